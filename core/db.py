@@ -1,0 +1,280 @@
+"""The one owner of the DuckDB file.
+
+Like Datasette's ``database.py``: reads use a cursor per thread (DuckDB
+cursors are cheap and isolate transactions), writes go through one
+serialised path (``Database.write``) that runs a function inside a
+transaction, retries it on DuckDB transaction conflicts, and releases the
+events the function published only after the commit succeeded.
+
+Events are also persisted in the ``events`` table inside the same
+transaction, so a crash can never commit a change without its reporting
+fact (or the other way round). In-process listeners (live-page versions,
+notifications) hear about them after commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+
+from core import clock
+from core.errors import DatabaseLocked, ParleyError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_WRITE_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Event:
+    """A named state change, released to listeners after commit."""
+
+    name: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    at: Any = None
+
+
+class Transaction:
+    """What a write function receives: a cursor inside an open transaction."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.cursor = cursor
+        self.events: list[Event] = []
+
+    def execute(self, sql: str, params: Iterable[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        return self.cursor.execute(sql, list(params) if params is not None else None)
+
+    def fetchone(self, sql: str, params: Iterable[Any] | None = None) -> tuple | None:
+        # Fetch everything: a half-read result left on the write cursor makes
+        # the next register()/insert on it fail with "resource in use".
+        rows = self.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    def fetchall(self, sql: str, params: Iterable[Any] | None = None) -> list[tuple]:
+        return self.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Iterable[Any] | None = None) -> Any:
+        row = self.fetchone(sql, params)
+        return row[0] if row else None
+
+    def next_ids(self, sequence: str, count: int) -> list[int]:
+        """Reserve ``count`` ids from a sequence in one statement."""
+        if count <= 0:
+            return []
+        rows = self.fetchall(f"SELECT nextval('{sequence}') FROM range(?)", [count])
+        return [r[0] for r in rows]
+
+    def next_id(self, sequence: str) -> int:
+        return self.scalar(f"SELECT nextval('{sequence}')")
+
+    def insert_df(self, table: str, frame: pd.DataFrame) -> int:
+        """Bulk insert a DataFrame (columns named as the table's) in one statement."""
+        if frame.empty:
+            return 0
+        name = f"_frame_{id(frame)}"
+        self.cursor.register(name, frame)
+        try:
+            cols = ", ".join(f'"{c}"' for c in frame.columns)
+            self.cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+        finally:
+            self.cursor.unregister(name)
+        return len(frame)
+
+    def publish(self, name: str, **payload: Any) -> None:
+        """Queue an event: stored with this transaction, released after commit."""
+        self.events.append(Event(name=name, payload=payload, at=clock.utcnow()))
+
+
+Listener = Callable[[Event], None]
+
+
+class Database:
+    """Owns one DuckDB file (or ``:memory:``) for the whole process."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise DatabaseLocked(
+                    f"Parley is already running with {self.path}: stop it first, "
+                    "or set PARLEY_DB to use another database file."
+                ) from exc
+            raise ParleyError(f"The database file {self.path} cannot be opened: {exc}.") from exc
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._closed = False
+        self.write_conflicts = 0  # retried transaction conflicts, for /healthz
+
+    # ---- reads -----------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read cursor (created on first use)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            if self._closed:
+                raise ParleyError("The database is closed.")
+            cur = self._conn.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def fetchall(self, sql: str, params: Iterable[Any] | None = None) -> list[tuple]:
+        return self.cursor().execute(sql, list(params) if params is not None else None).fetchall()
+
+    def fetchone(self, sql: str, params: Iterable[Any] | None = None) -> tuple | None:
+        rows = self.cursor().execute(sql, list(params) if params is not None else None).fetchall()
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Iterable[Any] | None = None) -> Any:
+        row = self.fetchone(sql, params)
+        return row[0] if row else None
+
+    def dicts(self, sql: str, params: Iterable[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.cursor().execute(sql, list(params) if params is not None else None)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def df(self, sql: str, params: Iterable[Any] | None = None) -> pd.DataFrame:
+        return self.cursor().execute(sql, list(params) if params is not None else None).df()
+
+    # ---- writes ----------------------------------------------------------------
+
+    def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(tx, *args, **kwargs)`` in one transaction on the write path.
+
+        The function may run more than once: on a DuckDB transaction conflict
+        the transaction is rolled back and retried with backoff, so ``fn``
+        must not have side effects outside the transaction. Its events are
+        persisted with the transaction and released to listeners after the
+        commit, never before and never for a rolled-back attempt.
+        """
+        if self.read_only:
+            raise ParleyError("This database is open read-only; Parley's server owns it.")
+        with self._write_lock:
+            cur = self._write_cursor()
+            for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
+                tx = Transaction(cur)
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    result = fn(tx, *args, **kwargs)
+                    self._persist_events(tx)
+                    cur.execute("COMMIT")
+                except duckdb.TransactionException as exc:
+                    self._rollback(cur)
+                    if attempt == MAX_WRITE_ATTEMPTS:
+                        raise ParleyError(
+                            "The database stayed busy; nothing was changed. Please try again."
+                        ) from exc
+                    self.write_conflicts += 1
+                    time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                except BaseException:
+                    self._rollback(cur)
+                    raise
+                break
+        self._release(tx.events)
+        return result
+
+    def _write_cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self, "_writer", None)
+        if cur is None:
+            cur = self._writer = self._conn.cursor()
+        return cur
+
+    @staticmethod
+    def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+        try:
+            cur.execute("ROLLBACK")
+        except duckdb.Error:  # the transaction may already be aborted
+            pass
+
+    @staticmethod
+    def _persist_events(tx: Transaction) -> None:
+        if not tx.events:
+            return
+        if not _has_events_table(tx):
+            return
+        ids = tx.next_ids("seq_events", len(tx.events))
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "occurred_at": [e.at for e in tx.events],
+                "name": [e.name for e in tx.events],
+                "conversation_id": [e.payload.get("conversation_id") for e in tx.events],
+                "message_id": [e.payload.get("message_id") for e in tx.events],
+                "user_id": [e.payload.get("user_id") for e in tx.events],
+                "payload": [json.dumps(e.payload, default=str) for e in tx.events],
+            }
+        )
+        frame["conversation_id"] = frame["conversation_id"].astype("Int64")
+        frame["message_id"] = frame["message_id"].astype("Int64")
+        frame["user_id"] = frame["user_id"].astype("Int64")
+        tx.insert_df("events", frame)
+
+    # ---- events ----------------------------------------------------------------
+
+    def subscribe(self, name: str, listener: Listener) -> None:
+        """Call ``listener(event)`` after each commit publishing ``name`` ('*' = all)."""
+        self._listeners[name].append(listener)
+
+    def unsubscribe(self, name: str, listener: Listener) -> None:
+        if listener in self._listeners.get(name, []):
+            self._listeners[name].remove(listener)
+
+    def _release(self, events: list[Event]) -> None:
+        for event in events:
+            for listener in [*self._listeners.get(event.name, ()), *self._listeners.get("*", ())]:
+                try:
+                    listener(event)
+                except Exception:  # a listener must never undo or block a commit
+                    log.exception("listener for %s failed", event.name)
+
+    # ---- lifecycle ---------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        with self._write_lock:
+            self._write_cursor().execute("CHECKPOINT")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._conn.close()
+        except duckdb.Error:
+            pass
+
+
+_events_table_known: dict[int, bool] = {}
+
+
+def _has_events_table(tx: Transaction) -> bool:
+    # Migrations run before the events table exists; they publish nothing,
+    # but guard anyway so an early event cannot break a migration.
+    key = id(tx.cursor)
+    if not _events_table_known.get(key):
+        exists = tx.scalar(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND schema_name = 'main'"
+        )
+        if not exists:
+            return False
+        _events_table_known[key] = True
+    return True

@@ -1,0 +1,118 @@
+"""The store: migrations, the serialised write path, conflict retry, events after commit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from core import schema
+from core.db import Database
+from core.errors import ParleyError
+
+
+def test_migrations_from_empty_reach_latest(tmp_path):
+    db = Database(tmp_path / "a.duckdb")
+    assert schema.current_version(db) == 0
+    assert schema.migrate(db) == [m[0] for m in schema.MIGRATIONS]
+    assert schema.current_version(db) == schema.LATEST
+    assert schema.migrate(db) == []  # idempotent
+
+
+def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
+    path = tmp_path / "old.duckdb"
+    db = Database(path)
+    schema.migrate(db, target=1)
+    db.write(lambda tx: tx.execute(
+        "INSERT INTO contacts (phone, name, created_at, updated_at) VALUES ('+14155550123', 'Zoë Ávila', now(), now())"))
+    db.close()
+
+    db = Database(path)
+    assert schema.current_version(db) == 1
+    assert schema.migrate(db) == [2, 3]
+    row = db.fetchone("SELECT name, phone_digits, search_name FROM contacts")
+    assert row[0] == "Zoë Ávila" and row[1] == "14155550123"  # migration 3 backfilled search columns
+    assert db.scalar("SELECT count(*) FROM outbox") == 0  # migration 2 tables exist
+
+
+def test_newer_database_is_refused_with_a_sentence(tmp_path):
+    db = Database(tmp_path / "new.duckdb")
+    schema.migrate(db)
+    db.write(lambda tx: tx.execute("INSERT INTO schema_version VALUES (999, 'future', now())"))
+    with pytest.raises(ParleyError, match="newer Parley"):
+        schema.migrate(db)
+
+
+def test_events_are_released_only_after_commit(tmp_path):
+    db = Database(tmp_path / "e.duckdb")
+    schema.migrate(db)
+    heard = []
+    db.subscribe("*", lambda e: heard.append((e.name, db.scalar("SELECT count(*) FROM teams"))))
+
+    def ok(tx):
+        tx.execute("INSERT INTO teams (name, created_at) VALUES ('a', now())")
+        tx.publish("team.created", team_id=1)
+        assert heard == []  # nothing released inside the transaction
+
+    db.write(ok)
+    assert heard == [("team.created", 1)]  # the listener already sees the committed row
+    assert db.scalar("SELECT count(*) FROM events WHERE name = 'team.created'") == 1
+
+    def fails(tx):
+        tx.execute("INSERT INTO teams (name, created_at) VALUES ('b', now())")
+        tx.publish("team.created", team_id=2)
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        db.write(fails)
+    assert heard == [("team.created", 1)]  # a rolled-back write publishes nothing
+    assert db.scalar("SELECT count(*) FROM teams") == 1
+    assert db.scalar("SELECT count(*) FROM events") == 1
+
+
+def test_write_conflict_is_retried_until_it_succeeds(tmp_path):
+    db = Database(tmp_path / "c.duckdb")
+    schema.migrate(db)
+    db.write(lambda tx: tx.execute("INSERT INTO teams (id, name, created_at) VALUES (1, 'a', now())"))
+    # A second cursor (standing in for any other writer) holds an update on the row.
+    other = db._conn.cursor()
+    other.execute("BEGIN TRANSACTION")
+    other.execute("UPDATE teams SET name = 'held' WHERE id = 1")
+    attempts = []
+
+    def update(tx):
+        attempts.append(1)
+        tx.execute("UPDATE teams SET name = 'mine' WHERE id = 1")
+
+    releaser = threading.Timer(0.05, lambda: other.execute("COMMIT"))
+    releaser.start()
+    db.write(update)
+    releaser.join()
+    assert len(attempts) >= 2  # the first attempt hit the conflict
+    assert db.write_conflicts >= 1
+    assert db.scalar("SELECT name FROM teams WHERE id = 1") == "mine"
+
+
+def test_reads_use_a_cursor_per_thread(tmp_path):
+    db = Database(tmp_path / "r.duckdb")
+    schema.migrate(db)
+    cursors = []
+    t = threading.Thread(target=lambda: cursors.append(db.cursor()))
+    t.start(); t.join()
+    assert cursors[0] is not db.cursor()
+
+
+def test_second_process_gets_one_sentence_when_the_file_is_locked(tmp_path):
+    path = tmp_path / "locked.duckdb"
+    db = Database(path)
+    schema.migrate(db)
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from core.db import Database\nfrom core.errors import DatabaseLocked\n"
+        "try:\n    Database(%r)\nexcept DatabaseLocked as e:\n    print(e); sys.exit(3)\n"
+    ) % (str(__import__("pathlib").Path(__file__).resolve().parents[2]), str(path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "already running" in result.stdout and "Traceback" not in result.stderr
