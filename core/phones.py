@@ -1,0 +1,153 @@
+"""Phone numbers and contact-search text.
+
+Parley stores numbers only as E.164 strings (``+14155550123``) parsed with
+``phonenumbers``; everything here turns what providers send or people type
+into that form, and back into something readable.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers as pn
+from phonenumbers import timezone as pn_timezone
+
+from core.errors import ValidationError
+
+DEFAULT_REGION = "US"
+UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it cannot tell
+MIN_SEARCH_DIGITS = 3  # fewer digits would match nearly every number
+
+# When a number maps to several zones (toll-free numbers, mobiles in large
+# countries), the country's most populous zone is the least surprising guess.
+PREFERRED_ZONES = {
+    "US": "America/New_York",
+    "CA": "America/Toronto",
+    "GB": "Europe/London",
+    "ES": "Europe/Madrid",
+    "PT": "Europe/Lisbon",
+    "RU": "Europe/Moscow",
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "MX": "America/Mexico_City",
+    "AR": "America/Argentina/Buenos_Aires",
+    "ID": "Asia/Jakarta",
+    "KZ": "Asia/Almaty",
+    "NZ": "Pacific/Auckland",
+    "CL": "America/Santiago",
+    "EC": "America/Guayaquil",
+    "FR": "Europe/Paris",
+    "NL": "Europe/Amsterdam",
+    "DK": "Europe/Copenhagen",
+}
+
+# Letters that Unicode does not decompose into a base letter plus an accent,
+# folded by hand so that "Søren" is found by typing "soren".
+_UNDECOMPOSABLE_LETTERS = str.maketrans({
+    "ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "þ": "th", "æ": "ae", "œ": "oe",
+})
+
+
+def _parse(raw: str | None, region: str) -> pn.PhoneNumber | None:
+    """A valid parsed number, or None. Accepts Twilio and Meta spellings."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if text[:9].lower() == "whatsapp:":  # Twilio's WhatsApp addresses
+        text = text[9:].strip()
+    # Meta's wa_id has no '+': more than 10 digits cannot be a national US
+    # number, so it must already carry its country code.
+    if text.isascii() and text.isdigit() and len(text) > 10:
+        text = "+" + text
+    try:
+        number = pn.parse(text, region)
+    except pn.NumberParseException:
+        return None
+    return number if pn.is_valid_number(number) else None
+
+
+def to_e164(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """The E.164 form of ``raw`` (``+14155550123``), or None when it is not a valid number."""
+    number = _parse(raw, region)
+    return None if number is None else pn.format_number(number, pn.PhoneNumberFormat.E164)
+
+
+def parse_phone(raw: str | None, region: str = DEFAULT_REGION) -> str:
+    """Like ``to_e164`` but raises ``ValidationError`` with a sentence for the user."""
+    if raw is None or not str(raw).strip():
+        raise ValidationError("Enter a phone number.")
+    e164 = to_e164(raw, region)
+    if e164 is None:
+        shown = str(raw).strip()
+        if len(shown) > 40:
+            shown = shown[:40] + "…"
+        raise ValidationError(f"“{shown}” is not a valid phone number.")
+    return e164
+
+
+@functools.lru_cache(maxsize=4096)
+def phone_timezone(e164: str | None) -> str | None:
+    """An IANA time zone for the number (by its area code), or None when unknown.
+
+    Several candidate zones (e.g. US toll-free numbers) resolve to the
+    country's most populous zone when it is among them, else the first one.
+    """
+    number = _parse(e164, DEFAULT_REGION)
+    if number is None:
+        return None
+    candidates = [z for z in pn_timezone.time_zones_for_number(number) if z != UNKNOWN_ZONE and _zone_exists(z)]
+    if not candidates:
+        return None
+    preferred = PREFERRED_ZONES.get(pn.region_code_for_number(number) or "")
+    return preferred if preferred in candidates else candidates[0]
+
+
+def _zone_exists(name: str) -> bool:
+    # The machine's tz database may be older or newer than phonenumbers' list.
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def format_phone_display(e164: str | None, home_region: str = DEFAULT_REGION) -> str:
+    """Readable number: national form at home (``(415) 555-0123``), international otherwise."""
+    if not e164:
+        return ""
+    number = _parse(e164, home_region)
+    if number is None:
+        return str(e164)  # show what we have rather than nothing
+    if pn.region_code_for_number(number) == home_region:
+        return pn.format_number(number, pn.PhoneNumberFormat.NATIONAL)
+    return pn.format_number(number, pn.PhoneNumberFormat.INTERNATIONAL)
+
+
+def search_digits(query: str | None) -> str | None:
+    """Digits to look for inside stored E.164 digits, or None when the query is a name.
+
+    Rule: a query containing a letter is a name search. Otherwise every
+    non-digit is dropped (``+1 (555) 010-0123`` → ``15550100123``) and the
+    result must have at least 3 digits. The digits are matched as a
+    substring of the stored number without its '+', so a national number
+    (``5550100123``), its last digits (``0100123``) and the full form with
+    country code 1 (11 digits starting with 1, which E.164 digits contain
+    as is) all find the same contact.
+    """
+    if not query or any(ch.isalpha() for ch in query):
+        return None
+    # isdecimal + decimal() also read full-width and other script digits.
+    digits = "".join(str(unicodedata.decimal(ch)) for ch in query if ch.isdecimal())
+    return digits if len(digits) >= MIN_SEARCH_DIGITS else None
+
+
+def normalize_name(text: str | None) -> str:
+    """Lowercase, accent-free, single-spaced text for name search ("José " → "jose")."""
+    if not text:
+        return ""
+    # casefold before decomposing: it can itself produce combining marks (İ → i̇).
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.translate(_UNDECOMPOSABLE_LETTERS).split())

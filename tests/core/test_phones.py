@@ -1,0 +1,161 @@
+"""Phone numbers: E.164 parsing, time zones, display, and search text."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import ValidationError
+from core.phones import (
+    format_phone_display,
+    normalize_name,
+    parse_phone,
+    phone_timezone,
+    search_digits,
+    to_e164,
+)
+
+
+@pytest.mark.parametrize("raw", [
+    "+14155550123",
+    "(415) 555-0123",
+    "415-555-0123",
+    "415.555.0123",
+    "4155550123",
+    "1 415 555 0123",
+    "  +1 (415) 555-0123  ",
+    "whatsapp:+14155550123",
+    "WhatsApp:+14155550123",
+    "14155550123",  # Meta wa_id: country code, no '+'
+    "＋１４１５５５５０１２３",  # full-width digits from a phone keyboard
+])
+def test_to_e164_accepts_the_ways_a_us_number_arrives(raw):
+    assert to_e164(raw) == "+14155550123"
+
+
+def test_to_e164_reads_meta_wa_id_for_other_countries():
+    assert to_e164("447400123456") == "+447400123456"
+    assert to_e164("whatsapp:+447400123456") == "+447400123456"
+
+
+def test_to_e164_uses_the_region_for_national_numbers():
+    assert to_e164("07400 123456", region="GB") == "+447400123456"
+    assert to_e164("07400 123456") is None  # not a US number
+
+
+@pytest.mark.parametrize("raw", [
+    None, "", "   ", "hello", "555-0100", "+15550100123", "123", "+1415555012345678", "whatsapp:", "+",
+])
+def test_to_e164_rejects_what_is_not_a_valid_number(raw):
+    assert to_e164(raw) is None
+
+
+def test_parse_phone_returns_e164():
+    assert parse_phone("(415) 555-0123") == "+14155550123"
+
+
+def test_parse_phone_explains_an_invalid_number():
+    with pytest.raises(ValidationError) as caught:
+        parse_phone("555-0100")
+    assert str(caught.value) == "“555-0100” is not a valid phone number."
+
+
+def test_parse_phone_asks_for_a_number_when_empty():
+    with pytest.raises(ValidationError, match="Enter a phone number."):
+        parse_phone("   ")
+
+
+def test_parse_phone_shortens_absurd_input_in_the_message():
+    with pytest.raises(ValidationError) as caught:
+        parse_phone("x" * 500)
+    assert len(str(caught.value)) < 80
+    assert "…" in str(caught.value)
+
+
+@pytest.mark.parametrize("e164, zone", [
+    ("+14155550123", "America/Los_Angeles"),
+    ("+12125550123", "America/New_York"),
+    ("+13055550123", "America/New_York"),  # Miami
+    ("+16155550123", "America/Chicago"),
+    ("+13035550123", "America/Denver"),
+    ("+18085550123", "Pacific/Honolulu"),
+    ("+4915112345678", "Europe/Berlin"),
+])
+def test_phone_timezone_follows_the_area_code(e164, zone):
+    assert phone_timezone(e164) == zone
+
+
+def test_phone_timezone_prefers_the_main_zone_when_several_match():
+    # phonenumbers lists Guernsey, Isle of Man and Jersey before London.
+    assert phone_timezone("+447400123456") == "Europe/London"
+    # A toll-free number could be anywhere in North America.
+    assert phone_timezone("+18005550100") == "America/New_York"
+
+
+def test_phone_timezone_falls_back_to_the_first_candidate():
+    # North Dakota's 701 is split between Denver and a Central zone; no preference applies.
+    assert phone_timezone("+17015550123") == "America/Denver"
+
+
+@pytest.mark.parametrize("e164", [None, "", "+15550100123", "not a number"])
+def test_phone_timezone_is_none_when_unknown(e164):
+    assert phone_timezone(e164) is None
+
+
+def test_format_phone_display_is_national_at_home_and_international_abroad():
+    assert format_phone_display("+14155550123") == "(415) 555-0123"
+    assert format_phone_display("+447400123456") == "+44 7400 123456"
+    assert format_phone_display("+447400123456", home_region="GB") == "07400 123456"
+
+
+def test_format_phone_display_shows_unparseable_values_unchanged():
+    assert format_phone_display("+15550100123") == "+15550100123"
+    assert format_phone_display(None) == ""
+
+
+@pytest.mark.parametrize("query, digits", [
+    ("+1 555 010 0123", "15550100123"),
+    ("(555) 010-0123", "5550100123"),
+    ("5550100123", "5550100123"),
+    ("0100123", "0100123"),
+    ("555-0100", "5550100"),
+    ("  123 ", "123"),
+    ("１２３４", "1234"),  # full-width digits
+])
+def test_search_digits_keeps_only_the_digits(query, digits):
+    assert search_digits(query) == digits
+
+
+@pytest.mark.parametrize("stored, query", [
+    ("+15550100123", "+1 555 010 0123"),
+    ("+15550100123", "(555) 010-0123"),
+    ("+15550100123", "0100123"),
+    ("+15550100123", "555-0100"),
+])
+def test_search_digits_are_a_substring_of_the_stored_digits(stored, query):
+    assert search_digits(query) in stored.lstrip("+")
+
+
+@pytest.mark.parametrize("query", ["", None, "12", "+1", "José", "Suite 55", "555 main st", "-- ()"])
+def test_search_digits_is_none_for_names_and_short_queries(query):
+    assert search_digits(query) is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("José", "jose"),
+    ("  MARÍA   del  Carmen ", "maria del carmen"),
+    ("Zoë\tÅngström", "zoe angstrom"),
+    ("Søren Łukasz", "soren lukasz"),
+    ("Straße", "strasse"),
+    ("İlkay", "ilkay"),
+    ("Ｊｏｓé", "jose"),  # full-width letters
+    ("O'Brien", "o'brien"),
+    ("", ""),
+    (None, ""),
+])
+def test_normalize_name(text, expected):
+    assert normalize_name(text) == expected
+
+
+def test_normalized_query_finds_the_normalized_name():
+    assert normalize_name("jose") in normalize_name("María José Núñez")
+    assert normalize_name("NUÑEZ") in normalize_name("María José Núñez")
