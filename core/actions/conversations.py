@@ -1,0 +1,219 @@
+"""Read state (rule 6), assignment (rule 7), and open/closed.
+
+Read state belongs to the conversation's owner: opening a conversation as
+its owner marks it read; an admin reading it in Team Inbox changes nothing;
+an admin who marks it read or unread changes the *owner's* state, but only
+after confirming (``ConfirmationRequired`` names the owners).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from core import audit, clock, permissions, queries
+from core.auth import User, get_user
+from core.db import Database, Transaction
+from core.errors import NotFound, ParleyError, PermissionDenied, ValidationError
+
+MAX_BULK = 1000
+
+
+class ConfirmationRequired(ParleyError):
+    """An admin is about to change another agent's read state."""
+
+    def __init__(self, message: str, owners: list[str]) -> None:
+        super().__init__(message)
+        self.owners = owners
+
+
+@dataclass(frozen=True)
+class Target:
+    conversation_id: int
+    owner_id: int | None
+    owner_name: str | None
+    status: str
+
+
+def _load_targets(db: Database, conversation_ids: Iterable[Any]) -> list[Target]:
+    ids = sorted({permissions.parse_conversation_id(c) for c in conversation_ids})
+    if not ids:
+        raise ValidationError("Select at least one conversation first.")
+    if len(ids) > MAX_BULK:
+        raise ValidationError(f"Select at most {MAX_BULK} conversations at a time.")
+    rows = db.fetchall(
+        "SELECT c.id, c.owner_id, u.display_name, c.status FROM conversations c "
+        "LEFT JOIN users u ON u.id = c.owner_id WHERE c.id IN (SELECT unnest(?::INTEGER[]))",
+        [ids],
+    )
+    found = {r[0] for r in rows}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"There is no conversation {missing[0]}.")
+    return [Target(*r) for r in rows]
+
+
+def _require_workable(actor: User, targets: list[Target], what: str) -> None:
+    """Agents act on their own conversations; admins on anyone's; supervisors on none."""
+    if actor.is_supervisor:
+        raise PermissionDenied(f"Supervisors can browse conversations but cannot {what}.")
+    if not actor.is_admin:
+        foreign = [t.conversation_id for t in targets if t.owner_id != actor.id]
+        if foreign:
+            raise PermissionDenied(
+                f"Conversation {foreign[0]} is assigned to someone else; you can {what} only in your own inbox."
+            )
+
+
+# ---- read state -----------------------------------------------------------------------
+
+
+def open_conversation(db: Database, viewer: User, conversation_id: Any) -> dict[str, Any]:
+    """Load a conversation for reading; as its owner, that marks it read."""
+    detail = queries.conversation_detail(db, viewer, conversation_id)
+    if detail["owner_id"] == viewer.id and detail["unread"]:
+        db.write(_write_read_state, [detail["conversation_id"]], True, viewer.id)
+        detail["unread"] = False
+    return detail
+
+
+def check_set_read_state(db: Database, actor: User, conversation_ids: Iterable[Any]) -> list[Target]:
+    """Validate a mark-read/unread request. Returns the conversations it covers."""
+    targets = _load_targets(db, conversation_ids)
+    _require_workable(actor, targets, "mark conversations read or unread")
+    return targets
+
+
+def owners_needing_confirmation(actor: User, targets: list[Target]) -> list[str]:
+    """Names of the other agents whose read state this would change."""
+    return sorted({t.owner_name or "nobody" for t in targets if t.owner_id != actor.id})
+
+
+def do_set_read_state(
+    db: Database, actor: User, conversation_ids: Iterable[Any], *, read: bool, confirmed: bool = False
+) -> int:
+    """Mark conversations read or unread for their owners. Returns how many."""
+    targets = check_set_read_state(db, actor, conversation_ids)
+    others = owners_needing_confirmation(actor, targets)
+    if others and not confirmed:
+        state = "read" if read else "unread"
+        raise ConfirmationRequired(
+            f"This marks the conversation {state} in {_names(others)}'s inbox. Confirm to continue.",
+            others,
+        )
+    ids = [t.conversation_id for t in targets]
+    db.write(_write_read_state, ids, read, actor.id)
+    return len(ids)
+
+
+def _write_read_state(tx: Transaction, ids: list[int], read: bool, actor_id: int) -> None:
+    now = clock.utcnow()
+    rows = tx.fetchall(
+        "SELECT id, owner_id FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[])) AND owner_id IS NOT NULL",
+        [ids],
+    )
+    if not rows:
+        return
+    if read:
+        tx.execute(
+            """
+            INSERT INTO read_markers (user_id, conversation_id, read_at, unread)
+            SELECT owner_id, id, ?, FALSE FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[]))
+                AND owner_id IS NOT NULL
+            ON CONFLICT (user_id, conversation_id) DO UPDATE SET read_at = excluded.read_at, unread = FALSE
+            """,
+            [now, ids],
+        )
+    else:
+        tx.execute(
+            """
+            INSERT INTO read_markers (user_id, conversation_id, read_at, unread)
+            SELECT owner_id, id, NULL, TRUE FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[]))
+                AND owner_id IS NOT NULL
+            ON CONFLICT (user_id, conversation_id) DO UPDATE SET unread = TRUE
+            """,
+            [ids],
+        )
+    name = "conversation.read" if read else "conversation.unread"
+    for cid, owner_id in rows:
+        if owner_id != actor_id:
+            audit.record(tx, actor_id, name, "conversation", cid, owner_id=owner_id)
+        tx.publish(name, conversation_id=cid, user_id=owner_id, actor_id=actor_id)
+
+
+# ---- assignment -----------------------------------------------------------------------
+
+
+def check_assign(db: Database, actor: User, conversation_ids: Iterable[Any], to_user_id: Any) -> tuple[list[Target], User]:
+    permissions.require_admin(actor, "assign conversations")
+    try:
+        target_user = get_user(db, int(to_user_id))
+    except (TypeError, ValueError):
+        target_user = None
+    if target_user is None:
+        raise NotFound("Choose an agent to assign the conversations to.")
+    if not target_user.active:
+        raise ValidationError(f"{target_user.display_name} is disabled; choose an active agent.")
+    if target_user.role == "supervisor":
+        raise ValidationError(f"{target_user.display_name} is a supervisor; conversations go to agents or admins.")
+    targets = _load_targets(db, conversation_ids)
+    return targets, target_user
+
+
+def do_assign(db: Database, actor: User, conversation_ids: Iterable[Any], to_user_id: Any) -> int:
+    """Move ownership; the new owner sees them unread and is notified. Returns moves made."""
+    targets, target_user = check_assign(db, actor, conversation_ids, to_user_id)
+    moves = [t for t in targets if t.owner_id != target_user.id]
+    if moves:
+        db.write(_write_assign, moves, target_user.id, actor.id)
+    return len(moves)
+
+
+def _write_assign(tx: Transaction, moves: list[Target], to_user_id: int, actor_id: int) -> None:
+    ids = [t.conversation_id for t in moves]
+    tx.execute("UPDATE conversations SET owner_id = ? WHERE id IN (SELECT unnest(?::INTEGER[]))", [to_user_id, ids])
+    tx.execute(
+        """
+        INSERT INTO read_markers (user_id, conversation_id, read_at, unread)
+        SELECT ?, unnest(?::INTEGER[]), NULL, TRUE
+        ON CONFLICT (user_id, conversation_id) DO UPDATE SET unread = TRUE
+        """,
+        [to_user_id, ids],
+    )
+    for t in moves:
+        audit.record(tx, actor_id, "conversation.assigned", "conversation", t.conversation_id,
+                     from_user_id=t.owner_id, from_user=t.owner_name, to_user_id=to_user_id)
+        tx.publish("conversation.assigned", conversation_id=t.conversation_id, user_id=to_user_id,
+                   from_user_id=t.owner_id, actor_id=actor_id)
+
+
+# ---- open / closed --------------------------------------------------------------------
+
+
+def do_set_status(db: Database, actor: User, conversation_ids: Iterable[Any], *, closed: bool) -> int:
+    """Close (done) or reopen conversations. Nothing is deleted (rule 4)."""
+    targets = _load_targets(db, conversation_ids)
+    _require_workable(actor, targets, "close or reopen conversations")
+    wanted = "closed" if closed else "open"
+    ids = [t.conversation_id for t in targets if t.status != wanted]
+    if ids:
+        db.write(_write_status, ids, wanted, actor.id)
+    return len(ids)
+
+
+def _write_status(tx: Transaction, ids: list[int], status: str, actor_id: int) -> None:
+    closed_at = clock.utcnow() if status == "closed" else None
+    tx.execute(
+        "UPDATE conversations SET status = ?, closed_at = ? WHERE id IN (SELECT unnest(?::INTEGER[]))",
+        [status, closed_at, ids],
+    )
+    name = "conversation.closed" if status == "closed" else "conversation.reopened"
+    for cid in ids:
+        tx.publish(name, conversation_id=cid, actor_id=actor_id)
+
+
+def _names(names: list[str]) -> str:
+    if len(names) <= 1:
+        return names[0] if names else "nobody"
+    return ", ".join(names[:-1]) + " and " + names[-1]

@@ -1,0 +1,122 @@
+"""Shared fixtures: a migrated store on disk, users, the demo workspace, AppTest."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import clock, runtime, schema, settings  # noqa: E402
+from core.auth import hash_password, get_user  # noqa: E402
+from core.db import Database  # noqa: E402
+
+TEST_PASSWORD = "correct-horse"
+_HASH = hash_password(TEST_PASSWORD)
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock_and_runtime():
+    yield
+    clock.freeze(None)
+    runtime.stop()
+
+
+@pytest.fixture
+def db(tmp_path):
+    """An empty, migrated workspace (no demo data) in a DuckDB file."""
+    database = Database(tmp_path / "parley.duckdb")
+    schema.migrate(database)
+    from core.actions.users import do_create_workspace
+
+    do_create_workspace(database, name="Test workspace", demo=False)
+    settings.ensure_defaults(database)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def make_user(db):
+    """``make_user('ana', role='standard')`` → User, with password TEST_PASSWORD."""
+
+    def make(username: str, role: str = "standard", display_name: str | None = None, active: bool = True):
+        def write(tx):
+            uid = tx.next_id("seq_users")
+            tx.execute(
+                "INSERT INTO users (id, username, display_name, role, team_id, password_hash, active, created_at) "
+                "VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                [uid, username, display_name or username.title(), role, _HASH, active, clock.utcnow()],
+            )
+            return uid
+
+        return get_user(db, db.write(write))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory):
+    """The demo workspace, generated once per test session; copy it per test."""
+    from core.demo import create_demo_workspace
+    from core.media_store import MediaStore
+
+    root = tmp_path_factory.mktemp("demo")
+    database = Database(root / "parley.duckdb")
+    schema.migrate(database)
+    create_demo_workspace(database, MediaStore(root / "media"))
+    settings.ensure_defaults(database)
+    database.checkpoint()
+    database.close()
+    return root
+
+
+@pytest.fixture
+def demo_runtime(tmp_path, demo_template):
+    """A Runtime (no workers) over a private copy of the demo workspace."""
+    shutil.copytree(demo_template, tmp_path / "ws")
+    config = runtime.Config(
+        db_path=tmp_path / "ws" / "parley.duckdb",
+        media_dir=tmp_path / "ws" / "media",
+        demo=True,
+        secret_key=b"test-secret",
+        public_url=None,
+        port=0,
+    )
+    rt = runtime.start(config)
+    yield rt
+    runtime.stop()
+
+
+@pytest.fixture
+def demo_db(demo_runtime):
+    return demo_runtime.db
+
+
+def demo_user(db, username: str):
+    uid = db.scalar("SELECT id FROM users WHERE username = ?", [username])
+    return get_user(db, uid)
+
+
+@pytest.fixture
+def app_as(demo_runtime):
+    """``app_as('maria', 'pages/my_inbox.py', query={'id': 3})`` → a run AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(username: str | None, page: str | None = None, query: dict | None = None, timeout: float = 30):
+        at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=timeout)
+        if username is not None:
+            at.session_state["user_id"] = demo_user(demo_runtime.db, username).id
+        if query:
+            for key, value in query.items():
+                at.query_params[key] = str(value)
+        at.run()
+        if page is not None:
+            at.switch_page(page)
+            at.run()
+        return at
+
+    return make

@@ -1,0 +1,91 @@
+"""Small builders for core tests: senders, contacts, conversations, messages.
+
+They write rows directly (as a data import would) so each test states only
+what it is about; behaviour under test always goes through core actions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from core import clock
+
+_phone_seq = itertools.count(100)
+
+
+def next_phone() -> str:
+    # 415-867-xxxx: valid San Francisco numbers for phonenumbers.
+    return f"+1415867{next(_phone_seq):04d}"
+
+
+def add_sender(db, *, channel="sms", provider="simulator", phone=None, rate=10.0, enabled=True,
+               registration_status="registered", provider_ref=None, label=None) -> int:
+    phone = phone or ("+14155550100" if channel == "sms" else "+14155550199")
+
+    def write(tx):
+        sid = tx.next_id("seq_senders")
+        tx.execute(
+            "INSERT INTO senders (id, phone, channel, provider, label, provider_ref, registration_kind, "
+            "registration_status, rate_per_second, enabled, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [sid, phone, channel, provider, label or f"{channel.upper()} {phone[-4:]}", provider_ref,
+             "10dlc" if channel == "sms" else "whatsapp", registration_status, rate, enabled, clock.utcnow()],
+        )
+        tx.publish("sender.changed", sender_id=sid)
+        return sid
+
+    return db.write(write)
+
+
+def add_contact(db, *, phone=None, name=None, opted_out=False, timezone=None) -> int:
+    from core.phones import normalize_name
+
+    phone = phone or next_phone()
+
+    def write(tx):
+        cid = tx.next_id("seq_contacts")
+        now = clock.utcnow()
+        tx.execute(
+            "INSERT INTO contacts (id, phone, name, opted_out, timezone, created_at, updated_at, search_name, "
+            "phone_digits) VALUES (?,?,?,?,?,?,?,?,?)",
+            [cid, phone, name, opted_out, timezone, now, now, normalize_name(name or ""), phone.lstrip("+")],
+        )
+        return cid
+
+    return db.write(write)
+
+
+def add_conversation(db, *, contact_id, sender_id, owner_id, last_inbound_at=None, channel=None,
+                     status="open", inbound_body="Hello") -> int:
+    """A conversation that started with one inbound message at ``last_inbound_at``."""
+    at = last_inbound_at or clock.utcnow() - dt.timedelta(minutes=5)
+
+    def write(tx):
+        ch = channel or tx.scalar("SELECT channel FROM senders WHERE id = ?", [sender_id])
+        conv = tx.next_id("seq_conversations")
+        tx.execute(
+            "INSERT INTO conversations (id, contact_id, sender_id, channel, owner_id, status, created_at, "
+            "last_message_at, last_message_preview, last_message_direction, last_inbound_at, message_count) "
+            "VALUES (?,?,?,?,?,?,?,?,?, 'in', ?, 1)",
+            [conv, contact_id, sender_id, ch, owner_id, status, at, at, inbound_body, at],
+        )
+        tx.execute(
+            "INSERT INTO messages (conversation_id, contact_id, sender_id, direction, body, status, "
+            "provider_message_id, created_at, status_at) VALUES (?,?,?, 'in', ?, 'received', ?, ?, ?)",
+            [conv, contact_id, sender_id, inbound_body, f"IN{conv}-{at.timestamp()}", at, at],
+        )
+        return conv
+
+    return db.write(write)
+
+
+def always_open(db) -> None:
+    """Business hours every day, all day; quiet hours the whole day (tests of other rules)."""
+    from core import settings
+
+    def write(tx):
+        settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)},
+                                            "holidays": []})
+        settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})
+
+    db.write(write)
