@@ -1,0 +1,170 @@
+"""The one small contract every provider implements.
+
+A provider turns an outbox row (``OutboundMessage``) into a provider message
+id, and a webhook request (``WebhookRequest``) into inbound messages and
+status updates (``WebhookBatch``). Everything here is framework-free: no
+Starlette, no DuckDB. The dispatcher and the webhook routes are the only
+callers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Parley's own status vocabulary (DESIGN.md rule 9).
+QUEUED, SENDING, SENT, DELIVERED, READ = "queued", "sending", "sent", "delivered", "read"
+FAILED, UNDELIVERED, NOT_SENT, INTERRUPTED = "failed", "undelivered", "not_sent", "interrupted"
+
+# Rank used to move status only forward. A failure ranks after 'sent' (a
+# carrier can fail a message it accepted) but before 'delivered': Meta may
+# report 'delivered' after 'failed' for multi-device users, and a message
+# that reached a handset did reach it. Nothing moves a message back.
+STATUS_RANK = {
+    QUEUED: 0,
+    INTERRUPTED: 0,
+    SENDING: 1,
+    SENT: 2,
+    FAILED: 3,
+    UNDELIVERED: 3,
+    DELIVERED: 4,
+    READ: 5,
+}
+
+
+def status_moves_forward(current: str | None, new: str) -> bool:
+    """True when ``new`` may replace ``current`` (rule 9)."""
+    if current is None:
+        return True
+    if current == NOT_SENT:
+        return False  # never reached a provider; nothing can change that
+    return STATUS_RANK.get(new, -1) > STATUS_RANK.get(current, -1)
+
+
+@dataclass(frozen=True)
+class OutboundMedia:
+    url: str  # public URL the provider fetches (Twilio) or link (WhatsApp)
+    content_type: str
+    filename: str
+    path: str | None = None  # local file, for providers that upload bytes
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    name: str  # provider-approved template name (WhatsApp) or ContentSid (Twilio)
+    language: str = "en_US"
+    variables: tuple[str, ...] = ()  # body parameters, in order
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int  # Parley's id, echoed back where a provider allows
+    channel: str  # 'sms' | 'whatsapp'
+    from_number: str  # E.164 of the sender
+    to_number: str  # E.164 of the recipient
+    body: str | None = None
+    media: tuple[OutboundMedia, ...] = ()
+    template: TemplateRef | None = None
+    sender_ref: str | None = None  # WhatsApp phone-number-id / Twilio MessagingServiceSid
+    status_callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str  # Parley vocabulary: usually 'sending' or 'sent'
+
+
+class ProviderError(Exception):
+    """A send that did not go through.
+
+    ``retryable`` is True for 429, 5xx, timeouts and connection errors (the
+    dispatcher backs off and tries again); False for 4xx (final, recorded on
+    the message with ``code`` and the provider's message).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        code: str | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.code = code
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    method: str
+    url: str  # full URL exactly as called, including the query string
+    headers: dict[str, str]  # lower-cased names
+    query: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class InboundMedia:
+    content_type: str
+    url: str | None = None  # Twilio MediaUrlN
+    media_id: str | None = None  # WhatsApp media id (fetch with the bearer token)
+    sha256: str | None = None  # WhatsApp gives it (base64 or hex); verify after download
+    filename: str | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    provider_message_id: str
+    channel: str  # 'sms' | 'whatsapp'
+    from_number: str  # E.164 (customer)
+    to_number: str | None  # E.164 of our sender, when the payload names it
+    to_ref: str | None  # WhatsApp phone_number_id, when that is what the payload names
+    body: str
+    received_at: dt.datetime  # naive UTC
+    media: tuple[InboundMedia, ...] = ()
+    profile_name: str | None = None
+    reply_to: str | None = None  # provider id of the message this answers
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    provider_message_id: str
+    status: str  # Parley vocabulary (queued/sending/sent/delivered/read/failed/undelivered)
+    at: dt.datetime  # naive UTC
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class WebhookBatch:
+    inbound: list[InboundEvent] = field(default_factory=list)
+    statuses: list[StatusEvent] = field(default_factory=list)
+
+
+class MalformedWebhook(ValueError):
+    """The body cannot be parsed: answered 400 and recorded for review."""
+
+
+class Provider(Protocol):
+    name: str
+
+    def send(self, msg: OutboundMessage) -> SendResult:
+        """Send one message; raise ProviderError on failure."""
+
+    def verify_webhook(self, req: WebhookRequest) -> bool:
+        """Check the request's signature in constant time."""
+
+    def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
+        """Turn a verified request into events; raise MalformedWebhook."""
+
+    def fetch_media(self, media: InboundMedia) -> bytes:
+        """Download inbound media (checking sha256 where the provider gives one)."""

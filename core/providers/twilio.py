@@ -1,0 +1,241 @@
+"""Twilio Programmable Messaging: SMS, MMS and WhatsApp (spec section 1).
+
+send() makes one Create Message call; webhooks are form posts signed with
+``X-Twilio-Signature`` (HMAC-SHA1 of the URL plus sorted parameters, keyed
+with the Auth Token).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+
+import requests
+
+from core.providers import http
+from core.providers.base import (DELIVERED, FAILED, QUEUED, READ, SENDING, SENT, UNDELIVERED, InboundEvent,
+                                 InboundMedia, MalformedWebhook, OutboundMessage, ProviderError, SendResult,
+                                 StatusEvent, WebhookBatch, WebhookRequest)
+
+log = logging.getLogger("parley.providers.twilio")
+
+# Twilio's message status -> Parley's vocabulary (DESIGN.md rule 9).
+STATUS_MAP = {
+    "accepted": SENDING, "scheduled": SENDING, "queued": SENDING, "sending": SENDING,
+    "sent": SENT, "partially_delivered": SENT, "delivered": DELIVERED, "read": READ,
+    "undelivered": UNDELIVERED, "failed": FAILED, "canceled": FAILED,
+}
+INBOUND_STATUSES = {"receiving", "received"}
+MAX_MEDIA = 10
+
+
+def _read_error(response: requests.Response) -> tuple[str | None, str | None]:
+    """Twilio's error body: {"code": 21610, "message": "...", "more_info": ..., "status": 400}."""
+    data = response.json()
+    if not isinstance(data, dict):
+        return None, None
+    code = data.get("code")
+    return (str(code) if code not in (None, "") else None), (data.get("message") or None)
+
+
+class TwilioProvider:
+    name = "twilio"
+
+    def __init__(self, account_sid: str, auth_token: str | None, api_key_sid: str | None = None,
+                 api_key_secret: str | None = None, base_url: str = "https://api.twilio.com",
+                 messaging_service_sid: str | None = None, timeout=(3.05, 10), *,
+                 session: requests.Session | None = None) -> None:
+        if not account_sid:
+            raise ValueError("account_sid is required")
+        if not auth_token and not (api_key_sid and api_key_secret):
+            raise ValueError("auth_token or api_key_sid + api_key_secret is required")
+        self.account_sid = account_sid
+        self.auth_token = auth_token or None
+        self.auth = (api_key_sid, api_key_secret) if api_key_sid and api_key_secret else (account_sid, auth_token)
+        self.base_url = base_url.rstrip("/")
+        self.messaging_service_sid = messaging_service_sid or None
+        self.timeout = timeout
+        self.session = session or http.make_session()
+        self._api_host = (urlsplit(self.base_url).hostname or "").lower()
+        if not self.auth_token:
+            log.warning("Twilio has no Auth Token: webhooks cannot be verified and will be refused")
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+    # ---- sending ------------------------------------------------------------------------------
+
+    def build_form(self, msg: OutboundMessage) -> list[tuple[str, str]]:
+        """The form fields for one message (a list, so ``MediaUrl`` can repeat)."""
+        def address(number: str) -> str:
+            return f"whatsapp:{number}" if msg.channel == "whatsapp" else number
+
+        form: list[tuple[str, str]] = [("To", address(msg.to_number))]
+        if msg.from_number:
+            form.append(("From", address(msg.from_number)))
+        ref = msg.sender_ref if msg.sender_ref and msg.sender_ref.startswith("MG") else None
+        service = ref or self.messaging_service_sid
+        if service:
+            form.append(("MessagingServiceSid", service))
+        if msg.template is not None:
+            form.append(("ContentSid", msg.template.name))
+            if msg.template.variables:
+                variables = {str(i): v for i, v in enumerate(msg.template.variables, start=1)}
+                form.append(("ContentVariables", json.dumps(variables, ensure_ascii=False)))
+        elif msg.body:
+            form.append(("Body", msg.body))
+        if len(msg.media) > MAX_MEDIA:
+            raise ProviderError(f"Twilio accepts at most {MAX_MEDIA} attachments per message.", retryable=False)
+        form.extend(("MediaUrl", m.url) for m in msg.media)
+        if msg.status_callback_url:
+            form.append(("StatusCallback", msg.status_callback_url))
+        return form
+
+    def send(self, msg: OutboundMessage) -> SendResult:
+        form = self.build_form(msg)
+        response = http.call(self.session, "POST", self.messages_url, provider="Twilio", timeout=self.timeout,
+                             read_error=_read_error, data=form, auth=self.auth,
+                             headers={"Accept": "application/json"})
+        try:
+            data = response.json()
+            sid = data["sid"]
+        except (ValueError, KeyError, TypeError) as exc:
+            # It answered 2xx, so the message may exist: never retry blindly (duplicates).
+            raise ProviderError("Twilio accepted the request but its answer could not be read.",
+                                retryable=False, http_status=response.status_code) from exc
+        status = STATUS_MAP.get(str(data.get("status") or "").lower(), SENDING)
+        if status in (FAILED, UNDELIVERED):
+            code = data.get("error_code")
+            raise ProviderError(data.get("error_message") or f"Twilio reported the message {data.get('status')}.",
+                                retryable=False, code=str(code) if code else None, http_status=response.status_code)
+        return SendResult(provider_message_id=str(sid), status=status)
+
+    # ---- webhooks -----------------------------------------------------------------------------
+
+    def verify_webhook(self, req: WebhookRequest) -> bool:
+        signature = req.headers.get("x-twilio-signature", "")
+        if not signature or not self.auth_token:
+            return False
+        query = parse_qs(urlsplit(req.url).query, keep_blank_values=True)
+        if "bodySHA256" in query:  # JSON body: the URL carries the body's hash, params are empty
+            expected_hash = hashlib.sha256(req.body).hexdigest()
+            if not hmac.compare_digest(expected_hash, query["bodySHA256"][0].lower()):
+                return False
+            params: list[tuple[str, str]] = []
+        elif req.method.upper() == "POST":
+            try:
+                params = parse_qsl(req.body.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError:
+                return False
+        else:
+            params = []
+        ok = False
+        for url in url_variants(req.url):  # evaluate all: no early exit
+            ok |= hmac.compare_digest(compute_signature(self.auth_token, url, params), signature.strip())
+        return ok
+
+    def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
+        try:
+            pairs = parse_qsl(req.body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(req.body))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedWebhook(f"Twilio webhook is not a form body: {exc}") from exc
+        form: dict[str, str] = {}
+        for key, value in pairs:
+            form.setdefault(key, value)
+        sid = form.get("MessageSid") or form.get("SmsSid") or form.get("SmsMessageSid")
+        status = (form.get("MessageStatus") or "").strip().lower()
+        if not sid:
+            raise MalformedWebhook("Twilio webhook has no MessageSid.")
+        if status and status not in INBOUND_STATUSES:
+            return self._status(sid, status, form)
+        if "From" in form and ("Body" in form or "NumMedia" in form):
+            return WebhookBatch(inbound=[self._inbound(sid, form)])
+        raise MalformedWebhook("Twilio webhook is neither an incoming message nor a status callback.")
+
+    def _status(self, sid: str, status: str, form: dict[str, str]) -> WebhookBatch:
+        mapped = STATUS_MAP.get(status)
+        if mapped is None or mapped == QUEUED:
+            log.info("ignoring Twilio status %r for %s", status, sid)
+            return WebhookBatch()
+        code = (form.get("ErrorCode") or "").strip() or None
+        message = (form.get("ErrorMessage") or "").strip() or None
+        if status == "canceled" and not message:
+            message = "The scheduled message was canceled."
+        return WebhookBatch(statuses=[StatusEvent(sid, mapped, http.utcnow(), code, message)])
+
+    def _inbound(self, sid: str, form: dict[str, str]) -> InboundEvent:
+        raw_from = form.get("From", "")
+        sender = http.e164(raw_from)
+        if sender is None:
+            raise MalformedWebhook(f"Twilio webhook has an unreadable From number: {raw_from[:40]!r}")
+        channel = "whatsapp" if raw_from.strip().lower().startswith("whatsapp:") else "sms"
+        try:
+            count = int(form.get("NumMedia") or 0)
+        except ValueError as exc:
+            raise MalformedWebhook("Twilio webhook has a non-numeric NumMedia.") from exc
+        media = []
+        for n in range(max(0, min(count, MAX_MEDIA))):
+            url = form.get(f"MediaUrl{n}")
+            if url:
+                media.append(InboundMedia(content_type=form.get(f"MediaContentType{n}") or "application/octet-stream",
+                                          url=url))
+        return InboundEvent(
+            provider_message_id=sid, channel=channel, from_number=sender, to_number=http.e164(form.get("To")),
+            to_ref=None, body=form.get("Body", ""), received_at=http.utcnow(), media=tuple(media),
+            profile_name=(form.get("ProfileName") or None),
+            reply_to=(form.get("OriginalRepliedMessageSid") or None),
+        )
+
+    # ---- media --------------------------------------------------------------------------------
+
+    def fetch_media(self, media: InboundMedia) -> bytes:
+        if not media.url:
+            raise ProviderError("The attachment has no URL to download.", retryable=False)
+        host = (urlsplit(media.url).hostname or "").lower()
+        # Credentials go only to Twilio itself; requests drops them on the redirect to storage.
+        ours = host == self._api_host or host == "twilio.com" or host.endswith(".twilio.com")
+        response = http.call(self.session, "GET", media.url, provider="Twilio", timeout=self.timeout,
+                             read_error=_read_error, auth=self.auth if ours else None, allow_redirects=True,
+                             stream=True)
+        return http.read_limited(response, provider="Twilio")
+
+
+# ---- X-Twilio-Signature -------------------------------------------------------------------------
+
+
+def compute_signature(auth_token: str, url: str, params: list[tuple[str, str]] | dict[str, str]) -> str:
+    """base64(HMAC-SHA1(AuthToken, url + name1 + value1 + ...)): names sorted; a repeated name's
+    distinct values sorted (as Twilio's own validators do)."""
+    items = list(params.items()) if isinstance(params, dict) else list(params)
+    by_name: dict[str, list[str]] = {}
+    for name, value in items:
+        by_name.setdefault(name, []).append(value)
+    text = url + "".join(name + value for name in sorted(by_name) for value in sorted(set(by_name[name])))
+    digest = hmac.new(auth_token.encode("utf-8"), text.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL as called, with the scheme's default port added, and with the port removed.
+
+    Twilio's own validator accepts either form because Twilio signs inconsistently.
+    """
+    parts = urlsplit(url)
+    variants = [url]
+    try:
+        port = parts.port
+    except ValueError:
+        return variants
+    host_part = parts.netloc
+    if port is not None:
+        host_part = host_part[: host_part.rfind(":")]
+        variants.append(urlunsplit(parts._replace(netloc=host_part)))
+    else:
+        default = 443 if parts.scheme == "https" else 80
+        variants.append(urlunsplit(parts._replace(netloc=f"{host_part}:{default}")))
+    return variants

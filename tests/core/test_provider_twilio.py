@@ -1,0 +1,291 @@
+"""Twilio over real loopback HTTP (tests/fakes/twilio_server.py), and its webhooks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+from urllib.parse import urlencode
+
+import pytest
+
+from core.providers.base import (DELIVERED, FAILED, SENDING, UNDELIVERED, InboundMedia, MalformedWebhook,
+                                 OutboundMedia, OutboundMessage, ProviderError, TemplateRef, WebhookRequest)
+from core.providers.twilio import TwilioProvider
+from tests.fakes.twilio_server import FakeTwilio
+
+CUSTOMER, OURS = "+14158675309", "+14155550100"
+
+
+@pytest.fixture
+def fake():
+    with FakeTwilio() as server:
+        yield server
+
+
+@pytest.fixture
+def provider(fake):
+    p = TwilioProvider(fake.account_sid, fake.auth_token, base_url=fake.url, timeout=(1.0, 0.5))
+    yield p
+    p.session.close()
+
+
+def message(**kw) -> OutboundMessage:
+    base = dict(message_id=7, channel="sms", from_number=OURS, to_number=CUSTOMER, body="Your table is ready")
+    base.update(kw)
+    return OutboundMessage(**base)
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# ---- sending ----------------------------------------------------------------------------------
+
+
+def test_sms_send_posts_the_form_with_basic_auth(fake, provider):
+    result = provider.send(message(status_callback_url="https://parley.example/webhooks/twilio"))
+    assert result.provider_message_id.startswith("SM") and result.status == SENDING
+    [req] = fake.sends
+    assert req.path == f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
+    assert req.headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert req.headers["authorization"] == basic(fake.account_sid, fake.auth_token)
+    assert req.form == [("To", CUSTOMER), ("From", OURS), ("Body", "Your table is ready"),
+                        ("StatusCallback", "https://parley.example/webhooks/twilio")]
+
+
+def test_whatsapp_media_send_prefixes_numbers_and_repeats_media_url(fake, provider):
+    media = (OutboundMedia("https://parley.example/files/a", "image/jpeg", "a.jpg"),
+             OutboundMedia("https://parley.example/files/b", "application/pdf", "b.pdf"))
+    result = provider.send(message(channel="whatsapp", media=media, body="Menu attached"))
+    assert result.provider_message_id.startswith("MM")
+    req = fake.sends[0]
+    assert req.value("To") == f"whatsapp:{CUSTOMER}" and req.value("From") == f"whatsapp:{OURS}"
+    assert req.values("MediaUrl") == ["https://parley.example/files/a", "https://parley.example/files/b"]
+    assert "StatusCallback" not in dict(req.form)
+
+
+def test_template_goes_as_content_sid_and_numbered_variables(fake, provider):
+    provider.send(message(channel="whatsapp", body=None,
+                          template=TemplateRef("HXabc123", variables=("Alex", "Tuesday 3pm"))))
+    req = fake.sends[0]
+    assert req.value("ContentSid") == "HXabc123"
+    assert json.loads(req.value("ContentVariables")) == {"1": "Alex", "2": "Tuesday 3pm"}
+    assert req.value("Body") is None
+
+
+def test_messaging_service_sid_from_the_sender(fake, provider):
+    provider.send(message(sender_ref="MG0123456789abcdef0123456789abcdef"))
+    assert fake.sends[0].value("MessagingServiceSid") == "MG0123456789abcdef0123456789abcdef"
+
+
+def test_api_key_pair_is_used_for_basic_auth():
+    with FakeTwilio(api_key_sid="SKkey", api_key_secret="key-secret") as fake:
+        p = TwilioProvider(fake.account_sid, None, api_key_sid="SKkey", api_key_secret="key-secret", base_url=fake.url)
+        p.send(message())
+        assert fake.sends[0].headers["authorization"] == basic("SKkey", "key-secret")
+        assert fake.sends[0].path.startswith(f"/2010-04-01/Accounts/{fake.account_sid}/")
+
+
+def test_error_body_becomes_a_final_error_with_twilio_code(fake, provider):
+    fake.script(400, FakeTwilio.error(21610, "Attempt to send to unsubscribed recipient"))
+    with pytest.raises(ProviderError) as info:
+        provider.send(message())
+    err = info.value
+    assert (err.code, err.retryable, err.http_status) == ("21610", False, 400)
+    assert err.message == "Attempt to send to unsubscribed recipient"
+
+
+def test_wrong_credentials_are_final(fake):
+    p = TwilioProvider(fake.account_sid, "wrong-token", base_url=fake.url)
+    with pytest.raises(ProviderError) as info:
+        p.send(message())
+    assert info.value.retryable is False and info.value.code == "20003" and info.value.http_status == 401
+
+
+def test_429_is_retryable_with_retry_after(fake, provider):
+    fake.script(429, FakeTwilio.error(20429, "Too Many Requests", 429), headers={"Retry-After": "7"})
+    with pytest.raises(ProviderError) as info:
+        provider.send(message())
+    assert info.value.retryable is True and info.value.retry_after == 7.0 and info.value.code == "20429"
+
+
+def test_500_is_retryable_and_send_makes_exactly_one_attempt(fake, provider):
+    fake.script(500, {"message": "Internal error"})
+    with pytest.raises(ProviderError) as info:
+        provider.send(message())
+    assert info.value.retryable is True and info.value.http_status == 500
+    assert len(fake.sends) == 1  # the dispatcher owns the retry loop
+
+
+def test_slow_answer_is_a_retryable_timeout(fake, provider):
+    fake.script(201, {"sid": "SMlate", "status": "queued"}, delay=3.0)
+    with pytest.raises(ProviderError) as info:
+        provider.send(message())
+    assert info.value.retryable is True and info.value.code == "timeout"
+
+
+def test_connection_refused_is_retryable():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = TwilioProvider("AC1", "tok", base_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(ProviderError) as info:
+        p.send(message())
+    assert info.value.retryable is True and info.value.code == "connection"
+
+
+def test_missing_body_is_refused_by_twilio_as_final(fake, provider):
+    with pytest.raises(ProviderError) as info:
+        provider.send(message(body=None))
+    assert info.value.code == "21619" and not info.value.retryable
+
+
+# ---- X-Twilio-Signature -----------------------------------------------------------------------
+
+DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+DOC_PARAMS = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
+              "From": "+14158675309", "To": "+18005551212"}
+
+
+def reference_signature(token: str, url: str, params: dict[str, str]) -> str:
+    """The documented algorithm, written out independently of the provider module."""
+    s = url + "".join(k + params[k] for k in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), s.encode(), hashlib.sha1).digest()).decode()
+
+
+def form_request(url: str, params: dict[str, str], signature: str | None) -> WebhookRequest:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if signature is not None:
+        headers["x-twilio-signature"] = signature
+    return WebhookRequest("POST", url, headers, {}, urlencode(params).encode())
+
+
+@pytest.fixture
+def doc_provider():
+    return TwilioProvider("AC123", "12345")
+
+
+def test_twilio_documented_vector_is_accepted(doc_provider):
+    assert reference_signature("12345", DOC_URL, DOC_PARAMS) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8="))
+
+
+def test_url_with_or_without_the_port_is_accepted(doc_provider):
+    with_port = DOC_URL.replace(".com/", ".com:443/")
+    # Twilio signed with :443, we were called without it, and the other way round.
+    assert doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS,
+                                                    reference_signature("12345", with_port, DOC_PARAMS)))
+    assert doc_provider.verify_webhook(form_request(with_port, DOC_PARAMS,
+                                                    reference_signature("12345", DOC_URL, DOC_PARAMS)))
+    # Twilio's published vectors: signature of the https URL with :443, and of http with :80.
+    assert doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS, "kvajT1Ptam85bY51eRf/AJRuM3w="))
+    assert doc_provider.verify_webhook(form_request(DOC_URL.replace("https", "http"), DOC_PARAMS,
+                                                    "0ZXoZLH/DfblKGATFgpif+LLRf4="))
+    # A different path is still refused.
+    assert not doc_provider.verify_webhook(form_request(DOC_URL.replace("myapp", "other"), DOC_PARAMS,
+                                                        "RSOYDt4T1cUTdK1PDd93/VVr8B8="))
+
+
+def test_tampered_body_wrong_key_and_missing_header_are_refused(doc_provider):
+    good = reference_signature("12345", DOC_URL, DOC_PARAMS)
+    assert not doc_provider.verify_webhook(form_request(DOC_URL, {**DOC_PARAMS, "Digits": "9999"}, good))
+    assert not doc_provider.verify_webhook(form_request(DOC_URL, {**DOC_PARAMS, "Extra": "1"}, good))
+    assert not doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS,
+                                                        reference_signature("54321", DOC_URL, DOC_PARAMS)))
+    assert not doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS, None))
+    assert not doc_provider.verify_webhook(form_request(DOC_URL + "&x=1", DOC_PARAMS, good))
+
+
+def test_repeated_parameters_follow_twilio_validators():
+    provider = TwilioProvider("AC123", "12345")
+    body = b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234"
+    req = WebhookRequest("POST", DOC_URL, {"x-twilio-signature": "IK+Dwps556ElfBT0I3Rgjkr1wJU="}, {}, body)
+    assert provider.verify_webhook(req)
+
+
+def test_json_body_with_body_sha256(doc_provider):
+    body = b'{"property": "value", "boolean": true}'
+    digest = hashlib.sha256(body).hexdigest()
+    assert digest == "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+    url = f"{DOC_URL}&bodySHA256={digest}"
+    headers = {"content-type": "application/json", "x-twilio-signature": "a9nBmqA0ju/hNViExpshrM61xv4="}
+    assert reference_signature("12345", url, {}) == "a9nBmqA0ju/hNViExpshrM61xv4="
+    assert doc_provider.verify_webhook(WebhookRequest("POST", url, headers, {}, body))
+    tampered = b'{"property": "other", "boolean": true}'
+    assert not doc_provider.verify_webhook(WebhookRequest("POST", url, headers, {}, tampered))
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+
+
+def parse(provider, fields: dict[str, str]):
+    return provider.parse_webhook(WebhookRequest("POST", "https://x/webhooks/twilio", {}, {},
+                                                 urlencode(fields).encode()))
+
+
+def test_inbound_sms_with_media(doc_provider):
+    batch = parse(doc_provider, {
+        "MessageSid": "MM1", "SmsSid": "MM1", "AccountSid": "AC123", "From": "+14158675309", "To": "+14155550100",
+        "Body": "Here is the photo", "NumMedia": "2", "NumSegments": "1",
+        "MediaUrl0": "https://api.twilio.com/m/0", "MediaContentType0": "image/jpeg",
+        "MediaUrl1": "https://api.twilio.com/m/1", "MediaContentType1": "application/pdf", "SmsStatus": "received",
+    })
+    assert batch.statuses == []
+    [event] = batch.inbound
+    assert (event.provider_message_id, event.channel, event.from_number, event.to_number, event.body) == \
+        ("MM1", "sms", "+14158675309", "+14155550100", "Here is the photo")
+    assert [(m.url, m.content_type) for m in event.media] == [
+        ("https://api.twilio.com/m/0", "image/jpeg"), ("https://api.twilio.com/m/1", "application/pdf")]
+
+
+def test_inbound_whatsapp_strips_prefix_and_keeps_profile_name(doc_provider):
+    [event] = parse(doc_provider, {"MessageSid": "SM2", "From": "whatsapp:+14158675309",
+                                   "To": "whatsapp:+14155550199", "Body": "Hola", "NumMedia": "0",
+                                   "ProfileName": "Sheena", "WaId": "14158675309"}).inbound
+    assert (event.channel, event.from_number, event.to_number, event.profile_name) == \
+        ("whatsapp", "+14158675309", "+14155550199", "Sheena")
+    assert event.media == ()
+
+
+@pytest.mark.parametrize("twilio_status, parley", [("delivered", DELIVERED), ("undelivered", UNDELIVERED),
+                                                   ("queued", SENDING), ("failed", FAILED)])
+def test_status_callbacks_map_to_parley_vocabulary(doc_provider, twilio_status, parley):
+    fields = {"MessageSid": "SM3", "MessageStatus": twilio_status, "From": OURS, "To": CUSTOMER}
+    if twilio_status in ("undelivered", "failed"):
+        fields.update(ErrorCode="30003", ErrorMessage="Unreachable destination handset")
+    [status] = parse(doc_provider, fields).statuses
+    assert (status.provider_message_id, status.status) == ("SM3", parley)
+    if twilio_status in ("undelivered", "failed"):
+        assert (status.error_code, status.error_message) == ("30003", "Unreachable destination handset")
+    else:
+        assert status.error_code is None
+
+
+@pytest.mark.parametrize("body", [b"", b"{not a form", b"AccountSid=AC1&Foo=bar", b"From=%2B14158675309&Body=hi",
+                                  b"MessageSid=SM1&From=nonsense&Body=hi"])
+def test_malformed_bodies_raise(doc_provider, body):
+    with pytest.raises(MalformedWebhook):
+        doc_provider.parse_webhook(WebhookRequest("POST", "https://x", {}, {}, body))
+
+
+# ---- media ------------------------------------------------------------------------------------
+
+
+def test_fetch_media_uses_basic_auth_and_follows_the_redirect(fake, provider):
+    url = fake.add_media(b"\xff\xd8jpeg-bytes", "image/jpeg")
+    assert provider.fetch_media(InboundMedia("image/jpeg", url=url)) == b"\xff\xd8jpeg-bytes"
+    api_get, storage_get = fake.requests[-2:]
+    assert "/Media/ME" in api_get.path and api_get.headers["authorization"] == basic(fake.account_sid,
+                                                                                      fake.auth_token)
+    assert storage_get.path.startswith("/storage/")
+
+
+def test_credentials_are_not_sent_to_other_hosts(fake, provider):
+    url = fake.add_media(b"x").replace("127.0.0.1", "localhost")
+    with pytest.raises(ProviderError) as info:
+        provider.fetch_media(InboundMedia("image/jpeg", url=url))
+    assert info.value.http_status == 401 and not info.value.retryable
+    assert "authorization" not in fake.requests[-1].headers

@@ -1,0 +1,230 @@
+"""A loopback fake of Meta's Graph API for WhatsApp Cloud, over real HTTP.
+
+    with FakeGraph() as fake:
+        provider = WhatsAppCloudProvider(fake.access_token, "secret", "verify", "1065...", base_url=fake.url)
+        fake.script(400, FakeGraph.error(131047, "Re-engagement message", details="..."))
+        media_id = fake.add_media(b"...", "image/jpeg")
+
+``POST /{version}/{phone-number-id}/messages`` checks the Bearer token and
+the request shape (messaging_product, recipient_type, to, type and its
+object) and answers ``{"messaging_product":"whatsapp","contacts":[...],
+"messages":[{"id":"wamid...."}]}``. ``GET /{version}/{media-id}`` answers
+the media JSON whose ``url`` points back here; that download also needs the
+Bearer token. Scripted answers are used once each by the next send.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.fake._dispatch(self)  # type: ignore[attr-defined]
+
+    do_POST = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class FakeGraph:
+    def __init__(self, access_token: str = "EAAtest-token", api_version: str = "v21.0") -> None:
+        self.access_token = access_token
+        self.api_version = api_version
+        self.requests: list[Recorded] = []
+        self._scripts: deque[Scripted] = deque()
+        self._media: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> "FakeGraph":
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    __enter__ = start
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # ---- programming --------------------------------------------------------------------------
+
+    def script(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
+               delay: float = 0.0) -> None:
+        self._scripts.append(Scripted(status, body, headers or {}, delay))
+
+    @staticmethod
+    def error(code: int, message: str, details: str | None = None, type_: str = "OAuthException") -> dict[str, Any]:
+        error: dict[str, Any] = {"message": message, "type": type_, "code": code,
+                                 "fbtrace_id": "A" + secrets.token_hex(8)}
+        if details is not None:
+            error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+        return {"error": error}
+
+    def add_media(self, data: bytes, mime_type: str = "image/jpeg", *, encoding: str = "hex",
+                  sha256: str | None = None) -> str:
+        """Store inbound media; its sha256 is given as hex or base64 (or ``sha256`` verbatim)."""
+        digest = hashlib.sha256(data).digest()
+        if sha256 is None:
+            sha256 = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
+        media_id = str(secrets.randbelow(10**15) + 10**15)
+        self._media[media_id] = {"data": data, "mime_type": mime_type, "sha256": sha256,
+                                 "token": secrets.token_urlsafe(12)}
+        return media_id
+
+    @property
+    def sends(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/messages")]
+
+    # ---- serving ------------------------------------------------------------------------------
+
+    def _dispatch(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        with self._lock:
+            self.requests.append(Recorded(h.command, parts.path, parts.query, headers, body))
+        if headers.get("authorization") != f"Bearer {self.access_token}":
+            return self._json(h, 401, self.error(190, "Invalid OAuth access token - Cannot parse access token"))
+        segments = [s for s in parts.path.split("/") if s]
+        if h.command == "GET" and len(segments) == 2 and segments[0] == "download":
+            found = next((m for m in self._media.values() if m["token"] == segments[1]), None)
+            if found is None:
+                return self._json(h, 404, self.error(100, "Unsupported get request."))
+            return self._reply(h, 200, found["data"], found["mime_type"])
+        if not segments or segments[0] != self.api_version:
+            return self._json(h, 400, self.error(2500, "Unknown path components", type_="OAuthException"))
+        if h.command == "GET" and len(segments) == 2:
+            media = self._media.get(segments[1])
+            if media is None:
+                return self._json(h, 400, self.error(100, "Unsupported get request.", type_="GraphMethodException"))
+            return self._json(h, 200, {"messaging_product": "whatsapp", "id": segments[1], "mime_type":
+                                       media["mime_type"], "sha256": media["sha256"], "file_size": len(media["data"]),
+                                       "url": f"{self.url}/download/{media['token']}"})
+        if h.command == "POST" and len(segments) == 3 and segments[2] == "messages":
+            return self._send(h, body, headers)
+        return self._json(h, 400, self.error(100, "Unsupported request"))
+
+    def _send(self, h: BaseHTTPRequestHandler, body: bytes, headers: dict[str, str]) -> None:
+        if self._scripts:
+            s = self._scripts.popleft()
+            if s.delay and self._stopping.wait(s.delay):
+                return
+            return self._json(h, s.status, s.body, s.headers)
+        problem = None
+        try:
+            payload = json.loads(body) if "application/json" in headers.get("content-type", "") else None
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            problem = "The request body must be JSON"
+        else:
+            problem = _shape_problem(payload)
+        if problem:
+            return self._json(h, 400, self.error(100, "(#100) Invalid parameter", details=problem))
+        to = payload["to"]
+        self._json(h, 200, {"messaging_product": "whatsapp",
+                            "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                            "messages": [{"id": "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode()}]})
+
+    def _json(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+        self._reply(h, status, data, "application/json", headers)
+
+    @staticmethod
+    def _reply(h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str,
+               headers: dict[str, str] | None = None) -> None:
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", content_type)
+            h.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def _shape_problem(p: dict[str, Any]) -> str | None:
+    """What Meta would refuse in a send body, or None."""
+    if p.get("messaging_product") != "whatsapp":
+        return "messaging_product must be 'whatsapp'"
+    if p.get("recipient_type", "individual") != "individual":
+        return "recipient_type must be 'individual'"
+    if not isinstance(p.get("to"), str) or not p["to"].lstrip("+").isdigit():
+        return "Parameter 'to' is required and must be a phone number"
+    kind = p.get("type")
+    obj = p.get(kind) if isinstance(kind, str) else None
+    if not isinstance(obj, dict):
+        return f"Parameter '{kind}' object is required for type {kind!r}"
+    if kind == "text":
+        if not isinstance(obj.get("body"), str) or not obj["body"] or len(obj["body"]) > 4096:
+            return "text.body is required (at most 4096 characters)"
+    elif kind in MEDIA_TYPES:
+        if not (obj.get("link") or obj.get("id")):
+            return f"{kind}.link or {kind}.id is required"
+        if "caption" in obj and kind in ("audio", "sticker"):
+            return f"caption is not allowed for {kind}"
+        if "filename" in obj and kind != "document":
+            return "filename is only allowed for documents"
+    elif kind == "template":
+        if not obj.get("name") or not isinstance(obj.get("language"), dict) or not obj["language"].get("code"):
+            return "template.name and template.language.code are required"
+        for component in obj.get("components", []):
+            for parameter in component.get("parameters", []):
+                if parameter.get("type") == "text" and not isinstance(parameter.get("text"), str):
+                    return "template text parameters need 'text'"
+    else:
+        return f"Unsupported message type {kind!r}"
+    return None

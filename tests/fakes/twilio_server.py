@@ -1,0 +1,215 @@
+"""A loopback fake of Twilio's Messages API, over real HTTP.
+
+    with FakeTwilio() as fake:
+        provider = TwilioProvider(fake.account_sid, fake.auth_token, base_url=fake.url)
+        fake.script(400, FakeTwilio.error(21610, "Attempt to send to unsubscribed recipient"))
+        ...
+        fake.requests[-1].form  # [("To", ...), ("MediaUrl", ...), ...]
+
+It checks Basic auth (Account SID + Auth Token, or an API key pair), the
+path and the required fields the way Twilio does, answers with a message
+resource (``sid`` "SM…", ``status`` "queued"), and serves inbound media
+behind Basic auth with a redirect to an unauthenticated "storage" URL.
+Scripted answers (error bodies, 429 with Retry-After, 500, slow replies)
+are used once each, in order, by the next Create Message calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    form: list[tuple[str, str]] = field(default_factory=list)
+
+    def values(self, name: str) -> list[str]:
+        return [v for k, v in self.form if k == name]
+
+    def value(self, name: str) -> str | None:
+        found = self.values(name)
+        return found[0] if found else None
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.fake._dispatch(self)  # type: ignore[attr-defined]
+
+    do_POST = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class FakeTwilio:
+    def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token",
+                 api_key_sid: str | None = None, api_key_secret: str | None = None) -> None:
+        self.account_sid = account_sid or "AC" + secrets.token_hex(16)
+        self.auth_token = auth_token
+        self.api_key = (api_key_sid, api_key_secret) if api_key_sid else None
+        self.requests: list[Recorded] = []
+        self._scripts: deque[Scripted] = deque()
+        self._media: dict[str, tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> "FakeTwilio":
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    __enter__ = start
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # ---- programming --------------------------------------------------------------------------
+
+    def script(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
+               delay: float = 0.0) -> None:
+        """The next Create Message call answers this (once)."""
+        self._scripts.append(Scripted(status, body, headers or {}, delay))
+
+    @staticmethod
+    def error(code: int, message: str, status: int = 400) -> dict[str, Any]:
+        return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status}
+
+    def add_media(self, data: bytes, content_type: str = "image/jpeg") -> str:
+        """Store an inbound attachment; returns its MediaUrl (needs Basic auth, then redirects)."""
+        media_sid = "ME" + secrets.token_hex(16)
+        self._media[media_sid] = (data, content_type)
+        return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{secrets.token_hex(16)}/Media/{media_sid}"
+
+    @property
+    def sends(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")]
+
+    # ---- serving ------------------------------------------------------------------------------
+
+    def _dispatch(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True) \
+            if "x-www-form-urlencoded" in headers.get("content-type", "") else []
+        with self._lock:
+            self.requests.append(Recorded(h.command, parts.path, parts.query, headers, body, form))
+        if parts.path.startswith("/storage/"):
+            found = self._media.get(parts.path.rsplit("/", 1)[-1])
+            return self._reply(h, 200, found[0], found[1]) if found else self._json(h, 404, self.error(20404, "Not found", 404))
+        if not self._authorised(headers.get("authorization", "")):
+            return self._json(h, 401, self.error(20003, "Authenticate", 401))
+        prefix = f"/2010-04-01/Accounts/{self.account_sid}/"
+        if not parts.path.startswith(prefix):
+            return self._json(h, 404, self.error(20404, "The requested resource was not found", 404))
+        rest = parts.path[len(prefix):]
+        if h.command == "GET" and "/Media/" in rest:
+            media_sid = rest.rsplit("/", 1)[-1]
+            if media_sid not in self._media:
+                return self._json(h, 404, self.error(20404, "The requested resource was not found", 404))
+            return self._reply(h, 307, b"", "text/plain", {"Location": f"{self.url}/storage/{media_sid}"})
+        if h.command == "POST" and rest == "Messages.json":
+            return self._create_message(h, form)
+        return self._json(h, 404, self.error(20404, "The requested resource was not found", 404))
+
+    def _authorised(self, header: str) -> bool:
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return (user, password) in {(self.account_sid, self.auth_token), self.api_key}
+
+    def _create_message(self, h: BaseHTTPRequestHandler, form: list[tuple[str, str]]) -> None:
+        if self._scripts:
+            s = self._scripts.popleft()
+            if s.delay and self._stopping.wait(s.delay):
+                return
+            return self._json(h, s.status, s.body, s.headers)
+        fields = dict(form)
+        if not fields.get("To"):
+            return self._json(h, 400, self.error(21604, "A 'To' phone number is required."))
+        if not fields.get("From") and not fields.get("MessagingServiceSid"):
+            return self._json(h, 400, self.error(21603, "A 'From' or 'MessagingServiceSid' parameter is required"))
+        media = [v for k, v in form if k == "MediaUrl"]
+        if not fields.get("Body") and not media and not fields.get("ContentSid"):
+            return self._json(h, 400, self.error(21619, "A text message body, media URL or content SID is required"))
+        if "ContentVariables" in fields:
+            try:
+                json.loads(fields["ContentVariables"])
+            except ValueError:
+                return self._json(h, 400, self.error(21656, "The ContentVariables Parameter is invalid"))
+        sid = ("MM" if media else "SM") + secrets.token_hex(16)
+        now = email.utils.formatdate(usegmt=True)
+        resource = {
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": fields.get("Body", ""),
+            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": fields.get("From"),
+            "messaging_service_sid": fields.get("MessagingServiceSid"), "num_media": str(len(media)),
+            "num_segments": "0" if fields.get("MessagingServiceSid") else "1", "price": None, "price_unit": "USD",
+            "sid": sid, "status": "accepted" if not fields.get("From") else "queued",
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
+            "to": fields["To"], "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+        self._json(h, 201, resource)
+
+    def _json(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+        self._reply(h, status, data, "application/json", headers)
+
+    @staticmethod
+    def _reply(h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str,
+               headers: dict[str, str] | None = None) -> None:
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", content_type)
+            h.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout tests)
