@@ -1,0 +1,279 @@
+"""Applying what providers tell us: inbound messages and status updates.
+
+Called by the webhook applier with events parsed from stored payloads,
+inside one transaction per batch. Everything here is idempotent: an inbound
+message is keyed by its provider id, and a status only moves forward
+(rule 9), so a duplicate or out-of-order callback changes nothing.
+
+Rule 1: the first incoming message from a number on a sender creates the
+conversation; if that number got a campaign message from this sender, the
+conversation belongs to the campaign's author and the campaign message
+joins its thread; otherwise it is kept as *unsolicited*.
+
+Rule 2: STOP-family keywords opt the contact out everywhere, with one
+confirmation; START/UNSTOP/YES opt back in; HELP/INFO get the help reply;
+wording that looks like an opt-out request is flagged for an agent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from core import clock, phones, settings
+from core.actions.messaging import touch_conversation
+from core.compliance import keywords
+from core.db import Transaction
+from core.providers.base import InboundEvent, StatusEvent, status_moves_forward
+
+SYSTEM_AUTHOR = None  # automatic replies (opt-out confirmation, HELP) have no human author
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    sha256: str
+    content_type: str
+    filename: str
+    size: int
+
+
+@dataclass
+class ApplyResult:
+    inbound_new: int = 0
+    inbound_duplicate: int = 0
+    statuses_applied: int = 0
+    statuses_ignored: int = 0
+    unknown_message_ids: list[str] | None = None
+
+
+def default_owner(tx: Transaction) -> int | None:
+    """Who gets unsolicited conversations: the configured owner, else the first admin."""
+    configured = tx.scalar("SELECT value FROM settings WHERE key = 'default_owner_id'")
+    if configured:
+        owner = tx.scalar("SELECT id FROM users WHERE id = ? AND active", [int(configured.strip('"'))])
+        if owner:
+            return owner
+    return tx.scalar("SELECT min(id) FROM users WHERE role = 'admin' AND active")
+
+
+def _contact_for(tx: Transaction, phone: str, profile_name: str | None) -> tuple[int, str | None, bool]:
+    row = tx.fetchone("SELECT id, name, opted_out FROM contacts WHERE phone = ?", [phone])
+    if row:
+        return row[0], row[1], row[2]
+    now = clock.utcnow()
+    contact_id = tx.next_id("seq_contacts")
+    name = (profile_name or "").strip() or None
+    tx.execute(
+        "INSERT INTO contacts (id, phone, name, created_at, updated_at, search_name, phone_digits) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [contact_id, phone, name, now, now, phones.normalize_name(name or ""), phone.lstrip("+")],
+    )
+    tx.publish("contact.created", contact_id=contact_id, source="inbound")
+    return contact_id, name, False
+
+
+def _conversation_for(tx: Transaction, contact_id: int, sender: dict[str, Any], at: dt.datetime) -> tuple[int, int | None, bool]:
+    """(conversation id, owner id, created now)."""
+    row = tx.fetchone("SELECT id, owner_id FROM conversations WHERE contact_id = ? AND sender_id = ?",
+                      [contact_id, sender["id"]])
+    if row:
+        return row[0], row[1], False
+    campaign = tx.fetchone(
+        """SELECT campaign_id, author_id FROM messages
+           WHERE contact_id = ? AND sender_id = ? AND direction = 'out' AND conversation_id IS NULL
+           ORDER BY created_at DESC LIMIT 1""",
+        [contact_id, sender["id"]],
+    )
+    owner_id = campaign[1] if campaign and campaign[1] else default_owner(tx)
+    if owner_id is not None and not tx.scalar("SELECT active FROM users WHERE id = ?", [owner_id]):
+        owner_id = default_owner(tx)
+    conversation_id = tx.next_id("seq_conversations")
+    first = tx.scalar(
+        "SELECT min(created_at) FROM messages WHERE contact_id = ? AND sender_id = ? AND conversation_id IS NULL",
+        [contact_id, sender["id"]],
+    )
+    tx.execute(
+        """INSERT INTO conversations (id, contact_id, sender_id, channel, owner_id, unsolicited, campaign_id,
+               status, created_at, last_message_at, message_count)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 0)""",
+        [conversation_id, contact_id, sender["id"], sender["channel"], owner_id, campaign is None,
+         campaign[0] if campaign else None, at, first or at],
+    )
+    # The campaign messages this number got from this sender join the thread.
+    attached = tx.scalar(
+        "SELECT count(*) FROM messages WHERE contact_id = ? AND sender_id = ? AND conversation_id IS NULL",
+        [contact_id, sender["id"]],
+    )
+    if attached:
+        tx.execute("UPDATE messages SET conversation_id = ? WHERE contact_id = ? AND sender_id = ? "
+                   "AND conversation_id IS NULL", [conversation_id, contact_id, sender["id"]])
+        tx.execute("UPDATE conversations SET message_count = ? WHERE id = ?", [attached, conversation_id])
+    tx.publish("conversation.created", conversation_id=conversation_id, user_id=owner_id,
+               unsolicited=campaign is None, campaign_id=campaign[0] if campaign else None)
+    return conversation_id, owner_id, True
+
+
+def apply_inbound(tx: Transaction, event: InboundEvent, sender: dict[str, Any],
+                  media: list[StoredMedia], media_errors: list[str] | None = None) -> int | None:
+    """Store one inbound message; None if it was already stored (duplicate)."""
+    if tx.scalar("SELECT id FROM messages WHERE provider_message_id = ? AND direction = 'in'",
+                 [event.provider_message_id]):
+        return None
+    contact_id, contact_name, opted_out = _contact_for(tx, event.from_number, event.profile_name)
+    conversation_id, owner_id, _ = _conversation_for(tx, contact_id, sender, event.received_at)
+    message_id = tx.next_id("seq_messages")
+    body = event.body or ""
+    tx.execute(
+        """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, body, status,
+               provider_message_id, error_reason, created_at, status_at, has_media)
+           VALUES (?, ?, ?, ?, 'in', ?, 'received', ?, ?, ?, ?, ?)""",
+        [message_id, conversation_id, contact_id, sender["id"], body, event.provider_message_id,
+         "; ".join(media_errors) if media_errors else None, event.received_at, event.received_at, bool(media)],
+    )
+    now = clock.utcnow()
+    for item in media:
+        import secrets
+
+        tx.execute(
+            "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [message_id, item.sha256, item.content_type, item.filename, item.size, secrets.token_urlsafe(24), now],
+        )
+    preview = body or (f"📎 {media[0].filename}" if media else "")
+    touch_conversation(tx, conversation_id, event.received_at, preview, "in")
+    tx.publish("message.received", conversation_id=conversation_id, message_id=message_id, owner_id=owner_id,
+               user_id=owner_id, contact_name=contact_name or phones.format_phone_display(event.from_number),
+               channel=sender["channel"], sender_id=sender["id"])
+    _apply_keywords(tx, body, contact_id, opted_out, conversation_id, message_id, sender, owner_id)
+    return message_id
+
+
+def _apply_keywords(tx: Transaction, body: str, contact_id: int, was_opted_out: bool, conversation_id: int,
+                    message_id: int, sender: dict[str, Any], owner_id: int | None) -> None:
+    result = keywords.classify(body)
+    if result.kind is None:
+        return
+    now = clock.utcnow()
+
+    def history(kind: str) -> None:
+        tx.execute("INSERT INTO optout_history (contact_id, kind, keyword, channel, sender_id, message_id, "
+                   "occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [contact_id, kind, result.keyword, sender["channel"], sender["id"], message_id, now])
+
+    if result.kind == "opt_out":
+        if was_opted_out:
+            history("opt_out_repeat")  # one confirmation only: already confirmed before
+            return
+        tx.execute("UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?",
+                   [now, now, contact_id])
+        tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id = ?", [contact_id])
+        history("opt_out")
+        # Everything still waiting to go to this contact, on any sender, stops here.
+        tx.execute("""UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?
+                      WHERE contact_id = ? AND direction = 'out' AND status = 'queued'""", [now, contact_id])
+        tx.execute("""UPDATE outbox SET state = 'cancelled' WHERE state = 'pending' AND message_id IN
+                      (SELECT id FROM messages WHERE contact_id = ? AND status = 'not_sent')""", [contact_id])
+        tx.publish("contact.opted_out", contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id,
+                   keyword=result.keyword)
+        queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optout_confirmation"), owner_id)
+    elif result.kind == "opt_in":
+        if not was_opted_out:
+            return
+        tx.execute("UPDATE contacts SET opted_out = FALSE, opted_out_at = NULL, updated_at = ? WHERE id = ?",
+                   [now, contact_id])
+        history("opt_in")
+        tx.publish("contact.opted_in", contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id)
+        queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optin_confirmation"), owner_id)
+    elif result.kind == "help":
+        if not was_opted_out:
+            queue_system_reply(tx, conversation_id, settings.get_tx(tx, "help_reply"), owner_id)
+    elif result.kind == "possible_opt_out":
+        tx.execute("UPDATE conversations SET optout_flag = ? WHERE id = ?", [body[:200], conversation_id])
+        history("flagged")
+        tx.publish("conversation.optout_flagged", conversation_id=conversation_id, user_id=owner_id)
+
+
+def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_id: int | None) -> int:
+    """An automatic reply (opt-out confirmation, HELP): due at once.
+
+    It answers the customer's own message, so it neither waits for business
+    hours nor counts as marketing; it is the one message an opted-out contact
+    may receive (the confirmation).
+    """
+    row = tx.fetchone("SELECT contact_id, sender_id, channel FROM conversations WHERE id = ?", [conversation_id])
+    now = clock.utcnow()
+    message_id = tx.next_id("seq_messages")
+    tx.execute(
+        """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, author_id, body, status,
+               created_at, status_at) VALUES (?, ?, ?, ?, 'out', NULL, ?, 'queued', ?, ?)""",
+        [message_id, conversation_id, row[0], row[1], text, now, now],
+    )
+    tx.execute("INSERT INTO outbox (message_id, sender_id, due_at, created_at, state) VALUES (?, ?, ?, ?, 'pending')",
+               [message_id, row[1], now, now])
+    touch_conversation(tx, conversation_id, now, text, "out")
+    tx.publish("message.queued", conversation_id=conversation_id, message_id=message_id, user_id=owner_id,
+               automatic=True, channel=row[2], sender_id=row[1])
+    return message_id
+
+
+def apply_statuses(tx: Transaction, events: list[StatusEvent]) -> ApplyResult:
+    """Apply status callbacks in bulk, only ever moving a status forward."""
+    result = ApplyResult(unknown_message_ids=[])
+    if not events:
+        return result
+    ids = sorted({e.provider_message_id for e in events})
+    current = {
+        pid: (mid, status, conv, owner)
+        for pid, mid, status, conv, owner in tx.fetchall(
+            """SELECT m.provider_message_id, m.id, m.status, m.conversation_id, c.owner_id FROM messages m
+               LEFT JOIN conversations c ON c.id = m.conversation_id
+               WHERE m.provider_message_id IN (SELECT unnest(?::VARCHAR[])) AND m.direction = 'out'""",
+            [ids],
+        )
+    }
+    updates: dict[int, StatusEvent] = {}
+    state = {pid: v[1] for pid, v in current.items()}
+    for event in sorted(events, key=lambda e: e.at):
+        if event.provider_message_id not in current:
+            result.unknown_message_ids.append(event.provider_message_id)
+            continue
+        if status_moves_forward(state[event.provider_message_id], event.status):
+            state[event.provider_message_id] = event.status
+            updates[current[event.provider_message_id][0]] = event
+            result.statuses_applied += 1
+        else:
+            result.statuses_ignored += 1
+    if not updates:
+        return result
+    frame = pd.DataFrame({
+        "id": list(updates),
+        "status": [e.status for e in updates.values()],
+        "status_at": [e.at for e in updates.values()],
+        "error_code": [e.error_code for e in updates.values()],
+        "error_reason": [_reason(e) for e in updates.values()],
+    })
+    tx.cursor.register("_status_updates", frame)
+    try:
+        tx.execute("""UPDATE messages SET status = u.status, status_at = u.status_at,
+                          error_code = coalesce(u.error_code, messages.error_code),
+                          error_reason = coalesce(u.error_reason, messages.error_reason)
+                      FROM _status_updates u WHERE messages.id = u.id""")
+    finally:
+        tx.cursor.unregister("_status_updates")
+    by_message = {v[0]: v for v in current.values()}
+    for message_id, event in updates.items():
+        _, _, conversation_id, owner_id = by_message[message_id]
+        tx.publish("message.status", message_id=message_id, conversation_id=conversation_id, user_id=owner_id,
+                   status=event.status, error_code=event.error_code)
+    return result
+
+
+def _reason(event: StatusEvent) -> str | None:
+    if event.status not in ("failed", "undelivered"):
+        return None
+    from core.provider_errors import describe
+
+    return describe(event.error_code, event.error_message)

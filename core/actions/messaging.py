@@ -1,0 +1,377 @@
+"""Composing and sending (rules 2, 3, 5): what the composer may offer, and
+the one transaction that records a message with its outbox row.
+
+A send never talks to a provider: it stores the message as *queued* (with
+the time it will be released when business or quiet hours say so) and an
+outbox row; the dispatcher does the rest. A send that a rule forbids
+(opted-out contact, closed WhatsApp window, disabled sender) is recorded as
+*not sent* with the reason and never reaches a provider.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import emoji
+
+from core import clock, media_rules, permissions, phones, queries, settings
+from core.auth import User
+from core.compliance import hours as hours_rules
+from core.compliance import window as wa_window
+from core.db import Database, Transaction
+from core.errors import NotFound, PermissionDenied, ValidationError
+from core.providers.base import INTERRUPTED, FAILED, NOT_SENT, QUEUED
+
+MAX_BODY = {"sms": 1600, "whatsapp": 4096}
+REGISTERED_STATES = {"registered", "approved", "verified"}
+VARIABLE_RE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class ComposerState:
+    conversation_id: int
+    channel: str
+    can_write: bool
+    blocked_reason: str | None
+    templates_only: bool
+    window: Any  # core.compliance.window.WindowState | None
+    release_at: dt.datetime | None
+    release_reason: str | None
+    sender_warning: str | None
+    write_refusal: str | None = None  # why this viewer cannot write here at all
+
+
+@dataclass(frozen=True)
+class RenderedTemplate:
+    text: str
+    missing: list[str]
+
+
+@dataclass
+class SendPlan:
+    conversation: dict[str, Any]
+    body: str
+    attachments: list[tuple[Attachment, str]] = field(default_factory=list)  # with safe name
+    template_id: int | None = None
+    status: str = QUEUED
+    release_at: dt.datetime | None = None
+    error_reason: str | None = None
+
+
+# ---- what the composer offers --------------------------------------------------------------
+
+
+def write_refusal(viewer: User, detail: dict[str, Any]) -> str | None:
+    """Why this viewer may not send in this conversation at all (None = may)."""
+    if not viewer.can_send:
+        return "Supervisors can read conversations but cannot send messages."
+    if not viewer.is_admin and detail["owner_id"] != viewer.id:
+        return f"This conversation belongs to {detail['owner_name']}; only they or an admin can reply."
+    return None
+
+
+def recipient_timezone(detail: dict[str, Any]) -> str | None:
+    return detail.get("contact_timezone") or phones.phone_timezone(detail["contact_phone"])
+
+
+def release_time(db: Database, detail: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, str | None]:
+    """When a message written now may go, and why it waits (None = now)."""
+    business = settings.business_hours(db)
+    quiet = settings.quiet_hours(db)
+    when = hours_rules.next_send_time(now, business, recipient_timezone(detail), quiet)
+    if when <= now:
+        return now, None
+    if not hours_rules.is_open(now, business, None, None):
+        return when, "outside business hours"
+    return when, "the recipient's quiet hours"
+
+
+def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bool]:
+    """(reason free text cannot go now, whether only registered templates can)."""
+    who = detail["contact_name"] or phones.format_phone_display(detail["contact_phone"])
+    if detail["opted_out"]:
+        return (f"{who} has opted out (replied STOP): nothing can be sent until they reply START.", False)
+    if not detail["sender_enabled"]:
+        return (f"The sender {detail['sender_label']} is disabled; an admin can enable it.", False)
+    if window is not None and not window.open:
+        return ("The WhatsApp customer care window is closed (24 hours after the customer's last "
+                "message): only registered templates can be sent.", True)
+    return None, False
+
+
+def composer_state(db: Database, viewer: User, conversation_id: Any) -> ComposerState:
+    detail = queries.conversation_detail(db, viewer, conversation_id)
+    now = clock.utcnow()
+    window = wa_window.window_state(detail["last_inbound_at"], now) if detail["channel"] == "whatsapp" else None
+    blocked, templates_only = _blocked_reason(detail, window)
+    release_at, release_reason = release_time(db, detail, now)
+    refusal = write_refusal(viewer, detail)
+    return ComposerState(
+        conversation_id=detail["conversation_id"],
+        channel=detail["channel"],
+        can_write=refusal is None,
+        blocked_reason=blocked,
+        templates_only=templates_only,
+        window=window,
+        release_at=release_at if release_reason else None,
+        release_reason=release_reason,
+        sender_warning=sender_warning(detail) if viewer.is_admin else None,
+        write_refusal=refusal,
+    )
+
+
+def sender_warning(sender: dict[str, Any]) -> str | None:
+    """Rule 10: an unregistered US sender is flagged to admins wherever it matters."""
+    phone = sender.get("sender_phone") or sender.get("phone") or ""
+    status = sender.get("registration_status")
+    if phone.startswith("+1") and status not in REGISTERED_STATES:
+        kind = {"10dlc": "10DLC", "toll_free": "toll-free verification", "whatsapp": "WhatsApp approval"}.get(
+            sender.get("registration_kind"), "carrier registration")
+        label = sender.get("sender_label") or sender.get("label") or phone
+        return (f"{label} has no completed {kind} (status: {status}); US carriers may filter or "
+                "block its messages.")
+    return None
+
+
+# ---- templates -------------------------------------------------------------------------
+
+
+def list_templates(db: Database, viewer: User, conversation_id: Any, search: str | None = None) -> list[dict]:
+    detail = queries.conversation_detail(db, viewer, conversation_id)
+    where = ["active", "kind = 'conversation'", "(channel IS NULL OR channel = ?)"]
+    params: list[Any] = [detail["channel"]]
+    if search and search.strip():
+        where.append("(contains(lower(name), ?) OR contains(lower(body), ?))")
+        params += [search.strip().lower()] * 2
+    return db.dicts(
+        f"SELECT id, name, body, registered, channel, provider_name, language FROM templates "
+        f"WHERE {' AND '.join(where)} ORDER BY registered DESC, name",
+        params,
+    )
+
+
+def template_values(detail: dict[str, Any]) -> dict[str, str]:
+    name = (detail.get("contact_name") or "").strip()
+    parts = name.split()
+    return {
+        "name": name,
+        "first_name": parts[0] if parts else "",
+        "last_name": " ".join(parts[1:]) if len(parts) > 1 else "",
+        "phone": detail.get("contact_phone") or "",
+        "sender": detail.get("sender_label") or "",
+    }
+
+
+def fill_template(body: str, values: dict[str, str]) -> RenderedTemplate:
+    missing: list[str] = []
+
+    def sub(match: re.Match) -> str:
+        value = values.get(match.group(1), "")
+        if not value:
+            missing.append(match.group(1))
+            return match.group(0)
+        return value
+
+    return RenderedTemplate(text=VARIABLE_RE.sub(sub, body), missing=sorted(set(missing)))
+
+
+def _template(db: Database, template_id: Any) -> dict[str, Any]:
+    try:
+        rows = db.dicts("SELECT * FROM templates WHERE id = ? AND active", [int(template_id)])
+    except (TypeError, ValueError):
+        rows = []
+    if not rows:
+        raise NotFound("That template no longer exists.")
+    return rows[0]
+
+
+def render_template(db: Database, template_id: Any, conversation_id: Any, viewer: User | None = None) -> RenderedTemplate:
+    template = _template(db, template_id)
+    detail = (queries.conversation_detail(db, viewer, conversation_id) if viewer is not None
+              else db.dicts("SELECT ct.name AS contact_name, ct.phone AS contact_phone, s.label AS sender_label "
+                            "FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+                            "JOIN senders s ON s.id = c.sender_id WHERE c.id = ?", [int(conversation_id)])[0])
+    return fill_template(template["body"], template_values(detail))
+
+
+# ---- sending ---------------------------------------------------------------------------
+
+
+def prepare_body(text: str | None) -> str:
+    """Expand :shortcodes: and check what carriers cannot take."""
+    body = emoji.emojize(text or "", language="alias").strip()
+    if "\x00" in body:
+        raise ValidationError("The message contains a NUL character, which cannot be sent; remove it and try again.")
+    return body
+
+
+def check_send(db: Database, viewer: User, conversation_id: Any, body: str | None, *,
+               attachments: Sequence[Attachment] = (), template_id: Any = None) -> SendPlan:
+    detail = queries.conversation_detail(db, viewer, conversation_id)
+    refusal = write_refusal(viewer, detail)
+    if refusal:
+        raise PermissionDenied(refusal)
+    channel = detail["channel"]
+    template = None
+    if template_id not in (None, ""):
+        template = _template(db, template_id)
+        if template["channel"] not in (None, channel):
+            raise ValidationError(f"The template “{template['name']}” is for {template['channel']}, not {channel}.")
+        if body is None or not body.strip():
+            rendered = fill_template(template["body"], template_values(detail))
+            if rendered.missing:
+                names = ", ".join("{{" + m + "}}" for m in rendered.missing)
+                raise ValidationError(f"The template needs a value for {names}; this contact has none. "
+                                      "Edit the text or the contact first.")
+            body = rendered.text
+    body = prepare_body(body)
+    leftover = VARIABLE_RE.findall(body)
+    if leftover:
+        raise ValidationError("The message still has an unfilled variable {{" + leftover[0] + "}}; "
+                              "replace it before sending.")
+    limit = MAX_BODY[channel]
+    if len(body) > limit:
+        raise ValidationError(f"This message is {len(body):,} characters; {channel.upper() if channel == 'sms' else 'WhatsApp'} "
+                              f"messages can be at most {limit:,} characters.")
+    checked = []
+    for item in attachments:
+        safe = media_rules.check_attachment(channel, item.filename, item.content_type, len(item.data))
+        checked.append((item, safe))
+    if checked:
+        media_rules.check_attachments_total(channel, [len(a.data) for a, _ in checked])
+    if not body and not checked:
+        raise ValidationError("Write a message or attach a file first.")
+
+    plan = SendPlan(conversation=detail, body=body, attachments=checked,
+                    template_id=template["id"] if template else None)
+    now = clock.utcnow()
+    window = wa_window.window_state(detail["last_inbound_at"], now) if channel == "whatsapp" else None
+    blocked, templates_only = _blocked_reason(detail, window)
+    if templates_only and template is not None and template["registered"]:
+        blocked = None  # a registered template may open a closed window (rule 5)
+    if blocked:
+        plan.status, plan.error_reason = NOT_SENT, _short_reason(detail, templates_only)
+        return plan
+    plan.release_at, _ = release_time(db, detail, now)
+    return plan
+
+
+def _short_reason(detail: dict[str, Any], templates_only: bool) -> str:
+    if detail["opted_out"]:
+        return "Contact opted out"
+    if not detail["sender_enabled"]:
+        return "Sender disabled"
+    if templates_only:
+        return "WhatsApp window closed: only registered templates can be sent"
+    return "Not allowed"
+
+
+def do_send(db: Database, viewer: User, conversation_id: Any, body: str | None, *,
+            attachments: Sequence[Attachment] = (), template_id: Any = None,
+            media_store: Any = None) -> int:
+    """Record an outgoing message (queued or not sent) and its outbox row."""
+    plan = check_send(db, viewer, conversation_id, body, attachments=attachments, template_id=template_id)
+    stored = []
+    if plan.attachments:
+        if media_store is None:
+            from core import runtime
+
+            media_store = runtime.current().media
+        for item, safe_name in plan.attachments:
+            stored.append((media_store.put(item.data), item.content_type, safe_name, len(item.data)))
+    return db.write(write_outbound, plan, viewer.id, stored)
+
+
+def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, stored_media: list[tuple]) -> int:
+    detail = plan.conversation
+    now = clock.utcnow()
+    message_id = tx.next_id("seq_messages")
+    tx.execute(
+        """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, author_id, body, status,
+               error_reason, created_at, status_at, has_media, release_at, template_id)
+           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [message_id, detail["conversation_id"], detail["contact_id"], detail["sender_id"], author_id, plan.body,
+         plan.status, plan.error_reason, now, now, bool(stored_media),
+         plan.release_at if plan.release_at and plan.release_at > now else None, plan.template_id],
+    )
+    for sha, content_type, filename, size in stored_media:
+        tx.execute(
+            "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [message_id, sha, content_type, filename, size, secrets.token_urlsafe(24), now],
+        )
+    if plan.status == QUEUED:
+        tx.execute("INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+                   [message_id, detail["sender_id"], max(plan.release_at or now, now), now])
+    preview = plan.body or (f"📎 {stored_media[0][2]}" if stored_media else "")
+    touch_conversation(tx, detail["conversation_id"], now, preview, "out")
+    tx.publish("message.queued" if plan.status == QUEUED else "message.not_sent",
+               conversation_id=detail["conversation_id"], message_id=message_id, user_id=detail["owner_id"],
+               author_id=author_id, channel=detail["channel"], sender_id=detail["sender_id"],
+               reason=plan.error_reason)
+    return message_id
+
+
+def touch_conversation(tx: Transaction, conversation_id: int, at: dt.datetime, preview: str, direction: str) -> None:
+    """Keep the inbox summary columns current (the inbox never aggregates messages)."""
+    preview = " ".join((preview or "").split())[:120]
+    inbound = direction == "in"
+    tx.execute(
+        """UPDATE conversations SET last_message_at = greatest(last_message_at, ?), last_message_preview = ?,
+               last_message_direction = ?, message_count = message_count + 1,
+               last_inbound_at = CASE WHEN ? THEN greatest(coalesce(last_inbound_at, ?), ?) ELSE last_inbound_at END,
+               status = CASE WHEN ? THEN 'open' ELSE status END,
+               closed_at = CASE WHEN ? THEN NULL ELSE closed_at END
+           WHERE id = ?""",
+        [at, preview, direction, inbound, at, at, inbound, inbound, conversation_id],
+    )
+
+
+def do_retry(db: Database, viewer: User, message_id: Any) -> int:
+    """Queue an interrupted or failed message again, on the user's explicit say-so.
+
+    This is the one place a status moves back (to queued): not a provider
+    callback but a person deciding to send again, knowing it may arrive twice.
+    """
+    try:
+        message_id = int(message_id)
+    except (TypeError, ValueError):
+        raise NotFound("That message does not exist.") from None
+    row = db.fetchone("SELECT conversation_id, status, direction FROM messages WHERE id = ?", [message_id])
+    if row is None or row[0] is None:
+        raise NotFound("That message does not exist.")
+    detail = queries.conversation_detail(db, viewer, row[0])
+    refusal = write_refusal(viewer, detail)
+    if refusal:
+        raise PermissionDenied(refusal)
+    if row[2] != "out" or row[1] not in (INTERRUPTED, FAILED):
+        raise ValidationError("Only interrupted or failed messages can be retried.")
+    blocked, _ = _blocked_reason(detail, None)
+    if detail["opted_out"] or not detail["sender_enabled"]:
+        raise ValidationError(blocked)
+    permissions.require_sender(viewer)
+
+    def write(tx: Transaction) -> int:
+        now = clock.utcnow()
+        tx.execute("UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL "
+                   "WHERE id = ?", [now, message_id])
+        tx.execute("UPDATE outbox SET state = 'superseded' WHERE message_id = ? AND state <> 'done'", [message_id])
+        tx.execute("INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+                   [message_id, detail["sender_id"], now, now])
+        tx.publish("message.retried", conversation_id=detail["conversation_id"], message_id=message_id,
+                   user_id=detail["owner_id"], actor_id=viewer.id)
+        return message_id
+
+    return db.write(write)

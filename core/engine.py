@@ -1,0 +1,147 @@
+"""Wiring of the messaging engine inside the running app.
+
+``ProviderBook`` gives the provider for a sender (sending) or a webhook
+route (receiving), and resolves which sender an inbound event is for.
+``build_workers`` creates the dispatcher, the release/recovery duties and
+the webhook applier, and registers the webhook ingest for the routes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from core.db import Database, Event
+from core.errors import ValidationError
+from core.providers import registry
+from core.providers.base import InboundEvent
+from core.workers import LoopWorker
+
+log = logging.getLogger("parley.engine")
+
+# Webhook route name -> provider name.
+WEBHOOK_PROVIDERS = {"twilio": "twilio", "whatsapp": "whatsapp_cloud", "simulator": "simulator"}
+
+
+class ProviderBook:
+    def __init__(self, db: Database, *, simulator_url: str, simulator_secret: bytes, demo: bool,
+                 secrets: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
+        self.db = db
+        self._simulator_url = simulator_url
+        self._simulator_secret = simulator_secret
+        self._demo = demo
+        self._secrets = secrets
+        self._env = env
+        self._providers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._senders: dict[tuple[str, str], dict[str, Any]] | None = None
+        db.subscribe("sender.changed", self._forget_senders)
+
+    def provider(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._providers:
+                if name == "simulator":
+                    settings = {"webhook_url": self._simulator_url, "secret": self._simulator_secret,
+                                "demo_replies": self._demo}
+                else:
+                    settings = registry.provider_settings_from_env(
+                        name, os.environ if self._env is None else self._env, self._secrets)
+                self._providers[name] = registry.build_provider(name, settings)
+            return self._providers[name]
+
+    def for_sender(self, sender: dict[str, Any]) -> Any:
+        return self.provider(sender["provider"])
+
+    def for_webhook(self, route_name: str) -> Any | None:
+        name = WEBHOOK_PROVIDERS.get(route_name)
+        if name is None:
+            return None
+        try:
+            return self.provider(name)
+        except ValidationError:
+            return None  # not configured: the route answers 404 and stores nothing
+
+    # ---- which of our senders an inbound event is for -------------------------------------
+
+    def _forget_senders(self, _event: Event) -> None:
+        self._senders = None
+
+    def _sender_index(self) -> dict[tuple[str, str], dict[str, Any]]:
+        if self._senders is None:
+            index = {}
+            for row in self.db.dicts("SELECT id, phone, channel, provider, provider_ref, label FROM senders"):
+                index[(row["channel"], row["phone"])] = row
+                if row["provider_ref"]:
+                    index[("ref", row["provider_ref"])] = row
+            self._senders = index
+        return self._senders
+
+    def sender_for(self, route_name: str, event: InboundEvent) -> dict[str, Any] | None:
+        index = self._sender_index()
+        if event.to_ref and ("ref", event.to_ref) in index:
+            return index[("ref", event.to_ref)]
+        if event.to_number:
+            return index.get((event.channel, event.to_number))
+        return None
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            close = getattr(provider, "close", None)
+            if close:
+                close()
+
+
+def media_url_for(rt: Any):
+    def url(token: str) -> str | None:
+        base = rt.config.public_url or rt.config.local_url
+        return f"{base}/files/{token}"
+
+    return url
+
+
+def status_callback_for(rt: Any):
+    def url(provider: str) -> str | None:
+        if provider == "twilio" and rt.config.public_url:
+            return f"{rt.config.public_url}/webhooks/twilio"
+        return None
+
+    return url
+
+
+def build_workers(rt: Any) -> list[LoopWorker]:
+    from core.delivery import Dispatcher
+    from core.ingest import WebhookApplier, WebhookIngest
+
+    secrets = _streamlit_secrets()
+    book = ProviderBook(rt.db, simulator_url=f"{rt.config.local_url}/webhooks/simulator",
+                        simulator_secret=rt.config.simulator_secret, demo=rt.config.demo, secrets=secrets)
+    dispatcher = Dispatcher(rt.db, book.for_sender, media_url=media_url_for(rt),
+                            status_callback_url=status_callback_for(rt))
+    interrupted = dispatcher.recover()
+    if interrupted:
+        log.warning("%d sends were in flight at the last stop; marked interrupted for a retry", interrupted)
+    applier = WebhookApplier(rt.db, book, rt.media)
+    apply_worker = LoopWorker("webhook-applier", applier.step, idle=1.0)
+    ingest = WebhookIngest(rt.db, book, public_url=rt.config.public_url, wake_applier=apply_worker.wake)
+    dispatch_worker = LoopWorker("dispatcher", dispatcher.step, idle=0.25, on_stop=dispatcher.close)
+    rt.db.subscribe("message.queued", lambda _e: dispatch_worker.wake())
+    rt.db.subscribe("message.retried", lambda _e: dispatch_worker.wake())
+    rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
+    return [dispatch_worker, apply_worker]
+
+
+def _streamlit_secrets() -> dict[str, Any] | None:
+    """Provider credentials from `.streamlit/secrets.toml`, when present."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / ".streamlit" / "secrets.toml"
+    if not path.exists():
+        return None
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        log.error("cannot read %s: %s", path, exc)
+        return None

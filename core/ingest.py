@@ -1,0 +1,275 @@
+"""Webhooks lose nothing: verify, store raw, acknowledge, then apply.
+
+``receive`` runs per request: a bad signature gets 403 and nothing is
+stored; otherwise the payload is parsed (a malformed body is stored as
+*malformed* and answered 400; an unknown sender number is stored as
+*unknown_sender* and answered 404) and the raw bytes are committed before
+the 2xx answer. Commits are grouped: concurrent requests wait a moment and
+share one transaction (one bulk insert), which is what lets a single
+DuckDB writer acknowledge well over a thousand webhooks a second.
+
+The applier worker then reads pending rows in batches, downloads inbound
+media outside any transaction, and applies each batch in one transaction
+(``core.actions.inbound``). A status for a message id we don't know yet is
+retried for a while (the provider may have answered before we recorded
+its id) and then kept, marked, for review.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pandas as pd
+
+from core import clock
+from core.actions import inbound
+from core.db import Database, Transaction
+from core.providers.base import MalformedWebhook, ProviderError, WebhookBatch, WebhookRequest
+
+log = logging.getLogger("parley.ingest")
+
+APPLY_BATCH = 500
+UNKNOWN_ID_GRACE = dt.timedelta(minutes=5)
+MAX_BODY_BYTES = 1_000_000
+ACK = {
+    "twilio": ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>", "text/xml"),
+    "whatsapp": ("ok", "text/plain"),
+    "simulator": ("ok", "text/plain"),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: str
+    media_type: str = "text/plain"
+
+
+class GroupCommitter:
+    """Collects rows from many requests and inserts them in one transaction."""
+
+    def __init__(self, db: Database, on_commit: Callable[[], None] | None = None, max_batch: int = 512) -> None:
+        self.db = db
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="parley-webhook-commit", daemon=True)
+        self._thread.start()
+        self.committed = 0
+
+    def submit(self, row: dict[str, Any]) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((row, loop, future))
+        return future
+
+    def submit_blocking(self, row: dict[str, Any]) -> int:
+        done = threading.Event()
+        box: dict[str, Any] = {}
+        self._queue.put((row, None, (done, box)))
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+        return box["id"]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            items = [first]
+            while len(items) < self.max_batch:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                ids = self.db.write(_insert_rows, [row for row, _, _ in items])
+                error = None
+            except Exception as exc:  # answer every waiter; nothing was acknowledged
+                log.exception("could not store %d webhooks", len(items))
+                ids, error = [None] * len(items), exc
+            self.committed += 0 if error else len(items)
+            for (row, loop, waiter), row_id in zip(items, ids):
+                _resolve(loop, waiter, row_id, error)
+            if self.on_commit and not error:
+                self.on_commit()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _resolve(loop, waiter, row_id, error) -> None:
+    if loop is None:
+        done, box = waiter
+        if error:
+            box["error"] = error
+        else:
+            box["id"] = row_id
+        done.set()
+        return
+
+    def settle() -> None:
+        if waiter.done():
+            return
+        if error:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(row_id)
+
+    loop.call_soon_threadsafe(settle)
+
+
+def _insert_rows(tx: Transaction, rows: list[dict[str, Any]]) -> list[int]:
+    ids = tx.next_ids("seq_webhooks", len(rows))
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "id", ids)
+    tx.insert_df("webhook_inbox", frame)
+    return ids
+
+
+class WebhookIngest:
+    def __init__(self, db: Database, providers: Any, *, public_url: str | None = None,
+                 wake_applier: Callable[[], None] | None = None) -> None:
+        self.db = db
+        self.providers = providers  # has .for_webhook(name) and .sender_for(event)
+        self.public_url = public_url
+        self.committer = GroupCommitter(db, on_commit=wake_applier)
+
+    def _as_called(self, req: WebhookRequest) -> WebhookRequest:
+        """Behind a proxy the provider signed the public URL, not ours."""
+        if not self.public_url:
+            return req
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(req.url)
+        url = self.public_url + parts.path + (f"?{parts.query}" if parts.query else "")
+        return WebhookRequest(req.method, url, req.headers, req.query, req.body)
+
+    def handshake(self, req: WebhookRequest) -> Outcome:
+        provider = self.providers.for_webhook("whatsapp")
+        challenge = provider.verify_handshake(req.query) if provider is not None else None
+        if challenge is None:
+            return Outcome(403, "Verification failed.")
+        return Outcome(200, challenge)
+
+    def check(self, name: str, req: WebhookRequest) -> tuple[Outcome | None, dict[str, Any] | None]:
+        """Verify and classify a request: (immediate answer, row to store)."""
+        provider = self.providers.for_webhook(name)
+        if provider is None:
+            return Outcome(404, "Unknown webhook."), None
+        if len(req.body) > MAX_BODY_BYTES:
+            return Outcome(413, "Payload too large."), None
+        req = self._as_called(req)
+        if not provider.verify_webhook(req):
+            return Outcome(403, "Invalid signature."), None
+        row = {"received_at": clock.utcnow(), "provider": name, "state": "pending", "url": req.url,
+               "content_type": req.headers.get("content-type"), "body": req.body, "error": None}
+        try:
+            batch = provider.parse_webhook(req)
+        except MalformedWebhook as exc:
+            row.update(state="malformed", error=str(exc)[:500])
+            return Outcome(400, "Malformed payload; it was recorded for review."), row
+        unknown = [e for e in batch.inbound if self.providers.sender_for(name, e) is None]
+        if unknown:
+            row.update(state="unknown_sender", error=f"No sender for {unknown[0].to_number or unknown[0].to_ref}")
+            return Outcome(404, "Unknown sender number; the payload was recorded."), row
+        return None, row
+
+    async def receive(self, name: str, req: WebhookRequest) -> Outcome:
+        answer, row = self.check(name, req)
+        if row is not None:
+            try:
+                await self.committer.submit(row)
+            except Exception:
+                return Outcome(503, "Could not store the webhook; please retry.")
+        if answer is not None:
+            return answer
+        body, media_type = ACK.get(name, ("ok", "text/plain"))
+        return Outcome(200, body, media_type)
+
+    def close(self) -> None:
+        self.committer.stop()
+
+
+class WebhookApplier:
+    """Applies stored webhooks in batches (the worker's step)."""
+
+    def __init__(self, db: Database, providers: Any, media_store: Any) -> None:
+        self.db = db
+        self.providers = providers
+        self.media = media_store
+        self.applied = 0
+
+    def step(self) -> bool:
+        now = clock.utcnow()
+        rows = self.db.fetchall(
+            """SELECT id, provider, url, content_type, body, received_at FROM webhook_inbox
+               WHERE state = 'pending' AND (processed_at IS NULL OR processed_at <= ?)
+               ORDER BY id LIMIT ?""",
+            [now, APPLY_BATCH],
+        )
+        if not rows:
+            return False
+        parsed = []
+        for row_id, name, url, content_type, body, received_at in rows:
+            provider = self.providers.for_webhook(name)
+            try:
+                batch = provider.parse_webhook(WebhookRequest("POST", url or "", {"content-type": content_type or ""},
+                                                              {}, bytes(body)))
+            except MalformedWebhook as exc:
+                parsed.append((row_id, received_at, None, [], str(exc)))
+                continue
+            media = [self._fetch_media(provider, event) for event in batch.inbound]
+            parsed.append((row_id, received_at, batch, media, None))
+        self.db.write(self._apply, parsed, name_of={r[0]: r[1] for r in rows})
+        self.applied += len(rows)
+        return True
+
+    def _fetch_media(self, provider: Any, event: Any) -> tuple[list[inbound.StoredMedia], list[str]]:
+        stored, errors = [], []
+        for index, item in enumerate(event.media):
+            try:
+                data = provider.fetch_media(item)
+                sha = self.media.put(data)
+                ext = (item.content_type or "application/octet-stream").split("/")[-1].split(";")[0]
+                filename = item.filename or f"attachment-{index + 1}.{ext}"
+                stored.append(inbound.StoredMedia(sha, item.content_type or "application/octet-stream", filename,
+                                                  len(data)))
+            except (ProviderError, OSError, ValueError) as exc:
+                errors.append(f"Attachment {index + 1} could not be downloaded: {exc}")
+        return stored, errors
+
+    def _apply(self, tx: Transaction, parsed: list, name_of: dict[int, str]) -> None:
+        now = clock.utcnow()
+        for row_id, received_at, batch, media, error in parsed:
+            if batch is None:
+                tx.execute("UPDATE webhook_inbox SET state = 'malformed', error = ?, processed_at = ? WHERE id = ?",
+                           [error[:500], now, row_id])
+                continue
+            state, note = self._apply_one(tx, name_of[row_id], batch, media, received_at, now)
+            retry_at = now + dt.timedelta(seconds=2) if state == "pending" else now
+            tx.execute("UPDATE webhook_inbox SET state = ?, error = ?, processed_at = ? WHERE id = ?",
+                       [state, note, retry_at, row_id])
+
+    def _apply_one(self, tx: Transaction, name: str, batch: WebhookBatch, media: list, received_at, now):
+        for event, (stored, errors) in zip(batch.inbound, media):
+            sender = self.providers.sender_for(name, event)
+            if sender is None:
+                return "unknown_sender", "Sender no longer exists"
+            inbound.apply_inbound(tx, event, sender, stored, errors)
+        result = inbound.apply_statuses(tx, batch.statuses)
+        if result.unknown_message_ids:
+            if now - received_at < UNKNOWN_ID_GRACE:
+                return "pending", f"Waiting for message id {result.unknown_message_ids[0]}"
+            return "applied", f"Unknown message id {result.unknown_message_ids[0]}: Parley never sent it"
+        return "applied", None

@@ -1,0 +1,181 @@
+"""The dispatcher: sends, retries with backoff, final failures, rate limits, opt-out at claim."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from core import clock, delivery
+from core.actions import messaging
+from core.delivery import Dispatcher, RateLimiter, backoff_seconds
+from core.providers.base import ProviderError, SendResult
+from tests import factories as f
+
+
+class ScriptedProvider:
+    """Answers each send from a script of results/errors (last one repeats)."""
+
+    def __init__(self, *script):
+        self.script = list(script) or [SendResult("P1", "sent")]
+        self.calls = []
+        self._lock = threading.Lock()
+
+    def send(self, msg):
+        with self._lock:
+            self.calls.append(msg)
+            item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, Exception):
+            raise item
+        if callable(item):
+            return item(msg)
+        return item
+
+
+@pytest.fixture
+def ws(db, make_user):
+    f.always_open(db)
+    maria = make_user("maria")
+    sms = f.add_sender(db, rate=1000)
+    contact = f.add_contact(db, name="Ana")
+    conv = f.add_conversation(db, contact_id=contact, sender_id=sms, owner_id=maria.id)
+    return dict(maria=maria, sms=sms, contact=contact, conv=conv)
+
+
+def dispatcher(db, provider):
+    return Dispatcher(db, lambda sender: provider, media_url=lambda t: f"http://x/files/{t}",
+                      status_callback_url=lambda p: None, threads=4)
+
+
+def row(db, mid):
+    return db.dicts("SELECT m.status, m.provider_message_id, m.error_code, m.error_reason, m.release_at, "
+                    "o.state, o.attempts, o.due_at FROM messages m JOIN outbox o ON o.message_id = m.id "
+                    "WHERE m.id = ? ORDER BY o.id DESC LIMIT 1", [mid])[0]
+
+
+def test_a_queued_message_is_sent_and_gets_its_provider_id(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
+    provider = ScriptedProvider(SendResult("SM123", "sent"))
+    assert dispatcher(db, provider).step() is True
+    r = row(db, mid)
+    assert (r["status"], r["provider_message_id"], r["state"], r["attempts"]) == ("sent", "SM123", "done", 1)
+    assert provider.calls[0].to_number == db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["contact"]])
+    assert dispatcher(db, provider).step() is False  # nothing left; never sent twice
+
+
+def test_nothing_goes_before_its_release_time(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "later")
+    db.write(lambda tx: tx.execute("UPDATE outbox SET due_at = ? WHERE message_id = ?",
+                                   [clock.utcnow() + dt.timedelta(hours=3), mid]))
+    provider = ScriptedProvider()
+    d = dispatcher(db, provider)
+    assert d.step() is False and provider.calls == []
+    clock.freeze(clock.utcnow() + dt.timedelta(hours=3, seconds=1))
+    assert d.step() is True and row(db, mid)["status"] == "sent"
+
+
+def test_retryable_errors_back_off_then_succeed(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
+    provider = ScriptedProvider(ProviderError("Too many requests", retryable=True, code="20429", http_status=429),
+                                ProviderError("Server error", retryable=True, http_status=503),
+                                SendResult("SM9", "sent"))
+    d = dispatcher(db, provider)
+    start = clock.utcnow()
+    clock.freeze(start)
+    d.step()
+    r = row(db, mid)
+    assert r["status"] == "queued" and r["state"] == "pending" and r["due_at"] > start
+    assert r["release_at"] == r["due_at"]  # the bubble shows when it will go again
+    assert d.step() is False  # not due yet
+    for _ in range(2):
+        clock.freeze(row(db, mid)["due_at"] + dt.timedelta(seconds=1))
+        d.step()
+    r = row(db, mid)
+    assert (r["status"], r["attempts"], r["provider_message_id"]) == ("sent", 3, "SM9")
+
+
+def test_retryable_errors_give_up_after_the_limit_with_the_reason(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
+    provider = ScriptedProvider(ProviderError("Connection refused", retryable=True))
+    d = dispatcher(db, provider)
+    for _ in range(delivery.MAX_ATTEMPTS):
+        clock.freeze((row(db, mid)["due_at"] or clock.utcnow()) + dt.timedelta(seconds=1))
+        d.step()
+    r = row(db, mid)
+    assert r["status"] == "failed" and r["state"] == "failed"
+    assert "Connection refused" in r["error_reason"] and f"{delivery.MAX_ATTEMPTS} attempts" in r["error_reason"]
+    assert len(provider.calls) == delivery.MAX_ATTEMPTS
+
+
+def test_a_4xx_fails_at_once_with_the_providers_code(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
+    d = dispatcher(db, ScriptedProvider(ProviderError("Invalid 'To' Phone Number", retryable=False, code="21211",
+                                                      http_status=400)))
+    d.step()
+    r = row(db, mid)
+    assert (r["status"], r["error_code"], r["attempts"]) == ("failed", "21211", 1)
+    assert r["error_reason"] == "Invalid phone number (error 21211)"
+
+
+def test_21610_marks_the_contact_opted_out_everywhere(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
+    dispatcher(db, ScriptedProvider(ProviderError("Attempt to send to unsubscribed recipient", retryable=False,
+                                                  code="21610", http_status=400))).step()
+    assert row(db, mid)["status"] == "failed"
+    assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [ws["contact"]]) is True
+    # The next message is recorded as not sent and never reaches the provider.
+    nxt = messaging.do_send(db, ws["maria"], ws["conv"], "again")
+    assert db.scalar("SELECT status FROM messages WHERE id = ?", [nxt]) == "not_sent"
+
+
+def test_contact_opted_out_after_queueing_is_stopped_at_claim(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
+    db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["contact"]]))
+    provider = ScriptedProvider()
+    dispatcher(db, provider).step()
+    assert provider.calls == []
+    assert db.fetchone("SELECT status, error_reason FROM messages WHERE id = ?", [mid]) == ("not_sent", "Contact opted out")
+
+
+def test_per_sender_rate_limit_holds(db, ws):
+    db.write(lambda tx: tx.execute("UPDATE senders SET rate_per_second = 5 WHERE id = ?", [ws["sms"]]))
+    for i in range(30):
+        messaging.do_send(db, ws["maria"], ws["conv"], f"m{i}")
+    provider = ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))
+    d = dispatcher(db, provider)
+    ticks = iter(x * 0.2 for x in range(10_000))
+    d.limiter = RateLimiter(now=lambda: next(ticks))  # 0.2 s of simulated time between steps
+    per_step = []
+    for _ in range(30):
+        before = len(provider.calls)
+        d.step()
+        per_step.append(len(provider.calls) - before)
+    assert sum(per_step) == 30
+    assert per_step[0] == 5  # a burst of one second's worth
+    assert max(per_step[1:]) == 1  # then 0.2 s worth at 5/s: one per step
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after():
+    import random
+
+    rng = random.Random(1)
+    first, later = backoff_seconds(1, rng=rng), backoff_seconds(5, rng=rng)
+    assert 1.0 <= first <= 3.0 and 16 <= later <= 48
+    assert backoff_seconds(2, retry_after=7) == 7
+    assert backoff_seconds(50) <= delivery.BACKOFF_CAP * 1.5
+
+
+def test_claimed_rows_found_at_start_become_interrupted(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "in flight")
+    db.write(lambda tx: tx.execute("UPDATE outbox SET state = 'claimed' WHERE message_id = ?", [mid]))
+    provider = ScriptedProvider()
+    d = dispatcher(db, provider)
+    assert d.recover() == 1
+    r = row(db, mid)
+    assert (r["status"], r["state"]) == ("interrupted", "interrupted")
+    assert "may or may not have gone out" in r["error_reason"]
+    assert d.step() is False and provider.calls == []  # never resent on its own
+    messaging.do_retry(db, ws["maria"], mid)
+    d.step()
+    assert row(db, mid)["status"] == "sent" and len(provider.calls) == 1

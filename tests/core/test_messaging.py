@@ -1,0 +1,184 @@
+"""Sending (rules 2, 3, 5): queued with its outbox row, or not sent with the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from core import clock
+from core.actions import messaging
+from core.actions.messaging import Attachment
+from core.errors import PermissionDenied, ValidationError
+from tests import factories as f
+
+
+@pytest.fixture
+def ws(db, make_user):
+    f.always_open(db)
+    admin = make_user("ada", "admin")
+    maria = make_user("maria")
+    james = make_user("james")
+    sam = make_user("sam", "supervisor")
+    sms = f.add_sender(db)
+    wa = f.add_sender(db, channel="whatsapp", provider_ref="PNID1")
+    contact = f.add_contact(db, name="Zoë Ávila")
+    c_sms = f.add_conversation(db, contact_id=contact, sender_id=sms, owner_id=maria.id)
+    c_wa = f.add_conversation(db, contact_id=contact, sender_id=wa, owner_id=maria.id)
+    return dict(admin=admin, maria=maria, james=james, sam=sam, sms=sms, wa=wa, contact=contact,
+                c_sms=c_sms, c_wa=c_wa)
+
+
+def message(db, mid):
+    return db.dicts("SELECT * FROM messages WHERE id = ?", [mid])[0]
+
+
+def outbox(db, mid):
+    return db.dicts("SELECT * FROM outbox WHERE message_id = ?", [mid])
+
+
+def test_send_records_queued_message_and_outbox_row_in_one_go(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "Your cleaning is booked :tada:")
+    m = message(db, mid)
+    assert m["status"] == "queued" and m["direction"] == "out" and m["author_id"] == ws["maria"].id
+    assert m["body"] == "Your cleaning is booked 🎉"  # shortcode expanded
+    assert len(outbox(db, mid)) == 1 and outbox(db, mid)[0]["state"] == "pending"
+    conv = db.dicts("SELECT * FROM conversations WHERE id = ?", [ws["c_sms"]])[0]
+    assert conv["message_count"] == 2 and conv["last_message_direction"] == "out"
+    assert conv["last_message_preview"].startswith("Your cleaning")
+
+
+def test_admin_may_reply_in_anyones_conversation_but_agents_and_supervisors_may_not(db, ws):
+    assert messaging.do_send(db, ws["admin"], ws["c_sms"], "Hi from the office")
+    with pytest.raises(PermissionDenied):
+        messaging.do_send(db, ws["james"], ws["c_sms"], "not mine")
+    with pytest.raises(PermissionDenied, match="Supervisors"):
+        messaging.do_send(db, ws["sam"], ws["c_sms"], "watching")
+
+
+def test_opted_out_contact_gets_a_not_sent_record_and_no_outbox_row(db, ws):
+    db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["contact"]]))
+    state = messaging.composer_state(db, ws["maria"], ws["c_sms"])
+    assert "opted out" in state.blocked_reason
+    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "Are you there?")
+    m = message(db, mid)
+    assert m["status"] == "not_sent" and m["error_reason"] == "Contact opted out"
+    assert outbox(db, mid) == []
+
+
+def test_disabled_sender_blocks_with_reason(db, ws):
+    db.write(lambda tx: tx.execute("UPDATE senders SET enabled = FALSE WHERE id = ?", [ws["sms"]]))
+    assert "disabled" in messaging.composer_state(db, ws["maria"], ws["c_sms"]).blocked_reason
+    assert message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "x"))["status"] == "not_sent"
+
+
+@pytest.mark.parametrize("age, is_open", [(dt.timedelta(hours=23, minutes=59), True),
+                                          (dt.timedelta(hours=24, minutes=1), False)])
+def test_whatsapp_window_at_23h59_and_24h01(db, ws, age, is_open):
+    last_in = db.scalar("SELECT last_inbound_at FROM conversations WHERE id = ?", [ws["c_wa"]])
+    clock.freeze(last_in + age)
+    state = messaging.composer_state(db, ws["maria"], ws["c_wa"])
+    assert state.window.open is is_open
+    assert state.templates_only is (not is_open)
+    mid = messaging.do_send(db, ws["maria"], ws["c_wa"], "Free text")
+    assert message(db, mid)["status"] == ("queued" if is_open else "not_sent")
+    if not is_open:
+        assert "window closed" in message(db, mid)["error_reason"]
+
+
+def test_closed_window_allows_registered_templates_only(db, ws):
+    def add_templates(tx):
+        tx.execute("INSERT INTO templates (name, kind, channel, body, registered, provider_name, created_at) VALUES "
+                   "('Reminder', 'conversation', 'whatsapp', 'Hi {{first_name}}, see you soon', TRUE, 'reminder', now()),"
+                   "('Loose', 'conversation', 'whatsapp', 'Hello {{first_name}}', FALSE, NULL, now())")
+    db.write(add_templates)
+    registered, loose = [r[0] for r in db.fetchall("SELECT id FROM templates ORDER BY name DESC")]
+    clock.freeze(clock.utcnow() + dt.timedelta(days=2))
+    ok = messaging.do_send(db, ws["maria"], ws["c_wa"], None, template_id=registered)
+    assert message(db, ok)["status"] == "queued" and message(db, ok)["body"] == "Hi Zoë, see you soon"
+    refused = messaging.do_send(db, ws["maria"], ws["c_wa"], None, template_id=loose)
+    assert message(db, refused)["status"] == "not_sent"
+
+
+def test_template_with_a_missing_variable_is_refused_with_a_sentence(db, ws):
+    nameless = f.add_contact(db)
+    conv = f.add_conversation(db, contact_id=nameless, sender_id=ws["sms"], owner_id=ws["maria"].id)
+    db.write(lambda tx: tx.execute("INSERT INTO templates (name, body, created_at) VALUES ('T', 'Hi {{first_name}}!', now())"))
+    tid = db.scalar("SELECT id FROM templates")
+    with pytest.raises(ValidationError, match=r"\{\{first_name\}\}"):
+        messaging.do_send(db, ws["maria"], conv, None, template_id=tid)
+    with pytest.raises(ValidationError, match="unfilled variable"):
+        messaging.do_send(db, ws["maria"], conv, "Hi {{first_name}}!")
+    assert messaging.render_template(db, tid, ws["c_sms"]).text == "Hi Zoë!"
+
+
+def test_outside_business_hours_the_message_waits_with_its_release_time(db, ws):
+    from core import settings
+
+    db.write(lambda tx: settings.put(tx, "business_hours", {
+        "timezone": "America/New_York", "weekly": {str(d): [["09:00", "17:00"]] for d in range(5)}, "holidays": []}))
+    db.write(lambda tx: settings.put(tx, "quiet_hours", {"start": "08:00", "end": "21:00"}))
+    clock.freeze(dt.datetime(2026, 11, 27, 23, 30))  # Friday 18:30 in New York
+    state = messaging.composer_state(db, ws["maria"], ws["c_sms"])
+    assert state.release_reason == "outside business hours"
+    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "See you Monday")
+    m = message(db, mid)
+    assert m["status"] == "queued"
+    # Business opens Monday 09:00 New York (14:00 UTC), but the contact's 415
+    # number is in California, where quiet hours last until 08:00 PST.
+    assert m["release_at"] == dt.datetime(2026, 11, 30, 16, 0)
+    assert outbox(db, mid)[0]["due_at"] == m["release_at"]
+
+
+@pytest.mark.parametrize("body, sentence", [
+    ("", "Write a message"),
+    ("   ", "Write a message"),
+    ("nul\x00byte", "NUL character"),
+    ("x" * 2_000_000, "at most 1,600 characters"),
+])
+def test_bad_bodies_get_one_sentence_and_store_nothing(db, ws, body, sentence):
+    before = db.scalar("SELECT count(*) FROM messages")
+    with pytest.raises(ValidationError, match=sentence):
+        messaging.do_send(db, ws["maria"], ws["c_sms"], body)
+    assert db.scalar("SELECT count(*) FROM messages") == before
+
+
+def test_right_to_left_override_is_kept_as_text(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "abc\u202edef")
+    assert message(db, mid)["body"] == "abc\u202edef"
+
+
+def test_attachments_checked_against_channel_rules(db, ws, tmp_path):
+    from core.media_store import MediaStore
+
+    store = MediaStore(tmp_path / "media")
+    with pytest.raises(ValidationError):
+        messaging.do_send(db, ws["maria"], ws["c_sms"], "file", media_store=store,
+                          attachments=[Attachment("setup.exe", "application/x-msdownload", b"MZ" * 10)])
+    with pytest.raises(ValidationError):
+        messaging.do_send(db, ws["maria"], ws["c_sms"], "big", media_store=store,
+                          attachments=[Attachment("big.jpg", "image/jpeg", b"0" * (6 * 1024 * 1024))])
+    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "", media_store=store,
+                            attachments=[Attachment("../../etc/x-ray.png", "image/png", b"\x89PNG fake")])
+    media = db.dicts("SELECT * FROM media WHERE message_id = ?", [mid])
+    assert media[0]["filename"] == "x-ray.png" and len(media[0]["token"]) >= 24
+    assert store.read(media[0]["sha256"]) == b"\x89PNG fake"
+
+
+def test_retry_requeues_an_interrupted_message(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "hello")
+    db.write(lambda tx: (tx.execute("UPDATE messages SET status = 'interrupted' WHERE id = ?", [mid]),
+                         tx.execute("UPDATE outbox SET state = 'interrupted' WHERE message_id = ?", [mid])))
+    messaging.do_retry(db, ws["maria"], mid)
+    assert message(db, mid)["status"] == "queued"
+    assert sorted(r["state"] for r in outbox(db, mid)) == ["pending", "superseded"]
+    with pytest.raises(ValidationError, match="Only interrupted or failed"):
+        messaging.do_retry(db, ws["maria"], mid)
+    with pytest.raises(PermissionDenied):
+        messaging.do_retry(db, ws["james"], mid)
+
+
+def test_unregistered_us_sender_warns_admins_only(db, ws):
+    db.write(lambda tx: tx.execute("UPDATE senders SET registration_status = 'unregistered' WHERE id = ?", [ws["sms"]]))
+    assert "10DLC" in messaging.composer_state(db, ws["admin"], ws["c_sms"]).sender_warning
+    assert messaging.composer_state(db, ws["maria"], ws["c_sms"]).sender_warning is None
