@@ -1,0 +1,175 @@
+"""The running Parley: configuration, the database owner, workers.
+
+``app.py``'s lifespan calls ``start(workers=True)`` once per process and
+``stop()`` on shutdown. The page script calls ``current()``, which returns
+the same objects (and, under AppTest or a plain script run, starts the
+store without background workers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from core import schema
+from core.db import Database
+from core.live import ChangeFeed
+from core.media_store import MediaStore
+
+log = logging.getLogger("parley")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Config:
+    db_path: Path
+    media_dir: Path
+    demo: bool
+    secret_key: bytes
+    public_url: str | None  # where providers reach us (webhooks, media); None = not public
+    port: int
+    simulator_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+        db_path = Path(env.get("PARLEY_DB", ROOT / "data" / "parley.duckdb"))
+        media_dir = Path(env.get("PARLEY_MEDIA_DIR", db_path.parent / "media"))
+        demo = env.get("PARLEY_DEMO", "1").strip().lower() not in ("0", "false", "no", "off")
+        port = int(env.get("PARLEY_PORT", env.get("STREAMLIT_SERVER_PORT", "8501")))
+        return cls(
+            db_path=db_path,
+            media_dir=media_dir,
+            demo=demo,
+            secret_key=_secret_key(env, db_path.parent),
+            public_url=(env.get("PARLEY_PUBLIC_URL") or "").rstrip("/") or None,
+            port=port,
+        )
+
+    @property
+    def local_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _secret_key(env: dict[str, str], data_dir: Path) -> bytes:
+    """Cookie-signing key: from the environment, else a file made once per install."""
+    if env.get("PARLEY_SECRET_KEY"):
+        return env["PARLEY_SECRET_KEY"].encode()
+    path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+class Worker(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Runtime:
+    config: Config
+    db: Database
+    media: MediaStore
+    feed: ChangeFeed
+    workers: list[Worker] = field(default_factory=list)
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def health(self) -> dict[str, Any]:
+        try:
+            version = schema.current_version(self.db)
+            db_state = {"ok": True, "schema": version, "path": str(self.config.db_path)}
+        except Exception as exc:  # health must answer even when the store does not
+            db_state = {"ok": False, "error": str(exc)}
+        workers = {w.name: w.status() for w in self.workers}
+        ok = db_state["ok"] and all(w.get("alive", False) for w in workers.values())
+        return {"ok": ok, "database": db_state, "workers": workers, "demo": self.config.demo}
+
+
+_current: Runtime | None = None
+_lock = threading.RLock()
+
+
+def start(config: Config | None = None, *, workers: bool = False) -> Runtime:
+    """Open the store, migrate, seed, and (for the server) start the workers."""
+    global _current
+    with _lock:
+        if _current is not None:
+            if workers and not _current.workers:
+                _start_workers(_current)
+            return _current
+        config = config or Config.from_env()
+        db = Database(config.db_path)
+        try:
+            schema.migrate(db)
+            media = MediaStore(config.media_dir)
+            _ensure_workspace(db, media, config)
+        except BaseException:
+            db.close()
+            raise
+        feed = ChangeFeed()
+        db.subscribe("*", feed.on_event)
+        rt = Runtime(config=config, db=db, media=media, feed=feed)
+        _current = rt
+        if workers:
+            _start_workers(rt)
+        return rt
+
+
+def current() -> Runtime:
+    return _current if _current is not None else start()
+
+
+def stop() -> None:
+    global _current
+    with _lock:
+        rt, _current = _current, None
+    if rt is None:
+        return
+    for worker in reversed(rt.workers):
+        try:
+            worker.stop()
+        except Exception:
+            log.exception("worker %s did not stop cleanly", worker.name)
+    for service in rt.services.values():
+        close = getattr(service, "close", None)
+        if close:
+            close()
+    rt.db.close()
+
+
+def _ensure_workspace(db: Database, media: MediaStore, config: Config) -> None:
+    if db.scalar("SELECT count(*) FROM workspace"):
+        return
+    if config.demo:
+        from core.demo import create_demo_workspace
+
+        log.info("creating the demo workspace in %s", config.db_path)
+        create_demo_workspace(db, media)
+    else:
+        from core.actions.users import do_create_workspace
+
+        do_create_workspace(db, name="Parley", demo=False)
+    from core import settings
+
+    settings.ensure_defaults(db)
+
+
+def _start_workers(rt: Runtime) -> None:
+    from core.workers import build_workers
+
+    rt.workers = build_workers(rt)
+    for worker in rt.workers:
+        worker.start()
