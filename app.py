@@ -1,0 +1,42 @@
+"""Parley: `streamlit run app.py` starts everything in one process.
+
+The lifespan opens the database (migrating and seeding it), starts the
+background workers, and stops them on shutdown. Webhook, media, sign-in
+cookie and health routes are served beside the UI; ``ui.py`` is the page
+script.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from core import runtime  # noqa: E402
+from core.errors import ParleyError  # noqa: E402
+from routes import ROUTES  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+@asynccontextmanager
+async def lifespan(app):
+    try:
+        rt = runtime.start(workers=True)
+    except ParleyError as exc:
+        # One sentence, no traceback: e.g. another Parley holds the database.
+        print(f"Parley cannot start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    logging.getLogger("parley").info("Parley is ready (database %s)", rt.config.db_path)
+    try:
+        yield {"runtime": rt}
+    finally:
+        runtime.stop()
+
+
+app = st.App(str(Path(__file__).resolve().parent / "ui.py"), lifespan=lifespan, routes=ROUTES)

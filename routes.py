@@ -1,0 +1,174 @@
+"""HTTP routes served beside the Streamlit UI by ``st.App``.
+
+Thin Starlette adapters: each turns a request into a call into ``core``
+(framework-free) and the result into a response. Blocking work runs in the
+thread pool so the event loop keeps serving the UI's websockets.
+
+Streamlit reserves ``/media/``, so outbound media for providers live under
+``/files/<token>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from core import auth, runtime
+from core.providers.base import WebhookRequest
+
+log = logging.getLogger("parley.routes")
+
+
+def _rt() -> runtime.Runtime:
+    return runtime.current()
+
+
+async def healthz(request: Request) -> Response:
+    health = await run_in_threadpool(_rt().health)
+    return JSONResponse(health, status_code=200 if health["ok"] else 503)
+
+
+async def noop(request: Request) -> Response:
+    """Same stack as the webhooks, no work: the bench's baseline."""
+    await request.body()
+    return PlainTextResponse("ok")
+
+
+# ---- sign-in cookie -----------------------------------------------------------------------
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+async def session_cookie(request: Request) -> Response:
+    """Trade a one-time ticket (from the sign-in form) for the HttpOnly cookie."""
+    ticket = (await request.body()).decode(errors="replace").strip()
+    user_id = auth.tickets.redeem(ticket)
+    if user_id is None:
+        return JSONResponse({"error": "This sign-in link has expired; sign in again."}, status_code=400)
+    response = Response(status_code=204)
+    response.set_cookie(
+        auth.COOKIE_NAME,
+        auth.make_session_cookie(user_id, _rt().config.secret_key),
+        max_age=auth.COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="lax")
+    return response
+
+
+def _cookie_user(request: Request) -> auth.User | None:
+    rt = _rt()
+    return auth.user_from_cookie(rt.db, request.cookies.get(auth.COOKIE_NAME), rt.config.secret_key)
+
+
+# ---- notifications (tab title and toasts) --------------------------------------------------
+
+
+async def notifications(request: Request) -> Response:
+    """Server-sent events: the user's unread count and new notices.
+
+    An EventSource keeps delivering while the tab is in the background,
+    where timers are throttled, so the title and toasts stay current.
+    """
+    user = await run_in_threadpool(_cookie_user, request)
+    if user is None:
+        return JSONResponse({"error": "Sign in first."}, status_code=401)
+    from core import queries
+
+    rt = _rt()
+    try:
+        last_notice = int(request.query_params.get("after", rt.feed.last_notice_id()))
+    except ValueError:
+        last_notice = rt.feed.last_notice_id()
+
+    async def stream():
+        nonlocal last_notice
+        version = -1
+        sent_unread = None
+        while not await request.is_disconnected():
+            current = rt.feed.user_version(user.id)
+            if current != version:
+                version = current
+                unread = await run_in_threadpool(queries.unread_count, rt.db, user.id)
+                notices = rt.feed.notices_for(user.id, last_notice)
+                if notices:
+                    last_notice = notices[-1].id
+                if unread != sent_unread or notices:
+                    sent_unread = unread
+                    data = {
+                        "unread": unread,
+                        "notices": [{"id": n.id, "kind": n.kind, "text": n.text,
+                                     "conversation_id": n.conversation_id} for n in notices],
+                    }
+                    yield f"id: {last_notice}\ndata: {json.dumps(data)}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+            await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait, rt.feed.version, 2.0)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# ---- provider webhooks and outbound media ---------------------------------------------------
+
+
+async def _webhook_request(request: Request) -> WebhookRequest:
+    body = await request.body()
+    return WebhookRequest(
+        method=request.method,
+        url=str(request.url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=body,
+    )
+
+
+async def webhook(request: Request) -> Response:
+    provider = request.path_params["provider"]
+    ingest = _rt().services.get("ingest")
+    if ingest is None:
+        return JSONResponse({"error": "Parley is starting; try again shortly."}, status_code=503)
+    req = await _webhook_request(request)
+    if provider == "whatsapp" and request.method == "GET":
+        outcome = ingest.handshake(req)
+    else:
+        outcome = await ingest.receive(provider, req)
+    return Response(outcome.body, status_code=outcome.status, media_type=outcome.media_type)
+
+
+async def outbound_file(request: Request) -> Response:
+    """Media an outgoing message carries, fetched by the provider by unguessable token."""
+    from core import media_access
+
+    found = await run_in_threadpool(media_access.file_for_token, _rt(), request.path_params["token"])
+    if found is None:
+        return PlainTextResponse("Not found", status_code=404)
+    path, content_type, filename = found
+    return FileResponse(path, media_type=content_type, filename=filename)
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/noop", noop, methods=["GET", "POST"]),
+    Route("/auth/session", session_cookie, methods=["POST"]),
+    Route("/auth/logout", sign_out, methods=["POST"]),
+    Route("/api/notifications", notifications, methods=["GET"]),
+    Route("/webhooks/{provider}", webhook, methods=["GET", "POST"]),
+    Route("/files/{token}", outbound_file, methods=["GET"]),
+]
