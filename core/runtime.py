@@ -42,7 +42,7 @@ class Config:
         db_path = Path(env.get("PARLEY_DB", ROOT / "data" / "parley.duckdb"))
         media_dir = Path(env.get("PARLEY_MEDIA_DIR", db_path.parent / "media"))
         demo = env.get("PARLEY_DEMO", "1").strip().lower() not in ("0", "false", "no", "off")
-        port = int(env.get("PARLEY_PORT", env.get("STREAMLIT_SERVER_PORT", "8501")))
+        port = int(env.get("PARLEY_PORT") or env.get("STREAMLIT_SERVER_PORT") or _streamlit_port())
         return cls(
             db_path=db_path,
             media_dir=media_dir,
@@ -55,6 +55,16 @@ class Config:
     @property
     def local_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def _streamlit_port() -> int:
+    """The port Streamlit serves on (``--server.port`` included), for loopback calls."""
+    try:
+        from streamlit import config as st_config
+
+        return int(st_config.get_option("server.port") or 8501)
+    except Exception:  # Streamlit not configured (tests, scripts)
+        return 8501
 
 
 def _secret_key(env: dict[str, str], data_dir: Path) -> bytes:
