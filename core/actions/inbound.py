@@ -167,18 +167,8 @@ def _apply_keywords(tx: Transaction, body: str, contact_id: int, was_opted_out: 
         if was_opted_out:
             history("opt_out_repeat")  # one confirmation only: already confirmed before
             return
-        tx.execute("UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?",
-                   [now, now, contact_id])
-        tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id = ?", [contact_id])
         history("opt_out")
-        # Everything still waiting to go to this contact, on any sender, stops here.
-        tx.execute("""UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?
-                      WHERE contact_id = ? AND direction = 'out' AND status = 'queued'""", [now, contact_id])
-        tx.execute("""UPDATE outbox SET state = 'cancelled' WHERE state = 'pending' AND message_id IN
-                      (SELECT id FROM messages WHERE contact_id = ? AND status = 'not_sent')""", [contact_id])
-        tx.publish("contact.opted_out", contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id,
-                   keyword=result.keyword)
-        queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optout_confirmation"), owner_id)
+        opt_out_contact(tx, contact_id, conversation_id, owner_id, keyword=result.keyword)
     elif result.kind == "opt_in":
         if not was_opted_out:
             return
@@ -194,6 +184,23 @@ def _apply_keywords(tx: Transaction, body: str, contact_id: int, was_opted_out: 
         tx.execute("UPDATE conversations SET optout_flag = ? WHERE id = ?", [body[:200], conversation_id])
         history("flagged")
         tx.publish("conversation.optout_flagged", conversation_id=conversation_id, user_id=owner_id)
+
+
+def opt_out_contact(tx: Transaction, contact_id: int, conversation_id: int, owner_id: int | None, *,
+                    keyword: str | None, by_user_id: int | None = None) -> None:
+    """Rule 2: opt the contact out of every sender and channel, stop what waits, confirm once."""
+    now = clock.utcnow()
+    tx.execute("UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?",
+               [now, now, contact_id])
+    tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id = ?", [contact_id])
+    # Everything still waiting to go to this contact, on any sender, stops here.
+    tx.execute("""UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?
+                  WHERE contact_id = ? AND direction = 'out' AND status = 'queued'""", [now, contact_id])
+    tx.execute("""UPDATE outbox SET state = 'cancelled' WHERE state = 'pending' AND message_id IN
+                  (SELECT id FROM messages WHERE contact_id = ? AND status = 'not_sent')""", [contact_id])
+    tx.publish("contact.opted_out", contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id,
+               keyword=keyword, by_user_id=by_user_id)
+    queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optout_confirmation"), owner_id)
 
 
 def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_id: int | None) -> int:

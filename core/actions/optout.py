@@ -1,0 +1,61 @@
+"""An agent's answer to a possible opt-out request (rule 2).
+
+A reply such as "please stop texting me" is not a keyword, so inbound
+processing only flags the conversation. The agent who works it (its owner,
+or an admin) then either confirms the opt-out, which does exactly what STOP
+does, or dismisses the flag. Both are recorded in the contact's opt-out
+history with who decided.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import clock
+from core.actions.inbound import opt_out_contact
+from core.auth import User
+from core.db import Database, Transaction
+from core.errors import Conflict, PermissionDenied
+from core import queries
+
+
+def check_resolve_flag(db: Database, actor: User, conversation_id: Any) -> dict[str, Any]:
+    detail = queries.conversation_detail(db, actor, conversation_id)  # refuses what the actor may not see
+    if not actor.can_send or (detail["owner_id"] != actor.id and not actor.is_admin):
+        raise PermissionDenied("Only the conversation's owner or an admin can answer an opt-out request.")
+    return detail
+
+
+def _history(tx: Transaction, detail: dict[str, Any], kind: str, actor: User) -> None:
+    tx.execute("INSERT INTO optout_history (contact_id, kind, keyword, channel, sender_id, user_id, occurred_at) "
+               "VALUES (?, ?, NULL, ?, ?, ?, ?)",
+               [detail["contact_id"], kind, detail["channel"], detail["sender_id"], actor.id, clock.utcnow()])
+
+
+def do_confirm_opt_out(db: Database, actor: User, conversation_id: Any) -> None:
+    detail = check_resolve_flag(db, actor, conversation_id)
+
+    def confirm(tx: Transaction) -> None:
+        opted_out = tx.scalar("SELECT opted_out FROM contacts WHERE id = ?", [detail["contact_id"]])
+        if opted_out:
+            raise Conflict("This contact has already opted out.")
+        _history(tx, detail, "opt_out_confirmed_by_agent", actor)
+        opt_out_contact(tx, detail["contact_id"], detail["conversation_id"], detail["owner_id"], keyword=None,
+                        by_user_id=actor.id)
+
+    db.write(confirm)
+
+
+def do_dismiss_optout_flag(db: Database, actor: User, conversation_id: Any) -> None:
+    detail = check_resolve_flag(db, actor, conversation_id)
+
+    def dismiss(tx: Transaction) -> None:
+        flag = tx.scalar("SELECT optout_flag FROM conversations WHERE id = ?", [detail["conversation_id"]])
+        if flag is None:
+            return
+        tx.execute("UPDATE conversations SET optout_flag = NULL WHERE id = ?", [detail["conversation_id"]])
+        _history(tx, detail, "flag_dismissed", actor)
+        tx.publish("conversation.optout_flag_dismissed", conversation_id=detail["conversation_id"],
+                   user_id=detail["owner_id"], by_user_id=actor.id)
+
+    db.write(dismiss)
