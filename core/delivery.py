@@ -136,19 +136,26 @@ class Dispatcher:
         now = clock.utcnow()
         rows = tx.fetchall(
             """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled,
-                      ct.opted_out AND (m.author_id IS NOT NULL OR m.campaign_id IS NOT NULL) AS blocked_optout
+                      ct.opted_out AND (m.author_id IS NOT NULL OR m.campaign_id IS NOT NULL) AS blocked_optout,
+                      -- rule 5: free text held for business hours may find the window closed
+                      s.channel = 'whatsapp' AND NOT coalesce(t.registered, FALSE)
+                        AND (c.last_inbound_at IS NULL OR c.last_inbound_at + INTERVAL 24 HOUR <= ?) AS window_closed
                FROM outbox o JOIN senders s ON s.id = o.sender_id
                JOIN messages m ON m.id = o.message_id JOIN contacts ct ON ct.id = m.contact_id
+               LEFT JOIN conversations c ON c.id = m.conversation_id
+               LEFT JOIN templates t ON t.id = m.template_id
                WHERE o.state = 'pending' AND o.due_at <= ?
                ORDER BY o.due_at, o.id LIMIT ?""",
-            [now, self.batch * 4],
+            [now, now, self.batch * 4],
         )
         if not rows:
             return []
         chosen, blocked, wanted = [], [], {}
-        for outbox_id, message_id, sender_id, attempts, rate, enabled, blocked_optout in rows:
-            if blocked_optout or not enabled:
-                blocked.append((outbox_id, message_id, "Contact opted out" if blocked_optout else "Sender disabled"))
+        for outbox_id, message_id, sender_id, attempts, rate, enabled, blocked_optout, window_closed in rows:
+            if blocked_optout or not enabled or window_closed:
+                reason = ("Contact opted out" if blocked_optout else "Sender disabled" if not enabled else
+                          "WhatsApp window closed before it could go: send a registered template")
+                blocked.append((outbox_id, message_id, reason))
                 continue
             wanted.setdefault(sender_id, []).append((outbox_id, message_id, attempts, rate))
         for sender_id, items in wanted.items():

@@ -179,3 +179,19 @@ def test_claimed_rows_found_at_start_become_interrupted(db, ws):
     messaging.do_retry(db, ws["maria"], mid)
     d.step()
     assert row(db, mid)["status"] == "sent" and len(provider.calls) == 1
+
+
+def test_whatsapp_text_held_past_the_window_is_not_sent(db, ws):
+    """Rule 5 at release time: free text queued for business hours cannot go once the window closed."""
+    wa = f.add_sender(db, channel="whatsapp", provider_ref="PNID9", rate=1000)
+    conv = f.add_conversation(db, contact_id=ws["contact"], sender_id=wa, owner_id=ws["maria"].id,
+                              last_inbound_at=clock.utcnow() - dt.timedelta(hours=23))
+    mid = messaging.do_send(db, ws["maria"], conv, "See you tomorrow")
+    db.write(lambda tx: tx.execute("UPDATE outbox SET due_at = ? WHERE message_id = ?",
+                                   [clock.utcnow() + dt.timedelta(hours=2), mid]))
+    clock.freeze(clock.utcnow() + dt.timedelta(hours=2, seconds=1))
+    provider = ScriptedProvider()
+    dispatcher(db, provider).step()
+    r = row(db, mid)
+    assert provider.calls == []
+    assert r["status"] == "not_sent" and "window closed" in r["error_reason"]
