@@ -6,7 +6,6 @@ import pytest
 
 from core.actions import optout
 from core.errors import Conflict, NotFound, PermissionDenied
-from tests import factories as f
 from tests.core.test_inbound import receive, ws  # noqa: F401  (fixture)
 
 
