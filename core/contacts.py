@@ -1,0 +1,399 @@
+"""The contacts manager: list, search, detail, save, archive (issue 4).
+
+Contacts are the workspace's address book: every role can look them up,
+agents and admins save and edit them, supervisors only read (DESIGN.md,
+*Who uses it*). What a contact's detail shows of its conversations follows
+the conversation rules (``core.permissions``): agents see their own,
+admins and supervisors everyone's.
+
+One contact per number: numbers are stored as E.164 and a second contact
+with the same number is refused with ``DuplicateContact``, which names the
+existing contact and carries its id so the page can open it. Every write
+keeps ``search_name`` (``normalize_name``) and ``phone_digits`` current,
+which is what ``core.search`` matches. Contacts with conversations or
+message history are archived, never deleted (rule 4); an opted-out contact
+is kept too, so the opt-out is never forgotten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from core import audit, clock, permissions, phones
+from core.auth import User
+from core.contact_fields import CLEANERS, clean_phone, split_tags
+from core.db import Database, Transaction
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.queries import Page
+from core.search import parse_search
+
+PAGE_SIZE = 50
+ARCHIVE_FILTERS = ("active", "archived", "all")
+FIELDS = ("name", "phone", "email", "tags", "notes", "timezone")
+COLUMN_NAMES = ("id", "phone", "name", "email", "tags", "notes", "timezone", "archived", "opted_out",
+                "opted_out_at", "created_at", "updated_at")
+COLUMNS = ", ".join(COLUMN_NAMES)
+OPTOUT_KINDS = {
+    "opt_out": "Opted out", "opt_in": "Opted back in", "opt_out_repeat": "Sent a stop word again",
+    "flagged": "Possible opt-out request", "confirmed": "Opt-out confirmed by an agent",
+}
+
+
+class DuplicateContact(Conflict):
+    """The number already belongs to a contact; ``contact_id`` is that contact."""
+
+    def __init__(self, message: str, contact_id: int, label: str) -> None:
+        super().__init__(message)
+        self.contact_id = contact_id
+        self.label = label
+
+
+def label(name: str | None, phone: str | None) -> str:
+    return (name or "").strip() or phones.format_phone_display(phone) or "Unknown number"
+
+
+def parse_contact_id(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise NotFound(f"“{value}” is not a contact number.") from None
+    if number <= 0:
+        raise NotFound(f"There is no contact {number}.")
+    return number
+
+
+# ---- permissions ------------------------------------------------------------------------
+
+
+def can_edit(user: User) -> bool:
+    return user.active and user.role in ("standard", "admin")
+
+
+def require_editor(user: User) -> None:
+    if not can_edit(user):
+        raise PermissionDenied("Supervisors can look at contacts but cannot create or change them.")
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+
+def contact_filter(search: str | None, archived: str = "active", alias: str = "ct") -> tuple[str, list[Any]]:
+    """The WHERE clause for a list or export: archived state plus name/number search."""
+    where = {"active": f"NOT {alias}.archived", "archived": f"{alias}.archived"}.get(archived, "TRUE")
+    params: list[Any] = []
+    filt = parse_search(search)
+    if filt is not None:
+        sql, params = filt.contact_predicate(alias)
+        where += f" AND {sql}"
+    return where, params
+
+
+def list_contacts(db: Database, viewer: User, *, search: str | None = None, archived: str = "active",
+                  page: int = 0, page_size: int = PAGE_SIZE) -> Page:
+    """One page of contacts by name (nameless ones last), with the conversations the viewer may see."""
+    where, params = contact_filter(search, archived)
+    page = max(0, int(page))
+    rows, total = _page(db, viewer, where, params, page, page_size, materialize=parse_search(search) is not None)
+    if not rows and total and page:  # past the end (contacts archived meanwhile): show the last page
+        page = max(0, -(-total // page_size) - 1)
+        rows, total = _page(db, viewer, where, params, page, page_size, materialize=True)
+    return Page(rows=rows, total=total, page=page, page_size=page_size)
+
+
+def _page(db: Database, viewer: User, where: str, params: list[Any], page: int, page_size: int, *,
+          materialize: bool) -> tuple[list[dict[str, Any]], int]:
+    # One statement: the matches are found once (a search scans every number or name) and
+    # counted, and only the rows of the page are joined to their conversations.
+    mine = "" if viewer.sees_team else "AND owner_id = ?"
+    rows = db.dicts(
+        f"""
+        WITH m AS {"" if materialize else "NOT "}MATERIALIZED (
+            SELECT ct.id, ct.name, ct.phone, ct.email, ct.tags, ct.timezone, ct.archived, ct.opted_out,
+                   ct.updated_at, ct.search_name
+            FROM contacts ct WHERE {where}
+        ),
+        pg AS (SELECT * FROM m ORDER BY search_name = '', search_name, phone LIMIT ? OFFSET ?),
+        n AS (SELECT contact_id, count(*) AS conversations FROM conversations
+              WHERE contact_id IN (SELECT id FROM pg) {mine} GROUP BY contact_id)
+        SELECT t.total, pg.* EXCLUDE (search_name), coalesce(n.conversations, 0) AS conversations
+        FROM (SELECT count(*) AS total FROM m) t
+        LEFT JOIN pg ON TRUE LEFT JOIN n ON n.contact_id = pg.id
+        ORDER BY pg.search_name = '', pg.search_name, pg.phone
+        """,
+        [*params, page_size, page * page_size, *([] if viewer.sees_team else [viewer.id])],
+    )
+    total = rows[0]["total"] if rows else 0
+    return [{k: v for k, v in r.items() if k != "total"} for r in rows if r["id"] is not None], total
+
+
+def get_contact(db: Database, viewer: User, contact_id: Any) -> dict[str, Any]:
+    contact_id = parse_contact_id(contact_id)
+    rows = db.dicts(f"SELECT {COLUMNS} FROM contacts WHERE id = ?", [contact_id])
+    if not rows:
+        raise NotFound(f"There is no contact {contact_id}.")
+    return rows[0]
+
+
+def find_by_phone(db: Database, viewer: User, raw_phone: Any) -> dict[str, Any] | None:
+    """The contact with this number (typed any way), or None."""
+    e164 = phones.to_e164(None if raw_phone is None else str(raw_phone))
+    if e164 is None:
+        return None
+    rows = db.dicts(f"SELECT {COLUMNS} FROM contacts WHERE phone = ?", [e164])
+    return rows[0] if rows else None
+
+
+def contact_detail(db: Database, viewer: User, contact_id: Any) -> dict[str, Any]:
+    """A contact with its channels, opt-out history and the conversations the viewer may open."""
+    detail = get_contact(db, viewer, contact_id)
+    cid = detail["id"]
+    conversations = db.dicts(
+        """
+        SELECT c.id AS conversation_id, c.channel, c.status, c.owner_id, u.display_name AS owner_name,
+               s.label AS sender_label, c.last_message_at, c.last_message_preview AS preview,
+               c.last_message_direction, c.message_count, c.unsolicited
+        FROM conversations c JOIN senders s ON s.id = c.sender_id LEFT JOIN users u ON u.id = c.owner_id
+        WHERE c.contact_id = ? ORDER BY c.last_message_at DESC, c.id DESC
+        """,
+        [cid],
+    )
+    visible = [c for c in conversations if permissions.can_view_conversation(viewer, c["owner_id"])]
+    history = db.dicts(
+        """
+        SELECT h.occurred_at, h.kind, h.keyword, h.channel, s.label AS sender_label, u.display_name AS user_name,
+               h.message_id
+        FROM optout_history h LEFT JOIN senders s ON s.id = h.sender_id LEFT JOIN users u ON u.id = h.user_id
+        WHERE h.contact_id = ? ORDER BY h.occurred_at DESC, h.id DESC
+        """,
+        [cid],
+    )
+    for row in history:
+        row["what"] = OPTOUT_KINDS.get(row["kind"], str(row["kind"]).replace("_", " ").capitalize())
+    messages = db.scalar("SELECT count(*) FROM messages WHERE contact_id = ?", [cid])
+    detail.update(
+        label=label(detail["name"], detail["phone"]),
+        channels=sorted({c["channel"] for c in conversations}),
+        conversations=visible,
+        hidden_conversations=len(conversations) - len(visible),
+        optout_history=history,
+        message_count=messages,
+        tag_list=split_tags(detail["tags"]),
+        number_timezone=phones.phone_timezone(detail["phone"]),
+        can_edit=can_edit(viewer),
+        can_change_phone=can_edit(viewer) and messages == 0,
+        can_delete=viewer.is_admin and not conversations and not messages and not detail["opted_out"]
+        and not history,
+    )
+    detail["effective_timezone"] = detail["timezone"] or detail["number_timezone"]
+    return detail
+
+
+# ---- validation -------------------------------------------------------------------------
+
+
+def clean_fields(values: dict[str, Any], *, require_phone: bool) -> dict[str, Any]:
+    """Cleaned stored values for the given fields; one sentence for the first bad one."""
+    unknown = set(values) - set(FIELDS)
+    if unknown:
+        raise TypeError(f"unknown contact fields: {sorted(unknown)}")
+    cleaned: dict[str, Any] = {}
+    if "phone" in values or require_phone:
+        cleaned["phone"] = clean_phone(values.get("phone"))
+    for name in ("name", "email", "tags", "notes", "timezone"):
+        if name in values:
+            cleaned[name] = CLEANERS[name](values[name])
+    return cleaned
+
+
+def _duplicate(row: tuple) -> DuplicateContact:
+    contact_id, name, phone, archived = row
+    who = label(name, phone)
+    number = phones.format_phone_display(phone)
+    if not (name or "").strip():
+        text = f"{number} is already a contact (no name yet)"
+    else:
+        text = f"{number} already belongs to {who}"
+    text += ", which is archived; open it to unarchive or edit it." if archived else "; open that contact to edit it."
+    return DuplicateContact(text, contact_id, who)
+
+
+def _check_free(tx_or_db: Any, phone: str, own_id: int | None = None) -> None:
+    row = tx_or_db.fetchone("SELECT id, name, phone, archived FROM contacts WHERE phone = ? AND id IS DISTINCT FROM ?",
+                            [phone, own_id])
+    if row is not None:
+        raise _duplicate(row)
+
+
+def _has_messages(tx_or_db: Any, contact_id: int) -> bool:
+    return bool(tx_or_db.scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE contact_id = ?)", [contact_id]))
+
+
+def phone_locked(db: Database, contact_id: int) -> bool:
+    """True when the contact's number has message history and so cannot change."""
+    return _has_messages(db, contact_id)
+
+
+# ---- create and edit ----------------------------------------------------------------------
+
+
+def check_create_contact(db: Database, actor: User, **values: Any) -> dict[str, Any]:
+    require_editor(actor)
+    cleaned = clean_fields(values, require_phone=True)
+    _check_free(db, cleaned["phone"])
+    return cleaned
+
+
+def do_create_contact(db: Database, actor: User, **values: Any) -> int:
+    """Save a new contact (``phone`` required; name, email, tags, notes, timezone optional). Returns its id."""
+    cleaned = check_create_contact(db, actor, **values)
+    return db.write(_write_create, cleaned, actor.id)
+
+
+def _write_create(tx: Transaction, cleaned: dict[str, Any], actor_id: int) -> int:
+    _check_free(tx, cleaned["phone"])  # again inside the write: the number may have arrived meanwhile
+    now = clock.utcnow()
+    contact_id = tx.next_id("seq_contacts")
+    row = {f: cleaned.get(f) for f in FIELDS}
+    tx.execute(
+        "INSERT INTO contacts (id, phone, name, email, tags, notes, timezone, created_at, updated_at, search_name, "
+        "phone_digits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [contact_id, row["phone"], row["name"], row["email"], row["tags"], row["notes"], row["timezone"], now, now,
+         phones.normalize_name(row["name"]), row["phone"].lstrip("+")],
+    )
+    tx.publish("contact.created", contact_id=contact_id, actor_id=actor_id, source="manual")
+    return contact_id
+
+
+def check_update_contact(db: Database, actor: User, contact_id: Any, **changes: Any) -> tuple[dict, dict]:
+    """(the contact as stored, the cleaned changes)."""
+    require_editor(actor)
+    current = get_contact(db, actor, contact_id)
+    cleaned = clean_fields(changes, require_phone=False)
+    if cleaned.get("phone", current["phone"]) != current["phone"]:
+        _check_phone_change(db, current, cleaned["phone"])
+    return current, cleaned
+
+
+def _check_phone_change(tx_or_db: Any, current: dict[str, Any], new_phone: str) -> None:
+    if _has_messages(tx_or_db, current["id"]):
+        raise ValidationError(
+            f"{label(current['name'], current['phone'])} has message history on "
+            f"{phones.format_phone_display(current['phone'])}, so that number stays; "
+            "save the new number as a new contact."
+        )
+    _check_free(tx_or_db, new_phone, current["id"])
+
+
+def do_update_contact(db: Database, actor: User, contact_id: Any, *, expected_updated_at: dt.datetime | None = None,
+                      **changes: Any) -> list[str]:
+    """Change some fields of a contact. Returns the names of the fields that changed.
+
+    ``expected_updated_at`` (the version the form was filled from) refuses
+    to overwrite someone else's newer save without them knowing.
+    """
+    current, cleaned = check_update_contact(db, actor, contact_id, **changes)
+    return db.write(_write_update, current["id"], cleaned, expected_updated_at, actor.id)
+
+
+def _write_update(tx: Transaction, contact_id: int, cleaned: dict[str, Any], expected: Any, actor_id: int) -> list[str]:
+    row = tx.fetchone(f"SELECT {COLUMNS} FROM contacts WHERE id = ?", [contact_id])
+    if row is None:
+        raise NotFound(f"There is no contact {contact_id}.")
+    current = dict(zip(COLUMN_NAMES, row))
+    if expected is not None and clock.to_naive_utc(_py(expected)) != current["updated_at"]:
+        raise Conflict(f"Someone else saved {label(current['name'], current['phone'])} while you were editing; "
+                       "nothing was changed. Check their version and save again.")
+    changed = [f for f in FIELDS if f in cleaned and cleaned[f] != current[f]]
+    if not changed:
+        return []
+    if "phone" in changed:
+        _check_phone_change(tx, current, cleaned["phone"])
+    new = {**current, **{f: cleaned[f] for f in changed}}
+    tx.execute(
+        "UPDATE contacts SET phone = ?, name = ?, email = ?, tags = ?, notes = ?, timezone = ?, updated_at = ?, "
+        "search_name = ?, phone_digits = ? WHERE id = ?",
+        [new["phone"], new["name"], new["email"], new["tags"], new["notes"], new["timezone"], clock.utcnow(),
+         phones.normalize_name(new["name"]), new["phone"].lstrip("+"), contact_id],
+    )
+    tx.publish("contact.updated", contact_id=contact_id, actor_id=actor_id, fields=changed)
+    return changed
+
+
+def _py(value: Any) -> Any:
+    return value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+
+
+# ---- archive and delete ---------------------------------------------------------------------
+
+
+def do_archive_contact(db: Database, actor: User, contact_id: Any) -> bool:
+    """Hide a contact from the list (its conversations stay). False if it already was archived."""
+    return _set_archived(db, actor, contact_id, True)
+
+
+def do_unarchive_contact(db: Database, actor: User, contact_id: Any) -> bool:
+    return _set_archived(db, actor, contact_id, False)
+
+
+do_unarchive = do_unarchive_contact
+
+
+def _set_archived(db: Database, actor: User, contact_id: Any, archived: bool) -> bool:
+    require_editor(actor)
+    contact = get_contact(db, actor, contact_id)
+    if contact["archived"] == archived:
+        return False
+
+    def write(tx: Transaction) -> bool:
+        done = tx.fetchone("UPDATE contacts SET archived = ?, updated_at = ? WHERE id = ? AND archived = ? "
+                           "RETURNING id", [archived, clock.utcnow(), contact["id"], not archived])
+        if done is None:
+            return False
+        name = "contact.archived" if archived else "contact.unarchived"
+        audit.record(tx, actor.id, name, "contact", contact["id"], phone=contact["phone"])
+        tx.publish(name, contact_id=contact["id"], actor_id=actor.id)
+        return True
+
+    return db.write(write)
+
+
+def _delete_refusal(tx_or_db: Any, contact: dict[str, Any]) -> str | None:
+    who = label(contact["name"], contact["phone"])
+    cid = contact["id"]
+    if tx_or_db.scalar("SELECT EXISTS (SELECT 1 FROM conversations WHERE contact_id = ?)", [cid]):
+        return f"{who} has conversations, and conversations are never deleted; archive the contact instead."
+    if _has_messages(tx_or_db, cid):
+        return f"{who} has message history, which is never deleted; archive the contact instead."
+    if contact["opted_out"] or tx_or_db.scalar("SELECT EXISTS (SELECT 1 FROM optout_history WHERE contact_id = ?)",
+                                               [cid]):
+        return f"{who} has an opt-out on record, which must be kept; archive the contact instead."
+    return None
+
+
+def check_delete_contact(db: Database, actor: User, contact_id: Any) -> dict[str, Any]:
+    permissions.require_admin(actor, "delete contacts")
+    contact = get_contact(db, actor, contact_id)
+    refusal = _delete_refusal(db, contact)
+    if refusal:
+        raise ValidationError(refusal)
+    return contact
+
+
+def do_delete_contact(db: Database, actor: User, contact_id: Any) -> None:
+    """Erase a contact that never had a conversation or message (admins only)."""
+    contact = check_delete_contact(db, actor, contact_id)
+
+    def write(tx: Transaction) -> None:
+        row = tx.fetchone(f"SELECT {COLUMNS} FROM contacts WHERE id = ?", [contact["id"]])
+        if row is None:
+            return
+        refusal = _delete_refusal(tx, dict(zip(COLUMN_NAMES, row)))
+        if refusal:
+            raise ValidationError(refusal)
+        tx.execute("DELETE FROM contacts WHERE id = ?", [contact["id"]])
+        audit.record(tx, actor.id, "contact.deleted", "contact", contact["id"], phone=contact["phone"],
+                     name=contact["name"])
+        tx.publish("contact.deleted", contact_id=contact["id"], actor_id=actor.id)
+
+    db.write(write)
