@@ -156,6 +156,22 @@ def test_per_sender_rate_limit_holds(db, ws):
     assert max(per_step[1:]) == 1  # then 0.2 s worth at 5/s: one per step
 
 
+def test_one_senders_backlog_does_not_hold_up_another_sender(db, ws):
+    """A slow sender with a long queue still leaves room in each claim for the others."""
+    db.write(lambda tx: tx.execute("UPDATE senders SET rate_per_second = 2 WHERE id = ?", [ws["sms"]]))
+    for i in range(300):
+        messaging.do_send(db, ws["maria"], ws["conv"], f"bulk {i}")
+    other = f.add_sender(db, phone="+14155550111", rate=1000)
+    conv2 = f.add_conversation(db, contact_id=f.add_contact(db, name="Bo"), sender_id=other,
+                               owner_id=ws["maria"].id)
+    later = [messaging.do_send(db, ws["maria"], conv2, f"reply {i}") for i in range(5)]
+    provider = ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))
+    d = dispatcher(db, provider)
+    d.step()
+    assert {c.message_id for c in provider.calls} >= set(later)  # all five went in the first claim
+    assert sum(1 for c in provider.calls if c.message_id not in later) == 2  # the slow sender: its burst only
+
+
 def test_backoff_grows_with_jitter_and_honours_retry_after():
     import random
 
