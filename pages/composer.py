@@ -1,0 +1,203 @@
+"""The compose box under a conversation: text, emoji, files, templates, Send.
+
+What may be sent comes from ``messaging.composer_state`` (rules 2, 3, 5);
+the page only explains it and disables Send, ``do_send`` enforces it again.
+Send is a button callback: it sends, then clears the text, the files and
+the template, so the next run shows an empty box and the new 🕓 message.
+"""
+
+from __future__ import annotations
+
+import emoji
+import streamlit as st
+
+from core import encoding, media_rules
+from core.actions import messaging
+from core.auth import User
+from core.errors import ParleyError
+from pages.common import escape_md, fmt_time
+
+EMOJI = ["😀", "😂", "😊", "😍", "😉", "🙂", "🙃", "😎", "🤔", "😅",
+         "😢", "😮", "🙏", "👍", "👎", "👌", "👋", "👏", "💪", "🤝",
+         "❤️", "💙", "🎉", "✨", "⭐", "🔥", "✅", "❌", "⚠️", "❓",
+         "📅", "🕒", "📍", "📞", "📎", "🦷", "🪥", "😁", "🥳", "😴"]
+
+
+def _keys(cid: int) -> dict[str, str]:
+    nonce = st.session_state.setdefault(f"compose_nonce_{cid}", 0)
+    return {"text": f"compose_text_{cid}", "template": f"compose_template_{cid}",
+            "files": f"compose_files_{cid}_{nonce}", "nonce": f"compose_nonce_{cid}",
+            "result": f"compose_result_{cid}"}
+
+
+def _append(key: str, value: str) -> None:
+    st.session_state[key] = (st.session_state.get(key) or "") + value
+
+
+def _apply_template(rt, user: User, cid: int, keys: dict[str, str]) -> None:
+    template_id = st.session_state.get(keys["template"])
+    if template_id is None:
+        return
+    try:
+        rendered = messaging.render_template(rt.db, template_id, cid, viewer=user)
+    except ParleyError as exc:
+        st.session_state[keys["result"]] = ("error", str(exc))
+        return
+    st.session_state[keys["text"]] = rendered.text
+
+
+def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
+    files = st.session_state.get(keys["files"]) or []
+    attachments = [messaging.Attachment(f.name, f.type or "", f.getvalue()) for f in files]
+    try:
+        messaging.do_send(rt.db, user, cid, st.session_state.get(keys["text"]) or "",
+                          attachments=attachments, template_id=st.session_state.get(keys["template"]),
+                          media_store=rt.media)
+    except ParleyError as exc:
+        st.session_state[keys["result"]] = ("error", str(exc))
+        return
+    st.session_state[keys["text"]] = ""
+    st.session_state[keys["template"]] = None
+    st.session_state[keys["nonce"]] += 1  # a fresh, empty file uploader
+    st.session_state.pop(keys["result"], None)
+
+
+def segment_line(text: str) -> str:
+    """'42 characters · GSM-7 · 1 segment (118 left)', plus what forced UCS-2."""
+    info = encoding.sms_segments(text)
+    chars = "character" if info.characters == 1 else "characters"
+    noun = "segment" if info.segments == 1 else "segments"
+    line = f"{info.characters} {chars} · {info.encoding} · {info.segments} {noun} ({info.remaining_in_segment} left)"
+    if info.encoding == "UCS-2":
+        odd = encoding.non_gsm_characters(text)[:5]
+        line += " · UCS-2 because of " + ", ".join(f"“{c}”" for c in odd)
+    return line
+
+
+def window_line(window) -> tuple[str, str]:
+    if window is None:
+        return "info", ""
+    if window.open:
+        hours, rest = divmod(int(window.remaining.total_seconds()), 3600)
+        left = f"{hours} h {rest // 60} min" if hours else f"{max(1, rest // 60)} min"
+        return "success", f"Customer care window open — {left} left"
+    return "warning", "Window closed: only registered templates can be sent"
+
+
+def _check_files(channel: str, files) -> list[str]:
+    problems = []
+    for f in files or []:
+        try:
+            media_rules.check_attachment(channel, f.name, f.type, f.size)
+        except ParleyError as exc:
+            problems.append(str(exc))
+    if files and not problems:
+        try:
+            media_rules.check_attachments_total(channel, [f.size for f in files])
+        except ParleyError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _template_label(t: dict) -> str:
+    body = " ".join(t["body"].split())
+    tag = " · registered" if t["registered"] else ""
+    return f"{t['name']}{tag} — {body[:70]}{'…' if len(body) > 70 else ''}"
+
+
+def render(rt, user: User, cid: int) -> None:
+    try:
+        state = messaging.composer_state(rt.db, user, cid)
+    except ParleyError as exc:
+        st.error(str(exc))
+        return
+    if not state.can_write:
+        if user.is_supervisor:
+            st.info("Supervisors can read but not send.", icon="👁️")
+        else:
+            st.info(getattr(state, "write_refusal", None) or "You cannot send in this conversation.", icon="🔒")
+        return
+    keys = _keys(cid)
+    if state.sender_warning:
+        st.warning(state.sender_warning, icon="⚠️")
+    if state.window is not None:
+        kind, text = window_line(state.window)
+        if not state.templates_only:
+            getattr(st, kind)(text, icon="💬")
+    if state.blocked_reason:
+        st.warning(state.blocked_reason, icon="🚫")
+    if state.release_at and not state.blocked_reason:
+        why = (state.release_reason or "outside business hours")
+        st.info(f"{why[0].upper()}{why[1:]}: this will be queued until {fmt_time(state.release_at, user.timezone)}.",
+                icon="🕓")
+        window = state.window
+        if window is not None and window.open and window.closes_at and state.release_at >= window.closes_at:
+            st.warning(f"The WhatsApp window closes at {fmt_time(window.closes_at, user.timezone)}, before this "
+                       "could go: free text will not be sent then, only a registered template.", icon="⏳")
+
+    try:
+        templates = messaging.list_templates(rt.db, user, cid)
+    except ParleyError:
+        templates = []
+    if state.templates_only:
+        templates = [t for t in templates if t["registered"]]
+    by_id = {t["id"]: t for t in templates}
+    if st.session_state.get(keys["template"]) not in by_id:
+        st.session_state[keys["template"]] = None
+    hard_block = bool(state.blocked_reason) and not state.templates_only
+    if templates:
+        st.selectbox(
+            "Registered templates" if state.templates_only else "Template",
+            options=list(by_id), format_func=lambda i: _template_label(by_id[i]), index=None,
+            key=keys["template"], placeholder="Search templates by name or text…", filter_mode="contains",
+            on_change=_apply_template, args=(rt, user, cid, keys), disabled=hard_block,
+        )
+    elif state.templates_only:
+        st.caption("No registered templates for this channel yet; an admin can add them.")
+    template = by_id.get(st.session_state.get(keys["template"]))
+    need_template = state.templates_only and template is None
+
+    st.text_area("Message", key=keys["text"], height=110, disabled=hard_block or need_template,
+                 placeholder="Choose a registered template above" if need_template else "Write a message…",
+                 label_visibility="collapsed")
+    text = st.session_state.get(keys["text"]) or ""
+    if template is not None:
+        missing = sorted(set(messaging.VARIABLE_RE.findall(text)))
+        if missing:
+            names = ", ".join("{{" + m + "}}" for m in missing)
+            st.warning(f"Fill in {names} before sending: this contact has no value for it.", icon="✏️")
+    expanded = emoji.emojize(text, language="alias")
+    if expanded != text:
+        st.caption("Will be sent as:")
+        st.text(expanded)
+
+    tools = st.columns([1, 3, 2], vertical_alignment="center")
+    with tools[0].popover("Emoji", icon="😀", disabled=hard_block or need_template):
+        grid = st.columns(8)
+        for i, char in enumerate(EMOJI):
+            grid[i % 8].button(char, key=f"emoji_{cid}_{i}", on_click=_append, args=(keys["text"], char),
+                               type="tertiary")
+    with tools[1]:
+        if state.channel == "sms":
+            st.caption(escape_md(segment_line(expanded)))
+        elif state.window is not None and state.templates_only:
+            st.caption("WhatsApp window closed: the template opens it again when the customer replies.")
+    files = None
+    if not hard_block and not need_template:
+        whatsapp = state.channel == "whatsapp"
+        files = st.file_uploader(
+            "Attach files", accept_multiple_files=True, key=keys["files"], label_visibility="collapsed",
+            max_upload_size=100 if whatsapp else 5,  # the channel's largest file; exact limits checked below
+            help=("WhatsApp: one file per message — images up to 5 MB, audio and video up to 16 MB, "
+                  "PDF and Office documents up to 100 MB." if whatsapp else
+                  "MMS: images, audio, video, PDF, vCard and calendar files, up to 5 MB in all."))
+    problems = _check_files(state.channel, files)
+    for problem in problems:
+        st.error(problem)
+
+    result = st.session_state.pop(keys["result"], None)
+    if result:
+        getattr(st, result[0])(result[1])
+    tools[2].button("Send", type="primary", icon=":material/send:", key=f"send_{cid}", width="stretch",
+                    disabled=hard_block or need_template or bool(problems),
+                    on_click=_send, args=(rt, user, cid, keys))

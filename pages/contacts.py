@@ -1,0 +1,261 @@
+"""Contacts: the workspace's address book (``/contacts``, ``/contacts?id=N``).
+
+List, search (name any part, number typed any way), Active/Archived/All,
+paging; a click opens a contact: its fields (a form for agents and admins,
+read-only for supervisors), channels, opt-out state and history, and the
+conversations the viewer may open. New contact, CSV import and export.
+Every rule is enforced in ``core.contacts``; this page only lays it out.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import contacts, runtime
+from core.errors import ParleyError
+from core.phones import format_phone_display
+from pages import common, contacts_import, session
+from pages.common import channel_badge, escape_md, fmt_time, plural
+from pages.contact_form import contact_form
+
+KEY = "contacts"
+SHOW = {"Active": "active", "Archived": "archived", "All": "all"}
+
+rt = runtime.current()
+user = session.current_user(rt)
+if user is None:
+    st.stop()
+editor = contacts.can_edit(user)
+s = st.session_state
+
+
+# ---- navigation: the open contact lives in the URL (?id=N), so it can be linked -------------
+
+
+def open_contact(contact_id: int) -> None:
+    st.query_params["id"] = str(contact_id)
+    s[f"{KEY}.view"] = "list"
+
+
+def close_contact() -> None:
+    st.query_params.pop("id", None)
+    s[f"{KEY}.view"] = "list"
+    s.pop(f"{KEY}.confirm_delete", None)
+
+
+def show_view(view: str) -> None:
+    close_contact()
+    s[f"{KEY}.view"] = view
+    s.pop("contact_new.loaded", None)  # a fresh, empty form
+
+
+def act(fn, contact_id: int, done: str) -> None:
+    try:
+        fn(rt.db, user, contact_id)
+    except ParleyError as exc:
+        s[f"{KEY}.error"] = str(exc)
+        return
+    s[f"{KEY}.flash"] = done
+
+
+def delete(contact_id: int) -> None:
+    s.pop(f"{KEY}.confirm_delete", None)
+    try:
+        contacts.do_delete_contact(rt.db, user, contact_id)
+    except ParleyError as exc:
+        s[f"{KEY}.error"] = str(exc)
+        return
+    close_contact()
+    s[f"{KEY}.flash"] = "Contact deleted."
+
+
+def feedback() -> None:
+    if s.get(f"{KEY}.flash"):
+        st.toast(s.pop(f"{KEY}.flash"), icon="✅")
+    if s.get(f"{KEY}.error"):
+        st.error(s.pop(f"{KEY}.error"))
+
+
+# ---- the list -------------------------------------------------------------------------------
+
+
+def render_list() -> None:
+    bar = st.container(horizontal=True, vertical_alignment="center")
+    if editor:
+        bar.button("New contact", key=f"{KEY}.new", icon=":material/person_add:", type="primary",
+                   on_click=show_view, args=("new",))
+        bar.button("Import CSV", key=f"{KEY}.import", icon=":material/upload_file:", on_click=show_view,
+                   args=("import",))
+    left, right = st.columns([3, 2], vertical_alignment="top")
+    query = common.search_box(KEY, left)
+    right.segmented_control("Show", list(SHOW), default="Active", key=f"{KEY}.show", required=True,
+                            label_visibility="collapsed", on_change=common.reset_paging, args=(KEY,), width="content")
+    archived = SHOW.get(s.get(f"{KEY}.show") or "Active", "active")
+    try:
+        page = contacts.list_contacts(rt.db, user, search=query, archived=archived, page=s.get(f"{KEY}.page", 0))
+    except ParleyError as exc:
+        st.error(str(exc))
+        return
+    s[f"{KEY}.page"] = page.page
+    tools = st.container(horizontal=True, vertical_alignment="center")
+    with tools:
+        contacts_import.export_button(rt, user, search=query, archived=archived)
+    common.pager(KEY, page, tools.container(horizontal=True, vertical_alignment="center",
+                                            horizontal_alignment="right"))
+    feedback()
+    if not page.rows:
+        what = {"active": "contacts", "archived": "archived contacts", "all": "contacts"}[archived]
+        st.info(f"No {what} match “{escape_md(query)}”." if query else f"No {what} yet.", icon="📇")
+        return
+    rows = page.rows
+    data = pd.DataFrame({
+        "Name": [r["name"] or "" for r in rows],
+        "Phone": [format_phone_display(r["phone"]) for r in rows],
+        "Email": [r["email"] or "" for r in rows],
+        "Tags": [r["tags"] or "" for r in rows],
+        "Conversations": [r["conversations"] for r in rows],
+        "Flags": [" · ".join(f for f, on in (("Archived", r["archived"]), ("Opted out", r["opted_out"])) if on)
+                  for r in rows],
+    })
+    ids = [r["id"] for r in rows]
+    common.live_table(KEY, data, ids, ids, selectable=False, column_config={
+        "Name": st.column_config.TextColumn(width="medium"),
+        "Phone": st.column_config.TextColumn(width="medium"),
+        "Conversations": st.column_config.NumberColumn(width=110),
+    })
+    st.caption("Click a contact to open it.")
+
+
+def pick() -> None:
+    """A click in the table opens that contact. ``common.live_table`` keeps the click as
+    '<key>.open' and would open it as a conversation; taking it first makes it a contact."""
+    picked = s.pop(f"{KEY}.open", None)
+    if picked is not None:
+        open_contact(picked)
+
+
+# ---- one contact ----------------------------------------------------------------------------
+
+
+def render_detail(raw_id: str) -> None:
+    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary",
+              on_click=close_contact)
+    try:
+        d = contacts.contact_detail(rt.db, user, raw_id)
+    except ParleyError as exc:
+        st.error(str(exc))
+        return
+    st.subheader(escape_md(d["label"]), anchor=False)
+    zone = d["effective_timezone"] or "time zone unknown"
+    st.caption(escape_md(f"{format_phone_display(d['phone'])} · {zone}"
+                         + ("" if d["timezone"] else " (from the number)")))
+    badges = st.container(horizontal=True)
+    with badges:
+        if d["archived"]:
+            st.badge("Archived", icon=":material/archive:", color="gray")
+        if d["opted_out"]:
+            st.badge("Opted out", icon=":material/block:", color="red")
+        for channel in d["channels"]:
+            st.badge(channel_badge(channel), color="blue")
+    feedback()
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        if editor:
+            contact_form(rt, user, contact_id=d["id"], key=f"contact_{d['id']}", on_open_existing=open_contact)
+        else:
+            render_facts(d)
+        render_actions(d)
+    with right:
+        render_optout(d)
+        render_conversations(d)
+
+
+def render_facts(d: dict) -> None:
+    st.caption("Read-only: supervisors can look at contacts but cannot change them.")
+    facts = [("Phone", format_phone_display(d["phone"])), ("Email", d["email"]),
+             ("Tags", ", ".join(d["tag_list"])), ("Time zone", d["effective_timezone"]), ("Notes", d["notes"])]
+    for label, value in facts:
+        st.markdown(f"**{label}:** {escape_md(value or '—')}")
+
+
+def render_actions(d: dict) -> None:
+    row = st.container(horizontal=True)
+    if editor:
+        if d["archived"]:
+            row.button("Unarchive", key=f"{KEY}.unarchive", icon=":material/unarchive:",
+                       on_click=act, args=(contacts.do_unarchive_contact, d["id"], "Contact unarchived."))
+        else:
+            row.button("Archive", key=f"{KEY}.archive", icon=":material/archive:",
+                       help="Hide this contact from the list; its conversations stay.",
+                       on_click=act, args=(contacts.do_archive_contact, d["id"], "Contact archived."))
+    if user.is_admin:
+        row.button("Delete…", key=f"{KEY}.delete", icon=":material/delete:", disabled=not d["can_delete"],
+                   help="Only contacts that never had a conversation, a message or an opt-out can be deleted; "
+                   "archive the others.", on_click=lambda: s.update({f"{KEY}.confirm_delete": d["id"]}))
+    if s.get(f"{KEY}.confirm_delete") == d["id"]:
+        st.warning(f"Delete {escape_md(d['label'])} for good? This cannot be undone.")
+        confirm = st.container(horizontal=True)
+        confirm.button("Delete for good", key=f"{KEY}.delete_yes", type="primary", on_click=delete, args=(d["id"],))
+        confirm.button("Cancel", key=f"{KEY}.delete_no", on_click=lambda: s.pop(f"{KEY}.confirm_delete", None))
+
+
+def render_optout(d: dict) -> None:
+    st.markdown("**Opt-out**")
+    if d["opted_out"]:
+        st.error(f"Opted out {fmt_time(d['opted_out_at'], user.timezone)}: nothing is sent to this number on any "
+                 "sender or channel.", icon="🚫")
+    else:
+        st.caption("Receives messages (not opted out).")
+    history = d["optout_history"]
+    if history:
+        st.dataframe(pd.DataFrame({
+            "When": [fmt_time(h["occurred_at"], user.timezone) for h in history],
+            "What": [h["what"] for h in history],
+            "Keyword": [h["keyword"] or "" for h in history],
+            "Channel": [channel_badge(h["channel"]) if h["channel"] else "" for h in history],
+            "By": [h["user_name"] or "" for h in history],
+        }), hide_index=True)
+
+
+def render_conversations(d: dict) -> None:
+    st.markdown("**Conversations**")
+    if not d["conversations"]:
+        st.caption("None you can open." if d["hidden_conversations"] else "No conversations yet.")
+    for c in d["conversations"]:
+        label = (f"{channel_badge(c['channel'])} · {escape_md(c['sender_label'])} · "
+                 f"{escape_md(c['owner_name'] or 'nobody')} · {fmt_time(c['last_message_at'], user.timezone)}"
+                 + (" · closed" if c["status"] == "closed" else ""))
+        if "conversation" in session.PAGES:
+            st.page_link(session.PAGES["conversation"], label=label, icon=":material/forum:",
+                         query_params={"id": str(c["conversation_id"])})
+        else:
+            st.markdown(label)
+        if c["preview"]:
+            st.caption(escape_md(c["preview"][:120]))
+    hidden = d["hidden_conversations"]
+    if hidden:
+        verb = "belongs" if hidden == 1 else "belong"
+        more = "more " if d["conversations"] else ""
+        st.caption(f"{plural(hidden, more + 'conversation')} with this contact {verb} to other agents.")
+
+
+# ---- the page -------------------------------------------------------------------------------
+
+st.header("Contacts", anchor=False)
+pick()
+contact_id = st.query_params.get("id")
+view = s.get(f"{KEY}.view", "list")
+if contact_id:
+    render_detail(contact_id)
+elif view == "new" and editor:
+    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary",
+              on_click=close_contact)
+    st.subheader("New contact", anchor=False)
+    contact_form(rt, user, key="contact_new", on_save=open_contact, on_open_existing=open_contact)
+elif view == "import" and editor:
+    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary",
+              on_click=close_contact)
+    contacts_import.render_import(rt, user)
+else:
+    render_list()

@@ -1,0 +1,15 @@
+"""My Inbox: the conversations assigned to me, newest activity first, live."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import runtime
+from pages import common, session
+
+rt = runtime.current()
+user = session.current_user(rt)
+if user is None:
+    st.stop()
+
+common.inbox_list(user, key="mine", scope="mine", title="My Inbox", unread_for=user.id)

@@ -1,0 +1,136 @@
+"""Live notifications on every page: the unread count in the tab title, and toasts.
+
+The browser opens ONE ``EventSource`` to ``/api/notifications`` per tab
+(``window.parleyNotify`` guards reruns); it keeps delivering while the tab is
+in the background, where timers are throttled. Notice text is inserted with
+``textContent``; the only values written into the script are integers.
+
+A small fragment backs it up from the server side: it re-renders the script
+with the current unread count (so the title follows even without the
+stream) and, when this browser session has no sign-in cookie the stream
+could use (just signed in), shows new notices with ``st.toast`` instead.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import auth, queries, runtime
+from core.auth import User
+from pages.common import escape_md
+
+SCRIPT = """<script>
+(function () {
+  var uid = %(uid)d, unread = %(unread)d, jsToasts = %(js_toasts)d;
+  var P = window.parleyNotify;
+  if (P && P.uid !== uid) { P.close(); P = null; }
+  if (!P) {
+    P = window.parleyNotify = {uid: uid, unread: unread, es: null, seen: 0, toasts: jsToasts};
+    P.apply = function () {
+      var t = P.unread > 0 ? "(" + P.unread + ") Parley" : "Parley";
+      if (document.title !== t) { document.title = t; }
+    };
+    P.toast = function (notice) {
+      var box = document.getElementById("parley-toasts");
+      if (!box) {
+        box = document.createElement("div");
+        box.id = "parley-toasts";
+        box.style.cssText = "position:fixed;top:60px;right:16px;z-index:1000000;display:flex;" +
+          "flex-direction:column;gap:8px;max-width:360px;";
+        document.body.appendChild(box);
+      }
+      var el = document.createElement("div");
+      el.setAttribute("role", "status");
+      el.className = "parley-toast";
+      el.title = "Click to open";
+      el.style.cssText = "background:#fff;color:#31333f;border:1px solid rgba(49,51,63,.2);" +
+        "border-left:4px solid #1c83e1;border-radius:8px;padding:10px 14px;cursor:pointer;" +
+        "box-shadow:0 4px 14px rgba(0,0,0,.15);font:15px/1.4 'Source Sans',sans-serif;";
+      el.textContent = "\\uD83D\\uDD14 " + String(notice.text || "");
+      var cid = parseInt(notice.conversation_id, 10);
+      el.onclick = function () {
+        el.remove();
+        if (cid > 0) { window.location.assign("/conversation?id=" + cid); }
+      };
+      box.appendChild(el);
+      var hide = function () { setTimeout(function () { el.remove(); }, 6000); };
+      if (document.hidden) {
+        document.addEventListener("visibilitychange", function once() {
+          if (!document.hidden) { document.removeEventListener("visibilitychange", once); hide(); }
+        });
+      } else { hide(); }
+    };
+    P.connect = function () {
+      var es = new EventSource("/api/notifications" + (P.seen ? "?after=" + P.seen : ""));
+      P.es = es;
+      es.onmessage = function (ev) {
+        var data;
+        try { data = JSON.parse(ev.data); } catch (e) { return; }
+        if (typeof data.unread === "number") { P.unread = data.unread; P.apply(); }
+        (data.notices || []).forEach(function (n) {
+          if (n.id > P.seen) { P.seen = n.id; if (P.toasts) { P.toast(n); } }
+        });
+      };
+      es.onerror = function () {
+        // A refused stream (e.g. the sign-in cookie is not set yet) closes for good: retry.
+        if (es.readyState === 2 && window.parleyNotify === P) { P.retry = setTimeout(P.connect, 5000); }
+      };
+    };
+    P.close = function () {
+      if (P.es) { P.es.close(); }
+      clearInterval(P.timer); clearTimeout(P.retry);
+      window.parleyNotify = null;
+      document.title = "Parley";
+    };
+    // Streamlit resets the title on reruns and page changes: keep ours.
+    P.timer = setInterval(P.apply, 500);
+    P.connect();
+  }
+  P.unread = unread;
+  P.toasts = jsToasts;
+  P.apply();
+})();
+</script>"""
+
+STOP_SCRIPT = "<script>if (window.parleyNotify) { window.parleyNotify.close(); }</script>"
+
+
+def render(user: User) -> None:
+    """Called by ``session.render_frame`` on every page of a signed-in user."""
+    with st.sidebar:
+        _live(user.id)
+
+
+def stop() -> None:
+    """After signing out in this tab: close the stream and reset the title."""
+    if st.session_state.get("signed_out"):
+        st.html(STOP_SCRIPT, unsafe_allow_javascript=True)
+
+
+def _has_cookie() -> bool:
+    try:
+        return bool(st.context.cookies.get(auth.COOKIE_NAME))
+    except Exception:  # no browser context
+        return False
+
+
+@st.fragment(run_every=2)
+def _live(user_id: int) -> None:
+    rt = runtime.current()
+    s = st.session_state
+    version = rt.feed.user_version(user_id)
+    cached = s.get("notify.unread")
+    if cached is None or cached[0] != version:
+        cached = (version, int(queries.unread_count(rt.db, user_id)))
+        s["notify.unread"] = cached
+    js_toasts = _has_cookie()
+    if "notify.after" not in s:
+        s["notify.after"] = rt.feed.last_notice_id()  # only what happens from now on
+    notices = rt.feed.notices_for(user_id, s["notify.after"])
+    if notices:
+        s["notify.after"] = notices[-1].id
+        if not js_toasts:
+            for notice in notices[-3:]:
+                st.toast(escape_md(notice.text), icon="🔔", duration="long")
+    st.html(SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)},
+            unsafe_allow_javascript=True)

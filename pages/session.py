@@ -1,0 +1,94 @@
+"""Who is signed in, and the frame around every page (sidebar, banner).
+
+A sign-in stores the user id in ``st.session_state`` and queues a one-time
+ticket; the next run hands the ticket to ``/auth/session`` from the browser,
+which sets the signed HttpOnly cookie. On a reload the cookie (read through
+``st.context.cookies``) restores the session.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from core import auth, queries
+from core.auth import User
+from core.runtime import Runtime
+
+USER_KEY = "user_id"
+PAGES: dict[str, st.Page] = {}
+
+
+def current_user(rt: Runtime) -> User | None:
+    user_id = st.session_state.get(USER_KEY)
+    if user_id is None and not st.session_state.get("signed_out"):
+        cookie = _cookie()
+        user = auth.user_from_cookie(rt.db, cookie, rt.config.secret_key)
+        if user is not None:
+            st.session_state[USER_KEY] = user.id
+            return user
+        return None
+    if user_id is None:
+        return None
+    user = auth.get_user(rt.db, user_id)
+    if user is None or not user.active:
+        st.session_state.pop(USER_KEY, None)
+        return None
+    return user
+
+
+def _cookie() -> str | None:
+    try:
+        return st.context.cookies.get(auth.COOKIE_NAME)
+    except Exception:  # no browser context (e.g. some test harnesses)
+        return None
+
+
+def needs_first_admin(rt: Runtime) -> bool:
+    return queries.user_count(rt.db) == 0
+
+
+def sign_in_as(user: User) -> None:
+    st.session_state[USER_KEY] = user.id
+    st.session_state.pop("signed_out", None)
+    st.session_state["cookie_action"] = ("session", auth.tickets.issue(user.id))
+
+
+def sign_out() -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    st.session_state["signed_out"] = True
+    st.session_state["cookie_action"] = ("logout", "")
+
+
+def render_pending_cookie_actions() -> None:
+    """Run the queued cookie hand-off in the browser, once."""
+    action = st.session_state.pop("cookie_action", None)
+    if action is None:
+        return
+    kind, ticket = action
+    url = "/auth/session" if kind == "session" else "/auth/logout"
+    # After signing out, start afresh at the sign-in page once the cookie is gone
+    # (no stale sidebar, no URL of a page the next user may not have).
+    then = (".then(function (r) { if (r.ok) { window.location.replace('/'); } })" if kind == "logout" else "")
+    st.html(
+        f"<script>fetch({json.dumps(url)}, {{method: 'POST', body: {json.dumps(ticket)}, "
+        "credentials: 'same-origin'})" + then + ";</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def render_frame(rt: Runtime, user: User) -> None:
+    """Sidebar identity and sign-out, demo banner, live notifications."""
+    from pages import notify
+
+    with st.sidebar:
+        st.markdown(f"**{user.display_name}**  \n{auth.ROLE_LABELS[user.role]} · @{user.username}")
+        if st.button("Sign out", icon=":material/logout:", key="sign_out"):
+            sign_out()
+            st.rerun()
+    if queries.workspace(rt.db).get("demo"):
+        st.info("Demo workspace: the people, numbers and messages here are made up, and the built-in "
+                "simulator plays the carrier.", icon="🧪")
+    notify.render(user)

@@ -1,0 +1,45 @@
+"""Team Inbox (admins and supervisors): browse any agent's conversations.
+
+Opening one here does not change the owner's read state (core decides:
+only the owner's own opening marks it read). Supervisors browse read-only;
+admins can mark read/unread for the owner (after confirming) and assign.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import queries, runtime
+from core.errors import ParleyError
+from pages import common, session
+
+rt = runtime.current()
+user = session.current_user(rt)
+if user is None:
+    st.stop()
+
+try:
+    members = queries.team_members(rt.db, user)
+except ParleyError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.header("Team Inbox", anchor=False)
+WHOLE_TEAM = 0  # not None: a selectbox treats None as "nothing chosen" and offers to clear it
+names = {WHOLE_TEAM: "Whole team"} | {
+    m["id"]: f"{m['display_name']} (@{m['username']})" + (" · admin" if m["role"] == "admin" else "") for m in members
+}
+if st.session_state.get("team.owner") not in names:  # that agent was disabled since
+    st.session_state.pop("team.owner", None)
+row = st.container(horizontal=True, vertical_alignment="bottom")
+choice = row.selectbox("Inbox of", list(names), format_func=names.get, key="team.owner",
+                       on_change=common.reset_paging, args=("team",), width=360)
+owner_id = None if choice == WHOLE_TEAM else choice
+if user.is_supervisor:
+    row.caption("Read-only: supervisors can open and read conversations but cannot change them.",
+                width="content")
+else:
+    row.caption("Reading a conversation here leaves its owner's unread mark alone.", width="content")
+
+common.inbox_list(user, key="team", scope="team", owner_id=owner_id, unread_for=owner_id,
+                  show_owner=owner_id is None, actions=user.is_admin)

@@ -1,0 +1,101 @@
+"""A real Parley server and Debian's chromium, driven by Playwright."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def parley(tmp_path_factory, demo_template):
+    """Parley on a copy of the demo workspace, open around the clock (so sends go at once)."""
+    from core import schema, settings
+    from core.db import Database
+
+    work = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(demo_template, work / "ws")
+    db = Database(work / "ws" / "parley.duckdb")
+    schema.migrate(db)
+    db.write(lambda tx: (
+        settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)},
+                                            "holidays": []}),
+        settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})))
+    # A conversation Maria can answer at once: hers, SMS, contact not opted out.
+    open_sms = db.scalar(
+        "SELECT c.id FROM conversations c JOIN users u ON u.id = c.owner_id JOIN senders s ON s.id = c.sender_id "
+        "JOIN contacts ct ON ct.id = c.contact_id WHERE u.username = 'maria' AND s.channel = 'sms' "
+        "AND NOT ct.opted_out AND c.status = 'open' ORDER BY c.last_message_at DESC LIMIT 1")
+    db.close()
+    port = free_port()
+    env = dict(os.environ, PARLEY_DB=str(work / "ws" / "parley.duckdb"), PARLEY_MEDIA_DIR=str(work / "ws" / "media"),
+               PARLEY_PORT=str(port))
+    log = open(work / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("Parley did not start: " + (work / "server.log").read_text()[-2000:])
+    yield f"http://127.0.0.1:{port}", work, {"maria_sms": open_sms}
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def sign_in(page, base: str, username: str, password: str = "parley-demo") -> None:
+    page.goto(base + "/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("My Inbox").first.wait_for(timeout=30_000)

@@ -1,0 +1,73 @@
+"""The page script: who is signed in, which pages they get, the frame.
+
+Pages are thin: they call ``core`` and lay out widgets. Everything a role
+may not do is refused in ``core`` too; hiding a page here is only comfort.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import runtime
+from core.errors import ParleyError
+from pages import session
+
+st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
+
+try:
+    rt = runtime.current()
+except ParleyError as exc:
+    st.error(str(exc))
+    st.stop()
+
+user = session.current_user(rt)
+
+if user is None:
+    session.render_pending_cookie_actions()
+    if session.needs_first_admin(rt):
+        pages = [st.Page("pages/setup.py", title="Create the first admin", icon="🛠️", url_path="setup")]
+    else:
+        # Every page's address shows the sign-in form, so a bookmarked or
+        # notified link (e.g. /conversation?id=7) opens right after signing in.
+        pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
+        pages += [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path=path)
+                  for path in ("inbox", "sent", "conversation", "team", "contacts")]
+    st.navigation(pages, position="hidden").run()
+    st.stop()
+
+session.render_pending_cookie_actions()
+SPECS = {  # key: (script, title, icon, url path)
+    "inbox": ("pages/my_inbox.py", "My Inbox", "📥", "inbox"),
+    "sent": ("pages/sent_messages.py", "Sent Messages", "📤", "sent"),
+    "conversation": ("pages/conversation.py", "Conversation", "💬", "conversation"),
+    "team": ("pages/team_inbox.py", "Team Inbox", "👥", "team"),
+    "contacts": ("pages/contacts.py", "Contacts", "📇", "contacts"),
+}
+
+
+def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
+    script, title, icon, path = SPECS[key]
+    # Streamlit serves the home page at "/" and drops its path, so the home
+    # page gets a private path and a hidden twin keeps /inbox or /team working.
+    return st.Page(script, title=title, icon=icon, url_path=f"{path}-home" if home else path, default=home,
+                   visibility="hidden" if hidden else "visible")
+
+
+if user.is_supervisor:
+    layout = {"Team": ["team"], "Workspace": ["contacts"]}
+elif user.is_admin:
+    layout = {"Inbox": ["inbox", "sent"], "Team": ["team"], "Workspace": ["contacts"]}
+else:
+    layout = {"Inbox": ["inbox", "sent"], "Workspace": ["contacts"]}
+home_key = next(iter(layout.values()))[0]
+nav = {section: [make_page(k, home=k == home_key) for k in keys] for section, keys in layout.items()}
+first = next(iter(nav))
+nav[first] += [make_page(home_key, hidden=True), make_page("conversation", hidden=True)]
+# What pages link to (st.page_link / st.switch_page): only this role's pages.
+session.PAGES.clear()
+session.PAGES.update({k: nav[section][i] for section, keys in layout.items() for i, k in enumerate(keys)})
+session.PAGES["conversation"] = nav[first][-1]
+
+page = st.navigation(nav)
+session.render_frame(rt, user)
+page.run()
