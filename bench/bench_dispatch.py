@@ -14,8 +14,9 @@ once, so this mostly measures the backlog) and the provider call time.
 
 Run 2, rate limit: a sender limited to ``--limit`` messages/s with a
 backlog, plus a few agent replies on a second, unlimited sender queued
-just after: the limited sender's measured rate must be within a few % of
-its limit, and the other sender must not wait behind that backlog.
+just after: no one-second window may see more sends of the limited sender
+start than its limit, its rate must stay within 10 % under that limit, and
+the other sender must not wait behind that backlog.
 
     python bench/bench_dispatch.py [--messages 10000] [--limit 50] [--limited-seconds 10]
     python bench/bench_dispatch.py --provider-latency 0.1 --messages 3000   # a real round trip
@@ -92,15 +93,16 @@ class FakeTwilioProcess:
 
 
 class Timed:
-    """Wraps the real provider: records when each send was acknowledged and how long the call took."""
+    """Wraps the real provider: records when each send was acknowledged, how long the call took,
+    and when it started (what a carrier's rate limit counts)."""
 
     def __init__(self, inner, acks: dict) -> None:
         self.inner, self.acks = inner, acks
 
     def send(self, msg):
-        began = time.perf_counter()
+        started, began = time.time(), time.perf_counter()
         result = self.inner.send(msg)
-        self.acks[msg.message_id] = (time.time(), time.perf_counter() - began)
+        self.acks[msg.message_id] = (time.time(), time.perf_counter() - began, started)
         return result
 
 
@@ -269,25 +271,27 @@ def run_rate_limit(db, dispatcher, acks, limited, other, agent, convs_l, convs_o
     other_queued = time.time()
     other_ids = queue_messages(db, other, agent, convs_o, others, "O")
     wait_for(dispatcher, base + n + others, timeout=seconds * 3 + 60)
-    times = sorted(acks[m][0] for m in ids)
+    times = sorted(acks[m][2] for m in ids)  # when each send started
     span = times[-1] - times[0]
     overall = (n - 1) / span
-    # The bucket starts full (one second's burst): the held rate is what follows it.
-    steady = times[int(limit):]
-    steady_rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    # At most `limit` sends start in any one-second window; the long-run rate is what
+    # a second's worth at a time gives (a little under the limit: each second counts
+    # from when the last send of the previous second's worth went out).
+    last_second = n - int(limit)  # the first claim of the last second's worth
+    rate = last_second / (times[last_second] - times[0]) if n > limit else overall
     windows = [np.searchsorted(times, t + 1.0, side="left") - i for i, t in enumerate(times) if t + 1.0 <= times[-1]]
+    most = max(windows) if windows else n
     other_wait = [acks[m][0] - other_queued for m in other_ids]
-    off = abs(steady_rate - limit) / limit
+    off = abs(rate - limit) / limit
+    held = most <= limit and rate >= 0.9 * limit
     print(f"sender limited to {limit:g}/s, {n:,} queued             {span:6.2f} s   "
-          f"{steady_rate:8.1f} sends/s after the first second's burst ({off:.1%} off the limit)   "
-          f"{'OK' if off <= 0.05 else 'NOT HELD'}")
-    print(f"  over the whole run {overall:.1f}/s (incl. the burst of {int(limit)}); "
-          f"most in any 1 s window {max(windows) if windows else n}")
+          f"{rate:8.1f} sends/s ({off:.1%} under the limit); most started in any 1 s window {most}   "
+          f"{'OK' if held else 'NOT HELD'}")
     print(f"  {others} replies on another sender, queued behind that backlog: "
           f"sent within p50 {ms(percentile(other_wait, 50))}   max {ms(max(other_wait))}"
           f"   {'OK' if max(other_wait) < 2.0 else 'STARVED by the limited sender'}")
     print(f"  statuses: limited {statuses(db, ids)}, other {statuses(db, other_ids)}")
-    return {"steady_rate": steady_rate, "off": off, "other_max": max(other_wait)}
+    return {"steady_rate": rate, "off": off, "most": most, "held": held, "other_max": max(other_wait)}
 
 
 def main() -> int:
@@ -332,9 +336,9 @@ def main() -> int:
         expected = args.messages + int(args.limit * args.limited_seconds) + args.others + WARMUP
         print(f"fake Twilio received {received['sends']:,} sends ({received['distinct']:,} distinct bodies); "
               f"expected {expected:,}")
-        ok = (first["rate"] >= 500 and first["statuses"] == {"sending": args.messages} and second["off"] <= 0.05
+        ok = (first["rate"] >= 500 and first["statuses"] == {"sending": args.messages} and second["held"]
               and second["other_max"] < 2.0 and received["sends"] == received["distinct"] == expected)
-        print("targets (≥ 500 sends/s, rate limit within 5 %, no sender starved, each message sent once):",
+        print("targets (≥ 500 sends/s, rate limit held, no sender starved, each message sent once):",
               "met" if ok else "NOT met")
         db.close()
         return 0 if ok else 1

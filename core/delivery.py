@@ -20,6 +20,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -43,20 +44,48 @@ INTERRUPTED_REASON = ("Interrupted: Parley stopped while this message was being 
 
 
 class RateLimiter:
-    """Token bucket per sender: ``rate`` messages per second, burst of one second."""
+    """At most ``rate`` claims per sender in any one-second window (below 1/s: one per 1/rate seconds).
+
+    A sliding log of claim times rather than a token bucket: a bucket that is
+    full at the start of a second lets through its burst *and* a second's
+    refill, twice the limit within one second, which is what a carrier's
+    per-number limit refuses.
+    """
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
-        self._buckets: dict[int, tuple[float, float]] = {}  # sender -> (tokens, updated)
+        self._claimed: dict[int, deque[float]] = {}  # sender -> claim times within the window
 
     def take(self, sender_id: int, rate: float, wanted: int) -> int:
         rate = max(rate, 0.01)
+        window, allowed = (1.0, int(rate)) if rate >= 1 else (1.0 / rate, 1)
         now = self._now()
-        tokens, updated = self._buckets.get(sender_id, (max(1.0, rate), now))
-        tokens = min(max(1.0, rate), tokens + (now - updated) * rate)
-        granted = min(wanted, int(tokens))
-        self._buckets[sender_id] = (tokens - granted, now)
+        claimed = self._claimed.setdefault(sender_id, deque())
+        while claimed and claimed[0] <= now - window:
+            claimed.popleft()
+        granted = max(0, min(wanted, allowed - len(claimed)))
+        claimed.extend([now] * granted)
         return granted
+
+    def settle(self, sender_id: int, count: int) -> None:
+        """The last ``count`` claims of ``sender_id`` have now gone out: their second counts from
+        now, so sends of the next second's worth never start within a second of these."""
+        claimed = self._claimed.get(sender_id)
+        if not claimed or count <= 0:
+            return
+        count = min(count, len(claimed))
+        for _ in range(count):
+            claimed.pop()
+        claimed.extend([self._now()] * count)
+
+    def seconds_until_free(self, sender_id: int, rate: float) -> float:
+        """How long until ``sender_id`` may send again (0 if it may now)."""
+        rate = max(rate, 0.01)
+        window, allowed = (1.0, int(rate)) if rate >= 1 else (1.0 / rate, 1)
+        claimed = self._claimed.get(sender_id)
+        if not claimed or len(claimed) < allowed:
+            return 0.0
+        return max(0.0, claimed[-allowed] + window - self._now())
 
 
 @dataclass
@@ -96,6 +125,7 @@ class Dispatcher:
         self.status_callback_url = status_callback_url
         self.batch = batch
         self.limiter = RateLimiter()
+        self._limited: dict[int, float] = {}  # senders held back by their rate limit in the last claim
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parley-send")
         self._lock = threading.Lock()
         self.sent = 0
@@ -109,13 +139,18 @@ class Dispatcher:
 
     # ---- the loop --------------------------------------------------------------------------
 
-    def step(self) -> bool:
-        """One claim/send/record round. True if anything was claimed."""
+    def step(self) -> bool | float:
+        """One claim/send/record round. True if anything was claimed; else False, or the
+        seconds until a rate-limited sender may send again (the worker sleeps that long)."""
         with self._lock:
+            self._limited = {}
             claims = self.db.write(self._claim)
             if not claims:
-                return False
+                waits = [self.limiter.seconds_until_free(s, r) for s, r in self._limited.items()]
+                return min(waits) if waits else False
             outcomes = list(self._pool.map(self._send_one, claims))
+            for sender_id, count in Counter(c.sender["id"] for c in claims).items():
+                self.limiter.settle(sender_id, count)
             self.db.write(self._record, outcomes)
             return True
 
@@ -173,6 +208,8 @@ class Dispatcher:
             granted = self.limiter.take(sender_id, items[0][3], min(len(items), -(-room // (len(order) - n))))
             chosen += [(o, m, a, sender_id) for o, m, a, _ in items[:granted]]
             room -= granted
+            if granted < len(items):
+                self._limited[sender_id] = items[0][3]
         for outbox_id, message_id, reason in blocked:  # rule 2: never reaches a provider
             tx.execute("UPDATE outbox SET state = 'cancelled' WHERE id = ?", [outbox_id])
             tx.execute("UPDATE messages SET status = 'not_sent', error_reason = ?, status_at = ? WHERE id = ?",

@@ -18,9 +18,10 @@ log = logging.getLogger("parley.workers")
 
 class LoopWorker:
     """Runs ``step()`` repeatedly; ``step`` returns True when it did work
-    (loop again at once) or False (sleep ``idle`` seconds or until woken)."""
+    (loop again at once), False (sleep ``idle`` seconds or until woken), or a
+    number of seconds to sleep at most (e.g. until a rate limit frees up)."""
 
-    def __init__(self, name: str, step: Callable[[], bool], *, idle: float = 0.5,
+    def __init__(self, name: str, step: Callable[[], bool | float], *, idle: float = 0.5,
                  on_stop: Callable[[], None] | None = None) -> None:
         self.name = name
         self._step = step
@@ -61,8 +62,9 @@ class LoopWorker:
                 log.exception("worker %s step failed", self.name)
                 busy = False
                 self._stop.wait(1.0)
-            if not busy:
-                self._wake.wait(self._idle)
+            if busy is not True:
+                pause = self._idle if busy is False or busy is None else min(self._idle, max(0.0, float(busy)))
+                self._wake.wait(pause)
                 self._wake.clear()
 
     def status(self) -> dict[str, Any]:

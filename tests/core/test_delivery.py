@@ -144,16 +144,27 @@ def test_per_sender_rate_limit_holds(db, ws):
         messaging.do_send(db, ws["maria"], ws["conv"], f"m{i}")
     provider = ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))
     d = dispatcher(db, provider)
-    ticks = iter(x * 0.2 for x in range(10_000))
-    d.limiter = RateLimiter(now=lambda: next(ticks))  # 0.2 s of simulated time between steps
-    per_step = []
-    for _ in range(30):
+    clock_now = [0.0]
+    d.limiter = RateLimiter(now=lambda: clock_now[0])
+    per_step, answers = [], []
+    for step in range(30):  # 0.2 s of simulated time between steps
+        clock_now[0] = step * 0.2
         before = len(provider.calls)
-        d.step()
+        answers.append(d.step())
         per_step.append(len(provider.calls) - before)
     assert sum(per_step) == 30
-    assert per_step[0] == 5  # a burst of one second's worth
-    assert max(per_step[1:]) == 1  # then 0.2 s worth at 5/s: one per step
+    assert per_step[0] == 5  # a second's worth at once
+    windows = [sum(per_step[i:i + 5]) for i in range(len(per_step) - 4)]  # 5 steps = any 1 s
+    assert max(windows) == 5  # never more than the limit within one second
+    assert per_step[5] == 5  # and the next second's worth as soon as the second is over
+    # While held back, the dispatcher says how long until the sender may send again.
+    assert answers[1] == pytest.approx(0.8) and answers[4] == pytest.approx(0.2)
+
+
+def test_rates_below_one_per_second_space_the_sends():
+    ticks = iter([0.0, 1.0, 1.9, 2.0, 2.5, 4.0])
+    limiter = RateLimiter(now=lambda: next(ticks))
+    assert [limiter.take(1, 0.5, 3) for _ in range(6)] == [1, 0, 0, 1, 0, 1]
 
 
 def test_one_senders_backlog_does_not_hold_up_another_sender(db, ws):
