@@ -16,8 +16,10 @@ import base64
 import hashlib
 import hmac
 import http.client
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -58,17 +60,29 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
                              str(port), "--server.headless", "true", "--logger.level", "warning"],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(workdir / "server.log", "w"))
     deadline = time.time() + 60
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
+            response = conn.getresponse()
+            health = json.loads(response.read() or b"{}")
+            if response.status == 200:
+                if health.get("database", {}).get("path") != str(workdir / "parley.duckdb"):
+                    break  # another server holds the port: its answers would measure nothing of ours
                 return proc
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"Parley did not start; see {workdir / 'server.log'}")
+    if proc.poll() is None:
+        proc.kill()
+    raise SystemExit(f"Parley did not start on port {port} (is another server using it?); "
+                     f"see {workdir / 'server.log'}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def load(port: int, path: str, sender: str, seconds: float, clients: int, prefix: str) -> dict:
@@ -125,10 +139,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     sender = prepare(workdir)
+    args.port = args.port or free_port()
     proc = start_server(workdir, args.port)
     try:
         noop = load(args.port, "/noop", sender, args.seconds, args.clients, "N")
