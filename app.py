@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -38,5 +39,11 @@ async def lifespan(app):
     finally:
         runtime.stop()
 
+
+# Our page scripts live in pages/ beside ui.py, which Streamlit takes for an
+# old-style multipage folder until st.navigation first runs: a first visit to
+# /contacts after a start would show every file in pages/ and no sign-in.
+# Parley's pages are only ever chosen by ui.py's st.navigation.
+PagesManager.uses_pages_directory = False
 
 app = st.App(str(Path(__file__).resolve().parent / "ui.py"), lifespan=lifespan, routes=ROUTES)

@@ -64,9 +64,8 @@ nav = {section: [make_page(k, home=k == home_key) for k in keys] for section, ke
 first = next(iter(nav))
 nav[first] += [make_page(home_key, hidden=True), make_page("conversation", hidden=True)]
 # What pages link to (st.page_link / st.switch_page): only this role's pages.
-session.PAGES.clear()
-session.PAGES.update({k: nav[section][i] for section, keys in layout.items() for i, k in enumerate(keys)})
-session.PAGES["conversation"] = nav[first][-1]
+by_key = {k: nav[section][i] for section, keys in layout.items() for i, k in enumerate(keys)}
+session.set_pages(by_key | {"conversation": nav[first][-1]})
 
 page = st.navigation(nav)
 session.render_frame(rt, user)

@@ -431,8 +431,8 @@ def live_table(key: str, data, row_ids: list, open_ids: list, *, selectable: boo
 
     s = st.session_state
     cid = s.pop(f"{key}.open", None)
-    if cid is not None and "conversation" in session.PAGES:
-        st.switch_page(session.PAGES["conversation"], query_params={"id": str(cid)})
+    if cid is not None and "conversation" in session.pages():
+        st.switch_page(session.pages()["conversation"], query_params={"id": str(cid)})
     resync = bool(s.pop(f"{key}.resync", False))
     if row_ids != s.get(f"{key}.ids") or open_ids != s.get(f"{key}.open_ids"):
         kept = [r for r in s.get(f"{key}.sel_rows") or [] if r in row_ids]

@@ -87,8 +87,8 @@ def _duplicate_link(key: str, on_open_existing: OnSave | None) -> None:
     if on_open_existing is not None:
         st.button(f"Open {who}", key=f"{key}.open_existing", icon=":material/person_search:",
                   on_click=_open_existing, args=(key, existing_id, on_open_existing))
-    elif "contacts" in session.PAGES:
-        st.page_link(session.PAGES["contacts"], label=f"Open {who}", icon=":material/person_search:",
+    elif "contacts" in session.pages():
+        st.page_link(session.pages()["contacts"], label=f"Open {who}", icon=":material/person_search:",
                      query_params={"id": str(existing_id)})
 
 

@@ -226,8 +226,8 @@ def render_conversations(d: dict) -> None:
         label = (f"{channel_badge(c['channel'])} · {escape_md(c['sender_label'])} · "
                  f"{escape_md(c['owner_name'] or 'nobody')} · {fmt_time(c['last_message_at'], user.timezone)}"
                  + (" · closed" if c["status"] == "closed" else ""))
-        if "conversation" in session.PAGES:
-            st.page_link(session.PAGES["conversation"], label=label, icon=":material/forum:",
+        if "conversation" in session.pages():
+            st.page_link(session.pages()["conversation"], label=label, icon=":material/forum:",
                          query_params={"id": str(c["conversation_id"])})
         else:
             st.markdown(label)

@@ -31,7 +31,7 @@ if user is None:
 
 def back_page(detail: dict | None = None):
     """My Inbox for one's own conversations; Team Inbox for the rest (and for supervisors)."""
-    pages = session.PAGES
+    pages = session.pages()
     mine = detail is None or detail.get("owner_id") == user.id
     if user.sees_team and (user.is_supervisor or not mine) and "team" in pages:
         return pages["team"], "Back to Team Inbox"

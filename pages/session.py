@@ -17,7 +17,18 @@ from core.auth import User
 from core.runtime import Runtime
 
 USER_KEY = "user_id"
-PAGES: dict[str, st.Page] = {}
+PAGES_KEY = "nav.pages"
+
+
+def pages() -> dict[str, st.Page]:
+    """This session's pages by key, set by ui.py on every run: only what the role may open.
+
+    Kept in the session, not in the module: every browser session has its own role."""
+    return st.session_state.get(PAGES_KEY) or {}
+
+
+def set_pages(by_key: dict[str, st.Page]) -> None:
+    st.session_state[PAGES_KEY] = by_key
 
 
 def current_user(rt: Runtime) -> User | None:

@@ -102,7 +102,29 @@ def demo_user(db, username: str):
 
 
 @pytest.fixture
-def app_as(demo_runtime):
+def navigation_only(monkeypatch):
+    """Run every AppTest run through ``ui.py``'s ``st.navigation``, as the server does.
+
+    Our page scripts live in ``pages/`` beside ``ui.py``, which Streamlit
+    takes for an old-style (v1) multipage app until ``st.navigation`` has run
+    once in the process. AppTest resets that flag before *every* run, so a
+    page whose url path equals its file name (``conversation``, ``contacts``,
+    ``setup``) would be run directly, without ``ui.py`` (no sign-in check, no
+    frame, the role's navigation replaced by every file in ``pages/``).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def app_as(demo_runtime, navigation_only):
     """``app_as('maria', 'pages/my_inbox.py', query={'id': 3})`` → a run AppTest."""
     from streamlit.testing.v1 import AppTest
 
