@@ -132,9 +132,10 @@ def sign_in(db: Database, username: str, password: str) -> User:
     now = clock.utcnow()
     if locked_until is not None and locked_until > now:
         raise SignInError(_locked_sentence(locked_until - now))
-    if not user.active:
-        raise SignInError("This account is disabled; ask an admin to enable it.")
     ok = verify_password(password, password_hash)
+    if not user.active:  # said only to whoever knows the password: the form reveals no accounts
+        raise SignInError("This account is disabled; ask an admin to enable it." if ok
+                          else "Wrong username or password.")
     locked = db.write(_record_attempt, user.id, ok, now)
     if ok:
         return user

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit, clock, permissions, queries
+from core import audit, clock, permissions, phones, queries
 from core.auth import User, get_user
 from core.db import Database, Transaction
 from core.errors import NotFound, ParleyError, PermissionDenied, ValidationError
@@ -34,6 +34,7 @@ class Target:
     owner_id: int | None
     owner_name: str | None
     status: str
+    contact_label: str = ""  # the name, else the number as people read it (for notices)
 
 
 def _load_targets(db: Database, conversation_ids: Iterable[Any]) -> list[Target]:
@@ -43,15 +44,17 @@ def _load_targets(db: Database, conversation_ids: Iterable[Any]) -> list[Target]
     if len(ids) > MAX_BULK:
         raise ValidationError(f"Select at most {MAX_BULK} conversations at a time.")
     rows = db.fetchall(
-        "SELECT c.id, c.owner_id, u.display_name, c.status FROM conversations c "
-        "LEFT JOIN users u ON u.id = c.owner_id WHERE c.id IN (SELECT unnest(?::INTEGER[]))",
+        "SELECT c.id, c.owner_id, u.display_name, c.status, ct.name, ct.phone FROM conversations c "
+        "LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE c.id IN (SELECT unnest(?::INTEGER[]))",
         [ids],
     )
     found = {r[0] for r in rows}
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"There is no conversation {missing[0]}.")
-    return [Target(*r) for r in rows]
+    return [Target(*r[:4], contact_label=(r[4] or "").strip() or phones.format_phone_display(r[5]) or "")
+            for r in rows]
 
 
 def _require_workable(actor: User, targets: list[Target], what: str) -> None:
@@ -185,7 +188,7 @@ def _write_assign(tx: Transaction, moves: list[Target], to_user_id: int, actor_i
         audit.record(tx, actor_id, "conversation.assigned", "conversation", t.conversation_id,
                      from_user_id=t.owner_id, from_user=t.owner_name, to_user_id=to_user_id)
         tx.publish("conversation.assigned", conversation_id=t.conversation_id, user_id=to_user_id,
-                   from_user_id=t.owner_id, actor_id=actor_id)
+                   from_user_id=t.owner_id, actor_id=actor_id, contact_name=t.contact_label or None)
 
 
 # ---- open / closed --------------------------------------------------------------------

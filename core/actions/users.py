@@ -55,6 +55,11 @@ def do_create_user(db: Database, actor: User | None, username: str, display_name
     password_hash = hash_password(password)
 
     def write(tx: Transaction) -> int:
+        # Checked again inside the one write path: two set-up forms sent at once make one admin.
+        if actor is None and tx.scalar("SELECT count(*) FROM users"):
+            raise PermissionDenied("The first admin already exists; sign in instead.")
+        if tx.scalar("SELECT count(*) FROM users WHERE lower(username) = ?", [username]):
+            raise Conflict(f"The username “{username}” is taken.")
         team_id = tx.scalar("SELECT min(id) FROM teams")
         user_id = tx.next_id("seq_users")
         tx.execute(

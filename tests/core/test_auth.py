@@ -75,6 +75,8 @@ def test_disabled_user_cannot_sign_in(db, make_user):
     make_user("gone", active=False)
     with pytest.raises(SignInError, match="disabled"):
         auth.sign_in(db, "gone", TEST_PASSWORD)
+    with pytest.raises(SignInError, match="^Wrong username or password"):  # no account is revealed
+        auth.sign_in(db, "gone", "not-the-password")
 
 
 def test_session_cookie_round_trip(db, make_user):

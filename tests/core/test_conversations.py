@@ -99,6 +99,7 @@ def test_assignment_moves_ownership_marks_unread_and_audits(db, team):
     assert [a["object_id"] for a in audit] == [team["c1"], team["c2"]]
     assert all(a["actor_id"] == admin.id and '"from_user_id": %d' % maria.id in a["detail"] for a in audit)
     assert [e.payload["user_id"] for e in heard] == [james.id, james.id]
+    assert sorted(e.payload["contact_name"] for e in heard) == ["Omar", "Zoë Ávila"]  # the notice says who
     # The new owner can now open them; the old one cannot.
     conv.open_conversation(db, james, team["c1"])
     with pytest.raises(PermissionDenied):
