@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+TWILIO_ACCOUNT_SID = "AC00000000000000000000000000e2e000"
+TWILIO_AUTH_TOKEN = "e2e-test-twilio-auth-token"
 
 
 def free_port() -> int:
@@ -40,15 +42,22 @@ def parley(tmp_path_factory, demo_template):
         settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)},
                                             "holidays": []}),
         settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})))
-    # A conversation Maria can answer at once: hers, SMS, contact not opted out.
-    open_sms = db.scalar(
-        "SELECT c.id FROM conversations c JOIN users u ON u.id = c.owner_id JOIN senders s ON s.id = c.sender_id "
-        "JOIN contacts ct ON ct.id = c.contact_id WHERE u.username = 'maria' AND s.channel = 'sms' "
-        "AND NOT ct.opted_out AND c.status = 'open' ORDER BY c.last_message_at DESC LIMIT 1")
+    # Conversations Maria can answer at once: hers, SMS, contact named and not opted out, newest first.
+    maria_sms = db.fetchall(
+        "SELECT c.id, ct.phone, s.phone, ct.name FROM conversations c JOIN users u ON u.id = c.owner_id "
+        "JOIN senders s ON s.id = c.sender_id JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE u.username = 'maria' AND s.channel = 'sms' AND NOT ct.opted_out AND c.status = 'open' "
+        "AND ct.name IS NOT NULL ORDER BY c.last_message_at DESC LIMIT 2")
     db.close()
+    ids = {"maria_sms": maria_sms[0][0],
+           # For inbound webhooks (tests/e2e/test_team_workflow.py): (id, contact phone, sender phone, name).
+           "maria_sms_conversations": [tuple(row) for row in maria_sms]}
     port = free_port()
     env = dict(os.environ, PARLEY_DB=str(work / "ws" / "parley.duckdb"), PARLEY_MEDIA_DIR=str(work / "ws" / "media"),
-               PARLEY_PORT=str(port))
+               PARLEY_PORT=str(port),
+               # Twilio credentials that exist only for these tests: with them the server verifies a
+               # Twilio-signed inbound webhook the tests post (the simulator's key is random per process).
+               PARLEY_TWILIO_ACCOUNT_SID=TWILIO_ACCOUNT_SID, PARLEY_TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN)
     log = open(work / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -65,7 +74,7 @@ def parley(tmp_path_factory, demo_template):
     else:
         proc.kill()
         pytest.fail("Parley did not start: " + (work / "server.log").read_text()[-2000:])
-    yield f"http://127.0.0.1:{port}", work, {"maria_sms": open_sms}
+    yield f"http://127.0.0.1:{port}", work, ids
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -99,3 +108,10 @@ def sign_in(page, base: str, username: str, password: str = "parley-demo") -> No
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("My Inbox").first.wait_for(timeout=30_000)
+    # The browser trades the sign-in ticket for the HttpOnly cookie just after the first signed-in
+    # run; navigating before that lands on the sign-in form again. Wait for the cookie.
+    deadline = time.time() + 15
+    while not any(c["name"] == "parley_session" for c in page.context.cookies(base)):
+        if time.time() > deadline:
+            raise AssertionError("the sign-in cookie was never set")
+        page.wait_for_timeout(100)
