@@ -20,7 +20,8 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,6 +102,32 @@ class Transaction:
 Listener = Callable[[Event], None]
 
 
+class WriteLock:
+    """The one write path: one writer at a time, urgent writers first when it frees up."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def hold(self, urgent: bool = False) -> Iterator[None]:
+        with self._cond:
+            self._urgent_waiting += urgent
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    self._cond.wait()
+            finally:
+                self._urgent_waiting -= urgent
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
 class Database:
     """Owns one DuckDB file (or ``:memory:``) for the whole process."""
 
@@ -119,7 +146,7 @@ class Database:
                 ) from exc
             raise ParleyError(f"The database file {self.path} cannot be opened: {exc}.") from exc
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        self._write_lock = WriteLock()
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
         self._closed = False
         self.write_conflicts = 0  # retried transaction conflicts, for /healthz
@@ -157,7 +184,7 @@ class Database:
 
     # ---- writes ----------------------------------------------------------------
 
-    def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def write(self, fn: Callable[..., T], *args: Any, urgent: bool = False, **kwargs: Any) -> T:
         """Run ``fn(tx, *args, **kwargs)`` in one transaction on the write path.
 
         The function may run more than once: on a DuckDB transaction conflict
@@ -165,10 +192,13 @@ class Database:
         must not have side effects outside the transaction. Its events are
         persisted with the transaction and released to listeners after the
         commit, never before and never for a rolled-back attempt.
+
+        ``urgent`` writes (a webhook's raw payload, which its sender waits
+        for) go before waiting background writes when the path frees up.
         """
         if self.read_only:
             raise ParleyError("This database is open read-only; Parley's server owns it.")
-        with self._write_lock:
+        with self._write_lock.hold(urgent):
             cur = self._write_cursor()
             for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
                 tx = Transaction(cur)
@@ -250,7 +280,7 @@ class Database:
     # ---- lifecycle ---------------------------------------------------------------
 
     def checkpoint(self) -> None:
-        with self._write_lock:
+        with self._write_lock.hold():
             self._write_cursor().execute("CHECKPOINT")
 
     def close(self) -> None:

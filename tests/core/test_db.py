@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -116,3 +117,32 @@ def test_second_process_gets_one_sentence_when_the_file_is_locked(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 3
     assert "already running" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
+    """A webhook's acknowledgement does not queue behind the applier's writes."""
+    db = Database(tmp_path / "p.duckdb")
+    schema.migrate(db)
+    order, holding, release = [], threading.Event(), threading.Event()
+
+    def hold(tx):
+        holding.set()
+        release.wait(5)
+
+    def note(tx, who):
+        order.append(who)
+
+    first = threading.Thread(target=db.write, args=(hold,))
+    first.start()
+    holding.wait(5)
+    background = threading.Thread(target=db.write, args=(note, "background"))
+    background.start()
+    time.sleep(0.1)  # the background write is waiting first ...
+    urgent = threading.Thread(target=lambda: db.write(note, "urgent", urgent=True))
+    urgent.start()
+    time.sleep(0.1)
+    release.set()
+    for t in (first, background, urgent):
+        t.join(5)
+    assert order == ["urgent", "background"]  # ... yet the urgent one goes first
+    db.close()
