@@ -35,6 +35,7 @@ class ChangeFeed:
         self._ids = itertools.count(1)
         self.version = 0
         self._user_versions: dict[int, int] = defaultdict(int)
+        self._everyone = 0  # the last change that shows in every user's lists (a contact's name, opt-out)
         self._conversation_versions: dict[int, int] = defaultdict(int)
         self._notices: deque[Notice] = deque(maxlen=keep)
 
@@ -42,6 +43,8 @@ class ChangeFeed:
         payload = event.payload
         with self._cond:
             self.version += 1
+            if event.name.startswith("contact."):
+                self._everyone = self.version
             for key in ("user_id", "from_user_id", "owner_id"):
                 if payload.get(key) is not None:
                     self._user_versions[int(payload[key])] = self.version
@@ -65,7 +68,7 @@ class ChangeFeed:
         return None
 
     def user_version(self, user_id: int) -> int:
-        return self._user_versions.get(user_id, 0)
+        return max(self._user_versions.get(user_id, 0), self._everyone)
 
     def conversation_version(self, conversation_id: int) -> int:
         return self._conversation_versions.get(conversation_id, 0)

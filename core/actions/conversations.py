@@ -199,21 +199,21 @@ def do_set_status(db: Database, actor: User, conversation_ids: Iterable[Any], *,
     targets = _load_targets(db, conversation_ids)
     _require_workable(actor, targets, "close or reopen conversations")
     wanted = "closed" if closed else "open"
-    ids = [t.conversation_id for t in targets if t.status != wanted]
-    if ids:
-        db.write(_write_status, ids, wanted, actor.id)
-    return len(ids)
+    changing = [t for t in targets if t.status != wanted]
+    if changing:
+        db.write(_write_status, changing, wanted, actor.id)
+    return len(changing)
 
 
-def _write_status(tx: Transaction, ids: list[int], status: str, actor_id: int) -> None:
+def _write_status(tx: Transaction, targets: list[Target], status: str, actor_id: int) -> None:
     closed_at = clock.utcnow() if status == "closed" else None
     tx.execute(
         "UPDATE conversations SET status = ?, closed_at = ? WHERE id IN (SELECT unnest(?::INTEGER[]))",
-        [status, closed_at, ids],
+        [status, closed_at, [t.conversation_id for t in targets]],
     )
     name = "conversation.closed" if status == "closed" else "conversation.reopened"
-    for cid in ids:
-        tx.publish(name, conversation_id=cid, actor_id=actor_id)
+    for t in targets:  # the owner's lists and counts change too, whoever closed it
+        tx.publish(name, conversation_id=t.conversation_id, actor_id=actor_id, owner_id=t.owner_id)
 
 
 def _names(names: list[str]) -> str:
