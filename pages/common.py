@@ -527,13 +527,13 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
         what = {"Open": "open conversations", "Closed": "closed conversations", "All": "conversations"}[status]
         st.info(f"No {what} match “{escape_md(query)}”." if query else f"No {what} here yet.", icon="📭")
         return
-    mine = scope == "mine"
     data = {
         "●": ["●" if r["unread"] else "" for r in rows],
         "Contact": [contact_label(r["contact_name"], r["contact_phone"]) for r in rows],
         "Channel": [channel_badge(r["channel"]) for r in rows],
-        "Last message": [("You: " if mine else "Agent: ") * (r["last_message_direction"] == "out")
-                         + (r["preview"] or "") for r in rows],
+        # "Sent:", not "You:": after a reassignment the last reply may be the previous owner's.
+        "Last message": [("Sent: " if r["last_message_direction"] == "out" else "") + (r["preview"] or "")
+                         for r in rows],
         "When": [fmt_time(r["last_message_at"], user.timezone) for r in rows],
     }
     if show_owner:
