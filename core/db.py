@@ -242,22 +242,16 @@ class Database:
             return
         if not _has_events_table(tx):
             return
-        ids = tx.next_ids("seq_events", len(tx.events))
-        frame = pd.DataFrame(
-            {
-                "id": ids,
-                "occurred_at": [e.at for e in tx.events],
-                "name": [e.name for e in tx.events],
-                "conversation_id": [e.payload.get("conversation_id") for e in tx.events],
-                "message_id": [e.payload.get("message_id") for e in tx.events],
-                "user_id": [e.payload.get("user_id") for e in tx.events],
-                "payload": [json.dumps(e.payload, default=str) for e in tx.events],
-            }
-        )
-        frame["conversation_id"] = frame["conversation_id"].astype("Int64")
-        frame["message_id"] = frame["message_id"].astype("Int64")
-        frame["user_id"] = frame["user_id"].astype("Int64")
-        tx.insert_df("events", frame)
+        # One multi-row VALUES statement: most transactions publish a handful of events, for
+        # which it costs a fraction of registering a DataFrame (this runs on every write).
+        values = []
+        for e in tx.events:
+            p = e.payload
+            values += [e.at, e.name, p.get("conversation_id"), p.get("message_id"), p.get("user_id"),
+                       json.dumps(p, default=str)]
+        placeholders = ", ".join(["(nextval('seq_events'), ?, ?, ?, ?, ?, ?)"] * len(tx.events))
+        tx.execute("INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload) "
+                   f"VALUES {placeholders}", values)
 
     # ---- events ----------------------------------------------------------------
 

@@ -59,10 +59,7 @@ def default_owner(tx: Transaction) -> int | None:
     return tx.scalar("SELECT min(id) FROM users WHERE role = 'admin' AND active")
 
 
-def _contact_for(tx: Transaction, phone: str, profile_name: str | None) -> tuple[int, str | None, bool]:
-    row = tx.fetchone("SELECT id, name, opted_out FROM contacts WHERE phone = ?", [phone])
-    if row:
-        return row[0], row[1], row[2]
+def _new_contact(tx: Transaction, phone: str, profile_name: str | None) -> tuple[int, str | None, bool]:
     now = clock.utcnow()
     contact_id = tx.next_id("seq_contacts")
     name = (profile_name or "").strip() or None
@@ -75,12 +72,8 @@ def _contact_for(tx: Transaction, phone: str, profile_name: str | None) -> tuple
     return contact_id, name, False
 
 
-def _conversation_for(tx: Transaction, contact_id: int, sender: dict[str, Any], at: dt.datetime) -> tuple[int, int | None, bool]:
-    """(conversation id, owner id, created now)."""
-    row = tx.fetchone("SELECT id, owner_id FROM conversations WHERE contact_id = ? AND sender_id = ?",
-                      [contact_id, sender["id"]])
-    if row:
-        return row[0], row[1], False
+def _new_conversation(tx: Transaction, contact_id: int, sender: dict[str, Any], at: dt.datetime) -> tuple[int, int | None]:
+    """Rule 1: the first reply makes the conversation. (conversation id, owner id)."""
     campaign = tx.fetchone(
         """SELECT campaign_id, author_id FROM messages
            WHERE contact_id = ? AND sender_id = ? AND direction = 'out' AND conversation_id IS NULL
@@ -91,10 +84,10 @@ def _conversation_for(tx: Transaction, contact_id: int, sender: dict[str, Any], 
     if owner_id is not None and not tx.scalar("SELECT active FROM users WHERE id = ?", [owner_id]):
         owner_id = default_owner(tx)
     conversation_id = tx.next_id("seq_conversations")
-    first = tx.scalar(
-        "SELECT min(created_at) FROM messages WHERE contact_id = ? AND sender_id = ? AND conversation_id IS NULL",
-        [contact_id, sender["id"]],
-    )
+    # The campaign messages this number got from this sender join the thread.
+    first, attached = tx.fetchone(
+        "SELECT min(created_at), count(*) FROM messages WHERE contact_id = ? AND sender_id = ? "
+        "AND conversation_id IS NULL", [contact_id, sender["id"]])
     tx.execute(
         """INSERT INTO conversations (id, contact_id, sender_id, channel, owner_id, unsolicited, campaign_id,
                status, created_at, last_message_at, message_count)
@@ -102,35 +95,39 @@ def _conversation_for(tx: Transaction, contact_id: int, sender: dict[str, Any], 
         [conversation_id, contact_id, sender["id"], sender["channel"], owner_id, campaign is None,
          campaign[0] if campaign else None, at, first or at],
     )
-    # The campaign messages this number got from this sender join the thread.
-    attached = tx.scalar(
-        "SELECT count(*) FROM messages WHERE contact_id = ? AND sender_id = ? AND conversation_id IS NULL",
-        [contact_id, sender["id"]],
-    )
     if attached:
         tx.execute("UPDATE messages SET conversation_id = ? WHERE contact_id = ? AND sender_id = ? "
                    "AND conversation_id IS NULL", [conversation_id, contact_id, sender["id"]])
         tx.execute("UPDATE conversations SET message_count = ? WHERE id = ?", [attached, conversation_id])
     tx.publish("conversation.created", conversation_id=conversation_id, user_id=owner_id,
                unsolicited=campaign is None, campaign_id=campaign[0] if campaign else None)
-    return conversation_id, owner_id, True
+    return conversation_id, owner_id
 
 
 def apply_inbound(tx: Transaction, event: InboundEvent, sender: dict[str, Any],
                   media: list[StoredMedia], media_errors: list[str] | None = None) -> int | None:
     """Store one inbound message; None if it was already stored (duplicate)."""
-    if tx.scalar("SELECT id FROM messages WHERE provider_message_id = ? AND direction = 'in'",
-                 [event.provider_message_id]):
+    # One statement for the common case (a reply in a conversation that exists): is it a
+    # duplicate, who is the contact, which conversation.
+    duplicate, contact_id, contact_name, opted_out, conversation_id, owner_id = tx.fetchone(
+        """SELECT (SELECT max(id) FROM messages WHERE provider_message_id = ? AND direction = 'in'),
+                  ct.id, ct.name, ct.opted_out, c.id, c.owner_id
+           FROM (SELECT 1) AS one
+           LEFT JOIN contacts ct ON ct.phone = ?
+           LEFT JOIN conversations c ON c.contact_id = ct.id AND c.sender_id = ?""",
+        [event.provider_message_id, event.from_number, sender["id"]])
+    if duplicate is not None:
         return None
-    contact_id, contact_name, opted_out = _contact_for(tx, event.from_number, event.profile_name)
-    conversation_id, owner_id, _ = _conversation_for(tx, contact_id, sender, event.received_at)
-    message_id = tx.next_id("seq_messages")
+    if contact_id is None:
+        contact_id, contact_name, opted_out = _new_contact(tx, event.from_number, event.profile_name)
+    if conversation_id is None:
+        conversation_id, owner_id = _new_conversation(tx, contact_id, sender, event.received_at)
     body = event.body or ""
-    tx.execute(
-        """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, body, status,
+    message_id = tx.scalar(
+        """INSERT INTO messages (conversation_id, contact_id, sender_id, direction, body, status,
                provider_message_id, error_reason, created_at, status_at, has_media)
-           VALUES (?, ?, ?, ?, 'in', ?, 'received', ?, ?, ?, ?, ?)""",
-        [message_id, conversation_id, contact_id, sender["id"], body, event.provider_message_id,
+           VALUES (?, ?, ?, 'in', ?, 'received', ?, ?, ?, ?, ?) RETURNING id""",
+        [conversation_id, contact_id, sender["id"], body, event.provider_message_id,
          "; ".join(media_errors) if media_errors else None, event.received_at, event.received_at, bool(media)],
     )
     now = clock.utcnow()
