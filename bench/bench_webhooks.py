@@ -148,6 +148,9 @@ def main() -> int:
     try:
         noop = load(args.port, "/noop", sender, args.seconds, args.clients, "N")
         hooks = load(args.port, "/webhooks/twilio", sender, args.seconds, args.clients, "W")
+        conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+        conn.request("GET", "/healthz")
+        stats = json.loads(conn.getresponse().read()).get("webhooks") or {}
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -159,7 +162,9 @@ def main() -> int:
     print(f"no-op route      {noop['rate']:8.0f} req/s   p50 {noop['p50']:6.1f} ms   p99 {noop['p99']:6.1f} ms")
     print(f"signed webhooks  {hooks['rate']:8.0f} req/s   p50 {hooks['p50']:6.1f} ms   p99 {hooks['p99']:6.1f} ms"
           f"   ({hooks['count']:,} sent, errors {hooks['errors'] or 'none'})")
-    print(f"webhook/no-op ratio {hooks['rate'] / noop['rate']:.2f}")
+    print(f"webhook/no-op ratio {hooks['rate'] / noop['rate']:.2f}; group commits: {stats.get('commits', 0):,} "
+          f"storing {stats.get('stored', 0) / max(1, stats.get('commits', 0)):.1f} webhooks each in "
+          f"{stats.get('commit_ms')} ms")
     print(f"acknowledged {len(hooks['acked']):,}; stored {len(stored):,}; lost {len(lost)}; "
           f"applied as messages by shutdown {applied:,}")
     ok = hooks["rate"] >= 1000 and hooks["p99"] <= 100 and not lost

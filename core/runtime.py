@@ -105,7 +105,13 @@ class Runtime:
             db_state = {"ok": False, "error": str(exc)}
         workers = {w.name: w.status() for w in self.workers}
         ok = db_state["ok"] and all(w.get("alive", False) for w in workers.values())
-        return {"ok": ok, "database": db_state, "workers": workers, "demo": self.config.demo}
+        health = {"ok": ok, "database": db_state, "workers": workers, "demo": self.config.demo}
+        ingest = self.services.get("ingest")
+        if ingest is not None:
+            c = ingest.committer
+            health["webhooks"] = {"stored": c.committed, "commits": c.commits,
+                                  "commit_ms": round(c.commit_seconds / c.commits * 1000, 2) if c.commits else None}
+        return health
 
 
 _current: Runtime | None = None

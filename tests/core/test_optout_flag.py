@@ -6,7 +6,10 @@ import pytest
 
 from core.actions import optout
 from core.errors import Conflict, NotFound, PermissionDenied
-from tests.core.test_inbound import receive, ws  # noqa: F401  (fixture)
+from tests.core import test_inbound
+from tests.core.test_inbound import receive
+
+ws = test_inbound.ws  # the fixture, shared with test_inbound.py
 
 
 @pytest.fixture
