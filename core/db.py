@@ -102,6 +102,10 @@ class Transaction:
 Listener = Callable[[Event], None]
 
 
+# Up to this many rows, a multi-row VALUES insert beats registering a DataFrame.
+SMALL_INSERT = 16
+
+
 class WriteLock:
     """The one write path: one writer at a time, urgent writers first when it frees up."""
 
@@ -242,16 +246,21 @@ class Database:
             return
         if not _has_events_table(tx):
             return
-        # One multi-row VALUES statement: most transactions publish a handful of events, for
-        # which it costs a fraction of registering a DataFrame (this runs on every write).
-        values = []
-        for e in tx.events:
-            p = e.payload
-            values += [e.at, e.name, p.get("conversation_id"), p.get("message_id"), p.get("user_id"),
-                       json.dumps(p, default=str)]
-        placeholders = ", ".join(["(nextval('seq_events'), ?, ?, ?, ?, ?, ?)"] * len(tx.events))
-        tx.execute("INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload) "
-                   f"VALUES {placeholders}", values)
+        rows = [(e.at, e.name, e.payload.get("conversation_id"), e.payload.get("message_id"),
+                 e.payload.get("user_id"), json.dumps(e.payload, default=str)) for e in tx.events]
+        if len(rows) <= SMALL_INSERT:
+            # Most transactions publish a handful of events: one VALUES statement costs a
+            # fraction of registering a DataFrame (this runs on every write).
+            placeholders = ", ".join(["(nextval('seq_events'), ?, ?, ?, ?, ?, ?)"] * len(rows))
+            tx.execute("INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload) "
+                       f"VALUES {placeholders}", [v for row in rows for v in row])
+            return
+        frame = pd.DataFrame(rows, columns=["occurred_at", "name", "conversation_id", "message_id", "user_id",
+                                            "payload"])
+        for column in ("conversation_id", "message_id", "user_id"):
+            frame[column] = frame[column].astype("Int64")
+        frame.insert(0, "id", tx.next_ids("seq_events", len(rows)))
+        tx.insert_df("events", frame)
 
     # ---- events ----------------------------------------------------------------
 
