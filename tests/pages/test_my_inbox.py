@@ -8,7 +8,6 @@ the table's real ``on_select`` callback (``common._on_table``) and the next run 
 
 from __future__ import annotations
 
-from unittest import mock
 
 import pytest
 
@@ -16,6 +15,8 @@ from core import queries
 from core.actions.conversations import do_assign, do_set_read_state, do_set_status
 from core.phones import format_phone_display
 from pages import common
+from tests.pages import lists
+from tests.pages.lists import button, range_caption, texts
 from tests.conftest import demo_user
 
 PAGE = "pages/my_inbox.py"
@@ -23,6 +24,14 @@ KEY = "mine"
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+
+def table_event(at, rows=(), cell=None):
+    return lists.table_event(at, KEY, rows, cell)
+
+
+def search(at, query):
+    return lists.search(at, KEY, query)
 
 
 def uid(db, username) -> int:
@@ -47,8 +56,6 @@ def status_of(db, cid) -> str:
     return db.scalar("SELECT status FROM conversations WHERE id = ?", [cid])
 
 
-def texts(at, kind) -> list[str]:
-    return [str(e.value) for e in getattr(at, kind)]
 
 
 def header(at) -> str:
@@ -68,43 +75,16 @@ def shown_ids(at) -> list[int]:
     return list(at.session_state[f"{KEY}.ids"]) if table(at) is not None else []
 
 
-def button(at, label):
-    found = [b for b in at.button if b.label == label]
-    assert found, f"no button {label!r} in {[b.label for b in at.button]}"
-    return found[0]
 
 
-def range_caption(at) -> str:
-    return next(c for c in texts(at, "caption") if " of " in c and "–" in c)
 
 
-def table_event(at, rows=(), cell=None):
-    """Run the table's real on_select callback (``common._on_table``) for ticked rows or a clicked cell.
-
-    AppTest cannot tick a dataframe, so the callback runs here over the page's row ids and the
-    selection the browser would send; what it decides is copied into the app's session state.
-    """
-    widget = common.table_key(KEY)
-    state = {f"{KEY}.ids": list(at.session_state[f"{KEY}.ids"]),
-             f"{KEY}.open_ids": list(at.session_state[f"{KEY}.open_ids"]),
-             widget: {"selection": {"rows": list(rows), "columns": [], "cells": [[cell, "Contact"]] if cell is not None
-                                    else []}}}
-    with mock.patch.object(common.st, "session_state", state):
-        common._on_table(KEY, widget)
-    for name in ("sel", "sel_rows", "open", "resync"):
-        if f"{KEY}.{name}" in state:
-            at.session_state[f"{KEY}.{name}"] = state[f"{KEY}.{name}"]
-    return at.run()
 
 
 def tick(at, positions):
     return table_event(at, rows=positions)
 
 
-def search(at, query):
-    at.text_input(key=f"{KEY}.q_input").input(query)
-    button(at, "Search").click()
-    return at.run()
 
 
 def show(at, choice):

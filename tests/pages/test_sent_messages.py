@@ -10,7 +10,6 @@ dataframe, so ticks and clicks go through the table's real ``on_select`` callbac
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from unittest import mock
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -18,6 +17,8 @@ from streamlit.testing.v1 import AppTest
 from core import queries
 from core.actions.conversations import do_assign
 from pages import common
+from tests.pages import lists
+from tests.pages.lists import button, range_caption, texts
 from tests.conftest import ROOT, demo_user
 
 PAGE = "pages/sent_messages.py"
@@ -25,6 +26,14 @@ KEY = "sent"
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+
+def table_event(at, rows=(), cell=None):
+    return lists.table_event(at, KEY, rows, cell)
+
+
+def search(at, query):
+    return lists.search(at, KEY, query)
 
 
 def uid(db, username) -> int:
@@ -51,8 +60,6 @@ def unread(db, cid) -> bool:
         "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?", [cid]))
 
 
-def texts(at, kind) -> list[str]:
-    return [str(e.value) for e in getattr(at, kind)]
 
 
 def ok(at):
@@ -75,43 +82,16 @@ def row(at, mid) -> dict:
     return {column: value for column, value in table(at).iloc[i].items()}
 
 
-def button(at, label):
-    found = [b for b in at.button if b.label == label]
-    assert found, f"no button {label!r} in {[b.label for b in at.button]}"
-    return found[0]
 
 
-def range_caption(at) -> str:
-    return next(c for c in texts(at, "caption") if " of " in c and "–" in c)
 
 
-def table_event(at, rows=(), cell=None):
-    """Run the table's real on_select callback (``common._on_table``) for ticked rows or a clicked cell.
-
-    AppTest cannot tick a dataframe, so the callback runs here over the page's row ids and the
-    selection the browser would send; what it decides is copied into the app's session state.
-    """
-    widget = common.table_key(KEY)
-    state = {f"{KEY}.ids": list(at.session_state[f"{KEY}.ids"]),
-             f"{KEY}.open_ids": list(at.session_state[f"{KEY}.open_ids"]),
-             widget: {"selection": {"rows": list(rows), "columns": [], "cells": [[cell, "Contact"]] if cell is not None
-                                    else []}}}
-    with mock.patch.object(common.st, "session_state", state):
-        common._on_table(KEY, widget)
-    for name in ("sel", "sel_rows", "open", "resync"):
-        if f"{KEY}.{name}" in state:
-            at.session_state[f"{KEY}.{name}"] = state[f"{KEY}.{name}"]
-    return at.run()
 
 
 def tick(at, positions):
     return table_event(at, rows=positions)
 
 
-def search(at, query):
-    at.text_input(key=f"{KEY}.q_input").input(query)
-    button(at, "Search").click()
-    return at.run()
 
 
 class State(MutableMapping):
