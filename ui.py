@@ -62,10 +62,14 @@ else:
 home_key = next(iter(layout.values()))[0]
 nav = {section: [make_page(k, home=k == home_key) for k in keys] for section, keys in layout.items()}
 first = next(iter(nav))
-nav[first] += [make_page(home_key, hidden=True), make_page("conversation", hidden=True)]
+conversation_page = make_page("conversation", hidden=True)
+nav[first] += [make_page(home_key, hidden=True), conversation_page]
+if user.is_supervisor:  # a shared /inbox or /sent link lands on what a supervisor reads instead
+    nav[first] += [st.Page(SPECS["team"][0], title="Team Inbox", icon="👥", url_path=path, visibility="hidden")
+                   for path in ("inbox", "sent")]
 # What pages link to (st.page_link / st.switch_page): only this role's pages.
 by_key = {k: nav[section][i] for section, keys in layout.items() for i, k in enumerate(keys)}
-session.set_pages(by_key | {"conversation": nav[first][-1]})
+session.set_pages(by_key | {"conversation": conversation_page})
 
 page = st.navigation(nav)
 session.render_frame(rt, user)

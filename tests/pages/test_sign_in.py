@@ -249,3 +249,12 @@ def test_an_account_disabled_mid_session_is_signed_out(app_as, demo_db):
     assert "user_id" not in at.session_state
     assert has_sign_in_form(at)
     assert not at.sidebar.button
+
+
+def test_a_supervisor_following_an_inbox_link_lands_on_team_inbox(app_as, demo_db):
+    at = app_as("sam")
+    for path in ("inbox", "sent"):
+        open_path(at, path)
+        assert not at.exception and [h.value for h in at.header][-1] == "Team Inbox", path
+    maria = app_as("maria")
+    assert [h.value for h in open_path(maria, "sent").header][-1] == "Sent Messages"  # agents keep theirs
