@@ -99,8 +99,13 @@ def message(channel="sms", **kw) -> OutboundMessage:
                            body=kw.pop("body", "Hello"), **kw)
 
 
+ORDER = {"sent": 0, "delivered": 1, "read": 2, "failed": 3, "undelivered": 3}
+
+
 def statuses_for(payloads, sid):
-    return [p["status"] for p in payloads if p["type"] == "status" and p["id"] == sid]
+    """The statuses posted for ``sid``, in lifecycle order: the simulator posts from several
+    threads, so (like a real provider) two that fall due together may arrive either way round."""
+    return sorted((p["status"] for p in payloads if p["type"] == "status" and p["id"] == sid), key=ORDER.get)
 
 
 def test_sms_gets_signed_sent_then_delivered_and_no_read(receiver, make_sim):
