@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -18,6 +19,14 @@ def test_sign_in_survives_reload_and_sign_out_ends_it(parley, page):
     page.get_by_text("My Inbox").first.wait_for(timeout=30_000)  # still signed in: the cookie worked
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    # The browser clears the cookie just after the signed-out run (a request of its own), then
+    # reloads the page itself: wait for both, so our reload does not cut them short.
+    deadline = time.time() + 15
+    while any(c["name"] == "parley_session" for c in page.context.cookies(base)):
+        assert time.time() < deadline, "sign-out did not clear the session cookie"
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(500)
+    page.wait_for_load_state("load")
     page.reload()
     page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)  # and the cookie is gone
 
