@@ -9,6 +9,7 @@ script.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,9 +31,12 @@ async def lifespan(app):
     try:
         rt = runtime.start(workers=True)
     except ParleyError as exc:
-        # One sentence, no traceback: e.g. another Parley holds the database.
+        # One sentence, no traceback: e.g. another Parley holds the database. Exit here:
+        # raised through the server's lifespan, SystemExit is logged with a traceback.
+        # Nothing is open yet (the store refused to open), so there is nothing to close.
         print(f"Parley cannot start: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+        sys.stdout.flush()
+        os._exit(1)
     logging.getLogger("parley").info("Parley is ready (database %s)", rt.config.db_path)
     try:
         yield {"runtime": rt}
