@@ -31,14 +31,17 @@ from typing import Any, Callable
 from core import clock
 from core.actions import inbound
 from core.db import Database, Transaction
-from core.providers.base import MalformedWebhook, ProviderError, WebhookBatch, WebhookRequest
+from core.providers.base import MalformedWebhook, ProviderError, StatusEvent, WebhookBatch, WebhookRequest
 
 log = logging.getLogger("parley.ingest")
 
 APPLY_BATCH = 500
-# Webhooks applied per transaction: each takes a few ms, and a short transaction keeps the
-# write path free for the acknowledgements that wait on it (which also go first: urgent).
-APPLY_CHUNK = 2
+# Per transaction: at most this many inbound messages (each a few statements, a few ms) or
+# this many stored webhooks in all (status callbacks are applied together, in a few set-based
+# statements). Short transactions keep the write path free for the acknowledgements that
+# wait on it (which also go first: urgent writes).
+APPLY_CHUNK_INBOUND = 2
+APPLY_CHUNK_ROWS = 200
 UNKNOWN_ID_GRACE = dt.timedelta(minutes=5)
 MAX_BODY_BYTES = 1_000_000
 ACK = {
@@ -246,11 +249,20 @@ class WebhookApplier:
             media = [self._fetch_media(provider, event) for event in batch.inbound]
             parsed.append((row_id, received_at, batch, media, None))
         name_of = {r[0]: r[1] for r in rows}
-        for start in range(0, len(parsed), APPLY_CHUNK):
-            chunk = parsed[start:start + APPLY_CHUNK]
-            self.db.write(self._apply, chunk, name_of=name_of)
-            self.applied += len(chunk)
+        chunk, inbound_count = [], 0
+        for item in parsed:
+            chunk.append(item)
+            inbound_count += len(item[2].inbound) if item[2] is not None else 0
+            if inbound_count >= APPLY_CHUNK_INBOUND or len(chunk) >= APPLY_CHUNK_ROWS:
+                self._write_chunk(chunk, name_of)
+                chunk, inbound_count = [], 0
+        if chunk:
+            self._write_chunk(chunk, name_of)
         return True
+
+    def _write_chunk(self, chunk: list, name_of: dict[int, str]) -> None:
+        self.db.write(self._apply, chunk, name_of=name_of)
+        self.applied += len(chunk)
 
     def _fetch_media(self, provider: Any, event: Any) -> tuple[list[inbound.StoredMedia], list[str]]:
         stored, errors = [], []
@@ -268,25 +280,42 @@ class WebhookApplier:
 
     def _apply(self, tx: Transaction, parsed: list, name_of: dict[int, str]) -> None:
         now = clock.utcnow()
+        outcome: dict[int, tuple[str, str | None, dt.datetime]] = {}  # row -> (state, note, processed_at)
+        statuses: list[tuple[int, Any, StatusEvent]] = []  # (row, received_at, event)
         for row_id, received_at, batch, media, error in parsed:
             if batch is None:
-                tx.execute("UPDATE webhook_inbox SET state = 'malformed', error = ?, processed_at = ? WHERE id = ?",
-                           [error[:500], now, row_id])
+                outcome[row_id] = ("malformed", error[:500], now)
                 continue
-            state, note = self._apply_one(tx, name_of[row_id], batch, media, received_at, now)
-            retry_at = now + dt.timedelta(seconds=2) if state == "pending" else now
-            tx.execute("UPDATE webhook_inbox SET state = ?, error = ?, processed_at = ? WHERE id = ?",
-                       [state, note, retry_at, row_id])
+            problem = self._apply_inbound(tx, name_of[row_id], batch, media)
+            if problem is not None:
+                outcome[row_id] = ("unknown_sender", problem, now)
+                continue
+            outcome[row_id] = ("applied", None, now)
+            statuses += [(row_id, received_at, event) for event in batch.statuses]
+        # Every status callback of the chunk at once: one lookup, one update (rule 9 holds
+        # across them: a status only ever moves forward, whatever order they came in).
+        result = inbound.apply_statuses(tx, [event for _, _, event in statuses])
+        unknown = set(result.unknown_message_ids or [])
+        for row_id, received_at, event in statuses:
+            if event.provider_message_id not in unknown or outcome[row_id][1] is not None:
+                continue
+            if now - received_at < UNKNOWN_ID_GRACE:  # the provider may have answered before we stored its id
+                outcome[row_id] = ("pending", f"Waiting for message id {event.provider_message_id}",
+                                   now + dt.timedelta(seconds=2))
+            else:
+                outcome[row_id] = ("applied", f"Unknown message id {event.provider_message_id}: "
+                                              "Parley never sent it", now)
+        rows = [(row_id, state, note, at) for row_id, (state, note, at) in outcome.items()]
+        values = ", ".join(["(?::BIGINT, ?, ?, ?::TIMESTAMP)"] * len(rows))
+        tx.execute(f"""UPDATE webhook_inbox SET state = u.state, error = u.error, processed_at = u.processed_at
+                       FROM (VALUES {values}) AS u(id, state, error, processed_at) WHERE webhook_inbox.id = u.id""",
+                   [v for row in rows for v in row])
 
-    def _apply_one(self, tx: Transaction, name: str, batch: WebhookBatch, media: list, received_at, now):
+    def _apply_inbound(self, tx: Transaction, name: str, batch: WebhookBatch, media: list) -> str | None:
+        """Store the batch's inbound messages; a sentence if one is for a sender we no longer have."""
         for event, (stored, errors) in zip(batch.inbound, media):
             sender = self.providers.sender_for(name, event)
             if sender is None:
-                return "unknown_sender", "Sender no longer exists"
+                return "Sender no longer exists"
             inbound.apply_inbound(tx, event, sender, stored, errors)
-        result = inbound.apply_statuses(tx, batch.statuses)
-        if result.unknown_message_ids:
-            if now - received_at < UNKNOWN_ID_GRACE:
-                return "pending", f"Waiting for message id {result.unknown_message_ids[0]}"
-            return "applied", f"Unknown message id {result.unknown_message_ids[0]}: Parley never sent it"
-        return "applied", None
+        return None

@@ -1,0 +1,80 @@
+"""The applier: stored webhooks become messages and statuses, many per transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from core import clock, ingest
+from core.actions import messaging
+from core.engine import ProviderBook
+from core.ingest import WebhookApplier
+from core.media_store import MediaStore
+from tests import factories as f
+
+OURS = "+14155550100"
+
+
+@pytest.fixture
+def applier(db, tmp_path, make_user):
+    f.always_open(db)
+    admin = make_user("ada", "admin")
+    f.add_sender(db, phone=OURS)
+    book = ProviderBook(db, simulator_url="http://127.0.0.1:9/webhooks/simulator", simulator_secret=b"s", demo=False)
+    return WebhookApplier(db, book, MediaStore(tmp_path / "media")), admin
+
+
+def store(db, *payloads, raw=None, received_at=None):
+    rows = [json.dumps(p).encode() for p in payloads] + ([raw] if raw is not None else [])
+    for body in rows:
+        db.write(lambda tx, b=body: tx.execute(
+            "INSERT INTO webhook_inbox (received_at, provider, state, url, content_type, body) "
+            "VALUES (?, 'simulator', 'pending', '/webhooks/simulator', 'application/json', ?)",
+            [received_at or clock.utcnow(), b]))
+
+
+def status(pid, value, seconds=0):
+    at = clock.utcnow() + dt.timedelta(seconds=seconds)
+    return {"type": "status", "id": pid, "status": value, "at": at.isoformat()}
+
+
+def test_a_mixed_backlog_is_applied_in_one_step(db, applier, monkeypatch):
+    app, admin = applier
+    store(db, {"type": "inbound", "id": "SIMin1", "channel": "sms", "from": "+14158675309", "to": OURS,
+               "body": "Hi, is Tuesday free?", "at": clock.utcnow().isoformat()})
+    assert app.step() is True
+    cid = db.scalar("SELECT id FROM conversations")
+    mids = [messaging.do_send(db, admin, cid, f"reply {i}") for i in range(30)]
+    db.write(lambda tx: tx.execute(
+        "UPDATE messages SET status = 'sending', provider_message_id = 'SIM' || id WHERE id IN "
+        "(SELECT unnest(?::BIGINT[]))", [mids]))
+    # Out of order on purpose: each message's 'delivered' is stored before its 'sent'.
+    store(db, *[status(f"SIM{m}", "delivered", 2) for m in mids], *[status(f"SIM{m}", "sent", 1) for m in mids],
+          status("SIMnobody", "delivered"), raw=b"not json")
+    statuses_before = db.scalar("SELECT count(*) FROM events WHERE name = 'message.status'")
+    assert app.step() is True
+    assert db.fetchall("SELECT DISTINCT status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                       [mids]) == [("delivered",)]
+    states = dict(db.fetchall("SELECT state, count(*) FROM webhook_inbox GROUP BY state"))
+    assert states == {"applied": 61, "pending": 1, "malformed": 1}
+    assert db.scalar("SELECT error FROM webhook_inbox WHERE state = 'pending'") == "Waiting for message id SIMnobody"
+    # One event per message whose status moved (the late 'sent' moved nothing back).
+    assert db.scalar("SELECT count(*) FROM events WHERE name = 'message.status'") - statuses_before == 30
+    # After the grace period the unknown id is kept, marked, and no longer retried.
+    monkeypatch.setattr(ingest, "UNKNOWN_ID_GRACE", dt.timedelta(0))
+    clock.freeze(clock.utcnow() + dt.timedelta(seconds=5))
+    assert app.step() is True
+    assert db.fetchone("SELECT state, error FROM webhook_inbox WHERE CAST(body AS VARCHAR) LIKE '%SIMnobody%'") == (
+        "applied", "Unknown message id SIMnobody: Parley never sent it")
+    assert app.step() is False
+
+
+def test_inbound_for_a_sender_that_is_gone_is_kept_and_marked(db, applier):
+    app, _ = applier
+    store(db, {"type": "inbound", "id": "SIMin2", "channel": "sms", "from": "+14158675309", "to": "+14155550111",
+               "body": "Hello?", "at": clock.utcnow().isoformat()})
+    assert app.step() is True
+    assert db.fetchone("SELECT state, error FROM webhook_inbox") == ("unknown_sender", "Sender no longer exists")
+    assert db.scalar("SELECT count(*) FROM messages") == 0
