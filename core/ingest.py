@@ -226,6 +226,7 @@ class WebhookApplier:
         self.providers = providers
         self.media = media_store
         self.applied = 0
+        self.failed = 0  # webhooks kept as 'error' for review
 
     def step(self) -> bool:
         now = clock.utcnow()
@@ -261,7 +262,22 @@ class WebhookApplier:
         return True
 
     def _write_chunk(self, chunk: list, name_of: dict[int, str]) -> None:
-        self.db.write(self._apply, chunk, name_of=name_of)
+        try:
+            self.db.write(self._apply, chunk, name_of=name_of)
+        except Exception as exc:
+            if len(chunk) > 1:  # find the one that fails; the others go through
+                for item in chunk:
+                    self._write_chunk([item], name_of)
+                return
+            # One webhook that cannot be applied must not hold up the ones behind it: its raw
+            # payload stays, marked for review, with the reason.
+            log.exception("webhook %s could not be applied", chunk[0][0])
+            reason = f"Could not be applied: {type(exc).__name__}: {exc}"[:500]
+            self.db.write(lambda tx: tx.execute(
+                "UPDATE webhook_inbox SET state = 'error', error = ?, processed_at = ? WHERE id = ?",
+                [reason, clock.utcnow(), chunk[0][0]]))
+            self.failed += 1
+            return
         self.applied += len(chunk)
 
     def _fetch_media(self, provider: Any, event: Any) -> tuple[list[inbound.StoredMedia], list[str]]:

@@ -109,8 +109,11 @@ class Runtime:
         ingest = self.services.get("ingest")
         if ingest is not None:
             c = ingest.committer
+            applier = self.services.get("applier")
             health["webhooks"] = {"stored": c.committed, "commits": c.commits,
-                                  "commit_ms": round(c.commit_seconds / c.commits * 1000, 2) if c.commits else None}
+                                  "commit_ms": round(c.commit_seconds / c.commits * 1000, 2) if c.commits else None,
+                                  "applied": applier.applied if applier else None,
+                                  "kept_for_review": applier.failed if applier else None}
         return health
 
 

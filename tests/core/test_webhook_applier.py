@@ -78,3 +78,24 @@ def test_inbound_for_a_sender_that_is_gone_is_kept_and_marked(db, applier):
     assert app.step() is True
     assert db.fetchone("SELECT state, error FROM webhook_inbox") == ("unknown_sender", "Sender no longer exists")
     assert db.scalar("SELECT count(*) FROM messages") == 0
+
+
+def test_one_webhook_that_cannot_be_applied_does_not_hold_up_the_others(db, applier, monkeypatch):
+    app, _ = applier
+    from core.actions import inbound
+
+    real = inbound.apply_inbound
+
+    def flaky(tx, event, *args, **kwargs):
+        if event.provider_message_id == "SIMbad":
+            raise RuntimeError("simulated bug")
+        return real(tx, event, *args, **kwargs)
+
+    monkeypatch.setattr(inbound, "apply_inbound", flaky)
+    store(db, *[{"type": "inbound", "id": pid, "channel": "sms", "from": f"+1415867530{i}", "to": OURS,
+                 "body": "Hello", "at": clock.utcnow().isoformat()} for i, pid in enumerate(["SIMa", "SIMbad", "SIMb"])])
+    assert app.step() is True
+    assert sorted(r[0] for r in db.fetchall("SELECT provider_message_id FROM messages")) == ["SIMa", "SIMb"]
+    assert db.fetchone("SELECT state, error FROM webhook_inbox WHERE CAST(body AS VARCHAR) LIKE '%SIMbad%'") == (
+        "error", "Could not be applied: RuntimeError: simulated bug")
+    assert app.failed == 1 and app.step() is False  # kept for review, not retried forever
