@@ -95,7 +95,9 @@ def render_frame(rt: Runtime, user: User) -> None:
     from pages import notify
 
     with st.sidebar:
-        st.markdown(f"**{user.display_name}**  \n{auth.ROLE_LABELS[user.role]} · @{user.username}")
+        from pages.common import escape_md  # names are typed by people: shown as written, never as Markdown
+
+        st.markdown(f"**{escape_md(user.display_name)}**  \n{auth.ROLE_LABELS[user.role]} · @{escape_md(user.username)}")
         if st.button("Sign out", icon=":material/logout:", key="sign_out"):
             sign_out()
             st.rerun()
