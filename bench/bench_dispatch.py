@@ -58,11 +58,7 @@ AUTH_TOKEN = "bench-auth-token"
 FAKE_SCRIPT = f"""
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
-from tests.fakes import twilio_server
 from tests.fakes.twilio_server import FakeTwilio
-# The fake writes its headers and body in two send()s; with Nagle on, each reply then waits for
-# the client's delayed ACK (~40 ms). Real providers do not: answer at loopback speed.
-twilio_server._Handler.disable_nagle_algorithm = True
 latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
 if latency:  # --provider-latency: a real provider's round trip, per request
     import time

@@ -19,12 +19,12 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.loopback import LoopbackFake
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 
@@ -42,65 +42,15 @@ class Recorded:
         return json.loads(self.body)
 
 
-@dataclass
-class Scripted:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.fake._dispatch(self)  # type: ignore[attr-defined]
-
-    do_POST = do_GET
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-class FakeGraph:
+class FakeGraph(LoopbackFake):
     def __init__(self, access_token: str = "EAAtest-token", api_version: str = "v21.0") -> None:
+        super().__init__()
         self.access_token = access_token
         self.api_version = api_version
-        self.requests: list[Recorded] = []
-        self._scripts: deque[Scripted] = deque()
         self._media: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> "FakeGraph":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.fake = self  # type: ignore[attr-defined]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    __enter__ = start
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    # ---- programming --------------------------------------------------------------------------
-
-    def script(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-               delay: float = 0.0) -> None:
-        self._scripts.append(Scripted(status, body, headers or {}, delay))
+    # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
     @staticmethod
     def error(code: int, message: str, details: str | None = None, type_: str = "OAuthException") -> dict[str, Any]:

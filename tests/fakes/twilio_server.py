@@ -20,12 +20,12 @@ import base64
 import email.utils
 import json
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackFake
 
 
 @dataclass
@@ -45,70 +45,16 @@ class Recorded:
         return found[0] if found else None
 
 
-@dataclass
-class Scripted:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.fake._dispatch(self)  # type: ignore[attr-defined]
-
-    do_POST = do_GET
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-class FakeTwilio:
+class FakeTwilio(LoopbackFake):
     def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token",
                  api_key_sid: str | None = None, api_key_secret: str | None = None) -> None:
+        super().__init__()
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token
         self.api_key = (api_key_sid, api_key_secret) if api_key_sid else None
-        self.requests: list[Recorded] = []
-        self._scripts: deque[Scripted] = deque()
         self._media: dict[str, tuple[bytes, str]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
 
-    # ---- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> "FakeTwilio":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.fake = self  # type: ignore[attr-defined]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    __enter__ = start
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    # ---- programming --------------------------------------------------------------------------
-
-    def script(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-               delay: float = 0.0) -> None:
-        """The next Create Message call answers this (once)."""
-        self._scripts.append(Scripted(status, body, headers or {}, delay))
+    # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
     @staticmethod
     def error(code: int, message: str, status: int = 400) -> dict[str, Any]:
