@@ -127,24 +127,6 @@ class FakeGraph(LoopbackFake):
                             "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
                             "messages": [{"id": "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode()}]})
 
-    def _json(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
-        self._reply(h, status, data, "application/json", headers)
-
-    @staticmethod
-    def _reply(h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str,
-               headers: dict[str, str] | None = None) -> None:
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", content_type)
-            h.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
 
 def _shape_problem(p: dict[str, Any]) -> str | None:
     """What Meta would refuse in a send body, or None."""

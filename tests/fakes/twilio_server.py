@@ -141,21 +141,3 @@ class FakeTwilio(LoopbackFake):
             "to": fields["To"], "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
         self._json(h, 201, resource)
-
-    def _json(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
-        self._reply(h, status, data, "application/json", headers)
-
-    @staticmethod
-    def _reply(h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str,
-               headers: dict[str, str] | None = None) -> None:
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", content_type)
-            h.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout tests)
