@@ -17,13 +17,17 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from core import runtime  # noqa: E402
-from core.errors import ParleyError  # noqa: E402
-from routes import ROUTES  # noqa: E402
+from core import runtime
+from core.errors import ParleyError
+from generator.demo import create_demo_workspace
+from routes import ROUTES
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+# A fresh install opens on the demo workspace (PARLEY_DEMO=0: an empty one); its builder is
+# not part of core, so it is handed over here.
+runtime.use_demo_builder(create_demo_workspace)
 
 
 @asynccontextmanager

@@ -113,16 +113,19 @@ async def notifications(request: Request) -> Response:
                     sent_unread = unread
                     data = {
                         "unread": unread,
-                        "notices": [{"id": n.id, "kind": n.kind, "text": n.text,
-                                     "conversation_id": n.conversation_id} for n in notices],
+                        "notices": [
+                            {"id": n.id, "kind": n.kind, "text": n.text, "conversation_id": n.conversation_id}
+                            for n in notices
+                        ],
                     }
                     yield f"id: {last_notice}\ndata: {json.dumps(data)}\n\n"
             else:
                 yield ": keep-alive\n\n"
             await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait, rt.feed.version, 2.0)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
 
 
 # ---- provider webhooks and outbound media ---------------------------------------------------

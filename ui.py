@@ -30,8 +30,10 @@ if user is None:
         # Every page's address shows the sign-in form, so a bookmarked or
         # notified link (e.g. /conversation?id=7) opens right after signing in.
         pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
-        pages += [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path=path)
-                  for path in ("inbox", "sent", "conversation", "team", "contacts")]
+        pages += [
+            st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path=path)
+            for path in ("inbox", "sent", "conversation", "team", "contacts")
+        ]
     st.navigation(pages, position="hidden").run()
     st.stop()
 
@@ -49,8 +51,14 @@ def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
     script, title, icon, path = SPECS[key]
     # Streamlit serves the home page at "/" and drops its path, so the home
     # page gets a private path and a hidden twin keeps /inbox or /team working.
-    return st.Page(script, title=title, icon=icon, url_path=f"{path}-home" if home else path, default=home,
-                   visibility="hidden" if hidden else "visible")
+    return st.Page(
+        script,
+        title=title,
+        icon=icon,
+        url_path=f"{path}-home" if home else path,
+        default=home,
+        visibility="hidden" if hidden else "visible",
+    )
 
 
 if user.is_supervisor:
@@ -65,8 +73,10 @@ first = next(iter(nav))
 conversation_page = make_page("conversation", hidden=True)
 nav[first] += [make_page(home_key, hidden=True), conversation_page]
 if user.is_supervisor:  # a shared /inbox or /sent link lands on what a supervisor reads instead
-    nav[first] += [st.Page(SPECS["team"][0], title="Team Inbox", icon="👥", url_path=path, visibility="hidden")
-                   for path in ("inbox", "sent")]
+    nav[first] += [
+        st.Page(SPECS["team"][0], title="Team Inbox", icon="👥", url_path=path, visibility="hidden")
+        for path in ("inbox", "sent")
+    ]
 # What pages link to (st.page_link / st.switch_page): only this role's pages.
 by_key = {k: nav[section][i] for section, keys in layout.items() for i, k in enumerate(keys)}
 session.set_pages(by_key | {"conversation": conversation_page})

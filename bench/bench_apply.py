@@ -1,8 +1,8 @@
 """Applying stored webhooks (the applier worker, after the 2xx): how fast a backlog becomes
 messages and statuses. No target in DESIGN.md; it decides how soon a burst shows up in inboxes.
 
-    python bench/bench_apply.py [--statuses 3000] [--replies 1000] [--new 1000]
-    python bench/bench_apply.py --db data/bench.duckdb    # on a copy of a 1M-message workspace
+    python -m bench.bench_apply [--statuses 3000] [--replies 1000] [--new 1000]
+    python -m bench.bench_apply --db data/bench.duckdb    # on a copy of a 1M-message workspace
 
 Builds a small workspace in a temporary folder, stores webhooks the way the routes do
 (``webhook_inbox`` rows, simulator format), then runs ``WebhookApplier.step`` until the
@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import common
-
 from core import clock, schema, settings
 from core.actions.users import do_create_user, do_create_workspace
 from core.auth import get_user
@@ -35,10 +33,20 @@ OURS = "+14155550100"  # the bench's SMS sender (a copied workspace uses its fir
 
 
 def store(db: Database, payloads: list[dict]) -> None:
-    rows = [{"received_at": clock.utcnow(), "provider": "simulator", "state": "pending", "url": "/webhooks/simulator",
-             "content_type": "application/json", "body": json.dumps(p).encode(), "error": None} for p in payloads]
+    rows = [
+        {
+            "received_at": clock.utcnow(),
+            "provider": "simulator",
+            "state": "pending",
+            "url": "/webhooks/simulator",
+            "content_type": "application/json",
+            "body": json.dumps(p).encode(),
+            "error": None,
+        }
+        for p in payloads
+    ]
     for k in range(0, len(rows), 500):
-        db.write(_insert_rows, rows[k:k + 500])
+        db.write(_insert_rows, rows[k : k + 500])
 
 
 def drain(label: str, applier: WebhookApplier) -> None:
@@ -50,12 +58,18 @@ def drain(label: str, applier: WebhookApplier) -> None:
 
 
 def inbound(pid: str, phone: str, ours: str) -> dict:
-    return {"type": "inbound", "id": pid, "channel": "sms", "from": phone, "to": ours, "body": "Yes, Tuesday works",
-            "at": clock.utcnow().isoformat()}
+    return {
+        "type": "inbound",
+        "id": pid,
+        "channel": "sms",
+        "from": phone,
+        "to": ours,
+        "body": "Yes, Tuesday works",
+        "at": clock.utcnow().isoformat(),
+    }
 
 
 def main() -> int:
-    assert common.ROOT.is_dir()  # importing common puts the project on sys.path
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--statuses", type=int, default=3000, help="messages, each getting 'sent' and 'delivered'")
     parser.add_argument("--replies", type=int, default=1000)
@@ -78,26 +92,42 @@ def main() -> int:
             settings.ensure_defaults(db)
             admin = do_create_user(db, None, "ada", "Ada", "admin", "long-enough-password")
             ours = OURS
-            db.write(lambda tx: tx.execute(
-                "INSERT INTO senders (id, label, phone, channel, provider, rate_per_second, enabled, "
-                "registration_status, created_at) VALUES (nextval('seq_senders'), 'Bench SMS', ?, 'sms', "
-                "'simulator', 100, TRUE, 'registered', ?)", [ours, clock.utcnow()]))
-        applier = WebhookApplier(db, ProviderBook(db, simulator_url="http://127.0.0.1:9/webhooks/simulator",
-                                                  simulator_secret=b"bench", demo=False), MediaStore(work / "media"))
+            db.write(
+                lambda tx: tx.execute(
+                    "INSERT INTO senders (id, label, phone, channel, provider, rate_per_second, enabled, "
+                    "registration_status, created_at) VALUES (nextval('seq_senders'), 'Bench SMS', ?, 'sms', "
+                    "'simulator', 100, TRUE, 'registered', ?)",
+                    [ours, clock.utcnow()],
+                )
+            )
+        applier = WebhookApplier(
+            db,
+            ProviderBook(
+                db, simulator_url="http://127.0.0.1:9/webhooks/simulator", simulator_secret=b"bench", demo=False
+            ),
+            MediaStore(work / "media"),
+        )
         phones = [f"+1415867{i:04d}" for i in range(max(args.replies, 1))]
         store(db, [inbound(f"SIMfirst{i}", p, ours) for i, p in enumerate(phones)])  # set-up: their conversations
         while applier.step():
             pass
-        store(db, [inbound(f"SIMreply{i}", p, ours) for i, p in enumerate(phones[:args.replies])])
+        store(db, [inbound(f"SIMreply{i}", p, ours) for i, p in enumerate(phones[: args.replies])])
         drain("replies in conversations that exist", applier)
         store(db, [inbound(f"SIMnew{i}", f"+1646555{i:04d}", ours) for i in range(args.new)])
         drain("first messages from new numbers (contact + conversation)", applier)
         cid = db.scalar("SELECT min(id) FROM conversations")
-        sent = db.write(lambda tx: [r[0] for r in tx.fetchall(
-            "INSERT INTO messages (conversation_id, contact_id, sender_id, author_id, direction, body, status, "
-            "provider_message_id, created_at, status_at) SELECT ?, c.contact_id, c.sender_id, ?, 'out', 'Reminder', "
-            "'sending', 'SIMout' || i, now()::TIMESTAMP, now()::TIMESTAMP FROM range(?) t(i), conversations c "
-            "WHERE c.id = ? RETURNING provider_message_id", [cid, admin.id, args.statuses, cid])])
+        sent = db.write(
+            lambda tx: [
+                r[0]
+                for r in tx.fetchall(
+                    "INSERT INTO messages (conversation_id, contact_id, sender_id, author_id, direction, body, status, "
+                    "provider_message_id, created_at, status_at) SELECT ?, c.contact_id, c.sender_id, ?, 'out', 'Reminder', "
+                    "'sending', 'SIMout' || i, now()::TIMESTAMP, now()::TIMESTAMP FROM range(?) t(i), conversations c "
+                    "WHERE c.id = ? RETURNING provider_message_id",
+                    [cid, admin.id, args.statuses, cid],
+                )
+            ]
+        )
         at = clock.utcnow().isoformat()
         store(db, [{"type": "status", "id": pid, "status": s, "at": at} for s in ("sent", "delivered") for pid in sent])
         drain("status callbacks (sent, delivered) for sent messages", applier)

@@ -1,8 +1,8 @@
 """Contacts bench: search by name and by partial number at 100k contacts
 (target p95 ≤ 50 ms) and a CSV import of 100k rows (target ≤ 10 s).
 
-    python bench/bench_contacts.py                          # generates its own 100k-contact workspace
-    python bench/bench_contacts.py --db data/bench.duckdb   # or copies a workspace made by bench/generate.py
+    python -m bench.bench_contacts                          # generates its own 100k-contact workspace
+    python -m bench.bench_contacts --db data/bench.duckdb   # or copies a workspace made by bench/generate.py
 
 Everything runs on a private copy in a temporary folder, so the import can
 be repeated on the same starting data (each import run gets a fresh copy).
@@ -21,14 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import measure
-
+from bench.common import measure
 from core import contacts, contacts_csv, phones, schema
 from core.auth import get_user
 from core.db import Database
 from core.errors import ParleyError
 from core.media_store import MediaStore
-from core.workspace_gen import generate_workspace
+from generator.write import generate_workspace
 
 
 def build(folder: Path, source: str | None, n: int) -> Path:
@@ -41,9 +40,17 @@ def build(folder: Path, source: str | None, n: int) -> Path:
     db = Database(path)
     schema.migrate(db)
     started = time.perf_counter()
-    generate_workspace(db, MediaStore(folder / "media"), agents=3, contacts=n, conversations=2_000,
-                       messages_per_conversation=(2, 4), campaigns=3, demo=False,
-                       workspace_name="Contacts bench")
+    generate_workspace(
+        db,
+        MediaStore(folder / "media"),
+        agents=3,
+        contacts=n,
+        conversations=2_000,
+        messages_per_conversation=(2, 4),
+        campaigns=3,
+        demo=False,
+        workspace_name="Contacts bench",
+    )
     db.checkpoint()
     db.close()
     print(f"generated {n:,} contacts in {time.perf_counter() - started:.1f} s")
@@ -100,33 +107,58 @@ def main() -> int:
         def fragment() -> str:
             word = rng.choice(rng.choice(names).split())
             start = rng.randrange(max(1, len(word) - 3))
-            return word[start:start + 4]
+            return word[start : start + 4]
 
         def typed(phone: str) -> str:
             national = phone[2:]
-            return rng.choice([f"({national[:3]}) {national[3:6]}-{national[6:]}", national, national[-7:],
-                               f"+1 {national[:3]} {national[3:6]} {national[6:]}", national[3:8]])
+            return rng.choice(
+                [
+                    f"({national[:3]}) {national[3:6]}-{national[6:]}",
+                    national,
+                    national[-7:],
+                    f"+1 {national[:3]} {national[3:6]} {national[6:]}",
+                    national[3:8],
+                ]
+            )
 
-        measure("Contacts first page (agent)", lambda: contacts.list_contacts(db, agent), runs=args.runs,
-                target_ms=50)
-        measure("Contacts search by name fragment", lambda: contacts.list_contacts(db, agent, search=fragment()),
-                runs=args.runs, target_ms=50)
-        measure("Contacts search by whole name, accents off",
-                lambda: contacts.list_contacts(db, admin, search=phones.normalize_name(rng.choice(names))),
-                runs=args.runs, target_ms=50)
-        measure("Contacts search by partial number",
-                lambda: contacts.list_contacts(db, agent, search=typed(rng.choice(numbers))), runs=args.runs,
-                target_ms=50)
-        measure("Contacts search, archived + all filter",
-                lambda: contacts.list_contacts(db, admin, search=fragment(), archived="all"), runs=args.runs,
-                target_ms=50)
+        measure("Contacts first page (agent)", lambda: contacts.list_contacts(db, agent), runs=args.runs, target_ms=50)
+        measure(
+            "Contacts search by name fragment",
+            lambda: contacts.list_contacts(db, agent, search=fragment()),
+            runs=args.runs,
+            target_ms=50,
+        )
+        measure(
+            "Contacts search by whole name, accents off",
+            lambda: contacts.list_contacts(db, admin, search=phones.normalize_name(rng.choice(names))),
+            runs=args.runs,
+            target_ms=50,
+        )
+        measure(
+            "Contacts search by partial number",
+            lambda: contacts.list_contacts(db, agent, search=typed(rng.choice(numbers))),
+            runs=args.runs,
+            target_ms=50,
+        )
+        measure(
+            "Contacts search, archived + all filter",
+            lambda: contacts.list_contacts(db, admin, search=fragment(), archived="all"),
+            runs=args.runs,
+            target_ms=50,
+        )
         detail_ids = [r[0] for r in db.fetchall("SELECT DISTINCT contact_id FROM conversations LIMIT 200")]
-        measure("Contact detail (with conversations)",
-                lambda: contacts.contact_detail(db, admin, rng.choice(detail_ids)), runs=args.runs, target_ms=50)
+        measure(
+            "Contact detail (with conversations)",
+            lambda: contacts.contact_detail(db, admin, rng.choice(detail_ids)),
+            runs=args.runs,
+            target_ms=50,
+        )
         started = time.perf_counter()
         exported = contacts_csv.export_contacts(db, admin, archived="all")
-        print(f"{'Export all contacts to CSV':<48} {(time.perf_counter() - started) * 1000:7.0f} ms "
-              f"({len(exported) / 1e6:.1f} MB)")
+        print(
+            f"{'Export all contacts to CSV':<48} {(time.perf_counter() - started) * 1000:7.0f} ms "
+            f"({len(exported) / 1e6:.1f} MB)"
+        )
         data = import_file(db, args.rows, rng)
         db.checkpoint()
         db.close()
@@ -146,8 +178,10 @@ def main() -> int:
             print(f"  import run {run + 1}: {timings[-1]:.2f} s — {report.summary}", flush=True)
         median = statistics.median(timings)
         verdict = "OK" if median <= 10 else "OVER TARGET (10 s)"
-        print(f"{f'CSV import of {args.rows:,} rows ({len(data) / 1e6:.1f} MB)':<48} median {median:.2f} s  "
-              f"(n={len(timings)})  {verdict}")
+        print(
+            f"{f'CSV import of {args.rows:,} rows ({len(data) / 1e6:.1f} MB)':<48} median {median:.2f} s  "
+            f"(n={len(timings)})  {verdict}"
+        )
         return 0
     finally:
         shutil.rmtree(folder, ignore_errors=True)

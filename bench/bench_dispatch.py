@@ -18,9 +18,9 @@ just after: no one-second window may see more sends of the limited sender
 start than its limit, its rate must stay within 10 % under that limit, and
 the other sender must not wait behind that backlog.
 
-    python bench/bench_dispatch.py [--messages 10000] [--limit 50] [--limited-seconds 10]
-    python bench/bench_dispatch.py --provider-latency 0.1 --messages 3000   # a real round trip
-    python bench/bench_dispatch.py --batch 64 --threads 8                   # other dispatcher sizes
+    python -m bench.bench_dispatch [--messages 10000] [--limit 50] [--limited-seconds 10]
+    python -m bench.bench_dispatch --provider-latency 0.1 --messages 3000   # a real round trip
+    python -m bench.bench_dispatch --batch 64 --threads 8                   # other dispatcher sizes
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import ROOT, percentile
-
+from bench.common import ROOT, percentile
 from core import clock, schema, settings
 from core.actions.users import do_create_workspace
 from core.db import Database
@@ -57,7 +56,6 @@ AUTH_TOKEN = "bench-auth-token"
 # then prints what it received (sends, distinct bodies) as JSON.
 FAKE_SCRIPT = f"""
 import json, sys
-sys.path.insert(0, {str(ROOT)!r})
 from tests.fakes.twilio_server import FakeTwilio
 latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
 if latency:  # --provider-latency: a real provider's round trip, per request
@@ -74,8 +72,13 @@ print(json.dumps({{"sends": len(sends), "distinct": len({{r.value("Body") for r 
 
 class FakeTwilioProcess:
     def __init__(self, latency: float = 0.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", FAKE_SCRIPT, str(latency)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", FAKE_SCRIPT, str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("http://"):
             self.proc.kill()
@@ -115,14 +118,29 @@ def build_workspace(path: Path, conversations: int) -> tuple[Database, int, list
 
     def write(tx):
         agent = tx.next_id("seq_users")
-        tx.execute("INSERT INTO users (id, username, display_name, role, team_id, password_hash, active, created_at) "
-                   "VALUES (?, 'agent', 'Bench Agent', 'standard', 1, 'x', TRUE, ?)", [agent, now])
+        tx.execute(
+            "INSERT INTO users (id, username, display_name, role, team_id, password_hash, active, created_at) "
+            "VALUES (?, 'agent', 'Bench Agent', 'standard', 1, 'x', TRUE, ?)",
+            [agent, now],
+        )
         ids = np.asarray(tx.next_ids("seq_contacts", conversations), dtype=np.int64)
         phones = [f"+1415{867 + i // 10000}{i % 10000:04d}" for i in range(conversations)]
         names = [f"Customer {i}" for i in range(conversations)]
-        tx.insert_df("contacts", pd.DataFrame({
-            "id": ids, "phone": phones, "name": names, "opted_out": False, "created_at": now, "updated_at": now,
-            "search_name": [normalize_name(n) for n in names], "phone_digits": [p[1:] for p in phones]}))
+        tx.insert_df(
+            "contacts",
+            pd.DataFrame(
+                {
+                    "id": ids,
+                    "phone": phones,
+                    "name": names,
+                    "opted_out": False,
+                    "created_at": now,
+                    "updated_at": now,
+                    "search_name": [normalize_name(n) for n in names],
+                    "phone_digits": [p[1:] for p in phones],
+                }
+            ),
+        )
         return agent, ids
 
     agent, contact_ids = db.write(write)
@@ -135,21 +153,50 @@ def add_conversations(db: Database, sender_id: int, agent: int, contact_ids: np.
 
     def write(tx):
         conv = np.asarray(tx.next_ids("seq_conversations", len(contact_ids)), dtype=np.int64)
-        tx.insert_df("conversations", pd.DataFrame({
-            "id": conv, "contact_id": contact_ids, "sender_id": sender_id, "channel": "sms", "owner_id": agent,
-            "status": "open", "created_at": at, "last_message_at": at, "last_message_preview": "Hello",
-            "last_message_direction": "in", "last_inbound_at": at, "message_count": 1}))
-        tx.insert_df("messages", pd.DataFrame({
-            "id": tx.next_ids("seq_messages", len(conv)), "conversation_id": conv, "contact_id": contact_ids,
-            "sender_id": sender_id, "direction": "in", "body": "Hello", "status": "received",
-            "provider_message_id": [f"IN{c}" for c in conv], "created_at": at, "status_at": at}))
+        tx.insert_df(
+            "conversations",
+            pd.DataFrame(
+                {
+                    "id": conv,
+                    "contact_id": contact_ids,
+                    "sender_id": sender_id,
+                    "channel": "sms",
+                    "owner_id": agent,
+                    "status": "open",
+                    "created_at": at,
+                    "last_message_at": at,
+                    "last_message_preview": "Hello",
+                    "last_message_direction": "in",
+                    "last_inbound_at": at,
+                    "message_count": 1,
+                }
+            ),
+        )
+        tx.insert_df(
+            "messages",
+            pd.DataFrame(
+                {
+                    "id": tx.next_ids("seq_messages", len(conv)),
+                    "conversation_id": conv,
+                    "contact_id": contact_ids,
+                    "sender_id": sender_id,
+                    "direction": "in",
+                    "body": "Hello",
+                    "status": "received",
+                    "provider_message_id": [f"IN{c}" for c in conv],
+                    "created_at": at,
+                    "status_at": at,
+                }
+            ),
+        )
         return list(zip(conv.tolist(), contact_ids.tolist()))
 
     return db.write(write)
 
 
-def queue_messages(db: Database, sender_id: int, agent: int, convs: list[tuple[int, int]], count: int,
-                   tag: str) -> list[int]:
+def queue_messages(
+    db: Database, sender_id: int, agent: int, convs: list[tuple[int, int]], count: int, tag: str
+) -> list[int]:
     """What ``do_send`` writes, ``count`` times in one transaction: messages (queued), outbox rows
     (pending, due now), the conversations' summary columns and the ``message.queued`` events."""
     now = clock.utcnow()
@@ -159,29 +206,65 @@ def queue_messages(db: Database, sender_id: int, agent: int, convs: list[tuple[i
 
     def write(tx):
         ids = np.asarray(tx.next_ids("seq_messages", count), dtype=np.int64)
-        tx.insert_df("messages", pd.DataFrame({
-            "id": ids, "conversation_id": conv_of, "contact_id": contact_of, "sender_id": sender_id,
-            "direction": "out", "author_id": agent, "body": bodies, "status": "queued",
-            "error_reason": pd.Series([None] * count, dtype="object"), "created_at": now, "status_at": now,
-            "has_media": False, "release_at": pd.Series([None] * count, dtype="datetime64[us]"),
-            "template_id": pd.array([None] * count, dtype="Int64")}))
-        tx.insert_df("outbox", pd.DataFrame({
-            "id": tx.next_ids("seq_outbox", count), "message_id": ids, "sender_id": sender_id, "due_at": now,
-            "created_at": now}))
-        per_conv = pd.DataFrame({"id": conv_of, "body": bodies}).groupby("id").agg(n=("body", "size"),
-                                                                                   last=("body", "last"))
+        tx.insert_df(
+            "messages",
+            pd.DataFrame(
+                {
+                    "id": ids,
+                    "conversation_id": conv_of,
+                    "contact_id": contact_of,
+                    "sender_id": sender_id,
+                    "direction": "out",
+                    "author_id": agent,
+                    "body": bodies,
+                    "status": "queued",
+                    "error_reason": pd.Series([None] * count, dtype="object"),
+                    "created_at": now,
+                    "status_at": now,
+                    "has_media": False,
+                    "release_at": pd.Series([None] * count, dtype="datetime64[us]"),
+                    "template_id": pd.array([None] * count, dtype="Int64"),
+                }
+            ),
+        )
+        tx.insert_df(
+            "outbox",
+            pd.DataFrame(
+                {
+                    "id": tx.next_ids("seq_outbox", count),
+                    "message_id": ids,
+                    "sender_id": sender_id,
+                    "due_at": now,
+                    "created_at": now,
+                }
+            ),
+        )
+        per_conv = (
+            pd.DataFrame({"id": conv_of, "body": bodies}).groupby("id").agg(n=("body", "size"), last=("body", "last"))
+        )
         per_conv = per_conv.reset_index()
         tx.cursor.register("_bench_touch", per_conv)
         try:
-            tx.execute("""UPDATE conversations SET last_message_at = greatest(last_message_at, ?),
+            tx.execute(
+                """UPDATE conversations SET last_message_at = greatest(last_message_at, ?),
                               last_message_preview = t.last, last_message_direction = 'out',
                               message_count = message_count + t.n
-                          FROM _bench_touch t WHERE conversations.id = t.id""", [now])
+                          FROM _bench_touch t WHERE conversations.id = t.id""",
+                [now],
+            )
         finally:
             tx.cursor.unregister("_bench_touch")
         for c, m in zip(conv_of.tolist(), ids.tolist()):  # persisted in bulk with the commit, then released
-            tx.publish("message.queued", conversation_id=c, message_id=m, user_id=agent, author_id=agent,
-                       channel="sms", sender_id=sender_id, reason=None)
+            tx.publish(
+                "message.queued",
+                conversation_id=c,
+                message_id=m,
+                user_id=agent,
+                author_id=agent,
+                channel="sms",
+                sender_id=sender_id,
+                reason=None,
+            )
         return ids.tolist()
 
     return db.write(write)
@@ -191,10 +274,14 @@ def queue_messages(db: Database, sender_id: int, agent: int, convs: list[tuple[i
 
 
 def start_dispatcher(db: Database, fake_url: str, acks: dict, *, threads: int | None, batch: int | None):
-    env = {"PARLEY_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "PARLEY_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-           "PARLEY_TWILIO_BASE_URL": fake_url}
-    book = ProviderBook(db, simulator_url="http://127.0.0.1:9/webhooks/simulator", simulator_secret=b"unused",
-                        demo=False, env=env)
+    env = {
+        "PARLEY_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "PARLEY_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "PARLEY_TWILIO_BASE_URL": fake_url,
+    }
+    book = ProviderBook(
+        db, simulator_url="http://127.0.0.1:9/webhooks/simulator", simulator_secret=b"unused", demo=False, env=env
+    )
     timed: dict[str, Timed] = {}
 
     def provider_for(sender):
@@ -203,8 +290,13 @@ def start_dispatcher(db: Database, fake_url: str, acks: dict, *, threads: int | 
         return timed[sender["provider"]]
 
     options = {k: v for k, v in (("threads", threads), ("batch", batch)) if v}
-    dispatcher = Dispatcher(db, provider_for, media_url=lambda token: f"https://parley.example/files/{token}",
-                            status_callback_url=lambda p: "https://parley.example/webhooks/twilio", **options)
+    dispatcher = Dispatcher(
+        db,
+        provider_for,
+        media_url=lambda token: f"https://parley.example/files/{token}",
+        status_callback_url=lambda p: "https://parley.example/webhooks/twilio",
+        **options,
+    )
     dispatcher.recover()
     worker = LoopWorker("dispatcher", dispatcher.step, idle=0.25, on_stop=dispatcher.close)  # as engine.build_workers
     db.subscribe("message.queued", lambda _e: worker.wake())
@@ -222,14 +314,16 @@ def wait_for(dispatcher: Dispatcher, total: int, timeout: float) -> float:
 
 
 def queued_epoch(db: Database, ids: list[int]) -> dict[int, float]:
-    rows = db.fetchall("SELECT id, epoch_us(created_at) FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                       [ids])
+    rows = db.fetchall("SELECT id, epoch_us(created_at) FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids])
     return {mid: us / 1e6 for mid, us in rows}
 
 
 def statuses(db: Database, ids: list[int]) -> dict[str, int]:
-    return dict(db.fetchall("SELECT status, count(*) FROM messages WHERE id IN (SELECT unnest(?::BIGINT[])) "
-                            "GROUP BY status", [ids]))
+    return dict(
+        db.fetchall(
+            "SELECT status, count(*) FROM messages WHERE id IN (SELECT unnest(?::BIGINT[])) GROUP BY status", [ids]
+        )
+    )
 
 
 def ms(x: float) -> str:
@@ -249,12 +343,18 @@ def run_throughput(db, dispatcher, acks, sender, agent, convs, n) -> dict:
     st = statuses(db, ids)
     rate = n / elapsed
     print(f"queue {n:,} messages in bulk (one transaction)     {queued - began:6.2f} s")
-    print(f"dispatch {n:,} to loopback Twilio                 {elapsed:6.2f} s   {rate:8.0f} sends/s"
-          f"   {'OK' if rate >= 500 else 'UNDER TARGET (500/s)'}")
-    print(f"  queued → provider-acknowledged   p50 {ms(percentile(lat, 50))}   p95 {ms(percentile(lat, 95))}"
-          f"   (all queued at once: this is the backlog)")
-    print(f"  provider call (HTTP round trip)  p50 {ms(percentile(call, 50))}   p95 {ms(percentile(call, 95))}"
-          f"   mean {statistics.mean(call) * 1000:.1f} ms")
+    print(
+        f"dispatch {n:,} to loopback Twilio                 {elapsed:6.2f} s   {rate:8.0f} sends/s"
+        f"   {'OK' if rate >= 500 else 'UNDER TARGET (500/s)'}"
+    )
+    print(
+        f"  queued → provider-acknowledged   p50 {ms(percentile(lat, 50))}   p95 {ms(percentile(lat, 95))}"
+        f"   (all queued at once: this is the backlog)"
+    )
+    print(
+        f"  provider call (HTTP round trip)  p50 {ms(percentile(call, 50))}   p95 {ms(percentile(call, 95))}"
+        f"   mean {statistics.mean(call) * 1000:.1f} ms"
+    )
     print(f"  statuses after the run: {st}")
     return {"rate": rate, "statuses": st, "ids": ids}
 
@@ -280,12 +380,16 @@ def run_rate_limit(db, dispatcher, acks, limited, other, agent, convs_l, convs_o
     other_wait = [acks[m][0] - other_queued for m in other_ids]
     off = abs(rate - limit) / limit
     held = most <= limit and rate >= 0.9 * limit
-    print(f"sender limited to {limit:g}/s, {n:,} queued             {span:6.2f} s   "
-          f"{rate:8.1f} sends/s ({off:.1%} under the limit); most started in any 1 s window {most}   "
-          f"{'OK' if held else 'NOT HELD'}")
-    print(f"  {others} replies on another sender, queued behind that backlog: "
-          f"sent within p50 {ms(percentile(other_wait, 50))}   max {ms(max(other_wait))}"
-          f"   {'OK' if max(other_wait) < 2.0 else 'STARVED by the limited sender'}")
+    print(
+        f"sender limited to {limit:g}/s, {n:,} queued             {span:6.2f} s   "
+        f"{rate:8.1f} sends/s ({off:.1%} under the limit); most started in any 1 s window {most}   "
+        f"{'OK' if held else 'NOT HELD'}"
+    )
+    print(
+        f"  {others} replies on another sender, queued behind that backlog: "
+        f"sent within p50 {ms(percentile(other_wait, 50))}   max {ms(max(other_wait))}"
+        f"   {'OK' if max(other_wait) < 2.0 else 'STARVED by the limited sender'}"
+    )
     print(f"  statuses: limited {statuses(db, ids)}, other {statuses(db, other_ids)}")
     return {"steady_rate": rate, "off": off, "most": most, "held": held, "other_max": max(other_wait)}
 
@@ -299,8 +403,13 @@ def main() -> int:
     parser.add_argument("--others", type=int, default=20, help="replies on the unlimited sender in run 2")
     parser.add_argument("--threads", type=int, default=None, help="dispatcher threads (default: the app's)")
     parser.add_argument("--batch", type=int, default=None, help="dispatcher batch (default: the app's)")
-    parser.add_argument("--provider-latency", type=float, default=0.0, metavar="SECONDS",
-                        help="the fake waits this long before each answer (a real provider's round trip)")
+    parser.add_argument(
+        "--provider-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="the fake waits this long before each answer (a real provider's round trip)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
 
@@ -313,29 +422,51 @@ def main() -> int:
         slow = factories.add_sender(db, provider="twilio", phone="+14155550101", rate=args.limit, label="Limited")
         other = factories.add_sender(db, provider="twilio", phone="+14155550102", rate=100_000, label="Other")
         convs_fast = add_conversations(db, fast, agent, contacts[: args.conversations])
-        convs_slow = add_conversations(db, slow, agent, contacts[args.conversations: args.conversations + 500])
-        convs_other = add_conversations(db, other, agent, contacts[args.conversations + 500:])
+        convs_slow = add_conversations(db, slow, agent, contacts[args.conversations : args.conversations + 500])
+        convs_other = add_conversations(db, other, agent, contacts[args.conversations + 500 :])
         acks: dict[int, tuple[float, float]] = {}
         dispatcher, worker, book = start_dispatcher(db, fake.url, acks, threads=args.threads, batch=args.batch)
-        print(f"dispatcher: {dispatcher.batch} per batch, {dispatcher._pool._max_workers} threads; "
-              f"fake Twilio at {fake.url} (own process"
-              + (f", answers after {args.provider_latency * 1000:g} ms)" if args.provider_latency else ")"))
+        print(
+            f"dispatcher: {dispatcher.batch} per batch, {dispatcher._pool._max_workers} threads; "
+            f"fake Twilio at {fake.url} (own process"
+            + (f", answers after {args.provider_latency * 1000:g} ms)" if args.provider_latency else ")")
+        )
         # Warm-up: connections, caches (not measured).
         run_quiet(db, dispatcher, fast, agent, convs_fast)
         first = run_throughput(db, dispatcher, acks, fast, agent, convs_fast, args.messages)
-        second = run_rate_limit(db, dispatcher, acks, slow, other, agent, convs_slow, convs_other, args.limit,
-                                args.limited_seconds, args.others)
+        second = run_rate_limit(
+            db,
+            dispatcher,
+            acks,
+            slow,
+            other,
+            agent,
+            convs_slow,
+            convs_other,
+            args.limit,
+            args.limited_seconds,
+            args.others,
+        )
         worker.stop(timeout=30)
         worker = None
         book.close()
         received = fake.finish()
         expected = args.messages + int(args.limit * args.limited_seconds) + args.others + WARMUP
-        print(f"fake Twilio received {received['sends']:,} sends ({received['distinct']:,} distinct bodies); "
-              f"expected {expected:,}")
-        ok = (first["rate"] >= 500 and first["statuses"] == {"sending": args.messages} and second["held"]
-              and second["other_max"] < 2.0 and received["sends"] == received["distinct"] == expected)
-        print("targets (≥ 500 sends/s, rate limit held, no sender starved, each message sent once):",
-              "met" if ok else "NOT met")
+        print(
+            f"fake Twilio received {received['sends']:,} sends ({received['distinct']:,} distinct bodies); "
+            f"expected {expected:,}"
+        )
+        ok = (
+            first["rate"] >= 500
+            and first["statuses"] == {"sending": args.messages}
+            and second["held"]
+            and second["other_max"] < 2.0
+            and received["sends"] == received["distinct"] == expected
+        )
+        print(
+            "targets (≥ 500 sends/s, rate limit held, no sender starved, each message sent once):",
+            "met" if ok else "NOT met",
+        )
         db.close()
         return 0 if ok else 1
     finally:

@@ -1,8 +1,8 @@
 """Page render bench: a whole page script run (ui.py, the frame, the page) on a 100k-conversation
 workspace, through Streamlit's AppTest. Target (DESIGN.md): My Inbox renders in ≤ 300 ms.
 
-    python bench/generate.py --db data/bench.duckdb      # once: 100k conversations, 1M messages
-    python bench/bench_pages.py --db data/bench.duckdb
+    python -m bench.generate --db data/bench.duckdb      # once: 100k conversations, 1M messages
+    python -m bench.bench_pages --db data/bench.duckdb
 
 Runs on a private copy of the workspace (the runtime opens it for writing, as the server
 does). Each sample is one ``AppTest.run()``: the script as the server runs it on a rerun,
@@ -17,8 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, measure
-
+from bench.common import ROOT, measure
 from core import runtime, schema
 from core.db import Database
 from core.errors import ParleyError
@@ -37,17 +36,28 @@ def main() -> int:
     if schema.current_version(probe) == 0:
         print(f"{args.db} has no Parley workspace; run bench/generate.py first.")
         return 1
-    agent = probe.fetchone("SELECT u.id, u.username, count(*) n FROM conversations c JOIN users u ON u.id = c.owner_id "
-                           "WHERE u.role = 'standard' GROUP BY ALL ORDER BY n DESC LIMIT 1")
+    agent = probe.fetchone(
+        "SELECT u.id, u.username, count(*) n FROM conversations c JOIN users u ON u.id = c.owner_id "
+        "WHERE u.role = 'standard' GROUP BY ALL ORDER BY n DESC LIMIT 1"
+    )
     admin = probe.scalar("SELECT min(id) FROM users WHERE role = 'admin'")
-    biggest = probe.fetchone("SELECT id, owner_id, message_count FROM conversations ORDER BY message_count DESC "
-                             "LIMIT 1")
+    biggest = probe.fetchone(
+        "SELECT id, owner_id, message_count FROM conversations ORDER BY message_count DESC LIMIT 1"
+    )
     probe.close()
     work = Path(tempfile.mkdtemp(prefix="parley-pages-"))
     try:
         shutil.copy(args.db, work / "parley.duckdb")
-        runtime.start(runtime.Config(db_path=work / "parley.duckdb", media_dir=work / "media", demo=False,
-                                     secret_key=b"bench", public_url=None, port=0))
+        runtime.start(
+            runtime.Config(
+                db_path=work / "parley.duckdb",
+                media_dir=work / "media",
+                demo=False,
+                secret_key=b"bench",
+                public_url=None,
+                port=0,
+            )
+        )
         from streamlit.runtime.pages_manager import PagesManager
         from streamlit.testing.v1 import AppTest
 
@@ -73,8 +83,7 @@ def main() -> int:
         sent = page(agent[0], "pages/sent_messages.py")
         measure("Sent Messages page (agent)", sent.run, runs=args.runs, target_ms=300)
         thread = page(biggest[1], "pages/conversation.py", {"id": biggest[0]})
-        measure(f"Conversation page ({biggest[2]:,} messages, latest 200)", thread.run, runs=args.runs,
-                target_ms=300)
+        measure(f"Conversation page ({biggest[2]:,} messages, latest 200)", thread.run, runs=args.runs, target_ms=300)
         runtime.stop()
         return 0
     finally:

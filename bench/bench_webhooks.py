@@ -6,7 +6,7 @@ connections, then the same load against a no-op route of the same app for
 the ratio, stops the server and checks that every acknowledged webhook is in
 the database. Targets: ≥ 1,000 webhooks/s, p99 ≤ 100 ms, 0 lost.
 
-    python bench/bench_webhooks.py [--seconds 10] [--clients 16]
+    python -m bench.bench_webhooks [--seconds 10] [--clients 16]
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from common import ROOT, percentile
-
+from bench.common import ROOT, percentile
 from core import schema, settings
 from core.db import Database
-from core.demo import create_demo_workspace
 from core.media_store import MediaStore
+from generator.demo import create_demo_workspace
 
 TOKEN = "bench-auth-token"
 
@@ -54,11 +53,32 @@ def prepare(workdir: Path) -> str:
 
 
 def start_server(workdir: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, PARLEY_DB=str(workdir / "parley.duckdb"), PARLEY_TWILIO_ACCOUNT_SID="ACbench",
-               PARLEY_TWILIO_AUTH_TOKEN=TOKEN, PARLEY_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-                             str(port), "--server.headless", "true", "--logger.level", "warning"],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(workdir / "server.log", "w"))
+    env = dict(
+        os.environ,
+        PARLEY_DB=str(workdir / "parley.duckdb"),
+        PARLEY_TWILIO_ACCOUNT_SID="ACbench",
+        PARLEY_TWILIO_AUTH_TOKEN=TOKEN,
+        PARLEY_PORT=str(port),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--logger.level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "server.log", "w"),
+    )
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
         try:
@@ -75,8 +95,7 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
         time.sleep(0.3)
     if proc.poll() is None:
         proc.kill()
-    raise SystemExit(f"Parley did not start on port {port} (is another server using it?); "
-                     f"see {workdir / 'server.log'}")
+    raise SystemExit(f"Parley did not start on port {port} (is another server using it?); see {workdir / 'server.log'}")
 
 
 def free_port() -> int:
@@ -99,11 +118,20 @@ def load(port: int, path: str, sender: str, seconds: float, clients: int, prefix
         while time.time() < stop_at:
             i += 1
             sid = f"SM{prefix}{n:02d}{i:08d}"
-            params = [("MessageSid", sid), ("SmsSid", sid), ("AccountSid", "ACbench"), ("From", f"+1415867{i % 10000:04d}"),
-                      ("To", sender), ("Body", f"Load test message {i} from client {n}"), ("NumMedia", "0")]
+            params = [
+                ("MessageSid", sid),
+                ("SmsSid", sid),
+                ("AccountSid", "ACbench"),
+                ("From", f"+1415867{i % 10000:04d}"),
+                ("To", sender),
+                ("Body", f"Load test message {i} from client {n}"),
+                ("NumMedia", "0"),
+            ]
             body = urllib.parse.urlencode(params)
-            headers = {"Content-Type": "application/x-www-form-urlencoded",
-                       "X-Twilio-Signature": twilio_signature(url, params)}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": twilio_signature(url, params),
+            }
             start = time.perf_counter()
             try:
                 conn.request("POST", path, body=body, headers=headers)
@@ -131,8 +159,14 @@ def load(port: int, path: str, sender: str, seconds: float, clients: int, prefix
     for t in threads:
         t.join()
     elapsed = time.time() - began
-    return {"rate": len(latencies) / elapsed, "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-            "count": len(latencies), "acked": acked, "errors": errors}
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "count": len(latencies),
+        "acked": acked,
+        "errors": errors,
+    }
 
 
 def main() -> int:
@@ -155,18 +189,29 @@ def main() -> int:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     db = Database(workdir / "parley.duckdb", read_only=True)
-    stored = {r[0] for r in db.fetchall("SELECT regexp_extract(CAST(body AS VARCHAR), 'MessageSid=([A-Za-z0-9]+)', 1) "
-                                        "FROM webhook_inbox WHERE provider = 'twilio'")}
+    stored = {
+        r[0]
+        for r in db.fetchall(
+            "SELECT regexp_extract(CAST(body AS VARCHAR), 'MessageSid=([A-Za-z0-9]+)', 1) "
+            "FROM webhook_inbox WHERE provider = 'twilio'"
+        )
+    }
     applied = db.scalar("SELECT count(*) FROM messages WHERE provider_message_id LIKE 'SMW%'")
     lost = [sid for sid in hooks["acked"] if sid not in stored]
     print(f"no-op route      {noop['rate']:8.0f} req/s   p50 {noop['p50']:6.1f} ms   p99 {noop['p99']:6.1f} ms")
-    print(f"signed webhooks  {hooks['rate']:8.0f} req/s   p50 {hooks['p50']:6.1f} ms   p99 {hooks['p99']:6.1f} ms"
-          f"   ({hooks['count']:,} sent, errors {hooks['errors'] or 'none'})")
-    print(f"webhook/no-op ratio {hooks['rate'] / noop['rate']:.2f}; group commits: {stats.get('commits', 0):,} "
-          f"storing {stats.get('stored', 0) / max(1, stats.get('commits', 0)):.1f} webhooks each in "
-          f"{stats.get('commit_ms')} ms")
-    print(f"acknowledged {len(hooks['acked']):,}; stored {len(stored):,}; lost {len(lost)}; "
-          f"applied as messages by shutdown {applied:,}")
+    print(
+        f"signed webhooks  {hooks['rate']:8.0f} req/s   p50 {hooks['p50']:6.1f} ms   p99 {hooks['p99']:6.1f} ms"
+        f"   ({hooks['count']:,} sent, errors {hooks['errors'] or 'none'})"
+    )
+    print(
+        f"webhook/no-op ratio {hooks['rate'] / noop['rate']:.2f}; group commits: {stats.get('commits', 0):,} "
+        f"storing {stats.get('stored', 0) / max(1, stats.get('commits', 0)):.1f} webhooks each in "
+        f"{stats.get('commit_ms')} ms"
+    )
+    print(
+        f"acknowledged {len(hooks['acked']):,}; stored {len(stored):,}; lost {len(lost)}; "
+        f"applied as messages by shutdown {applied:,}"
+    )
     ok = hooks["rate"] >= 1000 and hooks["p99"] <= 100 and not lost
     print("targets (≥ 1,000/s, p99 ≤ 100 ms, 0 lost):", "met" if ok else "NOT met")
     return 0 if not lost else 1

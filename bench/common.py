@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import statistics
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -19,8 +16,9 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[index]
 
 
-def measure(label: str, fn: Callable[[], object], *, runs: int = 50, warmup: int = 3,
-            target_ms: float | None = None) -> dict[str, float]:
+def measure(
+    label: str, fn: Callable[[], object], *, runs: int = 50, warmup: int = 3, target_ms: float | None = None
+) -> dict[str, float]:
     for _ in range(warmup):
         fn()
     samples = []
@@ -28,11 +26,18 @@ def measure(label: str, fn: Callable[[], object], *, runs: int = 50, warmup: int
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
-    result = {"p50": statistics.median(samples), "p95": percentile(samples, 95), "p99": percentile(samples, 99),
-              "runs": runs}
+    result = {
+        "p50": statistics.median(samples),
+        "p95": percentile(samples, 95),
+        "p99": percentile(samples, 99),
+        "runs": runs,
+    }
     verdict = ""
     if target_ms is not None:
         verdict = "  OK" if result["p95"] <= target_ms else f"  OVER TARGET ({target_ms:g} ms)"
-    print(f"{label:<48} p50 {result['p50']:7.2f} ms   p95 {result['p95']:7.2f} ms   "
-          f"p99 {result['p99']:7.2f} ms   (n={runs}){verdict}", flush=True)
+    print(
+        f"{label:<48} p50 {result['p50']:7.2f} ms   p95 {result['p95']:7.2f} ms   "
+        f"p99 {result['p99']:7.2f} ms   (n={runs}){verdict}",
+        flush=True,
+    )
     return result

@@ -1,7 +1,7 @@
 """Build a benchmark workspace: 100k conversations, 1M messages, 100k contacts, 20 agents.
 
-    python bench/generate.py --db data/bench.duckdb            # the sizes above
-    python bench/generate.py --db /tmp/small.duckdb --conversations 2000 --messages 20000 --contacts 2000
+    python -m bench.generate --db data/bench.duckdb            # the sizes above
+    python -m bench.generate --db /tmp/small.duckdb --conversations 2000 --messages 20000 --contacts 2000
 
 Same generator as the demo workspace, at scale: every rule the demo data
 obeys holds here too. Media files go to the directory Parley would use for
@@ -15,15 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from core import schema  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.errors import ParleyError  # noqa: E402
-from core.media_store import MediaStore  # noqa: E402
-from core.workspace_gen import generate_workspace  # noqa: E402
+from core import schema
+from core.db import Database
+from core.errors import ParleyError
+from core.media_store import MediaStore
+from generator.write import generate_workspace
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,8 +27,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--db", default="data/bench.duckdb", help="DuckDB file to create")
     parser.add_argument("--media", default=None, help="media folder (default: <db folder>/media)")
     parser.add_argument("--conversations", type=int, default=100_000)
-    parser.add_argument("--messages", type=int, default=1_000_000,
-                        help="messages in conversations, about (campaign messages nobody answered come on top)")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=1_000_000,
+        help="messages in conversations, about (campaign messages nobody answered come on top)",
+    )
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--campaigns", type=int, default=None, help="default: one per agent")
@@ -79,11 +79,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {fraction:4.0%}  {text}", flush=True)
 
         report = generate_workspace(
-            db, MediaStore(media_dir), agents=args.agents, contacts=args.contacts,
+            db,
+            MediaStore(media_dir),
+            agents=args.agents,
+            contacts=args.contacts,
             conversations=args.conversations,
             messages_per_conversation=per_conversation_range(args.messages, args.conversations, args.big),
-            big_conversation_messages=args.big, campaigns=args.campaigns or args.agents, seed=args.seed,
-            demo_passwords=True, demo=False, workspace_name="Brightside Dental (benchmark)", progress=progress,
+            big_conversation_messages=args.big,
+            campaigns=args.campaigns or args.agents,
+            seed=args.seed,
+            demo_passwords=True,
+            demo=False,
+            workspace_name="Brightside Dental (benchmark)",
+            progress=progress,
         )
         generated = time.perf_counter()
         db.checkpoint()
@@ -94,10 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         db.close()
     print(f"{path}: {report.summary()}")
-    print(f"generated in {generated - started:.1f} s (of which the generator {report.seconds:.1f} s), "
-          f"checkpointed in {finished - generated:.1f} s; total {finished - started:.1f} s")
-    print(f"big conversation: id {report.big_conversation_id}; sign in as admin, agent01.. or sam "
-          f"with password parley-demo")
+    print(
+        f"generated in {generated - started:.1f} s (of which the generator {report.seconds:.1f} s), "
+        f"checkpointed in {finished - generated:.1f} s; total {finished - started:.1f} s"
+    )
+    print(
+        f"big conversation: id {report.big_conversation_id}; sign in as admin, agent01.. or sam "
+        f"with password parley-demo"
+    )
     return 0
 
 

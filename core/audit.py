@@ -9,8 +9,9 @@ from core import clock
 from core.db import Transaction
 
 
-def record(tx: Transaction, actor_id: int | None, action: str, object_type: str, object_id: int | None,
-           **detail: Any) -> None:
+def record(
+    tx: Transaction, actor_id: int | None, action: str, object_type: str, object_id: int | None, **detail: Any
+) -> None:
     tx.execute(
         "INSERT INTO audit_log (occurred_at, actor_id, action, object_type, object_id, detail) "
         "VALUES (?, ?, ?, ?, ?, ?)",

@@ -18,9 +18,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from core import clock
+from core import clock, events
 from core.db import Database, Transaction
-from core.errors import PermissionDenied, SignInError, ValidationError
+from core.errors import SignInError, ValidationError
 
 ROLES = ("standard", "admin", "supervisor")
 ROLE_LABELS = {"standard": "Agent", "admin": "Admin", "supervisor": "Supervisor"}
@@ -81,9 +81,7 @@ def get_user(db: Database, user_id: int) -> User | None:
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
-    return "scrypt${}${}${}${}${}".format(
-        _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -93,7 +91,11 @@ def verify_password(password: str, stored: str) -> bool:
             return False
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
             dklen=len(expected),
         )
     except (ValueError, TypeError):
@@ -134,8 +136,9 @@ def sign_in(db: Database, username: str, password: str) -> User:
         raise SignInError(_locked_sentence(locked_until - now))
     ok = verify_password(password, password_hash)
     if not user.active:  # said only to whoever knows the password: the form reveals no accounts
-        raise SignInError("This account is disabled; ask an admin to enable it." if ok
-                          else "Wrong username or password.")
+        raise SignInError(
+            "This account is disabled; ask an admin to enable it." if ok else "Wrong username or password."
+        )
     locked = db.write(_record_attempt, user.id, ok, now)
     if ok:
         return user
@@ -148,7 +151,7 @@ def _record_attempt(tx: Transaction, user_id: int, ok: bool, now: dt.datetime) -
     tx.execute("INSERT INTO login_attempts VALUES (?, ?, ?)", [user_id, now, ok])
     if ok:
         tx.execute("UPDATE users SET locked_until = NULL WHERE id = ? AND locked_until IS NOT NULL", [user_id])
-        tx.publish("user.signed_in", user_id=user_id)
+        tx.publish(events.USER_SIGNED_IN, user_id=user_id)
         return None
     # Count failures since the later of: the window start, the last success,
     # and the end of the previous lock (a new lock needs ten new failures).
@@ -243,11 +246,3 @@ class TicketBook:
 
 
 tickets = TicketBook()
-
-
-# ---- users -----------------------------------------------------------------------
-
-
-def require_admin(user: User) -> None:
-    if not user.is_admin:
-        raise PermissionDenied("Only an admin can do that.")

@@ -18,7 +18,7 @@ def utcnow() -> dt.datetime:
     """Current time as a naive UTC datetime."""
     if _frozen is not None:
         return _frozen
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + _offset
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None) + _offset
 
 
 def freeze(at: dt.datetime | None) -> None:
@@ -42,4 +42,4 @@ def to_naive_utc(value: dt.datetime) -> dt.datetime:
     """Normalise an aware or naive datetime to naive UTC (naive = already UTC)."""
     if value.tzinfo is None:
         return value
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.astimezone(dt.UTC).replace(tzinfo=None)

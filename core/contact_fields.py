@@ -24,9 +24,7 @@ MAX_TAG = 40
 MAX_TAGS = 20
 MAX_NOTES = 2000
 
-_EMAIL = re.compile(
-    r"^(?!\.)[^\s@\"(),:;<>\[\]\\]+(?<!\.)@(?:[^\s@.\"(),:;<>\[\]\\]+\.)+[^\s@.\"(),:;<>\[\]\\]{2,}$"
-)
+_EMAIL = re.compile(r"^(?!\.)[^\s@\"(),:;<>\[\]\\]+(?<!\.)@(?:[^\s@.\"(),:;<>\[\]\\]+\.)+[^\s@.\"(),:;<>\[\]\\]{2,}$")
 _TAG_SPLIT = re.compile(r"[,;\n]")
 
 
@@ -130,5 +128,9 @@ def clean_timezone(raw: Any) -> str | None:
 
 
 CLEANERS = {
-    "name": clean_name, "email": clean_email, "tags": clean_tags, "notes": clean_notes, "timezone": clean_timezone,
+    "name": clean_name,
+    "email": clean_email,
+    "tags": clean_tags,
+    "notes": clean_notes,
+    "timezone": clean_timezone,
 }

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from core import audit, clock, permissions, phones
+from core import audit, clock, events, permissions, phones
 from core.auth import User
 from core.contact_fields import CLEANERS, clean_phone, split_tags
 from core.db import Database, Transaction
@@ -31,12 +31,27 @@ from core.search import parse_search
 PAGE_SIZE = 50
 ARCHIVE_FILTERS = ("active", "archived", "all")
 FIELDS = ("name", "phone", "email", "tags", "notes", "timezone")
-COLUMN_NAMES = ("id", "phone", "name", "email", "tags", "notes", "timezone", "archived", "opted_out",
-                "opted_out_at", "created_at", "updated_at")
+COLUMN_NAMES = (
+    "id",
+    "phone",
+    "name",
+    "email",
+    "tags",
+    "notes",
+    "timezone",
+    "archived",
+    "opted_out",
+    "opted_out_at",
+    "created_at",
+    "updated_at",
+)
 COLUMNS = ", ".join(COLUMN_NAMES)
 OPTOUT_KINDS = {
-    "opt_out": "Opted out", "opt_in": "Opted back in", "opt_out_repeat": "Sent a stop word again",
-    "flagged": "Possible opt-out request", "confirmed": "Opt-out confirmed by an agent",
+    "opt_out": "Opted out",
+    "opt_in": "Opted back in",
+    "opt_out_repeat": "Sent a stop word again",
+    "flagged": "Possible opt-out request",
+    "confirmed": "Opt-out confirmed by an agent",
 }
 
 
@@ -89,8 +104,15 @@ def contact_filter(search: str | None, archived: str = "active", alias: str = "c
     return where, params
 
 
-def list_contacts(db: Database, viewer: User, *, search: str | None = None, archived: str = "active",
-                  page: int = 0, page_size: int = PAGE_SIZE) -> Page:
+def list_contacts(
+    db: Database,
+    viewer: User,
+    *,
+    search: str | None = None,
+    archived: str = "active",
+    page: int = 0,
+    page_size: int = PAGE_SIZE,
+) -> Page:
     """One page of contacts by name (nameless ones last), with the conversations the viewer may see."""
     where, params = contact_filter(search, archived)
     page = max(0, int(page))
@@ -101,8 +123,9 @@ def list_contacts(db: Database, viewer: User, *, search: str | None = None, arch
     return Page(rows=rows, total=total, page=page, page_size=page_size)
 
 
-def _page(db: Database, viewer: User, where: str, params: list[Any], page: int, page_size: int, *,
-          materialize: bool) -> tuple[list[dict[str, Any]], int]:
+def _page(
+    db: Database, viewer: User, where: str, params: list[Any], page: int, page_size: int, *, materialize: bool
+) -> tuple[list[dict[str, Any]], int]:
     # One statement: the matches are found once (a search scans every number or name) and
     # counted, and only the rows of the page are joined to their conversations.
     mine = "" if viewer.sees_team else "AND owner_id = ?"
@@ -182,8 +205,7 @@ def contact_detail(db: Database, viewer: User, contact_id: Any) -> dict[str, Any
         number_timezone=phones.phone_timezone(detail["phone"]),
         can_edit=can_edit(viewer),
         can_change_phone=can_edit(viewer) and messages == 0,
-        can_delete=viewer.is_admin and not conversations and not messages and not detail["opted_out"]
-        and not history,
+        can_delete=viewer.is_admin and not conversations and not messages and not detail["opted_out"] and not history,
     )
     detail["effective_timezone"] = detail["timezone"] or detail["number_timezone"]
     return detail
@@ -219,8 +241,9 @@ def _duplicate(row: tuple) -> DuplicateContact:
 
 
 def _check_free(tx_or_db: Any, phone: str, own_id: int | None = None) -> None:
-    row = tx_or_db.fetchone("SELECT id, name, phone, archived FROM contacts WHERE phone = ? AND id IS DISTINCT FROM ?",
-                            [phone, own_id])
+    row = tx_or_db.fetchone(
+        "SELECT id, name, phone, archived FROM contacts WHERE phone = ? AND id IS DISTINCT FROM ?", [phone, own_id]
+    )
     if row is not None:
         raise _duplicate(row)
 
@@ -258,10 +281,21 @@ def _write_create(tx: Transaction, cleaned: dict[str, Any], actor_id: int) -> in
     tx.execute(
         "INSERT INTO contacts (id, phone, name, email, tags, notes, timezone, created_at, updated_at, search_name, "
         "phone_digits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [contact_id, row["phone"], row["name"], row["email"], row["tags"], row["notes"], row["timezone"], now, now,
-         phones.normalize_name(row["name"]), row["phone"].lstrip("+")],
+        [
+            contact_id,
+            row["phone"],
+            row["name"],
+            row["email"],
+            row["tags"],
+            row["notes"],
+            row["timezone"],
+            now,
+            now,
+            phones.normalize_name(row["name"]),
+            row["phone"].lstrip("+"),
+        ],
     )
-    tx.publish("contact.created", contact_id=contact_id, actor_id=actor_id, source="manual")
+    tx.publish(events.CONTACT_CREATED, contact_id=contact_id, actor_id=actor_id, source="manual")
     return contact_id
 
 
@@ -285,8 +319,9 @@ def _check_phone_change(tx_or_db: Any, current: dict[str, Any], new_phone: str) 
     _check_free(tx_or_db, new_phone, current["id"])
 
 
-def do_update_contact(db: Database, actor: User, contact_id: Any, *, expected_updated_at: dt.datetime | None = None,
-                      **changes: Any) -> list[str]:
+def do_update_contact(
+    db: Database, actor: User, contact_id: Any, *, expected_updated_at: dt.datetime | None = None, **changes: Any
+) -> list[str]:
     """Change some fields of a contact. Returns the names of the fields that changed.
 
     ``expected_updated_at`` (the version the form was filled from) refuses
@@ -302,8 +337,10 @@ def _write_update(tx: Transaction, contact_id: int, cleaned: dict[str, Any], exp
         raise NotFound(f"There is no contact {contact_id}.")
     current = dict(zip(COLUMN_NAMES, row))
     if expected is not None and clock.to_naive_utc(_py(expected)) != current["updated_at"]:
-        raise Conflict(f"Someone else saved {label(current['name'], current['phone'])} while you were editing; "
-                       "nothing was changed. Check their version and save again.")
+        raise Conflict(
+            f"Someone else saved {label(current['name'], current['phone'])} while you were editing; "
+            "nothing was changed. Check their version and save again."
+        )
     changed = [f for f in FIELDS if f in cleaned and cleaned[f] != current[f]]
     if not changed:
         return []
@@ -313,10 +350,20 @@ def _write_update(tx: Transaction, contact_id: int, cleaned: dict[str, Any], exp
     tx.execute(
         "UPDATE contacts SET phone = ?, name = ?, email = ?, tags = ?, notes = ?, timezone = ?, updated_at = ?, "
         "search_name = ?, phone_digits = ? WHERE id = ?",
-        [new["phone"], new["name"], new["email"], new["tags"], new["notes"], new["timezone"], clock.utcnow(),
-         phones.normalize_name(new["name"]), new["phone"].lstrip("+"), contact_id],
+        [
+            new["phone"],
+            new["name"],
+            new["email"],
+            new["tags"],
+            new["notes"],
+            new["timezone"],
+            clock.utcnow(),
+            phones.normalize_name(new["name"]),
+            new["phone"].lstrip("+"),
+            contact_id,
+        ],
     )
-    tx.publish("contact.updated", contact_id=contact_id, actor_id=actor_id, fields=changed)
+    tx.publish(events.CONTACT_UPDATED, contact_id=contact_id, actor_id=actor_id, fields=changed)
     return changed
 
 
@@ -346,11 +393,13 @@ def _set_archived(db: Database, actor: User, contact_id: Any, archived: bool) ->
         return False
 
     def write(tx: Transaction) -> bool:
-        done = tx.fetchone("UPDATE contacts SET archived = ?, updated_at = ? WHERE id = ? AND archived = ? "
-                           "RETURNING id", [archived, clock.utcnow(), contact["id"], not archived])
+        done = tx.fetchone(
+            "UPDATE contacts SET archived = ?, updated_at = ? WHERE id = ? AND archived = ? RETURNING id",
+            [archived, clock.utcnow(), contact["id"], not archived],
+        )
         if done is None:
             return False
-        name = "contact.archived" if archived else "contact.unarchived"
+        name = events.CONTACT_ARCHIVED if archived else events.CONTACT_UNARCHIVED
         audit.record(tx, actor.id, name, "contact", contact["id"], phone=contact["phone"])
         tx.publish(name, contact_id=contact["id"], actor_id=actor.id)
         return True
@@ -365,8 +414,9 @@ def _delete_refusal(tx_or_db: Any, contact: dict[str, Any]) -> str | None:
         return f"{who} has conversations, and conversations are never deleted; archive the contact instead."
     if _has_messages(tx_or_db, cid):
         return f"{who} has message history, which is never deleted; archive the contact instead."
-    if contact["opted_out"] or tx_or_db.scalar("SELECT EXISTS (SELECT 1 FROM optout_history WHERE contact_id = ?)",
-                                               [cid]):
+    if contact["opted_out"] or tx_or_db.scalar(
+        "SELECT EXISTS (SELECT 1 FROM optout_history WHERE contact_id = ?)", [cid]
+    ):
         return f"{who} has an opt-out on record, which must be kept; archive the contact instead."
     return None
 
@@ -392,8 +442,9 @@ def do_delete_contact(db: Database, actor: User, contact_id: Any) -> None:
         if refusal:
             raise ValidationError(refusal)
         tx.execute("DELETE FROM contacts WHERE id = ?", [contact["id"]])
-        audit.record(tx, actor.id, "contact.deleted", "contact", contact["id"], phone=contact["phone"],
-                     name=contact["name"])
-        tx.publish("contact.deleted", contact_id=contact["id"], actor_id=actor.id)
+        audit.record(
+            tx, actor.id, "contact.deleted", "contact", contact["id"], phone=contact["phone"], name=contact["name"]
+        )
+        tx.publish(events.CONTACT_DELETED, contact_id=contact["id"], actor_id=actor.id)
 
     db.write(write)

@@ -32,22 +32,64 @@ import numpy as np
 import pandas as pd
 import phonenumbers as pn
 
-from core import audit, clock, contacts, phones
+from core import audit, clock, contacts, events, phones
 from core.auth import User
 from core.contact_fields import CLEANERS
 from core.csv_files import MAX_BYTES, CsvFile, decode, read_csv, to_csv_bytes, unquote
 from core.db import Database, Transaction
 from core.errors import ValidationError
 
-__all__ = ["MAX_BYTES", "TARGETS", "CsvFile", "ImportReport", "check_mapping", "decode", "export_contacts",
-           "export_file_name", "guess_mapping", "import_contacts", "read_csv", "to_csv_bytes"]
+__all__ = [
+    "MAX_BYTES",
+    "TARGETS",
+    "CsvFile",
+    "ImportReport",
+    "check_mapping",
+    "decode",
+    "export_contacts",
+    "export_file_name",
+    "guess_mapping",
+    "import_contacts",
+    "read_csv",
+    "to_csv_bytes",
+]
 
-TARGETS = {"phone": "Phone number", "name": "Name", "first_name": "First name", "last_name": "Last name",
-           "email": "Email", "tags": "Tags", "notes": "Notes", "timezone": "Time zone"}
+TARGETS = {
+    "phone": "Phone number",
+    "name": "Name",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "tags": "Tags",
+    "notes": "Notes",
+    "timezone": "Time zone",
+}
 _EXACT = {
-    "phone": {"phone", "phonenumber", "phoneno", "mobile", "mobilenumber", "mobilephone", "mobileno", "cell",
-              "cellphone", "cellnumber", "number", "tel", "telephone", "telephonenumber", "msisdn", "whatsapp",
-              "whatsappnumber", "sms", "contactnumber", "telefono", "telefone", "celular", "movil"},
+    "phone": {
+        "phone",
+        "phonenumber",
+        "phoneno",
+        "mobile",
+        "mobilenumber",
+        "mobilephone",
+        "mobileno",
+        "cell",
+        "cellphone",
+        "cellnumber",
+        "number",
+        "tel",
+        "telephone",
+        "telephonenumber",
+        "msisdn",
+        "whatsapp",
+        "whatsappnumber",
+        "sms",
+        "contactnumber",
+        "telefono",
+        "telefone",
+        "celular",
+        "movil",
+    },
     "name": {"name", "fullname", "contactname", "displayname", "nombre", "nom"},
     "first_name": {"first", "firstname", "givenname", "forename", "fname", "prenom"},
     "last_name": {"last", "lastname", "surname", "familyname", "lname", "apellido"},
@@ -56,9 +98,16 @@ _EXACT = {
     "notes": {"notes", "note", "comments", "comment", "description", "remarks"},
     "timezone": {"timezone", "tz", "zone"},
 }
-_PARTIAL = [("phone", ("phone", "mobile", "cell", "number", "tel")), ("email", ("email", "mail")),
-            ("first_name", ("first", "given")), ("last_name", ("last", "surname", "family")), ("name", ("name",)),
-            ("tags", ("tag",)), ("notes", ("note", "comment")), ("timezone", ("timezone",))]
+_PARTIAL = [
+    ("phone", ("phone", "mobile", "cell", "number", "tel")),
+    ("email", ("email", "mail")),
+    ("first_name", ("first", "given")),
+    ("last_name", ("last", "surname", "family")),
+    ("name", ("name",)),
+    ("tags", ("tag",)),
+    ("notes", ("note", "comment")),
+    ("timezone", ("timezone",)),
+]
 Progress = Callable[[float], None]
 
 # ---- mapping ------------------------------------------------------------------------------
@@ -97,20 +146,25 @@ def check_mapping(csv_file: CsvFile, mapping: dict[str, str | None]) -> dict[str
         raise TypeError(f"unknown import fields: {sorted(unknown)}")
     for target, column in chosen.items():
         if column not in csv_file.columns:
-            raise ValidationError(f"The file has no column “{column}”; choose one of its columns for "
-                                  f"{TARGETS[target]}.")
+            raise ValidationError(
+                f"The file has no column “{column}”; choose one of its columns for {TARGETS[target]}."
+            )
     if "phone" not in chosen:
         names = ", ".join(f"“{c}”" for c in csv_file.columns[:12]) or "none"
         looks_like_data = any(phones.to_e164(c) for c in csv_file.columns)
-        hint = (" The first line looks like a contact, not column names: add a header line such as name,phone."
-                if looks_like_data else "")
-        raise ValidationError(f"Choose the column that holds the phone numbers (the file's columns: {names})."
-                              + hint)
+        hint = (
+            " The first line looks like a contact, not column names: add a header line such as name,phone."
+            if looks_like_data
+            else ""
+        )
+        raise ValidationError(f"Choose the column that holds the phone numbers (the file's columns: {names})." + hint)
     seen: dict[str, str] = {}
     for target, column in chosen.items():
         if column in seen:
-            raise ValidationError(f"The column “{column}” is chosen for both {TARGETS[seen[column]]} and "
-                                  f"{TARGETS[target]}; choose it once.")
+            raise ValidationError(
+                f"The column “{column}” is chosen for both {TARGETS[seen[column]]} and "
+                f"{TARGETS[target]}; choose it once."
+            )
         seen[column] = target
     return chosen
 
@@ -172,8 +226,7 @@ def _to_e164(text: str, region: str) -> str | None:
         number = pn.parse(text, region)
     except pn.NumberParseException:
         return None
-    if (pn.region_code_for_country_code(number.country_code) == region
-            and pn.is_valid_number_for_region(number, region)):
+    if pn.region_code_for_country_code(number.country_code) == region and pn.is_valid_number_for_region(number, region):
         return pn.format_number(number, pn.PhoneNumberFormat.E164)
     return phones.to_e164(text, region)
 
@@ -192,8 +245,11 @@ def _parse_phones(db: Database, cells: pd.Series, region: str, say: Progress) ->
         national = bare.str.match(r"^1?\d{10}$")
         candidate = candidate.where(~national, "+1" + bare.str.slice(-10))
     wanted = [c for c in pd.unique(candidate) if c is not None and c == c]
-    known = {r[0] for r in db.fetchall("SELECT phone FROM contacts WHERE phone IN (SELECT unnest(?::VARCHAR[]))",
-                                       [wanted])} if wanted else set()
+    known = (
+        {r[0] for r in db.fetchall("SELECT phone FROM contacts WHERE phone IN (SELECT unnest(?::VARCHAR[]))", [wanted])}
+        if wanted
+        else set()
+    )
     values = candidate.where(candidate.isin(known), None).astype(object)
     todo = pd.unique(cells[values.isna()])
     parsed: dict[str, str | None] = {}
@@ -219,8 +275,15 @@ def _names(csv_file: CsvFile, chosen: dict[str, str]) -> pd.Series | None:
     return joined if name is None else name.where(name != "", joined)
 
 
-def import_contacts(db: Database, actor: User, csv_file: CsvFile, mapping: dict[str, str | None], *,
-                    progress: Progress | None = None, region: str = phones.DEFAULT_REGION) -> ImportReport:
+def import_contacts(
+    db: Database,
+    actor: User,
+    csv_file: CsvFile,
+    mapping: dict[str, str | None],
+    *,
+    progress: Progress | None = None,
+    region: str = phones.DEFAULT_REGION,
+) -> ImportReport:
     """Create or update a contact per row; returns the per-row report. Calls ``progress(fraction)``."""
     contacts.require_editor(actor)
     chosen = check_mapping(csv_file, mapping)
@@ -245,11 +308,15 @@ def import_contacts(db: Database, actor: User, csv_file: CsvFile, mapping: dict[
     if repeat.any():  # only the first valid row of a number is imported
         firsts = row_numbers[repeat].groupby(phone[repeat]).transform("min")
         later = firsts != row_numbers[repeat]
-        error[later[later].index] = ("Same number as row " + firsts[later].astype(str)
-                                     + ", which is imported instead.")
+        error[later[later].index] = "Same number as row " + firsts[later].astype(str) + ", which is imported instead."
         ok = error.isna()
-    good = pd.DataFrame({"row": row_numbers[ok].astype("int64"), "phone": phone[ok],
-                         **{f: fields[f][ok] for f in ("name", "email", "tags", "notes", "timezone")}})
+    good = pd.DataFrame(
+        {
+            "row": row_numbers[ok].astype("int64"),
+            "phone": phone[ok],
+            **{f: fields[f][ok] for f in ("name", "email", "tags", "notes", "timezone")},
+        }
+    )
     folded = {n: phones.normalize_name(n) for n in pd.unique(good["name"].dropna())}
     good["search_name"] = good["name"].map(folded).astype(object)
     good["phone_digits"] = good["phone"].str.slice(1)
@@ -263,17 +330,30 @@ def import_contacts(db: Database, actor: User, csv_file: CsvFile, mapping: dict[
         where = by_row.loc[rows].to_numpy()
         result.loc[where] = kind
         contact_id.loc[where] = ids
-    report = pd.DataFrame({"Row": row_numbers, "Phone": raw_phone, "Name": fields["name"], "Result": result,
-                           "Reason": error.fillna(""), "Contact id": contact_id})
+    report = pd.DataFrame(
+        {
+            "Row": row_numbers,
+            "Phone": raw_phone,
+            "Name": fields["name"],
+            "Result": result,
+            "Reason": error.fillna(""),
+            "Contact id": contact_id,
+        }
+    )
     say(1.0)
     counts = result.value_counts()
-    return ImportReport(rows=report.reset_index(drop=True), created=int(counts.get("created", 0)),
-                        updated=int(counts.get("updated", 0)), unchanged=int(counts.get("unchanged", 0)),
-                        rejected=int(counts.get("rejected", 0)))
+    return ImportReport(
+        rows=report.reset_index(drop=True),
+        created=int(counts.get("created", 0)),
+        updated=int(counts.get("updated", 0)),
+        unchanged=int(counts.get("unchanged", 0)),
+        rejected=int(counts.get("rejected", 0)),
+    )
 
 
-_CHANGED = " OR ".join(f"(i.{f} IS NOT NULL AND i.{f} IS DISTINCT FROM c.{f})"
-                       for f in ("name", "email", "tags", "notes", "timezone"))
+_CHANGED = " OR ".join(
+    f"(i.{f} IS NOT NULL AND i.{f} IS DISTINCT FROM c.{f})" for f in ("name", "email", "tags", "notes", "timezone")
+)
 
 
 def _write_import(tx: Transaction, good: pd.DataFrame, actor_id: int, total_rows: int) -> dict[str, tuple]:
@@ -281,8 +361,9 @@ def _write_import(tx: Transaction, good: pd.DataFrame, actor_id: int, total_rows
     name = f"_import_{id(good)}"
     tx.cursor.register(name, good)
     try:
-        known = tx.execute(f"SELECT i.row, c.id, {_CHANGED} AS changed FROM {name} i "
-                           "JOIN contacts c ON c.phone = i.phone").fetchnumpy()
+        known = tx.execute(
+            f"SELECT i.row, c.id, {_CHANGED} AS changed FROM {name} i JOIN contacts c ON c.phone = i.phone"
+        ).fetchnumpy()
         tx.execute(
             f"""UPDATE contacts c SET name = coalesce(i.name, c.name), email = coalesce(i.email, c.email),
                     tags = coalesce(i.tags, c.tags), notes = coalesce(i.notes, c.notes),
@@ -304,10 +385,13 @@ def _write_import(tx: Transaction, good: pd.DataFrame, actor_id: int, total_rows
         tx.insert_df("contacts", new)
     counts = {"created": len(fresh), "updated": int(changed.sum()), "unchanged": int((~changed).sum())}
     audit.record(tx, actor_id, "contacts.imported", "contact", None, rows=total_rows, **counts)
-    tx.publish("contacts.imported", actor_id=actor_id, rows=total_rows, **counts)
+    tx.publish(events.CONTACTS_IMPORTED, actor_id=actor_id, rows=total_rows, **counts)
     rows, cids = np.asarray(known["row"]), np.asarray(known["id"])
-    return {"created": (fresh["row"].to_numpy(), ids), "updated": (rows[changed], cids[changed]),
-            "unchanged": (rows[~changed], cids[~changed])}
+    return {
+        "created": (fresh["row"].to_numpy(), ids),
+        "updated": (rows[changed], cids[changed]),
+        "unchanged": (rows[~changed], cids[~changed]),
+    }
 
 
 # ---- exporting ----------------------------------------------------------------------------

@@ -62,8 +62,10 @@ def _size_of(source: Any) -> int | None:
 
 
 def _too_big(size: int, limit: int) -> ValidationError:
-    return ValidationError(f"That file is {size / 1024 / 1024:,.1f} MB, and Parley imports CSV files of up to "
-                           f"{limit // 1024 // 1024} MB; split it into smaller files and import each.")
+    return ValidationError(
+        f"That file is {size / 1024 / 1024:,.1f} MB, and Parley imports CSV files of up to "
+        f"{limit // 1024 // 1024} MB; split it into smaller files and import each."
+    )
 
 
 def _read_bytes(source: Any, limit: int) -> bytes:
@@ -124,14 +126,24 @@ def read_csv(source: Any, *, max_bytes: int = MAX_BYTES) -> CsvFile:
         raise ValidationError("That file is empty.")
     delimiter = _delimiter(text)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
-                            skip_blank_lines=False, engine="c", quoting=csv.QUOTE_MINIMAL)
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL,
+        )
     except pd.errors.ParserError as exc:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if found:
             expected, line, saw = found.groups()
-            raise ValidationError(f"Line {line} of that file has {saw} cells but its header has {expected}; "
-                                  "put cells that contain the separator in quotes.") from None
+            raise ValidationError(
+                f"Line {line} of that file has {saw} cells but its header has {expected}; "
+                "put cells that contain the separator in quotes."
+            ) from None
         raise ValidationError("That file is not a readable CSV; save it again as CSV (comma-separated).") from None
     except pd.errors.EmptyDataError:
         raise ValidationError("That file is empty.") from None

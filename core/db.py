@@ -214,9 +214,7 @@ class Database:
                 except duckdb.TransactionException as exc:
                     self._rollback(cur)
                     if attempt == MAX_WRITE_ATTEMPTS:
-                        raise ParleyError(
-                            "The database stayed busy; nothing was changed. Please try again."
-                        ) from exc
+                        raise ParleyError("The database stayed busy; nothing was changed. Please try again.") from exc
                     self.write_conflicts += 1
                     time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
                     continue
@@ -246,17 +244,30 @@ class Database:
             return
         if not _has_events_table(tx):
             return
-        rows = [(e.at, e.name, e.payload.get("conversation_id"), e.payload.get("message_id"),
-                 e.payload.get("user_id"), json.dumps(e.payload, default=str)) for e in tx.events]
+        rows = [
+            (
+                e.at,
+                e.name,
+                e.payload.get("conversation_id"),
+                e.payload.get("message_id"),
+                e.payload.get("user_id"),
+                json.dumps(e.payload, default=str),
+            )
+            for e in tx.events
+        ]
         if len(rows) <= SMALL_INSERT:
             # Most transactions publish a handful of events: one VALUES statement costs a
             # fraction of registering a DataFrame (this runs on every write).
             placeholders = ", ".join(["(nextval('seq_events'), ?, ?, ?, ?, ?, ?)"] * len(rows))
-            tx.execute("INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload) "
-                       f"VALUES {placeholders}", [v for row in rows for v in row])
+            tx.execute(
+                "INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload) "
+                f"VALUES {placeholders}",
+                [v for row in rows for v in row],
+            )
             return
-        frame = pd.DataFrame(rows, columns=["occurred_at", "name", "conversation_id", "message_id", "user_id",
-                                            "payload"])
+        frame = pd.DataFrame(
+            rows, columns=["occurred_at", "name", "conversation_id", "message_id", "user_id", "payload"]
+        )
         for column in ("conversation_id", "message_id", "user_id"):
             frame[column] = frame[column].astype("Int64")
         frame.insert(0, "id", tx.next_ids("seq_events", len(rows)))
@@ -304,9 +315,7 @@ def _has_events_table(tx: Transaction) -> bool:
     # but guard anyway so an early event cannot break a migration.
     key = id(tx.cursor)
     if not _events_table_known.get(key):
-        exists = tx.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND schema_name = 'main'"
-        )
+        exists = tx.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND schema_name = 'main'")
         if not exists:
             return False
         _events_table_known[key] = True

@@ -10,7 +10,8 @@ gets a one-click retry.
 Retryable failures (429, 5xx, timeouts, connection errors) go back to the
 queue with exponential backoff and jitter, up to MAX_ATTEMPTS; 4xx
 failures are final with the provider's code. Per-sender rate limits
-(messages per second, set on the sender) are held by token buckets.
+(messages per second, set on the sender) are held by a sliding log of
+claim times (``RateLimiter``).
 """
 
 from __future__ import annotations
@@ -21,26 +22,35 @@ import random
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
-from core import clock
+from core import clock, events
 from core.db import Database, Transaction
 from core.errors import ParleyError
 from core.provider_errors import OPT_OUT_CODES, describe
-from core.providers.base import (OutboundMedia, OutboundMessage, ProviderError, SendResult, TemplateRef,
-                                 status_moves_forward)
+from core.providers.base import (
+    OutboundMedia,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    TemplateRef,
+    status_moves_forward,
+)
 
 log = logging.getLogger("parley.delivery")
 
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = 2.0  # seconds; doubled per attempt, with jitter
 BACKOFF_CAP = 300.0
-INTERRUPTED_REASON = ("Interrupted: Parley stopped while this message was being handed to the provider, "
-                      "so it may or may not have gone out. Retry to send it again.")
+INTERRUPTED_REASON = (
+    "Interrupted: Parley stopped while this message was being handed to the provider, "
+    "so it may or may not have gone out. Retry to send it again."
+)
 
 
 class RateLimiter:
@@ -98,7 +108,7 @@ class Claim:
 
 
 @dataclass
-class Outcome:
+class SendOutcome:
     claim: Claim
     result: SendResult | None = None
     error: ProviderError | None = None
@@ -116,9 +126,16 @@ class Dispatcher:
     # (per-statement costs dominate small batches); 128 / 32 gives ~600-730. 32 threads = http.POOL_SIZE,
     # so each sending thread keeps a pooled connection, and a real provider's ~100 ms round trip still
     # allows ~300 sends/s.
-    def __init__(self, db: Database, provider_for: Callable[[dict[str, Any]], Any], *,
-                 media_url: Callable[[str], str | None], status_callback_url: Callable[[str], str | None],
-                 batch: int = 128, threads: int = 32) -> None:
+    def __init__(
+        self,
+        db: Database,
+        provider_for: Callable[[dict[str, Any]], Any],
+        *,
+        media_url: Callable[[str], str | None],
+        status_callback_url: Callable[[str], str | None],
+        batch: int = 128,
+        threads: int = 32,
+    ) -> None:
         self.db = db
         self.provider_for = provider_for
         self.media_url = media_url
@@ -157,17 +174,17 @@ class Dispatcher:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _send_one(self, claim: Claim) -> Outcome:
+    def _send_one(self, claim: Claim) -> SendOutcome:
         try:
             provider = self.provider_for(claim.sender)
-            return Outcome(claim, result=provider.send(claim.message))
+            return SendOutcome(claim, result=provider.send(claim.message))
         except ProviderError as exc:
-            return Outcome(claim, error=exc)
+            return SendOutcome(claim, error=exc)
         except ParleyError as exc:  # e.g. the provider is not configured: final, with the sentence
-            return Outcome(claim, error=ProviderError(str(exc), retryable=False))
+            return SendOutcome(claim, error=ProviderError(str(exc), retryable=False))
         except Exception as exc:  # a bug or an unexpected library error: retry, then fail
             log.exception("send of message %s failed unexpectedly", claim.message_id)
-            return Outcome(claim, error=ProviderError(f"Unexpected error: {exc}", retryable=True))
+            return SendOutcome(claim, error=ProviderError(f"Unexpected error: {exc}", retryable=True))
 
     # ---- claim -------------------------------------------------------------------------------
 
@@ -193,8 +210,13 @@ class Dispatcher:
         chosen, blocked, wanted = [], [], {}
         for outbox_id, message_id, sender_id, attempts, rate, enabled, blocked_optout, window_closed in rows:
             if blocked_optout or not enabled or window_closed:
-                reason = ("Contact opted out" if blocked_optout else "Sender disabled" if not enabled else
-                          "WhatsApp window closed before it could go: send a registered template")
+                reason = (
+                    "Contact opted out"
+                    if blocked_optout
+                    else "Sender disabled"
+                    if not enabled
+                    else "WhatsApp window closed before it could go: send a registered template"
+                )
                 blocked.append((outbox_id, message_id, reason))
                 continue
             wanted.setdefault(sender_id, []).append((outbox_id, message_id, attempts, rate))
@@ -212,33 +234,50 @@ class Dispatcher:
                 self._limited[sender_id] = items[0][3]
         for outbox_id, message_id, reason in blocked:  # rule 2: never reaches a provider
             tx.execute("UPDATE outbox SET state = 'cancelled' WHERE id = ?", [outbox_id])
-            tx.execute("UPDATE messages SET status = 'not_sent', error_reason = ?, status_at = ? WHERE id = ?",
-                       [reason, now, message_id])
-            tx.publish("message.not_sent", message_id=message_id, reason=reason)
+            tx.execute(
+                "UPDATE messages SET status = 'not_sent', error_reason = ?, status_at = ? WHERE id = ?",
+                [reason, now, message_id],
+            )
+            tx.publish(events.MESSAGE_NOT_SENT, message_id=message_id, reason=reason)
         if not chosen:
             return []
         outbox_ids = [c[0] for c in chosen]
-        tx.execute("UPDATE outbox SET state = 'claimed', claimed_at = ?, attempts = attempts + 1 "
-                   "WHERE id IN (SELECT unnest(?::BIGINT[]))", [now, outbox_ids])
+        tx.execute(
+            "UPDATE outbox SET state = 'claimed', claimed_at = ?, attempts = attempts + 1 "
+            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [now, outbox_ids],
+        )
         message_ids = [c[1] for c in chosen]
-        tx.execute("UPDATE messages SET status = 'sending', status_at = ?, release_at = NULL "
-                   "WHERE id IN (SELECT unnest(?::BIGINT[]))", [now, message_ids])
+        tx.execute(
+            "UPDATE messages SET status = 'sending', status_at = ?, release_at = NULL "
+            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [now, message_ids],
+        )
         return self._build_claims(tx, chosen)
 
     def _build_claims(self, tx: Transaction, chosen: list[tuple]) -> list[Claim]:
         message_ids = [c[1] for c in chosen]
         details = {
-            r["id"]: r for r in _dicts(tx, """
+            r["id"]: r
+            for r in _dicts(
+                tx,
+                """
                 SELECT m.id, m.body, m.template_id, ct.phone AS to_number, ct.name AS contact_name,
                        s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
                        t.provider_name AS template_name, t.language AS template_language, t.registered
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
                 LEFT JOIN templates t ON t.id = m.template_id
-                WHERE m.id IN (SELECT unnest(?::BIGINT[]))""", [message_ids])
+                WHERE m.id IN (SELECT unnest(?::BIGINT[]))""",
+                [message_ids],
+            )
         }
         media: dict[int, list[dict]] = {}
-        for item in _dicts(tx, "SELECT message_id, sha256, content_type, filename, token FROM media "
-                               "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id", [message_ids]):
+        for item in _dicts(
+            tx,
+            "SELECT message_id, sha256, content_type, filename, token FROM media "
+            "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
+            [message_ids],
+        ):
             media.setdefault(item["message_id"], []).append(item)
         claims = []
         for outbox_id, message_id, attempts, _sender_id in chosen:
@@ -247,11 +286,23 @@ class Dispatcher:
             if d["template_id"] is not None and d["registered"] and d["template_name"]:
                 template = TemplateRef(name=d["template_name"], language=d["template_language"] or "en_US")
             outbound = OutboundMessage(
-                message_id=message_id, channel=d["channel"], from_number=d["from_number"], to_number=d["to_number"],
+                message_id=message_id,
+                channel=d["channel"],
+                from_number=d["from_number"],
+                to_number=d["to_number"],
                 body=d["body"] or None,
-                media=tuple(OutboundMedia(url=self.media_url(m["token"]) or "", content_type=m["content_type"],
-                                          filename=m["filename"], sha256=m["sha256"]) for m in media.get(message_id, [])),
-                template=template, sender_ref=d["provider_ref"], status_callback_url=self.status_callback_url(d["provider"]),
+                media=tuple(
+                    OutboundMedia(
+                        url=self.media_url(m["token"]) or "",
+                        content_type=m["content_type"],
+                        filename=m["filename"],
+                        sha256=m["sha256"],
+                    )
+                    for m in media.get(message_id, [])
+                ),
+                template=template,
+                sender_ref=d["provider_ref"],
+                status_callback_url=self.status_callback_url(d["provider"]),
             )
             sender = {"id": d["sender_id"], "provider": d["provider"], "channel": d["channel"], "label": d["label"]}
             claims.append(Claim(outbox_id, message_id, attempts + 1, sender, outbound))
@@ -259,20 +310,32 @@ class Dispatcher:
 
     # ---- record ------------------------------------------------------------------------------
 
-    def _record(self, tx: Transaction, outcomes: list[Outcome]) -> None:
+    def _record(self, tx: Transaction, outcomes: list[SendOutcome]) -> None:
         now = clock.utcnow()
         msg_rows, outbox_rows, opt_outs = [], [], []
-        current = dict(tx.fetchall("SELECT id, status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                                   [[o.claim.message_id for o in outcomes]]))
+        current = dict(
+            tx.fetchall(
+                "SELECT id, status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                [[o.claim.message_id for o in outcomes]],
+            )
+        )
         for o in outcomes:
             c = o.claim
             if o.result is not None:
-                status = o.result.status if status_moves_forward(current.get(c.message_id), o.result.status) \
+                status = (
+                    o.result.status
+                    if status_moves_forward(current.get(c.message_id), o.result.status)
                     else current.get(c.message_id)
+                )
                 msg_rows.append((c.message_id, status, o.result.provider_message_id, None, None, None))
                 outbox_rows.append((c.outbox_id, "done", None, None))
-                tx.publish("message.sent", message_id=c.message_id, channel=c.sender["channel"],
-                           sender_id=c.sender["id"], status=status)
+                tx.publish(
+                    events.MESSAGE_SENT,
+                    message_id=c.message_id,
+                    channel=c.sender["channel"],
+                    sender_id=c.sender["id"],
+                    status=status,
+                )
                 self.sent += 1
                 continue
             err = o.error
@@ -280,33 +343,54 @@ class Dispatcher:
                 due = now + dt.timedelta(seconds=backoff_seconds(c.attempts, err.retry_after))
                 msg_rows.append((c.message_id, "queued", None, None, None, due))
                 outbox_rows.append((c.outbox_id, "pending", due, err.message[:500]))
-                tx.publish("message.retry_scheduled", message_id=c.message_id, attempt=c.attempts,
-                           error=err.message[:200])
+                tx.publish(
+                    events.MESSAGE_RETRY_SCHEDULED, message_id=c.message_id, attempt=c.attempts, error=err.message[:200]
+                )
             else:
                 reason = describe(err.code, err.message)
                 if err.retryable:
                     reason = f"{reason} — gave up after {c.attempts} attempts"
                 msg_rows.append((c.message_id, "failed", None, err.code, reason, None))
                 outbox_rows.append((c.outbox_id, "failed", None, err.message[:500]))
-                tx.publish("message.failed", message_id=c.message_id, channel=c.sender["channel"],
-                           sender_id=c.sender["id"], error_code=err.code)
+                tx.publish(
+                    events.MESSAGE_FAILED,
+                    message_id=c.message_id,
+                    channel=c.sender["channel"],
+                    sender_id=c.sender["id"],
+                    error_code=err.code,
+                )
                 self.failed += 1
                 if err.code in OPT_OUT_CODES:
                     opt_outs.append(c.message_id)
-        _bulk_update(tx, "messages", pd.DataFrame(msg_rows, columns=[
-            "id", "status", "provider_message_id", "error_code", "error_reason", "release_at"]), """
+        _bulk_update(
+            tx,
+            "messages",
+            pd.DataFrame(
+                msg_rows, columns=["id", "status", "provider_message_id", "error_code", "error_reason", "release_at"]
+            ),
+            """
             status = u.status, status_at = ?, provider_message_id = coalesce(u.provider_message_id,
             messages.provider_message_id), error_code = u.error_code, error_reason = u.error_reason,
-            release_at = u.release_at""", [now])
-        _bulk_update(tx, "outbox", pd.DataFrame(outbox_rows, columns=["id", "state", "due_at", "last_error"]), """
-            state = u.state, due_at = coalesce(u.due_at, outbox.due_at), last_error = u.last_error""", [])
+            release_at = u.release_at""",
+            [now],
+        )
+        _bulk_update(
+            tx,
+            "outbox",
+            pd.DataFrame(outbox_rows, columns=["id", "state", "due_at", "last_error"]),
+            """
+            state = u.state, due_at = coalesce(u.due_at, outbox.due_at), last_error = u.last_error""",
+            [],
+        )
         for message_id in opt_outs:
             _provider_opt_out(tx, message_id, now)
         # Owners' live pages: one event per conversation touched.
         for conversation_id, owner_id in tx.fetchall(
-                "SELECT DISTINCT c.id, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                "WHERE m.id IN (SELECT unnest(?::BIGINT[]))", [[o.claim.message_id for o in outcomes]]):
-            tx.publish("conversation.delivery", conversation_id=conversation_id, user_id=owner_id)
+            "SELECT DISTINCT c.id, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
+            [[o.claim.message_id for o in outcomes]],
+        ):
+            tx.publish(events.CONVERSATION_DELIVERY, conversation_id=conversation_id, user_id=owner_id)
 
 
 def _bulk_update(tx: Transaction, table: str, frame: pd.DataFrame, set_sql: str, params: list) -> None:
@@ -328,10 +412,15 @@ def _provider_opt_out(tx: Transaction, message_id: int, now: dt.datetime) -> Non
     row = tx.fetchone("SELECT contact_id, sender_id FROM messages WHERE id = ?", [message_id])
     if row is None or tx.scalar("SELECT opted_out FROM contacts WHERE id = ?", [row[0]]):
         return
-    tx.execute("UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?", [now, now, row[0]])
-    tx.execute("INSERT INTO optout_history (contact_id, kind, keyword, sender_id, message_id, occurred_at) "
-               "VALUES (?, 'opt_out', 'provider error 21610', ?, ?, ?)", [row[0], row[1], message_id, now])
-    tx.publish("contact.opted_out", contact_id=row[0], source="provider")
+    tx.execute(
+        "UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?", [now, now, row[0]]
+    )
+    tx.execute(
+        "INSERT INTO optout_history (contact_id, kind, keyword, sender_id, message_id, occurred_at) "
+        "VALUES (?, 'opt_out', 'provider error 21610', ?, ?, ?)",
+        [row[0], row[1], message_id, now],
+    )
+    tx.publish(events.CONTACT_OPTED_OUT, contact_id=row[0], source="provider")
 
 
 def _mark_interrupted(tx: Transaction) -> int:
@@ -341,10 +430,13 @@ def _mark_interrupted(tx: Transaction) -> int:
         return 0
     now = clock.utcnow()
     tx.execute("UPDATE outbox SET state = 'interrupted' WHERE state = 'claimed'")
-    tx.execute("UPDATE messages SET status = 'interrupted', status_at = ?, error_reason = ? "
-               "WHERE id IN (SELECT unnest(?::BIGINT[]))", [now, INTERRUPTED_REASON, [r[1] for r in rows]])
+    tx.execute(
+        "UPDATE messages SET status = 'interrupted', status_at = ?, error_reason = ? "
+        "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+        [now, INTERRUPTED_REASON, [r[1] for r in rows]],
+    )
     for _, message_id, conversation_id, owner_id in rows:
-        tx.publish("message.interrupted", message_id=message_id, conversation_id=conversation_id, user_id=owner_id)
+        tx.publish(events.MESSAGE_INTERRUPTED, message_id=message_id, conversation_id=conversation_id, user_id=owner_id)
     return len(rows)
 
 

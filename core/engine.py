@@ -13,6 +13,7 @@ import os
 import threading
 from typing import Any
 
+from core import events
 from core.db import Database, Event
 from core.errors import ValidationError
 from core.providers import registry
@@ -26,8 +27,16 @@ WEBHOOK_PROVIDERS = {"twilio": "twilio", "whatsapp": "whatsapp_cloud", "simulato
 
 
 class ProviderBook:
-    def __init__(self, db: Database, *, simulator_url: str, simulator_secret: bytes, demo: bool,
-                 secrets: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        simulator_url: str,
+        simulator_secret: bytes,
+        demo: bool,
+        secrets: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.db = db
         self._simulator_url = simulator_url
         self._simulator_secret = simulator_secret
@@ -37,17 +46,21 @@ class ProviderBook:
         self._providers: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._senders: dict[tuple[str, str], dict[str, Any]] | None = None
-        db.subscribe("sender.changed", self._forget_senders)
+        db.subscribe(events.SENDER_CHANGED, self._forget_senders)
 
     def provider(self, name: str) -> Any:
         with self._lock:
             if name not in self._providers:
                 if name == "simulator":
-                    settings = {"webhook_url": self._simulator_url, "secret": self._simulator_secret,
-                                "demo_replies": self._demo}
+                    settings = {
+                        "webhook_url": self._simulator_url,
+                        "secret": self._simulator_secret,
+                        "demo_replies": self._demo,
+                    }
                 else:
                     settings = registry.provider_settings_from_env(
-                        name, os.environ if self._env is None else self._env, self._secrets)
+                        name, os.environ if self._env is None else self._env, self._secrets
+                    )
                 self._providers[name] = registry.build_provider(name, settings)
             return self._providers[name]
 
@@ -115,10 +128,16 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     from core.ingest import WebhookApplier, WebhookIngest
 
     secrets = _streamlit_secrets()
-    book = ProviderBook(rt.db, simulator_url=f"{rt.config.local_url}/webhooks/simulator",
-                        simulator_secret=rt.config.simulator_secret, demo=rt.config.demo, secrets=secrets)
-    dispatcher = Dispatcher(rt.db, book.for_sender, media_url=media_url_for(rt),
-                            status_callback_url=status_callback_for(rt))
+    book = ProviderBook(
+        rt.db,
+        simulator_url=f"{rt.config.local_url}/webhooks/simulator",
+        simulator_secret=rt.config.simulator_secret,
+        demo=rt.config.demo,
+        secrets=secrets,
+    )
+    dispatcher = Dispatcher(
+        rt.db, book.for_sender, media_url=media_url_for(rt), status_callback_url=status_callback_for(rt)
+    )
     interrupted = dispatcher.recover()
     if interrupted:
         log.warning("%d sends were in flight at the last stop; marked interrupted for a retry", interrupted)
@@ -126,8 +145,8 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     apply_worker = LoopWorker("webhook-applier", applier.step, idle=1.0)
     ingest = WebhookIngest(rt.db, book, public_url=rt.config.public_url, wake_applier=apply_worker.wake)
     dispatch_worker = LoopWorker("dispatcher", dispatcher.step, idle=0.25, on_stop=dispatcher.close)
-    rt.db.subscribe("message.queued", lambda _e: dispatch_worker.wake())
-    rt.db.subscribe("message.retried", lambda _e: dispatch_worker.wake())
+    rt.db.subscribe(events.MESSAGE_QUEUED, lambda _e: dispatch_worker.wake())
+    rt.db.subscribe(events.MESSAGE_RETRIED, lambda _e: dispatch_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
     return [dispatch_worker, apply_worker]
 

@@ -24,9 +24,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
-
+from typing import Any
 
 from core import clock
 from core.actions import inbound
@@ -45,14 +45,14 @@ APPLY_CHUNK_ROWS = 200
 UNKNOWN_ID_GRACE = dt.timedelta(minutes=5)
 MAX_BODY_BYTES = 1_000_000
 ACK = {
-    "twilio": ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>", "text/xml"),
+    "twilio": ('<?xml version="1.0" encoding="UTF-8"?><Response/>', "text/xml"),
     "whatsapp": ("ok", "text/plain"),
     "simulator": ("ok", "text/plain"),
 }
 
 
 @dataclass(frozen=True)
-class Outcome:
+class WebhookAnswer:
     status: int
     body: str
     media_type: str = "text/plain"
@@ -110,7 +110,7 @@ class GroupCommitter:
                 log.exception("could not store %d webhooks", len(items))
                 ids, error = [None] * len(items), exc
             self.committed += 0 if error else len(items)
-            for (row, loop, waiter), row_id in zip(items, ids):
+            for (_row, loop, waiter), row_id in zip(items, ids):
                 _resolve(loop, waiter, row_id, error)
             if self.on_commit and not error:
                 self.on_commit()
@@ -149,14 +149,22 @@ def _insert_rows(tx: Transaction, rows: list[dict[str, Any]]) -> list[int]:
     # third of registering a DataFrame (bench/bench_webhooks.py).
     # The ids come back in the order of the VALUES rows (asserted in tests/core/test_ingest_commit.py).
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(rows))
-    returned = tx.fetchall(f"INSERT INTO webhook_inbox ({', '.join(_INBOX_COLUMNS)}) VALUES {values} RETURNING id",
-                           [row[c] for row in rows for c in _INBOX_COLUMNS])
+    returned = tx.fetchall(
+        f"INSERT INTO webhook_inbox ({', '.join(_INBOX_COLUMNS)}) VALUES {values} RETURNING id",
+        [row[c] for row in rows for c in _INBOX_COLUMNS],
+    )
     return [r[0] for r in returned]
 
 
 class WebhookIngest:
-    def __init__(self, db: Database, providers: Any, *, public_url: str | None = None,
-                 wake_applier: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        providers: Any,
+        *,
+        public_url: str | None = None,
+        wake_applier: Callable[[], None] | None = None,
+    ) -> None:
         self.db = db
         self.providers = providers  # has .for_webhook(name) and .sender_for(event)
         self.public_url = public_url
@@ -172,47 +180,54 @@ class WebhookIngest:
         url = self.public_url + parts.path + (f"?{parts.query}" if parts.query else "")
         return WebhookRequest(req.method, url, req.headers, req.query, req.body)
 
-    def handshake(self, req: WebhookRequest) -> Outcome:
+    def handshake(self, req: WebhookRequest) -> WebhookAnswer:
         provider = self.providers.for_webhook("whatsapp")
         challenge = provider.verify_handshake(req.query) if provider is not None else None
         if challenge is None:
-            return Outcome(403, "Verification failed.")
-        return Outcome(200, challenge)
+            return WebhookAnswer(403, "Verification failed.")
+        return WebhookAnswer(200, challenge)
 
-    def check(self, name: str, req: WebhookRequest) -> tuple[Outcome | None, dict[str, Any] | None]:
+    def check(self, name: str, req: WebhookRequest) -> tuple[WebhookAnswer | None, dict[str, Any] | None]:
         """Verify and classify a request: (immediate answer, row to store)."""
         provider = self.providers.for_webhook(name)
         if provider is None:
-            return Outcome(404, "Unknown webhook."), None
+            return WebhookAnswer(404, "Unknown webhook."), None
         if len(req.body) > MAX_BODY_BYTES:
-            return Outcome(413, "Payload too large."), None
+            return WebhookAnswer(413, "Payload too large."), None
         req = self._as_called(req)
         if not provider.verify_webhook(req):
-            return Outcome(403, "Invalid signature."), None
-        row = {"received_at": clock.utcnow(), "provider": name, "state": "pending", "url": req.url,
-               "content_type": req.headers.get("content-type"), "body": req.body, "error": None}
+            return WebhookAnswer(403, "Invalid signature."), None
+        row = {
+            "received_at": clock.utcnow(),
+            "provider": name,
+            "state": "pending",
+            "url": req.url,
+            "content_type": req.headers.get("content-type"),
+            "body": req.body,
+            "error": None,
+        }
         try:
             batch = provider.parse_webhook(req)
         except MalformedWebhook as exc:
             row.update(state="malformed", error=str(exc)[:500])
-            return Outcome(400, "Malformed payload; it was recorded for review."), row
+            return WebhookAnswer(400, "Malformed payload; it was recorded for review."), row
         unknown = [e for e in batch.inbound if self.providers.sender_for(name, e) is None]
         if unknown:
             row.update(state="unknown_sender", error=f"No sender for {unknown[0].to_number or unknown[0].to_ref}")
-            return Outcome(404, "Unknown sender number; the payload was recorded."), row
+            return WebhookAnswer(404, "Unknown sender number; the payload was recorded."), row
         return None, row
 
-    async def receive(self, name: str, req: WebhookRequest) -> Outcome:
+    async def receive(self, name: str, req: WebhookRequest) -> WebhookAnswer:
         answer, row = self.check(name, req)
         if row is not None:
             try:
                 await self.committer.submit(row)
             except Exception:
-                return Outcome(503, "Could not store the webhook; please retry.")
+                return WebhookAnswer(503, "Could not store the webhook; please retry.")
         if answer is not None:
             return answer
         body, media_type = ACK.get(name, ("ok", "text/plain"))
-        return Outcome(200, body, media_type)
+        return WebhookAnswer(200, body, media_type)
 
     def close(self) -> None:
         self.committer.stop()
@@ -242,8 +257,9 @@ class WebhookApplier:
         for row_id, name, url, content_type, body, received_at in rows:
             provider = self.providers.for_webhook(name)
             try:
-                batch = provider.parse_webhook(WebhookRequest("POST", url or "", {"content-type": content_type or ""},
-                                                              {}, bytes(body)))
+                batch = provider.parse_webhook(
+                    WebhookRequest("POST", url or "", {"content-type": content_type or ""}, {}, bytes(body))
+                )
             except MalformedWebhook as exc:
                 parsed.append((row_id, received_at, None, [], str(exc)))
                 continue
@@ -273,9 +289,12 @@ class WebhookApplier:
             # payload stays, marked for review, with the reason.
             log.exception("webhook %s could not be applied", chunk[0][0])
             reason = f"Could not be applied: {type(exc).__name__}: {exc}"[:500]
-            self.db.write(lambda tx: tx.execute(
-                "UPDATE webhook_inbox SET state = 'error', error = ?, processed_at = ? WHERE id = ?",
-                [reason, clock.utcnow(), chunk[0][0]]))
+            self.db.write(
+                lambda tx: tx.execute(
+                    "UPDATE webhook_inbox SET state = 'error', error = ?, processed_at = ? WHERE id = ?",
+                    [reason, clock.utcnow(), chunk[0][0]],
+                )
+            )
             self.failed += 1
             return
         self.applied += len(chunk)
@@ -288,8 +307,9 @@ class WebhookApplier:
                 sha = self.media.put(data)
                 ext = (item.content_type or "application/octet-stream").split("/")[-1].split(";")[0]
                 filename = item.filename or f"attachment-{index + 1}.{ext}"
-                stored.append(inbound.StoredMedia(sha, item.content_type or "application/octet-stream", filename,
-                                                  len(data)))
+                stored.append(
+                    inbound.StoredMedia(sha, item.content_type or "application/octet-stream", filename, len(data))
+                )
             except (ProviderError, OSError, ValueError) as exc:
                 errors.append(f"Attachment {index + 1} could not be downloaded: {exc}")
         return stored, errors
@@ -316,16 +336,24 @@ class WebhookApplier:
             if event.provider_message_id not in unknown or outcome[row_id][1] is not None:
                 continue
             if now - received_at < UNKNOWN_ID_GRACE:  # the provider may have answered before we stored its id
-                outcome[row_id] = ("pending", f"Waiting for message id {event.provider_message_id}",
-                                   now + dt.timedelta(seconds=2))
+                outcome[row_id] = (
+                    "pending",
+                    f"Waiting for message id {event.provider_message_id}",
+                    now + dt.timedelta(seconds=2),
+                )
             else:
-                outcome[row_id] = ("applied", f"Unknown message id {event.provider_message_id}: "
-                                              "Parley never sent it", now)
+                outcome[row_id] = (
+                    "applied",
+                    f"Unknown message id {event.provider_message_id}: Parley never sent it",
+                    now,
+                )
         rows = [(row_id, state, note, at) for row_id, (state, note, at) in outcome.items()]
         values = ", ".join(["(?::BIGINT, ?, ?, ?::TIMESTAMP)"] * len(rows))
-        tx.execute(f"""UPDATE webhook_inbox SET state = u.state, error = u.error, processed_at = u.processed_at
+        tx.execute(
+            f"""UPDATE webhook_inbox SET state = u.state, error = u.error, processed_at = u.processed_at
                        FROM (VALUES {values}) AS u(id, state, error, processed_at) WHERE webhook_inbox.id = u.id""",
-                   [v for row in rows for v in row])
+            [v for row in rows for v in row],
+        )
 
     def _apply_inbound(self, tx: Transaction, name: str, batch: WebhookBatch, media: list) -> str | None:
         """Store the batch's inbound messages; a sentence if one is for a sender we no longer have."""

@@ -14,9 +14,11 @@ import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
+from core import events
 from core.db import Event
 
-NOTICE_EVENTS = {"conversation.assigned", "message.received"}
+# A contact's name or opt-out shows in every user's lists.
+CONTACT_EVENTS = frozenset(name for name in events.ALL if name.startswith(("contact.", "contacts.")))
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class ChangeFeed:
         payload = event.payload
         with self._cond:
             self.version += 1
-            if event.name.startswith("contact."):
+            if event.name in CONTACT_EVENTS:
                 self._everyone = self.version
             for key in ("user_id", "from_user_id", "owner_id"):
                 if payload.get(key) is not None:
@@ -57,14 +59,26 @@ class ChangeFeed:
 
     def _notice_for(self, event: Event) -> Notice | None:
         p = event.payload
-        if event.name == "conversation.assigned" and p.get("user_id") is not None:
+        if event.name == events.CONVERSATION_ASSIGNED and p.get("user_id") is not None:
             who = p.get("contact_name") or "a contact"
-            return Notice(next(self._ids), int(p["user_id"]), "assigned", p.get("conversation_id"),
-                          f"Conversation with {who} was assigned to you.", event.at)
-        if event.name == "message.received" and p.get("owner_id") is not None:
+            return Notice(
+                next(self._ids),
+                int(p["user_id"]),
+                "assigned",
+                p.get("conversation_id"),
+                f"Conversation with {who} was assigned to you.",
+                event.at,
+            )
+        if event.name == events.MESSAGE_RECEIVED and p.get("owner_id") is not None:
             who = p.get("contact_name") or "a contact"
-            return Notice(next(self._ids), int(p["owner_id"]), "message", p.get("conversation_id"),
-                          f"New message from {who}.", event.at)
+            return Notice(
+                next(self._ids),
+                int(p["owner_id"]),
+                "message",
+                p.get("conversation_id"),
+                f"New message from {who}.",
+                event.at,
+            )
         return None
 
     def user_version(self, user_id: int) -> int:

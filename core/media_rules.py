@@ -28,15 +28,34 @@ WHATSAPP_MAX_FILES = 1
 
 # Content type → extensions a file of that type may carry (first = default).
 MMS_TYPES: dict[str, tuple[str, ...]] = {
-    "image/jpeg": (".jpg", ".jpeg"), "image/png": (".png",), "image/gif": (".gif",),
-    "image/bmp": (".bmp",), "image/tiff": (".tif", ".tiff"), "image/heic": (".heic",), "image/heif": (".heif",),
-    "video/mp4": (".mp4",), "video/mpeg": (".mpeg", ".mpg"), "video/quicktime": (".mov",),
-    "video/3gpp": (".3gp",), "video/3gpp2": (".3g2",), "video/webm": (".webm",),
-    "audio/mpeg": (".mp3",), "audio/mp4": (".m4a", ".mp4"), "audio/ogg": (".ogg", ".oga", ".opus"),
-    "audio/amr": (".amr",), "audio/3gpp": (".3gp",), "audio/basic": (".au", ".snd"),
-    "audio/vnd.wave": (".wav",), "audio/webm": (".weba", ".webm"),
-    "text/vcard": (".vcf",), "text/x-vcard": (".vcf",), "text/calendar": (".ics",), "text/csv": (".csv",),
-    "text/rtf": (".rtf",), "application/pdf": (".pdf",), "application/vnd.apple.pkpass": (".pkpass",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+    "image/gif": (".gif",),
+    "image/bmp": (".bmp",),
+    "image/tiff": (".tif", ".tiff"),
+    "image/heic": (".heic",),
+    "image/heif": (".heif",),
+    "video/mp4": (".mp4",),
+    "video/mpeg": (".mpeg", ".mpg"),
+    "video/quicktime": (".mov",),
+    "video/3gpp": (".3gp",),
+    "video/3gpp2": (".3g2",),
+    "video/webm": (".webm",),
+    "audio/mpeg": (".mp3",),
+    "audio/mp4": (".m4a", ".mp4"),
+    "audio/ogg": (".ogg", ".oga", ".opus"),
+    "audio/amr": (".amr",),
+    "audio/3gpp": (".3gp",),
+    "audio/basic": (".au", ".snd"),
+    "audio/vnd.wave": (".wav",),
+    "audio/webm": (".weba", ".webm"),
+    "text/vcard": (".vcf",),
+    "text/x-vcard": (".vcf",),
+    "text/calendar": (".ics",),
+    "text/csv": (".csv",),
+    "text/rtf": (".rtf",),
+    "application/pdf": (".pdf",),
+    "application/vnd.apple.pkpass": (".pkpass",),
 }
 
 _OFFICE = {
@@ -67,12 +86,23 @@ WHATSAPP_TYPES: dict[str, tuple[MediaKind, int, tuple[str, ...]]] = {
 
 # Spellings browsers and phones use for the same types.
 _ALIASES = {
-    "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "audio/mp3": "audio/mpeg", "audio/x-m4a": "audio/mp4",
-    "audio/wav": "audio/vnd.wave", "audio/x-wav": "audio/vnd.wave", "video/3gp": "video/3gpp",
-    "application/vcard": "text/vcard", "audio/opus": "audio/ogg",
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "audio/mp3": "audio/mpeg",
+    "audio/x-m4a": "audio/mp4",
+    "audio/wav": "audio/vnd.wave",
+    "audio/x-wav": "audio/vnd.wave",
+    "video/3gp": "video/3gpp",
+    "application/vcard": "text/vcard",
+    "audio/opus": "audio/ogg",
 }
-_KIND_NAMES = {"image": "Images", "video": "Videos", "audio": "Audio files", "document": "Documents",
-               "sticker": "Stickers"}
+_KIND_NAMES = {
+    "image": "Images",
+    "video": "Videos",
+    "audio": "Audio files",
+    "document": "Documents",
+    "sticker": "Stickers",
+}
 
 MAX_FILENAME = 100
 _FORBIDDEN_IN_NAMES = re.compile(r'[<>:"/\\|?*]')

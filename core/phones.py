@@ -45,9 +45,19 @@ PREFERRED_ZONES = {
 
 # Letters that Unicode does not decompose into a base letter plus an accent,
 # folded by hand so that "Søren" is found by typing "soren".
-_UNDECOMPOSABLE_LETTERS = str.maketrans({
-    "ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "þ": "th", "æ": "ae", "œ": "oe",
-})
+_UNDECOMPOSABLE_LETTERS = str.maketrans(
+    {
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "ħ": "h",
+        "ı": "i",
+        "þ": "th",
+        "æ": "ae",
+        "œ": "oe",
+    }
+)
 
 
 def _parse(raw: str | None, region: str) -> pn.PhoneNumber | None:

@@ -282,4 +282,3 @@ def media_item(db: Database, viewer: User, media_id: int) -> dict[str, Any]:
         raise NotFound("That file does not exist.")
     conversation_detail(db, viewer, rows[0]["conversation_id"])
     return rows[0]
-

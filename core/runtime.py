@@ -12,12 +12,14 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from core import schema
 from core.db import Database
+from core.errors import ParleyError
 from core.live import ChangeFeed
 from core.media_store import MediaStore
 
@@ -110,10 +112,13 @@ class Runtime:
         if ingest is not None:
             c = ingest.committer
             applier = self.services.get("applier")
-            health["webhooks"] = {"stored": c.committed, "commits": c.commits,
-                                  "commit_ms": round(c.commit_seconds / c.commits * 1000, 2) if c.commits else None,
-                                  "applied": applier.applied if applier else None,
-                                  "kept_for_review": applier.failed if applier else None}
+            health["webhooks"] = {
+                "stored": c.committed,
+                "commits": c.commits,
+                "commit_ms": round(c.commit_seconds / c.commits * 1000, 2) if c.commits else None,
+                "applied": applier.applied if applier else None,
+                "kept_for_review": applier.failed if applier else None,
+            }
         return health
 
 
@@ -169,14 +174,29 @@ def stop() -> None:
     rt.db.close()
 
 
+# Fills an empty database with the demo workspace. The generator is not the product and
+# lives outside ``core`` (package ``generator``): ``app.py`` hands it over with
+# ``use_demo_builder`` so that nothing in ``core`` imports it.
+DemoBuilder = Callable[[Database, MediaStore], Any]
+_demo_builder: DemoBuilder | None = None
+
+
+def use_demo_builder(builder: DemoBuilder | None) -> None:
+    global _demo_builder
+    _demo_builder = builder
+
+
 def _ensure_workspace(db: Database, media: MediaStore, config: Config) -> None:
     if db.scalar("SELECT count(*) FROM workspace"):
         return
     if config.demo:
-        from core.demo import create_demo_workspace
-
+        if _demo_builder is None:
+            raise ParleyError(
+                "This Parley was started without its demo workspace builder; "
+                "set PARLEY_DEMO=0 to start an empty workspace."
+            )
         log.info("creating the demo workspace in %s", config.db_path)
-        create_demo_workspace(db, media)
+        _demo_builder(db, media)
     else:
         from core.actions.users import do_create_workspace
 
@@ -187,7 +207,7 @@ def _ensure_workspace(db: Database, media: MediaStore, config: Config) -> None:
 
 
 def _start_workers(rt: Runtime) -> None:
-    from core.workers import build_workers
+    from core.engine import build_workers
 
     rt.workers = build_workers(rt)
     for worker in rt.workers:

@@ -21,11 +21,15 @@ DEFAULTS: dict[str, Any] = {
         "timezone": "America/New_York",
         # 0 = Monday. Each day: list of [open, close] in the workspace's local time.
         "weekly": {
-            "0": [["08:00", "20:00"]], "1": [["08:00", "20:00"]], "2": [["08:00", "20:00"]],
-            "3": [["08:00", "20:00"]], "4": [["08:00", "20:00"]], "5": [["09:00", "14:00"]], "6": [],
+            "0": [["08:00", "20:00"]],
+            "1": [["08:00", "20:00"]],
+            "2": [["08:00", "20:00"]],
+            "3": [["08:00", "20:00"]],
+            "4": [["08:00", "20:00"]],
+            "5": [["09:00", "14:00"]],
+            "6": [],
         },
-        "holidays": ["2026-12-25", "2027-01-01", "2027-05-31", "2027-07-05", "2027-09-06",
-                     "2027-11-25", "2027-12-24"],
+        "holidays": ["2026-12-25", "2027-01-01", "2027-05-31", "2027-07-05", "2027-09-06", "2027-11-25", "2027-12-24"],
     },
     "quiet_hours": {"start": "08:00", "end": "21:00"},
     "help_reply": (
@@ -77,8 +81,7 @@ def business_hours(db: Database) -> BusinessHours:
 
 def business_hours_from_json(raw: dict[str, Any]) -> BusinessHours:
     weekly = {
-        int(day): [(_time(a), _time(b)) for a, b in intervals]
-        for day, intervals in (raw.get("weekly") or {}).items()
+        int(day): [(_time(a), _time(b)) for a, b in intervals] for day, intervals in (raw.get("weekly") or {}).items()
     }
     for day in range(7):
         weekly.setdefault(day, [])

@@ -21,8 +21,14 @@ class LoopWorker:
     (loop again at once), False (sleep ``idle`` seconds or until woken), or a
     number of seconds to sleep at most (e.g. until a rate limit frees up)."""
 
-    def __init__(self, name: str, step: Callable[[], bool | float], *, idle: float = 0.5,
-                 on_stop: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], bool | float],
+        *,
+        idle: float = 0.5,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
         self._step = step
         self._idle = idle
@@ -74,10 +80,3 @@ class LoopWorker:
             "errors": self.errors,
             "last_error": self.last_error,
         }
-
-
-def build_workers(rt: Any) -> list[LoopWorker]:
-    """The server's workers. The messaging engine adds its own here."""
-    from core import engine
-
-    return engine.build_workers(rt)

@@ -52,7 +52,7 @@ def _zone(tz_name: str | None) -> dt.tzinfo:
     try:
         return ZoneInfo(tz_name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        return dt.timezone.utc
+        return dt.UTC
 
 
 def fmt_time(value: Any, tz_name: str | None, now: dt.datetime | None = None) -> str:
@@ -62,8 +62,8 @@ def fmt_time(value: Any, tz_name: str | None, now: dt.datetime | None = None) ->
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     zone = _zone(tz_name)
-    local = clock.to_naive_utc(value).replace(tzinfo=dt.timezone.utc).astimezone(zone)
-    today = (now or clock.utcnow()).replace(tzinfo=dt.timezone.utc).astimezone(zone).date()
+    local = clock.to_naive_utc(value).replace(tzinfo=dt.UTC).astimezone(zone)
+    today = (now or clock.utcnow()).replace(tzinfo=dt.UTC).astimezone(zone).date()
     hm = f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
     days = abs((today - local.date()).days)
     if days == 0:
@@ -78,12 +78,26 @@ def fmt_time(value: Any, tz_name: str | None, now: dt.datetime | None = None) ->
 # ---- delivery status (DESIGN.md, *Status icons*) ----------------------------------------
 
 STATUS_ICONS = {
-    "queued": "🕓", "sending": "🕓", "sent": "✓", "delivered": "✓✓", "read": ":blue[✓✓]",
-    "failed": ":red[⚠]", "undelivered": ":red[⚠]", "not_sent": ":red[⚠]", "interrupted": ":red[⚠]",
+    "queued": "🕓",
+    "sending": "🕓",
+    "sent": "✓",
+    "delivered": "✓✓",
+    "read": ":blue[✓✓]",
+    "failed": ":red[⚠]",
+    "undelivered": ":red[⚠]",
+    "not_sent": ":red[⚠]",
+    "interrupted": ":red[⚠]",
 }
 STATUS_WORDS = {
-    "queued": "Queued", "sending": "Sending", "sent": "Sent", "delivered": "Delivered", "read": "Read",
-    "failed": "Failed", "undelivered": "Undelivered", "not_sent": "Not sent", "interrupted": "Interrupted — retry",
+    "queued": "Queued",
+    "sending": "Sending",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "read": "Read",
+    "failed": "Failed",
+    "undelivered": "Undelivered",
+    "not_sent": "Not sent",
+    "interrupted": "Interrupted — retry",
 }
 FAILED_STATUSES = {"failed", "undelivered", "not_sent", "interrupted"}
 
@@ -180,8 +194,13 @@ def bulk_action(key: str, user_id: int, action: str, state: MutableMapping | Non
         elif action in ("close", "reopen"):
             n = do_set_status(rt.db, user, ids, closed=action == "close")
             verb = "Closed" if action == "close" else "Reopened"
-            _done(key, f"{verb} {plural(n, 'conversation')}." if n else
-                  f"Those conversations were already {'closed' if action == 'close' else 'open'}.", s)
+            _done(
+                key,
+                f"{verb} {plural(n, 'conversation')}."
+                if n
+                else f"Those conversations were already {'closed' if action == 'close' else 'open'}.",
+                s,
+            )
         elif action == "assign":
             require_admin(user, "assign conversations")
             if not ids:
@@ -233,8 +252,13 @@ def assign_selected(key: str, user_id: int, state: MutableMapping | None = None)
     s.pop(f"{key}.assign", None)
     s.pop(f"{key}.assign_to", None)
     to_user = get_user(rt.db, int(to_id))
-    _done(key, f"Assigned {plural(n, 'conversation')} to {to_user.display_name}." if n else
-          f"Those conversations already belong to {to_user.display_name}.", s)
+    _done(
+        key,
+        f"Assigned {plural(n, 'conversation')} to {to_user.display_name}."
+        if n
+        else f"Those conversations already belong to {to_user.display_name}.",
+        s,
+    )
 
 
 def cancel_pending(key: str, state: MutableMapping | None = None) -> None:
@@ -263,9 +287,11 @@ def _confirm_dialog(key: str, user_id: int) -> None:
         st.rerun()
     state = "read" if pending["read"] else "unread"
     n = len(pending["ids"])
-    st.markdown(f"This marks {plural(n, 'conversation')} **{state}** in {escape_md(_names(pending['owners']))}'s "
-                f"inbox{'es' if len(pending['owners']) > 1 else ''}. They will see "
-                f"{'it' if n == 1 else 'them'} as {state}.")
+    st.markdown(
+        f"This marks {plural(n, 'conversation')} **{state}** in {escape_md(_names(pending['owners']))}'s "
+        f"inbox{'es' if len(pending['owners']) > 1 else ''}. They will see "
+        f"{'it' if n == 1 else 'them'} as {state}."
+    )
     row = st.container(horizontal=True)
     row.button("Confirm", type="primary", key=f"{key}.confirm_yes", on_click=confirm_read_state, args=(key, user_id))
     row.button("Cancel", key=f"{key}.confirm_no", on_click=cancel_pending, args=(key,))
@@ -284,18 +310,33 @@ def _assign_dialog(key: str, user_id: int) -> None:
     except ParleyError as exc:
         st.error(str(exc))
         return
-    names = {m["id"]: f"{m['display_name']} (@{m['username']})" + (" · admin" if m["role"] == "admin" else "")
-             for m in members}
-    st.selectbox("Assign to", list(names), format_func=names.get, index=None, placeholder="Choose an agent",
-                 key=f"{key}.assign_to")
+    names = {
+        m["id"]: f"{m['display_name']} (@{m['username']})" + (" · admin" if m["role"] == "admin" else "")
+        for m in members
+    }
+    st.selectbox(
+        "Assign to",
+        list(names),
+        format_func=names.get,
+        index=None,
+        placeholder="Choose an agent",
+        key=f"{key}.assign_to",
+    )
     n = len(pending["ids"])
-    st.caption(f"{plural(n, 'conversation')} will move to the chosen agent's inbox as unread, "
-               "and they will be notified.")
+    st.caption(
+        f"{plural(n, 'conversation')} will move to the chosen agent's inbox as unread, and they will be notified."
+    )
     if st.session_state.get(f"{key}.dialog_error"):
         st.error(st.session_state[f"{key}.dialog_error"])
     row = st.container(horizontal=True)
-    row.button("Assign", type="primary", key=f"{key}.assign_yes", on_click=assign_selected, args=(key, user_id),
-               disabled=st.session_state.get(f"{key}.assign_to") is None)
+    row.button(
+        "Assign",
+        type="primary",
+        key=f"{key}.assign_yes",
+        on_click=assign_selected,
+        args=(key, user_id),
+        disabled=st.session_state.get(f"{key}.assign_to") is None,
+    )
     row.button("Cancel", key=f"{key}.assign_no", on_click=cancel_pending, args=(key,))
 
 
@@ -331,9 +372,15 @@ def action_buttons(key: str, user_id: int, actions: list[tuple[str, str, str]], 
     n = len(selected(key))
     row = container or st.container(horizontal=True, vertical_alignment="center", width="content")
     for action, label, icon in actions:
-        row.button(label, key=f"{key}.act.{action}", icon=icon, disabled=n == 0,
-                   help=None if n else "Tick one or more rows first.",
-                   on_click=bulk_action, args=(key, user_id, action))
+        row.button(
+            label,
+            key=f"{key}.act.{action}",
+            icon=icon,
+            disabled=n == 0,
+            help=None if n else "Tick one or more rows first.",
+            on_click=bulk_action,
+            args=(key, user_id, action),
+        )
     if n:
         row.caption(f"{n} selected", width="content")
 
@@ -346,18 +393,15 @@ def reset_paging(key: str) -> None:
     clear_selection(key)
 
 
-_reset_paging = reset_paging
-
-
 def _run_search(key: str) -> None:
     st.session_state[f"{key}.q"] = (st.session_state.get(f"{key}.q_input") or "").strip()
-    _reset_paging(key)
+    reset_paging(key)
 
 
 def _clear_search(key: str) -> None:
     st.session_state[f"{key}.q"] = ""
     st.session_state[f"{key}.q_input"] = ""
-    _reset_paging(key)
+    reset_paging(key)
 
 
 def search_box(key: str, container=None) -> str:
@@ -365,13 +409,26 @@ def search_box(key: str, container=None) -> str:
     box = container or st.container(horizontal=True, vertical_alignment="center", width="content")
     with box.form(f"{key}.search", border=False, enter_to_submit=True, width="content"):
         row = st.container(horizontal=True, vertical_alignment="center", gap="small", width="content")
-        row.text_input("Search", key=f"{key}.q_input", placeholder="Search name or number",
-                       label_visibility="collapsed", max_chars=100, width=260)
+        row.text_input(
+            "Search",
+            key=f"{key}.q_input",
+            placeholder="Search name or number",
+            label_visibility="collapsed",
+            max_chars=100,
+            width=260,
+        )
         row.form_submit_button("Search", icon=":material/search:", on_click=_run_search, args=(key,))
     query = st.session_state.get(f"{key}.q") or ""
     if query:
-        box.button("Clear", key=f"{key}.clear", icon=":material/close:", on_click=_clear_search,
-                   args=(key,), type="tertiary", help="Clear the search and show the whole list")
+        box.button(
+            "Clear",
+            key=f"{key}.clear",
+            icon=":material/close:",
+            on_click=_clear_search,
+            args=(key,),
+            type="tertiary",
+            help="Clear the search and show the whole list",
+        )
     return query
 
 
@@ -382,15 +439,28 @@ def _turn_page(key: str, delta: int) -> None:
 
 def pager(key: str, page, container=None) -> None:
     """'1–50 of 312' with Prev/Next."""
-    row = container or st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right",
-                                    width="content")
+    row = container or st.container(
+        horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"
+    )
     first = page.page * page.page_size + 1 if page.total else 0
     last = min(page.total, (page.page + 1) * page.page_size)
     row.caption(f"{first:,}–{last:,} of {page.total:,}", width="content")
-    row.button("Prev", key=f"{key}.prev", icon=":material/chevron_left:", disabled=page.page == 0,
-               on_click=_turn_page, args=(key, -1))
-    row.button("Next", key=f"{key}.next", icon=":material/chevron_right:", disabled=page.page + 1 >= page.pages,
-               on_click=_turn_page, args=(key, 1))
+    row.button(
+        "Prev",
+        key=f"{key}.prev",
+        icon=":material/chevron_left:",
+        disabled=page.page == 0,
+        on_click=_turn_page,
+        args=(key, -1),
+    )
+    row.button(
+        "Next",
+        key=f"{key}.next",
+        icon=":material/chevron_right:",
+        disabled=page.page + 1 >= page.pages,
+        on_click=_turn_page,
+        args=(key, 1),
+    )
 
 
 # ---- the table: tick boxes select, a click on a cell opens the conversation ----------------------
@@ -415,8 +485,9 @@ def table_key(key: str) -> str:
     return f"{key}.table"
 
 
-def live_table(key: str, data, row_ids: list, open_ids: list, *, selectable: bool, column_config: dict,
-               style=None) -> None:
+def live_table(
+    key: str, data, row_ids: list, open_ids: list, *, selectable: bool, column_config: dict, style=None
+) -> None:
     """A dataframe whose row selection survives live updates (kept by id, not by position).
 
     The browser remembers ticks by row *position*. Whenever the rows move (a
@@ -437,8 +508,9 @@ def live_table(key: str, data, row_ids: list, open_ids: list, *, selectable: boo
     if row_ids != s.get(f"{key}.ids") or open_ids != s.get(f"{key}.open_ids"):
         kept = [r for r in s.get(f"{key}.sel_rows") or [] if r in row_ids]
         s[f"{key}.sel_rows"] = kept
-        s[f"{key}.sel"] = list(dict.fromkeys(open_ids[row_ids.index(r)] for r in kept
-                                             if open_ids[row_ids.index(r)] is not None))
+        s[f"{key}.sel"] = list(
+            dict.fromkeys(open_ids[row_ids.index(r)] for r in kept if open_ids[row_ids.index(r)] is not None)
+        )
         s[f"{key}.ids"], s[f"{key}.open_ids"] = list(row_ids), list(open_ids)
         resync = True
     widget_key = table_key(key)
@@ -446,23 +518,40 @@ def live_table(key: str, data, row_ids: list, open_ids: list, *, selectable: boo
         ticked = [row_ids.index(r) for r in s.get(f"{key}.sel_rows") or [] if r in row_ids] if selectable else []
         s[widget_key] = {"selection": {"rows": ticked, "columns": [], "cells": []}}
     st.dataframe(
-        style(data) if style else data, key=widget_key, hide_index=True, column_config=column_config,
+        style(data) if style else data,
+        key=widget_key,
+        hide_index=True,
+        column_config=column_config,
         on_select=partial(_on_table, key, widget_key),
         selection_mode=["multi-row", "single-cell"] if selectable else "single-cell",
-        height=len(row_ids) * 35 + 40, row_height=35,
+        height=len(row_ids) * 35 + 40,
+        row_height=35,
     )
 
 
 # ---- the inbox list (My Inbox, Team Inbox) ---------------------------------------------------------
 
 STATUS_CHOICES = {"Open": "open", "Closed": "closed", "All": "all"}
-INBOX_ACTIONS = [("read", "Mark read", ":material/drafts:"), ("unread", "Mark unread", ":material/mark_email_unread:"),
-                 ("close", "Close", ":material/check_circle:"), ("reopen", "Reopen", ":material/undo:")]
+INBOX_ACTIONS = [
+    ("read", "Mark read", ":material/drafts:"),
+    ("unread", "Mark unread", ":material/mark_email_unread:"),
+    ("close", "Close", ":material/check_circle:"),
+    ("reopen", "Reopen", ":material/undo:"),
+]
 ASSIGN_ACTION = ("assign", "Assign…", ":material/person_add:")
 
 
-def inbox_list(user, *, key: str, scope: str, owner_id: int | None = None, title: str | None = None,
-               unread_for: int | None = None, show_owner: bool = False, actions: bool = True) -> None:
+def inbox_list(
+    user,
+    *,
+    key: str,
+    scope: str,
+    owner_id: int | None = None,
+    title: str | None = None,
+    unread_for: int | None = None,
+    show_owner: bool = False,
+    actions: bool = True,
+) -> None:
     """Search, Open/Closed/All, paging, the table and bulk actions; refreshed live."""
     dialogs(key, user.id)
     _inbox_fragment(user.id, key, scope, owner_id, title, unread_for, show_owner, actions)
@@ -479,8 +568,9 @@ def _inbox_data(rt, user, key: str, scope: str, owner_id, unread_for):
     cache = s.get(f"{key}.cache")
     if cache and cache[0] == params and cache[1] == version:
         return cache[2], cache[3]
-    page = queries.inbox_page(rt.db, user, scope=scope, owner_id=owner_id, status=status, search=params[3],
-                              page=params[4])
+    page = queries.inbox_page(
+        rt.db, user, scope=scope, owner_id=owner_id, status=status, search=params[3], page=params[4]
+    )
     if page.page and page.page >= page.pages:  # the last page emptied (closed, reassigned)
         s[f"{key}.page"] = page.pages - 1
         return _inbox_data(rt, user, key, scope, owner_id, unread_for)
@@ -510,15 +600,31 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
         st.markdown(badge)
     top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     query = search_box(key, top.container(horizontal=True, vertical_alignment="center", width="content"))
-    top.segmented_control("Show", list(STATUS_CHOICES), default="Open", key=f"{key}.status", required=True,
-                          label_visibility="collapsed", on_change=_reset_paging, args=(key,), width="content",
-                          help="Open conversations, closed (done) ones, or all")
+    top.segmented_control(
+        "Show",
+        list(STATUS_CHOICES),
+        default="Open",
+        key=f"{key}.status",
+        required=True,
+        label_visibility="collapsed",
+        on_change=reset_paging,
+        args=(key,),
+        width="content",
+        help="Open conversations, closed (done) ones, or all",
+    )
     bar = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     if actions:
-        action_buttons(key, user_id, INBOX_ACTIONS + ([ASSIGN_ACTION] if user.is_admin else []),
-                       bar.container(horizontal=True, vertical_alignment="center", width="content"))
-    pager(key, page, bar.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right",
-                                   width="content"))
+        action_buttons(
+            key,
+            user_id,
+            INBOX_ACTIONS + ([ASSIGN_ACTION] if user.is_admin else []),
+            bar.container(horizontal=True, vertical_alignment="center", width="content"),
+        )
+    pager(
+        key,
+        page,
+        bar.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
+    )
     feedback(key, user_id)
     st.space("small")  # room for the table's hover toolbar below the pager
     rows = page.rows
@@ -532,8 +638,9 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
         "Contact": [contact_label(r["contact_name"], r["contact_phone"]) for r in rows],
         "Channel": [channel_badge(r["channel"]) for r in rows],
         # "Sent:", not "You:": after a reassignment the last reply may be the previous owner's.
-        "Last message": [("Sent: " if r["last_message_direction"] == "out" else "") + (r["preview"] or "")
-                         for r in rows],
+        "Last message": [
+            ("Sent: " if r["last_message_direction"] == "out" else "") + (r["preview"] or "") for r in rows
+        ],
         "When": [fmt_time(r["last_message_at"], user.timezone) for r in rows],
     }
     if show_owner:
@@ -543,29 +650,48 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
     unread_rows = [bool(r["unread"]) for r in rows]
 
     def style(frame):
-        return frame.style.apply(lambda col: ["background-color: rgba(28, 131, 225, 0.08); font-weight: bold"
-                                              if u else "" for u in unread_rows], axis=0)
+        return frame.style.apply(
+            lambda col: [
+                "background-color: rgba(28, 131, 225, 0.08); font-weight: bold" if u else "" for u in unread_rows
+            ],
+            axis=0,
+        )
 
     ids = [r["conversation_id"] for r in rows]
     # Pixel widths that fit the main column of a 1400-px window beside the sidebar.
-    live_table(key, df, ids, ids, selectable=actions, style=style, column_config={
-        "●": st.column_config.TextColumn(" ", width=28, help="Unread"),
-        "Contact": st.column_config.TextColumn(width=160 if show_owner else 190),
-        "Channel": st.column_config.TextColumn(width=105),
-        "Last message": st.column_config.TextColumn(width=250 if show_owner else 330),
-        "When": st.column_config.TextColumn(width=100),
-        "Owner": st.column_config.TextColumn(width=125),
-        "Flags": st.column_config.TextColumn(width=120, help="Closed · Opted out · Asked to stop? · Unsolicited"),
-    })
-    st.caption("Click a conversation to open it; tick the boxes to select several." if actions
-               else "Click a conversation to open it.")
+    live_table(
+        key,
+        df,
+        ids,
+        ids,
+        selectable=actions,
+        style=style,
+        column_config={
+            "●": st.column_config.TextColumn(" ", width=28, help="Unread"),
+            "Contact": st.column_config.TextColumn(width=160 if show_owner else 190),
+            "Channel": st.column_config.TextColumn(width=105),
+            "Last message": st.column_config.TextColumn(width=250 if show_owner else 330),
+            "When": st.column_config.TextColumn(width=100),
+            "Owner": st.column_config.TextColumn(width=125),
+            "Flags": st.column_config.TextColumn(width=120, help="Closed · Opted out · Asked to stop? · Unsolicited"),
+        },
+    )
+    st.caption(
+        "Click a conversation to open it; tick the boxes to select several."
+        if actions
+        else "Click a conversation to open it."
+    )
 
 
 def row_flags(row: dict[str, Any], *, show_closed: bool = False) -> str:
     """What else to know about a conversation row, in a few words."""
-    return " · ".join(word for word, on in (
-        ("Closed", show_closed and row.get("status") == "closed"),
-        ("Opted out", row.get("opted_out")),
-        ("Asked to stop?", row.get("optout_flag")),
-        ("Unsolicited", row.get("unsolicited")),
-    ) if on)
+    return " · ".join(
+        word
+        for word, on in (
+            ("Closed", show_closed and row.get("status") == "closed"),
+            ("Opted out", row.get("opted_out")),
+            ("Asked to stop?", row.get("optout_flag")),
+            ("Unsolicited", row.get("unsolicited")),
+        )
+        if on
+    )

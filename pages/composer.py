@@ -17,17 +17,59 @@ from core.auth import User
 from core.errors import ParleyError
 from pages.common import escape_md, fmt_time
 
-EMOJI = ["😀", "😂", "😊", "😍", "😉", "🙂", "🙃", "😎", "🤔", "😅",
-         "😢", "😮", "🙏", "👍", "👎", "👌", "👋", "👏", "💪", "🤝",
-         "❤️", "💙", "🎉", "✨", "⭐", "🔥", "✅", "❌", "⚠️", "❓",
-         "📅", "🕒", "📍", "📞", "📎", "🦷", "🪥", "😁", "🥳", "😴"]
+EMOJI = [
+    "😀",
+    "😂",
+    "😊",
+    "😍",
+    "😉",
+    "🙂",
+    "🙃",
+    "😎",
+    "🤔",
+    "😅",
+    "😢",
+    "😮",
+    "🙏",
+    "👍",
+    "👎",
+    "👌",
+    "👋",
+    "👏",
+    "💪",
+    "🤝",
+    "❤️",
+    "💙",
+    "🎉",
+    "✨",
+    "⭐",
+    "🔥",
+    "✅",
+    "❌",
+    "⚠️",
+    "❓",
+    "📅",
+    "🕒",
+    "📍",
+    "📞",
+    "📎",
+    "🦷",
+    "🪥",
+    "😁",
+    "🥳",
+    "😴",
+]
 
 
 def _keys(cid: int) -> dict[str, str]:
     nonce = st.session_state.setdefault(f"compose_nonce_{cid}", 0)
-    return {"text": f"compose_text_{cid}", "template": f"compose_template_{cid}",
-            "files": f"compose_files_{cid}_{nonce}", "nonce": f"compose_nonce_{cid}",
-            "result": f"compose_result_{cid}"}
+    return {
+        "text": f"compose_text_{cid}",
+        "template": f"compose_template_{cid}",
+        "files": f"compose_files_{cid}_{nonce}",
+        "nonce": f"compose_nonce_{cid}",
+        "result": f"compose_result_{cid}",
+    }
 
 
 def _append(key: str, value: str) -> None:
@@ -50,9 +92,15 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
     files = st.session_state.get(keys["files"]) or []
     attachments = [messaging.Attachment(f.name, f.type or "", f.getvalue()) for f in files]
     try:
-        messaging.do_send(rt.db, user, cid, st.session_state.get(keys["text"]) or "",
-                          attachments=attachments, template_id=st.session_state.get(keys["template"]),
-                          media_store=rt.media)
+        messaging.do_send(
+            rt.db,
+            user,
+            cid,
+            st.session_state.get(keys["text"]) or "",
+            attachments=attachments,
+            template_id=st.session_state.get(keys["template"]),
+            media_store=rt.media,
+        )
     except ParleyError as exc:
         st.session_state[keys["result"]] = ("error", str(exc))
         return
@@ -127,13 +175,18 @@ def render(rt, user: User, cid: int) -> None:
     if state.blocked_reason:
         st.warning(state.blocked_reason, icon="🚫")
     if state.release_at and not state.blocked_reason:
-        why = (state.release_reason or "outside business hours")
-        st.info(f"{why[0].upper()}{why[1:]}: this will be queued until {fmt_time(state.release_at, user.timezone)}.",
-                icon="🕓")
+        why = state.release_reason or "outside business hours"
+        st.info(
+            f"{why[0].upper()}{why[1:]}: this will be queued until {fmt_time(state.release_at, user.timezone)}.",
+            icon="🕓",
+        )
         window = state.window
         if window is not None and window.open and window.closes_at and state.release_at >= window.closes_at:
-            st.warning(f"The WhatsApp window closes at {fmt_time(window.closes_at, user.timezone)}, before this "
-                       "could go: free text will not be sent then, only a registered template.", icon="⏳")
+            st.warning(
+                f"The WhatsApp window closes at {fmt_time(window.closes_at, user.timezone)}, before this "
+                "could go: free text will not be sent then, only a registered template.",
+                icon="⏳",
+            )
 
     try:
         templates = messaging.list_templates(rt.db, user, cid)
@@ -148,18 +201,29 @@ def render(rt, user: User, cid: int) -> None:
     if templates:
         st.selectbox(
             "Registered templates" if state.templates_only else "Template",
-            options=list(by_id), format_func=lambda i: _template_label(by_id[i]), index=None,
-            key=keys["template"], placeholder="Search templates by name or text…", filter_mode="contains",
-            on_change=_apply_template, args=(rt, user, cid, keys), disabled=hard_block,
+            options=list(by_id),
+            format_func=lambda i: _template_label(by_id[i]),
+            index=None,
+            key=keys["template"],
+            placeholder="Search templates by name or text…",
+            filter_mode="contains",
+            on_change=_apply_template,
+            args=(rt, user, cid, keys),
+            disabled=hard_block,
         )
     elif state.templates_only:
         st.caption("No registered templates for this channel yet; an admin can add them.")
     template = by_id.get(st.session_state.get(keys["template"]))
     need_template = state.templates_only and template is None
 
-    st.text_area("Message", key=keys["text"], height=110, disabled=hard_block or need_template,
-                 placeholder="Choose a registered template above" if need_template else "Write a message…",
-                 label_visibility="collapsed")
+    st.text_area(
+        "Message",
+        key=keys["text"],
+        height=110,
+        disabled=hard_block or need_template,
+        placeholder="Choose a registered template above" if need_template else "Write a message…",
+        label_visibility="collapsed",
+    )
     text = st.session_state.get(keys["text"]) or ""
     if template is not None:
         missing = sorted(set(messaging.VARIABLE_RE.findall(text)))
@@ -175,8 +239,9 @@ def render(rt, user: User, cid: int) -> None:
     with tools[0].popover("Emoji", icon="😀", disabled=hard_block or need_template):
         grid = st.columns(8)
         for i, char in enumerate(EMOJI):
-            grid[i % 8].button(char, key=f"emoji_{cid}_{i}", on_click=_append, args=(keys["text"], char),
-                               type="tertiary")
+            grid[i % 8].button(
+                char, key=f"emoji_{cid}_{i}", on_click=_append, args=(keys["text"], char), type="tertiary"
+            )
     with tools[1]:
         if state.channel == "sms":
             st.caption(escape_md(segment_line(expanded)))
@@ -186,11 +251,18 @@ def render(rt, user: User, cid: int) -> None:
     if not hard_block and not need_template:
         whatsapp = state.channel == "whatsapp"
         files = st.file_uploader(
-            "Attach files", accept_multiple_files=True, key=keys["files"], label_visibility="collapsed",
+            "Attach files",
+            accept_multiple_files=True,
+            key=keys["files"],
+            label_visibility="collapsed",
             max_upload_size=100 if whatsapp else 5,  # the channel's largest file; exact limits checked below
-            help=("WhatsApp: one file per message — images up to 5 MB, audio and video up to 16 MB, "
-                  "PDF and Office documents up to 100 MB." if whatsapp else
-                  "MMS: images, audio, video, PDF, vCard and calendar files, up to 5 MB in all."))
+            help=(
+                "WhatsApp: one file per message — images up to 5 MB, audio and video up to 16 MB, "
+                "PDF and Office documents up to 100 MB."
+                if whatsapp
+                else "MMS: images, audio, video, PDF, vCard and calendar files, up to 5 MB in all."
+            ),
+        )
     problems = _check_files(state.channel, files)
     for problem in problems:
         st.error(problem)
@@ -198,6 +270,13 @@ def render(rt, user: User, cid: int) -> None:
     result = st.session_state.pop(keys["result"], None)
     if result:
         getattr(st, result[0])(result[1])
-    tools[2].button("Send", type="primary", icon=":material/send:", key=f"send_{cid}", width="stretch",
-                    disabled=hard_block or need_template or bool(problems),
-                    on_click=_send, args=(rt, user, cid, keys))
+    tools[2].button(
+        "Send",
+        type="primary",
+        icon=":material/send:",
+        key=f"send_{cid}",
+        width="stretch",
+        disabled=hard_block or need_template or bool(problems),
+        on_click=_send,
+        args=(rt, user, cid, keys),
+    )

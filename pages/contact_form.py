@@ -61,8 +61,9 @@ def save(key: str, user_id: int, contact_id: int | None, on_save: OnSave | None 
             saved = contacts.do_create_contact(rt.db, user, **values)
             message = "Contact saved."
         else:
-            changed = contacts.do_update_contact(rt.db, user, contact_id, expected_updated_at=s.get(f"{key}.version"),
-                                                 **values)
+            changed = contacts.do_update_contact(
+                rt.db, user, contact_id, expected_updated_at=s.get(f"{key}.version"), **values
+            )
             saved, message = contact_id, "Contact saved." if changed else "Nothing to save: no field changed."
     except contacts.DuplicateContact as exc:
         s[f"{key}.error"] = str(exc)
@@ -85,11 +86,20 @@ def _duplicate_link(key: str, on_open_existing: OnSave | None) -> None:
         return
     existing_id, who = found
     if on_open_existing is not None:
-        st.button(f"Open {who}", key=f"{key}.open_existing", icon=":material/person_search:",
-                  on_click=_open_existing, args=(key, existing_id, on_open_existing))
+        st.button(
+            f"Open {who}",
+            key=f"{key}.open_existing",
+            icon=":material/person_search:",
+            on_click=_open_existing,
+            args=(key, existing_id, on_open_existing),
+        )
     elif "contacts" in session.pages():
-        st.page_link(session.pages()["contacts"], label=f"Open {who}", icon=":material/person_search:",
-                     query_params={"id": str(existing_id)})
+        st.page_link(
+            session.pages()["contacts"],
+            label=f"Open {who}",
+            icon=":material/person_search:",
+            query_params={"id": str(existing_id)},
+        )
 
 
 def _open_existing(key: str, existing_id: int, on_open_existing: OnSave) -> None:
@@ -98,9 +108,17 @@ def _open_existing(key: str, existing_id: int, on_open_existing: OnSave) -> None
     on_open_existing(existing_id)
 
 
-def contact_form(rt, user: User, *, contact_id: int | None = None, phone: str | None = None,
-                 key: str = "contact_form", on_save: OnSave | None = None,
-                 on_open_existing: OnSave | None = None, border: bool = True) -> None:
+def contact_form(
+    rt,
+    user: User,
+    *,
+    contact_id: int | None = None,
+    phone: str | None = None,
+    key: str = "contact_form",
+    on_save: OnSave | None = None,
+    on_open_existing: OnSave | None = None,
+    border: bool = True,
+) -> None:
     """Render the create/edit form for a contact id, or for a phone number (saved or not)."""
     s = st.session_state
     try:
@@ -122,17 +140,32 @@ def contact_form(rt, user: User, *, contact_id: int | None = None, phone: str | 
         s[f"{key}.timezone"] = ""
     with st.form(f"{key}.form", border=border, enter_to_submit=False):
         st.text_input("Name", key=f"{key}.name", max_chars=MAX_NAME, placeholder="First and last name")
-        st.text_input("Phone number", key=f"{key}.phone", disabled=locked, placeholder="+1 415 555 0123",
-                      help="This number has messages, so it stays; save a new number as a new contact."
-                      if locked else "Any format; stored in international form (+14155550123).")
+        st.text_input(
+            "Phone number",
+            key=f"{key}.phone",
+            disabled=locked,
+            placeholder="+1 415 555 0123",
+            help="This number has messages, so it stays; save a new number as a new contact."
+            if locked
+            else "Any format; stored in international form (+14155550123).",
+        )
         st.text_input("Email", key=f"{key}.email", placeholder="name@example.com")
         st.text_input("Tags", key=f"{key}.tags", placeholder="vip, new patient", help="Separate tags with commas.")
         st.text_area("Notes", key=f"{key}.notes", max_chars=MAX_NOTES, height=90)
-        st.selectbox("Time zone", zones, key=f"{key}.timezone",
-                     format_func=lambda z: z or f"From the number ({number_zone or 'unknown'})",
-                     help="Quiet hours use this zone; leave it on the number's zone unless you know better.")
-        st.form_submit_button("Save contact", type="primary", icon=":material/save:",
-                              on_click=save, args=(key, user.id, contact["id"] if contact else None, on_save))
+        st.selectbox(
+            "Time zone",
+            zones,
+            key=f"{key}.timezone",
+            format_func=lambda z: z or f"From the number ({number_zone or 'unknown'})",
+            help="Quiet hours use this zone; leave it on the number's zone unless you know better.",
+        )
+        st.form_submit_button(
+            "Save contact",
+            type="primary",
+            icon=":material/save:",
+            on_click=save,
+            args=(key, user.id, contact["id"] if contact else None, on_save),
+        )
     if s.get(f"{key}.error"):
         st.error(s[f"{key}.error"])
         _duplicate_link(key, on_open_existing)

@@ -83,14 +83,30 @@ def feedback() -> None:
 def render_list() -> None:
     bar = st.container(horizontal=True, vertical_alignment="center")
     if editor:
-        bar.button("New contact", key=f"{KEY}.new", icon=":material/person_add:", type="primary",
-                   on_click=show_view, args=("new",))
-        bar.button("Import CSV", key=f"{KEY}.import", icon=":material/upload_file:", on_click=show_view,
-                   args=("import",))
+        bar.button(
+            "New contact",
+            key=f"{KEY}.new",
+            icon=":material/person_add:",
+            type="primary",
+            on_click=show_view,
+            args=("new",),
+        )
+        bar.button(
+            "Import CSV", key=f"{KEY}.import", icon=":material/upload_file:", on_click=show_view, args=("import",)
+        )
     left, right = st.columns([3, 2], vertical_alignment="top")
     query = common.search_box(KEY, left)
-    right.segmented_control("Show", list(SHOW), default="Active", key=f"{KEY}.show", required=True,
-                            label_visibility="collapsed", on_change=common.reset_paging, args=(KEY,), width="content")
+    right.segmented_control(
+        "Show",
+        list(SHOW),
+        default="Active",
+        key=f"{KEY}.show",
+        required=True,
+        label_visibility="collapsed",
+        on_change=common.reset_paging,
+        args=(KEY,),
+        width="content",
+    )
     archived = SHOW.get(s.get(f"{KEY}.show") or "Active", "active")
     try:
         page = contacts.list_contacts(rt.db, user, search=query, archived=archived, page=s.get(f"{KEY}.page", 0))
@@ -101,29 +117,39 @@ def render_list() -> None:
     tools = st.container(horizontal=True, vertical_alignment="center")
     with tools:
         contacts_import.export_button(rt, user, search=query, archived=archived)
-    common.pager(KEY, page, tools.container(horizontal=True, vertical_alignment="center",
-                                            horizontal_alignment="right"))
+    common.pager(KEY, page, tools.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right"))
     feedback()
     if not page.rows:
         what = {"active": "contacts", "archived": "archived contacts", "all": "contacts"}[archived]
         st.info(f"No {what} match “{escape_md(query)}”." if query else f"No {what} yet.", icon="📇")
         return
     rows = page.rows
-    data = pd.DataFrame({
-        "Name": [r["name"] or "" for r in rows],
-        "Phone": [format_phone_display(r["phone"]) for r in rows],
-        "Email": [r["email"] or "" for r in rows],
-        "Tags": [r["tags"] or "" for r in rows],
-        "Conversations": [r["conversations"] for r in rows],
-        "Flags": [" · ".join(f for f, on in (("Archived", r["archived"]), ("Opted out", r["opted_out"])) if on)
-                  for r in rows],
-    })
+    data = pd.DataFrame(
+        {
+            "Name": [r["name"] or "" for r in rows],
+            "Phone": [format_phone_display(r["phone"]) for r in rows],
+            "Email": [r["email"] or "" for r in rows],
+            "Tags": [r["tags"] or "" for r in rows],
+            "Conversations": [r["conversations"] for r in rows],
+            "Flags": [
+                " · ".join(f for f, on in (("Archived", r["archived"]), ("Opted out", r["opted_out"])) if on)
+                for r in rows
+            ],
+        }
+    )
     ids = [r["id"] for r in rows]
-    common.live_table(KEY, data, ids, ids, selectable=False, column_config={
-        "Name": st.column_config.TextColumn(width="medium"),
-        "Phone": st.column_config.TextColumn(width="medium"),
-        "Conversations": st.column_config.NumberColumn(width=110),
-    })
+    common.live_table(
+        KEY,
+        data,
+        ids,
+        ids,
+        selectable=False,
+        column_config={
+            "Name": st.column_config.TextColumn(width="medium"),
+            "Phone": st.column_config.TextColumn(width="medium"),
+            "Conversations": st.column_config.NumberColumn(width=110),
+        },
+    )
     st.caption("Click a contact to open it.")
 
 
@@ -139,8 +165,7 @@ def pick() -> None:
 
 
 def render_detail(raw_id: str) -> None:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary",
-              on_click=close_contact)
+    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
     try:
         d = contacts.contact_detail(rt.db, user, raw_id)
     except ParleyError as exc:
@@ -148,8 +173,9 @@ def render_detail(raw_id: str) -> None:
         return
     st.subheader(escape_md(d["label"]), anchor=False)
     zone = d["effective_timezone"] or "time zone unknown"
-    st.caption(escape_md(f"{format_phone_display(d['phone'])} · {zone}"
-                         + ("" if d["timezone"] else " (from the number)")))
+    st.caption(
+        escape_md(f"{format_phone_display(d['phone'])} · {zone}" + ("" if d["timezone"] else " (from the number)"))
+    )
     badges = st.container(horizontal=True)
     with badges:
         if d["archived"]:
@@ -173,8 +199,13 @@ def render_detail(raw_id: str) -> None:
 
 def render_facts(d: dict) -> None:
     st.caption("Read-only: supervisors can look at contacts but cannot change them.")
-    facts = [("Phone", format_phone_display(d["phone"])), ("Email", d["email"]),
-             ("Tags", ", ".join(d["tag_list"])), ("Time zone", d["effective_timezone"]), ("Notes", d["notes"])]
+    facts = [
+        ("Phone", format_phone_display(d["phone"])),
+        ("Email", d["email"]),
+        ("Tags", ", ".join(d["tag_list"])),
+        ("Time zone", d["effective_timezone"]),
+        ("Notes", d["notes"]),
+    ]
     for label, value in facts:
         st.markdown(f"**{label}:** {escape_md(value or '—')}")
 
@@ -183,16 +214,32 @@ def render_actions(d: dict) -> None:
     row = st.container(horizontal=True)
     if editor:
         if d["archived"]:
-            row.button("Unarchive", key=f"{KEY}.unarchive", icon=":material/unarchive:",
-                       on_click=act, args=(contacts.do_unarchive_contact, d["id"], "Contact unarchived."))
+            row.button(
+                "Unarchive",
+                key=f"{KEY}.unarchive",
+                icon=":material/unarchive:",
+                on_click=act,
+                args=(contacts.do_unarchive_contact, d["id"], "Contact unarchived."),
+            )
         else:
-            row.button("Archive", key=f"{KEY}.archive", icon=":material/archive:",
-                       help="Hide this contact from the list; its conversations stay.",
-                       on_click=act, args=(contacts.do_archive_contact, d["id"], "Contact archived."))
+            row.button(
+                "Archive",
+                key=f"{KEY}.archive",
+                icon=":material/archive:",
+                help="Hide this contact from the list; its conversations stay.",
+                on_click=act,
+                args=(contacts.do_archive_contact, d["id"], "Contact archived."),
+            )
     if user.is_admin:
-        row.button("Delete…", key=f"{KEY}.delete", icon=":material/delete:", disabled=not d["can_delete"],
-                   help="Only contacts that never had a conversation, a message or an opt-out can be deleted; "
-                   "archive the others.", on_click=lambda: s.update({f"{KEY}.confirm_delete": d["id"]}))
+        row.button(
+            "Delete…",
+            key=f"{KEY}.delete",
+            icon=":material/delete:",
+            disabled=not d["can_delete"],
+            help="Only contacts that never had a conversation, a message or an opt-out can be deleted; "
+            "archive the others.",
+            on_click=lambda: s.update({f"{KEY}.confirm_delete": d["id"]}),
+        )
     if s.get(f"{KEY}.confirm_delete") == d["id"]:
         st.warning(f"Delete {escape_md(d['label'])} for good? This cannot be undone.")
         confirm = st.container(horizontal=True)
@@ -203,19 +250,27 @@ def render_actions(d: dict) -> None:
 def render_optout(d: dict) -> None:
     st.markdown("**Opt-out**")
     if d["opted_out"]:
-        st.error(f"Opted out {fmt_time(d['opted_out_at'], user.timezone)}: nothing is sent to this number on any "
-                 "sender or channel.", icon="🚫")
+        st.error(
+            f"Opted out {fmt_time(d['opted_out_at'], user.timezone)}: nothing is sent to this number on any "
+            "sender or channel.",
+            icon="🚫",
+        )
     else:
         st.caption("Receives messages (not opted out).")
     history = d["optout_history"]
     if history:
-        st.dataframe(pd.DataFrame({
-            "When": [fmt_time(h["occurred_at"], user.timezone) for h in history],
-            "What": [h["what"] for h in history],
-            "Keyword": [h["keyword"] or "" for h in history],
-            "Channel": [channel_badge(h["channel"]) if h["channel"] else "" for h in history],
-            "By": [h["user_name"] or "" for h in history],
-        }), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "When": [fmt_time(h["occurred_at"], user.timezone) for h in history],
+                    "What": [h["what"] for h in history],
+                    "Keyword": [h["keyword"] or "" for h in history],
+                    "Channel": [channel_badge(h["channel"]) if h["channel"] else "" for h in history],
+                    "By": [h["user_name"] or "" for h in history],
+                }
+            ),
+            hide_index=True,
+        )
 
 
 def render_conversations(d: dict) -> None:
@@ -223,12 +278,18 @@ def render_conversations(d: dict) -> None:
     if not d["conversations"]:
         st.caption("None you can open." if d["hidden_conversations"] else "No conversations yet.")
     for c in d["conversations"]:
-        label = (f"{channel_badge(c['channel'])} · {escape_md(c['sender_label'])} · "
-                 f"{escape_md(c['owner_name'] or 'nobody')} · {fmt_time(c['last_message_at'], user.timezone)}"
-                 + (" · closed" if c["status"] == "closed" else ""))
+        label = (
+            f"{channel_badge(c['channel'])} · {escape_md(c['sender_label'])} · "
+            f"{escape_md(c['owner_name'] or 'nobody')} · {fmt_time(c['last_message_at'], user.timezone)}"
+            + (" · closed" if c["status"] == "closed" else "")
+        )
         if "conversation" in session.pages():
-            st.page_link(session.pages()["conversation"], label=label, icon=":material/forum:",
-                         query_params={"id": str(c["conversation_id"])})
+            st.page_link(
+                session.pages()["conversation"],
+                label=label,
+                icon=":material/forum:",
+                query_params={"id": str(c["conversation_id"])},
+            )
         else:
             st.markdown(label)
         if c["preview"]:
@@ -249,13 +310,11 @@ view = s.get(f"{KEY}.view", "list")
 if contact_id:
     render_detail(contact_id)
 elif view == "new" and editor:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary",
-              on_click=close_contact)
+    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
     st.subheader("New contact", anchor=False)
     contact_form(rt, user, key="contact_new", on_save=open_contact, on_open_existing=open_contact)
 elif view == "import" and editor:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary",
-              on_click=close_contact)
+    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
     contacts_import.render_import(rt, user)
 else:
     render_list()

@@ -67,10 +67,13 @@ def run_import(rt, user: User, key: str = KEY, progress=None) -> None:
 def render_import(rt, user: User, key: str = KEY) -> None:
     s = st.session_state
     st.subheader("Import contacts from a CSV file", anchor=False)
-    st.caption("One contact per row under a header line, up to 50 MB. A number that is already saved is updated "
-               "with the row's non-empty cells; new numbers become contacts. Opt-outs never change by import.")
-    upload = st.file_uploader("CSV file", type=["csv", "txt"], key=f"{key}.file", max_upload_size=50,
-                              on_change=_forget, args=(key,))
+    st.caption(
+        "One contact per row under a header line, up to 50 MB. A number that is already saved is updated "
+        "with the row's non-empty cells; new numbers become contacts. Opt-outs never change by import."
+    )
+    upload = st.file_uploader(
+        "CSV file", type=["csv", "txt"], key=f"{key}.file", max_upload_size=50, on_change=_forget, args=(key,)
+    )
     if upload is None:
         return
     parsed = read_upload(key, upload)
@@ -83,10 +86,14 @@ def render_import(rt, user: User, key: str = KEY) -> None:
     options = [None, *parsed.columns]
     grid = st.columns(4)
     for i, (target, label) in enumerate(contacts_csv.TARGETS.items()):
-        grid[i % 4].selectbox(label + (" *" if target == "phone" else ""), options, key=f"{key}.map.{target}",
-                              format_func=lambda c: NOT_IMPORTED if c is None else c, placeholder=NOT_IMPORTED)
-    if st.button(f"Import {plural(len(parsed), 'row')}", type="primary", key=f"{key}.go",
-                 icon=":material/upload:"):
+        grid[i % 4].selectbox(
+            label + (" *" if target == "phone" else ""),
+            options,
+            key=f"{key}.map.{target}",
+            format_func=lambda c: NOT_IMPORTED if c is None else c,
+            placeholder=NOT_IMPORTED,
+        )
+    if st.button(f"Import {plural(len(parsed), 'row')}", type="primary", key=f"{key}.go", icon=":material/upload:"):
         bar = st.progress(0.0, text="Importing…")
         run_import(rt, user, key, progress=lambda f: bar.progress(min(1.0, f), text=f"Importing… {f:.0%}"))
         bar.empty()
@@ -103,18 +110,36 @@ def render_report(report: contacts_csv.ImportReport, key: str = KEY) -> None:
     rejected = rows[rows["Result"] == "rejected"]
     if len(rejected):
         st.markdown(f"**Rejected rows** ({len(rejected):,})")
-        st.dataframe(rejected.head(1000), hide_index=True, column_config={
-            "Row": st.column_config.NumberColumn(width=60), "Reason": st.column_config.TextColumn(width="large")})
+        st.dataframe(
+            rejected.head(1000),
+            hide_index=True,
+            column_config={
+                "Row": st.column_config.NumberColumn(width=60),
+                "Reason": st.column_config.TextColumn(width="large"),
+            },
+        )
     with st.expander(f"Every row ({len(rows):,})"):
         st.dataframe(rows.head(5000), hide_index=True)
-    st.download_button("Download the report (CSV)", data=partial(report.to_csv), file_name="contact-import-report.csv",
-                       mime="text/csv", key=f"{key}.report_csv", icon=":material/download:", on_click="ignore")
+    st.download_button(
+        "Download the report (CSV)",
+        data=partial(report.to_csv),
+        file_name="contact-import-report.csv",
+        mime="text/csv",
+        key=f"{key}.report_csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 
 def export_button(rt, user: User, *, search: str, archived: str, key: str = "contacts.export") -> None:
     """Download the contacts of the current filter; the file is built when clicked."""
-    st.download_button("Export CSV", data=partial(contacts_csv.export_contacts, rt.db, user, search=search,
-                                                  archived=archived),
-                       file_name=contacts_csv.export_file_name(search, archived), mime="text/csv", key=key,
-                       icon=":material/download:", on_click="ignore",
-                       help="The contacts this list shows (search and filter), as a spreadsheet-safe CSV.")
+    st.download_button(
+        "Export CSV",
+        data=partial(contacts_csv.export_contacts, rt.db, user, search=search, archived=archived),
+        file_name=contacts_csv.export_file_name(search, archived),
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+        help="The contacts this list shows (search and filter), as a spreadsheet-safe CSV.",
+    )

@@ -20,8 +20,7 @@ from core.errors import NotFound, ParleyError
 from pages import composer, session, thread_view
 from pages.common import channel_badge, contact_label, escape_md
 
-HEADER_FIELDS = ("status", "owner_id", "opted_out", "optout_flag", "last_inbound_at", "contact_name",
-                 "sender_enabled")
+HEADER_FIELDS = ("status", "owner_id", "opted_out", "optout_flag", "last_inbound_at", "contact_name", "sender_enabled")
 
 rt = runtime.current()
 user = session.current_user(rt)
@@ -91,10 +90,12 @@ page, label = back_page(detail)
 if page is not None:
     st.page_link(page, label=label, icon=":material/arrow_back:")
 st.subheader(escape_md(who), anchor=False)
-facts = [phones.format_phone_display(detail["contact_phone"]),
-         channel_badge(detail["channel"]),
-         f"via {detail['sender_label']}",
-         f"owner: {detail['owner_name'] or 'nobody'}"]
+facts = [
+    phones.format_phone_display(detail["contact_phone"]),
+    channel_badge(detail["channel"]),
+    f"via {detail['sender_label']}",
+    f"owner: {detail['owner_name'] or 'nobody'}",
+]
 st.caption(" · ".join(escape_md(f) for f in facts))
 badges = st.container(horizontal=True)
 with badges:
@@ -114,20 +115,36 @@ if detail.get("optout_flag") and not detail["opted_out"]:
         st.warning(f"Possible opt-out request: “{escape_md(detail['optout_flag'])}”", icon="🚩")
         if can_work:
             row = st.container(horizontal=True)
-            row.button("Confirm opt-out", key="confirm_optout", icon=":material/block:", type="primary",
-                       help="Opt this contact out of every sender and channel, as if they had replied STOP.",
-                       on_click=_act, args=(optout.do_confirm_opt_out, rt.db, user, cid))
-            row.button("Not an opt-out", key="dismiss_optout", icon=":material/close:",
-                       help="Clear the flag; the contact keeps receiving messages.",
-                       on_click=_act, args=(optout.do_dismiss_optout_flag, rt.db, user, cid))
+            row.button(
+                "Confirm opt-out",
+                key="confirm_optout",
+                icon=":material/block:",
+                type="primary",
+                help="Opt this contact out of every sender and channel, as if they had replied STOP.",
+                on_click=_act,
+                args=(optout.do_confirm_opt_out, rt.db, user, cid),
+            )
+            row.button(
+                "Not an opt-out",
+                key="dismiss_optout",
+                icon=":material/close:",
+                help="Clear the flag; the contact keeps receiving messages.",
+                on_click=_act,
+                args=(optout.do_dismiss_optout_flag, rt.db, user, cid),
+            )
 
 actions = st.container(horizontal=True)
 with actions:
     if can_work:
         closed = detail["status"] == "closed"
-        st.button("Reopen" if closed else "Close", key="toggle_status",
-                  icon=":material/undo:" if closed else ":material/done:",
-                  on_click=_act, args=(conv_actions.do_set_status, rt.db, user, [cid]), kwargs={"closed": not closed})
+        st.button(
+            "Reopen" if closed else "Close",
+            key="toggle_status",
+            icon=":material/undo:" if closed else ":material/done:",
+            on_click=_act,
+            args=(conv_actions.do_set_status, rt.db, user, [cid]),
+            kwargs={"closed": not closed},
+        )
     if is_owner and st.button("Mark unread", key="mark_unread", icon=":material/mark_chat_unread:"):
         try:
             conv_actions.do_set_read_state(rt.db, user, [cid], read=False)
@@ -142,8 +159,9 @@ if can_work and importlib.util.find_spec("pages.contact_form") is not None:
     from pages.contact_form import contact_editor
 
     unknown = detail["contact_name"] is None
-    with st.expander("Save as contact" if unknown else "Edit contact", icon=":material/person_add:"
-                     if unknown else ":material/edit:"):
+    with st.expander(
+        "Save as contact" if unknown else "Edit contact", icon=":material/person_add:" if unknown else ":material/edit:"
+    ):
         if unknown:
             contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
         else:

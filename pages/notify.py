@@ -132,5 +132,6 @@ def _live(user_id: int) -> None:
         if not js_toasts:
             for notice in notices[-3:]:
                 st.toast(escape_md(notice.text), icon="🔔", duration="long")
-    st.html(SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)},
-            unsafe_allow_javascript=True)
+    st.html(
+        SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)}, unsafe_allow_javascript=True
+    )

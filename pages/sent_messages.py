@@ -66,47 +66,68 @@ def sent_list(user_id: int) -> None:
     query = common.search_box(KEY)
     bar = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     if viewer.can_send:
-        common.action_buttons(KEY, user_id, ACTIONS, bar.container(horizontal=True, vertical_alignment="center",
-                                                                   width="content"))
-    common.pager(KEY, page, bar.container(horizontal=True, vertical_alignment="center",
-                                          horizontal_alignment="right", width="content"))
+        common.action_buttons(
+            KEY, user_id, ACTIONS, bar.container(horizontal=True, vertical_alignment="center", width="content")
+        )
+    common.pager(
+        KEY,
+        page,
+        bar.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
+    )
     common.feedback(KEY, user_id)
     st.space("small")  # room for the table's hover toolbar below the pager
     rows = page.rows
     if not rows:
-        st.info(f"No sent messages match “{common.escape_md(query)}”." if query
-                else "Messages you send, and campaign messages, will appear here.", icon="📤")
+        st.info(
+            f"No sent messages match “{common.escape_md(query)}”."
+            if query
+            else "Messages you send, and campaign messages, will appear here.",
+            icon="📤",
+        )
         return
     tz = viewer.timezone
-    df = pd.DataFrame({
-        "●": [_reply_mark(r) for r in rows],
-        "Recipient": [common.contact_label(r["contact_name"], r["contact_phone"]) for r in rows],
-        "Channel": [common.channel_badge(r["channel"]) for r in rows],
-        "Message": [_message_text(r) for r in rows],
-        "Status": [common.status_label(r, tz) for r in rows],
-        "Sent": [common.fmt_time(r["created_at"], tz) for r in rows],
-    })
+    df = pd.DataFrame(
+        {
+            "●": [_reply_mark(r) for r in rows],
+            "Recipient": [common.contact_label(r["contact_name"], r["contact_phone"]) for r in rows],
+            "Channel": [common.channel_badge(r["channel"]) for r in rows],
+            "Message": [_message_text(r) for r in rows],
+            "Status": [common.status_label(r, tz) for r in rows],
+            "Sent": [common.fmt_time(r["created_at"], tz) for r in rows],
+        }
+    )
     colours = [STATUS_COLOURS.get(r["status"], "") for r in rows]
     unread = [bool(r["unread"]) for r in rows]
 
     def style(frame):
         styled = frame.style.apply(lambda col: [c for c in colours], subset=["Status"], axis=0)
-        return styled.apply(lambda col: ["font-weight: bold" if u else "" for u in unread],
-                            subset=["Recipient"], axis=0)
+        return styled.apply(
+            lambda col: ["font-weight: bold" if u else "" for u in unread], subset=["Recipient"], axis=0
+        )
 
     # Pixel widths that fit the main column of a 1400-px window beside the sidebar.
-    common.live_table(KEY, df, [r["id"] for r in rows], [r["conversation_id"] for r in rows],
-                      selectable=viewer.can_send, style=style, column_config={
-                          "●": st.column_config.TextColumn(" ", width=28, help=MARK_HELP),
-                          "Recipient": st.column_config.TextColumn(width=135),
-                          "Channel": st.column_config.TextColumn(width=100),
-                          "Message": st.column_config.TextColumn(width=190, help="📣 marks a campaign message"),
-                          "Status": st.column_config.TextColumn(
-                              width=335, help="The reason of a failure is shown in full in the conversation"),
-                          "Sent": st.column_config.TextColumn(width=95),
-                      })
-    st.caption("Click a message to open its conversation; tick the boxes to mark conversations read or unread. "
-               "– marks a campaign message nobody has answered yet: it has no conversation to open.")
+    common.live_table(
+        KEY,
+        df,
+        [r["id"] for r in rows],
+        [r["conversation_id"] for r in rows],
+        selectable=viewer.can_send,
+        style=style,
+        column_config={
+            "●": st.column_config.TextColumn(" ", width=28, help=MARK_HELP),
+            "Recipient": st.column_config.TextColumn(width=135),
+            "Channel": st.column_config.TextColumn(width=100),
+            "Message": st.column_config.TextColumn(width=190, help="📣 marks a campaign message"),
+            "Status": st.column_config.TextColumn(
+                width=335, help="The reason of a failure is shown in full in the conversation"
+            ),
+            "Sent": st.column_config.TextColumn(width=95),
+        },
+    )
+    st.caption(
+        "Click a message to open its conversation; tick the boxes to mark conversations read or unread. "
+        "– marks a campaign message nobody has answered yet: it has no conversation to open."
+    )
 
 
 st.header("Sent Messages", anchor=False)

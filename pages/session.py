@@ -82,7 +82,7 @@ def render_pending_cookie_actions() -> None:
     url = "/auth/session" if kind == "session" else "/auth/logout"
     # After signing out, start afresh at the sign-in page once the cookie is gone
     # (no stale sidebar, no URL of a page the next user may not have).
-    then = (".then(function (r) { if (r.ok) { window.location.replace('/'); } })" if kind == "logout" else "")
+    then = ".then(function (r) { if (r.ok) { window.location.replace('/'); } })" if kind == "logout" else ""
     st.html(
         f"<script>fetch({json.dumps(url)}, {{method: 'POST', body: {json.dumps(ticket)}, "
         "credentials: 'same-origin'})" + then + ";</script>",
@@ -97,11 +97,16 @@ def render_frame(rt: Runtime, user: User) -> None:
     with st.sidebar:
         from pages.common import escape_md  # names are typed by people: shown as written, never as Markdown
 
-        st.markdown(f"**{escape_md(user.display_name)}**  \n{auth.ROLE_LABELS[user.role]} · @{escape_md(user.username)}")
+        st.markdown(
+            f"**{escape_md(user.display_name)}**  \n{auth.ROLE_LABELS[user.role]} · @{escape_md(user.username)}"
+        )
         if st.button("Sign out", icon=":material/logout:", key="sign_out"):
             sign_out()
             st.rerun()
     if queries.workspace(rt.db).get("demo"):
-        st.info("Demo workspace: the people, numbers and messages here are made up, and the built-in "
-                "simulator plays the carrier.", icon="🧪")
+        st.info(
+            "Demo workspace: the people, numbers and messages here are made up, and the built-in "
+            "simulator plays the carrier.",
+            icon="🧪",
+        )
     notify.render(user)

@@ -18,17 +18,22 @@ DEFAULT_ZONE = "America/New_York"
 _, middle, _ = st.columns([1, 2, 1])
 with middle:
     st.title("💬 Welcome to Parley", anchor=False)
-    st.markdown("This workspace has no users yet. Create the first admin account; you can add your team "
-                "afterwards.")
+    st.markdown("This workspace has no users yet. Create the first admin account; you can add your team afterwards.")
     with st.form("first_admin", enter_to_submit=True):
         display_name = st.text_input("Your name", max_chars=80)
-        username = st.text_input("Username", autocomplete="username", max_chars=32,
-                                 help="Lowercase letters, digits, dots, dashes or underscores.")
-        password = st.text_input("Password", type="password", autocomplete="new-password", max_chars=256,
-                                 help="At least 8 characters.")
+        username = st.text_input(
+            "Username",
+            autocomplete="username",
+            max_chars=32,
+            help="Lowercase letters, digits, dots, dashes or underscores.",
+        )
+        password = st.text_input(
+            "Password", type="password", autocomplete="new-password", max_chars=256, help="At least 8 characters."
+        )
         again = st.text_input("Password again", type="password", autocomplete="new-password", max_chars=256)
-        timezone = st.selectbox("Your time zone", ZONES, index=ZONES.index(DEFAULT_ZONE) if DEFAULT_ZONE in ZONES
-                                else 0)
+        timezone = st.selectbox(
+            "Your time zone", ZONES, index=ZONES.index(DEFAULT_ZONE) if DEFAULT_ZONE in ZONES else 0
+        )
         submitted = st.form_submit_button("Create admin and sign in", type="primary")
     if submitted:
         if password != again:

@@ -14,8 +14,10 @@ notify.stop()  # a previous user's live updates in this tab, if any
 _, middle, _ = st.columns([1, 2, 1])
 with middle:
     st.title("💬 Parley", anchor=False)
-    st.markdown("The shared SMS and WhatsApp inbox for your team: customers' replies to your campaigns "
-                "become conversations you answer together.")
+    st.markdown(
+        "The shared SMS and WhatsApp inbox for your team: customers' replies to your campaigns "
+        "become conversations you answer together."
+    )
     with st.form("sign_in", enter_to_submit=True):
         username = st.text_input("Username", autocomplete="username", max_chars=64)
         password = st.text_input("Password", type="password", autocomplete="current-password", max_chars=256)
@@ -30,11 +32,15 @@ with middle:
             st.rerun()
 
     if queries.workspace(rt.db).get("demo"):
-        from core.demo import DEMO_SIGN_INS
+        from generator.demo import DEMO_SIGN_INS
 
         st.markdown("**Demo workspace** — sign in as any of these:")
         st.dataframe(
-            {"Username": [u for u, _, _ in DEMO_SIGN_INS], "Password": [p for _, p, _ in DEMO_SIGN_INS],
-             "Role": [r for _, _, r in DEMO_SIGN_INS]},
-            hide_index=True, width="content",
+            {
+                "Username": [u for u, _, _ in DEMO_SIGN_INS],
+                "Password": [p for _, p, _ in DEMO_SIGN_INS],
+                "Role": [r for _, _, r in DEMO_SIGN_INS],
+            },
+            hide_index=True,
+            width="content",
         )

@@ -32,14 +32,27 @@ names = {WHOLE_TEAM: "Whole team"} | {
 if st.session_state.get("team.owner") not in names:  # that agent was disabled since
     st.session_state.pop("team.owner", None)
 row = st.container(horizontal=True, vertical_alignment="bottom")
-choice = row.selectbox("Inbox of", list(names), format_func=names.get, key="team.owner",
-                       on_change=common.reset_paging, args=("team",), width=360)
+choice = row.selectbox(
+    "Inbox of",
+    list(names),
+    format_func=names.get,
+    key="team.owner",
+    on_change=common.reset_paging,
+    args=("team",),
+    width=360,
+)
 owner_id = None if choice == WHOLE_TEAM else choice
 if user.is_supervisor:
-    row.caption("Read-only: supervisors can open and read conversations but cannot change them.",
-                width="content")
+    row.caption("Read-only: supervisors can open and read conversations but cannot change them.", width="content")
 else:
     row.caption("Reading a conversation here leaves its owner's unread mark alone.", width="content")
 
-common.inbox_list(user, key="team", scope="team", owner_id=owner_id, unread_for=owner_id,
-                  show_owner=owner_id is None, actions=user.is_admin)
+common.inbox_list(
+    user,
+    key="team",
+    scope="team",
+    owner_id=owner_id,
+    unread_for=owner_id,
+    show_owner=owner_id is None,
+    actions=user.is_admin,
+)

@@ -33,6 +33,7 @@ div[data-testid="stChatMessage"]:has(div[class*="st-key-msgout-"]) {
 div[data-testid="stChatMessage"]:has(div[class*="st-key-msgin-"]) { width: 85%; }
 </style>"""
 
+
 def zone(user: User) -> ZoneInfo:
     try:
         return ZoneInfo(user.timezone or "UTC")
@@ -42,7 +43,7 @@ def zone(user: User) -> ZoneInfo:
 
 def local(value: dt.datetime, user: User) -> dt.datetime:
     """A stored naive-UTC time in the viewer's zone."""
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(zone(user))
+    return value.replace(tzinfo=dt.UTC).astimezone(zone(user))
 
 
 def clock_time(value: dt.datetime) -> str:
@@ -67,11 +68,15 @@ def status_line(msg: dict, user: User) -> str:
         if msg.get("release_at") and msg["release_at"] > clock.utcnow():
             return f"{icon} Queued until {escape_md(fmt_time(msg['release_at'], user.timezone))}"
         return f"{icon} Sending" if status == "sending" else f"{icon} Queued"
-    words = {"sent": "Sent", "delivered": "Delivered", "read": ":blue[Read]",
-             "not_sent": f":red[Not sent: {reason or 'blocked'}]",
-             "interrupted": ":red[Interrupted — we don't know if it was sent]",
-             "failed": f":red[Failed: {reason or 'the provider reported a failure'}]",
-             "undelivered": f":red[Undelivered: {reason or 'the carrier could not deliver it'}]"}
+    words = {
+        "sent": "Sent",
+        "delivered": "Delivered",
+        "read": ":blue[Read]",
+        "not_sent": f":red[Not sent: {reason or 'blocked'}]",
+        "interrupted": ":red[Interrupted — we don't know if it was sent]",
+        "failed": f":red[Failed: {reason or 'the provider reported a failure'}]",
+        "undelivered": f":red[Undelivered: {reason or 'the carrier could not deliver it'}]",
+    }
     return f"{icon} {words.get(status, escape_md(status))}"
 
 
@@ -110,8 +115,11 @@ def render_media(rt, user: User, items: list[dict]) -> None:
         st.download_button(
             f"{icon} {name} · {item['content_type']} · {_size(item.get('size'))}",
             data=functools.partial(_media_bytes, rt, user, item["id"]),
-            file_name=name, mime=item["content_type"], on_click="ignore",
-            key=f"media_{item['id']}", icon=":material/download:",
+            file_name=name,
+            mime=item["content_type"],
+            on_click="ignore",
+            key=f"media_{item['id']}",
+            icon=":material/download:",
         )
 
 
@@ -133,8 +141,10 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
         name, avatar = msg["author_name"], None  # Streamlit shows the initial
     else:
         name, avatar = "parley", "🏢"
-    with st.chat_message(name, avatar=avatar), st.container(key=f"{'msgin' if incoming else 'msgout'}-{msg['id']}",
-                                                             gap="small"):
+    with (
+        st.chat_message(name, avatar=avatar),
+        st.container(key=f"{'msgin' if incoming else 'msgout'}-{msg['id']}", gap="small"),
+    ):
         if msg.get("body"):
             st.text(msg["body"])
         if media:
@@ -146,9 +156,15 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
         who = "Campaign" if msg.get("campaign_id") else (msg.get("author_name") or "Parley")
         st.caption(f"{at} · {escape_md(who)} · {status_line(msg, user)}")
         if can_write and msg["status"] in ("interrupted", "failed"):
-            st.button("Retry", key=f"retry_{msg['id']}", icon=":material/refresh:", type="tertiary",
-                      on_click=_retry, args=(rt, user, msg["id"]),
-                      help="Send this message again; if the first try did arrive, it arrives twice.")
+            st.button(
+                "Retry",
+                key=f"retry_{msg['id']}",
+                icon=":material/refresh:",
+                type="tertiary",
+                on_click=_retry,
+                args=(rt, user, msg["id"]),
+                help="Send this message again; if the first try did arrive, it arrives twice.",
+            )
 
 
 def _load(rt, user: User, cid: int, limit: int) -> queries.Thread:
@@ -163,8 +179,7 @@ def render(rt, user: User, cid: int, *, can_write: bool, on_change=None) -> None
 
     @st.fragment(run_every=LIVE_SECONDS)
     def live() -> None:
-        version = (rt.feed.conversation_version(cid), queries.thread_version(rt.db, cid),
-                   st.session_state[limit_key])
+        version = (rt.feed.conversation_version(cid), queries.thread_version(rt.db, cid), st.session_state[limit_key])
         cached = st.session_state.get("_thread_cache")
         if cached is None or cached[0] != (cid, version):
             try:
@@ -187,9 +202,14 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
     box = st.container(height=560, border=True, key="thread_box")
     with box:
         if thread.has_older:
-            st.button("Load older messages", key="load_older", icon=":material/history:",
-                      on_click=lambda: st.session_state.update(
-                          {limit_key: st.session_state[limit_key] + queries.THREAD_PAGE}))
+            st.button(
+                "Load older messages",
+                key="load_older",
+                icon=":material/history:",
+                on_click=lambda: st.session_state.update(
+                    {limit_key: st.session_state[limit_key] + queries.THREAD_PAGE}
+                ),
+            )
         if not thread.messages:
             st.caption("No messages yet.")
         day = None

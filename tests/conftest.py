@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from core import clock, runtime, schema, settings
+from core.auth import get_user, hash_password
+from core.db import Database
+from generator.demo import create_demo_workspace
 
-from core import clock, runtime, schema, settings  # noqa: E402
-from core.auth import hash_password, get_user  # noqa: E402
-from core.db import Database  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+# As app.py does: a runtime started on an empty database with demo on builds the demo.
+runtime.use_demo_builder(create_demo_workspace)
 
 TEST_PASSWORD = "correct-horse"
 _HASH = hash_password(TEST_PASSWORD)
@@ -61,7 +62,6 @@ def make_user(db):
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory):
     """The demo workspace, generated once per test session; copy it per test."""
-    from core.demo import create_demo_workspace
     from core.media_store import MediaStore
 
     root = tmp_path_factory.mktemp("demo")

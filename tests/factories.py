@@ -19,8 +19,18 @@ def next_phone() -> str:
     return f"+1415867{next(_phone_seq):04d}"
 
 
-def add_sender(db, *, channel="sms", provider="simulator", phone=None, rate=10.0, enabled=True,
-               registration_status="registered", provider_ref=None, label=None) -> int:
+def add_sender(
+    db,
+    *,
+    channel="sms",
+    provider="simulator",
+    phone=None,
+    rate=10.0,
+    enabled=True,
+    registration_status="registered",
+    provider_ref=None,
+    label=None,
+) -> int:
     phone = phone or ("+14155550100" if channel == "sms" else "+14155550199")
 
     def write(tx):
@@ -28,8 +38,19 @@ def add_sender(db, *, channel="sms", provider="simulator", phone=None, rate=10.0
         tx.execute(
             "INSERT INTO senders (id, phone, channel, provider, label, provider_ref, registration_kind, "
             "registration_status, rate_per_second, enabled, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [sid, phone, channel, provider, label or f"{channel.upper()} {phone[-4:]}", provider_ref,
-             "10dlc" if channel == "sms" else "whatsapp", registration_status, rate, enabled, clock.utcnow()],
+            [
+                sid,
+                phone,
+                channel,
+                provider,
+                label or f"{channel.upper()} {phone[-4:]}",
+                provider_ref,
+                "10dlc" if channel == "sms" else "whatsapp",
+                registration_status,
+                rate,
+                enabled,
+                clock.utcnow(),
+            ],
         )
         tx.publish("sender.changed", sender_id=sid)
         return sid
@@ -55,8 +76,9 @@ def add_contact(db, *, phone=None, name=None, opted_out=False, timezone=None) ->
     return db.write(write)
 
 
-def add_conversation(db, *, contact_id, sender_id, owner_id, last_inbound_at=None, channel=None,
-                     status="open", inbound_body="Hello") -> int:
+def add_conversation(
+    db, *, contact_id, sender_id, owner_id, last_inbound_at=None, channel=None, status="open", inbound_body="Hello"
+) -> int:
     """A conversation that started with one inbound message at ``last_inbound_at``."""
     at = last_inbound_at or clock.utcnow() - dt.timedelta(minutes=5)
 
@@ -84,8 +106,11 @@ def always_open(db) -> None:
     from core import settings
 
     def write(tx):
-        settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)},
-                                            "holidays": []})
+        settings.put(
+            tx,
+            "business_hours",
+            {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)}, "holidays": []},
+        )
         settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})
 
     db.write(write)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit, clock, permissions, phones, queries
+from core import audit, clock, events, permissions, phones, queries
 from core.auth import User, get_user
 from core.db import Database, Transaction
 from core.errors import NotFound, ParleyError, PermissionDenied, ValidationError
@@ -53,8 +53,7 @@ def _load_targets(db: Database, conversation_ids: Iterable[Any]) -> list[Target]
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"There is no conversation {missing[0]}.")
-    return [Target(*r[:4], contact_label=(r[4] or "").strip() or phones.format_phone_display(r[5]) or "")
-            for r in rows]
+    return [Target(*r[:4], contact_label=(r[4] or "").strip() or phones.format_phone_display(r[5]) or "") for r in rows]
 
 
 def _require_workable(actor: User, targets: list[Target], what: str) -> None:
@@ -138,7 +137,7 @@ def _write_read_state(tx: Transaction, ids: list[int], read: bool, actor_id: int
             """,
             [ids],
         )
-    name = "conversation.read" if read else "conversation.unread"
+    name = events.CONVERSATION_READ if read else events.CONVERSATION_UNREAD
     for cid, owner_id in rows:
         if owner_id != actor_id:
             audit.record(tx, actor_id, name, "conversation", cid, owner_id=owner_id)
@@ -148,7 +147,9 @@ def _write_read_state(tx: Transaction, ids: list[int], read: bool, actor_id: int
 # ---- assignment -----------------------------------------------------------------------
 
 
-def check_assign(db: Database, actor: User, conversation_ids: Iterable[Any], to_user_id: Any) -> tuple[list[Target], User]:
+def check_assign(
+    db: Database, actor: User, conversation_ids: Iterable[Any], to_user_id: Any
+) -> tuple[list[Target], User]:
     permissions.require_admin(actor, "assign conversations")
     try:
         target_user = get_user(db, int(to_user_id))
@@ -185,10 +186,24 @@ def _write_assign(tx: Transaction, moves: list[Target], to_user_id: int, actor_i
         [to_user_id, ids],
     )
     for t in moves:
-        audit.record(tx, actor_id, "conversation.assigned", "conversation", t.conversation_id,
-                     from_user_id=t.owner_id, from_user=t.owner_name, to_user_id=to_user_id)
-        tx.publish("conversation.assigned", conversation_id=t.conversation_id, user_id=to_user_id,
-                   from_user_id=t.owner_id, actor_id=actor_id, contact_name=t.contact_label or None)
+        audit.record(
+            tx,
+            actor_id,
+            "conversation.assigned",
+            "conversation",
+            t.conversation_id,
+            from_user_id=t.owner_id,
+            from_user=t.owner_name,
+            to_user_id=to_user_id,
+        )
+        tx.publish(
+            events.CONVERSATION_ASSIGNED,
+            conversation_id=t.conversation_id,
+            user_id=to_user_id,
+            from_user_id=t.owner_id,
+            actor_id=actor_id,
+            contact_name=t.contact_label or None,
+        )
 
 
 # ---- open / closed --------------------------------------------------------------------
@@ -211,7 +226,7 @@ def _write_status(tx: Transaction, targets: list[Target], status: str, actor_id:
         "UPDATE conversations SET status = ?, closed_at = ? WHERE id IN (SELECT unnest(?::INTEGER[]))",
         [status, closed_at, [t.conversation_id for t in targets]],
     )
-    name = "conversation.closed" if status == "closed" else "conversation.reopened"
+    name = events.CONVERSATION_CLOSED if status == "closed" else events.CONVERSATION_REOPENED
     for t in targets:  # the owner's lists and counts change too, whoever closed it
         tx.publish(name, conversation_id=t.conversation_id, actor_id=actor_id, owner_id=t.owner_id)
 

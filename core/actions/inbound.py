@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import clock, phones, settings
+from core import clock, events, phones, settings
 from core.actions.messaging import touch_conversation
 from core.compliance import keywords
 from core.db import Transaction
@@ -68,11 +68,13 @@ def _new_contact(tx: Transaction, phone: str, profile_name: str | None) -> tuple
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [contact_id, phone, name, now, now, phones.normalize_name(name or ""), phone.lstrip("+")],
     )
-    tx.publish("contact.created", contact_id=contact_id, source="inbound")
+    tx.publish(events.CONTACT_CREATED, contact_id=contact_id, source="inbound")
     return contact_id, name, False
 
 
-def _new_conversation(tx: Transaction, contact_id: int, sender: dict[str, Any], at: dt.datetime) -> tuple[int, int | None]:
+def _new_conversation(
+    tx: Transaction, contact_id: int, sender: dict[str, Any], at: dt.datetime
+) -> tuple[int, int | None]:
     """Rule 1: the first reply makes the conversation. (conversation id, owner id)."""
     campaign = tx.fetchone(
         """SELECT campaign_id, author_id FROM messages
@@ -87,25 +89,49 @@ def _new_conversation(tx: Transaction, contact_id: int, sender: dict[str, Any], 
     # The campaign messages this number got from this sender join the thread.
     first, attached = tx.fetchone(
         "SELECT min(created_at), count(*) FROM messages WHERE contact_id = ? AND sender_id = ? "
-        "AND conversation_id IS NULL", [contact_id, sender["id"]])
+        "AND conversation_id IS NULL",
+        [contact_id, sender["id"]],
+    )
     tx.execute(
         """INSERT INTO conversations (id, contact_id, sender_id, channel, owner_id, unsolicited, campaign_id,
                status, created_at, last_message_at, message_count)
            VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 0)""",
-        [conversation_id, contact_id, sender["id"], sender["channel"], owner_id, campaign is None,
-         campaign[0] if campaign else None, at, first or at],
+        [
+            conversation_id,
+            contact_id,
+            sender["id"],
+            sender["channel"],
+            owner_id,
+            campaign is None,
+            campaign[0] if campaign else None,
+            at,
+            first or at,
+        ],
     )
     if attached:
-        tx.execute("UPDATE messages SET conversation_id = ? WHERE contact_id = ? AND sender_id = ? "
-                   "AND conversation_id IS NULL", [conversation_id, contact_id, sender["id"]])
+        tx.execute(
+            "UPDATE messages SET conversation_id = ? WHERE contact_id = ? AND sender_id = ? "
+            "AND conversation_id IS NULL",
+            [conversation_id, contact_id, sender["id"]],
+        )
         tx.execute("UPDATE conversations SET message_count = ? WHERE id = ?", [attached, conversation_id])
-    tx.publish("conversation.created", conversation_id=conversation_id, user_id=owner_id,
-               unsolicited=campaign is None, campaign_id=campaign[0] if campaign else None)
+    tx.publish(
+        events.CONVERSATION_CREATED,
+        conversation_id=conversation_id,
+        user_id=owner_id,
+        unsolicited=campaign is None,
+        campaign_id=campaign[0] if campaign else None,
+    )
     return conversation_id, owner_id
 
 
-def apply_inbound(tx: Transaction, event: InboundEvent, sender: dict[str, Any],
-                  media: list[StoredMedia], media_errors: list[str] | None = None) -> int | None:
+def apply_inbound(
+    tx: Transaction,
+    event: InboundEvent,
+    sender: dict[str, Any],
+    media: list[StoredMedia],
+    media_errors: list[str] | None = None,
+) -> int | None:
     """Store one inbound message; None if it was already stored (duplicate)."""
     # One statement for the common case (a reply in a conversation that exists): is it a
     # duplicate, who is the contact, which conversation. The direction is a FILTER, not part of
@@ -116,7 +142,8 @@ def apply_inbound(tx: Transaction, event: InboundEvent, sender: dict[str, Any],
            FROM (SELECT 1) AS one
            LEFT JOIN contacts ct ON ct.phone = ?
            LEFT JOIN conversations c ON c.contact_id = ct.id AND c.sender_id = ?""",
-        [event.provider_message_id, event.from_number, sender["id"]])
+        [event.provider_message_id, event.from_number, sender["id"]],
+    )
     if duplicate is not None:
         return None
     if contact_id is None:
@@ -128,8 +155,17 @@ def apply_inbound(tx: Transaction, event: InboundEvent, sender: dict[str, Any],
         """INSERT INTO messages (conversation_id, contact_id, sender_id, direction, body, status,
                provider_message_id, error_reason, created_at, status_at, has_media)
            VALUES (?, ?, ?, 'in', ?, 'received', ?, ?, ?, ?, ?) RETURNING id""",
-        [conversation_id, contact_id, sender["id"], body, event.provider_message_id,
-         "; ".join(media_errors) if media_errors else None, event.received_at, event.received_at, bool(media)],
+        [
+            conversation_id,
+            contact_id,
+            sender["id"],
+            body,
+            event.provider_message_id,
+            "; ".join(media_errors) if media_errors else None,
+            event.received_at,
+            event.received_at,
+            bool(media),
+        ],
     )
     now = clock.utcnow()
     for item in media:
@@ -142,24 +178,41 @@ def apply_inbound(tx: Transaction, event: InboundEvent, sender: dict[str, Any],
         )
     preview = body or (f"📎 {media[0].filename}" if media else "")
     touch_conversation(tx, conversation_id, event.received_at, preview, "in")
-    tx.publish("message.received", conversation_id=conversation_id, message_id=message_id, owner_id=owner_id,
-               user_id=owner_id, contact_name=contact_name or phones.format_phone_display(event.from_number),
-               channel=sender["channel"], sender_id=sender["id"])
+    tx.publish(
+        events.MESSAGE_RECEIVED,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        owner_id=owner_id,
+        user_id=owner_id,
+        contact_name=contact_name or phones.format_phone_display(event.from_number),
+        channel=sender["channel"],
+        sender_id=sender["id"],
+    )
     _apply_keywords(tx, body, contact_id, opted_out, conversation_id, message_id, sender, owner_id)
     return message_id
 
 
-def _apply_keywords(tx: Transaction, body: str, contact_id: int, was_opted_out: bool, conversation_id: int,
-                    message_id: int, sender: dict[str, Any], owner_id: int | None) -> None:
+def _apply_keywords(
+    tx: Transaction,
+    body: str,
+    contact_id: int,
+    was_opted_out: bool,
+    conversation_id: int,
+    message_id: int,
+    sender: dict[str, Any],
+    owner_id: int | None,
+) -> None:
     result = keywords.classify(body)
     if result.kind is None:
         return
     now = clock.utcnow()
 
     def history(kind: str) -> None:
-        tx.execute("INSERT INTO optout_history (contact_id, kind, keyword, channel, sender_id, message_id, "
-                   "occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [contact_id, kind, result.keyword, sender["channel"], sender["id"], message_id, now])
+        tx.execute(
+            "INSERT INTO optout_history (contact_id, kind, keyword, channel, sender_id, message_id, "
+            "occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [contact_id, kind, result.keyword, sender["channel"], sender["id"], message_id, now],
+        )
 
     if result.kind == "opt_out":
         if was_opted_out:
@@ -170,10 +223,11 @@ def _apply_keywords(tx: Transaction, body: str, contact_id: int, was_opted_out: 
     elif result.kind == "opt_in":
         if not was_opted_out:
             return
-        tx.execute("UPDATE contacts SET opted_out = FALSE, opted_out_at = NULL, updated_at = ? WHERE id = ?",
-                   [now, contact_id])
+        tx.execute(
+            "UPDATE contacts SET opted_out = FALSE, opted_out_at = NULL, updated_at = ? WHERE id = ?", [now, contact_id]
+        )
         history("opt_in")
-        tx.publish("contact.opted_in", contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id)
+        tx.publish(events.CONTACT_OPTED_IN, contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id)
         queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optin_confirmation"), owner_id)
     elif result.kind == "help":
         if not was_opted_out:
@@ -181,23 +235,43 @@ def _apply_keywords(tx: Transaction, body: str, contact_id: int, was_opted_out: 
     elif result.kind == "possible_opt_out":
         tx.execute("UPDATE conversations SET optout_flag = ? WHERE id = ?", [body[:200], conversation_id])
         history("flagged")
-        tx.publish("conversation.optout_flagged", conversation_id=conversation_id, user_id=owner_id)
+        tx.publish(events.CONVERSATION_OPTOUT_FLAGGED, conversation_id=conversation_id, user_id=owner_id)
 
 
-def opt_out_contact(tx: Transaction, contact_id: int, conversation_id: int, owner_id: int | None, *,
-                    keyword: str | None, by_user_id: int | None = None) -> None:
+def opt_out_contact(
+    tx: Transaction,
+    contact_id: int,
+    conversation_id: int,
+    owner_id: int | None,
+    *,
+    keyword: str | None,
+    by_user_id: int | None = None,
+) -> None:
     """Rule 2: opt the contact out of every sender and channel, stop what waits, confirm once."""
     now = clock.utcnow()
-    tx.execute("UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?",
-               [now, now, contact_id])
+    tx.execute(
+        "UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?", [now, now, contact_id]
+    )
     tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id = ?", [contact_id])
     # Everything still waiting to go to this contact, on any sender, stops here.
-    tx.execute("""UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?
-                  WHERE contact_id = ? AND direction = 'out' AND status = 'queued'""", [now, contact_id])
-    tx.execute("""UPDATE outbox SET state = 'cancelled' WHERE state = 'pending' AND message_id IN
-                  (SELECT id FROM messages WHERE contact_id = ? AND status = 'not_sent')""", [contact_id])
-    tx.publish("contact.opted_out", contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id,
-               keyword=keyword, by_user_id=by_user_id)
+    tx.execute(
+        """UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?
+                  WHERE contact_id = ? AND direction = 'out' AND status = 'queued'""",
+        [now, contact_id],
+    )
+    tx.execute(
+        """UPDATE outbox SET state = 'cancelled' WHERE state = 'pending' AND message_id IN
+                  (SELECT id FROM messages WHERE contact_id = ? AND status = 'not_sent')""",
+        [contact_id],
+    )
+    tx.publish(
+        events.CONTACT_OPTED_OUT,
+        contact_id=contact_id,
+        conversation_id=conversation_id,
+        user_id=owner_id,
+        keyword=keyword,
+        by_user_id=by_user_id,
+    )
     queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optout_confirmation"), owner_id)
 
 
@@ -216,20 +290,29 @@ def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_i
                created_at, status_at) VALUES (?, ?, ?, ?, 'out', NULL, ?, 'queued', ?, ?)""",
         [message_id, conversation_id, row[0], row[1], text, now, now],
     )
-    tx.execute("INSERT INTO outbox (message_id, sender_id, due_at, created_at, state) VALUES (?, ?, ?, ?, 'pending')",
-               [message_id, row[1], now, now])
+    tx.execute(
+        "INSERT INTO outbox (message_id, sender_id, due_at, created_at, state) VALUES (?, ?, ?, ?, 'pending')",
+        [message_id, row[1], now, now],
+    )
     touch_conversation(tx, conversation_id, now, text, "out")
-    tx.publish("message.queued", conversation_id=conversation_id, message_id=message_id, user_id=owner_id,
-               automatic=True, channel=row[2], sender_id=row[1])
+    tx.publish(
+        events.MESSAGE_QUEUED,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        user_id=owner_id,
+        automatic=True,
+        channel=row[2],
+        sender_id=row[1],
+    )
     return message_id
 
 
-def apply_statuses(tx: Transaction, events: list[StatusEvent]) -> ApplyResult:
+def apply_statuses(tx: Transaction, callbacks: list[StatusEvent]) -> ApplyResult:
     """Apply status callbacks in bulk, only ever moving a status forward."""
     result = ApplyResult(unknown_message_ids=[])
-    if not events:
+    if not callbacks:
         return result
-    ids = sorted({e.provider_message_id for e in events})
+    ids = sorted({e.provider_message_id for e in callbacks})
     current = {
         pid: (mid, status, conv, owner)
         for pid, mid, status, conv, owner, direction in tx.fetchall(
@@ -244,7 +327,7 @@ def apply_statuses(tx: Transaction, events: list[StatusEvent]) -> ApplyResult:
     }
     updates: dict[int, StatusEvent] = {}
     state = {pid: v[1] for pid, v in current.items()}
-    for event in sorted(events, key=lambda e: e.at):
+    for event in sorted(callbacks, key=lambda e: e.at):
         if event.provider_message_id not in current:
             result.unknown_message_ids.append(event.provider_message_id)
             continue
@@ -256,13 +339,15 @@ def apply_statuses(tx: Transaction, events: list[StatusEvent]) -> ApplyResult:
             result.statuses_ignored += 1
     if not updates:
         return result
-    frame = pd.DataFrame({
-        "id": list(updates),
-        "status": [e.status for e in updates.values()],
-        "status_at": [e.at for e in updates.values()],
-        "error_code": [e.error_code for e in updates.values()],
-        "error_reason": [_reason(e) for e in updates.values()],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": list(updates),
+            "status": [e.status for e in updates.values()],
+            "status_at": [e.at for e in updates.values()],
+            "error_code": [e.error_code for e in updates.values()],
+            "error_reason": [_reason(e) for e in updates.values()],
+        }
+    )
     tx.cursor.register("_status_updates", frame)
     try:
         tx.execute("""UPDATE messages SET status = u.status, status_at = u.status_at,
@@ -274,8 +359,14 @@ def apply_statuses(tx: Transaction, events: list[StatusEvent]) -> ApplyResult:
     by_message = {v[0]: v for v in current.values()}
     for message_id, event in updates.items():
         _, _, conversation_id, owner_id = by_message[message_id]
-        tx.publish("message.status", message_id=message_id, conversation_id=conversation_id, user_id=owner_id,
-                   status=event.status, error_code=event.error_code)
+        tx.publish(
+            events.MESSAGE_STATUS,
+            message_id=message_id,
+            conversation_id=conversation_id,
+            user_id=owner_id,
+            status=event.status,
+            error_code=event.error_code,
+        )
     return result
 
 

@@ -19,13 +19,13 @@ from typing import Any
 
 import emoji
 
-from core import clock, media_rules, permissions, phones, queries, settings
+from core import clock, events, media_rules, permissions, phones, queries, settings
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
 from core.db import Database, Transaction
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.providers.base import INTERRUPTED, FAILED, NOT_SENT, QUEUED
+from core.providers.base import FAILED, INTERRUPTED, NOT_SENT, QUEUED
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
 REGISTERED_STATES = {"registered", "approved", "verified"}
@@ -106,8 +106,11 @@ def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bo
     if not detail["sender_enabled"]:
         return (f"The sender {detail['sender_label']} is disabled; an admin can enable it.", False)
     if window is not None and not window.open:
-        return ("The WhatsApp customer care window is closed (24 hours after the customer's last "
-                "message): only registered templates can be sent.", True)
+        return (
+            "The WhatsApp customer care window is closed (24 hours after the customer's last "
+            "message): only registered templates can be sent.",
+            True,
+        )
     return None, False
 
 
@@ -138,10 +141,10 @@ def sender_warning(sender: dict[str, Any]) -> str | None:
     status = sender.get("registration_status")
     if phone.startswith("+1") and status not in REGISTERED_STATES:
         kind = {"10dlc": "10DLC", "toll_free": "toll-free verification", "whatsapp": "WhatsApp approval"}.get(
-            sender.get("registration_kind"), "carrier registration")
+            sender.get("registration_kind"), "carrier registration"
+        )
         label = sender.get("sender_label") or sender.get("label") or phone
-        return (f"{label} has no completed {kind} (status: {status}); US carriers may filter or "
-                "block its messages.")
+        return f"{label} has no completed {kind} (status: {status}); US carriers may filter or block its messages."
     return None
 
 
@@ -197,12 +200,20 @@ def _template(db: Database, template_id: Any) -> dict[str, Any]:
     return rows[0]
 
 
-def render_template(db: Database, template_id: Any, conversation_id: Any, viewer: User | None = None) -> RenderedTemplate:
+def render_template(
+    db: Database, template_id: Any, conversation_id: Any, viewer: User | None = None
+) -> RenderedTemplate:
     template = _template(db, template_id)
-    detail = (queries.conversation_detail(db, viewer, conversation_id) if viewer is not None
-              else db.dicts("SELECT ct.name AS contact_name, ct.phone AS contact_phone, s.label AS sender_label "
-                            "FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                            "JOIN senders s ON s.id = c.sender_id WHERE c.id = ?", [int(conversation_id)])[0])
+    detail = (
+        queries.conversation_detail(db, viewer, conversation_id)
+        if viewer is not None
+        else db.dicts(
+            "SELECT ct.name AS contact_name, ct.phone AS contact_phone, s.label AS sender_label "
+            "FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+            "JOIN senders s ON s.id = c.sender_id WHERE c.id = ?",
+            [int(conversation_id)],
+        )[0]
+    )
     return fill_template(template["body"], template_values(detail))
 
 
@@ -217,8 +228,15 @@ def prepare_body(text: str | None) -> str:
     return body
 
 
-def check_send(db: Database, viewer: User, conversation_id: Any, body: str | None, *,
-               attachments: Sequence[Attachment] = (), template_id: Any = None) -> SendPlan:
+def check_send(
+    db: Database,
+    viewer: User,
+    conversation_id: Any,
+    body: str | None,
+    *,
+    attachments: Sequence[Attachment] = (),
+    template_id: Any = None,
+) -> SendPlan:
     detail = queries.conversation_detail(db, viewer, conversation_id)
     refusal = write_refusal(viewer, detail)
     if refusal:
@@ -233,18 +251,23 @@ def check_send(db: Database, viewer: User, conversation_id: Any, body: str | Non
             rendered = fill_template(template["body"], template_values(detail))
             if rendered.missing:
                 names = ", ".join("{{" + m + "}}" for m in rendered.missing)
-                raise ValidationError(f"The template needs a value for {names}; this contact has none. "
-                                      "Edit the text or the contact first.")
+                raise ValidationError(
+                    f"The template needs a value for {names}; this contact has none. "
+                    "Edit the text or the contact first."
+                )
             body = rendered.text
     body = prepare_body(body)
     leftover = VARIABLE_RE.findall(body)
     if leftover:
-        raise ValidationError("The message still has an unfilled variable {{" + leftover[0] + "}}; "
-                              "replace it before sending.")
+        raise ValidationError(
+            "The message still has an unfilled variable {{" + leftover[0] + "}}; replace it before sending."
+        )
     limit = MAX_BODY[channel]
     if len(body) > limit:
-        raise ValidationError(f"This message is {len(body):,} characters; {channel.upper() if channel == 'sms' else 'WhatsApp'} "
-                              f"messages can be at most {limit:,} characters.")
+        raise ValidationError(
+            f"This message is {len(body):,} characters; {channel.upper() if channel == 'sms' else 'WhatsApp'} "
+            f"messages can be at most {limit:,} characters."
+        )
     checked = []
     for item in attachments:
         safe = media_rules.check_attachment(channel, item.filename, item.content_type, len(item.data))
@@ -254,8 +277,9 @@ def check_send(db: Database, viewer: User, conversation_id: Any, body: str | Non
     if not body and not checked:
         raise ValidationError("Write a message or attach a file first.")
 
-    plan = SendPlan(conversation=detail, body=body, attachments=checked,
-                    template_id=template["id"] if template else None)
+    plan = SendPlan(
+        conversation=detail, body=body, attachments=checked, template_id=template["id"] if template else None
+    )
     now = clock.utcnow()
     window = wa_window.window_state(detail["last_inbound_at"], now) if channel == "whatsapp" else None
     blocked, templates_only = _blocked_reason(detail, window)
@@ -278,9 +302,16 @@ def _short_reason(detail: dict[str, Any], templates_only: bool) -> str:
     return "Not allowed"
 
 
-def do_send(db: Database, viewer: User, conversation_id: Any, body: str | None, *,
-            attachments: Sequence[Attachment] = (), template_id: Any = None,
-            media_store: Any = None) -> int:
+def do_send(
+    db: Database,
+    viewer: User,
+    conversation_id: Any,
+    body: str | None,
+    *,
+    attachments: Sequence[Attachment] = (),
+    template_id: Any = None,
+    media_store: Any = None,
+) -> int:
     """Record an outgoing message (queued or not sent) and its outbox row."""
     plan = check_send(db, viewer, conversation_id, body, attachments=attachments, template_id=template_id)
     stored = []
@@ -302,9 +333,21 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
         """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, author_id, body, status,
                error_reason, created_at, status_at, has_media, release_at, template_id)
            VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [message_id, detail["conversation_id"], detail["contact_id"], detail["sender_id"], author_id, plan.body,
-         plan.status, plan.error_reason, now, now, bool(stored_media),
-         plan.release_at if plan.release_at and plan.release_at > now else None, plan.template_id],
+        [
+            message_id,
+            detail["conversation_id"],
+            detail["contact_id"],
+            detail["sender_id"],
+            author_id,
+            plan.body,
+            plan.status,
+            plan.error_reason,
+            now,
+            now,
+            bool(stored_media),
+            plan.release_at if plan.release_at and plan.release_at > now else None,
+            plan.template_id,
+        ],
     )
     for sha, content_type, filename, size in stored_media:
         tx.execute(
@@ -313,14 +356,22 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
             [message_id, sha, content_type, filename, size, secrets.token_urlsafe(24), now],
         )
     if plan.status == QUEUED:
-        tx.execute("INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
-                   [message_id, detail["sender_id"], max(plan.release_at or now, now), now])
+        tx.execute(
+            "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+            [message_id, detail["sender_id"], max(plan.release_at or now, now), now],
+        )
     preview = plan.body or (f"📎 {stored_media[0][2]}" if stored_media else "")
     touch_conversation(tx, detail["conversation_id"], now, preview, "out")
-    tx.publish("message.queued" if plan.status == QUEUED else "message.not_sent",
-               conversation_id=detail["conversation_id"], message_id=message_id, user_id=detail["owner_id"],
-               author_id=author_id, channel=detail["channel"], sender_id=detail["sender_id"],
-               reason=plan.error_reason)
+    tx.publish(
+        events.MESSAGE_QUEUED if plan.status == QUEUED else "message.not_sent",
+        conversation_id=detail["conversation_id"],
+        message_id=message_id,
+        user_id=detail["owner_id"],
+        author_id=author_id,
+        channel=detail["channel"],
+        sender_id=detail["sender_id"],
+        reason=plan.error_reason,
+    )
     return message_id
 
 
@@ -365,13 +416,22 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
 
     def write(tx: Transaction) -> int:
         now = clock.utcnow()
-        tx.execute("UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL "
-                   "WHERE id = ?", [now, message_id])
+        tx.execute(
+            "UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL WHERE id = ?",
+            [now, message_id],
+        )
         tx.execute("UPDATE outbox SET state = 'superseded' WHERE message_id = ? AND state <> 'done'", [message_id])
-        tx.execute("INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
-                   [message_id, detail["sender_id"], now, now])
-        tx.publish("message.retried", conversation_id=detail["conversation_id"], message_id=message_id,
-                   user_id=detail["owner_id"], actor_id=viewer.id)
+        tx.execute(
+            "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+            [message_id, detail["sender_id"], now, now],
+        )
+        tx.publish(
+            events.MESSAGE_RETRIED,
+            conversation_id=detail["conversation_id"],
+            message_id=message_id,
+            user_id=detail["owner_id"],
+            actor_id=viewer.id,
+        )
         return message_id
 
     return db.write(write)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import clock
+from core import clock, events, queries
 from core.actions.inbound import opt_out_contact
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import Conflict, PermissionDenied
-from core import queries
 
 
 def check_resolve_flag(db: Database, actor: User, conversation_id: Any) -> dict[str, Any]:
@@ -27,9 +26,11 @@ def check_resolve_flag(db: Database, actor: User, conversation_id: Any) -> dict[
 
 
 def _history(tx: Transaction, detail: dict[str, Any], kind: str, actor: User) -> None:
-    tx.execute("INSERT INTO optout_history (contact_id, kind, keyword, channel, sender_id, user_id, occurred_at) "
-               "VALUES (?, ?, NULL, ?, ?, ?, ?)",
-               [detail["contact_id"], kind, detail["channel"], detail["sender_id"], actor.id, clock.utcnow()])
+    tx.execute(
+        "INSERT INTO optout_history (contact_id, kind, keyword, channel, sender_id, user_id, occurred_at) "
+        "VALUES (?, ?, NULL, ?, ?, ?, ?)",
+        [detail["contact_id"], kind, detail["channel"], detail["sender_id"], actor.id, clock.utcnow()],
+    )
 
 
 def do_confirm_opt_out(db: Database, actor: User, conversation_id: Any) -> None:
@@ -40,8 +41,9 @@ def do_confirm_opt_out(db: Database, actor: User, conversation_id: Any) -> None:
         if opted_out:
             raise Conflict("This contact has already opted out.")
         _history(tx, detail, "opt_out_confirmed_by_agent", actor)
-        opt_out_contact(tx, detail["contact_id"], detail["conversation_id"], detail["owner_id"], keyword=None,
-                        by_user_id=actor.id)
+        opt_out_contact(
+            tx, detail["contact_id"], detail["conversation_id"], detail["owner_id"], keyword=None, by_user_id=actor.id
+        )
 
     db.write(confirm)
 
@@ -55,7 +57,11 @@ def do_dismiss_optout_flag(db: Database, actor: User, conversation_id: Any) -> N
             return
         tx.execute("UPDATE conversations SET optout_flag = NULL WHERE id = ?", [detail["conversation_id"]])
         _history(tx, detail, "flag_dismissed", actor)
-        tx.publish("conversation.optout_flag_dismissed", conversation_id=detail["conversation_id"],
-                   user_id=detail["owner_id"], by_user_id=actor.id)
+        tx.publish(
+            events.CONVERSATION_OPTOUT_FLAG_DISMISSED,
+            conversation_id=detail["conversation_id"],
+            user_id=detail["owner_id"],
+            by_user_id=actor.id,
+        )
 
     db.write(dismiss)

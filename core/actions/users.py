@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from core import audit, clock
+from core import audit, clock, events
 from core.auth import ROLES, User, check_new_password, get_user, hash_password
 from core.db import Database, Transaction
 from core.errors import Conflict, PermissionDenied, ValidationError
@@ -23,8 +23,9 @@ def do_create_workspace(db: Database, *, name: str, demo: bool, timezone: str = 
     db.write(write)
 
 
-def check_create_user(db: Database, actor: User | None, username: str, display_name: str, role: str,
-                      password: str) -> tuple[str, str]:
+def check_create_user(
+    db: Database, actor: User | None, username: str, display_name: str, role: str, password: str
+) -> tuple[str, str]:
     """Validate a new account. ``actor`` None is allowed only for the very first admin."""
     if actor is None:
         if db.scalar("SELECT count(*) FROM users"):
@@ -36,9 +37,7 @@ def check_create_user(db: Database, actor: User | None, username: str, display_n
     username = (username or "").strip().lower()
     display_name = (display_name or "").strip()
     if not USERNAME_RE.match(username):
-        raise ValidationError(
-            "Usernames are 2–32 characters: lowercase letters, digits, dots, dashes or underscores."
-        )
+        raise ValidationError("Usernames are 2–32 characters: lowercase letters, digits, dots, dashes or underscores.")
     if not display_name:
         raise ValidationError("Enter the person's name.")
     if role not in ROLES:
@@ -49,8 +48,16 @@ def check_create_user(db: Database, actor: User | None, username: str, display_n
     return username, display_name
 
 
-def do_create_user(db: Database, actor: User | None, username: str, display_name: str, role: str,
-                   password: str, *, timezone: str = "America/New_York") -> User:
+def do_create_user(
+    db: Database,
+    actor: User | None,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    *,
+    timezone: str = "America/New_York",
+) -> User:
     username, display_name = check_create_user(db, actor, username, display_name, role, password)
     password_hash = hash_password(password)
 
@@ -68,7 +75,7 @@ def do_create_user(db: Database, actor: User | None, username: str, display_name
             [user_id, username, display_name, role, team_id, password_hash, timezone, clock.utcnow()],
         )
         audit.record(tx, actor.id if actor else user_id, "user.created", "user", user_id, role=role)
-        tx.publish("user.created", user_id=user_id)
+        tx.publish(events.USER_CREATED, user_id=user_id)
         return user_id
 
     return get_user(db, db.write(write))

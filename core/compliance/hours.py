@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core import clock
 from core.errors import ValidationError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SEARCH_DAYS = 30  # look this far ahead before declaring the hours never open
 MIDNIGHT = dt.time(0, 0)
 
@@ -109,8 +109,9 @@ def local_to_utc(wall: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return after.replace(tzinfo=None, microsecond=0)
 
 
-def _day_intervals(zone: ZoneInfo, first_day: dt.date, days: int,
-                   times_on: Callable[[dt.date], list[tuple[dt.time, dt.time]]]) -> Iterator[Interval]:
+def _day_intervals(
+    zone: ZoneInfo, first_day: dt.date, days: int, times_on: Callable[[dt.date], list[tuple[dt.time, dt.time]]]
+) -> Iterator[Interval]:
     """UTC intervals for each local day in turn: sorted, since local→UTC never goes backwards."""
     for offset in range(days):
         day = first_day + dt.timedelta(days=offset)
@@ -152,8 +153,9 @@ def _recipient_zone(hours: BusinessHours | None, recipient_tz: str | None) -> Zo
     return parse_timezone(hours.timezone) if hours is not None else None
 
 
-def next_send_time(now_utc: dt.datetime, hours: BusinessHours | None, recipient_tz: str | None,
-                   quiet: QuietHours | None) -> dt.datetime:
+def next_send_time(
+    now_utc: dt.datetime, hours: BusinessHours | None, recipient_tz: str | None, quiet: QuietHours | None
+) -> dt.datetime:
     """``now_utc`` if a message may go now, else the first naive-UTC instant it may."""
     now_utc = clock.to_naive_utc(now_utc)
     horizon = now_utc + dt.timedelta(days=SEARCH_DAYS)
@@ -173,20 +175,24 @@ def next_send_time(now_utc: dt.datetime, hours: BusinessHours | None, recipient_
         else:
             allowed = next(recipient, None)
     if not any(end > now_utc and start < horizon for start, end in _open_intervals(now_utc, hours)):
-        raise ValidationError(f"Business hours are never open in the next {SEARCH_DAYS} days; "
-                              "an admin can add opening hours or remove holidays.")
+        raise ValidationError(
+            f"Business hours are never open in the next {SEARCH_DAYS} days; "
+            "an admin can add opening hours or remove holidays."
+        )
     assert quiet is not None  # without quiet hours any open interval would have matched
-    raise ValidationError(f"Business hours never overlap the recipient's allowed hours "
-                          f"({quiet.start:%H:%M}–{quiet.end:%H:%M} their time) in the next {SEARCH_DAYS} days; "
-                          "an admin can widen the business hours.")
+    raise ValidationError(
+        f"Business hours never overlap the recipient's allowed hours "
+        f"({quiet.start:%H:%M}–{quiet.end:%H:%M} their time) in the next {SEARCH_DAYS} days; "
+        "an admin can widen the business hours."
+    )
 
 
-def is_open(now_utc: dt.datetime, hours: BusinessHours | None, recipient_tz: str | None = None,
-            quiet: QuietHours | None = None) -> bool:
+def is_open(
+    now_utc: dt.datetime, hours: BusinessHours | None, recipient_tz: str | None = None, quiet: QuietHours | None = None
+) -> bool:
     """Whether a message may go at ``now_utc`` (pass ``quiet=None`` to ask about business hours only)."""
     now_utc = clock.to_naive_utc(now_utc)
-    checks = [_open_intervals(now_utc, hours),
-              _allowed_intervals(now_utc, _recipient_zone(hours, recipient_tz), quiet)]
+    checks = [_open_intervals(now_utc, hours), _allowed_intervals(now_utc, _recipient_zone(hours, recipient_tz), quiet)]
     for intervals in checks:
         inside = False
         for start, end in intervals:
@@ -215,8 +221,12 @@ def format_local(when_utc: dt.datetime, viewer_tz: str | None, now_utc: dt.datet
     return f"{local:%a %b} {local.day}, {clock_text}{suffix}"
 
 
-def describe_release(when_utc: dt.datetime, viewer_tz: str | None, reason: str | None = "outside business hours",
-                     now_utc: dt.datetime | None = None) -> str:
+def describe_release(
+    when_utc: dt.datetime,
+    viewer_tz: str | None,
+    reason: str | None = "outside business hours",
+    now_utc: dt.datetime | None = None,
+) -> str:
     """'Queued until Mon 9:00 AM (outside business hours)' for a held message."""
     text = f"Queued until {format_local(when_utc, viewer_tz, now_utc)}"
     return f"{text} ({reason})" if reason else text

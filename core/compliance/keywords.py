@@ -17,9 +17,20 @@ from typing import Literal
 
 Kind = Literal["opt_out", "opt_in", "help", "possible_opt_out"]
 
-OPT_OUT_KEYWORDS = frozenset({
-    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "STOP ALL", "OPT OUT",
-})
+OPT_OUT_KEYWORDS = frozenset(
+    {
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "REVOKE",
+        "OPTOUT",
+        "STOP ALL",
+        "OPT OUT",
+    }
+)
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 
@@ -28,9 +39,31 @@ HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 # dental office is about an appointment far more often than about texts.
 _UNAMBIGUOUS_OPT_OUT = {"stop", "stopall", "unsubscribe", "unsub", "optout", "revoke", "baja", "alto"}
 _POLITE_FILLERS = {
-    "please", "pls", "plz", "now", "it", "all", "me", "thanks", "thank", "you", "thx", "ty", "ok", "okay",
-    "asap", "already", "immediately", "right", "just", "again", "por", "favor",
-    "porfavor", "gracias", "ya",
+    "please",
+    "pls",
+    "plz",
+    "now",
+    "it",
+    "all",
+    "me",
+    "thanks",
+    "thank",
+    "you",
+    "thx",
+    "ty",
+    "ok",
+    "okay",
+    "asap",
+    "already",
+    "immediately",
+    "right",
+    "just",
+    "again",
+    "por",
+    "favor",
+    "porfavor",
+    "gracias",
+    "ya",
 }
 
 # Words that tie "stop"/"quit" to being messaged, so "I can't stop smiling"
@@ -45,26 +78,28 @@ _SUBSCRIPTIONS = r"(?:subscription|texts|messages|msgs|sms|alerts|notifications|
 _CONTACT_VERBS = r"(?:text|txt|messag|msg|sms|contact|call|email|spam|bother|harass)\w*"
 
 _POSSIBLE_OPT_OUT = re.compile(
-    "|".join([
-        rf"\b(?:stop|cease)\b(?!\s+by\b)(?:\s+\w+){{0,3}}?\s+{_MESSAGING}\b",
-        rf"\bquit\s+{_MESSAGING}\b",
-        rf"\bcancel\b(?:\s+\w+){{0,3}}?\s+{_SUBSCRIPTIONS}\b",
-        r"\bunsub(?:scribe)?\b",
-        r"\bopt(?:ing)?[\s\-_]*out\b",
-        r"\b(?:remove|delete|erase)\s+(?:me|my\s+(?:number|phone|cell|info\w*))\b",
-        r"\b(?:take|get|drop)\s+(?:me|my\s+(?:number|phone|cell))\s+(?:off|out\s+of)\b",
-        r"\boff\s+(?:your|the|this|ur)\s+(?:\w+\s+)?(?:list|database|system|contacts)\b",
-        rf"\b(?:don'?t|do\s+not|never|no\s+longer)\s+(?:ever\s+)?{_CONTACT_VERBS}\s+(?:me|us)\b",
-        rf"\bno\s+more\s+{_MESSAGING}",
-        r"\b(?:leave|let)\s+me\s+alone\b",
-        # Spanish (accents are folded away before matching).
-        r"\bno\s+me\s+(?:envie[ns]?|mande[ns]?|escriba[ns]?|contacte[ns]?|llame[ns]?)\b",
-        r"\b(?:deja|dejen|dejar|para|paren|parar)\s+de\s+(?:enviar|mandar|escribir|contactar|llamar)",
-        r"\b(?:dar(?:me)?|den(?:me)?|doy|darse)\s+de\s+baja\b",
-        r"\bno\s+(?:quiero|deseo)\s+(?:recibir\s+)?(?:mas\s+)?(?:mensajes|textos|sms)\b",
-        r"\bno\s+mas\s+(?:mensajes|textos|sms)\b",
-        r"\bcancelar\s+(?:la\s+|mi\s+)?suscripcion\b",
-    ]),
+    "|".join(
+        [
+            rf"\b(?:stop|cease)\b(?!\s+by\b)(?:\s+\w+){{0,3}}?\s+{_MESSAGING}\b",
+            rf"\bquit\s+{_MESSAGING}\b",
+            rf"\bcancel\b(?:\s+\w+){{0,3}}?\s+{_SUBSCRIPTIONS}\b",
+            r"\bunsub(?:scribe)?\b",
+            r"\bopt(?:ing)?[\s\-_]*out\b",
+            r"\b(?:remove|delete|erase)\s+(?:me|my\s+(?:number|phone|cell|info\w*))\b",
+            r"\b(?:take|get|drop)\s+(?:me|my\s+(?:number|phone|cell))\s+(?:off|out\s+of)\b",
+            r"\boff\s+(?:your|the|this|ur)\s+(?:\w+\s+)?(?:list|database|system|contacts)\b",
+            rf"\b(?:don'?t|do\s+not|never|no\s+longer)\s+(?:ever\s+)?{_CONTACT_VERBS}\s+(?:me|us)\b",
+            rf"\bno\s+more\s+{_MESSAGING}",
+            r"\b(?:leave|let)\s+me\s+alone\b",
+            # Spanish (accents are folded away before matching).
+            r"\bno\s+me\s+(?:envie[ns]?|mande[ns]?|escriba[ns]?|contacte[ns]?|llame[ns]?)\b",
+            r"\b(?:deja|dejen|dejar|para|paren|parar)\s+de\s+(?:enviar|mandar|escribir|contactar|llamar)",
+            r"\b(?:dar(?:me)?|den(?:me)?|doy|darse)\s+de\s+baja\b",
+            r"\bno\s+(?:quiero|deseo)\s+(?:recibir\s+)?(?:mas\s+)?(?:mensajes|textos|sms)\b",
+            r"\bno\s+mas\s+(?:mensajes|textos|sms)\b",
+            r"\bcancelar\s+(?:la\s+|mi\s+)?suscripcion\b",
+        ]
+    ),
 )
 
 MAX_PHRASE = 40  # the matched phrase is stored for the audit trail; keep it short

@@ -44,5 +44,7 @@ def describe_window(state: WindowState) -> str:
         return f"The WhatsApp window is open for {left} more."
     if state.closes_at is None:
         return "The customer has not written on WhatsApp yet: only registered templates can be sent."
-    return ("The WhatsApp window is closed (24 hours after the customer's last message): "
-            "only registered templates can be sent.")
+    return (
+        "The WhatsApp window is closed (24 hours after the customer's last message): "
+        "only registered templates can be sent."
+    )

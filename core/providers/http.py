@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -45,34 +45,54 @@ def make_session(pool_size: int = POOL_SIZE, *, trust_env: bool = True) -> reque
     return session
 
 
-def call(session: requests.Session, method: str, url: str, *, provider: str, timeout=DEFAULT_TIMEOUT,
-         read_error: ErrorReader | None = None, retryable_codes: frozenset[str] = frozenset(),
-         **kwargs) -> requests.Response:
+def call(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    timeout=DEFAULT_TIMEOUT,
+    read_error: ErrorReader | None = None,
+    retryable_codes: frozenset[str] = frozenset(),
+    **kwargs,
+) -> requests.Response:
     """Make one request; return the 2xx/3xx response or raise ``ProviderError``."""
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
     except requests.ConnectTimeout as exc:  # never reached the provider: safe to resend
-        raise ProviderError(f"Could not connect to {provider} in time ({_short(exc)}).", retryable=True,
-                            code="connection") from exc
+        raise ProviderError(
+            f"Could not connect to {provider} in time ({_short(exc)}).", retryable=True, code="connection"
+        ) from exc
     except requests.Timeout as exc:  # sent but unanswered: the provider may have acted on it
-        raise ProviderError(f"{provider} did not answer in time ({_short(exc)}).", retryable=True,
-                            code="timeout") from exc
+        raise ProviderError(
+            f"{provider} did not answer in time ({_short(exc)}).", retryable=True, code="timeout"
+        ) from exc
     except requests.ConnectionError as exc:
-        raise ProviderError(f"Could not connect to {provider} ({_short(exc)}).", retryable=True,
-                            code="connection") from exc
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-            requests.exceptions.InvalidHeader, requests.exceptions.URLRequired) as exc:  # retrying cannot help
+        raise ProviderError(
+            f"Could not connect to {provider} ({_short(exc)}).", retryable=True, code="connection"
+        ) from exc
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.InvalidHeader,
+        requests.exceptions.URLRequired,
+    ) as exc:  # retrying cannot help
         raise ProviderError(f"Request to {provider} could not be made: {_short(exc)}", retryable=False) from exc
     except requests.RequestException as exc:  # a body cut short, a decoding error...: transient
         raise ProviderError(f"Talking to {provider} failed ({_short(exc)}).", retryable=True) from exc
     if response.status_code >= 400:
-        raise error_from_response(response, provider=provider, read_error=read_error,
-                                  retryable_codes=retryable_codes)
+        raise error_from_response(response, provider=provider, read_error=read_error, retryable_codes=retryable_codes)
     return response
 
 
-def error_from_response(response: requests.Response, *, provider: str, read_error: ErrorReader | None = None,
-                        retryable_codes: frozenset[str] = frozenset()) -> ProviderError:
+def error_from_response(
+    response: requests.Response,
+    *,
+    provider: str,
+    read_error: ErrorReader | None = None,
+    retryable_codes: frozenset[str] = frozenset(),
+) -> ProviderError:
     status = response.status_code
     code, message = (None, None)
     if read_error is not None:
@@ -101,8 +121,8 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
     return max(0.0, seconds) if seconds == seconds else None  # NaN guard
 
 
@@ -113,8 +133,7 @@ def read_limited(response: requests.Response, limit: int = MAX_MEDIA_BYTES, *, p
         for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
             if size > limit:
-                raise ProviderError(f"Media from {provider} is larger than {limit // 1_000_000} MB.",
-                                    retryable=False)
+                raise ProviderError(f"Media from {provider} is larger than {limit // 1_000_000} MB.", retryable=False)
             chunks.append(chunk)
     except requests.RequestException as exc:
         raise ProviderError(f"Media download from {provider} broke off ({_short(exc)}).", retryable=True) from exc
@@ -159,7 +178,7 @@ def e164(raw: str | None, region: str = "US") -> str | None:
 def from_epoch(value) -> dt.datetime | None:
     """Naive UTC from epoch seconds (int or numeric string)."""
     try:
-        return dt.datetime.fromtimestamp(int(float(value)), dt.timezone.utc).replace(tzinfo=None)
+        return dt.datetime.fromtimestamp(int(float(value)), dt.UTC).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 
@@ -173,7 +192,7 @@ def from_iso(value) -> dt.datetime | None:
     except ValueError:
         return None
     if when.tzinfo is not None:
-        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
     return when
 
 

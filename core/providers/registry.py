@@ -22,29 +22,36 @@ PARLEY_WHATSAPP_API_VERSION              [whatsapp] api_version
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from core.errors import ValidationError
 from core.providers.base import Provider
 
 # provider name -> (secrets section names, {setting: (env variable, secrets keys...)})
 ENV_KEYS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
-    "twilio": (("twilio",), {
-        "account_sid": ("PARLEY_TWILIO_ACCOUNT_SID", "account_sid"),
-        "auth_token": ("PARLEY_TWILIO_AUTH_TOKEN", "auth_token"),
-        "api_key_sid": ("PARLEY_TWILIO_API_KEY_SID", "api_key_sid", "api_key"),
-        "api_key_secret": ("PARLEY_TWILIO_API_KEY_SECRET", "api_key_secret"),
-        "messaging_service_sid": ("PARLEY_TWILIO_MESSAGING_SERVICE_SID", "messaging_service_sid"),
-        "base_url": ("PARLEY_TWILIO_BASE_URL", "base_url"),
-    }),
-    "whatsapp_cloud": (("whatsapp", "whatsapp_cloud"), {
-        "access_token": ("PARLEY_WHATSAPP_TOKEN", "token", "access_token"),
-        "app_secret": ("PARLEY_WHATSAPP_APP_SECRET", "app_secret"),
-        "verify_token": ("PARLEY_WHATSAPP_VERIFY_TOKEN", "verify_token"),
-        "phone_number_id": ("PARLEY_WHATSAPP_PHONE_NUMBER_ID", "phone_number_id"),
-        "base_url": ("PARLEY_WHATSAPP_BASE_URL", "base_url"),
-        "api_version": ("PARLEY_WHATSAPP_API_VERSION", "api_version"),
-    }),
+    "twilio": (
+        ("twilio",),
+        {
+            "account_sid": ("PARLEY_TWILIO_ACCOUNT_SID", "account_sid"),
+            "auth_token": ("PARLEY_TWILIO_AUTH_TOKEN", "auth_token"),
+            "api_key_sid": ("PARLEY_TWILIO_API_KEY_SID", "api_key_sid", "api_key"),
+            "api_key_secret": ("PARLEY_TWILIO_API_KEY_SECRET", "api_key_secret"),
+            "messaging_service_sid": ("PARLEY_TWILIO_MESSAGING_SERVICE_SID", "messaging_service_sid"),
+            "base_url": ("PARLEY_TWILIO_BASE_URL", "base_url"),
+        },
+    ),
+    "whatsapp_cloud": (
+        ("whatsapp", "whatsapp_cloud"),
+        {
+            "access_token": ("PARLEY_WHATSAPP_TOKEN", "token", "access_token"),
+            "app_secret": ("PARLEY_WHATSAPP_APP_SECRET", "app_secret"),
+            "verify_token": ("PARLEY_WHATSAPP_VERIFY_TOKEN", "verify_token"),
+            "phone_number_id": ("PARLEY_WHATSAPP_PHONE_NUMBER_ID", "phone_number_id"),
+            "base_url": ("PARLEY_WHATSAPP_BASE_URL", "base_url"),
+            "api_version": ("PARLEY_WHATSAPP_API_VERSION", "api_version"),
+        },
+    ),
     "simulator": ((), {}),
 }
 
@@ -58,9 +65,22 @@ def _simulator(settings: Mapping[str, Any]) -> Provider:
 
     if not settings.get("webhook_url") or not settings.get("secret"):
         raise ValidationError("The simulator is not configured: it needs its webhook URL and secret.")
-    return SimulatorProvider(**_pick(settings, "webhook_url", "secret", "demo_replies", "rng_seed", "delays",
-                                     "failure_rate", "reply_rate", "read_rate", "reply_delay", "posters",
-                                     "timeout"))
+    return SimulatorProvider(
+        **_pick(
+            settings,
+            "webhook_url",
+            "secret",
+            "demo_replies",
+            "rng_seed",
+            "delays",
+            "failure_rate",
+            "reply_rate",
+            "read_rate",
+            "reply_delay",
+            "posters",
+            "timeout",
+        )
+    )
 
 
 def _twilio(settings: Mapping[str, Any]) -> Provider:
@@ -68,24 +88,50 @@ def _twilio(settings: Mapping[str, Any]) -> Provider:
 
     has_key = settings.get("api_key_sid") and settings.get("api_key_secret")
     if not settings.get("account_sid") or not (settings.get("auth_token") or has_key):
-        raise ValidationError("Twilio is not configured: set PARLEY_TWILIO_ACCOUNT_SID and "
-                              "PARLEY_TWILIO_AUTH_TOKEN.")
-    return TwilioProvider(**{"auth_token": None, **_pick(
-        settings, "account_sid", "auth_token", "api_key_sid", "api_key_secret", "base_url",
-        "messaging_service_sid", "timeout", "session")})
+        raise ValidationError("Twilio is not configured: set PARLEY_TWILIO_ACCOUNT_SID and PARLEY_TWILIO_AUTH_TOKEN.")
+    return TwilioProvider(
+        **{
+            "auth_token": None,
+            **_pick(
+                settings,
+                "account_sid",
+                "auth_token",
+                "api_key_sid",
+                "api_key_secret",
+                "base_url",
+                "messaging_service_sid",
+                "timeout",
+                "session",
+            ),
+        }
+    )
 
 
 def _whatsapp_cloud(settings: Mapping[str, Any]) -> Provider:
     from core.providers.whatsapp_cloud import WhatsAppCloudProvider
 
-    names = {"access_token": "PARLEY_WHATSAPP_TOKEN", "app_secret": "PARLEY_WHATSAPP_APP_SECRET",
-             "verify_token": "PARLEY_WHATSAPP_VERIFY_TOKEN"}
+    names = {
+        "access_token": "PARLEY_WHATSAPP_TOKEN",
+        "app_secret": "PARLEY_WHATSAPP_APP_SECRET",
+        "verify_token": "PARLEY_WHATSAPP_VERIFY_TOKEN",
+    }
     missing = [env for key, env in names.items() if not settings.get(key)]
     if missing:
         listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
         raise ValidationError(f"WhatsApp Cloud API is not configured: set {listed}.")
-    return WhatsAppCloudProvider(**_pick(settings, "access_token", "app_secret", "verify_token", "phone_number_id",
-                                         "base_url", "api_version", "timeout", "session"))
+    return WhatsAppCloudProvider(
+        **_pick(
+            settings,
+            "access_token",
+            "app_secret",
+            "verify_token",
+            "phone_number_id",
+            "base_url",
+            "api_version",
+            "timeout",
+            "session",
+        )
+    )
 
 
 PROVIDERS: dict[str, Callable[[Mapping[str, Any]], Provider]] = {
@@ -104,8 +150,9 @@ def build_provider(name: str, settings: Mapping[str, Any]) -> Provider:
     return factory(settings)
 
 
-def provider_settings_from_env(name: str, env: Mapping[str, str] | None = None,
-                               secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def provider_settings_from_env(
+    name: str, env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Settings for ``build_provider`` from environment variables, then ``secrets`` sections."""
     if name not in PROVIDERS:
         raise ValidationError(f"Unknown provider “{name}”: use one of {', '.join(sorted(PROVIDERS))}.")

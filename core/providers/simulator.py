@@ -38,26 +38,58 @@ from urllib.parse import unquote_to_bytes
 import requests
 
 from core.providers import http
-from core.providers.base import (DELIVERED, FAILED, READ, SENDING, SENT, UNDELIVERED, InboundEvent, InboundMedia,
-                                 MalformedWebhook, OutboundMessage, ProviderError, SendResult, StatusEvent,
-                                 WebhookBatch, WebhookRequest)
+from core.providers.base import (
+    DELIVERED,
+    FAILED,
+    READ,
+    SENDING,
+    SENT,
+    UNDELIVERED,
+    InboundEvent,
+    InboundMedia,
+    MalformedWebhook,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    StatusEvent,
+    WebhookBatch,
+    WebhookRequest,
+)
 
 log = logging.getLogger("parley.providers.simulator")
 
 SIGNATURE_HEADER = "X-Parley-Simulator-Signature"
-STATUSES = {"sending": SENDING, "sent": SENT, "delivered": DELIVERED, "read": READ, "failed": FAILED,
-            "undelivered": UNDELIVERED}
+STATUSES = {
+    "sending": SENDING,
+    "sent": SENT,
+    "delivered": DELIVERED,
+    "read": READ,
+    "failed": FAILED,
+    "undelivered": UNDELIVERED,
+}
 FAILURES = [  # (Parley status, Twilio code, message)
     (UNDELIVERED, "30003", "Unreachable destination handset"),
     (UNDELIVERED, "30005", "Unknown destination handset"),
     (FAILED, "30006", "Landline or unreachable carrier"),
 ]
 REPLIES = [
-    "Thanks, got it!", "Perfect, see you then 👍", "Can we move it to 3pm instead?", "Who is this?",
-    "Yes please", "Sounds good.", "I'll call you tomorrow morning.", "Ok 👌",
-    "¡Gracias! Nos vemos el martes.", "¿Puedo cambiar la cita?", "Obrigado, até amanhã!",
-    "Merci, c'est parfait.", "Danke, passt mir gut.", "Grazie mille!", "ありがとうございます！",
-    "Спасибо, буду вовремя.", "Dank je, tot dan!",
+    "Thanks, got it!",
+    "Perfect, see you then 👍",
+    "Can we move it to 3pm instead?",
+    "Who is this?",
+    "Yes please",
+    "Sounds good.",
+    "I'll call you tomorrow morning.",
+    "Ok 👌",
+    "¡Gracias! Nos vemos el martes.",
+    "¿Puedo cambiar la cita?",
+    "Obrigado, até amanhã!",
+    "Merci, c'est parfait.",
+    "Danke, passt mir gut.",
+    "Grazie mille!",
+    "ありがとうございます！",
+    "Спасибо, буду вовремя.",
+    "Dank je, tot dan!",
 ]
 POST_ATTEMPTS = 4
 
@@ -69,10 +101,22 @@ def sign(secret: bytes, body: bytes) -> str:
 class SimulatorProvider:
     name = "simulator"
 
-    def __init__(self, webhook_url: str, secret: bytes | str, demo_replies: bool = False, rng_seed=None,
-                 delays: tuple[float, float, float] = (0.3, 1.2, 3.0), failure_rate: float = 0.03,
-                 reply_rate: float = 0.15, *, read_rate: float = 0.85, reply_delay: tuple[float, float] = (3.0, 9.0),
-                 posters: int = 4, timeout=(2.0, 10.0), retry_delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        webhook_url: str,
+        secret: bytes | str,
+        demo_replies: bool = False,
+        rng_seed=None,
+        delays: tuple[float, float, float] = (0.3, 1.2, 3.0),
+        failure_rate: float = 0.03,
+        reply_rate: float = 0.15,
+        *,
+        read_rate: float = 0.85,
+        reply_delay: tuple[float, float] = (3.0, 9.0),
+        posters: int = 4,
+        timeout=(2.0, 10.0),
+        retry_delay: float = 0.5,
+    ) -> None:
         if not webhook_url:
             raise ValueError("webhook_url is required")
         self.webhook_url = webhook_url
@@ -96,8 +140,9 @@ class SimulatorProvider:
         self._outbox: queue.Queue = queue.Queue()
         self._closed = False
         self._scheduler = threading.Thread(target=self._schedule_loop, name="parley-sim-scheduler", daemon=True)
-        self._posters = [threading.Thread(target=self._post_loop, name=f"parley-sim-post-{i}", daemon=True)
-                         for i in range(posters)]
+        self._posters = [
+            threading.Thread(target=self._post_loop, name=f"parley-sim-post-{i}", daemon=True) for i in range(posters)
+        ]
         self._scheduler.start()
         for t in self._posters:
             t.start()
@@ -135,9 +180,20 @@ class SimulatorProvider:
         if reads:
             events.append((read_after, _status(sid, READ)))
         if replies:
-            events.append((reply_after, {"type": "inbound", "id": "SIM" + uuid.uuid4().hex, "channel": msg.channel,
-                                         "from": msg.to_number, "to": msg.from_number, "body": reply_text,
-                                         "reply_to": sid}))
+            events.append(
+                (
+                    reply_after,
+                    {
+                        "type": "inbound",
+                        "id": "SIM" + uuid.uuid4().hex,
+                        "channel": msg.channel,
+                        "from": msg.to_number,
+                        "to": msg.from_number,
+                        "body": reply_text,
+                        "reply_to": sid,
+                    },
+                )
+            )
         return events
 
     # ---- the scheduler and posters ------------------------------------------------------------
@@ -185,12 +241,17 @@ class SimulatorProvider:
                 self.posted += 1
             return
         if (status is None or status == 429 or status >= 500) and attempt + 1 < POST_ATTEMPTS and not self._closed:
-            self._at(self.retry_delay * 2 ** attempt, payload, attempt + 1)
+            self._at(self.retry_delay * 2**attempt, payload, attempt + 1)
             return
         with self._rng_lock:
             self.dropped += 1
-        log.warning("simulator could not deliver %s %s to %s: %s", payload.get("type"), payload.get("id"),
-                    self.webhook_url, problem)
+        log.warning(
+            "simulator could not deliver %s %s to %s: %s",
+            payload.get("type"),
+            payload.get("id"),
+            self.webhook_url,
+            problem,
+        )
 
     def pending(self) -> int:
         with self._cond:
@@ -241,8 +302,11 @@ class SimulatorProvider:
             status = STATUSES.get(str(data.get("status")))
             if status is None:
                 raise MalformedWebhook(f"Simulator webhook has an unknown status {data.get('status')!r}.")
-            return WebhookBatch(statuses=[StatusEvent(data["id"], status, at, _text(data.get("error_code")),
-                                                      _text(data.get("error_message")))])
+            return WebhookBatch(
+                statuses=[
+                    StatusEvent(data["id"], status, at, _text(data.get("error_code")), _text(data.get("error_message")))
+                ]
+            )
         if kind == "inbound":
             return WebhookBatch(inbound=[self._inbound(data, at)])
         raise MalformedWebhook(f"Simulator webhook has an unknown type {kind!r}.")
@@ -260,24 +324,41 @@ class SimulatorProvider:
         for item in media_list:
             if not isinstance(item, dict) or not item.get("url"):
                 raise MalformedWebhook("Simulator media needs a url.")
-            media.append(InboundMedia(content_type=item.get("content_type") or "application/octet-stream",
-                                      url=str(item["url"]), filename=item.get("filename"), sha256=item.get("sha256")))
-        return InboundEvent(provider_message_id=data["id"], channel=channel, from_number=sender, to_number=ours,
-                            to_ref=None, body=body, received_at=at, media=tuple(media),
-                            profile_name=_text(data.get("profile_name")), reply_to=_text(data.get("reply_to")))
+            media.append(
+                InboundMedia(
+                    content_type=item.get("content_type") or "application/octet-stream",
+                    url=str(item["url"]),
+                    filename=item.get("filename"),
+                    sha256=item.get("sha256"),
+                )
+            )
+        return InboundEvent(
+            provider_message_id=data["id"],
+            channel=channel,
+            from_number=sender,
+            to_number=ours,
+            to_ref=None,
+            body=body,
+            received_at=at,
+            media=tuple(media),
+            profile_name=_text(data.get("profile_name")),
+            reply_to=_text(data.get("reply_to")),
+        )
 
     def fetch_media(self, media: InboundMedia) -> bytes:
         url = media.url or ""
         if url.startswith("data:"):
             header, _, payload = url[5:].partition(",")
             try:
-                data = base64.b64decode(payload, validate=True) if header.endswith(";base64") \
+                data = (
+                    base64.b64decode(payload, validate=True)
+                    if header.endswith(";base64")
                     else unquote_to_bytes(payload)
+                )
             except ValueError as exc:
                 raise ProviderError("The simulator's attachment could not be decoded.", retryable=False) from exc
         elif url.startswith(("http://", "https://")):
-            response = http.call(self._session, "GET", url, provider="the simulator", timeout=self.timeout,
-                                 stream=True)
+            response = http.call(self._session, "GET", url, provider="the simulator", timeout=self.timeout, stream=True)
             data = http.read_limited(response, provider="the simulator")
         else:
             raise ProviderError("The simulator's attachment has no usable URL.", retryable=False)

@@ -17,17 +17,40 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 import requests
 
 from core.providers import http
-from core.providers.base import (DELIVERED, FAILED, QUEUED, READ, SENDING, SENT, UNDELIVERED, InboundEvent,
-                                 InboundMedia, MalformedWebhook, OutboundMessage, ProviderError, SendResult,
-                                 StatusEvent, WebhookBatch, WebhookRequest)
+from core.providers.base import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    READ,
+    SENDING,
+    SENT,
+    UNDELIVERED,
+    InboundEvent,
+    InboundMedia,
+    MalformedWebhook,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    StatusEvent,
+    WebhookBatch,
+    WebhookRequest,
+)
 
 log = logging.getLogger("parley.providers.twilio")
 
 # Twilio's message status -> Parley's vocabulary (DESIGN.md rule 9).
 STATUS_MAP = {
-    "accepted": SENDING, "scheduled": SENDING, "queued": SENDING, "sending": SENDING,
-    "sent": SENT, "partially_delivered": SENT, "delivered": DELIVERED, "read": READ,
-    "undelivered": UNDELIVERED, "failed": FAILED, "canceled": FAILED,
+    "accepted": SENDING,
+    "scheduled": SENDING,
+    "queued": SENDING,
+    "sending": SENDING,
+    "sent": SENT,
+    "partially_delivered": SENT,
+    "delivered": DELIVERED,
+    "read": READ,
+    "undelivered": UNDELIVERED,
+    "failed": FAILED,
+    "canceled": FAILED,
 }
 INBOUND_STATUSES = {"receiving", "received"}
 MAX_MEDIA = 10
@@ -45,10 +68,18 @@ def _read_error(response: requests.Response) -> tuple[str | None, str | None]:
 class TwilioProvider:
     name = "twilio"
 
-    def __init__(self, account_sid: str, auth_token: str | None, api_key_sid: str | None = None,
-                 api_key_secret: str | None = None, base_url: str = "https://api.twilio.com",
-                 messaging_service_sid: str | None = None, timeout=(3.05, 10), *,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str | None,
+        api_key_sid: str | None = None,
+        api_key_secret: str | None = None,
+        base_url: str = "https://api.twilio.com",
+        messaging_service_sid: str | None = None,
+        timeout=(3.05, 10),
+        *,
+        session: requests.Session | None = None,
+    ) -> None:
         if not account_sid:
             raise ValueError("account_sid is required")
         if not auth_token and not (api_key_sid and api_key_secret):
@@ -72,6 +103,7 @@ class TwilioProvider:
 
     def build_form(self, msg: OutboundMessage) -> list[tuple[str, str]]:
         """The form fields for one message (a list, so ``MediaUrl`` can repeat)."""
+
         def address(number: str) -> str:
             return f"whatsapp:{number}" if msg.channel == "whatsapp" else number
 
@@ -98,21 +130,36 @@ class TwilioProvider:
 
     def send(self, msg: OutboundMessage) -> SendResult:
         form = self.build_form(msg)
-        response = http.call(self.session, "POST", self.messages_url, provider="Twilio", timeout=self.timeout,
-                             read_error=_read_error, data=form, auth=self.auth,
-                             headers={"Accept": "application/json"})
+        response = http.call(
+            self.session,
+            "POST",
+            self.messages_url,
+            provider="Twilio",
+            timeout=self.timeout,
+            read_error=_read_error,
+            data=form,
+            auth=self.auth,
+            headers={"Accept": "application/json"},
+        )
         try:
             data = response.json()
             sid = data["sid"]
         except (ValueError, KeyError, TypeError) as exc:
             # It answered 2xx, so the message may exist: never retry blindly (duplicates).
-            raise ProviderError("Twilio accepted the request but its answer could not be read.",
-                                retryable=False, http_status=response.status_code) from exc
+            raise ProviderError(
+                "Twilio accepted the request but its answer could not be read.",
+                retryable=False,
+                http_status=response.status_code,
+            ) from exc
         status = STATUS_MAP.get(str(data.get("status") or "").lower(), SENDING)
         if status in (FAILED, UNDELIVERED):
             code = data.get("error_code")
-            raise ProviderError(data.get("error_message") or f"Twilio reported the message {data.get('status')}.",
-                                retryable=False, code=str(code) if code else None, http_status=response.status_code)
+            raise ProviderError(
+                data.get("error_message") or f"Twilio reported the message {data.get('status')}.",
+                retryable=False,
+                code=str(code) if code else None,
+                http_status=response.status_code,
+            )
         return SendResult(provider_message_id=str(sid), status=status)
 
     # ---- webhooks -----------------------------------------------------------------------------
@@ -182,11 +229,18 @@ class TwilioProvider:
         for n in range(max(0, min(count, MAX_MEDIA))):
             url = form.get(f"MediaUrl{n}")
             if url:
-                media.append(InboundMedia(content_type=form.get(f"MediaContentType{n}") or "application/octet-stream",
-                                          url=url))
+                media.append(
+                    InboundMedia(content_type=form.get(f"MediaContentType{n}") or "application/octet-stream", url=url)
+                )
         return InboundEvent(
-            provider_message_id=sid, channel=channel, from_number=sender, to_number=http.e164(form.get("To")),
-            to_ref=None, body=form.get("Body", ""), received_at=http.utcnow(), media=tuple(media),
+            provider_message_id=sid,
+            channel=channel,
+            from_number=sender,
+            to_number=http.e164(form.get("To")),
+            to_ref=None,
+            body=form.get("Body", ""),
+            received_at=http.utcnow(),
+            media=tuple(media),
             profile_name=(form.get("ProfileName") or None),
             reply_to=(form.get("OriginalRepliedMessageSid") or None),
         )
@@ -199,9 +253,17 @@ class TwilioProvider:
         host = (urlsplit(media.url).hostname or "").lower()
         # Credentials go only to Twilio itself; requests drops them on the redirect to storage.
         ours = host == self._api_host or host == "twilio.com" or host.endswith(".twilio.com")
-        response = http.call(self.session, "GET", media.url, provider="Twilio", timeout=self.timeout,
-                             read_error=_read_error, auth=self.auth if ours else None, allow_redirects=True,
-                             stream=True)
+        response = http.call(
+            self.session,
+            "GET",
+            media.url,
+            provider="Twilio",
+            timeout=self.timeout,
+            read_error=_read_error,
+            auth=self.auth if ours else None,
+            allow_redirects=True,
+            stream=True,
+        )
         return http.read_limited(response, provider="Twilio")
 
 

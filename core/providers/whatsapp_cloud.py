@@ -20,9 +20,22 @@ from typing import Any
 import requests
 
 from core.providers import http
-from core.providers.base import (DELIVERED, FAILED, READ, SENDING, SENT, InboundEvent, InboundMedia,
-                                 MalformedWebhook, OutboundMessage, ProviderError, SendResult, StatusEvent,
-                                 WebhookBatch, WebhookRequest)
+from core.providers.base import (
+    DELIVERED,
+    FAILED,
+    READ,
+    SENDING,
+    SENT,
+    InboundEvent,
+    InboundMedia,
+    MalformedWebhook,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    StatusEvent,
+    WebhookBatch,
+    WebhookRequest,
+)
 
 log = logging.getLogger("parley.providers.whatsapp")
 
@@ -51,6 +64,7 @@ def _read_error(response: requests.Response) -> tuple[str | None, str | None]:
 def media_kind(content_type: str) -> str:
     try:
         from core.media_rules import media_kind as kind  # the project's rule: webp → sticker
+
         return kind(content_type)
     except ImportError:  # pragma: no cover
         major = (content_type or "").split("/", 1)[0].lower()
@@ -60,9 +74,18 @@ def media_kind(content_type: str) -> str:
 class WhatsAppCloudProvider:
     name = "whatsapp_cloud"
 
-    def __init__(self, access_token: str, app_secret: str, verify_token: str, phone_number_id: str | None = None,
-                 base_url: str = "https://graph.facebook.com", api_version: str = "v21.0", timeout=(3.05, 15),
-                 *, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        access_token: str,
+        app_secret: str,
+        verify_token: str,
+        phone_number_id: str | None = None,
+        base_url: str = "https://graph.facebook.com",
+        api_version: str = "v21.0",
+        timeout=(3.05, 15),
+        *,
+        session: requests.Session | None = None,
+    ) -> None:
         if not access_token or not app_secret or not verify_token:
             raise ValueError("access_token, app_secret and verify_token are required")
         self.access_token = access_token
@@ -84,32 +107,38 @@ class WhatsAppCloudProvider:
     # ---- sending ------------------------------------------------------------------------------
 
     def build_payload(self, msg: OutboundMessage) -> dict[str, Any]:
-        payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
-                                   "to": msg.to_number}
+        payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": msg.to_number}
         if msg.template is not None:
             template: dict[str, Any] = {"name": msg.template.name, "language": {"code": msg.template.language}}
             if msg.template.variables:
-                template["components"] = [{"type": "body", "parameters": [
-                    {"type": "text", "text": v} for v in msg.template.variables]}]
+                template["components"] = [
+                    {"type": "body", "parameters": [{"type": "text", "text": v} for v in msg.template.variables]}
+                ]
             payload.update(type="template", template=template)
         elif msg.media:
             if len(msg.media) > 1:
-                raise ProviderError("A WhatsApp message can carry one attachment; send the others in "
-                                    "separate messages.", retryable=False)
+                raise ProviderError(
+                    "A WhatsApp message can carry one attachment; send the others in separate messages.",
+                    retryable=False,
+                )
             media = msg.media[0]
             kind = media_kind(media.content_type)
             obj: dict[str, Any] = {"link": media.url}
             if msg.body:
                 if kind in NO_CAPTION:
-                    raise ProviderError(f"WhatsApp cannot add text to {'an audio file' if kind == 'audio' else 'a sticker'}; "
-                                        "send the text in a separate message.", retryable=False)
+                    raise ProviderError(
+                        f"WhatsApp cannot add text to {'an audio file' if kind == 'audio' else 'a sticker'}; "
+                        "send the text in a separate message.",
+                        retryable=False,
+                    )
                 obj["caption"] = msg.body
             if kind == "document" and media.filename:
                 obj["filename"] = media.filename
             payload.update(type=kind, **{kind: obj})
         elif msg.body:
-            payload.update(type="text", text={"body": msg.body, "preview_url": "http://" in msg.body
-                                              or "https://" in msg.body})
+            payload.update(
+                type="text", text={"body": msg.body, "preview_url": "http://" in msg.body or "https://" in msg.body}
+            )
         else:
             raise ProviderError("The message has no text, attachment or template.", retryable=False)
         return payload
@@ -117,13 +146,23 @@ class WhatsAppCloudProvider:
     def send(self, msg: OutboundMessage) -> SendResult:
         phone_number_id = str(msg.sender_ref or self.phone_number_id or "")
         if not phone_number_id:
-            raise ProviderError("This WhatsApp sender has no phone number id: set it on the sender or "
-                                "PARLEY_WHATSAPP_PHONE_NUMBER_ID.", retryable=False)
+            raise ProviderError(
+                "This WhatsApp sender has no phone number id: set it on the sender or PARLEY_WHATSAPP_PHONE_NUMBER_ID.",
+                retryable=False,
+            )
         payload = self.build_payload(msg)
         try:
-            response = http.call(self.session, "POST", self._url(phone_number_id, "messages"), provider="WhatsApp",
-                                 timeout=self.timeout, read_error=_read_error, retryable_codes=RETRYABLE_CODES,
-                                 json=payload, headers=self._auth)
+            response = http.call(
+                self.session,
+                "POST",
+                self._url(phone_number_id, "messages"),
+                provider="WhatsApp",
+                timeout=self.timeout,
+                read_error=_read_error,
+                retryable_codes=RETRYABLE_CODES,
+                json=payload,
+                headers=self._auth,
+            )
         except ProviderError as exc:
             if exc.code == "131056" and exc.retry_after is None:
                 exc.retry_after = PAIR_RATE_WAIT
@@ -131,8 +170,11 @@ class WhatsAppCloudProvider:
         try:
             wamid = response.json()["messages"][0]["id"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ProviderError("WhatsApp accepted the request but its answer could not be read.",
-                                retryable=False, http_status=response.status_code) from exc
+            raise ProviderError(
+                "WhatsApp accepted the request but its answer could not be read.",
+                retryable=False,
+                http_status=response.status_code,
+            ) from exc
         return SendResult(provider_message_id=str(wamid), status=SENDING)
 
     # ---- webhooks -----------------------------------------------------------------------------
@@ -198,9 +240,16 @@ class WhatsAppCloudProvider:
         if kind == "reaction":
             reply_to = (m.get("reaction") or {}).get("message_id") or reply_to
         return InboundEvent(
-            provider_message_id=str(wamid), channel="whatsapp", from_number=sender, to_number=to_number,
-            to_ref=to_ref, body=body, received_at=http.from_epoch(m.get("timestamp")) or http.utcnow(),
-            media=media, profile_name=profile or None, reply_to=reply_to or None,
+            provider_message_id=str(wamid),
+            channel="whatsapp",
+            from_number=sender,
+            to_number=to_number,
+            to_ref=to_ref,
+            body=body,
+            received_at=http.from_epoch(m.get("timestamp")) or http.utcnow(),
+            media=media,
+            profile_name=profile or None,
+            reply_to=reply_to or None,
         )
 
     def _status(self, s: dict[str, Any]) -> StatusEvent | None:
@@ -227,15 +276,30 @@ class WhatsAppCloudProvider:
     def fetch_media(self, media: InboundMedia) -> bytes:
         if not media.media_id:
             raise ProviderError("The attachment has no WhatsApp media id.", retryable=False)
-        info_response = http.call(self.session, "GET", self._url(media.media_id), provider="WhatsApp",
-                                  timeout=self.timeout, read_error=_read_error, headers=self._auth)
+        info_response = http.call(
+            self.session,
+            "GET",
+            self._url(media.media_id),
+            provider="WhatsApp",
+            timeout=self.timeout,
+            read_error=_read_error,
+            headers=self._auth,
+        )
         try:
             info = info_response.json()
             url = info["url"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ProviderError("WhatsApp's media answer could not be read.", retryable=True) from exc
-        response = http.call(self.session, "GET", url, provider="WhatsApp", timeout=self.timeout,
-                             read_error=_read_error, headers=self._auth, stream=True)
+        response = http.call(
+            self.session,
+            "GET",
+            url,
+            provider="WhatsApp",
+            timeout=self.timeout,
+            read_error=_read_error,
+            headers=self._auth,
+            stream=True,
+        )
         data = http.read_limited(response, provider="WhatsApp")
         for expected in {info.get("sha256"), media.sha256} - {None, ""}:
             if not sha256_matches(data, str(expected)):
@@ -251,9 +315,13 @@ def _message_content(kind: str, m: dict[str, Any]) -> tuple[str, tuple[InboundMe
     if kind in MEDIA_TYPES:
         if not part.get("id"):
             raise MalformedWebhook(f"WhatsApp {kind} message without a media id.")
-        item = InboundMedia(content_type=part.get("mime_type") or "application/octet-stream",
-                            media_id=str(part["id"]), sha256=part.get("sha256") or None,
-                            filename=part.get("filename") or None, caption=part.get("caption") or None)
+        item = InboundMedia(
+            content_type=part.get("mime_type") or "application/octet-stream",
+            media_id=str(part["id"]),
+            sha256=part.get("sha256") or None,
+            filename=part.get("filename") or None,
+            caption=part.get("caption") or None,
+        )
         return str(part.get("caption") or ""), (item,)
     if kind == "button":
         return str(part.get("text") or part.get("payload") or ""), ()
@@ -282,8 +350,9 @@ def sha256_matches(data: bytes, expected: str) -> bool:
         except ValueError:
             pass
     try:
-        decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if ("-" in text or "_" in text)
-                                   else None, validate=True)
+        decoded = base64.b64decode(
+            text + "=" * (-len(text) % 4), altchars=b"-_" if ("-" in text or "_" in text) else None, validate=True
+        )
     except (binascii.Error, ValueError):
         return False
     return hmac.compare_digest(decoded, digest)

@@ -85,13 +85,16 @@ def test_session_cookie_round_trip(db, make_user):
     assert auth.user_from_cookie(db, cookie, SECRET).id == maria.id
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda c: c.replace(c.split(".")[0], "999", 1),  # another user id
-    lambda c: c[:-1] + ("0" if c[-1] != "0" else "1"),  # signature changed
-    lambda c: c.rsplit(".", 1)[0],  # signature removed
-    lambda c: "garbage",
-    lambda c: "",
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda c: c.replace(c.split(".")[0], "999", 1),  # another user id
+        lambda c: c[:-1] + ("0" if c[-1] != "0" else "1"),  # signature changed
+        lambda c: c.rsplit(".", 1)[0],  # signature removed
+        lambda c: "garbage",
+        lambda c: "",
+    ],
+)
 def test_tampered_cookie_is_rejected(db, make_user, tamper):
     maria = make_user("maria")
     cookie = auth.make_session_cookie(maria.id, SECRET)

@@ -43,8 +43,16 @@ def events(db, name):
 
 
 def test_create_stores_e164_and_search_columns(db, ana):
-    cid = contacts.do_create_contact(db, ana, phone="(415) 867-0123", name="  José   Núñez ", email="jose@example.com",
-                                     tags="vip, VIP ,kids,", notes="Prefers mornings.", timezone="europe/madrid")
+    cid = contacts.do_create_contact(
+        db,
+        ana,
+        phone="(415) 867-0123",
+        name="  José   Núñez ",
+        email="jose@example.com",
+        tags="vip, VIP ,kids,",
+        notes="Prefers mornings.",
+        timezone="europe/madrid",
+    )
     r = row(db, cid)
     assert r["phone"] == "+14158670123"
     assert r["name"] == "José Núñez"
@@ -55,15 +63,18 @@ def test_create_stores_e164_and_search_columns(db, ana):
     assert len(events(db, "contact.created")) == 1
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("phone", "12", "not a valid phone number"),
-    ("phone", "", "Enter a phone number"),
-    ("email", "jose@", "not an email address"),
-    ("email", "two words@example.com", "not an email address"),
-    ("timezone", "Mars/Olympus", "not a time zone"),
-    ("name", "x" * 500, "at most 120 characters"),
-    ("tags", "t" * 60, "at most 40 characters"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("phone", "12", "not a valid phone number"),
+        ("phone", "", "Enter a phone number"),
+        ("email", "jose@", "not an email address"),
+        ("email", "two words@example.com", "not an email address"),
+        ("timezone", "Mars/Olympus", "not a time zone"),
+        ("name", "x" * 500, "at most 120 characters"),
+        ("tags", "t" * 60, "at most 40 characters"),
+    ],
+)
 def test_create_refuses_bad_fields_with_one_sentence(db, ana, field, value, words):
     values = {"phone": "+14158670123", field: value}
     with pytest.raises(ValidationError) as info:
@@ -175,8 +186,10 @@ def test_unknown_contact_and_bad_ids_are_one_sentence(db, ana):
 # ---- list, search, paging ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed", ["+1 555 010 0123", "(555) 010-0123", "5550100123", "0100123", "555-010-0123",
-                                   "+15550100123", "1 555 010 0123"])
+@pytest.mark.parametrize(
+    "typed",
+    ["+1 555 010 0123", "(555) 010-0123", "5550100123", "0100123", "555-010-0123", "+15550100123", "1 555 010 0123"],
+)
 def test_numbers_typed_any_way_find_the_contact(db, ana, typed):
     cid = add_contact(db, phone="+15550100123", name="Fictional")
     add_contact(db, phone="+14158670123", name="Other")
@@ -265,14 +278,19 @@ def test_admins_and_supervisors_see_every_conversation(db, shared_contact, who, 
 def test_detail_shows_opt_out_state_and_history(db, ana):
     cid = add_contact(db, name="Stopper", opted_out=True)
     now = clock.utcnow()
-    db.write(lambda tx: tx.execute(
-        "INSERT INTO optout_history (contact_id, kind, keyword, channel, occurred_at) VALUES "
-        "(?, 'opt_out', 'STOP', 'sms', ?), (?, 'opt_in', 'START', 'sms', ?)",
-        [cid, now - dt.timedelta(days=2), cid, now - dt.timedelta(days=1)]))
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO optout_history (contact_id, kind, keyword, channel, occurred_at) VALUES "
+            "(?, 'opt_out', 'STOP', 'sms', ?), (?, 'opt_in', 'START', 'sms', ?)",
+            [cid, now - dt.timedelta(days=2), cid, now - dt.timedelta(days=1)],
+        )
+    )
     d = contacts.contact_detail(db, ana, cid)
     assert d["opted_out"] is True
-    assert [(h["what"], h["keyword"]) for h in d["optout_history"]] == [("Opted back in", "START"),
-                                                                       ("Opted out", "STOP")]
+    assert [(h["what"], h["keyword"]) for h in d["optout_history"]] == [
+        ("Opted back in", "START"),
+        ("Opted out", "STOP"),
+    ]
 
 
 def test_find_by_phone_accepts_any_spelling(db, ana):
@@ -307,8 +325,12 @@ def test_only_admins_delete_and_only_contacts_without_history(db, ana, admin):
 def test_campaign_messages_alone_also_block_deletion(db, admin):
     sender = add_sender(db)
     cid = add_contact(db, name="Got a campaign")
-    db.write(lambda tx: tx.execute(
-        "INSERT INTO messages (contact_id, sender_id, direction, body, status, created_at) "
-        "VALUES (?, ?, 'out', 'Hi', 'delivered', ?)", [cid, sender, clock.utcnow()]))
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO messages (contact_id, sender_id, direction, body, status, created_at) "
+            "VALUES (?, ?, 'out', 'Hi', 'delivered', ?)",
+            [cid, sender, clock.utcnow()],
+        )
+    )
     with pytest.raises(ValidationError, match="message history"):
         contacts.do_delete_contact(db, admin, cid)

@@ -19,8 +19,9 @@ def ana(make_user):
 
 def load(db, user, data: bytes, mapping=None, progress=None):
     parsed = contacts_csv.read_csv(data)
-    return contacts_csv.import_contacts(db, user, parsed, mapping or contacts_csv.guess_mapping(parsed.columns),
-                                        progress=progress)
+    return contacts_csv.import_contacts(
+        db, user, parsed, mapping or contacts_csv.guess_mapping(parsed.columns), progress=progress
+    )
 
 
 def contact(db, phone):
@@ -60,12 +61,15 @@ def test_utf16_and_tab_separated(db, ana):
     assert contact(db, "+14158670102")["name"] == "Åsa Öberg"
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"", "empty"),
-    (b"name,phone\n", "no rows"),
-    (b"PK\x03\x04rest-of-a-workbook", "Excel"),
-    (b"name,phone\nAna,4158670103\nBob,4158670104,extra,cells\n", "Line 3"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "empty"),
+        (b"name,phone\n", "no rows"),
+        (b"PK\x03\x04rest-of-a-workbook", "Excel"),
+        (b"name,phone\nAna,4158670103\nBob,4158670104,extra,cells\n", "Line 3"),
+    ],
+)
 def test_unreadable_files_get_one_sentence(data, words):
     with pytest.raises(ValidationError, match=words) as info:
         contacts_csv.read_csv(data)
@@ -122,13 +126,25 @@ def test_unsized_stream_is_read_only_up_to_the_limit():
 
 
 def test_mapping_is_guessed_from_usual_headers():
-    guess = contacts_csv.guess_mapping(["First Name", "Last Name", "Mobile Number", "E-mail", "Tags", "Notes",
-                                        "Time zone", "Company"])
-    assert guess == {"phone": "Mobile Number", "name": None, "first_name": "First Name", "last_name": "Last Name",
-                     "email": "E-mail", "tags": "Tags", "notes": "Notes", "timezone": "Time zone"}
+    guess = contacts_csv.guess_mapping(
+        ["First Name", "Last Name", "Mobile Number", "E-mail", "Tags", "Notes", "Time zone", "Company"]
+    )
+    assert guess == {
+        "phone": "Mobile Number",
+        "name": None,
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "email": "E-mail",
+        "tags": "Tags",
+        "notes": "Notes",
+        "timezone": "Time zone",
+    }
     assert contacts_csv.guess_mapping(["Name", "Cell phone"])["phone"] == "Cell phone"
-    assert contacts_csv.guess_mapping(["number", "name"]) == {**dict.fromkeys(contacts_csv.TARGETS), "phone": "number",
-                                                              "name": "name"}
+    assert contacts_csv.guess_mapping(["number", "name"]) == {
+        **dict.fromkeys(contacts_csv.TARGETS),
+        "phone": "number",
+        "name": "name",
+    }
 
 
 def test_missing_phone_column_is_a_clear_error(db, ana):
@@ -171,8 +187,9 @@ def test_a_thousand_bad_numbers_among_good_ones(db, ana):
 
 
 def test_duplicate_rows_keep_the_first(db, ana):
-    data = (b"name,phone\nFirst,415 867 0110\nBad,nope\nSecond,+1 (415) 867-0110\n\n"
-            b"Other,4158670111\nThird,14158670110\n")
+    data = (
+        b"name,phone\nFirst,415 867 0110\nBad,nope\nSecond,+1 (415) 867-0110\n\nOther,4158670111\nThird,14158670110\n"
+    )
     report = load(db, ana, data)
     rows = by_row(report)
     assert rows[2] == ("created", "")
@@ -184,8 +201,10 @@ def test_duplicate_rows_keep_the_first(db, ana):
 
 
 def test_other_bad_cells_reject_their_row_with_the_reason(db, ana):
-    data = (b"name,phone,email,timezone\nA,4158670120,not-an-email,\nB,4158670121,,Mars/Base\n"
-            b"C,4158670122,c@example.com,america/chicago\n")
+    data = (
+        b"name,phone,email,timezone\nA,4158670120,not-an-email,\nB,4158670121,,Mars/Base\n"
+        b"C,4158670122,c@example.com,america/chicago\n"
+    )
     rows = by_row(load(db, ana, data))
     assert rows[2][0] == "rejected" and "not an email address" in rows[2][1]
     assert rows[3][0] == "rejected" and "not a time zone" in rows[3][1]
@@ -195,16 +214,24 @@ def test_other_bad_cells_reject_their_row_with_the_reason(db, ana):
 
 def test_known_numbers_are_updated_with_non_empty_cells(db, ana):
     kept = add_contact(db, phone="+14158670130", name="Old Name", opted_out=True)
-    db.write(lambda tx: tx.execute("UPDATE contacts SET email = 'keep@example.com', notes = 'keep' WHERE id = ?",
-                                   [kept]))
+    db.write(
+        lambda tx: tx.execute("UPDATE contacts SET email = 'keep@example.com', notes = 'keep' WHERE id = ?", [kept])
+    )
     same = contacts.do_create_contact(db, ana, phone="+14158670131", name="Same Person")
-    data = (b"First name,Last name,Phone,Email,Notes,Tags\nNew,N\xc3\xa1me,4158670130,,,vip\n"
-            b"Same,Person,4158670131,,,\nBrand,New,4158670132,,,\n")
+    data = (
+        b"First name,Last name,Phone,Email,Notes,Tags\nNew,N\xc3\xa1me,4158670130,,,vip\n"
+        b"Same,Person,4158670131,,,\nBrand,New,4158670132,,,\n"
+    )
     report = load(db, ana, data)
     assert (report.created, report.updated, report.unchanged, report.rejected) == (1, 1, 1, 0)
     r = contact(db, "+14158670130")
     assert (r["name"], r["search_name"], r["email"], r["notes"], r["tags"]) == (
-        "New Náme", "new name", "keep@example.com", "keep", "vip")
+        "New Náme",
+        "new name",
+        "keep@example.com",
+        "keep",
+        "vip",
+    )
     assert r["opted_out"] is True  # an import never opts anyone back in
     assert by_row(report)[3] == ("unchanged", "")
     assert set(report.rows["Contact id"].dropna()) == {kept, same, contact(db, "+14158670132")["id"]}
@@ -234,8 +261,7 @@ def exported(db, user, **kw) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
 
 
-@pytest.mark.parametrize("evil", ["=HYPERLINK(\"http://x\")", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR",
-                                  " =1+1"])
+@pytest.mark.parametrize("evil", ['=HYPERLINK("http://x")', "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", " =1+1"])
 def test_export_neutralises_formulas(db, ana, evil):
     cid = contacts.do_create_contact(db, ana, phone="+14158670150", name="Safe", notes=evil)
     db.write(lambda tx: tx.execute("UPDATE contacts SET name = ? WHERE id = ?", [evil, cid]))
@@ -248,8 +274,16 @@ def test_export_neutralises_formulas(db, ana, evil):
 
 
 def test_export_then_import_changes_nothing(db, ana):
-    contacts.do_create_contact(db, ana, phone="+14158670160", name="Round Trip", email="rt@example.com",
-                               tags="vip, kids", notes="-careful", timezone="Europe/Paris")
+    contacts.do_create_contact(
+        db,
+        ana,
+        phone="+14158670160",
+        name="Round Trip",
+        email="rt@example.com",
+        tags="vip, kids",
+        notes="-careful",
+        timezone="Europe/Paris",
+    )
     before = contact(db, "+14158670160")
     report = load(db, ana, contacts_csv.export_contacts(db, ana))
     assert (report.unchanged, report.rejected) == (1, 0)

@@ -94,8 +94,9 @@ def test_assignment_moves_ownership_marks_unread_and_audits(db, team):
     assert conv.do_assign(db, admin, [team["c1"], team["c2"]], james.id) == 2
     assert {r["conversation_id"] for r in queries.inbox_page(db, maria).rows} == set()
     assert unread_ids(db, james) == {team["c1"], team["c2"], team["c3"]}
-    audit = db.dicts("SELECT actor_id, object_id, detail FROM audit_log WHERE action = 'conversation.assigned' "
-                     "ORDER BY object_id")
+    audit = db.dicts(
+        "SELECT actor_id, object_id, detail FROM audit_log WHERE action = 'conversation.assigned' ORDER BY object_id"
+    )
     assert [a["object_id"] for a in audit] == [team["c1"], team["c2"]]
     assert all(a["actor_id"] == admin.id and '"from_user_id": %d' % maria.id in a["detail"] for a in audit)
     assert [e.payload["user_id"] for e in heard] == [james.id, james.id]
@@ -144,11 +145,20 @@ def test_close_and_reopen_and_status_filter(db, team):
 
 def test_inbox_search_by_name_and_number_forms(db, team):
     maria = team["maria"]
-    phone = db.scalar("SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?",
-                      [team["c1"]])
+    phone = db.scalar(
+        "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [team["c1"]]
+    )
     national = phone[2:]  # 415867xxxx
-    forms = ["zoe", "ÁVILA", "oë Á", phone, f"+1 {national[:3]} {national[3:6]} {national[6:]}",
-             f"({national[:3]}) {national[3:6]}-{national[6:]}", national, national[3:]]
+    forms = [
+        "zoe",
+        "ÁVILA",
+        "oë Á",
+        phone,
+        f"+1 {national[:3]} {national[3:6]} {national[6:]}",
+        f"({national[:3]}) {national[3:6]}-{national[6:]}",
+        national,
+        national[3:],
+    ]
     for query in forms:
         found = [r["conversation_id"] for r in queries.inbox_page(db, maria, search=query).rows]
         assert found == [team["c1"]], query

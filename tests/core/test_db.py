@@ -26,8 +26,11 @@ def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
     path = tmp_path / "old.duckdb"
     db = Database(path)
     schema.migrate(db, target=1)
-    db.write(lambda tx: tx.execute(
-        "INSERT INTO contacts (phone, name, created_at, updated_at) VALUES ('+14155550123', 'Zoë Ávila', now(), now())"))
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO contacts (phone, name, created_at, updated_at) VALUES ('+14155550123', 'Zoë Ávila', now(), now())"
+        )
+    )
     db.close()
 
     db = Database(path)
@@ -101,7 +104,8 @@ def test_reads_use_a_cursor_per_thread(tmp_path):
     schema.migrate(db)
     cursors = []
     t = threading.Thread(target=lambda: cursors.append(db.cursor()))
-    t.start(); t.join()
+    t.start()
+    t.join()
     assert cursors[0] is not db.cursor()
 
 
@@ -110,11 +114,12 @@ def test_second_process_gets_one_sentence_when_the_file_is_locked(tmp_path):
     db = Database(path)
     schema.migrate(db)
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        "import sys\n"
         "from core.db import Database\nfrom core.errors import DatabaseLocked\n"
         "try:\n    Database(%r)\nexcept DatabaseLocked as e:\n    print(e); sys.exit(3)\n"
-    ) % (str(__import__("pathlib").Path(__file__).resolve().parents[2]), str(path))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    ) % (str(path),)
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]  # `python -c` imports from its cwd
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root)
     assert result.returncode == 3
     assert "already running" in result.stdout and "Traceback" not in result.stderr
 

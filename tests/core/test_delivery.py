@@ -44,14 +44,22 @@ def ws(db, make_user):
 
 
 def dispatcher(db, provider):
-    return Dispatcher(db, lambda sender: provider, media_url=lambda t: f"http://x/files/{t}",
-                      status_callback_url=lambda p: None, threads=4)
+    return Dispatcher(
+        db,
+        lambda sender: provider,
+        media_url=lambda t: f"http://x/files/{t}",
+        status_callback_url=lambda p: None,
+        threads=4,
+    )
 
 
 def row(db, mid):
-    return db.dicts("SELECT m.status, m.provider_message_id, m.error_code, m.error_reason, m.release_at, "
-                    "o.state, o.attempts, o.due_at FROM messages m JOIN outbox o ON o.message_id = m.id "
-                    "WHERE m.id = ? ORDER BY o.id DESC LIMIT 1", [mid])[0]
+    return db.dicts(
+        "SELECT m.status, m.provider_message_id, m.error_code, m.error_reason, m.release_at, "
+        "o.state, o.attempts, o.due_at FROM messages m JOIN outbox o ON o.message_id = m.id "
+        "WHERE m.id = ? ORDER BY o.id DESC LIMIT 1",
+        [mid],
+    )[0]
 
 
 def test_a_queued_message_is_sent_and_gets_its_provider_id(db, ws):
@@ -66,8 +74,11 @@ def test_a_queued_message_is_sent_and_gets_its_provider_id(db, ws):
 
 def test_nothing_goes_before_its_release_time(db, ws):
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "later")
-    db.write(lambda tx: tx.execute("UPDATE outbox SET due_at = ? WHERE message_id = ?",
-                                   [clock.utcnow() + dt.timedelta(hours=3), mid]))
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE outbox SET due_at = ? WHERE message_id = ?", [clock.utcnow() + dt.timedelta(hours=3), mid]
+        )
+    )
     provider = ScriptedProvider()
     d = dispatcher(db, provider)
     assert d.step() is False and provider.calls == []
@@ -77,9 +88,11 @@ def test_nothing_goes_before_its_release_time(db, ws):
 
 def test_retryable_errors_back_off_then_succeed(db, ws):
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
-    provider = ScriptedProvider(ProviderError("Too many requests", retryable=True, code="20429", http_status=429),
-                                ProviderError("Server error", retryable=True, http_status=503),
-                                SendResult("SM9", "sent"))
+    provider = ScriptedProvider(
+        ProviderError("Too many requests", retryable=True, code="20429", http_status=429),
+        ProviderError("Server error", retryable=True, http_status=503),
+        SendResult("SM9", "sent"),
+    )
     d = dispatcher(db, provider)
     start = clock.utcnow()
     clock.freeze(start)
@@ -110,8 +123,9 @@ def test_retryable_errors_give_up_after_the_limit_with_the_reason(db, ws):
 
 def test_a_4xx_fails_at_once_with_the_providers_code(db, ws):
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
-    d = dispatcher(db, ScriptedProvider(ProviderError("Invalid 'To' Phone Number", retryable=False, code="21211",
-                                                      http_status=400)))
+    d = dispatcher(
+        db, ScriptedProvider(ProviderError("Invalid 'To' Phone Number", retryable=False, code="21211", http_status=400))
+    )
     d.step()
     r = row(db, mid)
     assert (r["status"], r["error_code"], r["attempts"]) == ("failed", "21211", 1)
@@ -120,8 +134,12 @@ def test_a_4xx_fails_at_once_with_the_providers_code(db, ws):
 
 def test_21610_marks_the_contact_opted_out_everywhere(db, ws):
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
-    dispatcher(db, ScriptedProvider(ProviderError("Attempt to send to unsubscribed recipient", retryable=False,
-                                                  code="21610", http_status=400))).step()
+    dispatcher(
+        db,
+        ScriptedProvider(
+            ProviderError("Attempt to send to unsubscribed recipient", retryable=False, code="21610", http_status=400)
+        ),
+    ).step()
     assert row(db, mid)["status"] == "failed"
     assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [ws["contact"]]) is True
     # The next message is recorded as not sent and never reaches the provider.
@@ -135,7 +153,10 @@ def test_contact_opted_out_after_queueing_is_stopped_at_claim(db, ws):
     provider = ScriptedProvider()
     dispatcher(db, provider).step()
     assert provider.calls == []
-    assert db.fetchone("SELECT status, error_reason FROM messages WHERE id = ?", [mid]) == ("not_sent", "Contact opted out")
+    assert db.fetchone("SELECT status, error_reason FROM messages WHERE id = ?", [mid]) == (
+        "not_sent",
+        "Contact opted out",
+    )
 
 
 def test_per_sender_rate_limit_holds(db, ws):
@@ -154,7 +175,7 @@ def test_per_sender_rate_limit_holds(db, ws):
         per_step.append(len(provider.calls) - before)
     assert sum(per_step) == 30
     assert per_step[0] == 5  # a second's worth at once
-    windows = [sum(per_step[i:i + 5]) for i in range(len(per_step) - 4)]  # 5 steps = any 1 s
+    windows = [sum(per_step[i : i + 5]) for i in range(len(per_step) - 4)]  # 5 steps = any 1 s
     assert max(windows) == 5  # never more than the limit within one second
     assert per_step[5] == 5  # and the next second's worth as soon as the second is over
     # While held back, the dispatcher says how long until the sender may send again.
@@ -173,8 +194,7 @@ def test_one_senders_backlog_does_not_hold_up_another_sender(db, ws):
     for i in range(300):
         messaging.do_send(db, ws["maria"], ws["conv"], f"bulk {i}")
     other = f.add_sender(db, phone="+14155550111", rate=1000)
-    conv2 = f.add_conversation(db, contact_id=f.add_contact(db, name="Bo"), sender_id=other,
-                               owner_id=ws["maria"].id)
+    conv2 = f.add_conversation(db, contact_id=f.add_contact(db, name="Bo"), sender_id=other, owner_id=ws["maria"].id)
     later = [messaging.do_send(db, ws["maria"], conv2, f"reply {i}") for i in range(5)]
     provider = ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))
     d = dispatcher(db, provider)
@@ -211,11 +231,19 @@ def test_claimed_rows_found_at_start_become_interrupted(db, ws):
 def test_whatsapp_text_held_past_the_window_is_not_sent(db, ws):
     """Rule 5 at release time: free text queued for business hours cannot go once the window closed."""
     wa = f.add_sender(db, channel="whatsapp", provider_ref="PNID9", rate=1000)
-    conv = f.add_conversation(db, contact_id=ws["contact"], sender_id=wa, owner_id=ws["maria"].id,
-                              last_inbound_at=clock.utcnow() - dt.timedelta(hours=23))
+    conv = f.add_conversation(
+        db,
+        contact_id=ws["contact"],
+        sender_id=wa,
+        owner_id=ws["maria"].id,
+        last_inbound_at=clock.utcnow() - dt.timedelta(hours=23),
+    )
     mid = messaging.do_send(db, ws["maria"], conv, "See you tomorrow")
-    db.write(lambda tx: tx.execute("UPDATE outbox SET due_at = ? WHERE message_id = ?",
-                                   [clock.utcnow() + dt.timedelta(hours=2), mid]))
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE outbox SET due_at = ? WHERE message_id = ?", [clock.utcnow() + dt.timedelta(hours=2), mid]
+        )
+    )
     clock.freeze(clock.utcnow() + dt.timedelta(hours=2, seconds=1))
     provider = ScriptedProvider()
     dispatcher(db, provider).step()

@@ -101,14 +101,17 @@ def test_non_gsm_characters_lists_the_culprits_once_in_order():
     assert non_gsm_characters("plain text {ok}") == []
 
 
-@pytest.mark.parametrize("text, length", [
-    ("👍🏽", 1),  # skin tone modifier
-    ("👨‍👩‍👧", 1),  # zero-width-joined family
-    ("🇺🇸", 1),  # flag
-    ("❤️", 1),  # with variation selector
-    ("e\u0301", 1),  # e + combining accent
-    ("hi 👋", 4),
-])
+@pytest.mark.parametrize(
+    "text, length",
+    [
+        ("👍🏽", 1),  # skin tone modifier
+        ("👨‍👩‍👧", 1),  # zero-width-joined family
+        ("🇺🇸", 1),  # flag
+        ("❤️", 1),  # with variation selector
+        ("e\u0301", 1),  # e + combining accent
+        ("hi 👋", 4),
+    ],
+)
 def test_characters_count_what_a_person_sees(text, length):
     assert visible_length(text) == length
 

@@ -25,11 +25,11 @@ T = dt.time
 
 def utc(zone: str, *parts: int) -> dt.datetime:
     """Naive UTC for a wall time in ``zone`` (for unambiguous, existing times)."""
-    return dt.datetime(*parts, tzinfo=ZoneInfo(zone)).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime(*parts, tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def local(zone: str, when_utc: dt.datetime) -> dt.datetime:
-    return when_utc.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    return when_utc.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
 
 
 def weekdays(start: dt.time = T(9), end: dt.time = T(17), zone: str = NY, holidays=()) -> BusinessHours:
@@ -96,10 +96,13 @@ def test_fall_back_keeps_opening_at_local_nine():
     assert when == dt.datetime(2026, 11, 1, 14, 0)  # EST is UTC-5
 
 
-@pytest.mark.parametrize("friday, monday_utc", [
-    ((2026, 3, 6, 18, 30), dt.datetime(2026, 3, 9, 13, 0)),  # EST Friday → EDT Monday
-    ((2026, 10, 30, 18, 30), dt.datetime(2026, 11, 2, 14, 0)),  # EDT Friday → EST Monday
-])
+@pytest.mark.parametrize(
+    "friday, monday_utc",
+    [
+        ((2026, 3, 6, 18, 30), dt.datetime(2026, 3, 9, 13, 0)),  # EST Friday → EDT Monday
+        ((2026, 10, 30, 18, 30), dt.datetime(2026, 11, 2, 14, 0)),  # EDT Friday → EST Monday
+    ],
+)
 def test_weekend_across_a_dst_change_opens_at_local_nine(friday, monday_utc):
     when = next_send_time(utc(NY, *friday), weekdays(), NY, QuietHours())
     assert when == monday_utc
@@ -200,7 +203,7 @@ def test_unknown_time_zone_is_a_validation_error():
 
 
 def test_aware_now_is_accepted():
-    aware = dt.datetime(2026, 1, 14, 15, 0, tzinfo=dt.timezone.utc)
+    aware = dt.datetime(2026, 1, 14, 15, 0, tzinfo=dt.UTC)
     assert next_send_time(aware, weekdays(), NY, QuietHours()) == dt.datetime(2026, 1, 14, 15, 0)
 
 
@@ -208,8 +211,10 @@ def test_describe_release_uses_weekday_within_a_week():
     friday = utc(NY, 2026, 1, 16, 18, 30)
     monday = utc(NY, 2026, 1, 19, 9, 0)
     assert describe_release(monday, NY, now_utc=friday) == "Queued until Mon 9:00 AM (outside business hours)"
-    assert (describe_release(monday, LA, "the recipient's quiet hours", now_utc=friday)
-            == "Queued until Mon 6:00 AM (the recipient's quiet hours)")
+    assert (
+        describe_release(monday, LA, "the recipient's quiet hours", now_utc=friday)
+        == "Queued until Mon 6:00 AM (the recipient's quiet hours)"
+    )
 
 
 def test_format_local_today_and_far_ahead():

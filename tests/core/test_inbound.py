@@ -29,18 +29,36 @@ def ws(db, make_user):
 
 
 def receive(db, sender, from_number, body, *, pid=None, at=None, profile=None):
-    event = InboundEvent(provider_message_id=pid or f"SMin{next(_ids)}", channel=sender["channel"],
-                         from_number=from_number, to_number=sender["phone"], to_ref=None, body=body,
-                         received_at=at or clock.utcnow(), profile_name=profile)
+    event = InboundEvent(
+        provider_message_id=pid or f"SMin{next(_ids)}",
+        channel=sender["channel"],
+        from_number=from_number,
+        to_number=sender["phone"],
+        to_ref=None,
+        body=body,
+        received_at=at or clock.utcnow(),
+        profile_name=profile,
+    )
     return db.write(lambda tx: inbound.apply_inbound(tx, event, sender, []))
 
 
 def campaign_send(db, sender, contact_id, author_id, campaign_id=7):
     def write(tx):
-        tx.execute("INSERT INTO messages (contact_id, sender_id, campaign_id, direction, author_id, body, status, "
-                   "created_at, status_at, provider_message_id) VALUES (?,?,?, 'out', ?, 'Book your visit!', "
-                   "'delivered', ?, ?, ?)", [contact_id, sender["id"], campaign_id, author_id,
-                                              clock.utcnow() - dt.timedelta(hours=1), clock.utcnow(), f"SMc{next(_ids)}"])
+        tx.execute(
+            "INSERT INTO messages (contact_id, sender_id, campaign_id, direction, author_id, body, status, "
+            "created_at, status_at, provider_message_id) VALUES (?,?,?, 'out', ?, 'Book your visit!', "
+            "'delivered', ?, ?, ?)",
+            [
+                contact_id,
+                sender["id"],
+                campaign_id,
+                author_id,
+                clock.utcnow() - dt.timedelta(hours=1),
+                clock.utcnow(),
+                f"SMc{next(_ids)}",
+            ],
+        )
+
     db.write(write)
 
 
@@ -87,8 +105,24 @@ def test_whatsapp_inbound_refreshes_the_window(db, ws):
     assert row == (at, "Lucía")
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", " Stop ", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
-                                  "REVOKE", "OPTOUT", "stop all", "Opt Out", "STOP."])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "STOP",
+        "stop",
+        " Stop ",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "REVOKE",
+        "OPTOUT",
+        "stop all",
+        "Opt Out",
+        "STOP.",
+    ],
+)
 def test_every_stop_keyword_opts_out_everywhere_with_one_confirmation(db, ws, word):
     phone = "+14158675303"
     receive(db, ws["sms"], phone, "hello")
@@ -98,14 +132,17 @@ def test_every_stop_keyword_opts_out_everywhere_with_one_confirmation(db, ws, wo
     receive(db, ws["sms"], phone, word)
     contact = db.dicts("SELECT * FROM contacts WHERE phone = ?", [phone])[0]
     assert contact["opted_out"]
-    assert db.dicts("SELECT status, error_reason FROM messages WHERE id = ?", [queued])[0] == \
-        {"status": "not_sent", "error_reason": "Contact opted out"}
+    assert db.dicts("SELECT status, error_reason FROM messages WHERE id = ?", [queued])[0] == {
+        "status": "not_sent",
+        "error_reason": "Contact opted out",
+    }
     confirmations = db.fetchall("SELECT body FROM messages WHERE direction = 'out' AND author_id IS NULL")
     assert len(confirmations) == 1 and "unsubscribed" in confirmations[0][0]
     receive(db, ws["sms"], phone, word)  # again: no second confirmation
     assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'out' AND author_id IS NULL") == 1
-    assert db.scalar("SELECT count(*) FROM optout_history WHERE contact_id = ? AND kind = 'opt_out'",
-                     [contact["id"]]) == 1
+    assert (
+        db.scalar("SELECT count(*) FROM optout_history WHERE contact_id = ? AND kind = 'opt_out'", [contact["id"]]) == 1
+    )
 
 
 @pytest.mark.parametrize("word", ["START", "UNSTOP", "yes"])
@@ -131,7 +168,9 @@ def test_help_gets_the_configured_reply(db, ws):
 
 def test_natural_language_opt_out_is_flagged_not_applied(db, ws):
     receive(db, ws["sms"], "+14158675307", "please stop texting me")
-    row = db.fetchone("SELECT c.optout_flag, ct.opted_out FROM conversations c JOIN contacts ct ON ct.id = c.contact_id")
+    row = db.fetchone(
+        "SELECT c.optout_flag, ct.opted_out FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+    )
     assert row == ("please stop texting me", False)
 
 
@@ -143,7 +182,11 @@ def sent_message(db, ws):
     receive(db, ws["wa"], "+14158675308", "hi")
     cid = db.scalar("SELECT id FROM conversations")
     mid = messaging.do_send(db, ws["admin"], cid, "hello")  # unsolicited: the admin owns it
-    db.write(lambda tx: tx.execute("UPDATE messages SET status = 'sent', provider_message_id = 'wamid.1' WHERE id = ?", [mid]))
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'sent', provider_message_id = 'wamid.1' WHERE id = ?", [mid]
+        )
+    )
     return mid
 
 

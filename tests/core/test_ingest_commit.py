@@ -9,9 +9,15 @@ from core.ingest import GroupCommitter, _insert_rows
 
 
 def row(n: int) -> dict:
-    return {"received_at": dt.datetime(2026, 11, 25, 12, 0), "provider": "twilio", "state": "pending",
-            "url": f"http://127.0.0.1/webhooks/twilio?n={n}", "content_type": "application/x-www-form-urlencoded",
-            "body": f"MessageSid=SM{n}".encode(), "error": None}
+    return {
+        "received_at": dt.datetime(2026, 11, 25, 12, 0),
+        "provider": "twilio",
+        "state": "pending",
+        "url": f"http://127.0.0.1/webhooks/twilio?n={n}",
+        "content_type": "application/x-www-form-urlencoded",
+        "body": f"MessageSid=SM{n}".encode(),
+        "error": None,
+    }
 
 
 def test_each_row_gets_its_own_id_in_order(db):

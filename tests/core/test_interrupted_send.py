@@ -52,7 +52,6 @@ WAIT = 60  # seconds; generous for a loaded machine, only reached when something
 CHILD = r"""
 import json, sys, threading
 args = json.loads(sys.argv[1])
-sys.path.insert(0, args["root"])
 from core.db import Database
 from core.delivery import Dispatcher
 from core.engine import ProviderBook
@@ -118,8 +117,11 @@ def ws(db, make_user, fake):
     sms = f.add_sender(db, provider="twilio", rate=100)
     contact = f.add_contact(db, name="Ana")
     conv = f.add_conversation(db, contact_id=contact, sender_id=sms, owner_id=maria.id)
-    env = {"PARLEY_TWILIO_ACCOUNT_SID": fake.account_sid, "PARLEY_TWILIO_AUTH_TOKEN": fake.auth_token,
-           "PARLEY_TWILIO_BASE_URL": fake.url}
+    env = {
+        "PARLEY_TWILIO_ACCOUNT_SID": fake.account_sid,
+        "PARLEY_TWILIO_AUTH_TOKEN": fake.auth_token,
+        "PARLEY_TWILIO_BASE_URL": fake.url,
+    }
     return dict(maria=maria, sms=sms, contact=contact, conv=conv, env=env, path=db.path)
 
 
@@ -127,8 +129,13 @@ def run_child_and_kill(ws, fake, mode: str, *, threads: int = 4) -> str:
     """Start a dispatcher in a child process, SIGKILL it at the chosen point; return what it said."""
     args = {"root": str(ROOT), "db": ws["path"], "env": ws["env"], "mode": mode, "threads": threads}
     fake.hold = mode == "held"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "ready", child.stderr.read() if child.poll() is not None else ""
         if mode == "held":
@@ -151,20 +158,20 @@ def run_child_and_kill(ws, fake, mode: str, *, threads: int = 4) -> str:
 
 
 def dispatcher_for(db, env) -> tuple[Dispatcher, ProviderBook]:
-    book = ProviderBook(db, simulator_url="http://127.0.0.1:9/unused", simulator_secret=b"unused", demo=False,
-                        env=env)
+    book = ProviderBook(db, simulator_url="http://127.0.0.1:9/unused", simulator_secret=b"unused", demo=False, env=env)
     return Dispatcher(db, book.for_sender, media_url=lambda token: None, status_callback_url=lambda p: None), book
 
 
 def state(db, mid):
-    return db.dicts("SELECT m.status, m.error_reason, m.provider_message_id, o.state, o.attempts "
-                    "FROM messages m JOIN outbox o ON o.message_id = m.id WHERE m.id = ? ORDER BY o.id",
-                    [mid])
+    return db.dicts(
+        "SELECT m.status, m.error_reason, m.provider_message_id, o.state, o.attempts "
+        "FROM messages m JOIN outbox o ON o.message_id = m.id WHERE m.id = ? ORDER BY o.id",
+        [mid],
+    )
 
 
 @pytest.mark.parametrize("mode", ["held", "answered"])
-def test_a_send_killed_between_the_provider_call_and_the_commit_is_interrupted_then_retried_once(
-        db, ws, fake, mode):
+def test_a_send_killed_between_the_provider_call_and_the_commit_is_interrupted_then_retried_once(db, ws, fake, mode):
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "Your crown is ready for pick-up")
     db.close()  # the child process becomes the file's only owner, as the server would be
 
@@ -179,7 +186,8 @@ def test_a_send_killed_between_the_provider_call_and_the_commit_is_interrupted_t
     try:
         # The claim was committed before the call; the result never was.
         assert [(r["status"], r["state"], r["provider_message_id"]) for r in state(db2, mid)] == [
-            ("sending", "claimed", None)]
+            ("sending", "claimed", None)
+        ]
 
         dispatcher, book = dispatcher_for(db2, ws["env"])
         assert dispatcher.recover() == 1  # what core.engine.build_workers does at startup
@@ -187,8 +195,9 @@ def test_a_send_killed_between_the_provider_call_and_the_commit_is_interrupted_t
         assert (row["status"], row["state"], row["error_reason"]) == ("interrupted", "interrupted", INTERRUPTED_REASON)
         shown = [m for m in queries.thread(db2, ws["maria"], ws["conv"]).messages if m["id"] == mid]
         assert [(m["status"], m["error_reason"]) for m in shown] == [("interrupted", INTERRUPTED_REASON)]
-        assert db2.scalar("SELECT count(*) FROM events WHERE name = 'message.interrupted' AND message_id = ?",
-                          [mid]) == 1
+        assert (
+            db2.scalar("SELECT count(*) FROM events WHERE name = 'message.interrupted' AND message_id = ?", [mid]) == 1
+        )
 
         # Not sent again on its own, however often the dispatcher runs (or recovers again).
         assert dispatcher.step() is False and dispatcher.recover() == 0 and dispatcher.step() is False
@@ -228,7 +237,10 @@ def test_a_claimed_message_that_never_reached_the_provider_is_interrupted_too(db
         for mid in (first, second):
             [row] = state(db2, mid)
             assert (row["status"], row["state"], row["error_reason"]) == (
-                "interrupted", "interrupted", INTERRUPTED_REASON)
+                "interrupted",
+                "interrupted",
+                INTERRUPTED_REASON,
+            )
         assert dispatcher.step() is False and len(fake.sends) == 1
         for mid in (first, second):
             messaging.do_retry(db2, ws["maria"], mid)
@@ -245,15 +257,16 @@ def test_a_claim_that_never_committed_is_simply_sent(db, ws, fake):
     """The other side of the line: killed before the claim commits, nothing is ambiguous."""
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
     db.close()
-    code = ("import sys; sys.path.insert(0, %r)\n"
-            "import os, signal\n"
-            "from core.db import Database\n"
-            "db = Database(%r)\n"
-            "def claim_then_die(tx):\n"
-            "    tx.execute(\"UPDATE outbox SET state = 'claimed' WHERE state = 'pending'\")\n"
-            "    tx.execute(\"UPDATE messages SET status = 'sending' WHERE status = 'queued'\")\n"
-            "    os.kill(os.getpid(), signal.SIGKILL)\n"
-            "db.write(claim_then_die)\n") % (str(ROOT), ws["path"])
+    code = (
+        "import os, signal\n"
+        "from core.db import Database\n"
+        "db = Database(%r)\n"
+        "def claim_then_die(tx):\n"
+        "    tx.execute(\"UPDATE outbox SET state = 'claimed' WHERE state = 'pending'\")\n"
+        "    tx.execute(\"UPDATE messages SET status = 'sending' WHERE status = 'queued'\")\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "db.write(claim_then_die)\n"
+    ) % (ws["path"],)
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=WAIT).returncode == -signal.SIGKILL
     db2 = Database(ws["path"])
     try:

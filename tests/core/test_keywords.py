@@ -18,8 +18,17 @@ OPT_OUT_WORDS = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REV
 
 def variations(word: str) -> list[str]:
     """The ways people actually type a keyword."""
-    return [word, word.lower(), word.title(), f"  {word}  ", f"{word}.", f"{word}!!", f"\n{word.lower()}\n",
-            f"“{word}”", f"{word} 🛑"]
+    return [
+        word,
+        word.lower(),
+        word.title(),
+        f"  {word}  ",
+        f"{word}.",
+        f"{word}!!",
+        f"\n{word.lower()}\n",
+        f"“{word}”",
+        f"{word} 🛑",
+    ]
 
 
 def test_the_keyword_lists_are_those_of_rule_2():
@@ -46,14 +55,17 @@ def test_help_keywords_ask_for_help(word):
         assert classify(body) == KeywordResult("help", word), body
 
 
-@pytest.mark.parametrize("body, keyword", [
-    ("stop   all", "STOP ALL"),
-    ("Stop\tAll", "STOP ALL"),
-    ("opt-out", "OPT OUT"),
-    ("Opt_Out", "OPT OUT"),
-    ("ＳＴＯＰ", "STOP"),  # full-width letters from some keyboards
-    ("¡STOP!", "STOP"),
-])
+@pytest.mark.parametrize(
+    "body, keyword",
+    [
+        ("stop   all", "STOP ALL"),
+        ("Stop\tAll", "STOP ALL"),
+        ("opt-out", "OPT OUT"),
+        ("Opt_Out", "OPT OUT"),
+        ("ＳＴＯＰ", "STOP"),  # full-width letters from some keyboards
+        ("¡STOP!", "STOP"),
+    ],
+)
 def test_spacing_hyphens_and_width_do_not_hide_a_keyword(body, keyword):
     assert classify(body) == KeywordResult("opt_out", keyword)
 
@@ -64,46 +76,49 @@ def test_exact_form_normalises_edges_only():
     assert exact_form("...") == ""
 
 
-@pytest.mark.parametrize("body", [
-    "STOP PLEASE",
-    "stop please",
-    "Please stop",
-    "stop it",
-    "STOP STOP STOP",
-    "Stop. Thank you.",
-    "unsubscribe me",
-    "Unsubscribe me please!",
-    "please stop texting me",
-    "Stop sending me these messages",
-    "stop the texts",
-    "Can you stop messaging me?",
-    "STOP CONTACTING ME",
-    "take me off your list",
-    "Please remove me from your list",
-    "remove me",
-    "Remove my number",
-    "don't text me",
-    "Don’t text me again",  # curly apostrophe
-    "dont message me",
-    "Do not contact me",
-    "no more messages",
-    "No more texts please",
-    "I want to opt out",
-    "opting-out of this",
-    "how do I unsubscribe",
-    "Cancel my subscription",
-    "cancel these texts",
-    "leave me alone",
-    "quit texting me",
-    "no me envíes más",
-    "No me manden más mensajes",
-    "baja",
-    "Baja por favor",
-    "quiero darme de baja",
-    "no quiero recibir más mensajes",
-    "deja de enviarme mensajes",
-    "ALTO",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "STOP PLEASE",
+        "stop please",
+        "Please stop",
+        "stop it",
+        "STOP STOP STOP",
+        "Stop. Thank you.",
+        "unsubscribe me",
+        "Unsubscribe me please!",
+        "please stop texting me",
+        "Stop sending me these messages",
+        "stop the texts",
+        "Can you stop messaging me?",
+        "STOP CONTACTING ME",
+        "take me off your list",
+        "Please remove me from your list",
+        "remove me",
+        "Remove my number",
+        "don't text me",
+        "Don’t text me again",  # curly apostrophe
+        "dont message me",
+        "Do not contact me",
+        "no more messages",
+        "No more texts please",
+        "I want to opt out",
+        "opting-out of this",
+        "how do I unsubscribe",
+        "Cancel my subscription",
+        "cancel these texts",
+        "leave me alone",
+        "quit texting me",
+        "no me envíes más",
+        "No me manden más mensajes",
+        "baja",
+        "Baja por favor",
+        "quiero darme de baja",
+        "no quiero recibir más mensajes",
+        "deja de enviarme mensajes",
+        "ALTO",
+    ],
+)
 def test_opt_out_wording_is_flagged_not_acted_on(body):
     result = classify(body)
     assert result.kind == "possible_opt_out", body
@@ -114,26 +129,29 @@ def test_stop_please_is_not_an_exact_keyword():
     assert classify("STOP PLEASE") == KeywordResult("possible_opt_out", "STOP")
 
 
-@pytest.mark.parametrize("body", [
-    "I can't stop smiling, thanks!",
-    "Please stop by the office and text me when you arrive",
-    "Where is the bus stop?",
-    "I need to cancel my appointment",
-    "Can I cancel tomorrow and come Friday?",
-    "The end of the street, next to the pharmacy",
-    "Yes please",
-    "yes I'll be there",
-    "Help me find the address",
-    "Can you send me the bill?",
-    "Can you take me at 3pm?",
-    "Start time is 9?",
-    "Thanks, see you Monday",
-    "Information about whitening please",
-    "Stop",  # exact keyword, not merely a flag
-    "",
-    "   ",
-    None,
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I can't stop smiling, thanks!",
+        "Please stop by the office and text me when you arrive",
+        "Where is the bus stop?",
+        "I need to cancel my appointment",
+        "Can I cancel tomorrow and come Friday?",
+        "The end of the street, next to the pharmacy",
+        "Yes please",
+        "yes I'll be there",
+        "Help me find the address",
+        "Can you send me the bill?",
+        "Can you take me at 3pm?",
+        "Start time is 9?",
+        "Thanks, see you Monday",
+        "Information about whitening please",
+        "Stop",  # exact keyword, not merely a flag
+        "",
+        "   ",
+        None,
+    ],
+)
 def test_ordinary_messages_are_not_flagged(body):
     assert classify(body).kind != "possible_opt_out", body
 

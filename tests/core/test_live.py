@@ -21,12 +21,18 @@ def test_a_change_reaches_the_owner_whoever_made_it():
 
 def test_assignment_reaches_both_owners_and_notifies_the_new_one_by_name():
     feed = ChangeFeed()
-    feed.on_event(event("conversation.assigned", conversation_id=3, user_id=8, from_user_id=7, actor_id=1,
-                        contact_name="Zoë Ávila"))
+    feed.on_event(
+        event(
+            "conversation.assigned", conversation_id=3, user_id=8, from_user_id=7, actor_id=1, contact_name="Zoë Ávila"
+        )
+    )
     assert feed.user_version(7) == feed.user_version(8) == feed.version
     [notice] = feed.notices_for(8, 0)
     assert (notice.kind, notice.conversation_id, notice.text) == (
-        "assigned", 3, "Conversation with Zoë Ávila was assigned to you.")
+        "assigned",
+        3,
+        "Conversation with Zoë Ávila was assigned to you.",
+    )
     assert feed.notices_for(7, 0) == []
 
 

@@ -16,44 +16,70 @@ from core.media_rules import (
 )
 
 
-@pytest.mark.parametrize("name, ctype", [
-    ("photo.jpg", "image/jpeg"), ("photo.png", "image/png"), ("party.gif", "image/gif"),
-    ("clip.mp4", "video/mp4"), ("song.mp3", "audio/mpeg"), ("menu.pdf", "application/pdf"),
-    ("card.vcf", "text/vcard"),
-])
+@pytest.mark.parametrize(
+    "name, ctype",
+    [
+        ("photo.jpg", "image/jpeg"),
+        ("photo.png", "image/png"),
+        ("party.gif", "image/gif"),
+        ("clip.mp4", "video/mp4"),
+        ("song.mp3", "audio/mpeg"),
+        ("menu.pdf", "application/pdf"),
+        ("card.vcf", "text/vcard"),
+    ],
+)
 def test_mms_accepts_twilio_types(name, ctype):
     assert check_attachment("sms", name, ctype, 100 * KB) == name
 
 
-@pytest.mark.parametrize("name, ctype", [
-    ("photo.jpg", "image/jpeg"), ("photo.png", "image/png"), ("clip.mp4", "video/mp4"),
-    ("clip.3gp", "video/3gpp"), ("voice.aac", "audio/aac"), ("voice.amr", "audio/amr"),
-    ("voice.mp3", "audio/mpeg"), ("voice.m4a", "audio/mp4"), ("voice.ogg", "audio/ogg"),
-    ("menu.pdf", "application/pdf"), ("notes.txt", "text/plain"),
-    ("plan.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-    ("prices.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    ("smile.webp", "image/webp"),
-])
+@pytest.mark.parametrize(
+    "name, ctype",
+    [
+        ("photo.jpg", "image/jpeg"),
+        ("photo.png", "image/png"),
+        ("clip.mp4", "video/mp4"),
+        ("clip.3gp", "video/3gpp"),
+        ("voice.aac", "audio/aac"),
+        ("voice.amr", "audio/amr"),
+        ("voice.mp3", "audio/mpeg"),
+        ("voice.m4a", "audio/mp4"),
+        ("voice.ogg", "audio/ogg"),
+        ("menu.pdf", "application/pdf"),
+        ("notes.txt", "text/plain"),
+        ("plan.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("prices.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("smile.webp", "image/webp"),
+    ],
+)
 def test_whatsapp_accepts_meta_types(name, ctype):
     assert check_attachment("whatsapp", name, ctype, 50 * KB) == name
 
 
-@pytest.mark.parametrize("ctype, size, message", [
-    ("video/mp4", 16 * MB + 1, "Videos over 16 MB cannot be sent on WhatsApp."),
-    ("image/jpeg", 5 * MB + 1, "Images over 5 MB cannot be sent on WhatsApp."),
-    ("audio/ogg", 16 * MB + 1, "Audio files over 16 MB cannot be sent on WhatsApp."),
-    ("application/pdf", 100 * MB + 1, "Documents over 100 MB cannot be sent on WhatsApp."),
-    ("image/webp", 100 * KB + 1, "Stickers over 100 KB cannot be sent on WhatsApp."),
-])
+@pytest.mark.parametrize(
+    "ctype, size, message",
+    [
+        ("video/mp4", 16 * MB + 1, "Videos over 16 MB cannot be sent on WhatsApp."),
+        ("image/jpeg", 5 * MB + 1, "Images over 5 MB cannot be sent on WhatsApp."),
+        ("audio/ogg", 16 * MB + 1, "Audio files over 16 MB cannot be sent on WhatsApp."),
+        ("application/pdf", 100 * MB + 1, "Documents over 100 MB cannot be sent on WhatsApp."),
+        ("image/webp", 100 * KB + 1, "Stickers over 100 KB cannot be sent on WhatsApp."),
+    ],
+)
 def test_whatsapp_size_limits_by_kind(ctype, size, message):
     with pytest.raises(ValidationError) as caught:
         check_attachment("whatsapp", "file", ctype, size)
     assert str(caught.value) == message
 
 
-@pytest.mark.parametrize("ctype, limit", [
-    ("video/mp4", 16 * MB), ("image/png", 5 * MB), ("application/pdf", 100 * MB), ("image/webp", 100 * KB),
-])
+@pytest.mark.parametrize(
+    "ctype, limit",
+    [
+        ("video/mp4", 16 * MB),
+        ("image/png", 5 * MB),
+        ("application/pdf", 100 * MB),
+        ("image/webp", 100 * KB),
+    ],
+)
 def test_whatsapp_limits_are_inclusive(ctype, limit):
     assert check_attachment("whatsapp", "file", ctype, limit)
 
@@ -124,34 +150,46 @@ def test_whatsapp_carries_one_attachment_per_message():
         check_attachments_total("whatsapp", [KB, KB])
 
 
-@pytest.mark.parametrize("ctype, kind", [
-    ("image/jpeg", "image"), ("IMAGE/PNG", "image"), ("image/webp", "sticker"), ("video/mp4", "video"),
-    ("audio/ogg; codecs=opus", "audio"), ("application/pdf", "document"), ("text/vcard", "document"),
-    ("", "document"), (None, "document"),
-])
+@pytest.mark.parametrize(
+    "ctype, kind",
+    [
+        ("image/jpeg", "image"),
+        ("IMAGE/PNG", "image"),
+        ("image/webp", "sticker"),
+        ("video/mp4", "video"),
+        ("audio/ogg; codecs=opus", "audio"),
+        ("application/pdf", "document"),
+        ("text/vcard", "document"),
+        ("", "document"),
+        (None, "document"),
+    ],
+)
 def test_media_kind(ctype, kind):
     assert media_kind(ctype) == kind
 
 
-@pytest.mark.parametrize("raw, safe", [
-    ("photo.jpg", "photo.jpg"),
-    ("../../etc/passwd", "passwd"),
-    ("..\\..\\Windows\\system.ini", "system.ini"),
-    ("/var/tmp/report.pdf", "report.pdf"),
-    ("..", "attachment"),
-    ("", "attachment"),
-    (None, "attachment"),
-    ("   ", "attachment"),
-    ("...hidden", "hidden"),
-    ("bad\x00name.pdf", "badname.pdf"),
-    ("line\nbreak\t.txt", "line break.txt"),
-    ("invoice\u202efdp.exe", "invoicefdp.exe"),  # right-to-left override disguising an .exe
-    ("a\u2066b\u2069c\u200b.png", "abc.png"),
-    ("what?*<>|:\".txt", "what_______.txt"),
-    ("CON.txt", "_CON.txt"),
-    ("trailing. . .", "trailing"),
-    ("Café menú.pdf", "Café menú.pdf"),
-])
+@pytest.mark.parametrize(
+    "raw, safe",
+    [
+        ("photo.jpg", "photo.jpg"),
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\Windows\\system.ini", "system.ini"),
+        ("/var/tmp/report.pdf", "report.pdf"),
+        ("..", "attachment"),
+        ("", "attachment"),
+        (None, "attachment"),
+        ("   ", "attachment"),
+        ("...hidden", "hidden"),
+        ("bad\x00name.pdf", "badname.pdf"),
+        ("line\nbreak\t.txt", "line break.txt"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),  # right-to-left override disguising an .exe
+        ("a\u2066b\u2069c\u200b.png", "abc.png"),
+        ('what?*<>|:".txt', "what_______.txt"),
+        ("CON.txt", "_CON.txt"),
+        ("trailing. . .", "trailing"),
+        ("Café menú.pdf", "Café menú.pdf"),
+    ],
+)
 def test_safe_filename(raw, safe):
     assert safe_filename(raw) == safe
 

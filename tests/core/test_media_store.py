@@ -53,10 +53,22 @@ def test_concurrent_puts_of_the_same_content(tmp_path):
     assert not [p for p in tmp_path.rglob(".tmp-*")]
 
 
-@pytest.mark.parametrize("bad", [
-    "", "abc", "../" + "a" * 61, "a" * 63, "a" * 65, "g" * 64, "/" + "a" * 63,
-    "..%2f" + "a" * 59, "a" * 62 + "\n", None, 123,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "abc",
+        "../" + "a" * 61,
+        "a" * 63,
+        "a" * 65,
+        "g" * 64,
+        "/" + "a" * 63,
+        "..%2f" + "a" * 59,
+        "a" * 62 + "\n",
+        None,
+        123,
+    ],
+)
 def test_rejects_anything_but_64_hex_digits(tmp_path, bad):
     store = MediaStore(tmp_path)
     with pytest.raises(ValidationError):

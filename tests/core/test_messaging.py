@@ -25,8 +25,7 @@ def ws(db, make_user):
     contact = f.add_contact(db, name="Zoë Ávila")
     c_sms = f.add_conversation(db, contact_id=contact, sender_id=sms, owner_id=maria.id)
     c_wa = f.add_conversation(db, contact_id=contact, sender_id=wa, owner_id=maria.id)
-    return dict(admin=admin, maria=maria, james=james, sam=sam, sms=sms, wa=wa, contact=contact,
-                c_sms=c_sms, c_wa=c_wa)
+    return dict(admin=admin, maria=maria, james=james, sam=sam, sms=sms, wa=wa, contact=contact, c_sms=c_sms, c_wa=c_wa)
 
 
 def message(db, mid):
@@ -72,8 +71,9 @@ def test_disabled_sender_blocks_with_reason(db, ws):
     assert message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "x"))["status"] == "not_sent"
 
 
-@pytest.mark.parametrize("age, is_open", [(dt.timedelta(hours=23, minutes=59), True),
-                                          (dt.timedelta(hours=24, minutes=1), False)])
+@pytest.mark.parametrize(
+    "age, is_open", [(dt.timedelta(hours=23, minutes=59), True), (dt.timedelta(hours=24, minutes=1), False)]
+)
 def test_whatsapp_window_at_23h59_and_24h01(db, ws, age, is_open):
     last_in = db.scalar("SELECT last_inbound_at FROM conversations WHERE id = ?", [ws["c_wa"]])
     clock.freeze(last_in + age)
@@ -88,9 +88,12 @@ def test_whatsapp_window_at_23h59_and_24h01(db, ws, age, is_open):
 
 def test_closed_window_allows_registered_templates_only(db, ws):
     def add_templates(tx):
-        tx.execute("INSERT INTO templates (name, kind, channel, body, registered, provider_name, created_at) VALUES "
-                   "('Reminder', 'conversation', 'whatsapp', 'Hi {{first_name}}, see you soon', TRUE, 'reminder', now()),"
-                   "('Loose', 'conversation', 'whatsapp', 'Hello {{first_name}}', FALSE, NULL, now())")
+        tx.execute(
+            "INSERT INTO templates (name, kind, channel, body, registered, provider_name, created_at) VALUES "
+            "('Reminder', 'conversation', 'whatsapp', 'Hi {{first_name}}, see you soon', TRUE, 'reminder', now()),"
+            "('Loose', 'conversation', 'whatsapp', 'Hello {{first_name}}', FALSE, NULL, now())"
+        )
+
     db.write(add_templates)
     registered, loose = [r[0] for r in db.fetchall("SELECT id FROM templates ORDER BY name DESC")]
     clock.freeze(clock.utcnow() + dt.timedelta(days=2))
@@ -103,7 +106,11 @@ def test_closed_window_allows_registered_templates_only(db, ws):
 def test_template_with_a_missing_variable_is_refused_with_a_sentence(db, ws):
     nameless = f.add_contact(db)
     conv = f.add_conversation(db, contact_id=nameless, sender_id=ws["sms"], owner_id=ws["maria"].id)
-    db.write(lambda tx: tx.execute("INSERT INTO templates (name, body, created_at) VALUES ('T', 'Hi {{first_name}}!', now())"))
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO templates (name, body, created_at) VALUES ('T', 'Hi {{first_name}}!', now())"
+        )
+    )
     tid = db.scalar("SELECT id FROM templates")
     with pytest.raises(ValidationError, match=r"\{\{first_name\}\}"):
         messaging.do_send(db, ws["maria"], conv, None, template_id=tid)
@@ -115,8 +122,17 @@ def test_template_with_a_missing_variable_is_refused_with_a_sentence(db, ws):
 def test_outside_business_hours_the_message_waits_with_its_release_time(db, ws):
     from core import settings
 
-    db.write(lambda tx: settings.put(tx, "business_hours", {
-        "timezone": "America/New_York", "weekly": {str(d): [["09:00", "17:00"]] for d in range(5)}, "holidays": []}))
+    db.write(
+        lambda tx: settings.put(
+            tx,
+            "business_hours",
+            {
+                "timezone": "America/New_York",
+                "weekly": {str(d): [["09:00", "17:00"]] for d in range(5)},
+                "holidays": [],
+            },
+        )
+    )
     db.write(lambda tx: settings.put(tx, "quiet_hours", {"start": "08:00", "end": "21:00"}))
     clock.freeze(dt.datetime(2026, 11, 27, 23, 30))  # Friday 18:30 in New York
     state = messaging.composer_state(db, ws["maria"], ws["c_sms"])
@@ -130,12 +146,15 @@ def test_outside_business_hours_the_message_waits_with_its_release_time(db, ws):
     assert outbox(db, mid)[0]["due_at"] == m["release_at"]
 
 
-@pytest.mark.parametrize("body, sentence", [
-    ("", "Write a message"),
-    ("   ", "Write a message"),
-    ("nul\x00byte", "NUL character"),
-    ("x" * 2_000_000, "at most 1,600 characters"),
-])
+@pytest.mark.parametrize(
+    "body, sentence",
+    [
+        ("", "Write a message"),
+        ("   ", "Write a message"),
+        ("nul\x00byte", "NUL character"),
+        ("x" * 2_000_000, "at most 1,600 characters"),
+    ],
+)
 def test_bad_bodies_get_one_sentence_and_store_nothing(db, ws, body, sentence):
     before = db.scalar("SELECT count(*) FROM messages")
     with pytest.raises(ValidationError, match=sentence):
@@ -153,13 +172,31 @@ def test_attachments_checked_against_channel_rules(db, ws, tmp_path):
 
     store = MediaStore(tmp_path / "media")
     with pytest.raises(ValidationError):
-        messaging.do_send(db, ws["maria"], ws["c_sms"], "file", media_store=store,
-                          attachments=[Attachment("setup.exe", "application/x-msdownload", b"MZ" * 10)])
+        messaging.do_send(
+            db,
+            ws["maria"],
+            ws["c_sms"],
+            "file",
+            media_store=store,
+            attachments=[Attachment("setup.exe", "application/x-msdownload", b"MZ" * 10)],
+        )
     with pytest.raises(ValidationError):
-        messaging.do_send(db, ws["maria"], ws["c_sms"], "big", media_store=store,
-                          attachments=[Attachment("big.jpg", "image/jpeg", b"0" * (6 * 1024 * 1024))])
-    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "", media_store=store,
-                            attachments=[Attachment("../../etc/x-ray.png", "image/png", b"\x89PNG fake")])
+        messaging.do_send(
+            db,
+            ws["maria"],
+            ws["c_sms"],
+            "big",
+            media_store=store,
+            attachments=[Attachment("big.jpg", "image/jpeg", b"0" * (6 * 1024 * 1024))],
+        )
+    mid = messaging.do_send(
+        db,
+        ws["maria"],
+        ws["c_sms"],
+        "",
+        media_store=store,
+        attachments=[Attachment("../../etc/x-ray.png", "image/png", b"\x89PNG fake")],
+    )
     media = db.dicts("SELECT * FROM media WHERE message_id = ?", [mid])
     assert media[0]["filename"] == "x-ray.png" and len(media[0]["token"]) >= 24
     assert store.read(media[0]["sha256"]) == b"\x89PNG fake"
@@ -167,8 +204,12 @@ def test_attachments_checked_against_channel_rules(db, ws, tmp_path):
 
 def test_retry_requeues_an_interrupted_message(db, ws):
     mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "hello")
-    db.write(lambda tx: (tx.execute("UPDATE messages SET status = 'interrupted' WHERE id = ?", [mid]),
-                         tx.execute("UPDATE outbox SET state = 'interrupted' WHERE message_id = ?", [mid])))
+    db.write(
+        lambda tx: (
+            tx.execute("UPDATE messages SET status = 'interrupted' WHERE id = ?", [mid]),
+            tx.execute("UPDATE outbox SET state = 'interrupted' WHERE message_id = ?", [mid]),
+        )
+    )
     messaging.do_retry(db, ws["maria"], mid)
     assert message(db, mid)["status"] == "queued"
     assert sorted(r["state"] for r in outbox(db, mid)) == ["pending", "superseded"]

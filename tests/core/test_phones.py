@@ -15,19 +15,22 @@ from core.phones import (
 )
 
 
-@pytest.mark.parametrize("raw", [
-    "+14155550123",
-    "(415) 555-0123",
-    "415-555-0123",
-    "415.555.0123",
-    "4155550123",
-    "1 415 555 0123",
-    "  +1 (415) 555-0123  ",
-    "whatsapp:+14155550123",
-    "WhatsApp:+14155550123",
-    "14155550123",  # Meta wa_id: country code, no '+'
-    "＋１４１５５５５０１２３",  # full-width digits from a phone keyboard
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+14155550123",
+        "(415) 555-0123",
+        "415-555-0123",
+        "415.555.0123",
+        "4155550123",
+        "1 415 555 0123",
+        "  +1 (415) 555-0123  ",
+        "whatsapp:+14155550123",
+        "WhatsApp:+14155550123",
+        "14155550123",  # Meta wa_id: country code, no '+'
+        "＋１４１５５５５０１２３",  # full-width digits from a phone keyboard
+    ],
+)
 def test_to_e164_accepts_the_ways_a_us_number_arrives(raw):
     assert to_e164(raw) == "+14155550123"
 
@@ -42,9 +45,21 @@ def test_to_e164_uses_the_region_for_national_numbers():
     assert to_e164("07400 123456") is None  # not a US number
 
 
-@pytest.mark.parametrize("raw", [
-    None, "", "   ", "hello", "555-0100", "+15550100123", "123", "+1415555012345678", "whatsapp:", "+",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "",
+        "   ",
+        "hello",
+        "555-0100",
+        "+15550100123",
+        "123",
+        "+1415555012345678",
+        "whatsapp:",
+        "+",
+    ],
+)
 def test_to_e164_rejects_what_is_not_a_valid_number(raw):
     assert to_e164(raw) is None
 
@@ -71,15 +86,18 @@ def test_parse_phone_shortens_absurd_input_in_the_message():
     assert "…" in str(caught.value)
 
 
-@pytest.mark.parametrize("e164, zone", [
-    ("+14155550123", "America/Los_Angeles"),
-    ("+12125550123", "America/New_York"),
-    ("+13055550123", "America/New_York"),  # Miami
-    ("+16155550123", "America/Chicago"),
-    ("+13035550123", "America/Denver"),
-    ("+18085550123", "Pacific/Honolulu"),
-    ("+4915112345678", "Europe/Berlin"),
-])
+@pytest.mark.parametrize(
+    "e164, zone",
+    [
+        ("+14155550123", "America/Los_Angeles"),
+        ("+12125550123", "America/New_York"),
+        ("+13055550123", "America/New_York"),  # Miami
+        ("+16155550123", "America/Chicago"),
+        ("+13035550123", "America/Denver"),
+        ("+18085550123", "Pacific/Honolulu"),
+        ("+4915112345678", "Europe/Berlin"),
+    ],
+)
 def test_phone_timezone_follows_the_area_code(e164, zone):
     assert phone_timezone(e164) == zone
 
@@ -112,25 +130,31 @@ def test_format_phone_display_shows_unparseable_values_unchanged():
     assert format_phone_display(None) == ""
 
 
-@pytest.mark.parametrize("query, digits", [
-    ("+1 555 010 0123", "15550100123"),
-    ("(555) 010-0123", "5550100123"),
-    ("5550100123", "5550100123"),
-    ("0100123", "0100123"),
-    ("555-0100", "5550100"),
-    ("  123 ", "123"),
-    ("１２３４", "1234"),  # full-width digits
-])
+@pytest.mark.parametrize(
+    "query, digits",
+    [
+        ("+1 555 010 0123", "15550100123"),
+        ("(555) 010-0123", "5550100123"),
+        ("5550100123", "5550100123"),
+        ("0100123", "0100123"),
+        ("555-0100", "5550100"),
+        ("  123 ", "123"),
+        ("１２３４", "1234"),  # full-width digits
+    ],
+)
 def test_search_digits_keeps_only_the_digits(query, digits):
     assert search_digits(query) == digits
 
 
-@pytest.mark.parametrize("stored, query", [
-    ("+15550100123", "+1 555 010 0123"),
-    ("+15550100123", "(555) 010-0123"),
-    ("+15550100123", "0100123"),
-    ("+15550100123", "555-0100"),
-])
+@pytest.mark.parametrize(
+    "stored, query",
+    [
+        ("+15550100123", "+1 555 010 0123"),
+        ("+15550100123", "(555) 010-0123"),
+        ("+15550100123", "0100123"),
+        ("+15550100123", "555-0100"),
+    ],
+)
 def test_search_digits_are_a_substring_of_the_stored_digits(stored, query):
     assert search_digits(query) in stored.lstrip("+")
 
@@ -140,18 +164,21 @@ def test_search_digits_is_none_for_names_and_short_queries(query):
     assert search_digits(query) is None
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("José", "jose"),
-    ("  MARÍA   del  Carmen ", "maria del carmen"),
-    ("Zoë\tÅngström", "zoe angstrom"),
-    ("Søren Łukasz", "soren lukasz"),
-    ("Straße", "strasse"),
-    ("İlkay", "ilkay"),
-    ("Ｊｏｓé", "jose"),  # full-width letters
-    ("O'Brien", "o'brien"),
-    ("", ""),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("José", "jose"),
+        ("  MARÍA   del  Carmen ", "maria del carmen"),
+        ("Zoë\tÅngström", "zoe angstrom"),
+        ("Søren Łukasz", "soren lukasz"),
+        ("Straße", "strasse"),
+        ("İlkay", "ilkay"),
+        ("Ｊｏｓé", "jose"),  # full-width letters
+        ("O'Brien", "o'brien"),
+        ("", ""),
+        (None, ""),
+    ],
+)
 def test_normalize_name(text, expected):
     assert normalize_name(text) == expected
 

@@ -13,8 +13,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core.providers.base import (DELIVERED, READ, SENDING, SENT, InboundMedia, MalformedWebhook, OutboundMessage,
-                                 ProviderError, WebhookRequest)
+from core.providers.base import (
+    DELIVERED,
+    READ,
+    SENDING,
+    SENT,
+    InboundMedia,
+    MalformedWebhook,
+    OutboundMessage,
+    ProviderError,
+    WebhookRequest,
+)
 from core.providers.simulator import SimulatorProvider
 
 SECRET = b"simulator-test-secret"
@@ -82,8 +91,15 @@ def make_sim(receiver):
     made = []
 
     def make(**kw):
-        options = dict(webhook_url=receiver.url, secret=SECRET, rng_seed=1, delays=FAST, failure_rate=0.0,
-                       reply_rate=0.0, read_rate=1.0)
+        options = dict(
+            webhook_url=receiver.url,
+            secret=SECRET,
+            rng_seed=1,
+            delays=FAST,
+            failure_rate=0.0,
+            reply_rate=0.0,
+            read_rate=1.0,
+        )
         options.update(kw)
         sim = SimulatorProvider(**options)
         made.append(sim)
@@ -95,8 +111,9 @@ def make_sim(receiver):
 
 
 def message(channel="sms", **kw) -> OutboundMessage:
-    return OutboundMessage(message_id=1, channel=channel, from_number=OURS, to_number=CUSTOMER,
-                           body=kw.pop("body", "Hello"), **kw)
+    return OutboundMessage(
+        message_id=1, channel=channel, from_number=OURS, to_number=CUSTOMER, body=kw.pop("body", "Hello"), **kw
+    )
 
 
 ORDER = {"sent": 0, "delivered": 1, "read": 2, "failed": 3, "undelivered": 3}
@@ -181,8 +198,9 @@ def test_unreachable_webhook_is_logged_not_fatal(caplog):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    sim = SimulatorProvider(f"http://127.0.0.1:{port}/webhooks/simulator", SECRET, delays=(0.0, 0.0, 0.0),
-                            retry_delay=0.01)
+    sim = SimulatorProvider(
+        f"http://127.0.0.1:{port}/webhooks/simulator", SECRET, delays=(0.0, 0.0, 0.0), retry_delay=0.01
+    )
     try:
         sim.send(message())
         deadline = time.monotonic() + 5
@@ -233,8 +251,9 @@ def test_send_refuses_empty_message_and_invalid_number(make_sim):
 def sim_request(payload, secret=SECRET, raw=None):
     body = raw if raw is not None else json.dumps(payload).encode()
     sig = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return WebhookRequest("POST", "http://127.0.0.1/webhooks/simulator",
-                          {"x-parley-simulator-signature": sig}, {}, body)
+    return WebhookRequest(
+        "POST", "http://127.0.0.1/webhooks/simulator", {"x-parley-simulator-signature": sig}, {}, body
+    )
 
 
 def test_signature_checks(make_sim):
@@ -249,22 +268,41 @@ def test_signature_checks(make_sim):
 
 def test_parse_status_times_and_codes(make_sim):
     sim = make_sim()
-    [s] = sim.parse_webhook(sim_request({"type": "status", "id": "SIM1", "status": "undelivered",
-                                         "error_code": "30003", "error_message": "Unreachable",
-                                         "at": "2025-01-02T03:04:05+01:00"})).statuses
-    assert (s.status, s.error_code, s.error_message, s.at.isoformat()) == \
-        ("undelivered", "30003", "Unreachable", "2025-01-02T02:04:05")
+    [s] = sim.parse_webhook(
+        sim_request(
+            {
+                "type": "status",
+                "id": "SIM1",
+                "status": "undelivered",
+                "error_code": "30003",
+                "error_message": "Unreachable",
+                "at": "2025-01-02T03:04:05+01:00",
+            }
+        )
+    ).statuses
+    assert (s.status, s.error_code, s.error_message, s.at.isoformat()) == (
+        "undelivered",
+        "30003",
+        "Unreachable",
+        "2025-01-02T02:04:05",
+    )
     [r] = sim.parse_webhook(sim_request({"type": "status", "id": "SIM2", "status": "read"})).statuses
     assert r.status == READ and r.error_code is None
 
 
-@pytest.mark.parametrize("payload", [
-    None, [], {"type": "status", "status": "sent"}, {"type": "status", "id": "S", "status": "teleported"},
-    {"type": "inbound", "id": "S", "channel": "fax", "from": CUSTOMER, "to": OURS, "body": "x"},
-    {"type": "inbound", "id": "S", "channel": "sms", "from": "nobody", "to": OURS, "body": "x"},
-    {"type": "inbound", "id": "S", "channel": "sms", "from": CUSTOMER, "to": OURS, "body": 5},
-    {"type": "mystery", "id": "S"},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        [],
+        {"type": "status", "status": "sent"},
+        {"type": "status", "id": "S", "status": "teleported"},
+        {"type": "inbound", "id": "S", "channel": "fax", "from": CUSTOMER, "to": OURS, "body": "x"},
+        {"type": "inbound", "id": "S", "channel": "sms", "from": "nobody", "to": OURS, "body": "x"},
+        {"type": "inbound", "id": "S", "channel": "sms", "from": CUSTOMER, "to": OURS, "body": 5},
+        {"type": "mystery", "id": "S"},
+    ],
+)
 def test_malformed_payloads(make_sim, payload):
     sim = make_sim()
     with pytest.raises(MalformedWebhook):
@@ -275,9 +313,19 @@ def test_inbound_media_as_data_url(make_sim):
     sim = make_sim()
     data = b"\x89PNG tiny"
     url = "data:image/png;base64," + base64.b64encode(data).decode()
-    [event] = sim.parse_webhook(sim_request({"type": "inbound", "id": "SIMm", "channel": "sms", "from": CUSTOMER,
-                                             "to": OURS, "body": "", "media": [{"url": url,
-                                                                              "content_type": "image/png"}]})).inbound
+    [event] = sim.parse_webhook(
+        sim_request(
+            {
+                "type": "inbound",
+                "id": "SIMm",
+                "channel": "sms",
+                "from": CUSTOMER,
+                "to": OURS,
+                "body": "",
+                "media": [{"url": url, "content_type": "image/png"}],
+            }
+        )
+    ).inbound
     [media] = event.media
     assert sim.fetch_media(media) == data
     with pytest.raises(ProviderError):

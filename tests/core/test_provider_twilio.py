@@ -11,8 +11,19 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core.providers.base import (DELIVERED, FAILED, SENDING, UNDELIVERED, InboundMedia, MalformedWebhook,
-                                 OutboundMedia, OutboundMessage, ProviderError, TemplateRef, WebhookRequest)
+from core.providers.base import (
+    DELIVERED,
+    FAILED,
+    SENDING,
+    UNDELIVERED,
+    InboundMedia,
+    MalformedWebhook,
+    OutboundMedia,
+    OutboundMessage,
+    ProviderError,
+    TemplateRef,
+    WebhookRequest,
+)
 from core.providers.twilio import TwilioProvider
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -52,13 +63,19 @@ def test_sms_send_posts_the_form_with_basic_auth(fake, provider):
     assert req.path == f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
     assert req.headers["content-type"].startswith("application/x-www-form-urlencoded")
     assert req.headers["authorization"] == basic(fake.account_sid, fake.auth_token)
-    assert req.form == [("To", CUSTOMER), ("From", OURS), ("Body", "Your table is ready"),
-                        ("StatusCallback", "https://parley.example/webhooks/twilio")]
+    assert req.form == [
+        ("To", CUSTOMER),
+        ("From", OURS),
+        ("Body", "Your table is ready"),
+        ("StatusCallback", "https://parley.example/webhooks/twilio"),
+    ]
 
 
 def test_whatsapp_media_send_prefixes_numbers_and_repeats_media_url(fake, provider):
-    media = (OutboundMedia("https://parley.example/files/a", "image/jpeg", "a.jpg"),
-             OutboundMedia("https://parley.example/files/b", "application/pdf", "b.pdf"))
+    media = (
+        OutboundMedia("https://parley.example/files/a", "image/jpeg", "a.jpg"),
+        OutboundMedia("https://parley.example/files/b", "application/pdf", "b.pdf"),
+    )
     result = provider.send(message(channel="whatsapp", media=media, body="Menu attached"))
     assert result.provider_message_id.startswith("MM")
     req = fake.sends[0]
@@ -68,8 +85,9 @@ def test_whatsapp_media_send_prefixes_numbers_and_repeats_media_url(fake, provid
 
 
 def test_template_goes_as_content_sid_and_numbered_variables(fake, provider):
-    provider.send(message(channel="whatsapp", body=None,
-                          template=TemplateRef("HXabc123", variables=("Alex", "Tuesday 3pm"))))
+    provider.send(
+        message(channel="whatsapp", body=None, template=TemplateRef("HXabc123", variables=("Alex", "Tuesday 3pm")))
+    )
     req = fake.sends[0]
     assert req.value("ContentSid") == "HXabc123"
     assert json.loads(req.value("ContentVariables")) == {"1": "Alex", "2": "Tuesday 3pm"}
@@ -146,8 +164,13 @@ def test_missing_body_is_refused_by_twilio_as_final(fake, provider):
 # ---- X-Twilio-Signature -----------------------------------------------------------------------
 
 DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
-DOC_PARAMS = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
-              "From": "+14158675309", "To": "+18005551212"}
+DOC_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+14158675309",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+}
 
 
 def reference_signature(token: str, url: str, params: dict[str, str]) -> str:
@@ -176,25 +199,30 @@ def test_twilio_documented_vector_is_accepted(doc_provider):
 def test_url_with_or_without_the_port_is_accepted(doc_provider):
     with_port = DOC_URL.replace(".com/", ".com:443/")
     # Twilio signed with :443, we were called without it, and the other way round.
-    assert doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS,
-                                                    reference_signature("12345", with_port, DOC_PARAMS)))
-    assert doc_provider.verify_webhook(form_request(with_port, DOC_PARAMS,
-                                                    reference_signature("12345", DOC_URL, DOC_PARAMS)))
+    assert doc_provider.verify_webhook(
+        form_request(DOC_URL, DOC_PARAMS, reference_signature("12345", with_port, DOC_PARAMS))
+    )
+    assert doc_provider.verify_webhook(
+        form_request(with_port, DOC_PARAMS, reference_signature("12345", DOC_URL, DOC_PARAMS))
+    )
     # Twilio's published vectors: signature of the https URL with :443, and of http with :80.
     assert doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS, "kvajT1Ptam85bY51eRf/AJRuM3w="))
-    assert doc_provider.verify_webhook(form_request(DOC_URL.replace("https", "http"), DOC_PARAMS,
-                                                    "0ZXoZLH/DfblKGATFgpif+LLRf4="))
+    assert doc_provider.verify_webhook(
+        form_request(DOC_URL.replace("https", "http"), DOC_PARAMS, "0ZXoZLH/DfblKGATFgpif+LLRf4=")
+    )
     # A different path is still refused.
-    assert not doc_provider.verify_webhook(form_request(DOC_URL.replace("myapp", "other"), DOC_PARAMS,
-                                                        "RSOYDt4T1cUTdK1PDd93/VVr8B8="))
+    assert not doc_provider.verify_webhook(
+        form_request(DOC_URL.replace("myapp", "other"), DOC_PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    )
 
 
 def test_tampered_body_wrong_key_and_missing_header_are_refused(doc_provider):
     good = reference_signature("12345", DOC_URL, DOC_PARAMS)
     assert not doc_provider.verify_webhook(form_request(DOC_URL, {**DOC_PARAMS, "Digits": "9999"}, good))
     assert not doc_provider.verify_webhook(form_request(DOC_URL, {**DOC_PARAMS, "Extra": "1"}, good))
-    assert not doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS,
-                                                        reference_signature("54321", DOC_URL, DOC_PARAMS)))
+    assert not doc_provider.verify_webhook(
+        form_request(DOC_URL, DOC_PARAMS, reference_signature("54321", DOC_URL, DOC_PARAMS))
+    )
     assert not doc_provider.verify_webhook(form_request(DOC_URL, DOC_PARAMS, None))
     assert not doc_provider.verify_webhook(form_request(DOC_URL + "&x=1", DOC_PARAMS, good))
 
@@ -222,36 +250,71 @@ def test_json_body_with_body_sha256(doc_provider):
 
 
 def parse(provider, fields: dict[str, str]):
-    return provider.parse_webhook(WebhookRequest("POST", "https://x/webhooks/twilio", {}, {},
-                                                 urlencode(fields).encode()))
+    return provider.parse_webhook(
+        WebhookRequest("POST", "https://x/webhooks/twilio", {}, {}, urlencode(fields).encode())
+    )
 
 
 def test_inbound_sms_with_media(doc_provider):
-    batch = parse(doc_provider, {
-        "MessageSid": "MM1", "SmsSid": "MM1", "AccountSid": "AC123", "From": "+14158675309", "To": "+14155550100",
-        "Body": "Here is the photo", "NumMedia": "2", "NumSegments": "1",
-        "MediaUrl0": "https://api.twilio.com/m/0", "MediaContentType0": "image/jpeg",
-        "MediaUrl1": "https://api.twilio.com/m/1", "MediaContentType1": "application/pdf", "SmsStatus": "received",
-    })
+    batch = parse(
+        doc_provider,
+        {
+            "MessageSid": "MM1",
+            "SmsSid": "MM1",
+            "AccountSid": "AC123",
+            "From": "+14158675309",
+            "To": "+14155550100",
+            "Body": "Here is the photo",
+            "NumMedia": "2",
+            "NumSegments": "1",
+            "MediaUrl0": "https://api.twilio.com/m/0",
+            "MediaContentType0": "image/jpeg",
+            "MediaUrl1": "https://api.twilio.com/m/1",
+            "MediaContentType1": "application/pdf",
+            "SmsStatus": "received",
+        },
+    )
     assert batch.statuses == []
     [event] = batch.inbound
-    assert (event.provider_message_id, event.channel, event.from_number, event.to_number, event.body) == \
-        ("MM1", "sms", "+14158675309", "+14155550100", "Here is the photo")
+    assert (event.provider_message_id, event.channel, event.from_number, event.to_number, event.body) == (
+        "MM1",
+        "sms",
+        "+14158675309",
+        "+14155550100",
+        "Here is the photo",
+    )
     assert [(m.url, m.content_type) for m in event.media] == [
-        ("https://api.twilio.com/m/0", "image/jpeg"), ("https://api.twilio.com/m/1", "application/pdf")]
+        ("https://api.twilio.com/m/0", "image/jpeg"),
+        ("https://api.twilio.com/m/1", "application/pdf"),
+    ]
 
 
 def test_inbound_whatsapp_strips_prefix_and_keeps_profile_name(doc_provider):
-    [event] = parse(doc_provider, {"MessageSid": "SM2", "From": "whatsapp:+14158675309",
-                                   "To": "whatsapp:+14155550199", "Body": "Hola", "NumMedia": "0",
-                                   "ProfileName": "Sheena", "WaId": "14158675309"}).inbound
-    assert (event.channel, event.from_number, event.to_number, event.profile_name) == \
-        ("whatsapp", "+14158675309", "+14155550199", "Sheena")
+    [event] = parse(
+        doc_provider,
+        {
+            "MessageSid": "SM2",
+            "From": "whatsapp:+14158675309",
+            "To": "whatsapp:+14155550199",
+            "Body": "Hola",
+            "NumMedia": "0",
+            "ProfileName": "Sheena",
+            "WaId": "14158675309",
+        },
+    ).inbound
+    assert (event.channel, event.from_number, event.to_number, event.profile_name) == (
+        "whatsapp",
+        "+14158675309",
+        "+14155550199",
+        "Sheena",
+    )
     assert event.media == ()
 
 
-@pytest.mark.parametrize("twilio_status, parley", [("delivered", DELIVERED), ("undelivered", UNDELIVERED),
-                                                   ("queued", SENDING), ("failed", FAILED)])
+@pytest.mark.parametrize(
+    "twilio_status, parley",
+    [("delivered", DELIVERED), ("undelivered", UNDELIVERED), ("queued", SENDING), ("failed", FAILED)],
+)
 def test_status_callbacks_map_to_parley_vocabulary(doc_provider, twilio_status, parley):
     fields = {"MessageSid": "SM3", "MessageStatus": twilio_status, "From": OURS, "To": CUSTOMER}
     if twilio_status in ("undelivered", "failed"):
@@ -264,8 +327,16 @@ def test_status_callbacks_map_to_parley_vocabulary(doc_provider, twilio_status, 
         assert status.error_code is None
 
 
-@pytest.mark.parametrize("body", [b"", b"{not a form", b"AccountSid=AC1&Foo=bar", b"From=%2B14158675309&Body=hi",
-                                  b"MessageSid=SM1&From=nonsense&Body=hi"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{not a form",
+        b"AccountSid=AC1&Foo=bar",
+        b"From=%2B14158675309&Body=hi",
+        b"MessageSid=SM1&From=nonsense&Body=hi",
+    ],
+)
 def test_malformed_bodies_raise(doc_provider, body):
     with pytest.raises(MalformedWebhook):
         doc_provider.parse_webhook(WebhookRequest("POST", "https://x", {}, {}, body))
@@ -278,8 +349,7 @@ def test_fetch_media_uses_basic_auth_and_follows_the_redirect(fake, provider):
     url = fake.add_media(b"\xff\xd8jpeg-bytes", "image/jpeg")
     assert provider.fetch_media(InboundMedia("image/jpeg", url=url)) == b"\xff\xd8jpeg-bytes"
     api_get, storage_get = fake.requests[-2:]
-    assert "/Media/ME" in api_get.path and api_get.headers["authorization"] == basic(fake.account_sid,
-                                                                                      fake.auth_token)
+    assert "/Media/ME" in api_get.path and api_get.headers["authorization"] == basic(fake.account_sid, fake.auth_token)
     assert storage_get.path.startswith("/storage/")
 
 

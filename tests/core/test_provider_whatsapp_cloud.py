@@ -9,8 +9,20 @@ import json
 
 import pytest
 
-from core.providers.base import (DELIVERED, FAILED, READ, SENDING, SENT, InboundMedia, MalformedWebhook,
-                                 OutboundMedia, OutboundMessage, ProviderError, TemplateRef, WebhookRequest)
+from core.providers.base import (
+    DELIVERED,
+    FAILED,
+    READ,
+    SENDING,
+    SENT,
+    InboundMedia,
+    MalformedWebhook,
+    OutboundMedia,
+    OutboundMessage,
+    ProviderError,
+    TemplateRef,
+    WebhookRequest,
+)
 from core.providers.whatsapp_cloud import WhatsAppCloudProvider, sha256_matches
 from tests.fakes.graph_server import FakeGraph
 
@@ -47,8 +59,13 @@ def test_text_send_shape_auth_and_wamid(fake, provider):
     assert req.path == f"/v21.0/{PNID}/messages"
     assert req.headers["authorization"] == f"Bearer {fake.access_token}"
     assert req.headers["content-type"].startswith("application/json")
-    assert req.json == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
-                        "type": "text", "text": {"body": "See https://example.com", "preview_url": True}}
+    assert req.json == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": CUSTOMER,
+        "type": "text",
+        "text": {"body": "See https://example.com", "preview_url": True},
+    }
 
 
 def test_sender_ref_chooses_the_phone_number_id(fake, provider):
@@ -63,12 +80,19 @@ def test_no_phone_number_id_anywhere_is_final(fake):
     assert not info.value.retryable and fake.sends == []
 
 
-@pytest.mark.parametrize("ctype, filename, kind, expected", [
-    ("image/jpeg", "p.jpg", "image", {"link": "https://p/f/1", "caption": "Hi Sheena!"}),
-    ("video/mp4", "v.mp4", "video", {"link": "https://p/f/1", "caption": "Hi Sheena!"}),
-    ("application/pdf", "Invoice.pdf", "document", {"link": "https://p/f/1", "caption": "Hi Sheena!",
-                                                    "filename": "Invoice.pdf"}),
-])
+@pytest.mark.parametrize(
+    "ctype, filename, kind, expected",
+    [
+        ("image/jpeg", "p.jpg", "image", {"link": "https://p/f/1", "caption": "Hi Sheena!"}),
+        ("video/mp4", "v.mp4", "video", {"link": "https://p/f/1", "caption": "Hi Sheena!"}),
+        (
+            "application/pdf",
+            "Invoice.pdf",
+            "document",
+            {"link": "https://p/f/1", "caption": "Hi Sheena!", "filename": "Invoice.pdf"},
+        ),
+    ],
+)
 def test_media_send_by_link(fake, provider, ctype, filename, kind, expected):
     provider.send(message(media=(OutboundMedia("https://p/f/1", ctype, filename),)))
     body = fake.sends[0].json
@@ -86,14 +110,21 @@ def test_audio_goes_without_caption_and_text_on_audio_is_refused(fake, provider)
 def test_template_with_language_and_body_parameters(fake, provider):
     provider.send(message(body=None, template=TemplateRef("order_update", "es_MX", ("Alex", "#1234"))))
     assert fake.sends[0].json["template"] == {
-        "name": "order_update", "language": {"code": "es_MX"},
-        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Alex"},
-                                                       {"type": "text", "text": "#1234"}]}]}
+        "name": "order_update",
+        "language": {"code": "es_MX"},
+        "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "Alex"}, {"type": "text", "text": "#1234"}]}
+        ],
+    }
 
 
 def test_window_closed_error_is_final_with_code_and_details(fake, provider):
-    fake.script(400, FakeGraph.error(131047, "Re-engagement message",
-                                     details="Message failed to send because more than 24 hours have passed."))
+    fake.script(
+        400,
+        FakeGraph.error(
+            131047, "Re-engagement message", details="Message failed to send because more than 24 hours have passed."
+        ),
+    )
     with pytest.raises(ProviderError) as info:
         provider.send(message())
     err = info.value
@@ -152,8 +183,13 @@ def test_handshake(provider):
 
 def signed(body: bytes, secret: str = APP_SECRET) -> WebhookRequest:
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return WebhookRequest("POST", "https://x/webhooks/whatsapp",
-                          {"content-type": "application/json", "x-hub-signature-256": signature}, {}, body)
+    return WebhookRequest(
+        "POST",
+        "https://x/webhooks/whatsapp",
+        {"content-type": "application/json", "x-hub-signature-256": signature},
+        {},
+        body,
+    )
 
 
 def test_signature_right_tampered_wrong_key_missing(provider):
@@ -171,21 +207,31 @@ def test_signature_right_tampered_wrong_key_missing(provider):
 
 
 def envelope(messages=(), statuses=(), contacts=None, field="messages"):
-    value = {"messaging_product": "whatsapp",
-             "metadata": {"display_phone_number": "14155550199", "phone_number_id": PNID}}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "14155550199", "phone_number_id": PNID},
+    }
     if messages:
         value["messages"] = list(messages)
-        value["contacts"] = contacts if contacts is not None else [{"profile": {"name": "Sheena"},
-                                                                     "wa_id": "14158675309"}]
+        value["contacts"] = (
+            contacts if contacts is not None else [{"profile": {"name": "Sheena"}, "wa_id": "14158675309"}]
+        )
     if statuses:
         value["statuses"] = list(statuses)
-    return {"object": "whatsapp_business_account",
-            "entry": [{"id": "WABA1", "changes": [{"field": field, "value": value}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": field, "value": value}]}],
+    }
 
 
 def text_message(**kw):
-    m = {"from": "14158675309", "id": "wamid.T1", "timestamp": "1749416383", "type": "text",
-         "text": {"body": "Is Tuesday ok?"}}
+    m = {
+        "from": "14158675309",
+        "id": "wamid.T1",
+        "timestamp": "1749416383",
+        "type": "text",
+        "text": {"body": "Is Tuesday ok?"},
+    }
     m.update(kw)
     return m
 
@@ -195,21 +241,28 @@ def parse(provider, payload):
 
 
 def test_inbound_text(provider):
-    [event] = parse(provider, envelope(messages=[text_message(context={"from": "14155550199",
-                                                                       "id": "wamid.ours"})])).inbound
-    assert (event.provider_message_id, event.channel, event.from_number, event.body) == \
-        ("wamid.T1", "whatsapp", CUSTOMER, "Is Tuesday ok?")
-    assert (event.to_ref, event.to_number, event.profile_name, event.reply_to) == \
-        (PNID, OURS, "Sheena", "wamid.ours")
+    [event] = parse(
+        provider, envelope(messages=[text_message(context={"from": "14155550199", "id": "wamid.ours"})])
+    ).inbound
+    assert (event.provider_message_id, event.channel, event.from_number, event.body) == (
+        "wamid.T1",
+        "whatsapp",
+        CUSTOMER,
+        "Is Tuesday ok?",
+    )
+    assert (event.to_ref, event.to_number, event.profile_name, event.reply_to) == (PNID, OURS, "Sheena", "wamid.ours")
     assert event.received_at == dt.datetime(2025, 6, 8, 20, 59, 43)
 
 
-@pytest.mark.parametrize("kind, part, body", [
-    ("image", {"id": "111", "mime_type": "image/jpeg", "sha256": "abc=", "caption": "my receipt"}, "my receipt"),
-    ("document", {"id": "222", "mime_type": "application/pdf", "sha256": "def=", "filename": "lease.pdf"}, ""),
-    ("sticker", {"id": "333", "mime_type": "image/webp", "sha256": "ghi=", "animated": False}, ""),
-    ("audio", {"id": "444", "mime_type": "audio/ogg; codecs=opus", "sha256": "jkl=", "voice": True}, ""),
-])
+@pytest.mark.parametrize(
+    "kind, part, body",
+    [
+        ("image", {"id": "111", "mime_type": "image/jpeg", "sha256": "abc=", "caption": "my receipt"}, "my receipt"),
+        ("document", {"id": "222", "mime_type": "application/pdf", "sha256": "def=", "filename": "lease.pdf"}, ""),
+        ("sticker", {"id": "333", "mime_type": "image/webp", "sha256": "ghi=", "animated": False}, ""),
+        ("audio", {"id": "444", "mime_type": "audio/ogg; codecs=opus", "sha256": "jkl=", "voice": True}, ""),
+    ],
+)
 def test_inbound_media(provider, kind, part, body):
     [event] = parse(provider, envelope(messages=[text_message(type=kind, text=None, **{kind: part})])).inbound
     [media] = event.media
@@ -219,33 +272,59 @@ def test_inbound_media(provider, kind, part, body):
 
 
 def test_button_interactive_and_unknown_types_are_kept(provider):
-    payload = envelope(messages=[
-        text_message(id="w1", type="button", button={"payload": "YES_PAYLOAD", "text": "Yes"}),
-        text_message(id="w2", type="interactive",
-                     interactive={"type": "button_reply", "button_reply": {"id": "b1", "title": "Confirm"}}),
-        text_message(id="w3", type="interactive",
-                     interactive={"type": "list_reply", "list_reply": {"id": "l1", "title": "Tuesday",
-                                                                       "description": "3pm"}}),
-        text_message(id="w4", type="order", order={"catalog_id": "1"}),
-    ])
+    payload = envelope(
+        messages=[
+            text_message(id="w1", type="button", button={"payload": "YES_PAYLOAD", "text": "Yes"}),
+            text_message(
+                id="w2",
+                type="interactive",
+                interactive={"type": "button_reply", "button_reply": {"id": "b1", "title": "Confirm"}},
+            ),
+            text_message(
+                id="w3",
+                type="interactive",
+                interactive={
+                    "type": "list_reply",
+                    "list_reply": {"id": "l1", "title": "Tuesday", "description": "3pm"},
+                },
+            ),
+            text_message(id="w4", type="order", order={"catalog_id": "1"}),
+        ]
+    )
     bodies = [e.body for e in parse(provider, payload).inbound]
     assert bodies == ["Yes", "Confirm", "Tuesday", "[unsupported message type: order]"]
 
 
 def test_statuses_including_failed_with_errors(provider):
-    payload = envelope(statuses=[
-        {"id": "wamid.A", "status": "sent", "timestamp": "1749416400", "recipient_id": "14158675309"},
-        {"id": "wamid.A", "status": "delivered", "timestamp": "1749416401", "recipient_id": "14158675309"},
-        {"id": "wamid.A", "status": "read", "timestamp": "1749416402", "recipient_id": "14158675309"},
-        {"id": "wamid.B", "status": "failed", "timestamp": "1749416403", "recipient_id": "14158675309",
-         "errors": [{"code": 131047, "title": "Re-engagement message",
-                     "message": "Re-engagement message",
-                     "error_data": {"details": "More than 24 hours have passed."}}]},
-        {"id": "wamid.C", "status": "deleted", "timestamp": "1749416404"},
-    ])
+    payload = envelope(
+        statuses=[
+            {"id": "wamid.A", "status": "sent", "timestamp": "1749416400", "recipient_id": "14158675309"},
+            {"id": "wamid.A", "status": "delivered", "timestamp": "1749416401", "recipient_id": "14158675309"},
+            {"id": "wamid.A", "status": "read", "timestamp": "1749416402", "recipient_id": "14158675309"},
+            {
+                "id": "wamid.B",
+                "status": "failed",
+                "timestamp": "1749416403",
+                "recipient_id": "14158675309",
+                "errors": [
+                    {
+                        "code": 131047,
+                        "title": "Re-engagement message",
+                        "message": "Re-engagement message",
+                        "error_data": {"details": "More than 24 hours have passed."},
+                    }
+                ],
+            },
+            {"id": "wamid.C", "status": "deleted", "timestamp": "1749416404"},
+        ]
+    )
     statuses = parse(provider, payload).statuses
     assert [(s.provider_message_id, s.status) for s in statuses] == [
-        ("wamid.A", SENT), ("wamid.A", DELIVERED), ("wamid.A", READ), ("wamid.B", FAILED)]
+        ("wamid.A", SENT),
+        ("wamid.A", DELIVERED),
+        ("wamid.A", READ),
+        ("wamid.B", FAILED),
+    ]
     failed = statuses[-1]
     assert failed.error_code == "131047" and "24 hours" in failed.error_message
     assert statuses[0].at == dt.datetime(2025, 6, 8, 21, 0, 0)
@@ -256,13 +335,18 @@ def test_other_fields_are_ignored(provider):
     assert batch.inbound == [] and batch.statuses == []
 
 
-@pytest.mark.parametrize("raw", [
-    b"{not json", b"[]", b'{"object": "whatsapp_business_account"}',
-    json.dumps(envelope(messages=[text_message(**{"from": None})])).encode(),
-    json.dumps(envelope(statuses=[{"status": "sent"}])).encode(),
-    json.dumps(envelope(messages=[text_message(type="image", image={"mime_type": "image/jpeg"})])).encode(),
-    json.dumps({"entry": [{"changes": [{"field": "messages", "value": {"messages": "nope"}}]}]}).encode(),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"[]",
+        b'{"object": "whatsapp_business_account"}',
+        json.dumps(envelope(messages=[text_message(**{"from": None})])).encode(),
+        json.dumps(envelope(statuses=[{"status": "sent"}])).encode(),
+        json.dumps(envelope(messages=[text_message(type="image", image={"mime_type": "image/jpeg"})])).encode(),
+        json.dumps({"entry": [{"changes": [{"field": "messages", "value": {"messages": "nope"}}]}]}).encode(),
+    ],
+)
 def test_malformed_bodies_raise(provider, raw):
     with pytest.raises(MalformedWebhook):
         provider.parse_webhook(signed(raw))

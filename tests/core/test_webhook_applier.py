@@ -29,10 +29,13 @@ def applier(db, tmp_path, make_user):
 def store(db, *payloads, raw=None, received_at=None):
     rows = [json.dumps(p).encode() for p in payloads] + ([raw] if raw is not None else [])
     for body in rows:
-        db.write(lambda tx, b=body: tx.execute(
-            "INSERT INTO webhook_inbox (received_at, provider, state, url, content_type, body) "
-            "VALUES (?, 'simulator', 'pending', '/webhooks/simulator', 'application/json', ?)",
-            [received_at or clock.utcnow(), b]))
+        db.write(
+            lambda tx, b=body: tx.execute(
+                "INSERT INTO webhook_inbox (received_at, provider, state, url, content_type, body) "
+                "VALUES (?, 'simulator', 'pending', '/webhooks/simulator', 'application/json', ?)",
+                [received_at or clock.utcnow(), b],
+            )
+        )
 
 
 def status(pid, value, seconds=0):
@@ -42,21 +45,41 @@ def status(pid, value, seconds=0):
 
 def test_a_mixed_backlog_is_applied_in_one_step(db, applier, monkeypatch):
     app, admin = applier
-    store(db, {"type": "inbound", "id": "SIMin1", "channel": "sms", "from": "+14158675309", "to": OURS,
-               "body": "Hi, is Tuesday free?", "at": clock.utcnow().isoformat()})
+    store(
+        db,
+        {
+            "type": "inbound",
+            "id": "SIMin1",
+            "channel": "sms",
+            "from": "+14158675309",
+            "to": OURS,
+            "body": "Hi, is Tuesday free?",
+            "at": clock.utcnow().isoformat(),
+        },
+    )
     assert app.step() is True
     cid = db.scalar("SELECT id FROM conversations")
     mids = [messaging.do_send(db, admin, cid, f"reply {i}") for i in range(30)]
-    db.write(lambda tx: tx.execute(
-        "UPDATE messages SET status = 'sending', provider_message_id = 'SIM' || id WHERE id IN "
-        "(SELECT unnest(?::BIGINT[]))", [mids]))
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'sending', provider_message_id = 'SIM' || id WHERE id IN "
+            "(SELECT unnest(?::BIGINT[]))",
+            [mids],
+        )
+    )
     # Out of order on purpose: each message's 'delivered' is stored before its 'sent'.
-    store(db, *[status(f"SIM{m}", "delivered", 2) for m in mids], *[status(f"SIM{m}", "sent", 1) for m in mids],
-          status("SIMnobody", "delivered"), raw=b"not json")
+    store(
+        db,
+        *[status(f"SIM{m}", "delivered", 2) for m in mids],
+        *[status(f"SIM{m}", "sent", 1) for m in mids],
+        status("SIMnobody", "delivered"),
+        raw=b"not json",
+    )
     statuses_before = db.scalar("SELECT count(*) FROM events WHERE name = 'message.status'")
     assert app.step() is True
-    assert db.fetchall("SELECT DISTINCT status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                       [mids]) == [("delivered",)]
+    assert db.fetchall("SELECT DISTINCT status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))", [mids]) == [
+        ("delivered",)
+    ]
     states = dict(db.fetchall("SELECT state, count(*) FROM webhook_inbox GROUP BY state"))
     assert states == {"applied": 61, "pending": 1, "malformed": 1}
     assert db.scalar("SELECT error FROM webhook_inbox WHERE state = 'pending'") == "Waiting for message id SIMnobody"
@@ -67,14 +90,26 @@ def test_a_mixed_backlog_is_applied_in_one_step(db, applier, monkeypatch):
     clock.freeze(clock.utcnow() + dt.timedelta(seconds=5))
     assert app.step() is True
     assert db.fetchone("SELECT state, error FROM webhook_inbox WHERE CAST(body AS VARCHAR) LIKE '%SIMnobody%'") == (
-        "applied", "Unknown message id SIMnobody: Parley never sent it")
+        "applied",
+        "Unknown message id SIMnobody: Parley never sent it",
+    )
     assert app.step() is False
 
 
 def test_inbound_for_a_sender_that_is_gone_is_kept_and_marked(db, applier):
     app, _ = applier
-    store(db, {"type": "inbound", "id": "SIMin2", "channel": "sms", "from": "+14158675309", "to": "+14155550111",
-               "body": "Hello?", "at": clock.utcnow().isoformat()})
+    store(
+        db,
+        {
+            "type": "inbound",
+            "id": "SIMin2",
+            "channel": "sms",
+            "from": "+14158675309",
+            "to": "+14155550111",
+            "body": "Hello?",
+            "at": clock.utcnow().isoformat(),
+        },
+    )
     assert app.step() is True
     assert db.fetchone("SELECT state, error FROM webhook_inbox") == ("unknown_sender", "Sender no longer exists")
     assert db.scalar("SELECT count(*) FROM messages") == 0
@@ -92,10 +127,25 @@ def test_one_webhook_that_cannot_be_applied_does_not_hold_up_the_others(db, appl
         return real(tx, event, *args, **kwargs)
 
     monkeypatch.setattr(inbound, "apply_inbound", flaky)
-    store(db, *[{"type": "inbound", "id": pid, "channel": "sms", "from": f"+1415867530{i}", "to": OURS,
-                 "body": "Hello", "at": clock.utcnow().isoformat()} for i, pid in enumerate(["SIMa", "SIMbad", "SIMb"])])
+    store(
+        db,
+        *[
+            {
+                "type": "inbound",
+                "id": pid,
+                "channel": "sms",
+                "from": f"+1415867530{i}",
+                "to": OURS,
+                "body": "Hello",
+                "at": clock.utcnow().isoformat(),
+            }
+            for i, pid in enumerate(["SIMa", "SIMbad", "SIMb"])
+        ],
+    )
     assert app.step() is True
     assert sorted(r[0] for r in db.fetchall("SELECT provider_message_id FROM messages")) == ["SIMa", "SIMb"]
     assert db.fetchone("SELECT state, error FROM webhook_inbox WHERE CAST(body AS VARCHAR) LIKE '%SIMbad%'") == (
-        "error", "Could not be applied: RuntimeError: simulated bug")
+        "error",
+        "Could not be applied: RuntimeError: simulated bug",
+    )
     assert app.failed == 1 and app.step() is False  # kept for review, not retried forever

@@ -53,11 +53,14 @@ def test_aware_datetimes_are_compared_as_utc():
     assert state.closes_at == dt.datetime(2026, 4, 15, 12, 30)
 
 
-@pytest.mark.parametrize("age, text", [
-    (dt.timedelta(hours=20, minutes=48), "The WhatsApp window is open for 3 h 12 min more."),
-    (dt.timedelta(hours=23, minutes=59, seconds=30), "The WhatsApp window is open for 1 min more."),
-    (dt.timedelta(hours=23, minutes=15), "The WhatsApp window is open for 45 min more."),
-])
+@pytest.mark.parametrize(
+    "age, text",
+    [
+        (dt.timedelta(hours=20, minutes=48), "The WhatsApp window is open for 3 h 12 min more."),
+        (dt.timedelta(hours=23, minutes=59, seconds=30), "The WhatsApp window is open for 1 min more."),
+        (dt.timedelta(hours=23, minutes=15), "The WhatsApp window is open for 45 min more."),
+    ],
+)
 def test_describe_open_window(age, text):
     assert describe_window(window_state(NOW - age, NOW)) == text
 

@@ -16,8 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TWILIO_ACCOUNT_SID = "AC00000000000000000000000000e2e000"
 TWILIO_AUTH_TOKEN = "e2e-test-twilio-auth-token"
 
@@ -38,30 +44,60 @@ def parley(tmp_path_factory, demo_template):
     shutil.copytree(demo_template, work / "ws")
     db = Database(work / "ws" / "parley.duckdb")
     schema.migrate(db)
-    db.write(lambda tx: (
-        settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)},
-                                            "holidays": []}),
-        settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})))
+    db.write(
+        lambda tx: (
+            settings.put(
+                tx,
+                "business_hours",
+                {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)}, "holidays": []},
+            ),
+            settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"}),
+        )
+    )
     # Conversations Maria can answer at once: hers, SMS, contact named and not opted out, newest first.
     maria_sms = db.fetchall(
         "SELECT c.id, ct.phone, s.phone, ct.name FROM conversations c JOIN users u ON u.id = c.owner_id "
         "JOIN senders s ON s.id = c.sender_id JOIN contacts ct ON ct.id = c.contact_id "
         "WHERE u.username = 'maria' AND s.channel = 'sms' AND NOT ct.opted_out AND c.status = 'open' "
-        "AND ct.name IS NOT NULL ORDER BY c.last_message_at DESC LIMIT 2")
+        "AND ct.name IS NOT NULL ORDER BY c.last_message_at DESC LIMIT 2"
+    )
     db.close()
-    ids = {"maria_sms": maria_sms[0][0],
-           # For inbound webhooks (tests/e2e/test_team_workflow.py): (id, contact phone, sender phone, name).
-           "maria_sms_conversations": [tuple(row) for row in maria_sms]}
+    ids = {
+        "maria_sms": maria_sms[0][0],
+        # For inbound webhooks (tests/e2e/test_team_workflow.py): (id, contact phone, sender phone, name).
+        "maria_sms_conversations": [tuple(row) for row in maria_sms],
+    }
     port = free_port()
-    env = dict(os.environ, PARLEY_DB=str(work / "ws" / "parley.duckdb"), PARLEY_MEDIA_DIR=str(work / "ws" / "media"),
-               PARLEY_PORT=str(port),
-               # Twilio credentials that exist only for these tests: with them the server verifies a
-               # Twilio-signed inbound webhook the tests post (the simulator's key is random per process).
-               PARLEY_TWILIO_ACCOUNT_SID=TWILIO_ACCOUNT_SID, PARLEY_TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN)
+    env = dict(
+        os.environ,
+        PARLEY_DB=str(work / "ws" / "parley.duckdb"),
+        PARLEY_MEDIA_DIR=str(work / "ws" / "media"),
+        PARLEY_PORT=str(port),
+        # Twilio credentials that exist only for these tests: with them the server verifies a
+        # Twilio-signed inbound webhook the tests post (the simulator's key is random per process).
+        PARLEY_TWILIO_ACCOUNT_SID=TWILIO_ACCOUNT_SID,
+        PARLEY_TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
+    )
     log = open(work / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 90
     while time.time() < deadline:
         try:

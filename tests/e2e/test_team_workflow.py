@@ -140,14 +140,27 @@ def post_twilio_inbound(base: str, from_phone: str, to_phone: str, body: str) ->
     from core.providers.twilio import compute_signature
 
     url = base + "/webhooks/twilio"
-    params = [("MessageSid", "SM" + uuid.uuid4().hex), ("AccountSid", TWILIO_ACCOUNT_SID), ("From", from_phone),
-              ("To", to_phone), ("Body", body), ("NumMedia", "0"), ("SmsStatus", "received")]
+    params = [
+        ("MessageSid", "SM" + uuid.uuid4().hex),
+        ("AccountSid", TWILIO_ACCOUNT_SID),
+        ("From", from_phone),
+        ("To", to_phone),
+        ("Body", body),
+        ("NumMedia", "0"),
+        ("SmsStatus", "received"),
+    ]
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)  # loopback: no proxy
     try:
-        conn.request("POST", parts.path, body=urlencode(params).encode(),
-                     headers={"Content-Type": "application/x-www-form-urlencoded",
-                              "X-Twilio-Signature": compute_signature(TWILIO_AUTH_TOKEN, url, params)})
+        conn.request(
+            "POST",
+            parts.path,
+            body=urlencode(params).encode(),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": compute_signature(TWILIO_AUTH_TOKEN, url, params),
+            },
+        )
         response = conn.getresponse()
         answer = response.read()
         assert response.status == 200, f"webhook answered {response.status}: {answer[:200]!r}"
@@ -239,8 +252,7 @@ def test_assignment_reaches_marias_background_tab_within_5s(parley, new_context)
 
 def test_incoming_message_shows_live_in_the_open_conversation(parley, new_context):
     base, _, ids = parley
-    (cid, phone, our_number, name), (other_cid, other_phone, other_number, other_name) = \
-        ids["maria_sms_conversations"]
+    (cid, phone, our_number, name), (other_cid, other_phone, other_number, other_name) = ids["maria_sms_conversations"]
     maria = new_context()
     page = open_signed_in(maria, base, "maria", f"/conversation?id={other_cid}")
     page.get_by_role("heading", name=other_name).wait_for(timeout=30_000)  # opening it marks it read
@@ -259,8 +271,7 @@ def test_incoming_message_shows_live_in_the_open_conversation(parley, new_contex
     # A message in another of her conversations: the title counts it and a toast names the sender.
     post_twilio_inbound(base, other_phone, other_number, "E2E: running ten minutes late, sorry!")
     wait_title(page, count + 1, NOTIFY_MS + SLACK_MS)
-    expect(page.locator(".parley-toast", has_text=f"New message from {other_name}.")).to_be_visible(
-        timeout=NOTIFY_MS)
+    expect(page.locator(".parley-toast", has_text=f"New message from {other_name}.")).to_be_visible(timeout=NOTIFY_MS)
     expect(page.locator("[data-testid=stChatMessage]", has_text="running ten minutes late")).to_have_count(0)
     assert settled_count(page, quiet_s=1.0) == count + 1
 

@@ -49,26 +49,34 @@ class FakeGraph(LoopbackFake):
         self.api_version = api_version
         self._media: dict[str, dict[str, Any]] = {}
 
-
     # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
     @staticmethod
     def error(code: int, message: str, details: str | None = None, type_: str = "OAuthException") -> dict[str, Any]:
-        error: dict[str, Any] = {"message": message, "type": type_, "code": code,
-                                 "fbtrace_id": "A" + secrets.token_hex(8)}
+        error: dict[str, Any] = {
+            "message": message,
+            "type": type_,
+            "code": code,
+            "fbtrace_id": "A" + secrets.token_hex(8),
+        }
         if details is not None:
             error["error_data"] = {"messaging_product": "whatsapp", "details": details}
         return {"error": error}
 
-    def add_media(self, data: bytes, mime_type: str = "image/jpeg", *, encoding: str = "hex",
-                  sha256: str | None = None) -> str:
+    def add_media(
+        self, data: bytes, mime_type: str = "image/jpeg", *, encoding: str = "hex", sha256: str | None = None
+    ) -> str:
         """Store inbound media; its sha256 is given as hex or base64 (or ``sha256`` verbatim)."""
         digest = hashlib.sha256(data).digest()
         if sha256 is None:
             sha256 = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
         media_id = str(secrets.randbelow(10**15) + 10**15)
-        self._media[media_id] = {"data": data, "mime_type": mime_type, "sha256": sha256,
-                                 "token": secrets.token_urlsafe(12)}
+        self._media[media_id] = {
+            "data": data,
+            "mime_type": mime_type,
+            "sha256": sha256,
+            "token": secrets.token_urlsafe(12),
+        }
         return media_id
 
     @property
@@ -98,9 +106,18 @@ class FakeGraph(LoopbackFake):
             media = self._media.get(segments[1])
             if media is None:
                 return self._json(h, 400, self.error(100, "Unsupported get request.", type_="GraphMethodException"))
-            return self._json(h, 200, {"messaging_product": "whatsapp", "id": segments[1], "mime_type":
-                                       media["mime_type"], "sha256": media["sha256"], "file_size": len(media["data"]),
-                                       "url": f"{self.url}/download/{media['token']}"})
+            return self._json(
+                h,
+                200,
+                {
+                    "messaging_product": "whatsapp",
+                    "id": segments[1],
+                    "mime_type": media["mime_type"],
+                    "sha256": media["sha256"],
+                    "file_size": len(media["data"]),
+                    "url": f"{self.url}/download/{media['token']}",
+                },
+            )
         if h.command == "POST" and len(segments) == 3 and segments[2] == "messages":
             return self._send(h, body, headers)
         return self._json(h, 400, self.error(100, "Unsupported request"))
@@ -123,9 +140,15 @@ class FakeGraph(LoopbackFake):
         if problem:
             return self._json(h, 400, self.error(100, "(#100) Invalid parameter", details=problem))
         to = payload["to"]
-        self._json(h, 200, {"messaging_product": "whatsapp",
-                            "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
-                            "messages": [{"id": "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode()}]})
+        self._json(
+            h,
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                "messages": [{"id": "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode()}],
+            },
+        )
 
 
 def _shape_problem(p: dict[str, Any]) -> str | None:

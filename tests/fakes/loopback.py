@@ -68,8 +68,7 @@ class LoopbackFake:
         assert self._server is not None, "start() the fake first"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def script(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-               delay: float = 0.0) -> None:
+    def script(self, status: int, body: Any = None, headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
         """The next send answers this (once)."""
         self._scripts.append(Scripted(status, body, headers or {}, delay))
 
@@ -81,8 +80,9 @@ class LoopbackFake:
         self._reply(h, status, data, "application/json", headers)
 
     @staticmethod
-    def _reply(h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str,
-               headers: dict[str, str] | None = None) -> None:
+    def _reply(
+        h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         try:
             h.send_response(status)
             h.send_header("Content-Type", content_type)

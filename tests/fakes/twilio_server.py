@@ -46,8 +46,13 @@ class Recorded:
 
 
 class FakeTwilio(LoopbackFake):
-    def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token",
-                 api_key_sid: str | None = None, api_key_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        account_sid: str | None = None,
+        auth_token: str = "test-auth-token",
+        api_key_sid: str | None = None,
+        api_key_secret: str | None = None,
+    ) -> None:
         super().__init__()
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token
@@ -58,8 +63,12 @@ class FakeTwilio(LoopbackFake):
 
     @staticmethod
     def error(code: int, message: str, status: int = 400) -> dict[str, Any]:
-        return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                "status": status}
+        return {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
 
     def add_media(self, data: bytes, content_type: str = "image/jpeg") -> str:
         """Store an inbound attachment; returns its MediaUrl (needs Basic auth, then redirects)."""
@@ -78,19 +87,26 @@ class FakeTwilio(LoopbackFake):
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in h.headers.items()}
-        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True) \
-            if "x-www-form-urlencoded" in headers.get("content-type", "") else []
+        form = (
+            parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+            if "x-www-form-urlencoded" in headers.get("content-type", "")
+            else []
+        )
         with self._lock:
             self.requests.append(Recorded(h.command, parts.path, parts.query, headers, body, form))
         if parts.path.startswith("/storage/"):
             found = self._media.get(parts.path.rsplit("/", 1)[-1])
-            return self._reply(h, 200, found[0], found[1]) if found else self._json(h, 404, self.error(20404, "Not found", 404))
+            return (
+                self._reply(h, 200, found[0], found[1])
+                if found
+                else self._json(h, 404, self.error(20404, "Not found", 404))
+            )
         if not self._authorised(headers.get("authorization", "")):
             return self._json(h, 401, self.error(20003, "Authenticate", 401))
         prefix = f"/2010-04-01/Accounts/{self.account_sid}/"
         if not parts.path.startswith(prefix):
             return self._json(h, 404, self.error(20404, "The requested resource was not found", 404))
-        rest = parts.path[len(prefix):]
+        rest = parts.path[len(prefix) :]
         if h.command == "GET" and "/Media/" in rest:
             media_sid = rest.rsplit("/", 1)[-1]
             if media_sid not in self._media:
@@ -131,13 +147,25 @@ class FakeTwilio(LoopbackFake):
         sid = ("MM" if media else "SM") + secrets.token_hex(16)
         now = email.utils.formatdate(usegmt=True)
         resource = {
-            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": fields.get("Body", ""),
-            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
-            "error_code": None, "error_message": None, "from": fields.get("From"),
-            "messaging_service_sid": fields.get("MessagingServiceSid"), "num_media": str(len(media)),
-            "num_segments": "0" if fields.get("MessagingServiceSid") else "1", "price": None, "price_unit": "USD",
-            "sid": sid, "status": "accepted" if not fields.get("From") else "queued",
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": fields.get("Body", ""),
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": fields.get("From"),
+            "messaging_service_sid": fields.get("MessagingServiceSid"),
+            "num_media": str(len(media)),
+            "num_segments": "0" if fields.get("MessagingServiceSid") else "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "accepted" if not fields.get("From") else "queued",
             "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
-            "to": fields["To"], "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            "to": fields["To"],
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
         self._json(h, 201, resource)

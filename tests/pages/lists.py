@@ -29,10 +29,13 @@ def table_event(at, key: str, rows=(), cell=None):
     selection the browser would send; what it decides is copied into the app's session state.
     """
     widget = common.table_key(key)
-    state = {f"{key}.ids": list(at.session_state[f"{key}.ids"]),
-             f"{key}.open_ids": list(at.session_state[f"{key}.open_ids"]),
-             widget: {"selection": {"rows": list(rows), "columns": [], "cells": [[cell, "Contact"]] if cell is not None
-                                    else []}}}
+    state = {
+        f"{key}.ids": list(at.session_state[f"{key}.ids"]),
+        f"{key}.open_ids": list(at.session_state[f"{key}.open_ids"]),
+        widget: {
+            "selection": {"rows": list(rows), "columns": [], "cells": [[cell, "Contact"]] if cell is not None else []}
+        },
+    }
     with mock.patch.object(common.st, "session_state", state):
         common._on_table(key, widget)
     for name in ("sel", "sel_rows", "open", "resync"):

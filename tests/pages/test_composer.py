@@ -18,22 +18,34 @@ def uid(db, username):
 
 
 def open_around_the_clock(db):
-    db.write(lambda tx: (
-        settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)},
-                                            "holidays": []}),
-        settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})))
+    db.write(
+        lambda tx: (
+            settings.put(
+                tx,
+                "business_hours",
+                {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)}, "holidays": []},
+            ),
+            settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"}),
+        )
+    )
 
 
 def closed_until_later_this_week(db):
     day = (clock.utcnow().weekday() + 3) % 7  # open one day, three days from now
-    db.write(lambda tx: settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": {str(day): [["09:00", "17:00"]]},
-                                                            "holidays": []}))
+    db.write(
+        lambda tx: settings.put(
+            tx, "business_hours", {"timezone": "UTC", "weekly": {str(day): [["09:00", "17:00"]]}, "holidays": []}
+        )
+    )
 
 
 def sms_conversation(db, username="maria"):
-    return db.scalar("SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id JOIN senders s "
-                     "ON s.id = c.sender_id WHERE c.owner_id = ? AND c.channel = 'sms' AND NOT ct.opted_out "
-                     "AND s.enabled AND ct.name IS NOT NULL ORDER BY c.id LIMIT 1", [uid(db, username)])
+    return db.scalar(
+        "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id JOIN senders s "
+        "ON s.id = c.sender_id WHERE c.owner_id = ? AND c.channel = 'sms' AND NOT ct.opted_out "
+        "AND s.enabled AND ct.name IS NOT NULL ORDER BY c.id LIMIT 1",
+        [uid(db, username)],
+    )
 
 
 def whatsapp_conversation(db, *, window_open: bool):
@@ -42,7 +54,9 @@ def whatsapp_conversation(db, *, window_open: bool):
     return db.fetchone(
         "SELECT c.id, u.username FROM conversations c JOIN contacts ct ON ct.id = c.contact_id JOIN users u "
         f"ON u.id = c.owner_id WHERE c.channel = 'whatsapp' AND NOT ct.opted_out AND c.last_inbound_at {op} ? "
-        "AND u.role = 'standard' ORDER BY c.id LIMIT 1", [cutoff])
+        "AND u.role = 'standard' ORDER BY c.id LIMIT 1",
+        [cutoff],
+    )
 
 
 def texts(at, kind):
@@ -56,8 +70,9 @@ def test_send_queues_the_message_and_clears_the_box(app_as, demo_db):
     at.text_area(key=f"compose_text_{cid}").input("See you Thursday at 3 :thumbsup:")
     at.button(key=f"send_{cid}").click().run()
     assert not at.error
-    row = demo_db.fetchone("SELECT body, status, author_id FROM messages WHERE conversation_id = ? "
-                           "ORDER BY id DESC LIMIT 1", [cid])
+    row = demo_db.fetchone(
+        "SELECT body, status, author_id FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [cid]
+    )
     assert row == ("See you Thursday at 3 👍", "queued", uid(demo_db, "maria"))
     assert at.text_area(key=f"compose_text_{cid}").value == ""
     assert "See you Thursday at 3 👍" in texts(at, "text")
@@ -74,8 +89,9 @@ def test_send_outside_hours_says_when_it_goes(app_as, demo_db):
     assert weekday in info[0]
     at.text_area(key=f"compose_text_{cid}").input("We open on " + weekday)
     at.button(key=f"send_{cid}").click().run()
-    status, release_at = demo_db.fetchone("SELECT status, release_at FROM messages WHERE conversation_id = ? "
-                                          "ORDER BY id DESC LIMIT 1", [cid])
+    status, release_at = demo_db.fetchone(
+        "SELECT status, release_at FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [cid]
+    )
     assert status == "queued" and release_at > clock.utcnow()
     assert any("🕓 Queued until " + weekday in c for c in texts(at, "caption"))
 
@@ -90,9 +106,11 @@ def test_empty_send_gives_one_sentence(app_as, demo_db):
 
 
 def test_opted_out_contact_blocks_the_composer(app_as, demo_db):
-    cid, owner = demo_db.fetchone("SELECT c.id, u.username FROM conversations c JOIN contacts ct "
-                                  "ON ct.id = c.contact_id JOIN users u ON u.id = c.owner_id "
-                                  "WHERE ct.opted_out ORDER BY c.id LIMIT 1")
+    cid, owner = demo_db.fetchone(
+        "SELECT c.id, u.username FROM conversations c JOIN contacts ct "
+        "ON ct.id = c.contact_id JOIN users u ON u.id = c.owner_id "
+        "WHERE ct.opted_out ORDER BY c.id LIMIT 1"
+    )
     at = app_as(owner, PAGE, {"id": cid})
     assert any("has opted out" in w for w in texts(at, "warning"))
     assert at.button(key=f"send_{cid}").disabled
@@ -128,14 +146,19 @@ def test_emoji_button_appends_and_shortcodes_preview(app_as, demo_db):
 
 def test_template_fills_text_and_lists_missing_variables(app_as, demo_db):
     cid = sms_conversation(demo_db)
-    first = demo_db.scalar("SELECT split_part(ct.name, ' ', 1) FROM conversations c JOIN contacts ct "
-                           "ON ct.id = c.contact_id WHERE c.id = ?", [cid])
+    first = demo_db.scalar(
+        "SELECT split_part(ct.name, ' ', 1) FROM conversations c JOIN contacts ct "
+        "ON ct.id = c.contact_id WHERE c.id = ?",
+        [cid],
+    )
     at = app_as("maria", PAGE, {"id": cid})
     box = at.selectbox(key=f"compose_template_{cid}")
     running_late = next(o for o in box.options if o.startswith("Running late"))
     box.select(running_late).run()
-    assert at.text_area(key=f"compose_text_{cid}").value == \
-        f"Hi {first}, no problem — we'll hold your appointment for 15 minutes."
+    assert (
+        at.text_area(key=f"compose_text_{cid}").value
+        == f"Hi {first}, no problem — we'll hold your appointment for 15 minutes."
+    )
     needs_date = [o for o in at.selectbox(key=f"compose_template_{cid}").options if "{{date}}" in o]
     if needs_date:  # a template with a variable the contact has no value for
         at.selectbox(key=f"compose_template_{cid}").select(needs_date[0]).run()

@@ -16,8 +16,15 @@ def texts(at, kind) -> list[str]:
 
 
 def all_text(at) -> str:
-    return "\n".join(texts(at, "markdown") + texts(at, "caption") + texts(at, "subheader") + texts(at, "error")
-                     + texts(at, "success") + texts(at, "warning") + texts(at, "info"))
+    return "\n".join(
+        texts(at, "markdown")
+        + texts(at, "caption")
+        + texts(at, "subheader")
+        + texts(at, "error")
+        + texts(at, "success")
+        + texts(at, "warning")
+        + texts(at, "info")
+    )
 
 
 def page_errors(at):
@@ -61,8 +68,9 @@ def test_list_shows_the_first_page(app_as, demo_db):
 
 
 def test_search_by_name_and_by_number(app_as, demo_db):
-    name, phone = demo_db.fetchone("SELECT name, phone FROM contacts WHERE name LIKE '% %' AND NOT archived "
-                                   "ORDER BY id LIMIT 1")
+    name, phone = demo_db.fetchone(
+        "SELECT name, phone FROM contacts WHERE name LIKE '% %' AND NOT archived ORDER BY id LIMIT 1"
+    )
     at = search(app_as("maria", PAGE), name.split()[-1].upper())
     assert name in list(table(at)["Name"])
     national = phone[2:]
@@ -74,8 +82,11 @@ def test_search_by_name_and_by_number(app_as, demo_db):
 
 def test_query_param_opens_a_contact_with_its_conversations(app_as, demo_db):
     maria = demo_user(demo_db, "maria")
-    cid, name = demo_db.fetchone("SELECT ct.id, ct.name FROM contacts ct JOIN conversations c ON c.contact_id = ct.id "
-                                 "WHERE c.owner_id = ? AND ct.name IS NOT NULL ORDER BY ct.id LIMIT 1", [maria.id])
+    cid, name = demo_db.fetchone(
+        "SELECT ct.id, ct.name FROM contacts ct JOIN conversations c ON c.contact_id = ct.id "
+        "WHERE c.owner_id = ? AND ct.name IS NOT NULL ORDER BY ct.id LIMIT 1",
+        [maria.id],
+    )
     at = app_as("maria", PAGE, {"id": cid})
     assert not page_errors(at) and not at.error
     assert name in texts(at, "subheader")[0].replace("\\", "")
@@ -114,8 +125,9 @@ def test_bad_input_is_shown_as_a_sentence(app_as, demo_db):
 
 
 def test_duplicate_number_is_refused_with_a_way_to_the_existing_contact(app_as, demo_db):
-    cid, name, phone = demo_db.fetchone("SELECT id, name, phone FROM contacts WHERE name IS NOT NULL AND NOT archived "
-                                        "ORDER BY id LIMIT 1")
+    cid, name, phone = demo_db.fetchone(
+        "SELECT id, name, phone FROM contacts WHERE name IS NOT NULL AND NOT archived ORDER BY id LIMIT 1"
+    )
     at = app_as("james", PAGE)
     at.button(key="contacts.new").click().run()
     at.text_input(key="contact_new.phone").input(phone[2:])
@@ -155,11 +167,13 @@ def test_supervisor_reads_but_cannot_change(demo_runtime):
 
 def test_csv_import_flow(app_as, demo_db):
     existing = demo_db.scalar("SELECT phone FROM contacts WHERE NOT opted_out ORDER BY id LIMIT 1")
-    data = ("First Name,Last Name,Mobile,Other number,Email\n"
-            f"Imported,One,(415) 867-0191,,one@example.com\n"
-            f"Imported,Two,bad number,4158670192,\n"
-            f"Updated,Person,{existing},,\n"
-            f"Again,One,415.867.0191,,\n").encode()
+    data = (
+        "First Name,Last Name,Mobile,Other number,Email\n"
+        f"Imported,One,(415) 867-0191,,one@example.com\n"
+        f"Imported,Two,bad number,4158670192,\n"
+        f"Updated,Person,{existing},,\n"
+        f"Again,One,415.867.0191,,\n"
+    ).encode()
     at = app_as("maria", PAGE)
     at.button(key="contacts.import").click().run()
     at.file_uploader[0].set_value(("contacts.csv", data, "text/csv"))
@@ -188,15 +202,19 @@ def test_unreadable_upload_is_one_sentence(app_as):
     at.file_uploader[0].set_value(("book.csv", b"PK\x03\x04zzzz", "text/csv"))
     at.run()
     assert [e.value for e in at.error] == [
-        "That is an Excel or zip file, not a CSV; in Excel use “Save as… CSV” and import that."]
+        "That is an Excel or zip file, not a CSV; in Excel use “Save as… CSV” and import that."
+    ]
 
 
 @pytest.mark.parametrize("username", ["maria", "admin"])
 def test_contact_form_in_a_conversation_saves_an_unknown_number(app_as, demo_db, username):
     """The conversation page's "Save as contact" uses pages/contact_form.py."""
     owner = demo_user(demo_db, "maria")
-    row = demo_db.fetchone("SELECT c.id, c.contact_id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                           "WHERE ct.name IS NULL AND c.owner_id = ? ORDER BY c.id LIMIT 1", [owner.id])
+    row = demo_db.fetchone(
+        "SELECT c.id, c.contact_id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE ct.name IS NULL AND c.owner_id = ? ORDER BY c.id LIMIT 1",
+        [owner.id],
+    )
     if row is None:
         pytest.skip("the demo workspace has no unknown number in maria's inbox")
     cid, contact_id = row

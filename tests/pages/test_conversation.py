@@ -15,16 +15,22 @@ def uid(db, username):
 
 
 def unread_for_owner(db, cid) -> bool:
-    return bool(db.scalar(
-        f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
-        "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?", [cid]))
+    return bool(
+        db.scalar(
+            f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
+            "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?",
+            [cid],
+        )
+    )
 
 
 def an_unread_conversation(db, username) -> int:
     cid = db.scalar(
         f"SELECT c.id FROM conversations c LEFT JOIN read_markers rm ON rm.user_id = c.owner_id "
         f"AND rm.conversation_id = c.id WHERE c.owner_id = ? AND c.status = 'open' AND {queries.UNREAD_SQL} "
-        "ORDER BY c.id LIMIT 1", [uid(db, username)])
+        "ORDER BY c.id LIMIT 1",
+        [uid(db, username)],
+    )
     assert cid is not None, "the demo workspace has unread conversations"
     return cid
 
@@ -43,10 +49,14 @@ def page_exceptions(at):
 
 
 def test_owner_sees_the_conversation(app_as, demo_db):
-    cid = demo_db.scalar("SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                         "WHERE c.owner_id = ? AND ct.name IS NOT NULL ORDER BY c.id LIMIT 1", [uid(demo_db, "maria")])
-    name = demo_db.scalar("SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                          "WHERE c.id = ?", [cid])
+    cid = demo_db.scalar(
+        "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE c.owner_id = ? AND ct.name IS NOT NULL ORDER BY c.id LIMIT 1",
+        [uid(demo_db, "maria")],
+    )
+    name = demo_db.scalar(
+        "SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [cid]
+    )
     count = demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ?", [cid])
     at = app_as("maria", PAGE, {"id": cid})
     assert not page_exceptions(at)
@@ -82,17 +92,21 @@ def test_agent_cannot_open_another_agents_conversation(app_as, demo_db):
     cid = demo_db.scalar("SELECT id FROM conversations WHERE owner_id = ? LIMIT 1", [uid(demo_db, "james")])
     at = app_as("maria", PAGE, {"id": cid})
     assert [e.value for e in at.error] == [
-        f"Conversation {cid} is assigned to someone else; you can open only the conversations in your inbox."]
+        f"Conversation {cid} is assigned to someone else; you can open only the conversations in your inbox."
+    ]
     assert not at.chat_message
     assert not at.text_area
     assert any("Back to My Inbox" in str(link.proto.label) for link in at.get("page_link"))
 
 
-@pytest.mark.parametrize("raw, sentence", [
-    ("abc", "“abc” is not a conversation number."),
-    ("999999", "There is no conversation 999999."),
-    ("-3", "There is no conversation -3."),
-])
+@pytest.mark.parametrize(
+    "raw, sentence",
+    [
+        ("abc", "“abc” is not a conversation number."),
+        ("999999", "There is no conversation 999999."),
+        ("-3", "There is no conversation -3."),
+    ],
+)
 def test_bad_ids_give_one_sentence(app_as, raw, sentence):
     at = app_as("maria", PAGE, {"id": raw})
     assert [e.value for e in at.error] == [sentence]
@@ -108,7 +122,9 @@ def test_missing_id(app_as):
 def test_date_headers_and_status_with_reasons(app_as, demo_db):
     cid, reason = demo_db.fetchone(
         "SELECT m.conversation_id, m.error_reason FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE c.owner_id = ? AND m.status = 'failed' ORDER BY m.id LIMIT 1", [uid(demo_db, "maria")])
+        "WHERE c.owner_id = ? AND m.status = 'failed' ORDER BY m.id LIMIT 1",
+        [uid(demo_db, "maria")],
+    )
     at = app_as("maria", PAGE, {"id": cid})
     captions = texts(at, "caption")
     headers = [c for c in captions if c.startswith("**") and c.endswith("**")]
@@ -120,30 +136,44 @@ def test_date_headers_and_status_with_reasons(app_as, demo_db):
 
 
 def test_not_sent_shows_reason(app_as, demo_db):
-    cid = demo_db.scalar("SELECT m.conversation_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                         "WHERE c.owner_id = ? AND m.status = 'not_sent' LIMIT 1", [uid(demo_db, "maria")])
+    cid = demo_db.scalar(
+        "SELECT m.conversation_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE c.owner_id = ? AND m.status = 'not_sent' LIMIT 1",
+        [uid(demo_db, "maria")],
+    )
     at = app_as("maria", PAGE, {"id": cid})
     assert any("⚠" in c and "Not sent: Contact opted out" in c for c in texts(at, "caption"))
 
 
 def test_queued_message_shows_release_time(app_as, demo_db):
-    from core import clock
     import datetime as dt
 
-    cid, mid = demo_db.fetchone("SELECT m.conversation_id, m.id FROM messages m JOIN conversations c "
-                                "ON c.id = m.conversation_id WHERE c.owner_id = ? AND m.direction = 'out' "
-                                "ORDER BY m.id DESC LIMIT 1", [uid(demo_db, "maria")])
-    demo_db.write(lambda tx: tx.execute("UPDATE messages SET status = 'queued', release_at = ? WHERE id = ?",
-                                        [clock.utcnow() + dt.timedelta(hours=5), mid]))
+    from core import clock
+
+    cid, mid = demo_db.fetchone(
+        "SELECT m.conversation_id, m.id FROM messages m JOIN conversations c "
+        "ON c.id = m.conversation_id WHERE c.owner_id = ? AND m.direction = 'out' "
+        "ORDER BY m.id DESC LIMIT 1",
+        [uid(demo_db, "maria")],
+    )
+    demo_db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'queued', release_at = ? WHERE id = ?",
+            [clock.utcnow() + dt.timedelta(hours=5), mid],
+        )
+    )
     at = app_as("maria", PAGE, {"id": cid})
     assert any("🕓 Queued until" in c for c in texts(at, "caption"))
 
 
 def test_interrupted_message_retries_in_one_click(app_as, demo_db):
-    cid, mid = demo_db.fetchone("SELECT m.conversation_id, m.id FROM messages m JOIN conversations c "
-                                "ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id "
-                                "WHERE c.owner_id = ? AND m.direction = 'out' AND NOT ct.opted_out "
-                                "ORDER BY m.id DESC LIMIT 1", [uid(demo_db, "maria")])
+    cid, mid = demo_db.fetchone(
+        "SELECT m.conversation_id, m.id FROM messages m JOIN conversations c "
+        "ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE c.owner_id = ? AND m.direction = 'out' AND NOT ct.opted_out "
+        "ORDER BY m.id DESC LIMIT 1",
+        [uid(demo_db, "maria")],
+    )
     demo_db.write(lambda tx: tx.execute("UPDATE messages SET status = 'interrupted' WHERE id = ?", [mid]))
     at = app_as("maria", PAGE, {"id": cid})
     assert any("Interrupted — we don't know if it was sent" in c for c in texts(at, "caption"))
@@ -159,9 +189,14 @@ def test_media_inline_images_and_downloads(app_as, demo_db, kind):
     like = "LIKE" if kind == "image" else "NOT LIKE"
     cid = demo_db.scalar(
         "SELECT m.conversation_id FROM media md JOIN messages m ON m.id = md.message_id JOIN conversations c "
-        f"ON c.id = m.conversation_id WHERE c.owner_id = ? AND md.content_type {like} 'image/%' LIMIT 1", [maria])
-    media = demo_db.dicts("SELECT md.filename, md.content_type FROM media md JOIN messages m ON m.id = md.message_id "
-                          "WHERE m.conversation_id = ? ORDER BY md.id", [cid])
+        f"ON c.id = m.conversation_id WHERE c.owner_id = ? AND md.content_type {like} 'image/%' LIMIT 1",
+        [maria],
+    )
+    media = demo_db.dicts(
+        "SELECT md.filename, md.content_type FROM media md JOIN messages m ON m.id = md.message_id "
+        "WHERE m.conversation_id = ? ORDER BY md.id",
+        [cid],
+    )
     at = app_as("maria", PAGE, {"id": cid})
     images = [m for m in media if m["content_type"].startswith("image/")]
     files = [m for m in media if not m["content_type"].startswith("image/")]
@@ -181,8 +216,9 @@ def test_mark_unread_sends_owner_back_unread(app_as, demo_db):
 
 
 def test_close_and_reopen(app_as, demo_db):
-    cid = demo_db.scalar("SELECT id FROM conversations WHERE owner_id = ? AND status = 'open' LIMIT 1",
-                         [uid(demo_db, "maria")])
+    cid = demo_db.scalar(
+        "SELECT id FROM conversations WHERE owner_id = ? AND status = 'open' LIMIT 1", [uid(demo_db, "maria")]
+    )
     at = app_as("maria", PAGE, {"id": cid})
     at.button(key="toggle_status").click().run()
     assert demo_db.scalar("SELECT status FROM conversations WHERE id = ?", [cid]) == "closed"
@@ -199,11 +235,14 @@ def test_supervisor_cannot_close_or_mark(app_as, demo_db):
 
 
 def test_possible_opt_out_is_flagged(app_as, demo_db):
-    cid, flag = demo_db.fetchone("SELECT c.id, c.optout_flag FROM conversations c JOIN contacts ct "
-                                 "ON ct.id = c.contact_id WHERE c.optout_flag IS NOT NULL AND NOT ct.opted_out "
-                                 "ORDER BY c.id LIMIT 1")
-    owner = demo_db.scalar("SELECT u.username FROM conversations c JOIN users u ON u.id = c.owner_id "
-                           "WHERE c.id = ?", [cid])
+    cid, flag = demo_db.fetchone(
+        "SELECT c.id, c.optout_flag FROM conversations c JOIN contacts ct "
+        "ON ct.id = c.contact_id WHERE c.optout_flag IS NOT NULL AND NOT ct.opted_out "
+        "ORDER BY c.id LIMIT 1"
+    )
+    owner = demo_db.scalar(
+        "SELECT u.username FROM conversations c JOIN users u ON u.id = c.owner_id WHERE c.id = ?", [cid]
+    )
     at = app_as(owner, PAGE, {"id": cid})
     assert f"Possible opt-out request: “{flag}”" in texts(at, "warning")
 
@@ -212,8 +251,11 @@ def test_message_bodies_are_plain_text(app_as, demo_db):
     from core.actions import messaging
 
     maria = demo_user(demo_db, "maria")
-    cid = demo_db.scalar("SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                         "WHERE c.owner_id = ? AND NOT ct.opted_out AND c.channel = 'sms' LIMIT 1", [maria.id])
+    cid = demo_db.scalar(
+        "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE c.owner_id = ? AND NOT ct.opted_out AND c.channel = 'sms' LIMIT 1",
+        [maria.id],
+    )
     body = "**bold** <script>alert(1)</script> [link](http://x) :red[red]"
     messaging.do_send(demo_db, maria, cid, body)
     at = app_as("maria", PAGE, {"id": cid})
@@ -222,11 +264,14 @@ def test_message_bodies_are_plain_text(app_as, demo_db):
 
 
 def test_owner_confirms_a_flagged_opt_out(app_as, demo_db):
-    cid, contact_id = demo_db.fetchone("SELECT c.id, c.contact_id FROM conversations c JOIN contacts ct "
-                                       "ON ct.id = c.contact_id WHERE c.optout_flag IS NOT NULL AND NOT ct.opted_out "
-                                       "ORDER BY c.id LIMIT 1")
-    owner = demo_db.scalar("SELECT u.username FROM conversations c JOIN users u ON u.id = c.owner_id "
-                           "WHERE c.id = ?", [cid])
+    cid, contact_id = demo_db.fetchone(
+        "SELECT c.id, c.contact_id FROM conversations c JOIN contacts ct "
+        "ON ct.id = c.contact_id WHERE c.optout_flag IS NOT NULL AND NOT ct.opted_out "
+        "ORDER BY c.id LIMIT 1"
+    )
+    owner = demo_db.scalar(
+        "SELECT u.username FROM conversations c JOIN users u ON u.id = c.owner_id WHERE c.id = ?", [cid]
+    )
     at = app_as(owner, PAGE, {"id": cid})
     at.button(key="confirm_optout").click().run()
     assert not at.exception and not at.error

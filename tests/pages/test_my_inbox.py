@@ -8,16 +8,15 @@ the table's real ``on_select`` callback (``common._on_table``) and the next run 
 
 from __future__ import annotations
 
-
 import pytest
 
 from core import queries
 from core.actions.conversations import do_assign, do_set_read_state, do_set_status
 from core.phones import format_phone_display
 from pages import common
+from tests.conftest import demo_user
 from tests.pages import lists
 from tests.pages.lists import button, range_caption, texts
-from tests.conftest import demo_user
 
 PAGE = "pages/my_inbox.py"
 KEY = "mine"
@@ -41,21 +40,27 @@ def uid(db, username) -> int:
 def own_ids(db, user_id, status="open") -> list[int]:
     """The owner's conversations, newest activity first (what My Inbox must list)."""
     where = "" if status == "all" else "AND status = ?"
-    return [r[0] for r in db.fetchall(
-        f"SELECT id FROM conversations WHERE owner_id = ? {where} ORDER BY last_message_at DESC, id DESC",
-        [user_id] + ([] if status == "all" else [status]))]
+    return [
+        r[0]
+        for r in db.fetchall(
+            f"SELECT id FROM conversations WHERE owner_id = ? {where} ORDER BY last_message_at DESC, id DESC",
+            [user_id] + ([] if status == "all" else [status]),
+        )
+    ]
 
 
 def unread(db, cid) -> bool:
-    return bool(db.scalar(
-        f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
-        "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?", [cid]))
+    return bool(
+        db.scalar(
+            f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
+            "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?",
+            [cid],
+        )
+    )
 
 
 def status_of(db, cid) -> str:
     return db.scalar("SELECT status FROM conversations WHERE id = ?", [cid])
-
-
 
 
 def header(at) -> str:
@@ -75,16 +80,8 @@ def shown_ids(at) -> list[int]:
     return list(at.session_state[f"{KEY}.ids"]) if table(at) is not None else []
 
 
-
-
-
-
-
-
 def tick(at, positions):
     return table_event(at, rows=positions)
-
-
 
 
 def show(at, choice):
@@ -109,18 +106,27 @@ def test_lists_own_open_conversations_newest_first_with_badge(app_as, demo_db):
     n = queries.unread_count(demo_db, maria)
     assert n > 0
     assert header(at) == badge(n)
-    assert shown_ids(at) == expected[:queries.PAGE_SIZE]
+    assert shown_ids(at) == expected[: queries.PAGE_SIZE]
     frame = table(at)
     assert len(frame) == queries.PAGE_SIZE
-    assert list(frame["●"]) == ["●" if unread(demo_db, c) else "" for c in expected[:queries.PAGE_SIZE]]
-    contacts = dict(((r[0], common.contact_label(r[1], r[2])) for r in demo_db.fetchall(
-        "SELECT c.id, ct.name, ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-        "WHERE c.owner_id = ?", [maria])))
-    assert list(frame["Contact"]) == [contacts[c] for c in expected[:queries.PAGE_SIZE]]
-    previews = dict(demo_db.fetchall(
-        "SELECT id, CASE WHEN last_message_direction = 'out' THEN 'Sent: ' ELSE '' END || last_message_preview "
-        "FROM conversations WHERE owner_id = ?", [maria]))
-    assert list(frame["Last message"]) == [previews[c] for c in expected[:queries.PAGE_SIZE]]
+    assert list(frame["●"]) == ["●" if unread(demo_db, c) else "" for c in expected[: queries.PAGE_SIZE]]
+    contacts = dict(
+        (r[0], common.contact_label(r[1], r[2]))
+        for r in demo_db.fetchall(
+            "SELECT c.id, ct.name, ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+            "WHERE c.owner_id = ?",
+            [maria],
+        )
+    )
+    assert list(frame["Contact"]) == [contacts[c] for c in expected[: queries.PAGE_SIZE]]
+    previews = dict(
+        demo_db.fetchall(
+            "SELECT id, CASE WHEN last_message_direction = 'out' THEN 'Sent: ' ELSE '' END || last_message_preview "
+            "FROM conversations WHERE owner_id = ?",
+            [maria],
+        )
+    )
+    assert list(frame["Last message"]) == [previews[c] for c in expected[: queries.PAGE_SIZE]]
     assert range_caption(at) == f"1–{queries.PAGE_SIZE} of {len(expected)}"
     # Nothing ticked yet: the bulk buttons wait for a selection.
     assert all(button(at, label).disabled for label in ("Mark read", "Mark unread", "Close", "Reopen"))
@@ -148,7 +154,7 @@ def test_paging_next_and_prev(app_as, demo_db):
     button(at, "Next").click()
     at.run()
     ok(at)
-    assert shown_ids(at) == expected[size:2 * size]
+    assert shown_ids(at) == expected[size : 2 * size]
     assert range_caption(at) == f"{size + 1}–{min(len(expected), 2 * size)} of {len(expected)}"
     assert not button(at, "Prev").disabled
     assert button(at, "Next").disabled == (len(expected) <= 2 * size)
@@ -166,20 +172,32 @@ def test_search_by_name(app_as, demo_db):
     maria = uid(demo_db, "maria")
     cid, name = demo_db.fetchone(
         "SELECT c.id, ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-        "WHERE c.owner_id = ? AND c.status = 'open' AND ct.name LIKE '% %' ORDER BY c.id LIMIT 1", [maria])
+        "WHERE c.owner_id = ? AND c.status = 'open' AND ct.name LIKE '% %' ORDER BY c.id LIMIT 1",
+        [maria],
+    )
     last = name.split()[-1]
-    expected = [r[0] for r in demo_db.fetchall(
-        "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.owner_id = ? "
-        "AND c.status = 'open' AND lower(ct.name) LIKE '%' || lower(?) || '%' "
-        "ORDER BY c.last_message_at DESC, c.id DESC", [maria, last])]
+    expected = [
+        r[0]
+        for r in demo_db.fetchall(
+            "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.owner_id = ? "
+            "AND c.status = 'open' AND lower(ct.name) LIKE '%' || lower(?) || '%' "
+            "ORDER BY c.last_message_at DESC, c.id DESC",
+            [maria, last],
+        )
+    ]
     at = search(app_as("maria", PAGE), last.upper())
     ok(at)
     assert cid in shown_ids(at)
     assert shown_ids(at) == expected
     assert range_caption(at) == f"1–{len(expected)} of {len(expected)}"
-    assert set(table(at)["Contact"]) == {n for (n,) in demo_db.fetchall(
-        "SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id IN "
-        "(SELECT unnest(?::INTEGER[]))", [expected])}
+    assert set(table(at)["Contact"]) == {
+        n
+        for (n,) in demo_db.fetchall(
+            "SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id IN "
+            "(SELECT unnest(?::INTEGER[]))",
+            [expected],
+        )
+    }
 
 
 def test_search_by_number_in_any_form(app_as, demo_db):
@@ -187,24 +205,34 @@ def test_search_by_number_in_any_form(app_as, demo_db):
     cid, phone = demo_db.fetchone(
         "SELECT c.id, ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
         "WHERE c.owner_id = ? AND c.status = 'open' AND ct.phone LIKE '+1%' ORDER BY c.last_message_at LIMIT 1",
-        [maria])
+        [maria],
+    )
     national = phone[2:]
     at = app_as("maria", PAGE)
     assert cid not in shown_ids(at), "the conversation is not on the first page before searching"
-    for form in (phone, national, f"({national[:3]}) {national[3:6]}-{national[6:]}",
-                 f"+1 {national[:3]}.{national[3:6]}.{national[6:]}", format_phone_display(phone)):
+    for form in (
+        phone,
+        national,
+        f"({national[:3]}) {national[3:6]}-{national[6:]}",
+        f"+1 {national[:3]}.{national[3:6]}.{national[6:]}",
+        format_phone_display(phone),
+    ):
         at = search(at, form)
         ok(at)
         assert shown_ids(at) == [cid], form
     # The last digits alone find it too (with any other number that ends the same way).
     at = search(at, national[-4:])
     assert cid in shown_ids(at)
-    phones = [demo_db.scalar("SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                             "WHERE c.id = ?", [c]) for c in shown_ids(at)]
+    phones = [
+        demo_db.scalar(
+            "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [c]
+        )
+        for c in shown_ids(at)
+    ]
     assert all(national[-4:] in p for p in phones)
 
 
-@pytest.mark.parametrize("hostile", ["%", ".*", "%'.*", "_", "[a-z]+", "\\", "\"; DROP TABLE contacts; --"])
+@pytest.mark.parametrize("hostile", ["%", ".*", "%'.*", "_", "[a-z]+", "\\", '"; DROP TABLE contacts; --'])
 def test_hostile_search_is_literal_and_finds_nothing(app_as, demo_db, hostile):
     at = search(app_as("maria", PAGE), hostile)
     ok(at)
@@ -217,10 +245,15 @@ def test_hostile_search_is_literal_and_finds_nothing(app_as, demo_db, hostile):
 
 def test_apostrophe_is_just_a_character(app_as, demo_db):
     maria = uid(demo_db, "maria")
-    expected = [r[0] for r in demo_db.fetchall(
-        "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.owner_id = ? "
-        "AND c.status = 'open' AND instr(coalesce(ct.name, ''), '''') > 0 "
-        "ORDER BY c.last_message_at DESC, c.id DESC", [maria])]
+    expected = [
+        r[0]
+        for r in demo_db.fetchall(
+            "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.owner_id = ? "
+            "AND c.status = 'open' AND instr(coalesce(ct.name, ''), '''') > 0 "
+            "ORDER BY c.last_message_at DESC, c.id DESC",
+            [maria],
+        )
+    ]
     assert expected, "the demo workspace has O'Brien contacts"
     at = search(app_as("maria", PAGE), "'")
     ok(at)
@@ -237,7 +270,7 @@ def test_clear_restores_the_list(app_as, demo_db):
     at.run()
     ok(at)
     assert at.text_input(key=f"{KEY}.q_input").value == ""
-    assert shown_ids(at) == expected[:queries.PAGE_SIZE]
+    assert shown_ids(at) == expected[: queries.PAGE_SIZE]
     assert not [b for b in at.button if b.label == "Clear"]
     assert range_caption(at) == f"1–{queries.PAGE_SIZE} of {len(expected)}"
 
@@ -246,8 +279,12 @@ def test_search_starts_at_the_first_page(app_as, demo_db):
     maria = uid(demo_db, "maria")
     expected = own_ids(demo_db, maria)
     # Digits every one of her contacts' numbers share: the search matches the whole inbox.
-    phones = [demo_db.scalar("SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                             "WHERE c.id = ?", [c]) for c in expected]
+    phones = [
+        demo_db.scalar(
+            "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [c]
+        )
+        for c in expected
+    ]
     common_digits = next(d for d in ("555", "55") if all(d in p for p in phones))
     at = app_as("maria", PAGE)
     button(at, "Next").click()
@@ -256,15 +293,16 @@ def test_search_starts_at_the_first_page(app_as, demo_db):
     at = search(at, common_digits)
     ok(at)
     assert at.session_state[f"{KEY}.page"] == 0
-    assert shown_ids(at) == expected[:queries.PAGE_SIZE]
+    assert shown_ids(at) == expected[: queries.PAGE_SIZE]
     assert range_caption(at) == f"1–{queries.PAGE_SIZE} of {len(expected)}"
 
 
 def test_clicking_a_row_opens_the_conversation(app_as, demo_db):
     maria = uid(demo_db, "maria")
     cid = own_ids(demo_db, maria)[2]
-    name = demo_db.scalar("SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                          "WHERE c.id = ?", [cid])
+    name = demo_db.scalar(
+        "SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [cid]
+    )
     at = table_event(app_as("maria", PAGE), cell=2)
     ok(at)
     assert at.query_params["id"] in (str(cid), [str(cid)])
@@ -286,20 +324,20 @@ def test_open_closed_all_switch(app_as, demo_db):
     at = show(at, "All")
     ok(at)
     assert at.session_state[f"{KEY}.page"] == 0, "the switch goes back to the first page"
-    assert shown_ids(at) == everything[:queries.PAGE_SIZE]
+    assert shown_ids(at) == everything[: queries.PAGE_SIZE]
     assert range_caption(at) == f"1–{queries.PAGE_SIZE} of {len(everything)}"
     flagged = [c for c, flags in zip(shown_ids(at), table(at)["Flags"]) if "Closed" in flags]
-    assert flagged == [c for c in everything[:queries.PAGE_SIZE] if c in closed]
+    assert flagged == [c for c in everything[: queries.PAGE_SIZE] if c in closed]
     n = queries.unread_count(demo_db, maria)
     assert header(at) == badge(n), "the badge counts open conversations whatever the switch"
     at = show(at, "Closed")
     ok(at)
-    assert shown_ids(at) == closed[:queries.PAGE_SIZE]
+    assert shown_ids(at) == closed[: queries.PAGE_SIZE]
     assert range_caption(at) == f"1–{min(len(closed), queries.PAGE_SIZE)} of {len(closed)}"
     assert "Closed" not in set(table(at)["Flags"]), "no need to flag closed rows in the Closed list"
     assert header(at) == badge(n)
     at = show(at, "Open")
-    assert shown_ids(at) == own_ids(demo_db, maria)[:queries.PAGE_SIZE]
+    assert shown_ids(at) == own_ids(demo_db, maria)[: queries.PAGE_SIZE]
 
 
 # ---- bulk actions ---------------------------------------------------------------------------------
@@ -368,7 +406,7 @@ def test_close_and_reopen(app_as, demo_db):
     assert [status_of(demo_db, c) for c in chosen] == ["closed", "closed"]
     assert "Closed 2 conversations." in texts(at, "toast")
     assert not set(chosen) & set(shown_ids(at))
-    assert shown_ids(at) == [c for c in opened if c not in chosen][:queries.PAGE_SIZE]
+    assert shown_ids(at) == [c for c in opened if c not in chosen][: queries.PAGE_SIZE]
     assert range_caption(at).endswith(f"of {len(opened) - 2}")
     assert header(at) == badge(before - 1), "a closed unread conversation leaves the badge"
 
@@ -383,7 +421,7 @@ def test_close_and_reopen(app_as, demo_db):
     assert not set(chosen) & set(shown_ids(at))
     assert header(at) == badge(before)
     at = show(at, "Open")
-    assert shown_ids(at) == opened[:queries.PAGE_SIZE]
+    assert shown_ids(at) == opened[: queries.PAGE_SIZE]
 
 
 def test_closing_an_already_closed_conversation_says_so(app_as, demo_db):
@@ -433,8 +471,10 @@ def test_bulk_action_callback_with_explicit_state(demo_db, demo_runtime):
     theirs = [c for c in own_ids(demo_db, james) if unread(demo_db, c)][0]
     state = {f"{KEY}.sel": [theirs]}
     common.bulk_action(KEY, maria, "read", state=state)
-    assert state[f"{KEY}.error"] == (f"Conversation {theirs} is assigned to someone else; you can mark "
-                                     "conversations read or unread only in your own inbox.")
+    assert state[f"{KEY}.error"] == (
+        f"Conversation {theirs} is assigned to someone else; you can mark "
+        "conversations read or unread only in your own inbox."
+    )
     assert unread(demo_db, theirs)
     state = {f"{KEY}.sel": [theirs]}
     common.bulk_action(KEY, maria, "close", state=state)
@@ -453,8 +493,10 @@ def test_action_error_is_shown_on_the_page(app_as, demo_db):
     button(at, "Mark read").click()
     at.run()
     assert not at.exception
-    assert texts(at, "error") == [f"Conversation {theirs} is assigned to someone else; you can mark "
-                                  "conversations read or unread only in your own inbox."]
+    assert texts(at, "error") == [
+        f"Conversation {theirs} is assigned to someone else; you can mark "
+        "conversations read or unread only in your own inbox."
+    ]
     assert unread(demo_db, theirs) == was_unread
 
 
@@ -472,7 +514,7 @@ def test_assignment_moves_the_conversation_between_inboxes(app_as, demo_db):
     at.run()
     ok(at)
     assert read_one not in shown_ids(at)
-    assert shown_ids(at) == own_ids(demo_db, maria)[:queries.PAGE_SIZE]
+    assert shown_ids(at) == own_ids(demo_db, maria)[: queries.PAGE_SIZE]
     assert header(at) == badge(maria_before)
     theirs = app_as("james", PAGE)
     assert shown_ids(theirs)[:1] == own_ids(demo_db, james)[:1]
@@ -501,7 +543,7 @@ def test_only_own_conversations(app_as, demo_db, username):
     at = show(app_as(username, PAGE), "All")
     ok(at)
     everything = own_ids(demo_db, me, "all")
-    assert shown_ids(at) == everything[:queries.PAGE_SIZE]
+    assert shown_ids(at) == everything[: queries.PAGE_SIZE]
     assert range_caption(at).endswith(f"of {len(everything)}")
     owners = {demo_db.scalar("SELECT owner_id FROM conversations WHERE id = ?", [c]) for c in shown_ids(at)}
     assert owners == {me}
@@ -513,7 +555,9 @@ def test_another_agents_contact_is_not_found(app_as, demo_db):
     phone = demo_db.scalar(
         "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.owner_id = ? "
         "AND c.status = 'open' AND ct.id NOT IN (SELECT contact_id FROM conversations WHERE owner_id = ?) "
-        "ORDER BY c.id LIMIT 1", [james, maria])
+        "ORDER BY c.id LIMIT 1",
+        [james, maria],
+    )
     at = search(app_as("maria", PAGE), phone)
     ok(at)
     assert table(at) is None

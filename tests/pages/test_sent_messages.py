@@ -17,9 +17,9 @@ from streamlit.testing.v1 import AppTest
 from core import queries
 from core.actions.conversations import do_assign
 from pages import common
+from tests.conftest import ROOT, demo_user
 from tests.pages import lists
 from tests.pages.lists import button, range_caption, texts
-from tests.conftest import ROOT, demo_user
 
 PAGE = "pages/sent_messages.py"
 KEY = "sent"
@@ -42,24 +42,31 @@ def uid(db, username) -> int:
 
 def own_sent(db, user_id) -> list[int]:
     """The user's outbound messages, newest first (what Sent Messages must list)."""
-    return [r[0] for r in db.fetchall(
-        "SELECT id FROM messages WHERE author_id = ? AND direction = 'out' ORDER BY created_at DESC, id DESC",
-        [user_id])]
+    return [
+        r[0]
+        for r in db.fetchall(
+            "SELECT id FROM messages WHERE author_id = ? AND direction = 'out' ORDER BY created_at DESC, id DESC",
+            [user_id],
+        )
+    ]
 
 
 def message(db, mid) -> dict:
     return db.dicts(
         "SELECT m.*, cp.name AS campaign_name, ct.phone AS contact_phone, ct.name AS contact_name FROM messages m "
         "JOIN contacts ct ON ct.id = m.contact_id LEFT JOIN campaigns cp ON cp.id = m.campaign_id WHERE m.id = ?",
-        [mid])[0]
+        [mid],
+    )[0]
 
 
 def unread(db, cid) -> bool:
-    return bool(db.scalar(
-        f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
-        "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?", [cid]))
-
-
+    return bool(
+        db.scalar(
+            f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
+            "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?",
+            [cid],
+        )
+    )
 
 
 def ok(at):
@@ -82,16 +89,8 @@ def row(at, mid) -> dict:
     return {column: value for column, value in table(at).iloc[i].items()}
 
 
-
-
-
-
-
-
 def tick(at, positions):
     return table_event(at, rows=positions)
-
-
 
 
 class State(MutableMapping):
@@ -136,9 +135,11 @@ def test_lists_my_outbound_messages_newest_first(app_as, demo_db):
     assert list(frame["Status"]) == [common.status_label(r, tz) for r in rows]
     assert list(frame["Message"]) == [
         (f"📣 {r['campaign_name']} — " if r["campaign_id"] else "") + r["body"] + (" 📎" if r["has_media"] else "")
-        for r in rows]
-    assert list(frame["●"]) == ["–" if r["conversation_id"] is None else ("●" if unread(demo_db, r["conversation_id"])
-                                                                          else "") for r in rows]
+        for r in rows
+    ]
+    assert list(frame["●"]) == [
+        "–" if r["conversation_id"] is None else ("●" if unread(demo_db, r["conversation_id"]) else "") for r in rows
+    ]
     assert button(at, "Mark read").disabled and button(at, "Mark unread").disabled
 
 
@@ -150,7 +151,7 @@ def test_paging(app_as, demo_db):
     button(at, "Next").click()
     at.run()
     ok(at)
-    assert shown_ids(at) == expected[size:2 * size]
+    assert shown_ids(at) == expected[size : 2 * size]
     assert range_caption(at) == f"{size + 1}–{2 * size} of {len(expected):,}"
     button(at, "Prev").click()
     at.run()
@@ -163,20 +164,27 @@ def test_failures_show_the_providers_reason(app_as, demo_db, status, word):
     mid, phone, reason = demo_db.fetchone(
         "SELECT m.id, ct.phone, m.error_reason FROM messages m JOIN contacts ct ON ct.id = m.contact_id "
         "WHERE m.author_id = ? AND m.status = ? AND m.error_reason IS NOT NULL "
-        "ORDER BY m.created_at DESC LIMIT 1", [maria, status])
+        "ORDER BY m.created_at DESC LIMIT 1",
+        [maria, status],
+    )
     at = search(app_as("maria", PAGE), phone)
     ok(at)
     assert mid in shown_ids(at)
     assert row(at, mid)["Status"] == f"⚠ {word} — {reason}"
-    assert all(demo_db.scalar("SELECT contact_id FROM messages WHERE id = ?", [m]) ==
-               demo_db.scalar("SELECT contact_id FROM messages WHERE id = ?", [mid]) for m in shown_ids(at))
+    assert all(
+        demo_db.scalar("SELECT contact_id FROM messages WHERE id = ?", [m])
+        == demo_db.scalar("SELECT contact_id FROM messages WHERE id = ?", [mid])
+        for m in shown_ids(at)
+    )
 
 
 def test_not_sent_shows_why(app_as, demo_db):
     maria = uid(demo_db, "maria")
     mid, phone, reason = demo_db.fetchone(
         "SELECT m.id, ct.phone, m.error_reason FROM messages m JOIN contacts ct ON ct.id = m.contact_id "
-        "WHERE m.author_id = ? AND m.status = 'not_sent' ORDER BY m.id LIMIT 1", [maria])
+        "WHERE m.author_id = ? AND m.status = 'not_sent' ORDER BY m.id LIMIT 1",
+        [maria],
+    )
     at = search(app_as("maria", PAGE), phone)
     assert row(at, mid)["Status"] == f"⚠ Not sent — {reason}"
 
@@ -185,9 +193,13 @@ def test_a_status_moved_by_a_callback_shows_on_the_next_run(app_as, demo_db):
     maria = uid(demo_db, "maria")
     mid = own_sent(demo_db, maria)[0]
     at = app_as("maria", PAGE)
-    demo_db.write(lambda tx: tx.execute(
-        "UPDATE messages SET status = 'failed', error_code = '30003', error_reason = 'Unreachable handset' "
-        "WHERE id = ?", [mid]))
+    demo_db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'failed', error_code = '30003', error_reason = 'Unreachable handset' "
+            "WHERE id = ?",
+            [mid],
+        )
+    )
     # What a provider callback would publish (the feed's version is the page's cache key).
     demo_db.write(lambda tx: tx.publish("message.failed", message_id=mid))
     at.run()
@@ -199,7 +211,9 @@ def test_campaign_messages_are_marked_and_unanswered_ones_have_no_conversation(a
     lone, phone, campaign, body = demo_db.fetchone(
         "SELECT m.id, ct.phone, cp.name, m.body FROM messages m JOIN contacts ct ON ct.id = m.contact_id "
         "JOIN campaigns cp ON cp.id = m.campaign_id WHERE m.author_id = ? AND m.conversation_id IS NULL "
-        "ORDER BY m.created_at DESC LIMIT 1", [maria])
+        "ORDER BY m.created_at DESC LIMIT 1",
+        [maria],
+    )
     at = search(app_as("maria", PAGE), phone)
     ok(at)
     shown = row(at, lone)
@@ -213,13 +227,18 @@ def test_campaign_messages_are_marked_and_unanswered_ones_have_no_conversation(a
     answered, phone, campaign, body, cid = demo_db.fetchone(
         "SELECT m.id, ct.phone, cp.name, m.body, m.conversation_id FROM messages m "
         "JOIN contacts ct ON ct.id = m.contact_id JOIN campaigns cp ON cp.id = m.campaign_id "
-        "WHERE m.author_id = ? AND m.conversation_id IS NOT NULL ORDER BY m.created_at DESC LIMIT 1", [maria])
+        "WHERE m.author_id = ? AND m.conversation_id IS NOT NULL ORDER BY m.created_at DESC LIMIT 1",
+        [maria],
+    )
     at = search(at, phone)
     shown = row(at, answered)
     assert shown["Message"] == f"📣 {campaign} — {body}"
     assert shown["●"] == ("●" if unread(demo_db, cid) else "")
-    reply = demo_db.scalar("SELECT id FROM messages WHERE author_id = ? AND direction = 'out' "
-                           "AND campaign_id IS NULL ORDER BY created_at DESC LIMIT 1", [maria])
+    reply = demo_db.scalar(
+        "SELECT id FROM messages WHERE author_id = ? AND direction = 'out' "
+        "AND campaign_id IS NULL ORDER BY created_at DESC LIMIT 1",
+        [maria],
+    )
     at = search(at, message(demo_db, reply)["contact_phone"])
     assert not row(at, reply)["Message"].startswith("📣")
 
@@ -229,10 +248,17 @@ def test_search_by_name_and_number(app_as, demo_db):
     contact, name, phone = demo_db.fetchone(
         "SELECT ct.id, ct.name, ct.phone FROM messages m JOIN contacts ct ON ct.id = m.contact_id "
         "WHERE m.author_id = ? AND m.direction = 'out' AND ct.name LIKE '% %' AND ct.phone LIKE '+1%' "
-        "ORDER BY m.created_at LIMIT 1", [maria])
-    expected = [r[0] for r in demo_db.fetchall(
-        "SELECT id FROM messages WHERE author_id = ? AND direction = 'out' AND contact_id = ? "
-        "ORDER BY created_at DESC, id DESC", [maria, contact])]
+        "ORDER BY m.created_at LIMIT 1",
+        [maria],
+    )
+    expected = [
+        r[0]
+        for r in demo_db.fetchall(
+            "SELECT id FROM messages WHERE author_id = ? AND direction = 'out' AND contact_id = ? "
+            "ORDER BY created_at DESC, id DESC",
+            [maria, contact],
+        )
+    ]
     at = app_as("maria", PAGE)
     assert not set(expected) & set(shown_ids(at)), "the oldest recipient is not on the first page"
     national = phone[2:]
@@ -261,7 +287,7 @@ def test_clear_restores_the_list(app_as, demo_db):
     button(at, "Clear").click()
     at.run()
     ok(at)
-    assert shown_ids(at) == expected[:queries.PAGE_SIZE]
+    assert shown_ids(at) == expected[: queries.PAGE_SIZE]
     assert at.text_input(key=f"{KEY}.q_input").value == ""
 
 
@@ -269,17 +295,23 @@ def test_clicking_a_row_opens_its_conversation_but_not_a_lone_campaign_message(a
     maria = uid(demo_db, "maria")
     lone, phone = demo_db.fetchone(
         "SELECT m.id, ct.phone FROM messages m JOIN contacts ct ON ct.id = m.contact_id WHERE m.author_id = ? "
-        "AND m.conversation_id IS NULL ORDER BY m.created_at DESC LIMIT 1", [maria])
+        "AND m.conversation_id IS NULL ORDER BY m.created_at DESC LIMIT 1",
+        [maria],
+    )
     at = search(app_as("maria", PAGE), phone)
     at = table_event(at, cell=shown_ids(at).index(lone))
     ok(at)
     assert texts(at, "header") == ["Sent Messages"], "nothing to open: the page stays"
     assert table(at) is not None and lone in shown_ids(at)
 
-    mid, cid = demo_db.fetchone("SELECT id, conversation_id FROM messages WHERE author_id = ? AND direction = 'out' "
-                                "AND conversation_id IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1", [maria])
-    name = demo_db.scalar("SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-                          "WHERE c.id = ?", [cid])
+    mid, cid = demo_db.fetchone(
+        "SELECT id, conversation_id FROM messages WHERE author_id = ? AND direction = 'out' "
+        "AND conversation_id IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+        [maria],
+    )
+    name = demo_db.scalar(
+        "SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [cid]
+    )
     at = app_as("maria", PAGE)
     at = table_event(at, cell=shown_ids(at).index(mid))
     ok(at)
@@ -312,11 +344,13 @@ def test_mark_unread_then_read(app_as, demo_db):
     ok(at)
     assert [unread(demo_db, c) for c in chosen] == [True, True]
     assert queries.unread_count(demo_db, maria) == before + sum(
-        demo_db.scalar("SELECT status = 'open' FROM conversations WHERE id = ?", [c]) for c in chosen)
+        demo_db.scalar("SELECT status = 'open' FROM conversations WHERE id = ?", [c]) for c in chosen
+    )
     assert "Marked 2 conversations unread." in texts(at, "toast")
     marks = list(table(at)["●"])
-    assert all(marks[i] == "●" for i, c in enumerate(conversations) if c in chosen), \
+    assert all(marks[i] == "●" for i, c in enumerate(conversations) if c in chosen), (
         "every row of those conversations shows the mark"
+    )
     assert at.session_state[f"{KEY}.sel"] == [] and button(at, "Mark read").disabled
 
     at = tick(at, positions)
@@ -334,9 +368,15 @@ def test_two_rows_of_one_conversation_are_one_selection(app_as, demo_db):
     cid = demo_db.scalar(
         "SELECT conversation_id FROM messages WHERE author_id = ? AND direction = 'out' "
         "AND conversation_id IS NOT NULL GROUP BY conversation_id HAVING count(*) > 1 "
-        "ORDER BY max(created_at) DESC LIMIT 1", [maria])
-    at = search(app_as("maria", PAGE), demo_db.scalar(
-        "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [cid]))
+        "ORDER BY max(created_at) DESC LIMIT 1",
+        [maria],
+    )
+    at = search(
+        app_as("maria", PAGE),
+        demo_db.scalar(
+            "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [cid]
+        ),
+    )
     positions = [i for i, c in enumerate(at.session_state[f"{KEY}.open_ids"]) if c == cid]
     assert len(positions) > 1
     at = tick(at, positions)
@@ -352,8 +392,11 @@ def test_two_rows_of_one_conversation_are_one_selection(app_as, demo_db):
 def test_admin_marking_a_reassigned_conversation_asks_first(app_as, demo_db):
     """Rule 6 on this page too: the conversation now belongs to María, so the admin confirms."""
     admin, maria = demo_user(demo_db, "admin"), uid(demo_db, "maria")
-    cid = demo_db.scalar("SELECT conversation_id FROM messages WHERE author_id = ? AND direction = 'out' "
-                         "AND conversation_id IS NOT NULL ORDER BY created_at DESC LIMIT 1", [admin.id])
+    cid = demo_db.scalar(
+        "SELECT conversation_id FROM messages WHERE author_id = ? AND direction = 'out' "
+        "AND conversation_id IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+        [admin.id],
+    )
     assert do_assign(demo_db, admin, [cid], maria) == 1
     assert unread(demo_db, cid), "assigned conversations arrive unread"
     at = app_as("admin", PAGE)
@@ -381,8 +424,10 @@ def test_agent_cannot_mark_another_agents_conversation(app_as, demo_db):
     button(at, "Mark unread" if not was else "Mark read").click()
     at.run()
     assert not at.exception
-    assert texts(at, "error") == [f"Conversation {theirs} is assigned to someone else; you can mark "
-                                  "conversations read or unread only in your own inbox."]
+    assert texts(at, "error") == [
+        f"Conversation {theirs} is assigned to someone else; you can mark "
+        "conversations read or unread only in your own inbox."
+    ]
     assert unread(demo_db, theirs) == was
 
 
@@ -395,7 +440,7 @@ def test_only_my_messages(app_as, demo_db, username):
     expected = own_sent(demo_db, me)
     at = app_as(username, PAGE)
     ok(at)
-    assert shown_ids(at) == expected[:queries.PAGE_SIZE]
+    assert shown_ids(at) == expected[: queries.PAGE_SIZE]
     assert range_caption(at).endswith(f"of {len(expected):,}")
     authors = {demo_db.scalar("SELECT author_id FROM messages WHERE id = ?", [m]) for m in shown_ids(at)}
     assert authors == {me}
@@ -406,7 +451,9 @@ def test_someone_elses_recipient_is_not_found(app_as, demo_db):
     phone = demo_db.scalar(
         "SELECT ct.phone FROM messages m JOIN contacts ct ON ct.id = m.contact_id WHERE m.author_id = ? "
         "AND m.direction = 'out' AND ct.id NOT IN (SELECT contact_id FROM messages WHERE author_id = ?) "
-        "ORDER BY m.id LIMIT 1", [james, maria])
+        "ORDER BY m.id LIMIT 1",
+        [james, maria],
+    )
     at = search(app_as("maria", PAGE), phone)
     ok(at)
     assert table(at) is None

@@ -79,16 +79,34 @@ def test_first_visitor_gets_create_the_first_admin(empty_runtime):
     assert "user_id" not in at.session_state
 
 
-@pytest.mark.parametrize("name, username, password, again, sentence", [
-    ("Ada Lovelace", "ada", GOOD_PASSWORD, GOOD_PASSWORD + "!",
-     "The two passwords differ; type the same password twice."),
-    ("Ada Lovelace", "ada", "short", "short", "Choose a password of at least 8 characters."),
-    ("Ada Lovelace", "", GOOD_PASSWORD, GOOD_PASSWORD,
-     "Usernames are 2–32 characters: lowercase letters, digits, dots, dashes or underscores."),
-    ("Ada Lovelace", "ada lovelace", GOOD_PASSWORD, GOOD_PASSWORD,
-     "Usernames are 2–32 characters: lowercase letters, digits, dots, dashes or underscores."),
-    ("   ", "ada", GOOD_PASSWORD, GOOD_PASSWORD, "Enter the person's name."),
-])
+@pytest.mark.parametrize(
+    "name, username, password, again, sentence",
+    [
+        (
+            "Ada Lovelace",
+            "ada",
+            GOOD_PASSWORD,
+            GOOD_PASSWORD + "!",
+            "The two passwords differ; type the same password twice.",
+        ),
+        ("Ada Lovelace", "ada", "short", "short", "Choose a password of at least 8 characters."),
+        (
+            "Ada Lovelace",
+            "",
+            GOOD_PASSWORD,
+            GOOD_PASSWORD,
+            "Usernames are 2–32 characters: lowercase letters, digits, dots, dashes or underscores.",
+        ),
+        (
+            "Ada Lovelace",
+            "ada lovelace",
+            GOOD_PASSWORD,
+            GOOD_PASSWORD,
+            "Usernames are 2–32 characters: lowercase letters, digits, dots, dashes or underscores.",
+        ),
+        ("   ", "ada", GOOD_PASSWORD, GOOD_PASSWORD, "Enter the person's name."),
+    ],
+)
 def test_bad_input_is_one_sentence_and_creates_nothing(empty_runtime, name, username, password, again, sentence):
     at = fill(visitor(), name, username, password, again)
     assert not at.exception, [e.value for e in at.exception]
@@ -108,16 +126,22 @@ def test_good_input_creates_an_admin_and_signs_in(empty_runtime):
     assert row[1:] == ("ada.l", "Ada Lovelace", "admin", "Europe/London", True)
     assert queries.user_count(db) == 1
     assert at.session_state["user_id"] == row[0]
-    assert [p.title for k, p in at.session_state[session.PAGES_KEY].items() if k != "conversation"] == \
-        ["My Inbox", "Sent Messages", "Team Inbox", "Contacts"]
+    assert [p.title for k, p in at.session_state[session.PAGES_KEY].items() if k != "conversation"] == [
+        "My Inbox",
+        "Sent Messages",
+        "Team Inbox",
+        "Contacts",
+    ]
     assert SETUP not in registered(at).values()
     assert "**Ada Lovelace**  \nAdmin · @ada\\.l" in texts(at.sidebar, "markdown")  # escaped: shown as typed
     assert not [m for m in texts(at, "info") if "Demo workspace" in m]
-    [(actor, detail)] = db.fetchall("SELECT actor_id, detail FROM audit_log WHERE action = 'user.created' "
-                                    "AND object_id = ?", [row[0]])
+    [(actor, detail)] = db.fetchall(
+        "SELECT actor_id, detail FROM audit_log WHERE action = 'user.created' AND object_id = ?", [row[0]]
+    )
     assert actor == row[0] and json.loads(detail) == {"role": "admin"}
-    tickets = [m.group(1) for h in texts(at, "html") if "/auth/session" in h
-               and (m := re.search(r'body: "([^"]+)"', h))]
+    tickets = [
+        m.group(1) for h in texts(at, "html") if "/auth/session" in h and (m := re.search(r'body: "([^"]+)"', h))
+    ]
     assert [auth.tickets.redeem(t) for t in tickets] == [row[0]], "the cookie hand-off is queued"
     assert auth.sign_in(db, "ada.l", GOOD_PASSWORD).id == row[0], "the password works"
 

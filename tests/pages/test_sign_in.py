@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import auth, queries
-from core.demo import DEMO_PASSWORD, DEMO_SIGN_INS
+from generator.demo import DEMO_PASSWORD, DEMO_SIGN_INS
 from pages import common, session
 from tests.conftest import ROOT, demo_user
 
@@ -45,8 +45,7 @@ def open_path(at: AppTest, url_path: str) -> AppTest:
 
 
 def has_sign_in_form(at) -> bool:
-    return ([t.label for t in at.text_input] == ["Username", "Password"]
-            and [b.label for b in at.button] == ["Sign in"])
+    return [t.label for t in at.text_input] == ["Username", "Password"] and [b.label for b in at.button] == ["Sign in"]
 
 
 def sign_in(at: AppTest, username: str, password: str) -> AppTest:
@@ -68,15 +67,15 @@ def registered_scripts(at) -> set[str]:
 
 def ticket_in(at) -> str:
     """The one-time ticket the browser trades for the session cookie."""
-    found = [m.group(1) for h in texts(at, "html")
-             if "/auth/session" in h and (m := re.search(r'body: "([^"]+)"', h))]
+    found = [m.group(1) for h in texts(at, "html") if "/auth/session" in h and (m := re.search(r'body: "([^"]+)"', h))]
     assert len(found) == 1, texts(at, "html")
     return found[0]
 
 
 def attempts(db, user_id) -> list[bool]:
-    return [r[0] for r in db.fetchall("SELECT ok FROM login_attempts WHERE user_id = ? ORDER BY attempted_at",
-                                      [user_id])]
+    return [
+        r[0] for r in db.fetchall("SELECT ok FROM login_attempts WHERE user_id = ? ORDER BY attempted_at", [user_id])
+    ]
 
 
 # ---- signed out ------------------------------------------------------------------------------
@@ -111,8 +110,9 @@ def test_demo_sign_ins_are_listed_in_the_demo_workspace(demo_db):
 # ---- signing in -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("username, password", [("maria", "not-her-password"), ("nobody", DEMO_PASSWORD),
-                                                ("maria", DEMO_PASSWORD.upper())])
+@pytest.mark.parametrize(
+    "username, password", [("maria", "not-her-password"), ("nobody", DEMO_PASSWORD), ("maria", DEMO_PASSWORD.upper())]
+)
 def test_wrong_password_and_unknown_user_get_the_same_sentence(demo_db, username, password):
     at = sign_in(visitor(), username, password)
     assert not at.exception
@@ -154,7 +154,9 @@ def test_a_bookmarked_conversation_opens_right_after_signing_in(demo_db):
     maria = demo_user(demo_db, "maria")
     cid, name, phone = demo_db.fetchone(
         "SELECT c.id, ct.name, ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-        "WHERE c.owner_id = ? ORDER BY c.id DESC LIMIT 1", [maria.id])
+        "WHERE c.owner_id = ? ORDER BY c.id DESC LIMIT 1",
+        [maria.id],
+    )
     at = visitor()
     at.query_params["id"] = str(cid)
     open_path(at, "conversation")
@@ -176,8 +178,9 @@ def test_ten_failures_lock_the_user_even_with_the_right_password(demo_db):
     sign_in(at, "maria", "guess-again")
     assert texts(at, "error") == [locked]
     assert demo_db.scalar("SELECT locked_until IS NOT NULL FROM users WHERE id = ?", [maria.id])
-    assert demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'user.locked' AND object_id = ?",
-                          [maria.id]) == 1
+    assert (
+        demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'user.locked' AND object_id = ?", [maria.id]) == 1
+    )
 
     sign_in(at, "maria", DEMO_PASSWORD)
     assert texts(at, "error") == [locked]
@@ -226,8 +229,12 @@ def test_the_session_cookie_restores_the_user_and_a_bad_one_does_not(demo_runtim
     db, secret = demo_runtime.db, demo_runtime.config.secret_key
     maria = demo_user(db, "maria")
     good = auth.make_session_cookie(maria.id, secret)
-    for cookie, signed_in in ((good, True), (good[:-1] + ("0" if good[-1] != "0" else "1"), False),
-                              (auth.make_session_cookie(maria.id, b"another-secret"), False), (None, False)):
+    for cookie, signed_in in (
+        (good, True),
+        (good[:-1] + ("0" if good[-1] != "0" else "1"), False),
+        (auth.make_session_cookie(maria.id, b"another-secret"), False),
+        (None, False),
+    ):
         monkeypatch.setattr(session, "_cookie", lambda value=cookie: value)
         at = visitor()
         assert not at.exception

@@ -28,9 +28,13 @@ pytestmark = pytest.mark.usefixtures("navigation_only")
 
 
 def unread_for_owner(db, cid) -> bool:
-    return bool(db.scalar(
-        f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
-        "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?", [cid]))
+    return bool(
+        db.scalar(
+            f"SELECT {queries.UNREAD_SQL} FROM conversations c LEFT JOIN read_markers rm "
+            "ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE c.id = ?",
+            [cid],
+        )
+    )
 
 
 def owner_of(db, cid) -> int | None:
@@ -38,8 +42,11 @@ def owner_of(db, cid) -> int | None:
 
 
 def audit_rows(db, action: str, cid: int) -> list[tuple]:
-    return db.fetchall("SELECT actor_id, detail FROM audit_log WHERE action = ? AND object_type = 'conversation' "
-                       "AND object_id = ? ORDER BY id", [action, cid])
+    return db.fetchall(
+        "SELECT actor_id, detail FROM audit_log WHERE action = ? AND object_type = 'conversation' "
+        "AND object_id = ? ORDER BY id",
+        [action, cid],
+    )
 
 
 def open_rows(db, viewer, owner_id) -> list[dict]:
@@ -141,8 +148,9 @@ def test_reading_from_team_inbox_leaves_the_owner_unread(app_as, demo_db, viewer
     at = team(app_as, viewer, owner="maria")
     cid = first(open_rows(demo_db, demo_user(demo_db, viewer), maria.id), unread=True)
     before = queries.unread_count(demo_db, maria.id)
-    name, phone = demo_db.fetchone("SELECT ct.name, ct.phone FROM conversations c JOIN contacts ct "
-                                   "ON ct.id = c.contact_id WHERE c.id = ?", [cid])
+    name, phone = demo_db.fetchone(
+        "SELECT ct.name, ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [cid]
+    )
     at.session_state[f"{KEY}.open"] = cid  # what a click on the row's cell stores (common._on_table)
     at.run()
     assert not page_errors(at) and not at.error
@@ -203,8 +211,11 @@ def test_confirm_callback_with_two_owners_marks_unread_for_both(demo_db):
     c2 = first(open_rows(demo_db, admin, james.id), unread=False)
     state = {f"{KEY}.sel": [c1, c2]}
     common.bulk_action(KEY, admin.id, "unread", state)
-    assert state[f"{KEY}.confirm"] == {"ids": [c1, c2], "read": False,
-                                       "owners": sorted([maria.display_name, james.display_name])}
+    assert state[f"{KEY}.confirm"] == {
+        "ids": [c1, c2],
+        "read": False,
+        "owners": sorted([maria.display_name, james.display_name]),
+    }
     assert not unread_for_owner(demo_db, c1) and not unread_for_owner(demo_db, c2)
     common.confirm_read_state(KEY, admin.id, state)
     assert unread_for_owner(demo_db, c1) and unread_for_owner(demo_db, c2)
@@ -241,12 +252,16 @@ def test_admin_assigns_through_the_callbacks(demo_db):
         assert unread_for_owner(demo_db, cid), "new owner sees it unread"
         [(actor, detail)] = audit_rows(demo_db, "conversation.assigned", cid)
         assert actor == admin.id
-        assert {k: json.loads(detail)[k] for k in ("from_user_id", "to_user_id")} == \
-            {"from_user_id": maria.id, "to_user_id": james.id}
+        assert {k: json.loads(detail)[k] for k in ("from_user_id", "to_user_id")} == {
+            "from_user_id": maria.id,
+            "to_user_id": james.id,
+        }
     assert queries.unread_count(demo_db, james.id) == james_unread + 2
     assert queries.unread_count(demo_db, maria.id) == maria_unread - 1
-    left = {r["conversation_id"] for r in queries.inbox_page(demo_db, maria, scope="mine", status="all",
-                                                             page_size=10_000).rows}
+    left = {
+        r["conversation_id"]
+        for r in queries.inbox_page(demo_db, maria, scope="mine", status="all", page_size=10_000).rows
+    }
     assert not left & {read_one, unread_one}, "they left Maria's inbox"
     notices = feed.notices_for(james.id, last_notice)
     assert sorted(n.conversation_id for n in notices if n.kind == "assigned") == sorted([read_one, unread_one])
@@ -361,8 +376,10 @@ def test_agent_crafted_assign_is_refused(demo_db):
 
     state = {f"{KEY}.sel": [cid]}
     common.bulk_action(KEY, maria.id, "read", state)
-    assert state[f"{KEY}.error"] == (f"Conversation {cid} is assigned to someone else; you can mark conversations "
-                                     "read or unread only in your own inbox.")
+    assert state[f"{KEY}.error"] == (
+        f"Conversation {cid} is assigned to someone else; you can mark conversations "
+        "read or unread only in your own inbox."
+    )
     assert owner_of(demo_db, cid) == james.id
     assert not unread_for_owner(demo_db, cid)
     assert audit_rows(demo_db, "conversation.assigned", cid) == []

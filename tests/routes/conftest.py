@@ -11,8 +11,14 @@ from core import runtime
 
 @pytest.fixture
 def test_config(tmp_path):
-    return runtime.Config(db_path=tmp_path / "parley.duckdb", media_dir=tmp_path / "media", demo=False,
-                          secret_key=b"route-secret", public_url=None, port=0)
+    return runtime.Config(
+        db_path=tmp_path / "parley.duckdb",
+        media_dir=tmp_path / "media",
+        demo=False,
+        secret_key=b"route-secret",
+        public_url=None,
+        port=0,
+    )
 
 
 @pytest.fixture

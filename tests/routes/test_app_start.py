@@ -20,9 +20,25 @@ def test_a_second_parley_says_one_sentence_and_exits_non_zero(tmp_path):
     try:
         env = dict(os.environ, PARLEY_DB=str(path), PARLEY_DEMO="0")
         result = subprocess.run(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", "0",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.port",
+                "0",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     finally:
         holder.close()
     output = result.stdout + result.stderr

@@ -21,14 +21,23 @@ def sign(secret: bytes, body: bytes) -> str:
 
 def post(rt, client, payload, *, secret=None, raw=None):
     body = raw if raw is not None else json.dumps(payload).encode()
-    headers = {"content-type": "application/json",
-               "x-parley-simulator-signature": sign(secret or rt.config.simulator_secret, body)}
+    headers = {
+        "content-type": "application/json",
+        "x-parley-simulator-signature": sign(secret or rt.config.simulator_secret, body),
+    }
     return client.post("/webhooks/simulator", content=body, headers=headers)
 
 
 def inbound(pid, sender_phone, from_phone, body, channel="sms"):
-    return {"type": "inbound", "id": pid, "channel": channel, "from": from_phone, "to": sender_phone,
-            "body": body, "at": clock.utcnow().isoformat()}
+    return {
+        "type": "inbound",
+        "id": pid,
+        "channel": channel,
+        "from": from_phone,
+        "to": sender_phone,
+        "body": body,
+        "at": clock.utcnow().isoformat(),
+    }
 
 
 def wait_for(predicate, timeout=5.0):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core.db import Database
 from core.media_store import MediaStore
-from core.workspace_gen import DEMO_PASSWORD, GenerationReport, Progress, generate_workspace
+from generator.write import DEMO_PASSWORD, GenerationReport, Progress, generate_workspace
 
 DEMO_WORKSPACE_NAME = "Brightside Dental"
 
@@ -26,9 +26,19 @@ DEMO_SIGN_INS: list[tuple[str, str, str]] = [
 def create_demo_workspace(db: Database, media: MediaStore, *, progress: Progress | None = None) -> GenerationReport:
     """Fill an empty, migrated database with the demo workspace (about a second)."""
     return generate_workspace(
-        db, media, agents=3, contacts=500, conversations=300, messages_per_conversation=(2, 14),
-        big_conversation_messages=0, campaigns=3, seed=7, demo_passwords=True, demo=True,
-        workspace_name=DEMO_WORKSPACE_NAME, progress=progress,
+        db,
+        media,
+        agents=3,
+        contacts=500,
+        conversations=300,
+        messages_per_conversation=(2, 14),
+        big_conversation_messages=0,
+        campaigns=3,
+        seed=7,
+        demo_passwords=True,
+        demo=True,
+        workspace_name=DEMO_WORKSPACE_NAME,
+        progress=progress,
     )
 
 

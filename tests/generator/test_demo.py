@@ -16,10 +16,10 @@ from core import auth, clock, phones, schema, settings
 from core.compliance import hours
 from core.compliance.keywords import classify
 from core.db import Database
-from core.demo import DEMO_SIGN_INS, create_demo_workspace, is_demo
 from core.media_store import MediaStore
 from core.phones import normalize_name
 from core.queries import UNREAD_SQL
+from generator.demo import DEMO_SIGN_INS, create_demo_workspace, is_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_STATUSES = {"queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "not_sent", "received"}
@@ -27,8 +27,12 @@ ALL_STATUSES = {"queued", "sending", "sent", "delivered", "read", "failed", "und
 
 # Generation times that stress the hours rules (naive UTC): a holiday, a Sunday night on the
 # spring-forward day, Saturday just before closing, and an ordinary weekday noon.
-FROZEN = {"christmas": dt.datetime(2026, 12, 25, 15, 0), "dst-sunday-night": dt.datetime(2027, 3, 14, 7, 30),
-          "saturday-1pm": dt.datetime(2027, 7, 3, 17, 0), "weekday-noon": dt.datetime(2027, 1, 13, 17, 0)}
+FROZEN = {
+    "christmas": dt.datetime(2026, 12, 25, 15, 0),
+    "dst-sunday-night": dt.datetime(2027, 3, 14, 7, 30),
+    "saturday-1pm": dt.datetime(2027, 7, 3, 17, 0),
+    "weekday-noon": dt.datetime(2027, 1, 13, 17, 0),
+}
 
 
 def _demo(root: Path, now: dt.datetime | None = None):
@@ -48,8 +52,20 @@ def _bench(root: Path):
     spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    argv = ["--db", str(root / "bench.duckdb"), "--conversations", "2000", "--messages", "20000",
-            "--contacts", "1500", "--agents", "20", "--big", "500"]
+    argv = [
+        "--db",
+        str(root / "bench.duckdb"),
+        "--conversations",
+        "2000",
+        "--messages",
+        "20000",
+        "--contacts",
+        "1500",
+        "--agents",
+        "20",
+        "--big",
+        "500",
+    ]
     assert module.main(argv) == 0
     assert module.main(argv) == 1  # refuses to overwrite without --force
     return Database(root / "bench.duckdb"), MediaStore(root / "media"), None
@@ -102,8 +118,9 @@ def test_every_status_is_present_and_failures_say_why(ws):
                               <> (status IN ('queued', 'sending', 'not_sent'))""")
     assert db.scalar("SELECT count(DISTINCT provider_message_id) = count(provider_message_id) FROM messages")
     now = clock.utcnow()
-    assert not db.fetchall("SELECT id FROM messages WHERE status_at < created_at OR status_at > ? OR created_at > ?",
-                           [now, now])
+    assert not db.fetchall(
+        "SELECT id FROM messages WHERE status_at < created_at OR status_at > ? OR created_at > ?", [now, now]
+    )
     # Waiting messages are in the outbox: queued until the next opening, sending due now.
     rows = db.fetchall("""SELECT m.status, m.release_at, o.due_at, o.state FROM messages m
                           LEFT JOIN outbox o ON o.message_id = m.id WHERE m.status IN ('queued', 'sending')""")
@@ -129,8 +146,9 @@ def test_nothing_went_out_outside_business_or_quiet_hours(ws):
     # Queued messages wait for exactly the next opening, or retry a busy provider shortly.
     now = clock.utcnow()
     for written, release, phone, attempts in db.fetchall(
-            """SELECT m.created_at, m.release_at, ct.phone, o.attempts FROM messages m JOIN outbox o
-               ON o.message_id = m.id JOIN contacts ct ON ct.id = m.contact_id WHERE m.status = 'queued'"""):
+        """SELECT m.created_at, m.release_at, ct.phone, o.attempts FROM messages m JOIN outbox o
+               ON o.message_id = m.id JOIN contacts ct ON ct.id = m.contact_id WHERE m.status = 'queued'"""
+    ):
         if attempts:
             assert release < now + dt.timedelta(minutes=6)
         else:
@@ -189,8 +207,10 @@ def test_summary_columns_equal_the_messages(ws):
         assert preview == (" ".join(body.split())[:120] if body else f"📎 {filename}")
     assert any(p.startswith("📎 ") for _, p, _, _ in rows)
     assert db.scalar("SELECT count(*) FROM conversations WHERE status = 'closed'") > 0
-    assert db.scalar("SELECT count(*) FROM conversations WHERE status = 'open'") > db.scalar(
-        "SELECT count(*) FROM conversations") / 2
+    assert (
+        db.scalar("SELECT count(*) FROM conversations WHERE status = 'open'")
+        > db.scalar("SELECT count(*) FROM conversations") / 2
+    )
 
 
 def test_conversations_start_with_a_reply(ws):
@@ -238,10 +258,17 @@ def test_opted_out_contact_gets_nothing_after_stop(ws):
     assert rows and len(rows) == db.scalar("SELECT count(*) FROM contacts WHERE opted_out")
     for contact_id, opted_out_at, keyword, _, body, at, conversation_id in rows:
         assert keyword == "STOP" and body == "STOP" and at == opted_out_at
-        assert db.scalar("SELECT max(created_at) FROM messages WHERE conversation_id = ? AND direction = 'in'",
-                         [conversation_id]) == at
-        after = db.fetchall("""SELECT body, status, error_reason, author_id FROM messages
-                               WHERE contact_id = ? AND created_at > ? ORDER BY created_at""", [contact_id, at])
+        assert (
+            db.scalar(
+                "SELECT max(created_at) FROM messages WHERE conversation_id = ? AND direction = 'in'", [conversation_id]
+            )
+            == at
+        )
+        after = db.fetchall(
+            """SELECT body, status, error_reason, author_id FROM messages
+                               WHERE contact_id = ? AND created_at > ? ORDER BY created_at""",
+            [contact_id, at],
+        )
         assert after[0][0].startswith("You are unsubscribed") and after[0][1] == "delivered" and after[0][3] is None
         assert after[1:] and all(s == "not_sent" and r == "Contact opted out" for _, s, r, _ in after[1:])
     flagged = db.fetchall("SELECT id, optout_flag FROM conversations WHERE optout_flag IS NOT NULL")
@@ -273,8 +300,15 @@ def test_many_languages_and_scripts(ws):
     db, _, _ = ws
     bodies = "\n".join(r[0] for r in db.fetchall("SELECT DISTINCT body FROM messages"))
     names = "\n".join(r[0] for r in db.fetchall("SELECT DISTINCT name FROM contacts WHERE name IS NOT NULL"))
-    for script in (r"[\u0600-\u06FF]", r"[\u4E00-\u9FFF]", r"[\u0900-\u097F]", r"[\u0400-\u04FF]",
-                   r"[\u3040-\u309F]", r"[éñçãü]", "[\U0001F300-\U0001FAFF]"):
+    for script in (
+        r"[\u0600-\u06FF]",
+        r"[\u4E00-\u9FFF]",
+        r"[\u0900-\u097F]",
+        r"[\u0400-\u04FF]",
+        r"[\u3040-\u309F]",
+        r"[éñçãü]",
+        "[\U0001f300-\U0001faff]",
+    ):
         assert re.search(script, bodies), script
     for script in (r"[\u0600-\u06FF]", r"[\u4E00-\u9FFF]", r"[\u0900-\u097F]", r"[\u0400-\u04FF]", r"[éëñçã]"):
         assert re.search(script, names), script
@@ -310,7 +344,8 @@ def test_read_state_events_and_times(ws):
     assert counts["conversation.created"] == total
     assert sum(v for k, v in counts.items() if k.startswith("message.")) == db.scalar("SELECT count(*) FROM messages")
     for payload, conversation_id, message_id in db.fetchall(
-            "SELECT payload, conversation_id, message_id FROM events USING SAMPLE 50 ROWS"):
+        "SELECT payload, conversation_id, message_id FROM events USING SAMPLE 50 ROWS"
+    ):
         data = json.loads(payload)
         assert data["conversation_id"] == conversation_id and data.get("message_id") == message_id
     now = clock.utcnow()
@@ -323,19 +358,33 @@ def test_demo_workspace_users_senders_and_sign_in(demo):
     assert is_demo(db)
     assert db.fetchone("SELECT name, timezone FROM workspace") == ("Brightside Dental", "America/New_York")
     users = dict(db.fetchall("SELECT username, role FROM users"))
-    assert users == {"admin": "admin", "maria": "standard", "james": "standard", "aiko": "standard",
-                     "sam": "supervisor"}
+    assert users == {
+        "admin": "admin",
+        "maria": "standard",
+        "james": "standard",
+        "aiko": "standard",
+        "sam": "supervisor",
+    }
     assert report.users == dict(db.fetchall("SELECT username, id FROM users"))
     assert db.scalar("SELECT count(DISTINCT password_hash) FROM users") == 1
     for username, password, label in DEMO_SIGN_INS:
         user = auth.sign_in(db, username, password)
         assert auth.ROLE_LABELS[user.role] == label and user.timezone == "America/New_York"
-    senders = {r[0]: r[1:] for r in db.fetchall(
-        "SELECT registration_kind, channel, registration_status, provider FROM senders")}
-    assert senders == {"10dlc": ("sms", "registered", "simulator"), "whatsapp": ("whatsapp", "approved", "simulator"),
-                       "toll_free": ("sms", "pending", "simulator")}
-    assert db.scalar("SELECT count(*) FROM templates WHERE registered AND channel = 'whatsapp' "
-                     "AND provider_name IS NOT NULL") >= 2
+    senders = {
+        r[0]: r[1:]
+        for r in db.fetchall("SELECT registration_kind, channel, registration_status, provider FROM senders")
+    }
+    assert senders == {
+        "10dlc": ("sms", "registered", "simulator"),
+        "whatsapp": ("whatsapp", "approved", "simulator"),
+        "toll_free": ("sms", "pending", "simulator"),
+    }
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM templates WHERE registered AND channel = 'whatsapp' AND provider_name IS NOT NULL"
+        )
+        >= 2
+    )
     assert db.scalar("SELECT count(*) FROM templates WHERE NOT registered") >= 2
     # Alive: the newest message is minutes old; every agent owns conversations and sent a campaign.
     assert db.scalar("SELECT max(last_message_at) FROM conversations") > clock.utcnow() - dt.timedelta(hours=1)

@@ -1,6 +1,6 @@
 """Planning the generated workspace: whole columns with numpy, rows by position.
 
-``core.workspace_gen`` writes what this plans. Nothing here touches the
+``generator.write`` writes what this plans. Nothing here touches the
 database; the plan obeys the domain rules described there.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import phones, settings
-from core import demo_content as content
 from core.compliance import hours
 from core.compliance.keywords import classify
 from core.provider_errors import describe
+from generator import content
 
 DEMO_PASSWORD = "parley-demo"
 DEMO_AGENTS = [("maria", "María López"), ("james", "James Carter"), ("aiko", "Aiko Tanaka")]
@@ -28,8 +28,6 @@ DAY = 86_400 * US
 EPOCH = dt.datetime(1970, 1, 1)
 NAT = np.iinfo(np.int64).min
 IN, OUT = 0, 1
-
-
 
 
 @dataclass
@@ -64,8 +62,9 @@ class _Clock:
     def __init__(self) -> None:
         self.business = settings.business_hours_from_json(settings.DEFAULTS["business_hours"])
         quiet = settings.DEFAULTS["quiet_hours"]
-        self.quiet = hours.QuietHours(start=dt.time.fromisoformat(quiet["start"]),
-                                      end=dt.time.fromisoformat(quiet["end"]))
+        self.quiet = hours.QuietHours(
+            start=dt.time.fromisoformat(quiet["start"]), end=dt.time.fromisoformat(quiet["end"])
+        )
         self.zones = sorted({phones.phone_timezone(f"+1{ac}2345678") for ac in content.AREA_CODES})
         self.zone_of_area = np.zeros(1000, np.int64)
         for ac in content.AREA_CODES:
@@ -76,9 +75,20 @@ class _Clock:
         # so a quarter hour is either wholly open or wholly closed: ask once per quarter and zone.
         quarter = t - t % (15 * MINUTE)
         keys, inverse = np.unique(quarter // (15 * MINUTE) * 64 + zone, return_inverse=True)
-        answers = np.array([_us(hours.next_send_time(EPOCH + dt.timedelta(minutes=15 * int(key // 64)),
-                                                     self.business, self.zones[key % 64], self.quiet))
-                            for key in keys], dtype=np.int64)[inverse]
+        answers = np.array(
+            [
+                _us(
+                    hours.next_send_time(
+                        EPOCH + dt.timedelta(minutes=15 * int(key // 64)),
+                        self.business,
+                        self.zones[key % 64],
+                        self.quiet,
+                    )
+                )
+                for key in keys
+            ],
+            dtype=np.int64,
+        )[inverse]
         return np.where(answers == quarter, t, answers)
 
     def campaign_time(self, day: dt.date) -> int:
@@ -111,8 +121,16 @@ def _people(rng: np.random.Generator, n: int, now_us: int) -> dict:
     for column, values, share in ((tags, content.TAGS, 0.1), (notes, content.NOTES, 0.03)):
         idx = np.flatnonzero(rng.random(n) < share)
         column[idx] = np.array(values, object)[rng.integers(0, len(values), len(idx))]
-    return {"name": names, "first": firsts, "lang": lang, "email": email, "tags": tags, "notes": notes,
-            "created_at": now_us - rng.integers(35 * DAY, 400 * DAY, n), "number": _phone_numbers(rng, n)}
+    return {
+        "name": names,
+        "first": firsts,
+        "lang": lang,
+        "email": email,
+        "tags": tags,
+        "notes": notes,
+        "created_at": now_us - rng.integers(35 * DAY, 400 * DAY, n),
+        "number": _phone_numbers(rng, n),
+    }
 
 
 def _phone_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -126,8 +144,11 @@ def _phone_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
         exchanges = np.array([e for e in range(200, 1000) if e % 100 != 11 and e not in (555, 950, 958, 959, 976)])
         k = rest + rest // 10 + 64
         while True:
-            cand = (base[rng.integers(0, len(base), k)] + exchanges[rng.integers(0, len(exchanges), k)] * 10_000
-                    + rng.integers(0, 10_000, k))
+            cand = (
+                base[rng.integers(0, len(base), k)]
+                + exchanges[rng.integers(0, len(exchanges), k)] * 10_000
+                + rng.integers(0, 10_000, k)
+            )
             _, first = np.unique(cand, return_index=True)
             if len(first) >= rest:
                 break
@@ -162,8 +183,18 @@ def _previous_inbound(t: np.ndarray, direction: np.ndarray, conv: np.ndarray, st
     return np.where(before > 0, before + base, NAT)
 
 
-def plan_workspace(*, now: dt.datetime, agents: int, contacts: int, conversations: int, per_conversation: tuple[int, int],
-          big: int, campaigns: int, seed: int, files: list) -> Plan:
+def plan_workspace(
+    *,
+    now: dt.datetime,
+    agents: int,
+    contacts: int,
+    conversations: int,
+    per_conversation: tuple[int, int],
+    big: int,
+    campaigns: int,
+    seed: int,
+    files: list,
+) -> Plan:
     if agents < 1 or campaigns < 1:
         raise ValueError("A workspace needs at least one agent and one campaign.")
     C, M, K = contacts, conversations + (1 if big else 0), campaigns
@@ -175,10 +206,15 @@ def plan_workspace(*, now: dt.datetime, agents: int, contacts: int, conversation
     people["zone"] = clk.zone_of_area[(people["number"] // 10_000_000) % 1000]
     # Campaigns, one per agent in turn (user position 0 is the admin), weekdays 29 to 3 days ago.
     spec = [content.CAMPAIGNS[k % len(content.CAMPAIGNS)] for k in range(K)]
-    camp = {"spec": spec, "sender": np.array([0 if s[1] == "sms" else 1 for s in spec]),
-            "creator": 1 + np.arange(K) % agents,
-            "sent": np.array([clk.campaign_time(now.date() - dt.timedelta(days=round(29 - 26 * k / max(1, K - 1))))
-                              for k in range(K)], dtype=np.int64)}
+    camp = {
+        "spec": spec,
+        "sender": np.array([0 if s[1] == "sms" else 1 for s in spec]),
+        "creator": 1 + np.arange(K) % agents,
+        "sent": np.array(
+            [clk.campaign_time(now.date() - dt.timedelta(days=round(29 - 26 * k / max(1, K - 1)))) for k in range(K)],
+            dtype=np.int64,
+        ),
+    }
 
     # Conversations: one per (contact, sender); some contacts write on both SMS and WhatsApp.
     dual = max(M // 7, M - C)
@@ -209,8 +245,11 @@ def plan_workspace(*, now: dt.datetime, agents: int, contacts: int, conversation
     count[opt] = np.maximum(count[opt], first_in[opt] + 3)
 
     # Thread times: first message, first reply (= created_at), last message; some ended minutes ago.
-    start = np.where(campaign >= 0, camp["sent"][np.maximum(campaign, 0)] + rng.integers(0, 30 * MINUTE, M),
-                     now_us - rng.integers(DAY // 24, 29 * DAY, M))
+    start = np.where(
+        campaign >= 0,
+        camp["sent"][np.maximum(campaign, 0)] + rng.integers(0, 30 * MINUTE, M),
+        now_us - rng.integers(DAY // 24, 29 * DAY, M),
+    )
     delay = (np.clip(np.exp(rng.normal(np.log(25 * 60), 1.6, M)), 20, 5 * 86_400) * US).astype(np.int64)
     reply = np.minimum(np.where(campaign >= 0, start + delay, start), now_us - (60 + count * 10) * US)
     start = np.minimum(start, reply - first_in * 20 * US)
@@ -222,8 +261,17 @@ def plan_workspace(*, now: dt.datetime, agents: int, contacts: int, conversation
     order = np.argsort(reply, kind="stable")  # conversation ids follow creation time
     rank = np.empty(M, np.int64)
     rank[order] = np.arange(M)
-    cv = {"contact": contact, "sender": sender, "campaign": campaign, "owner": owner, "first_in": first_in,
-          "count": count, "start": start, "reply": reply, "end": end}
+    cv = {
+        "contact": contact,
+        "sender": sender,
+        "campaign": campaign,
+        "owner": owner,
+        "first_in": first_in,
+        "count": count,
+        "start": start,
+        "reply": reply,
+        "end": end,
+    }
     cv = {key: value[order] for key, value in cv.items()}
     msgs = _messages(rng, now_us, clk, people, cv, camp, np.sort(rank[opt]), int(rank[0]) if big else -1, files)
     return _finish(rng, now_us, clk, people, cv, camp, msgs, np.sort(rank[opt]), int(rank[0]) if big else -1, files)
@@ -249,11 +297,15 @@ def _render(spec: list, campaign: np.ndarray, first: np.ndarray) -> np.ndarray:
 def _random_status(rng: np.random.Generator, whatsapp: np.ndarray, first_contact: np.ndarray) -> np.ndarray:
     """Where outbound messages ended up: mostly delivered (read on WhatsApp), some failures."""
     u = rng.random(len(whatsapp))
-    return np.where(first_contact, np.where(whatsapp, np.where(u < .7, "read", "delivered"),
-                                            np.where(u < .9, "delivered", "sent")),
-                    np.where(whatsapp, np.select([u < .62, u < .90, u < .94], ["read", "delivered", "sent"], "failed"),
-                             np.select([u < .86, u < .92, u < .965], ["delivered", "sent", "failed"], "undelivered"))
-                    ).astype(object)
+    return np.where(
+        first_contact,
+        np.where(whatsapp, np.where(u < 0.7, "read", "delivered"), np.where(u < 0.9, "delivered", "sent")),
+        np.where(
+            whatsapp,
+            np.select([u < 0.62, u < 0.90, u < 0.94], ["read", "delivered", "sent"], "failed"),
+            np.select([u < 0.86, u < 0.92, u < 0.965], ["delivered", "sent", "failed"], "undelivered"),
+        ),
+    ).astype(object)
 
 
 def _outcomes(rng: np.random.Generator, status: np.ndarray, whatsapp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,19 +324,27 @@ def _outcomes(rng: np.random.Generator, status: np.ndarray, whatsapp: np.ndarray
 GONE = ["sent", "delivered", "read", "failed", "undelivered"]  # handed to the provider
 
 
-def _status_times(rng: np.random.Generator, status: np.ndarray, t: np.ndarray, send: np.ndarray,
-                  now_us: int) -> np.ndarray:
+def _status_times(
+    rng: np.random.Generator, status: np.ndarray, t: np.ndarray, send: np.ndarray, now_us: int
+) -> np.ndarray:
     n = len(status)
-    lag = np.select([status == "sent", status == "delivered", status == "read", np.isin(status, GONE)],
-                    [rng.integers(1, 4, n), rng.integers(3, 31, n), rng.integers(60, 3600, n), rng.integers(5, 61, n)],
-                    0) * US
+    lag = (
+        np.select(
+            [status == "sent", status == "delivered", status == "read", np.isin(status, GONE)],
+            [rng.integers(1, 4, n), rng.integers(3, 31, n), rng.integers(60, 3600, n), rng.integers(5, 61, n)],
+            0,
+        )
+        * US
+    )
     return np.where(np.isin(status, GONE), np.minimum(send + lag, now_us), t)
 
 
-def _messages(rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict, opt: np.ndarray, big_conv: int,
-              files: list) -> dict:
-    contact, sender, campaign, owner, first_in, count = (cv[k] for k in ("contact", "sender", "campaign", "owner",
-                                                                         "first_in", "count"))
+def _messages(
+    rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict, opt: np.ndarray, big_conv: int, files: list
+) -> dict:
+    contact, sender, campaign, owner, first_in, count = (
+        cv[k] for k in ("contact", "sender", "campaign", "owner", "first_in", "count")
+    )
     M, T = len(count), int(count.sum())
     if M >= 1 << 20:
         raise ValueError("At most about a million conversations per workspace.")
@@ -304,8 +364,11 @@ def _messages(rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict,
     gap = np.where(direction == OUT, rng.exponential(0.04, T) + 0.01, rng.exponential(1.0, T) + 0.05)
     elapsed = _in_group(np.where(after, gap, 0.0), starts, conv)
     frac = elapsed / np.maximum(elapsed[last], 1e-9)[conv]
-    t = np.where(camp_msg, cv["start"][conv],
-                 _daytime(cv["reply"][conv] + (frac * (cv["end"] - cv["reply"])[conv]).astype(np.int64), now_us))
+    t = np.where(
+        camp_msg,
+        cv["start"][conv],
+        _daytime(cv["reply"][conv] + (frac * (cv["end"] - cv["reply"])[conv]).astype(np.int64), now_us),
+    )
     # Rule 5: free text on WhatsApp only within 24 h of the customer's last message. Where an
     # agent's turn falls outside, the customer wrote instead; a few keep the blocked attempt.
     blocked = np.zeros(T, bool)
@@ -392,43 +455,85 @@ def _messages(rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict,
     by_side = [np.array([i for i, f in enumerate(files) if f["direction"] == side]) for side in ("in", "out")]
     bare = [next(i for i in by_side[side] if not files[i]["caption"]) for side in (IN, OUT)]
     media_file = np.full(T, -1)
-    media_file[chosen] = np.where(direction[chosen] == IN, rng.choice(by_side[IN], len(chosen)),
-                                  rng.choice(by_side[OUT], len(chosen)))
+    media_file[chosen] = np.where(
+        direction[chosen] == IN, rng.choice(by_side[IN], len(chosen)), rng.choice(by_side[OUT], len(chosen))
+    )
     media_file[ends_with_file] = np.where(direction[ends_with_file] == IN, bare[IN], bare[OUT])
     body[chosen] = np.array([f["caption"] for f in files], object)[media_file[chosen]]
-    return {"conv": conv, "contact": contact[conv], "sender": sender[conv],
-            "campaign": np.where(camp_msg, campaign[conv], -1), "direction": direction, "author": author,
-            "body": body, "status": status, "error_code": code, "error_reason": reason, "created_at": t, "status_at": _status_times(rng, status, t, send, now_us),
-            "event_at": np.where(np.isin(status, GONE), send, t), "release_at": release, "attempts": attempts,
-            "media_file": media_file, "template": camp_msg & wa, "last": last, "starts": starts, "last_in": last_in,
-            "flagged": flagged, "waiting": np.concatenate([queued, sending])}
+    return {
+        "conv": conv,
+        "contact": contact[conv],
+        "sender": sender[conv],
+        "campaign": np.where(camp_msg, campaign[conv], -1),
+        "direction": direction,
+        "author": author,
+        "body": body,
+        "status": status,
+        "error_code": code,
+        "error_reason": reason,
+        "created_at": t,
+        "status_at": _status_times(rng, status, t, send, now_us),
+        "event_at": np.where(np.isin(status, GONE), send, t),
+        "release_at": release,
+        "attempts": attempts,
+        "media_file": media_file,
+        "template": camp_msg & wa,
+        "last": last,
+        "starts": starts,
+        "last_in": last_in,
+        "flagged": flagged,
+        "waiting": np.concatenate([queued, sending]),
+    }
 
 
-def _finish(rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict, m: dict, opt: np.ndarray,
-            big_conv: int, files: list) -> Plan:
+def _finish(
+    rng,
+    now_us: int,
+    clk: _Clock,
+    people: dict,
+    cv: dict,
+    camp: dict,
+    m: dict,
+    opt: np.ndarray,
+    big_conv: int,
+    files: list,
+) -> Plan:
     contact, sender, campaign, count = cv["contact"], cv["sender"], cv["campaign"], cv["count"]
     M, C, K = len(count), len(people["name"]), len(camp["spec"])
     last, t, body = m["last"], m["created_at"], m["body"]
     # Conversation summaries come from the messages themselves; about a third are unread by their owner.
     last_at, last_out = t[last], m["direction"][last] == OUT
     names = [f["filename"] for f in files]
-    preview = np.array([" ".join(body[i].split())[:120] if body[i] else "📎 " + names[m["media_file"][i]]
-                        for i in last], object)
+    preview = np.array(
+        [" ".join(body[i].split())[:120] if body[i] else "📎 " + names[m["media_file"][i]] for i in last], object
+    )
     flag = np.full(M, None, object)
     flag[m["flagged"]] = content.POSSIBLE_OPTOUT_TEXT[:200]
     unread = ~last_out & (rng.random(M) < 2 / 3)
     unread[m["flagged"]] = True
     marker = ~unread | (rng.random(M) < 0.5)  # unread: never opened, or opened before the last message came
-    read_at = np.where(unread, m["last_in"] - rng.integers(1, 3600, M) * US,
-                       np.minimum(last_at + rng.integers(5, 1800, M) * US, now_us))
+    read_at = np.where(
+        unread,
+        m["last_in"] - rng.integers(1, 3600, M) * US,
+        np.minimum(last_at + rng.integers(5, 1800, M) * US, now_us),
+    )
     closed = ~unread & (last_at < now_us - 2 * DAY) & (rng.random(M) < 0.45)
     closed[m["waiting"]] = False
     closed[m["conv"][m["status"] == "queued"]] = False
     conversations = {
-        "contact": contact, "sender": sender, "campaign": campaign, "owner": cv["owner"], "count": count,
-        "created_at": t[m["starts"] + cv["first_in"]], "last_message_at": last_at, "last_out": last_out,
-        "last_inbound_at": m["last_in"], "preview": preview, "optout_flag": flag,
-        "closed_at": np.where(closed, np.minimum(last_at + rng.integers(10 * MINUTE, DAY, M), now_us), NAT)}
+        "contact": contact,
+        "sender": sender,
+        "campaign": campaign,
+        "owner": cv["owner"],
+        "count": count,
+        "created_at": t[m["starts"] + cv["first_in"]],
+        "last_message_at": last_at,
+        "last_out": last_out,
+        "last_inbound_at": m["last_in"],
+        "preview": preview,
+        "optout_flag": flag,
+        "closed_at": np.where(closed, np.minimum(last_at + rng.integers(10 * MINUTE, DAY, M), now_us), NAT),
+    }
 
     # Rule 1: campaign recipients who never answered got their message, and have no conversation.
     pair = np.zeros((C, 2), bool)
@@ -442,7 +547,7 @@ def _finish(rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict, m
         avail = rng.permutation(np.flatnonzero(~pair[:, s] & ~excluded))
         for i, kk in enumerate(ks):
             share = len(avail) // len(ks)
-            rc.append(avail[i * share:i * share + min(share, max(20, 2 * int(repliers[kk])))])
+            rc.append(avail[i * share : i * share + min(share, max(20, 2 * int(repliers[kk])))])
             rk.append(np.full(len(rc[-1]), kk))
     rc, rk = np.concatenate(rc), np.concatenate(rk)
     t2 = camp["sent"][rk] + rng.integers(0, 30 * MINUTE, len(rk))
@@ -462,21 +567,40 @@ def _finish(rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict, m
     id_rank[np.argsort(created, kind="stable")] = np.arange(len(created))
     n2 = len(rk)
     messages = {
-        "conv": cat(m["conv"], np.full(n2, -1)), "contact": cat(m["contact"], rc),
-        "sender": cat(m["sender"], camp["sender"][rk]), "campaign": cat(m["campaign"], rk),
-        "direction": cat(m["direction"], np.full(n2, OUT)), "author": cat(m["author"], camp["creator"][rk]),
-        "body": cat(body, _render(camp["spec"], rk, people["first"][rc])), "status": status,
-        "error_code": cat(m["error_code"], code2), "error_reason": cat(m["error_reason"], reason2),
-        "created_at": created, "status_at": cat(m["status_at"], _status_times(rng, st2, t2, send2, now_us)),
-        "event_at": cat(m["event_at"], send2), "release_at": cat(m["release_at"], np.full(n2, NAT)),
-        "attempts": cat(m["attempts"], np.zeros(n2, np.int64)), "media_file": cat(m["media_file"], np.full(n2, -1)),
-        "template": cat(m["template"], wa2), "id_rank": id_rank,
-        "has_pid": np.isin(status, GONE + ["received"])}
+        "conv": cat(m["conv"], np.full(n2, -1)),
+        "contact": cat(m["contact"], rc),
+        "sender": cat(m["sender"], camp["sender"][rk]),
+        "campaign": cat(m["campaign"], rk),
+        "direction": cat(m["direction"], np.full(n2, OUT)),
+        "author": cat(m["author"], camp["creator"][rk]),
+        "body": cat(body, _render(camp["spec"], rk, people["first"][rc])),
+        "status": status,
+        "error_code": cat(m["error_code"], code2),
+        "error_reason": cat(m["error_reason"], reason2),
+        "created_at": created,
+        "status_at": cat(m["status_at"], _status_times(rng, st2, t2, send2, now_us)),
+        "event_at": cat(m["event_at"], send2),
+        "release_at": cat(m["release_at"], np.full(n2, NAT)),
+        "attempts": cat(m["attempts"], np.zeros(n2, np.int64)),
+        "media_file": cat(m["media_file"], np.full(n2, -1)),
+        "template": cat(m["template"], wa2),
+        "id_rank": id_rank,
+        "has_pid": np.isin(status, GONE + ["received"]),
+    }
     campaigns = {
-        "name": np.array([s[0] + (f" #{k // len(content.CAMPAIGNS) + 1}" if k >= len(content.CAMPAIGNS) else "")
-                          for k, s in enumerate(camp["spec"])], object),
-        "sender": camp["sender"], "body": np.array([s[2] for s in camp["spec"]], object), "creator": camp["creator"],
-        "created_at": camp["sent"] - 20 * MINUTE, "recipients": repliers + np.bincount(rk, minlength=K)}
+        "name": np.array(
+            [
+                s[0] + (f" #{k // len(content.CAMPAIGNS) + 1}" if k >= len(content.CAMPAIGNS) else "")
+                for k, s in enumerate(camp["spec"])
+            ],
+            object,
+        ),
+        "sender": camp["sender"],
+        "body": np.array([s[2] for s in camp["spec"]], object),
+        "creator": camp["creator"],
+        "created_at": camp["sent"] - 20 * MINUTE,
+        "recipients": repliers + np.bincount(rk, minlength=K),
+    }
 
     # Contacts: who opted out, and people who wrote in unprompted (often just a number).
     stop = last[opt] - 2
@@ -490,17 +614,37 @@ def _finish(rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict, m
     digits = people["number"].astype(str)
     folded = {x: phones.normalize_name(x) for x in set(names.tolist()) if x}
     contacts = {
-        "phone": np.char.add("+", digits), "phone_digits": digits, "name": names,
-        "search_name": np.array([folded[x] if x else "" for x in names], object), "email": people["email"],
-        "tags": people["tags"], "notes": people["notes"], "opted_out": opted_out, "opted_out_at": opted_out_at,
-        "created_at": created_c, "updated_at": np.maximum(created_c, opted_out_at)}
+        "phone": np.char.add("+", digits),
+        "phone_digits": digits,
+        "name": names,
+        "search_name": np.array([folded[x] if x else "" for x in names], object),
+        "email": people["email"],
+        "tags": people["tags"],
+        "notes": people["notes"],
+        "opted_out": opted_out,
+        "opted_out_at": opted_out_at,
+        "created_at": created_c,
+        "updated_at": np.maximum(created_c, opted_out_at),
+    }
 
     flagged = m["flagged"]
-    optouts = {"contact": cat(contact[opt], contact[flagged]), "sender": cat(sender[opt], sender[flagged]),
-               "kind": np.array(["opt_out"] * len(opt) + ["flagged"] * len(flagged), object),
-               "keyword": np.array([content.STOP_TEXT] * len(opt)
-                                   + [classify(content.POSSIBLE_OPTOUT_TEXT).keyword] * len(flagged), object),
-               "message": cat(stop, last[flagged]), "occurred_at": cat(t[stop], t[last[flagged]])}
-    return Plan(contacts=contacts, campaigns=campaigns, conversations=conversations, messages=messages,
-                optouts=optouts, read_markers={"conv": np.flatnonzero(marker), "read_at": read_at[marker]},
-                files=files, big_conversation=big_conv)
+    optouts = {
+        "contact": cat(contact[opt], contact[flagged]),
+        "sender": cat(sender[opt], sender[flagged]),
+        "kind": np.array(["opt_out"] * len(opt) + ["flagged"] * len(flagged), object),
+        "keyword": np.array(
+            [content.STOP_TEXT] * len(opt) + [classify(content.POSSIBLE_OPTOUT_TEXT).keyword] * len(flagged), object
+        ),
+        "message": cat(stop, last[flagged]),
+        "occurred_at": cat(t[stop], t[last[flagged]]),
+    }
+    return Plan(
+        contacts=contacts,
+        campaigns=campaigns,
+        conversations=conversations,
+        messages=messages,
+        optouts=optouts,
+        read_markers={"conv": np.flatnonzero(marker), "read_at": read_at[marker]},
+        files=files,
+        big_conversation=big_conv,
+    )
