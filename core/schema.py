@@ -14,6 +14,7 @@ from __future__ import annotations
 from core import clock
 from core.db import Database, Transaction
 from core.errors import ParleyError
+from core.migrations import Migration, discovered
 
 M1_FOUNDATION = """
 CREATE TABLE workspace (
@@ -232,13 +233,14 @@ UPDATE contacts SET phone_digits = regexp_replace(phone, '[^0-9]', '', 'g'),
                     search_name = lower(coalesce(name, ''));
 """
 
-MIGRATIONS: list[tuple[int, str, str]] = [
-    (1, "foundation", M1_FOUNDATION),
-    (2, "messaging", M2_MESSAGING),
-    (3, "workflow", M3_WORKFLOW),
+MIGRATIONS: list[Migration] = [
+    Migration(1, "foundation", M1_FOUNDATION, None),
+    Migration(2, "messaging", M2_MESSAGING, None),
+    Migration(3, "workflow", M3_WORKFLOW, None),
+    *discovered(),  # core/migrations/m004_….py and on
 ]
 
-LATEST = MIGRATIONS[-1][0]
+LATEST = MIGRATIONS[-1].version
 
 
 def current_version(db: Database) -> int:
@@ -250,8 +252,9 @@ def current_version(db: Database) -> int:
     return db.scalar("SELECT coalesce(max(version), 0) FROM schema_version") or 0
 
 
-def migrate(db: Database, *, target: int = LATEST) -> list[int]:
-    """Apply missing migrations up to ``target``; return the versions applied."""
+def migrate(db: Database, *, target: int | None = None) -> list[int]:
+    """Apply missing migrations up to ``target`` (default: all); return the versions applied."""
+    target = LATEST if target is None else target
     version = current_version(db)
     if version > LATEST:
         raise ParleyError(
@@ -259,21 +262,25 @@ def migrate(db: Database, *, target: int = LATEST) -> list[int]:
             f"{LATEST}); upgrade Parley before opening it."
         )
     applied = []
-    for number, name, sql in MIGRATIONS:
-        if number <= version or number > target:
+    for migration in MIGRATIONS:
+        if migration.version <= version or migration.version > target:
             continue
 
-        def apply(tx: Transaction, number=number, name=name, sql=sql) -> None:
+        def apply(tx: Transaction, migration=migration) -> None:
             tx.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version "
                 "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
             )
-            for statement in _statements(sql):
+            for statement in _statements(migration.sql):
                 tx.execute(statement)
-            tx.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [number, name, clock.utcnow()])
+            if migration.apply is not None:
+                migration.apply(tx)
+            tx.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)", [migration.version, migration.name, clock.utcnow()]
+            )
 
         db.write(apply)
-        applied.append(number)
+        applied.append(migration.version)
     return applied
 
 

@@ -26,19 +26,13 @@ from core.auth import get_user
 from core.errors import ParleyError, PermissionDenied, ValidationError
 from core.permissions import require_admin
 from core.phones import format_phone_display
+from pages.text import esc
 
 LIVE_SECONDS = 2
 
 # ---- text -----------------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&\"'@%])")
-
-
-def escape_md(text: Any) -> str:
-    """Make user text literal inside ``st.markdown`` (no links, emphasis, colours, maths)."""
-    if text is None:
-        return ""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+escape_md = esc  # the one helper lives in pages/text.py
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

@@ -17,9 +17,26 @@ from core.errors import ParleyError
 def test_migrations_from_empty_reach_latest(tmp_path):
     db = Database(tmp_path / "a.duckdb")
     assert schema.current_version(db) == 0
-    assert schema.migrate(db) == [m[0] for m in schema.MIGRATIONS]
-    assert schema.current_version(db) == schema.LATEST
+    applied = schema.migrate(db)
+    assert applied[:3] == [1, 2, 3] and applied == list(range(1, len(applied) + 1))  # every one, in order, no gap
+    assert schema.current_version(db) == schema.LATEST == applied[-1]
     assert schema.migrate(db) == []  # idempotent
+
+
+def test_a_migration_module_runs_its_sql_then_its_apply_in_one_transaction(tmp_path, monkeypatch):
+    from core.migrations import Migration
+
+    def backfill(tx):
+        tx.execute("INSERT INTO demo_facts SELECT id, 'team' FROM teams")
+
+    db = Database(tmp_path / "m.duckdb")
+    schema.migrate(db)
+    db.write(lambda tx: tx.execute("INSERT INTO teams (name, created_at) VALUES ('Front desk', now())"))
+    extra = Migration(schema.LATEST + 1, "demo facts", "CREATE TABLE demo_facts (id INTEGER, kind VARCHAR)", backfill)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])
+    monkeypatch.setattr(schema, "LATEST", extra.version)
+    assert schema.migrate(db) == [extra.version]
+    assert db.fetchall("SELECT kind FROM demo_facts") == [("team",)]
 
 
 def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
