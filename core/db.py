@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from core import clock
+from core import clock, derived
 from core.errors import DatabaseLocked, ParleyError
 
 log = logging.getLogger(__name__)
@@ -264,14 +264,16 @@ class Database:
                 f"VALUES {placeholders}",
                 [v for row in rows for v in row],
             )
-            return
-        frame = pd.DataFrame(
-            rows, columns=["occurred_at", "name", "conversation_id", "message_id", "user_id", "payload"]
-        )
-        for column in ("conversation_id", "message_id", "user_id"):
-            frame[column] = frame[column].astype("Int64")
-        frame.insert(0, "id", tx.next_ids("seq_events", len(rows)))
-        tx.insert_df("events", frame)
+        else:
+            frame = pd.DataFrame(
+                rows, columns=["occurred_at", "name", "conversation_id", "message_id", "user_id", "payload"]
+            )
+            for column in ("conversation_id", "message_id", "user_id"):
+                frame[column] = frame[column].astype("Int64")
+            frame.insert(0, "id", tx.next_ids("seq_events", len(rows)))
+            tx.insert_df("events", frame)
+        if _has_version_columns(tx):
+            derived.update(tx, tx.events)
 
     # ---- events ----------------------------------------------------------------
 
@@ -319,4 +321,20 @@ def _has_events_table(tx: Transaction) -> bool:
         if not exists:
             return False
         _events_table_known[key] = True
+    return True
+
+
+_version_columns_known: dict[int, bool] = {}
+
+
+def _has_version_columns(tx: Transaction) -> bool:
+    # The version columns and the search index come with migration 4; earlier migrations publish nothing.
+    key = id(tx.cursor)
+    if not _version_columns_known.get(key):
+        exists = tx.scalar(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'conversations' AND column_name = 'version'"
+        )
+        if not exists:
+            return False
+        _version_columns_known[key] = True
     return True

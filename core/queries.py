@@ -3,7 +3,14 @@
 Every finder takes the acting user and refuses what that user may not see
 (``core.permissions``). Inbox listing reads the summary columns kept on
 ``conversations`` and only joins contacts, owners and read markers for the
-rows of the page, so the first page stays fast at 100k conversations.
+rows of the page, so the first page stays fast at 1M conversations.
+
+One view per list page (``inbox_view`` for My Inbox and Team Inbox,
+``sent_view`` for Sent Messages): the rows of the page, their total, the
+unread badge and the version a live page compares (``core.versions``),
+all from one statement. Names and numbers are searched through the
+contacts search index (``core.contact_search``). The Conversation page's
+view is ``core.conversation_view``.
 
 Read state is the owner's (rule 6): ``unread`` below always means "unread
 for the conversation's owner", whoever is looking.
@@ -14,13 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import permissions
+from core import contact_search, permissions, threads
 from core.auth import User
 from core.db import Database
-from core.search import SearchFilter, parse_search
 
 PAGE_SIZE = 50
-THREAD_PAGE = 200
+THREAD_PAGE = threads.PAGE
 STATUS_FILTERS = ("open", "closed", "all")
 
 # Unread for the owner: explicitly marked unread, or an incoming message
@@ -59,11 +65,21 @@ def _status_clause(status: str) -> tuple[str, list[Any]]:
     return "c.status = ?", [status]
 
 
-def _search_clause(search: SearchFilter | None) -> tuple[str, list[Any]]:
-    if search is None:
+def _search_clause(search: str | None, column: str) -> tuple[str, list[Any]]:
+    query = contact_search.parse(search)
+    if query is None:
         return "TRUE", []
-    sql, params = search.contact_predicate("ct")
-    return f"c.contact_id IN (SELECT ct.id FROM contacts ct WHERE {sql})", params
+    sql, params = contact_search.contact_ids_sql(query)
+    return f"{column} IN ({sql})", params
+
+
+@dataclass
+class InboxView:
+    """A list page: its rows, the unread badge (None when not asked for) and its version."""
+
+    page: Page
+    unread: int | None
+    version: int
 
 
 def inbox_page(
@@ -77,11 +93,31 @@ def inbox_page(
     page: int = 0,
     page_size: int = PAGE_SIZE,
 ) -> Page:
-    """Conversations, most recent activity first.
+    """Conversations, most recent activity first (see ``inbox_view``)."""
+    return inbox_view(
+        db, viewer, scope=scope, owner_id=owner_id, status=status, search=search, page=page, page_size=page_size
+    ).page
+
+
+def inbox_view(
+    db: Database,
+    viewer: User,
+    *,
+    scope: str = "mine",
+    owner_id: int | None = None,
+    status: str = "open",
+    search: str | None = None,
+    page: int = 0,
+    page_size: int = PAGE_SIZE,
+    unread_for: int | None = None,
+) -> InboxView:
+    """My Inbox and Team Inbox: conversations, most recent activity first, in one statement.
 
     ``scope='mine'``: the viewer's own conversations (My Inbox).
     ``scope='team'``: admins and supervisors; ``owner_id`` narrows to one agent,
-    ``None`` means everyone's.
+    ``None`` means everyone's. ``unread_for``: also count that user's open unread
+    conversations (the badge). The version is the owner's inbox version (everyone's
+    for the whole team): the list is read again only when it moves.
     """
     where, params = [], []
     if scope == "mine":
@@ -97,32 +133,65 @@ def inbox_page(
     clause, p = _status_clause(status)
     where.append(clause)
     params += p
-    clause, p = _search_clause(parse_search(search))
+    clause, p = _search_clause(search, "c.contact_id")
     where.append(clause)
     params += p
     where_sql = " AND ".join(where)
     page = max(0, int(page))
-    total = db.scalar(f"SELECT count(*) FROM conversations c WHERE {where_sql}", params)
+    version_of = viewer.id if scope == "mine" else owner_id
+    version_sql, version_params = (
+        ("SELECT coalesce(sum(inbox_version), 0) FROM users", [])
+        if version_of is None
+        else ("SELECT inbox_version FROM users WHERE id = ?", [version_of])
+    )
+    unread_sql = (
+        f"""SELECT count(*) FROM conversations c
+            LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
+            WHERE c.owner_id = ? AND c.status = 'open' AND {UNREAD_SQL}"""
+        if unread_for is not None
+        else "SELECT NULL"
+    )
     rows = db.dicts(
         f"""
-        WITH pg AS (
-            SELECT * FROM conversations c WHERE {where_sql}
-            ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?
+        WITH f AS MATERIALIZED (SELECT c.id, c.last_message_at FROM conversations c WHERE {where_sql}),
+        pg AS (
+            SELECT * FROM conversations c WHERE c.id IN (
+                SELECT id FROM f ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?)
+        ),
+        page_rows AS (
+            SELECT c.id AS conversation_id, c.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
+                   c.channel, c.last_message_preview AS preview, c.last_message_at, c.last_message_direction,
+                   {UNREAD_SQL} AS unread, c.status, c.owner_id, u.display_name AS owner_name,
+                   c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label
+            FROM pg c
+            JOIN contacts ct ON ct.id = c.contact_id
+            JOIN senders s ON s.id = c.sender_id
+            LEFT JOIN users u ON u.id = c.owner_id
+            LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
         )
-        SELECT c.id AS conversation_id, c.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
-               c.channel, c.last_message_preview AS preview, c.last_message_at, c.last_message_direction,
-               {UNREAD_SQL} AS unread, c.status, c.owner_id, u.display_name AS owner_name,
-               c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label
-        FROM pg c
-        JOIN contacts ct ON ct.id = c.contact_id
-        JOIN senders s ON s.id = c.sender_id
-        LEFT JOIN users u ON u.id = c.owner_id
-        LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
-        ORDER BY c.last_message_at DESC, c.id DESC
+        SELECT (SELECT count(*) FROM f) AS _total, ({unread_sql}) AS _unread, ({version_sql}) AS _version, r.*
+        FROM (SELECT 1) AS one LEFT JOIN page_rows r ON TRUE
+        ORDER BY r.last_message_at DESC, r.conversation_id DESC
         """,
-        [*params, page_size, page * page_size],
+        [
+            *params,
+            page_size,
+            page * page_size,
+            *([unread_for] if unread_for is not None else []),
+            *version_params,
+        ],
     )
-    return Page(rows=rows, total=total, page=page, page_size=page_size)
+    head = rows[0]
+    found = [
+        {k: v for k, v in r.items() if k not in ("_total", "_unread", "_version")}
+        for r in rows
+        if r["conversation_id"] is not None
+    ]
+    return InboxView(
+        page=Page(rows=found, total=head["_total"], page=page, page_size=page_size),
+        unread=head["_unread"],
+        version=head["_version"] or 0,
+    )
 
 
 def unread_count(db: Database, user_id: int) -> int:
@@ -161,77 +230,41 @@ def conversation_detail(db: Database, viewer: User, conversation_id: Any) -> dic
     return rows[0]
 
 
-MESSAGE_COLUMNS = """
-    m.id, m.conversation_id, m.direction, m.author_id, a.display_name AS author_name, m.body,
-    m.status, m.error_code, m.error_reason, m.created_at, m.status_at, m.release_at,
-    m.has_media, m.campaign_id, m.provider_message_id
-"""
-
-
 def thread(
     db: Database, viewer: User, conversation_id: Any, *, limit: int = THREAD_PAGE, before_id: int | None = None
 ) -> Thread:
-    """The latest ``limit`` messages (oldest first), and whether older ones exist."""
+    """The latest ``limit`` messages (older than ``before_id`` if given; oldest first), and whether older ones exist."""
     detail = conversation_detail(db, viewer, conversation_id)
-    cid = detail["conversation_id"]
-    params: list[Any] = [cid]
-    before = ""
-    if before_id is not None:
-        before = "AND m.id < ?"
-        params.append(int(before_id))
-    rows = db.dicts(
-        f"""
-        SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN users a ON a.id = m.author_id
-        WHERE m.conversation_id = ? {before}
-        ORDER BY m.id DESC LIMIT ?
-        """,
-        [*params, limit + 1],
-    )
-    has_older = len(rows) > limit
-    rows = rows[:limit][::-1]
-    media_ids = [r["id"] for r in rows if r["has_media"]]
-    media: dict[int, list[dict[str, Any]]] = {}
-    if media_ids:
-        for item in db.dicts(
-            "SELECT id, message_id, sha256, content_type, filename, size, token FROM media "
-            "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
-            [media_ids],
-        ):
-            media.setdefault(item["message_id"], []).append(item)
-    return Thread(conversation=detail, messages=rows, has_older=has_older, media=media)
-
-
-def thread_version(db: Database, conversation_id: int) -> tuple:
-    """A cheap fingerprint that changes whenever the thread shows something new."""
-    return db.fetchone(
-        "SELECT message_count, last_message_at, status, owner_id, optout_flag FROM conversations WHERE id = ?",
-        [conversation_id],
-    ) + (
-        db.scalar(
-            "SELECT max(status_at) FROM messages WHERE conversation_id = ? AND direction = 'out'",
-            [conversation_id],
-        ),
-    )
+    page = threads.read_page(db, detail["conversation_id"], detail["message_count"], limit=limit, before_id=before_id)
+    return Thread(conversation=detail, messages=page.messages, has_older=page.has_older, media=page.media)
 
 
 def sent_messages(
     db: Database, viewer: User, *, search: str | None = None, page: int = 0, page_size: int = PAGE_SIZE
 ) -> Page:
-    """The viewer's outbound messages: campaign sends and replies they wrote."""
+    """The viewer's outbound messages: campaign sends and replies they wrote (see ``sent_view``)."""
+    return sent_view(db, viewer, search=search, page=page, page_size=page_size).page
+
+
+def sent_view(
+    db: Database, viewer: User, *, search: str | None = None, page: int = 0, page_size: int = PAGE_SIZE
+) -> InboxView:
+    """Sent Messages in one statement: the page, its total and the viewer's inbox version."""
     where = ["m.author_id = ?", "m.direction = 'out'"]
     params: list[Any] = [viewer.id]
-    filt = parse_search(search)
-    if filt is not None:
-        sql, p = filt.contact_predicate("ct")
-        where.append(f"m.contact_id IN (SELECT ct.id FROM contacts ct WHERE {sql})")
-        params += p
+    clause, p = _search_clause(search, "m.contact_id")
+    where.append(clause)
+    params += p
     where_sql = " AND ".join(where)
-    total = db.scalar(f"SELECT count(*) FROM messages m WHERE {where_sql}", params)
+    page = max(0, int(page))
     rows = db.dicts(
         f"""
-        WITH pg AS (
-            SELECT * FROM messages m WHERE {where_sql} ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?
-        )
+        WITH f AS MATERIALIZED (SELECT m.id, m.created_at FROM messages m WHERE {where_sql}),
+        pg AS (
+            SELECT * FROM messages m WHERE m.id IN (
+                SELECT id FROM f ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)
+        ),
+        page_rows AS (
         SELECT m.id, m.conversation_id, m.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
                s.channel, m.body, m.status, m.error_code, m.error_reason, m.created_at, m.release_at,
                m.campaign_id, cp.name AS campaign_name, m.has_media,
@@ -242,11 +275,21 @@ def sent_messages(
         LEFT JOIN campaigns cp ON cp.id = m.campaign_id
         LEFT JOIN conversations c ON c.id = m.conversation_id
         LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
-        ORDER BY m.created_at DESC, m.id DESC
+        )
+        SELECT (SELECT count(*) FROM f) AS _total,
+               (SELECT inbox_version FROM users WHERE id = ?) AS _version, r.*
+        FROM (SELECT 1) AS one LEFT JOIN page_rows r ON TRUE
+        ORDER BY r.created_at DESC, r.id DESC
         """,
-        [*params, page_size, max(0, page) * page_size],
+        [*params, page_size, page * page_size, viewer.id],
     )
-    return Page(rows=rows, total=total, page=max(0, page), page_size=page_size)
+    head = rows[0]
+    found = [{k: v for k, v in r.items() if k not in ("_total", "_version")} for r in rows if r["id"] is not None]
+    return InboxView(
+        page=Page(rows=found, total=head["_total"], page=page, page_size=page_size),
+        unread=None,
+        version=head["_version"] or 0,
+    )
 
 
 def team_members(db: Database, viewer: User, *, include_disabled: bool = False) -> list[dict[str, Any]]:

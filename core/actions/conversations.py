@@ -80,6 +80,25 @@ def open_conversation(db: Database, viewer: User, conversation_id: Any) -> dict[
     return detail
 
 
+def do_mark_opened(db: Database, viewer: User, conversation_id: int) -> bool:
+    """The owner opened the conversation: it is read now (rule 6). False when it was not
+    the viewer's, or not unread, by the time of the write (checked inside it)."""
+
+    def write(tx: Transaction) -> bool:
+        unread = tx.fetchone(
+            f"""SELECT c.id FROM conversations c
+                LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
+                WHERE c.id = ? AND c.owner_id = ? AND {queries.UNREAD_SQL}""",
+            [conversation_id, viewer.id],
+        )
+        if unread is None:
+            return False
+        _write_read_state(tx, [conversation_id], True, viewer.id)
+        return True
+
+    return db.write(write)
+
+
 def check_set_read_state(db: Database, actor: User, conversation_ids: Iterable[Any]) -> list[Target]:
     """Validate a mark-read/unread request. Returns the conversations it covers."""
     targets = _load_targets(db, conversation_ids)

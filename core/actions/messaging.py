@@ -88,8 +88,13 @@ def recipient_timezone(detail: dict[str, Any]) -> str | None:
 
 def release_time(db: Database, detail: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, str | None]:
     """When a message written now may go, and why it waits (None = now)."""
-    business = settings.business_hours(db)
-    quiet = settings.quiet_hours(db)
+    return release_time_within(detail, now, settings.business_hours(db), settings.quiet_hours(db))
+
+
+def release_time_within(
+    detail: dict[str, Any], now: dt.datetime, business: hours_rules.BusinessHours, quiet: hours_rules.QuietHours
+) -> tuple[dt.datetime, str | None]:
+    """``release_time`` with the workspace's hours already read."""
     when = hours_rules.next_send_time(now, business, recipient_timezone(detail), quiet)
     if when <= now:
         return now, None
