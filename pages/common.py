@@ -20,12 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-from core import clock
+from core import clock, labels
 from core.actions.conversations import ConfirmationRequired, do_assign, do_set_read_state, do_set_status
 from core.auth import get_user
 from core.errors import ParleyError, PermissionDenied, ValidationError
 from core.permissions import require_admin
-from core.phones import format_phone_display
 from pages.text import esc
 
 LIVE_SECONDS = 2
@@ -82,18 +81,7 @@ STATUS_ICONS = {
     "not_sent": ":red[⚠]",
     "interrupted": ":red[⚠]",
 }
-STATUS_WORDS = {
-    "queued": "Queued",
-    "sending": "Sending",
-    "sent": "Sent",
-    "delivered": "Delivered",
-    "read": "Read",
-    "failed": "Failed",
-    "undelivered": "Undelivered",
-    "not_sent": "Not sent",
-    "interrupted": "Interrupted — retry",
-}
-FAILED_STATUSES = {"failed", "undelivered", "not_sent", "interrupted"}
+FAILED_STATUSES = labels.PROBLEM_STATUSES  # shown in red
 
 
 def status_icon_text(status: str | None) -> str:
@@ -101,34 +89,14 @@ def status_icon_text(status: str | None) -> str:
     return re.sub(r":\w+\[(.*)\]", r"\1", STATUS_ICONS.get(status or "", "•"))
 
 
-def _status_detail(row: dict[str, Any], tz_name: str | None) -> str:
-    status = row.get("status")
-    if status in ("queued", "sending") and row.get("release_at") is not None:
-        release = row["release_at"]
-        if clock.to_naive_utc(getattr(release, "to_pydatetime", lambda: release)()) > clock.utcnow():
-            return f"goes {fmt_time(release, tz_name)}"
-    if status in FAILED_STATUSES and status != "interrupted":
-        code, reason = row.get("error_code"), row.get("error_reason")
-        if code and reason and str(code) in str(reason):  # "Unknown number (error 30005)"
-            return str(reason)
-        return ": ".join(str(x) for x in (code, reason) if x)
-    return ""
-
-
 def status_label(row: dict[str, Any], tz_name: str | None = None) -> str:
-    """Plain text: "✓✓ Delivered", "⚠ Not sent — Contact opted out", "🕓 Queued — goes Tue 9:00 AM"."""
-    status = row.get("status") or ""
-    text = f"{status_icon_text(status)} {STATUS_WORDS.get(status, status.replace('_', ' ').capitalize())}"
-    detail = _status_detail(row, tz_name)
-    return f"{text} — {detail}" if detail else text
-
-
-def status_markdown(row: dict[str, Any], tz_name: str | None = None) -> str:
-    """The same as markdown, with the blue/red icons; the reason is escaped."""
-    status = row.get("status") or ""
-    words = escape_md(STATUS_WORDS.get(status, status))
-    detail = _status_detail(row, tz_name)
-    return f"{STATUS_ICONS.get(status, '•')} {words}" + (f" — {escape_md(detail)}" if detail else "")
+    """Plain text in core's words (``core.labels``): "✓✓ Delivered", "⚠ Not sent — Contact opted out",
+    "🕓 Queued until Tue 9:00 AM"."""
+    text = labels.status_text(row, clock.utcnow())
+    shown = f"{status_icon_text(text.status)} {text.words}"
+    if text.until is not None:
+        return f"{shown} until {fmt_time(text.until, tz_name)}"
+    return f"{shown} — {text.reason}" if text.reason else shown
 
 
 # ---- labels -----------------------------------------------------------------------------
@@ -140,9 +108,7 @@ def channel_badge(channel: str | None) -> str:
     return CHANNEL_BADGES.get(channel or "", str(channel or ""))
 
 
-def contact_label(name: str | None, phone: str | None) -> str:
-    """The contact's name, else their number formatted for reading."""
-    return (name or "").strip() or format_phone_display(phone) or "Unknown number"
+contact_label = labels.contact_label  # the name, else the number as people read it
 
 
 # ---- selection, feedback and bulk actions (callbacks) ---------------------------------------
@@ -552,25 +518,33 @@ def inbox_list(
 
 
 def _inbox_data(rt, user, key: str, scope: str, owner_id, unread_for):
-    from core import queries
+    """The list from ``queries.inbox_view`` (one statement), read again only when the inbox's
+    version in the database moved (one primary-key read) or the search, filter or page changed."""
+    from core import queries, versions
 
     s = st.session_state
     status = STATUS_CHOICES.get(s.get(f"{key}.status") or "Open", "open")
     params = (scope, owner_id, status, s.get(f"{key}.q") or "", s.get(f"{key}.page", 0), unread_for)
-    # Read the version before querying: a change in between only causes one extra query.
-    version = rt.feed.user_version(user.id) if scope == "mine" else rt.feed.version
     cache = s.get(f"{key}.cache")
-    if cache and cache[0] == params and cache[1] == version:
-        return cache[2], cache[3]
-    page = queries.inbox_page(
-        rt.db, user, scope=scope, owner_id=owner_id, status=status, search=params[3], page=params[4]
+    if cache and cache[0] == params:
+        if versions.inbox_version(rt.db, user.id if scope == "mine" else owner_id) == cache[1]:
+            return cache[2], cache[3]
+    view = queries.inbox_view(
+        rt.db,
+        user,
+        scope=scope,
+        owner_id=owner_id,
+        status=status,
+        search=params[3],
+        page=params[4],
+        unread_for=unread_for or None,
     )
+    page = view.page
     if page.page and page.page >= page.pages:  # the last page emptied (closed, reassigned)
         s[f"{key}.page"] = page.pages - 1
         return _inbox_data(rt, user, key, scope, owner_id, unread_for)
-    unread = queries.unread_count(rt.db, unread_for) if unread_for else None
-    s[f"{key}.cache"] = (params, version, page, unread)
-    return page, unread
+    s[f"{key}.cache"] = (params, view.version, page, view.unread)
+    return page, view.unread
 
 
 @st.fragment(run_every=LIVE_SECONDS)

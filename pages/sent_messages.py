@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import queries, runtime
+from core import queries, runtime, versions
 from core.auth import get_user
 from core.errors import ParleyError
 from pages import common, session
@@ -27,17 +27,20 @@ if user is None:
 
 
 def _load(viewer):
+    """The page from ``queries.sent_view`` (one statement), read again only when the viewer's
+    inbox version moved (a status of a message they wrote, a reply, a read mark) or the search
+    or page changed."""
     s = st.session_state
     params = (s.get(f"{KEY}.q") or "", s.get(f"{KEY}.page", 0))
-    version = rt.feed.version  # status callbacks of campaign messages name no user
     cache = s.get(f"{KEY}.cache")
-    if cache and cache[0] == params and cache[1] == version:
+    if cache and cache[0] == params and versions.inbox_version(rt.db, viewer.id) == cache[1]:
         return cache[2]
-    page = queries.sent_messages(rt.db, viewer, search=params[0], page=params[1])
+    view = queries.sent_view(rt.db, viewer, search=params[0], page=params[1])
+    page = view.page
     if page.page and page.page >= page.pages:
         s[f"{KEY}.page"] = page.pages - 1
         return _load(viewer)
-    s[f"{KEY}.cache"] = (params, version, page)
+    s[f"{KEY}.cache"] = (params, view.version, page)
     return page
 
 

@@ -2,10 +2,12 @@
 
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
 no HTML). Everything else that carries user or provider text goes through
-``escape_md`` before it reaches Markdown. The thread lives in a fragment
-that re-runs every two seconds; it reloads from ``core`` only when the
-change feed or the thread fingerprint moved, and redraws from the cached
-copy otherwise.
+``esc``/``md`` before it reaches Markdown. The thread lives in a fragment
+that re-runs every two seconds; it asks the database for the conversation's
+version (one primary-key read) and calls ``conversation_view`` again only
+when it moved, redrawing from the copy in the session otherwise. What a
+status is called and which messages may be retried is core's
+(``core.labels``, ``core.conversation_view``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-from core import clock, media_access, media_rules, queries
+from core import clock, media_access, media_rules, versions
 from core.actions import messaging
 from core.auth import User
+from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
 from core.errors import ParleyError
-from pages.common import STATUS_ICONS, escape_md, fmt_time
+from pages.common import STATUS_ICONS, fmt_time
+from pages.text import esc, md
 
 LIVE_SECONDS = 2
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
@@ -60,24 +64,16 @@ def date_header(day: dt.date, user: User) -> str:
 
 
 def status_line(msg: dict, user: User) -> str:
-    """Markdown for an outgoing message's status (DESIGN.md status icons)."""
-    status = msg["status"]
-    reason = escape_md(msg.get("error_reason") or msg.get("error_code") or "")
-    icon = STATUS_ICONS.get(status, "•")
-    if status in ("queued", "sending"):
-        if msg.get("release_at") and msg["release_at"] > clock.utcnow():
-            return f"{icon} Queued until {escape_md(fmt_time(msg['release_at'], user.timezone))}"
-        return f"{icon} Sending" if status == "sending" else f"{icon} Queued"
-    words = {
-        "sent": "Sent",
-        "delivered": "Delivered",
-        "read": ":blue[Read]",
-        "not_sent": f":red[Not sent: {reason or 'blocked'}]",
-        "interrupted": ":red[Interrupted — we don't know if it was sent]",
-        "failed": f":red[Failed: {reason or 'the provider reported a failure'}]",
-        "undelivered": f":red[Undelivered: {reason or 'the carrier could not deliver it'}]",
-    }
-    return f"{icon} {words.get(status, escape_md(status))}"
+    """Markdown for an outgoing message's status (DESIGN.md status icons), in core's words."""
+    text = msg["status_text"]
+    icon = STATUS_ICONS.get(text.status, "•")
+    if text.until is not None:
+        return md("{icon} {words} until {when}", icon=icon, words=text.words, when=fmt_time(text.until, user.timezone))
+    if text.problem:
+        return f"{icon} :red[{md('{words} — {reason}', words=text.words, reason=text.reason)}]"
+    if text.status == "read":
+        return f"{icon} :blue[{esc(text.words)}]"
+    return f"{icon} {esc(text.words)}"
 
 
 def _size(n: int | None) -> str:
@@ -109,11 +105,17 @@ def render_media(rt, user: User, items: list[dict]) -> None:
             if data:
                 st.image(data, width=260, caption=name)
                 continue
-            st.caption(f"🖼️ {escape_md(name)} (file missing)")
+            st.caption(md("🖼️ {name} (file missing)", name=name))
             continue
         icon = {"audio": "🎵", "video": "🎬"}.get(kind, "📎")
         st.download_button(
-            f"{icon} {name} · {item['content_type']} · {_size(item.get('size'))}",
+            md(
+                "{icon} {name} · {kind} · {size}",
+                icon=icon,
+                name=name,
+                kind=item["content_type"],
+                size=_size(item.get("size")),
+            ),
             data=functools.partial(_media_bytes, rt, user, item["id"]),
             file_name=name,
             mime=item["content_type"],
@@ -131,7 +133,7 @@ def _retry(rt, user: User, message_id: int) -> None:
         st.session_state["thread_notice"] = ("error", str(exc))
 
 
-def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool) -> None:
+def render_message(rt, user: User, msg: dict, media: list[dict]) -> None:
     incoming = msg["direction"] == "in"
     if incoming:
         name, avatar = "contact", "👤"
@@ -154,8 +156,8 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
             st.caption(at)
             return
         who = "Campaign" if msg.get("campaign_id") else (msg.get("author_name") or "Parley")
-        st.caption(f"{at} · {escape_md(who)} · {status_line(msg, user)}")
-        if can_write and msg["status"] in ("interrupted", "failed"):
+        st.caption(f"{esc(at)} · {esc(who)} · {status_line(msg, user)}")
+        if msg["retryable"]:
             st.button(
                 "Retry",
                 key=f"retry_{msg['id']}",
@@ -167,37 +169,49 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
             )
 
 
-def _load(rt, user: User, cid: int, limit: int) -> queries.Thread:
-    return queries.thread(rt.db, user, cid, limit=limit)
+VIEW_KEY = "_conversation_view"
 
 
-def render(rt, user: User, cid: int, *, can_write: bool, on_change=None) -> None:
-    """The live thread. ``on_change(thread)`` runs when something new arrived."""
+def remember(view: ConversationView, limit: int) -> None:
+    """The view the page was drawn from: the live fragment compares its version."""
+    st.session_state[VIEW_KEY] = (view.conversation_id, limit, view)
+
+
+def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> None:
+    """The live thread, starting from ``view``. ``on_header_change()`` runs when a reload
+    changed what the header or the composer show (opt-out, window, owner, closed)."""
     st.html(THREAD_CSS)
+    cid = view.conversation_id
     limit_key = f"thread_limit_{cid}"
-    st.session_state.setdefault(limit_key, queries.THREAD_PAGE)
+    st.session_state.setdefault(limit_key, THREAD_PAGE)
 
     @st.fragment(run_every=LIVE_SECONDS)
     def live() -> None:
-        version = (rt.feed.conversation_version(cid), queries.thread_version(rt.db, cid), st.session_state[limit_key])
-        cached = st.session_state.get("_thread_cache")
-        if cached is None or cached[0] != (cid, version):
+        limit = st.session_state[limit_key]
+        shown = st.session_state.get(VIEW_KEY)
+        current = shown[2] if shown and shown[0] == cid else None
+        stale = (
+            current is None
+            or shown[1] != limit
+            or versions.conversation_version(rt.db, cid) != current.version
+            or (current.refresh_at is not None and clock.utcnow() >= current.refresh_at)
+        )
+        if stale:
             try:
-                thread = _load(rt, user, cid, st.session_state[limit_key])
+                fresh = conversation_view(rt.db, user, cid, limit=limit)
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
                 st.error(str(exc))
                 return
-            changed = cached is not None and cached[0][0] == cid
-            st.session_state["_thread_cache"] = ((cid, version), thread)
-            if changed and on_change is not None:
-                on_change(thread)
-        thread = st.session_state["_thread_cache"][1]
-        draw(rt, user, thread, limit_key, can_write)
+            remember(fresh, limit)
+            if current is not None and fresh.header != current.header and on_header_change is not None:
+                on_header_change()
+            current = fresh
+        draw(rt, user, current, limit_key)
 
     live()
 
 
-def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool) -> None:
+def draw(rt, user: User, thread: ConversationView, limit_key: str) -> None:
     notice = st.session_state.pop("thread_notice", None)
     box = st.container(height=560, border=True, key="thread_box")
     with box:
@@ -206,9 +220,7 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
                 "Load older messages",
                 key="load_older",
                 icon=":material/history:",
-                on_click=lambda: st.session_state.update(
-                    {limit_key: st.session_state[limit_key] + queries.THREAD_PAGE}
-                ),
+                on_click=lambda: st.session_state.update({limit_key: st.session_state[limit_key] + THREAD_PAGE}),
             )
         if not thread.messages:
             st.caption("No messages yet.")
@@ -217,7 +229,7 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
             this_day = local(msg["created_at"], user).date()
             if this_day != day:
                 day = this_day
-                st.caption(f"**{date_header(day, user)}**", text_alignment="center")
-            render_message(rt, user, msg, thread.media.get(msg["id"], []), can_write)
+                st.caption(md("**{day}**", day=date_header(day, user)), text_alignment="center")
+            render_message(rt, user, msg, thread.media.get(msg["id"], []))
     if notice:
-        getattr(st, notice[0])(notice[1])
+        getattr(st, notice[0])(esc(notice[1]))

@@ -53,7 +53,7 @@ def test_reply_goes_from_queued_to_sent_live(parley, page):
     expect(bubble).to_be_visible(timeout=15_000)
     # The simulator accepts it and reports back over the webhook route; the thread updates by itself.
     # Like a carrier, it fails the odd message (e.g. 30003, unreachable handset): that is a report too.
-    expect(bubble.get_by_text(re.compile(r"✓✓ Delivered|Read|⚠ (Undelivered|Failed): .+"))).to_be_visible(
+    expect(bubble.get_by_text(re.compile(r"✓✓ Delivered|Read|⚠ (Undelivered|Failed) — .+"))).to_be_visible(
         timeout=30_000
     )
     page.screenshot(path=str(work / "conversation.png"), full_page=True)

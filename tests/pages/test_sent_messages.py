@@ -200,10 +200,10 @@ def test_a_status_moved_by_a_callback_shows_on_the_next_run(app_as, demo_db):
             [mid],
         )
     )
-    # What a provider callback would publish (the feed's version is the page's cache key).
+    # What a provider callback would publish: it raises the author's inbox version, the page's cache key.
     demo_db.write(lambda tx: tx.publish("message.failed", message_id=mid))
     at.run()
-    assert row(at, mid)["Status"] == "⚠ Failed — 30003: Unreachable handset"
+    assert row(at, mid)["Status"] == "⚠ Failed — Unreachable handset (error 30003)"
 
 
 def test_campaign_messages_are_marked_and_unanswered_ones_have_no_conversation(app_as, demo_db):
