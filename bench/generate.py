@@ -1,8 +1,8 @@
 """Build a benchmark workspace as real as the data Parley will hold: two years of history,
 nearly every message text distinct, a heavy tail of long threads.
 
-    python -m bench.generate --db /work/data-bench/100k.duckdb                      # 100k conversations, 1M messages
-    python -m bench.generate --db /work/data-bench/1m.duckdb --conversations 1000000   # 10M messages (about 15 min)
+    python -m bench.generate                                  # $PARLEY_BENCH_DIR/100k.duckdb: 1M messages
+    python -m bench.generate --conversations 1000000          # $PARLEY_BENCH_DIR/1m.duckdb: 10M (~10 min)
     python -m bench.generate --db /tmp/small.duckdb --conversations 2000 --big 500
 
 Sizes follow ``--conversations N``: 10 messages per conversation on average
@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.common import workspace_path
 from core import schema
 from core.db import Database
 from core.errors import ParleyError
@@ -32,7 +33,7 @@ from generator.write import generate_workspace
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", default="data/bench.duckdb", help="DuckDB file to create")
+    parser.add_argument("--db", default=None, help="DuckDB file to create (default: by size, in PARLEY_BENCH_DIR)")
     parser.add_argument("--media", default=None, help="media folder (default: <db folder>/media)")
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument(
@@ -66,7 +67,7 @@ def mean_length(messages: int, conversations: int, big: int, long: int) -> float
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    path = Path(args.db)
+    path = Path(args.db) if args.db else workspace_path(args.conversations)
     if path.exists() and not args.force:
         print(f"{path} already exists; pass --force to replace it.")
         return 1

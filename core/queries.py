@@ -80,6 +80,7 @@ class InboxView:
     page: Page
     unread: int | None
     version: int
+    members: list[dict[str, Any]] | None = None  # Team Inbox: whose inboxes the viewer may browse
 
 
 def inbox_page(
@@ -169,7 +170,8 @@ def inbox_view(
             LEFT JOIN users u ON u.id = c.owner_id
             LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
         )
-        SELECT (SELECT count(*) FROM f) AS _total, ({unread_sql}) AS _unread, ({version_sql}) AS _version, r.*
+        SELECT (SELECT count(*) FROM f) AS _total, ({unread_sql}) AS _unread, ({version_sql}) AS _version,
+               {MEMBERS_SQL if scope == "team" else "NULL"} AS _members, r.*
         FROM (SELECT 1) AS one LEFT JOIN page_rows r ON TRUE
         ORDER BY r.last_message_at DESC, r.conversation_id DESC
         """,
@@ -183,7 +185,7 @@ def inbox_view(
     )
     head = rows[0]
     found = [
-        {k: v for k, v in r.items() if k not in ("_total", "_unread", "_version")}
+        {k: v for k, v in r.items() if k not in ("_total", "_unread", "_version", "_members")}
         for r in rows
         if r["conversation_id"] is not None
     ]
@@ -191,6 +193,7 @@ def inbox_view(
         page=Page(rows=found, total=head["_total"], page=page, page_size=page_size),
         unread=head["_unread"],
         version=head["_version"] or 0,
+        members=[dict(m) for m in head["_members"]] if head["_members"] is not None else None,
     )
 
 
@@ -302,6 +305,12 @@ def team_members(db: Database, viewer: User, *, include_disabled: bool = False) 
         WHERE role IN ('standard', 'admin') {active} ORDER BY role = 'admin', display_name
         """
     )
+
+
+MEMBERS_SQL = """(SELECT list(struct_pack(id := id, username := username, display_name := display_name,
+                                         role := role, active := active, team_id := team_id)
+                              ORDER BY role = 'admin', display_name)
+                  FROM users WHERE role IN ('standard', 'admin') AND active)"""
 
 
 def workspace(db: Database) -> dict[str, Any]:

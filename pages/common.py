@@ -517,18 +517,20 @@ def inbox_list(
     _inbox_fragment(user.id, key, scope, owner_id, title, unread_for, show_owner, actions)
 
 
-def _inbox_data(rt, user, key: str, scope: str, owner_id, unread_for):
+def inbox_data(rt, user, key: str, scope: str, owner_id, unread_for, *, fresh: bool = False):
     """The list from ``queries.inbox_view`` (one statement), read again only when the inbox's
-    version in the database moved (one primary-key read) or the search, filter or page changed."""
+    version in the database moved (one primary-key read) or the search, filter or page changed.
+    Returns the view; a page may call it first with ``fresh`` (Team Inbox, for its members,
+    which no inbox version covers) and the live list then starts from what it kept."""
     from core import queries, versions
 
     s = st.session_state
     status = STATUS_CHOICES.get(s.get(f"{key}.status") or "Open", "open")
     params = (scope, owner_id, status, s.get(f"{key}.q") or "", s.get(f"{key}.page", 0), unread_for)
     cache = s.get(f"{key}.cache")
-    if cache and cache[0] == params:
-        if versions.inbox_version(rt.db, user.id if scope == "mine" else owner_id) == cache[1]:
-            return cache[2], cache[3]
+    if cache and cache[0] == params and not fresh:
+        if versions.inbox_version(rt.db, user.id if scope == "mine" else owner_id) == cache[1].version:
+            return cache[1]
     view = queries.inbox_view(
         rt.db,
         user,
@@ -542,9 +544,9 @@ def _inbox_data(rt, user, key: str, scope: str, owner_id, unread_for):
     page = view.page
     if page.page and page.page >= page.pages:  # the last page emptied (closed, reassigned)
         s[f"{key}.page"] = page.pages - 1
-        return _inbox_data(rt, user, key, scope, owner_id, unread_for)
-    s[f"{key}.cache"] = (params, view.version, page, view.unread)
-    return page, view.unread
+        return inbox_data(rt, user, key, scope, owner_id, unread_for)
+    s[f"{key}.cache"] = (params, view)
+    return view
 
 
 @st.fragment(run_every=LIVE_SECONDS)
@@ -557,7 +559,8 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
     user = get_user(rt.db, user_id)
     s = st.session_state
     try:
-        page, unread = _inbox_data(rt, user, key, scope, owner_id, unread_for)
+        view = inbox_data(rt, user, key, scope, owner_id, unread_for)
+        page, unread = view.page, view.unread
     except ParleyError as exc:
         st.error(str(exc))
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import queries, runtime
+from core import runtime
 from core.errors import ParleyError
 from pages import common, session
 
@@ -18,14 +18,16 @@ user = session.current_user(rt)
 if user is None:
     st.stop()
 
-try:
-    members = queries.team_members(rt.db, user)
+WHOLE_TEAM = 0  # not None: a selectbox treats None as "nothing chosen" and offers to clear it
+chosen = st.session_state.get("team.owner")
+chosen = None if chosen in (None, WHOLE_TEAM) else chosen
+try:  # one core call: the list (kept for the live fragment below) and whose inboxes may be browsed
+    members = common.inbox_data(rt, user, "team", "team", chosen, chosen, fresh=True).members
 except ParleyError as exc:
     st.error(str(exc))
     st.stop()
 
 st.header("Team Inbox", anchor=False)
-WHOLE_TEAM = 0  # not None: a selectbox treats None as "nothing chosen" and offers to clear it
 names = {WHOLE_TEAM: "Whole team"} | {
     m["id"]: f"{m['display_name']} (@{m['username']})" + (" · admin" if m["role"] == "admin" else "") for m in members
 }

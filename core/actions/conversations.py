@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit, clock, events, permissions, phones, queries
+from core import audit, clock, events, labels, permissions, queries
 from core.auth import User, get_user
 from core.db import Database, Transaction
 from core.errors import NotFound, ParleyError, PermissionDenied, ValidationError
@@ -53,7 +53,7 @@ def _load_targets(db: Database, conversation_ids: Iterable[Any]) -> list[Target]
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"There is no conversation {missing[0]}.")
-    return [Target(*r[:4], contact_label=(r[4] or "").strip() or phones.format_phone_display(r[5]) or "") for r in rows]
+    return [Target(*r[:4], contact_label=labels.contact_label(r[4], r[5])) for r in rows]
 
 
 def _require_workable(actor: User, targets: list[Target], what: str) -> None:

@@ -19,13 +19,13 @@ from typing import Any
 
 import emoji
 
-from core import clock, events, media_rules, permissions, phones, queries, settings
+from core import clock, events, labels, media_rules, permissions, phones, queries, settings
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
 from core.db import Database, Transaction
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.providers.base import FAILED, INTERRUPTED, NOT_SENT, QUEUED
+from core.providers.base import NOT_SENT, QUEUED
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
 REGISTERED_STATES = {"registered", "approved", "verified"}
@@ -105,7 +105,7 @@ def release_time_within(
 
 def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bool]:
     """(reason free text cannot go now, whether only registered templates can)."""
-    who = detail["contact_name"] or phones.format_phone_display(detail["contact_phone"])
+    who = labels.contact_label(detail["contact_name"], detail["contact_phone"])
     if detail["opted_out"]:
         return (f"{who} has opted out (replied STOP): nothing can be sent until they reply START.", False)
     if not detail["sender_enabled"]:
@@ -412,7 +412,7 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
-    if row[2] != "out" or row[1] not in (INTERRUPTED, FAILED):
+    if row[2] != "out" or row[1] not in labels.RETRYABLE_STATUSES:
         raise ValidationError("Only interrupted or failed messages can be retried.")
     blocked, _ = _blocked_reason(detail, None)
     if detail["opted_out"] or not detail["sender_enabled"]:
