@@ -37,4 +37,6 @@ def update(tx: Any, events: list[Any]) -> None:
         if e.name in INDEXED_CONTACT_EVENTS and e.payload.get("contact_id") is not None
     }
     if contacts:
-        contact_search.refresh(tx, contacts)
+        # Only new contacts (numbers writing in for the first time): nothing of theirs to replace.
+        new = all(e.name == names.CONTACT_CREATED for e in events if e.name in INDEXED_CONTACT_EVENTS)
+        contact_search.refresh(tx, contacts, new=new)

@@ -43,6 +43,7 @@ class Page:
     total: int
     page: int
     page_size: int
+    capped: bool = False  # ``total`` is a lower bound: there are more, not counted (see ``sent_view``)
 
     @property
     def pages(self) -> int:
@@ -65,12 +66,11 @@ def _status_clause(status: str) -> tuple[str, list[Any]]:
     return "c.status = ?", [status]
 
 
-def _search_clause(search: str | None, column: str) -> tuple[str, list[Any]]:
+def _search_clause(db: Database, search: str | None, column: str) -> tuple[str, list[Any]]:
     query = contact_search.parse(search)
     if query is None:
         return "TRUE", []
-    sql, params = contact_search.contact_ids_sql(query)
-    return f"{column} IN ({sql})", params
+    return contact_search.contact_filter(db, query, column)
 
 
 @dataclass
@@ -112,7 +112,8 @@ def inbox_view(
     page_size: int = PAGE_SIZE,
     unread_for: int | None = None,
 ) -> InboxView:
-    """My Inbox and Team Inbox: conversations, most recent activity first, in one statement.
+    """My Inbox and Team Inbox: conversations, most recent activity first, in two statements
+    (which conversations, with the counts and the version; then those rows).
 
     ``scope='mine'``: the viewer's own conversations (My Inbox).
     ``scope='team'``: admins and supervisors; ``owner_id`` narrows to one agent,
@@ -134,7 +135,7 @@ def inbox_view(
     clause, p = _status_clause(status)
     where.append(clause)
     params += p
-    clause, p = _search_clause(search, "c.contact_id")
+    clause, p = _search_clause(db, search, "c.contact_id")
     where.append(clause)
     params += p
     where_sql = " AND ".join(where)
@@ -152,48 +153,58 @@ def inbox_view(
         if unread_for is not None
         else "SELECT NULL"
     )
-    rows = db.dicts(
+    head = db.dicts(
         f"""
-        WITH f AS MATERIALIZED (SELECT c.id, c.last_message_at FROM conversations c WHERE {where_sql}),
-        pg AS (
-            SELECT * FROM conversations c WHERE c.id IN (
-                SELECT id FROM f ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?)
-        ),
-        page_rows AS (
-            SELECT c.id AS conversation_id, c.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
-                   c.channel, c.last_message_preview AS preview, c.last_message_at, c.last_message_direction,
-                   {UNREAD_SQL} AS unread, c.status, c.owner_id, u.display_name AS owner_name,
-                   c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label
-            FROM pg c
-            JOIN contacts ct ON ct.id = c.contact_id
-            JOIN senders s ON s.id = c.sender_id
-            LEFT JOIN users u ON u.id = c.owner_id
-            LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
-        )
-        SELECT (SELECT count(*) FROM f) AS _total, ({unread_sql}) AS _unread, ({version_sql}) AS _version,
-               {MEMBERS_SQL if scope == "team" else "NULL"} AS _members, r.*
-        FROM (SELECT 1) AS one LEFT JOIN page_rows r ON TRUE
-        ORDER BY r.last_message_at DESC, r.conversation_id DESC
+        WITH f AS MATERIALIZED (SELECT c.id, c.contact_id, c.last_message_at FROM conversations c WHERE {where_sql})
+        SELECT (SELECT count(*) FROM f) AS total, ({unread_sql}) AS unread, ({version_sql}) AS version,
+               {MEMBERS_SQL if scope == "team" else "NULL"} AS members,
+               (SELECT list(struct_pack(id := id, contact_id := contact_id))
+                FROM (SELECT id, contact_id FROM f ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?)) AS ids
         """,
-        [
-            *params,
-            page_size,
-            page * page_size,
-            *([unread_for] if unread_for is not None else []),
-            *version_params,
-        ],
-    )
-    head = rows[0]
-    found = [
-        {k: v for k, v in r.items() if k not in ("_total", "_unread", "_version", "_members")}
-        for r in rows
-        if r["conversation_id"] is not None
-    ]
+        [*params, *([unread_for] if unread_for is not None else []), *version_params, page_size, page * page_size],
+    )[0]
     return InboxView(
-        page=Page(rows=found, total=head["_total"], page=page, page_size=page_size),
-        unread=head["_unread"],
-        version=head["_version"] or 0,
-        members=[dict(m) for m in head["_members"]] if head["_members"] is not None else None,
+        page=Page(rows=_inbox_rows(db, head["ids"] or []), total=head["total"], page=page, page_size=page_size),
+        unread=head["unread"],
+        version=head["version"] or 0,
+        members=[dict(m) for m in head["members"]] if head["members"] is not None else None,
+    )
+
+
+# The rows of a page, by their ids written into the statement (only integers read from the
+# database). DuckDB answers a literal id list by filtering each big table's scan; a join with
+# the page's ids instead read a whole column of every big table (at 1M conversations a page took
+# 60 ms that way, a few ms this way).
+INBOX_ROWS_SQL = """
+    WITH c AS MATERIALIZED (
+        SELECT id, contact_id, sender_id, owner_id, channel, last_message_preview, last_message_at,
+               last_message_direction, last_inbound_at, status, unsolicited, optout_flag, message_count
+        FROM conversations WHERE id IN ({ids})
+    ),
+    ct AS MATERIALIZED (SELECT id, name, phone, opted_out FROM contacts WHERE id IN ({contacts})),
+    rm AS MATERIALIZED (SELECT * FROM read_markers WHERE conversation_id IN ({ids}))
+    SELECT c.id AS conversation_id, c.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
+           c.channel, c.last_message_preview AS preview, c.last_message_at, c.last_message_direction,
+           {unread} AS unread, c.status, c.owner_id, u.display_name AS owner_name,
+           c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label
+    FROM c
+    JOIN ct ON ct.id = c.contact_id
+    JOIN senders s ON s.id = c.sender_id
+    LEFT JOIN users u ON u.id = c.owner_id
+    LEFT JOIN rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
+    ORDER BY c.last_message_at DESC, c.id DESC
+"""
+
+
+def _inbox_rows(db: Database, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not found:
+        return []
+    return db.dicts(
+        INBOX_ROWS_SQL.format(
+            ids=threads.id_list([f["id"] for f in found]),
+            contacts=threads.id_list({f["contact_id"] for f in found}),
+            unread=UNREAD_SQL,
+        )
     )
 
 
@@ -249,49 +260,82 @@ def sent_messages(
     return sent_view(db, viewer, search=search, page=page, page_size=page_size).page
 
 
+SENT_COUNT_CAP = 1_000
+
+
 def sent_view(
     db: Database, viewer: User, *, search: str | None = None, page: int = 0, page_size: int = PAGE_SIZE
 ) -> InboxView:
-    """Sent Messages in one statement: the page, its total and the viewer's inbox version."""
+    """Sent Messages: the page, its total and the viewer's inbox version, in two statements.
+
+    Newest first by id (ids follow time): DuckDB reads the newest row groups first and stops
+    once the page is full, instead of sorting everything the viewer ever sent. The total is
+    counted the same way up to ``SENT_COUNT_CAP`` (or a page past the current one), which is
+    all the pager needs: "1–50 of 1,000+" for an agent with years of messages, where an exact
+    count read 10M rows (53 ms at 1M conversations).
+    """
     where = ["m.author_id = ?", "m.direction = 'out'"]
     params: list[Any] = [viewer.id]
-    clause, p = _search_clause(search, "m.contact_id")
+    clause, p = _search_clause(db, search, "m.contact_id")
     where.append(clause)
     params += p
     where_sql = " AND ".join(where)
     page = max(0, int(page))
-    rows = db.dicts(
+    cap = max(SENT_COUNT_CAP, (page + 2) * page_size)
+    head = db.dicts(
         f"""
-        WITH f AS MATERIALIZED (SELECT m.id, m.created_at FROM messages m WHERE {where_sql}),
-        pg AS (
-            SELECT * FROM messages m WHERE m.id IN (
-                SELECT id FROM f ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)
-        ),
-        page_rows AS (
-        SELECT m.id, m.conversation_id, m.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
-               s.channel, m.body, m.status, m.error_code, m.error_reason, m.created_at, m.release_at,
-               m.campaign_id, cp.name AS campaign_name, m.has_media,
-               CASE WHEN c.id IS NULL THEN NULL ELSE {UNREAD_SQL} END AS unread
-        FROM pg m
-        JOIN contacts ct ON ct.id = m.contact_id
-        JOIN senders s ON s.id = m.sender_id
-        LEFT JOIN campaigns cp ON cp.id = m.campaign_id
-        LEFT JOIN conversations c ON c.id = m.conversation_id
-        LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
-        )
-        SELECT (SELECT count(*) FROM f) AS _total,
-               (SELECT inbox_version FROM users WHERE id = ?) AS _version, r.*
-        FROM (SELECT 1) AS one LEFT JOIN page_rows r ON TRUE
-        ORDER BY r.created_at DESC, r.id DESC
+        SELECT (SELECT count(*) FROM (SELECT m.id FROM messages m WHERE {where_sql} ORDER BY m.id DESC LIMIT ?))
+               AS total,
+               (SELECT inbox_version FROM users WHERE id = ?) AS version,
+               (SELECT list(struct_pack(id := id, contact_id := contact_id, conversation_id := conversation_id))
+                FROM (SELECT m.id, m.contact_id, m.conversation_id FROM messages m WHERE {where_sql}
+                      ORDER BY m.id DESC LIMIT ? OFFSET ?)) AS page
         """,
-        [*params, page_size, page * page_size, viewer.id],
-    )
-    head = rows[0]
-    found = [{k: v for k, v in r.items() if k not in ("_total", "_version")} for r in rows if r["id"] is not None]
+        [*params, cap + 1, viewer.id, *params, page_size, page * page_size],
+    )[0]
+    found = head["page"] or []
+    rows = _sent_rows(db, found) if found else []
+    total = head["total"]
     return InboxView(
-        page=Page(rows=found, total=head["_total"], page=page, page_size=page_size),
+        page=Page(rows=rows, total=min(total, cap), page=page, page_size=page_size, capped=total > cap),
         unread=None,
-        version=head["_version"] or 0,
+        version=head["version"] or 0,
+    )
+
+
+SENT_ROWS_SQL = """
+    WITH m AS MATERIALIZED (
+        SELECT id, conversation_id, contact_id, sender_id, campaign_id, body, status, error_code, error_reason,
+               created_at, release_at, has_media
+        FROM messages WHERE id IN ({ids})
+    ),
+    ct AS MATERIALIZED (SELECT id, name, phone FROM contacts WHERE id IN ({contacts})),
+    c AS MATERIALIZED (SELECT id, owner_id, last_inbound_at FROM conversations WHERE id IN ({conversations})),
+    rm AS MATERIALIZED (SELECT * FROM read_markers WHERE conversation_id IN ({conversations}))
+    SELECT m.id, m.conversation_id, m.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
+           s.channel, m.body, m.status, m.error_code, m.error_reason, m.created_at, m.release_at,
+           m.campaign_id, cp.name AS campaign_name, m.has_media,
+           CASE WHEN c.id IS NULL THEN NULL ELSE {unread} END AS unread
+    FROM m
+    JOIN ct ON ct.id = m.contact_id
+    JOIN senders s ON s.id = m.sender_id
+    LEFT JOIN campaigns cp ON cp.id = m.campaign_id
+    LEFT JOIN c ON c.id = m.conversation_id
+    LEFT JOIN rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
+    ORDER BY m.id DESC
+"""
+
+
+def _sent_rows(db: Database, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's messages with their contact and conversation, by literal id lists (see INBOX_ROWS_SQL)."""
+    conversations = [f["conversation_id"] for f in found if f["conversation_id"] is not None]
+    return db.dicts(
+        SENT_ROWS_SQL.format(
+            ids=threads.id_list([f["id"] for f in found]),
+            contacts=threads.id_list({f["contact_id"] for f in found}),
+            conversations=threads.id_list(conversations) if conversations else "NULL",
+            unread=UNREAD_SQL,
+        )
     )
 
 

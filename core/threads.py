@@ -14,9 +14,11 @@ each measured on the generated 100k and 1M workspaces (``bench/bench_inbox.py``)
   decompressed) for a whole thread only to keep its last 200 is what made
   a 10k-message conversation slow: ``queries.thread`` joined users before
   the ``LIMIT``. Here the ids of the page are chosen first, reading the id
-  column only, and the rows of those ids are read after; the ids of one
-  page lie in a few adjacent row groups, which DuckDB's zone maps on the
-  ordered id column find without reading the others.
+  column only, and the rows of those ids are read after, as a literal id
+  list that DuckDB pushes into the scan (``id_list``); the ids of one page
+  lie in a few adjacent row groups, which zone maps on the ordered id
+  column find without reading the others. Authors' names come from the
+  caller rather than a join (a join with users cost more than the rows).
 - **A long thread is read from its newest end.** Past ``INDEX_LIMIT``
   messages, fetching every id through the index costs more than reading
   backwards: ``ORDER BY id DESC LIMIT n`` over the conversation's rows lets
@@ -47,8 +49,9 @@ PAGE = 200
 SMALL = 200  # up to this many messages, one statement through the index fetches every row
 INDEX_LIMIT = 2000  # up to this many, the index gives the ids; beyond, the newest end is read
 
-COLUMNS = """m.id, m.conversation_id, m.direction, m.author_id,
-    (SELECT display_name FROM users WHERE id = m.author_id) AS author_name, m.body, m.status, m.error_code,
+# Authors' names are not joined here (a join costs more than the rows it adds): the caller
+# passes the users' names, which the Conversation page reads with the conversation.
+COLUMNS = """m.id, m.conversation_id, m.direction, m.author_id, m.body, m.status, m.error_code,
     m.error_reason, m.created_at, m.status_at, m.release_at, m.has_media, m.campaign_id, m.provider_message_id"""
 
 
@@ -60,9 +63,25 @@ class Page:
 
 
 def read_page(
-    db: Database, conversation_id: int, message_count: int, *, limit: int = PAGE, before_id: int | None = None
+    db: Database,
+    conversation_id: int,
+    message_count: int,
+    *,
+    limit: int = PAGE,
+    before_id: int | None = None,
+    names: dict[int, str] | None = None,
 ) -> Page:
-    """The newest ``limit`` messages (older than ``before_id`` if given), oldest first."""
+    """The newest ``limit`` messages (older than ``before_id`` if given), oldest first, each with
+    its author's name (from ``names``, users by id; read here when not given)."""
+    page = _read(db, conversation_id, message_count, limit=limit, before_id=before_id)
+    if names is None and any(m["author_id"] is not None for m in page.messages):
+        names = dict(db.fetchall("SELECT id, display_name FROM users"))
+    for message in page.messages:
+        message["author_name"] = (names or {}).get(message["author_id"])
+    return page
+
+
+def _read(db: Database, conversation_id: int, message_count: int, *, limit: int, before_id: int | None) -> Page:
     limit = max(1, int(limit))
     if message_count <= INDEX_LIMIT:
         before = "" if before_id is None else "AND m.id < ?"
@@ -91,8 +110,16 @@ def read_page(
         ids = sorted(ids[:limit])
     if not ids:
         return Page([], has_older)
-    rows = db.dicts(f"SELECT {COLUMNS} FROM messages m WHERE m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id", [ids])
+    rows = db.dicts(f"SELECT {COLUMNS} FROM messages m WHERE m.id IN ({id_list(ids)}) ORDER BY m.id")
     return _with_media(db, Page(rows, has_older))
+
+
+def id_list(ids: list[int]) -> str:
+    """Ids as a literal IN list. A literal list is pushed into the scan as a filter, so only the
+    page's rows are read; a list parameter is joined, which for more than 50 ids reads every
+    column of every row group in their range (measured: 200 rows of a 10k thread, 9 ms vs 23 ms).
+    Only integers from the database are written into the statement."""
+    return ", ".join(str(int(i)) for i in ids)
 
 
 def _with_media(db: Database, page: Page) -> Page:

@@ -27,6 +27,19 @@ from core import events as names
 
 USER_KEYS = ("user_id", "owner_id", "from_user_id", "author_id")
 CONTACT_EVENTS = frozenset(n for n in names.ALL if n.startswith("contact."))
+# Delivery outcomes name the message (and its owner) but not its author, whose Sent Messages
+# show its status: those messages are looked up. A new message names its author itself.
+DELIVERY_EVENTS = frozenset(
+    {
+        names.MESSAGE_SENT,
+        names.MESSAGE_FAILED,
+        names.MESSAGE_NOT_SENT,
+        names.MESSAGE_RETRY_SCHEDULED,
+        names.MESSAGE_INTERRUPTED,
+        names.MESSAGE_STATUS,
+        names.MESSAGE_RETRIED,
+    }
+)
 
 
 def stamp(tx: Any, events: list[Any]) -> None:
@@ -40,7 +53,7 @@ def stamp(tx: Any, events: list[Any]) -> None:
         p = event.payload
         if p.get("conversation_id") is not None:
             conversations.add(int(p["conversation_id"]))
-        if p.get("message_id") is not None:
+        if p.get("message_id") is not None and (event.name in DELIVERY_EVENTS or p.get("conversation_id") is None):
             messages.add(int(p["message_id"]))
         if p.get("contact_id") is not None and event.name in CONTACT_EVENTS:
             contacts.add(int(p["contact_id"]))
@@ -58,7 +71,10 @@ def stamp(tx: Any, events: list[Any]) -> None:
                 users.add(author_id)
     where, params = [], []
     for column, ids in (("id", conversations), ("contact_id", contacts), ("sender_id", senders)):
-        if ids:
+        if len(ids) == 1:  # the usual case: one conversation, found by its key
+            where.append(f"{column} = ?")
+            params.append(next(iter(ids)))
+        elif ids:
             where.append(f"{column} IN (SELECT unnest(?::INTEGER[]))")
             params.append(sorted(ids))
     unowned = False

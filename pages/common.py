@@ -404,7 +404,8 @@ def pager(key: str, page, container=None) -> None:
     )
     first = page.page * page.page_size + 1 if page.total else 0
     last = min(page.total, (page.page + 1) * page.page_size)
-    row.caption(f"{first:,}–{last:,} of {page.total:,}", width="content")
+    more = "+" if getattr(page, "capped", False) else ""  # counted up to a cap (core.queries.sent_view)
+    row.caption(f"{first:,}–{last:,} of {page.total:,}{more}", width="content")
     row.button(
         "Prev",
         key=f"{key}.prev",
