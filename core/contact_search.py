@@ -175,6 +175,27 @@ def matches_sql(query: Query | None, archived: str = "active") -> tuple[str, lis
     return sql, params
 
 
+def first_rows_sql(archived: str) -> str:
+    """(contact_id, sort_key) of the first contacts in list order, without a search: one
+    parameter, how many are wanted (the page's end).
+
+    The main table's empty-key rows are stored in sort order (it is built ``ORDER BY key,
+    sort_key``) and DuckDB keeps the order of a table in a scan with a ``LIMIT`` (insertion order
+    is preserved), so the first rows are read and nothing is sorted: a million contacts cost
+    what fifty do. As many more rows are read as there are contacts in the recent table, whose
+    rows replace theirs and come in sorted with them.
+    """
+    keep = {"archived": "archived", "all": "TRUE"}.get(archived, "NOT archived")
+    return f"""
+        WITH head AS (
+            SELECT contact_id, sort_key FROM contact_search WHERE key = '' AND {keep}
+            LIMIT ? + (SELECT count(DISTINCT contact_id) FROM contact_search_recent)
+        )
+        SELECT contact_id, sort_key FROM head WHERE contact_id NOT IN (SELECT contact_id FROM contact_search_recent)
+        UNION ALL
+        SELECT contact_id, sort_key FROM contact_search_recent WHERE key = '' AND {keep}"""
+
+
 def contact_ids_sql(query: Query) -> tuple[str, list[Any]]:
     """SQL for the ids of every contact (archived ones too) matching ``query``, for other searches."""
     sql, params = matches_sql(query, "all")
@@ -214,19 +235,61 @@ def refresh(tx: Transaction, contact_ids: Iterable[int], *, new: bool = False) -
         return
     if not new:
         tx.execute("DELETE FROM contact_search_recent WHERE contact_id IN (SELECT unnest(?::INTEGER[]))", [ids])
+    if len(ids) <= FEW:
+        _refresh_few(tx, ids, new)
+        return
+    seq = tx.scalar("SELECT nextval('seq_contact_search')")
     tx.execute(
         f"""INSERT INTO contact_search_recent (key, contact_id, sort_key, archived, seq)
-            SELECT key, contact_id, sort_key, archived, nextval('seq_contact_search')
-            FROM ({_keys_sql("c.id IN (SELECT unnest(?::INTEGER[]))")})""",
-        [ids],
+            SELECT key, contact_id, sort_key, archived, ? FROM ({_keys_sql("c.id IN (SELECT unnest(?::INTEGER[]))")})""",
+        [seq, ids],
     )
     if not new:
         # A contact that no longer exists keeps one row without a key: it hides its old keys in the main table.
         tx.execute(
             """INSERT INTO contact_search_recent (key, contact_id, sort_key, archived, seq)
-               SELECT NULL, i, NULL, TRUE, nextval('seq_contact_search') FROM (SELECT unnest(?::INTEGER[]) AS i)
+               SELECT NULL, i, NULL, TRUE, ? FROM (SELECT unnest(?::INTEGER[]) AS i)
                WHERE i NOT IN (SELECT id FROM contacts)""",
-            [ids],
+            [seq, ids],
+        )
+
+
+FEW = 20  # up to this many contacts, their keys are made here rather than in SQL (cheaper for a few)
+
+
+def keys_of(search_name: str, phone_digits: str) -> list[str]:
+    """The keys of one contact, as ``KEYS_SQL`` makes them (the empty key, name suffixes, number suffixes)."""
+    name_keys = [search_name[i : i + KEY_LENGTH] for i in range(len(search_name)) if search_name[i] != " "]
+    digit_keys = [DIGITS + phone_digits[i:] for i in range(len(phone_digits) - MIN_DIGITS + 1)]
+    return ["", *name_keys, *digit_keys]
+
+
+def sort_key(search_name: str, phone: str) -> str:
+    return ("1" if search_name == "" else "0") + search_name + "\x01" + phone
+
+
+def _refresh_few(tx: Transaction, ids: list[int], new: bool) -> None:
+    found = {
+        r[0]: r[1:]
+        for r in tx.fetchall(
+            "SELECT id, search_name, phone_digits, phone, archived FROM contacts WHERE id IN ({})".format(
+                ", ".join(str(i) for i in ids)
+            )
+        )
+    }
+    rows: list[Any] = []
+    for contact_id in ids:
+        if contact_id in found:
+            name, digits, phone, archived = found[contact_id]
+            key_sort = sort_key(name or "", phone)
+            rows += [(key, contact_id, key_sort, archived) for key in keys_of(name or "", digits or "")]
+        elif not new:
+            rows.append((None, contact_id, None, True))  # gone: hides its old keys in the main table
+    if rows:
+        values = ", ".join(["(?, ?, ?, ?, nextval('seq_contact_search'))"] * len(rows))
+        tx.execute(
+            f"INSERT INTO contact_search_recent (key, contact_id, sort_key, archived, seq) VALUES {values}",
+            [v for row in rows for v in row],
         )
 
 
@@ -259,7 +322,10 @@ def compact(db: Database) -> int:
         cursor.execute(f"CREATE OR REPLACE TABLE contact_search_next AS {_keys_sql('TRUE')} ORDER BY key, sort_key")
         cursor.execute("COMMIT")
     except BaseException:
-        cursor.execute("ROLLBACK")
+        try:
+            cursor.execute("ROLLBACK")
+        except Exception:  # the commit itself failed (e.g. the database was closed meanwhile)
+            pass
         raise
 
     def swap(tx: Transaction) -> int:
@@ -284,9 +350,11 @@ def maybe_compact(db: Database, *, threshold: int = COMPACT_AFTER) -> threading.
             try:
                 compact(db)
             except Exception:  # the index stays correct without it, only slower
+                if getattr(db, "_closed", False):  # Parley is stopping: the next start compacts again
+                    log.info("compacting the contacts search index stopped with the database")
+                    return
                 log.exception("compacting the contacts search index failed")
 
-        thread = threading.Thread(target=run, name="parley-contact-search", daemon=True)
+        thread = db.run_in_background("parley-contact-search", run)
         _compacting[id(db)] = thread
-        thread.start()
         return thread

@@ -133,16 +133,15 @@ def _page(
     """Two statements: the page's contact ids in list order, with the total, from the index; then
     those contacts and the conversations the viewer may see with each, by literal id lists
     (which DuckDB answers through the keys; a join with the page read whole columns)."""
-    matches, params = contact_search.matches_sql(query, archived)
-    # Without a search every contact matches: count them where that is cheap.
-    count = (
-        f"SELECT count(*) FROM contacts WHERE {contact_filter(None, archived, 'contacts')[0]}"
-        if query is None
-        else "SELECT count(*) FROM m"
-    )
+    if query is None:  # every contact: the first rows in list order, counted where that is cheap
+        matches, params = contact_search.first_rows_sql(archived), [(page + 1) * page_size]
+        count = f"SELECT count(*) FROM contacts WHERE {contact_filter(None, archived, 'contacts')[0]}"
+    else:
+        matches, params = contact_search.matches_sql(query, archived)
+        count = "SELECT count(*) FROM m"
     head = db.dicts(
         f"""
-        WITH m AS {"NOT " if query is None else ""}MATERIALIZED ({matches})
+        WITH m AS MATERIALIZED ({matches})
         SELECT ({count}) AS total,
                (SELECT list(contact_id) FROM (SELECT contact_id FROM m ORDER BY sort_key LIMIT ? OFFSET ?)) AS ids
         """,

@@ -54,6 +54,9 @@ class Transaction:
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self.cursor = cursor
         self.events: list[Event] = []
+        # Conversations whose version a statement of this transaction already raised (the one
+        # that records a message does it in passing), so ``core.versions`` skips them.
+        self.versioned: set[int] = set()
 
     def execute(self, sql: str, params: Iterable[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.cursor.execute(sql, list(params) if params is not None else None)
@@ -153,6 +156,7 @@ class Database:
         self._write_lock = WriteLock()
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
         self._closed = False
+        self._background: list[threading.Thread] = []
         self.write_conflicts = 0  # retried transaction conflicts, for /healthz
 
     # ---- reads -----------------------------------------------------------------
@@ -299,14 +303,25 @@ class Database:
         with self._write_lock.hold():
             self._write_cursor().execute("CHECKPOINT")
 
+    def run_in_background(self, name: str, fn: Callable[[], None]) -> threading.Thread:
+        """Run ``fn`` on a thread of its own (long maintenance reads, such as rebuilding an index
+        off the write path). ``close`` interrupts what it is doing and waits for it to end, so
+        no thread is left inside DuckDB when the process exits."""
+        thread = threading.Thread(target=fn, name=name)
+        self._background = [t for t in self._background if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            self._conn.close()
+            self._conn.close()  # interrupts what background work is doing on its cursors
         except duckdb.Error:
             pass
+        for thread in self._background:
+            thread.join(timeout=30)
 
 
 _events_table_known: dict[int, bool] = {}

@@ -49,10 +49,13 @@ def stamp(tx: Any, events: list[Any]) -> None:
     contacts: set[int] = set()
     senders: set[int] = set()
     users: set[int] = set()
+    ownerless: set[int] = set()  # conversations named by an event that names no user
     for event in events:
         p = event.payload
         if p.get("conversation_id") is not None:
             conversations.add(int(p["conversation_id"]))
+            if not any(p.get(k) is not None for k in USER_KEYS):
+                ownerless.add(int(p["conversation_id"]))
         if p.get("message_id") is not None and (event.name in DELIVERY_EVENTS or p.get("conversation_id") is None):
             messages.add(int(p["message_id"]))
         if p.get("contact_id") is not None and event.name in CONTACT_EVENTS:
@@ -69,6 +72,11 @@ def stamp(tx: Any, events: list[Any]) -> None:
                 conversations.add(conversation_id)
             if author_id is not None:
                 users.add(author_id)
+    # A conversation whose version was raised in passing (recording a message) is not updated
+    # again; its owner, named by the event, still gets a new inbox version.
+    done = conversations & getattr(tx, "versioned", set())
+    conversations -= done
+    conversations |= done & ownerless  # no event said whose it is: the update below finds out
     where, params = [], []
     for column, ids in (("id", conversations), ("contact_id", contacts), ("sender_id", senders)):
         if len(ids) == 1:  # the usual case: one conversation, found by its key
@@ -86,12 +94,19 @@ def stamp(tx: Any, events: list[Any]) -> None:
                 unowned = True
             else:
                 users.add(owner_id)
-    if users or unowned:
+    if unowned:
         # A conversation nobody owns shows only in Team Inbox: the admins' versions carry it.
         tx.execute(
-            "UPDATE users SET inbox_version = inbox_version + 1 "
-            "WHERE id IN (SELECT unnest(?::INTEGER[])) OR (? AND role = 'admin')",
-            [sorted(users), unowned],
+            "UPDATE users SET inbox_version = inbox_version + 1 WHERE id IN (SELECT unnest(?::INTEGER[])) "
+            "OR role = 'admin'",
+            [sorted(users)],
+        )
+    elif len(users) == 1:
+        tx.execute("UPDATE users SET inbox_version = inbox_version + 1 WHERE id = ?", [next(iter(users))])
+    elif users:
+        tx.execute(
+            "UPDATE users SET inbox_version = inbox_version + 1 WHERE id IN (SELECT unnest(?::INTEGER[]))",
+            [sorted(users)],
         )
 
 

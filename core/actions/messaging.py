@@ -381,7 +381,8 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
 
 
 def touch_conversation(tx: Transaction, conversation_id: int, at: dt.datetime, preview: str, direction: str) -> None:
-    """Keep the inbox summary columns current (the inbox never aggregates messages)."""
+    """Keep the inbox summary columns current (the inbox never aggregates messages), and raise
+    the conversation's version for live pages in the same statement (``core.versions``)."""
     preview = " ".join((preview or "").split())[:120]
     inbound = direction == "in"
     tx.execute(
@@ -389,10 +390,12 @@ def touch_conversation(tx: Transaction, conversation_id: int, at: dt.datetime, p
                last_message_direction = ?, message_count = message_count + 1,
                last_inbound_at = CASE WHEN ? THEN greatest(coalesce(last_inbound_at, ?), ?) ELSE last_inbound_at END,
                status = CASE WHEN ? THEN 'open' ELSE status END,
-               closed_at = CASE WHEN ? THEN NULL ELSE closed_at END
+               closed_at = CASE WHEN ? THEN NULL ELSE closed_at END,
+               version = version + 1
            WHERE id = ?""",
         [at, preview, direction, inbound, at, at, inbound, inbound, conversation_id],
     )
+    tx.versioned.add(conversation_id)
 
 
 def do_retry(db: Database, viewer: User, message_id: Any) -> int:

@@ -145,3 +145,31 @@ def test_a_change_made_after_compaction_still_overrides(db, ana, people):
     contacts.do_update_contact(db, ana, people["jose"], name="Joseph Nunes")
     assert names(db, ana, "nunez") == []
     assert names(db, ana, "nunes") == ["Joseph Nunes"]
+
+
+def test_keys_made_for_a_few_contacts_are_the_keys_the_rebuild_makes(db, ana, people):
+    def keys():
+        return sorted(
+            db.fetchall(
+                "SELECT key, contact_id, sort_key, archived FROM contact_search_recent "
+                "UNION ALL SELECT key, contact_id, sort_key, archived FROM contact_search"
+            )
+        )
+
+    few = keys()  # every contact so far was indexed one transaction at a time (a few at once)
+    contact_search.compact(db)  # the same contacts, indexed by SQL over the whole table
+    assert keys() == few
+    assert ("\x016175550111", people["wang"], "0王小明\x01+16175550111", False) in few
+    assert ("ose nunez", people["jose"], "0jose nunez\x01+14158670400", False) in few
+
+
+def test_the_whole_list_stays_in_order_through_changes_and_compaction(db, ana, people):
+    contact_search.compact(db)
+    contacts.do_create_contact(db, ana, phone="+14158670555", name="Aaron Abbott")
+    contacts.do_update_contact(db, ana, people["ohara"], name="Zed O'Hara")
+    expected = ["Aaron Abbott", "José Núñez", "María López", "Zed O'Hara", "王小明", None]
+    assert names(db, ana, None) == expected
+    second = contacts.list_contacts(db, ana, page=1, page_size=4)
+    assert [r["name"] for r in second.rows] == ["王小明", None] and second.total == 6
+    contact_search.compact(db)
+    assert names(db, ana, None) == expected
