@@ -44,7 +44,6 @@ AROUND_SQL = """
            ct.timezone AS contact_timezone,
            s.label AS sender_label, s.phone AS sender_phone, s.provider AS sender_provider,
            s.enabled AS sender_enabled, s.registration_kind, s.registration_status,
-           (SELECT display_name FROM users WHERE id = ?) AS owner_name,
            (SELECT struct_pack(unread := rm.unread, read_at := rm.read_at) FROM read_markers rm
             WHERE rm.user_id = ? AND rm.conversation_id = ?) AS marker,
            -- Small tables, read whole: uncorrelated subqueries cost a fraction of correlated ones.
@@ -66,10 +65,9 @@ def read_detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, A
     rows = db.dicts(CONVERSATION_SQL, [cid])
     permissions.require_conversation_view(viewer, cid, rows[0] if rows else None)
     detail = rows[0]
-    around = db.dicts(
-        AROUND_SQL, [detail["owner_id"], detail["owner_id"], cid, detail["contact_id"], detail["sender_id"]]
-    )[0]
+    around = db.dicts(AROUND_SQL, [detail["owner_id"], cid, detail["contact_id"], detail["sender_id"]])[0]
     detail.update(around)
+    detail["owner_name"] = next((p["name"] for p in detail["people"] or [] if p["id"] == detail["owner_id"]), None)
     marker = detail.pop("marker") or {}
     detail["unread"] = bool(
         marker.get("unread")
