@@ -36,11 +36,13 @@ function sendSelection(state) {
   state.setTriggerValue("select", { rows: Array.from(state.selected) });
 }
 
-function toggle(state, id) {
+function toggle(state, id, on) {
+  // on: the tick wanted (the box's own state after a click); undefined flips it (keyboard).
   const row = state.rows[rowIndex(state, id)];
   if (!row || !state.data.selectable || row.selectable === false) return;
-  if (state.selected.has(id)) state.selected.delete(id);
-  else state.selected.add(id);
+  const want = on === undefined ? !state.selected.has(id) : on;
+  if (want) state.selected.add(id);
+  else state.selected.delete(id);
   paintSelection(state);
   sendSelection(state);
 }
@@ -94,11 +96,10 @@ function renderRow(state, row, i) {
     box.disabled = row.selectable === false;
     if (box.disabled && row.tick_help) box.title = row.tick_help;
     box.addEventListener("click", (ev) => {
-      ev.stopPropagation();
-      ev.preventDefault(); // toggle() paints the box; keeps browser and list in step
+      ev.stopPropagation(); // a tick is not an open
       state.focus = i;
       paintFocus(state, false);
-      toggle(state, row.id);
+      toggle(state, row.id, box.checked);
     });
     tickCell.appendChild(box);
   }
@@ -167,7 +168,24 @@ function render(state) {
   state.selected = new Set([...state.selected].filter((id) => ids.has(id)));
   state.root.classList.remove("leaving");
   state.root.classList.toggle("selectable", !!data.selectable);
-  state.list.replaceChildren(...state.rows.map((row, i) => renderRow(state, row, i)));
+  // Every refresh of the page hands the rows again. Rows that did not change keep their element,
+  // so a click that lands while the list refreshes (mouse down on one element, up on its
+  // replacement) is never lost; only changed rows are drawn anew.
+  const frame = JSON.stringify([data.selectable, data.open_event]);
+  const old = state.frame === frame ? state.byKey : new Map();
+  const byKey = new Map();
+  const items = state.rows.map((row, i) => {
+    const key = JSON.stringify(row) + "#" + i;
+    const li = old.get(key) || renderRow(state, row, i);
+    byKey.set(key, li);
+    return li;
+  });
+  state.frame = frame;
+  state.byKey = byKey;
+  const current = Array.from(state.list.children);
+  if (current.length !== items.length || current.some((li, i) => li !== items[i])) {
+    state.list.replaceChildren(...items);
+  }
   state.focus = Math.min(Math.max(state.focus, 0), Math.max(state.rows.length - 1, 0));
   paintSelection(state);
   paintFocus(state, false);
