@@ -42,7 +42,8 @@ NOTIFY_MS = 5_000  # product promise: assignment / new-message notifications wit
 LIVE_MS = 5_000  # product promise: a new message shows in the open conversation within 5 s
 # A 2-core machine with both cores taken (other test processes, CI, a CPU burner): the page's
 # 2-second refresh and the browser's own work both wait for a core. Measured with a burner on
-# each core: new messages showed in 1.4-4.6 s; notifications kept to their 5 s.
+# each core while other test suites ran (load average 18-22): new messages showed after
+# 2.4-6.9 s in 8 runs out of 8.
 SLACK_MS = 5_000
 VIEWPORT = {"width": 1400, "height": 900}
 TITLE_RE = re.compile(r"^\((\d+)\) Parley$")
