@@ -140,7 +140,8 @@ def _live(user_id, key, scope, owner_id, title, unread_for, show_owner, actions)
         st.markdown(badge)
     top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     query = list_controls.search_box(key, top.container(horizontal=True, vertical_alignment="center", width="content"))
-    top.segmented_control(
+    right = top.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content")
+    right.segmented_control(
         "Show",
         list(STATUS_CHOICES),
         default="Open",
@@ -155,19 +156,14 @@ def _live(user_id, key, scope, owner_id, title, unread_for, show_owner, actions)
     status = s.get(f"{key}.status") or "Open"
     shown = inbox_rows(page.rows, tz_name=user.timezone, show_owner=show_owner, show_closed=status == "All")
     keep_shown(key, shown)
-    bar = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+    list_controls.pager(key, page, right)
     if actions:
         bulk.action_buttons(
             key,
             user_id,
             INBOX_ACTIONS + ([ASSIGN_ACTION] if user.is_admin else []),
-            bar.container(horizontal=True, vertical_alignment="center", width="content"),
+            st.container(horizontal=True, vertical_alignment="center"),
         )
-    list_controls.pager(
-        key,
-        page,
-        bar.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
-    )
     bulk.feedback(key)
     if not page.rows:
         what = {"Open": "open conversations", "Closed": "closed conversations", "All": "conversations"}[status]

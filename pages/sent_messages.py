@@ -98,19 +98,17 @@ def sent_list(user_id: int) -> None:
     except ParleyError as exc:
         st.error(md("{error}", error=exc))
         return
-    query = list_controls.search_box(KEY)
+    top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+    query = list_controls.search_box(KEY, top.container(horizontal=True, vertical_alignment="center", width="content"))
     shown = sent_rows(page.rows, viewer.timezone)
     keep_shown(KEY, shown)
-    bar = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
-    if viewer.can_send:
-        bulk.action_buttons(
-            KEY, user_id, ACTIONS, bar.container(horizontal=True, vertical_alignment="center", width="content")
-        )
     list_controls.pager(
         KEY,
         page,
-        bar.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
+        top.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
     )
+    if viewer.can_send:
+        bulk.action_buttons(KEY, user_id, ACTIONS, st.container(horizontal=True, vertical_alignment="center"))
     bulk.feedback(KEY)
     if not page.rows:
         st.info(
