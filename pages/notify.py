@@ -52,7 +52,7 @@ SCRIPT = """<script>
         el.remove();
         if (cid > 0) {
           // Open it the way Back/Forward do (no reload): Streamlit stops this page's timers first.
-          var base = window.location.pathname.replace(/\/[^/]*$/, "");
+          var base = window.location.pathname.replace(/\\/[^/]*$/, "");
           window.history.pushState(null, "", base + "/conversation?id=" + cid);
           window.dispatchEvent(new PopStateEvent("popstate", {state: null}));
         }
@@ -68,7 +68,7 @@ SCRIPT = """<script>
     // The conversation this tab shows, if any: its new messages appear in the thread itself,
     // so announcing them as news from elsewhere would only mislead.
     P.viewing = function () {
-      if (!/\/conversation$/.test(window.location.pathname)) { return 0; }
+      if (!/\\/conversation$/.test(window.location.pathname)) { return 0; }
       return parseInt(new URLSearchParams(window.location.search).get("id"), 10) || 0;
     };
     P.connect = function () {

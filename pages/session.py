@@ -92,7 +92,7 @@ def render_pending_cookie_actions() -> None:
 
 def render_frame(rt: Runtime, user: User) -> None:
     """Sidebar identity and sign-out, demo banner, live notifications."""
-    from pages import notify
+    from pages import layout, notify
 
     with st.sidebar:
         from pages.common import escape_md  # names are typed by people: shown as written, never as Markdown
@@ -103,10 +103,9 @@ def render_frame(rt: Runtime, user: User) -> None:
         if st.button("Sign out", icon=":material/logout:", key="sign_out"):
             sign_out()
             st.rerun()
-    if queries.workspace(rt.db).get("demo"):
-        st.info(
-            "Demo workspace: the people, numbers and messages here are made up, and the built-in "
-            "simulator plays the carrier.",
-            icon="🧪",
-        )
+        if queries.workspace(rt.db).get("demo"):  # said once, in the sidebar, not above every page
+            st.caption(
+                "🧪 Demo workspace: the people and messages are made up; the built-in simulator plays the carrier."
+            )
+    layout.frame()
     notify.render(user)
