@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import auth, queries, runtime
+from core import queries, runtime, sessions
 from core.auth import User
 from pages.common import escape_md
 
@@ -109,14 +109,18 @@ def stop() -> None:
 
 def _has_cookie() -> bool:
     try:
-        return bool(st.context.cookies.get(auth.COOKIE_NAME))
+        return bool(st.context.cookies.get(sessions.COOKIE_NAME))
     except Exception:  # no browser context
         return False
 
 
 @st.fragment(run_every=2)
 def _live(user_id: int) -> None:
+    from pages import session
+
     rt = runtime.current()
+    if not session.live(rt):  # signed out elsewhere, disabled, idle too long: show the sign-in form
+        st.rerun()
     s = st.session_state
     version = rt.feed.user_version(user_id)
     cached = s.get("notify.unread")

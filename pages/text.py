@@ -20,15 +20,36 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Every character Markdown (and Streamlit's extensions: :colour[...], $maths$, :emoji:) gives a meaning to.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&\"'@%])")
+# What gives text a meaning in Streamlit's Markdown (CommonMark, GitHub's extensions, and
+# Streamlit's own :colour[...], :emoji: / :material/icon:, $maths$), escaped only where it acts,
+# so that a plain sentence ("Marked 2 conversations read.") comes out unchanged:
+# - anywhere: \ ` * _ [ ] < > | ~ $ (emphasis, code, links and images, HTML, tables,
+#   strike-through, maths);
+# - ``:`` before a letter, ``/``, ``+``, ``-``, ``_`` or ``digits:`` (emoji and icon codes,
+#   Streamlit directives, URL schemes such as ``javascript:`` and ``http://``; "8:00 AM" stays);
+# - ``@`` inside an e-mail address and ``.`` after ``www`` (GitHub's bare autolinks);
+# - ``&`` that starts an entity (``&lt;``, ``&#60;``);
+# - at the start of a line: ``#`` (headings), ``-`` ``+`` ``=`` (lists, rules, underlines),
+#   ``1.`` / ``1)`` (numbered lists).
+_ANYWHERE = re.compile(
+    r"([\\`*_\[\]<>|~$])"
+    r"|(:)(?=[A-Za-z/+_\-]|\d+:)"
+    r"|(?<=[\w.+\-])(@)(?=\w)"
+    r"|(?<=[Ww]{3})(\.)"
+    r"|(&)(?=#?\w+;)"
+)
+_LINE_START = re.compile(r"^([ \t]{0,3})(?:([#+=\-])|(\d{1,9})([.)]))", re.MULTILINE)
 
 
 def esc(value: Any) -> str:
-    """``value`` as literal text inside Markdown: shown exactly as typed."""
+    """``value`` as literal text inside Markdown: shown exactly as typed, never as a link, image or format."""
     if value is None:
         return ""
-    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\n", "  \n")
+    text = _ANYWHERE.sub(lambda m: "\\" + next(g for g in m.groups() if g is not None), str(value))
+    text = _LINE_START.sub(
+        lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), text
+    )
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "  \n")
 
 
 def md(template: str, /, **values: Any) -> str:

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import contacts
-from tests.conftest import ROOT, demo_user
+from tests.conftest import ROOT, demo_user, sign_in_apptest
 
 PAGE = "pages/contacts.py"
 
@@ -51,7 +51,7 @@ def table(at):
 def page_as(demo_runtime, username, query=None) -> AppTest:
     """The page script alone (roles whose navigation has no Contacts entry, e.g. supervisors)."""
     at = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
-    at.session_state["user_id"] = demo_user(demo_runtime.db, username).id
+    sign_in_apptest(at, demo_runtime, username)
     for key, value in (query or {}).items():
         at.query_params[key] = str(value)
     return at.run()
