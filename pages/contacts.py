@@ -16,8 +16,9 @@ from core import contacts, runtime
 from core.errors import ParleyError
 from core.phones import format_phone_display
 from pages import common, contacts_import, session
-from pages.common import channel_badge, escape_md, fmt_time, plural
+from pages.common import channel_badge, fmt_time, plural
 from pages.contact_form import contact_form
+from pages.text import esc, md
 
 KEY = "contacts"
 SHOW = {"Active": "active", "Archived": "archived", "All": "all"}
@@ -72,9 +73,9 @@ def delete(contact_id: int) -> None:
 
 def feedback() -> None:
     if s.get(f"{KEY}.flash"):
-        st.toast(s.pop(f"{KEY}.flash"), icon="✅")
+        st.toast(esc(s.pop(f"{KEY}.flash")), icon="✅")
     if s.get(f"{KEY}.error"):
-        st.error(s.pop(f"{KEY}.error"))
+        st.error(esc(s.pop(f"{KEY}.error")))
 
 
 # ---- the list -------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def render_list() -> None:
     try:
         page = contacts.list_contacts(rt.db, user, search=query, archived=archived, page=s.get(f"{KEY}.page", 0))
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
     s[f"{KEY}.page"] = page.page
     tools = st.container(horizontal=True, vertical_alignment="center")
@@ -121,7 +122,10 @@ def render_list() -> None:
     feedback()
     if not page.rows:
         what = {"active": "contacts", "archived": "archived contacts", "all": "contacts"}[archived]
-        st.info(f"No {what} match “{escape_md(query)}”." if query else f"No {what} yet.", icon="📇")
+        st.info(
+            md("No {what} match “{query}”.", what=what, query=query) if query else md("No {what} yet.", what=what),
+            icon="📇",
+        )
         return
     rows = page.rows
     data = pd.DataFrame(
@@ -169,12 +173,17 @@ def render_detail(raw_id: str) -> None:
     try:
         d = contacts.contact_detail(rt.db, user, raw_id)
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
-    st.subheader(escape_md(d["label"]), anchor=False)
+    st.subheader(esc(d["label"]), anchor=False)
     zone = d["effective_timezone"] or "time zone unknown"
     st.caption(
-        escape_md(f"{format_phone_display(d['phone'])} · {zone}" + ("" if d["timezone"] else " (from the number)"))
+        md(
+            "{phone} · {zone}{source}",
+            phone=format_phone_display(d["phone"]),
+            zone=zone,
+            source="" if d["timezone"] else " (from the number)",
+        )
     )
     badges = st.container(horizontal=True)
     with badges:
@@ -183,7 +192,7 @@ def render_detail(raw_id: str) -> None:
         if d["opted_out"]:
             st.badge("Opted out", icon=":material/block:", color="red")
         for channel in d["channels"]:
-            st.badge(channel_badge(channel), color="blue")
+            st.badge(esc(channel_badge(channel)), color="blue")
     feedback()
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -207,7 +216,7 @@ def render_facts(d: dict) -> None:
         ("Notes", d["notes"]),
     ]
     for label, value in facts:
-        st.markdown(f"**{label}:** {escape_md(value or '—')}")
+        st.markdown(md("**{label}:** {value}", label=label, value=value or "—"))
 
 
 def render_actions(d: dict) -> None:
@@ -241,7 +250,7 @@ def render_actions(d: dict) -> None:
             on_click=lambda: s.update({f"{KEY}.confirm_delete": d["id"]}),
         )
     if s.get(f"{KEY}.confirm_delete") == d["id"]:
-        st.warning(f"Delete {escape_md(d['label'])} for good? This cannot be undone.")
+        st.warning(md("Delete {who} for good? This cannot be undone.", who=d["label"]))
         confirm = st.container(horizontal=True)
         confirm.button("Delete for good", key=f"{KEY}.delete_yes", type="primary", on_click=delete, args=(d["id"],))
         confirm.button("Cancel", key=f"{KEY}.delete_no", on_click=lambda: s.pop(f"{KEY}.confirm_delete", None))
@@ -251,8 +260,10 @@ def render_optout(d: dict) -> None:
     st.markdown("**Opt-out**")
     if d["opted_out"]:
         st.error(
-            f"Opted out {fmt_time(d['opted_out_at'], user.timezone)}: nothing is sent to this number on any "
-            "sender or channel.",
+            md(
+                "Opted out {when}: nothing is sent to this number on any sender or channel.",
+                when=fmt_time(d["opted_out_at"], user.timezone),
+            ),
             icon="🚫",
         )
     else:
@@ -278,27 +289,32 @@ def render_conversations(d: dict) -> None:
     if not d["conversations"]:
         st.caption("None you can open." if d["hidden_conversations"] else "No conversations yet.")
     for c in d["conversations"]:
-        label = (
-            f"{channel_badge(c['channel'])} · {escape_md(c['sender_label'])} · "
-            f"{escape_md(c['owner_name'] or 'nobody')} · {fmt_time(c['last_message_at'], user.timezone)}"
-            + (" · closed" if c["status"] == "closed" else "")
+        label = md(
+            "{channel} · {sender} · {owner} · {when}{closed}",
+            channel=channel_badge(c["channel"]),
+            sender=c["sender_label"],
+            owner=c["owner_name"] or "nobody",
+            when=fmt_time(c["last_message_at"], user.timezone),
+            closed=" · closed" if c["status"] == "closed" else "",
         )
         if "conversation" in session.pages():
             st.page_link(
                 session.pages()["conversation"],
-                label=label,
+                label=md("{label}", label=label),
                 icon=":material/forum:",
                 query_params={"id": str(c["conversation_id"])},
             )
         else:
-            st.markdown(label)
+            st.markdown(md("{label}", label=label))
         if c["preview"]:
-            st.caption(escape_md(c["preview"][:120]))
+            st.caption(esc(c["preview"][:120]))
     hidden = d["hidden_conversations"]
     if hidden:
         verb = "belongs" if hidden == 1 else "belong"
         more = "more " if d["conversations"] else ""
-        st.caption(f"{plural(hidden, more + 'conversation')} with this contact {verb} to other agents.")
+        st.caption(
+            md("{n} with this contact {verb} to other agents.", n=plural(hidden, more + "conversation"), verb=verb)
+        )
 
 
 # ---- the page -------------------------------------------------------------------------------

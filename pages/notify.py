@@ -17,7 +17,7 @@ import streamlit as st
 
 from core import queries, runtime, sessions
 from core.auth import User
-from pages.common import escape_md
+from pages.text import esc
 
 SCRIPT = """<script>
 (function () {
@@ -135,7 +135,7 @@ def _live(user_id: int) -> None:
         s["notify.after"] = notices[-1].id
         if not js_toasts:
             for notice in notices[-3:]:
-                st.toast(escape_md(notice.text), icon="🔔", duration="long")
+                st.toast(esc(notice.text), icon="🔔", duration="long")
     st.html(
         SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)}, unsafe_allow_javascript=True
     )

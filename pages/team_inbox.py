@@ -12,6 +12,7 @@ import streamlit as st
 from core import queries, runtime
 from core.errors import ParleyError
 from pages import common, session
+from pages.text import esc
 
 rt = runtime.current()
 user = session.current_user(rt)
@@ -21,7 +22,7 @@ if user is None:
 try:
     members = queries.team_members(rt.db, user)
 except ParleyError as exc:
-    st.error(str(exc))
+    st.error(esc(exc))
     st.stop()
 
 st.header("Team Inbox", anchor=False)

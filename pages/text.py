@@ -11,6 +11,11 @@ link, no image fetched from elsewhere, no emphasis, no colour.
   fields) with each value escaped. Use it whenever a sentence mixes our
   formatting with someone's text.
 
+Both return ``Markdown``, a ``str`` that is already safe: ``md`` inserts a
+``Markdown`` value as it is, so pieces built with ``esc``/``md`` (a status
+line with its coloured icon, say) compose into larger sentences, while any
+other value is escaped.
+
 Every such call in ``pages/`` passes a string literal, ``esc(...)`` or
 ``md(...)``; ``tests/test_architecture.py`` fails on anything else.
 """
@@ -41,17 +46,25 @@ _ANYWHERE = re.compile(
 _LINE_START = re.compile(r"^([ \t]{0,3})(?:([#+=\-])|(\d{1,9})([.)]))", re.MULTILINE)
 
 
-def esc(value: Any) -> str:
+class Markdown(str):
+    """Text already made safe for Markdown by ``esc`` or ``md``."""
+
+    __slots__ = ()
+
+
+def esc(value: Any) -> Markdown:
     """``value`` as literal text inside Markdown: shown exactly as typed, never as a link, image or format."""
     if value is None:
-        return ""
+        return Markdown("")
+    if isinstance(value, Markdown):  # made safe already
+        return value
     text = _ANYWHERE.sub(lambda m: "\\" + next(g for g in m.groups() if g is not None), str(value))
     text = _LINE_START.sub(
         lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), text
     )
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "  \n")
+    return Markdown(text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "  \n"))
 
 
-def md(template: str, /, **values: Any) -> str:
-    """Our Markdown ``template`` with every ``{field}`` filled by an escaped value."""
-    return template.format(**{name: esc(value) for name, value in values.items()})
+def md(template: str, /, **values: Any) -> Markdown:
+    """Our Markdown ``template`` with every ``{field}`` filled by an escaped value (``Markdown`` values as they are)."""
+    return Markdown(template.format(**{name: v if isinstance(v, Markdown) else esc(v) for name, v in values.items()}))
