@@ -110,7 +110,8 @@ with badges:
     if detail.get("unsolicited"):
         st.badge("Unsolicited", color="orange")
     if detail["unread"] and not is_owner:
-        st.badge(md("Unread for {owner}", owner=detail["owner_name"]), color="blue")
+        # st.badge escapes brackets itself (which undoes esc): a badge of ours in md() instead.
+        st.markdown(md(":blue-badge[Unread for {owner}]", owner=detail["owner_name"]), width="content")
 
 if detail.get("optout_flag") and not detail["opted_out"]:
     with st.container(border=True):

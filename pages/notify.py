@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import queries, runtime, sessions
+from core import queries, runtime
 from core.auth import User
 from pages.text import esc
 
@@ -108,10 +108,9 @@ def stop() -> None:
 
 
 def _has_cookie() -> bool:
-    try:
-        return bool(st.context.cookies.get(sessions.COOKIE_NAME))
-    except Exception:  # no browser context
-        return False
+    from pages import session
+
+    return bool(session.session_cookie())
 
 
 @st.fragment(run_every=2)

@@ -110,6 +110,11 @@ def source(rt: Runtime) -> str:
     return auth.source_address(_text(lambda: st.context.ip_address), headers, trust_proxy=rt.config.trust_proxy)
 
 
+def session_cookie() -> str | None:
+    """The session cookie this browser sent (set once the sign-in ticket was traded)."""
+    return _cookie(sessions.COOKIE_NAME)
+
+
 def device_token() -> str | None:
     """This browser's device cookie: it has signed in here before (see ``core.sessions``)."""
     return _cookie(sessions.DEVICE_COOKIE_NAME)

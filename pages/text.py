@@ -31,19 +31,24 @@ from typing import Any
 # - anywhere: \ ` * _ [ ] < > | ~ $ (emphasis, code, links and images, HTML, tables,
 #   strike-through, maths);
 # - ``:`` before a letter, ``/``, ``+``, ``-``, ``_`` or ``digits:`` (emoji and icon codes,
-#   Streamlit directives, URL schemes such as ``javascript:`` and ``http://``; "8:00 AM" stays);
-# - ``@`` inside an e-mail address and ``.`` after ``www`` (GitHub's bare autolinks);
+#   Streamlit directives, URL schemes such as ``javascript:``; "8:00 AM" stays);
 # - ``&`` that starts an entity (``&lt;``, ``&#60;``);
 # - at the start of a line: ``#`` (headings), ``-`` ``+`` ``=`` (lists, rules, underlines),
 #   ``1.`` / ``1)`` (numbered lists).
 _ANYWHERE = re.compile(
     r"([\\`*_\[\]<>|~$])"
     r"|(:)(?=[A-Za-z/+_\-]|\d+:)"
-    r"|(?<=[\w.+\-])(@)(?=\w)"
-    r"|(?<=[Ww]{3})(\.)"
     r"|(&)(?=#?\w+;)"
 )
 _LINE_START = re.compile(r"^([ \t]{0,3})(?:([#+=\-])|(\d{1,9})([.)]))", re.MULTILINE)
+# GitHub's bare links (``http://…``, ``www.…``, ``a@b.co``) and emoji codes (``:smile:``) are
+# found *after* parsing, in the text with its escapes already resolved, so no backslash stops
+# them: an invisible word joiner (U+2060) between ``http``/``www``/the address/the colon and what
+# follows does, and shows nothing.
+WORD_JOINER = "\u2060"
+_AFTER_PARSE = re.compile(
+    r"(?i)(?<=https)(?=://)|(?<=http)(?=://)|(?<=www)(?=\.)|(?<=[\w.+\-])(?=@[\w\-])|(?<=:)(?=[\w+\-/]+:)"
+)
 
 
 class Markdown(str):
@@ -58,7 +63,8 @@ def esc(value: Any) -> Markdown:
         return Markdown("")
     if isinstance(value, Markdown):  # made safe already
         return value
-    text = _ANYWHERE.sub(lambda m: "\\" + next(g for g in m.groups() if g is not None), str(value))
+    text = _AFTER_PARSE.sub(WORD_JOINER, str(value))
+    text = _ANYWHERE.sub(lambda m: "\\" + next(g for g in m.groups() if g is not None), text)
     text = _LINE_START.sub(
         lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), text
     )

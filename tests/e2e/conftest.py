@@ -24,6 +24,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+VIEWPORT_DEFAULT = {"width": 1400, "height": 900}
 TWILIO_ACCOUNT_SID = "AC00000000000000000000000000e2e000"
 TWILIO_AUTH_TOKEN = "e2e-test-twilio-auth-token"
 
@@ -152,7 +153,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT_DEFAULT)
     pg = context.new_page()
     yield pg
     context.close()
