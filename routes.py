@@ -46,11 +46,13 @@ async def healthz(request: Request) -> Response:
 
 
 def _is_local(request: Request) -> bool:
+    """Is the caller on this machine? (A dual-stack server sees 127.0.0.1 as ``::ffff:127.0.0.1``.)"""
     host = request.client.host if request.client else ""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 def _may_read_health_details(request: Request) -> bool:

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
@@ -162,9 +163,14 @@ def source_address(ip: str | None, headers: Any = None, *, trust_proxy: bool = F
             last = forwarded.split(",")[-1].strip()
             if last:
                 return last[:64]
-    if not ip or ip in ("127.0.0.1", "::1"):
+    if not ip:
         return "local"
-    return str(ip)[:64]
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return str(ip)[:64]
+    address = getattr(address, "ipv4_mapped", None) or address  # a dual-stack server's view of IPv4
+    return "local" if address.is_loopback else str(address)
 
 
 def sign_in(

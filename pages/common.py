@@ -26,6 +26,7 @@ from core.auth import get_user
 from core.errors import ParleyError, PermissionDenied, ValidationError
 from core.permissions import require_admin
 from core.phones import format_phone_display
+from pages.session import guarded
 from pages.text import Markdown, esc, md
 
 LIVE_SECONDS = 2
@@ -277,7 +278,7 @@ def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-@st.dialog("Change another agent's read state?", on_dismiss=_dismissed)
+@st.dialog("Change another agent's read state?", on_dismiss=guarded(_dismissed))
 def _confirm_dialog(key: str, user_id: int) -> None:
     pending = st.session_state.get(f"{key}.confirm")
     if not pending:
@@ -295,11 +296,13 @@ def _confirm_dialog(key: str, user_id: int) -> None:
         )
     )
     row = st.container(horizontal=True)
-    row.button("Confirm", type="primary", key=f"{key}.confirm_yes", on_click=confirm_read_state, args=(key, user_id))
-    row.button("Cancel", key=f"{key}.confirm_no", on_click=cancel_pending, args=(key,))
+    row.button(
+        "Confirm", type="primary", key=f"{key}.confirm_yes", on_click=guarded(confirm_read_state), args=(key, user_id)
+    )
+    row.button("Cancel", key=f"{key}.confirm_no", on_click=guarded(cancel_pending), args=(key,))
 
 
-@st.dialog("Assign conversations", on_dismiss=_dismissed)
+@st.dialog("Assign conversations", on_dismiss=guarded(_dismissed))
 def _assign_dialog(key: str, user_id: int) -> None:
     from core import queries, runtime
 
@@ -338,11 +341,11 @@ def _assign_dialog(key: str, user_id: int) -> None:
         "Assign",
         type="primary",
         key=f"{key}.assign_yes",
-        on_click=assign_selected,
+        on_click=guarded(assign_selected),
         args=(key, user_id),
         disabled=st.session_state.get(f"{key}.assign_to") is None,
     )
-    row.button("Cancel", key=f"{key}.assign_no", on_click=cancel_pending, args=(key,))
+    row.button("Cancel", key=f"{key}.assign_no", on_click=guarded(cancel_pending), args=(key,))
 
 
 def feedback(key: str, user_id: int) -> None:
@@ -383,7 +386,7 @@ def action_buttons(key: str, user_id: int, actions: list[tuple[str, str, str]], 
             icon=icon,
             disabled=n == 0,
             help=None if n else "Tick one or more rows first.",
-            on_click=bulk_action,
+            on_click=guarded(bulk_action),
             args=(key, user_id, action),
         )
     if n:
@@ -422,14 +425,14 @@ def search_box(key: str, container=None) -> str:
             max_chars=100,
             width=260,
         )
-        row.form_submit_button("Search", icon=":material/search:", on_click=_run_search, args=(key,))
+        row.form_submit_button("Search", icon=":material/search:", on_click=guarded(_run_search), args=(key,))
     query = st.session_state.get(f"{key}.q") or ""
     if query:
         box.button(
             "Clear",
             key=f"{key}.clear",
             icon=":material/close:",
-            on_click=_clear_search,
+            on_click=guarded(_clear_search),
             args=(key,),
             type="tertiary",
             help="Clear the search and show the whole list",
@@ -457,7 +460,7 @@ def pager(key: str, page, container=None) -> None:
         key=f"{key}.prev",
         icon=":material/chevron_left:",
         disabled=page.page == 0,
-        on_click=_turn_page,
+        on_click=guarded(_turn_page),
         args=(key, -1),
     )
     row.button(
@@ -465,7 +468,7 @@ def pager(key: str, page, container=None) -> None:
         key=f"{key}.next",
         icon=":material/chevron_right:",
         disabled=page.page + 1 >= page.pages,
-        on_click=_turn_page,
+        on_click=guarded(_turn_page),
         args=(key, 1),
     )
 
@@ -529,7 +532,7 @@ def live_table(
         key=widget_key,
         hide_index=True,
         column_config=column_config,
-        on_select=partial(_on_table, key, widget_key),
+        on_select=guarded(partial(_on_table, key, widget_key)),
         selection_mode=["multi-row", "single-cell"] if selectable else "single-cell",
         height=len(row_ids) * 35 + 40,
         row_height=35,
@@ -617,7 +620,7 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
         key=f"{key}.status",
         required=True,
         label_visibility="collapsed",
-        on_change=reset_paging,
+        on_change=guarded(reset_paging),
         args=(key,),
         width="content",
         help="Open conversations, closed (done) ones, or all",

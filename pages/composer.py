@@ -16,6 +16,7 @@ from core.actions import messaging
 from core.auth import User
 from core.errors import ParleyError
 from pages.common import fmt_time
+from pages.session import guarded
 from pages.text import esc, md
 
 EMOJI = [
@@ -215,7 +216,7 @@ def render(rt, user: User, cid: int) -> None:
             key=keys["template"],
             placeholder="Search templates by name or text…",
             filter_mode="contains",
-            on_change=_apply_template,
+            on_change=guarded(_apply_template),
             args=(rt, user, cid, keys),
             disabled=hard_block,
         )
@@ -248,7 +249,7 @@ def render(rt, user: User, cid: int) -> None:
         grid = st.columns(8)
         for i, char in enumerate(EMOJI):
             grid[i % 8].button(
-                esc(char), key=f"emoji_{cid}_{i}", on_click=_append, args=(keys["text"], char), type="tertiary"
+                esc(char), key=f"emoji_{cid}_{i}", on_click=guarded(_append), args=(keys["text"], char), type="tertiary"
             )
     with tools[1]:
         if state.channel == "sms":
@@ -285,6 +286,6 @@ def render(rt, user: User, cid: int) -> None:
         key=f"send_{cid}",
         width="stretch",
         disabled=hard_block or need_template or bool(problems),
-        on_click=_send,
+        on_click=guarded(_send),
         args=(rt, user, cid, keys),
     )

@@ -24,6 +24,7 @@ from core.auth import User, get_user
 from core.contact_fields import MAX_NAME, MAX_NOTES, time_zone_choices
 from core.errors import ParleyError
 from core.phones import phone_timezone, to_e164
+from pages.session import guarded
 from pages.text import esc, md
 
 OnSave = Callable[[int], None]
@@ -91,7 +92,7 @@ def _duplicate_link(key: str, on_open_existing: OnSave | None) -> None:
             md("Open {who}", who=who),
             key=f"{key}.open_existing",
             icon=":material/person_search:",
-            on_click=_open_existing,
+            on_click=guarded(_open_existing),
             args=(key, existing_id, on_open_existing),
         )
     elif "contacts" in session.pages():
@@ -164,7 +165,7 @@ def contact_form(
             "Save contact",
             type="primary",
             icon=":material/save:",
-            on_click=save,
+            on_click=guarded(save),
             args=(key, user.id, contact["id"] if contact else None, on_save),
         )
     if s.get(f"{key}.error"):

@@ -18,6 +18,7 @@ from core.phones import format_phone_display
 from pages import common, contacts_import, session
 from pages.common import channel_badge, fmt_time, plural
 from pages.contact_form import contact_form
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "contacts"
@@ -89,11 +90,15 @@ def render_list() -> None:
             key=f"{KEY}.new",
             icon=":material/person_add:",
             type="primary",
-            on_click=show_view,
+            on_click=guarded(show_view),
             args=("new",),
         )
         bar.button(
-            "Import CSV", key=f"{KEY}.import", icon=":material/upload_file:", on_click=show_view, args=("import",)
+            "Import CSV",
+            key=f"{KEY}.import",
+            icon=":material/upload_file:",
+            on_click=guarded(show_view),
+            args=("import",),
         )
     left, right = st.columns([3, 2], vertical_alignment="top")
     query = common.search_box(KEY, left)
@@ -104,7 +109,7 @@ def render_list() -> None:
         key=f"{KEY}.show",
         required=True,
         label_visibility="collapsed",
-        on_change=common.reset_paging,
+        on_change=guarded(common.reset_paging),
         args=(KEY,),
         width="content",
     )
@@ -169,7 +174,13 @@ def pick() -> None:
 
 
 def render_detail(raw_id: str) -> None:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
+    st.button(
+        "All contacts",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(close_contact),
+    )
     try:
         d = contacts.contact_detail(rt.db, user, raw_id)
     except ParleyError as exc:
@@ -228,7 +239,7 @@ def render_actions(d: dict) -> None:
                 "Unarchive",
                 key=f"{KEY}.unarchive",
                 icon=":material/unarchive:",
-                on_click=act,
+                on_click=guarded(act),
                 args=(contacts.do_unarchive_contact, d["id"], "Contact unarchived."),
             )
         else:
@@ -237,7 +248,7 @@ def render_actions(d: dict) -> None:
                 key=f"{KEY}.archive",
                 icon=":material/archive:",
                 help="Hide this contact from the list; its conversations stay.",
-                on_click=act,
+                on_click=guarded(act),
                 args=(contacts.do_archive_contact, d["id"], "Contact archived."),
             )
     if user.is_admin:
@@ -248,13 +259,15 @@ def render_actions(d: dict) -> None:
             disabled=not d["can_delete"],
             help="Only contacts that never had a conversation, a message or an opt-out can be deleted; "
             "archive the others.",
-            on_click=lambda: s.update({f"{KEY}.confirm_delete": d["id"]}),
+            on_click=guarded(lambda: s.update({f"{KEY}.confirm_delete": d["id"]})),
         )
     if s.get(f"{KEY}.confirm_delete") == d["id"]:
         st.warning(md("Delete {who} for good? This cannot be undone.", who=d["label"]))
         confirm = st.container(horizontal=True)
-        confirm.button("Delete for good", key=f"{KEY}.delete_yes", type="primary", on_click=delete, args=(d["id"],))
-        confirm.button("Cancel", key=f"{KEY}.delete_no", on_click=lambda: s.pop(f"{KEY}.confirm_delete", None))
+        confirm.button(
+            "Delete for good", key=f"{KEY}.delete_yes", type="primary", on_click=guarded(delete), args=(d["id"],)
+        )
+        confirm.button("Cancel", key=f"{KEY}.delete_no", on_click=guarded(lambda: s.pop(f"{KEY}.confirm_delete", None)))
 
 
 def render_optout(d: dict) -> None:
@@ -327,11 +340,23 @@ view = s.get(f"{KEY}.view", "list")
 if contact_id:
     render_detail(contact_id)
 elif view == "new" and editor:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
+    st.button(
+        "All contacts",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(close_contact),
+    )
     st.subheader("New contact", anchor=False)
     contact_form(rt, user, key="contact_new", on_save=open_contact, on_open_existing=open_contact)
 elif view == "import" and editor:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
+    st.button(
+        "All contacts",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(close_contact),
+    )
     contacts_import.render_import(rt, user)
 else:
     render_list()

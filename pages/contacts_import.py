@@ -17,6 +17,7 @@ from core import contacts_csv
 from core.auth import User
 from core.errors import ParleyError
 from pages.common import plural
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "contacts.import"
@@ -73,7 +74,7 @@ def render_import(rt, user: User, key: str = KEY) -> None:
         "with the row's non-empty cells; new numbers become contacts. Opt-outs never change by import."
     )
     upload = st.file_uploader(
-        "CSV file", type=["csv", "txt"], key=f"{key}.file", max_upload_size=50, on_change=_forget, args=(key,)
+        "CSV file", type=["csv", "txt"], key=f"{key}.file", max_upload_size=50, on_change=guarded(_forget), args=(key,)
     )
     if upload is None:
         return

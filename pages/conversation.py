@@ -18,6 +18,7 @@ from core.errors import NotFound, ParleyError
 from pages import composer, session, thread_view
 from pages.common import channel_badge, contact_label
 from pages.contact_form import contact_editor
+from pages.session import guarded
 from pages.text import esc, md
 
 HEADER_FIELDS = ("status", "owner_id", "opted_out", "optout_flag", "last_inbound_at", "contact_name", "sender_enabled")
@@ -124,7 +125,7 @@ if detail.get("optout_flag") and not detail["opted_out"]:
                 icon=":material/block:",
                 type="primary",
                 help="Opt this contact out of every sender and channel, as if they had replied STOP.",
-                on_click=_act,
+                on_click=guarded(_act),
                 args=(optout.do_confirm_opt_out, rt.db, user, cid),
             )
             row.button(
@@ -132,7 +133,7 @@ if detail.get("optout_flag") and not detail["opted_out"]:
                 key="dismiss_optout",
                 icon=":material/close:",
                 help="Clear the flag; the contact keeps receiving messages.",
-                on_click=_act,
+                on_click=guarded(_act),
                 args=(optout.do_dismiss_optout_flag, rt.db, user, cid),
             )
 
@@ -144,7 +145,7 @@ with actions:
             "Reopen" if closed else "Close",
             key="toggle_status",
             icon=":material/undo:" if closed else ":material/done:",
-            on_click=_act,
+            on_click=guarded(_act),
             args=(conv_actions.do_set_status, rt.db, user, [cid]),
             kwargs={"closed": not closed},
         )

@@ -12,6 +12,7 @@ import streamlit as st
 from core import queries, runtime
 from core.errors import ParleyError
 from pages import common, session
+from pages.session import guarded
 from pages.text import esc
 
 rt = runtime.current()
@@ -38,7 +39,7 @@ choice = row.selectbox(
     list(names),
     format_func=names.get,
     key="team.owner",
-    on_change=common.reset_paging,
+    on_change=guarded(common.reset_paging),
     args=("team",),
     width=360,
 )

@@ -22,6 +22,7 @@ from core.actions import messaging
 from core.auth import User
 from core.errors import ParleyError
 from pages.common import STATUS_ICONS, fmt_time
+from pages.session import guarded
 from pages.text import Markdown, esc, md
 
 LIVE_SECONDS = 2
@@ -172,7 +173,7 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
                 key=f"retry_{msg['id']}",
                 icon=":material/refresh:",
                 type="tertiary",
-                on_click=_retry,
+                on_click=guarded(_retry),
                 args=(rt, user, msg["id"]),
                 help="Send this message again; if the first try did arrive, it arrives twice.",
             )
@@ -182,7 +183,7 @@ def _load(rt, user: User, cid: int, limit: int) -> queries.Thread:
     return queries.thread(rt.db, user, cid, limit=limit)
 
 
-def render(rt, user: User, cid: int, *, can_write: bool, on_change=None) -> None:
+def render(rt, user: User, cid: int, *, can_write: bool, on_change=guarded(None)) -> None:
     """The live thread. ``on_change(thread)`` runs when something new arrived."""
     st.html(THREAD_CSS)
     limit_key = f"thread_limit_{cid}"
@@ -217,8 +218,8 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
                 "Load older messages",
                 key="load_older",
                 icon=":material/history:",
-                on_click=lambda: st.session_state.update(
-                    {limit_key: st.session_state[limit_key] + queries.THREAD_PAGE}
+                on_click=guarded(
+                    lambda: st.session_state.update({limit_key: st.session_state[limit_key] + queries.THREAD_PAGE})
                 ),
             )
         if not thread.messages:

@@ -199,6 +199,50 @@ def markdown_violations(source: str, filename: str = "<source>") -> list[str]:
     return problems
 
 
+# ---- callbacks check the session ------------------------------------------------------------------------
+
+CALLBACK_KEYWORDS = {"on_click", "on_change", "on_select", "on_dismiss", "on_submit"}
+NOT_WIDGETS = {"render"}  # our own functions that take an on_change hook, not Streamlit widgets
+
+
+def callback_violations(source: str, filename: str = "<source>") -> list[str]:
+    """Widget callbacks run before the page script checks the session: each goes through ``guarded``."""
+    problems = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, ast.Call) or _callee_name(node.func) in NOT_WIDGETS:
+            continue
+        for kw in node.keywords:
+            if kw.arg not in CALLBACK_KEYWORDS:
+                continue
+            value = kw.value
+            if isinstance(value, ast.Constant) and value.value in ("ignore", "rerun", None):
+                continue
+            if isinstance(value, ast.Call) and _callee_name(value.func) == "guarded":
+                continue
+            problems.append(f"{filename}:{value.lineno}: {kw.arg}={ast.unparse(value)[:60]} is not guarded(...)")
+    return problems
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+def test_every_widget_callback_checks_the_session_first(path):
+    assert callback_violations(path.read_text(), path.name) == []
+
+
+def test_the_callback_checker_finds_unguarded_callbacks():
+    planted = """
+st.button("Send", on_click=_send, args=(1,))
+st.dataframe(df, on_select=partial(pick, 1))
+st.selectbox("x", [], on_change=lambda: None)
+@st.dialog("Ask", on_dismiss=forget)
+def ask(): ...
+st.button("Ok", on_click=guarded(_send))
+st.download_button("Get", data=b"", on_click="ignore")
+thread_view.render(rt, user, cid, on_change=hook)
+"""
+    found = callback_violations(planted)
+    assert [int(p.split(":")[1]) for p in found] == [2, 3, 4, 5], found
+
+
 # ---- pages stay UI -------------------------------------------------------------------------------------
 
 SQL = re.compile(r"\b(SELECT\b[\s\S]+\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b")

@@ -219,6 +219,8 @@ def test_unknown_and_known_usernames_do_the_same_work_in_the_same_time(db, make_
         ("203.0.113.9", {"X-Forwarded-For": "198.51.100.1"}, False, "203.0.113.9"),  # anyone can send it
         (None, {"X-Forwarded-For": "198.51.100.1, 192.0.2.7"}, True, "192.0.2.7"),  # what our proxy saw
         ("2001:db8::1", {}, False, "2001:db8::1"),
+        ("::ffff:127.0.0.1", {}, False, "local"),  # a dual-stack server's view of this machine
+        ("::ffff:203.0.113.9", {}, False, "203.0.113.9"),
     ],
 )
 def test_source_address(ip, headers, trust, expected):

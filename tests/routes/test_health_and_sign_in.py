@@ -82,6 +82,7 @@ def test_healthz_details_are_not_for_agents(server):
     [
         ("127.0.0.1", HEALTH_TOKEN, True),
         ("::1", HEALTH_TOKEN, True),
+        ("::ffff:127.0.0.1", HEALTH_TOKEN, True),  # how a dual-stack server sees 127.0.0.1
         ("127.0.0.1", "not-the-token", False),
         ("203.0.113.9", HEALTH_TOKEN, False),  # the token is for a monitor on this machine
         ("127.0.0.1", None, False),
