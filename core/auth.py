@@ -130,7 +130,6 @@ class _Attempt:
     id: int | None  # None: refused before any password was checked
     refusal: str | None
     user_row: tuple | None
-    known_device: bool
 
 
 def throttle_delay(failures: int, free: int, cap: dt.timedelta) -> dt.timedelta:
@@ -264,13 +263,13 @@ def _begin_attempt(tx: Transaction, username: str, source: str, device_token: st
             source=source,
             reason=reason,
         )
-        return _Attempt(None, refusal, None, known)
+        return _Attempt(None, refusal, None)
     attempt_id = tx.next_id("seq_sign_in_attempts")
     tx.execute(
         "INSERT INTO sign_in_attempts (id, attempted_at, username, source, user_id, ok) VALUES (?, ?, ?, ?, ?, NULL)",
         [attempt_id, now, username, source, row[0] if row else None],
     )
-    return _Attempt(attempt_id, None, row, known)
+    return _Attempt(attempt_id, None, row)
 
 
 def _finish_attempt(

@@ -59,10 +59,14 @@ def current_user(rt: Runtime) -> User | None:
     return user
 
 
-def live(rt: Runtime | None = None) -> bool:
-    """Is this tab's session still live? (A look only: live fragments ask every few seconds.)"""
+def live(rt: Runtime | None = None, *, activity: bool = False) -> bool:
+    """Is this tab's session still live?
+
+    ``activity``: a person did something (a widget callback), which counts as a visit; the
+    live fragments that ask every few seconds only look, so an open tab alone goes idle.
+    """
     rt = rt or runtime.current()
-    return sessions.check(rt.db, st.session_state.get(SESSION_KEY), touch=False) is not None
+    return sessions.check(rt.db, st.session_state.get(SESSION_KEY), touch=activity) is not None
 
 
 def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,7 +79,7 @@ def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
-        if not live():
+        if not live(activity=True):
             return None
         return callback(*args, **kwargs)
 
