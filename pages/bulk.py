@@ -24,6 +24,7 @@ from core.auth import get_user
 from core.errors import ParleyError, PermissionDenied, ValidationError
 from core.permissions import require_admin
 from pages.format import plural
+from pages.session import guarded
 from pages.text import esc, md
 
 LIST_KEYS = ("mine", "team", "sent")
@@ -171,7 +172,7 @@ def _dismissed() -> None:
         cancel_pending(key)
 
 
-@st.dialog("Change another agent's read state?", on_dismiss=_dismissed)
+@st.dialog("Change another agent's read state?", on_dismiss=guarded(_dismissed))
 def _confirm_dialog(key: str, user_id: int) -> None:
     pending = st.session_state.get(f"{key}.confirm")
     if not pending:
@@ -189,8 +190,10 @@ def _confirm_dialog(key: str, user_id: int) -> None:
         )
     )
     row = st.container(horizontal=True)
-    row.button("Confirm", type="primary", key=f"{key}.confirm_yes", on_click=confirm_read_state, args=(key, user_id))
-    row.button("Cancel", key=f"{key}.confirm_no", on_click=cancel_pending, args=(key,))
+    row.button(
+        "Confirm", type="primary", key=f"{key}.confirm_yes", on_click=guarded(confirm_read_state), args=(key, user_id)
+    )
+    row.button("Cancel", key=f"{key}.confirm_no", on_click=guarded(cancel_pending), args=(key,))
 
 
 def member_label(member: dict) -> str:
@@ -198,7 +201,7 @@ def member_label(member: dict) -> str:
     return f"{member['display_name']} (@{member['username']})" + (" · admin" if member["role"] == "admin" else "")
 
 
-@st.dialog("Assign conversations", on_dismiss=_dismissed)
+@st.dialog("Assign conversations", on_dismiss=guarded(_dismissed))
 def _assign_dialog(key: str, user_id: int) -> None:
     from core import queries, runtime
 
@@ -234,11 +237,11 @@ def _assign_dialog(key: str, user_id: int) -> None:
         "Assign",
         type="primary",
         key=f"{key}.assign_yes",
-        on_click=assign_selected,
+        on_click=guarded(assign_selected),
         args=(key, user_id),
         disabled=st.session_state.get(f"{key}.assign_to") is None,
     )
-    row.button("Cancel", key=f"{key}.assign_no", on_click=cancel_pending, args=(key,))
+    row.button("Cancel", key=f"{key}.assign_no", on_click=guarded(cancel_pending), args=(key,))
 
 
 def feedback(key: str) -> None:
@@ -268,12 +271,12 @@ def action_buttons(key: str, user_id: int, actions: list[tuple[str, str, str]], 
     row = container or st.container(horizontal=True, vertical_alignment="center", width="content")
     for action, label, icon in actions:
         row.button(
-            label,
+            esc(label),
             key=f"{key}.act.{action}",
             icon=icon,
             disabled=n == 0,
             help=None if n else "Tick one or more rows first.",
-            on_click=bulk_action,
+            on_click=guarded(bulk_action),
             args=(key, user_id, action),
         )
     if n:

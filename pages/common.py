@@ -24,9 +24,6 @@ from pages.format import (  # noqa: F401  (re-exported, see the docstring)
     status_markdown,
 )
 from pages.list_controls import pager, reset_paging, search_box  # noqa: F401
-from pages.text import esc
-
-escape_md = esc  # the one helper lives in pages/text.py
 
 STATUS_CHOICES = {"Open": "open", "Closed": "closed", "All": "all"}
 

@@ -22,6 +22,7 @@ from core import drafts
 from core.actions import messaging
 from core.auth import User
 from core.errors import ParleyError
+from pages.session import guarded
 
 
 def text_key(cid: int) -> str:
@@ -107,21 +108,21 @@ def question(rt, user: User, cid: int) -> None:
             key=f"compose_add_{cid}",
             type="primary",
             icon=":material/playlist_add:",
-            on_click=answer,
+            on_click=guarded(answer),
             args=(rt, user, cid, "add"),
         )
         row.button(
             "Replace my text",
             key=f"compose_replace_{cid}",
             icon=":material/swap_horiz:",
-            on_click=answer,
+            on_click=guarded(answer),
             args=(rt, user, cid, "replace"),
         )
         row.button(
             "Keep my text",
             key=f"compose_keep_{cid}",
             type="tertiary",
-            on_click=answer,
+            on_click=guarded(answer),
             args=(rt, user, cid, "keep"),
         )
 

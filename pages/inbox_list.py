@@ -28,6 +28,7 @@ from pages.format import (
     status_word,
 )
 from pages.row_list import conversation_href, keep_shown, row_list
+from pages.session import guarded
 from pages.text import md
 
 LIVE_SECONDS = 2
@@ -133,11 +134,14 @@ def _live(user_id, key, scope, owner_id, title, unread_for, show_owner, actions)
     except ParleyError as exc:
         st.error(md("{error}", error=exc))
         return
-    badge = f":blue-badge[{unread:,} unread]" if unread else (":gray-badge[all read]" if unread == 0 else "")
+    if unread:
+        badge = md(":blue-badge[{n} unread]", n=f"{unread:,}")
+    else:
+        badge = md(":gray-badge[all read]") if unread == 0 else md("")
     if title:
-        st.header(md("{title} ", title=title) + badge, anchor=False)
+        st.header(md("{title} {badge}", title=title, badge=badge), anchor=False)
     elif badge:
-        st.markdown(badge)
+        st.markdown(md("{badge}", badge=badge))
     top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     query = list_controls.search_box(key, top.container(horizontal=True, vertical_alignment="center", width="content"))
     right = top.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content")
@@ -148,7 +152,7 @@ def _live(user_id, key, scope, owner_id, title, unread_for, show_owner, actions)
         key=f"{key}.status",
         required=True,
         label_visibility="collapsed",
-        on_change=list_controls.reset_paging,
+        on_change=guarded(list_controls.reset_paging),
         args=(key,),
         width="content",
         help="Open conversations, closed (done) ones, or all",

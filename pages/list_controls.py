@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.bulk import clear_selection
+from pages.session import guarded
 from pages.text import md
 
 
@@ -42,14 +43,14 @@ def search_box(key: str, container=None, placeholder: str = "Search name or numb
             max_chars=100,
             width=260,
         )
-        row.form_submit_button("Search", icon=":material/search:", on_click=_run_search, args=(key,))
+        row.form_submit_button("Search", icon=":material/search:", on_click=guarded(_run_search), args=(key,))
     query = st.session_state.get(f"{key}.q") or ""
     if query:
         box.button(
             "Clear",
             key=f"{key}.clear",
             icon=":material/close:",
-            on_click=_clear_search,
+            on_click=guarded(_clear_search),
             args=(key,),
             type="tertiary",
             help="Clear the search and show the whole list",
@@ -80,7 +81,7 @@ def pager(key: str, page, container=None) -> None:
         key=f"{key}.prev",
         icon=":material/chevron_left:",
         disabled=page.page == 0,
-        on_click=_turn_page,
+        on_click=guarded(_turn_page),
         args=(key, -1),
     )
     row.button(
@@ -88,6 +89,6 @@ def pager(key: str, page, container=None) -> None:
         key=f"{key}.next",
         icon=":material/chevron_right:",
         disabled=page.page + 1 >= page.pages,
-        on_click=_turn_page,
+        on_click=guarded(_turn_page),
         args=(key, 1),
     )

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from pages.session import guarded
+
 JS = """
 const STATE = "__parleyOlder";
 
@@ -78,6 +80,6 @@ def older_messages(key: str, *, shown: int, has_older: bool, on_more: Callable[[
     _component()(
         key=key,
         data={"shown": shown, "has_older": has_older, "first_text": "The conversation starts here."},
-        on_older_change=functools.partial(_on_older, on_more),
+        on_older_change=guarded(functools.partial(_on_older, on_more)),
         height="content",
     )

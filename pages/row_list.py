@@ -39,6 +39,7 @@ from typing import Any
 import streamlit as st
 
 from pages import bulk
+from pages.session import guarded
 
 _HERE = Path(__file__).resolve().parent
 
@@ -139,8 +140,8 @@ def row_list(
         "label": label,
         "open_event": on_open is not None,
     }
-    callbacks: dict[str, Any] = {"on_select_change": functools.partial(_on_select, key)}
+    callbacks: dict[str, Any] = {"on_select_change": guarded(functools.partial(_on_select, key))}
     if on_open is not None:
-        callbacks["on_open_change"] = functools.partial(_on_open, key, on_open)
+        callbacks["on_open_change"] = guarded(functools.partial(_on_open, key, on_open))
     _component()(key=component_key(key), data=data, width="stretch", height="content", **callbacks)
     return data

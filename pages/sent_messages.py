@@ -28,7 +28,7 @@ from pages.format import (
 )
 from pages.inbox_list import LIVE_SECONDS
 from pages.row_list import conversation_href, keep_shown, row_list
-from pages.text import md
+from pages.text import esc, md
 
 KEY = "sent"
 ACTIONS = [("read", "Mark read", ":material/drafts:"), ("unread", "Mark unread", ":material/mark_email_unread:")]
@@ -96,7 +96,7 @@ def sent_list(user_id: int) -> None:
     try:
         page = _load(viewer)
     except ParleyError as exc:
-        st.error(md("{error}", error=exc))
+        st.error(esc(exc))
         return
     top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     query = list_controls.search_box(KEY, top.container(horizontal=True, vertical_alignment="center", width="content"))

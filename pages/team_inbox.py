@@ -15,6 +15,8 @@ from pages import session
 from pages.bulk import member_label
 from pages.inbox_list import inbox_list
 from pages.list_controls import reset_paging
+from pages.session import guarded
+from pages.text import esc
 
 rt = runtime.current()
 user = session.current_user(rt)
@@ -24,7 +26,7 @@ if user is None:
 try:
     members = queries.team_members(rt.db, user)
 except ParleyError as exc:
-    st.error(str(exc))
+    st.error(esc(exc))
     st.stop()
 
 st.header("Team Inbox", anchor=False)
@@ -38,7 +40,7 @@ choice = row.selectbox(
     list(names),
     format_func=names.get,
     key="team.owner",
-    on_change=reset_paging,
+    on_change=guarded(reset_paging),
     args=("team",),
     width=360,
 )

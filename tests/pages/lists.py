@@ -19,7 +19,7 @@ from streamlit.runtime.state.session_state import STREAMLIT_INTERNAL_KEY_PREFIX
 from streamlit.testing.v1.element_tree import UnknownElement
 
 from tests import factories
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sign_in_apptest
 
 
 def texts(at, kind) -> list[str]:
@@ -112,7 +112,7 @@ class Workspace:
         from streamlit.testing.v1 import AppTest
 
         at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=30)
-        at.session_state["user_id"] = self.db.scalar("SELECT id FROM users WHERE username = ?", [username])
+        sign_in_apptest(at, self.rt, username)
         for name, value in (query or {}).items():
             at.query_params[name] = str(value)
         at.run()

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core.actions.conversations import do_assign
 from pages import bulk
 from tests import factories as f
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sign_in_apptest
 from tests.pages import lists
 from tests.pages.lists import NOW, button, plain, range_caption, texts, workspace  # noqa: F401
 
@@ -427,9 +427,9 @@ def test_agent_cannot_mark_another_agents_conversation(workspace, sent):  # noqa
 
 def test_supervisor_opening_the_script_directly_sees_nothing_to_act_on(workspace, sent):  # noqa: F811
     """Supervisors have no Sent Messages in their navigation; the script alone shows an empty list."""
-    sam = workspace.user("sam", role="supervisor")
+    workspace.user("sam", role="supervisor")
     at = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
-    at.session_state["user_id"] = sam.id
+    sign_in_apptest(at, workspace.rt, "sam")
     at.run()
     assert not at.exception
     assert lists.rows_data(at, KEY) is None

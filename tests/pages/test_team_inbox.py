@@ -18,7 +18,7 @@ from core.actions.conversations import do_assign
 from core.errors import PermissionDenied
 from pages import bulk
 from tests import factories as f
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sign_in_apptest
 from tests.pages import lists
 from tests.pages.lists import NOW, plain, range_caption, texts, workspace  # noqa: F401
 
@@ -343,7 +343,7 @@ def test_agent_is_not_offered_team_inbox(workspace, team):  # noqa: F811
 
     # The page script itself, reached some other way, refuses in core.
     direct = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
-    direct.session_state["user_id"] = team.maria.id
+    sign_in_apptest(direct, workspace.rt, "maria")
     direct.run()
     assert texts(direct, "error") == ["Only admins and supervisors can see the Team Inbox."]
     assert lists.rows_data(direct, KEY) is None
