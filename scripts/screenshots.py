@@ -80,7 +80,7 @@ def signed_in(browser, base: str, username: str):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill("parley-demo")
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text("Sign out").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Sign out", exact=True).wait_for(timeout=120_000)
     deadline = time.time() + 30
     while not any(c["name"] == "parley_session" for c in page.context.cookies(base)):
         if time.time() > deadline:
