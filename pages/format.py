@@ -187,3 +187,43 @@ def status_markdown(row: dict[str, Any], tz_name: str | None = None) -> str:
     words = esc(STATUS_WORDS.get(status, status))
     detail = _status_detail(row, tz_name)
     return f"{STATUS_ICONS.get(status, '•')} {words}" + (f" — {esc(detail)}" if detail else "")
+
+
+# ---- a queued message: why it waits and until when (the thread's bubble) --------------------------
+
+QUEUED_WHY = {
+    "business_hours": "outside business hours",
+    "quiet_hours": "the recipient's quiet hours",
+    "retry": "the provider did not answer, trying again",
+}
+
+
+def when_it_goes(value: Any, tz_name: str | None, now: dt.datetime | None = None) -> str:
+    """'at 8:00 AM' today, 'tomorrow at 8:00 AM', 'Mon at 8:00 AM' this week, 'Mar 9 at 8:00 AM' later."""
+    at = local(value, tz_name)
+    if at is None:
+        return ""
+    today = (now or clock.utcnow()).replace(tzinfo=dt.UTC).astimezone(zone(tz_name)).date()
+    days = (at.date() - today).days
+    if days <= 0:
+        return f"at {clock_time(at)}"
+    if days == 1:
+        return f"tomorrow at {clock_time(at)}"
+    if days < 7:
+        return f"{at:%a} at {clock_time(at)}"
+    return f"{at:%b} {at.day} at {clock_time(at)}"
+
+
+def queued_text(message: dict[str, Any], tz_name: str | None, now: dt.datetime | None = None) -> str | None:
+    """'🕓 Queued — outside business hours, goes at 8:00 AM' for a message that waits; None otherwise.
+
+    From what core recorded on the message: ``queued_reason`` (why) and ``release_at`` (until when).
+    """
+    if message.get("status") not in ("queued", "sending"):
+        return None
+    release = _naive(message.get("release_at"))
+    if release is None or release <= (now or clock.utcnow()):
+        return None
+    why = QUEUED_WHY.get(message.get("queued_reason") or "")
+    goes = when_it_goes(release, tz_name, now)
+    return f"🕓 Queued — {why}, goes {goes}" if why else f"🕓 Queued — goes {goes}"
