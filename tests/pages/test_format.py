@@ -37,7 +37,7 @@ def test_a_queued_bubble_says_why_and_until_when():
         == "🕓 Queued — the recipient's quiet hours, goes at 7:15 PM"
     )
     assert (
-        text("business_hours", dt.datetime(2026, 3, 9, 13, 0))
+        text("business_hours", dt.datetime(2026, 3, 9, 12, 0))  # after the switch to daylight time
         == "🕓 Queued — outside business hours, goes Mon at 8:00 AM"
     )
     assert text(None, dt.datetime(2026, 3, 20, 13, 0)) == "🕓 Queued — goes Mar 20 at 9:00 AM"
