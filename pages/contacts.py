@@ -162,6 +162,7 @@ def render_list() -> None:
         )
         return
     row_list(KEY, contact_rows(page.rows), label="Contacts", selectable=False, on_open=open_contact)
+    st.caption("Click a contact to open it.")
 
 
 # ---- one contact ----------------------------------------------------------------------------
