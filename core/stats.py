@@ -469,3 +469,15 @@ def oldest_waiting(db: Database, viewer: User, f: StatsFilter) -> dict[str, Any]
 
 def with_range(f: StatsFilter, start: dt.date, end: dt.date) -> StatsFilter:
     return replace(f, start=start, end=end)
+
+
+def filter_options(db: Database, viewer: User) -> dict[str, list[dict[str, Any]]]:
+    """What the filter bar offers: teams, agents, senders."""
+    require_stats(viewer)
+    return {
+        "teams": db.dicts("SELECT id, name FROM teams ORDER BY name"),
+        "agents": db.dicts(
+            "SELECT id, display_name, active FROM users WHERE role IN ('standard', 'admin') ORDER BY display_name"
+        ),
+        "senders": db.dicts("SELECT id, label, phone, channel FROM senders ORDER BY label"),
+    }

@@ -17,7 +17,7 @@ from core import phones, queries, runtime
 from core.actions import conversations as conv_actions
 from core.actions import optout
 from core.errors import NotFound, ParleyError
-from pages import composer, session, thread_view
+from pages import composer, session, thread_view, transcript_export
 from pages.common import channel_badge, contact_label, escape_md
 
 HEADER_FIELDS = ("status", "owner_id", "opted_out", "optout_flag", "last_inbound_at", "contact_name", "sender_enabled")
@@ -166,6 +166,8 @@ if can_work and importlib.util.find_spec("pages.contact_form") is not None:
             contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
         else:
             contact_editor(rt, user, contact_id=detail["contact_id"], key=f"conv_contact_{cid}")
+
+transcript_export.render(rt, user, detail)  # admins and the assignee only
 
 notice = st.session_state.pop("conversation_notice", None)
 if notice:
