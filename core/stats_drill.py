@@ -71,7 +71,7 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
     if drill.chart == "campaign":
         return _listing(
             db,
-            "SELECT id AS conversation_id, created_at AS at, NULL AS detail FROM conversations "
+            "SELECT id AS conversation_id, created_at AS ts, NULL AS detail FROM conversations "
             "WHERE campaign_id = ? ORDER BY created_at DESC LIMIT ?",
             [drill.campaign_id, LIMIT],
         )
@@ -91,7 +91,7 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
     }
     value = "business_seconds" if f.business_hours else "seconds"
     if drill.chart == "unanswered":
-        sql = f"""SELECT r.conversation_id, r.occurred_at AS at, NULL AS detail FROM report_facts r
+        sql = f"""SELECT r.conversation_id, r.occurred_at AS ts, NULL AS detail FROM report_facts r
                   JOIN report_conversation_state s ON s.conversation_id = r.conversation_id
                   WHERE {where} AND r.kind = '{rf.CONVERSATION_OPENED}' AND s.first_response_at IS NULL
                   ORDER BY r.occurred_at LIMIT ?"""
@@ -109,9 +109,9 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
         if drill.channel:
             extra += " AND r.channel = ?"
             extra_params.append(drill.channel)
-        sql = f"""SELECT r.conversation_id, max(r.occurred_at) AS at, NULL AS detail FROM report_facts r
+        sql = f"""SELECT r.conversation_id, max(r.occurred_at) AS ts, NULL AS detail FROM report_facts r
                   WHERE {where} AND {extra} AND r.conversation_id IS NOT NULL
-                  GROUP BY r.conversation_id ORDER BY at DESC LIMIT ?"""
+                  GROUP BY r.conversation_id ORDER BY ts DESC LIMIT ?"""
         return _listing(db, sql, [*params, *extra_params, LIMIT])
     kind = kinds[drill.chart]
     extra, extra_params = "", []
@@ -126,17 +126,17 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
         extra_params = [drill.status, drill.error_code or ""]
     if drill.chart == "optouts":  # opt-outs belong to contacts: their conversations, whoever owns them
         where, params = _fact_filters(scope, people=False)
-        sql = f"""SELECT c.id AS conversation_id, r.occurred_at AS at, NULL AS detail FROM report_facts r
+        sql = f"""SELECT c.id AS conversation_id, r.occurred_at AS ts, NULL AS detail FROM report_facts r
                   JOIN conversations c ON c.contact_id = r.contact_id
                   WHERE {where} AND r.kind = '{kind}' ORDER BY r.occurred_at DESC LIMIT ?"""
         return _listing(db, sql, [*params, LIMIT])
     if drill.chart in ("first_response", "reply", "closed"):
-        sql = f"""SELECT r.conversation_id, r.occurred_at AS at, r.{value} AS detail FROM report_facts r
+        sql = f"""SELECT r.conversation_id, r.occurred_at AS ts, r.{value} AS detail FROM report_facts r
                   WHERE {where} AND r.kind = '{kind}'{extra} ORDER BY r.{value} DESC LIMIT ?"""
         return _listing(db, sql, [*params, *extra_params, LIMIT], seconds=True)
-    sql = f"""SELECT r.conversation_id, max(r.occurred_at) AS at, count(*) AS detail FROM report_facts r
+    sql = f"""SELECT r.conversation_id, max(r.occurred_at) AS ts, count(*) AS detail FROM report_facts r
               WHERE {where} AND r.kind = '{kind}'{extra} AND r.conversation_id IS NOT NULL
-              GROUP BY r.conversation_id ORDER BY detail DESC, at DESC LIMIT ?"""
+              GROUP BY r.conversation_id ORDER BY detail DESC, ts DESC LIMIT ?"""
     return _listing(db, sql, [*params, *extra_params, LIMIT])
 
 
@@ -144,7 +144,7 @@ def _workload(db: Database, viewer: User, f: StatsFilter, drill: Drill) -> pd.Da
     require_stats(viewer)
     scoped = StatsFilter(**{**f.__dict__, "agent_id": drill.agent_id}) if drill.agent_id is not None else f
     where, params = _conversation_filters(scoped)
-    sql = f"""SELECT c.id AS conversation_id, s.waiting_since AS at, NULL AS detail FROM conversations c
+    sql = f"""SELECT c.id AS conversation_id, s.waiting_since AS ts, NULL AS detail FROM conversations c
               LEFT JOIN report_conversation_state s ON s.conversation_id = c.id
               WHERE {where} ORDER BY s.waiting_since NULLS LAST, c.last_message_at LIMIT ?"""
     return _listing(db, sql, [*params, LIMIT])
@@ -161,7 +161,7 @@ def _listing(db: Database, sql: str, params: list[Any], *, seconds: bool = False
                   LEFT JOIN users u ON u.id = c.owner_id WHERE c.id = ANY(?::INTEGER[])""",
         [[int(x) for x in picked["conversation_id"].dropna().unique()]],
     )
-    out = picked.merge(info, on="conversation_id", how="inner")
+    out = picked.rename(columns={"ts": "at"}).merge(info, on="conversation_id", how="inner")
     out["contact"] = out["contact"].fillna("")
     if seconds:
         out["detail"] = out["detail"].astype(float)
