@@ -316,13 +316,10 @@ def render_pdf(data: TranscriptData, progress: Progress | None = None) -> tuple[
     key_width = max(pdf.width(f"{key}:", BODY_SIZE) for key, _ in header_lines(data)) + 3
     for key, value in header_lines(data):
         value = value.replace(FSI, "").replace(PDI, "")  # (the PDF lays each value out on its own)
-        top, page = pdf.y, pdf.page
-        pdf.segments([(value, BLACK)], BODY_SIZE, BODY_LEAD, indent=key_width)
-        end_page, end = pdf.page, pdf.y
-        pdf.page, pdf.y = page, top  # the key goes beside the value's first line
+        pdf.ensure_room(BODY_LEAD)
         pdf.set_text_color(*GREY)
-        pdf.run_line(f"{key}:", BODY_SIZE, BODY_LEAD)
-        pdf.page, pdf.y = end_page, end
+        pdf.run_line(f"{key}:", BODY_SIZE, BODY_LEAD)  # the key, then its value beside it
+        pdf.segments([(value, BLACK)], BODY_SIZE, BODY_LEAD, indent=key_width)
     pdf.y += 2
     pdf.set_draw_color(*GREY)
     pdf.line(PAGE_MARGIN, pdf.y, pdf.w - PAGE_MARGIN, pdf.y)
@@ -346,7 +343,7 @@ def _message(pdf: TranscriptPDF, line: Line) -> None:
         [
             (f"{line.when} · {line.arrow} · ", GREY),
             (line.author, GREY),
-            (" · " + ("⚠ " if failed else "") + line.status, RED if failed else GREY),
+            (" · " + line.status, RED if failed else GREY),
         ],
         META_SIZE,
         META_LEAD,
