@@ -83,6 +83,20 @@ def font_files() -> dict[str, Path]:
     return files
 
 
+@functools.cache
+def font_tables(role: str) -> tuple[frozenset[int], dict[int, int]]:
+    """(characters the font has, advance widths in 1/1000 em): read once per process, so a transcript
+    loads into the PDF only the fonts its text needs (the CJK font alone takes a second to parse)."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(font_files()[role]), lazy=True) as font:
+        cmap = font.getBestCmap() or {}
+        metrics = font["hmtx"].metrics
+        scale = 1000 / font["head"].unitsPerEm
+        widths = {code: round(scale * metrics[name][0]) for code, name in cmap.items() if name in metrics}
+    return frozenset(cmap), widths
+
+
 class TranscriptPDF(FPDF):
     def __init__(self, title: str) -> None:
         super().__init__(format="A4", unit="mm")
@@ -90,21 +104,29 @@ class TranscriptPDF(FPDF):
         self.set_auto_page_break(False)
         self.c_margin = 0
         self.set_margins(PAGE_MARGIN, PAGE_MARGIN, PAGE_MARGIN)
-        self.fonts_by_role: dict[str, str] = {}
-        for role, path in font_files().items():
-            family = f"parley-{role}"
-            self.add_font(family, fname=str(path))
-            self.fonts_by_role[role] = family
-        fallbacks = [
-            self.fonts_by_role[r]
-            for r in (*FALLBACK_ORDER, *(s.lower() for s in EXTRA_SCRIPTS))
-            if r in self.fonts_by_role
-        ]
-        self.set_fallback_fonts(fallbacks, exact_match=False)
-        self.cmaps = {role: set(self.fonts[family.lower()].cmap) for role, family in self.fonts_by_role.items()}
-        self.widths = {role: self.fonts[family.lower()].cw for role, family in self.fonts_by_role.items()}
+        self.fonts_by_role = {role: f"parley-{role}" for role in font_files()}
+        tables = {role: font_tables(role) for role in font_files()}
+        self.cmaps = {role: t[0] for role, t in tables.items()}
+        self.widths = {role: t[1] for role, t in tables.items()}
+        self.loaded: list[str] = []
         self._shaped_widths: dict[tuple[str, float], float] = {}
-        self.order = [MAIN, *[r for r in self.fonts_by_role if r != MAIN]]
+        self._font_of: dict[str, str | None] = {}
+        self._units: dict[str, int] = {}
+        known = [*FALLBACK_ORDER, *(s.lower() for s in EXTRA_SCRIPTS)]
+        self.order = [MAIN, *[r for r in known if r in self.fonts_by_role]]
+        self.use(MAIN)
+
+    def use(self, *roles: str) -> None:
+        """Load fonts into this PDF the first time its text needs them; fallbacks follow."""
+        added = False
+        for role in roles:
+            if role not in self.loaded:
+                self.add_font(self.fonts_by_role[role], fname=str(font_files()[role]))
+                self.loaded.append(role)
+                added = added or role != MAIN
+        if added:
+            fallbacks = [self.fonts_by_role[r] for r in self.order if r in self.loaded and r != MAIN]
+            self.set_fallback_fonts(fallbacks, exact_match=False)
 
     def header(self) -> None:
         if self.page_no() > 1:
@@ -125,11 +147,12 @@ class TranscriptPDF(FPDF):
     # ---- preparing text -----------------------------------------------------------------
 
     def font_for(self, ch: str) -> str | None:
-        code = ord(ch)
-        for role in self.order:
-            if code in self.cmaps[role]:
-                return role
-        return None
+        role = self._font_of.get(ch, "")
+        if role == "":
+            code = ord(ch)
+            role = next((r for r in self.order if code in self.cmaps[r]), None)
+            self._font_of[ch] = role
+        return role
 
     def drawable(self, text: str) -> str:
         """Emoji a font has stay; other emoji become names; uncovered characters become [U+XXXX]."""
@@ -148,7 +171,7 @@ class TranscriptPDF(FPDF):
         return "".join(out)
 
     def _covered(self, text: str) -> str:
-        if all(ord(c) in self.cmaps[MAIN] for c in text):
+        if text.isascii() or all(ord(c) in self.cmaps[MAIN] for c in text):  # (controls are already [U+..])
             return text
         return "".join(
             c
@@ -158,11 +181,16 @@ class TranscriptPDF(FPDF):
         )
 
     def width(self, text: str, size: float) -> float:
-        total = 0
-        for ch in text:
-            role = self.font_for(ch) or MAIN
-            total += self.widths[role][ord(ch)] if ord(ch) in self.cmaps[role] else 500
-        return total * size * 0.001 / self.k
+        """Advance width of ``text`` in mm, from the fonts' tables (words repeat: each measured once)."""
+        units = self._units.get(text)
+        if units is None:
+            units = 0
+            for ch in text:
+                role = self.font_for(ch) or MAIN
+                units += self.widths[role][ord(ch)] if ord(ch) in self.cmaps[role] else 500
+            if len(self._units) < 200_000:
+                self._units[text] = units
+        return units * size * 0.001 / self.k
 
     # ---- drawing ------------------------------------------------------------------------
 
@@ -194,7 +222,13 @@ class TranscriptPDF(FPDF):
         """One line made of separately laid-out parts (date, direction, a name in any script, status),
         so a right-to-left name never reorders what stands around it; wrapped part by part if too long."""
         pieces = [(piece, color) for text, color in parts for piece in _SEPARATOR.split(text) if piece]
-        prepared = [(self.drawable(text), color) for text, color in pieces]
+        prepared: list[tuple[str, tuple[int, int, int]]] = []
+        for text, color in pieces:  # simple neighbours of one colour are drawn together
+            text = self.drawable(text)
+            if prepared and prepared[-1][1] == color and not _COMPLEX.search(text + prepared[-1][0]):
+                prepared[-1] = (prepared[-1][0] + text, color)
+            else:
+                prepared.append((text, color))
         widths = [
             self.shaped_width(text, size) if _COMPLEX.search(text) else self.width(text, size) for text, _ in prepared
         ]
@@ -245,6 +279,7 @@ class TranscriptPDF(FPDF):
         """The width HarfBuzz gives ``text`` (names repeat on every message: measured once)."""
         key = (text, size)
         if key not in self._shaped_widths:
+            self.use(*{self.font_for(ch) or MAIN for ch in text})
             self.set_font(self.fonts_by_role[self.dominant_role(text)], size=size)
             self.set_text_shaping(True)
             try:
@@ -264,13 +299,17 @@ class TranscriptPDF(FPDF):
     def run_line(self, line: str, size: float, lead: float, x: float = PAGE_MARGIN) -> None:
         baseline = self.y + lead * 0.78
         for role, run in _runs(line, self.font_for):
-            self.set_font(self.fonts_by_role[role], size=size)
+            family = self.fonts_by_role[role]
+            self.use(role)
+            if self.font_family != family or self.font_size_pt != size:
+                self.set_font(family, size=size)
             self.text(x, baseline, run)
             x += self.width(run, size)
 
     def shaped_line(self, line: str, size: float, lead: float, x: float, usable: float, rtl: bool) -> None:
         # The font covering most of the line carries it: fpdf2 shapes each run of one font separately,
         # so an Arabic line in the Latin font would be shaped word by word (spaces are Latin).
+        self.use(*{self.font_for(ch) or MAIN for ch in line})
         self.set_font(self.fonts_by_role[self.dominant_role(line)], size=size)
         self.set_text_shaping(True)
         try:
@@ -282,9 +321,11 @@ class TranscriptPDF(FPDF):
 
 
 def _runs(line: str, font_for: Callable[[str], str | None]) -> list[tuple[str, str]]:
+    roles = [font_for(ch) or MAIN for ch in line]
+    if all(r == MAIN for r in roles):
+        return [(MAIN, line)]
     runs: list[tuple[str, str]] = []
-    for ch in line:
-        role = font_for(ch) or MAIN
+    for ch, role in zip(line, roles):
         if ch == " " and runs:
             role = runs[-1][0]  # spaces stay with the run they are in
         if runs and runs[-1][0] == role:
