@@ -72,6 +72,8 @@ MESSAGE_READ = "message_read"
 MESSAGE_FAILED = "message_failed"
 OPTED_OUT = "opted_out"
 OPTED_IN = "opted_in"
+CAMPAIGN_REPLY = "campaign_reply"  # a campaign's recipient wrote back before another campaign reached them there
+CAMPAIGN_OPTOUT = "campaign_optout"  # ... or opted out after it
 KINDS = (
     CONVERSATION_OPENED,
     CONVERSATION_REOPENED,
@@ -86,6 +88,8 @@ KINDS = (
     MESSAGE_FAILED,
     OPTED_OUT,
     OPTED_IN,
+    CAMPAIGN_REPLY,
+    CAMPAIGN_OPTOUT,
 )
 
 FACT_COLUMNS = (
@@ -227,6 +231,10 @@ class _FactWriter:
         self.conversations: dict[int, dict[str, Any]] = {}
         self.states: dict[int, _ConvState] = {}
         self.dirty: set[int] = set()
+        # (contact, sender) -> [campaign, sent_at, replied_at, opted_out_at]: the last campaign that reached
+        # a contact on a sender, so a reply or an opt-out is credited to it without scanning anything.
+        self.campaign_recipients: dict[tuple[int, int], list[Any]] = {}
+        self.campaign_dirty: set[tuple[int, int]] = set()
 
     # ---- loading (primary-key lookups only: ``= ANY`` keeps DuckDB on the index) ----
 
@@ -265,8 +273,33 @@ class _FactWriter:
                 [ids],
             ):
                 self.states[cid] = _ConvState(status, opened_at, waiting, first)
+        self._load_campaign_recipients()
         self.channels = dict(tx.fetchall("SELECT id, channel FROM senders"))
         self.teams = dict(tx.fetchall("SELECT id, team_id FROM users"))
+
+    def _load_campaign_recipients(self) -> None:
+        keys = {
+            (m["contact_id"], m["sender_id"])
+            for e in self.events
+            if e.name == events.MESSAGE_RECEIVED and (m := self.messages.get(e.payload["message_id"]))
+        }
+        keys |= {
+            (c["contact_id"], c["sender_id"])
+            for e in self.events
+            if e.name == events.CONTACT_OPTED_OUT and (c := self.conversations.get(e.payload.get("conversation_id")))
+        }
+        rows = []
+        for contact, sender in sorted(keys)[:16]:  # primary-key lookups for the usual handful
+            rows += self.tx.fetchall(
+                "SELECT * FROM report_campaign_recipients WHERE contact_id = ? AND sender_id = ?", [contact, sender]
+            )
+        if len(keys) > 16:
+            rows += self.tx.fetchall(
+                "SELECT * FROM report_campaign_recipients WHERE contact_id = ANY(?::INTEGER[])",
+                [sorted({k[0] for k in keys})],
+            )
+        for contact, sender, campaign, sent_at, replied, opted in rows:
+            self.campaign_recipients[(contact, sender)] = [campaign, sent_at, replied, opted]
 
     # ---- building facts ----
 
@@ -396,6 +429,20 @@ class _FactWriter:
             if state.waiting_since is None:
                 state.waiting_since = m["created_at"]
         self._fact(MESSAGE_RECEIVED, m["created_at"], agent_id=self._owner(cid), **self._msg_values(m))
+        key = (m["contact_id"], m["sender_id"])
+        recipient = self.campaign_recipients.get(key)
+        if recipient is not None and recipient[2] is None and recipient[1] <= m["created_at"]:
+            recipient[2] = m["created_at"]
+            self.campaign_dirty.add(key)
+            self._fact(
+                CAMPAIGN_REPLY,
+                m["created_at"],
+                contact_id=m["contact_id"],
+                sender_id=m["sender_id"],
+                campaign_id=recipient[0],
+                conversation_id=cid,
+                message_id=m["id"],
+            )
 
     def _on_message_queued(self, event: Event, p: dict) -> None:
         """A message someone wrote: a reply if a customer was waiting (never automatic or campaign ones)."""
@@ -418,8 +465,13 @@ class _FactWriter:
 
     def _on_message_sent(self, event: Event, p: dict) -> None:
         m = self.messages.get(p["message_id"])
-        if m is not None:
-            self._fact(MESSAGE_SENT, event.at, agent_id=m["author_id"], **self._msg_values(m))
+        if m is None:
+            return
+        self._fact(MESSAGE_SENT, event.at, agent_id=m["author_id"], **self._msg_values(m))
+        if m["campaign_id"] is not None:
+            key = (m["contact_id"], m["sender_id"])
+            self.campaign_recipients[key] = [m["campaign_id"], event.at, None, None]
+            self.campaign_dirty.add(key)
 
     def _failed(self, m: dict, at: dt.datetime, status: str, code: Any) -> None:
         self._fact(
@@ -449,9 +501,11 @@ class _FactWriter:
             return
         status = p.get("status")
         at = m["status_at"] or event.at
-        if status == "delivered":
+        if status == "delivered" or (status == "read" and p.get("previous") not in ("delivered", "read")):
+            # Read implies delivered: one 'delivered' fact per message that reached the handset, even when
+            # the provider reported only the read (so the funnel counts facts, never distinct messages).
             self._fact(MESSAGE_DELIVERED, at, agent_id=m["author_id"], **self._msg_values(m))
-        elif status == "read":
+        if status == "read":
             self._fact(MESSAGE_READ, at, agent_id=m["author_id"], **self._msg_values(m))
         elif status in ("failed", "undelivered"):
             self._failed(m, at, status, p.get("error_code") or m["error_code"])
@@ -467,6 +521,25 @@ class _FactWriter:
 
     def _on_contact_opted_out(self, event: Event, p: dict) -> None:
         self._optout(OPTED_OUT, event, p)
+        c = self.conversations.get(p.get("conversation_id"))
+        if c is not None:
+            key = (p["contact_id"], c["sender_id"])
+        else:  # the carrier reported it (no conversation): the contact's latest campaign on any sender
+            rows = self.tx.fetchall(
+                "SELECT contact_id, sender_id, campaign_id, sent_at, replied_at, opted_out_at "
+                "FROM report_campaign_recipients WHERE contact_id = ? ORDER BY sent_at DESC LIMIT 1",
+                [p["contact_id"]],
+            )
+            if not rows:
+                return
+            key = (rows[0][0], rows[0][1])
+            self.campaign_recipients.setdefault(key, list(rows[0][2:]))
+        recipient = self.campaign_recipients.get(key)
+        if recipient is None or recipient[3] is not None:
+            return
+        recipient[3] = event.at
+        self.campaign_dirty.add(key)
+        self._fact(CAMPAIGN_OPTOUT, event.at, contact_id=key[0], sender_id=key[1], campaign_id=recipient[0])
 
     def _on_contact_opted_in(self, event: Event, p: dict) -> None:
         self._optout(OPTED_IN, event, p)
@@ -491,6 +564,15 @@ class _FactWriter:
                     f"INSERT INTO report_facts (id, {cols}) VALUES " + ", ".join([placeholders] * len(chunk)),
                     [row[c] for row in chunk for c in FACT_COLUMNS],
                 )
+        recipients = [(k, self.campaign_recipients[k]) for k in sorted(self.campaign_dirty)]
+        if recipients:
+            tx.execute(
+                "INSERT INTO report_campaign_recipients VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(recipients))
+                + " ON CONFLICT (contact_id, sender_id) DO UPDATE SET campaign_id = excluded.campaign_id, "
+                "sent_at = excluded.sent_at, replied_at = excluded.replied_at, opted_out_at = excluded.opted_out_at",
+                [v for (contact, sender), r in recipients for v in (contact, sender, *r)],
+            )
         changed = [(cid, self.states[cid]) for cid in sorted(self.dirty)]
         if changed:
             tx.execute(
@@ -579,21 +661,22 @@ def rebuild(tx: Transaction) -> int:
 
     - a message's *sent* time is its ``message.sent`` event's, else when it
       was written; *delivered* and *read* are the status time the message
-      shows, so a message read before the backfill has a read fact and no
-      separate delivered one (Stats count *read* as delivered too, as they
-      do when one provider callback reports both);
+      shows, so a message read before the backfill has its delivered fact at
+      its read time (read implies delivered, as the live writer also records
+      when a provider reports only the read);
     - closes and reopens come from the event log; a closed conversation the
       log does not know closed at its ``closed_at``;
     - an agent is credited with the conversations they owned at the time,
       from the assignment audit trail.
     """
-    for table in ("report_facts", "report_conversation_state"):
+    for table in ("report_facts", "report_conversation_state", "report_campaign_recipients"):
         tx.execute(f"DELETE FROM {table}")
     tx.execute(_OWNERS_SQL)
     tx.execute(_TIMELINE_SQL)
     _rebuild_conversation_facts(tx)
     _rebuild_message_facts(tx)
     _rebuild_optout_facts(tx)
+    _rebuild_campaign_facts(tx)
     _rebuild_state(tx)
     tx.execute("DROP TABLE _rf_timeline")  # (a failed rebuild rolls them back with everything else)
     tx.execute("DROP TABLE _rf_owners")
@@ -690,13 +773,13 @@ def _rebuild_message_facts(tx: Transaction) -> None:
                   OR (m.status IN ('failed', 'undelivered') AND m.provider_message_id IS NOT NULL))
             ORDER BY 2""",
     )
-    for kind, status in ((MESSAGE_DELIVERED, "delivered"), (MESSAGE_READ, "read")):
+    for kind, statuses in ((MESSAGE_DELIVERED, "'delivered', 'read'"), (MESSAGE_READ, "'read'")):
         _insert_select(
             tx,
             f"""SELECT nextval('seq_report_facts'), coalesce(m.status_at, m.created_at), '{kind}', {out},
                        NULL, NULL, NULL, m.created_at, NULL, NULL, 'backfill'
                 FROM messages m JOIN senders s ON s.id = m.sender_id LEFT JOIN users u ON u.id = m.author_id
-                WHERE m.direction = 'out' AND m.status = '{status}' ORDER BY 2""",
+                WHERE m.direction = 'out' AND m.status IN ({statuses}) ORDER BY 2""",
         )
     _insert_select(
         tx,
@@ -718,6 +801,55 @@ def _rebuild_optout_facts(tx: Transaction) -> None:
             LEFT JOIN senders s ON s.id = h.sender_id LEFT JOIN users u ON u.id = h.user_id
             WHERE h.kind IN ('opt_out', 'opt_out_confirmed_by_agent', 'opt_in') ORDER BY h.occurred_at""",
     )
+
+
+def _rebuild_campaign_facts(tx: Transaction) -> None:
+    """Who replied to or opted out after which campaign, as the live writer credits them."""
+    tx.execute(f"""
+        CREATE TEMP TABLE _rf_sends AS
+        SELECT contact_id, sender_id, campaign_id, min(occurred_at) AS ts FROM report_facts
+        WHERE kind = '{MESSAGE_SENT}' AND campaign_id IS NOT NULL GROUP BY ALL
+    """)
+    _insert_select(
+        tx,
+        f"""SELECT nextval('seq_report_facts'), r.ts, '{CAMPAIGN_REPLY}', r.conversation_id, r.message_id,
+                   r.contact_id, r.sender_id, s.channel, r.campaign_id, NULL, NULL,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'backfill'
+            FROM (
+                SELECT s.campaign_id, i.contact_id, i.sender_id, arg_min(i.conversation_id, i.occurred_at)
+                       AS conversation_id, arg_min(i.message_id, i.occurred_at) AS message_id, min(i.occurred_at) AS ts
+                FROM (SELECT contact_id, sender_id, conversation_id, message_id, occurred_at FROM report_facts
+                      WHERE kind = '{MESSAGE_RECEIVED}'
+                        AND contact_id IN (SELECT contact_id FROM _rf_sends)) i
+                ASOF JOIN _rf_sends s ON s.contact_id = i.contact_id AND s.sender_id = i.sender_id
+                    AND s.ts <= i.occurred_at
+                GROUP BY ALL
+            ) r JOIN senders s ON s.id = r.sender_id ORDER BY r.ts""",
+    )
+    _insert_select(
+        tx,
+        f"""SELECT nextval('seq_report_facts'), r.ts, '{CAMPAIGN_OPTOUT}', NULL, NULL, r.contact_id, r.sender_id,
+                   s.channel, r.campaign_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'backfill'
+            FROM (
+                SELECT l.campaign_id, l.contact_id, l.sender_id, min(o.occurred_at) AS ts
+                FROM (SELECT contact_id, occurred_at FROM report_facts
+                      WHERE kind = '{OPTED_OUT}' AND contact_id IN (SELECT contact_id FROM _rf_sends)) o
+                ASOF JOIN (SELECT contact_id, sender_id, campaign_id, ts FROM _rf_sends) l
+                    ON l.contact_id = o.contact_id AND l.ts <= o.occurred_at
+                GROUP BY ALL
+            ) r JOIN senders s ON s.id = r.sender_id ORDER BY r.ts""",
+    )
+    tx.execute(f"""
+        INSERT INTO report_campaign_recipients
+        SELECT l.contact_id, l.sender_id, l.campaign_id, l.ts,
+               (SELECT min(f.occurred_at) FROM report_facts f WHERE f.kind = '{CAMPAIGN_REPLY}'
+                    AND f.contact_id = l.contact_id AND f.sender_id = l.sender_id AND f.campaign_id = l.campaign_id),
+               (SELECT min(f.occurred_at) FROM report_facts f WHERE f.kind = '{CAMPAIGN_OPTOUT}'
+                    AND f.contact_id = l.contact_id AND f.campaign_id = l.campaign_id)
+        FROM (SELECT contact_id, sender_id, arg_max(campaign_id, ts) AS campaign_id, max(ts) AS ts
+              FROM _rf_sends GROUP BY ALL) l
+    """)
+    tx.execute("DROP TABLE _rf_sends")
 
 
 def _rebuild_state(tx: Transaction) -> None:

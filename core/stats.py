@@ -277,7 +277,10 @@ def unanswered(db: Database, viewer: User, f: StatsFilter) -> int:
 
 def delivery_funnel(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
     """Per channel, of the messages written in the range: how many a provider accepted (sent), how many
-    reached the handset (delivered, or read: a provider may report both at once), how many were read.
+    reached the handset (delivered; a read message was delivered too), how many were read.
+
+    Facts are counted, not distinct messages: each message has at most one delivered and one read fact
+    (statuses only move forward), and a message sent again after a failure was handed over twice.
 
     Every message fact carries when its message was written (``started_at``), so the cohort needs no
     join; facts are stored in time order and a message is settled within days, so limiting the scan to
@@ -292,8 +295,8 @@ def delivery_funnel(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
     )
     params = [lo, hi, lo, hi + dt.timedelta(days=30), *params[2:]]
     rows = db.df(
-        f"""SELECT channel, count(DISTINCT message_id) FILTER (WHERE kind = '{rf.MESSAGE_SENT}') AS sent,
-                   count(DISTINCT message_id) FILTER (WHERE kind <> '{rf.MESSAGE_SENT}') AS delivered,
+        f"""SELECT channel, count(*) FILTER (WHERE kind = '{rf.MESSAGE_SENT}') AS sent,
+                   count(*) FILTER (WHERE kind = '{rf.MESSAGE_DELIVERED}') AS delivered,
                    count(*) FILTER (WHERE kind = '{rf.MESSAGE_READ}') AS read
             FROM report_facts r
             WHERE {where} AND kind IN ('{rf.MESSAGE_SENT}', '{rf.MESSAGE_DELIVERED}', '{rf.MESSAGE_READ}')
@@ -347,40 +350,28 @@ def campaigns(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
     """
     check_filter(viewer, f)
     where, params = _fact_filters(f)
+    lo, _ = utc_bounds(f)
     rows = db.df(
         f"""
-        WITH all_sends AS (  -- every campaign message ever sent: bounds each campaign's attribution window
-            SELECT campaign_id, contact_id, sender_id, min(occurred_at) AS sent_at FROM report_facts
-            WHERE kind = '{rf.MESSAGE_SENT}' AND campaign_id IS NOT NULL GROUP BY ALL
+        WITH sent AS (
+            SELECT campaign_id, count(DISTINCT contact_id) AS recipients, min(occurred_at) AS first_sent_at
+            FROM report_facts r WHERE {where} AND kind = '{rf.MESSAGE_SENT}' AND campaign_id IS NOT NULL
+            GROUP BY campaign_id
         ),
-        chosen AS (
-            SELECT DISTINCT campaign_id FROM report_facts r
-            WHERE {where} AND kind = '{rf.MESSAGE_SENT}' AND campaign_id IS NOT NULL
-        ),
-        recipients AS (
-            SELECT s.* FROM all_sends s WHERE s.campaign_id IN (SELECT campaign_id FROM chosen)
-        ),
-        replies AS (
-            SELECT DISTINCT s.campaign_id, s.contact_id
-            FROM (SELECT contact_id, sender_id, occurred_at FROM report_facts
-                  WHERE kind = '{rf.MESSAGE_RECEIVED}'
-                    AND contact_id IN (SELECT contact_id FROM recipients)) i
-            ASOF JOIN all_sends s ON s.contact_id = i.contact_id AND s.sender_id = i.sender_id
-                AND s.sent_at <= i.occurred_at
-        ),
-        latest AS (SELECT contact_id, campaign_id, min(sent_at) AS sent_at FROM all_sends GROUP BY ALL),
-        optouts AS (
-            SELECT DISTINCT l.campaign_id, l.contact_id
-            FROM (SELECT contact_id, occurred_at FROM report_facts
-                  WHERE kind = '{rf.OPTED_OUT}' AND contact_id IN (SELECT contact_id FROM recipients)) o
-            ASOF JOIN latest l ON l.contact_id = o.contact_id AND l.sent_at <= o.occurred_at
+        outcomes AS (  -- credited as they happened (core.reporting): no history is re-derived here
+            SELECT campaign_id,
+                   count(DISTINCT contact_id) FILTER (WHERE kind = '{rf.CAMPAIGN_REPLY}') AS replied,
+                   count(DISTINCT contact_id) FILTER (WHERE kind = '{rf.CAMPAIGN_OPTOUT}') AS opted_out
+            FROM report_facts
+            WHERE kind IN ('{rf.CAMPAIGN_REPLY}', '{rf.CAMPAIGN_OPTOUT}') AND occurred_at >= ?
+              AND campaign_id IN (SELECT campaign_id FROM sent)
+            GROUP BY campaign_id
         )
-        SELECT r.campaign_id, min(r.sent_at) AS first_sent_at, count(DISTINCT r.contact_id) AS recipients,
-               (SELECT count(*) FROM replies p WHERE p.campaign_id = r.campaign_id) AS replied,
-               (SELECT count(*) FROM optouts o WHERE o.campaign_id = r.campaign_id) AS opted_out
-        FROM recipients r GROUP BY r.campaign_id
+        SELECT s.campaign_id, s.first_sent_at, s.recipients, coalesce(o.replied, 0) AS replied,
+               coalesce(o.opted_out, 0) AS opted_out
+        FROM sent s LEFT JOIN outcomes o ON o.campaign_id = s.campaign_id
         """,
-        params,
+        [*params, lo],
     )
     names = db.df("SELECT id AS campaign_id, name AS campaign, created_by FROM campaigns")
     out = rows.merge(names, on="campaign_id", how="left") if not rows.empty else rows.assign(campaign=[], created_by=[])

@@ -35,6 +35,15 @@ CREATE TABLE report_facts (
     business_seconds DOUBLE,
     source VARCHAR NOT NULL
 );
+CREATE TABLE report_campaign_recipients (
+    contact_id INTEGER NOT NULL,
+    sender_id INTEGER NOT NULL,
+    campaign_id INTEGER NOT NULL,
+    sent_at TIMESTAMP NOT NULL,
+    replied_at TIMESTAMP,
+    opted_out_at TIMESTAMP,
+    PRIMARY KEY (contact_id, sender_id)
+);
 CREATE TABLE report_conversation_state (
     conversation_id INTEGER PRIMARY KEY,
     status VARCHAR NOT NULL,

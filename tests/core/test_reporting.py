@@ -152,7 +152,8 @@ def test_delivery_outcomes_become_message_facts_once_each(db, ws):
     f.always_open(db)
     ok = reply(db, ws["maria"], cid, "Hello!", clock.utcnow())
     bad = reply(db, ws["maria"], cid, "Are you there?", clock.utcnow())
-    provider = ScriptedProvider(SendResult("SMok1", "sent"), SendResult("SMbad1", "sent"))
+    direct = reply(db, ws["maria"], cid, "See you Thursday", clock.utcnow())
+    provider = ScriptedProvider(SendResult("SMok1", "sent"), SendResult("SMbad1", "sent"), SendResult("SMdir", "sent"))
     assert dispatcher(db, provider).step()
     now = clock.utcnow()
     callbacks = [
@@ -162,17 +163,21 @@ def test_delivery_outcomes_become_message_facts_once_each(db, ws):
     ]
     db.write(lambda tx: inbound.apply_statuses(tx, callbacks))
     db.write(lambda tx: inbound.apply_statuses(tx, [StatusEvent("SMok1", "read", now)]))
+    db.write(lambda tx: inbound.apply_statuses(tx, [StatusEvent("SMdir", "read", now)]))  # no 'delivered' first
     rows = db.fetchall(
-        "SELECT message_id, kind, status, error_code FROM report_facts WHERE message_id IN (?, ?) "
+        "SELECT message_id, kind, status, error_code FROM report_facts WHERE message_id IN (?, ?, ?) "
         "AND starts_with(kind, 'message') ORDER BY id",
-        [ok, bad],
+        [ok, bad, direct],
     )
     assert rows == [
         (ok, "message_sent", None, None),
         (bad, "message_sent", None, None),
+        (direct, "message_sent", None, None),
         (ok, "message_delivered", None, None),
         (bad, "message_failed", "undelivered", "30003"),
         (ok, "message_read", None, None),
+        (direct, "message_delivered", None, None),  # read implies delivered
+        (direct, "message_read", None, None),
     ]
 
 

@@ -116,7 +116,6 @@ def test_agents_cannot_see_stats(db, story):
 def test_funnel_failures_optouts_and_campaigns(db, ws, make_user):  # noqa: F811
     from core.providers.base import SendResult, StatusEvent
     from tests.core.test_delivery import ScriptedProvider, dispatcher
-    from tests.core.test_inbound import campaign_send
     from tests.factories import add_contact
 
     sam = make_user("sam", "supervisor")
@@ -129,24 +128,35 @@ def test_funnel_failures_optouts_and_campaigns(db, ws, make_user):  # noqa: F811
     )
     phones = ["+14158670011", "+14158670012", "+14158670013", "+14158670014"]
     contacts = [add_contact(db, phone=p) for p in phones]
-    sent_at = TUE_9 - dt.timedelta(hours=1)
 
-    def sent_facts(tx):  # the dispatcher would have written these as it sent the campaign
+    def queue_campaign(tx):  # as a campaign queues its messages; the dispatcher sends them
         for contact in contacts:
+            mid = tx.next_id("seq_messages")
             tx.execute(
-                "INSERT INTO report_facts (id, occurred_at, kind, contact_id, sender_id, channel, campaign_id, "
-                "source) VALUES (nextval('seq_report_facts'), ?, 'message_sent', ?, ?, 'sms', 7, 'live')",
-                [sent_at, contact, ws["sender"]["id"]],
+                "INSERT INTO messages (id, contact_id, sender_id, campaign_id, direction, author_id, body, status, "
+                "created_at, status_at) VALUES (?, ?, ?, 7, 'out', ?, 'Spring cleaning?', 'queued', ?, ?)",
+                [mid, contact, ws["sender"]["id"], ws["maria"].id, clock.utcnow(), clock.utcnow()],
+            )
+            tx.execute(
+                "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+                [mid, ws["sender"]["id"], clock.utcnow(), clock.utcnow()],
             )
 
-    for contact in contacts:
-        campaign_send(db, ws["sender"], contact, ws["maria"].id)
-    db.write(sent_facts)
+    clock.freeze(TUE_9 - dt.timedelta(hours=1))
+    db.write(queue_campaign)
+    assert dispatcher(db, ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))).step()
     receive(db, ws, phones[0], "Yes please", TUE_9)
+    receive(db, ws, phones[0], "Thursday?", TUE_9 + dt.timedelta(minutes=1))  # one reply per recipient
     receive(db, ws, phones[1], "STOP", TUE_9 + dt.timedelta(minutes=5))
     table = stats.campaigns(db, sam, utc_filter())
     assert table[["campaign", "recipients", "replied", "opted_out"]].values.tolist() == [["Spring recall", 4, 2, 1]]
     assert table["reply_rate"].iloc[0] == 0.5 and table["optout_rate"].iloc[0] == 0.25
+    credited = (
+        "SELECT kind, contact_id, campaign_id, occurred_at FROM report_facts WHERE kind LIKE 'campaign%' ORDER BY ALL"
+    )
+    live = db.fetchall(credited)
+    db.write(reporting.rebuild)
+    assert db.fetchall(credited) == live  # the backfill credits campaigns as the live writer did
 
     cid = db.scalar("SELECT id FROM conversations WHERE contact_id = ?", [contacts[0]])
     clock.freeze(None)
