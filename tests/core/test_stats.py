@@ -187,3 +187,24 @@ def inbound_statuses(tx, callbacks):
     from core.actions import inbound
 
     return inbound.apply_statuses(tx, callbacks)
+
+
+def test_each_chart_leads_to_its_conversations(db, story):
+    sam, f = story["sam"], utc_filter()
+
+    def ids(drill):
+        return sorted(conversations_for(db, sam, f, drill)["conversation_id"])
+
+    assert ids(Drill("first_response", agent_id=story["james"].id)) == [story["b"]]
+    assert ids(Drill("first_response")) == sorted([story["a"], story["b"]])  # everyone
+    slowest = conversations_for(db, sam, f, Drill("reply", agent_id=story["maria"].id))
+    assert list(slowest["detail"]) == [324000.0, 1200.0]  # slowest wait first
+    assert ids(Drill("closed")) == [story["a"]]
+    assert ids(Drill("heatmap", weekday=1, hour=9)) == [story["b"]]  # Tuesday 09:00 UTC
+    assert ids(Drill("in", day=dt.date(2026, 3, 11))) == [story["a"]]
+    assert (
+        list(conversations_for(db, sam, f, Drill("workload", agent_id=story["maria"].id))["conversation_id"])[0]
+        == story["c"]
+    )  # the customer waiting longest first
+    with pytest.raises(ValidationError, match="outside the chosen range"):
+        conversations_for(db, sam, f, Drill("opened", day=dt.date(2025, 1, 1)))
