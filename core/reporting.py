@@ -669,7 +669,13 @@ def rebuild(tx: Transaction) -> int:
     - an agent is credited with the conversations they owned at the time,
       from the assignment audit trail.
     """
-    for table in ("report_facts", "report_conversation_state", "report_campaign_recipients"):
+    for table in (
+        "report_facts",
+        "report_conversation_state",
+        "report_campaign_recipients",
+        "report_rollup",
+        "report_rollup_mark",
+    ):
         tx.execute(f"DELETE FROM {table}")
     tx.execute(_OWNERS_SQL)
     tx.execute(_TIMELINE_SQL)
@@ -678,6 +684,9 @@ def rebuild(tx: Transaction) -> int:
     _rebuild_optout_facts(tx)
     _rebuild_campaign_facts(tx)
     _rebuild_state(tx)
+    from core import reporting_rollup
+
+    reporting_rollup.refresh(tx)
     tx.execute("DROP TABLE _rf_timeline")  # (a failed rebuild rolls them back with everything else)
     tx.execute("DROP TABLE _rf_owners")
     return tx.scalar("SELECT count(*) FROM report_facts")

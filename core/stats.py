@@ -26,6 +26,7 @@ from core.auth import User
 from core.compliance.hours import parse_timezone
 from core.db import Database
 from core.errors import PermissionDenied, ValidationError
+from core.reporting_rollup import counted_sql
 
 MAX_DAYS = 366
 CHANNELS = ("sms", "whatsapp")
@@ -161,10 +162,10 @@ def volume_daily(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
     where, params = _fact_filters(f)
     rows = db.df(
         f"""SELECT CAST({local_sql(f)} AS DATE) AS day,
-                   count(*) FILTER (WHERE kind = '{rf.CONVERSATION_OPENED}') AS conversations,
-                   count(*) FILTER (WHERE kind = '{rf.MESSAGE_RECEIVED}') AS messages_in,
-                   count(*) FILTER (WHERE kind = '{rf.MESSAGE_SENT}') AS messages_out
-            FROM report_facts r
+                   sum(facts) FILTER (WHERE kind = '{rf.CONVERSATION_OPENED}')::BIGINT AS conversations,
+                   sum(facts) FILTER (WHERE kind = '{rf.MESSAGE_RECEIVED}')::BIGINT AS messages_in,
+                   sum(facts) FILTER (WHERE kind = '{rf.MESSAGE_SENT}')::BIGINT AS messages_out
+            FROM {counted_sql()} r
             WHERE {where} AND kind IN ('{rf.CONVERSATION_OPENED}', '{rf.MESSAGE_RECEIVED}', '{rf.MESSAGE_SENT}')
             GROUP BY 1""",
         params,
@@ -187,8 +188,9 @@ def incoming_heatmap(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame
     where, params = _fact_filters(f)
     local = local_sql(f)
     rows = db.df(
-        f"""SELECT (isodow({local}) - 1)::INTEGER AS weekday, hour({local})::INTEGER AS hour, count(*) AS messages
-            FROM report_facts r WHERE {where} AND kind = '{rf.MESSAGE_RECEIVED}' GROUP BY ALL""",
+        f"""SELECT (isodow({local}) - 1)::INTEGER AS weekday, hour({local})::INTEGER AS hour,
+                   sum(facts)::BIGINT AS messages
+            FROM {counted_sql()} r WHERE {where} AND kind = '{rf.MESSAGE_RECEIVED}' GROUP BY ALL""",
         params,
     )
     grid = pd.MultiIndex.from_product([range(7), range(24)], names=["weekday", "hour"]).to_frame(index=False)
@@ -295,10 +297,10 @@ def delivery_funnel(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
     )
     params = [lo, hi, lo, hi + dt.timedelta(days=30), *params[2:]]
     rows = db.df(
-        f"""SELECT channel, count(*) FILTER (WHERE kind = '{rf.MESSAGE_SENT}') AS sent,
-                   count(*) FILTER (WHERE kind = '{rf.MESSAGE_DELIVERED}') AS delivered,
-                   count(*) FILTER (WHERE kind = '{rf.MESSAGE_READ}') AS read
-            FROM report_facts r
+        f"""SELECT channel, sum(facts) FILTER (WHERE kind = '{rf.MESSAGE_SENT}')::BIGINT AS sent,
+                   sum(facts) FILTER (WHERE kind = '{rf.MESSAGE_DELIVERED}')::BIGINT AS delivered,
+                   sum(facts) FILTER (WHERE kind = '{rf.MESSAGE_READ}')::BIGINT AS read
+            FROM {counted_sql()} r
             WHERE {where} AND kind IN ('{rf.MESSAGE_SENT}', '{rf.MESSAGE_DELIVERED}', '{rf.MESSAGE_READ}')
             GROUP BY channel""",
         params,
@@ -329,9 +331,9 @@ def optouts_daily(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
     where, params = _fact_filters(f, people=False)
     rows = db.df(
         f"""SELECT CAST({local_sql(f)} AS DATE) AS day,
-                   count(*) FILTER (WHERE kind = '{rf.OPTED_OUT}') AS opted_out,
-                   count(*) FILTER (WHERE kind = '{rf.OPTED_IN}') AS opted_in
-            FROM report_facts r WHERE {where} AND kind IN ('{rf.OPTED_OUT}', '{rf.OPTED_IN}') GROUP BY 1""",
+                   sum(facts) FILTER (WHERE kind = '{rf.OPTED_OUT}')::BIGINT AS opted_out,
+                   sum(facts) FILTER (WHERE kind = '{rf.OPTED_IN}')::BIGINT AS opted_in
+            FROM {counted_sql()} r WHERE {where} AND kind IN ('{rf.OPTED_OUT}', '{rf.OPTED_IN}') GROUP BY 1""",
         params,
     )
     return _fill_days(f, rows, ["opted_out", "opted_in"])

@@ -44,6 +44,17 @@ CREATE TABLE report_campaign_recipients (
     opted_out_at TIMESTAMP,
     PRIMARY KEY (contact_id, sender_id)
 );
+CREATE TABLE report_rollup (
+    bucket TIMESTAMP NOT NULL,
+    cohort TIMESTAMP,
+    kind VARCHAR NOT NULL,
+    channel VARCHAR,
+    sender_id INTEGER,
+    agent_id INTEGER,
+    team_id INTEGER,
+    facts BIGINT NOT NULL
+);
+CREATE TABLE report_rollup_mark (through_id BIGINT NOT NULL);
 CREATE TABLE report_conversation_state (
     conversation_id INTEGER PRIMARY KEY,
     status VARCHAR NOT NULL,

@@ -208,3 +208,24 @@ def test_each_chart_leads_to_its_conversations(db, story):
     )  # the customer waiting longest first
     with pytest.raises(ValidationError, match="outside the chosen range"):
         conversations_for(db, sam, f, Drill("opened", day=dt.date(2025, 1, 1)))
+
+
+def test_the_rollup_counts_what_the_facts_say_and_never_twice(db, story):
+    from core import reporting_rollup
+
+    sam, f = story["sam"], utc_filter()
+
+    def numbers():
+        return (
+            stats.volume_daily(db, sam, f).to_dict("list"),
+            stats.incoming_heatmap(db, sam, f).to_dict("list"),
+            stats.delivery_funnel(db, sam, f).to_dict("list"),
+            stats.optouts_daily(db, sam, f).to_dict("list"),
+        )
+
+    from_facts = numbers()  # nothing rolled up yet: every count comes from the facts themselves
+    assert db.write(reporting_rollup.refresh) == db.scalar("SELECT max(id) FROM report_facts")
+    assert numbers() == from_facts
+    assert db.write(reporting_rollup.refresh) == 0 and numbers() == from_facts
+    receive(db, story, "+14158670002", "Still there?", dt.datetime(2026, 3, 12, 8, 0))  # a new fact: the tail
+    assert int(stats.volume_daily(db, sam, f).set_index("day").loc[dt.date(2026, 3, 12), "messages_in"]) == 1
