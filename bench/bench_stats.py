@@ -77,6 +77,48 @@ def once(path: str, days: int) -> None:
     print(json.dumps({"open_ms": opened * 1000, "queries_ms": timings}))
 
 
+def render_pages(path: str, f: stats.StatsFilter, runs: int) -> None:
+    """Each Stats page as the server runs it (ui.py, frame, page) for the supervisor, warm reruns."""
+    import shutil
+    import tempfile
+
+    from bench.bench_pages import _navigation_only
+    from bench.common import measure
+    from core import runtime
+
+    work = Path(tempfile.mkdtemp(prefix="parley-stats-"))
+    try:
+        shutil.copy(path, work / "parley.duckdb")
+        rt = runtime.start(
+            runtime.Config(
+                db_path=work / "parley.duckdb",
+                media_dir=work / "media",
+                demo=False,
+                secret_key=b"bench",
+                public_url=None,
+                port=0,
+            )
+        )
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.testing.v1 import AppTest
+
+        PagesManager.__init__ = _navigation_only(PagesManager.__init__)
+        supervisor = rt.db.scalar("SELECT id FROM users WHERE role = 'supervisor' ORDER BY id LIMIT 1")
+        for script in ("volume", "responsiveness", "delivery", "campaigns", "workload"):
+            at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=120)
+            at.session_state["user_id"] = supervisor
+            at.session_state["stats.filter"] = f
+            at.run()
+            at.switch_page(f"pages/stats_{script}.py")
+            at.run()
+            if at.exception:
+                raise SystemExit(f"stats_{script} failed: {at.exception[0].value}")
+            measure(f"Stats page {script} (warm rerun, whole script)", at.run, runs=runs, warmup=1, target_ms=1000)
+        runtime.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -86,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="data/bench.duckdb")
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--pages", action="store_true", help="also render each Stats page (AppTest, on a copy)")
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.once:
@@ -133,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         p50 = sum(statistics.median(warm[n]) for n in names)
         print(f"page {page:<16} p50 {p50:7.1f} ms (its queries){'  OK' if p50 <= 1000 else '  OVER TARGET (1 s)'}")
     db.close()
+    if args.pages:
+        render_pages(args.db, f, args.runs)
     load = load_average()
     print(f"load average {load:.2f}" + ("  WARNING: machine busy, re-measure on a quiet one" if load > 1 else ""))
     return 0

@@ -211,6 +211,16 @@ def _has_tables(tx: Transaction) -> bool:
     return True
 
 
+def _may_be_reply(payload: dict[str, Any]) -> bool:
+    """A queued message worth reading: written by someone in a conversation (a campaign queueing 100k
+    messages, or an automatic reply, costs the writer nothing)."""
+    return (
+        payload.get("conversation_id") is not None
+        and not payload.get("automatic")
+        and payload.get("author_id", True) is not None
+    )
+
+
 @before_commit
 def write_facts(tx: Transaction) -> None:
     """Turn this transaction's events into facts, in the same transaction (see the module doc)."""
@@ -240,7 +250,13 @@ class _FactWriter:
 
     def _load(self) -> None:
         tx = self.tx
-        message_ids = sorted({e.payload["message_id"] for e in self.events if e.name in _MESSAGE_EVENTS})
+        message_ids = sorted(
+            {
+                e.payload["message_id"]
+                for e in self.events
+                if e.name in _MESSAGE_EVENTS and (e.name != events.MESSAGE_QUEUED or _may_be_reply(e.payload))
+            }
+        )
         if message_ids:
             cur = tx.execute(
                 """SELECT id, conversation_id, contact_id, sender_id, campaign_id, author_id, direction, status,

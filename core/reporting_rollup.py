@@ -29,6 +29,8 @@ COUNTED = (
     rf.MESSAGE_READ,
     rf.OPTED_OUT,
     rf.OPTED_IN,
+    rf.CAMPAIGN_REPLY,
+    rf.CAMPAIGN_OPTOUT,
 )
 COHORT = (rf.MESSAGE_SENT, rf.MESSAGE_DELIVERED, rf.MESSAGE_READ)
 _KINDS = ", ".join(f"'{k}'" for k in COUNTED)
@@ -45,7 +47,7 @@ def refresh(tx: Transaction) -> int:
         f"""INSERT INTO report_rollup
             SELECT time_bucket(INTERVAL 15 MINUTE, occurred_at) AS bucket,
                    CASE WHEN kind IN ({_COHORT}) THEN time_bucket(INTERVAL 15 MINUTE, started_at) END AS cohort,
-                   kind, channel, sender_id, agent_id, team_id, count(*) AS facts
+                   kind, channel, sender_id, agent_id, team_id, campaign_id, count(*) AS facts
             FROM report_facts WHERE id > ? AND id <= ? AND kind IN ({_KINDS})
             GROUP BY ALL ORDER BY bucket""",
         [mark, top],
@@ -57,13 +59,14 @@ def refresh(tx: Transaction) -> int:
 
 def counted_sql() -> str:
     """A FROM-able relation of counts: (occurred_at, started_at, kind, channel, sender_id, agent_id, team_id,
-    facts), the rollup plus the facts it does not count yet. ``occurred_at``/``started_at`` are quarter
+    campaign_id, facts), the rollup plus the facts it does not count yet. ``occurred_at``/``started_at`` are quarter
     hours for rolled-up rows, exact times for the tail: range filters on local midnights treat both alike."""
     return f"""(
-        SELECT bucket AS occurred_at, cohort AS started_at, kind, channel, sender_id, agent_id, team_id, facts
+        SELECT bucket AS occurred_at, cohort AS started_at, kind, channel, sender_id, agent_id, team_id,
+               campaign_id, facts
         FROM report_rollup
         UNION ALL
-        SELECT occurred_at, started_at, kind, channel, sender_id, agent_id, team_id, 1 AS facts
+        SELECT occurred_at, started_at, kind, channel, sender_id, agent_id, team_id, campaign_id, 1 AS facts
         FROM report_facts
         WHERE id > (SELECT coalesce(max(through_id), 0) FROM report_rollup_mark) AND kind IN ({_KINDS})
     )"""

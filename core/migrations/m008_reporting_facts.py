@@ -52,6 +52,7 @@ CREATE TABLE report_rollup (
     sender_id INTEGER,
     agent_id INTEGER,
     team_id INTEGER,
+    campaign_id INTEGER,
     facts BIGINT NOT NULL
 );
 CREATE TABLE report_rollup_mark (through_id BIGINT NOT NULL);
