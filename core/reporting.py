@@ -211,6 +211,11 @@ def _has_tables(tx: Transaction) -> bool:
     return True
 
 
+def recipient_key(contact_id: int, sender_id: int) -> int:
+    """One BIGINT for (contact, sender): DuckDB looks a list of single-column keys up in its index."""
+    return contact_id * 1_000_000 + sender_id
+
+
 def _may_be_reply(payload: dict[str, Any]) -> bool:
     """A queued message worth reading: written by someone in a conversation (a campaign queueing 100k
     messages, or an automatic reply, costs the writer nothing)."""
@@ -237,6 +242,7 @@ class _FactWriter:
         self.rows: list[dict[str, Any]] = []
         self.durations: list[dict[str, Any]] = []  # rows whose business seconds are filled at the end
         self.teams: dict[int, int | None] = {}
+        self.channels: dict[int, str] = {}
         self.messages: dict[int, dict[str, Any]] = {}
         self.conversations: dict[int, dict[str, Any]] = {}
         self.states: dict[int, _ConvState] = {}
@@ -274,24 +280,37 @@ class _FactWriter:
             if e.name in _WAIT_EVENTS and e.payload["message_id"] in self.messages
         }
         conversation_ids.discard(None)
-        if conversation_ids:
-            ids = sorted(int(c) for c in conversation_ids)
-            cur = tx.execute(
-                """SELECT id, contact_id, sender_id, channel, campaign_id, owner_id, created_at, status
-                   FROM conversations WHERE id = ANY(?::INTEGER[])""",
-                [ids],
-            )
-            names = [d[0] for d in cur.description]
-            self.conversations = {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
-            for cid, status, opened_at, waiting, first in tx.fetchall(
-                """SELECT conversation_id, status, opened_at, waiting_since, first_response_at
-                   FROM report_conversation_state WHERE conversation_id = ANY(?::INTEGER[])""",
-                [ids],
-            ):
-                self.states[cid] = _ConvState(status, opened_at, waiting, first)
+        ids = sorted(int(c) for c in conversation_ids)
+        # One statement for the conversations, their reporting state and the two small tables (senders'
+        # channels, users' teams): each branch keeps its index lookup, and the writer runs on every write.
+        for t, key, contact, sender, channel, campaign, owner, created, status, waiting, first in tx.fetchall(
+            """SELECT 'c', id, contact_id, sender_id, channel, campaign_id, owner_id, created_at, status,
+                      NULL::TIMESTAMP, NULL::TIMESTAMP FROM conversations WHERE id = ANY(?::INTEGER[])
+               UNION ALL
+               SELECT 's', conversation_id, NULL, NULL, NULL, NULL, NULL, opened_at, status, waiting_since,
+                      first_response_at FROM report_conversation_state WHERE conversation_id = ANY(?::INTEGER[])
+               UNION ALL SELECT 'n', id, NULL, NULL, channel, NULL, NULL, NULL, NULL, NULL, NULL FROM senders
+               UNION ALL SELECT 'u', id, NULL, NULL, NULL, NULL, team_id, NULL, NULL, NULL, NULL FROM users""",
+            [ids, ids],
+        ):
+            if t == "c":
+                self.conversations[key] = {
+                    "id": key,
+                    "contact_id": contact,
+                    "sender_id": sender,
+                    "channel": channel,
+                    "campaign_id": campaign,
+                    "owner_id": owner,
+                    "created_at": created,
+                    "status": status,
+                }
+            elif t == "s":
+                self.states[key] = _ConvState(status, created, waiting, first)
+            elif t == "n":
+                self.channels[key] = channel
+            else:
+                self.teams[key] = owner
         self._load_campaign_recipients()
-        self.channels = dict(tx.fetchall("SELECT id, channel FROM senders"))
-        self.teams = dict(tx.fetchall("SELECT id, team_id FROM users"))
 
     def _load_campaign_recipients(self) -> None:
         keys = {
@@ -304,16 +323,15 @@ class _FactWriter:
             for e in self.events
             if e.name == events.CONTACT_OPTED_OUT and (c := self.conversations.get(e.payload.get("conversation_id")))
         }
-        rows = []
-        for contact, sender in sorted(keys)[:16]:  # primary-key lookups for the usual handful
-            rows += self.tx.fetchall(
-                "SELECT * FROM report_campaign_recipients WHERE contact_id = ? AND sender_id = ?", [contact, sender]
+        rows = (
+            self.tx.fetchall(
+                "SELECT contact_id, sender_id, campaign_id, sent_at, replied_at, opted_out_at "
+                "FROM report_campaign_recipients WHERE recipient_key = ANY(?::BIGINT[])",
+                [sorted(recipient_key(c, s) for c, s in keys)],
             )
-        if len(keys) > 16:
-            rows += self.tx.fetchall(
-                "SELECT * FROM report_campaign_recipients WHERE contact_id = ANY(?::INTEGER[])",
-                [sorted({k[0] for k in keys})],
-            )
+            if keys
+            else []
+        )
         for contact, sender, campaign, sent_at, replied, opted in rows:
             self.campaign_recipients[(contact, sender)] = [campaign, sent_at, replied, opted]
 
@@ -571,23 +589,50 @@ class _FactWriter:
             )
             for row, value in zip(self.durations, seconds):
                 row["business_seconds"] = float(value)
-        if self.rows:
-            placeholders = ", ".join(["(nextval('seq_report_facts'), " + ", ".join("?" * len(FACT_COLUMNS)) + ")"])
-            cols = ", ".join(FACT_COLUMNS)
-            for start in range(0, len(self.rows), 200):  # a batch of status callbacks can be large
-                chunk = self.rows[start : start + 200]
+        if len(self.rows) > 16:
+            # A batch of status callbacks: one DataFrame beats a VALUES statement with thousands of parameters.
+            frame = pd.DataFrame(self.rows, columns=list(FACT_COLUMNS))
+            for column in (
+                "conversation_id",
+                "message_id",
+                "contact_id",
+                "sender_id",
+                "campaign_id",
+                "agent_id",
+                "team_id",
+                "other_agent_id",
+            ):
+                frame[column] = frame[column].astype("Int64")
+            for column in ("seconds", "business_seconds"):
+                frame[column] = frame[column].astype("float64")
+            for column in ("occurred_at", "started_at"):
+                frame[column] = pd.to_datetime(frame[column])
+            for column in ("channel", "status", "error_code", "error_reason"):
+                frame[column] = frame[column].astype("object")
+            tx.cursor.register("_report_rows", frame)
+            try:
+                cols = ", ".join(FACT_COLUMNS)
                 tx.execute(
-                    f"INSERT INTO report_facts (id, {cols}) VALUES " + ", ".join([placeholders] * len(chunk)),
-                    [row[c] for row in chunk for c in FACT_COLUMNS],
+                    f"INSERT INTO report_facts (id, {cols}) SELECT nextval('seq_report_facts'), {cols} "
+                    "FROM _report_rows"
                 )
+            finally:
+                tx.cursor.unregister("_report_rows")
+        elif self.rows:
+            placeholders = "(nextval('seq_report_facts'), " + ", ".join("?" * len(FACT_COLUMNS)) + ")"
+            tx.execute(
+                f"INSERT INTO report_facts (id, {', '.join(FACT_COLUMNS)}) VALUES "
+                + ", ".join([placeholders] * len(self.rows)),
+                [row[c] for row in self.rows for c in FACT_COLUMNS],
+            )
         recipients = [(k, self.campaign_recipients[k]) for k in sorted(self.campaign_dirty)]
         if recipients:
             tx.execute(
                 "INSERT INTO report_campaign_recipients VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(recipients))
-                + " ON CONFLICT (contact_id, sender_id) DO UPDATE SET campaign_id = excluded.campaign_id, "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(recipients))
+                + " ON CONFLICT (recipient_key) DO UPDATE SET campaign_id = excluded.campaign_id, "
                 "sent_at = excluded.sent_at, replied_at = excluded.replied_at, opted_out_at = excluded.opted_out_at",
-                [v for (contact, sender), r in recipients for v in (contact, sender, *r)],
+                [v for (c, snd), r in recipients for v in (recipient_key(c, snd), c, snd, *r)],
             )
         changed = [(cid, self.states[cid]) for cid in sorted(self.dirty)]
         if changed:
@@ -866,7 +911,7 @@ def _rebuild_campaign_facts(tx: Transaction) -> None:
     )
     tx.execute(f"""
         INSERT INTO report_campaign_recipients
-        SELECT l.contact_id, l.sender_id, l.campaign_id, l.ts,
+        SELECT l.contact_id::BIGINT * 1000000 + l.sender_id, l.contact_id, l.sender_id, l.campaign_id, l.ts,
                (SELECT min(f.occurred_at) FROM report_facts f WHERE f.kind = '{CAMPAIGN_REPLY}'
                     AND f.contact_id = l.contact_id AND f.sender_id = l.sender_id AND f.campaign_id = l.campaign_id),
                (SELECT min(f.occurred_at) FROM report_facts f WHERE f.kind = '{CAMPAIGN_OPTOUT}'

@@ -36,13 +36,13 @@ CREATE TABLE report_facts (
     source VARCHAR NOT NULL
 );
 CREATE TABLE report_campaign_recipients (
+    recipient_key BIGINT PRIMARY KEY,  -- contact_id * 1,000,000 + sender_id (core.reporting.recipient_key)
     contact_id INTEGER NOT NULL,
     sender_id INTEGER NOT NULL,
     campaign_id INTEGER NOT NULL,
     sent_at TIMESTAMP NOT NULL,
     replied_at TIMESTAMP,
-    opted_out_at TIMESTAMP,
-    PRIMARY KEY (contact_id, sender_id)
+    opted_out_at TIMESTAMP
 );
 CREATE TABLE report_rollup (
     bucket TIMESTAMP NOT NULL,
