@@ -35,6 +35,16 @@ Each duration is stored twice: wall-clock seconds and seconds inside the
 workspace's business hours at the time (weekly schedule, time zone,
 holidays), so the *business hours only* switch of Stats costs nothing.
 
+**Campaigns.** ``report_campaign_recipients`` remembers, per contact and
+sender, the last campaign that reached them; their next message on that
+sender is that campaign's ``campaign_reply``, their opt-out its
+``campaign_optout`` (once each). A read that skipped *delivered* also gets
+its ``message_delivered`` fact: each message that reached a handset has
+exactly one, so the funnel counts facts.
+
+Counting charts read ``core.reporting_rollup`` (quarter-hour counts of these
+facts plus the newest facts themselves).
+
 **Backfill.** ``rebuild(tx)`` derives the same facts from the stored rows
 (messages, conversations, the assignment audit trail, opt-out history and
 the persisted event log) for a workspace that existed before this module:
