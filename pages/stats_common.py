@@ -18,6 +18,7 @@ import streamlit as st
 from core import stats
 from core.errors import ParleyError
 from core.stats_drill import Drill, conversations_for
+from pages.session import guarded
 from pages.text import esc, md
 
 FILTER_KEY = "stats.filter"
@@ -48,6 +49,10 @@ def _on_select(field: str, key: str) -> None:
     _update(**{field: None if value in (ALL, None) else value})
 
 
+def _on_business_hours() -> None:
+    _update(business_hours=bool(st.session_state.get("stats.business_hours")))
+
+
 def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) -> stats.StatsFilter | None:
     """The filters (date range, team, agent, channel, sender); None when they cannot be answered."""
     f = current_filter(user)
@@ -69,9 +74,9 @@ def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) ->
             value=(f.start, f.end),
             max_value=dt.date.today() + dt.timedelta(days=1),
             key="stats.dates",
-            on_change=_on_dates,
+            on_change=guarded(_on_dates),
             width=240,
-            help=f"Days in your time zone ({f.timezone}), both included.",
+            help=md("Days in your time zone ({zone}), both included.", zone=f.timezone),
         )
     for label, field, choices in (
         ("Team", "team_id", teams),
@@ -89,7 +94,7 @@ def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) ->
             index=list(choices).index(current) if current in choices else 0,
             format_func=lambda v, c=choices: c[v],
             key=key,
-            on_change=_on_select,
+            on_change=guarded(_on_select),
             args=(field, key),
             width=180,
         )
@@ -98,7 +103,7 @@ def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) ->
             "Business hours only",
             value=f.business_hours,
             key="stats.business_hours",
-            on_change=lambda: _update(business_hours=bool(st.session_state["stats.business_hours"])),
+            on_change=guarded(_on_business_hours),
             help="Count waiting time only while the workspace is open (weekly hours, holidays).",
         )
     if dates and st.session_state.get("stats.partial_range"):

@@ -32,7 +32,7 @@ def render(rt, user, detail: dict) -> None:
                     rt.media,
                     user,
                     cid,
-                    progress=lambda fraction, text: bar.progress(min(1.0, max(0.0, fraction)), text=text),
+                    progress=lambda fraction, text: bar.progress(min(1.0, max(0.0, fraction)), text=esc(text)),
                 )
             except ParleyError as exc:
                 st.session_state.pop(key, None)
