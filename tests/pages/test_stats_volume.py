@@ -15,16 +15,9 @@ def test_supervisors_and_admins_see_it_agents_do_not(app_as):
     h.check_roles(app_as, PAGE, TITLE, 3)
 
 
-def test_a_range_with_no_data_says_so(app_as, demo_db, navigation_only):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-
-    at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=30)
-    at.session_state["user_id"] = demo_user(demo_db, "sam").id
+def test_a_range_with_no_data_says_so(app_as, demo_db):
+    at = app_as("sam", PAGE)
     at.session_state["stats.filter"] = h.far_past(demo_user(demo_db, "sam").timezone)
-    at.run()
-    at.switch_page(PAGE)
     at.run()
     assert not h.page_errors(at), at.exception
     assert TITLE in h.shown(at)
