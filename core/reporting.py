@@ -268,10 +268,11 @@ class _FactWriter:
         tx = self.tx
         message_ids = sorted(
             {
-                e.payload["message_id"]
+                e.payload.get("message_id")
                 for e in self.events
                 if e.name in _MESSAGE_EVENTS and (e.name != events.MESSAGE_QUEUED or _may_be_reply(e.payload))
             }
+            - {None}  # an event without the id it should carry records nothing rather than failing the write
         )
         if message_ids:
             cur = tx.execute(
@@ -285,9 +286,9 @@ class _FactWriter:
         # end a wait; delivery outcomes (most events, in large batches) need none.
         conversation_ids = {e.payload.get("conversation_id") for e in self.events if e.name not in _DELIVERY_EVENTS}
         conversation_ids |= {
-            self.messages[e.payload["message_id"]]["conversation_id"]
+            self.messages[e.payload.get("message_id")]["conversation_id"]
             for e in self.events
-            if e.name in _WAIT_EVENTS and e.payload["message_id"] in self.messages
+            if e.name in _WAIT_EVENTS and e.payload.get("message_id") in self.messages
         }
         conversation_ids.discard(None)
         ids = sorted(int(c) for c in conversation_ids)
@@ -326,7 +327,7 @@ class _FactWriter:
         keys = {
             (m["contact_id"], m["sender_id"])
             for e in self.events
-            if e.name == events.MESSAGE_RECEIVED and (m := self.messages.get(e.payload["message_id"]))
+            if e.name == events.MESSAGE_RECEIVED and (m := self.messages.get(e.payload.get("message_id")))
         }
         keys |= {
             (c["contact_id"], c["sender_id"])
@@ -419,7 +420,7 @@ class _FactWriter:
     # ---- conversations ----
 
     def _on_conversation_created(self, event: Event, p: dict) -> None:
-        cid = p["conversation_id"]
+        cid = p.get("conversation_id")
         c = self.conversations.get(cid)
         if c is None:
             return
@@ -428,7 +429,7 @@ class _FactWriter:
         self._fact(CONVERSATION_OPENED, c["created_at"], agent_id=c["owner_id"], **self._conv_values(cid))
 
     def _on_conversation_assigned(self, event: Event, p: dict) -> None:
-        cid = p["conversation_id"]
+        cid = p.get("conversation_id")
         self._fact(
             CONVERSATION_ASSIGNED,
             event.at,
@@ -438,7 +439,7 @@ class _FactWriter:
         )
 
     def _on_conversation_closed(self, event: Event, p: dict) -> None:
-        cid = p["conversation_id"]
+        cid = p.get("conversation_id")
         if cid not in self.conversations:
             return
         state = self._state(cid)
@@ -457,13 +458,13 @@ class _FactWriter:
         self._fact(CONVERSATION_REOPENED, at, agent_id=self._owner(cid), **self._conv_values(cid))
 
     def _on_conversation_reopened(self, event: Event, p: dict) -> None:
-        if p["conversation_id"] in self.conversations:
-            self._reopen(p["conversation_id"], event.at)
+        if p.get("conversation_id") in self.conversations:
+            self._reopen(p.get("conversation_id"), event.at)
 
     # ---- messages ----
 
     def _on_message_received(self, event: Event, p: dict) -> None:
-        m = self.messages.get(p["message_id"])
+        m = self.messages.get(p.get("message_id"))
         if m is None:
             return
         cid = m["conversation_id"]
@@ -490,7 +491,7 @@ class _FactWriter:
 
     def _on_message_queued(self, event: Event, p: dict) -> None:
         """A message someone wrote: a reply if a customer was waiting (never automatic or campaign ones)."""
-        m = self.messages.get(p["message_id"])
+        m = self.messages.get(p.get("message_id"))
         if m is None or p.get("automatic") or m["author_id"] is None or m["campaign_id"] is not None:
             return
         cid = m["conversation_id"]
@@ -508,7 +509,7 @@ class _FactWriter:
         state.waiting_since = None
 
     def _on_message_sent(self, event: Event, p: dict) -> None:
-        m = self.messages.get(p["message_id"])
+        m = self.messages.get(p.get("message_id"))
         if m is None:
             return
         self._fact(MESSAGE_SENT, event.at, agent_id=m["author_id"], **self._msg_values(m))
@@ -529,18 +530,18 @@ class _FactWriter:
         )
 
     def _on_message_not_sent(self, event: Event, p: dict) -> None:
-        m = self.messages.get(p["message_id"])
+        m = self.messages.get(p.get("message_id"))
         if m is not None:
             self._failed(m, event.at, "not_sent", None)
 
     def _on_message_failed(self, event: Event, p: dict) -> None:
-        m = self.messages.get(p["message_id"])
+        m = self.messages.get(p.get("message_id"))
         if m is not None:
             self._failed(m, event.at, "failed", p.get("error_code") or m["error_code"])
 
     def _on_message_status(self, event: Event, p: dict) -> None:
         """A provider callback moved a status forward (never twice to the same status: rule 9)."""
-        m = self.messages.get(p["message_id"])
+        m = self.messages.get(p.get("message_id"))
         if m is None:
             return
         status = p.get("status")
@@ -558,6 +559,8 @@ class _FactWriter:
     # ---- contacts ----
 
     def _optout(self, kind: str, event: Event, p: dict) -> None:
+        if p.get("contact_id") is None:
+            return
         cid = p.get("conversation_id")
         values = self._conv_values(cid) if cid is not None else {}
         values["contact_id"] = p["contact_id"]
@@ -565,6 +568,8 @@ class _FactWriter:
 
     def _on_contact_opted_out(self, event: Event, p: dict) -> None:
         self._optout(OPTED_OUT, event, p)
+        if p.get("contact_id") is None:
+            return
         c = self.conversations.get(p.get("conversation_id"))
         if c is not None:
             key = (p["contact_id"], c["sender_id"])

@@ -304,3 +304,13 @@ def test_business_seconds_counts_only_open_hours():
     # 09–13 → 3 h (lunch closed); 11–14 → 1 h + 1 h; empty → 0; seven days later is 10:00 in New York
     # (clocks went forward on Sunday March 8), so the week holds one whole Monday (7 h) and 09–10 (1 h).
     assert list(reporting.business_seconds(starts, ends, hours)) == [10800.0, 7200.0, 28800.0, 0.0]
+
+
+def test_an_event_without_its_ids_records_nothing_and_never_fails_the_write(db, ws):
+    from core import events as names
+
+    db.write(lambda tx: tx.publish(names.MESSAGE_RECEIVED, conversation_id=None, contact_name="x"))
+    db.write(lambda tx: tx.publish(names.CONTACT_OPTED_OUT, source="provider"))
+    db.write(lambda tx: tx.publish(names.CONVERSATION_CLOSED, conversation_id=424242))
+    assert db.scalar("SELECT count(*) FROM report_facts") == 0
+    assert db.scalar("SELECT count(*) FROM events") == 3  # the writes themselves went through
