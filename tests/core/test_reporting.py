@@ -309,8 +309,9 @@ def test_business_seconds_counts_only_open_hours():
 def test_an_event_without_its_ids_records_nothing_and_never_fails_the_write(db, ws):
     from core import events as names
 
+    before = db.scalar("SELECT count(*) FROM events")
     db.write(lambda tx: tx.publish(names.MESSAGE_RECEIVED, conversation_id=None, contact_name="x"))
     db.write(lambda tx: tx.publish(names.CONTACT_OPTED_OUT, source="provider"))
     db.write(lambda tx: tx.publish(names.CONVERSATION_CLOSED, conversation_id=424242))
     assert db.scalar("SELECT count(*) FROM report_facts") == 0
-    assert db.scalar("SELECT count(*) FROM events") == 3  # the writes themselves went through
+    assert db.scalar("SELECT count(*) FROM events") == before + 3  # the writes themselves went through
