@@ -55,17 +55,21 @@ def run_size(label: str, path: Path, runs: int) -> None:
         )
         longest = probe.fetchone("SELECT id, owner_id, message_count FROM conversations ORDER BY message_count DESC")
         probe.close()
-        runtime.start(
+        rt = runtime.start(
             runtime.Config(
                 db_path=copy, media_dir=folder / "media", demo=False, secret_key=b"bench", public_url=None, port=0
             )
         )
+        from core import sessions
+        from pages.session import SESSION_KEY
+
         rng = random.Random(1)
         announce(f"{label}: {path}")
 
         def session(user_id: int, query: dict | None = None) -> AppTest:
             at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=120)
-            at.session_state["user_id"] = user_id
+            # Signed in as the sign-in form does: a live session in the database.
+            at.session_state[SESSION_KEY] = sessions.start(rt.db, user_id, rt.config.secret_key).session_id
             for key, value in (query or {}).items():
                 at.query_params[key] = str(value)
             return at

@@ -104,6 +104,20 @@ class Transaction:
 
 Listener = Callable[[Event], None]
 
+# Run inside every write transaction that published events, after the write function and before
+# COMMIT (``core.reporting`` registers its fact writer here). What they write commits with the
+# change or not at all, and a retried attempt starts from a fresh Transaction, so each event's
+# facts exist exactly once, also when the process dies between COMMIT and the listeners.
+BeforeCommit = Callable[[Transaction], None]
+_before_commit: list[BeforeCommit] = []
+
+
+def before_commit(hook: BeforeCommit) -> BeforeCommit:
+    """Register ``hook(tx)`` to run before every COMMIT of a transaction with events."""
+    if hook not in _before_commit:
+        _before_commit.append(hook)
+    return hook
+
 
 # Up to this many rows, a multi-row VALUES insert beats registering a DataFrame.
 SMALL_INSERT = 16
@@ -116,16 +130,19 @@ class WriteLock:
         self._cond = threading.Condition()
         self._held = False
         self._urgent_waiting = 0
+        self.waiting = 0  # writers queued for the path right now (observability, tests)
 
     @contextmanager
     def hold(self, urgent: bool = False) -> Iterator[None]:
         with self._cond:
             self._urgent_waiting += urgent
+            self.waiting += 1
             try:
                 while self._held or (not urgent and self._urgent_waiting):
                     self._cond.wait()
             finally:
                 self._urgent_waiting -= urgent
+                self.waiting -= 1
             self._held = True
         try:
             yield
@@ -192,6 +209,11 @@ class Database:
 
     # ---- writes ----------------------------------------------------------------
 
+    @property
+    def writers_waiting(self) -> int:
+        """How many writes are queued behind the one running (0 when the path is free)."""
+        return self._write_lock.waiting
+
     def write(self, fn: Callable[..., T], *args: Any, urgent: bool = False, **kwargs: Any) -> T:
         """Run ``fn(tx, *args, **kwargs)`` in one transaction on the write path.
 
@@ -213,6 +235,9 @@ class Database:
                 cur.execute("BEGIN TRANSACTION")
                 try:
                     result = fn(tx, *args, **kwargs)
+                    if tx.events:
+                        for hook in _before_commit:
+                            hook(tx)
                     self._persist_events(tx)
                     cur.execute("COMMIT")
                 except duckdb.TransactionException as exc:

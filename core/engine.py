@@ -57,6 +57,11 @@ class ProviderBook:
                         "secret": self._simulator_secret,
                         "demo_replies": self._demo,
                     }
+                    # Like a carrier, the simulator fails the odd message (3%); a demo or a browser
+                    # test that needs every message through sets PARLEY_SIMULATOR_FAILURE_RATE=0.
+                    rate = (os.environ if self._env is None else self._env).get("PARLEY_SIMULATOR_FAILURE_RATE")
+                    if rate not in (None, ""):
+                        settings["failure_rate"] = float(rate)
                 else:
                     settings = registry.provider_settings_from_env(
                         name, os.environ if self._env is None else self._env, self._secrets
@@ -148,7 +153,10 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     rt.db.subscribe(events.MESSAGE_QUEUED, lambda _e: dispatch_worker.wake())
     rt.db.subscribe(events.MESSAGE_RETRIED, lambda _e: dispatch_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
-    return [dispatch_worker, apply_worker]
+    from core import reporting_rollup  # Stats' counts: folds new reporting facts in every few seconds
+
+    rollup_worker = LoopWorker("reporting", lambda: reporting_rollup.worker_step(rt.db), idle=5.0)
+    return [dispatch_worker, apply_worker, rollup_worker]
 
 
 def _streamlit_secrets() -> dict[str, Any] | None:

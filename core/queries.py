@@ -155,11 +155,14 @@ def inbox_view(
     )
     head = db.dicts(
         f"""
-        WITH f AS MATERIALIZED (SELECT c.id, c.contact_id, c.last_message_at FROM conversations c WHERE {where_sql})
+        WITH f AS MATERIALIZED (
+            SELECT c.id, c.contact_id, c.last_out_id, c.last_message_at FROM conversations c WHERE {where_sql}
+        )
         SELECT (SELECT count(*) FROM f) AS total, ({unread_sql}) AS unread, ({version_sql}) AS version,
                {MEMBERS_SQL if scope == "team" else "NULL"} AS members,
-               (SELECT list(struct_pack(id := id, contact_id := contact_id))
-                FROM (SELECT id, contact_id FROM f ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?)) AS ids
+               (SELECT list(struct_pack(id := id, contact_id := contact_id, last_out_id := last_out_id))
+                FROM (SELECT id, contact_id, last_out_id FROM f ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?))
+               AS ids
         """,
         [*params, *([unread_for] if unread_for is not None else []), *version_params, page_size, page * page_size],
     )[0]
@@ -178,20 +181,25 @@ def inbox_view(
 INBOX_ROWS_SQL = """
     WITH c AS MATERIALIZED (
         SELECT id, contact_id, sender_id, owner_id, channel, last_message_preview, last_message_at,
-               last_message_direction, last_inbound_at, status, unsolicited, optout_flag, message_count
+               last_message_direction, last_inbound_at, status, unsolicited, optout_flag, message_count, last_out_id
         FROM conversations WHERE id IN ({ids})
     ),
     ct AS MATERIALIZED (SELECT id, name, phone, opted_out FROM contacts WHERE id IN ({contacts})),
-    rm AS MATERIALIZED (SELECT * FROM read_markers WHERE conversation_id IN ({ids}))
+    rm AS MATERIALIZED (SELECT * FROM read_markers WHERE conversation_id IN ({ids})),
+    -- The status of each row's latest outgoing message (the list's ✓ / ✓✓ / ⚠ / 🕓), by the id the
+    -- conversation keeps (``conversations.last_out_id``, set where messages are recorded).
+    lo AS MATERIALIZED (SELECT id, status FROM messages WHERE id IN ({last_out}))
     SELECT c.id AS conversation_id, c.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
            c.channel, c.last_message_preview AS preview, c.last_message_at, c.last_message_direction,
            {unread} AS unread, c.status, c.owner_id, u.display_name AS owner_name,
-           c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label
+           c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label,
+           c.last_inbound_at, lo.status AS last_out_status
     FROM c
     JOIN ct ON ct.id = c.contact_id
     JOIN senders s ON s.id = c.sender_id
     LEFT JOIN users u ON u.id = c.owner_id
     LEFT JOIN rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
+    LEFT JOIN lo ON lo.id = c.last_out_id
     ORDER BY c.last_message_at DESC, c.id DESC
 """
 
@@ -203,6 +211,7 @@ def _inbox_rows(db: Database, found: list[dict[str, Any]]) -> list[dict[str, Any
         INBOX_ROWS_SQL.format(
             ids=threads.id_list([f["id"] for f in found]),
             contacts=threads.id_list({f["contact_id"] for f in found}),
+            last_out=threads.id_list({f["last_out_id"] for f in found if f["last_out_id"] is not None}) or "NULL",
             unread=UNREAD_SQL,
         )
     )
@@ -268,8 +277,9 @@ def sent_view(
 ) -> InboxView:
     """Sent Messages: the page, its total and the viewer's inbox version, in two statements.
 
-    Newest first by id (ids follow time): DuckDB reads the newest row groups first and stops
-    once the page is full, instead of sorting everything the viewer ever sent. The total is
+    Newest first: messages are stored in the order they were written, so DuckDB reads the newest
+    row groups first and stops once the page is full, instead of sorting everything the viewer
+    ever sent. The total is
     counted the same way up to ``SENT_COUNT_CAP`` (or a page past the current one), which is
     all the pager needs: "1–50 of 1,000+" for an agent with years of messages, where an exact
     count read 10M rows (53 ms at 1M conversations).
@@ -284,12 +294,12 @@ def sent_view(
     cap = max(SENT_COUNT_CAP, (page + 2) * page_size)
     head = db.dicts(
         f"""
-        SELECT (SELECT count(*) FROM (SELECT m.id FROM messages m WHERE {where_sql} ORDER BY m.id DESC LIMIT ?))
-               AS total,
+        SELECT (SELECT count(*) FROM (SELECT m.id FROM messages m WHERE {where_sql}
+                                      ORDER BY m.created_at DESC, m.id DESC LIMIT ?)) AS total,
                (SELECT inbox_version FROM users WHERE id = ?) AS version,
                (SELECT list(struct_pack(id := id, contact_id := contact_id, conversation_id := conversation_id))
                 FROM (SELECT m.id, m.contact_id, m.conversation_id FROM messages m WHERE {where_sql}
-                      ORDER BY m.id DESC LIMIT ? OFFSET ?)) AS page
+                      ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?)) AS page
         """,
         [*params, cap + 1, viewer.id, *params, page_size, page * page_size],
     )[0]
@@ -322,7 +332,7 @@ SENT_ROWS_SQL = """
     LEFT JOIN campaigns cp ON cp.id = m.campaign_id
     LEFT JOIN c ON c.id = m.conversation_id
     LEFT JOIN rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
-    ORDER BY m.id DESC
+    ORDER BY m.created_at DESC, m.id DESC
 """
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core import clock, contact_search, settings
+from core import clock, contact_search, reporting, settings
 from core.auth import hash_password
 from core.db import Database, Transaction
 from core.media_store import MediaStore
@@ -68,6 +68,7 @@ class GenerationReport:
     media: int = 0
     read_markers: int = 0
     events: int = 0
+    facts: int = 0
     opted_out_contact_ids: list[int] = field(default_factory=list)
     big_conversation_id: int | None = None  # the first of the long threads
     long_conversation_ids: list[int] = field(default_factory=list)
@@ -153,8 +154,10 @@ def generate_workspace(
         return [sql for _, sql in indexes]
 
     for sql in db.write(write):
-        say(0.95, "Indexing messages")
+        say(0.85, "Indexing messages")
         db.write(lambda tx, sql=sql: tx.execute(sql))
+    say(0.9, "Deriving reporting facts")
+    report.facts = db.write(reporting.rebuild)  # what Stats read, as the live fact writer would have written
     report.seconds = time.perf_counter() - started
     say(1.0, "Done")
     return report
@@ -345,6 +348,13 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
 
     say(0.45, f"Writing {len(v['contact']):,} conversations")
     conv_ids = _ids(tx, "seq_conversations", len(v["contact"]))
+    ranked = _ids(tx, "seq_messages", len(m["conv"]))
+    msg_ids = ranked[m["id_rank"]]  # ids follow created_at
+    # Each conversation's latest outgoing message (conversations.last_out_id): its messages come
+    # first in the plan, conversation by conversation, in time order.
+    starts = np.cumsum(v["count"]) - v["count"]
+    threaded = int(v["count"].sum())
+    last_out = np.maximum.reduceat(np.where(m["direction"][:threaded] == OUT, msg_ids[:threaded], -1), starts)
     unsolicited = v["campaign"] < 0
     tx.insert_df(
         "conversations",
@@ -365,14 +375,13 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
                 "last_message_direction": np.where(v["last_out"], "out", "in"),
                 "last_inbound_at": _ts(v["last_inbound_at"]),
                 "message_count": v["count"],
+                "last_out_id": _nullable(last_out, last_out < 0),
                 "optout_flag": v["optout_flag"],
             }
         ),
     )
 
     say(0.55, f"Writing {len(m['conv']):,} messages")
-    ranked = _ids(tx, "seq_messages", len(m["conv"]))
-    msg_ids = ranked[m["id_rank"]]  # ids follow created_at
     orphan, out = m["conv"] < 0, m["direction"] == OUT
     order = np.argsort(m["id_rank"], kind="stable")  # rows are stored in id order, as a live Parley appends them
     has_pid = np.asarray(m["has_pid"], bool)

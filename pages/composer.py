@@ -18,6 +18,7 @@ from core.actions import messaging
 from core.auth import User
 from core.conversation_view import ConversationView, check_files, missing_variables
 from core.errors import ParleyError
+from pages.session import guarded
 from pages.text import esc, md
 
 EMOJI = [
@@ -165,7 +166,7 @@ def render(rt, user: User, view: ConversationView) -> None:
             key=keys["template"],
             placeholder="Search templates by name or text…",
             filter_mode="contains",
-            on_change=_apply_template,
+            on_change=guarded(_apply_template),
             args=(rt, user, cid, keys),
             disabled=hard_block,
         )
@@ -198,7 +199,7 @@ def render(rt, user: User, view: ConversationView) -> None:
         grid = st.columns(8)
         for i, char in enumerate(EMOJI):
             grid[i % 8].button(
-                esc(char), key=f"emoji_{cid}_{i}", on_click=_append, args=(keys["text"], char), type="tertiary"
+                esc(char), key=f"emoji_{cid}_{i}", on_click=guarded(_append), args=(keys["text"], char), type="tertiary"
             )
     with tools[1]:
         if state.channel == "sms":
@@ -213,7 +214,7 @@ def render(rt, user: User, view: ConversationView) -> None:
             key=keys["files"],
             label_visibility="collapsed",
             max_upload_size=state.upload.max_mb,  # the channel's largest file; exact limits checked below
-            help=state.upload.help,
+            help=esc(state.upload.help),
         )
     problems = check_files(state.channel, [(f.name, f.type, f.size) for f in files or []])
     for problem in problems:
@@ -229,6 +230,6 @@ def render(rt, user: User, view: ConversationView) -> None:
         key=f"send_{cid}",
         width="stretch",
         disabled=hard_block or need_template or bool(problems),
-        on_click=_send,
+        on_click=guarded(_send),
         args=(rt, user, cid, keys),
     )

@@ -18,9 +18,10 @@ from core.actions import conversations as conv_actions
 from core.actions import optout
 from core.conversation_view import THREAD_PAGE, back_to, conversation_view
 from core.errors import NotFound, ParleyError
-from pages import composer, session, thread_view
+from pages import composer, session, thread_view, transcript_export
 from pages.common import channel_badge
 from pages.contact_form import contact_editor
+from pages.session import guarded
 from pages.text import esc, md
 
 rt = runtime.current()
@@ -41,7 +42,7 @@ def refuse(sentence: str) -> None:
     st.error(esc(sentence))
     page, label = back_page(back_to(user, None))
     if page is not None:
-        st.page_link(page, label=label, icon=":material/arrow_back:")
+        st.page_link(page, label=esc(label), icon=":material/arrow_back:")
     st.stop()
 
 
@@ -72,15 +73,17 @@ def _act(fn, *args, **kwargs) -> None:
 # ---- header --------------------------------------------------------------------------------
 page, label = back_page(allowed.back_to)
 if page is not None:
-    st.page_link(page, label=label, icon=":material/arrow_back:")
+    st.page_link(page, label=esc(label), icon=":material/arrow_back:")
 st.subheader(esc(view.contact_label), anchor=False)
-facts = [
-    phones.format_phone_display(detail["contact_phone"]),
-    channel_badge(detail["channel"]),
-    f"via {detail['sender_label']}",
-    f"owner: {detail['owner_name'] or 'nobody'}",
-]
-st.caption(esc(" · ".join(facts)))
+st.caption(
+    md(
+        "{phone} · {channel} · via {sender} · owner: {owner}",
+        phone=phones.format_phone_display(detail["contact_phone"]),
+        channel=channel_badge(detail["channel"]),
+        sender=detail["sender_label"],
+        owner=detail["owner_name"] or "nobody",
+    )
+)
 badges = st.container(horizontal=True)
 with badges:
     if detail["status"] == "closed":
@@ -92,7 +95,8 @@ with badges:
     if detail.get("unsolicited"):
         st.badge("Unsolicited", color="orange")
     if detail["unread"] and not allowed.is_owner:
-        st.badge(md("Unread for {name}", name=detail["owner_name"]), color="blue")
+        # st.badge escapes brackets itself (which undoes esc): a badge of ours in md() instead.
+        st.markdown(md(":blue-badge[Unread for {owner}]", owner=detail["owner_name"]), width="content")
 
 if detail.get("optout_flag") and not detail["opted_out"]:
     with st.container(border=True):
@@ -105,7 +109,7 @@ if detail.get("optout_flag") and not detail["opted_out"]:
                 icon=":material/block:",
                 type="primary",
                 help="Opt this contact out of every sender and channel, as if they had replied STOP.",
-                on_click=_act,
+                on_click=guarded(_act),
                 args=(optout.do_confirm_opt_out, rt.db, user, cid),
             )
             row.button(
@@ -113,7 +117,7 @@ if detail.get("optout_flag") and not detail["opted_out"]:
                 key="dismiss_optout",
                 icon=":material/close:",
                 help="Clear the flag; the contact keeps receiving messages.",
-                on_click=_act,
+                on_click=guarded(_act),
                 args=(optout.do_dismiss_optout_flag, rt.db, user, cid),
             )
 
@@ -125,7 +129,7 @@ with actions:
             "Reopen" if closed else "Close",
             key="toggle_status",
             icon=":material/undo:" if closed else ":material/done:",
-            on_click=_act,
+            on_click=guarded(_act),
             args=(conv_actions.do_set_status, rt.db, user, [cid]),
             kwargs={"closed": not closed},
         )
@@ -148,6 +152,8 @@ if can_work:
             contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
         else:
             contact_editor(rt, user, contact_id=detail["contact_id"], key=f"conv_contact_{cid}")
+
+transcript_export.render(rt, user, detail)  # admins and the assignee only
 
 notice = st.session_state.pop("conversation_notice", None)
 if notice:

@@ -12,6 +12,11 @@ import streamlit as st
 from core import runtime
 from core.errors import ParleyError
 from pages import common, session
+from pages.bulk import member_label
+from pages.inbox_list import inbox_list
+from pages.list_controls import reset_paging
+from pages.session import guarded
+from pages.text import esc
 
 rt = runtime.current()
 user = session.current_user(rt)
@@ -21,16 +26,14 @@ if user is None:
 WHOLE_TEAM = 0  # not None: a selectbox treats None as "nothing chosen" and offers to clear it
 chosen = st.session_state.get("team.owner")
 chosen = None if chosen in (None, WHOLE_TEAM) else chosen
-try:  # one core call: the list (kept for the live fragment below) and whose inboxes may be browsed
+try:  # one core call: the list (kept for the live list below) and whose inboxes may be browsed
     members = common.inbox_data(rt, user, "team", "team", chosen, chosen, fresh=True).members
 except ParleyError as exc:
-    st.error(str(exc))
+    st.error(esc(exc))
     st.stop()
 
 st.header("Team Inbox", anchor=False)
-names = {WHOLE_TEAM: "Whole team"} | {
-    m["id"]: f"{m['display_name']} (@{m['username']})" + (" · admin" if m["role"] == "admin" else "") for m in members
-}
+names = {WHOLE_TEAM: "Whole team"} | {m["id"]: member_label(m) for m in members}
 if st.session_state.get("team.owner") not in names:  # that agent was disabled since
     st.session_state.pop("team.owner", None)
 row = st.container(horizontal=True, vertical_alignment="bottom")
@@ -39,7 +42,7 @@ choice = row.selectbox(
     list(names),
     format_func=names.get,
     key="team.owner",
-    on_change=common.reset_paging,
+    on_change=guarded(reset_paging),
     args=("team",),
     width=360,
 )
@@ -49,7 +52,7 @@ if user.is_supervisor:
 else:
     row.caption("Reading a conversation here leaves its owner's unread mark alone.", width="content")
 
-common.inbox_list(
+inbox_list(
     user,
     key="team",
     scope="team",

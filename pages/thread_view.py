@@ -24,7 +24,8 @@ from core.auth import User
 from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
 from core.errors import ParleyError
 from pages.common import STATUS_ICONS, fmt_time
-from pages.text import esc, md
+from pages.session import guarded
+from pages.text import Markdown, esc, md
 
 LIVE_SECONDS = 2
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
@@ -63,17 +64,17 @@ def date_header(day: dt.date, user: User) -> str:
     return f"{day:%A, %B} {day.day}, {day.year}"
 
 
-def status_line(msg: dict, user: User) -> str:
+def status_line(msg: dict, user: User) -> Markdown:
     """Markdown for an outgoing message's status (DESIGN.md status icons), in core's words."""
     text = msg["status_text"]
-    icon = STATUS_ICONS.get(text.status, "•")
+    icon = Markdown(STATUS_ICONS.get(text.status, "•"))  # ours: colour directives around an icon
     if text.until is not None:
         return md("{icon} {words} until {when}", icon=icon, words=text.words, when=fmt_time(text.until, user.timezone))
     if text.problem:
-        return f"{icon} :red[{md('{words} — {reason}', words=text.words, reason=text.reason)}]"
+        return md("{icon} :red[{words} — {reason}]", icon=icon, words=text.words, reason=text.reason)
     if text.status == "read":
-        return f"{icon} :blue[{esc(text.words)}]"
-    return f"{icon} {esc(text.words)}"
+        return md("{icon} :blue[{words}]", icon=icon, words=text.words)
+    return md("{icon} {words}", icon=icon, words=text.words)
 
 
 def _size(n: int | None) -> str:
@@ -103,7 +104,7 @@ def render_media(rt, user: User, items: list[dict]) -> None:
         if kind in ("image", "sticker"):
             data = _image_bytes(rt, user, item["id"])
             if data:
-                st.image(data, width=260, caption=name)
+                st.image(data, width=260, caption=esc(name))
                 continue
             st.caption(md("🖼️ {name} (file missing)", name=name))
             continue
@@ -153,17 +154,17 @@ def render_message(rt, user: User, msg: dict, media: list[dict]) -> None:
             render_media(rt, user, media)
         at = clock_time(local(msg["created_at"], user))
         if incoming:
-            st.caption(at)
+            st.caption(esc(at))
             return
         who = "Campaign" if msg.get("campaign_id") else (msg.get("author_name") or "Parley")
-        st.caption(f"{esc(at)} · {esc(who)} · {status_line(msg, user)}")
+        st.caption(md("{at} · {who} · {status}", at=at, who=who, status=status_line(msg, user)))
         if msg["retryable"]:
             st.button(
                 "Retry",
                 key=f"retry_{msg['id']}",
                 icon=":material/refresh:",
                 type="tertiary",
-                on_click=_retry,
+                on_click=guarded(_retry),
                 args=(rt, user, msg["id"]),
                 help="Send this message again; if the first try did arrive, it arrives twice.",
             )
@@ -200,7 +201,7 @@ def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> 
             try:
                 fresh = conversation_view(rt.db, user, cid, limit=limit)
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
-                st.error(str(exc))
+                st.error(esc(exc))
                 return
             remember(fresh, limit)
             if current is not None and fresh.header != current.header and on_header_change is not None:
@@ -220,7 +221,9 @@ def draw(rt, user: User, thread: ConversationView, limit_key: str) -> None:
                 "Load older messages",
                 key="load_older",
                 icon=":material/history:",
-                on_click=lambda: st.session_state.update({limit_key: st.session_state[limit_key] + THREAD_PAGE}),
+                on_click=guarded(
+                    lambda: st.session_state.update({limit_key: st.session_state[limit_key] + THREAD_PAGE})
+                ),
             )
         if not thread.messages:
             st.caption("No messages yet.")

@@ -19,12 +19,12 @@ from typing import Any
 
 import emoji
 
-from core import clock, events, labels, media_rules, permissions, phones, queries, settings
+from core import clock, drafts, events, labels, media_rules, permissions, phones, queries, settings
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
 from core.db import Database, Transaction
-from core.errors import NotFound, PermissionDenied, ValidationError
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.providers.base import NOT_SENT, QUEUED
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
@@ -68,7 +68,11 @@ class SendPlan:
     status: str = QUEUED
     release_at: dt.datetime | None = None
     error_reason: str | None = None
+    queued_reason: str | None = None  # QUEUED_REASONS: why it waits until release_at
 
+
+# Why a message written now waits (``messages.queued_reason``), from ``release_time``'s words.
+QUEUED_REASONS = {"outside business hours": "business_hours", "the recipient's quiet hours": "quiet_hours"}
 
 # ---- what the composer offers --------------------------------------------------------------
 
@@ -293,7 +297,8 @@ def check_send(
     if blocked:
         plan.status, plan.error_reason = NOT_SENT, _short_reason(detail, templates_only)
         return plan
-    plan.release_at, _ = release_time(db, detail, now)
+    plan.release_at, why = release_time(db, detail, now)
+    plan.queued_reason = QUEUED_REASONS.get(why) if why else None
     return plan
 
 
@@ -327,7 +332,45 @@ def do_send(
             media_store = runtime.current().media
         for item, safe_name in plan.attachments:
             stored.append((media_store.put(item.data), item.content_type, safe_name, len(item.data)))
-    return db.write(write_outbound, plan, viewer.id, stored)
+    return db.write(_recheck_and_write_outbound, plan, viewer, stored)
+
+
+def _recheck_and_write_outbound(tx: Transaction, plan: SendPlan, viewer: User, stored_media: list[tuple]) -> int:
+    """Inside the write, the facts ``check_send`` decided on, read again.
+
+    Between the check and this commit the contact may have replied STOP, the sender been
+    disabled, the WhatsApp window closed, or the conversation been reassigned. A message the
+    rules now forbid is still recorded, as *not sent* with the reason (rule 2), never queued;
+    a conversation that is no longer the author's to answer refuses the send.
+    """
+    role = permissions.recheck_actor(tx, viewer, ("standard", "admin"), "send messages")
+    detail = plan.conversation
+    row = tx.fetchone(
+        """SELECT c.owner_id, u.display_name, c.last_inbound_at, ct.opted_out, s.enabled
+           FROM conversations c JOIN contacts ct ON ct.id = c.contact_id JOIN senders s ON s.id = c.sender_id
+           LEFT JOIN users u ON u.id = c.owner_id WHERE c.id = ?""",
+        [detail["conversation_id"]],
+    )
+    owner_id, owner_name, last_inbound_at, opted_out, sender_enabled = row
+    if role != "admin" and owner_id != viewer.id:
+        raise PermissionDenied(
+            f"This conversation was assigned to {owner_name or 'someone else'} a moment ago; your message was not sent."
+        )
+    now = {**detail, "owner_id": owner_id, "last_inbound_at": last_inbound_at}
+    now.update(opted_out=opted_out, sender_enabled=sender_enabled)
+    if plan.status == QUEUED:
+        window = wa_window.window_state(last_inbound_at, clock.utcnow()) if detail["channel"] == "whatsapp" else None
+        blocked, templates_only = _blocked_reason(now, window)
+        if templates_only and plan.template_id is not None and _registered(tx, plan.template_id):
+            blocked = None  # a registered template may open a closed window (rule 5)
+        if blocked:
+            plan.status, plan.error_reason, plan.release_at = NOT_SENT, _short_reason(now, templates_only), None
+    plan.conversation = now
+    return write_outbound(tx, plan, viewer.id, stored_media)
+
+
+def _registered(tx: Transaction, template_id: int) -> bool:
+    return bool(tx.scalar("SELECT registered FROM templates WHERE id = ?", [template_id]))
 
 
 def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, stored_media: list[tuple]) -> int:
@@ -336,8 +379,8 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
     message_id = tx.next_id("seq_messages")
     tx.execute(
         """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, author_id, body, status,
-               error_reason, created_at, status_at, has_media, release_at, template_id)
-           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               error_reason, created_at, status_at, has_media, release_at, template_id, queued_reason)
+           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             message_id,
             detail["conversation_id"],
@@ -352,8 +395,11 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
             bool(stored_media),
             plan.release_at if plan.release_at and plan.release_at > now else None,
             plan.template_id,
+            plan.queued_reason if plan.release_at and plan.release_at > now else None,
         ],
     )
+    if author_id is not None:
+        drafts.clear_draft(tx, author_id, detail["conversation_id"])  # the draft became this message
     for sha, content_type, filename, size in stored_media:
         tx.execute(
             "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
@@ -366,7 +412,7 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
             [message_id, detail["sender_id"], max(plan.release_at or now, now), now],
         )
     preview = plan.body or (f"📎 {stored_media[0][2]}" if stored_media else "")
-    touch_conversation(tx, detail["conversation_id"], now, preview, "out")
+    touch_conversation(tx, detail["conversation_id"], now, preview, "out", message_id)
     tx.publish(
         events.MESSAGE_QUEUED if plan.status == QUEUED else "message.not_sent",
         conversation_id=detail["conversation_id"],
@@ -380,9 +426,17 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
     return message_id
 
 
-def touch_conversation(tx: Transaction, conversation_id: int, at: dt.datetime, preview: str, direction: str) -> None:
-    """Keep the inbox summary columns current (the inbox never aggregates messages), and raise
-    the conversation's version for live pages in the same statement (``core.versions``)."""
+def touch_conversation(
+    tx: Transaction,
+    conversation_id: int,
+    at: dt.datetime,
+    preview: str,
+    direction: str,
+    message_id: int | None = None,
+) -> None:
+    """Keep the inbox summary columns current (the inbox never aggregates messages): the latest
+    message, and for an outgoing one its id (``last_out_id``, whose status the lists show); and
+    raise the conversation's version for live pages in the same statement (``core.versions``)."""
     preview = " ".join((preview or "").split())[:120]
     inbound = direction == "in"
     tx.execute(
@@ -391,9 +445,22 @@ def touch_conversation(tx: Transaction, conversation_id: int, at: dt.datetime, p
                last_inbound_at = CASE WHEN ? THEN greatest(coalesce(last_inbound_at, ?), ?) ELSE last_inbound_at END,
                status = CASE WHEN ? THEN 'open' ELSE status END,
                closed_at = CASE WHEN ? THEN NULL ELSE closed_at END,
+               last_out_id = CASE WHEN ? THEN greatest(coalesce(last_out_id, 0), ?) ELSE last_out_id END,
                version = version + 1
            WHERE id = ?""",
-        [at, preview, direction, inbound, at, at, inbound, inbound, conversation_id],
+        [
+            at,
+            preview,
+            direction,
+            inbound,
+            at,
+            at,
+            inbound,
+            inbound,
+            not inbound and message_id is not None,
+            message_id,
+            conversation_id,
+        ],
     )
     tx.versioned.add(conversation_id)
 
@@ -423,6 +490,22 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     permissions.require_sender(viewer)
 
     def write(tx: Transaction) -> int:
+        # Again inside the write: a second click, the contact's STOP or a reassignment in between.
+        role = permissions.recheck_actor(tx, viewer, ("standard", "admin"), "send messages")
+        status, owner_id, opted_out, enabled = tx.fetchone(
+            """SELECT m.status, c.owner_id, ct.opted_out, s.enabled FROM messages m
+               JOIN conversations c ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id
+               JOIN senders s ON s.id = c.sender_id WHERE m.id = ?""",
+            [message_id],
+        )
+        if status not in labels.RETRYABLE_STATUSES:
+            raise Conflict("This message is already queued again; it goes once.")
+        if role != "admin" and owner_id != viewer.id:
+            raise PermissionDenied("This conversation was assigned to someone else a moment ago; nothing was sent.")
+        if opted_out or not enabled:
+            raise ValidationError(
+                _blocked_reason({**detail, "opted_out": opted_out, "sender_enabled": enabled}, None)[0]
+            )
         now = clock.utcnow()
         tx.execute(
             "UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL WHERE id = ?",

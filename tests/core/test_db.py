@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,12 +15,19 @@ from core import schema
 from core.db import Database
 from core.errors import ParleyError
 
+# The migration modules on disk (versions are handed out per feature, so numbers may have gaps).
+MODULE_VERSIONS = sorted(
+    int(m.group(1))
+    for f in (Path(__file__).resolve().parents[2] / "core" / "migrations").glob("m*.py")
+    if (m := re.fullmatch(r"m(\d{3})_\w+\.py", f.name))
+)
+
 
 def test_migrations_from_empty_reach_latest(tmp_path):
     db = Database(tmp_path / "a.duckdb")
     assert schema.current_version(db) == 0
     applied = schema.migrate(db)
-    assert applied[:3] == [1, 2, 3] and applied == list(range(1, len(applied) + 1))  # every one, in order, no gap
+    assert applied == [1, 2, 3, *MODULE_VERSIONS]  # every one, once, in order
     assert schema.current_version(db) == schema.LATEST == applied[-1]
     assert schema.migrate(db) == []  # idempotent
 
@@ -52,13 +61,27 @@ def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
 
     db = Database(path)
     assert schema.current_version(db) == 1
-    assert schema.migrate(db)[:3] == [2, 3, 4]  # and whatever later migrations exist
+    assert schema.migrate(db) == [2, 3, *MODULE_VERSIONS]
     row = db.fetchone("SELECT name, phone_digits, search_name FROM contacts")
     assert row[0] == "Zoë Ávila" and row[1] == "14155550123"  # migration 3 backfilled search columns
     # migration 4 indexed the contact for search
     found = db.fetchall("SELECT DISTINCT contact_id FROM contact_search WHERE key >= 'avi' AND key < 'avj'")
     assert found == [(db.scalar("SELECT id FROM contacts"),)]
     assert db.scalar("SELECT count(*) FROM outbox") == 0  # migration 2 tables exist
+
+
+def test_a_migration_merged_after_higher_ones_still_reaches_a_database(tmp_path, monkeypatch):
+    # Versions are handed out per piece of work, so one with a lower number can land after a
+    # database already has higher ones: it is applied all the same, once.
+    db = Database(tmp_path / "late.duckdb")
+    later = [m for m in schema.MIGRATIONS if m.version != 4]
+    monkeypatch.setattr(schema, "MIGRATIONS", later)
+    schema.migrate(db)
+    assert 4 not in {r[0] for r in db.fetchall("SELECT version FROM schema_version")}
+    monkeypatch.undo()
+    assert schema.migrate(db) == [4]
+    assert db.scalar("SELECT count(*) FROM duckdb_columns() WHERE column_name = 'inbox_version'") == 1
+    assert schema.migrate(db) == []
 
 
 def test_newer_database_is_refused_with_a_sentence(tmp_path):
@@ -108,13 +131,12 @@ def test_write_conflict_is_retried_until_it_succeeds(tmp_path):
 
     def update(tx):
         attempts.append(1)
+        if len(attempts) == 2:
+            other.execute("COMMIT")  # the other writer finishes after our first attempt hit its row
         tx.execute("UPDATE teams SET name = 'mine' WHERE id = 1")
 
-    releaser = threading.Timer(0.05, lambda: other.execute("COMMIT"))
-    releaser.start()
     db.write(update)
-    releaser.join()
-    assert len(attempts) >= 2  # the first attempt hit the conflict
+    assert len(attempts) >= 2  # the first attempt hit the conflict and was retried
     assert db.write_conflicts >= 1
     assert db.scalar("SELECT name FROM teams WHERE id = 1") == "mine"
 
@@ -152,22 +174,28 @@ def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
 
     def hold(tx):
         holding.set()
-        release.wait(5)
+        release.wait(30)
 
     def note(tx, who):
         order.append(who)
 
+    def queued(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while db.writers_waiting < n:
+            assert time.monotonic() < deadline, f"{n} writers never queued"
+            time.sleep(0.005)
+
     first = threading.Thread(target=db.write, args=(hold,))
     first.start()
-    holding.wait(5)
+    assert holding.wait(30)
     background = threading.Thread(target=db.write, args=(note, "background"))
     background.start()
-    time.sleep(0.1)  # the background write is waiting first ...
+    queued(1)  # the background write is waiting first ...
     urgent = threading.Thread(target=lambda: db.write(note, "urgent", urgent=True))
     urgent.start()
-    time.sleep(0.1)
+    queued(2)
     release.set()
     for t in (first, background, urgent):
-        t.join(5)
+        t.join(30)
     assert order == ["urgent", "background"]  # ... yet the urgent one goes first
     db.close()

@@ -6,7 +6,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import contacts
-from tests.conftest import ROOT, demo_user
+from tests import factories as f
+from tests.conftest import ROOT, demo_user, sign_in_apptest
+from tests.pages import lists
+from tests.pages.lists import workspace  # noqa: F401
 
 PAGE = "pages/contacts.py"
 
@@ -43,15 +46,14 @@ def search(at, query):
     return at.run()
 
 
-def table(at):
-    frames = [d.value for d in at.dataframe]
-    return next(f for f in frames if "Phone" in f.columns and "Conversations" in f.columns)
+def listed(at) -> list[dict]:
+    return lists.rows(at, "contacts")
 
 
 def page_as(demo_runtime, username, query=None) -> AppTest:
     """The page script alone (roles whose navigation has no Contacts entry, e.g. supervisors)."""
     at = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
-    at.session_state["user_id"] = demo_user(demo_runtime.db, username).id
+    sign_in_apptest(at, demo_runtime, username)
     for key, value in (query or {}).items():
         at.query_params[key] = str(value)
     return at.run()
@@ -61,8 +63,7 @@ def test_list_shows_the_first_page(app_as, demo_db):
     total = demo_db.scalar("SELECT count(*) FROM contacts WHERE NOT archived")
     at = app_as("maria", PAGE)
     assert not page_errors(at) and not at.error
-    frame = table(at)
-    assert len(frame) == min(total, contacts.PAGE_SIZE)
+    assert len(listed(at)) == min(total, contacts.PAGE_SIZE)
     assert f"of {total:,}" in all_text(at)
     assert at.download_button, "Export CSV is offered"
 
@@ -72,10 +73,10 @@ def test_search_by_name_and_by_number(app_as, demo_db):
         "SELECT name, phone FROM contacts WHERE name LIKE '% %' AND NOT archived ORDER BY id LIMIT 1"
     )
     at = search(app_as("maria", PAGE), name.split()[-1].upper())
-    assert name in list(table(at)["Name"])
+    assert name in [r["title"] for r in listed(at)]
     national = phone[2:]
     at = search(at, f"({national[:3]}) {national[3:6]}-{national[6:]}")
-    assert list(table(at)["Name"]) == [name]
+    assert [r["title"] for r in listed(at)] == [name]
     at = search(at, "%_.*")
     assert not at.error and "No contacts match" in all_text(at)
 
@@ -111,7 +112,7 @@ def test_create_a_contact_then_it_opens(app_as, demo_db):
     assert not at.error, [e.value for e in at.error]
     row = demo_db.fetchone("SELECT id, name, search_name FROM contacts WHERE phone = '+14158670199'")
     assert row[1:] == ("Zoë Test", "zoe test")
-    assert at.query_params["id"] == [str(row[0])] or at.query_params["id"] == str(row[0])
+    assert at.query_params["id"] == str(row[0])
     assert "Zoë Test" in texts(at, "subheader")[0].replace("\\", "")
 
 
@@ -210,19 +211,44 @@ def test_unreadable_upload_is_one_sentence(app_as):
 def test_contact_form_in_a_conversation_saves_an_unknown_number(app_as, demo_db, username):
     """The conversation page's "Save as contact" uses pages/contact_form.py."""
     owner = demo_user(demo_db, "maria")
-    row = demo_db.fetchone(
-        "SELECT c.id, c.contact_id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-        "WHERE ct.name IS NULL AND c.owner_id = ? ORDER BY c.id LIMIT 1",
-        [owner.id],
-    )
-    if row is None:
-        pytest.skip("the demo workspace has no unknown number in maria's inbox")
-    cid, contact_id = row
+    sender = demo_db.scalar("SELECT id FROM senders WHERE channel = 'sms' ORDER BY id LIMIT 1")
+    phone = f.next_phone()
+    assert demo_db.scalar("SELECT count(*) FROM contacts WHERE phone = ?", [phone]) == 0
+    contact_id = f.add_contact(demo_db, phone=phone)  # a number that wrote in, not saved as a contact
+    cid = f.add_conversation(demo_db, contact_id=contact_id, sender_id=sender, owner_id=owner.id)
     at = app_as(username, "pages/conversation.py", {"id": cid})
     key = f"conv_contact_{cid}"
-    if not [t for t in at.text_input if t.key == f"{key}.name"]:
-        pytest.skip("the conversation page does not show the contact form")
+    assert at.text_input(key=f"{key}.name").value == ""
+    assert at.text_input(key=f"{key}.phone").value == phone
     at.text_input(key=f"{key}.name").input("Saved From Chat")
     button(at, "Save contact").click()
     at.run()
+    assert not at.error
     assert demo_db.scalar("SELECT name FROM contacts WHERE id = ?", [contact_id]) == "Saved From Chat"
+    assert demo_db.scalar("SELECT count(*) FROM contacts WHERE phone = ?", [phone]) == 1
+
+
+def test_clicking_a_contact_row_opens_it_here(workspace):  # noqa: F811
+    workspace.user("ana")
+    quinn = f.add_contact(workspace.db, name="Quinn Quiet", phone="+14155552001")
+    f.add_contact(workspace.db, phone="+14155552002")
+    at = workspace.app("ana", PAGE)
+    assert [(r["title"], r["text"], r["when"], r["flags"]) for r in listed(at)] == [
+        ("Quinn Quiet", "(415) 555-2001", "0 conversations", []),
+        ("(415) 555-2002", "", "0 conversations", []),
+    ]
+    assert lists.rows_data(at, "contacts")["open_event"] is True, "rows open here, not on another page"
+    at = lists.send_event(at, "contacts", "open", quinn)
+    assert not at.exception
+    assert at.query_params["id"] in (str(quinn), [str(quinn)])
+    assert "Quinn Quiet" in texts(at, "subheader")[0].replace("\\", "")
+
+
+def test_a_supervisor_is_told_export_is_for_agents_and_admins(workspace):  # noqa: F811
+    workspace.user("sam", role="supervisor")
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
+    sign_in_apptest(at, workspace.rt, "sam")
+    at.run()
+    assert not at.exception
+    assert not at.download_button
+    assert "Exporting contacts is for agents and admins." in texts(at, "caption")
