@@ -32,6 +32,7 @@ from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
 from core.compliance.window import WindowState
 from core.db import Database
+from core.errors import ParleyError
 
 THREAD_PAGE = threads.PAGE
 
@@ -264,12 +265,12 @@ def check_files(channel: str, files: list[tuple[str | None, str | None, int]]) -
     for name, content_type, size in files:
         try:
             media_rules.check_attachment(channel, name, content_type, size)
-        except Exception as exc:  # ValidationError: its sentence is the answer
+        except ParleyError as exc:  # its sentence is the answer
             problems.append(str(exc))
     if files and not problems:
         try:
             media_rules.check_attachments_total(channel, [size for _, _, size in files])
-        except Exception as exc:
+        except ParleyError as exc:
             problems.append(str(exc))
     return problems
 
