@@ -123,6 +123,21 @@ def status_callback_for(rt: Any):
     return url
 
 
+def retry_policy(env: dict[str, str] | None = None) -> Any:
+    """The dispatcher's retry horizon from ``PARLEY_SEND_RETRY_MINUTES`` (default 60)."""
+    import datetime as dt
+
+    from core.delivery import RetryPolicy
+
+    raw = (os.environ if env is None else env).get("PARLEY_SEND_RETRY_MINUTES", "").strip()
+    try:
+        minutes = float(raw) if raw else 60.0
+    except ValueError:
+        log.error("PARLEY_SEND_RETRY_MINUTES=%r is not a number of minutes; using 60", raw)
+        minutes = 60.0
+    return RetryPolicy(horizon=dt.timedelta(minutes=max(0.0, minutes)))
+
+
 def build_workers(rt: Any) -> list[LoopWorker]:
     from core.delivery import Dispatcher
     from core.ingest import WebhookApplier, WebhookIngest
@@ -136,15 +151,20 @@ def build_workers(rt: Any) -> list[LoopWorker]:
         secrets=secrets,
     )
     dispatcher = Dispatcher(
-        rt.db, book.for_sender, media_url=media_url_for(rt), status_callback_url=status_callback_for(rt)
+        rt.db,
+        book.for_sender,
+        media_url=media_url_for(rt),
+        status_callback_url=status_callback_for(rt),
+        policy=retry_policy(),
     )
     interrupted = dispatcher.recover()
     if interrupted:
-        log.warning("%d sends were in flight at the last stop; marked interrupted for a retry", interrupted)
+        log.warning("%d sends were in flight at the last stop; they will be looked up at the provider", interrupted)
     applier = WebhookApplier(rt.db, book, rt.media)
     apply_worker = LoopWorker("webhook-applier", applier.step, idle=1.0)
     ingest = WebhookIngest(rt.db, book, public_url=rt.config.public_url, wake_applier=apply_worker.wake)
-    dispatch_worker = LoopWorker("dispatcher", dispatcher.step, idle=0.25, on_stop=dispatcher.close)
+    dispatch_worker = LoopWorker("dispatcher", dispatcher.pump, idle=0.25, on_stop=dispatcher.close)
+    dispatcher.on_done = dispatch_worker.wake  # an outcome is back: record it and claim more
     rt.db.subscribe(events.MESSAGE_QUEUED, lambda _e: dispatch_worker.wake())
     rt.db.subscribe(events.MESSAGE_RETRIED, lambda _e: dispatch_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
