@@ -6,6 +6,12 @@ thread pool so the event loop keeps serving the UI's websockets.
 
 Streamlit reserves ``/media/``, so outbound media for providers live under
 ``/files/<token>``.
+
+Webhook bodies are read as a stream and refused (413) as soon as they pass
+``ingest.MAX_BODY_BYTES``; a ``Content-Length`` above it is refused before
+a byte is read. ``/noop`` (the same stack with no work: the webhook bench's
+baseline) is served only when the bench asks for it with
+``PARLEY_BENCH_ROUTES=1``.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core import auth, runtime
+from core import auth, ingest, runtime
 from core.providers.base import WebhookRequest
 
 log = logging.getLogger("parley.routes")
@@ -35,8 +42,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def noop(request: Request) -> Response:
-    """Same stack as the webhooks, no work: the bench's baseline."""
-    await request.body()
+    """Same stack as the webhooks, no work: the bench's baseline (served only under PARLEY_BENCH_ROUTES=1)."""
+    try:
+        await _limited_body(request, ingest.MAX_BODY_BYTES)
+    except BodyTooLarge:
+        return PlainTextResponse("Payload too large.", status_code=413)
     return PlainTextResponse("ok")
 
 
@@ -131,8 +141,30 @@ async def notifications(request: Request) -> Response:
 # ---- provider webhooks and outbound media ---------------------------------------------------
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _limited_body(request: Request, limit: int) -> bytes:
+    """The body, read as it streams in, never more than ``limit`` bytes held."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise BodyTooLarge()
+        except ValueError:
+            raise BodyTooLarge() from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _webhook_request(request: Request) -> WebhookRequest:
-    body = await request.body()
+    body = await _limited_body(request, ingest.MAX_BODY_BYTES)
     return WebhookRequest(
         method=request.method,
         url=str(request.url),
@@ -147,7 +179,10 @@ async def webhook(request: Request) -> Response:
     ingest = _rt().services.get("ingest")
     if ingest is None:
         return JSONResponse({"error": "Parley is starting; try again shortly."}, status_code=503)
-    req = await _webhook_request(request)
+    try:
+        req = await _webhook_request(request)
+    except BodyTooLarge:
+        return PlainTextResponse("Payload too large.", status_code=413, headers={"Connection": "close"})
     if provider == "whatsapp" and request.method == "GET":
         outcome = ingest.handshake(req)
     else:
@@ -166,12 +201,17 @@ async def outbound_file(request: Request) -> Response:
     return FileResponse(path, media_type=content_type, filename=filename)
 
 
+def bench_routes_enabled(env: dict[str, str] | None = None) -> bool:
+    return (os.environ if env is None else env).get("PARLEY_BENCH_ROUTES", "").strip() == "1"
+
+
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
-    Route("/noop", noop, methods=["GET", "POST"]),
     Route("/auth/session", session_cookie, methods=["POST"]),
     Route("/auth/logout", sign_out, methods=["POST"]),
     Route("/api/notifications", notifications, methods=["GET"]),
     Route("/webhooks/{provider}", webhook, methods=["GET", "POST"]),
     Route("/files/{token}", outbound_file, methods=["GET"]),
 ]
+if bench_routes_enabled():  # bench/bench_webhooks.py's baseline; never served otherwise
+    ROUTES.append(Route("/noop", noop, methods=["GET", "POST"]))

@@ -110,6 +110,8 @@ class Runtime:
         health = {"ok": ok, "database": db_state, "workers": workers, "demo": self.config.demo}
         ingest = self.services.get("ingest")
         if ingest is not None:
+            from core.ingest import backlog
+
             c = ingest.committer
             applier = self.services.get("applier")
             health["webhooks"] = {
@@ -117,8 +119,16 @@ class Runtime:
                 "commits": c.commits,
                 "commit_ms": round(c.commit_seconds / c.commits * 1000, 2) if c.commits else None,
                 "applied": applier.applied if applier else None,
-                "kept_for_review": applier.failed if applier else None,
+                "messages_applied": applier.messages if applier else None,
+                "failed_to_apply": applier.failed if applier else None,
             }
+            try:  # how far applying lags behind acknowledging (for admins and the admin page)
+                health["webhooks"]["backlog"] = backlog(self.db)
+            except Exception as exc:
+                health["webhooks"]["backlog"] = {"error": str(exc)}
+        dispatcher = self.services.get("dispatcher")
+        if dispatcher is not None:
+            health["delivery"] = dispatcher.status()
         return health
 
 

@@ -106,6 +106,8 @@ def _status_detail(row: dict[str, Any], tz_name: str | None) -> str:
     if status in ("queued", "sending") and row.get("release_at") is not None:
         release = row["release_at"]
         if clock.to_naive_utc(getattr(release, "to_pydatetime", lambda: release)()) > clock.utcnow():
+            if status == "queued" and row.get("error_reason"):  # provider down or busy: retrying
+                return f"{row['error_reason']}, retrying {fmt_time(release, tz_name)}"
             return f"goes {fmt_time(release, tz_name)}"
     if status in FAILED_STATUSES and status != "interrupted":
         code, reason = row.get("error_code"), row.get("error_reason")

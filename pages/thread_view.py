@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-from core import clock, media_access, media_rules, queries
+from core import clock, media_access, media_rules, media_sniff, queries
 from core.actions import messaging
 from core.auth import User
 from core.errors import ParleyError
 from pages.common import STATUS_ICONS, escape_md, fmt_time
 
 LIVE_SECONDS = 2
+UNKNOWN_OUTCOME = "Interrupted — we don't know if it was sent"
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
 # ``st-key-msgin-…``); this static CSS (no user data) mirrors outgoing
 # bubbles to the right, like a phone's messaging app.
@@ -66,14 +67,17 @@ def status_line(msg: dict, user: User) -> str:
     icon = STATUS_ICONS.get(status, "•")
     if status in ("queued", "sending"):
         if msg.get("release_at") and msg["release_at"] > clock.utcnow():
-            return f"{icon} Queued until {escape_md(fmt_time(msg['release_at'], user.timezone))}"
+            when = escape_md(fmt_time(msg["release_at"], user.timezone))
+            if status == "queued" and reason:  # the provider is down or busy: core keeps trying
+                return f"{icon} Queued — {reason}, retrying at {when}"
+            return f"{icon} Queued until {when}"
         return f"{icon} Sending" if status == "sending" else f"{icon} Queued"
     words = {
         "sent": "Sent",
         "delivered": "Delivered",
         "read": ":blue[Read]",
         "not_sent": f":red[Not sent: {reason or 'blocked'}]",
-        "interrupted": ":red[Interrupted — we don't know if it was sent]",
+        "interrupted": f":red[{reason or UNKNOWN_OUTCOME}]",
         "failed": f":red[Failed: {reason or 'the provider reported a failure'}]",
         "undelivered": f":red[Undelivered: {reason or 'the carrier could not deliver it'}]",
     }
@@ -90,13 +94,16 @@ def _media_bytes(rt, user: User, media_id: int) -> bytes:
 
 
 def _image_bytes(rt, user: User, media_id: int) -> bytes | None:
-    """Image bytes, kept per session so the live re-runs do not re-read the file."""
+    """Image bytes, kept per session so the live re-runs do not re-read the file: None when the
+    file is missing, b"" when it is not a picture whatever its type says (then it is a download)."""
     cache = st.session_state.setdefault("_thread_images", {})
     if media_id not in cache:
         try:
-            cache[media_id] = _media_bytes(rt, user, media_id)
+            data = _media_bytes(rt, user, media_id)
         except (ParleyError, OSError):
             cache[media_id] = None
+        else:
+            cache[media_id] = data if media_sniff.is_picture(data) else b""
     return cache[media_id]
 
 
@@ -109,8 +116,10 @@ def render_media(rt, user: User, items: list[dict]) -> None:
             if data:
                 st.image(data, width=260, caption=name)
                 continue
-            st.caption(f"🖼️ {escape_md(name)} (file missing)")
-            continue
+            if data is None:
+                st.caption(f"🖼️ {escape_md(name)} (file missing)")
+                continue
+            # Not a picture, whatever it claims: offered as a plain download, like any file.
         icon = {"audio": "🎵", "video": "🎬"}.get(kind, "📎")
         st.download_button(
             f"{icon} {name} · {item['content_type']} · {_size(item.get('size'))}",

@@ -117,16 +117,14 @@ def test_inbound_for_a_sender_that_is_gone_is_kept_and_marked(db, applier):
 
 def test_one_webhook_that_cannot_be_applied_does_not_hold_up_the_others(db, applier, monkeypatch):
     app, _ = applier
-    from core.actions import inbound
+    real = ingest.apply_inbound_batch
 
-    real = inbound.apply_inbound
-
-    def flaky(tx, event, *args, **kwargs):
-        if event.provider_message_id == "SIMbad":
+    def flaky(tx, items):
+        if any(item.event.provider_message_id == "SIMbad" for item in items):
             raise RuntimeError("simulated bug")
-        return real(tx, event, *args, **kwargs)
+        return real(tx, items)
 
-    monkeypatch.setattr(inbound, "apply_inbound", flaky)
+    monkeypatch.setattr(ingest, "apply_inbound_batch", flaky)
     store(
         db,
         *[
