@@ -124,18 +124,28 @@ def status_callback_for(rt: Any):
 
 
 def retry_policy(env: dict[str, str] | None = None) -> Any:
-    """The dispatcher's retry horizon from ``PARLEY_SEND_RETRY_MINUTES`` (default 60)."""
+    """The dispatcher's timings from the environment: ``PARLEY_SEND_RETRY_MINUTES`` (how long
+    5xx, 429 and refused connections are retried, default 60) and ``PARLEY_SEND_LOOKUP_SECONDS``
+    (how long a provider gets to finish a request whose answer never came before Parley asks it
+    whether the message exists, default 30)."""
     import datetime as dt
 
     from core.delivery import RetryPolicy
 
-    raw = (os.environ if env is None else env).get("PARLEY_SEND_RETRY_MINUTES", "").strip()
-    try:
-        minutes = float(raw) if raw else 60.0
-    except ValueError:
-        log.error("PARLEY_SEND_RETRY_MINUTES=%r is not a number of minutes; using 60", raw)
-        minutes = 60.0
-    return RetryPolicy(horizon=dt.timedelta(minutes=max(0.0, minutes)))
+    env = os.environ if env is None else env
+
+    def number(name: str, default: float) -> float:
+        raw = (env.get(name) or "").strip()
+        try:
+            return max(0.0, float(raw)) if raw else default
+        except ValueError:
+            log.error("%s=%r is not a number; using %s", name, raw, default)
+            return default
+
+    return RetryPolicy(
+        horizon=dt.timedelta(minutes=number("PARLEY_SEND_RETRY_MINUTES", 60.0)),
+        lookup_delay=number("PARLEY_SEND_LOOKUP_SECONDS", RetryPolicy.lookup_delay),
+    )
 
 
 def build_workers(rt: Any) -> list[LoopWorker]:

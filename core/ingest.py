@@ -517,19 +517,29 @@ def _chunks(parsed: list[_Parsed]):
 
 def _finish_rows(tx: Transaction, finished: list[tuple[_Parsed, _RowResult]], now: dt.datetime) -> None:
     """Mark applied (or kept) webhooks, with the items kept for review."""
-    rows = []
+    plain, rows = [], []
     for p, r in finished:
         note = r.note
         if r.rejects:
             kept = f"{len(r.rejects)} item{'s' if len(r.rejects) != 1 else ''} kept for review: {r.rejects[0].reason}"
             note = f"{note}; {kept}" if note else kept
-        rows.append((p.row_id, r.state, note[:500] if note else None, r.retry_at or now))
-    values = ", ".join(["(?::BIGINT, ?, ?, ?::TIMESTAMP)"] * len(rows))
-    tx.execute(
-        f"""UPDATE webhook_inbox SET state = u.state, error = u.error, processed_at = u.processed_at
-                   FROM (VALUES {values}) AS u(id, state, error, processed_at) WHERE webhook_inbox.id = u.id""",
-        [v for row in rows for v in row],
-    )
+        if r.state == "applied" and not note and r.retry_at is None:
+            plain.append(p.row_id)  # the common case, in one cheap statement
+        else:
+            rows.append((p.row_id, r.state, note[:500] if note else None, r.retry_at or now))
+    if plain:
+        tx.execute(
+            "UPDATE webhook_inbox SET state = 'applied', error = NULL, processed_at = ? "
+            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [now, plain],
+        )
+    if rows:
+        values = ", ".join(["(?::BIGINT, ?, ?, ?::TIMESTAMP)"] * len(rows))
+        tx.execute(
+            f"""UPDATE webhook_inbox SET state = u.state, error = u.error, processed_at = u.processed_at
+                       FROM (VALUES {values}) AS u(id, state, error, processed_at) WHERE webhook_inbox.id = u.id""",
+            [v for row in rows for v in row],
+        )
     rejects = [(p, item) for p, r in finished for item in r.rejects]
     if rejects:
         # A row applied again (after a wait for an unknown id) keeps one copy of its rejects.

@@ -32,6 +32,8 @@ RENDERED = ("image/", "audio/", "video/")
 
 def sniff(data: bytes) -> str | None:
     """The type the bytes announce, or None when they announce nothing known."""
+    if not data:
+        return None
     head = data[:64]
     for magic, offset, kind in _SIGNATURES:
         if head[offset : offset + len(magic)] == magic:

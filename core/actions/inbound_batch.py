@@ -85,17 +85,18 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
                 first_name[it.event.from_number] = (it.event.profile_name or "").strip() or None
         ids = tx.next_ids("seq_contacts", len(new_numbers))
         names = [first_name[n] for n in new_numbers]
+        stamp = pd.to_datetime([now] * len(ids))
         tx.insert_df(
             "contacts",
             pd.DataFrame(
                 {
                     "id": np.asarray(ids, dtype=np.int64),
-                    "phone": new_numbers,
-                    "name": pd.Series(names, dtype="object"),
-                    "created_at": now,
-                    "updated_at": now,
-                    "search_name": [phones.normalize_name(n or "") for n in names],
-                    "phone_digits": [n.lstrip("+") for n in new_numbers],
+                    "phone": np.asarray(new_numbers, dtype=object),
+                    "name": np.asarray(names, dtype=object),
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "search_name": np.asarray([phones.normalize_name(n or "") for n in names], dtype=object),
+                    "phone_digits": np.asarray([n.lstrip("+") for n in new_numbers], dtype=object),
                 }
             ),
         )
@@ -139,24 +140,24 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
                 bool(it.media),
             )
         )
+    n = len(rows)
+    columns = list(zip(*rows))
     frame = pd.DataFrame(
-        rows,
-        columns=[
-            "id",
-            "conversation_id",
-            "contact_id",
-            "sender_id",
-            "body",
-            "provider_message_id",
-            "error_reason",
-            "created_at",
-            "has_media",
-        ],
+        {
+            "id": np.asarray(columns[0], dtype=np.int64),
+            "conversation_id": np.asarray(columns[1], dtype=np.int64),
+            "contact_id": np.asarray(columns[2], dtype=np.int64),
+            "sender_id": np.asarray(columns[3], dtype=np.int64),
+            "direction": np.full(n, "in", dtype=object),
+            "body": np.asarray(columns[4], dtype=object),
+            "status": np.full(n, "received", dtype=object),
+            "provider_message_id": np.asarray(columns[5], dtype=object),
+            "error_reason": np.asarray(columns[6], dtype=object),
+            "created_at": pd.to_datetime(list(columns[7])),
+            "status_at": pd.to_datetime(list(columns[7])),
+            "has_media": np.asarray(columns[8], dtype=bool),
+        }
     )
-    frame["error_reason"] = frame["error_reason"].astype("object")
-    frame["direction"] = "in"
-    frame["status"] = "received"
-    frame["status_at"] = frame["created_at"]
     tx.insert_df("messages", frame)
     media_rows = [
         (mid, m.sha256, m.content_type, m.filename, m.size, secrets.token_urlsafe(24), now)
