@@ -13,7 +13,8 @@ What can happen to a send (``core.delivery_outcomes`` records it):
 - it certainly did not reach the provider (refused connection, 429, 5xx):
   *queued* again with the reason and the next try (backoff with jitter,
   capped at a few minutes), until the retry horizon (an hour by default) has
-  passed: then *failed*;
+  passed: then *failed*. As soon as one of a sender's sends goes through
+  again, its other waiting messages go too (not at their backed-off times);
 - the request left but no answer came (read timeout, cut connection, a 2xx
   we cannot read), or Parley stopped mid-request: the outcome is unknown, so
   it is never sent again blindly. The row becomes *unknown* (the message
@@ -193,6 +194,7 @@ class Dispatcher:
         self._inflight_provider: Counter[str] = Counter()
         self._finished: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
         self._unrecorded: list[SendOutcome] = []
+        self._retrying: set[int] = set()  # senders with messages waiting out a provider failure
         self._lock = threading.Lock()
         self._closed = False
         self.sent = 0
@@ -301,13 +303,18 @@ class Dispatcher:
                 break
         if not outcomes:
             return 0
-        from core.delivery_outcomes import record
+        from core.delivery_outcomes import bring_forward, record
 
         try:
             counts = self.db.write(record, outcomes, self.policy)
         except Exception:
             self._unrecorded = outcomes  # recorded on the next round; the rows stay claimed meanwhile
             raise
+        self._retrying |= counts["retrying_senders"]
+        recovered = (self._retrying & counts["healthy_senders"]) - counts["retrying_senders"]
+        if recovered:  # the provider answers again: what waits out its failure need not wait longer
+            self._retrying -= recovered
+            self.db.write(bring_forward, sorted(recovered))
         for o in outcomes:
             c = o.claim
             self._inflight_sender[c.sender["id"]] -= 1

@@ -62,7 +62,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         )
     }
     msg_rows, outbox_rows, opt_outs, touched = [], [], [], []
-    counts = {"sent": 0, "failed": 0}
+    counts: dict[str, Any] = {"sent": 0, "failed": 0, "retrying_senders": set(), "healthy_senders": set()}
 
     def done(o: SendOutcome, status: str, provider_id: str, **extra: Any) -> None:
         c = o.claim
@@ -128,6 +128,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
             continue
         if o.result is not None:
             done(o, o.result.status, o.result.provider_message_id)
+            counts["healthy_senders"].add(c.sender["id"])
             continue
         err = o.error
         if err.outcome_unknown:  # the provider may have it: look before sending again
@@ -151,6 +152,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
                     )
                 )
                 again(o, due, retry_reason(err), err.message, since)
+                counts["retrying_senders"].add(c.sender["id"])
         else:
             failed(o, err, describe(err.code, err.message))
             if err.code in OPT_OUT_CODES:
@@ -187,6 +189,23 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         ):
             tx.publish(events.CONVERSATION_DELIVERY, conversation_id=conversation_id, user_id=owner_id)
     return counts
+
+
+def bring_forward(tx: Transaction, sender_ids: list[int]) -> int:
+    """A sender's provider answered again: its messages waiting out the outage go now, not at
+    their backed-off times (up to a few minutes away)."""
+    now = clock.utcnow()
+    rows = tx.fetchall(
+        """SELECT id, message_id FROM outbox WHERE state = 'pending' AND retry_since IS NOT NULL AND due_at > ?
+           AND sender_id IN (SELECT unnest(?::INTEGER[]))""",
+        [now, sender_ids],
+    )
+    if rows:
+        tx.execute("UPDATE outbox SET due_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))", [now, [r[0] for r in rows]])
+        tx.execute(
+            "UPDATE messages SET release_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))", [now, [r[1] for r in rows]]
+        )
+    return len(rows)
 
 
 def _record_lookup(o, now, policy, taken: set[str], *, done, again, unknown, interrupted) -> None:
