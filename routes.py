@@ -131,7 +131,9 @@ async def notifications(request: Request) -> Response:
                     yield f"id: {last_notice}\ndata: {json.dumps(data)}\n\n"
             else:
                 yield ": keep-alive\n\n"
-            await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait, rt.feed.version, 2.0)
+            # Woken only by this user's changes (or every 2 s for the keep-alive), never by each of
+            # the team's: a webhook burst would otherwise spin every open page's stream.
+            await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait_for_user, user.id, version, 2.0)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

@@ -336,9 +336,10 @@ def test_an_outage_keeps_messages_queued_with_the_next_try_then_sends_each_once(
     first_due = db.scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'")
     clock.freeze(first_due + dt.timedelta(seconds=1))
     d.step()
-    assert twilio.created and db.scalar(
-        "SELECT count(*) FROM outbox WHERE state = 'pending' AND due_at > ?", [clock.utcnow()]
-    ) == 0
+    assert (
+        twilio.created
+        and db.scalar("SELECT count(*) FROM outbox WHERE state = 'pending' AND due_at > ?", [clock.utcnow()]) == 0
+    )
     send_all_due(db, d)
     assert len(twilio.created) == 20
     run_until_settled(db, d)
