@@ -1,11 +1,12 @@
 """The dispatcher: claims due outbox rows, sends them, records the result.
 
-One claim transaction marks rows *claimed* (message → sending) before any
-provider is called; each provider has its own pool of sending threads, and
-each outcome is recorded as soon as it is back (many per transaction), so a
-provider or sender that hangs never holds back the others: a sender may
-have at most ``sender_cap`` sends in flight, a provider at most its pool's
-size, and the claim loop goes on for everyone else meanwhile.
+One transaction records the outcomes back so far and claims what is due,
+marking rows *claimed* (message → sending) before any provider is called.
+Each provider has its own pool of sending threads, and each sender its lane
+into that pool: at most ``sender_cap`` of a sender's calls run at once, the
+rest of its claims wait in the lane. So a provider or a sender whose calls
+hang never holds back the others, and the claim loop goes on for everyone
+else meanwhile.
 
 What can happen to a send (``core.delivery_outcomes`` records it):
 
@@ -68,6 +69,10 @@ INTERRUPTED_REASON = (
 )
 
 
+START_MARGIN = 0.01  # seconds added to a rate window: the carrier sees our starts a little jittered
+GATHER_SECONDS = 0.005  # how long a round may wait for sends about to come back, to record them together
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How long and how often the dispatcher tries (PARLEY_SEND_RETRY_MINUTES sets the horizon)."""
@@ -98,6 +103,9 @@ def backoff_seconds(
 class RateLimiter:
     """At most ``rate`` claims per sender in any one-second window (below 1/s: one per 1/rate seconds).
 
+    It paces claims; ``StartGate`` holds the sends' actual starts to the same rate (a claimed
+    send may start late on a busy machine, next to the following second's).
+
     A sliding log of claim times rather than a token bucket: a bucket that is
     full at the start of a second lets through its burst *and* a second's
     refill, twice the limit within one second, which is what a carrier's
@@ -119,17 +127,6 @@ class RateLimiter:
         claimed.extend([now] * granted)
         return granted
 
-    def settle(self, sender_id: int, count: int) -> None:
-        """The last ``count`` claims of ``sender_id`` have now gone out: their second counts from
-        now, so sends of the next second's worth never start within a second of these."""
-        claimed = self._claimed.get(sender_id)
-        if not claimed or count <= 0:
-            return
-        count = min(count, len(claimed))
-        for _ in range(count):
-            claimed.pop()
-        claimed.extend([self._now()] * count)
-
     def seconds_until_free(self, sender_id: int, rate: float) -> float:
         """How long until ``sender_id`` may send again (0 if it may now)."""
         rate = max(rate, 0.01)
@@ -138,6 +135,34 @@ class RateLimiter:
         if not claimed or len(claimed) < allowed:
             return 0.0
         return max(0.0, claimed[-allowed] + window - self._now())
+
+
+class StartGate:
+    """The carrier-facing half of a sender's rate limit: no more sends *start* in any window than
+    the rate allows. Claims are limited already (``RateLimiter``); on a busy machine a thread can
+    still start a claimed send late, next to the following second's, and this holds them apart."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._now, self._sleep = now, sleep
+        self._lock = threading.Lock()
+        self._started: dict[int, deque[float]] = {}
+
+    def wait_turn(self, sender_id: int, rate: float) -> None:
+        if not rate or rate <= 0:
+            return
+        window, allowed = (1.0, max(1, int(rate))) if rate >= 1 else (1.0 / rate, 1)
+        window += START_MARGIN
+        while True:
+            with self._lock:
+                now = self._now()
+                started = self._started.setdefault(sender_id, deque())
+                while started and started[0] <= now - window:
+                    started.popleft()
+                if len(started) < allowed:
+                    started.append(now)
+                    return
+                wait = started[0] + window - now
+            self._sleep(max(wait, 0.001))
 
 
 @dataclass
@@ -182,16 +207,22 @@ class Dispatcher:
         self.status_callback_url = status_callback_url
         self.batch = batch
         self.threads = threads
-        # One sender may fill most of its provider's threads, never all: a sender whose sends hang
-        # leaves room for the provider's other senders.
+        # One sender's calls may fill most of its provider's threads, never all: a sender whose
+        # sends hang leaves room for the provider's other senders. Up to ``batch`` of its rows may
+        # be claimed at once (waiting in its lane), so one transaction claims and records many.
         self.sender_cap = max(1, threads * 3 // 4)
+        self.claim_cap = max(batch, self.sender_cap)
         self.policy = policy or RetryPolicy()
         self.limiter = RateLimiter()
+        self.gate = StartGate()
         self.on_done: Callable[[], None] | None = None  # the worker's wake(): an outcome is back
         self._limited: dict[int, float] = {}  # senders held back by their rate limit in the last claim
         self._pools: dict[str, ThreadPoolExecutor] = {}
-        self._inflight_sender: Counter[int] = Counter()
+        self._inflight_sender: Counter[int] = Counter()  # claimed, not yet recorded
         self._inflight_provider: Counter[str] = Counter()
+        self._lanes: dict[int, deque[tuple[Claim, Future]]] = {}  # sender -> claims waiting for a thread
+        self._running: Counter[int] = Counter()  # sender -> calls running in its provider's pool
+        self._lanes_lock = threading.Lock()
         self._finished: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
         self._unrecorded: list[SendOutcome] = []
         self._retrying: set[int] = set()  # senders with messages waiting out a provider failure
@@ -209,13 +240,15 @@ class Dispatcher:
     # ---- the loop --------------------------------------------------------------------------
 
     def pump(self) -> bool | float:
-        """Record what came back, claim and start what is due; never waits for a provider.
+        """Record what came back and claim and start what is due, in one transaction; never
+        waits for a provider (at most ``GATHER_SECONDS`` for outcomes about to come back, so
+        that one transaction records many).
 
         True if anything happened; else False, or the seconds until a rate-limited sender may
         send again (the worker sleeps that long, or until an outcome wakes it)."""
         with self._lock:
-            recorded = self._record_finished()
-            started = self._claim_and_start()
+            self._gather()
+            recorded, started = self._round()
             if recorded or started:
                 return True
             return self._wait_hint()
@@ -223,12 +256,11 @@ class Dispatcher:
     def step(self) -> bool | float:
         """One whole round (tests, benches): claim what is due, send it, record every outcome."""
         with self._lock:
-            self._record_finished()
-            started = self._claim_and_start()
+            _, started = self._round()
             if not started:
                 return self._wait_hint()
             wait_futures(started)
-            self._record_finished()
+            self._round(claim=False)
             return True
 
     def idle(self) -> bool:
@@ -238,7 +270,9 @@ class Dispatcher:
     def close(self) -> None:
         """Stop without waiting for sends still in flight: their rows stay *claimed*, and the next
         start looks them up (``recover``) rather than trusting an answer nobody recorded."""
-        self._closed = True
+        with self._lanes_lock:
+            self._closed = True
+            self._lanes.clear()
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -249,28 +283,99 @@ class Dispatcher:
         waits = [self.limiter.seconds_until_free(s, r) for s, r in self._limited.items()]
         return min(waits) if waits else False
 
-    def _claim_and_start(self) -> list[Future]:
+    def _gather(self) -> None:
+        """Many sends in flight and few back yet: give the rest a moment, then record them together."""
+        inflight = sum(self._inflight_provider.values())
+        if inflight < 4 or self._finished.qsize() * 2 >= inflight:
+            return
+        deadline = time.monotonic() + GATHER_SECONDS
+        while self._finished.qsize() * 2 < inflight and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def _round(self, claim: bool = True) -> tuple[int, list[Future]]:
+        """One transaction: record every outcome back so far, then claim what is due."""
+        from core.delivery_outcomes import bring_forward
+
+        outcomes = self._unrecorded
+        self._unrecorded = []
+        while True:
+            try:
+                outcomes.append(self._finished.get_nowait())
+            except queue.Empty:
+                break
+        # What is being recorded is no longer in flight: its room can be claimed again.
+        senders, providers = Counter(self._inflight_sender), Counter(self._inflight_provider)
+        for o in outcomes:
+            senders[o.claim.sender["id"]] -= 1
+            providers[o.claim.sender["provider"]] -= 1
         self._limited = {}
-        claims = self.db.write(self._claim, dict(self._inflight_sender), dict(self._inflight_provider))
+        try:
+            counts, claims = self.db.write(self._record_and_claim, outcomes, dict(senders), dict(providers), claim)
+        except Exception:
+            self._unrecorded = outcomes  # recorded on the next round; the rows stay claimed meanwhile
+            raise
+        self._inflight_sender, self._inflight_provider = senders, providers
+        self.sent += counts.get("sent", 0)
+        self.failed += counts.get("failed", 0)
+        if outcomes:
+            self._retrying |= counts["retrying_senders"]
+            recovered = (self._retrying & counts["healthy_senders"]) - counts["retrying_senders"]
+            if recovered:  # the provider answers again: what waits out its failure need not wait longer
+                self._retrying -= recovered
+                self.db.write(bring_forward, sorted(recovered))
+        return len(outcomes), self._start(claims)
+
+    def _record_and_claim(self, tx: Transaction, outcomes, busy_senders, busy_providers, claim: bool):
+        from core.delivery_outcomes import record
+
+        counts = record(tx, outcomes, self.policy) if outcomes else {}
+        return counts, self._claim(tx, busy_senders, busy_providers) if claim else []
+
+    def _start(self, claims: list[Claim]) -> list[Future]:
+        """Hand claims to their sender's lane: at most ``sender_cap`` of a sender's calls run at
+        once in its provider's pool; the rest wait in the lane, not in the pool, so a sender whose
+        calls hang never takes the threads its provider's other senders need."""
         futures = []
-        for claim in claims:
+        with self._lanes_lock:
+            for claim in claims:
+                self._inflight_sender[claim.sender["id"]] += 1
+                self._inflight_provider[claim.sender["provider"]] += 1
+                future: Future = Future()
+                self._lanes.setdefault(claim.sender["id"], deque()).append((claim, future))
+                futures.append(future)
+            for sender_id in {c.sender["id"] for c in claims}:
+                self._feed_lane(sender_id)
+        return futures
+
+    def _feed_lane(self, sender_id: int) -> None:  # under _lanes_lock
+        lane = self._lanes.get(sender_id)
+        while lane and self._running[sender_id] < self.sender_cap and not self._closed:
+            claim, future = lane.popleft()
             provider_name = claim.sender["provider"]
-            self._inflight_sender[claim.sender["id"]] += 1
-            self._inflight_provider[provider_name] += 1
             pool = self._pools.get(provider_name)
             if pool is None:
                 pool = self._pools[provider_name] = ThreadPoolExecutor(
                     max_workers=self.threads, thread_name_prefix=f"parley-send-{provider_name}"
                 )
-            futures.append(pool.submit(self._run_one, claim))
-        return futures
+            self._running[sender_id] += 1
+            pool.submit(self._run_one, claim, future)
 
-    def _run_one(self, claim: Claim) -> SendOutcome:
-        outcome = self._call_provider(claim)
+    def _run_one(self, claim: Claim, future: Future) -> None:
+        try:
+            if claim.kind == "send":  # the carrier counts starts: never more than the rate in any second
+                self.gate.wait_turn(claim.sender["id"], claim.sender.get("rate", 0.0))
+            outcome = self._call_provider(claim)
+        except BaseException as exc:  # never leave a claim without an outcome (its round waits for it)
+            log.exception("sending thread failed for message %s", claim.message_id)
+            outcome = SendOutcome(claim, error=ProviderError(f"Unexpected error: {exc}", retryable=True))
+        finally:
+            with self._lanes_lock:
+                self._running[claim.sender["id"]] -= 1
+                self._feed_lane(claim.sender["id"])
         self._finished.put(outcome)
+        future.set_result(outcome)
         if self.on_done is not None:
             self.on_done()
-        return outcome
 
     def _call_provider(self, claim: Claim) -> SendOutcome:
         try:
@@ -292,38 +397,6 @@ class Dispatcher:
                     f"Unexpected error: {exc}", retryable=claim.kind == "lookup", outcome_unknown=claim.kind == "send"
                 ),
             )
-
-    def _record_finished(self) -> int:
-        outcomes = self._unrecorded
-        self._unrecorded = []
-        while True:
-            try:
-                outcomes.append(self._finished.get_nowait())
-            except queue.Empty:
-                break
-        if not outcomes:
-            return 0
-        from core.delivery_outcomes import bring_forward, record
-
-        try:
-            counts = self.db.write(record, outcomes, self.policy)
-        except Exception:
-            self._unrecorded = outcomes  # recorded on the next round; the rows stay claimed meanwhile
-            raise
-        self._retrying |= counts["retrying_senders"]
-        recovered = (self._retrying & counts["healthy_senders"]) - counts["retrying_senders"]
-        if recovered:  # the provider answers again: what waits out its failure need not wait longer
-            self._retrying -= recovered
-            self.db.write(bring_forward, sorted(recovered))
-        for o in outcomes:
-            c = o.claim
-            self._inflight_sender[c.sender["id"]] -= 1
-            self._inflight_provider[c.sender["provider"]] -= 1
-            if c.kind == "send":
-                self.limiter.settle(c.sender["id"], 1)
-        self.sent += counts["sent"]
-        self.failed += counts["failed"]
-        return len(outcomes)
 
     # ---- claim -------------------------------------------------------------------------------
 
@@ -352,10 +425,11 @@ class Dispatcher:
                WHERE o.state = 'unknown' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?""",
             [now, self.batch],
         )
-        room = {p: self.threads - n for p, n in busy_providers.items()}
+        provider_cap = 2 * self.claim_cap
+        room = {p: provider_cap - n for p, n in busy_providers.items()}
 
         def provider_room(name: str) -> int:
-            return room.setdefault(name, self.threads)
+            return room.setdefault(name, provider_cap)
 
         # Lookups first: they are few, and they decide whether a message goes again.
         lookups = []
@@ -382,13 +456,13 @@ class Dispatcher:
         # The batch is shared fairly among the senders with due rows (a backlog on one does not hold
         # up the others): smallest possible claim first (rows due, at most a bucket of tokens), each
         # taking at most an even share of the room left, so what a rate-limited sender cannot use
-        # goes to the next. A sender never has more than ``sender_cap`` sends in flight, a provider
-        # never more than its threads. Tokens are taken only for rows actually claimed.
+        # goes to the next. A sender never has more than ``claim_cap`` rows claimed, a provider
+        # never more than twice that. Tokens are taken only for rows actually claimed.
         left, order = self.batch, sorted(wanted, key=lambda s: min(len(wanted[s]), max(1.0, wanted[s][0][3])))
         for n, sender_id in enumerate(order):
             items = wanted[sender_id]
             provider = provider_of[sender_id]
-            capacity = min(self.sender_cap - busy_senders.get(sender_id, 0), provider_room(provider))
+            capacity = min(self.claim_cap - busy_senders.get(sender_id, 0), provider_room(provider))
             share = min(len(items), -(-left // (len(order) - n)), max(0, capacity))
             granted = self.limiter.take(sender_id, items[0][3], share) if share > 0 else 0
             chosen += [(o, m, a, sender_id, since) for o, m, a, _, since in items[:granted]]
@@ -449,6 +523,7 @@ class Dispatcher:
                 """
                 SELECT m.id, m.body, m.template_id, ct.phone AS to_number, ct.name AS contact_name,
                        s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
+                       s.rate_per_second,
                        t.provider_name AS template_name, t.language AS template_language, t.registered
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
                 LEFT JOIN templates t ON t.id = m.template_id
@@ -489,7 +564,13 @@ class Dispatcher:
                 sender_ref=d["provider_ref"],
                 status_callback_url=self.status_callback_url(d["provider"]),
             )
-            sender = {"id": d["sender_id"], "provider": d["provider"], "channel": d["channel"], "label": d["label"]}
+            sender = {
+                "id": d["sender_id"],
+                "provider": d["provider"],
+                "channel": d["channel"],
+                "label": d["label"],
+                "rate": d["rate_per_second"],
+            }
             claims.append(
                 Claim(
                     outbox_id,

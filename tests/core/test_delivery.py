@@ -9,7 +9,7 @@ import pytest
 
 from core import clock, delivery
 from core.actions import messaging
-from core.delivery import Dispatcher, RateLimiter, backoff_seconds
+from core.delivery import Dispatcher, RateLimiter, StartGate, backoff_seconds
 from core.providers.base import ProviderError, SendResult
 from tests import factories as f
 
@@ -179,6 +179,7 @@ def test_per_sender_rate_limit_holds(db, ws):
     d = dispatcher(db, provider)
     clock_now = [0.0]
     d.limiter = RateLimiter(now=lambda: clock_now[0])
+    d.gate.wait_turn = lambda sender_id, rate: None  # claims are under test here; the gate has its own test
     per_step, answers = [], []
     for step in range(30):  # 0.2 s of simulated time between steps
         clock_now[0] = step * 0.2
@@ -192,6 +193,23 @@ def test_per_sender_rate_limit_holds(db, ws):
     assert per_step[5] == 5  # and the next second's worth as soon as the second is over
     # While held back, the dispatcher says how long until the sender may send again.
     assert answers[1] == pytest.approx(0.8) and answers[4] == pytest.approx(0.2)
+
+
+def test_the_start_gate_holds_starts_to_the_rate_whatever_the_claims():
+    """On a busy machine claimed sends may start late and bunch up: the gate spaces their starts."""
+    now = [0.0]
+    waits = []
+
+    def sleep(seconds):
+        waits.append(round(seconds, 3))
+        now[0] += seconds
+
+    gate = StartGate(now=lambda: now[0], sleep=sleep)
+    for _ in range(12):  # twelve claimed sends all trying to start at once, rate 5/s
+        gate.wait_turn(1, 5)
+    assert waits == [1.01, 1.01] and now[0] == 2.02  # five, then five a second later (and a margin), then two
+    gate.wait_turn(2, 5)  # another sender is not held by this one
+    assert waits == [1.01, 1.01]
 
 
 def test_rates_below_one_per_second_space_the_sends():
