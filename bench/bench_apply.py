@@ -29,7 +29,8 @@ from core.actions.users import do_create_user, do_create_workspace
 from core.auth import get_user
 from core.db import Database
 from core.engine import ProviderBook
-from core.ingest import WebhookApplier, _insert_rows
+from core.ingest import _insert_rows
+from core.ingest_apply import WebhookApplier
 from core.media_store import MediaStore
 
 OURS = "+14155550100"  # the bench's SMS sender (a copied workspace uses its first SMS sender)

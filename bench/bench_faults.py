@@ -36,7 +36,8 @@ from core import clock, schema, settings
 from core.actions import messaging
 from core.actions.users import do_create_user, do_create_workspace
 from core.auth import get_user
-from core.delivery import Dispatcher, RetryPolicy
+from core.delivery import Dispatcher
+from core.delivery_pacing import RetryPolicy
 from core.engine import ProviderBook
 from core.workers import LoopWorker
 from tests import factories

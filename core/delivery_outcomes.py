@@ -17,11 +17,13 @@ import pandas as pd
 from core import clock, events
 from core.actions.inbound import opt_out_contact
 from core.db import Transaction
+from core.delivery_pacing import backoff_seconds
 from core.provider_errors import OPT_OUT_CODES, describe
 from core.providers.base import ProviderError, SentCandidate, status_moves_forward
 
 if TYPE_CHECKING:
-    from core.delivery import RetryPolicy, SendOutcome
+    from core.delivery import SendOutcome
+    from core.delivery_pacing import RetryPolicy
 
 MSG_COLUMNS = ["id", "status", "provider_message_id", "error_code", "error_reason", "release_at"]
 OUTBOX_COLUMNS = ["id", "state", "due_at", "last_error", "retry_since", "lookups"]
@@ -42,7 +44,7 @@ def retry_reason(err: ProviderError) -> str:
 
 
 def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) -> dict[str, int]:
-    from core.delivery import CHECKING_REASON, INTERRUPTED_REASON, backoff_seconds
+    from core.delivery import CHECKING_REASON, INTERRUPTED_REASON
 
     now = clock.utcnow()
     ids = [o.claim.outbox_id for o in outcomes]
@@ -209,7 +211,6 @@ def bring_forward(tx: Transaction, sender_ids: list[int]) -> int:
 
 
 def _record_lookup(o, now, policy, taken: set[str], *, done, again, unknown, interrupted) -> None:
-    from core.delivery import backoff_seconds
 
     c = o.claim
     looked = c.lookups + 1

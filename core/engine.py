@@ -130,7 +130,7 @@ def retry_policy(env: dict[str, str] | None = None) -> Any:
     whether the message exists, default 30)."""
     import datetime as dt
 
-    from core.delivery import RetryPolicy
+    from core.delivery_pacing import RetryPolicy
 
     env = os.environ if env is None else env
 
@@ -150,7 +150,8 @@ def retry_policy(env: dict[str, str] | None = None) -> Any:
 
 def build_workers(rt: Any) -> list[LoopWorker]:
     from core.delivery import Dispatcher
-    from core.ingest import WebhookApplier, WebhookIngest
+    from core.ingest import WebhookIngest
+    from core.ingest_apply import WebhookApplier
 
     secrets = _streamlit_secrets()
     book = ProviderBook(

@@ -110,7 +110,7 @@ class Runtime:
         health = {"ok": ok, "database": db_state, "workers": workers, "demo": self.config.demo}
         ingest = self.services.get("ingest")
         if ingest is not None:
-            from core.ingest import backlog
+            from core.ingest_apply import backlog
 
             c = ingest.committer
             applier = self.services.get("applier")

@@ -15,9 +15,10 @@ import time
 
 import pytest
 
-from core import clock, ingest
+from core import clock, ingest_apply
 from core.engine import ProviderBook
-from core.ingest import GroupCommitter, WebhookApplier
+from core.ingest import GroupCommitter, _insert_rows
+from core.ingest_apply import WebhookApplier
 from core.media_store import MediaStore
 from tests import factories as f
 
@@ -53,7 +54,7 @@ def store(db, provider: str, bodies: list[bytes], url: str = "/webhooks/simulato
         }
         for body in bodies
     ]
-    db.write(ingest._insert_rows, rows)
+    db.write(_insert_rows, rows)
 
 
 def sim_inbound(pid: str, phone: str, body: str) -> bytes:
@@ -73,13 +74,13 @@ def sim_inbound(pid: str, phone: str, body: str) -> bytes:
 def count_transactions(db, monkeypatch) -> list[int]:
     """How many inbound messages each apply transaction held."""
     sizes = []
-    real = ingest.apply_inbound_batch
+    real = ingest_apply.apply_inbound_batch
 
     def counted(tx, items):
         sizes.append(len(items))
         return real(tx, items)
 
-    monkeypatch.setattr(ingest, "apply_inbound_batch", counted)
+    monkeypatch.setattr(ingest_apply, "apply_inbound_batch", counted)
     return sizes
 
 
@@ -112,7 +113,7 @@ def test_a_mixed_backlog_is_applied_in_sets_with_the_rules_of_one_at_a_time(db, 
 
     assert ws["applier"].step() is True and ws["applier"].step() is False
 
-    assert sum(sizes) == len(bodies) and max(sizes) <= ingest.APPLY_CHUNK_INBOUND and len(sizes) == 3
+    assert sum(sizes) == len(bodies) and max(sizes) <= ingest_apply.APPLY_CHUNK_INBOUND and len(sizes) == 3
     assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'in' AND provider_message_id LIKE 'SIM%'") == 255
     assert db.scalar("SELECT count(*) FROM events WHERE name = 'message.received'") - started == 255
     assert db.scalar("SELECT count(*) FROM contacts WHERE phone LIKE '+1646555%'") == 100  # one per number
@@ -173,7 +174,7 @@ def test_a_large_payload_is_applied_in_short_transactions_and_acks_go_between_th
     store(db, "whatsapp", [whatsapp_payload(3000)], url="/webhooks/whatsapp")
     committer = GroupCommitter(db)
     order: list[str] = []
-    real = ingest.apply_inbound_batch
+    real = ingest_apply.apply_inbound_batch
     acked = threading.Event()
 
     def applying(tx, items):
@@ -201,13 +202,13 @@ def test_a_large_payload_is_applied_in_short_transactions_and_acks_go_between_th
                 time.sleep(0.001)  # until it waits for the write path
         return real(tx, items)
 
-    monkeypatch.setattr(ingest, "apply_inbound_batch", applying)
+    monkeypatch.setattr(ingest_apply, "apply_inbound_batch", applying)
     ws["applier"].step()
     assert acked.wait(30)
     committer.stop()
     applies = [o for o in order if o.startswith("apply")]
-    assert len(applies) == 3000 // ingest.APPLY_CHUNK_INBOUND
-    assert all(int(o.split()[1]) <= ingest.APPLY_CHUNK_INBOUND for o in applies)
+    assert len(applies) == 3000 // ingest_apply.APPLY_CHUNK_INBOUND
+    assert all(int(o.split()[1]) <= ingest_apply.APPLY_CHUNK_INBOUND for o in applies)
     assert order.index("ack") == 1  # stored right after the first part, not after all 3,000
     assert db.scalar("SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.big%'") == 3000
     assert db.scalar("SELECT state FROM webhook_inbox WHERE provider = 'whatsapp'") == "applied"

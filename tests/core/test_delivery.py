@@ -9,7 +9,8 @@ import pytest
 
 from core import clock, delivery
 from core.actions import messaging
-from core.delivery import Dispatcher, RateLimiter, StartGate, backoff_seconds
+from core.delivery import Dispatcher
+from core.delivery_pacing import RateLimiter, RetryPolicy, StartGate, backoff_seconds
 from core.providers.base import ProviderError, SendResult
 from tests import factories as f
 
@@ -128,7 +129,7 @@ def test_retryable_errors_keep_it_queued_with_the_reason_until_the_horizon_then_
     assert r["status"] == "failed" and r["state"] == "failed"
     assert clock.utcnow() - start >= dt.timedelta(hours=1)  # not before the horizon
     assert r["error_reason"].startswith("Twilio answered HTTP 500 — gave up after trying for 6")
-    assert max(waits) <= delivery.RetryPolicy.backoff_cap  # capped at a few minutes
+    assert max(waits) <= RetryPolicy.backoff_cap  # capped at a few minutes
     assert waits[0] < 5 and len(provider.calls) == len(waits) + 1 > 20
 
 
@@ -240,7 +241,7 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     first, later = backoff_seconds(1, rng=rng), backoff_seconds(5, rng=rng)
     assert 1.0 <= first <= 3.0 and 16 <= later <= 48
     assert backoff_seconds(2, retry_after=7) == 7
-    assert backoff_seconds(50) <= delivery.RetryPolicy.backoff_cap
+    assert backoff_seconds(50) <= RetryPolicy.backoff_cap
 
 
 def test_claimed_rows_found_at_start_are_checked_never_resent_blindly(db, ws):

@@ -21,9 +21,10 @@ import pytest
 
 from core import clock, delivery
 from core.actions import messaging
-from core.delivery import Dispatcher, RetryPolicy
+from core.delivery import Dispatcher
+from core.delivery_pacing import RetryPolicy
 from core.engine import ProviderBook
-from core.ingest import WebhookApplier
+from core.ingest_apply import WebhookApplier
 from core.media_store import MediaStore
 from core.providers.twilio import compute_signature
 from core.workers import LoopWorker

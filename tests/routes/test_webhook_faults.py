@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from core import clock, ingest, runtime
+from core import clock, ingest, ingest_apply, runtime
 from core.providers.twilio import compute_signature
 from tests import factories as f
 from tests.fakes.graph_server import FakeGraph
@@ -331,5 +331,5 @@ def test_the_backlog_and_its_age_are_reported(server):
         assert post_twilio(client, token, inbound_form(f"SMwait{n}", "hi")).status_code == 200
     clock.freeze(start + dt.timedelta(seconds=42))
     expected = {"pending": 3, "oldest_age_seconds": 42.0, "kept_for_review": 0, "items_rejected": 0}
-    assert ingest.backlog(rt.db) == expected  # for the admin page
+    assert ingest_apply.backlog(rt.db) == expected  # for the admin page
     assert rt.health()["webhooks"]["backlog"] == expected  # for /healthz (admins)
