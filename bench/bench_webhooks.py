@@ -27,6 +27,7 @@ import hmac
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,6 +46,8 @@ from generator.demo import create_demo_workspace
 
 TOKEN = "bench-auth-token"
 WA_SECRET = "bench-app-secret"
+HEALTH_TOKEN = secrets.token_urlsafe(24)  # /healthz details (the database path, webhook counters) for this bench
+HEALTH_HEADERS = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -92,7 +95,8 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
         PARLEY_WHATSAPP_APP_SECRET=WA_SECRET,
         PARLEY_WHATSAPP_VERIFY_TOKEN="bench-verify",
         PARLEY_PORT=str(port),
-        PARLEY_BENCH_ROUTES="1",  # /noop, the baseline
+        PARLEY_HEALTH_TOKEN=HEALTH_TOKEN,
+        PARLEY_BENCH_ROUTES="1",  # the /noop baseline; never served otherwise
     )
     proc = subprocess.Popen(
         [
@@ -117,7 +121,7 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
     while time.time() < deadline and proc.poll() is None:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
+            conn.request("GET", "/healthz", headers=HEALTH_HEADERS)
             response = conn.getresponse()
             health = json.loads(response.read() or b"{}")
             if response.status == 200:
@@ -243,7 +247,7 @@ def post_large(port: int, payload: bytes, out: dict) -> None:
 
 def health(port: int) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/healthz")
+    conn.request("GET", "/healthz", headers=HEALTH_HEADERS)
     return json.loads(conn.getresponse().read())
 
 

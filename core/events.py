@@ -45,6 +45,8 @@ CONTACTS_IMPORTED = "contacts.imported"
 # ---- users and senders --------------------------------------------------------------------
 USER_CREATED = "user.created"
 USER_SIGNED_IN = "user.signed_in"
+USER_UPDATED = "user.updated"  # password reset, disabled or enabled by an admin
+SESSIONS_ENDED = "user.sessions_ended"  # sign-out, sign out everywhere, reset, disabled, expired
 SENDER_CHANGED = "sender.changed"  # a sender number was added or edited: routing caches reload
 
 ALL = frozenset(value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str))

@@ -218,6 +218,7 @@ def test_a_kill_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path, twilio
         PARLEY_TWILIO_AUTH_TOKEN=twilio.auth_token,
         PARLEY_TWILIO_BASE_URL=twilio.url,
         PARLEY_SEND_LOOKUP_SECONDS="2",
+        PARLEY_HEALTH_TOKEN="crash-test-health-token",  # /healthz details for this test (it runs locally)
     )
     server = Server(tmp_path, env)
     items = burst_items(sender_phone, sent, inbound=240)
@@ -245,7 +246,7 @@ def test_a_kill_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path, twilio
         deadline = time.time() + SETTLE_DEADLINE
         while time.time() < deadline:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/healthz")
+            conn.request("GET", "/healthz", headers={"Authorization": "Bearer crash-test-health-token"})
             health = json.loads(conn.getresponse().read())
             backlog = health["webhooks"]["backlog"]["pending"]
             if backlog == 0 and len(twilio.created) >= len(to_send) + 24 and health["delivery"]["in_flight"] == {}:
