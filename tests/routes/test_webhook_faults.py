@@ -257,20 +257,23 @@ def test_a_parameter_bomb_is_refused_before_the_signature_is_checked(server, mon
     assert rt.db.scalar("SELECT count(*) FROM webhook_inbox") == 0
 
 
-def test_signature_checks_and_parsing_run_off_the_event_loop(server, monkeypatch):
+def test_a_large_body_is_checked_and_parsed_off_the_event_loop(server, monkeypatch):
     rt, client = server
     ingest_service = rt.services["ingest"]
     where = []
     real = ingest_service.check
 
     def check(name, req):
-        where.append(threading.current_thread().name)
+        where.append((len(req.body) > ingest.INLINE_BYTES, threading.current_thread().name))
         return real(name, req)
 
     monkeypatch.setattr(ingest_service, "check", check)
     token = rt_token(rt)
-    assert post_twilio(client, token, inbound_form("SMloop", "hi")).status_code == 200
-    assert len(where) == 1 and where[0].startswith("parley-verify")
+    assert post_twilio(client, token, inbound_form("SMsmall", "hi")).status_code == 200
+    assert post_twilio(client, token, inbound_form("SMlarge", "x" * 40_000)).status_code == 200
+    [(small, small_thread), (large, large_thread)] = where
+    assert (small, large) == (False, True)
+    assert large_thread.startswith("parley-verify") and not small_thread.startswith("parley-verify")
 
 
 # ---- 18.9: nested JSON is a 400, recorded ---------------------------------------------------
