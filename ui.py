@@ -21,6 +21,7 @@ except ParleyError as exc:
     st.stop()
 
 user = session.current_user(rt)
+STATS_PATHS = ("stats-volume", "stats-responsiveness", "stats-delivery", "stats-campaigns", "stats-workload")
 
 if user is None:
     session.render_pending_cookie_actions()
@@ -32,7 +33,7 @@ if user is None:
         pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
         pages += [
             st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path=path)
-            for path in ("inbox", "sent", "conversation", "team", "contacts")
+            for path in ("inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS)
         ]
     st.navigation(pages, position="hidden").run()
     st.stop()
@@ -44,7 +45,13 @@ SPECS = {  # key: (script, title, icon, url path)
     "conversation": ("pages/conversation.py", "Conversation", "💬", "conversation"),
     "team": ("pages/team_inbox.py", "Team Inbox", "👥", "team"),
     "contacts": ("pages/contacts.py", "Contacts", "📇", "contacts"),
+    "stats_volume": ("pages/stats_volume.py", "Volume", "📈", "stats-volume"),
+    "stats_responsiveness": ("pages/stats_responsiveness.py", "Responsiveness", "⏱️", "stats-responsiveness"),
+    "stats_delivery": ("pages/stats_delivery.py", "Delivery", "📬", "stats-delivery"),
+    "stats_campaigns": ("pages/stats_campaigns.py", "Campaigns", "📣", "stats-campaigns"),
+    "stats_workload": ("pages/stats_workload.py", "Workload now", "🧮", "stats-workload"),
 }
+STATS = ["stats_volume", "stats_responsiveness", "stats_delivery", "stats_campaigns", "stats_workload"]
 
 
 def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
@@ -62,9 +69,9 @@ def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
 
 
 if user.is_supervisor:
-    layout = {"Team": ["team"], "Workspace": ["contacts"]}
+    layout = {"Team": ["team"], "Stats": STATS, "Workspace": ["contacts"]}
 elif user.is_admin:
-    layout = {"Inbox": ["inbox", "sent"], "Team": ["team"], "Workspace": ["contacts"]}
+    layout = {"Inbox": ["inbox", "sent"], "Team": ["team"], "Stats": STATS, "Workspace": ["contacts"]}
 else:
     layout = {"Inbox": ["inbox", "sent"], "Workspace": ["contacts"]}
 home_key = next(iter(layout.values()))[0]

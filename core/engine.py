@@ -184,7 +184,10 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     rt.db.subscribe(events.MESSAGE_QUEUED, lambda _e: dispatch_worker.wake())
     rt.db.subscribe(events.MESSAGE_RETRIED, lambda _e: dispatch_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
-    return [dispatch_worker, apply_worker]
+    from core import reporting_rollup  # Stats' counts: folds new reporting facts in every few seconds
+
+    rollup_worker = LoopWorker("reporting", lambda: reporting_rollup.worker_step(rt.db), idle=5.0)
+    return [dispatch_worker, apply_worker, rollup_worker]
 
 
 def _streamlit_secrets() -> dict[str, Any] | None:

@@ -131,6 +131,11 @@ def test_good_input_creates_an_admin_and_signs_in(empty_runtime):
         "My Inbox",
         "Sent Messages",
         "Team Inbox",
+        "Volume",
+        "Responsiveness",
+        "Delivery",
+        "Campaigns",
+        "Workload now",
         "Contacts",
     ]
     assert SETUP not in registered(at).values()

@@ -17,12 +17,14 @@ from tests.conftest import ROOT, demo_user
 pytestmark = pytest.mark.usefixtures("navigation_only")
 
 SIGN_IN = str(ROOT / "pages" / "sign_in.py")
-SIGNED_OUT_PATHS = ("", "inbox", "sent", "conversation", "team", "contacts")
+STATS_PATHS = ("stats-volume", "stats-responsiveness", "stats-delivery", "stats-campaigns", "stats-workload")
+SIGNED_OUT_PATHS = ("", "inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS)
+STATS = ["Volume", "Responsiveness", "Delivery", "Campaigns", "Workload now"]
 WRONG = "Wrong username or password."
 ROLE_PAGES = {
     "maria": ["My Inbox", "Sent Messages", "Contacts"],
-    "admin": ["My Inbox", "Sent Messages", "Team Inbox", "Contacts"],
-    "sam": ["Team Inbox", "Contacts"],
+    "admin": ["My Inbox", "Sent Messages", "Team Inbox", *STATS, "Contacts"],
+    "sam": ["Team Inbox", *STATS, "Contacts"],
 }
 
 
