@@ -3,10 +3,10 @@
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
 no HTML). Everything else that carries user or provider text (file names,
 content types, authors, provider errors) goes through ``esc``/``md``
-(``pages/text.py``) before it reaches Markdown. The thread lives in a fragment
-that re-runs every two seconds; it reloads from ``core`` only when the
-change feed or the thread fingerprint moved, and redraws from the cached
-copy otherwise.
+(``pages/text.py``) before it reaches Markdown. The thread is drawn with the
+page; a watcher fragment that draws nothing checks every two seconds whether
+the change feed or the thread fingerprint moved, and only then reloads from
+``core`` and reruns the page.
 """
 
 from __future__ import annotations
@@ -200,24 +200,47 @@ def render(rt, user: User, cid: int, *, can_write: bool, on_change=guarded(None)
     limit_key = f"thread_limit_{cid}"
     st.session_state.setdefault(limit_key, queries.THREAD_PAGE)
 
-    @st.fragment(run_every=LIVE_SECONDS)
-    def live() -> None:
-        version = (rt.feed.conversation_version(cid), queries.thread_version(rt.db, cid), st.session_state[limit_key])
+    def fresh() -> tuple[queries.Thread | ParleyError, bool]:
+        """The thread as it is now, reloaded only when its version moved: (thread, reloaded).
+        A thread the viewer may no longer see (reassigned away meanwhile) comes back as the
+        error that says why, cached like a thread so the watcher does not rerun the page for it
+        every tick."""
+        now = (rt.feed.conversation_version(cid), queries.thread_version(rt.db, cid), st.session_state[limit_key])
         cached = st.session_state.get("_thread_cache")
-        if cached is None or cached[0] != (cid, version):
-            try:
-                thread = _load(rt, user, cid, st.session_state[limit_key])
-            except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
-                st.error(esc(exc))
-                return
-            changed = cached is not None and cached[0][0] == cid
-            st.session_state["_thread_cache"] = ((cid, version), thread)
-            if changed and on_change is not None:
-                on_change(thread)
-        thread = st.session_state["_thread_cache"][1]
+        if cached is not None and cached[0] == (cid, now):
+            return cached[1], False
+        try:
+            thread: queries.Thread | ParleyError = _load(rt, user, cid, st.session_state[limit_key])
+        except ParleyError as exc:
+            thread = exc
+        st.session_state["_thread_cache"] = ((cid, now), thread)
+        return thread, cached is not None and cached[0][0] == cid
+
+    # The thread is drawn with the page and by its own buttons (Load older, Retry); what keeps
+    # it live is a watcher that draws nothing: every LIVE_SECONDS it compares the versions (an
+    # in-memory counter and one indexed row) and, only when something changed, reruns the page.
+    # Redrawing a 200-message thread every two seconds on every open page is what starved the
+    # webhooks (bench/bench_webhooks.py --live-pages 10).
+    @st.fragment
+    def thread_part() -> None:
+        thread, _ = fresh()
+        if isinstance(thread, ParleyError):
+            st.error(esc(thread))
+            return
         draw(rt, user, thread, limit_key, can_write)
 
-    live()
+    thread_part()
+
+    @st.fragment(run_every=LIVE_SECONDS)
+    def watch() -> None:
+        thread, reloaded = fresh()
+        if not reloaded:
+            return
+        if on_change is not None and not isinstance(thread, ParleyError):
+            on_change(thread)
+        st.rerun()  # the whole page: its header, the composer's window and the thread agree
+
+    watch()
 
 
 def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool) -> None:
