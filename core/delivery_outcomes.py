@@ -297,3 +297,32 @@ def _bulk_update(tx: Transaction, table: str, frame: pd.DataFrame, set_sql: str,
         tx.execute(f"UPDATE {table} SET {set_sql} FROM {name} u WHERE {table}.id = u.id", params)
     finally:
         tx.cursor.unregister(name)
+
+
+def backlog(db: Any) -> dict[str, Any]:
+    """Sends not settled yet, counted from the outbox (for /healthz and the admin pages).
+
+    ``due``: waiting for their turn (or their release time) with nothing wrong; ``retrying``: a
+    provider answered 5xx/429 or refused the connection and they wait for the next try, the
+    oldest for ``oldest_retry_seconds``; ``in_flight``: claimed and being sent; ``checking``:
+    their outcome is unknown (a timeout, a crash mid-request) and they wait to be looked up;
+    ``interrupted``: the provider could not say whether they went, so an agent decides (Retry).
+    """
+    due, retrying, oldest, in_flight, checking, interrupted = db.fetchone(
+        """SELECT count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL),
+                  count(*) FILTER (WHERE state = 'pending' AND retry_since IS NOT NULL),
+                  min(retry_since) FILTER (WHERE state = 'pending'),
+                  count(*) FILTER (WHERE state = 'claimed'),
+                  count(*) FILTER (WHERE state IN ('unknown', 'checking')),
+                  count(*) FILTER (WHERE state = 'interrupted')
+           FROM outbox WHERE state IN ('pending', 'claimed', 'unknown', 'checking', 'interrupted')"""
+    )
+    age = max(0.0, (clock.utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+    return {
+        "due": due,
+        "retrying": retrying,
+        "oldest_retry_seconds": round(age, 1),
+        "in_flight": in_flight,
+        "checking": checking,
+        "interrupted": interrupted,
+    }

@@ -145,6 +145,12 @@ class Runtime:
         dispatcher = self.services.get("dispatcher")
         if dispatcher is not None:
             health["delivery"] = dispatcher.status()
+            try:  # sends waiting out a provider's trouble, being checked, or left to an agent
+                from core.delivery_outcomes import backlog as send_backlog
+
+                health["delivery"]["outbox"] = send_backlog(self.db)
+            except Exception as exc:
+                health["delivery"]["outbox"] = {"error": str(exc)}
         return health
 
 

@@ -22,6 +22,7 @@ import pytest
 from core import clock, delivery
 from core.actions import messaging
 from core.delivery import Dispatcher
+from core.delivery_outcomes import backlog
 from core.delivery_pacing import RetryPolicy
 from core.engine import ProviderBook
 from core.ingest_apply import WebhookApplier
@@ -117,6 +118,12 @@ def outbox_states(db) -> dict[str, int]:
     return dict(db.fetchall("SELECT state, count(*) FROM outbox GROUP BY 1"))
 
 
+def counted(**nonzero) -> dict:
+    """What ``delivery_outcomes.backlog`` (/healthz) reports: these counts, every other one zero."""
+    zero = {"due": 0, "retrying": 0, "oldest_retry_seconds": 0.0, "in_flight": 0, "checking": 0, "interrupted": 0}
+    return zero | nonzero
+
+
 # ---- 18.1: a read timeout never sends twice ------------------------------------------------
 
 
@@ -133,8 +140,10 @@ def test_a_late_answer_is_looked_up_and_settled_never_sent_twice(db, ws, twilio)
     statuses = db.fetchall("SELECT DISTINCT status, error_reason FROM messages WHERE id IN (SELECT unnest(?))", [mids])
     assert statuses == [("interrupted", delivery.CHECKING_REASON)]
     assert outbox_states(db) == {"unknown": 30}
+    assert backlog(db) == counted(checking=30)  # flagged and counted, for /healthz
     twilio.heal()
     run_until_settled(db, d)
+    assert backlog(db) == counted()
     # Each message was created once and is settled with the provider's own id.
     assert len(twilio.created) == 30 and len(twilio.sends) == 30
     by_body = {}
@@ -294,7 +303,9 @@ def test_whatsapp_unknown_send_without_a_callback_is_left_to_the_agent(db, ws, g
         delivery.INTERRUPTED_REASON,
     )
     assert len(graph.sent) == 1  # never sent again by the dispatcher
+    assert backlog(db) == counted(interrupted=1)  # left to the agent, and counted
     messaging.do_retry(db, ws["maria"], mid)  # the agent's decision
+    assert backlog(db) == counted(due=1)
     d.step()
     assert len(graph.sent) == 2 and db.scalar("SELECT status FROM messages WHERE id = ?", [mid]) == "sending"
     d.close()
@@ -315,7 +326,7 @@ def test_an_outage_keeps_messages_queued_with_the_next_try_then_sends_each_once(
     d = make_dispatcher(db, ws)
     start = clock.utcnow()
     clock.freeze(start)
-    for _ in range(6):  # several minutes of outage
+    for _ in range(6):  # six rounds of tries, backing off
         send_all_due(db, d)
         due = db.scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'")
         clock.freeze(due + dt.timedelta(seconds=1))
@@ -329,6 +340,8 @@ def test_an_outage_keeps_messages_queued_with_the_next_try_then_sends_each_once(
     assert all(r[1].startswith(expected) for r in rows), rows[0][1]
     assert all(r[2] == r[3] and r[2] > start for r in rows)  # the thread shows the next try
     assert twilio.created == []
+    waited = (clock.utcnow() - start).total_seconds()
+    assert waited > 0 and backlog(db) == counted(retrying=20, oldest_retry_seconds=round(waited, 1))
     if how == "500":
         twilio.heal()
     else:

@@ -336,3 +336,12 @@ def test_the_backlog_and_its_age_are_reported(server):
     expected = {"pending": 3, "oldest_age_seconds": 42.0, "kept_for_review": 0, "items_rejected": 0}
     assert ingest_apply.backlog(rt.db) == expected  # for the admin page
     assert rt.health()["webhooks"]["backlog"] == expected  # for /healthz (admins)
+    # Sends are counted beside them (nothing waits here; tests/core/test_delivery_faults.py counts some).
+    assert rt.health()["delivery"]["outbox"] == {
+        "due": 0,
+        "retrying": 0,
+        "oldest_retry_seconds": 0.0,
+        "in_flight": 0,
+        "checking": 0,
+        "interrupted": 0,
+    }
