@@ -21,8 +21,6 @@ from pages.contact_form import contact_editor
 from pages.session import guarded
 from pages.text import esc, md
 
-HEADER_FIELDS = ("status", "owner_id", "opted_out", "optout_flag", "last_inbound_at", "contact_name", "sender_enabled")
-
 rt = runtime.current()
 user = session.current_user(rt)
 if user is None:
@@ -46,10 +44,6 @@ def refuse(sentence: str) -> None:
     st.stop()
 
 
-def header_key(detail: dict) -> tuple:
-    return tuple(detail.get(f) for f in HEADER_FIELDS)
-
-
 def load(raw) -> dict:
     if raw is None or not str(raw).strip():
         raise NotFound("Choose a conversation from your inbox to open it.")
@@ -68,7 +62,6 @@ cid = detail["conversation_id"]
 is_owner = detail["owner_id"] == user.id
 can_work = user.can_send and (is_owner or user.is_admin)
 who = contact_label(detail["contact_name"], detail["contact_phone"])
-st.session_state["conversation_header"] = (cid, header_key(detail))
 
 
 def _act(fn, *args, **kwargs) -> None:
@@ -79,11 +72,10 @@ def _act(fn, *args, **kwargs) -> None:
 
 
 def on_thread_change(thread: queries.Thread) -> None:
-    """Something new arrived while the page is open."""
+    """Something new arrived while the page is open (the live thread then reruns the page, so the
+    header and the composer show it too: opt-out, window, owner, closed)."""
     if thread.conversation["owner_id"] == user.id and thread.conversation["unread"]:
         _act(conv_actions.open_conversation, rt.db, user, cid)  # the owner is looking at it
-    if st.session_state.get("conversation_header") != (cid, header_key(thread.conversation)):
-        st.rerun()  # header and composer depend on it (opt-out, window, owner, closed)
 
 
 # ---- header --------------------------------------------------------------------------------

@@ -238,6 +238,11 @@ def render(rt, user: User, cid: int, *, can_write: bool, on_change=guarded(None)
             return
         if on_change is not None and not isinstance(thread, ParleyError):
             on_change(thread)
+        # A click that arrived meanwhile (the sidebar, a link) waits as a rerun of its own page;
+        # st.rerun() now would be merged into it with this page's address, and the click lost.
+        # Streamlit acts on a waiting rerun at the next element a script draws: this empty one
+        # lets the click win, and otherwise shows nothing.
+        st.empty()
         st.rerun()  # the whole page: its header, the composer's window and the thread agree
 
     watch()
