@@ -187,7 +187,7 @@ def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_i
         "INSERT INTO outbox (message_id, sender_id, due_at, created_at, state) VALUES (?, ?, ?, ?, 'pending')",
         [message_id, row[1], now, now],
     )
-    touch_conversation(tx, conversation_id, now, text, "out")
+    touch_conversation(tx, conversation_id, now, text, "out", message_id)
     tx.publish(
         events.MESSAGE_QUEUED,
         conversation_id=conversation_id,

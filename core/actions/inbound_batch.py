@@ -193,10 +193,11 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
                           last_message_preview = u.preview, last_message_direction = 'in',
                           message_count = message_count + u.n,
                           last_inbound_at = greatest(coalesce(last_inbound_at, u.at), u.at),
-                          status = 'open', closed_at = NULL
+                          status = 'open', closed_at = NULL, version = version + 1
                       FROM _touched u WHERE conversations.id = u.id""")
     finally:
         tx.cursor.unregister("_touched")
+    tx.versioned.update(latest)  # raised here for live pages, as touch_conversation does (core.versions)
 
     # ---- events, then keywords (rule 2) in the order the messages came ----------------------
     for mid, it, row in zip(message_ids, fresh, rows):
@@ -306,6 +307,12 @@ def _create_conversations(tx: Transaction, missing: dict, conversations: dict, d
             tx.execute("""UPDATE messages SET conversation_id = u.conversation_id FROM _attach u
                           WHERE messages.contact_id = u.contact_id AND messages.sender_id = u.sender_id
                             AND messages.conversation_id IS NULL""")
+            # The lists show the status of a conversation's latest outgoing message by its id.
+            tx.execute("""UPDATE conversations SET last_out_id = o.last_out
+                          FROM (SELECT conversation_id, max(id) AS last_out FROM messages
+                                WHERE conversation_id IN (SELECT conversation_id FROM _attach)
+                                  AND direction = 'out' GROUP BY 1) o
+                          WHERE conversations.id = o.conversation_id""")
         finally:
             tx.cursor.unregister("_attach")
     for row in rows:
