@@ -129,10 +129,21 @@ def test_a_mixed_backlog_is_applied_in_sets_with_the_rules_of_one_at_a_time(db, 
     assert rows[0] == (new[0], ws["maria"].id, False, 3, 3, "Second 0")  # campaign + first + second
     assert rows[5] == (new[5], ws["maria"].id, False, 3, 2, "First 5")
     assert rows[10] == (new[10], ws["admin"].id, True, None, 1, "First 10")  # unsolicited: the default owner
+    # The lists show the campaign message's status by its id (conversations.last_out_id).
+    last_out = db.fetchall(
+        """SELECT ct.phone, c.last_out_id = (SELECT m.id FROM messages m WHERE m.contact_id = ct.id
+                                             AND m.direction = 'out') FROM conversations c
+           JOIN contacts ct ON ct.id = c.contact_id WHERE ct.phone LIKE '+1646555%' AND NOT c.unsolicited
+           ORDER BY ct.phone"""
+    )
+    assert last_out == [(phone, True) for phone in new[:10]]
     # Replies landed in their conversations, which show them as the latest.
     c = conversations[existing[7]]
     assert db.fetchone("SELECT message_count, last_message_preview, last_message_direction FROM conversations "
                        "WHERE id = ?", [c]) == (2, "Reply 7", "in")  # fmt: skip
+    # Each conversation's version moved once for its set (live pages compare it), Maria's inbox too.
+    assert db.scalar("SELECT version FROM conversations WHERE id = ?", [c]) == 1
+    assert db.scalar("SELECT inbox_version FROM users WHERE id = ?", [ws["maria"].id]) > 0
     assert dict(db.fetchall("SELECT state, count(*) FROM webhook_inbox GROUP BY 1")) == {"applied": len(bodies)}
 
 
