@@ -6,6 +6,12 @@ thread pool so the event loop keeps serving the UI's websockets.
 
 Streamlit reserves ``/media/``, so outbound media for providers live under
 ``/files/<token>``.
+
+Webhook bodies are read as a stream and refused (413) as soon as they pass
+``ingest.MAX_BODY_BYTES``; a ``Content-Length`` above it is refused before
+a byte is read. ``/noop`` (the same stack with no work: the webhook bench's
+baseline) is served only when the bench asks for it with
+``PARLEY_BENCH_ROUTES=1``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core import auth, runtime, sessions
+from core import auth, ingest, runtime, sessions
 from core.providers.base import WebhookRequest
 
 log = logging.getLogger("parley.routes")
@@ -70,7 +76,10 @@ async def noop(request: Request) -> Response:
     """Same stack as the webhooks, no work: the bench's baseline (served only with PARLEY_BENCH_ROUTES=1)."""
     if not _rt().config.bench_routes:
         return PlainTextResponse("Not Found", status_code=404)
-    await request.body()
+    try:
+        await _limited_body(request, ingest.MAX_BODY_BYTES)
+    except BodyTooLarge:
+        return PlainTextResponse("Payload too large.", status_code=413)
     return PlainTextResponse("ok")
 
 
@@ -165,7 +174,9 @@ async def notifications(request: Request) -> Response:
                     yield f"id: {last_notice}\ndata: {json.dumps(data)}\n\n"
             else:
                 yield ": keep-alive\n\n"
-            await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait, rt.feed.version, 2.0)
+            # Woken only by this user's changes (or every 2 s for the keep-alive), never by each of
+            # the team's: a webhook burst would otherwise spin every open page's stream.
+            await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait_for_user, user.id, version, 2.0)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -175,8 +186,30 @@ async def notifications(request: Request) -> Response:
 # ---- provider webhooks and outbound media ---------------------------------------------------
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _limited_body(request: Request, limit: int) -> bytes:
+    """The body, read as it streams in, never more than ``limit`` bytes held."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise BodyTooLarge()
+        except ValueError:
+            raise BodyTooLarge() from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _webhook_request(request: Request) -> WebhookRequest:
-    body = await request.body()
+    body = await _limited_body(request, ingest.MAX_BODY_BYTES)
     return WebhookRequest(
         method=request.method,
         url=str(request.url),
@@ -191,7 +224,10 @@ async def webhook(request: Request) -> Response:
     ingest = _rt().services.get("ingest")
     if ingest is None:
         return JSONResponse({"error": "Parley is starting; try again shortly."}, status_code=503)
-    req = await _webhook_request(request)
+    try:
+        req = await _webhook_request(request)
+    except BodyTooLarge:
+        return PlainTextResponse("Payload too large.", status_code=413, headers={"Connection": "close"})
     if provider == "whatsapp" and request.method == "GET":
         outcome = ingest.handshake(req)
     else:

@@ -5,7 +5,7 @@ Builds a workspace in a DuckDB file in a temp folder, an SMS sender on the
 HTTP, run in a subprocess so it does not share this process's GIL), queues
 messages in bulk exactly as ``do_send`` records them (message *queued* +
 outbox row + ``message.queued`` event), then runs the real ``Dispatcher``
-the way the app does (a ``LoopWorker`` over ``Dispatcher.step``, woken by
+the way the app does (a ``LoopWorker`` over ``Dispatcher.pump``, woken by
 ``message.queued``) until every message is recorded.
 
 Run 1, throughput: a sender with a high rate limit; prints sends/s, the
@@ -298,7 +298,8 @@ def start_dispatcher(db: Database, fake_url: str, acks: dict, *, threads: int | 
         **options,
     )
     dispatcher.recover()
-    worker = LoopWorker("dispatcher", dispatcher.step, idle=0.25, on_stop=dispatcher.close)  # as engine.build_workers
+    worker = LoopWorker("dispatcher", dispatcher.pump, idle=0.25, on_stop=dispatcher.close)  # as engine.build_workers
+    dispatcher.on_done = worker.wake
     db.subscribe("message.queued", lambda _e: worker.wake())
     worker.start()
     return dispatcher, worker, book
@@ -427,7 +428,7 @@ def main() -> int:
         acks: dict[int, tuple[float, float]] = {}
         dispatcher, worker, book = start_dispatcher(db, fake.url, acks, threads=args.threads, batch=args.batch)
         print(
-            f"dispatcher: {dispatcher.batch} per batch, {dispatcher._pool._max_workers} threads; "
+            f"dispatcher: {dispatcher.batch} per batch, {dispatcher.threads} threads per provider (at most {dispatcher.sender_cap} in flight per sender); "
             f"fake Twilio at {fake.url} (own process"
             + (f", answers after {args.provider_latency * 1000:g} ms)" if args.provider_latency else ")")
         )

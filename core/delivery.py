@@ -1,101 +1,75 @@
 """The dispatcher: claims due outbox rows, sends them, records the result.
 
-One claim transaction marks a batch *claimed* (message → sending) before
-any provider is called; a pool of threads sends; one transaction records
-all outcomes. A row still *claimed* when Parley starts was in flight when
-the process died: we cannot know whether the provider got it, so it is
-never resent silently nor dropped — it becomes *interrupted* and the agent
-gets a one-click retry.
+One transaction records the outcomes back so far and claims what is due,
+marking rows *claimed* (message → sending) before any provider is called.
+Each provider has its own pool of sending threads, and each sender its lane
+into that pool: at most ``sender_cap`` of a sender's calls run at once, the
+rest of its claims wait in the lane. So a provider or a sender whose calls
+hang never holds back the others, and the claim loop goes on for everyone
+else meanwhile.
 
-Retryable failures (429, 5xx, timeouts, connection errors) go back to the
-queue with exponential backoff and jitter, up to MAX_ATTEMPTS; 4xx
-failures are final with the provider's code. Per-sender rate limits
-(messages per second, set on the sender) are held by a sliding log of
-claim times (``RateLimiter``).
+What can happen to a send (``core.delivery_outcomes`` records it):
+
+- the provider took it: *sent* (or *sending*) with its id;
+- it certainly did not reach the provider (refused connection, 429, 5xx):
+  *queued* again with the reason and the next try (backoff with jitter,
+  capped at a few minutes), until the retry horizon (an hour by default) has
+  passed: then *failed*. As soon as one of a sender's sends goes through
+  again, its other waiting messages go too (not at their backed-off times);
+- the request left but no answer came (read timeout, cut connection, a 2xx
+  we cannot read), or Parley stopped mid-request: the outcome is unknown, so
+  it is never sent again blindly. The row becomes *unknown* (the message
+  *interrupted*, "checking with the provider") and is looked up at the
+  provider after a delay: found, it is settled as sent; not found after
+  ``lookup_tries`` looks, it is sent again; where the provider cannot be
+  asked (WhatsApp Cloud), only the echo of Parley's id in a status callback
+  can settle it, and after ``callback_wait`` the agent decides (Retry);
+- a final refusal (4xx): *failed* with the code and the provider's words.
+
+Per-sender rate limits (messages per second, set on the sender) are held by
+a sliding log of claim times (``RateLimiter``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
+import queue
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from core import clock, events
 from core.db import Database, Transaction
+from core.delivery_pacing import RateLimiter, RetryPolicy, StartGate
 from core.errors import ParleyError
-from core.provider_errors import OPT_OUT_CODES, describe
 from core.providers.base import (
     OutboundMedia,
     OutboundMessage,
     ProviderError,
     SendResult,
+    SentCandidate,
     TemplateRef,
-    status_moves_forward,
 )
 
 log = logging.getLogger("parley.delivery")
 
-MAX_ATTEMPTS = 6
-BACKOFF_BASE = 2.0  # seconds; doubled per attempt, with jitter
-BACKOFF_CAP = 300.0
+CHECKING_REASON = (
+    "Interrupted: the provider's answer never came, so Parley is checking with the provider "
+    "whether this went out before sending it again."
+)
 INTERRUPTED_REASON = (
-    "Interrupted: Parley stopped while this message was being handed to the provider, "
-    "so it may or may not have gone out. Retry to send it again."
+    "Interrupted: the provider's answer never came and the provider cannot be asked whether this "
+    "went out. Retry to send it again (if the first try did arrive, it arrives twice)."
 )
 
 
-class RateLimiter:
-    """At most ``rate`` claims per sender in any one-second window (below 1/s: one per 1/rate seconds).
-
-    A sliding log of claim times rather than a token bucket: a bucket that is
-    full at the start of a second lets through its burst *and* a second's
-    refill, twice the limit within one second, which is what a carrier's
-    per-number limit refuses.
-    """
-
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._now = now
-        self._claimed: dict[int, deque[float]] = {}  # sender -> claim times within the window
-
-    def take(self, sender_id: int, rate: float, wanted: int) -> int:
-        rate = max(rate, 0.01)
-        window, allowed = (1.0, int(rate)) if rate >= 1 else (1.0 / rate, 1)
-        now = self._now()
-        claimed = self._claimed.setdefault(sender_id, deque())
-        while claimed and claimed[0] <= now - window:
-            claimed.popleft()
-        granted = max(0, min(wanted, allowed - len(claimed)))
-        claimed.extend([now] * granted)
-        return granted
-
-    def settle(self, sender_id: int, count: int) -> None:
-        """The last ``count`` claims of ``sender_id`` have now gone out: their second counts from
-        now, so sends of the next second's worth never start within a second of these."""
-        claimed = self._claimed.get(sender_id)
-        if not claimed or count <= 0:
-            return
-        count = min(count, len(claimed))
-        for _ in range(count):
-            claimed.pop()
-        claimed.extend([self._now()] * count)
-
-    def seconds_until_free(self, sender_id: int, rate: float) -> float:
-        """How long until ``sender_id`` may send again (0 if it may now)."""
-        rate = max(rate, 0.01)
-        window, allowed = (1.0, int(rate)) if rate >= 1 else (1.0 / rate, 1)
-        claimed = self._claimed.get(sender_id)
-        if not claimed or len(claimed) < allowed:
-            return 0.0
-        return max(0.0, claimed[-allowed] + window - self._now())
+GATHER_SECONDS = 0.005  # how long a round may wait for sends about to come back, to record them together
 
 
 @dataclass
@@ -105,6 +79,10 @@ class Claim:
     attempts: int
     sender: dict[str, Any]
     message: OutboundMessage
+    kind: str = "send"  # 'send', or 'lookup': ask the provider whether an earlier send went out
+    claimed_at: dt.datetime | None = None  # when the send being looked up was claimed
+    retry_since: dt.datetime | None = None  # first retryable failure of this row (the horizon counts from it)
+    lookups: int = 0  # lookups already made for this row
 
 
 @dataclass
@@ -112,20 +90,13 @@ class SendOutcome:
     claim: Claim
     result: SendResult | None = None
     error: ProviderError | None = None
-
-
-def backoff_seconds(attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-    if retry_after is not None and retry_after > 0:
-        return min(BACKOFF_CAP, retry_after)
-    base = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
-    return base * (0.5 + (rng or random).random())  # full jitter around the base
+    candidates: list[SentCandidate] | None = None  # a lookup's answer (None: the provider cannot be asked)
 
 
 class Dispatcher:
-    # bench/bench_dispatch.py: batch 64 / 8 threads gave ~450-530 sends/s to a loopback Twilio on 2 cores
-    # (per-statement costs dominate small batches); 128 / 32 gives ~600-730. 32 threads = http.POOL_SIZE,
-    # so each sending thread keeps a pooled connection, and a real provider's ~100 ms round trip still
-    # allows ~300 sends/s.
+    # bench/bench_dispatch.py: batch 128 and 32 threads per provider keep a loopback Twilio busy on 2 cores
+    # (32 = http.POOL_SIZE, so each sending thread keeps a pooled connection; a real provider's ~100 ms
+    # round trip still allows ~300 sends/s per provider).
     def __init__(
         self,
         db: Database,
@@ -135,63 +106,212 @@ class Dispatcher:
         status_callback_url: Callable[[str], str | None],
         batch: int = 128,
         threads: int = 32,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.db = db
         self.provider_for = provider_for
         self.media_url = media_url
         self.status_callback_url = status_callback_url
         self.batch = batch
+        self.threads = threads
+        # One sender's calls may fill most of its provider's threads, never all: a sender whose
+        # sends hang leaves room for the provider's other senders. Up to ``batch`` of its rows may
+        # be claimed at once (waiting in its lane), so one transaction claims and records many.
+        self.sender_cap = max(1, threads * 3 // 4)
+        self.claim_cap = max(batch, self.sender_cap)
+        self.policy = policy or RetryPolicy()
         self.limiter = RateLimiter()
+        self.gate = StartGate()
+        self.on_done: Callable[[], None] | None = None  # the worker's wake(): an outcome is back
         self._limited: dict[int, float] = {}  # senders held back by their rate limit in the last claim
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parley-send")
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._inflight_sender: Counter[int] = Counter()  # claimed, not yet recorded
+        self._inflight_provider: Counter[str] = Counter()
+        self._lanes: dict[int, deque[tuple[Claim, Future]]] = {}  # sender -> claims waiting for a thread
+        self._running: Counter[int] = Counter()  # sender -> calls running in its provider's pool
+        self._lanes_lock = threading.Lock()
+        self._finished: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
+        self._unrecorded: list[SendOutcome] = []
+        self._retrying: set[int] = set()  # senders with messages waiting out a provider failure
         self._lock = threading.Lock()
+        self._closed = False
         self.sent = 0
         self.failed = 0
 
     # ---- restart recovery ----------------------------------------------------------------
 
     def recover(self) -> int:
-        """Turn sends that were in flight at the last stop into *interrupted*."""
-        return self.db.write(_mark_interrupted)
+        """Sends in flight at the last stop have an unknown outcome: look them up before anything else."""
+        return self.db.write(_mark_unknown_after_stop, self.policy)
 
     # ---- the loop --------------------------------------------------------------------------
 
-    def step(self) -> bool | float:
-        """One claim/send/record round. True if anything was claimed; else False, or the
-        seconds until a rate-limited sender may send again (the worker sleeps that long)."""
+    def pump(self) -> bool | float:
+        """Record what came back and claim and start what is due, in one transaction; never
+        waits for a provider (at most ``GATHER_SECONDS`` for outcomes about to come back, so
+        that one transaction records many).
+
+        True if anything happened; else False, or the seconds until a rate-limited sender may
+        send again (the worker sleeps that long, or until an outcome wakes it)."""
         with self._lock:
-            self._limited = {}
-            claims = self.db.write(self._claim)
-            if not claims:
-                waits = [self.limiter.seconds_until_free(s, r) for s, r in self._limited.items()]
-                return min(waits) if waits else False
-            outcomes = list(self._pool.map(self._send_one, claims))
-            for sender_id, count in Counter(c.sender["id"] for c in claims).items():
-                self.limiter.settle(sender_id, count)
-            self.db.write(self._record, outcomes)
+            self._gather()
+            recorded, started = self._round()
+            if recorded or started:
+                return True
+            return self._wait_hint()
+
+    def step(self) -> bool | float:
+        """One whole round (tests, benches): claim what is due, send it, record every outcome."""
+        with self._lock:
+            _, started = self._round()
+            if not started:
+                return self._wait_hint()
+            wait_futures(started)
+            self._round(claim=False)
             return True
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def idle(self) -> bool:
+        """Nothing in flight and nothing waiting to be recorded."""
+        return not +self._inflight_provider and self._finished.empty() and not self._unrecorded
 
-    def _send_one(self, claim: Claim) -> SendOutcome:
+    def close(self) -> None:
+        """Stop without waiting for sends still in flight: their rows stay *claimed*, and the next
+        start looks them up (``recover``) rather than trusting an answer nobody recorded."""
+        with self._lanes_lock:
+            self._closed = True
+            self._lanes.clear()
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def status(self) -> dict[str, Any]:
+        return {"in_flight": dict(+self._inflight_provider), "sent": self.sent, "failed": self.failed}
+
+    def _wait_hint(self) -> bool | float:
+        waits = [self.limiter.seconds_until_free(s, r) for s, r in self._limited.items()]
+        return min(waits) if waits else False
+
+    def _gather(self) -> None:
+        """Many sends in flight and few back yet: give the rest a moment, then record them together."""
+        inflight = sum(self._inflight_provider.values())
+        if inflight < 4 or self._finished.qsize() * 2 >= inflight:
+            return
+        deadline = time.monotonic() + GATHER_SECONDS
+        while self._finished.qsize() * 2 < inflight and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def _round(self, claim: bool = True) -> tuple[int, list[Future]]:
+        """One transaction: record every outcome back so far, then claim what is due."""
+        from core.delivery_outcomes import bring_forward
+
+        outcomes = self._unrecorded
+        self._unrecorded = []
+        while True:
+            try:
+                outcomes.append(self._finished.get_nowait())
+            except queue.Empty:
+                break
+        # What is being recorded is no longer in flight: its room can be claimed again.
+        senders, providers = Counter(self._inflight_sender), Counter(self._inflight_provider)
+        for o in outcomes:
+            senders[o.claim.sender["id"]] -= 1
+            providers[o.claim.sender["provider"]] -= 1
+        self._limited = {}
+        try:
+            counts, claims = self.db.write(self._record_and_claim, outcomes, dict(senders), dict(providers), claim)
+        except Exception:
+            self._unrecorded = outcomes  # recorded on the next round; the rows stay claimed meanwhile
+            raise
+        self._inflight_sender, self._inflight_provider = senders, providers
+        self.sent += counts.get("sent", 0)
+        self.failed += counts.get("failed", 0)
+        if outcomes:
+            self._retrying |= counts["retrying_senders"]
+            recovered = (self._retrying & counts["healthy_senders"]) - counts["retrying_senders"]
+            if recovered:  # the provider answers again: what waits out its failure need not wait longer
+                self._retrying -= recovered
+                self.db.write(bring_forward, sorted(recovered))
+        return len(outcomes), self._start(claims)
+
+    def _record_and_claim(self, tx: Transaction, outcomes, busy_senders, busy_providers, claim: bool):
+        from core.delivery_outcomes import record
+
+        counts = record(tx, outcomes, self.policy) if outcomes else {}
+        return counts, self._claim(tx, busy_senders, busy_providers) if claim else []
+
+    def _start(self, claims: list[Claim]) -> list[Future]:
+        """Hand claims to their sender's lane: at most ``sender_cap`` of a sender's calls run at
+        once in its provider's pool; the rest wait in the lane, not in the pool, so a sender whose
+        calls hang never takes the threads its provider's other senders need."""
+        futures = []
+        with self._lanes_lock:
+            for claim in claims:
+                self._inflight_sender[claim.sender["id"]] += 1
+                self._inflight_provider[claim.sender["provider"]] += 1
+                future: Future = Future()
+                self._lanes.setdefault(claim.sender["id"], deque()).append((claim, future))
+                futures.append(future)
+            for sender_id in {c.sender["id"] for c in claims}:
+                self._feed_lane(sender_id)
+        return futures
+
+    def _feed_lane(self, sender_id: int) -> None:  # under _lanes_lock
+        lane = self._lanes.get(sender_id)
+        while lane and self._running[sender_id] < self.sender_cap and not self._closed:
+            claim, future = lane.popleft()
+            provider_name = claim.sender["provider"]
+            pool = self._pools.get(provider_name)
+            if pool is None:
+                pool = self._pools[provider_name] = ThreadPoolExecutor(
+                    max_workers=self.threads, thread_name_prefix=f"parley-send-{provider_name}"
+                )
+            self._running[sender_id] += 1
+            pool.submit(self._run_one, claim, future)
+
+    def _run_one(self, claim: Claim, future: Future) -> None:
+        try:
+            if claim.kind == "send":  # the carrier counts starts: never more than the rate in any second
+                self.gate.wait_turn(claim.sender["id"], claim.sender.get("rate", 0.0))
+            outcome = self._call_provider(claim)
+        except BaseException as exc:  # never leave a claim without an outcome (its round waits for it)
+            log.exception("sending thread failed for message %s", claim.message_id)
+            outcome = SendOutcome(claim, error=ProviderError(f"Unexpected error: {exc}", retryable=True))
+        finally:
+            with self._lanes_lock:
+                self._running[claim.sender["id"]] -= 1
+                self._feed_lane(claim.sender["id"])
+        self._finished.put(outcome)
+        future.set_result(outcome)
+        if self.on_done is not None:
+            self.on_done()
+
+    def _call_provider(self, claim: Claim) -> SendOutcome:
         try:
             provider = self.provider_for(claim.sender)
+            if claim.kind == "lookup":
+                since = (claim.claimed_at or clock.utcnow()) - dt.timedelta(minutes=1)
+                lookup = getattr(provider, "lookup_sent", None)
+                return SendOutcome(claim, candidates=lookup(claim.message, since) if lookup else None)
             return SendOutcome(claim, result=provider.send(claim.message))
         except ProviderError as exc:
             return SendOutcome(claim, error=exc)
         except ParleyError as exc:  # e.g. the provider is not configured: final, with the sentence
             return SendOutcome(claim, error=ProviderError(str(exc), retryable=False))
-        except Exception as exc:  # a bug or an unexpected library error: retry, then fail
-            log.exception("send of message %s failed unexpectedly", claim.message_id)
-            return SendOutcome(claim, error=ProviderError(f"Unexpected error: {exc}", retryable=True))
+        except Exception as exc:  # a bug or an unexpected library error mid-call: the outcome is unknown
+            log.exception("%s of message %s failed unexpectedly", claim.kind, claim.message_id)
+            return SendOutcome(
+                claim,
+                error=ProviderError(
+                    f"Unexpected error: {exc}", retryable=claim.kind == "lookup", outcome_unknown=claim.kind == "send"
+                ),
+            )
 
     # ---- claim -------------------------------------------------------------------------------
 
-    def _claim(self, tx: Transaction) -> list[Claim]:
+    def _claim(self, tx: Transaction, busy_senders: dict[int, int], busy_providers: dict[str, int]) -> list[Claim]:
         now = clock.utcnow()
         rows = tx.fetchall(
-            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled,
+            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled, s.provider,
+                      o.retry_since,
                       ct.opted_out AND (m.author_id IS NOT NULL OR m.campaign_id IS NOT NULL) AS blocked_optout,
                       -- rule 5: free text held for business hours may find the window closed
                       s.channel = 'whatsapp' AND NOT coalesce(t.registered, FALSE)
@@ -205,10 +325,29 @@ class Dispatcher:
                ORDER BY o.due_at, o.id""",
             [now, now, self.batch],
         )  # the oldest due rows of EVERY sender: one sender's backlog never hides the others'
-        if not rows:
-            return []
-        chosen, blocked, wanted = [], [], {}
-        for outbox_id, message_id, sender_id, attempts, rate, enabled, blocked_optout, window_closed in rows:
+        unknown = tx.fetchall(
+            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.provider, o.claimed_at, o.retry_since,
+                      coalesce(o.lookups, 0)
+               FROM outbox o JOIN senders s ON s.id = o.sender_id
+               WHERE o.state = 'unknown' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?""",
+            [now, self.batch],
+        )
+        provider_cap = 2 * self.claim_cap
+        room = {p: provider_cap - n for p, n in busy_providers.items()}
+
+        def provider_room(name: str) -> int:
+            return room.setdefault(name, provider_cap)
+
+        # Lookups first: they are few, and they decide whether a message goes again.
+        lookups = []
+        for outbox_id, message_id, sender_id, attempts, provider, claimed_at, retry_since, looked in unknown:
+            if provider_room(provider) <= 0:
+                continue
+            room[provider] -= 1
+            lookups.append((outbox_id, message_id, attempts, sender_id, claimed_at, retry_since, looked))
+        chosen, blocked, wanted, provider_of = [], [], {}, {}
+        for (outbox_id, message_id, sender_id, attempts, rate, enabled, provider, retry_since, blocked_optout,
+             window_closed) in rows:  # fmt: skip
             if blocked_optout or not enabled or window_closed:
                 reason = (
                     "Contact opted out"
@@ -219,43 +358,70 @@ class Dispatcher:
                 )
                 blocked.append((outbox_id, message_id, reason))
                 continue
-            wanted.setdefault(sender_id, []).append((outbox_id, message_id, attempts, rate))
+            wanted.setdefault(sender_id, []).append((outbox_id, message_id, attempts, rate, retry_since))
+            provider_of[sender_id] = provider
         # The batch is shared fairly among the senders with due rows (a backlog on one does not hold
         # up the others): smallest possible claim first (rows due, at most a bucket of tokens), each
         # taking at most an even share of the room left, so what a rate-limited sender cannot use
-        # goes to the next. Tokens are taken only for rows actually claimed.
-        room, order = self.batch, sorted(wanted, key=lambda s: min(len(wanted[s]), max(1.0, wanted[s][0][3])))
+        # goes to the next. A sender never has more than ``claim_cap`` rows claimed, a provider
+        # never more than twice that. Tokens are taken only for rows actually claimed.
+        left, order = self.batch, sorted(wanted, key=lambda s: min(len(wanted[s]), max(1.0, wanted[s][0][3])))
         for n, sender_id in enumerate(order):
             items = wanted[sender_id]
-            granted = self.limiter.take(sender_id, items[0][3], min(len(items), -(-room // (len(order) - n))))
-            chosen += [(o, m, a, sender_id) for o, m, a, _ in items[:granted]]
-            room -= granted
-            if granted < len(items):
+            provider = provider_of[sender_id]
+            capacity = min(self.claim_cap - busy_senders.get(sender_id, 0), provider_room(provider))
+            share = min(len(items), -(-left // (len(order) - n)), max(0, capacity))
+            granted = self.limiter.take(sender_id, items[0][3], share) if share > 0 else 0
+            chosen += [(o, m, a, sender_id, since) for o, m, a, _, since in items[:granted]]
+            left -= granted
+            room[provider] -= granted
+            if granted < share:  # held back by its rate limit (a full sender is woken by its outcomes)
                 self._limited[sender_id] = items[0][3]
         for outbox_id, message_id, reason in blocked:  # rule 2: never reaches a provider
             tx.execute("UPDATE outbox SET state = 'cancelled' WHERE id = ?", [outbox_id])
             tx.execute(
-                "UPDATE messages SET status = 'not_sent', error_reason = ?, status_at = ? WHERE id = ?",
+                "UPDATE messages SET status = 'not_sent', error_reason = ?, status_at = ?, release_at = NULL "
+                "WHERE id = ?",
                 [reason, now, message_id],
             )
             tx.publish(events.MESSAGE_NOT_SENT, message_id=message_id, reason=reason)
-        if not chosen:
-            return []
-        outbox_ids = [c[0] for c in chosen]
-        tx.execute(
-            "UPDATE outbox SET state = 'claimed', claimed_at = ?, attempts = attempts + 1 "
-            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
-            [now, outbox_ids],
-        )
-        message_ids = [c[1] for c in chosen]
-        tx.execute(
-            "UPDATE messages SET status = 'sending', status_at = ?, release_at = NULL "
-            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
-            [now, message_ids],
-        )
-        return self._build_claims(tx, chosen)
+        claims: list[Claim] = []
+        if chosen:
+            outbox_ids = [c[0] for c in chosen]
+            tx.execute(
+                "UPDATE outbox SET state = 'claimed', claimed_at = ?, attempts = attempts + 1 "
+                "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                [now, outbox_ids],
+            )
+            tx.execute(
+                "UPDATE messages SET status = 'sending', status_at = ?, release_at = NULL "
+                "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                [now, [c[1] for c in chosen]],
+            )
+            claims += self._build_claims(
+                tx,
+                [(o, m, a, s) for o, m, a, s, _ in chosen],
+                extra={o: {"retry_since": since, "claimed_at": now} for o, _, _, _, since in chosen},
+            )
+        if lookups:
+            tx.execute(
+                "UPDATE outbox SET state = 'checking' WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                [[r[0] for r in lookups]],
+            )
+            claims += self._build_claims(
+                tx,
+                [(o, m, a, s) for o, m, a, s, _, _, _ in lookups],
+                kind="lookup",
+                extra={
+                    o: {"claimed_at": at, "retry_since": since, "lookups": looked}
+                    for o, _, _, _, at, since, looked in lookups
+                },
+            )
+        return claims
 
-    def _build_claims(self, tx: Transaction, chosen: list[tuple]) -> list[Claim]:
+    def _build_claims(
+        self, tx: Transaction, chosen: list[tuple], *, kind: str = "send", extra: dict[int, dict] | None = None
+    ) -> list[Claim]:
         message_ids = [c[1] for c in chosen]
         details = {
             r["id"]: r
@@ -264,6 +430,7 @@ class Dispatcher:
                 """
                 SELECT m.id, m.body, m.template_id, ct.phone AS to_number, ct.name AS contact_name,
                        s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
+                       s.rate_per_second,
                        t.provider_name AS template_name, t.language AS template_language, t.registered
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
                 LEFT JOIN templates t ON t.id = m.template_id
@@ -304,139 +471,56 @@ class Dispatcher:
                 sender_ref=d["provider_ref"],
                 status_callback_url=self.status_callback_url(d["provider"]),
             )
-            sender = {"id": d["sender_id"], "provider": d["provider"], "channel": d["channel"], "label": d["label"]}
-            claims.append(Claim(outbox_id, message_id, attempts + 1, sender, outbound))
+            sender = {
+                "id": d["sender_id"],
+                "provider": d["provider"],
+                "channel": d["channel"],
+                "label": d["label"],
+                "rate": d["rate_per_second"],
+            }
+            claims.append(
+                Claim(
+                    outbox_id,
+                    message_id,
+                    attempts + (kind == "send"),
+                    sender,
+                    outbound,
+                    kind=kind,
+                    **(extra or {}).get(outbox_id, {}),
+                )
+            )
         return claims
 
-    # ---- record ------------------------------------------------------------------------------
 
-    def _record(self, tx: Transaction, outcomes: list[SendOutcome]) -> None:
-        now = clock.utcnow()
-        msg_rows, outbox_rows, opt_outs = [], [], []
-        current = dict(
-            tx.fetchall(
-                "SELECT id, status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                [[o.claim.message_id for o in outcomes]],
-            )
-        )
-        for o in outcomes:
-            c = o.claim
-            if o.result is not None:
-                status = (
-                    o.result.status
-                    if status_moves_forward(current.get(c.message_id), o.result.status)
-                    else current.get(c.message_id)
-                )
-                msg_rows.append((c.message_id, status, o.result.provider_message_id, None, None, None))
-                outbox_rows.append((c.outbox_id, "done", None, None))
-                tx.publish(
-                    events.MESSAGE_SENT,
-                    message_id=c.message_id,
-                    channel=c.sender["channel"],
-                    sender_id=c.sender["id"],
-                    status=status,
-                )
-                self.sent += 1
-                continue
-            err = o.error
-            if err.retryable and c.attempts < MAX_ATTEMPTS:
-                due = now + dt.timedelta(seconds=backoff_seconds(c.attempts, err.retry_after))
-                msg_rows.append((c.message_id, "queued", None, None, None, due))
-                outbox_rows.append((c.outbox_id, "pending", due, err.message[:500]))
-                tx.publish(
-                    events.MESSAGE_RETRY_SCHEDULED, message_id=c.message_id, attempt=c.attempts, error=err.message[:200]
-                )
-            else:
-                reason = describe(err.code, err.message)
-                if err.retryable:
-                    reason = f"{reason} — gave up after {c.attempts} attempts"
-                msg_rows.append((c.message_id, "failed", None, err.code, reason, None))
-                outbox_rows.append((c.outbox_id, "failed", None, err.message[:500]))
-                tx.publish(
-                    events.MESSAGE_FAILED,
-                    message_id=c.message_id,
-                    channel=c.sender["channel"],
-                    sender_id=c.sender["id"],
-                    error_code=err.code,
-                )
-                self.failed += 1
-                if err.code in OPT_OUT_CODES:
-                    opt_outs.append(c.message_id)
-        _bulk_update(
-            tx,
-            "messages",
-            pd.DataFrame(
-                msg_rows, columns=["id", "status", "provider_message_id", "error_code", "error_reason", "release_at"]
-            ),
-            """
-            status = u.status, status_at = ?, provider_message_id = coalesce(u.provider_message_id,
-            messages.provider_message_id), error_code = u.error_code, error_reason = u.error_reason,
-            release_at = u.release_at""",
-            [now],
-        )
-        _bulk_update(
-            tx,
-            "outbox",
-            pd.DataFrame(outbox_rows, columns=["id", "state", "due_at", "last_error"]),
-            """
-            state = u.state, due_at = coalesce(u.due_at, outbox.due_at), last_error = u.last_error""",
-            [],
-        )
-        for message_id in opt_outs:
-            _provider_opt_out(tx, message_id, now)
-        # Owners' live pages: one event per conversation touched.
-        for conversation_id, owner_id in tx.fetchall(
-            "SELECT DISTINCT c.id, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
-            [[o.claim.message_id for o in outcomes]],
-        ):
-            tx.publish(events.CONVERSATION_DELIVERY, conversation_id=conversation_id, user_id=owner_id)
-
-
-def _bulk_update(tx: Transaction, table: str, frame: pd.DataFrame, set_sql: str, params: list) -> None:
-    if frame.empty:
-        return
-    for column in frame.columns:
-        if frame[column].isna().all():
-            frame[column] = frame[column].astype("object")
-    name = f"_u_{table}"
-    tx.cursor.register(name, frame)
-    try:
-        tx.execute(f"UPDATE {table} SET {set_sql} FROM {name} u WHERE {table}.id = u.id", params)
-    finally:
-        tx.cursor.unregister(name)
-
-
-def _provider_opt_out(tx: Transaction, message_id: int, now: dt.datetime) -> None:
-    """The provider says the person replied STOP: suppress them on every sender (rule 2)."""
-    row = tx.fetchone("SELECT contact_id, sender_id FROM messages WHERE id = ?", [message_id])
-    if row is None or tx.scalar("SELECT opted_out FROM contacts WHERE id = ?", [row[0]]):
-        return
-    tx.execute(
-        "UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?", [now, now, row[0]]
+def _mark_unknown_after_stop(tx: Transaction, policy: RetryPolicy) -> int:
+    """Rows claimed (or being looked up) when Parley stopped: their outcome is unknown."""
+    rows = tx.fetchall(
+        """SELECT o.id, o.message_id, c.id, c.owner_id, o.state FROM outbox o JOIN messages m ON m.id = o.message_id
+           LEFT JOIN conversations c ON c.id = m.conversation_id WHERE o.state IN ('claimed', 'checking')"""
     )
-    tx.execute(
-        "INSERT INTO optout_history (contact_id, kind, keyword, sender_id, message_id, occurred_at) "
-        "VALUES (?, 'opt_out', 'provider error 21610', ?, ?, ?)",
-        [row[0], row[1], message_id, now],
-    )
-    tx.publish(events.CONTACT_OPTED_OUT, contact_id=row[0], source="provider")
-
-
-def _mark_interrupted(tx: Transaction) -> int:
-    rows = tx.fetchall("""SELECT o.id, o.message_id, c.id, c.owner_id FROM outbox o JOIN messages m ON m.id = o.message_id
-                          LEFT JOIN conversations c ON c.id = m.conversation_id WHERE o.state = 'claimed'""")
     if not rows:
         return 0
     now = clock.utcnow()
-    tx.execute("UPDATE outbox SET state = 'interrupted' WHERE state = 'claimed'")
+    # A provider may still be finishing a request Parley sent just before it stopped: look it up a
+    # little after the claim, never before.
     tx.execute(
-        "UPDATE messages SET status = 'interrupted', status_at = ?, error_reason = ? "
-        "WHERE id IN (SELECT unnest(?::BIGINT[]))",
-        [now, INTERRUPTED_REASON, [r[1] for r in rows]],
+        "UPDATE outbox SET state = 'unknown', due_at = greatest(?, coalesce(claimed_at, ?) + to_seconds(?)) "
+        "WHERE state IN ('claimed', 'checking')",
+        [now, now, policy.lookup_delay],
     )
-    for _, message_id, conversation_id, owner_id in rows:
-        tx.publish(events.MESSAGE_INTERRUPTED, message_id=message_id, conversation_id=conversation_id, user_id=owner_id)
+    tx.execute(
+        "UPDATE messages SET status = 'interrupted', status_at = ?, error_reason = ?, release_at = NULL "
+        "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+        [now, CHECKING_REASON, [r[1] for r in rows]],
+    )
+    for _, message_id, conversation_id, owner_id, _state in rows:
+        tx.publish(
+            events.MESSAGE_INTERRUPTED,
+            message_id=message_id,
+            conversation_id=conversation_id,
+            user_id=owner_id,
+            cause="stopped",
+        )
     return len(rows)
 
 

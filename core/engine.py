@@ -128,9 +128,35 @@ def status_callback_for(rt: Any):
     return url
 
 
+def retry_policy(env: dict[str, str] | None = None) -> Any:
+    """The dispatcher's timings from the environment: ``PARLEY_SEND_RETRY_MINUTES`` (how long
+    5xx, 429 and refused connections are retried, default 60) and ``PARLEY_SEND_LOOKUP_SECONDS``
+    (how long a provider gets to finish a request whose answer never came before Parley asks it
+    whether the message exists, default 30)."""
+    import datetime as dt
+
+    from core.delivery_pacing import RetryPolicy
+
+    env = os.environ if env is None else env
+
+    def number(name: str, default: float) -> float:
+        raw = (env.get(name) or "").strip()
+        try:
+            return max(0.0, float(raw)) if raw else default
+        except ValueError:
+            log.error("%s=%r is not a number; using %s", name, raw, default)
+            return default
+
+    return RetryPolicy(
+        horizon=dt.timedelta(minutes=number("PARLEY_SEND_RETRY_MINUTES", 60.0)),
+        lookup_delay=number("PARLEY_SEND_LOOKUP_SECONDS", RetryPolicy.lookup_delay),
+    )
+
+
 def build_workers(rt: Any) -> list[LoopWorker]:
     from core.delivery import Dispatcher
-    from core.ingest import WebhookApplier, WebhookIngest
+    from core.ingest import WebhookIngest
+    from core.ingest_apply import WebhookApplier
 
     secrets = _streamlit_secrets()
     book = ProviderBook(
@@ -141,15 +167,20 @@ def build_workers(rt: Any) -> list[LoopWorker]:
         secrets=secrets,
     )
     dispatcher = Dispatcher(
-        rt.db, book.for_sender, media_url=media_url_for(rt), status_callback_url=status_callback_for(rt)
+        rt.db,
+        book.for_sender,
+        media_url=media_url_for(rt),
+        status_callback_url=status_callback_for(rt),
+        policy=retry_policy(),
     )
     interrupted = dispatcher.recover()
     if interrupted:
-        log.warning("%d sends were in flight at the last stop; marked interrupted for a retry", interrupted)
+        log.warning("%d sends were in flight at the last stop; they will be looked up at the provider", interrupted)
     applier = WebhookApplier(rt.db, book, rt.media)
     apply_worker = LoopWorker("webhook-applier", applier.step, idle=1.0)
     ingest = WebhookIngest(rt.db, book, public_url=rt.config.public_url, wake_applier=apply_worker.wake)
-    dispatch_worker = LoopWorker("dispatcher", dispatcher.step, idle=0.25, on_stop=dispatcher.close)
+    dispatch_worker = LoopWorker("dispatcher", dispatcher.pump, idle=0.25, on_stop=dispatcher.close)
+    dispatcher.on_done = dispatch_worker.wake  # an outcome is back: record it and claim more
     rt.db.subscribe(events.MESSAGE_QUEUED, lambda _e: dispatch_worker.wake())
     rt.db.subscribe(events.MESSAGE_RETRIED, lambda _e: dispatch_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)

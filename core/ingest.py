@@ -1,49 +1,50 @@
 """Webhooks lose nothing: verify, store raw, acknowledge, then apply.
 
-``receive`` runs per request: a bad signature gets 403 and nothing is
-stored; otherwise the payload is parsed (a malformed body is stored as
-*malformed* and answered 400; an unknown sender number is stored as
-*unknown_sender* and answered 404) and the raw bytes are committed before
-the 2xx answer. Commits are grouped: concurrent requests wait a moment and
-share one transaction (one bulk insert), which is what lets a single
-DuckDB writer acknowledge well over a thousand webhooks a second; and they
-are urgent writes, which go before the applier's when the write path frees.
+``receive`` runs per request, its work off the event loop (a small pool of
+its own, so the UI's routes and websockets never wait behind it): a body
+with too many form fields is refused (413) before anything else; a bad
+signature gets 403 and nothing is stored; otherwise the payload is parsed (a
+body that cannot be read at all is stored as *malformed* and answered 400;
+for Twilio and the simulator, whose payloads carry one item, an unknown
+sender number is stored as *unknown_sender* and answered 404) and the raw
+bytes are committed before the 2xx answer. A WhatsApp payload with a good
+signature always gets 200 once stored: its items are applied one by one,
+and each one that cannot be (unreadable, or for a phone number id we do not
+have) is kept in ``webhook_rejects`` with its reason (Meta never resends a
+payload it got a 4xx for). Commits are grouped: concurrent requests share
+one transaction, and they are urgent writes, which go before the applier's.
 
-The applier worker then reads pending rows in batches, downloads inbound
-media outside any transaction, and applies each batch in one transaction
-(``core.actions.inbound``). A status for a message id we don't know yet is
-retried for a while (the provider may have answered before we recorded
-its id) and then kept, marked, for review.
+The applier (``core.ingest_apply``) then applies what was stored, in sets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import dataclasses
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from core import clock
-from core.actions import inbound
 from core.db import Database, Transaction
-from core.providers.base import MalformedWebhook, ProviderError, StatusEvent, WebhookBatch, WebhookRequest
+from core.providers.base import MalformedWebhook, WebhookRequest
 
 log = logging.getLogger("parley.ingest")
 
-APPLY_BATCH = 500
-# Per transaction: at most this many inbound messages (each a few statements, a few ms) or
-# this many stored webhooks in all (status callbacks are applied together, in a few set-based
-# statements). Short transactions keep the write path free for the acknowledgements that
-# wait on it (which also go first: urgent writes).
-APPLY_CHUNK_INBOUND = 2
-APPLY_CHUNK_ROWS = 200
-UNKNOWN_ID_GRACE = dt.timedelta(minutes=5)
 MAX_BODY_BYTES = 1_000_000
+# A real webhook has a few dozen form fields (Twilio: ~40, plus two per attachment); checked
+# by counting separators before any parsing or signature work.
+MAX_FORM_FIELDS = 200
+VERIFY_THREADS = 4  # signature checks and parsing of large bodies, off the event loop
+# Up to this size a body is checked on the event loop: a Twilio webhook (~1 KB, at most
+# MAX_FORM_FIELDS fields) costs about a tenth of a millisecond, less than a hop to a thread
+# and back under load (bench/bench_webhooks.py); anything larger goes to the pool.
+INLINE_BYTES = 16_384
 ACK = {
     "twilio": ('<?xml version="1.0" encoding="UTF-8"?><Response/>', "text/xml"),
     "whatsapp": ("ok", "text/plain"),
@@ -169,6 +170,7 @@ class WebhookIngest:
         self.providers = providers  # has .for_webhook(name) and .sender_for(event)
         self.public_url = public_url
         self.committer = GroupCommitter(db, on_commit=wake_applier)
+        self._verify_pool = ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="parley-verify")
 
     def _as_called(self, req: WebhookRequest) -> WebhookRequest:
         """Behind a proxy the provider signed the public URL, not ours."""
@@ -188,17 +190,22 @@ class WebhookIngest:
         return WebhookAnswer(200, challenge)
 
     def check(self, name: str, req: WebhookRequest) -> tuple[WebhookAnswer | None, dict[str, Any] | None]:
-        """Verify and classify a request: (immediate answer, row to store)."""
+        """Verify and classify a request: (immediate answer, row to store). Runs off the event loop."""
         provider = self.providers.for_webhook(name)
         if provider is None:
             return WebhookAnswer(404, "Unknown webhook."), None
         if len(req.body) > MAX_BODY_BYTES:
             return WebhookAnswer(413, "Payload too large."), None
-        req = self._as_called(req)
+        if "x-www-form-urlencoded" in req.headers.get("content-type", "") and (
+            req.body.count(b"&") + 1 > MAX_FORM_FIELDS
+        ):
+            return WebhookAnswer(413, "Too many form fields."), None
+        received_at = clock.utcnow()
+        req = dataclasses.replace(self._as_called(req), received_at=received_at)
         if not provider.verify_webhook(req):
             return WebhookAnswer(403, "Invalid signature."), None
         row = {
-            "received_at": clock.utcnow(),
+            "received_at": received_at,
             "provider": name,
             "state": "pending",
             "url": req.url,
@@ -211,14 +218,23 @@ class WebhookIngest:
         except MalformedWebhook as exc:
             row.update(state="malformed", error=str(exc)[:500])
             return WebhookAnswer(400, "Malformed payload; it was recorded for review."), row
-        unknown = [e for e in batch.inbound if self.providers.sender_for(name, e) is None]
-        if unknown:
-            row.update(state="unknown_sender", error=f"No sender for {unknown[0].to_number or unknown[0].to_ref}")
-            return WebhookAnswer(404, "Unknown sender number; the payload was recorded."), row
+        except Exception as exc:  # a parser bug must not lose the payload or answer 500
+            log.exception("%s webhook could not be parsed", name)
+            row.update(state="malformed", error=f"Could not be parsed: {type(exc).__name__}: {exc}"[:500])
+            return WebhookAnswer(400, "Malformed payload; it was recorded for review."), row
+        if name != "whatsapp":  # one item per payload: the sender answers for the whole of it
+            unknown = [e for e in batch.inbound if self.providers.sender_for(name, e) is None]
+            if unknown:
+                row.update(state="unknown_sender", error=f"No sender for {unknown[0].to_number or unknown[0].to_ref}")
+                return WebhookAnswer(404, "Unknown sender number; the payload was recorded."), row
         return None, row
 
     async def receive(self, name: str, req: WebhookRequest) -> WebhookAnswer:
-        answer, row = self.check(name, req)
+        if len(req.body) <= INLINE_BYTES:  # a usual webhook: checked in ~0.1 ms, no thread hop
+            answer, row = self.check(name, req)
+        else:  # a large body's signature and parsing never hold up the event loop
+            loop = asyncio.get_running_loop()
+            answer, row = await loop.run_in_executor(self._verify_pool, self.check, name, req)
         if row is not None:
             try:
                 await self.committer.submit(row)
@@ -231,135 +247,4 @@ class WebhookIngest:
 
     def close(self) -> None:
         self.committer.stop()
-
-
-class WebhookApplier:
-    """Applies stored webhooks in batches (the worker's step)."""
-
-    def __init__(self, db: Database, providers: Any, media_store: Any) -> None:
-        self.db = db
-        self.providers = providers
-        self.media = media_store
-        self.applied = 0
-        self.failed = 0  # webhooks kept as 'error' for review
-
-    def step(self) -> bool:
-        now = clock.utcnow()
-        rows = self.db.fetchall(
-            """SELECT id, provider, url, content_type, body, received_at FROM webhook_inbox
-               WHERE state = 'pending' AND (processed_at IS NULL OR processed_at <= ?)
-               ORDER BY id LIMIT ?""",
-            [now, APPLY_BATCH],
-        )
-        if not rows:
-            return False
-        parsed = []
-        for row_id, name, url, content_type, body, received_at in rows:
-            provider = self.providers.for_webhook(name)
-            try:
-                batch = provider.parse_webhook(
-                    WebhookRequest("POST", url or "", {"content-type": content_type or ""}, {}, bytes(body))
-                )
-            except MalformedWebhook as exc:
-                parsed.append((row_id, received_at, None, [], str(exc)))
-                continue
-            media = [self._fetch_media(provider, event) for event in batch.inbound]
-            parsed.append((row_id, received_at, batch, media, None))
-        name_of = {r[0]: r[1] for r in rows}
-        chunk, inbound_count = [], 0
-        for item in parsed:
-            chunk.append(item)
-            inbound_count += len(item[2].inbound) if item[2] is not None else 0
-            if inbound_count >= APPLY_CHUNK_INBOUND or len(chunk) >= APPLY_CHUNK_ROWS:
-                self._write_chunk(chunk, name_of)
-                chunk, inbound_count = [], 0
-        if chunk:
-            self._write_chunk(chunk, name_of)
-        return True
-
-    def _write_chunk(self, chunk: list, name_of: dict[int, str]) -> None:
-        try:
-            self.db.write(self._apply, chunk, name_of=name_of)
-        except Exception as exc:
-            if len(chunk) > 1:  # find the one that fails; the others go through
-                for item in chunk:
-                    self._write_chunk([item], name_of)
-                return
-            # One webhook that cannot be applied must not hold up the ones behind it: its raw
-            # payload stays, marked for review, with the reason.
-            log.exception("webhook %s could not be applied", chunk[0][0])
-            reason = f"Could not be applied: {type(exc).__name__}: {exc}"[:500]
-            self.db.write(
-                lambda tx: tx.execute(
-                    "UPDATE webhook_inbox SET state = 'error', error = ?, processed_at = ? WHERE id = ?",
-                    [reason, clock.utcnow(), chunk[0][0]],
-                )
-            )
-            self.failed += 1
-            return
-        self.applied += len(chunk)
-
-    def _fetch_media(self, provider: Any, event: Any) -> tuple[list[inbound.StoredMedia], list[str]]:
-        stored, errors = [], []
-        for index, item in enumerate(event.media):
-            try:
-                data = provider.fetch_media(item)
-                sha = self.media.put(data)
-                ext = (item.content_type or "application/octet-stream").split("/")[-1].split(";")[0]
-                filename = item.filename or f"attachment-{index + 1}.{ext}"
-                stored.append(
-                    inbound.StoredMedia(sha, item.content_type or "application/octet-stream", filename, len(data))
-                )
-            except (ProviderError, OSError, ValueError) as exc:
-                errors.append(f"Attachment {index + 1} could not be downloaded: {exc}")
-        return stored, errors
-
-    def _apply(self, tx: Transaction, parsed: list, name_of: dict[int, str]) -> None:
-        now = clock.utcnow()
-        outcome: dict[int, tuple[str, str | None, dt.datetime]] = {}  # row -> (state, note, processed_at)
-        statuses: list[tuple[int, Any, StatusEvent]] = []  # (row, received_at, event)
-        for row_id, received_at, batch, media, error in parsed:
-            if batch is None:
-                outcome[row_id] = ("malformed", error[:500], now)
-                continue
-            problem = self._apply_inbound(tx, name_of[row_id], batch, media)
-            if problem is not None:
-                outcome[row_id] = ("unknown_sender", problem, now)
-                continue
-            outcome[row_id] = ("applied", None, now)
-            statuses += [(row_id, received_at, event) for event in batch.statuses]
-        # Every status callback of the chunk at once: one lookup, one update (rule 9 holds
-        # across them: a status only ever moves forward, whatever order they came in).
-        result = inbound.apply_statuses(tx, [event for _, _, event in statuses])
-        unknown = set(result.unknown_message_ids or [])
-        for row_id, received_at, event in statuses:
-            if event.provider_message_id not in unknown or outcome[row_id][1] is not None:
-                continue
-            if now - received_at < UNKNOWN_ID_GRACE:  # the provider may have answered before we stored its id
-                outcome[row_id] = (
-                    "pending",
-                    f"Waiting for message id {event.provider_message_id}",
-                    now + dt.timedelta(seconds=2),
-                )
-            else:
-                outcome[row_id] = (
-                    "applied",
-                    f"Unknown message id {event.provider_message_id}: Parley never sent it",
-                    now,
-                )
-        rows = [(row_id, state, note, at) for row_id, (state, note, at) in outcome.items()]
-        values = ", ".join(["(?::BIGINT, ?, ?, ?::TIMESTAMP)"] * len(rows))
-        tx.execute(
-            f"""UPDATE webhook_inbox SET state = u.state, error = u.error, processed_at = u.processed_at
-                       FROM (VALUES {values}) AS u(id, state, error, processed_at) WHERE webhook_inbox.id = u.id""",
-            [v for row in rows for v in row],
-        )
-
-    def _apply_inbound(self, tx: Transaction, name: str, batch: WebhookBatch, media: list) -> str | None:
-        """Store the batch's inbound messages; a sentence if one is for a sender we no longer have."""
-        for event, (stored, errors) in zip(batch.inbound, media):
-            sender = self.providers.sender_for(name, event)
-            if sender is None:
-                return "Sender no longer exists"
-            inbound.apply_inbound(tx, event, sender, stored, errors)
-        return None
+        self._verify_pool.shutdown(wait=False, cancel_futures=True)

@@ -58,8 +58,9 @@ def contact_label(name: str | None, phone: str | None) -> str:
 
 @dataclass(frozen=True)
 class StatusText:
-    """A message's status in words: ``words`` ("Failed"), ``reason`` (why, for problems) and
-    ``until`` (the time a queued message will go, naive UTC); ``problem`` marks the red ones."""
+    """A message's status in words: ``words`` ("Failed"), ``reason`` (why, for problems, or why
+    a queued message is retried) and ``until`` (the time a queued message will go, naive UTC);
+    ``problem`` marks the red ones."""
 
     status: str
     words: str
@@ -74,7 +75,9 @@ class StatusText:
 def failure_reason(status: str, code: Any, reason: Any) -> str:
     """Why a message did not go: the provider's sentence with its code, or the default."""
     if status == INTERRUPTED:
-        return DEFAULT_REASONS[INTERRUPTED]
+        # Core's own sentence says whether Parley is still checking with the provider or the
+        # agent must decide (core.delivery); without one, the default.
+        return (str(reason) if reason else "").removeprefix("Interrupted: ") or DEFAULT_REASONS[INTERRUPTED]
     code, reason = (str(code) if code else ""), (str(reason) if reason else "")
     if code and reason and code in reason:  # "Unknown number (error 30005)"
         return reason
@@ -93,5 +96,8 @@ def status_text(row: dict[str, Any], now: dt.datetime) -> StatusText:
     if hasattr(release, "to_pydatetime"):
         release = release.to_pydatetime()
     if status in WAITING_STATUSES and isinstance(release, dt.datetime) and release > now:
-        return StatusText(status, words, until=release)
+        # A queued message with a reason is waiting out a provider's trouble ("provider
+        # unavailable (HTTP 500: …)"): pages say it is retried at ``until``.
+        retry = str(row.get("error_reason") or "") if status == QUEUED else ""
+        return StatusText(status, words, reason=retry, until=release)
     return StatusText(status, words)

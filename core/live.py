@@ -100,3 +100,11 @@ class ChangeFeed:
         with self._cond:
             self._cond.wait_for(lambda: self.version > since_version, timeout=timeout)
             return self.version
+
+    def wait_for_user(self, user_id: int, since_version: int, timeout: float) -> int:
+        """Block until something that shows in ``user_id``'s lists changed after ``since_version``
+        (or timeout); other users' changes do not wake the caller (a burst of webhooks for the
+        team must not make every open page's notification stream spin)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.user_version(user_id) > since_version, timeout=timeout)
+            return self.user_version(user_id)

@@ -78,6 +78,7 @@ def _parse(raw: str | None, region: str) -> pn.PhoneNumber | None:
     return number if pn.is_valid_number(number) else None
 
 
+@functools.lru_cache(maxsize=65536)  # webhooks repeat numbers: our senders, customers who write again
 def to_e164(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
     """The E.164 form of ``raw`` (``+14155550123``), or None when it is not a valid number."""
     number = _parse(raw, region)
@@ -123,6 +124,7 @@ def _zone_exists(name: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=65536)
 def format_phone_display(e164: str | None, home_region: str = DEFAULT_REGION) -> str:
     """Readable number: national form at home (``(415) 555-0123``), international otherwise."""
     if not e164:

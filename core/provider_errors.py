@@ -1,8 +1,10 @@
 """Provider error codes in words an agent understands (shown beside ⚠).
 
 Codes from Twilio and the WhatsApp Cloud API (see shared/spec/providers.md).
-The provider's own message is kept after ours, since codes are added over
-time and their text is the best we have for unknown ones.
+Both are kept: our description of a known code first (in words an agent
+knows), then the provider's own message (it often names the number or the
+detail that went wrong); for an unknown code, the provider's words are all
+we have.
 """
 
 from __future__ import annotations
@@ -34,12 +36,16 @@ OPT_OUT_CODES = {"21610"}
 
 
 def describe(code: str | None, provider_message: str | None = None) -> str:
+    """ "Invalid phone number (error 21211): The 'To' number 555 is not a valid phone number." """
     code = str(code) if code not in (None, "") else None
     known = KNOWN.get(code) if code else None
+    said = " ".join((provider_message or "").split()).rstrip(".")
     if known:
+        if said and said.lower() != known.lower():
+            return f"{known} (error {code}): {said}"
         return f"{known} (error {code})"
-    if provider_message and code:
-        return f"{provider_message.strip().rstrip('.')} (error {code})"
-    if provider_message:
-        return provider_message.strip()
+    if said and code:
+        return f"{said} (error {code})"
+    if said:
+        return said
     return f"Provider error {code}" if code else "The provider reported a failure"

@@ -126,6 +126,8 @@ class Runtime:
         health = {"ok": ok, "database": db_state, "workers": workers, "demo": self.config.demo}
         ingest = self.services.get("ingest")
         if ingest is not None:
+            from core.ingest_apply import backlog
+
             c = ingest.committer
             applier = self.services.get("applier")
             health["webhooks"] = {
@@ -133,8 +135,22 @@ class Runtime:
                 "commits": c.commits,
                 "commit_ms": round(c.commit_seconds / c.commits * 1000, 2) if c.commits else None,
                 "applied": applier.applied if applier else None,
-                "kept_for_review": applier.failed if applier else None,
+                "messages_applied": applier.messages if applier else None,
+                "failed_to_apply": applier.failed if applier else None,
             }
+            try:  # how far applying lags behind acknowledging (for admins and the admin page)
+                health["webhooks"]["backlog"] = backlog(self.db)
+            except Exception as exc:
+                health["webhooks"]["backlog"] = {"error": str(exc)}
+        dispatcher = self.services.get("dispatcher")
+        if dispatcher is not None:
+            health["delivery"] = dispatcher.status()
+            try:  # sends waiting out a provider's trouble, being checked, or left to an agent
+                from core.delivery_outcomes import backlog as send_backlog
+
+                health["delivery"]["outbox"] = send_backlog(self.db)
+            except Exception as exc:
+                health["delivery"]["outbox"] = {"error": str(exc)}
         return health
 
 

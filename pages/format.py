@@ -145,6 +145,8 @@ def _status_detail(row: dict[str, Any], tz_name: str | None) -> str:
     """What follows the status word: why it failed, or when a queued message goes (core's words)."""
     text = labels.status_text({**row, "release_at": _naive(row.get("release_at"))}, clock.utcnow())
     if text.until is not None:
+        if text.reason:  # the provider is down or busy: core keeps trying
+            return f"{text.reason}, retrying {fmt_time(text.until, tz_name)}"
         return f"until {fmt_time(text.until, tz_name)}"
     return text.reason
 

@@ -2,12 +2,12 @@
 
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
 no HTML). Everything else that carries user or provider text goes through
-``esc``/``md`` before it reaches Markdown. The thread lives in a fragment
-that re-runs every two seconds; it asks the database for the conversation's
-version (one primary-key read) and calls ``conversation_view`` again only
-when it moved, redrawing from the copy in the session otherwise. What a
-status is called and which messages may be retried is core's
-(``core.labels``, ``core.conversation_view``).
+``esc``/``md`` before it reaches Markdown. The thread is drawn with the page
+(and again by its own buttons); a watcher fragment that draws nothing asks the
+database every two seconds for the conversation's version (one primary-key
+read) and reruns the page only when it moved. What a status is called and
+which messages may be retried is core's (``core.labels``,
+``core.conversation_view``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-from core import clock, media_access, media_rules, versions
+from core import clock, media_access, media_rules, media_sniff, versions
 from core.actions import messaging
 from core.auth import User
 from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
@@ -69,7 +69,16 @@ def status_line(msg: dict, user: User) -> Markdown:
     text = msg["status_text"]
     icon = Markdown(STATUS_ICONS.get(text.status, "•"))  # ours: colour directives around an icon
     if text.until is not None:
-        return md("{icon} {words} until {when}", icon=icon, words=text.words, when=fmt_time(text.until, user.timezone))
+        when = fmt_time(text.until, user.timezone)
+        if text.reason:  # the provider is down or busy: core keeps trying
+            return md(
+                "{icon} {words} — {reason}, retrying at {when}",
+                icon=icon,
+                words=text.words,
+                reason=text.reason,
+                when=when,
+            )
+        return md("{icon} {words} until {when}", icon=icon, words=text.words, when=when)
     if text.problem:
         return md("{icon} :red[{words} — {reason}]", icon=icon, words=text.words, reason=text.reason)
     if text.status == "read":
@@ -87,13 +96,16 @@ def _media_bytes(rt, user: User, media_id: int) -> bytes:
 
 
 def _image_bytes(rt, user: User, media_id: int) -> bytes | None:
-    """Image bytes, kept per session so the live re-runs do not re-read the file."""
+    """Image bytes, kept per session so the live re-runs do not re-read the file: None when the
+    file is missing, b"" when it is not a picture whatever its type says (then it is a download)."""
     cache = st.session_state.setdefault("_thread_images", {})
     if media_id not in cache:
         try:
-            cache[media_id] = _media_bytes(rt, user, media_id)
+            data = _media_bytes(rt, user, media_id)
         except (ParleyError, OSError):
             cache[media_id] = None
+        else:
+            cache[media_id] = data if media_sniff.is_picture(data) else b""
     return cache[media_id]
 
 
@@ -106,8 +118,10 @@ def render_media(rt, user: User, items: list[dict]) -> None:
             if data:
                 st.image(data, width=260, caption=esc(name))
                 continue
-            st.caption(md("🖼️ {name} (file missing)", name=name))
-            continue
+            if data is None:
+                st.caption(md("🖼️ {name} (file missing)", name=name))
+                continue
+            # Not a picture, whatever it claims: offered as a plain download, like any file.
         icon = {"audio": "🎵", "video": "🎬"}.get(kind, "📎")
         st.download_button(
             md(
@@ -186,18 +200,22 @@ def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> 
     limit_key = f"thread_limit_{cid}"
     st.session_state.setdefault(limit_key, THREAD_PAGE)
 
-    @st.fragment(run_every=LIVE_SECONDS)
-    def live() -> None:
-        limit = st.session_state[limit_key]
-        shown = st.session_state.get(VIEW_KEY)
+    def is_stale(shown, limit: int) -> bool:
         current = shown[2] if shown and shown[0] == cid else None
-        stale = (
+        return (
             current is None
             or shown[1] != limit
             or versions.conversation_version(rt.db, cid) != current.version
             or (current.refresh_at is not None and clock.utcnow() >= current.refresh_at)
         )
-        if stale:
+
+    # The thread is drawn with the page, and again by its own buttons (Load older, Retry).
+    @st.fragment
+    def thread_part() -> None:
+        limit = st.session_state[limit_key]
+        shown = st.session_state.get(VIEW_KEY)
+        current = shown[2] if shown and shown[0] == cid else None
+        if is_stale(shown, limit):
             try:
                 fresh = conversation_view(rt.db, user, cid, limit=limit)
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
@@ -209,7 +227,25 @@ def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> 
             current = fresh
         draw(rt, user, current, limit_key)
 
-    live()
+    thread_part()
+
+    # What keeps it live is a watcher that draws nothing: every LIVE_SECONDS it compares the
+    # conversation's version and, only when it moved, reruns the page (which reloads the view,
+    # marks it read for its owner, and redraws header, thread and composer). Redrawing a
+    # 200-message thread every two seconds on every open page is what starved the webhooks
+    # (bench/bench_webhooks.py --live-pages 10).
+    @st.fragment(run_every=LIVE_SECONDS)
+    def watch() -> None:
+        if not is_stale(st.session_state.get(VIEW_KEY), st.session_state[limit_key]):
+            return
+        # A click that arrived meanwhile (the sidebar, a link) waits as a rerun of its own page;
+        # st.rerun() now would be merged into it with this page's address, and the click lost.
+        # Streamlit acts on a waiting rerun at the next element a script draws: this empty one
+        # lets the click win, and otherwise shows nothing.
+        st.empty()
+        st.rerun()
+
+    watch()
 
 
 def draw(rt, user: User, thread: ConversationView, limit_key: str) -> None:

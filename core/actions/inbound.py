@@ -17,13 +17,12 @@ wording that looks like an opt-out request is flagged for an agent.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from core import clock, events, phones, settings
+from core import clock, events, settings
 from core.actions.messaging import touch_conversation
 from core.compliance import keywords
 from core.db import Transaction
@@ -59,76 +58,6 @@ def default_owner(tx: Transaction) -> int | None:
     return tx.scalar("SELECT min(id) FROM users WHERE role = 'admin' AND active")
 
 
-def _new_contact(tx: Transaction, phone: str, profile_name: str | None) -> tuple[int, str | None, bool]:
-    now = clock.utcnow()
-    contact_id = tx.next_id("seq_contacts")
-    name = (profile_name or "").strip() or None
-    tx.execute(
-        "INSERT INTO contacts (id, phone, name, created_at, updated_at, search_name, phone_digits) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [contact_id, phone, name, now, now, phones.normalize_name(name or ""), phone.lstrip("+")],
-    )
-    tx.publish(events.CONTACT_CREATED, contact_id=contact_id, source="inbound")
-    return contact_id, name, False
-
-
-def _new_conversation(
-    tx: Transaction, contact_id: int, sender: dict[str, Any], at: dt.datetime
-) -> tuple[int, int | None]:
-    """Rule 1: the first reply makes the conversation. (conversation id, owner id)."""
-    campaign = tx.fetchone(
-        """SELECT campaign_id, author_id FROM messages
-           WHERE contact_id = ? AND sender_id = ? AND direction = 'out' AND conversation_id IS NULL
-           ORDER BY created_at DESC LIMIT 1""",
-        [contact_id, sender["id"]],
-    )
-    owner_id = campaign[1] if campaign and campaign[1] else default_owner(tx)
-    if owner_id is not None and not tx.scalar("SELECT active FROM users WHERE id = ?", [owner_id]):
-        owner_id = default_owner(tx)
-    conversation_id = tx.next_id("seq_conversations")
-    # The campaign messages this number got from this sender join the thread.
-    first, attached = tx.fetchone(
-        "SELECT min(created_at), count(*) FROM messages WHERE contact_id = ? AND sender_id = ? "
-        "AND conversation_id IS NULL",
-        [contact_id, sender["id"]],
-    )
-    tx.execute(
-        """INSERT INTO conversations (id, contact_id, sender_id, channel, owner_id, unsolicited, campaign_id,
-               status, created_at, last_message_at, message_count)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 0)""",
-        [
-            conversation_id,
-            contact_id,
-            sender["id"],
-            sender["channel"],
-            owner_id,
-            campaign is None,
-            campaign[0] if campaign else None,
-            at,
-            first or at,
-        ],
-    )
-    if attached:
-        tx.execute(
-            "UPDATE messages SET conversation_id = ? WHERE contact_id = ? AND sender_id = ? "
-            "AND conversation_id IS NULL",
-            [conversation_id, contact_id, sender["id"]],
-        )
-        tx.execute(
-            "UPDATE conversations SET message_count = ?, last_out_id = (SELECT max(id) FROM messages "
-            "WHERE conversation_id = ? AND direction = 'out') WHERE id = ?",
-            [attached, conversation_id, conversation_id],
-        )
-    tx.publish(
-        events.CONVERSATION_CREATED,
-        conversation_id=conversation_id,
-        user_id=owner_id,
-        unsolicited=campaign is None,
-        campaign_id=campaign[0] if campaign else None,
-    )
-    return conversation_id, owner_id
-
-
 def apply_inbound(
     tx: Transaction,
     event: InboundEvent,
@@ -136,64 +65,13 @@ def apply_inbound(
     media: list[StoredMedia],
     media_errors: list[str] | None = None,
 ) -> int | None:
-    """Store one inbound message; None if it was already stored (duplicate)."""
-    # One statement for the common case (a reply in a conversation that exists): is it a
-    # duplicate, who is the contact, which conversation. The direction is a FILTER, not part of
-    # the WHERE: DuckDB then finds the id through its index (2 ms at 1M messages, not 19).
-    duplicate, contact_id, contact_name, opted_out, conversation_id, owner_id = tx.fetchone(
-        """SELECT (SELECT max(id) FILTER (WHERE direction = 'in') FROM messages WHERE provider_message_id = ?),
-                  ct.id, ct.name, ct.opted_out, c.id, c.owner_id
-           FROM (SELECT 1) AS one
-           LEFT JOIN contacts ct ON ct.phone = ?
-           LEFT JOIN conversations c ON c.contact_id = ct.id AND c.sender_id = ?""",
-        [event.provider_message_id, event.from_number, sender["id"]],
-    )
-    if duplicate is not None:
-        return None
-    if contact_id is None:
-        contact_id, contact_name, opted_out = _new_contact(tx, event.from_number, event.profile_name)
-    if conversation_id is None:
-        conversation_id, owner_id = _new_conversation(tx, contact_id, sender, event.received_at)
-    body = event.body or ""
-    message_id = tx.scalar(
-        """INSERT INTO messages (conversation_id, contact_id, sender_id, direction, body, status,
-               provider_message_id, error_reason, created_at, status_at, has_media)
-           VALUES (?, ?, ?, 'in', ?, 'received', ?, ?, ?, ?, ?) RETURNING id""",
-        [
-            conversation_id,
-            contact_id,
-            sender["id"],
-            body,
-            event.provider_message_id,
-            "; ".join(media_errors) if media_errors else None,
-            event.received_at,
-            event.received_at,
-            bool(media),
-        ],
-    )
-    now = clock.utcnow()
-    for item in media:
-        import secrets
+    """Store one inbound message; None if it was already stored (duplicate).
 
-        tx.execute(
-            "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [message_id, item.sha256, item.content_type, item.filename, item.size, secrets.token_urlsafe(24), now],
-        )
-    preview = body or (f"📎 {media[0].filename}" if media else "")
-    touch_conversation(tx, conversation_id, event.received_at, preview, "in")
-    tx.publish(
-        events.MESSAGE_RECEIVED,
-        conversation_id=conversation_id,
-        message_id=message_id,
-        owner_id=owner_id,
-        user_id=owner_id,
-        contact_name=contact_name or phones.format_phone_display(event.from_number),
-        channel=sender["channel"],
-        sender_id=sender["id"],
-    )
-    _apply_keywords(tx, body, contact_id, opted_out, conversation_id, message_id, sender, owner_id)
-    return message_id
+    The applier stores whole sets (``inbound_batch.apply_inbound_batch``); this is a set of one.
+    """
+    from core.actions.inbound_batch import InboundItem, apply_inbound_batch
+
+    return apply_inbound_batch(tx, [InboundItem(event, sender, media, media_errors)])[0]
 
 
 def _apply_keywords(
@@ -245,21 +123,30 @@ def _apply_keywords(
 def opt_out_contact(
     tx: Transaction,
     contact_id: int,
-    conversation_id: int,
+    conversation_id: int | None,
     owner_id: int | None,
     *,
     keyword: str | None,
     by_user_id: int | None = None,
+    source: str = "keyword",
+    confirm: bool = True,
 ) -> None:
-    """Rule 2: opt the contact out of every sender and channel, stop what waits, confirm once."""
+    """Rule 2, the one opt-out write: opt the contact out of every sender and channel, stop
+    everything still waiting to go to them, and confirm once.
+
+    Every path goes through here: a STOP keyword (``source='keyword'``), an agent confirming a
+    flagged request (``'agent'``), the provider refusing a send because the person opted out at
+    its end (``'provider'``, Twilio 21610: no confirmation, the provider would refuse it too).
+    """
     now = clock.utcnow()
     tx.execute(
         "UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?", [now, now, contact_id]
     )
     tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id = ?", [contact_id])
-    # Everything still waiting to go to this contact, on any sender, stops here.
+    # Everything still waiting to go to this contact, on any sender (held for business hours, or
+    # queued again while a provider is down), stops here.
     tx.execute(
-        """UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?
+        """UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?, release_at = NULL
                   WHERE contact_id = ? AND direction = 'out' AND status = 'queued'""",
         [now, contact_id],
     )
@@ -275,8 +162,10 @@ def opt_out_contact(
         user_id=owner_id,
         keyword=keyword,
         by_user_id=by_user_id,
+        source=source,
     )
-    queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optout_confirmation"), owner_id)
+    if confirm and conversation_id is not None:
+        queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optout_confirmation"), owner_id)
 
 
 def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_id: int | None) -> int:
@@ -329,6 +218,7 @@ def apply_statuses(tx: Transaction, callbacks: list[StatusEvent]) -> ApplyResult
         )
         if direction == "out"
     }
+    current.update(_settle_by_client_ref(tx, [e for e in callbacks if e.provider_message_id not in current]))
     updates: dict[int, StatusEvent] = {}
     state = {pid: v[1] for pid, v in current.items()}
     for event in sorted(callbacks, key=lambda e: e.at):
@@ -373,6 +263,36 @@ def apply_statuses(tx: Transaction, callbacks: list[StatusEvent]) -> ApplyResult
             error_code=event.error_code,
         )
     return result
+
+
+def _settle_by_client_ref(tx: Transaction, callbacks: list[StatusEvent]) -> dict[str, tuple]:
+    """Status callbacks naming a send whose answer never came (Parley's id echoed in a StatusCallback
+    token or ``biz_opaque_callback_data``): that send went out, with this provider id. The message
+    gets the id and its outbox row is done, so it is neither looked up nor sent again."""
+    refs: dict[int, str] = {}
+    for event in callbacks:
+        if event.client_ref and event.client_ref.isdigit():
+            refs.setdefault(int(event.client_ref), event.provider_message_id)
+    if not refs:
+        return {}
+    rows = tx.fetchall(
+        """SELECT m.id, m.status, m.conversation_id, c.owner_id FROM messages m
+           LEFT JOIN conversations c ON c.id = m.conversation_id
+           WHERE m.id IN (SELECT unnest(?::BIGINT[])) AND m.direction = 'out' AND m.provider_message_id IS NULL
+             AND EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id
+                         AND o.state IN ('unknown', 'checking', 'interrupted'))""",
+        [list(refs)],
+    )
+    settled = {}
+    for message_id, status, conversation_id, owner_id in rows:
+        pid = refs[message_id]
+        tx.execute("UPDATE messages SET provider_message_id = ?, error_reason = NULL WHERE id = ?", [pid, message_id])
+        tx.execute(
+            "UPDATE outbox SET state = 'done' WHERE message_id = ? AND state IN ('unknown', 'checking', 'interrupted')",
+            [message_id],
+        )
+        settled[pid] = (message_id, status, conversation_id, owner_id)
+    return settled
 
 
 def _reason(event: StatusEvent) -> str | None:

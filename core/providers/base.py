@@ -78,11 +78,16 @@ class SendResult:
 
 
 class ProviderError(Exception):
-    """A send that did not go through.
+    """A send that did not go through, or whose outcome is unknown.
 
-    ``retryable`` is True for 429, 5xx, timeouts and connection errors (the
-    dispatcher backs off and tries again); False for 4xx (final, recorded on
-    the message with ``code`` and the provider's message).
+    ``retryable`` is True when the provider certainly did not act on the
+    request (429, 5xx, a refused or timed-out connection): the dispatcher
+    backs off and tries again. ``outcome_unknown`` is True when the request
+    left but no usable answer came back (a read timeout, a connection cut
+    mid-answer, a 2xx we cannot read): the provider may have acted on it, so
+    it is never sent again blindly but looked up first. Otherwise the error
+    is final (4xx), recorded on the message with ``code`` and the provider's
+    message.
     """
 
     def __init__(
@@ -93,13 +98,26 @@ class ProviderError(Exception):
         code: str | None = None,
         http_status: int | None = None,
         retry_after: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.retryable = retryable
+        self.retryable = retryable and not outcome_unknown
         self.code = code
         self.http_status = http_status
         self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
+
+
+@dataclass(frozen=True)
+class SentCandidate:
+    """A message the provider says it has, found when looking up a send whose outcome was unknown."""
+
+    provider_message_id: str
+    status: str  # Parley vocabulary
+    to_number: str | None
+    body: str | None
+    created_at: dt.datetime | None  # naive UTC
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,7 @@ class WebhookRequest:
     headers: dict[str, str]  # lower-cased names
     query: dict[str, str]
     body: bytes
+    received_at: dt.datetime | None = None  # when Parley received it (naive UTC); stamps what has no time of its own
 
 
 @dataclass(frozen=True)
@@ -142,12 +161,24 @@ class StatusEvent:
     at: dt.datetime  # naive UTC
     error_code: str | None = None
     error_message: str | None = None
+    client_ref: str | None = (
+        None  # Parley's message id echoed by the provider (StatusCallback token, biz_opaque_callback_data)
+    )
+
+
+@dataclass(frozen=True)
+class RejectedItem:
+    """One item of a payload that could not be parsed: kept with its reason, never applied."""
+
+    reason: str
+    item: str  # the item as received (JSON text or form fields), for review
 
 
 @dataclass
 class WebhookBatch:
     inbound: list[InboundEvent] = field(default_factory=list)
     statuses: list[StatusEvent] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
 
 
 class MalformedWebhook(ValueError):
@@ -168,3 +199,9 @@ class Provider(Protocol):
 
     def fetch_media(self, media: InboundMedia) -> bytes:
         """Download inbound media (checking sha256 where the provider gives one)."""
+
+    def lookup_sent(self, msg: OutboundMessage, since: dt.datetime) -> list[SentCandidate] | None:
+        """Messages to ``msg``'s recipient from its sender created since ``since``, as the provider
+        lists them; None when the provider cannot list messages (then only an echoed
+        ``client_ref`` in a status callback can settle an unknown outcome). Raises ProviderError
+        when the lookup itself failed."""

@@ -2,29 +2,43 @@
 
 - ``make_session``: one pooled ``requests.Session`` per provider.
 - ``call``: ONE attempt at an HTTP request, with every failure turned into a
-  ``ProviderError``: 429 and 5xx, timeouts and connection errors are
-  retryable (the dispatcher owns the backoff loop); other 4xx are final with
-  the provider's own code and message.
+  ``ProviderError``. A request that never reached the provider (refused or
+  timed-out connection) and 429/5xx answers are retryable (the dispatcher
+  owns the backoff loop); a request that left but got no usable answer (read
+  timeout, connection cut mid-answer) has an *unknown outcome* unless it is
+  idempotent (GET); other 4xx are final with the provider's own code and
+  message. The connect timeout is short (a provider that cannot be reached
+  fails fast and safely); the read timeout is the provider's own.
+- ``fetch_allowed``: media downloads only from the provider's own hosts
+  (checked on every redirect), within a size and a time limit.
 - Small parsers shared by the providers: E.164 numbers, timestamps,
-  ``Retry-After``, and a bounded body read.
+  ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from core import phones
 from core.providers.base import ProviderError
 
 POOL_SIZE = 32
-DEFAULT_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds
+CONNECT_TIMEOUT = 2.0  # seconds: a provider that does not accept a connection by then is down (safe to retry)
+READ_TIMEOUT = 10.0  # seconds: after that the request's outcome is unknown
+DEFAULT_TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
 MAX_MEDIA_BYTES = 110_000_000  # WhatsApp documents may be 100 MB
+MEDIA_SECONDS = 60.0  # a whole media download, however slowly the bytes trickle in
+MAX_REDIRECTS = 3
 USER_AGENT = "Parley/1.0 (+team inbox)"
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Reads a provider's error body: (code, message) or (None, None).
 ErrorReader = Callable[[requests.Response], "tuple[str | None, str | None]"]
@@ -57,6 +71,7 @@ def call(
     **kwargs,
 ) -> requests.Response:
     """Make one request; return the 2xx/3xx response or raise ``ProviderError``."""
+    idempotent = method.upper() in IDEMPOTENT
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
     except requests.ConnectTimeout as exc:  # never reached the provider: safe to resend
@@ -65,11 +80,21 @@ def call(
         ) from exc
     except requests.Timeout as exc:  # sent but unanswered: the provider may have acted on it
         raise ProviderError(
-            f"{provider} did not answer in time ({_short(exc)}).", retryable=True, code="timeout"
+            f"{provider} did not answer in time ({_short(exc)}).",
+            retryable=idempotent,
+            outcome_unknown=not idempotent,
+            code="timeout",
         ) from exc
     except requests.ConnectionError as exc:
-        raise ProviderError(
-            f"Could not connect to {provider} ({_short(exc)}).", retryable=True, code="connection"
+        if never_connected(exc):  # refused, unresolvable, unreachable: nothing was sent
+            raise ProviderError(
+                f"Could not connect to {provider} ({_short(exc)}).", retryable=True, code="connection"
+            ) from exc
+        raise ProviderError(  # the connection broke after the request may have left
+            f"The connection to {provider} broke off ({_short(exc)}).",
+            retryable=idempotent,
+            outcome_unknown=not idempotent,
+            code="connection",
         ) from exc
     except (
         requests.exceptions.InvalidURL,
@@ -79,11 +104,30 @@ def call(
         requests.exceptions.URLRequired,
     ) as exc:  # retrying cannot help
         raise ProviderError(f"Request to {provider} could not be made: {_short(exc)}", retryable=False) from exc
-    except requests.RequestException as exc:  # a body cut short, a decoding error...: transient
-        raise ProviderError(f"Talking to {provider} failed ({_short(exc)}).", retryable=True) from exc
+    except requests.RequestException as exc:  # an answer cut short, a decoding error...: it may have been acted on
+        raise ProviderError(
+            f"Talking to {provider} failed ({_short(exc)}).", retryable=idempotent, outcome_unknown=not idempotent
+        ) from exc
     if response.status_code >= 400:
         raise error_from_response(response, provider=provider, read_error=read_error, retryable_codes=retryable_codes)
     return response
+
+
+def never_connected(exc: BaseException) -> bool:
+    """True when a ``requests.ConnectionError`` happened before any byte of the request left:
+    urllib3 wraps the refusal (or failed name lookup) in ``NewConnectionError``."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)):
+            return True
+        stack += [a for a in getattr(item, "args", ()) if isinstance(a, BaseException)]
+        stack += [getattr(item, "reason", None), item.__cause__, item.__context__]
+    return False
 
 
 def error_from_response(
@@ -126,20 +170,112 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     return max(0.0, seconds) if seconds == seconds else None  # NaN guard
 
 
-def read_limited(response: requests.Response, limit: int = MAX_MEDIA_BYTES, *, provider: str) -> bytes:
-    """The body of a streamed response, refusing more than ``limit`` bytes."""
-    chunks, size = [], 0
+def read_limited(
+    response: requests.Response,
+    limit: int = MAX_MEDIA_BYTES,
+    *,
+    provider: str,
+    seconds: float = MEDIA_SECONDS,
+) -> bytes:
+    """The body of a streamed response, refusing more than ``limit`` bytes or ``seconds`` in all."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise ProviderError(f"Media from {provider} is larger than {limit / 1_000_000:g} MB.", retryable=False)
+    chunks, size, deadline = [], 0, time.monotonic() + seconds
     try:
         for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
             if size > limit:
-                raise ProviderError(f"Media from {provider} is larger than {limit // 1_000_000} MB.", retryable=False)
+                raise ProviderError(f"Media from {provider} is larger than {limit / 1_000_000:g} MB.", retryable=False)
+            if time.monotonic() > deadline:
+                raise ProviderError(
+                    f"Media from {provider} took longer than {seconds:g} s to download.", retryable=True
+                )
             chunks.append(chunk)
     except requests.RequestException as exc:
         raise ProviderError(f"Media download from {provider} broke off ({_short(exc)}).", retryable=True) from exc
     finally:
         response.close()
     return b"".join(chunks)
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, the default port left out."""
+    parts = urlsplit(url)
+    scheme, host = (parts.scheme or "").lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def host_allowed(url: str, allowed: Iterable[str]) -> bool:
+    """Is ``url`` on one of the ``allowed`` origins? An entry is ``scheme://host[:port]``; the host
+    may start with ``*.`` for any subdomain (``https://*.twiliocdn.com``)."""
+    here = origin(url)
+    if not here:
+        return False
+    for entry in allowed:
+        scheme, _, rest = entry.strip().lower().partition("://")
+        if rest.startswith("*."):
+            suffix = origin(f"{scheme}://{rest[2:]}").partition("://")[2]
+            host_port = here.partition("://")[2]
+            if here.startswith(scheme + "://") and host_port.endswith("." + suffix):
+                return True
+        elif here == origin(entry.strip()):
+            return True
+    return False
+
+
+def fetch_allowed(
+    session: requests.Session,
+    url: str,
+    *,
+    provider: str,
+    allowed: Iterable[str],
+    auth_for: Callable[[str], dict] = lambda _url: {},
+    timeout=DEFAULT_TIMEOUT,
+    read_error: ErrorReader | None = None,
+    limit: int = MAX_MEDIA_BYTES,
+    seconds: float = MEDIA_SECONDS,
+) -> bytes:
+    """GET ``url`` and its redirects, each only from an ``allowed`` origin, within the limits.
+
+    A webhook names the URL, so without this check a signed (or forged, where a
+    signature leaks) payload could make Parley fetch its own health page or a
+    host inside the network and keep the answer as an attachment.
+    ``auth_for(url)`` gives the extra request arguments (credentials) for a URL.
+    """
+    allowed = tuple(allowed)
+    for _ in range(MAX_REDIRECTS + 1):
+        if not host_allowed(url, allowed):
+            raise ProviderError(
+                f"The attachment is not on {provider}'s media servers ({origin(url) or 'no host'}), so it was not "
+                "downloaded.",
+                retryable=False,
+                code="media_host",
+            )
+        response = call(
+            session,
+            "GET",
+            url,
+            provider=provider,
+            timeout=timeout,
+            read_error=read_error,
+            allow_redirects=False,
+            stream=True,
+            **auth_for(url),
+        )
+        if response.is_redirect and response.headers.get("Location"):
+            location = urljoin(url, response.headers["Location"])
+            response.close()
+            url = location
+            continue
+        return read_limited(response, limit, provider=provider, seconds=seconds)
+    raise ProviderError(f"The attachment from {provider} redirected too many times.", retryable=False)
 
 
 def _short(exc: BaseException) -> str:
@@ -149,30 +285,13 @@ def _short(exc: BaseException) -> str:
 
 # ---- numbers and times ------------------------------------------------------------------------
 
-_PLAIN_NUMBER = re.compile(r"^\+?[1-9]\d{6,14}$")
-
 
 def e164(raw: str | None, region: str = "US") -> str | None:
-    """E.164 form of a provider's number (``whatsapp:`` prefix and missing '+' accepted), or None."""
-    if raw is None:
-        return None
-    text = str(raw).strip()
-    if text[:9].lower() == "whatsapp:":
-        text = text[9:].strip()
-    if not text:
-        return None
-    try:
-        from core.phones import to_e164  # the project's parser (phonenumbers), when present
-    except ImportError:  # pragma: no cover - minimal fallback
-        to_e164 = None
-    if to_e164 is not None:
-        found = to_e164(text, region)
-        if found:
-            return found
-    digits = re.sub(r"[\s().-]", "", text)
-    if _PLAIN_NUMBER.match(digits) and (digits.startswith("+") or len(digits) > 10):
-        return digits if digits.startswith("+") else "+" + digits
-    return None
+    """E.164 form of a provider's number (``whatsapp:`` prefix and a missing '+' accepted), or None.
+
+    The project's one parser (``core.phones``, built on ``phonenumbers``): a number it
+    rejects is rejected here too."""
+    return phones.to_e164(raw, region)
 
 
 def from_epoch(value) -> dt.datetime | None:

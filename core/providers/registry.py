@@ -11,12 +11,14 @@ PARLEY_TWILIO_API_KEY_SID                [twilio] api_key_sid
 PARLEY_TWILIO_API_KEY_SECRET             [twilio] api_key_secret
 PARLEY_TWILIO_MESSAGING_SERVICE_SID      [twilio] messaging_service_sid
 PARLEY_TWILIO_BASE_URL                   [twilio] base_url
+PARLEY_TWILIO_MEDIA_HOSTS                [twilio] media_hosts (origins inbound media may come from, comma-separated)
 PARLEY_WHATSAPP_TOKEN                    [whatsapp] token (or access_token)
 PARLEY_WHATSAPP_APP_SECRET               [whatsapp] app_secret
 PARLEY_WHATSAPP_VERIFY_TOKEN             [whatsapp] verify_token
 PARLEY_WHATSAPP_PHONE_NUMBER_ID          [whatsapp] phone_number_id
 PARLEY_WHATSAPP_BASE_URL                 [whatsapp] base_url
 PARLEY_WHATSAPP_API_VERSION              [whatsapp] api_version
+PARLEY_WHATSAPP_MEDIA_HOSTS              [whatsapp] media_hosts
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ ENV_KEYS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
             "api_key_secret": ("PARLEY_TWILIO_API_KEY_SECRET", "api_key_secret"),
             "messaging_service_sid": ("PARLEY_TWILIO_MESSAGING_SERVICE_SID", "messaging_service_sid"),
             "base_url": ("PARLEY_TWILIO_BASE_URL", "base_url"),
+            "media_hosts": ("PARLEY_TWILIO_MEDIA_HOSTS", "media_hosts"),
         },
     ),
     "whatsapp_cloud": (
@@ -50,6 +53,7 @@ ENV_KEYS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
             "phone_number_id": ("PARLEY_WHATSAPP_PHONE_NUMBER_ID", "phone_number_id"),
             "base_url": ("PARLEY_WHATSAPP_BASE_URL", "base_url"),
             "api_version": ("PARLEY_WHATSAPP_API_VERSION", "api_version"),
+            "media_hosts": ("PARLEY_WHATSAPP_MEDIA_HOSTS", "media_hosts"),
         },
     ),
     "simulator": ((), {}),
@@ -79,6 +83,7 @@ def _simulator(settings: Mapping[str, Any]) -> Provider:
             "reply_delay",
             "posters",
             "timeout",
+            "media_hosts",
         )
     )
 
@@ -102,6 +107,7 @@ def _twilio(settings: Mapping[str, Any]) -> Provider:
                 "messaging_service_sid",
                 "timeout",
                 "session",
+                "media_hosts",
             ),
         }
     )
@@ -130,6 +136,7 @@ def _whatsapp_cloud(settings: Mapping[str, Any]) -> Provider:
             "api_version",
             "timeout",
             "session",
+            "media_hosts",
         )
     )
 

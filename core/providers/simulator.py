@@ -51,6 +51,7 @@ from core.providers.base import (
     OutboundMessage,
     ProviderError,
     SendResult,
+    SentCandidate,
     StatusEvent,
     WebhookBatch,
     WebhookRequest,
@@ -92,6 +93,7 @@ REPLIES = [
     "Dank je, tot dan!",
 ]
 POST_ATTEMPTS = 4
+REMEMBERED_SENDS = 50_000  # for lookups of sends whose outcome Parley did not see
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -116,6 +118,7 @@ class SimulatorProvider:
         posters: int = 4,
         timeout=(2.0, 10.0),
         retry_delay: float = 0.5,
+        media_hosts: tuple[str, ...] = (),
     ) -> None:
         if not webhook_url:
             raise ValueError("webhook_url is required")
@@ -131,6 +134,8 @@ class SimulatorProvider:
         self.retry_delay = retry_delay
         self.posted = 0
         self.dropped = 0
+        self.media_hosts = tuple(media_hosts)  # http(s) media only from these origins (data: URLs always)
+        self._sent: dict[int, SentCandidate] = {}  # Parley message id -> what this carrier accepted
         self._in_flight = 0  # callbacks a poster has taken and not yet finished
         self._rng = random.Random(rng_seed)
         self._rng_lock = threading.Lock()
@@ -160,7 +165,17 @@ class SimulatorProvider:
         sid = "SIM" + uuid.uuid4().hex
         for delay, payload in self.plan(sid, msg):
             self._at(delay, payload)
+        with self._rng_lock:
+            self._sent[msg.message_id] = SentCandidate(sid, SENDING, msg.to_number, msg.body, http.utcnow())
+            while len(self._sent) > REMEMBERED_SENDS:  # the oldest first (dicts keep insertion order)
+                del self._sent[next(iter(self._sent))]
         return SendResult(provider_message_id=sid, status=SENDING)
+
+    def lookup_sent(self, msg: OutboundMessage, since) -> list[SentCandidate]:
+        """What this carrier accepted for ``msg`` (it lives in this process: a restart forgets)."""
+        with self._rng_lock:
+            found = self._sent.get(msg.message_id)
+        return [found] if found is not None and (found.created_at is None or found.created_at >= since) else []
 
     def plan(self, sid: str, msg: OutboundMessage) -> list[tuple[float, dict[str, Any]]]:
         """What the carrier will report for this message: (seconds from now, payload)."""
@@ -302,11 +317,12 @@ class SimulatorProvider:
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:
             data = json.loads(req.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedWebhook(f"Simulator webhook is not JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            raise MalformedWebhook(f"Simulator webhook is not readable JSON: {reason}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             raise MalformedWebhook("Simulator webhook has no id.")
-        at = http.from_iso(data.get("at")) or http.utcnow()
+        at = http.from_iso(data.get("at")) or req.received_at or http.utcnow()
         kind = data.get("type")
         if kind == "status":
             status = STATUSES.get(str(data.get("status")))
@@ -368,8 +384,9 @@ class SimulatorProvider:
             except ValueError as exc:
                 raise ProviderError("The simulator's attachment could not be decoded.", retryable=False) from exc
         elif url.startswith(("http://", "https://")):
-            response = http.call(self._session, "GET", url, provider="the simulator", timeout=self.timeout, stream=True)
-            data = http.read_limited(response, provider="the simulator")
+            data = http.fetch_allowed(
+                self._session, url, provider="the simulator", allowed=self.media_hosts, timeout=self.timeout
+            )
         else:
             raise ProviderError("The simulator's attachment has no usable URL.", retryable=False)
         if media.sha256 and hashlib.sha256(data).hexdigest() != media.sha256.lower():

@@ -3,16 +3,24 @@
 send() makes one Create Message call; webhooks are form posts signed with
 ``X-Twilio-Signature`` (HMAC-SHA1 of the URL plus sorted parameters, keyed
 with the Auth Token).
+
+A send whose answer never came is found again two ways: ``lookup_sent``
+lists the messages to that recipient from that sender (Twilio's *List
+Messages*, filtered by ``To`` and ``From``, newest first), and each send's
+``StatusCallback`` URL carries Parley's message id (``parley_msg``), which
+Twilio's status callbacks echo back in the (signed) URL they call.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import email.utils
 import hashlib
 import hmac
 import json
 import logging
-from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -31,6 +39,7 @@ from core.providers.base import (
     OutboundMessage,
     ProviderError,
     SendResult,
+    SentCandidate,
     StatusEvent,
     WebhookBatch,
     WebhookRequest,
@@ -54,6 +63,19 @@ STATUS_MAP = {
 }
 INBOUND_STATUSES = {"receiving", "received"}
 MAX_MEDIA = 10
+MAX_FIELDS = 200  # an inbound webhook has ~40 fields, plus two per attachment (at most 10)
+CLIENT_REF = "parley_msg"  # the StatusCallback query parameter carrying Parley's message id
+LOOKUP_PAGES = 5
+LOOKUP_PAGE_SIZE = 50
+LOOKUP_SKEW = dt.timedelta(minutes=2)  # Twilio's clock against ours
+# Where inbound media may be fetched from: the API host, then the storage it redirects to.
+# (The configured base URL's origin is always allowed: a test's loopback fake, a regional edge.)
+MEDIA_HOSTS = (
+    "https://api.twilio.com",
+    "https://*.twilio.com",
+    "https://*.twiliocdn.com",
+    "https://s3-external-1.amazonaws.com",
+)
 
 
 def _read_error(response: requests.Response) -> tuple[str | None, str | None]:
@@ -76,9 +98,12 @@ class TwilioProvider:
         api_key_secret: str | None = None,
         base_url: str = "https://api.twilio.com",
         messaging_service_sid: str | None = None,
-        timeout=(3.05, 10),
+        timeout=(http.CONNECT_TIMEOUT, 10.0),
         *,
         session: requests.Session | None = None,
+        media_hosts: tuple[str, ...] | str | None = None,
+        media_max_bytes: int = http.MAX_MEDIA_BYTES,
+        media_seconds: float = http.MEDIA_SECONDS,
     ) -> None:
         if not account_sid:
             raise ValueError("account_sid is required")
@@ -92,6 +117,11 @@ class TwilioProvider:
         self.timeout = timeout
         self.session = session or http.make_session()
         self._api_host = (urlsplit(self.base_url).hostname or "").lower()
+        if isinstance(media_hosts, str):
+            media_hosts = tuple(h.strip() for h in media_hosts.split(",") if h.strip())
+        self.media_hosts = (http.origin(self.base_url), *(media_hosts or MEDIA_HOSTS))
+        self.media_max_bytes = int(media_max_bytes)
+        self.media_seconds = float(media_seconds)
         if not self.auth_token:
             log.warning("Twilio has no Auth Token: webhooks cannot be verified and will be refused")
 
@@ -125,7 +155,7 @@ class TwilioProvider:
             raise ProviderError(f"Twilio accepts at most {MAX_MEDIA} attachments per message.", retryable=False)
         form.extend(("MediaUrl", m.url) for m in msg.media)
         if msg.status_callback_url:
-            form.append(("StatusCallback", msg.status_callback_url))
+            form.append(("StatusCallback", with_client_ref(msg.status_callback_url, msg.message_id)))
         return form
 
     def send(self, msg: OutboundMessage) -> SendResult:
@@ -149,6 +179,7 @@ class TwilioProvider:
             raise ProviderError(
                 "Twilio accepted the request but its answer could not be read.",
                 retryable=False,
+                outcome_unknown=True,
                 http_status=response.status_code,
             ) from exc
         status = STATUS_MAP.get(str(data.get("status") or "").lower(), SENDING)
@@ -161,6 +192,55 @@ class TwilioProvider:
                 http_status=response.status_code,
             )
         return SendResult(provider_message_id=str(sid), status=status)
+
+    def lookup_sent(self, msg: OutboundMessage, since: dt.datetime) -> list[SentCandidate]:
+        """Twilio's List Messages for this recipient and sender, newest first, back to ``since``."""
+
+        def address(number: str) -> str:
+            return f"whatsapp:{number}" if msg.channel == "whatsapp" else number
+
+        params: dict[str, str] | None = {"To": address(msg.to_number), "PageSize": str(LOOKUP_PAGE_SIZE)}
+        if msg.from_number:
+            params["From"] = address(msg.from_number)
+        url, found = self.messages_url, []
+        for _ in range(LOOKUP_PAGES):
+            response = http.call(
+                self.session,
+                "GET",
+                url,
+                provider="Twilio",
+                timeout=self.timeout,
+                read_error=_read_error,
+                params=params,
+                auth=self.auth,
+                headers={"Accept": "application/json"},
+            )
+            try:
+                data = response.json()
+                page = list(data["messages"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ProviderError("Twilio's message list could not be read.", retryable=True) from exc
+            oldest = None
+            for item in page:
+                created = _rfc2822(item.get("date_created"))
+                oldest = created if oldest is None or (created and created < oldest) else oldest
+                if str(item.get("direction") or "").startswith("outbound") and (
+                    created is None or created >= since - LOOKUP_SKEW
+                ):
+                    found.append(
+                        SentCandidate(
+                            provider_message_id=str(item.get("sid")),
+                            status=STATUS_MAP.get(str(item.get("status") or "").lower(), SENDING),
+                            to_number=http.e164(item.get("to")),
+                            body=item.get("body"),
+                            created_at=created,
+                        )
+                    )
+            next_uri = data.get("next_page_uri")
+            if not next_uri or not page or (oldest is not None and oldest < since - LOOKUP_SKEW):
+                break
+            url, params = self.base_url + next_uri, None
+        return found
 
     # ---- webhooks -----------------------------------------------------------------------------
 
@@ -188,9 +268,14 @@ class TwilioProvider:
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:
-            pairs = parse_qsl(req.body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(req.body))
+            pairs = parse_qsl(
+                req.body.decode("utf-8"),
+                keep_blank_values=True,
+                strict_parsing=bool(req.body),
+                max_num_fields=MAX_FIELDS,
+            )
         except (UnicodeDecodeError, ValueError) as exc:
-            raise MalformedWebhook(f"Twilio webhook is not a form body: {exc}") from exc
+            raise MalformedWebhook(f"Twilio webhook is not a form body: {str(exc)[:200]}") from exc
         form: dict[str, str] = {}
         for key, value in pairs:
             form.setdefault(key, value)
@@ -198,13 +283,15 @@ class TwilioProvider:
         status = (form.get("MessageStatus") or "").strip().lower()
         if not sid:
             raise MalformedWebhook("Twilio webhook has no MessageSid.")
+        at = req.received_at or http.utcnow()
         if status and status not in INBOUND_STATUSES:
-            return self._status(sid, status, form)
+            ref = parse_qs(urlsplit(req.url).query).get(CLIENT_REF, [None])[0]
+            return self._status(sid, status, form, at, ref)
         if "From" in form and ("Body" in form or "NumMedia" in form):
-            return WebhookBatch(inbound=[self._inbound(sid, form)])
+            return WebhookBatch(inbound=[self._inbound(sid, form, at)])
         raise MalformedWebhook("Twilio webhook is neither an incoming message nor a status callback.")
 
-    def _status(self, sid: str, status: str, form: dict[str, str]) -> WebhookBatch:
+    def _status(self, sid: str, status: str, form: dict[str, str], at: dt.datetime, ref: str | None) -> WebhookBatch:
         mapped = STATUS_MAP.get(status)
         if mapped is None or mapped == QUEUED:
             log.info("ignoring Twilio status %r for %s", status, sid)
@@ -213,9 +300,9 @@ class TwilioProvider:
         message = (form.get("ErrorMessage") or "").strip() or None
         if status == "canceled" and not message:
             message = "The scheduled message was canceled."
-        return WebhookBatch(statuses=[StatusEvent(sid, mapped, http.utcnow(), code, message)])
+        return WebhookBatch(statuses=[StatusEvent(sid, mapped, at, code, message, client_ref=ref)])
 
-    def _inbound(self, sid: str, form: dict[str, str]) -> InboundEvent:
+    def _inbound(self, sid: str, form: dict[str, str], at: dt.datetime) -> InboundEvent:
         raw_from = form.get("From", "")
         sender = http.e164(raw_from)
         if sender is None:
@@ -239,7 +326,7 @@ class TwilioProvider:
             to_number=http.e164(form.get("To")),
             to_ref=None,
             body=form.get("Body", ""),
-            received_at=http.utcnow(),
+            received_at=at,  # Twilio sends no time of its own: when Parley received it
             media=tuple(media),
             profile_name=(form.get("ProfileName") or None),
             reply_to=(form.get("OriginalRepliedMessageSid") or None),
@@ -250,21 +337,44 @@ class TwilioProvider:
     def fetch_media(self, media: InboundMedia) -> bytes:
         if not media.url:
             raise ProviderError("The attachment has no URL to download.", retryable=False)
-        host = (urlsplit(media.url).hostname or "").lower()
-        # Credentials go only to Twilio itself; requests drops them on the redirect to storage.
-        ours = host == self._api_host or host == "twilio.com" or host.endswith(".twilio.com")
-        response = http.call(
+
+        def auth_for(url: str) -> dict:
+            # Credentials go only to Twilio itself, never to the storage it redirects to.
+            host = (urlsplit(url).hostname or "").lower()
+            ours = host == self._api_host or host == "twilio.com" or host.endswith(".twilio.com")
+            return {"auth": self.auth} if ours else {}
+
+        return http.fetch_allowed(
             self.session,
-            "GET",
             media.url,
             provider="Twilio",
+            allowed=self.media_hosts,
+            auth_for=auth_for,
             timeout=self.timeout,
             read_error=_read_error,
-            auth=self.auth if ours else None,
-            allow_redirects=True,
-            stream=True,
+            limit=self.media_max_bytes,
+            seconds=self.media_seconds,
         )
-        return http.read_limited(response, provider="Twilio")
+
+
+def with_client_ref(url: str, message_id: int) -> str:
+    """The StatusCallback URL with Parley's message id: Twilio calls it back exactly so (signed)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != CLIENT_REF]
+    return urlunsplit(parts._replace(query=urlencode([*query, (CLIENT_REF, str(message_id))])))
+
+
+def _rfc2822(value) -> dt.datetime | None:
+    """Naive UTC from Twilio's dates ("Tue, 03 Jun 2025 14:05:00 +0000")."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return when
 
 
 # ---- X-Twilio-Signature -------------------------------------------------------------------------

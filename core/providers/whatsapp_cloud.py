@@ -4,7 +4,15 @@ send() makes one Graph call to ``/{version}/{phone-number-id}/messages``;
 webhooks are JSON envelopes signed with ``X-Hub-Signature-256`` (HMAC-SHA256
 of the raw body with the App Secret); the callback URL is verified once with
 a GET handshake (``verify_handshake``). Media is downloaded in two steps with
-the same bearer token, then checked against its sha256.
+the same bearer token, only from Meta's media hosts, then checked against its
+sha256.
+
+A signed payload is parsed item by item: each message or status that cannot
+be read is kept as a ``RejectedItem`` with its reason while the others are
+applied (Meta never resends a payload it got a 4xx for). Each send carries
+``biz_opaque_callback_data`` = ``parley:<message id>``, which Meta echoes in
+that message's status callbacks: the only way to settle a send whose answer
+never came, since the Cloud API cannot list sent messages.
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ from core.providers.base import (
     MalformedWebhook,
     OutboundMessage,
     ProviderError,
+    RejectedItem,
     SendResult,
+    SentCandidate,
     StatusEvent,
     WebhookBatch,
     WebhookRequest,
@@ -45,6 +55,10 @@ NO_CAPTION = ("audio", "sticker")
 # Throughput (130429), pair rate (131056) and app/account rate limits (4, 80007) pass with time.
 RETRYABLE_CODES = frozenset({"130429", "131056", "4", "80007"})
 PAIR_RATE_WAIT = 6.0  # ~1 message per 6 s to one user
+CLIENT_REF_PREFIX = "parley:"
+# Where media downloads may come from (the URL in the media answer); the configured Graph base
+# URL's origin is always allowed as well.
+MEDIA_HOSTS = ("https://*.fbsbx.com", "https://*.whatsapp.net", "https://*.facebook.com")
 
 
 def _read_error(response: requests.Response) -> tuple[str | None, str | None]:
@@ -82,9 +96,12 @@ class WhatsAppCloudProvider:
         phone_number_id: str | None = None,
         base_url: str = "https://graph.facebook.com",
         api_version: str = "v21.0",
-        timeout=(3.05, 15),
+        timeout=(http.CONNECT_TIMEOUT, 15.0),
         *,
         session: requests.Session | None = None,
+        media_hosts: tuple[str, ...] | str | None = None,
+        media_max_bytes: int = http.MAX_MEDIA_BYTES,
+        media_seconds: float = http.MEDIA_SECONDS,
     ) -> None:
         if not access_token or not app_secret or not verify_token:
             raise ValueError("access_token, app_secret and verify_token are required")
@@ -96,6 +113,11 @@ class WhatsAppCloudProvider:
         self.api_version = api_version.strip("/")
         self.timeout = timeout
         self.session = session or http.make_session()
+        if isinstance(media_hosts, str):
+            media_hosts = tuple(h.strip() for h in media_hosts.split(",") if h.strip())
+        self.media_hosts = (http.origin(self.base_url), *(media_hosts or MEDIA_HOSTS))
+        self.media_max_bytes = int(media_max_bytes)
+        self.media_seconds = float(media_seconds)
 
     @property
     def _auth(self) -> dict[str, str]:
@@ -107,7 +129,12 @@ class WhatsAppCloudProvider:
     # ---- sending ------------------------------------------------------------------------------
 
     def build_payload(self, msg: OutboundMessage) -> dict[str, Any]:
-        payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": msg.to_number}
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": msg.to_number,
+            "biz_opaque_callback_data": f"{CLIENT_REF_PREFIX}{msg.message_id}",  # echoed in its status callbacks
+        }
         if msg.template is not None:
             template: dict[str, Any] = {"name": msg.template.name, "language": {"code": msg.template.language}}
             if msg.template.variables:
@@ -173,9 +200,15 @@ class WhatsAppCloudProvider:
             raise ProviderError(
                 "WhatsApp accepted the request but its answer could not be read.",
                 retryable=False,
+                outcome_unknown=True,
                 http_status=response.status_code,
             ) from exc
         return SendResult(provider_message_id=str(wamid), status=SENDING)
+
+    def lookup_sent(self, msg: OutboundMessage, since) -> list[SentCandidate] | None:
+        """The Cloud API cannot list sent messages: only the echoed ``biz_opaque_callback_data``
+        of a status callback can tell whether a send whose answer never came went out."""
+        return None
 
     # ---- webhooks -----------------------------------------------------------------------------
 
@@ -199,35 +232,54 @@ class WhatsAppCloudProvider:
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:
             data = json.loads(req.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedWebhook(f"WhatsApp webhook is not JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            raise MalformedWebhook(f"WhatsApp webhook is not readable JSON: {reason}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
             raise MalformedWebhook("WhatsApp webhook has no entry list.")
         batch = WebhookBatch()
-        try:
-            for entry in data["entry"]:
-                for change in entry.get("changes") or []:
-                    if change.get("field", "messages") != "messages":
-                        continue  # template status updates, account alerts...: nothing to apply
-                    self._parse_value(change.get("value") or {}, batch)
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:
-            raise MalformedWebhook(f"WhatsApp webhook has an unexpected shape: {exc!r}") from exc
+        at = req.received_at or http.utcnow()
+        for entry in data["entry"]:
+            changes = entry.get("changes") if isinstance(entry, dict) else None
+            if not isinstance(changes, list):
+                batch.rejected.append(_reject("an entry without a list of changes", entry))
+                continue
+            for change in changes:
+                if not isinstance(change, dict) or not isinstance(change.get("value", {}), dict):
+                    batch.rejected.append(_reject("a change without a value object", change))
+                    continue
+                if change.get("field", "messages") != "messages":
+                    continue  # template status updates, account alerts...: nothing to apply
+                self._parse_value(change.get("value") or {}, batch, at)
         return batch
 
-    def _parse_value(self, value: dict[str, Any], batch: WebhookBatch) -> None:
-        metadata = value.get("metadata") or {}
+    def _parse_value(self, value: dict[str, Any], batch: WebhookBatch, at) -> None:
+        metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
         to_ref = str(metadata["phone_number_id"]) if metadata.get("phone_number_id") else None
-        to_number = http.e164(metadata.get("display_phone_number"))
-        names = {str(c.get("wa_id")): (c.get("profile") or {}).get("name") for c in value.get("contacts") or []}
-        for m in value.get("messages") or []:
-            batch.inbound.append(self._message(m, to_ref, to_number, names))
-        for s in value.get("statuses") or []:
-            event = self._status(s)
+        to_number = http.e164(_str(metadata.get("display_phone_number")))
+        names = {}
+        for c in value.get("contacts") or []:
+            if isinstance(c, dict):
+                profile = c.get("profile") if isinstance(c.get("profile"), dict) else {}
+                names[str(c.get("wa_id"))] = _str(profile.get("name"))
+        for m in _items(value.get("messages"), "messages", batch):
+            try:
+                batch.inbound.append(self._message(m, to_ref, to_number, names, at))
+            except (MalformedWebhook, AttributeError, TypeError, KeyError, ValueError) as exc:
+                batch.rejected.append(_reject(_reason(exc, "message"), m))
+        for s in _items(value.get("statuses"), "statuses", batch):
+            try:
+                event = self._status(s, at)
+            except (MalformedWebhook, AttributeError, TypeError, KeyError, ValueError) as exc:
+                batch.rejected.append(_reject(_reason(exc, "status"), s))
+                continue
             if event is not None:
                 batch.statuses.append(event)
 
-    def _message(self, m: dict[str, Any], to_ref, to_number, names) -> InboundEvent:
-        wamid, raw_from = m.get("id"), m.get("from")
+    def _message(self, m: dict[str, Any], to_ref, to_number, names, at) -> InboundEvent:
+        if not isinstance(m, dict):
+            raise MalformedWebhook("A WhatsApp message that is not an object.")
+        wamid, raw_from = m.get("id"), _str(m.get("from"))
         sender = http.e164(raw_from)
         if not wamid or sender is None:
             raise MalformedWebhook("WhatsApp message without id or a readable 'from' number.")
@@ -246,13 +298,15 @@ class WhatsAppCloudProvider:
             to_number=to_number,
             to_ref=to_ref,
             body=body,
-            received_at=http.from_epoch(m.get("timestamp")) or http.utcnow(),
+            received_at=http.from_epoch(m.get("timestamp")) or at,
             media=media,
             profile_name=profile or None,
             reply_to=reply_to or None,
         )
 
-    def _status(self, s: dict[str, Any]) -> StatusEvent | None:
+    def _status(self, s: dict[str, Any], at) -> StatusEvent | None:
+        if not isinstance(s, dict):
+            raise MalformedWebhook("A WhatsApp status that is not an object.")
         wamid, raw = s.get("id"), str(s.get("status") or "").lower()
         if not wamid or not raw:
             raise MalformedWebhook("WhatsApp status without id or status.")
@@ -269,7 +323,15 @@ class WhatsAppCloudProvider:
             details = (first.get("error_data") or {}).get("details")
             if details and details != message:
                 message = f"{message.rstrip('.')}: {details}" if message else details
-        return StatusEvent(str(wamid), status, http.from_epoch(s.get("timestamp")) or http.utcnow(), code, message)
+        ref = _str(s.get("biz_opaque_callback_data")) or ""
+        return StatusEvent(
+            str(wamid),
+            status,
+            http.from_epoch(s.get("timestamp")) or at,
+            code,
+            message,
+            client_ref=ref[len(CLIENT_REF_PREFIX) :] if ref.startswith(CLIENT_REF_PREFIX) else None,
+        )
 
     # ---- media --------------------------------------------------------------------------------
 
@@ -290,21 +352,48 @@ class WhatsAppCloudProvider:
             url = info["url"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ProviderError("WhatsApp's media answer could not be read.", retryable=True) from exc
-        response = http.call(
+        data = http.fetch_allowed(
             self.session,
-            "GET",
-            url,
+            str(url),
             provider="WhatsApp",
+            allowed=self.media_hosts,
+            auth_for=lambda _url: {"headers": self._auth},
             timeout=self.timeout,
             read_error=_read_error,
-            headers=self._auth,
-            stream=True,
+            limit=self.media_max_bytes,
+            seconds=self.media_seconds,
         )
-        data = http.read_limited(response, provider="WhatsApp")
         for expected in {info.get("sha256"), media.sha256} - {None, ""}:
             if not sha256_matches(data, str(expected)):
                 raise ProviderError("Media checksum did not match", retryable=False)
         return data
+
+
+def _items(value: Any, name: str, batch: WebhookBatch) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        batch.rejected.append(_reject(f"'{name}' is not a list", value))
+        return []
+    return value
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+
+def _reason(exc: Exception, what: str) -> str:
+    if isinstance(exc, MalformedWebhook):
+        return str(exc)
+    return f"A WhatsApp {what} with an unexpected shape ({type(exc).__name__}: {str(exc)[:120]})."
+
+
+def _reject(reason: str, item: Any) -> RejectedItem:
+    try:
+        text = json.dumps(item, ensure_ascii=False)[:4000]
+    except (TypeError, ValueError, RecursionError):
+        text = repr(item)[:4000]
+    return RejectedItem(reason=reason, item=text)
 
 
 def _message_content(kind: str, m: dict[str, Any]) -> tuple[str, tuple[InboundMedia, ...]]:

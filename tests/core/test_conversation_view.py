@@ -133,6 +133,36 @@ def test_retryable_messages(db, ws):
     assert (texts[delivered].words, texts[delivered].problem) == ("Delivered", False)
 
 
+def test_status_words_for_sends_under_provider_faults():
+    """Issue 18: a message waiting out an outage says why and when it is retried; an interrupted
+    one says whether Parley is still checking with the provider or the agent must decide."""
+    from core import delivery
+
+    now = dt.datetime(2026, 3, 2, 15, 0)
+    retry_at = now + dt.timedelta(minutes=3)
+    queued = labels.status_text(
+        {"status": "queued", "error_reason": "provider unavailable (HTTP 500: Internal Server Error)",
+         "release_at": retry_at},
+        now,
+    )  # fmt: skip
+    assert (queued.words, queued.reason, queued.until, queued.problem) == (
+        "Queued",
+        "provider unavailable (HTTP 500: Internal Server Error)",
+        retry_at,
+        False,
+    )
+    held = labels.status_text({"status": "queued", "release_at": retry_at}, now)  # business hours: no reason
+    assert (held.reason, held.until) == ("", retry_at)
+    checking = labels.status_text({"status": "interrupted", "error_reason": delivery.CHECKING_REASON}, now)
+    assert checking.reason == (
+        "the provider's answer never came, so Parley is checking with the provider whether this went out "
+        "before sending it again."
+    )
+    decide = labels.status_text({"status": "interrupted", "error_reason": delivery.INTERRUPTED_REASON}, now)
+    assert decide.reason.startswith("the provider's answer never came and the provider cannot be asked")
+    assert decide.reason.endswith("Retry to send it again (if the first try did arrive, it arrives twice).")
+
+
 def test_whatsapp_window_open(db, ws):
     composer = conversation_view(db, ws["maria"], whatsapp(db, ws, 2)).composer
     assert composer.window_notice == ("success", "Customer care window open — 22 h 0 min left")

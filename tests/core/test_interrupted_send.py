@@ -12,22 +12,22 @@ SIGKILLed at a point the test controls, with no sleeps:
 
 Then the test reopens the file, runs the recovery the app's startup runs
 (``Dispatcher.recover()``, called by ``core.engine.build_workers``) and
-checks rule 9 / DESIGN "delivery": the message is shown as *interrupted*,
-neither lost nor sent again on its own; a one-click retry (``do_retry``)
-sends it once more.
+checks DESIGN "Sending never repeats blindly": the message is shown as
+*interrupted* while Parley checks with the provider, never sent again on
+its own before that; the lookup (Twilio's List Messages) finds it, and it is
+settled with the provider's id, sent exactly once.
 
-What the dispatcher cannot tell apart: a message claimed in the same batch
-that never reached the provider (its thread had not started its call) is
-*interrupted* too. A claim marks the whole batch before any call, and no
-per-message write is made before each call (that would cost a transaction
-per send), so after a crash every claimed row is treated alike: never
-resent silently, never dropped, retried on the agent's say-so.
-``test_a_claimed_message_that_never_reached_the_provider_is_interrupted_too``
-pins that behaviour down.
+A message claimed in the same batch that never reached the provider (its
+thread had not started its call) cannot be told apart at restart: a claim
+marks the whole batch before any call. It is looked up too; the provider
+has no such message, and after the lookups it is sent, once.
+``test_a_claimed_message_that_never_reached_the_provider_is_looked_up_then_sent_once``
+pins that down.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -38,10 +38,10 @@ from pathlib import Path
 
 import pytest
 
-from core import queries
+from core import clock, queries
 from core.actions import messaging
 from core.db import Database
-from core.delivery import INTERRUPTED_REASON, Dispatcher
+from core.delivery import CHECKING_REASON, Dispatcher
 from core.engine import ProviderBook
 from tests import factories as f
 from tests.fakes.twilio_server import FakeTwilio
@@ -69,8 +69,20 @@ class AnsweredThenStuck:
         print("answered", msg.message_id, result.provider_message_id, flush=True)
         threading.Event().wait()
 
+class StuckBefore:
+    # A thread that was claimed a message but never got to call the provider.
+    def __init__(self, inner):
+        self.inner = inner
+    def send(self, msg):
+        if msg.body == args["stuck_before"]:
+            print("stuck", msg.message_id, flush=True)
+            threading.Event().wait()
+        return self.inner.send(msg)
+
 def provider_for(sender):
     provider = book.for_sender(sender)
+    if args["stuck_before"]:
+        provider = StuckBefore(provider)
     return AnsweredThenStuck(provider) if args["mode"] == "answered" else provider
 
 dispatcher = Dispatcher(db, provider_for, media_url=lambda token: None, status_callback_url=lambda p: None,
@@ -83,23 +95,23 @@ print("recorded", flush=True)  # never reached: the test kills this process firs
 
 
 class HoldingTwilio(FakeTwilio):
-    """FakeTwilio that records the first Create Message call, says so, and holds its answer."""
+    """FakeTwilio that creates the first message as Twilio does, says so, and holds its answer."""
 
     def __init__(self) -> None:
         super().__init__()
         self.arrived = threading.Event()
         self.release = threading.Event()
         self._held = False
-        self.hold = False
+        self.holding = False
 
-    def _create_message(self, h, form):
+    def hold(self, seconds: float) -> bool:  # called once the message is created, before the answer
         with self._lock:
-            hold = self.hold and not self._held
+            hold = self.holding and not self._held
             self._held = self._held or hold
         if hold:
             self.arrived.set()
             self.release.wait(WAIT)
-        super()._create_message(h, form)
+        return super().hold(seconds)
 
 
 @pytest.fixture
@@ -125,10 +137,17 @@ def ws(db, make_user, fake):
     return dict(maria=maria, sms=sms, contact=contact, conv=conv, env=env, path=db.path)
 
 
-def run_child_and_kill(ws, fake, mode: str, *, threads: int = 4) -> str:
+def run_child_and_kill(ws, fake, mode: str, *, threads: int = 4, stuck_before: str | None = None) -> str:
     """Start a dispatcher in a child process, SIGKILL it at the chosen point; return what it said."""
-    args = {"root": str(ROOT), "db": ws["path"], "env": ws["env"], "mode": mode, "threads": threads}
-    fake.hold = mode == "held"
+    args = {
+        "root": str(ROOT),
+        "db": ws["path"],
+        "env": ws["env"],
+        "mode": mode,
+        "threads": threads,
+        "stuck_before": stuck_before,
+    }
+    fake.holding = mode == "held"
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, json.dumps(args)],
         cwd=ROOT,
@@ -138,6 +157,8 @@ def run_child_and_kill(ws, fake, mode: str, *, threads: int = 4) -> str:
     )
     try:
         assert child.stdout.readline().strip() == "ready", child.stderr.read() if child.poll() is not None else ""
+        if stuck_before:
+            assert child.stdout.readline().startswith("stuck "), "the other thread never took its message"
         if mode == "held":
             said = ""
             assert fake.arrived.wait(WAIT), "the dispatcher never called the provider"
@@ -164,23 +185,34 @@ def dispatcher_for(db, env) -> tuple[Dispatcher, ProviderBook]:
 
 def state(db, mid):
     return db.dicts(
-        "SELECT m.status, m.error_reason, m.provider_message_id, o.state, o.attempts "
+        "SELECT m.status, m.error_reason, m.provider_message_id, o.state, o.attempts, o.due_at "
         "FROM messages m JOIN outbox o ON o.message_id = m.id WHERE m.id = ? ORDER BY o.id",
         [mid],
     )
 
 
+def run_lookups(db, dispatcher) -> None:
+    """Let the dispatcher look up what is due, as time passes (the clock jumps to each due time)."""
+    for _ in range(10):
+        due = db.scalar("SELECT min(due_at) FROM outbox WHERE state IN ('unknown', 'pending')")
+        if due is None:
+            return
+        clock.freeze(max(clock.utcnow(), due) + dt.timedelta(seconds=1))
+        dispatcher.step()
+
+
 @pytest.mark.parametrize("mode", ["held", "answered"])
-def test_a_send_killed_between_the_provider_call_and_the_commit_is_interrupted_then_retried_once(db, ws, fake, mode):
+def test_a_send_killed_between_the_provider_call_and_the_commit_is_looked_up_and_settled(db, ws, fake, mode):
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "Your crown is ready for pick-up")
     db.close()  # the child process becomes the file's only owner, as the server would be
 
     said = run_child_and_kill(ws, fake, mode)
 
-    # The provider got exactly one request for it (and, when "answered", gave it an id).
+    # The provider got exactly one request for it and created the message.
     assert len(fake.sends) == 1 and fake.sends[0].value("Body") == "Your crown is ready for pick-up"
+    [created] = fake.created
     if mode == "answered":
-        assert said.split()[1] == str(mid) and said.split()[2].startswith("SM")
+        assert said.split()[1] == str(mid) and said.split()[2] == created["sid"]
 
     db2 = Database(ws["path"])  # restart: the killed process left its lock and WAL behind
     try:
@@ -192,61 +224,57 @@ def test_a_send_killed_between_the_provider_call_and_the_commit_is_interrupted_t
         dispatcher, book = dispatcher_for(db2, ws["env"])
         assert dispatcher.recover() == 1  # what core.engine.build_workers does at startup
         [row] = state(db2, mid)
-        assert (row["status"], row["state"], row["error_reason"]) == ("interrupted", "interrupted", INTERRUPTED_REASON)
+        assert (row["status"], row["state"], row["error_reason"]) == ("interrupted", "unknown", CHECKING_REASON)
         shown = [m for m in queries.thread(db2, ws["maria"], ws["conv"]).messages if m["id"] == mid]
-        assert [(m["status"], m["error_reason"]) for m in shown] == [("interrupted", INTERRUPTED_REASON)]
+        assert [(m["status"], m["error_reason"]) for m in shown] == [("interrupted", CHECKING_REASON)]
         assert (
             db2.scalar("SELECT count(*) FROM events WHERE name = 'message.interrupted' AND message_id = ?", [mid]) == 1
         )
+        # Nothing happens before the provider had time to finish what it was doing.
+        assert dispatcher.step() is False and dispatcher.recover() == 0 and fake.lookups == []
 
-        # Not sent again on its own, however often the dispatcher runs (or recovers again).
-        assert dispatcher.step() is False and dispatcher.recover() == 0 and dispatcher.step() is False
-        assert len(fake.sends) == 1
-
-        # One click: queued again, and the next dispatcher run sends it exactly once more.
-        messaging.do_retry(db2, ws["maria"], mid)
-        assert db2.scalar("SELECT status FROM messages WHERE id = ?", [mid]) == "queued"
-        assert dispatcher.step() is True and dispatcher.step() is False
-        assert len(fake.sends) == 2
-        assert [s.value("Body") for s in fake.sends] == ["Your crown is ready for pick-up"] * 2
-        rows = state(db2, mid)
-        assert [r["state"] for r in rows] == ["superseded", "done"]
-        assert rows[-1]["status"] == "sending" and rows[-1]["provider_message_id"].startswith("SM")
-        assert rows[-1]["attempts"] == 1
+        run_lookups(db2, dispatcher)
+        assert len(fake.lookups) == 1 and len(fake.sends) == 1  # found at the first lookup: never sent again
+        [row] = state(db2, mid)
+        assert (row["status"], row["state"], row["provider_message_id"], row["error_reason"]) == (
+            "sending",
+            "done",
+            created["sid"],
+            None,
+        )
+        assert dispatcher.step() is False and len(fake.sends) == 1
         dispatcher.close()
         book.close()
     finally:
         db2.close()
 
 
-def test_a_claimed_message_that_never_reached_the_provider_is_interrupted_too(db, ws, fake):
+def test_a_claimed_message_that_never_reached_the_provider_is_looked_up_then_sent_once(db, ws, fake):
     first = messaging.do_send(db, ws["maria"], ws["conv"], "first")
     second = messaging.do_send(db, ws["maria"], ws["conv"], "second")
     db.close()
 
-    # One sending thread: "first" is held at the provider while "second", claimed in the same
-    # batch, still waits for the thread; then the process dies.
-    run_child_and_kill(ws, fake, "held", threads=1)
+    # "first" is held at the provider while "second", claimed in the same batch, has not been
+    # handed to the provider by its thread yet; then the process dies.
+    run_child_and_kill(ws, fake, "held", stuck_before="second")
     assert [s.value("Body") for s in fake.sends] == ["first"]
 
     db2 = Database(ws["path"])
     try:
         dispatcher, book = dispatcher_for(db2, ws["env"])
         assert dispatcher.recover() == 2
-        # The dispatcher cannot tell the two apart: both are shown interrupted, neither is resent.
         for mid in (first, second):
             [row] = state(db2, mid)
-            assert (row["status"], row["state"], row["error_reason"]) == (
-                "interrupted",
-                "interrupted",
-                INTERRUPTED_REASON,
-            )
+            assert (row["status"], row["state"], row["error_reason"]) == ("interrupted", "unknown", CHECKING_REASON)
         assert dispatcher.step() is False and len(fake.sends) == 1
-        for mid in (first, second):
-            messaging.do_retry(db2, ws["maria"], mid)
-        assert dispatcher.step() is True and dispatcher.step() is False
-        assert sorted(s.value("Body") for s in fake.sends) == ["first", "first", "second"]
+        run_lookups(db2, dispatcher)
+        # "first" was found and settled; "second" was looked up twice, not found, and sent: once each.
+        assert sorted(s.value("Body") for s in fake.sends) == ["first", "second"]
+        assert sorted(fake.created_bodies()) == ["first", "second"]
+        assert [r["state"] for r in state(db2, first)] == ["done"]
+        assert [r["state"] for r in state(db2, second)] == ["done"]
         assert {db2.scalar("SELECT status FROM messages WHERE id = ?", [m]) for m in (first, second)} == {"sending"}
+        assert len(fake.lookups) == 3
         dispatcher.close()
         book.close()
     finally:

@@ -50,3 +50,23 @@ def test_a_contact_change_shows_in_every_users_lists():
     mine = feed.user_version(7)
     feed.on_event(event("contact.updated", contact_id=5, actor_id=1))  # a name shown in anyone's inbox
     assert feed.user_version(7) > mine and feed.user_version(8) == feed.version
+
+
+def test_a_notification_stream_wakes_for_its_user_not_for_everyone_elses_changes():
+    """Issue 18 (load): a webhook burst for other agents must not spin an open page's stream."""
+    import threading
+
+    feed = ChangeFeed()
+    woke = []
+
+    def wait() -> None:
+        woke.append(feed.wait_for_user(7, feed.user_version(7), timeout=30))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    for n in range(200):  # the rest of the team's traffic
+        feed.on_event(event("message.received", conversation_id=100 + n, owner_id=8, user_id=8))
+    assert waiter.is_alive() and woke == []
+    feed.on_event(event("message.received", conversation_id=4, owner_id=7, user_id=7))
+    waiter.join(30)
+    assert woke == [feed.user_version(7)]

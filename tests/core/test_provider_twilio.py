@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 from urllib.parse import urlencode
 
 import pytest
@@ -67,7 +68,8 @@ def test_sms_send_posts_the_form_with_basic_auth(fake, provider):
         ("To", CUSTOMER),
         ("From", OURS),
         ("Body", "Your table is ready"),
-        ("StatusCallback", "https://parley.example/webhooks/twilio"),
+        # Parley's id rides in the callback URL: its status callbacks can settle a send whose answer never came.
+        ("StatusCallback", "https://parley.example/webhooks/twilio?parley_msg=7"),
     ]
 
 
@@ -138,11 +140,40 @@ def test_500_is_retryable_and_send_makes_exactly_one_attempt(fake, provider):
     assert len(fake.sends) == 1  # the dispatcher owns the retry loop
 
 
-def test_slow_answer_is_a_retryable_timeout(fake, provider):
+def test_slow_answer_has_an_unknown_outcome_never_a_blind_retry(fake, provider):
+    """Issue 18.1: the request left; Twilio may have created the message."""
     fake.script(201, {"sid": "SMlate", "status": "queued"}, delay=3.0)
     with pytest.raises(ProviderError) as info:
         provider.send(message())
-    assert info.value.retryable is True and info.value.code == "timeout"
+    assert (info.value.retryable, info.value.outcome_unknown, info.value.code) == (False, True, "timeout")
+
+
+def test_a_connection_cut_after_the_request_left_has_an_unknown_outcome():
+    """The server reads the whole request, then hangs up without answering."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def serve():
+            conn, _ = server.accept()
+            with conn:
+                data = b""
+                while b"Body=" not in data:
+                    data += conn.recv(65536)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        p = TwilioProvider("AC1", "tok", base_url=f"http://127.0.0.1:{port}")
+        with pytest.raises(ProviderError) as info:
+            p.send(message())
+        thread.join(10)
+    assert (info.value.retryable, info.value.outcome_unknown) == (False, True)
+
+
+def test_the_connect_timeout_is_short_and_distinct_from_the_read_timeout(fake):
+    connect, read = TwilioProvider(fake.account_sid, fake.auth_token, base_url=fake.url).timeout
+    assert connect <= 2.0 < read
 
 
 def test_connection_refused_is_retryable():
@@ -152,7 +183,7 @@ def test_connection_refused_is_retryable():
     p = TwilioProvider("AC1", "tok", base_url=f"http://127.0.0.1:{port}")
     with pytest.raises(ProviderError) as info:
         p.send(message())
-    assert info.value.retryable is True and info.value.code == "connection"
+    assert info.value.retryable is True and info.value.code == "connection" and not info.value.outcome_unknown
 
 
 def test_missing_body_is_refused_by_twilio_as_final(fake, provider):
@@ -353,9 +384,60 @@ def test_fetch_media_uses_basic_auth_and_follows_the_redirect(fake, provider):
     assert storage_get.path.startswith("/storage/")
 
 
-def test_credentials_are_not_sent_to_other_hosts(fake, provider):
+def test_credentials_are_not_sent_to_other_hosts(fake):
+    """A configured media host gets no Twilio credentials (only Twilio's own API host does)."""
+    other = fake.url.replace("127.0.0.1", "localhost")
+    provider = TwilioProvider(fake.account_sid, fake.auth_token, base_url=fake.url, media_hosts=(other,))
     url = fake.add_media(b"x").replace("127.0.0.1", "localhost")
     with pytest.raises(ProviderError) as info:
         provider.fetch_media(InboundMedia("image/jpeg", url=url))
     assert info.value.http_status == 401 and not info.value.retryable
     assert "authorization" not in fake.requests[-1].headers
+
+
+def test_media_from_a_foreign_host_is_never_fetched(fake, provider):
+    """Issue 18.10: a signed webhook's MediaUrl pointing at Parley itself (or anything else) is refused."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        port = other.getsockname()[1]
+    before = len(fake.requests)
+    for url in (f"http://127.0.0.1:{port}/healthz", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd"):
+        with pytest.raises(ProviderError) as info:
+            provider.fetch_media(InboundMedia("image/png", url=url))
+        assert info.value.code == "media_host" and "not on Twilio's media servers" in info.value.message
+    assert len(fake.requests) == before
+
+
+def test_a_redirect_off_the_media_hosts_is_not_followed(fake, provider):
+    url = fake.add_media(b"x")
+    media_sid = url.rsplit("/", 1)[-1]
+    fake._media[media_sid] = (b"x", "image/png")
+    original = fake._reply
+
+    def redirect_elsewhere(h, status, data, content_type, headers=None):
+        if status == 307:
+            headers = {"Location": "http://10.0.0.1/internal"}
+        return original(h, status, data, content_type, headers)
+
+    fake._reply = redirect_elsewhere
+    with pytest.raises(ProviderError) as info:
+        provider.fetch_media(InboundMedia("image/png", url=url))
+    assert info.value.code == "media_host"
+
+
+def test_media_larger_than_the_limit_is_refused(fake):
+    provider = TwilioProvider(fake.account_sid, fake.auth_token, base_url=fake.url, media_max_bytes=1000)
+    url = fake.add_media(b"\x89PNG" + b"0" * 5000, "image/png")
+    with pytest.raises(ProviderError) as info:
+        provider.fetch_media(InboundMedia("image/png", url=url))
+    assert "larger than" in info.value.message and not info.value.retryable
+
+
+def test_e164_is_the_projects_one_parser():
+    """Issue 16: the regex fallback accepted numbers phonenumbers rejects."""
+    from core.providers import http
+
+    assert http.e164("whatsapp:+14158675309") == "+14158675309"
+    assert http.e164("14158675309") == "+14158675309"
+    assert http.e164("+19999999999") is None  # no such area code: the old fallback said "+19999999999"
+    assert http.e164("+1234567") is None

@@ -63,6 +63,7 @@ def test_text_send_shape_auth_and_wamid(fake, provider):
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": CUSTOMER,
+        "biz_opaque_callback_data": "parley:9",  # echoed in its status callbacks (issue 18.1)
         "type": "text",
         "text": {"body": "See https://example.com", "preview_url": True},
     }
@@ -152,11 +153,11 @@ def test_429_retry_after_header_and_500(fake, provider):
     assert len(fake.sends) == 2  # one attempt per send()
 
 
-def test_timeout_is_retryable(fake, provider):
+def test_timeout_has_an_unknown_outcome(fake, provider):
     fake.script(200, {"messages": [{"id": "wamid.late"}]}, delay=3.0)
     with pytest.raises(ProviderError) as info:
         provider.send(message())
-    assert info.value.retryable and info.value.code == "timeout"
+    assert (info.value.retryable, info.value.outcome_unknown, info.value.code) == (False, True, "timeout")
 
 
 def test_bad_token_and_bad_request_are_final(fake):
@@ -341,15 +342,50 @@ def test_other_fields_are_ignored(provider):
         b"{not json",
         b"[]",
         b'{"object": "whatsapp_business_account"}',
-        json.dumps(envelope(messages=[text_message(**{"from": None})])).encode(),
-        json.dumps(envelope(statuses=[{"status": "sent"}])).encode(),
-        json.dumps(envelope(messages=[text_message(type="image", image={"mime_type": "image/jpeg"})])).encode(),
-        json.dumps({"entry": [{"changes": [{"field": "messages", "value": {"messages": "nope"}}]}]}).encode(),
+        b"[" * 100_000 + b"]" * 100_000,  # issue 18.9: nested too deeply for the parser
     ],
 )
-def test_malformed_bodies_raise(provider, raw):
+def test_unreadable_bodies_raise(provider, raw):
     with pytest.raises(MalformedWebhook):
         provider.parse_webhook(signed(raw))
+
+
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (text_message(**{"from": None}), "without id or a readable 'from' number"),
+        (text_message(**{"from": "99"}), "without id or a readable 'from' number"),
+        (text_message(type="image", image={"mime_type": "image/jpeg"}), "image message without a media id"),
+        ("not an object", "not an object"),
+    ],
+)
+def test_a_bad_message_is_rejected_alone_and_the_good_one_kept(provider, bad, reason):
+    """Issue 18.5: one bad item no longer loses the payload."""
+    good = text_message(id="wamid.good", text={"body": "Still here"})
+    batch = provider.parse_webhook(signed(json.dumps(envelope(messages=[bad, good])).encode()))
+    assert [e.provider_message_id for e in batch.inbound] == ["wamid.good"]
+    assert len(batch.rejected) == 1 and reason in batch.rejected[0].reason
+    assert json.loads(batch.rejected[0].item) == bad
+
+
+def test_a_status_without_a_status_is_rejected_alone(provider):
+    good = {"id": "wamid.s1", "status": "delivered", "timestamp": "1749416400", "recipient_id": "16505551234"}
+    batch = provider.parse_webhook(signed(json.dumps(envelope(statuses=[{"id": "wamid.s0"}, good])).encode()))
+    assert [(s.provider_message_id, s.status) for s in batch.statuses] == [("wamid.s1", "delivered")]
+    assert [r.reason for r in batch.rejected] == ["WhatsApp status without id or status."]
+
+
+def test_a_list_that_is_not_a_list_is_rejected(provider):
+    raw = json.dumps({"entry": [{"changes": [{"field": "messages", "value": {"messages": "nope"}}]}]}).encode()
+    batch = provider.parse_webhook(signed(raw))
+    assert batch.inbound == [] and [r.reason for r in batch.rejected] == ["'messages' is not a list"]
+
+
+def test_the_echoed_callback_data_names_parleys_message(provider):
+    item = {"id": "wamid.s1", "status": "sent", "timestamp": "1749416400", "biz_opaque_callback_data": "parley:42"}
+    other = {"id": "wamid.s2", "status": "sent", "timestamp": "1749416400", "biz_opaque_callback_data": "crm:9"}
+    batch = provider.parse_webhook(signed(json.dumps(envelope(statuses=[item, other])).encode()))
+    assert [s.client_ref for s in batch.statuses] == ["42", None]
 
 
 # ---- media ------------------------------------------------------------------------------------

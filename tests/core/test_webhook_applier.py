@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from core import clock, ingest
+from core import clock, ingest_apply
 from core.actions import messaging
 from core.engine import ProviderBook
-from core.ingest import WebhookApplier
+from core.ingest_apply import WebhookApplier
 from core.media_store import MediaStore
 from tests import factories as f
 
@@ -86,7 +86,7 @@ def test_a_mixed_backlog_is_applied_in_one_step(db, applier, monkeypatch):
     # One event per message whose status moved (the late 'sent' moved nothing back).
     assert db.scalar("SELECT count(*) FROM events WHERE name = 'message.status'") - statuses_before == 30
     # After the grace period the unknown id is kept, marked, and no longer retried.
-    monkeypatch.setattr(ingest, "UNKNOWN_ID_GRACE", dt.timedelta(0))
+    monkeypatch.setattr(ingest_apply, "UNKNOWN_ID_GRACE", dt.timedelta(0))
     clock.freeze(clock.utcnow() + dt.timedelta(seconds=5))
     assert app.step() is True
     assert db.fetchone("SELECT state, error FROM webhook_inbox WHERE CAST(body AS VARCHAR) LIKE '%SIMnobody%'") == (
@@ -117,16 +117,14 @@ def test_inbound_for_a_sender_that_is_gone_is_kept_and_marked(db, applier):
 
 def test_one_webhook_that_cannot_be_applied_does_not_hold_up_the_others(db, applier, monkeypatch):
     app, _ = applier
-    from core.actions import inbound
+    real = ingest_apply.apply_inbound_batch
 
-    real = inbound.apply_inbound
-
-    def flaky(tx, event, *args, **kwargs):
-        if event.provider_message_id == "SIMbad":
+    def flaky(tx, items):
+        if any(item.event.provider_message_id == "SIMbad" for item in items):
             raise RuntimeError("simulated bug")
-        return real(tx, event, *args, **kwargs)
+        return real(tx, items)
 
-    monkeypatch.setattr(inbound, "apply_inbound", flaky)
+    monkeypatch.setattr(ingest_apply, "apply_inbound_batch", flaky)
     store(
         db,
         *[

@@ -8,7 +8,7 @@ promises (DESIGN.md rule 7, pages/notify.py):
   the tab title's unread count goes up and a toast appears;
 * a new incoming message shows in the open conversation within 5 s, without
   a reload, and is not announced as news from elsewhere (no toast about the
-  conversation on screen);
+  conversation on screen); what the agent was typing stays in the composer;
 * the tab title carries the unread count on every page.
 
 Headless Chromium reports every page as visible (there is no window manager
@@ -298,6 +298,24 @@ def test_incoming_message_shows_live_in_the_open_conversation(parley, new_contex
     )
     expect(page.locator("[data-testid=stChatMessage]", has_text="running ten minutes late")).to_have_count(0)
     assert settled_count(page, quiet_s=1.0) == count + 1
+
+
+def test_what_she_is_typing_survives_a_message_arriving(parley, new_context):
+    """The live thread reruns the page when a message arrives (pages/thread_view.py): the words
+    in the composer, not yet sent, stay where they are."""
+    base, _, ids = parley
+    cid, phone, our_number, name = ids["maria_sms_conversations"][0]
+    page = open_signed_in(new_context(), base, "maria", f"/conversation?id={cid}")
+    page.get_by_role("heading", name=name).wait_for(timeout=30_000)
+    box = page.get_by_placeholder("Write a message…")
+    box.click()
+    draft = "Half a sentence, still thinking"
+    page.keyboard.type(draft)  # focused, not committed: only the browser holds it
+    text = f"E2E inbound {uuid.uuid4().hex[:8]}: are you there?"
+    post_twilio_inbound(base, phone, our_number, text)
+    expect(page.locator("[data-testid=stChatMessage]", has_text=text)).to_be_visible(timeout=LIVE_MS + SLACK_MS)
+    expect(box).to_have_value(draft)
+    expect(box).to_be_focused()
 
 
 # ---- 3. the tab title on every page --------------------------------------------------------------

@@ -10,7 +10,10 @@ the request shape (messaging_product, recipient_type, to, type and its
 object) and answers ``{"messaging_product":"whatsapp","contacts":[...],
 "messages":[{"id":"wamid...."}]}``. ``GET /{version}/{media-id}`` answers
 the media JSON whose ``url`` points back here; that download also needs the
-Bearer token. Scripted answers are used once each by the next send.
+Bearer token. Scripted answers are used once each by the next send. The shared
+failures apply to sends: ``fail_for`` answers the outage status and sends
+nothing; ``delay_answers`` sends at once (``sent`` keeps each accepted body with
+its wamid) and answers late.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class FakeGraph(LoopbackFake):
         self.access_token = access_token
         self.api_version = api_version
         self._media: dict[str, dict[str, Any]] = {}
+        self.sent: list[tuple[str, dict[str, Any]]] = []  # (wamid, payload) of each accepted send
 
     # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
@@ -128,6 +132,10 @@ class FakeGraph(LoopbackFake):
             if s.delay and self._stopping.wait(s.delay):
                 return
             return self._json(h, s.status, s.body, s.headers)
+        outage = self.failing()
+        if outage is not None:
+            status, answer = outage
+            return self._json(h, status, answer if answer is not None else self.error(1, "An unknown error occurred"))
         problem = None
         try:
             payload = json.loads(body) if "application/json" in headers.get("content-type", "") else None
@@ -140,13 +148,18 @@ class FakeGraph(LoopbackFake):
         if problem:
             return self._json(h, 400, self.error(100, "(#100) Invalid parameter", details=problem))
         to = payload["to"]
+        wamid = "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode()
+        with self._lock:
+            self.sent.append((wamid, payload))
+        if self.hold(self.answer_delay()):
+            return
         self._json(
             h,
             200,
             {
                 "messaging_product": "whatsapp",
                 "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
-                "messages": [{"id": "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode()}],
+                "messages": [{"id": wamid}],
             },
         )
 

@@ -12,18 +12,27 @@ resource (``sid`` "SM…", ``status`` "queued"), and serves inbound media
 behind Basic auth with a redirect to an unauthenticated "storage" URL.
 Scripted answers (error bodies, 429 with Retry-After, 500, slow replies)
 are used once each, in order, by the next Create Message calls.
+
+Created messages are kept (``created``) and listed, newest first, by
+``GET .../Messages.json`` with Twilio's filters ``To``, ``From`` and
+``DateSent`` (also ``DateSent<`` and ``DateSent>``, a ``YYYY-MM-DD`` date),
+paged with ``PageSize`` and ``next_page_uri``. The shared failures apply to
+Create Message: during ``fail_for`` it answers the outage status and creates
+nothing; with ``delay_answers`` it creates the message at once and answers
+late (Twilio's "accepted, answered after the client's read timeout").
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import email.utils
 import json
 import secrets
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tests.fakes.loopback import LoopbackFake
 
@@ -58,6 +67,8 @@ class FakeTwilio(LoopbackFake):
         self.auth_token = auth_token
         self.api_key = (api_key_sid, api_key_secret) if api_key_sid else None
         self._media: dict[str, tuple[bytes, str]] = {}
+        self.created: list[dict[str, Any]] = []  # message resources, in the order they were created
+        self.forms: dict[str, list[tuple[str, str]]] = {}  # sid -> the Create Message form that made it
 
     # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
@@ -79,6 +90,14 @@ class FakeTwilio(LoopbackFake):
     @property
     def sends(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")]
+
+    @property
+    def lookups(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "GET" and r.path.endswith("/Messages.json")]
+
+    def created_bodies(self) -> list[str]:
+        with self._lock:
+            return [m["body"] for m in self.created]
 
     # ---- serving ------------------------------------------------------------------------------
 
@@ -114,6 +133,8 @@ class FakeTwilio(LoopbackFake):
             return self._reply(h, 307, b"", "text/plain", {"Location": f"{self.url}/storage/{media_sid}"})
         if h.command == "POST" and rest == "Messages.json":
             return self._create_message(h, form)
+        if h.command == "GET" and rest == "Messages.json":
+            return self._list_messages(h, parts.query)
         return self._json(h, 404, self.error(20404, "The requested resource was not found", 404))
 
     def _authorised(self, header: str) -> bool:
@@ -131,6 +152,12 @@ class FakeTwilio(LoopbackFake):
             if s.delay and self._stopping.wait(s.delay):
                 return
             return self._json(h, s.status, s.body, s.headers)
+        outage = self.failing()
+        if outage is not None:
+            status, body = outage
+            return self._json(
+                h, status, body if body is not None else self.error(20500, "Internal Server Error", status)
+            )
         fields = dict(form)
         if not fields.get("To"):
             return self._json(h, 400, self.error(21604, "A 'To' phone number is required."))
@@ -146,12 +173,13 @@ class FakeTwilio(LoopbackFake):
                 return self._json(h, 400, self.error(21656, "The ContentVariables Parameter is invalid"))
         sid = ("MM" if media else "SM") + secrets.token_hex(16)
         now = email.utils.formatdate(usegmt=True)
+        sent_on = dt.datetime.now(dt.UTC).date().isoformat()
         resource = {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
             "body": fields.get("Body", ""),
             "date_created": now,
-            "date_sent": None,
+            "date_sent": now,
             "date_updated": now,
             "direction": "outbound-api",
             "error_code": None,
@@ -168,4 +196,50 @@ class FakeTwilio(LoopbackFake):
             "to": fields["To"],
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
+        with self._lock:
+            self.created.append({**resource, "_sent_on": sent_on})
+            self.forms[sid] = list(form)
+        if self.hold(self.answer_delay()):  # created, but answered late (or never: the fake stopped)
+            return
         self._json(h, 201, resource)
+
+    def _list_messages(self, h: BaseHTTPRequestHandler, query: str) -> None:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        try:
+            size = max(1, min(1000, int(params.get("PageSize") or 50)))
+            page = max(0, int(params.get("Page") or 0))
+        except ValueError:
+            return self._json(h, 400, self.error(20001, "Invalid paging parameter"))
+        with self._lock:
+            found = [
+                m
+                for m in reversed(self.created)  # newest first, as Twilio lists them
+                if (not params.get("To") or m["to"] == params["To"])
+                and (not params.get("From") or m["from"] == params["From"])
+                and (not params.get("DateSent") or m["_sent_on"] == params["DateSent"])
+                and (not params.get("DateSent>") or m["_sent_on"] >= params["DateSent>"])
+                and (not params.get("DateSent<") or m["_sent_on"] <= params["DateSent<"])
+            ]
+        chunk = [{k: v for k, v in m.items() if not k.startswith("_")} for m in found[page * size : (page + 1) * size]]
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        keep = [(k, v) for k, v in params.items() if k not in ("Page", "PageToken")]
+
+        def uri(n: int) -> str:
+            return base + "?" + urlencode([*keep, ("Page", str(n)), ("PageToken", f"PA{n}")])
+
+        more = (page + 1) * size < len(found)
+        self._json(
+            h,
+            200,
+            {
+                "messages": chunk,
+                "page": page,
+                "page_size": size,
+                "start": page * size,
+                "end": page * size + max(0, len(chunk) - 1),
+                "uri": base + "?" + query,
+                "first_page_uri": uri(0),
+                "next_page_uri": uri(page + 1) if more else None,
+                "previous_page_uri": uri(page - 1) if page else None,
+            },
+        )

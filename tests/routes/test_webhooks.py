@@ -111,9 +111,9 @@ def test_oversized_body_is_refused_without_storing(ws):
 
 def test_status_for_a_message_never_sent_is_kept_and_marked(ws, monkeypatch):
     rt, client = ws
-    from core import ingest
+    from core import ingest_apply
 
-    monkeypatch.setattr(ingest, "UNKNOWN_ID_GRACE", __import__("datetime").timedelta(0))
+    monkeypatch.setattr(ingest_apply, "UNKNOWN_ID_GRACE", __import__("datetime").timedelta(0))
     payload = {"type": "status", "id": "SIMnever", "status": "delivered", "at": clock.utcnow().isoformat()}
     assert post(rt, client, payload).status_code == 200
     assert wait_for(lambda: rt.db.scalar("SELECT state FROM webhook_inbox") == "applied")

@@ -1,0 +1,328 @@
+"""Recording what came back from providers, for the dispatcher (``core.delivery``).
+
+``record`` runs in one write transaction for every outcome that came back
+since the last one: sends (sent, queued again, unknown, failed) and lookups
+of sends whose outcome was unknown (settled, sent again, or left to the
+agent). An outcome whose outbox row changed meanwhile (an agent's Retry, a
+status callback that settled it) is dropped: the row's new state wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from core import clock, events
+from core.actions.inbound import opt_out_contact
+from core.db import Transaction
+from core.delivery_pacing import backoff_seconds
+from core.provider_errors import OPT_OUT_CODES, describe
+from core.providers.base import ProviderError, SentCandidate, status_moves_forward
+
+if TYPE_CHECKING:
+    from core.delivery import SendOutcome
+    from core.delivery_pacing import RetryPolicy
+
+MSG_COLUMNS = ["id", "status", "provider_message_id", "error_code", "error_reason", "release_at"]
+OUTBOX_COLUMNS = ["id", "state", "due_at", "last_error", "retry_since", "lookups"]
+
+
+def retry_reason(err: ProviderError) -> str:
+    """Why a message waits in the queue, in the words the thread shows ("Queued — …, retrying at 3:05 PM")."""
+    detail = (err.message or "").strip().rstrip(".")
+    if err.http_status == 429 or err.code in ("20429", "130429", "131056", "4", "80007"):
+        what = "provider busy"
+    elif err.code == "connection":
+        what = "provider unreachable"
+    else:
+        what = "provider unavailable"
+    if err.http_status and f"HTTP {err.http_status}" not in detail:
+        detail = f"HTTP {err.http_status}: {detail}" if detail else f"HTTP {err.http_status}"
+    return f"{what} ({detail[:160]})" if detail else what
+
+
+def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) -> dict[str, int]:
+    from core.delivery import CHECKING_REASON, INTERRUPTED_REASON
+
+    now = clock.utcnow()
+    ids = [o.claim.outbox_id for o in outcomes]
+    states = dict(tx.fetchall("SELECT id, state FROM outbox WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]))
+    current = dict(
+        tx.fetchall(
+            "SELECT id, status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [[o.claim.message_id for o in outcomes]],
+        )
+    )
+    # A lookup may only take a provider id no message has yet (two unknowns to one person, one found).
+    listed = [c.provider_message_id for o in outcomes for c in (o.candidates or [])]
+    taken = {
+        r[0]
+        for r in tx.fetchall(
+            "SELECT provider_message_id FROM messages WHERE provider_message_id = ANY(?::VARCHAR[])", [listed]
+        )
+    }
+    msg_rows, outbox_rows, opt_outs, touched = [], [], [], []
+    counts: dict[str, Any] = {"sent": 0, "failed": 0, "retrying_senders": set(), "healthy_senders": set()}
+
+    def done(o: SendOutcome, status: str, provider_id: str, **extra: Any) -> None:
+        c = o.claim
+        if not status_moves_forward(current.get(c.message_id), status):
+            status = current.get(c.message_id)
+        msg_rows.append((c.message_id, status, provider_id, None, None, None))
+        outbox_rows.append((c.outbox_id, "done", None, None, None, None))
+        tx.publish(
+            events.MESSAGE_SENT,
+            message_id=c.message_id,
+            channel=c.sender["channel"],
+            sender_id=c.sender["id"],
+            status=status,
+            **extra,
+        )
+        counts["sent"] += 1
+
+    def failed(o: SendOutcome, err: ProviderError, reason: str) -> None:
+        c = o.claim
+        msg_rows.append((c.message_id, "failed", None, err.code, reason, None))
+        outbox_rows.append((c.outbox_id, "failed", None, err.message[:500], None, None))
+        tx.publish(
+            events.MESSAGE_FAILED,
+            message_id=c.message_id,
+            channel=c.sender["channel"],
+            sender_id=c.sender["id"],
+            error_code=err.code,
+        )
+        counts["failed"] += 1
+
+    def again(o: SendOutcome, due: dt.datetime, reason: str | None, last_error: str, since, lookups=None) -> None:
+        c = o.claim
+        msg_rows.append((c.message_id, "queued", None, None, reason, due))
+        outbox_rows.append((c.outbox_id, "pending", due, last_error[:500], since, lookups))
+        tx.publish(events.MESSAGE_RETRY_SCHEDULED, message_id=c.message_id, attempt=c.attempts, error=last_error[:200])
+
+    def unknown(o: SendOutcome, due: dt.datetime, last_error: str, lookups: int, since=None) -> None:
+        c = o.claim
+        msg_rows.append((c.message_id, "interrupted", None, None, CHECKING_REASON, None))
+        outbox_rows.append((c.outbox_id, "unknown", due, last_error[:500], since, lookups))
+
+    def interrupted(o: SendOutcome, last_error: str, lookups: int) -> None:
+        """Nobody can tell whether it went out: the agent decides (Retry), never the dispatcher."""
+        c = o.claim
+        msg_rows.append((c.message_id, "interrupted", None, None, INTERRUPTED_REASON, None))
+        outbox_rows.append((c.outbox_id, "interrupted", None, last_error[:500], None, lookups))
+        tx.publish(
+            events.MESSAGE_INTERRUPTED,
+            message_id=c.message_id,
+            channel=c.sender["channel"],
+            sender_id=c.sender["id"],
+            cause="unverifiable",
+        )
+
+    for o in outcomes:
+        c = o.claim
+        expected = "claimed" if c.kind == "send" else "checking"
+        if states.get(c.outbox_id) != expected:
+            continue  # settled by a status callback, or retried by an agent, meanwhile
+        touched.append(c.message_id)
+        if c.kind == "lookup":
+            _record_lookup(o, now, policy, taken, done=done, again=again, unknown=unknown, interrupted=interrupted)
+            continue
+        if o.result is not None:
+            done(o, o.result.status, o.result.provider_message_id)
+            counts["healthy_senders"].add(c.sender["id"])
+            continue
+        err = o.error
+        if err.outcome_unknown:  # the provider may have it: look before sending again
+            due = now + dt.timedelta(seconds=policy.lookup_delay)
+            unknown(o, due, err.message, 0, c.retry_since)
+            tx.publish(
+                events.MESSAGE_INTERRUPTED,
+                message_id=c.message_id,
+                channel=c.sender["channel"],
+                sender_id=c.sender["id"],
+                cause="no_answer",
+            )
+        elif err.retryable:
+            since = c.retry_since or now
+            if now - since >= policy.horizon:
+                failed(o, err, f"{describe(err.code, err.message)} — gave up after trying for {_span(now - since)}")
+            else:
+                due = now + dt.timedelta(
+                    seconds=backoff_seconds(
+                        c.attempts, err.retry_after, base=policy.backoff_base, cap=policy.backoff_cap
+                    )
+                )
+                again(o, due, retry_reason(err), err.message, since)
+                counts["retrying_senders"].add(c.sender["id"])
+        else:
+            failed(o, err, describe(err.code, err.message))
+            if err.code in OPT_OUT_CODES:
+                opt_outs.append(c.message_id)
+    _bulk_update(
+        tx,
+        "messages",
+        pd.DataFrame(msg_rows, columns=MSG_COLUMNS),
+        """
+        status = u.status, status_at = ?, provider_message_id = coalesce(u.provider_message_id,
+        messages.provider_message_id), error_code = u.error_code, error_reason = u.error_reason,
+        release_at = u.release_at""",
+        [now],
+    )
+    frame = pd.DataFrame(outbox_rows, columns=OUTBOX_COLUMNS)
+    frame["lookups"] = frame["lookups"].astype("Int64")
+    _bulk_update(
+        tx,
+        "outbox",
+        frame,
+        """
+        state = u.state, due_at = coalesce(u.due_at, outbox.due_at), last_error = u.last_error,
+        retry_since = u.retry_since, lookups = coalesce(u.lookups, outbox.lookups)""",
+        [],
+    )
+    for message_id in opt_outs:
+        provider_opt_out(tx, message_id)
+    # Owners' live pages: one event per conversation touched.
+    if touched:
+        for conversation_id, owner_id in tx.fetchall(
+            "SELECT DISTINCT c.id, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
+            [touched],
+        ):
+            tx.publish(events.CONVERSATION_DELIVERY, conversation_id=conversation_id, user_id=owner_id)
+    return counts
+
+
+def bring_forward(tx: Transaction, sender_ids: list[int]) -> int:
+    """A sender's provider answered again: its messages waiting out the outage go now, not at
+    their backed-off times (up to a few minutes away)."""
+    now = clock.utcnow()
+    rows = tx.fetchall(
+        """SELECT id, message_id FROM outbox WHERE state = 'pending' AND retry_since IS NOT NULL AND due_at > ?
+           AND sender_id IN (SELECT unnest(?::INTEGER[]))""",
+        [now, sender_ids],
+    )
+    if rows:
+        tx.execute("UPDATE outbox SET due_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))", [now, [r[0] for r in rows]])
+        tx.execute(
+            "UPDATE messages SET release_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))", [now, [r[1] for r in rows]]
+        )
+    return len(rows)
+
+
+def _record_lookup(o, now, policy, taken: set[str], *, done, again, unknown, interrupted) -> None:
+
+    c = o.claim
+    looked = c.lookups + 1
+    if o.error is not None:  # the lookup itself failed: ask again later, within the horizon
+        since = c.retry_since or c.claimed_at or now
+        if now - since >= policy.horizon:
+            interrupted(o, o.error.message, looked)
+            return
+        due = now + dt.timedelta(
+            seconds=backoff_seconds(looked, o.error.retry_after, base=policy.backoff_base, cap=policy.backoff_cap)
+        )
+        unknown(o, due, o.error.message, looked, since)
+        return
+    if o.candidates is None:  # the provider cannot be asked: only a status callback can settle it
+        sent_at = c.claimed_at or now
+        if (now - sent_at).total_seconds() < policy.callback_wait:
+            unknown(o, sent_at + dt.timedelta(seconds=policy.callback_wait), "waiting for a status callback", looked)
+        else:
+            interrupted(o, "no status callback named it", looked)
+        return
+    match = _match(c.message, o.candidates, taken)
+    if match is not None:
+        taken.add(match.provider_message_id)
+        done(o, match.status, match.provider_message_id, settled_by="lookup")
+        return
+    if looked < policy.lookup_tries:  # not (yet) listed: the provider may still be working on it
+        unknown(o, now + dt.timedelta(seconds=policy.lookup_delay), "not listed by the provider yet", looked)
+        return
+    again(o, now, None, "the provider has no such message: sending it again", c.retry_since, looked)
+
+
+def _match(msg, candidates: list[SentCandidate], taken: set[str]) -> SentCandidate | None:
+    """The earliest listed message to this recipient with this text that no message of ours has."""
+    body = (msg.body or "").strip()
+    fitting = [
+        c
+        for c in candidates
+        if c.provider_message_id not in taken
+        and (c.to_number is None or c.to_number == msg.to_number)
+        and (msg.template is not None or c.body is None or c.body.strip() == body)
+    ]
+    fitting.sort(key=lambda c: (c.created_at is None, c.created_at or dt.datetime.min))
+    return fitting[0] if fitting else None
+
+
+def _span(delta: dt.timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    if minutes < 90:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{minutes / 60:.1f} hours".replace(".0 ", " ")
+
+
+def provider_opt_out(tx: Transaction, message_id: int) -> None:
+    """The provider says the person replied STOP (Twilio 21610): suppress them everywhere (rule 2),
+    through the same opt-out as a STOP keyword. No confirmation: the provider would refuse it."""
+    row = tx.fetchone(
+        "SELECT m.contact_id, m.sender_id, m.conversation_id, c.owner_id, ct.opted_out, s.channel FROM messages m "
+        "JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id "
+        "LEFT JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
+        [message_id],
+    )
+    if row is None or row[4]:
+        return
+    contact_id, sender_id, conversation_id, owner_id, _, channel = row
+    tx.execute(
+        "INSERT INTO optout_history (contact_id, kind, keyword, channel, sender_id, message_id, occurred_at) "
+        "VALUES (?, 'opt_out', 'provider error 21610', ?, ?, ?, ?)",
+        [contact_id, channel, sender_id, message_id, clock.utcnow()],
+    )
+    opt_out_contact(
+        tx, contact_id, conversation_id, owner_id, keyword="provider error 21610", source="provider", confirm=False
+    )
+
+
+def _bulk_update(tx: Transaction, table: str, frame: pd.DataFrame, set_sql: str, params: list) -> None:
+    if frame.empty:
+        return
+    for column in frame.columns:
+        if frame[column].isna().all():
+            frame[column] = frame[column].astype("object")
+    name = f"_u_{table}"
+    tx.cursor.register(name, frame)
+    try:
+        tx.execute(f"UPDATE {table} SET {set_sql} FROM {name} u WHERE {table}.id = u.id", params)
+    finally:
+        tx.cursor.unregister(name)
+
+
+def backlog(db: Any) -> dict[str, Any]:
+    """Sends not settled yet, counted from the outbox (for /healthz and the admin pages).
+
+    ``due``: waiting for their turn (or their release time) with nothing wrong; ``retrying``: a
+    provider answered 5xx/429 or refused the connection and they wait for the next try, the
+    oldest for ``oldest_retry_seconds``; ``in_flight``: claimed and being sent; ``checking``:
+    their outcome is unknown (a timeout, a crash mid-request) and they wait to be looked up;
+    ``interrupted``: the provider could not say whether they went, so an agent decides (Retry).
+    """
+    due, retrying, oldest, in_flight, checking, interrupted = db.fetchone(
+        """SELECT count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL),
+                  count(*) FILTER (WHERE state = 'pending' AND retry_since IS NOT NULL),
+                  min(retry_since) FILTER (WHERE state = 'pending'),
+                  count(*) FILTER (WHERE state = 'claimed'),
+                  count(*) FILTER (WHERE state IN ('unknown', 'checking')),
+                  count(*) FILTER (WHERE state = 'interrupted')
+           FROM outbox WHERE state IN ('pending', 'claimed', 'unknown', 'checking', 'interrupted')"""
+    )
+    age = max(0.0, (clock.utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+    return {
+        "due": due,
+        "retrying": retrying,
+        "oldest_retry_seconds": round(age, 1),
+        "in_flight": in_flight,
+        "checking": checking,
+        "interrupted": interrupted,
+    }

@@ -1,0 +1,227 @@
+"""Issue 18.6 and 18.7: inbound messages applied in sets, in short transactions.
+
+- a backlog of replies, first messages from new numbers (some answering a campaign) and duplicates is
+  applied in a handful of transactions, with the same results as one at a time;
+- a 3,000-message WhatsApp payload is split into transactions of at most ``APPLY_CHUNK_INBOUND``
+  messages, and a webhook acknowledged meanwhile is stored between two of them, not after all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+
+import pytest
+
+from core import clock, ingest_apply
+from core.engine import ProviderBook
+from core.ingest import GroupCommitter, _insert_rows
+from core.ingest_apply import WebhookApplier
+from core.media_store import MediaStore
+from tests import factories as f
+
+OURS, WA, PNID = "+14155550100", "+14155550199", "106540352242922"
+
+
+@pytest.fixture
+def ws(db, tmp_path, make_user):
+    f.always_open(db)
+    admin = make_user("ada", "admin")
+    maria = make_user("maria")
+    sms = f.add_sender(db, phone=OURS)
+    wa = f.add_sender(db, phone=WA, channel="whatsapp", provider="whatsapp_cloud", provider_ref=PNID)
+    env = {
+        "PARLEY_WHATSAPP_TOKEN": "t",
+        "PARLEY_WHATSAPP_APP_SECRET": "s",
+        "PARLEY_WHATSAPP_VERIFY_TOKEN": "v",
+    }
+    book = ProviderBook(db, simulator_url="http://127.0.0.1:9/x", simulator_secret=b"s", demo=False, env=env)
+    return dict(admin=admin, maria=maria, sms=sms, wa=wa, applier=WebhookApplier(db, book, MediaStore(tmp_path / "m")))
+
+
+def store(db, provider: str, bodies: list[bytes], url: str = "/webhooks/simulator") -> None:
+    rows = [
+        {
+            "received_at": clock.utcnow(),
+            "provider": provider,
+            "state": "pending",
+            "url": url,
+            "content_type": "application/json",
+            "body": body,
+            "error": None,
+        }
+        for body in bodies
+    ]
+    db.write(_insert_rows, rows)
+
+
+def sim_inbound(pid: str, phone: str, body: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "inbound",
+            "id": pid,
+            "channel": "sms",
+            "from": phone,
+            "to": OURS,
+            "body": body,
+            "at": clock.utcnow().isoformat(),
+        }  # fmt: skip
+    ).encode()
+
+
+def count_transactions(db, monkeypatch) -> list[int]:
+    """How many inbound messages each apply transaction held."""
+    sizes = []
+    real = ingest_apply.apply_inbound_batch
+
+    def counted(tx, items):
+        sizes.append(len(items))
+        return real(tx, items)
+
+    monkeypatch.setattr(ingest_apply, "apply_inbound_batch", counted)
+    return sizes
+
+
+def test_a_mixed_backlog_is_applied_in_sets_with_the_rules_of_one_at_a_time(db, ws, monkeypatch):
+    existing = [f"+1415867{1000 + i:04d}" for i in range(150)]
+    conversations = {
+        phone: f.add_conversation(
+            db, contact_id=f.add_contact(db, phone=phone), sender_id=ws["sms"], owner_id=ws["maria"].id
+        )  # fmt: skip
+        for phone in existing
+    }
+    new = [f"+1646555{i:04d}" for i in range(100)]
+    # Ten of the new numbers got a campaign message from Maria: their replies join her conversation.
+    for phone in new[:10]:
+        contact = f.add_contact(db, phone=phone, name=f"Camper {phone[-2:]}")
+        db.write(
+            lambda tx, c=contact: tx.execute(
+                "INSERT INTO messages (contact_id, sender_id, campaign_id, direction, author_id, body, status, "
+                "created_at, status_at) VALUES (?, ?, 3, 'out', ?, 'Spring cleaning: 20% off', 'delivered', ?, ?)",
+                [c, ws["sms"], ws["maria"].id, clock.utcnow() - dt.timedelta(hours=2), clock.utcnow()],
+            )
+        )
+    bodies = [sim_inbound(f"SIMr{i}", p, f"Reply {i}") for i, p in enumerate(existing)]
+    bodies += [sim_inbound(f"SIMn{i}", p, f"First {i}") for i, p in enumerate(new)]
+    bodies += [sim_inbound("SIMn0", new[0], "First 0")]  # a duplicate within the backlog
+    bodies += [sim_inbound(f"SIMn{i}b", p, f"Second {i}") for i, p in enumerate(new[:5])]  # two from one number
+    store(db, "simulator", bodies)
+    sizes = count_transactions(db, monkeypatch)
+    started = db.scalar("SELECT count(*) FROM events WHERE name = 'message.received'")
+
+    assert ws["applier"].step() is True and ws["applier"].step() is False
+
+    # 256 messages in as few sets as the cap allows (not one transaction each, nor two at a time).
+    assert sum(sizes) == len(bodies) == 256 and max(sizes) <= ingest_apply.APPLY_CHUNK_INBOUND
+    assert len(sizes) == -(-256 // ingest_apply.APPLY_CHUNK_INBOUND)
+    assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'in' AND provider_message_id LIKE 'SIM%'") == 255
+    assert db.scalar("SELECT count(*) FROM events WHERE name = 'message.received'") - started == 255
+    assert db.scalar("SELECT count(*) FROM contacts WHERE phone LIKE '+1646555%'") == 100  # one per number
+    # Rule 1: one conversation per new number; the campaign's ten belong to Maria and hold the campaign message.
+    rows = db.fetchall(
+        """SELECT ct.phone, c.owner_id, c.unsolicited, c.campaign_id, c.message_count, c.last_message_preview
+           FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE ct.phone LIKE '+1646555%'
+           ORDER BY ct.phone"""
+    )
+    assert len(rows) == 100
+    assert rows[0] == (new[0], ws["maria"].id, False, 3, 3, "Second 0")  # campaign + first + second
+    assert rows[5] == (new[5], ws["maria"].id, False, 3, 2, "First 5")
+    assert rows[10] == (new[10], ws["admin"].id, True, None, 1, "First 10")  # unsolicited: the default owner
+    # The lists show the campaign message's status by its id (conversations.last_out_id).
+    last_out = db.fetchall(
+        """SELECT ct.phone, c.last_out_id = (SELECT m.id FROM messages m WHERE m.contact_id = ct.id
+                                             AND m.direction = 'out') FROM conversations c
+           JOIN contacts ct ON ct.id = c.contact_id WHERE ct.phone LIKE '+1646555%' AND NOT c.unsolicited
+           ORDER BY ct.phone"""
+    )
+    assert last_out == [(phone, True) for phone in new[:10]]
+    # Replies landed in their conversations, which show them as the latest.
+    c = conversations[existing[7]]
+    assert db.fetchone("SELECT message_count, last_message_preview, last_message_direction FROM conversations "
+                       "WHERE id = ?", [c]) == (2, "Reply 7", "in")  # fmt: skip
+    # Each conversation's version moved once for its set (live pages compare it), Maria's inbox too.
+    assert db.scalar("SELECT version FROM conversations WHERE id = ?", [c]) == 1
+    assert db.scalar("SELECT inbox_version FROM users WHERE id = ?", [ws["maria"].id]) > 0
+    assert dict(db.fetchall("SELECT state, count(*) FROM webhook_inbox GROUP BY 1")) == {"applied": len(bodies)}
+
+
+def test_keywords_in_a_set_apply_in_order(db, ws):
+    phone = "+14158675399"
+    store(
+        db,
+        "simulator",
+        [sim_inbound("SIMk1", phone, "Hi"), sim_inbound("SIMk2", phone, "STOP"), sim_inbound("SIMk3", phone, "START")],
+    )
+    ws["applier"].step()
+    kinds = [r[0] for r in db.fetchall("SELECT kind FROM optout_history ORDER BY id")]
+    assert kinds == ["opt_out", "opt_in"]
+    assert db.scalar("SELECT opted_out FROM contacts WHERE phone = ?", [phone]) is False
+    replies = [r[0] for r in db.fetchall("SELECT body FROM messages WHERE direction = 'out' ORDER BY id")]
+    assert replies[0].startswith("You are unsubscribed") and replies[1].startswith("You are subscribed again")
+
+
+def whatsapp_payload(n: int) -> bytes:
+    messages = [
+        {
+            "from": f"1646555{i:04d}",
+            "id": f"wamid.big{i}",
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": f"Message {i}"},
+        }  # fmt: skip
+        for i in range(n)
+    ]
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": WA.lstrip("+"), "phone_number_id": PNID},
+        "contacts": [{"profile": {"name": f"P{i}"}, "wa_id": f"1646555{i:04d}"} for i in range(n)],
+        "messages": messages,
+    }
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [
+        {"field": "messages", "value": value}]}]}).encode()  # fmt: skip
+
+
+def test_a_large_payload_is_applied_in_short_transactions_and_acks_go_between_them(db, ws, monkeypatch):
+    store(db, "whatsapp", [whatsapp_payload(3000)], url="/webhooks/whatsapp")
+    committer = GroupCommitter(db)
+    sizes: list[int] = []
+    acks_seen: list[int] = []  # small webhooks stored before each part of the large one was applied
+    real = ingest_apply.apply_inbound_batch
+    acked = threading.Event()
+
+    def applying(tx, items):
+        sizes.append(len(items))
+        acks_seen.append(tx.scalar("SELECT count(*) FROM webhook_inbox WHERE provider = 'twilio'"))
+        if len(sizes) == 1:  # while the first part is applied, a small webhook arrives
+
+            def acknowledge():
+                committer.submit_blocking(
+                    {
+                        "received_at": clock.utcnow(),
+                        "provider": "twilio",
+                        "state": "pending",
+                        "url": "/x",
+                        "content_type": "application/x-www-form-urlencoded",
+                        "body": b"MessageSid=SMsmall",
+                        "error": None,
+                    }  # fmt: skip
+                )
+                acked.set()
+
+            threading.Thread(target=acknowledge).start()
+            deadline = time.monotonic() + 30
+            while not db._write_lock._urgent_waiting and time.monotonic() < deadline:
+                time.sleep(0.001)  # until it waits for the write path
+        return real(tx, items)
+
+    monkeypatch.setattr(ingest_apply, "apply_inbound_batch", applying)
+    ws["applier"].step()
+    assert acked.wait(30)
+    committer.stop()
+    assert len(sizes) == 3000 // ingest_apply.APPLY_CHUNK_INBOUND and max(sizes) <= ingest_apply.APPLY_CHUNK_INBOUND
+    # The small webhook was stored right after the first part, not after all 3,000.
+    assert acks_seen[:2] == [0, 1]
+    assert db.scalar("SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.big%'") == 3000
+    assert db.scalar("SELECT state FROM webhook_inbox WHERE provider = 'whatsapp'") == "applied"
