@@ -17,6 +17,7 @@ claim times (``RateLimiter``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import threading
@@ -29,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import clock, events
+from core import clock, events, templates
 from core.db import Database, Transaction
 from core.errors import ParleyError
 from core.provider_errors import OPT_OUT_CODES, describe
@@ -104,7 +105,8 @@ class Claim:
     message_id: int
     attempts: int
     sender: dict[str, Any]
-    message: OutboundMessage
+    message: OutboundMessage | None
+    problem: ProviderError | None = None  # why it cannot go at all (recorded as the failure, nothing sent)
 
 
 @dataclass
@@ -175,6 +177,8 @@ class Dispatcher:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _send_one(self, claim: Claim) -> SendOutcome:
+        if claim.problem is not None:
+            return SendOutcome(claim, error=claim.problem)
         try:
             provider = self.provider_for(claim.sender)
             return SendOutcome(claim, result=provider.send(claim.message))
@@ -194,7 +198,8 @@ class Dispatcher:
             """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled,
                       ct.opted_out AND (m.author_id IS NOT NULL OR m.campaign_id IS NOT NULL) AS blocked_optout,
                       -- rule 5: free text held for business hours may find the window closed
-                      s.channel = 'whatsapp' AND NOT coalesce(t.registered, FALSE)
+                      s.channel = 'whatsapp'
+                        AND NOT coalesce(t.registered AND t.approval_status = 'approved', FALSE)
                         AND (c.last_inbound_at IS NULL OR c.last_inbound_at + INTERVAL 24 HOUR <= ?) AS window_closed
                FROM outbox o JOIN senders s ON s.id = o.sender_id
                JOIN messages m ON m.id = o.message_id JOIN contacts ct ON ct.id = m.contact_id
@@ -262,13 +267,25 @@ class Dispatcher:
             for r in _dicts(
                 tx,
                 """
-                SELECT m.id, m.body, m.template_id, ct.phone AS to_number, ct.name AS contact_name,
-                       s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
-                       t.provider_name AS template_name, t.language AS template_language, t.registered
+                SELECT m.id, m.body, m.template_id, m.template_values, ct.phone AS to_number,
+                       ct.name AS contact_name, s.id AS sender_id, s.phone AS from_number, s.channel, s.provider,
+                       s.provider_ref, s.label
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
-                LEFT JOIN templates t ON t.id = m.template_id
                 WHERE m.id IN (SELECT unnest(?::BIGINT[]))""",
                 [message_ids],
+            )
+        }
+        template_ids = sorted({d["template_id"] for d in details.values() if d["template_id"] is not None})
+        registered = {
+            r["id"]: templates.from_row(r)
+            for r in (
+                _dicts(
+                    tx,
+                    f"SELECT {templates.COLUMNS} FROM templates WHERE id IN (SELECT unnest(?::INTEGER[]))",
+                    [template_ids],
+                )
+                if template_ids
+                else []
             )
         }
         media: dict[int, list[dict]] = {}
@@ -282,9 +299,10 @@ class Dispatcher:
         claims = []
         for outbox_id, message_id, attempts, _sender_id in chosen:
             d = details[message_id]
-            template = None
-            if d["template_id"] is not None and d["registered"] and d["template_name"]:
-                template = TemplateRef(name=d["template_name"], language=d["template_language"] or "en_US")
+            template, problem = _template_ref(registered.get(d["template_id"]), d)
+            if problem is not None:
+                claims.append(Claim(outbox_id, message_id, attempts + 1, _sender(d), None, problem))
+                continue
             outbound = OutboundMessage(
                 message_id=message_id,
                 channel=d["channel"],
@@ -304,8 +322,7 @@ class Dispatcher:
                 sender_ref=d["provider_ref"],
                 status_callback_url=self.status_callback_url(d["provider"]),
             )
-            sender = {"id": d["sender_id"], "provider": d["provider"], "channel": d["channel"], "label": d["label"]}
-            claims.append(Claim(outbox_id, message_id, attempts + 1, sender, outbound))
+            claims.append(Claim(outbox_id, message_id, attempts + 1, _sender(d), outbound))
         return claims
 
     # ---- record ------------------------------------------------------------------------------
@@ -391,6 +408,21 @@ class Dispatcher:
             [[o.claim.message_id for o in outcomes]],
         ):
             tx.publish(events.CONVERSATION_DELIVERY, conversation_id=conversation_id, user_id=owner_id)
+
+
+def _sender(d: dict[str, Any]) -> dict[str, Any]:
+    return {"id": d["sender_id"], "provider": d["provider"], "channel": d["channel"], "label": d["label"]}
+
+
+def _template_ref(template: templates.Template | None, d: dict[str, Any]) -> tuple[TemplateRef | None, Any]:
+    """The registered template a message goes as, with its values; or why it cannot go."""
+    if template is None or not template.sendable_as_template or d["channel"] != "whatsapp":
+        return None, None  # saved text (or an SMS template): the body goes as ordinary text
+    try:
+        values = json.loads(d["template_values"]) if d["template_values"] else {}
+        return templates.template_ref(template, values), None
+    except (ValueError, ParleyError) as exc:
+        return None, ProviderError(f"The template's values could not be sent: {exc}", retryable=False)
 
 
 def _bulk_update(tx: Transaction, table: str, frame: pd.DataFrame, set_sql: str, params: list) -> None:

@@ -47,4 +47,9 @@ USER_CREATED = "user.created"
 USER_SIGNED_IN = "user.signed_in"
 SENDER_CHANGED = "sender.changed"  # a sender number was added or edited: routing caches reload
 
-ALL = frozenset(value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str))
+# ---- listening to all of them ---------------------------------------------------------------
+EVERY = "*"  # db.subscribe(EVERY, ...) hears every event (the live-page feed); never published
+
+ALL = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str) and value != EVERY
+)

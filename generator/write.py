@@ -233,12 +233,15 @@ def _write_small(
             {
                 "id": template_ids,
                 "name": [t[0] for t in templates],
-                "kind": "conversation",
                 "channel": [t[1] for t in templates],
                 "body": [t[2] for t in templates],
                 "registered": [t[3] for t in templates],
                 "provider_name": [t[4] for t in templates],
                 "language": [t[5] for t in templates],
+                # Registered ones were approved by WhatsApp (the demo's appointment messages are utility).
+                "category": [content.TEMPLATE_CATEGORIES.get(t[4]) for t in templates],
+                "approval_status": ["approved" if t[3] else None for t in templates],
+                "kind": [t[6] if len(t) > 6 else "conversation" for t in templates],
                 "active": True,
                 "created_by": report.admin_id,
                 "created_at": founded,

@@ -16,6 +16,7 @@ from core.actions import messaging
 from core.auth import User
 from core.errors import ParleyError
 from pages.common import escape_md, fmt_time
+from pages.text import md
 
 EMOJI = [
     "😀",
@@ -76,12 +77,18 @@ def _append(key: str, value: str) -> None:
     st.session_state[key] = (st.session_state.get(key) or "") + value
 
 
+def _typed_values(cid: int) -> dict[str, str]:
+    """The template variables typed in under the message box (those the contact has no value for)."""
+    prefix = f"compose_var_{cid}_"
+    return {k[len(prefix) :]: v for k, v in st.session_state.items() if k.startswith(prefix) and v}
+
+
 def _apply_template(rt, user: User, cid: int, keys: dict[str, str]) -> None:
     template_id = st.session_state.get(keys["template"])
     if template_id is None:
         return
     try:
-        rendered = messaging.render_template(rt.db, template_id, cid, viewer=user)
+        rendered = messaging.render_template(rt.db, template_id, cid, user, _typed_values(cid))
     except ParleyError as exc:
         st.session_state[keys["result"]] = ("error", str(exc))
         return
@@ -99,6 +106,7 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
             st.session_state.get(keys["text"]) or "",
             attachments=attachments,
             template_id=st.session_state.get(keys["template"]),
+            template_values=_typed_values(cid),
             media_store=rt.media,
         )
     except ParleyError as exc:
@@ -106,6 +114,8 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
         return
     st.session_state[keys["text"]] = ""
     st.session_state[keys["template"]] = None
+    for key in [k for k in st.session_state if str(k).startswith(f"compose_var_{cid}_")]:
+        del st.session_state[key]
     st.session_state[keys["nonce"]] += 1  # a fresh, empty file uploader
     st.session_state.pop(keys["result"], None)
 
@@ -147,10 +157,10 @@ def _check_files(channel: str, files) -> list[str]:
     return problems
 
 
-def _template_label(t: dict) -> str:
-    body = " ".join(t["body"].split())
-    tag = " · registered" if t["registered"] else ""
-    return f"{t['name']}{tag} — {body[:70]}{'…' if len(body) > 70 else ''}"
+def _template_label(t) -> str:
+    body = " ".join(t.body.split())
+    tag = f" · registered ({t.language})" if t.registered else ""
+    return f"{t.name}{tag} — {body[:70]}{'…' if len(body) > 70 else ''}"
 
 
 def render(rt, user: User, cid: int) -> None:
@@ -189,12 +199,10 @@ def render(rt, user: User, cid: int) -> None:
             )
 
     try:
-        templates = messaging.list_templates(rt.db, user, cid)
+        templates = messaging.list_templates(rt.db, user, cid, templates_only=state.templates_only)
     except ParleyError:
         templates = []
-    if state.templates_only:
-        templates = [t for t in templates if t["registered"]]
-    by_id = {t["id"]: t for t in templates}
+    by_id = {t.id: t for t in templates}
     if st.session_state.get(keys["template"]) not in by_id:
         st.session_state[keys["template"]] = None
     hard_block = bool(state.blocked_reason) and not state.templates_only
@@ -215,21 +223,36 @@ def render(rt, user: User, cid: int) -> None:
         st.caption("No registered templates for this channel yet; an admin can add them.")
     template = by_id.get(st.session_state.get(keys["template"]))
     need_template = state.templates_only and template is None
+    if template is not None:
+        # Variables the contact has no value for are typed here; core fills the text with them.
+        try:
+            missing = messaging.render_template(rt.db, template.id, cid, user).missing
+        except ParleyError:
+            missing = []
+        for name in missing:
+            st.text_input(
+                md("Value for {name}", name="{{" + name + "}}"),
+                key=f"compose_var_{cid}_{name}",
+                max_chars=200,
+                on_change=_apply_template,
+                args=(rt, user, cid, keys),
+            )
 
     st.text_area(
         "Message",
         key=keys["text"],
         height=110,
-        disabled=hard_block or need_template,
+        # With the window closed only the registered template's own text may go (core refuses any other).
+        disabled=hard_block or need_template or state.templates_only,
         placeholder="Choose a registered template above" if need_template else "Write a message…",
         label_visibility="collapsed",
     )
     text = st.session_state.get(keys["text"]) or ""
     if template is not None:
-        missing = sorted(set(messaging.VARIABLE_RE.findall(text)))
-        if missing:
-            names = ", ".join("{{" + m + "}}" for m in missing)
-            st.warning(f"Fill in {names} before sending: this contact has no value for it.", icon="✏️")
+        unfilled = list(dict.fromkeys(messaging.VARIABLE_RE.findall(text)))
+        if unfilled:
+            names = ", ".join("{{" + m + "}}" for m in unfilled)
+            st.warning(md("Fill in {names} before sending: this contact has no value for it.", names=names), icon="✏️")
     expanded = emoji.emojize(text, language="alias")
     if expanded != text:
         st.caption("Will be sent as:")

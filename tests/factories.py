@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from core import clock
+from core import clock, events
 
 _phone_seq = itertools.count(100)
 
@@ -52,7 +52,7 @@ def add_sender(
                 clock.utcnow(),
             ],
         )
-        tx.publish("sender.changed", sender_id=sid)
+        tx.publish(events.SENDER_CHANGED, sender_id=sid)
         return sid
 
     return db.write(write)
@@ -114,3 +114,67 @@ def always_open(db) -> None:
         settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})
 
     db.write(write)
+
+
+def add_template(
+    db,
+    *,
+    name="Reminder",
+    body="Hi {{first_name}}, see you soon.",
+    kind="conversation",
+    channel="whatsapp",
+    registered=False,
+    provider_name=None,
+    language="en_US",
+    category=None,
+    approval_status=None,
+    parameter_format="positional",
+    header_format="none",
+    header_text=None,
+    header_link=None,
+    footer=None,
+    buttons=None,
+    content_sid=None,
+    samples=None,
+    active=True,
+) -> int:
+    """A template row; a registered one defaults to approved utility under a provider name from its name."""
+    import json
+
+    if registered:
+        provider_name = provider_name or name.lower().replace(" ", "_")
+        category = category or "utility"
+        approval_status = approval_status or "approved"
+
+    def write(tx):
+        tid = tx.next_id("seq_templates")
+        tx.execute(
+            "INSERT INTO templates (id, name, kind, channel, body, registered, provider_name, language, category, "
+            "approval_status, parameter_format, header_format, header_text, header_link, footer, buttons, "
+            "content_sid, samples, active, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                tid,
+                name,
+                kind,
+                channel,
+                body,
+                registered,
+                provider_name,
+                language,
+                category,
+                approval_status,
+                parameter_format,
+                header_format,
+                header_text,
+                header_link,
+                footer,
+                json.dumps(buttons) if buttons else None,
+                content_sid,
+                json.dumps(samples) if samples else None,
+                active,
+                clock.utcnow(),
+            ],
+        )
+        return tid
+
+    return db.write(write)
