@@ -265,6 +265,13 @@ def _parse_phones(db: Database, cells: pd.Series, region: str, say: Progress) ->
     return values, cells.map(errors).astype(object)
 
 
+def parse_phone_cells(
+    db: Database, cells: pd.Series, region: str = phones.DEFAULT_REGION
+) -> tuple[pd.Series, pd.Series]:
+    """The import's number parsing for any list of cells (a campaign's CSV audience, too)."""
+    return _parse_phones(db, cells, region, lambda _fraction: None)
+
+
 def _names(csv_file: CsvFile, chosen: dict[str, str]) -> pd.Series | None:
     """The name column, or first + last name where the name is empty."""
     name = _cells(csv_file, chosen.get("name"))

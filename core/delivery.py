@@ -195,7 +195,7 @@ class Dispatcher:
     def _claim(self, tx: Transaction) -> list[Claim]:
         now = clock.utcnow()
         rows = tx.fetchall(
-            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled,
+            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled, s.send_blocked,
                       ct.opted_out AND (m.author_id IS NOT NULL OR m.campaign_id IS NOT NULL) AS blocked_optout,
                       -- rule 5: free text held for business hours may find the window closed
                       s.channel = 'whatsapp'
@@ -213,13 +213,25 @@ class Dispatcher:
         if not rows:
             return []
         chosen, blocked, wanted = [], [], {}
-        for outbox_id, message_id, sender_id, attempts, rate, enabled, blocked_optout, window_closed in rows:
-            if blocked_optout or not enabled or window_closed:
+        for (
+            outbox_id,
+            message_id,
+            sender_id,
+            attempts,
+            rate,
+            enabled,
+            send_blocked,
+            blocked_optout,
+            window_closed,
+        ) in rows:
+            if blocked_optout or not enabled or send_blocked or window_closed:
                 reason = (
                     "Contact opted out"
                     if blocked_optout
                     else "Sender disabled"
                     if not enabled
+                    else send_blocked  # rule 10: the workspace does not send from unregistered numbers
+                    if send_blocked
                     else "WhatsApp window closed before it could go: send a registered template"
                 )
                 blocked.append((outbox_id, message_id, reason))

@@ -127,7 +127,7 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     from core.delivery import Dispatcher
     from core.ingest import WebhookApplier, WebhookIngest
 
-    secrets = _streamlit_secrets()
+    secrets = streamlit_secrets()
     book = ProviderBook(
         rt.db,
         simulator_url=f"{rt.config.local_url}/webhooks/simulator",
@@ -145,13 +145,21 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     apply_worker = LoopWorker("webhook-applier", applier.step, idle=1.0)
     ingest = WebhookIngest(rt.db, book, public_url=rt.config.public_url, wake_applier=apply_worker.wake)
     dispatch_worker = LoopWorker("dispatcher", dispatcher.step, idle=0.25, on_stop=dispatcher.close)
-    rt.db.subscribe(events.MESSAGE_QUEUED, lambda _e: dispatch_worker.wake())
-    rt.db.subscribe(events.MESSAGE_RETRIED, lambda _e: dispatch_worker.wake())
+
+    def wake_dispatcher(_event) -> None:
+        dispatch_worker.wake()
+
+    rt.db.subscribe(events.MESSAGE_QUEUED, wake_dispatcher)
+    rt.db.subscribe(events.MESSAGE_RETRIED, wake_dispatcher)
+    rt.db.subscribe(events.CAMPAIGN_QUEUED, wake_dispatcher)
+    rt.db.subscribe(events.CAMPAIGN_RESUMED, wake_dispatcher)
+    rt.db.subscribe(events.MESSAGES_RETIMED, wake_dispatcher)
+    rt.db.subscribe(events.WEBHOOK_RETRIED, lambda _e: apply_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
     return [dispatch_worker, apply_worker]
 
 
-def _streamlit_secrets() -> dict[str, Any] | None:
+def streamlit_secrets() -> dict[str, Any] | None:
     """Provider credentials from `.streamlit/secrets.toml`, when present."""
     import tomllib
     from pathlib import Path

@@ -19,7 +19,7 @@ from typing import Any
 
 import emoji
 
-from core import clock, events, media_rules, permissions, phones, queries, settings, templates
+from core import clock, events, media_rules, permissions, phones, queries, senders, settings, templates
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
@@ -28,7 +28,6 @@ from core.errors import NotFound, PermissionDenied, ValidationError
 from core.providers.base import FAILED, INTERRUPTED, NOT_SENT, QUEUED
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
-REGISTERED_STATES = {"registered", "approved", "verified"}
 VARIABLE_RE = templates.VARIABLE_RE
 
 
@@ -100,6 +99,12 @@ def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bo
         return (f"{who} has opted out (replied STOP): nothing can be sent until they reply START.", False)
     if not detail["sender_enabled"]:
         return (f"The sender {detail['sender_label']} is disabled; an admin can enable it.", False)
+    if detail.get("sender_send_blocked"):
+        return (
+            f"The sender {detail['sender_label']} cannot send until its US carrier registration is complete "
+            "(the workspace does not send from unregistered numbers).",
+            False,
+        )
     if window is not None and not window.open:
         return (
             "The WhatsApp customer care window is closed (24 hours after the customer's last "
@@ -109,8 +114,14 @@ def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bo
     return None, False
 
 
-def composer_state(db: Database, viewer: User, conversation_id: Any) -> ComposerState:
+def _detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, Any]:
     detail = queries.conversation_detail(db, viewer, conversation_id)
+    detail["sender_send_blocked"] = senders.block_reason(db, detail["sender_id"])
+    return detail
+
+
+def composer_state(db: Database, viewer: User, conversation_id: Any) -> ComposerState:
+    detail = _detail(db, viewer, conversation_id)
     now = clock.utcnow()
     window = wa_window.window_state(detail["last_inbound_at"], now) if detail["channel"] == "whatsapp" else None
     blocked, templates_only = _blocked_reason(detail, window)
@@ -132,15 +143,7 @@ def composer_state(db: Database, viewer: User, conversation_id: Any) -> Composer
 
 def sender_warning(sender: dict[str, Any]) -> str | None:
     """Rule 10: an unregistered US sender is flagged to admins wherever it matters."""
-    phone = sender.get("sender_phone") or sender.get("phone") or ""
-    status = sender.get("registration_status")
-    if phone.startswith("+1") and status not in REGISTERED_STATES:
-        kind = {"10dlc": "10DLC", "toll_free": "toll-free verification", "whatsapp": "WhatsApp approval"}.get(
-            sender.get("registration_kind"), "carrier registration"
-        )
-        label = sender.get("sender_label") or sender.get("label") or phone
-        return f"{label} has no completed {kind} (status: {status}); US carriers may filter or block its messages."
-    return None
+    return senders.warning(sender)
 
 
 # ---- templates (the store and its rules: core.templates) ---------------------------------
@@ -203,7 +206,7 @@ def check_send(
     """What a send will record. A template's text is core's to fill (the contact's fields, then
     ``template_values``); text the page sends instead counts as the agent's own words: inside the
     WhatsApp window it goes as ordinary text, outside it is refused like any free text (rule 5)."""
-    detail = queries.conversation_detail(db, viewer, conversation_id)
+    detail = _detail(db, viewer, conversation_id)
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
@@ -280,6 +283,8 @@ def _short_reason(detail: dict[str, Any], templates_only: bool) -> str:
         return "Contact opted out"
     if not detail["sender_enabled"]:
         return "Sender disabled"
+    if detail.get("sender_send_blocked"):
+        return detail["sender_send_blocked"]
     if templates_only:
         return "WhatsApp window closed: only registered templates can be sent"
     return "Not allowed"
@@ -396,14 +401,14 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     row = db.fetchone("SELECT conversation_id, status, direction FROM messages WHERE id = ?", [message_id])
     if row is None or row[0] is None:
         raise NotFound("That message does not exist.")
-    detail = queries.conversation_detail(db, viewer, row[0])
+    detail = _detail(db, viewer, row[0])
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
     if row[2] != "out" or row[1] not in (INTERRUPTED, FAILED):
         raise ValidationError("Only interrupted or failed messages can be retried.")
     blocked, _ = _blocked_reason(detail, None)
-    if detail["opted_out"] or not detail["sender_enabled"]:
+    if detail["opted_out"] or not detail["sender_enabled"] or detail["sender_send_blocked"]:
         raise ValidationError(blocked)
     permissions.require_sender(viewer)
 

@@ -18,7 +18,9 @@ def test_migrations_from_empty_reach_latest(tmp_path):
     db = Database(tmp_path / "a.duckdb")
     assert schema.current_version(db) == 0
     applied = schema.migrate(db)
-    assert applied[:3] == [1, 2, 3] and applied == list(range(1, len(applied) + 1))  # every one, in order, no gap
+    # Every one, in order, once (numbers are handed out per feature, so the list may have gaps while
+    # features are under way).
+    assert applied[:3] == [1, 2, 3] and applied == sorted(set(applied)) == [m.version for m in schema.MIGRATIONS]
     assert schema.current_version(db) == schema.LATEST == applied[-1]
     assert schema.migrate(db) == []  # idempotent
 
@@ -52,7 +54,7 @@ def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
 
     db = Database(path)
     assert schema.current_version(db) == 1
-    assert schema.migrate(db) == [2, 3]
+    assert schema.migrate(db) == [m.version for m in schema.MIGRATIONS if m.version > 1]
     row = db.fetchone("SELECT name, phone_digits, search_name FROM contacts")
     assert row[0] == "Zoë Ávila" and row[1] == "14155550123"  # migration 3 backfilled search columns
     assert db.scalar("SELECT count(*) FROM outbox") == 0  # migration 2 tables exist

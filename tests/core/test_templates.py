@@ -225,3 +225,65 @@ def test_sms_segment_count_uses_the_samples():
     assert (info.encoding, info.units, info.segments) == ("GSM-7", 28, 1)  # "Hi Al, your cleaning is due."
     emoji = templates.sms_segments(t, {"first_name": "Al 🦷"})
     assert (emoji.encoding, emoji.segments) == ("UCS-2", 1)
+
+
+def test_existing_templates_move_to_the_new_store_without_loss(tmp_path):
+    """A workspace from before migration 7: every template keeps every field; registered ones are
+    marked approved (they were being sent as approved templates)."""
+    import datetime as dt
+
+    from core import schema
+    from core.db import Database
+
+    db = Database(tmp_path / "old.duckdb")
+    schema.migrate(db, target=3)
+    made = dt.datetime(2026, 3, 1, 9, 30)
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO templates (name, kind, channel, body, registered, provider_name, language, active, "
+            "created_by, created_at) VALUES "
+            "('Check-up recall', 'conversation', 'whatsapp', 'Hello {{first_name}}, time for a check-up.', TRUE, "
+            "'checkup_recall', 'en_US', TRUE, 1, ?), "
+            "('Directions', 'conversation', NULL, 'We are at 120 Main Street.', FALSE, NULL, 'en_US', FALSE, 1, ?)",
+            [made, made],
+        )
+    )
+    schema.migrate(db)
+    rows = db.fetchall(
+        "SELECT name, kind, channel, body, registered, provider_name, language, active, created_by, created_at, "
+        "approval_status, category, updated_at FROM templates ORDER BY id"
+    )
+    assert rows == [
+        (
+            "Check-up recall",
+            "conversation",
+            "whatsapp",
+            "Hello {{first_name}}, time for a check-up.",
+            True,
+            "checkup_recall",
+            "en_US",
+            True,
+            1,
+            made,
+            "approved",
+            None,
+            made,
+        ),
+        (
+            "Directions",
+            "conversation",
+            None,
+            "We are at 120 Main Street.",
+            False,
+            None,
+            "en_US",
+            False,
+            1,
+            made,
+            None,
+            None,
+            made,
+        ),
+    ]
+    assert templates.get_template(db, 1).sendable_as_template
+    db.close()
