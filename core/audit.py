@@ -119,7 +119,7 @@ def export_csv(
             "audit_log",
             None,
             rows=len(frame),
-            **{k: v for k, v in filters.items() if v},
+            filters={k: v for k, v in filters.items() if v},
         )
     )
     return to_csv_bytes(pd.DataFrame(frame).astype(object))

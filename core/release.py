@@ -59,7 +59,7 @@ def retime_queued(tx: Transaction, campaign_id: int | None = None) -> int:
     now = clock.utcnow()
     only = "AND m.campaign_id = ?" if campaign_id is not None else ""
     rows = tx.execute(
-        f"""SELECT o.id AS outbox_id, o.message_id, o.due_at, o.attempts, ct.phone, ct.timezone,
+        f"""SELECT o.id AS outbox_id, o.message_id, o.due_at, m.release_at, o.attempts, ct.phone, ct.timezone,
                    greatest(?, coalesce(cp.scheduled_at, ?)) AS not_before
             FROM outbox o JOIN messages m ON m.id = o.message_id JOIN contacts ct ON ct.id = m.contact_id
             LEFT JOIN campaigns cp ON cp.id = m.campaign_id
@@ -73,16 +73,17 @@ def retime_queued(tx: Transaction, campaign_id: int | None = None) -> int:
     due = release_times(recipient_zones(rows["phone"], rows["timezone"]), rows["not_before"], business, quiet)
     retrying = rows["attempts"] > 0
     due = due.where(~retrying | (due >= rows["due_at"]), rows["due_at"])  # a retry keeps its back-off
-    moved = rows[due != rows["due_at"]]
+    shown = due.where(due > pd.Timestamp(now))  # "queued until" only while it waits
+    same_release = (shown == rows["release_at"]) | (shown.isna() & rows["release_at"].isna())
+    moved = rows[(due != rows["due_at"]) | ~same_release]
     if moved.empty:
         return 0
-    new_due = due[moved.index]
     update = pd.DataFrame(
         {
             "outbox_id": moved["outbox_id"].astype("int64"),
             "message_id": moved["message_id"].astype("int64"),
-            "due_at": new_due.astype("datetime64[us]"),
-            "release_at": new_due.where(new_due > pd.Timestamp(now)).astype("datetime64[us]"),
+            "due_at": due[moved.index].astype("datetime64[us]"),
+            "release_at": shown[moved.index].astype("datetime64[us]"),
         }
     )
     tx.cursor.register("_retimed", update)

@@ -30,7 +30,7 @@ def build(db, make_user) -> dict:
     ws["cleo"] = f.add_contact(db, phone="+14158670003", name=None)
     ws["dora"] = f.add_contact(db, phone="+14158670004", name="Dora Opted", opted_out=True)
     ws["eli"] = f.add_contact(db, phone="+14158670005", name="Eli Archived")
-    ws["uk"] = f.add_contact(db, phone="+447700900123", name="Una Kingdom")
+    ws["uk"] = f.add_contact(db, phone="+447911123456", name="Una Kingdom")
     tag(
         db,
         {

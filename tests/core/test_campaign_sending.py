@@ -50,7 +50,7 @@ def test_sending_queues_every_recipient_through_the_outbox_and_makes_no_conversa
     db.subscribe(events.CAMPAIGN_QUEUED, heard.append)
     cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
     rows = messages(db, cid)
-    assert [r["phone"] for r in rows] == ["+14158670001", "+14158670002", "+14158670003", "+447700900123"]
+    assert [r["phone"] for r in rows] == ["+14158670001", "+14158670002", "+14158670003", "+447911123456"]
     assert {(r["status"], r["state"], r["direction"], r["author_id"], r["sender_id"]) for r in rows} == {
         ("queued", "pending", "out", ws["maria"].id, ws["sms"])
     }
@@ -109,7 +109,7 @@ def test_queued_campaign_goes_through_the_dispatcher(db, ws):
         "+14158670001",
         "+14158670002",
         "+14158670003",
-        "+447700900123",
+        "+447911123456",
     ]
     assert {r["status"] for r in messages(db, cid)} == {"sent"}
 
@@ -140,7 +140,7 @@ def test_someone_who_opts_out_while_the_preview_is_open_gets_nothing(db, ws):
     preview = campaigns.check_campaign(db, ws["maria"], cw.draft(ws))
     db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["ben"]]))
     cid = db.write(_queue, ws["maria"], preview)
-    assert [r["phone"] for r in messages(db, cid)] == ["+14158670001", "+14158670003", "+447700900123"]
+    assert [r["phone"] for r in messages(db, cid)] == ["+14158670001", "+14158670003", "+447911123456"]
     assert ("+14158670002", "opted_out") in db.fetchall(
         "SELECT phone, reason FROM campaign_exclusions WHERE campaign_id = ?", [cid]
     )
