@@ -16,9 +16,12 @@ customer and ignore hours, so they are left alone.
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
+import phonenumbers as pn
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from core import clock, events, phones, settings
 from core.compliance import hours as hours_rules
@@ -28,14 +31,66 @@ from core.db import Transaction
 def recipient_zones(phone: pd.Series, contact_timezone: pd.Series | None = None) -> pd.Series:
     """Each recipient's IANA zone: the contact's own, else the number's (None when unknown)."""
     phone = phone.astype(str)
-    key = phone.str.slice(0, 8).where(phone.str.startswith("+1"), phone.str.slice(0, 10))
+    # The longest prefix the zone table can tell apart: North American area codes it never splits
+    # further are one key each (a few hundred keys for any audience), others up to the table's length.
+    area = phone.str.slice(0, 5)
+    nanp = phone.str.startswith("+1")
+    whole_area = nanp & ~area.isin(_SPLIT_AREAS)
+    key = area.where(whole_area, phone.str.slice(0, 8).where(nanp, phone.str.slice(0, 1 + TIMEZONE_LONGEST_PREFIX)))
     firsts = phone.groupby(key, sort=False).first()
-    by_key = {k: phones.phone_timezone(v) for k, v in firsts.items()}
+    by_key = {k: _zone_of(v) for k, v in firsts.items()}
     zones = key.map(by_key).astype(object)
     if contact_timezone is not None:
         own = contact_timezone.astype(object)
         zones = own.where(own.notna() & (own != ""), zones)
     return zones.where(zones.notna(), None)
+
+
+def _zone_of(e164: str) -> str | None:
+    """``phones.phone_timezone``, answered from phonenumbers' own prefix table when that is certain.
+
+    A North American number whose area code (or a longer prefix) maps to exactly one zone has that
+    zone: phonenumbers looks up the same table for these geographic numbers, but only after parsing
+    and validating the number, which costs 100× more. Anything else (toll-free, other countries,
+    prefixes shared by several zones) takes the full path.
+    """
+    if e164.startswith("+1") and _us_or_canada(e164):
+        digits = e164[1:]
+        for length in range(min(len(digits), TIMEZONE_LONGEST_PREFIX), 3, -1):
+            zones = TIMEZONE_DATA.get(digits[:length])
+            if zones is not None:
+                if len(zones) == 1 and _known_zone(zones[0]):
+                    return zones[0]
+                break
+    return phones.phone_timezone(e164)
+
+
+_AREA_REGIONS: dict[str, bool] = {}
+# North American area codes ("+1415") whose zone the table refines by a longer prefix.
+_SPLIT_AREAS = sorted({"+" + k[:4] for k in TIMEZONE_DATA if k.startswith("1") and len(k) > 4})
+
+
+def _us_or_canada(e164: str) -> bool:
+    """Whether a +1 number's area code is the US's or Canada's, where every number is geographic
+    (elsewhere in the plan mobiles are not, and phonenumbers answers with country-wide zones).
+    Asked once per area code."""
+    area = e164[:5]
+    if area not in _AREA_REGIONS:
+        try:
+            region = pn.region_code_for_number(pn.parse(e164))
+        except pn.NumberParseException:
+            return False
+        _AREA_REGIONS[area] = region in ("US", "CA")
+    return _AREA_REGIONS[area]
+
+
+@functools.cache
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def release_times(
@@ -45,12 +100,21 @@ def release_times(
     quiet: hours_rules.QuietHours,
 ) -> pd.Series:
     """The first moment each row may go: once per distinct (zone, earliest moment)."""
-    frame = pd.DataFrame({"zone": zones.astype(object).where(zones.notna(), ""), "at": pd.to_datetime(not_before)})
-    answers: dict[tuple[str, pd.Timestamp], dt.datetime] = {}
-    for zone, at in frame.drop_duplicates().itertuples(index=False):
-        answers[(zone, at)] = hours_rules.next_send_time(at.to_pydatetime(), business, zone or None, quiet)
-    keys = list(zip(frame["zone"], frame["at"]))
-    return pd.Series([answers[k] for k in keys], index=frame.index, dtype="datetime64[us]")
+    frame = pd.DataFrame(
+        {
+            "zone": zones.astype(object).where(zones.notna(), ""),
+            "at": pd.to_datetime(not_before).astype("datetime64[us]"),
+        }
+    )
+    pairs = frame.drop_duplicates().reset_index(drop=True)
+    pairs["due"] = [
+        hours_rules.next_send_time(at.to_pydatetime(), business, zone or None, quiet)
+        for zone, at in pairs.itertuples(index=False)
+    ]
+    pairs["due"] = pairs["due"].astype("datetime64[us]")
+    due = frame.merge(pairs, on=["zone", "at"], how="left")["due"]
+    due.index = frame.index
+    return due
 
 
 def retime_queued(tx: Transaction, campaign_id: int | None = None) -> int:

@@ -222,9 +222,7 @@ def _queue(tx: Transaction, actor: User, p: Preview) -> int:
         {
             "phone": recipients["phone"].astype(str),
             "body": recipients["body"].astype(str),
-            "template_values": recipients["template_values"].astype(object)
-            if template.sendable_as_template
-            else pd.Series(None, index=recipients.index, dtype=object),
+            "template_values": recipients["template_values"].astype(object),
             "release_at": p.due.where(p.due > pd.Timestamp(now)).astype("datetime64[us]"),
             "due_at": p.due.where(p.due > pd.Timestamp(now), pd.Timestamp(now)).astype("datetime64[us]"),
             "opt_in": recipients["csv_opt_in"].astype(bool)

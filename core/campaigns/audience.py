@@ -55,6 +55,7 @@ FIELDS = {
     "email": "Email",
     "sender": "Sender's display name",
 }
+CSV_PREFIX = "csv:"
 SOURCES = {"field": "Contact field", "column": "CSV column", "text": "The same text for everyone"}
 OPT_IN_HEADERS = {"whatsappoptin", "optin", "whatsappconsent", "consent", "whatsapp"}
 YES = {"yes", "y", "true", "1", "x", "✓", "si", "sí"}
@@ -142,23 +143,47 @@ def read_csv_audience(data: bytes, file_name: str = "", phone_column: str | None
 
 # ---- building ------------------------------------------------------------------------------------------
 
-_CONTACT_COLUMNS = """ct.id AS contact_id, ct.phone, ct.name, ct.email, ct.timezone, ct.archived, ct.opted_out,
+# Names are split here, by DuckDB, rather than row by row in Python.
+_CONTACT_COLUMNS = r"""ct.id AS contact_id, ct.phone, trim(coalesce(ct.name, '')) AS name,
+    regexp_extract(trim(coalesce(ct.name, '')), '^\S+') AS first_name,
+    trim(regexp_replace(trim(coalesce(ct.name, '')), '^\S+', '')) AS last_name,
+    coalesce(ct.email, '') AS email, ct.timezone, ct.archived, ct.opted_out,
     (ct.whatsapp_opt_in_at IS NOT NULL OR wa.contact_id IS NOT NULL) AS whatsapp_opt_in"""
+_CONTACT_FIELDS = [
+    "contact_id",
+    "phone",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "timezone",
+    "archived",
+    "opted_out",
+    "whatsapp_opt_in",
+]
 _WHATSAPP_WRITERS = """LEFT JOIN (SELECT DISTINCT contact_id FROM conversations
                                   WHERE channel = 'whatsapp' AND last_inbound_at IS NOT NULL) wa
                        ON wa.contact_id = ct.id"""
 
 
-def _candidates(db: Database | Transaction, spec: AudienceSpec) -> pd.DataFrame:
+def _columns(whatsapp: bool) -> tuple[str, str]:
+    """The contact columns and the join they need: who wrote on WhatsApp matters to WhatsApp campaigns only."""
+    if whatsapp:
+        return _CONTACT_COLUMNS, _WHATSAPP_WRITERS
+    return _CONTACT_COLUMNS.replace("(ct.whatsapp_opt_in_at IS NOT NULL OR wa.contact_id IS NOT NULL)", "FALSE"), ""
+
+
+def _candidates(db: Database | Transaction, spec: AudienceSpec, whatsapp: bool) -> pd.DataFrame:
+    columns, join = _columns(whatsapp)
     if spec.kind == "all":
-        return _df(db, f"SELECT {_CONTACT_COLUMNS} FROM contacts ct {_WHATSAPP_WRITERS} ORDER BY ct.id", [])
+        return _df(db, f"SELECT {columns} FROM contacts ct {join} ORDER BY ct.id", [])
     if spec.kind == "tag":
         tag = " ".join((spec.tag or "").split())
         if not tag:
             raise ValidationError("Choose the tag whose contacts receive the campaign.")
         return _df(
             db,
-            f"""SELECT {_CONTACT_COLUMNS} FROM contacts ct {_WHATSAPP_WRITERS}
+            f"""SELECT {columns} FROM contacts ct {join}
                 WHERE list_contains(list_transform(string_split(lower(coalesce(ct.tags, '')), ','), lambda x: trim(x)),
                                     lower(?))
                 ORDER BY ct.id""",
@@ -167,12 +192,13 @@ def _candidates(db: Database | Transaction, spec: AudienceSpec) -> pd.DataFrame:
     if spec.kind == "csv":
         if spec.csv is None or spec.csv.frame.empty:
             raise ValidationError("Upload the CSV of numbers first.")
-        return _csv_candidates(db, spec.csv)
+        return _csv_candidates(db, spec.csv, columns, join)
     raise ValidationError("Choose the audience: contacts with a tag, a CSV of numbers, or all contacts.")
 
 
-def _csv_candidates(db: Database | Transaction, upload: CsvAudience) -> pd.DataFrame:
-    frame = upload.frame.copy()
+def _csv_candidates(db: Database | Transaction, upload: CsvAudience, columns: str, join: str) -> pd.DataFrame:
+    # The list's own columns keep their names under a prefix: a column "first_name" is not the field.
+    frame = upload.frame.rename(columns={c: CSV_PREFIX + c for c in upload.columns})
     given = frame["given"].astype(str)
     if isinstance(db, Transaction):
         raise TypeError("parse the CSV before the transaction")
@@ -182,19 +208,16 @@ def _csv_candidates(db: Database | Transaction, upload: CsvAudience) -> pd.DataF
     known = (
         _df(
             db,
-            f"SELECT {_CONTACT_COLUMNS} FROM contacts ct {_WHATSAPP_WRITERS} "
-            "WHERE ct.phone IN (SELECT unnest(?::VARCHAR[]))",
+            f"SELECT {columns} FROM contacts ct {join} WHERE ct.phone IN (SELECT unnest(?::VARCHAR[]))",
             [numbers],
         )
         if numbers
-        else pd.DataFrame(
-            columns=["contact_id", "phone", "name", "email", "timezone", "archived", "opted_out", "whatsapp_opt_in"]
-        )
+        else pd.DataFrame(columns=_CONTACT_FIELDS)
     )
     merged = frame.merge(known, on="phone", how="left")
     opt_in_column = next((c for c in upload.columns if _key(c) in OPT_IN_HEADERS), None)
     said_yes = (
-        merged[opt_in_column].astype(str).str.strip().str.lower().isin(YES)
+        merged[CSV_PREFIX + opt_in_column].astype(str).str.strip().str.lower().isin(YES)
         if opt_in_column
         else pd.Series(False, index=merged.index)
     )
@@ -250,16 +273,10 @@ def _display_phone(phone: pd.Series) -> pd.Series:
 
 
 def _field(frame: pd.DataFrame, key: str, sender_label: str) -> pd.Series:
-    name = frame["name"].fillna("").astype(str).str.strip() if "name" in frame else pd.Series("", index=frame.index)
-    if key == "name":
-        return name
-    if key in ("first_name", "last_name"):
-        part = name.str.split(n=1).str[0 if key == "first_name" else 1].astype(object)
-        return part.where(part.notna(), "")
+    if key in ("name", "first_name", "last_name", "email"):
+        return frame[key].astype(object).where(frame[key].notna(), "")  # numbers new to Parley have none
     if key == "phone":
         return _display_phone(frame["phone"].fillna("").astype(str))
-    if key == "email":
-        return frame["email"].fillna("").astype(str) if "email" in frame else pd.Series("", index=frame.index)
     if key == "sender":
         return pd.Series(sender_label, index=frame.index)
     raise ValidationError(f"“{key}” is not a contact field.")
@@ -274,7 +291,7 @@ def _values(frame: pd.DataFrame, template: Template, sources: dict[str, Variable
         elif source.source == "field":
             series = _field(frame, source.value, sender_label)
         else:
-            series = frame[source.value].fillna("").astype(str).str.strip()
+            series = frame[CSV_PREFIX + source.value].fillna("").astype(str).str.strip()
         if source.fallback:
             series = series.where(series != "", " ".join(source.fallback.split()))
         values[name] = series.astype(str)
@@ -323,7 +340,7 @@ def build(
 ) -> Audience:
     """Candidates → recipients and exclusions, the values of each variable, and the text each one gets."""
     check_sources(template, sources, spec.csv)
-    frame = _candidates(db, spec).reset_index(drop=True)
+    frame = _candidates(db, spec, sender["channel"] == "whatsapp").reset_index(drop=True)
     candidates = len(frame)
     if candidates > MAX_RECIPIENTS:
         raise ValidationError(
@@ -339,7 +356,8 @@ def build(
         reason = reason.where(reason.notna() | ~mask.fillna(False).astype(bool), code)
 
     exclude(frame["phone"].isna(), "invalid_number")
-    exclude(frame["phone"].notna() & frame["phone"].duplicated(keep="first"), "duplicate")
+    if spec.kind == "csv":  # contacts are unique by number; only a list can repeat one
+        exclude(frame["phone"].notna() & frame["phone"].duplicated(keep="first"), "duplicate")
     exclude(frame["opted_out"].astype(bool), "opted_out")
     exclude(frame["archived"].astype(bool), "archived")
     if sender.get("send_blocked"):
@@ -355,7 +373,12 @@ def build(
     recipients = frame[kept].copy()
     kept_values = {n: s[kept] for n, s in values.items()}
     recipients["body"] = render_series(template, kept_values, recipients.index)
-    recipients["template_values"] = _json_values(template, kept_values, recipients.index)
+    # Only a registered template goes with its values; saved text goes as the text itself.
+    recipients["template_values"] = (
+        _json_values(template, kept_values, recipients.index)
+        if template.sendable_as_template
+        else pd.Series(None, index=recipients.index, dtype=object)
+    )
     recipients = recipients.reset_index(drop=True)
     kept_values = {n: s.reset_index(drop=True) for n, s in kept_values.items()}
     excluded = pd.DataFrame(

@@ -37,18 +37,15 @@ class Estimate:
     last_start_at: dt.datetime | None  # the latest first moment of any recipient
 
 
-def _units(text: pd.Series) -> pd.DataFrame:
-    """GSM-7 septets, UCS-2 code units and whether the text is GSM-7, for each distinct text."""
-    distinct = pd.unique(text)
-    rows = {}
-    for value in distinct:
+def _units(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Whether each text is GSM-7, its septets and its UCS-2 code units: counted once per distinct text."""
+    gsm, septets, ucs = {}, {}, {}
+    for value in pd.unique(text):
         s = str(value)
-        gsm = encoding.is_gsm7(s)
-        gsm_units = sum(2 if ch in encoding.GSM7_EXTENSION else 1 for ch in s) if gsm else 0
-        ucs_units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in s)
-        rows[value] = (gsm, gsm_units, ucs_units)
-    table = text.map(rows)
-    return pd.DataFrame(table.tolist(), index=text.index, columns=["gsm", "gsm_units", "ucs_units"])
+        gsm[value] = encoding.is_gsm7(s)
+        septets[value] = sum(2 if ch in encoding.GSM7_EXTENSION else 1 for ch in s) if gsm[value] else 0
+        ucs[value] = sum(2 if ord(ch) > 0xFFFF else 1 for ch in s)
+    return text.map(gsm).astype(bool), text.map(septets).astype("int64"), text.map(ucs).astype("int64")
 
 
 def segments_per_recipient(
@@ -63,10 +60,10 @@ def segments_per_recipient(
     )
     ucs_units = pd.Series(sum(2 if ord(ch) > 0xFFFF else 1 for ch in literal), index=index)
     for name in VARIABLE_RE.findall(_full_text(template)):  # a variable used twice counts twice
-        part = _units(values[name])
-        gsm &= part["gsm"]
-        gsm_units += part["gsm_units"]
-        ucs_units += part["ucs_units"]
+        part_gsm, part_septets, part_ucs = _units(values[name])
+        gsm &= part_gsm
+        gsm_units += part_septets
+        ucs_units += part_ucs
     units = ucs_units.where(~gsm, gsm_units)
     single = np.where(gsm, 160, 70)
     per_part = np.where(gsm, 153, 67)

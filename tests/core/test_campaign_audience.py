@@ -89,6 +89,16 @@ def test_a_csv_column_named_like_the_variable_is_the_first_guess(db, ws):
     assert guessed == {"first_name": VariableSource("column", "first_name"), "date": VariableSource("column", "date")}
 
 
+def test_a_csv_column_named_like_a_contact_field_fills_the_variable(db, ws):
+    audience = cw.csv_spec("phone,first_name\n+14158670001,Annie\n+14158679999,Zed\n")
+    sources = {"first_name": VariableSource("column", "first_name")}
+    p = campaigns.check_campaign(db, ws["maria"], cw.draft(ws, audience=audience, sources=sources))
+    assert sorted(p.audience.recipients["body"]) == [
+        "Hi Annie, your cleaning is due. Reply YES to book.",  # the list's name, not the contact's (Ana)
+        "Hi Zed, your cleaning is due. Reply YES to book.",
+    ]
+
+
 def test_a_variable_without_value_or_fallback_excludes_that_recipient(db, ws):
     sources = {"first_name": VariableSource("field", "first_name")}  # no fallback
     p = campaigns.check_campaign(db, ws["maria"], cw.draft(ws, sources=sources))
