@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import runtime
 from core.errors import ParleyError
-from pages import session
+from pages import banners, session
 
 st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
 
@@ -21,6 +21,8 @@ except ParleyError as exc:
     st.stop()
 
 user = session.current_user(rt)
+# Addresses of the pages added for campaigns and administration (a bookmark opens after signing in).
+EXTRA_PATHS = ("campaigns", "templates", "users", "senders", "providers", "hours", "opt-outs", "audit", "webhooks")
 
 if user is None:
     session.render_pending_cookie_actions()
@@ -32,7 +34,7 @@ if user is None:
         pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
         pages += [
             st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path=path)
-            for path in ("inbox", "sent", "conversation", "team", "contacts")
+            for path in ("inbox", "sent", "conversation", "team", "contacts", *EXTRA_PATHS)
         ]
     st.navigation(pages, position="hidden").run()
     st.stop()
@@ -44,7 +46,17 @@ SPECS = {  # key: (script, title, icon, url path)
     "conversation": ("pages/conversation.py", "Conversation", "💬", "conversation"),
     "team": ("pages/team_inbox.py", "Team Inbox", "👥", "team"),
     "contacts": ("pages/contacts.py", "Contacts", "📇", "contacts"),
+    "campaigns": ("pages/campaigns.py", "Campaigns", "📣", "campaigns"),
+    "templates": ("pages/templates.py", "Templates", "🗂️", "templates"),
+    "users": ("pages/admin_users.py", "Users and teams", "🧑‍💼", "users"),
+    "senders": ("pages/admin_senders.py", "Sender numbers", "📱", "senders"),
+    "providers": ("pages/admin_providers.py", "Provider setup", "🔌", "providers"),
+    "hours": ("pages/admin_hours.py", "Hours and texts", "🕘", "hours"),
+    "optouts": ("pages/admin_optouts.py", "Opt-outs", "🚫", "opt-outs"),
+    "audit": ("pages/admin_audit.py", "Audit log", "📜", "audit"),
+    "webhooks": ("pages/admin_webhooks.py", "Webhook review", "🪝", "webhooks"),
 }
+ADMIN_PAGES = ["users", "senders", "providers", "hours", "optouts", "audit", "webhooks"]
 
 
 def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
@@ -62,11 +74,16 @@ def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
 
 
 if user.is_supervisor:
-    layout = {"Team": ["team"], "Workspace": ["contacts"]}
+    layout = {"Team": ["team"], "Workspace": ["contacts", "campaigns"]}
 elif user.is_admin:
-    layout = {"Inbox": ["inbox", "sent"], "Team": ["team"], "Workspace": ["contacts"]}
+    layout = {
+        "Inbox": ["inbox", "sent"],
+        "Team": ["team"],
+        "Workspace": ["contacts", "campaigns", "templates"],
+        "Admin": ADMIN_PAGES,
+    }
 else:
-    layout = {"Inbox": ["inbox", "sent"], "Workspace": ["contacts"]}
+    layout = {"Inbox": ["inbox", "sent"], "Workspace": ["contacts", "campaigns"]}
 home_key = next(iter(layout.values()))[0]
 nav = {section: [make_page(k, home=k == home_key) for k in keys] for section, keys in layout.items()}
 first = next(iter(nav))
@@ -83,4 +100,5 @@ session.set_pages(by_key | {"conversation": conversation_page})
 
 page = st.navigation(nav)
 session.render_frame(rt, user)
+banners.render(rt, user)
 page.run()

@@ -250,7 +250,13 @@ def _write_small(
     )
     report.templates = len(template_ids)
     checkup = template_ids[[t[4] for t in templates].index(content.CHECKUP_TEMPLATE)]
-    return {"users": users, "senders": sender_ids[:2], "checkup_template": checkup}
+    campaign_templates = {t[2]: int(i) for t, i in zip(templates, template_ids) if len(t) > 6 and t[6] == "campaign"}
+    return {
+        "users": users,
+        "senders": sender_ids[:2],
+        "checkup_template": checkup,
+        "campaign_templates": campaign_templates,
+    }
 
 
 def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, say: Progress) -> None:
@@ -289,6 +295,8 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
                 "name": k["name"],
                 "sender_id": senders[k["sender"]],
                 "body": k["body"],
+                "template_id": pd.array([ids["campaign_templates"].get(b) for b in k["body"]], dtype="Int64"),
+                "queued_at": _ts(k["created_at"]),
                 "status": "sent",
                 "created_by": users[k["creator"]],
                 "created_at": _ts(k["created_at"]),
