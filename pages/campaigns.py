@@ -246,10 +246,17 @@ def _tz() -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def _reset_variables() -> None:
+    """A new list or template: each variable's source is guessed again (a CSV column may now fit)."""
+    for key in [k for k in s if str(k).startswith((f"{KEY}.n.src.", f"{KEY}.n.val.", f"{KEY}.n.fallback."))]:
+        del s[key]
+    s.pop(f"{KEY}.preview", None)
+
+
 def _upload() -> None:
     file = s.get(f"{KEY}.n.file")
     s.pop(f"{KEY}.n.csv", None)
-    s.pop(f"{KEY}.preview", None)
+    _reset_variables()
     if file is None:
         return
     try:
@@ -352,7 +359,7 @@ def render_new() -> None:
         "Template",
         list(offered),
         key=f"{KEY}.n.template",
-        on_change=_changed,
+        on_change=_reset_variables,
         format_func=lambda i: templates.label(offered[i]),
     )
     template = offered.get(s.get(f"{KEY}.n.template")) or next(iter(offered.values()))

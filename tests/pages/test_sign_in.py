@@ -15,12 +15,42 @@ from tests.conftest import ROOT, demo_user
 pytestmark = pytest.mark.usefixtures("navigation_only")
 
 SIGN_IN = str(ROOT / "pages" / "sign_in.py")
-SIGNED_OUT_PATHS = ("", "inbox", "sent", "conversation", "team", "contacts")
+SIGNED_OUT_PATHS = (
+    "",
+    "inbox",
+    "sent",
+    "conversation",
+    "team",
+    "contacts",
+    "campaigns",
+    "templates",
+    "users",
+    "senders",
+    "providers",
+    "hours",
+    "opt-outs",
+    "audit",
+    "webhooks",
+)
 WRONG = "Wrong username or password."
 ROLE_PAGES = {
-    "maria": ["My Inbox", "Sent Messages", "Contacts"],
-    "admin": ["My Inbox", "Sent Messages", "Team Inbox", "Contacts"],
-    "sam": ["Team Inbox", "Contacts"],
+    "maria": ["My Inbox", "Sent Messages", "Contacts", "Campaigns"],
+    "admin": [
+        "My Inbox",
+        "Sent Messages",
+        "Team Inbox",
+        "Contacts",
+        "Campaigns",
+        "Templates",
+        "Users and teams",
+        "Sender numbers",
+        "Provider setup",
+        "Hours and texts",
+        "Opt-outs",
+        "Audit log",
+        "Webhook review",
+    ],
+    "sam": ["Team Inbox", "Contacts", "Campaigns"],
 }
 
 
