@@ -420,6 +420,11 @@ def export_contacts(db: Database, viewer: User, *, search: str | None = None, ar
     frame = db.df(EXPORT_SQL.format(where=where), params)
     for column in ("name", "phone", "email", "tags", "notes", "timezone"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    db.write(
+        lambda tx: audit.record(
+            tx, viewer.id, "contacts.exported", "contact", None, rows=len(frame), search=search, archived=archived
+        )
+    )
     return to_csv_bytes(frame)
 
 

@@ -69,6 +69,17 @@ class ChangeFeed:
                 f"Conversation with {who} was assigned to you.",
                 event.at,
             )
+        if event.name == events.CONVERSATIONS_REASSIGNED and p.get("user_id") is not None:
+            n = int(p.get("count") or 0)
+            whose = f" of {p['from_name']}" if p.get("from_name") else ""
+            return Notice(
+                next(self._ids),
+                int(p["user_id"]),
+                "assigned",
+                None,
+                f"{n} conversation{'s' if n != 1 else ''}{whose} {'were' if n != 1 else 'was'} assigned to you.",
+                event.at,
+            )
         if event.name == events.MESSAGE_RECEIVED and p.get("owner_id") is not None:
             who = p.get("contact_name") or "a contact"
             return Notice(

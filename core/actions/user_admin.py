@@ -118,6 +118,7 @@ def _hand_over(tx: Transaction, target: Target, heir: Target) -> int:
             events.CONVERSATIONS_REASSIGNED,
             user_id=heir.id,
             from_user_id=target.id,
+            from_name=target.display_name,
             count=len(ids),
             conversation_ids=ids[:1000],
         )

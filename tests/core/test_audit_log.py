@@ -67,3 +67,12 @@ def test_only_admins_read_or_export_it(db, ws):
     for call in (audit.search, audit.export_csv, audit.actions):
         with pytest.raises(PermissionDenied, match="Only an admin"):
             call(db, ws["maria"])
+
+
+def test_a_contacts_export_is_audited(db, ws):
+    from core.contacts_csv import export_contacts
+
+    export_contacts(db, ws["maria"], search="ana")
+    rows = audit.search(db, ws["admin"], action="contacts.exported")[0]
+    assert [(r["username"], r["action"]) for r in rows] == [("maria", "contacts.exported")]
+    assert '"rows": 0' in rows[0]["detail"] and '"search": "ana"' in rows[0]["detail"]

@@ -125,3 +125,14 @@ def test_users_overview_counts_conversations(db, ws):
     rows = {r["username"]: r for r in user_admin.users_overview(db, ws["admin"])}
     assert (rows["maria"]["conversations"], rows["maria"]["role_label"]) == (3, "Agent")
     assert rows["sam"]["role_label"] == "Supervisor"
+
+
+def test_the_heir_is_told_in_one_notice(db, ws):
+    from core.live import ChangeFeed
+
+    feed = ChangeFeed()
+    db.subscribe(events.EVERY, feed.on_event)
+    user_admin.do_disable_user(db, ws["admin"], ws["maria"].id, reassign_to=ws["james"].id)
+    assert [n.text for n in feed.notices_for(ws["james"].id, 0)] == [
+        "3 conversations of Maria Lopez were assigned to you."
+    ]
