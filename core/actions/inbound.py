@@ -25,6 +25,7 @@ import pandas as pd
 
 from core import clock, events, phones, settings
 from core.actions.messaging import touch_conversation
+from core.campaigns.ownership import reply_owners
 from core.compliance import keywords
 from core.db import Transaction
 from core.providers.base import InboundEvent, StatusEvent, status_moves_forward
@@ -75,16 +76,13 @@ def _new_contact(tx: Transaction, phone: str, profile_name: str | None) -> tuple
 def _new_conversation(
     tx: Transaction, contact_id: int, sender: dict[str, Any], at: dt.datetime
 ) -> tuple[int, int | None]:
-    """Rule 1: the first reply makes the conversation. (conversation id, owner id)."""
-    campaign = tx.fetchone(
-        """SELECT campaign_id, author_id FROM messages
-           WHERE contact_id = ? AND sender_id = ? AND direction = 'out' AND conversation_id IS NULL
-           ORDER BY created_at DESC LIMIT 1""",
-        [contact_id, sender["id"]],
-    )
-    owner_id = campaign[1] if campaign and campaign[1] else default_owner(tx)
-    if owner_id is not None and not tx.scalar("SELECT active FROM users WHERE id = ?", [owner_id]):
-        owner_id = default_owner(tx)
+    """Rule 1: the first reply makes the conversation. (conversation id, owner id).
+
+    Who owns it is the campaign's to say (``core.campaigns.ownership``: its creator, the person an
+    admin chose, or a team in turn); nobody active, or no message sent to this number: the default."""
+    answered = reply_owners(tx, [(contact_id, sender["id"])]).get((contact_id, sender["id"]))
+    campaign = (answered.campaign_id,) if answered is not None else None
+    owner_id = answered.owner_id if answered is not None and answered.owner_id else default_owner(tx)
     conversation_id = tx.next_id("seq_conversations")
     # The campaign messages this number got from this sender join the thread.
     first, attached = tx.fetchone(

@@ -58,7 +58,7 @@ def reply_owners(tx: Transaction, pairs: Iterable[tuple[int, int]]) -> dict[tupl
                         WHEN n.reply_owner_mode = 'user' THEN n.reply_owner_id
                         WHEN n.reply_owner_mode = 'team' AND len(t.members) > 0
                             THEN t.members[1 + ((n.reply_turn + n.k) % len(t.members))::INTEGER]
-                        ELSE n.created_by END AS owner_id
+                        ELSE coalesce(n.created_by, n.author_id) END AS owner_id
             FROM numbered n LEFT JOIN teams t ON t.team_id = n.reply_team_id
         )
         SELECT ch.contact_id, ch.sender_id, ch.campaign_id,

@@ -138,3 +138,43 @@ def test_an_owner_disabled_since_gives_way_to_the_default(db, ws):
     cid = campaigns.do_send_campaign(db, ws["admin"], d)
     db.write(lambda tx: tx.execute("UPDATE users SET active = FALSE WHERE id = ?", [ws["james"].id]))
     assert db.write(lambda tx: reply_owners(tx, pairs(ws, "ana"))) == {(ws["ana"], ws["sms"]): ReplyOwner(cid, None)}
+
+
+# ---- through inbound: the conversation a reply starts -------------------------------------------------
+
+
+def owners_of_new_conversations(db) -> dict[str, int]:
+    return dict(
+        db.fetchall(
+            "SELECT ct.phone, c.owner_id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id ORDER BY ct.phone"
+        )
+    )
+
+
+def test_a_reply_to_a_campaign_with_a_chosen_owner_lands_in_their_inbox(db, ws):
+    d = cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["james"].id)
+    campaigns.do_send_campaign(db, ws["admin"], d)
+    cw.reply(db, ws["sms"], "+14158670001", "Yes")
+    assert owners_of_new_conversations(db) == {"+14158670001": ws["james"].id}
+
+
+def test_replies_to_a_team_campaign_go_round_the_team(db, ws):
+    from core.actions.user_admin import do_create_team
+
+    team = do_create_team(db, ws["admin"], "Recall desk")
+    do_set_team_members(db, ws["admin"], team, [ws["maria"].id, ws["james"].id])
+    campaigns.do_send_campaign(db, ws["admin"], cw.draft(ws, reply_owner_mode="team", reply_team_id=team))
+    for phone in ("+14158670002", "+14158670001", "+14158670003"):  # in the order they write
+        cw.reply(db, ws["sms"], phone, "Hello")
+    assert owners_of_new_conversations(db) == {
+        "+14158670002": ws["maria"].id,
+        "+14158670001": ws["james"].id,
+        "+14158670003": ws["maria"].id,
+    }
+
+
+def test_a_chosen_owner_disabled_since_gives_the_reply_to_the_default_owner(db, ws):
+    campaigns.do_send_campaign(db, ws["admin"], cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["james"].id))
+    db.write(lambda tx: tx.execute("UPDATE users SET active = FALSE WHERE id = ?", [ws["james"].id]))
+    cw.reply(db, ws["sms"], "+14158670001", "Yes")
+    assert owners_of_new_conversations(db) == {"+14158670001": ws["admin"].id}  # the first active admin
