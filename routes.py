@@ -11,6 +11,8 @@ Streamlit reserves ``/media/``, so outbound media for providers live under
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import logging
 
@@ -19,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core import auth, runtime
+from core import auth, runtime, sessions
 from core.providers.base import WebhookRequest
 
 log = logging.getLogger("parley.routes")
@@ -30,12 +32,44 @@ def _rt() -> runtime.Runtime:
 
 
 async def healthz(request: Request) -> Response:
+    """ok (200) or not (503) for anyone; the details only for an admin or a local monitor.
+
+    The details name the database file, the workers' states and their last
+    exception text: an admin's session cookie, or the ``PARLEY_HEALTH_TOKEN``
+    sent from this machine (``Authorization: Bearer …``), may read them.
+    """
     health = await run_in_threadpool(_rt().health)
-    return JSONResponse(health, status_code=200 if health["ok"] else 503)
+    status = 200 if health["ok"] else 503
+    if await run_in_threadpool(_may_read_health_details, request):
+        return JSONResponse(health, status_code=status)
+    return JSONResponse({"ok": health["ok"]}, status_code=status)
+
+
+def _is_local(request: Request) -> bool:
+    """Is the caller on this machine? (A dual-stack server sees 127.0.0.1 as ``::ffff:127.0.0.1``.)"""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+def _may_read_health_details(request: Request) -> bool:
+    rt = _rt()
+    token = rt.config.health_token
+    sent = request.headers.get("authorization", "")
+    if token and sent.startswith("Bearer ") and _is_local(request):
+        if hmac.compare_digest(sent[len("Bearer ") :].strip().encode(), token.encode()):
+            return True
+    user = _cookie_user(request)
+    return user is not None and user.is_admin
 
 
 async def noop(request: Request) -> Response:
-    """Same stack as the webhooks, no work: the bench's baseline."""
+    """Same stack as the webhooks, no work: the bench's baseline (served only with PARLEY_BENCH_ROUTES=1)."""
+    if not _rt().config.bench_routes:
+        return PlainTextResponse("Not Found", status_code=404)
     await request.body()
     return PlainTextResponse("ok")
 
@@ -48,33 +82,39 @@ def _secure(request: Request) -> bool:
 
 
 async def session_cookie(request: Request) -> Response:
-    """Trade a one-time ticket (from the sign-in form) for the HttpOnly cookie."""
-    ticket = (await request.body()).decode(errors="replace").strip()
-    user_id = auth.tickets.redeem(ticket)
-    if user_id is None:
+    """Trade a one-time ticket (from the sign-in form) for the HttpOnly session and device cookies."""
+    ticket = auth.tickets.redeem((await request.body()).decode(errors="replace").strip())
+    if ticket is None:
         return JSONResponse({"error": "This sign-in link has expired; sign in again."}, status_code=400)
     response = Response(status_code=204)
-    response.set_cookie(
-        auth.COOKIE_NAME,
-        auth.make_session_cookie(user_id, _rt().config.secret_key),
-        max_age=auth.COOKIE_MAX_AGE,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/",
-    )
+    for name, value, max_age in (
+        (sessions.COOKIE_NAME, ticket.session_cookie, sessions.COOKIE_MAX_AGE),
+        (sessions.DEVICE_COOKIE_NAME, ticket.device_token, sessions.DEVICE_COOKIE_MAX_AGE),
+    ):
+        response.set_cookie(
+            name, value, max_age=max_age, httponly=True, samesite="lax", secure=_secure(request), path="/"
+        )
     return response
 
 
 async def sign_out(request: Request) -> Response:
+    """End the cookie's session in the database (a copy of the cookie dies with it), then forget the cookie."""
+    rt = _rt()
+    await run_in_threadpool(sessions.end_cookie, rt.db, request.cookies.get(sessions.COOKIE_NAME), rt.config.secret_key)
     response = Response(status_code=204)
-    response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="lax")
+    response.delete_cookie(sessions.COOKIE_NAME, path="/", httponly=True, samesite="lax")
     return response
 
 
-def _cookie_user(request: Request) -> auth.User | None:
+def _cookie_session(request: Request) -> tuple[auth.User, int] | None:
+    """The user and session id of the request's cookie, if that session is live (no "last seen": not a page run)."""
     rt = _rt()
-    return auth.user_from_cookie(rt.db, request.cookies.get(auth.COOKIE_NAME), rt.config.secret_key)
+    return sessions.from_cookie(rt.db, request.cookies.get(sessions.COOKIE_NAME), rt.config.secret_key, touch=False)
+
+
+def _cookie_user(request: Request) -> auth.User | None:
+    found = _cookie_session(request)
+    return found[0] if found else None
 
 
 # ---- notifications (tab title and toasts) --------------------------------------------------
@@ -86,9 +126,10 @@ async def notifications(request: Request) -> Response:
     An EventSource keeps delivering while the tab is in the background,
     where timers are throttled, so the title and toasts stay current.
     """
-    user = await run_in_threadpool(_cookie_user, request)
-    if user is None:
+    found = await run_in_threadpool(_cookie_session, request)
+    if found is None:
         return JSONResponse({"error": "Sign in first."}, status_code=401)
+    user, session_id = found
     from core import queries
 
     rt = _rt()
@@ -102,6 +143,9 @@ async def notifications(request: Request) -> Response:
         version = -1
         sent_unread = None
         while not await request.is_disconnected():
+            # The session may end while the stream is open (sign-out, reset, disabled): stop then.
+            if await run_in_threadpool(sessions.check, rt.db, session_id, touch=False) is None:
+                return
             current = rt.feed.user_version(user.id)
             if current != version:
                 version = current

@@ -48,7 +48,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="parley-pages-"))
     try:
         shutil.copy(args.db, work / "parley.duckdb")
-        runtime.start(
+        rt = runtime.start(
             runtime.Config(
                 db_path=work / "parley.duckdb",
                 media_dir=work / "media",
@@ -61,12 +61,16 @@ def main() -> int:
         from streamlit.runtime.pages_manager import PagesManager
         from streamlit.testing.v1 import AppTest
 
+        from core import sessions
+        from pages.session import SESSION_KEY
+
         PagesManager.__init__ = _navigation_only(PagesManager.__init__)
         print(f"{agent[1]} owns {agent[2]:,} conversations; the longest conversation has {biggest[2]:,} messages")
 
         def page(user_id: int, script: str, query: dict | None = None):
             at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=60)
-            at.session_state["user_id"] = user_id
+            # Signed in as the sign-in form does: a live session in the database.
+            at.session_state[SESSION_KEY] = sessions.start(rt.db, user_id, rt.config.secret_key).session_id
             for key, value in (query or {}).items():
                 at.query_params[key] = str(value)
             at.run()

@@ -18,6 +18,7 @@ import hmac
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,6 +36,10 @@ from core.media_store import MediaStore
 from generator.demo import create_demo_workspace
 
 TOKEN = "bench-auth-token"
+HEALTH_TOKEN = secrets.token_urlsafe(24)  # /healthz details (the database path, webhook counters) for this bench
+
+
+HEALTH_HEADERS = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
 
 
 def twilio_signature(url: str, params: list[tuple[str, str]]) -> str:
@@ -59,6 +64,8 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
         PARLEY_TWILIO_ACCOUNT_SID="ACbench",
         PARLEY_TWILIO_AUTH_TOKEN=TOKEN,
         PARLEY_PORT=str(port),
+        PARLEY_HEALTH_TOKEN=HEALTH_TOKEN,
+        PARLEY_BENCH_ROUTES="1",  # the /noop baseline; never served otherwise
     )
     proc = subprocess.Popen(
         [
@@ -83,7 +90,7 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
     while time.time() < deadline and proc.poll() is None:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
+            conn.request("GET", "/healthz", headers=HEALTH_HEADERS)
             response = conn.getresponse()
             health = json.loads(response.read() or b"{}")
             if response.status == 200:
@@ -183,7 +190,7 @@ def main() -> int:
         noop = load(args.port, "/noop", sender, args.seconds, args.clients, "N")
         hooks = load(args.port, "/webhooks/twilio", sender, args.seconds, args.clients, "W")
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
-        conn.request("GET", "/healthz")
+        conn.request("GET", "/healthz", headers=HEALTH_HEADERS)
         stats = json.loads(conn.getresponse().read()).get("webhooks") or {}
     finally:
         proc.send_signal(signal.SIGTERM)

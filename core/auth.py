@@ -1,10 +1,10 @@
-"""Local sign-in: scrypt password hashes, lock-out, signed session cookies.
+"""Local sign-in: scrypt password hashes, throttled attempts, the one-time cookie ticket.
 
-The cookie is set by an HTTP route (``routes.py``), not by the page script:
-the sign-in form verifies the password here, receives a one-time ticket,
-and the browser trades the ticket for an HttpOnly cookie. On reload the
-page script reads the cookie from ``st.context.cookies`` and calls
-``user_from_cookie``.
+The sign-in form checks the password here (``sign_in``), then starts a
+session (``core.sessions``) and receives a one-time ticket; the browser
+trades the ticket at ``/auth/session`` (``routes.py``) for the HttpOnly
+session cookie, so no script in the page ever sees the cookie's value.
+Every attempt, refused or not, is written to the audit log (``core.audit``).
 """
 
 from __future__ import annotations
@@ -13,23 +13,20 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from core import clock, events
+from core import audit, clock, events
 from core.db import Database, Transaction
 from core.errors import SignInError, ValidationError
 
 ROLES = ("standard", "admin", "supervisor")
 ROLE_LABELS = {"standard": "Agent", "admin": "Admin", "supervisor": "Supervisor"}
 
-LOCKOUT_FAILURES = 10
-LOCKOUT_WINDOW = dt.timedelta(minutes=15)
-LOCKOUT_DURATION = dt.timedelta(minutes=15)
-COOKIE_NAME = "parley_session"
-COOKIE_MAX_AGE = 14 * 24 * 3600
 MIN_PASSWORD_LENGTH = 8
 
 # scrypt cost: n=2**14 keeps a sign-in near 50 ms on the 2-core machine.
@@ -110,115 +107,195 @@ def check_new_password(password: str) -> None:
 
 # ---- sign-in ---------------------------------------------------------------------
 
+# Throttling (slow down, never lock out): failures within THROTTLE_WINDOW count.
+# From one source (address), the first SOURCE_FREE_FAILURES are free, then each
+# next attempt waits twice as long as the one before, up to SOURCE_MAX_DELAY.
+# For one username (existing or not: the answers must not tell), the first
+# ACCOUNT_FREE_FAILURES since its last successful sign-in are free, then the same
+# doubling up to ACCOUNT_MAX_DELAY; a correct password from a browser that has
+# signed in as that user before skips the account delay, so an attacker guessing
+# the admin's password cannot keep the admin out.
+THROTTLE_WINDOW = dt.timedelta(hours=1)
+SOURCE_FREE_FAILURES = 5
+SOURCE_MAX_DELAY = dt.timedelta(minutes=10)
+ACCOUNT_FREE_FAILURES = 10
+ACCOUNT_MAX_DELAY = dt.timedelta(minutes=15)
+ATTEMPTS_KEPT = dt.timedelta(days=1)
 
-def sign_in(db: Database, username: str, password: str) -> User:
+WRONG = "Wrong username or password."
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    id: int | None  # None: refused before any password was checked
+    refusal: str | None
+    user_row: tuple | None
+
+
+def throttle_delay(failures: int, free: int, cap: dt.timedelta) -> dt.timedelta:
+    """How long after the last failure the next attempt must wait: 0, then 1 s, 2 s, 4 s, ... up to ``cap``."""
+    if failures < free:
+        return dt.timedelta(0)
+    return min(cap, dt.timedelta(seconds=2 ** min(failures - free, 20)))
+
+
+def _wait_words(remaining: dt.timedelta) -> str:
+    seconds = max(1, int(-(-remaining.total_seconds() // 1)))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def source_address(ip: str | None, headers: Any = None, *, trust_proxy: bool = False) -> str:
+    """Where a sign-in comes from, for throttling and the audit log.
+
+    ``ip``: the connection's peer (None or a loopback address for this machine).
+    Behind a reverse proxy every request comes from the proxy, so with
+    ``trust_proxy`` (``PARLEY_TRUST_PROXY=1``) the address the nearest proxy
+    saw — the last ``X-Forwarded-For`` entry — is used instead; without it that
+    header is ignored, since anyone can send it.
+    """
+    if trust_proxy and headers is not None:
+        forwarded = headers.get("x-forwarded-for") or headers.get("X-Forwarded-For")
+        if forwarded:
+            last = forwarded.split(",")[-1].strip()
+            if last:
+                return last[:64]
+    if not ip:
+        return "local"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return str(ip)[:64]
+    address = getattr(address, "ipv4_mapped", None) or address  # a dual-stack server's view of IPv4
+    return "local" if address.is_loopback else str(address)
+
+
+def sign_in(
+    db: Database, username: str, password: str, *, source: str = "local", device_token: str | None = None
+) -> User:
     """Return the user, or raise SignInError with one sentence.
 
-    Wrong password and unknown user get the same sentence, so the form does
-    not reveal which usernames exist. Ten failures for one user within 15
-    minutes lock that user for 15 minutes (even with the right password).
+    Unknown usernames and wrong passwords get the same sentence and take the
+    same time (a password hash is checked either way), and both are throttled
+    and audited alike, so nothing here tells which usernames exist. A disabled
+    account says so only to someone who typed its password.
     """
-    username = (username or "").strip().lower()
+    username = (username or "").strip().lower()[:64]
     if not username or not password:
         raise SignInError("Enter your username and password.")
-    row = db.fetchone(
-        f"SELECT {USER_COLUMNS}, password_hash, locked_until FROM users WHERE lower(username) = ?",
-        [username],
-    )
-    if row is None:
-        # Spend the same time as a real check so timing does not reveal users.
-        verify_password(password, _DUMMY_HASH)
-        raise SignInError("Wrong username or password.")
-    user = user_from_row(row[:7])
-    password_hash, locked_until = row[7], row[8]
-    now = clock.utcnow()
-    if locked_until is not None and locked_until > now:
-        raise SignInError(_locked_sentence(locked_until - now))
-    ok = verify_password(password, password_hash)
-    if not user.active:  # said only to whoever knows the password: the form reveals no accounts
-        raise SignInError(
-            "This account is disabled; ask an admin to enable it." if ok else "Wrong username or password."
-        )
-    locked = db.write(_record_attempt, user.id, ok, now)
-    if ok:
+    source = (source or "unknown")[:64]
+    attempt = db.write(_begin_attempt, username, source, device_token, clock.utcnow())
+    if attempt.refusal is not None:
+        raise SignInError(attempt.refusal)
+    row = attempt.user_row
+    # Spend the same time on an unknown username as on a real check.
+    ok = verify_password(password, row[7] if row else _DUMMY_HASH)
+    user = user_from_row(row[:7]) if row else None
+    if user is None:
+        outcome = "unknown_user"
+    elif not ok:
+        outcome = "wrong_password"
+    elif not user.active:
+        outcome = "disabled"
+    else:
+        outcome = "ok"
+    db.write(_finish_attempt, attempt.id, username, source, user.id if user else None, outcome)
+    if outcome == "ok":
         return user
-    if locked is not None:
-        raise SignInError(_locked_sentence(locked - now))
-    raise SignInError("Wrong username or password.")
+    if outcome == "disabled":
+        raise SignInError("This account is disabled; ask an admin to enable it.")
+    raise SignInError(WRONG)
 
 
-def _record_attempt(tx: Transaction, user_id: int, ok: bool, now: dt.datetime) -> dt.datetime | None:
-    tx.execute("INSERT INTO login_attempts VALUES (?, ?, ?)", [user_id, now, ok])
-    if ok:
-        tx.execute("UPDATE users SET locked_until = NULL WHERE id = ? AND locked_until IS NOT NULL", [user_id])
-        tx.publish(events.USER_SIGNED_IN, user_id=user_id)
-        return None
-    # Count failures since the later of: the window start, the last success,
-    # and the end of the previous lock (a new lock needs ten new failures).
-    failures = tx.scalar(
-        """
-        SELECT count(*) FROM login_attempts
-        WHERE user_id = ? AND NOT ok AND attempted_at > greatest(
-            ?::TIMESTAMP,
-            coalesce((SELECT max(attempted_at) FROM login_attempts WHERE user_id = ? AND ok), '-infinity'::TIMESTAMP),
-            coalesce((SELECT locked_until FROM users WHERE id = ?), '-infinity'::TIMESTAMP))
-        """,
-        [user_id, now - LOCKOUT_WINDOW, user_id, user_id],
+def _begin_attempt(tx: Transaction, username: str, source: str, device_token: str | None, now: dt.datetime) -> _Attempt:
+    """Refuse a throttled attempt (audited), or record it as pending before the password is checked.
+
+    Counted as a failure while pending, so attempts sent in parallel cannot
+    slip past the delay together.
+    """
+    from core import sessions
+
+    tx.execute("DELETE FROM sign_in_attempts WHERE attempted_at < ?", [now - ATTEMPTS_KEPT])
+    since = now - THROTTLE_WINDOW
+    src_failures, src_last = tx.fetchone(
+        "SELECT count(*), max(attempted_at) FROM sign_in_attempts "
+        "WHERE source = ? AND ok IS NOT TRUE AND attempted_at >= ?",
+        [source, since],
     )
-    if failures >= LOCKOUT_FAILURES:
-        until = now + LOCKOUT_DURATION
-        tx.execute("UPDATE users SET locked_until = ? WHERE id = ?", [until, user_id])
-        tx.execute(
-            "INSERT INTO audit_log (occurred_at, actor_id, action, object_type, object_id, detail) "
-            "VALUES (?, NULL, 'user.locked', 'user', ?, ?)",
-            [now, user_id, f"{failures} failed sign-ins"],
+    acct_failures, acct_last = tx.fetchone(
+        """
+        SELECT count(*), max(attempted_at) FROM sign_in_attempts
+        WHERE username = ? AND ok IS NOT TRUE AND attempted_at >= ?
+          AND id > coalesce((SELECT max(id) FROM sign_in_attempts WHERE username = ? AND ok), 0)
+        """,
+        [username, since, username],
+    )
+    row = tx.fetchone(f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(username) = ?", [username])
+    known = sessions.is_known_device(tx, row[0] if row else None, device_token)
+    refusal = reason = None
+    source_wait = (
+        (src_last + throttle_delay(src_failures, SOURCE_FREE_FAILURES, SOURCE_MAX_DELAY) - now) if src_last else None
+    )
+    account_wait = (
+        (acct_last + throttle_delay(acct_failures, ACCOUNT_FREE_FAILURES, ACCOUNT_MAX_DELAY) - now)
+        if acct_last
+        else None
+    )
+    if source_wait is not None and source_wait > dt.timedelta(0):
+        reason = "throttled_source"
+        refusal = f"Too many failed sign-ins from your network: wait {_wait_words(source_wait)} and try again."
+    elif account_wait is not None and account_wait > dt.timedelta(0) and not known:
+        reason = "throttled_username"
+        refusal = (
+            f"Too many failed sign-ins for this username: wait {_wait_words(account_wait)} and try again, "
+            "or sign in from a browser you have signed in with before."
         )
-        return until
-    return None
+    if refusal is not None:
+        audit.record(
+            tx,
+            None,
+            "user.sign_in_failed",
+            "user",
+            row[0] if row else None,
+            username=username,
+            source=source,
+            reason=reason,
+        )
+        return _Attempt(None, refusal, None)
+    attempt_id = tx.next_id("seq_sign_in_attempts")
+    tx.execute(
+        "INSERT INTO sign_in_attempts (id, attempted_at, username, source, user_id, ok) VALUES (?, ?, ?, ?, ?, NULL)",
+        [attempt_id, now, username, source, row[0] if row else None],
+    )
+    return _Attempt(attempt_id, None, row)
 
 
-def _locked_sentence(remaining: dt.timedelta) -> str:
-    minutes = max(1, int(remaining.total_seconds() // 60) + (1 if remaining.total_seconds() % 60 else 0))
-    unit = "minute" if minutes == 1 else "minutes"
-    return f"Too many failed sign-ins: this account is locked for {minutes} more {unit}."
+def _finish_attempt(
+    tx: Transaction, attempt_id: int, username: str, source: str, user_id: int | None, outcome: str
+) -> None:
+    ok = outcome == "ok"
+    tx.execute("UPDATE sign_in_attempts SET ok = ? WHERE id = ?", [ok, attempt_id])
+    if ok:
+        audit.record(tx, user_id, "user.signed_in", "user", user_id, source=source)
+        tx.publish(events.USER_SIGNED_IN, user_id=user_id)
+    else:
+        audit.record(tx, None, "user.sign_in_failed", "user", user_id, username=username, source=source, reason=outcome)
 
 
 _DUMMY_HASH = hash_password(secrets.token_hex(8))
 
 
-# ---- session cookie --------------------------------------------------------------
+# ---- the sign-in ticket ------------------------------------------------------------
 
 
-def make_session_cookie(user_id: int, secret: bytes, *, issued: int | None = None) -> str:
-    issued = int(time.time()) if issued is None else issued
-    payload = f"{user_id}.{issued}"
-    sig = hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()
-    return f"{payload}.{sig}"
+@dataclass(frozen=True)
+class Ticket:
+    """What the browser's one-time ticket stands for: the cookies the route sets."""
 
-
-def read_session_cookie(value: str | None, secret: bytes, *, max_age: int = COOKIE_MAX_AGE) -> int | None:
-    """The user id in a valid, unexpired cookie; None for anything tampered."""
-    if not value:
-        return None
-    parts = value.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-        return None
-    expected = hmac.new(secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, parts[2]):
-        return None
-    if int(parts[1]) + max_age < time.time():
-        return None
-    return int(parts[0])
-
-
-def user_from_cookie(db: Database, value: str | None, secret: bytes) -> User | None:
-    user_id = read_session_cookie(value, secret)
-    if user_id is None:
-        return None
-    user = get_user(db, user_id)
-    if user is None or not user.active:
-        return None
-    return user
+    session_cookie: str
+    device_token: str
 
 
 class TicketBook:
@@ -226,18 +303,18 @@ class TicketBook:
 
     def __init__(self, ttl: float = 60.0) -> None:
         self._ttl = ttl
-        self._tickets: dict[str, tuple[int, float]] = {}
+        self._tickets: dict[str, tuple[Ticket, float]] = {}
         self._lock = threading.Lock()
 
-    def issue(self, user_id: int) -> str:
+    def issue(self, ticket: Ticket) -> str:
         token = secrets.token_urlsafe(32)
         with self._lock:
             now = time.monotonic()
             self._tickets = {k: v for k, v in self._tickets.items() if v[1] > now}
-            self._tickets[token] = (user_id, now + self._ttl)
+            self._tickets[token] = (ticket, now + self._ttl)
         return token
 
-    def redeem(self, token: str) -> int | None:
+    def redeem(self, token: str) -> Ticket | None:
         with self._lock:
             entry = self._tickets.pop(token, None)
         if entry is None or entry[1] < time.monotonic():

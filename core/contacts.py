@@ -90,6 +90,11 @@ def require_editor(user: User) -> None:
         raise PermissionDenied("Supervisors can look at contacts but cannot create or change them.")
 
 
+def _recheck_editor(tx: Transaction, actor: User) -> None:
+    """Inside a write: the editor is still active and still an agent or admin."""
+    permissions.recheck_actor(tx, actor, ("standard", "admin"), "create or change contacts")
+
+
 # ---- reading ----------------------------------------------------------------------------
 
 
@@ -270,11 +275,13 @@ def check_create_contact(db: Database, actor: User, **values: Any) -> dict[str, 
 def do_create_contact(db: Database, actor: User, **values: Any) -> int:
     """Save a new contact (``phone`` required; name, email, tags, notes, timezone optional). Returns its id."""
     cleaned = check_create_contact(db, actor, **values)
-    return db.write(_write_create, cleaned, actor.id)
+    return db.write(_write_create, cleaned, actor)
 
 
-def _write_create(tx: Transaction, cleaned: dict[str, Any], actor_id: int) -> int:
+def _write_create(tx: Transaction, cleaned: dict[str, Any], actor: User) -> int:
+    _recheck_editor(tx, actor)
     _check_free(tx, cleaned["phone"])  # again inside the write: the number may have arrived meanwhile
+    actor_id = actor.id
     now = clock.utcnow()
     contact_id = tx.next_id("seq_contacts")
     row = {f: cleaned.get(f) for f in FIELDS}
@@ -328,10 +335,12 @@ def do_update_contact(
     to overwrite someone else's newer save without them knowing.
     """
     current, cleaned = check_update_contact(db, actor, contact_id, **changes)
-    return db.write(_write_update, current["id"], cleaned, expected_updated_at, actor.id)
+    return db.write(_write_update, current["id"], cleaned, expected_updated_at, actor)
 
 
-def _write_update(tx: Transaction, contact_id: int, cleaned: dict[str, Any], expected: Any, actor_id: int) -> list[str]:
+def _write_update(tx: Transaction, contact_id: int, cleaned: dict[str, Any], expected: Any, actor: User) -> list[str]:
+    _recheck_editor(tx, actor)
+    actor_id = actor.id
     row = tx.fetchone(f"SELECT {COLUMNS} FROM contacts WHERE id = ?", [contact_id])
     if row is None:
         raise NotFound(f"There is no contact {contact_id}.")
@@ -393,6 +402,7 @@ def _set_archived(db: Database, actor: User, contact_id: Any, archived: bool) ->
         return False
 
     def write(tx: Transaction) -> bool:
+        _recheck_editor(tx, actor)
         done = tx.fetchone(
             "UPDATE contacts SET archived = ?, updated_at = ? WHERE id = ? AND archived = ? RETURNING id",
             [archived, clock.utcnow(), contact["id"], not archived],
@@ -435,6 +445,7 @@ def do_delete_contact(db: Database, actor: User, contact_id: Any) -> None:
     contact = check_delete_contact(db, actor, contact_id)
 
     def write(tx: Transaction) -> None:
+        permissions.recheck_actor(tx, actor, ("admin",), "delete contacts")
         row = tx.fetchone(f"SELECT {COLUMNS} FROM contacts WHERE id = ?", [contact["id"]])
         if row is None:
             return

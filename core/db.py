@@ -118,16 +118,19 @@ class WriteLock:
         self._cond = threading.Condition()
         self._held = False
         self._urgent_waiting = 0
+        self.waiting = 0  # writers queued for the path right now (observability, tests)
 
     @contextmanager
     def hold(self, urgent: bool = False) -> Iterator[None]:
         with self._cond:
             self._urgent_waiting += urgent
+            self.waiting += 1
             try:
                 while self._held or (not urgent and self._urgent_waiting):
                     self._cond.wait()
             finally:
                 self._urgent_waiting -= urgent
+                self.waiting -= 1
             self._held = True
         try:
             yield
@@ -192,6 +195,11 @@ class Database:
         return self.cursor().execute(sql, list(params) if params is not None else None).df()
 
     # ---- writes ----------------------------------------------------------------
+
+    @property
+    def writers_waiting(self) -> int:
+        """How many writes are queued behind the one running (0 when the path is free)."""
+        return self._write_lock.waiting
 
     def write(self, fn: Callable[..., T], *args: Any, urgent: bool = False, **kwargs: Any) -> T:
         """Run ``fn(tx, *args, **kwargs)`` in one transaction on the write path.

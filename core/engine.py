@@ -57,6 +57,11 @@ class ProviderBook:
                         "secret": self._simulator_secret,
                         "demo_replies": self._demo,
                     }
+                    # Like a carrier, the simulator fails the odd message (3%); a demo or a browser
+                    # test that needs every message through sets PARLEY_SIMULATOR_FAILURE_RATE=0.
+                    rate = (os.environ if self._env is None else self._env).get("PARLEY_SIMULATOR_FAILURE_RATE")
+                    if rate not in (None, ""):
+                        settings["failure_rate"] = float(rate)
                 else:
                     settings = registry.provider_settings_from_env(
                         name, os.environ if self._env is None else self._env, self._secrets

@@ -45,7 +45,8 @@ CONTACTS_IMPORTED = "contacts.imported"
 # ---- users, teams and senders ---------------------------------------------------------------
 USER_CREATED = "user.created"
 USER_SIGNED_IN = "user.signed_in"
-USER_CHANGED = "user.changed"  # an admin changed a user: role, name, password, disabled or enabled
+USER_UPDATED = "user.updated"  # an admin changed a user: password, role, profile, disabled or enabled
+SESSIONS_ENDED = "user.sessions_ended"  # sign-out, sign out everywhere, reset, disabled, expired
 CONVERSATIONS_REASSIGNED = "conversations.reassigned"  # a disabled user's conversations moved, in one go
 TEAM_CHANGED = "team.changed"  # a team was added, renamed or its members changed
 SENDER_CHANGED = "sender.changed"  # a sender number was added or edited: routing caches reload

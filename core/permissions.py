@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.auth import User
+from core.db import Transaction
 from core.errors import NotFound, PermissionDenied
 
 
@@ -51,3 +52,17 @@ def require_admin(viewer: User, what: str = "do that") -> None:
 def require_sender(viewer: User) -> None:
     if not viewer.can_send:
         raise PermissionDenied("Supervisors can read conversations but cannot send messages.")
+
+
+def recheck_actor(tx: Transaction, actor: User, roles: tuple[str, ...], what: str) -> str:
+    """Inside a write: the actor is still active and still has one of ``roles``; returns the role.
+
+    The page that called the action decided on a ``User`` read earlier; an admin may have
+    disabled the account or changed its role since.
+    """
+    row = tx.fetchone("SELECT active, role FROM users WHERE id = ?", [actor.id])
+    if row is None or not row[0]:
+        raise PermissionDenied("Your account was disabled a moment ago; nothing was changed.")
+    if row[1] not in roles:
+        raise PermissionDenied(f"Your role changed a moment ago: you can no longer {what}; nothing was changed.")
+    return row[1]

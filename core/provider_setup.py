@@ -73,7 +73,7 @@ def mask(value: str) -> str:
     return "•" * max(4, len(value) - 4) + value[-4:] if len(value) > 4 else "••••"
 
 
-def status(
+def overview(
     db: Database,
     viewer: User,
     *,

@@ -37,13 +37,19 @@ class Config:
     public_url: str | None  # where providers reach us (webhooks, media); None = not public
     port: int
     simulator_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # Behind a reverse proxy: take sign-in source addresses from X-Forwarded-For (PARLEY_TRUST_PROXY=1).
+    trust_proxy: bool = False
+    # /healthz details for monitoring on this machine without a session (PARLEY_HEALTH_TOKEN).
+    health_token: str | None = None
+    # Routes only benchmarks use (/noop): off unless a bench turns them on (PARLEY_BENCH_ROUTES=1).
+    bench_routes: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
         env = dict(os.environ if env is None else env)
         db_path = Path(env.get("PARLEY_DB", ROOT / "data" / "parley.duckdb"))
         media_dir = Path(env.get("PARLEY_MEDIA_DIR", db_path.parent / "media"))
-        demo = env.get("PARLEY_DEMO", "1").strip().lower() not in ("0", "false", "no", "off")
+        demo = _flag(env.get("PARLEY_DEMO"), True)
         port = int(env.get("PARLEY_PORT") or env.get("STREAMLIT_SERVER_PORT") or _streamlit_port())
         return cls(
             db_path=db_path,
@@ -52,11 +58,21 @@ class Config:
             secret_key=_secret_key(env, db_path.parent),
             public_url=(env.get("PARLEY_PUBLIC_URL") or "").rstrip("/") or None,
             port=port,
+            trust_proxy=_flag(env.get("PARLEY_TRUST_PROXY"), False),
+            health_token=(env.get("PARLEY_HEALTH_TOKEN") or "").strip() or None,
+            bench_routes=_flag(env.get("PARLEY_BENCH_ROUTES"), False),
         )
 
     @property
     def local_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    """An on/off environment setting: 0/false/no/off are off, anything else is on, unset is ``default``."""
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _streamlit_port() -> int:

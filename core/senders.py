@@ -92,7 +92,7 @@ def what_is_missing(sender: dict[str, Any]) -> str:
     return "carrier registration (10DLC or toll-free verification)"
 
 
-def warning(sender: dict[str, Any]) -> str | None:
+def registration_warning(sender: dict[str, Any]) -> str | None:
     """One sentence for admins, or None when the sender is fine."""
     if not needs_registration(sender):
         return None
@@ -136,7 +136,7 @@ def list_senders(db: Database, viewer: User) -> list[dict[str, Any]]:
     permissions.require_admin(viewer, "manage sender numbers")
     rows = db.dicts(f"SELECT {COLUMNS} FROM senders ORDER BY channel, label, id")
     for row in rows:
-        row["warning"] = warning(row)
+        row["warning"] = registration_warning(row)
     return rows
 
 

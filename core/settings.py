@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
         "You are unsubscribed and will receive no more messages from us. Reply START to resubscribe."
     ),
     "optin_confirmation": "You are subscribed again. Reply STOP to opt out, HELP for help.",
+    # A sign-in session ends after this many hours without a page run (core.sessions).
+    "session_idle_hours": 12,
 }
 
 

@@ -12,6 +12,7 @@ from core.actions import user_admin
 from core.errors import ParleyError
 from pages.admin_common import feedback, page_user, refusal
 from pages.common import fmt_time
+from pages.session import guarded
 from pages.text import md
 
 KEY = "audit"
@@ -35,12 +36,20 @@ def reset_page() -> None:
 
 row = st.container(horizontal=True, vertical_alignment="bottom")
 row.selectbox(
-    "User", [None, *people], format_func=lambda i: people.get(i, "Everyone"), key=f"{KEY}.user", on_change=reset_page
+    "User",
+    [None, *people],
+    format_func=lambda i: people.get(i, "Everyone"),
+    key=f"{KEY}.user",
+    on_change=guarded(reset_page),
 )
 row.selectbox(
-    "Action", [None, *actions], format_func=lambda a: a or "Every action", key=f"{KEY}.action", on_change=reset_page
+    "Action",
+    [None, *actions],
+    format_func=lambda a: a or "Every action",
+    key=f"{KEY}.action",
+    on_change=guarded(reset_page),
 )
-row.date_input("Between", value=(), key=f"{KEY}.dates", on_change=reset_page, format="YYYY-MM-DD")
+row.date_input("Between", value=(), key=f"{KEY}.dates", on_change=guarded(reset_page), format="YYYY-MM-DD")
 dates = s.get(f"{KEY}.dates") or ()
 since = dates[0] if len(dates) > 0 else None
 until = dates[1] if len(dates) > 1 else since
@@ -64,9 +73,16 @@ if rows:
     )
 pages = max(1, -(-total // audit.PAGE_SIZE))
 nav = st.container(horizontal=True, vertical_alignment="center")
-nav.button("Newer", key=f"{KEY}.prev", disabled=page == 0, on_click=lambda: s.update({f"{KEY}.page": page - 1}))
-nav.caption(f"Page {page + 1} of {pages}")
-nav.button("Older", key=f"{KEY}.next", disabled=page + 1 >= pages, on_click=lambda: s.update({f"{KEY}.page": page + 1}))
+nav.button(
+    "Newer", key=f"{KEY}.prev", disabled=page == 0, on_click=guarded(lambda: s.update({f"{KEY}.page": page - 1}))
+)
+nav.caption(md("Page {page} of {pages}", page=page + 1, pages=pages))
+nav.button(
+    "Older",
+    key=f"{KEY}.next",
+    disabled=page + 1 >= pages,
+    on_click=guarded(lambda: s.update({f"{KEY}.page": page + 1})),
+)
 
 
 def prepare_export() -> None:
@@ -91,6 +107,6 @@ else:
         "Export these entries as CSV",
         key=f"{KEY}.export_button",
         icon=":material/table_view:",
-        on_click=prepare_export,
+        on_click=guarded(prepare_export),
         help="The export itself is written in the audit log.",
     )

@@ -15,6 +15,7 @@ from core.actions import workspace
 from core.contact_fields import time_zone_choices
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
+from pages.session import guarded
 from pages.text import md
 
 KEY = "hours"
@@ -107,11 +108,11 @@ with hours_tab:
         if moved is not None:
             s.pop(f"{KEY}.loaded", None)
 
-    st.button("Save hours", key=f"{KEY}.save_hours", type="primary", on_click=save_hours)
+    st.button("Save hours", key=f"{KEY}.save_hours", type="primary", on_click=guarded(save_hours))
 
 with texts_tab:
     for key, label in workspace.TEXT_KEYS.items():
-        st.text_area(label, key=f"{KEY}.text.{key}", max_chars=workspace.MAX_TEXT, height=90)
+        st.text_area(md("{label}", label=label), key=f"{KEY}.text.{key}", max_chars=workspace.MAX_TEXT, height=90)
     st.caption(
         "The HELP reply names the business, how to reach it, message frequency, “Msg & data rates may apply” "
         "and how to opt out. The opt-out confirmation is the one text an opted-out person gets: no marketing."
@@ -120,12 +121,14 @@ with texts_tab:
         "Save texts",
         key=f"{KEY}.save_texts",
         type="primary",
-        on_click=lambda: act(
-            KEY,
-            workspace.do_save_texts,
-            rt.db,
-            user,
-            {k: s.get(f"{KEY}.text.{k}") for k in workspace.TEXT_KEYS},
-            done=lambda changed: "Texts saved." if changed else "Nothing changed.",
+        on_click=guarded(
+            lambda: act(
+                KEY,
+                workspace.do_save_texts,
+                rt.db,
+                user,
+                {k: s.get(f"{KEY}.text.{k}") for k in workspace.TEXT_KEYS},
+                done=lambda changed: "Texts saved." if changed else "Nothing changed.",
+            )
         ),
     )

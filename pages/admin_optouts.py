@@ -11,6 +11,7 @@ from core.errors import ParleyError
 from core.phones import format_phone_display
 from pages.admin_common import act, feedback, page_user, refusal
 from pages.common import fmt_time
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "optouts"
@@ -44,7 +45,7 @@ with st.expander("Add a number", icon=":material/block:"):
         if made is not None:
             s[f"{KEY}.add_phone"] = s[f"{KEY}.add_reason"] = ""
 
-    row.button("Opt out", key=f"{KEY}.add", type="primary", on_click=add)
+    row.button("Opt out", key=f"{KEY}.add", type="primary", on_click=guarded(add))
 
 st.text_input("Search", key=f"{KEY}.q", placeholder="Name or number", max_chars=100)
 page = s.get(f"{KEY}.page", 0)
@@ -76,7 +77,7 @@ if pages > 1:
         max_value=pages - 1,
         key=f"{KEY}.page",
         step=1,
-        help=f"{pages} pages of {suppression.PAGE_SIZE}",
+        help=md("{pages} pages of {size}", pages=pages, size=suppression.PAGE_SIZE),
     )
 
 by_id = {r["contact_id"]: r for r in rows}
@@ -110,14 +111,16 @@ row.text_input(
 row.button(
     "Remove opt-out",
     key=f"{KEY}.remove",
-    on_click=lambda: act(
-        KEY,
-        suppression.do_remove_opt_out,
-        rt.db,
-        user,
-        chosen,
-        s.get(f"{KEY}.remove_reason") or "",
-        done="Opt-out removed.",
+    on_click=guarded(
+        lambda: act(
+            KEY,
+            suppression.do_remove_opt_out,
+            rt.db,
+            user,
+            chosen,
+            s.get(f"{KEY}.remove_reason") or "",
+            done="Opt-out removed.",
+        )
     ),
 )
 st.caption(esc("Removing an opt-out lets messages reach the number again; do it only with the person's consent."))

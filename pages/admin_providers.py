@@ -11,6 +11,7 @@ from core.engine import ProviderBook, status_callback_for, streamlit_secrets
 from core.errors import ParleyError
 from core.phones import format_phone_display
 from pages.admin_common import feedback, page_user, refusal
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "providers"
@@ -19,7 +20,7 @@ rt, user = page_user(admin=True)
 
 st.header("Provider setup", anchor=False)
 try:
-    found = provider_setup.status(
+    found = provider_setup.overview(
         rt.db, user, public_url=rt.config.public_url, local_url=rt.config.local_url, secrets=streamlit_secrets()
     )
 except ParleyError as exc:
@@ -112,7 +113,7 @@ def send_test() -> None:
     s[f"{KEY}.outcome"] = outcome
 
 
-st.button("Send test message", key=f"{KEY}.send", type="primary", icon=":material/send:", on_click=send_test)
+st.button("Send test message", key=f"{KEY}.send", type="primary", icon=":material/send:", on_click=guarded(send_test))
 outcome = s.get(f"{KEY}.outcome")
 if outcome is not None:
     (st.success if outcome.ok else st.error)(esc(outcome.sentence))

@@ -13,9 +13,11 @@ from core.errors import ParleyError
 from core.phones import format_phone_display
 from core.providers import registry
 from pages.admin_common import act, feedback, page_user, refusal
+from pages.session import guarded
 from pages.text import esc
 
 KEY = "senders"
+RULE_CHOICES = {label: rule for rule, label in senders.RULES.items()}  # radio options are our own words
 s = st.session_state
 rt, user = page_user(admin=True)
 NEW = 0
@@ -54,13 +56,14 @@ st.markdown("**Unregistered US numbers**")
 rule = senders.rule(rt.db)
 st.radio(
     "Unregistered US numbers",
-    list(senders.RULES),
-    format_func=senders.RULES.get,
-    index=list(senders.RULES).index(rule),
+    list(RULE_CHOICES),
+    index=list(RULE_CHOICES.values()).index(rule),
     key=f"{KEY}.rule",
     horizontal=True,
     label_visibility="collapsed",
-    on_change=lambda: act(KEY, do_set_unregistered_rule, rt.db, user, s.get(f"{KEY}.rule"), done="Rule saved."),
+    on_change=guarded(
+        lambda: act(KEY, do_set_unregistered_rule, rt.db, user, RULE_CHOICES[s.get(f"{KEY}.rule")], done="Rule saved.")
+    ),
 )
 st.caption(
     "US carriers filter or block texts from a local number whose 10DLC brand and campaign are not both "
@@ -163,4 +166,4 @@ def save() -> None:
 problem = provider_setup.provider_problem(s.get(f"{KEY}.provider") or "simulator")
 if problem:
     st.warning(esc(f"Messages from this sender will not go until its provider is set up: {problem}"), icon="🔑")
-st.button("Add sender" if chosen == NEW else "Save sender", key=f"{KEY}.save", type="primary", on_click=save)
+st.button("Add sender" if chosen == NEW else "Save sender", key=f"{KEY}.save", type="primary", on_click=guarded(save))

@@ -6,12 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.actions import sessions as session_actions
 from core.actions import user_admin
+from core.actions import users as accounts
 from core.auth import ROLE_LABELS, ROLES
 from core.contact_fields import time_zone_choices
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
 from pages.common import fmt_time
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "users"
@@ -43,6 +46,46 @@ st.dataframe(
     hide_index=True,
 )
 
+
+def render_sessions(user_id: int, name: str) -> None:
+    """The person's live sign-in sessions, each of which an admin can end (a lost phone, a shared PC)."""
+    st.markdown(md("**Signed in** ({name})", name=name))
+    try:
+        live = session_actions.list_sessions(rt.db, user, user_id)
+    except ParleyError as exc:
+        refusal(exc)
+        return
+    if not live:
+        st.caption("No live sign-in sessions.")
+        return
+    for item in live:
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.caption(
+            md(
+                "{browser} · from {source} · signed in {started} · last seen {seen}",
+                browser=(item.user_agent or "Unknown browser")[:80],
+                source=item.source or "unknown",
+                started=fmt_time(item.created_at, user.timezone),
+                seen=fmt_time(item.last_seen_at, user.timezone),
+            )
+        )
+        row.button(
+            "End",
+            key=f"{KEY}.end_session.{item.id}",
+            icon=":material/logout:",
+            on_click=guarded(act),
+            args=(KEY, session_actions.do_end_session, rt.db, user, item.id),
+            kwargs={"done": "Session ended."},
+        )
+    st.button(
+        "End every session",
+        key=f"{KEY}.end_all",
+        on_click=guarded(act),
+        args=(KEY, session_actions.do_end_all_sessions, rt.db, user, user_id),
+        kwargs={"done": lambda n: f"{n} sessions ended."},
+    )
+
+
 people_tab, new_tab, teams_tab = st.tabs(["Change a user", "Add a user", "Teams"])
 
 with people_tab:
@@ -70,16 +113,18 @@ with people_tab:
         st.button(
             "Save profile",
             key=f"{KEY}.save",
-            on_click=lambda: act(
-                KEY,
-                user_admin.do_update_profile,
-                rt.db,
-                user,
-                chosen,
-                display_name=s.get(f"{KEY}.name"),
-                timezone=s.get(f"{KEY}.tz"),
-                team_id=s.get(f"{KEY}.team"),
-                done="Profile saved.",
+            on_click=guarded(
+                lambda: act(
+                    KEY,
+                    user_admin.do_update_profile,
+                    rt.db,
+                    user,
+                    chosen,
+                    display_name=s.get(f"{KEY}.name"),
+                    timezone=s.get(f"{KEY}.tz"),
+                    team_id=s.get(f"{KEY}.team"),
+                    done="Profile saved.",
+                )
             ),
         )
         st.markdown("**Role**")
@@ -88,8 +133,10 @@ with people_tab:
         row.button(
             "Change role",
             key=f"{KEY}.change_role",
-            on_click=lambda: act(
-                KEY, user_admin.do_change_role, rt.db, user, chosen, s.get(f"{KEY}.role"), done="Role changed."
+            on_click=guarded(
+                lambda: act(
+                    KEY, user_admin.do_change_role, rt.db, user, chosen, s.get(f"{KEY}.role"), done="Role changed."
+                )
             ),
         )
     with right:
@@ -104,7 +151,7 @@ with people_tab:
         def reset() -> None:
             act(
                 KEY,
-                user_admin.do_reset_password,
+                accounts.do_reset_password,
                 rt.db,
                 user,
                 chosen,
@@ -113,7 +160,7 @@ with people_tab:
             )
             s[f"{KEY}.password"] = ""
 
-        st.button("Reset password", key=f"{KEY}.reset", on_click=reset)
+        st.button("Reset password", key=f"{KEY}.reset", on_click=guarded(reset))
         st.markdown("**Access**")
         if p["active"]:
             heirs = {
@@ -141,14 +188,16 @@ with people_tab:
                 "Disable…" if p["conversations"] else "Disable",
                 key=f"{KEY}.disable",
                 icon=":material/person_off:",
-                on_click=lambda: act(
-                    KEY,
-                    user_admin.do_disable_user,
-                    rt.db,
-                    user,
-                    chosen,
-                    reassign_to=s.get(f"{KEY}.heir"),
-                    done=lambda n: f"Disabled; {n:,} conversations handed over." if n else "Disabled.",
+                on_click=guarded(
+                    lambda: act(
+                        KEY,
+                        user_admin.do_disable_user,
+                        rt.db,
+                        user,
+                        chosen,
+                        reassign_to=s.get(f"{KEY}.heir"),
+                        done=lambda n: f"Disabled; {n:,} conversations handed over." if n else "Disabled.",
+                    )
                 ),
             )
         else:
@@ -156,10 +205,10 @@ with people_tab:
                 "Enable",
                 key=f"{KEY}.enable",
                 icon=":material/person_check:",
-                on_click=lambda: act(KEY, user_admin.do_enable_user, rt.db, user, chosen, done="Enabled."),
+                on_click=guarded(lambda: act(KEY, accounts.do_set_active, rt.db, user, chosen, True, done="Enabled.")),
             )
-        if p["locked_until"]:
-            st.caption(md("Sign-in paused until {when}.", when=fmt_time(p["locked_until"], user.timezone)))
+
+    render_sessions(chosen, p["display_name"])
 
 with new_tab:
     with st.form(f"{KEY}.new", clear_on_submit=False):
@@ -190,7 +239,7 @@ with new_tab:
                 for field in ("username", "name", "password"):
                     s[f"{KEY}.new_{field}"] = ""
 
-        st.form_submit_button("Add user", type="primary", on_click=create)
+        st.form_submit_button("Add user", type="primary", on_click=guarded(create))
 
 with teams_tab:
     for t in teams:
@@ -207,8 +256,8 @@ with teams_tab:
     row.button(
         "Add team",
         key=f"{KEY}.team_add",
-        on_click=lambda: act(
-            KEY, user_admin.do_create_team, rt.db, user, s.get(f"{KEY}.team_new") or "", done="Team added."
+        on_click=guarded(
+            lambda: act(KEY, user_admin.do_create_team, rt.db, user, s.get(f"{KEY}.team_new") or "", done="Team added.")
         ),
     )
     if teams:
@@ -223,14 +272,16 @@ with teams_tab:
         row.button(
             "Rename",
             key=f"{KEY}.team_rename_go",
-            on_click=lambda: act(
-                KEY,
-                user_admin.do_rename_team,
-                rt.db,
-                user,
-                team,
-                s.get(f"{KEY}.team_rename") or "",
-                done="Team renamed.",
+            on_click=guarded(
+                lambda: act(
+                    KEY,
+                    user_admin.do_rename_team,
+                    rt.db,
+                    user,
+                    team,
+                    s.get(f"{KEY}.team_rename") or "",
+                    done="Team renamed.",
+                )
             ),
         )
         st.multiselect(
@@ -242,14 +293,16 @@ with teams_tab:
         st.button(
             "Save members",
             key=f"{KEY}.team_save",
-            on_click=lambda: act(
-                KEY,
-                user_admin.do_set_team_members,
-                rt.db,
-                user,
-                team,
-                s.get(f"{KEY}.team_members") or [],
-                done=lambda n: f"Team updated ({n} changes).",
+            on_click=guarded(
+                lambda: act(
+                    KEY,
+                    user_admin.do_set_team_members,
+                    rt.db,
+                    user,
+                    team,
+                    s.get(f"{KEY}.team_members") or [],
+                    done=lambda n: f"Team updated ({n} changes).",
+                )
             ),
         )
     st.caption(esc("Campaign replies can go to a team in turn (Campaigns page, admins)."))

@@ -9,9 +9,11 @@ from core.actions import webhook_review
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
 from pages.common import fmt_time
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "webhooks"
+STATE_CHOICES = {"All kept": None, **{label: state for state, label in webhook_review.KEPT.items()}}
 s = st.session_state
 rt, user = page_user(admin=True)
 
@@ -21,10 +23,11 @@ st.caption(
     "to be applied as they are (after a fix, or after adding a missing sender number); nothing is applied twice."
 )
 feedback(KEY)
-states = {None: "All kept", **webhook_review.KEPT}
-st.segmented_control("Show", list(states), format_func=states.get, key=f"{KEY}.state", default=None)
+st.segmented_control("Show", list(STATE_CHOICES), key=f"{KEY}.state", default="All kept")
 try:
-    rows, total, counts = webhook_review.kept(rt.db, user, state=s.get(f"{KEY}.state"), page=s.get(f"{KEY}.page", 0))
+    rows, total, counts = webhook_review.kept(
+        rt.db, user, state=STATE_CHOICES.get(s.get(f"{KEY}.state")), page=s.get(f"{KEY}.page", 0)
+    )
 except ParleyError as exc:
     refusal(exc)
     st.stop()
@@ -64,11 +67,13 @@ row.button(
     key=f"{KEY}.retry",
     type="primary",
     disabled=not picked,
-    on_click=lambda: act(
-        KEY, webhook_review.do_retry, rt.db, user, picked, done=lambda n: f"{n} webhooks sent back to be applied."
+    on_click=guarded(
+        lambda: act(
+            KEY, webhook_review.do_retry, rt.db, user, picked, done=lambda n: f"{n} webhooks sent back to be applied."
+        )
     ),
 )
-row.caption(f"{len(picked)} selected" if picked else "Select rows to retry them.")
+row.caption(md("{n} selected", n=len(picked)) if picked else "Select rows to retry them.")
 if len(picked) == 1:
     chosen = next(r for r in rows if r["id"] == picked[0])
     st.markdown(

@@ -8,7 +8,7 @@ from core import senders
 from core.auth import User
 from core.phones import format_phone_display
 from core.runtime import Runtime
-from pages.text import esc, md
+from pages.text import md
 
 
 def render(rt: Runtime, user: User) -> None:
@@ -16,9 +16,4 @@ def render(rt: Runtime, user: User) -> None:
     if not found:
         return
     numbers = ", ".join(f"{s['label']} ({format_phone_display(s['phone'])})" for s in found)
-    st.warning(
-        md("**{urgent}**", urgent=senders.BANNER) + "  \n" + md("Not registered yet: {numbers}.", numbers=numbers)
-        if numbers
-        else esc(senders.BANNER),
-        icon="⚠️",
-    )
+    st.warning(md("**{urgent}**  \nNot registered yet: {numbers}.", urgent=senders.BANNER, numbers=numbers), icon="⚠️")

@@ -24,10 +24,15 @@ from core.campaigns.audience import AudienceSpec, VariableSource
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
 from pages.common import fmt_time
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "cmp"
 LIVE_SECONDS = 2
+# Choices shown as their labels (radio options are Markdown: ours only), mapped to what core takes.
+AUDIENCE_CHOICES = {label: kind for kind, label in audiences.KINDS.items()}
+WHEN_CHOICES = {"Send now": "now", "At a time": "later"}
+OWNER_CHOICES = {label: mode for mode, label in campaign_actions.OWNER_MODES.items()}
 s = st.session_state
 rt, user = page_user()
 
@@ -95,7 +100,11 @@ def render_list() -> None:
     )
     ids = [r["id"] for r in rows]
     st.dataframe(
-        frame, key=f"{KEY}.table", hide_index=True, on_select=lambda: _on_pick(ids), selection_mode="single-row"
+        frame,
+        key=f"{KEY}.table",
+        hide_index=True,
+        on_select=guarded(lambda: _on_pick(ids)),
+        selection_mode="single-row",
     )
     st.caption("Select a campaign to follow it.")
 
@@ -109,7 +118,7 @@ def render_detail(raw_id: str) -> None:
         key=f"{KEY}.back",
         icon=":material/arrow_back:",
         type="tertiary",
-        on_click=open_campaign,
+        on_click=guarded(open_campaign),
         args=(None,),
     )
     feedback(KEY)
@@ -144,7 +153,7 @@ def live_detail(raw_id: str) -> None:
     first = f"; first messages may go {when_text(c['first_send_at'])}" if c["first_send_at"] else ""
     cost = f" · {c['segments']:,} segments, {c['cost_units']:,} cost units" if c["cost_units"] else ""
     st.caption(esc(when + first + cost))
-    st.progress(p.fraction, text=f"{p.done:,} of {p.total:,} handled")
+    st.progress(p.fraction, text=md("{done} of {total} handled", done=f"{p.done:,}", total=f"{p.total:,}"))
     cols = st.columns(7)
     for col, (label, value) in zip(
         cols,
@@ -158,7 +167,7 @@ def live_detail(raw_id: str) -> None:
             ("Opted out", p.opted_out),
         ],
     ):
-        col.metric(label, f"{value:,}")
+        col.metric(md("{label}", label=label), f"{value:,}")
     if c["can_steer"]:
         row = st.container(horizontal=True)
         if status in ("sending", "scheduled"):
@@ -166,7 +175,7 @@ def live_detail(raw_id: str) -> None:
                 "Pause",
                 key=f"{KEY}.pause",
                 icon=":material/pause:",
-                on_click=act,
+                on_click=guarded(act),
                 args=(KEY, campaign_actions.do_pause, rt.db, user, c["id"]),
                 kwargs={"done": lambda n: f"Paused: {n:,} messages held."},
             )
@@ -176,7 +185,7 @@ def live_detail(raw_id: str) -> None:
                 key=f"{KEY}.resume",
                 icon=":material/play_arrow:",
                 type="primary",
-                on_click=act,
+                on_click=guarded(act),
                 args=(KEY, campaign_actions.do_resume, rt.db, user, c["id"]),
                 kwargs={"done": lambda n: f"Resumed: {n:,} messages released."},
             )
@@ -185,7 +194,7 @@ def live_detail(raw_id: str) -> None:
                 "Cancel campaign",
                 key=f"{KEY}.cancel",
                 icon=":material/cancel:",
-                on_click=act,
+                on_click=guarded(act),
                 args=(KEY, campaign_actions.do_cancel, rt.db, user, c["id"]),
                 kwargs={"done": lambda n: f"Cancelled: {n:,} messages will not be sent."},
             )
@@ -221,7 +230,7 @@ def live_detail(raw_id: str) -> None:
                     st.button(
                         "Prepare the list of those left out",
                         key=f"{KEY}.exclusions_prepare",
-                        on_click=download_exclusions,
+                        on_click=guarded(download_exclusions),
                         args=(c["id"],),
                         icon=":material/table_view:",
                     )
@@ -270,7 +279,7 @@ def _changed() -> None:
 
 
 def _draft(template: templates.Template | None) -> CampaignDraft:
-    kind = s.get(f"{KEY}.n.audience") or "tag"
+    kind = AUDIENCE_CHOICES.get(s.get(f"{KEY}.n.audience"), "tag")
     csv = s.get(f"{KEY}.n.csv") if kind == "csv" else None
     sources = {}
     for name in templates.variables(template) if template else []:
@@ -278,11 +287,11 @@ def _draft(template: templates.Template | None) -> CampaignDraft:
         value = s.get(f"{KEY}.n.val.{name}.{source}") or ""
         sources[name] = VariableSource(source, value, s.get(f"{KEY}.n.fallback.{name}") or "")
     send_at = None
-    if s.get(f"{KEY}.n.when") == "later":
+    if WHEN_CHOICES.get(s.get(f"{KEY}.n.when")) == "later":
         day, at = s.get(f"{KEY}.n.day"), s.get(f"{KEY}.n.time")
         if day is not None and at is not None:
             send_at = campaign_actions.local_time_to_utc(day, at, user.timezone)
-    mode = s.get(f"{KEY}.n.owner_mode") or "creator"
+    mode = OWNER_CHOICES.get(s.get(f"{KEY}.n.owner_mode"), "creator")
     return CampaignDraft(
         name=s.get(f"{KEY}.n.name") or "",
         sender_id=s.get(f"{KEY}.n.sender"),
@@ -326,7 +335,7 @@ def render_new() -> None:
         key=f"{KEY}.back",
         icon=":material/arrow_back:",
         type="tertiary",
-        on_click=open_campaign,
+        on_click=guarded(open_campaign),
         args=(None,),
     )
     st.subheader("New campaign", anchor=False)
@@ -339,7 +348,7 @@ def render_new() -> None:
         "Name",
         key=f"{KEY}.n.name",
         max_chars=campaign_actions.MAX_NAME,
-        on_change=_changed,
+        on_change=guarded(_changed),
         placeholder="Spring check-up recall",
     )
     row = st.container(horizontal=True)
@@ -347,7 +356,7 @@ def render_new() -> None:
         "Sender",
         list(choices),
         key=f"{KEY}.n.sender",
-        on_change=_changed,
+        on_change=guarded(_changed),
         format_func=lambda i: f"{choices[i]['label']} ({templates.CHANNELS[choices[i]['channel']]})",
     )
     sender = choices.get(s.get(f"{KEY}.n.sender")) or next(iter(choices.values()))
@@ -359,30 +368,29 @@ def render_new() -> None:
         "Template",
         list(offered),
         key=f"{KEY}.n.template",
-        on_change=_reset_variables,
+        on_change=guarded(_reset_variables),
         format_func=lambda i: templates.label(offered[i]),
     )
     template = offered.get(s.get(f"{KEY}.n.template")) or next(iter(offered.values()))
-    warning = senders.warning(sender)
+    warning = senders.registration_warning(sender)
     if warning and user.is_admin:
         st.warning(esc(warning), icon="⚠️")
     st.markdown("**Audience**")
     st.radio(
         "Who receives it",
-        list(audiences.KINDS),
-        format_func=audiences.KINDS.get,
+        list(AUDIENCE_CHOICES),
         key=f"{KEY}.n.audience",
         horizontal=True,
-        on_change=_changed,
+        on_change=guarded(_changed),
         label_visibility="collapsed",
     )
-    kind = s.get(f"{KEY}.n.audience") or "tag"
+    kind = AUDIENCE_CHOICES.get(s.get(f"{KEY}.n.audience"), "tag")
     if kind == "tag":
         st.selectbox(
             "Tag",
             audiences.tags(rt.db),
             key=f"{KEY}.n.tag",
-            on_change=_changed,
+            on_change=guarded(_changed),
             index=None,
             placeholder="Choose a tag",
             accept_new_options=False,
@@ -392,7 +400,7 @@ def render_new() -> None:
             "CSV of numbers (one column of numbers; other columns can fill variables)",
             type=["csv", "txt"],
             key=f"{KEY}.n.file",
-            on_change=_upload,
+            on_change=guarded(_upload),
             max_upload_size=50,
         )
         csv = s.get(f"{KEY}.n.csv")
@@ -409,25 +417,24 @@ def render_new() -> None:
     st.markdown("**When**")
     st.radio(
         "When",
-        ["now", "later"],
-        format_func={"now": "Send now", "later": "At a time"}.get,
+        list(WHEN_CHOICES),
         key=f"{KEY}.n.when",
         horizontal=True,
-        on_change=_changed,
+        on_change=guarded(_changed),
         label_visibility="collapsed",
     )
-    if s.get(f"{KEY}.n.when") == "later":
+    if WHEN_CHOICES.get(s.get(f"{KEY}.n.when")) == "later":
         local_now = clock.utcnow().replace(tzinfo=dt.UTC).astimezone(_tz())
         row = st.container(horizontal=True)
         row.date_input(
-            "Day", key=f"{KEY}.n.day", value=local_now.date(), min_value=local_now.date(), on_change=_changed
+            "Day", key=f"{KEY}.n.day", value=local_now.date(), min_value=local_now.date(), on_change=guarded(_changed)
         )
         row.time_input(
             "Time",
             key=f"{KEY}.n.time",
             value=(local_now + dt.timedelta(hours=1)).time().replace(second=0, microsecond=0),
             step=dt.timedelta(minutes=15),
-            on_change=_changed,
+            on_change=guarded(_changed),
         )
         st.caption(md("Your time zone: {tz}. Business and recipients' quiet hours still apply.", tz=user.timezone))
     if user.is_admin:
@@ -435,7 +442,11 @@ def render_new() -> None:
     else:
         st.caption("Replies start conversations in your own inbox.")
     st.button(
-        "Preview", key=f"{KEY}.preview_button", icon=":material/visibility:", on_click=preview, args=(template.id,)
+        "Preview",
+        key=f"{KEY}.preview_button",
+        icon=":material/visibility:",
+        on_click=guarded(preview),
+        args=(template.id,),
     )
     shown = s.get(f"{KEY}.preview")
     if shown is not None:
@@ -463,7 +474,7 @@ def render_variables(template: templates.Template, csv) -> None:
             sources,
             format_func=audiences.SOURCES.get,
             key=key,
-            on_change=_changed,
+            on_change=guarded(_changed),
             width=220,
         )
         source = s.get(key)
@@ -473,18 +484,20 @@ def render_variables(template: templates.Template, csv) -> None:
                 list(audiences.FIELDS),
                 format_func=audiences.FIELDS.get,
                 key=f"{KEY}.n.val.{name}.field",
-                on_change=_changed,
+                on_change=guarded(_changed),
                 width=200,
             )
         elif source == "column":
-            row.selectbox("Column", csv.columns, key=f"{KEY}.n.val.{name}.column", on_change=_changed, width=200)
+            row.selectbox(
+                "Column", csv.columns, key=f"{KEY}.n.val.{name}.column", on_change=guarded(_changed), width=200
+            )
         else:
-            row.text_input("Text", key=f"{KEY}.n.val.{name}.text", on_change=_changed, max_chars=200)
+            row.text_input("Text", key=f"{KEY}.n.val.{name}.text", on_change=guarded(_changed), max_chars=200)
         if source != "text":
             row.text_input(
                 "When empty",
                 key=f"{KEY}.n.fallback.{name}",
-                on_change=_changed,
+                on_change=guarded(_changed),
                 max_chars=100,
                 placeholder="(left out)",
                 width=180,
@@ -495,17 +508,20 @@ def render_owner() -> None:
     st.markdown("**Replies**")
     st.radio(
         "Who owns the conversations replies start",
-        list(campaign_actions.OWNER_MODES),
-        format_func=campaign_actions.OWNER_MODES.get,
+        list(OWNER_CHOICES),
         key=f"{KEY}.n.owner_mode",
         horizontal=True,
-        on_change=_changed,
+        on_change=guarded(_changed),
     )
-    mode = s.get(f"{KEY}.n.owner_mode")
+    mode = OWNER_CHOICES.get(s.get(f"{KEY}.n.owner_mode"), "creator")
     if mode == "user":
         people = _people()
         st.selectbox(
-            "Owner", [p[0] for p in people], format_func=dict(people).get, key=f"{KEY}.n.owner_user", on_change=_changed
+            "Owner",
+            [p[0] for p in people],
+            format_func=dict(people).get,
+            key=f"{KEY}.n.owner_user",
+            on_change=guarded(_changed),
         )
     elif mode == "team":
         teams = _teams()
@@ -514,7 +530,7 @@ def render_owner() -> None:
             [t[0] for t in teams],
             format_func=dict(teams).get,
             key=f"{KEY}.n.owner_team",
-            on_change=_changed,
+            on_change=guarded(_changed),
         )
 
 
@@ -570,7 +586,7 @@ def render_preview(p: campaign_actions.Preview) -> None:
                 key=f"{KEY}.send",
                 type="primary",
                 icon=":material/send:",
-                on_click=send,
+                on_click=guarded(send),
                 args=(p.template.id,),
             )
         else:
@@ -587,7 +603,9 @@ elif campaign_param and campaign_param != "new":
     render_detail(campaign_param)
 else:
     if user.can_send:
-        st.button("New campaign", key=f"{KEY}.new", icon=":material/campaign:", type="primary", on_click=start_new)
+        st.button(
+            "New campaign", key=f"{KEY}.new", icon=":material/campaign:", type="primary", on_click=guarded(start_new)
+        )
     else:
         st.caption("Supervisors follow campaigns; agents and admins send them.")
     feedback(KEY)

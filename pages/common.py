@@ -3,7 +3,7 @@
 UI only: every read goes through ``core.queries`` and every write through
 ``core.actions``. Contact names, message bodies and error reasons are user
 input, so they are shown as plain text (dataframes, ``st.text``) or through
-``escape_md``; nothing here uses ``unsafe_allow_html``.
+``esc``/``md`` (``pages/text.py``); nothing here uses ``unsafe_allow_html``.
 
 Bulk actions are callbacks (``bulk_action``, ``confirm_read_state``,
 ``assign_selected``) that read the selected conversation ids from session
@@ -26,13 +26,12 @@ from core.auth import get_user
 from core.errors import ParleyError, PermissionDenied, ValidationError
 from core.permissions import require_admin
 from core.phones import format_phone_display
-from pages.text import esc
+from pages.session import guarded
+from pages.text import Markdown, esc, md
 
 LIVE_SECONDS = 2
 
 # ---- text -----------------------------------------------------------------------------
-
-escape_md = esc  # the one helper lives in pages/text.py
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -123,12 +122,17 @@ def status_label(row: dict[str, Any], tz_name: str | None = None) -> str:
     return f"{text} — {detail}" if detail else text
 
 
-def status_markdown(row: dict[str, Any], tz_name: str | None = None) -> str:
+def status_markdown(row: dict[str, Any], tz_name: str | None = None) -> Markdown:
     """The same as markdown, with the blue/red icons; the reason is escaped."""
     status = row.get("status") or ""
-    words = escape_md(STATUS_WORDS.get(status, status))
+    words = STATUS_WORDS.get(status, status)
     detail = _status_detail(row, tz_name)
-    return f"{STATUS_ICONS.get(status, '•')} {words}" + (f" — {escape_md(detail)}" if detail else "")
+    icon = Markdown(STATUS_ICONS.get(status, "•"))  # ours: colour directives, no one's text
+    return (
+        md("{icon} {words} — {detail}", icon=icon, words=words, detail=detail)
+        if detail
+        else md("{icon} {words}", icon=icon, words=words)
+    )
 
 
 # ---- labels -----------------------------------------------------------------------------
@@ -274,7 +278,7 @@ def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-@st.dialog("Change another agent's read state?", on_dismiss=_dismissed)
+@st.dialog("Change another agent's read state?", on_dismiss=guarded(_dismissed))
 def _confirm_dialog(key: str, user_id: int) -> None:
     pending = st.session_state.get(f"{key}.confirm")
     if not pending:
@@ -282,16 +286,23 @@ def _confirm_dialog(key: str, user_id: int) -> None:
     state = "read" if pending["read"] else "unread"
     n = len(pending["ids"])
     st.markdown(
-        f"This marks {plural(n, 'conversation')} **{state}** in {escape_md(_names(pending['owners']))}'s "
-        f"inbox{'es' if len(pending['owners']) > 1 else ''}. They will see "
-        f"{'it' if n == 1 else 'them'} as {state}."
+        md(
+            "This marks {n} **{state}** in {owners}'s {inboxes}. They will see {them} as {state}.",
+            n=plural(n, "conversation"),
+            state=state,
+            owners=_names(pending["owners"]),
+            inboxes="inboxes" if len(pending["owners"]) > 1 else "inbox",
+            them="it" if n == 1 else "them",
+        )
     )
     row = st.container(horizontal=True)
-    row.button("Confirm", type="primary", key=f"{key}.confirm_yes", on_click=confirm_read_state, args=(key, user_id))
-    row.button("Cancel", key=f"{key}.confirm_no", on_click=cancel_pending, args=(key,))
+    row.button(
+        "Confirm", type="primary", key=f"{key}.confirm_yes", on_click=guarded(confirm_read_state), args=(key, user_id)
+    )
+    row.button("Cancel", key=f"{key}.confirm_no", on_click=guarded(cancel_pending), args=(key,))
 
 
-@st.dialog("Assign conversations", on_dismiss=_dismissed)
+@st.dialog("Assign conversations", on_dismiss=guarded(_dismissed))
 def _assign_dialog(key: str, user_id: int) -> None:
     from core import queries, runtime
 
@@ -302,7 +313,7 @@ def _assign_dialog(key: str, user_id: int) -> None:
     try:
         members = queries.team_members(rt.db, get_user(rt.db, user_id))
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
     names = {
         m["id"]: f"{m['display_name']} (@{m['username']})" + (" · admin" if m["role"] == "admin" else "")
@@ -318,20 +329,23 @@ def _assign_dialog(key: str, user_id: int) -> None:
     )
     n = len(pending["ids"])
     st.caption(
-        f"{plural(n, 'conversation')} will move to the chosen agent's inbox as unread, and they will be notified."
+        md(
+            "{n} will move to the chosen agent's inbox as unread, and they will be notified.",
+            n=plural(n, "conversation"),
+        )
     )
     if st.session_state.get(f"{key}.dialog_error"):
-        st.error(st.session_state[f"{key}.dialog_error"])
+        st.error(esc(st.session_state[f"{key}.dialog_error"]))
     row = st.container(horizontal=True)
     row.button(
         "Assign",
         type="primary",
         key=f"{key}.assign_yes",
-        on_click=assign_selected,
+        on_click=guarded(assign_selected),
         args=(key, user_id),
         disabled=st.session_state.get(f"{key}.assign_to") is None,
     )
-    row.button("Cancel", key=f"{key}.assign_no", on_click=cancel_pending, args=(key,))
+    row.button("Cancel", key=f"{key}.assign_no", on_click=guarded(cancel_pending), args=(key,))
 
 
 def feedback(key: str, user_id: int) -> None:
@@ -346,9 +360,9 @@ def feedback(key: str, user_id: int) -> None:
     if s.pop(f"{key}.ask", False):
         st.rerun()  # the whole page, which opens the dialog
     if s.get(f"{key}.flash"):
-        st.toast(s.pop(f"{key}.flash"), icon="✅")
+        st.toast(esc(s.pop(f"{key}.flash")), icon="✅")
     if s.get(f"{key}.error"):
-        st.error(s.pop(f"{key}.error"))
+        st.error(esc(s.pop(f"{key}.error")))
 
 
 def dialogs(key: str, user_id: int) -> None:
@@ -367,16 +381,16 @@ def action_buttons(key: str, user_id: int, actions: list[tuple[str, str, str]], 
     row = container or st.container(horizontal=True, vertical_alignment="center", width="content")
     for action, label, icon in actions:
         row.button(
-            label,
+            esc(label),
             key=f"{key}.act.{action}",
             icon=icon,
             disabled=n == 0,
             help=None if n else "Tick one or more rows first.",
-            on_click=bulk_action,
+            on_click=guarded(bulk_action),
             args=(key, user_id, action),
         )
     if n:
-        row.caption(f"{n} selected", width="content")
+        row.caption(md("{n} selected", n=n), width="content")
 
 
 # ---- search box and pager -----------------------------------------------------------------
@@ -411,14 +425,14 @@ def search_box(key: str, container=None) -> str:
             max_chars=100,
             width=260,
         )
-        row.form_submit_button("Search", icon=":material/search:", on_click=_run_search, args=(key,))
+        row.form_submit_button("Search", icon=":material/search:", on_click=guarded(_run_search), args=(key,))
     query = st.session_state.get(f"{key}.q") or ""
     if query:
         box.button(
             "Clear",
             key=f"{key}.clear",
             icon=":material/close:",
-            on_click=_clear_search,
+            on_click=guarded(_clear_search),
             args=(key,),
             type="tertiary",
             help="Clear the search and show the whole list",
@@ -438,13 +452,15 @@ def pager(key: str, page, container=None) -> None:
     )
     first = page.page * page.page_size + 1 if page.total else 0
     last = min(page.total, (page.page + 1) * page.page_size)
-    row.caption(f"{first:,}–{last:,} of {page.total:,}", width="content")
+    row.caption(
+        md("{first}–{last} of {total}", first=f"{first:,}", last=f"{last:,}", total=f"{page.total:,}"), width="content"
+    )
     row.button(
         "Prev",
         key=f"{key}.prev",
         icon=":material/chevron_left:",
         disabled=page.page == 0,
-        on_click=_turn_page,
+        on_click=guarded(_turn_page),
         args=(key, -1),
     )
     row.button(
@@ -452,7 +468,7 @@ def pager(key: str, page, container=None) -> None:
         key=f"{key}.next",
         icon=":material/chevron_right:",
         disabled=page.page + 1 >= page.pages,
-        on_click=_turn_page,
+        on_click=guarded(_turn_page),
         args=(key, 1),
     )
 
@@ -516,7 +532,7 @@ def live_table(
         key=widget_key,
         hide_index=True,
         column_config=column_config,
-        on_select=partial(_on_table, key, widget_key),
+        on_select=guarded(partial(_on_table, key, widget_key)),
         selection_mode=["multi-row", "single-cell"] if selectable else "single-cell",
         height=len(row_ids) * 35 + 40,
         row_height=35,
@@ -585,13 +601,16 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
     try:
         page, unread = _inbox_data(rt, user, key, scope, owner_id, unread_for)
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
-    badge = f":blue-badge[{unread:,} unread]" if unread else (":gray-badge[all read]" if unread == 0 else "")
+    if unread:
+        badge = md(":blue-badge[{n} unread]", n=f"{unread:,}")
+    else:
+        badge = md(":gray-badge[all read]") if unread == 0 else md("")
     if title:
-        st.header(f"{escape_md(title)} {badge}", anchor=False)
+        st.header(md("{title} {badge}", title=title, badge=badge), anchor=False)
     elif badge:
-        st.markdown(badge)
+        st.markdown(md("{badge}", badge=badge))
     top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     query = search_box(key, top.container(horizontal=True, vertical_alignment="center", width="content"))
     top.segmented_control(
@@ -601,7 +620,7 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
         key=f"{key}.status",
         required=True,
         label_visibility="collapsed",
-        on_change=reset_paging,
+        on_change=guarded(reset_paging),
         args=(key,),
         width="content",
         help="Open conversations, closed (done) ones, or all",
@@ -625,7 +644,10 @@ def _inbox_fragment(user_id, key, scope, owner_id, title, unread_for, show_owner
     status = s.get(f"{key}.status") or "Open"
     if not rows:
         what = {"Open": "open conversations", "Closed": "closed conversations", "All": "conversations"}[status]
-        st.info(f"No {what} match “{escape_md(query)}”." if query else f"No {what} here yet.", icon="📭")
+        st.info(
+            md("No {what} match “{query}”.", what=what, query=query) if query else md("No {what} here yet.", what=what),
+            icon="📭",
+        )
         return
     data = {
         "●": ["●" if r["unread"] else "" for r in rows],

@@ -15,8 +15,9 @@ from core import encoding, media_rules
 from core.actions import messaging
 from core.auth import User
 from core.errors import ParleyError
-from pages.common import escape_md, fmt_time
-from pages.text import md
+from pages.common import fmt_time
+from pages.session import guarded
+from pages.text import esc, md
 
 EMOJI = [
     "😀",
@@ -167,34 +168,41 @@ def render(rt, user: User, cid: int) -> None:
     try:
         state = messaging.composer_state(rt.db, user, cid)
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
     if not state.can_write:
         if user.is_supervisor:
             st.info("Supervisors can read but not send.", icon="👁️")
         else:
-            st.info(getattr(state, "write_refusal", None) or "You cannot send in this conversation.", icon="🔒")
+            st.info(esc(state.write_refusal or "You cannot send in this conversation."), icon="🔒")
         return
     keys = _keys(cid)
     if state.sender_warning:
-        st.warning(state.sender_warning, icon="⚠️")
+        st.warning(esc(state.sender_warning), icon="⚠️")
     if state.window is not None:
         kind, text = window_line(state.window)
         if not state.templates_only:
-            getattr(st, kind)(text, icon="💬")
+            getattr(st, kind)(esc(text), icon="💬")
     if state.blocked_reason:
-        st.warning(state.blocked_reason, icon="🚫")
+        st.warning(esc(state.blocked_reason), icon="🚫")  # may quote a WhatsApp profile name
     if state.release_at and not state.blocked_reason:
         why = state.release_reason or "outside business hours"
         st.info(
-            f"{why[0].upper()}{why[1:]}: this will be queued until {fmt_time(state.release_at, user.timezone)}.",
+            md(
+                "{why}: this will be queued until {when}.",
+                why=why[0].upper() + why[1:],
+                when=fmt_time(state.release_at, user.timezone),
+            ),
             icon="🕓",
         )
         window = state.window
         if window is not None and window.open and window.closes_at and state.release_at >= window.closes_at:
             st.warning(
-                f"The WhatsApp window closes at {fmt_time(window.closes_at, user.timezone)}, before this "
-                "could go: free text will not be sent then, only a registered template.",
+                md(
+                    "The WhatsApp window closes at {when}, before this could go: free text will not be "
+                    "sent then, only a registered template.",
+                    when=fmt_time(window.closes_at, user.timezone),
+                ),
                 icon="⏳",
             )
 
@@ -215,7 +223,7 @@ def render(rt, user: User, cid: int) -> None:
             key=keys["template"],
             placeholder="Search templates by name or text…",
             filter_mode="contains",
-            on_change=_apply_template,
+            on_change=guarded(_apply_template),
             args=(rt, user, cid, keys),
             disabled=hard_block,
         )
@@ -234,7 +242,7 @@ def render(rt, user: User, cid: int) -> None:
                 md("Value for {name}", name="{{" + name + "}}"),
                 key=f"compose_var_{cid}_{name}",
                 max_chars=200,
-                on_change=_apply_template,
+                on_change=guarded(_apply_template),
                 args=(rt, user, cid, keys),
             )
 
@@ -263,11 +271,11 @@ def render(rt, user: User, cid: int) -> None:
         grid = st.columns(8)
         for i, char in enumerate(EMOJI):
             grid[i % 8].button(
-                char, key=f"emoji_{cid}_{i}", on_click=_append, args=(keys["text"], char), type="tertiary"
+                esc(char), key=f"emoji_{cid}_{i}", on_click=guarded(_append), args=(keys["text"], char), type="tertiary"
             )
     with tools[1]:
         if state.channel == "sms":
-            st.caption(escape_md(segment_line(expanded)))
+            st.caption(esc(segment_line(expanded)))
         elif state.window is not None and state.templates_only:
             st.caption("WhatsApp window closed: the template opens it again when the customer replies.")
     files = None
@@ -288,11 +296,11 @@ def render(rt, user: User, cid: int) -> None:
         )
     problems = _check_files(state.channel, files)
     for problem in problems:
-        st.error(problem)
+        st.error(esc(problem))
 
     result = st.session_state.pop(keys["result"], None)
     if result:
-        getattr(st, result[0])(result[1])
+        getattr(st, result[0])(esc(result[1]))
     tools[2].button(
         "Send",
         type="primary",
@@ -300,6 +308,6 @@ def render(rt, user: User, cid: int) -> None:
         key=f"send_{cid}",
         width="stretch",
         disabled=hard_block or need_template or bool(problems),
-        on_click=_send,
+        on_click=guarded(_send),
         args=(rt, user, cid, keys),
     )

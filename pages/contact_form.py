@@ -24,6 +24,8 @@ from core.auth import User, get_user
 from core.contact_fields import MAX_NAME, MAX_NOTES, time_zone_choices
 from core.errors import ParleyError
 from core.phones import phone_timezone, to_e164
+from pages.session import guarded
+from pages.text import esc, md
 
 OnSave = Callable[[int], None]
 READ_ONLY = "Supervisors can look at contacts but cannot create or change them."
@@ -87,16 +89,16 @@ def _duplicate_link(key: str, on_open_existing: OnSave | None) -> None:
     existing_id, who = found
     if on_open_existing is not None:
         st.button(
-            f"Open {who}",
+            md("Open {who}", who=who),
             key=f"{key}.open_existing",
             icon=":material/person_search:",
-            on_click=_open_existing,
+            on_click=guarded(_open_existing),
             args=(key, existing_id, on_open_existing),
         )
     elif "contacts" in session.pages():
         st.page_link(
             session.pages()["contacts"],
-            label=f"Open {who}",
+            label=md("Open {who}", who=who),
             icon=":material/person_search:",
             query_params={"id": str(existing_id)},
         )
@@ -127,10 +129,10 @@ def contact_form(
         else:
             contact = contacts.find_by_phone(rt.db, user, phone) if phone else None
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
     if not contacts.can_edit(user):
-        st.caption(READ_ONLY)
+        st.caption(md(READ_ONLY))
         return
     _load(key, contact, phone)
     locked = contact is not None and contacts.phone_locked(rt.db, contact["id"])
@@ -163,14 +165,14 @@ def contact_form(
             "Save contact",
             type="primary",
             icon=":material/save:",
-            on_click=save,
+            on_click=guarded(save),
             args=(key, user.id, contact["id"] if contact else None, on_save),
         )
     if s.get(f"{key}.error"):
-        st.error(s[f"{key}.error"])
+        st.error(esc(s[f"{key}.error"]))
         _duplicate_link(key, on_open_existing)
     elif s.get(f"{key}.flash"):
-        st.success(s.pop(f"{key}.flash"), icon="✅")
+        st.success(esc(s.pop(f"{key}.flash")), icon="✅")
 
 
 contact_editor = contact_form  # the name the conversation page imports

@@ -16,8 +16,10 @@ from core import contacts, runtime
 from core.errors import ParleyError
 from core.phones import format_phone_display
 from pages import common, contacts_import, session
-from pages.common import channel_badge, escape_md, fmt_time, plural
+from pages.common import channel_badge, fmt_time, plural
 from pages.contact_form import contact_form
+from pages.session import guarded
+from pages.text import esc, md
 
 KEY = "contacts"
 SHOW = {"Active": "active", "Archived": "archived", "All": "all"}
@@ -72,9 +74,9 @@ def delete(contact_id: int) -> None:
 
 def feedback() -> None:
     if s.get(f"{KEY}.flash"):
-        st.toast(s.pop(f"{KEY}.flash"), icon="✅")
+        st.toast(esc(s.pop(f"{KEY}.flash")), icon="✅")
     if s.get(f"{KEY}.error"):
-        st.error(s.pop(f"{KEY}.error"))
+        st.error(esc(s.pop(f"{KEY}.error")))
 
 
 # ---- the list -------------------------------------------------------------------------------
@@ -88,11 +90,15 @@ def render_list() -> None:
             key=f"{KEY}.new",
             icon=":material/person_add:",
             type="primary",
-            on_click=show_view,
+            on_click=guarded(show_view),
             args=("new",),
         )
         bar.button(
-            "Import CSV", key=f"{KEY}.import", icon=":material/upload_file:", on_click=show_view, args=("import",)
+            "Import CSV",
+            key=f"{KEY}.import",
+            icon=":material/upload_file:",
+            on_click=guarded(show_view),
+            args=("import",),
         )
     left, right = st.columns([3, 2], vertical_alignment="top")
     query = common.search_box(KEY, left)
@@ -103,7 +109,7 @@ def render_list() -> None:
         key=f"{KEY}.show",
         required=True,
         label_visibility="collapsed",
-        on_change=common.reset_paging,
+        on_change=guarded(common.reset_paging),
         args=(KEY,),
         width="content",
     )
@@ -111,7 +117,7 @@ def render_list() -> None:
     try:
         page = contacts.list_contacts(rt.db, user, search=query, archived=archived, page=s.get(f"{KEY}.page", 0))
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
     s[f"{KEY}.page"] = page.page
     tools = st.container(horizontal=True, vertical_alignment="center")
@@ -121,7 +127,10 @@ def render_list() -> None:
     feedback()
     if not page.rows:
         what = {"active": "contacts", "archived": "archived contacts", "all": "contacts"}[archived]
-        st.info(f"No {what} match “{escape_md(query)}”." if query else f"No {what} yet.", icon="📇")
+        st.info(
+            md("No {what} match “{query}”.", what=what, query=query) if query else md("No {what} yet.", what=what),
+            icon="📇",
+        )
         return
     rows = page.rows
     data = pd.DataFrame(
@@ -165,16 +174,27 @@ def pick() -> None:
 
 
 def render_detail(raw_id: str) -> None:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
+    st.button(
+        "All contacts",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(close_contact),
+    )
     try:
         d = contacts.contact_detail(rt.db, user, raw_id)
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
-    st.subheader(escape_md(d["label"]), anchor=False)
+    st.subheader(esc(d["label"]), anchor=False)
     zone = d["effective_timezone"] or "time zone unknown"
     st.caption(
-        escape_md(f"{format_phone_display(d['phone'])} · {zone}" + ("" if d["timezone"] else " (from the number)"))
+        md(
+            "{phone} · {zone}{source}",
+            phone=format_phone_display(d["phone"]),
+            zone=zone,
+            source="" if d["timezone"] else " (from the number)",
+        )
     )
     badges = st.container(horizontal=True)
     with badges:
@@ -183,7 +203,8 @@ def render_detail(raw_id: str) -> None:
         if d["opted_out"]:
             st.badge("Opted out", icon=":material/block:", color="red")
         for channel in d["channels"]:
-            st.badge(channel_badge(channel), color="blue")
+            # st.badge escapes brackets itself (which undoes esc): a badge of ours in md() instead.
+            st.markdown(md(":blue-badge[{channel}]", channel=channel_badge(channel)), width="content")
     feedback()
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -207,7 +228,7 @@ def render_facts(d: dict) -> None:
         ("Notes", d["notes"]),
     ]
     for label, value in facts:
-        st.markdown(f"**{label}:** {escape_md(value or '—')}")
+        st.markdown(md("**{label}:** {value}", label=label, value=value or "—"))
 
 
 def render_actions(d: dict) -> None:
@@ -218,7 +239,7 @@ def render_actions(d: dict) -> None:
                 "Unarchive",
                 key=f"{KEY}.unarchive",
                 icon=":material/unarchive:",
-                on_click=act,
+                on_click=guarded(act),
                 args=(contacts.do_unarchive_contact, d["id"], "Contact unarchived."),
             )
         else:
@@ -227,7 +248,7 @@ def render_actions(d: dict) -> None:
                 key=f"{KEY}.archive",
                 icon=":material/archive:",
                 help="Hide this contact from the list; its conversations stay.",
-                on_click=act,
+                on_click=guarded(act),
                 args=(contacts.do_archive_contact, d["id"], "Contact archived."),
             )
     if user.is_admin:
@@ -238,21 +259,25 @@ def render_actions(d: dict) -> None:
             disabled=not d["can_delete"],
             help="Only contacts that never had a conversation, a message or an opt-out can be deleted; "
             "archive the others.",
-            on_click=lambda: s.update({f"{KEY}.confirm_delete": d["id"]}),
+            on_click=guarded(lambda: s.update({f"{KEY}.confirm_delete": d["id"]})),
         )
     if s.get(f"{KEY}.confirm_delete") == d["id"]:
-        st.warning(f"Delete {escape_md(d['label'])} for good? This cannot be undone.")
+        st.warning(md("Delete {who} for good? This cannot be undone.", who=d["label"]))
         confirm = st.container(horizontal=True)
-        confirm.button("Delete for good", key=f"{KEY}.delete_yes", type="primary", on_click=delete, args=(d["id"],))
-        confirm.button("Cancel", key=f"{KEY}.delete_no", on_click=lambda: s.pop(f"{KEY}.confirm_delete", None))
+        confirm.button(
+            "Delete for good", key=f"{KEY}.delete_yes", type="primary", on_click=guarded(delete), args=(d["id"],)
+        )
+        confirm.button("Cancel", key=f"{KEY}.delete_no", on_click=guarded(lambda: s.pop(f"{KEY}.confirm_delete", None)))
 
 
 def render_optout(d: dict) -> None:
     st.markdown("**Opt-out**")
     if d["opted_out"]:
         st.error(
-            f"Opted out {fmt_time(d['opted_out_at'], user.timezone)}: nothing is sent to this number on any "
-            "sender or channel.",
+            md(
+                "Opted out {when}: nothing is sent to this number on any sender or channel.",
+                when=fmt_time(d["opted_out_at"], user.timezone),
+            ),
             icon="🚫",
         )
     else:
@@ -278,27 +303,32 @@ def render_conversations(d: dict) -> None:
     if not d["conversations"]:
         st.caption("None you can open." if d["hidden_conversations"] else "No conversations yet.")
     for c in d["conversations"]:
-        label = (
-            f"{channel_badge(c['channel'])} · {escape_md(c['sender_label'])} · "
-            f"{escape_md(c['owner_name'] or 'nobody')} · {fmt_time(c['last_message_at'], user.timezone)}"
-            + (" · closed" if c["status"] == "closed" else "")
+        label = md(
+            "{channel} · {sender} · {owner} · {when}{closed}",
+            channel=channel_badge(c["channel"]),
+            sender=c["sender_label"],
+            owner=c["owner_name"] or "nobody",
+            when=fmt_time(c["last_message_at"], user.timezone),
+            closed=" · closed" if c["status"] == "closed" else "",
         )
         if "conversation" in session.pages():
             st.page_link(
                 session.pages()["conversation"],
-                label=label,
+                label=md("{label}", label=label),
                 icon=":material/forum:",
                 query_params={"id": str(c["conversation_id"])},
             )
         else:
-            st.markdown(label)
+            st.markdown(md("{label}", label=label))
         if c["preview"]:
-            st.caption(escape_md(c["preview"][:120]))
+            st.caption(esc(c["preview"][:120]))
     hidden = d["hidden_conversations"]
     if hidden:
         verb = "belongs" if hidden == 1 else "belong"
         more = "more " if d["conversations"] else ""
-        st.caption(f"{plural(hidden, more + 'conversation')} with this contact {verb} to other agents.")
+        st.caption(
+            md("{n} with this contact {verb} to other agents.", n=plural(hidden, more + "conversation"), verb=verb)
+        )
 
 
 # ---- the page -------------------------------------------------------------------------------
@@ -310,11 +340,23 @@ view = s.get(f"{KEY}.view", "list")
 if contact_id:
     render_detail(contact_id)
 elif view == "new" and editor:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
+    st.button(
+        "All contacts",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(close_contact),
+    )
     st.subheader("New contact", anchor=False)
     contact_form(rt, user, key="contact_new", on_save=open_contact, on_open_existing=open_contact)
 elif view == "import" and editor:
-    st.button("All contacts", key=f"{KEY}.back", icon=":material/arrow_back:", type="tertiary", on_click=close_contact)
+    st.button(
+        "All contacts",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(close_contact),
+    )
     contacts_import.render_import(rt, user)
 else:
     render_list()

@@ -17,6 +17,8 @@ from core import contacts_csv
 from core.auth import User
 from core.errors import ParleyError
 from pages.common import plural
+from pages.session import guarded
+from pages.text import esc, md
 
 KEY = "contacts.import"
 NOT_IMPORTED = "— not imported —"
@@ -72,44 +74,55 @@ def render_import(rt, user: User, key: str = KEY) -> None:
         "with the row's non-empty cells; new numbers become contacts. Opt-outs never change by import."
     )
     upload = st.file_uploader(
-        "CSV file", type=["csv", "txt"], key=f"{key}.file", max_upload_size=50, on_change=_forget, args=(key,)
+        "CSV file", type=["csv", "txt"], key=f"{key}.file", max_upload_size=50, on_change=guarded(_forget), args=(key,)
     )
     if upload is None:
         return
     parsed = read_upload(key, upload)
     if parsed is None:
-        st.error(s.get(f"{key}.read_error") or "That file cannot be read.")
+        st.error(esc(s.get(f"{key}.read_error") or "That file cannot be read."))
         return
-    st.caption(f"{plural(len(parsed), 'row')} · {parsed.encoding} · separator “{parsed.delimiter}”")
+    st.caption(
+        md(
+            "{rows} · {encoding} · separator “{delimiter}”",
+            rows=plural(len(parsed), "row"),
+            encoding=parsed.encoding,
+            delimiter=parsed.delimiter,
+        )
+    )
     st.dataframe(parsed.frame.head(5), hide_index=True)
     st.markdown("**Which column holds what?**")
     options = [None, *parsed.columns]
     grid = st.columns(4)
     for i, (target, label) in enumerate(contacts_csv.TARGETS.items()):
         grid[i % 4].selectbox(
-            label + (" *" if target == "phone" else ""),
+            esc(label + (" *" if target == "phone" else "")),
             options,
             key=f"{key}.map.{target}",
             format_func=lambda c: NOT_IMPORTED if c is None else c,
             placeholder=NOT_IMPORTED,
         )
-    if st.button(f"Import {plural(len(parsed), 'row')}", type="primary", key=f"{key}.go", icon=":material/upload:"):
+    if st.button(
+        md("Import {rows}", rows=plural(len(parsed), "row")), type="primary", key=f"{key}.go", icon=":material/upload:"
+    ):
         bar = st.progress(0.0, text="Importing…")
-        run_import(rt, user, key, progress=lambda f: bar.progress(min(1.0, f), text=f"Importing… {f:.0%}"))
+        run_import(
+            rt, user, key, progress=lambda f: bar.progress(min(1.0, f), text=md("Importing… {done}", done=f"{f:.0%}"))
+        )
         bar.empty()
     if s.get(f"{key}.error"):
-        st.error(s[f"{key}.error"])
+        st.error(esc(s[f"{key}.error"]))
     report = s.get(f"{key}.report")
     if report is not None:
         render_report(report, key)
 
 
 def render_report(report: contacts_csv.ImportReport, key: str = KEY) -> None:
-    (st.warning if report.rejected else st.success)(report.summary)
+    (st.warning if report.rejected else st.success)(esc(report.summary))
     rows = report.rows
     rejected = rows[rows["Result"] == "rejected"]
     if len(rejected):
-        st.markdown(f"**Rejected rows** ({len(rejected):,})")
+        st.markdown(md("**Rejected rows** ({n})", n=f"{len(rejected):,}"))
         st.dataframe(
             rejected.head(1000),
             hide_index=True,
@@ -118,7 +131,7 @@ def render_report(report: contacts_csv.ImportReport, key: str = KEY) -> None:
                 "Reason": st.column_config.TextColumn(width="large"),
             },
         )
-    with st.expander(f"Every row ({len(rows):,})"):
+    with st.expander(md("Every row ({n})", n=f"{len(rows):,}")):
         st.dataframe(rows.head(5000), hide_index=True)
     st.download_button(
         "Download the report (CSV)",

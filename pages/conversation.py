@@ -9,8 +9,6 @@ supervisor reading someone else's leaves the owner's read state alone
 
 from __future__ import annotations
 
-import importlib.util
-
 import streamlit as st
 
 from core import phones, queries, runtime
@@ -18,7 +16,10 @@ from core.actions import conversations as conv_actions
 from core.actions import optout
 from core.errors import NotFound, ParleyError
 from pages import composer, session, thread_view
-from pages.common import channel_badge, contact_label, escape_md
+from pages.common import channel_badge, contact_label
+from pages.contact_form import contact_editor
+from pages.session import guarded
+from pages.text import esc, md
 
 HEADER_FIELDS = ("status", "owner_id", "opted_out", "optout_flag", "last_inbound_at", "contact_name", "sender_enabled")
 
@@ -38,10 +39,10 @@ def back_page(detail: dict | None = None):
 
 
 def refuse(sentence: str) -> None:
-    st.error(sentence)
+    st.error(esc(sentence))
     page, label = back_page()
     if page is not None:
-        st.page_link(page, label=label, icon=":material/arrow_back:")
+        st.page_link(page, label=esc(label), icon=":material/arrow_back:")
     st.stop()
 
 
@@ -88,15 +89,17 @@ def on_thread_change(thread: queries.Thread) -> None:
 # ---- header --------------------------------------------------------------------------------
 page, label = back_page(detail)
 if page is not None:
-    st.page_link(page, label=label, icon=":material/arrow_back:")
-st.subheader(escape_md(who), anchor=False)
-facts = [
-    phones.format_phone_display(detail["contact_phone"]),
-    channel_badge(detail["channel"]),
-    f"via {detail['sender_label']}",
-    f"owner: {detail['owner_name'] or 'nobody'}",
-]
-st.caption(" · ".join(escape_md(f) for f in facts))
+    st.page_link(page, label=esc(label), icon=":material/arrow_back:")
+st.subheader(esc(who), anchor=False)
+st.caption(
+    md(
+        "{phone} · {channel} · via {sender} · owner: {owner}",
+        phone=phones.format_phone_display(detail["contact_phone"]),
+        channel=channel_badge(detail["channel"]),
+        sender=detail["sender_label"],
+        owner=detail["owner_name"] or "nobody",
+    )
+)
 badges = st.container(horizontal=True)
 with badges:
     if detail["status"] == "closed":
@@ -108,11 +111,12 @@ with badges:
     if detail.get("unsolicited"):
         st.badge("Unsolicited", color="orange")
     if detail["unread"] and not is_owner:
-        st.badge(f"Unread for {detail['owner_name']}", color="blue")
+        # st.badge escapes brackets itself (which undoes esc): a badge of ours in md() instead.
+        st.markdown(md(":blue-badge[Unread for {owner}]", owner=detail["owner_name"]), width="content")
 
 if detail.get("optout_flag") and not detail["opted_out"]:
     with st.container(border=True):
-        st.warning(f"Possible opt-out request: “{escape_md(detail['optout_flag'])}”", icon="🚩")
+        st.warning(md("Possible opt-out request: “{words}”", words=detail["optout_flag"]), icon="🚩")
         if can_work:
             row = st.container(horizontal=True)
             row.button(
@@ -121,7 +125,7 @@ if detail.get("optout_flag") and not detail["opted_out"]:
                 icon=":material/block:",
                 type="primary",
                 help="Opt this contact out of every sender and channel, as if they had replied STOP.",
-                on_click=_act,
+                on_click=guarded(_act),
                 args=(optout.do_confirm_opt_out, rt.db, user, cid),
             )
             row.button(
@@ -129,7 +133,7 @@ if detail.get("optout_flag") and not detail["opted_out"]:
                 key="dismiss_optout",
                 icon=":material/close:",
                 help="Clear the flag; the contact keeps receiving messages.",
-                on_click=_act,
+                on_click=guarded(_act),
                 args=(optout.do_dismiss_optout_flag, rt.db, user, cid),
             )
 
@@ -141,7 +145,7 @@ with actions:
             "Reopen" if closed else "Close",
             key="toggle_status",
             icon=":material/undo:" if closed else ":material/done:",
-            on_click=_act,
+            on_click=guarded(_act),
             args=(conv_actions.do_set_status, rt.db, user, [cid]),
             kwargs={"closed": not closed},
         )
@@ -155,9 +159,7 @@ with actions:
             if back is not None:
                 st.switch_page(back)  # like a mail client: it waits, unread, in the inbox
 
-if can_work and importlib.util.find_spec("pages.contact_form") is not None:
-    from pages.contact_form import contact_editor
-
+if can_work:
     unknown = detail["contact_name"] is None
     with st.expander(
         "Save as contact" if unknown else "Edit contact", icon=":material/person_add:" if unknown else ":material/edit:"
@@ -169,7 +171,7 @@ if can_work and importlib.util.find_spec("pages.contact_form") is not None:
 
 notice = st.session_state.pop("conversation_notice", None)
 if notice:
-    st.error(notice)
+    st.error(esc(notice))
 
 # ---- thread and composer -----------------------------------------------------------------
 thread_view.render(rt, user, cid, can_write=can_work, on_change=on_thread_change)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import auth, queries, runtime
+from core import queries, runtime
 from core.auth import User
-from pages.common import escape_md
+from pages.text import esc
 
 SCRIPT = """<script>
 (function () {
@@ -108,15 +108,18 @@ def stop() -> None:
 
 
 def _has_cookie() -> bool:
-    try:
-        return bool(st.context.cookies.get(auth.COOKIE_NAME))
-    except Exception:  # no browser context
-        return False
+    from pages import session
+
+    return bool(session.session_cookie())
 
 
 @st.fragment(run_every=2)
 def _live(user_id: int) -> None:
+    from pages import session
+
     rt = runtime.current()
+    if not session.live(rt):  # signed out elsewhere, disabled, idle too long: show the sign-in form
+        st.rerun()
     s = st.session_state
     version = rt.feed.user_version(user_id)
     cached = s.get("notify.unread")
@@ -131,7 +134,7 @@ def _live(user_id: int) -> None:
         s["notify.after"] = notices[-1].id
         if not js_toasts:
             for notice in notices[-3:]:
-                st.toast(escape_md(notice.text), icon="🔔", duration="long")
+                st.toast(esc(notice.text), icon="🔔", duration="long")
     st.html(
         SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)}, unsafe_allow_javascript=True
     )

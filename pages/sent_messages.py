@@ -13,6 +13,7 @@ from core import queries, runtime
 from core.auth import get_user
 from core.errors import ParleyError
 from pages import common, session
+from pages.text import esc, md
 
 KEY = "sent"
 ACTIONS = [("read", "Mark read", ":material/drafts:"), ("unread", "Mark unread", ":material/mark_email_unread:")]
@@ -61,7 +62,7 @@ def sent_list(user_id: int) -> None:
     try:
         page = _load(viewer)
     except ParleyError as exc:
-        st.error(str(exc))
+        st.error(esc(exc))
         return
     query = common.search_box(KEY)
     bar = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
@@ -79,7 +80,7 @@ def sent_list(user_id: int) -> None:
     rows = page.rows
     if not rows:
         st.info(
-            f"No sent messages match “{common.escape_md(query)}”."
+            md("No sent messages match “{query}”.", query=query)
             if query
             else "Messages you send, and campaign messages, will appear here.",
             icon="📤",

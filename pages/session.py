@@ -1,22 +1,31 @@
 """Who is signed in, and the frame around every page (sidebar, banner).
 
-A sign-in stores the user id in ``st.session_state`` and queues a one-time
-ticket; the next run hands the ticket to ``/auth/session`` from the browser,
-which sets the signed HttpOnly cookie. On a reload the cookie (read through
-``st.context.cookies``) restores the session.
+A sign-in starts a session in the database (``core.sessions``), keeps its id
+in ``st.session_state`` and queues a one-time ticket; the next run hands the
+ticket to ``/auth/session`` from the browser, which sets the HttpOnly
+cookie. On a reload the cookie (read through ``st.context.cookies``)
+restores the session. Every page run checks the session again, so a
+sign-out elsewhere, a password reset or a disabled account ends this tab
+too; widget callbacks go through ``guarded`` so a tab whose session ended
+cannot act before its next run shows the sign-in form.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
-from core import auth, queries
+from core import auth, queries, runtime, sessions
+from core.actions import sessions as session_actions
 from core.auth import User
 from core.runtime import Runtime
+from pages.text import md
 
-USER_KEY = "user_id"
+SESSION_KEY = "auth.session"  # the live session's id; the browser holds only the cookie
 PAGES_KEY = "nav.pages"
 
 
@@ -32,45 +41,130 @@ def set_pages(by_key: dict[str, st.Page]) -> None:
 
 
 def current_user(rt: Runtime) -> User | None:
-    user_id = st.session_state.get(USER_KEY)
-    if user_id is None and not st.session_state.get("signed_out"):
-        cookie = _cookie()
-        user = auth.user_from_cookie(rt.db, cookie, rt.config.secret_key)
-        if user is not None:
-            st.session_state[USER_KEY] = user.id
-            return user
+    """The user of this tab's live session (checked in the database on every call), or None."""
+    s = st.session_state
+    session_id = s.get(SESSION_KEY)
+    if session_id is not None:
+        user = sessions.check(rt.db, session_id)
+        if user is None:  # ended elsewhere (sign out everywhere, reset, disabled) or idle too long
+            _forget()
+        return user
+    if s.get("signed_out"):
         return None
-    if user_id is None:
+    found = sessions.from_cookie(rt.db, _cookie(sessions.COOKIE_NAME), rt.config.secret_key)
+    if found is None:
         return None
-    user = auth.get_user(rt.db, user_id)
-    if user is None or not user.active:
-        st.session_state.pop(USER_KEY, None)
-        return None
+    user, session_id = found
+    s[SESSION_KEY] = session_id
     return user
 
 
-def _cookie() -> str | None:
+def live(rt: Runtime | None = None, *, activity: bool = False) -> bool:
+    """Is this tab's session still live?
+
+    ``activity``: a person did something (a widget callback), which counts as a visit; the
+    live fragments that ask every few seconds only look, so an open tab alone goes idle.
+    """
+    rt = rt or runtime.current()
+    return sessions.check(rt.db, st.session_state.get(SESSION_KEY), touch=activity) is not None
+
+
+def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """A widget callback that runs only while this tab's session is live.
+
+    Streamlit runs callbacks before the page script, so without this a tab
+    whose session just ended (signed out elsewhere, account disabled) could
+    still act once; the run that follows shows the sign-in form.
+    """
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if not live(activity=True):
+            return None
+        return callback(*args, **kwargs)
+
+    return run
+
+
+def _text(read: Callable[[], Any]) -> str | None:
+    """A value of ``st.context`` if it is text (None without a browser, e.g. under AppTest)."""
     try:
-        return st.context.cookies.get(auth.COOKIE_NAME)
-    except Exception:  # no browser context (e.g. some test harnesses)
+        value = read()
+    except Exception:
         return None
+    return value if isinstance(value, str) else None
+
+
+def _cookie(name: str) -> str | None:
+    return _text(lambda: st.context.cookies.get(name))
+
+
+def _header(name: str) -> str | None:
+    return _text(lambda: st.context.headers.get(name))
+
+
+def source(rt: Runtime) -> str:
+    """The signing-in browser's address, as ``core.auth`` throttles and audits it.
+
+    ``st.context.ip_address`` is the websocket's peer (None for this machine);
+    behind a trusted proxy its ``X-Forwarded-For`` says who the peer served.
+    """
+    forwarded = _header("X-Forwarded-For")
+    headers = {"x-forwarded-for": forwarded} if forwarded else {}
+    return auth.source_address(_text(lambda: st.context.ip_address), headers, trust_proxy=rt.config.trust_proxy)
+
+
+def session_cookie() -> str | None:
+    """The session cookie this browser sent (set once the sign-in ticket was traded)."""
+    return _cookie(sessions.COOKIE_NAME)
+
+
+def device_token() -> str | None:
+    """This browser's device cookie: it has signed in here before (see ``core.sessions``)."""
+    return _cookie(sessions.DEVICE_COOKIE_NAME)
 
 
 def needs_first_admin(rt: Runtime) -> bool:
     return queries.user_count(rt.db) == 0
 
 
-def sign_in_as(user: User) -> None:
-    st.session_state[USER_KEY] = user.id
-    st.session_state.pop("signed_out", None)
-    st.session_state["cookie_action"] = ("session", auth.tickets.issue(user.id))
+def sign_in_as(rt: Runtime, user: User) -> None:
+    """Start a new session for a user who just proved who they are (rotating out this browser's old one)."""
+    s = st.session_state
+    replaces = [s.get(SESSION_KEY)]
+    old_cookie = sessions.parse_cookie(_cookie(sessions.COOKIE_NAME), rt.config.secret_key)
+    if old_cookie is not None:
+        replaces.append(old_cookie[0])
+    started = sessions.start(
+        rt.db,
+        user.id,
+        rt.config.secret_key,
+        user_agent=_header("User-Agent"),
+        source=source(rt),
+        device_token=device_token(),
+        replaces=[r for r in replaces if r is not None],
+    )
+    s[SESSION_KEY] = started.session_id
+    s.pop("signed_out", None)
+    s["cookie_action"] = ("session", auth.tickets.issue(auth.Ticket(started.cookie, started.device_token)))
 
 
-def sign_out() -> None:
+def _forget() -> None:
+    """Drop everything this tab knew about the signed-in user, and the browser's cookie."""
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     st.session_state["signed_out"] = True
     st.session_state["cookie_action"] = ("logout", "")
+
+
+def sign_out(user: User | None = None, *, everywhere: bool = False) -> None:
+    rt = runtime.current()
+    session_id = st.session_state.get(SESSION_KEY)
+    if everywhere and user is not None:
+        session_actions.do_end_all_sessions(rt.db, user, user.id, reason=sessions.SIGNED_OUT_EVERYWHERE)
+    elif session_id is not None:
+        sessions.end(rt.db, session_id)
+    _forget()
 
 
 def render_pending_cookie_actions() -> None:
@@ -90,19 +184,42 @@ def render_pending_cookie_actions() -> None:
     )
 
 
+def _sign_out_clicked(user_id: int, everywhere: bool) -> None:
+    rt = runtime.current()
+    sign_out(auth.get_user(rt.db, user_id), everywhere=everywhere)
+
+
 def render_frame(rt: Runtime, user: User) -> None:
     """Sidebar identity and sign-out, demo banner, live notifications."""
     from pages import notify
 
     with st.sidebar:
-        from pages.common import escape_md  # names are typed by people: shown as written, never as Markdown
-
+        # Names are typed by people: shown as written, never as Markdown.
         st.markdown(
-            f"**{escape_md(user.display_name)}**  \n{auth.ROLE_LABELS[user.role]} · @{escape_md(user.username)}"
+            md(
+                "**{name}**  \n{role} · @{username}",
+                name=user.display_name,
+                role=auth.ROLE_LABELS[user.role],
+                username=user.username,
+            )
         )
-        if st.button("Sign out", icon=":material/logout:", key="sign_out"):
-            sign_out()
-            st.rerun()
+        row = st.container(horizontal=True)
+        row.button(
+            "Sign out",
+            icon=":material/logout:",
+            key="sign_out",
+            on_click=guarded(_sign_out_clicked),
+            args=(user.id, False),
+        )
+        row.button(
+            "Sign out everywhere",
+            icon=":material/devices:",
+            key="sign_out_everywhere",
+            type="tertiary",
+            help="End every session of yours: other browsers, phones and tabs must sign in again.",
+            on_click=guarded(_sign_out_clicked),
+            args=(user.id, True),
+        )
     if queries.workspace(rt.db).get("demo"):
         st.info(
             "Demo workspace: the people, numbers and messages here are made up, and the built-in "

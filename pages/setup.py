@@ -10,6 +10,7 @@ from core import runtime
 from core.actions.users import do_create_user
 from core.errors import ParleyError
 from pages import session
+from pages.text import esc
 
 rt = runtime.current()
 ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -42,7 +43,7 @@ with middle:
             try:
                 user = do_create_user(rt.db, None, username, display_name, "admin", password, timezone=timezone)
             except ParleyError as exc:
-                st.error(str(exc))
+                st.error(esc(exc))
             else:
-                session.sign_in_as(user)
+                session.sign_in_as(rt, user)
                 st.rerun()

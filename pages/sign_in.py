@@ -7,6 +7,7 @@ import streamlit as st
 from core import auth, queries, runtime
 from core.errors import ParleyError
 from pages import notify, session
+from pages.text import esc
 
 rt = runtime.current()
 notify.stop()  # a previous user's live updates in this tab, if any
@@ -24,11 +25,13 @@ with middle:
         submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
     if submitted:
         try:
-            user = auth.sign_in(rt.db, username, password)
+            user = auth.sign_in(
+                rt.db, username, password, source=session.source(rt), device_token=session.device_token()
+            )
         except ParleyError as exc:
-            st.error(str(exc))
+            st.error(esc(exc))
         else:
-            session.sign_in_as(user)
+            session.sign_in_as(rt, user)
             st.rerun()
 
     if queries.workspace(rt.db).get("demo"):

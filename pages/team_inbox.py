@@ -12,6 +12,8 @@ import streamlit as st
 from core import queries, runtime
 from core.errors import ParleyError
 from pages import common, session
+from pages.session import guarded
+from pages.text import esc
 
 rt = runtime.current()
 user = session.current_user(rt)
@@ -21,7 +23,7 @@ if user is None:
 try:
     members = queries.team_members(rt.db, user)
 except ParleyError as exc:
-    st.error(str(exc))
+    st.error(esc(exc))
     st.stop()
 
 st.header("Team Inbox", anchor=False)
@@ -37,7 +39,7 @@ choice = row.selectbox(
     list(names),
     format_func=names.get,
     key="team.owner",
-    on_change=common.reset_paging,
+    on_change=guarded(common.reset_paging),
     args=("team",),
     width=360,
 )

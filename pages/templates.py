@@ -17,9 +17,11 @@ from core.errors import ParleyError
 from core.templates import Template
 from pages.admin_common import act, feedback, page_user, refusal
 from pages.composer import segment_line
+from pages.session import guarded
 from pages.text import esc, md
 
 KEY = "tpl"
+KIND_CHOICES = {"All types": None, **{label: kind for kind, label in templates.KINDS.items()}}
 s = st.session_state
 rt, user = page_user(admin=True)
 BUTTON_COLUMNS = ["type", "text", "url", "payload", "phone"]
@@ -49,13 +51,11 @@ def _on_pick(ids: list[int]) -> None:
 
 def render_list() -> None:
     bar = st.container(horizontal=True, vertical_alignment="bottom")
-    bar.button("New template", key=f"{KEY}.new", icon=":material/add:", type="primary", on_click=new_template)
+    bar.button("New template", key=f"{KEY}.new", icon=":material/add:", type="primary", on_click=guarded(new_template))
     bar.text_input("Search", key=f"{KEY}.q", placeholder="Name, text or WhatsApp name", width=280)
-    bar.segmented_control(
-        "Type", ["All types", *templates.KINDS.values()], default="All types", key=f"{KEY}.kind", width="content"
-    )
+    bar.segmented_control("Type", list(KIND_CHOICES), default="All types", key=f"{KEY}.kind", width="content")
     bar.segmented_control("Show", ["Active", "Disabled", "All"], default="Active", key=f"{KEY}.status", width="content")
-    kind = {v: k for k, v in templates.KINDS.items()}.get(s.get(f"{KEY}.kind") or "")
+    kind = KIND_CHOICES.get(s.get(f"{KEY}.kind") or "All types")
     status = (s.get(f"{KEY}.status") or "Active").lower()
     found = templates.list_templates(rt.db, kind=kind, search=s.get(f"{KEY}.q"), status=status)
     feedback(KEY)
@@ -82,7 +82,7 @@ def render_list() -> None:
         frame,
         key=f"{KEY}.table",
         hide_index=True,
-        on_select=lambda: _on_pick(ids),
+        on_select=guarded(lambda: _on_pick(ids)),
         selection_mode="single-row",
         column_config={"Text": st.column_config.TextColumn(width="large")},
     )
@@ -181,7 +181,7 @@ def render_editor(raw_id: str) -> None:
         key=f"{KEY}.back",
         icon=":material/arrow_back:",
         type="tertiary",
-        on_click=open_template,
+        on_click=guarded(open_template),
         args=(None,),
     )
     current = None
@@ -233,7 +233,7 @@ def render_editor(raw_id: str) -> None:
             key=f"{KEY}.save",
             type="primary",
             icon=":material/save:",
-            on_click=save,
+            on_click=guarded(save),
             args=(current.id if current else None,),
         )
         if current is not None:
@@ -242,7 +242,7 @@ def render_editor(raw_id: str) -> None:
                     "Disable",
                     key=f"{KEY}.disable",
                     icon=":material/block:",
-                    on_click=act,
+                    on_click=guarded(act),
                     args=(KEY, template_actions.do_set_template_active, rt.db, user, current.id, False),
                     kwargs={"done": "Template disabled."},
                 )
@@ -251,7 +251,7 @@ def render_editor(raw_id: str) -> None:
                     "Enable",
                     key=f"{KEY}.enable",
                     icon=":material/check_circle:",
-                    on_click=act,
+                    on_click=guarded(act),
                     args=(KEY, template_actions.do_set_template_active, rt.db, user, current.id, True),
                     kwargs={"done": "Template enabled."},
                 )

@@ -1,8 +1,9 @@
 """The messages of one conversation: date headers, bubbles, status, media, live.
 
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
-no HTML). Everything else that carries user or provider text goes through
-``escape_md`` before it reaches Markdown. The thread lives in a fragment
+no HTML). Everything else that carries user or provider text (file names,
+content types, authors, provider errors) goes through ``esc``/``md``
+(``pages/text.py``) before it reaches Markdown. The thread lives in a fragment
 that re-runs every two seconds; it reloads from ``core`` only when the
 change feed or the thread fingerprint moved, and redraws from the cached
 copy otherwise.
@@ -20,7 +21,9 @@ from core import clock, media_access, media_rules, queries
 from core.actions import messaging
 from core.auth import User
 from core.errors import ParleyError
-from pages.common import STATUS_ICONS, escape_md, fmt_time
+from pages.common import STATUS_ICONS, fmt_time
+from pages.session import guarded
+from pages.text import Markdown, esc, md
 
 LIVE_SECONDS = 2
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
@@ -59,25 +62,28 @@ def date_header(day: dt.date, user: User) -> str:
     return f"{day:%A, %B} {day.day}, {day.year}"
 
 
-def status_line(msg: dict, user: User) -> str:
+STATUS_LINES = {  # our Markdown; {reason} is the provider's words, escaped by md()
+    "sent": ("{icon} Sent", ""),
+    "delivered": ("{icon} Delivered", ""),
+    "read": ("{icon} :blue[Read]", ""),
+    "not_sent": ("{icon} :red[Not sent: {reason}]", "blocked"),
+    "interrupted": ("{icon} :red[Interrupted — we don't know if it was sent]", ""),
+    "failed": ("{icon} :red[Failed: {reason}]", "the provider reported a failure"),
+    "undelivered": ("{icon} :red[Undelivered: {reason}]", "the carrier could not deliver it"),
+}
+
+
+def status_line(msg: dict, user: User) -> Markdown:
     """Markdown for an outgoing message's status (DESIGN.md status icons)."""
     status = msg["status"]
-    reason = escape_md(msg.get("error_reason") or msg.get("error_code") or "")
-    icon = STATUS_ICONS.get(status, "•")
+    icon = Markdown(STATUS_ICONS.get(status, "•"))  # ours: colour directives around an icon
     if status in ("queued", "sending"):
         if msg.get("release_at") and msg["release_at"] > clock.utcnow():
-            return f"{icon} Queued until {escape_md(fmt_time(msg['release_at'], user.timezone))}"
-        return f"{icon} Sending" if status == "sending" else f"{icon} Queued"
-    words = {
-        "sent": "Sent",
-        "delivered": "Delivered",
-        "read": ":blue[Read]",
-        "not_sent": f":red[Not sent: {reason or 'blocked'}]",
-        "interrupted": ":red[Interrupted — we don't know if it was sent]",
-        "failed": f":red[Failed: {reason or 'the provider reported a failure'}]",
-        "undelivered": f":red[Undelivered: {reason or 'the carrier could not deliver it'}]",
-    }
-    return f"{icon} {words.get(status, escape_md(status))}"
+            return md("{icon} Queued until {when}", icon=icon, when=fmt_time(msg["release_at"], user.timezone))
+        return md("{icon} Sending", icon=icon) if status == "sending" else md("{icon} Queued", icon=icon)
+    template, fallback = STATUS_LINES.get(status, ("{icon} {status}", ""))
+    reason = msg.get("error_reason") or msg.get("error_code") or fallback
+    return md(template, icon=icon, reason=reason, status=status)
 
 
 def _size(n: int | None) -> str:
@@ -107,13 +113,19 @@ def render_media(rt, user: User, items: list[dict]) -> None:
         if kind in ("image", "sticker"):
             data = _image_bytes(rt, user, item["id"])
             if data:
-                st.image(data, width=260, caption=name)
+                st.image(data, width=260, caption=esc(name))
                 continue
-            st.caption(f"🖼️ {escape_md(name)} (file missing)")
+            st.caption(md("🖼️ {name} (file missing)", name=name))
             continue
         icon = {"audio": "🎵", "video": "🎬"}.get(kind, "📎")
         st.download_button(
-            f"{icon} {name} · {item['content_type']} · {_size(item.get('size'))}",
+            md(
+                "{icon} {name} · {kind} · {size}",
+                icon=icon,
+                name=name,
+                kind=item["content_type"],
+                size=_size(item.get("size")),
+            ),
             data=functools.partial(_media_bytes, rt, user, item["id"]),
             file_name=name,
             mime=item["content_type"],
@@ -151,17 +163,17 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
             render_media(rt, user, media)
         at = clock_time(local(msg["created_at"], user))
         if incoming:
-            st.caption(at)
+            st.caption(esc(at))
             return
         who = "Campaign" if msg.get("campaign_id") else (msg.get("author_name") or "Parley")
-        st.caption(f"{at} · {escape_md(who)} · {status_line(msg, user)}")
+        st.caption(md("{at} · {who} · {status}", at=at, who=who, status=status_line(msg, user)))
         if can_write and msg["status"] in ("interrupted", "failed"):
             st.button(
                 "Retry",
                 key=f"retry_{msg['id']}",
                 icon=":material/refresh:",
                 type="tertiary",
-                on_click=_retry,
+                on_click=guarded(_retry),
                 args=(rt, user, msg["id"]),
                 help="Send this message again; if the first try did arrive, it arrives twice.",
             )
@@ -171,7 +183,7 @@ def _load(rt, user: User, cid: int, limit: int) -> queries.Thread:
     return queries.thread(rt.db, user, cid, limit=limit)
 
 
-def render(rt, user: User, cid: int, *, can_write: bool, on_change=None) -> None:
+def render(rt, user: User, cid: int, *, can_write: bool, on_change=guarded(None)) -> None:
     """The live thread. ``on_change(thread)`` runs when something new arrived."""
     st.html(THREAD_CSS)
     limit_key = f"thread_limit_{cid}"
@@ -185,7 +197,7 @@ def render(rt, user: User, cid: int, *, can_write: bool, on_change=None) -> None
             try:
                 thread = _load(rt, user, cid, st.session_state[limit_key])
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
-                st.error(str(exc))
+                st.error(esc(exc))
                 return
             changed = cached is not None and cached[0][0] == cid
             st.session_state["_thread_cache"] = ((cid, version), thread)
@@ -206,8 +218,8 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
                 "Load older messages",
                 key="load_older",
                 icon=":material/history:",
-                on_click=lambda: st.session_state.update(
-                    {limit_key: st.session_state[limit_key] + queries.THREAD_PAGE}
+                on_click=guarded(
+                    lambda: st.session_state.update({limit_key: st.session_state[limit_key] + queries.THREAD_PAGE})
                 ),
             )
         if not thread.messages:
@@ -217,7 +229,7 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
             this_day = local(msg["created_at"], user).date()
             if this_day != day:
                 day = this_day
-                st.caption(f"**{date_header(day, user)}**", text_alignment="center")
+                st.caption(md("**{day}**", day=date_header(day, user)), text_alignment="center")
             render_message(rt, user, msg, thread.media.get(msg["id"], []), can_write)
     if notice:
-        getattr(st, notice[0])(notice[1])
+        getattr(st, notice[0])(esc(notice[1]))

@@ -101,6 +101,18 @@ def demo_user(db, username: str):
     return get_user(db, uid)
 
 
+def sign_in_apptest(at, rt, username: str) -> int:
+    """Sign ``username`` in to an AppTest as the sign-in form does: a session in the database.
+
+    Returns the session id (``pages.session.SESSION_KEY`` in the AppTest's session state)."""
+    from core import sessions
+    from pages.session import SESSION_KEY
+
+    started = sessions.start(rt.db, demo_user(rt.db, username).id, rt.config.secret_key, source="test")
+    at.session_state[SESSION_KEY] = started.session_id
+    return started.session_id
+
+
 @pytest.fixture
 def navigation_only(monkeypatch):
     """Run every AppTest run through ``ui.py``'s ``st.navigation``, as the server does.
@@ -131,7 +143,7 @@ def app_as(demo_runtime, navigation_only):
     def make(username: str | None, page: str | None = None, query: dict | None = None, timeout: float = 30):
         at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=timeout)
         if username is not None:
-            at.session_state["user_id"] = demo_user(demo_runtime.db, username).id
+            sign_in_apptest(at, demo_runtime, username)
         if query:
             for key, value in query.items():
                 at.query_params[key] = str(value)

@@ -170,7 +170,7 @@ def check_campaign(db: Database, actor: User, draft: CampaignDraft) -> Preview:
     built = audiences.build(db, draft.audience, template=template, sources=draft.sources, sender=sender)
     figures, due = estimate(db, template, sender["channel"], built.recipients, built.values, max(send_at or now, now))
     warnings = []
-    sender_warning = senders.warning(sender)
+    sender_warning = senders.registration_warning(sender)
     if sender_warning and not sender["send_blocked"]:
         warnings.append(sender_warning)
     if figures.ucs2:

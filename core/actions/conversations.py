@@ -4,6 +4,11 @@ Read state belongs to the conversation's owner: opening a conversation as
 its owner marks it read; an admin reading it in Team Inbox changes nothing;
 an admin who marks it read or unread changes the *owner's* state, but only
 after confirming (``ConfirmationRequired`` names the owners).
+
+Every ``do_*`` decides on what it read first (``check_*``) and then, inside
+the one write transaction, reads the conversations again: one reassigned,
+closed or reopened in between is acted on as it is now, or refused with a
+sentence, never as it was.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 from core import audit, clock, events, permissions, phones, queries
 from core.auth import User, get_user
 from core.db import Database, Transaction
-from core.errors import NotFound, ParleyError, PermissionDenied, ValidationError
+from core.errors import Conflict, NotFound, ParleyError, PermissionDenied, ValidationError
 
 MAX_BULK = 1000
 
@@ -75,8 +80,9 @@ def open_conversation(db: Database, viewer: User, conversation_id: Any) -> dict[
     """Load a conversation for reading; as its owner, that marks it read."""
     detail = queries.conversation_detail(db, viewer, conversation_id)
     if detail["owner_id"] == viewer.id and detail["unread"]:
-        db.write(_write_read_state, [detail["conversation_id"]], True, viewer.id)
-        detail["unread"] = False
+        # Only while it is still theirs: reassigned meanwhile, it stays unread for the new owner.
+        if db.write(_write_read_state, [detail["conversation_id"]], True, viewer.id, only_owner=viewer.id):
+            detail["unread"] = False
     return detail
 
 
@@ -105,18 +111,50 @@ def do_set_read_state(
             others,
         )
     ids = [t.conversation_id for t in targets]
-    db.write(_write_read_state, ids, read, actor.id)
-    return len(ids)
+    checked_owners = {t.conversation_id: t.owner_id for t in targets}
+    return db.write(_recheck_and_write_read_state, actor, ids, read, checked_owners)
 
 
-def _write_read_state(tx: Transaction, ids: list[int], read: bool, actor_id: int) -> None:
+def _recheck_and_write_read_state(
+    tx: Transaction, actor: User, ids: list[int], read: bool, checked_owners: dict[int, int | None]
+) -> int:
+    """The owners read at check time are still the owners (or nothing changes), then write."""
+    role = permissions.recheck_actor(tx, actor, ("standard", "admin"), "mark conversations read or unread")
+    owners = dict(
+        tx.fetchall("SELECT id, owner_id FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids])
+    )
+    moved = sorted(cid for cid in ids if owners.get(cid) != checked_owners[cid])
+    if moved:
+        if role != "admin" and owners.get(moved[0]) != actor.id:
+            raise PermissionDenied(
+                f"Conversation {moved[0]} was assigned to someone else a moment ago; nothing was changed."
+            )
+        raise Conflict(
+            f"Conversation {moved[0]} was reassigned while you were marking it; nothing was changed. "
+            "Check its new owner and try again."
+        )
+    return _write_read_state(tx, ids, read, actor.id)
+
+
+def _write_read_state(
+    tx: Transaction, ids: list[int], read: bool, actor_id: int, *, only_owner: int | None = None
+) -> int:
+    """Set the owners' read state; ``only_owner``: only where that user still owns it. Returns how many."""
     now = clock.utcnow()
+    if only_owner is not None:
+        ids = [
+            r[0]
+            for r in tx.fetchall(
+                "SELECT id FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[])) AND owner_id = ?",
+                [ids, only_owner],
+            )
+        ]
     rows = tx.fetchall(
         "SELECT id, owner_id FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[])) AND owner_id IS NOT NULL",
         [ids],
     )
     if not rows:
-        return
+        return 0
     if read:
         tx.execute(
             """
@@ -142,6 +180,7 @@ def _write_read_state(tx: Transaction, ids: list[int], read: bool, actor_id: int
         if owner_id != actor_id:
             audit.record(tx, actor_id, name, "conversation", cid, owner_id=owner_id)
         tx.publish(name, conversation_id=cid, user_id=owner_id, actor_id=actor_id)
+    return len(rows)
 
 
 # ---- assignment -----------------------------------------------------------------------
@@ -168,9 +207,31 @@ def check_assign(
 def do_assign(db: Database, actor: User, conversation_ids: Iterable[Any], to_user_id: Any) -> int:
     """Move ownership; the new owner sees them unread and is notified. Returns moves made."""
     targets, target_user = check_assign(db, actor, conversation_ids, to_user_id)
-    moves = [t for t in targets if t.owner_id != target_user.id]
+    if not any(t.owner_id != target_user.id for t in targets):
+        return 0
+    return db.write(_recheck_and_assign, actor, [t.conversation_id for t in targets], target_user)
+
+
+def _recheck_and_assign(tx: Transaction, actor: User, ids: list[int], target_user: User) -> int:
+    """Inside the write: the actor is still an admin, the agent still takes conversations, and each
+    conversation moves from whoever owns it *now* (another admin may have moved it meanwhile)."""
+    permissions.recheck_actor(tx, actor, ("admin",), "assign conversations")
+    row = tx.fetchone("SELECT active, role FROM users WHERE id = ?", [target_user.id])
+    if row is None or not row[0]:
+        raise ValidationError(f"{target_user.display_name} was disabled a moment ago; choose an active agent.")
+    if row[1] == "supervisor":
+        raise ValidationError(f"{target_user.display_name} is a supervisor now; conversations go to agents or admins.")
+    rows = tx.fetchall(
+        "SELECT c.id, c.owner_id, u.display_name, c.status, ct.name, ct.phone FROM conversations c "
+        "LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE c.id IN (SELECT unnest(?::INTEGER[])) AND c.owner_id IS DISTINCT FROM ?",
+        [ids, target_user.id],
+    )
+    moves = [
+        Target(*r[:4], contact_label=(r[4] or "").strip() or phones.format_phone_display(r[5]) or "") for r in rows
+    ]
     if moves:
-        db.write(_write_assign, moves, target_user.id, actor.id)
+        _write_assign(tx, moves, target_user.id, actor.id)
     return len(moves)
 
 
@@ -214,9 +275,27 @@ def do_set_status(db: Database, actor: User, conversation_ids: Iterable[Any], *,
     targets = _load_targets(db, conversation_ids)
     _require_workable(actor, targets, "close or reopen conversations")
     wanted = "closed" if closed else "open"
-    changing = [t for t in targets if t.status != wanted]
+    if not any(t.status != wanted for t in targets):
+        return 0
+    return db.write(_recheck_and_set_status, actor, [t.conversation_id for t in targets], wanted)
+
+
+def _recheck_and_set_status(tx: Transaction, actor: User, ids: list[int], wanted: str) -> int:
+    """Inside the write: still the actor's to work (reassigned meanwhile: refused), and only those
+    not already ``wanted`` now (closed by someone else meanwhile: not counted twice)."""
+    role = permissions.recheck_actor(tx, actor, ("standard", "admin"), "close or reopen conversations")
+    rows = tx.fetchall(
+        "SELECT id, owner_id, status FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[])) ORDER BY id", [ids]
+    )
+    if role != "admin":
+        foreign = [r[0] for r in rows if r[1] != actor.id]
+        if foreign:
+            raise PermissionDenied(
+                f"Conversation {foreign[0]} was assigned to someone else a moment ago; nothing was changed."
+            )
+    changing = [Target(cid, owner, None, status) for cid, owner, status in rows if status != wanted]
     if changing:
-        db.write(_write_status, changing, wanted, actor.id)
+        _write_status(tx, changing, wanted, actor.id)
     return len(changing)
 
 

@@ -24,7 +24,7 @@ from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
 from core.db import Database, Transaction
-from core.errors import NotFound, PermissionDenied, ValidationError
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.providers.base import FAILED, INTERRUPTED, NOT_SENT, QUEUED
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
@@ -143,7 +143,7 @@ def composer_state(db: Database, viewer: User, conversation_id: Any) -> Composer
 
 def sender_warning(sender: dict[str, Any]) -> str | None:
     """Rule 10: an unregistered US sender is flagged to admins wherever it matters."""
-    return senders.warning(sender)
+    return senders.registration_warning(sender)
 
 
 # ---- templates (the store and its rules: core.templates) ---------------------------------
@@ -319,7 +319,45 @@ def do_send(
             media_store = runtime.current().media
         for item, safe_name in plan.attachments:
             stored.append((media_store.put(item.data), item.content_type, safe_name, len(item.data)))
-    return db.write(write_outbound, plan, viewer.id, stored)
+    return db.write(_recheck_and_write_outbound, plan, viewer, stored)
+
+
+def _recheck_and_write_outbound(tx: Transaction, plan: SendPlan, viewer: User, stored_media: list[tuple]) -> int:
+    """Inside the write, the facts ``check_send`` decided on, read again.
+
+    Between the check and this commit the contact may have replied STOP, the sender been
+    disabled, the WhatsApp window closed, or the conversation been reassigned. A message the
+    rules now forbid is still recorded, as *not sent* with the reason (rule 2), never queued;
+    a conversation that is no longer the author's to answer refuses the send.
+    """
+    role = permissions.recheck_actor(tx, viewer, ("standard", "admin"), "send messages")
+    detail = plan.conversation
+    row = tx.fetchone(
+        """SELECT c.owner_id, u.display_name, c.last_inbound_at, ct.opted_out, s.enabled
+           FROM conversations c JOIN contacts ct ON ct.id = c.contact_id JOIN senders s ON s.id = c.sender_id
+           LEFT JOIN users u ON u.id = c.owner_id WHERE c.id = ?""",
+        [detail["conversation_id"]],
+    )
+    owner_id, owner_name, last_inbound_at, opted_out, sender_enabled = row
+    if role != "admin" and owner_id != viewer.id:
+        raise PermissionDenied(
+            f"This conversation was assigned to {owner_name or 'someone else'} a moment ago; your message was not sent."
+        )
+    now = {**detail, "owner_id": owner_id, "last_inbound_at": last_inbound_at}
+    now.update(opted_out=opted_out, sender_enabled=sender_enabled)
+    if plan.status == QUEUED:
+        window = wa_window.window_state(last_inbound_at, clock.utcnow()) if detail["channel"] == "whatsapp" else None
+        blocked, templates_only = _blocked_reason(now, window)
+        if templates_only and plan.template_id is not None and _registered(tx, plan.template_id):
+            blocked = None  # a registered template may open a closed window (rule 5)
+        if blocked:
+            plan.status, plan.error_reason, plan.release_at = NOT_SENT, _short_reason(now, templates_only), None
+    plan.conversation = now
+    return write_outbound(tx, plan, viewer.id, stored_media)
+
+
+def _registered(tx: Transaction, template_id: int) -> bool:
+    return bool(tx.scalar("SELECT registered FROM templates WHERE id = ?", [template_id]))
 
 
 def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, stored_media: list[tuple]) -> int:
@@ -413,6 +451,22 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     permissions.require_sender(viewer)
 
     def write(tx: Transaction) -> int:
+        # Again inside the write: a second click, the contact's STOP or a reassignment in between.
+        role = permissions.recheck_actor(tx, viewer, ("standard", "admin"), "send messages")
+        status, owner_id, opted_out, enabled = tx.fetchone(
+            """SELECT m.status, c.owner_id, ct.opted_out, s.enabled FROM messages m
+               JOIN conversations c ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id
+               JOIN senders s ON s.id = c.sender_id WHERE m.id = ?""",
+            [message_id],
+        )
+        if status not in (INTERRUPTED, FAILED):
+            raise Conflict("This message is already queued again; it goes once.")
+        if role != "admin" and owner_id != viewer.id:
+            raise PermissionDenied("This conversation was assigned to someone else a moment ago; nothing was sent.")
+        if opted_out or not enabled:
+            raise ValidationError(
+                _blocked_reason({**detail, "opted_out": opted_out, "sender_enabled": enabled}, None)[0]
+            )
         now = clock.utcnow()
         tx.execute(
             "UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL WHERE id = ?",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import clock, events, queries
+from core import clock, events, permissions, queries
 from core.actions.inbound import opt_out_contact
 from core.auth import User
 from core.db import Database, Transaction
@@ -23,6 +23,15 @@ def check_resolve_flag(db: Database, actor: User, conversation_id: Any) -> dict[
     if not actor.can_send or (detail["owner_id"] != actor.id and not actor.is_admin):
         raise PermissionDenied("Only the conversation's owner or an admin can answer an opt-out request.")
     return detail
+
+
+def _recheck(tx: Transaction, actor: User, detail: dict[str, Any]) -> dict[str, Any]:
+    """Inside the write: still the actor's to answer (an admin may have reassigned it meanwhile)."""
+    role = permissions.recheck_actor(tx, actor, ("standard", "admin"), "answer opt-out requests")
+    owner_id = tx.scalar("SELECT owner_id FROM conversations WHERE id = ?", [detail["conversation_id"]])
+    if role != "admin" and owner_id != actor.id:
+        raise PermissionDenied("This conversation was assigned to someone else a moment ago; nothing was changed.")
+    return {**detail, "owner_id": owner_id}
 
 
 def _history(tx: Transaction, detail: dict[str, Any], kind: str, actor: User) -> None:
@@ -37,12 +46,13 @@ def do_confirm_opt_out(db: Database, actor: User, conversation_id: Any) -> None:
     detail = check_resolve_flag(db, actor, conversation_id)
 
     def confirm(tx: Transaction) -> None:
+        now = _recheck(tx, actor, detail)
         opted_out = tx.scalar("SELECT opted_out FROM contacts WHERE id = ?", [detail["contact_id"]])
         if opted_out:
             raise Conflict("This contact has already opted out.")
-        _history(tx, detail, "opt_out_confirmed_by_agent", actor)
+        _history(tx, now, "opt_out_confirmed_by_agent", actor)
         opt_out_contact(
-            tx, detail["contact_id"], detail["conversation_id"], detail["owner_id"], keyword=None, by_user_id=actor.id
+            tx, now["contact_id"], now["conversation_id"], now["owner_id"], keyword=None, by_user_id=actor.id
         )
 
     db.write(confirm)
@@ -52,15 +62,16 @@ def do_dismiss_optout_flag(db: Database, actor: User, conversation_id: Any) -> N
     detail = check_resolve_flag(db, actor, conversation_id)
 
     def dismiss(tx: Transaction) -> None:
+        now = _recheck(tx, actor, detail)
         flag = tx.scalar("SELECT optout_flag FROM conversations WHERE id = ?", [detail["conversation_id"]])
         if flag is None:
             return
         tx.execute("UPDATE conversations SET optout_flag = NULL WHERE id = ?", [detail["conversation_id"]])
-        _history(tx, detail, "flag_dismissed", actor)
+        _history(tx, now, "flag_dismissed", actor)
         tx.publish(
             events.CONVERSATION_OPTOUT_FLAG_DISMISSED,
-            conversation_id=detail["conversation_id"],
-            user_id=detail["owner_id"],
+            conversation_id=now["conversation_id"],
+            user_id=now["owner_id"],
             by_user_id=actor.id,
         )
 

@@ -1,9 +1,10 @@
-"""Admins run the people: disable (with the conversations handed over), re-enable, reset a password,
-change a role or a profile, and teams with their members. Adding a user is ``core.actions.users``.
+"""Admins run the people: disable (with the conversations handed over), change a role or a profile,
+and teams with their members. Adding a user, resetting a password and re-enabling one are
+``core.actions.users``; sign-in sessions are ``core.actions.sessions``.
 
 Every check an action needs is made again inside its transaction (two
 admins at once cannot both disable the last other admin), every change is
-audited through ``core.audit`` and published as ``user.changed``.
+audited through ``core.audit`` and published as ``user.updated``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit, clock, events, permissions
+from core import audit, clock, events, permissions, sessions
 from core.actions import users as accounts
-from core.auth import ROLE_LABELS, ROLES, User, check_new_password, hash_password
+from core.auth import ROLE_LABELS, ROLES, User
 from core.contact_fields import clean_timezone
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, ValidationError
@@ -55,7 +56,7 @@ def _other_active_admins(tx: Transaction, user_id: int) -> int:
 
 def _changed(tx: Transaction, actor: User, target: Target, action: str, **detail: Any) -> None:
     audit.record(tx, actor.id, action, "user", target.id, username=target.username, **detail)
-    tx.publish(events.USER_CHANGED, user_id=target.id, actor_id=actor.id, change=action)
+    tx.publish(events.USER_UPDATED, user_id=target.id, actor_id=actor.id, change=action)
 
 
 # ---- disable and re-enable ---------------------------------------------------------------------------
@@ -98,6 +99,7 @@ def do_disable_user(db: Database, actor: User, user_id: Any, reassign_to: Any = 
         if heir is not None:
             moved = _hand_over(tx, target, heir)
         _changed(tx, actor, target, "user.disabled", reassigned_to=heir.username if heir else None, conversations=moved)
+        sessions.end_all_for_user(tx, target.id, sessions.USER_DISABLED)  # signed out everywhere, at once
         return moved
 
     return db.write(write)
@@ -131,35 +133,7 @@ def _hand_over(tx: Transaction, target: Target, heir: Target) -> int:
     return len(ids)
 
 
-def do_enable_user(db: Database, actor: User, user_id: Any) -> bool:
-    permissions.require_admin(actor, "enable users")
-
-    def write(tx: Transaction) -> bool:
-        target = _target(tx, user_id)
-        if target.active:
-            return False
-        tx.execute("UPDATE users SET active = TRUE, locked_until = NULL WHERE id = ?", [target.id])
-        _changed(tx, actor, target, "user.enabled")
-        return True
-
-    return db.write(write)
-
-
-# ---- password, role, profile ------------------------------------------------------------------------
-
-
-def do_reset_password(db: Database, actor: User, user_id: Any, new_password: str) -> None:
-    """Set a new password (tell the person; they sign in with it). Never stored or logged in clear."""
-    permissions.require_admin(actor, "reset passwords")
-    check_new_password(new_password or "")
-    password_hash = hash_password(new_password)
-
-    def write(tx: Transaction) -> None:
-        target = _target(tx, user_id)
-        tx.execute("UPDATE users SET password_hash = ?, locked_until = NULL WHERE id = ?", [password_hash, target.id])
-        _changed(tx, actor, target, "user.password_reset")
-
-    db.write(write)
+# ---- role, profile ----------------------------------------------------------------------------------
 
 
 def do_change_role(db: Database, actor: User, user_id: Any, role: str) -> bool:
@@ -328,7 +302,7 @@ def users_overview(db: Database, actor: User) -> list[dict[str, Any]]:
     permissions.require_admin(actor, "manage users")
     rows = db.dicts(
         """SELECT u.id, u.username, u.display_name, u.role, u.active, u.team_id, t.name AS team_name, u.timezone,
-                  u.created_at, u.locked_until,
+                  u.created_at,
                   (SELECT count(*) FROM conversations c WHERE c.owner_id = u.id) AS conversations
            FROM users u LEFT JOIN teams t ON t.id = u.team_id
            ORDER BY NOT u.active, lower(u.display_name), u.id"""

@@ -1,13 +1,18 @@
-"""Workspace and user accounts."""
+"""Workspace and user accounts: create, reset a password, disable and enable.
+
+A password reset or disabling a user ends every session of that user at once
+(``core.sessions``), in the same transaction.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from core import audit, clock, events
+from core import audit, clock, events, permissions, sessions
 from core.auth import ROLES, User, check_new_password, get_user, hash_password
 from core.db import Database, Transaction
-from core.errors import Conflict, PermissionDenied, ValidationError
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 
@@ -79,3 +84,74 @@ def do_create_user(
         return user_id
 
     return get_user(db, db.write(write))
+
+
+# ---- password reset, disable, enable (admins) ------------------------------------------------
+
+
+def _target(db: Database, user_id: Any) -> User:
+    try:
+        user = get_user(db, int(user_id))
+    except (TypeError, ValueError):
+        user = None
+    if user is None:
+        raise NotFound("That user does not exist.")
+    return user
+
+
+def check_reset_password(db: Database, actor: User, user_id: Any, new_password: str) -> User:
+    permissions.require_admin(actor, "reset passwords")
+    check_new_password(new_password)
+    return _target(db, user_id)
+
+
+def do_reset_password(db: Database, actor: User, user_id: Any, new_password: str) -> int:
+    """Set a new password; every session of that user ends (theirs included). Returns sessions ended."""
+    user = check_reset_password(db, actor, user_id, new_password)
+    password_hash = hash_password(new_password)
+
+    def write(tx: Transaction) -> int:
+        if not _actor_is_admin(tx, actor.id):
+            raise PermissionDenied("Only an admin can reset passwords.")
+        tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, user.id])
+        audit.record(tx, actor.id, "user.password_reset", "user", user.id)
+        tx.publish(events.USER_UPDATED, user_id=user.id, change="password_reset")
+        return sessions.end_all_for_user(tx, user.id, sessions.PASSWORD_RESET)
+
+    return db.write(write)
+
+
+def check_set_active(db: Database, actor: User, user_id: Any, active: bool) -> User:
+    permissions.require_admin(actor, "disable or enable users")
+    user = _target(db, user_id)
+    if not active and user.id == actor.id:
+        raise ValidationError("You cannot disable your own account; ask another admin.")
+    return user
+
+
+def do_set_active(db: Database, actor: User, user_id: Any, active: bool) -> bool:
+    """Disable (every session ends at once) or enable a user. False if nothing changed.
+
+    Their conversations stay theirs; reassigning them is the admin's next step.
+    """
+    user = check_set_active(db, actor, user_id, active)
+
+    def write(tx: Transaction) -> bool:
+        if not _actor_is_admin(tx, actor.id):
+            raise PermissionDenied("Only an admin can disable or enable users.")
+        # The actor is an active admin who is not the target, so an active admin always remains.
+        if tx.scalar("SELECT active FROM users WHERE id = ?", [user.id]) == active:
+            return False
+        tx.execute("UPDATE users SET active = ? WHERE id = ?", [active, user.id])
+        audit.record(tx, actor.id, "user.enabled" if active else "user.disabled", "user", user.id)
+        tx.publish(events.USER_UPDATED, user_id=user.id, change="enabled" if active else "disabled")
+        if not active:
+            sessions.end_all_for_user(tx, user.id, sessions.USER_DISABLED)
+        return True
+
+    return db.write(write)
+
+
+def _actor_is_admin(tx: Transaction, actor_id: int) -> bool:
+    """Checked inside the write: the actor may have lost the role since the check."""
+    return bool(tx.scalar("SELECT active AND role = 'admin' FROM users WHERE id = ?", [actor_id]))

@@ -131,6 +131,7 @@ class SimulatorProvider:
         self.retry_delay = retry_delay
         self.posted = 0
         self.dropped = 0
+        self._in_flight = 0  # callbacks a poster has taken and not yet finished
         self._rng = random.Random(rng_seed)
         self._rng_lock = threading.Lock()
         self._session = http.make_session(max(4, posters * 2), trust_env=False)
@@ -213,6 +214,7 @@ class SimulatorProvider:
                 if self._closed:
                     return
                 _, _, payload, attempt = heapq.heappop(self._heap)
+                self._in_flight += 1  # counted until a poster is done with it
             self._outbox.put((payload, attempt))
 
     def _post_loop(self) -> None:
@@ -225,6 +227,9 @@ class SimulatorProvider:
                 self._post(payload, attempt)
             except Exception:  # never let a poster thread die
                 log.exception("simulator callback failed unexpectedly")
+            finally:
+                with self._cond:
+                    self._in_flight -= 1
 
     def _post(self, payload: dict[str, Any], attempt: int) -> None:
         payload = dict(payload)
@@ -256,6 +261,11 @@ class SimulatorProvider:
     def pending(self) -> int:
         with self._cond:
             return len(self._heap) + self._outbox.qsize()
+
+    def idle(self) -> bool:
+        """Nothing scheduled, queued or being posted: every callback so far has been answered or given up."""
+        with self._cond:
+            return not self._heap and self._in_flight == 0
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the scheduler and posters; callbacks not yet due are dropped."""

@@ -8,6 +8,7 @@ import pytest
 from core import audit, provider_setup, senders, templates
 from core.actions import suppression, user_admin, webhook_review
 from core.actions import templates as template_actions
+from core.actions import users as accounts
 from core.actions.senders import SenderForm, do_create_sender, do_set_unregistered_rule, do_update_sender
 from core.actions.workspace import current, do_save_hours, do_save_texts
 from core.errors import PermissionDenied
@@ -52,7 +53,7 @@ ACTIONS = {
     ),
     "disable user": (lambda db, a, ws: user_admin.do_disable_user(db, a, ws["james"].id), "user.disabled"),
     "reset password": (
-        lambda db, a, ws: user_admin.do_reset_password(db, a, ws["james"].id, "another-password"),
+        lambda db, a, ws: accounts.do_reset_password(db, a, ws["james"].id, "another-password"),
         "user.password_reset",
     ),
     "change role": (lambda db, a, ws: user_admin.do_change_role(db, a, ws["james"].id, "admin"), "user.role_changed"),
@@ -94,7 +95,7 @@ READS = {
     "opt-outs": lambda db, a, ws: suppression.opted_out(db, a),
     "audit": lambda db, a, ws: audit.search(db, a),
     "webhooks": lambda db, a, ws: webhook_review.kept(db, a),
-    "providers": lambda db, a, ws: provider_setup.status(db, a, public_url=None, local_url="http://x", env={}),
+    "providers": lambda db, a, ws: provider_setup.overview(db, a, public_url=None, local_url="http://x", env={}),
     "test message": lambda db, a, ws: provider_setup.do_send_test_message(
         db, a, ws["sender"], "+14158670002", "x", lambda s: None
     ),

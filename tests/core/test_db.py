@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,14 +15,19 @@ from core import schema
 from core.db import Database
 from core.errors import ParleyError
 
+# The migration modules on disk (versions are handed out per feature, so numbers may have gaps).
+MODULE_VERSIONS = sorted(
+    int(m.group(1))
+    for f in (Path(__file__).resolve().parents[2] / "core" / "migrations").glob("m*.py")
+    if (m := re.fullmatch(r"m(\d{3})_\w+\.py", f.name))
+)
+
 
 def test_migrations_from_empty_reach_latest(tmp_path):
     db = Database(tmp_path / "a.duckdb")
     assert schema.current_version(db) == 0
     applied = schema.migrate(db)
-    # Every one, in order, once (numbers are handed out per feature, so the list may have gaps while
-    # features are under way).
-    assert applied[:3] == [1, 2, 3] and applied == sorted(set(applied)) == [m.version for m in schema.MIGRATIONS]
+    assert applied == [1, 2, 3, *MODULE_VERSIONS]  # every one, once, in order
     assert schema.current_version(db) == schema.LATEST == applied[-1]
     assert schema.migrate(db) == []  # idempotent
 
@@ -54,7 +61,7 @@ def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
 
     db = Database(path)
     assert schema.current_version(db) == 1
-    assert schema.migrate(db) == [m.version for m in schema.MIGRATIONS if m.version > 1]
+    assert schema.migrate(db) == [2, 3, *MODULE_VERSIONS]
     row = db.fetchone("SELECT name, phone_digits, search_name FROM contacts")
     assert row[0] == "Zoë Ávila" and row[1] == "14155550123"  # migration 3 backfilled search columns
     assert db.scalar("SELECT count(*) FROM outbox") == 0  # migration 2 tables exist
@@ -107,13 +114,12 @@ def test_write_conflict_is_retried_until_it_succeeds(tmp_path):
 
     def update(tx):
         attempts.append(1)
+        if len(attempts) == 2:
+            other.execute("COMMIT")  # the other writer finishes after our first attempt hit its row
         tx.execute("UPDATE teams SET name = 'mine' WHERE id = 1")
 
-    releaser = threading.Timer(0.05, lambda: other.execute("COMMIT"))
-    releaser.start()
     db.write(update)
-    releaser.join()
-    assert len(attempts) >= 2  # the first attempt hit the conflict
+    assert len(attempts) >= 2  # the first attempt hit the conflict and was retried
     assert db.write_conflicts >= 1
     assert db.scalar("SELECT name FROM teams WHERE id = 1") == "mine"
 
@@ -151,22 +157,28 @@ def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
 
     def hold(tx):
         holding.set()
-        release.wait(5)
+        release.wait(30)
 
     def note(tx, who):
         order.append(who)
 
+    def queued(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while db.writers_waiting < n:
+            assert time.monotonic() < deadline, f"{n} writers never queued"
+            time.sleep(0.005)
+
     first = threading.Thread(target=db.write, args=(hold,))
     first.start()
-    holding.wait(5)
+    assert holding.wait(30)
     background = threading.Thread(target=db.write, args=(note, "background"))
     background.start()
-    time.sleep(0.1)  # the background write is waiting first ...
+    queued(1)  # the background write is waiting first ...
     urgent = threading.Thread(target=lambda: db.write(note, "urgent", urgent=True))
     urgent.start()
-    time.sleep(0.1)
+    queued(2)
     release.set()
     for t in (first, background, urgent):
-        t.join(5)
+        t.join(30)
     assert order == ["urgent", "background"]  # ... yet the urgent one goes first
     db.close()

@@ -32,7 +32,7 @@ def test_what_is_set_is_shown_without_any_secret(db, ws):
         "PARLEY_WHATSAPP_TOKEN": GRAPH_TOKEN,
         "PARLEY_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
     }
-    found = provider_setup.status(
+    found = provider_setup.overview(
         db, ws["admin"], public_url="https://parley.example.com", local_url="http://127.0.0.1:8501", env=env, secrets={}
     )
     twilio, whatsapp = found
@@ -48,11 +48,11 @@ def test_what_is_set_is_shown_without_any_secret(db, ws):
     everything = repr(found)
     assert TOKEN not in everything and GRAPH_TOKEN not in everything and SID not in everything
     with pytest.raises(PermissionDenied):
-        provider_setup.status(db, ws["maria"], public_url=None, local_url="http://x", env=env, secrets={})
+        provider_setup.overview(db, ws["maria"], public_url=None, local_url="http://x", env=env, secrets={})
 
 
 def test_without_a_public_address_the_urls_are_local(db, ws):
-    found = provider_setup.status(
+    found = provider_setup.overview(
         db, ws["admin"], public_url=None, local_url="http://127.0.0.1:8501", env={}, secrets={}
     )
     assert [p.webhook_url for p in found] == [

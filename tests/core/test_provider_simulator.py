@@ -66,7 +66,7 @@ class Receiver:
         with self.lock:
             return [json.loads(body) for _, body in self.posts]
 
-    def wait_for(self, predicate, timeout: float = 5.0) -> bool:
+    def wait_for(self, predicate, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self.payloads()):
@@ -77,6 +77,14 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def settle(sim, timeout: float = 30.0) -> None:
+    """Wait until the simulator has posted (or given up) every callback it scheduled."""
+    deadline = time.monotonic() + timeout
+    while not sim.idle():
+        assert time.monotonic() < deadline, "the simulator never settled"
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -131,7 +139,7 @@ def test_sms_gets_signed_sent_then_delivered_and_no_read(receiver, make_sim):
     assert result.status == SENDING and result.provider_message_id.startswith("SIM")
     sid = result.provider_message_id
     assert receiver.wait_for(lambda p: statuses_for(p, sid) == ["sent", "delivered"])
-    time.sleep(0.3)  # a 'read' would have come by now
+    settle(sim)  # everything it planned has been posted: no 'read' for SMS
     assert statuses_for(receiver.payloads(), sid) == ["sent", "delivered"]
     for headers, body in receiver.posts:
         expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
@@ -155,7 +163,7 @@ def test_failures_carry_a_real_twilio_code(receiver, make_sim):
     sim = make_sim(failure_rate=1.0)
     sid = sim.send(message("whatsapp")).provider_message_id
     assert receiver.wait_for(lambda p: len(statuses_for(p, sid)) == 2)
-    time.sleep(0.3)
+    settle(sim)  # nothing more comes after the failure
     sent, failure = [p for p in receiver.payloads() if p["id"] == sid]
     assert sent["status"] == "sent"
     assert failure["status"] in ("failed", "undelivered") and failure["error_code"] in ("30003", "30005", "30006")
@@ -178,7 +186,7 @@ def test_no_replies_without_demo(receiver, make_sim):
     sim = make_sim(demo_replies=False, reply_rate=1.0, reply_delay=(0.0, 0.01))
     sid = sim.send(message()).provider_message_id
     assert receiver.wait_for(lambda p: statuses_for(p, sid) == ["sent", "delivered"])
-    time.sleep(0.2)
+    settle(sim)
     assert all(p["type"] == "status" for p in receiver.payloads())
 
 
@@ -203,9 +211,7 @@ def test_unreachable_webhook_is_logged_not_fatal(caplog):
     )
     try:
         sim.send(message())
-        deadline = time.monotonic() + 5
-        while sim.dropped < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        settle(sim)
         assert sim.dropped == 2 and sim.alive  # 'sent' and 'delivered' given up, scheduler still running
         assert "could not deliver" in caplog.text
     finally:
@@ -228,8 +234,8 @@ def test_close_stops_the_thread_and_drops_pending_callbacks(receiver, make_sim):
     sim.close()
     assert time.monotonic() - started < 2.0
     assert not sim.alive and sim.pending() == 0
-    time.sleep(0.6)
-    assert receiver.payloads() == []
+    # close() joined the scheduler and the posters: nothing can post any more, now or later.
+    assert receiver.payloads() == [] and sim.posted == 0
     with pytest.raises(ProviderError) as info:
         sim.send(message())
     assert info.value.retryable

@@ -6,6 +6,7 @@ import pytest
 
 from core import events
 from core.actions import user_admin
+from core.actions import users as accounts
 from core.auth import get_user, sign_in
 from core.errors import Conflict, SignInError, ValidationError
 from tests import factories as f
@@ -71,16 +72,16 @@ def test_the_last_admin_and_oneself_cannot_be_disabled(db, ws):
 
 def test_re_enable(db, ws):
     user_admin.do_disable_user(db, ws["admin"], ws["james"].id)
-    assert user_admin.do_enable_user(db, ws["admin"], ws["james"].id) is True
+    assert accounts.do_set_active(db, ws["admin"], ws["james"].id, True) is True
     assert get_user(db, ws["james"].id).active and sign_in(db, "james", TEST_PASSWORD).id == ws["james"].id
-    assert user_admin.do_enable_user(db, ws["admin"], ws["james"].id) is False
+    assert accounts.do_set_active(db, ws["admin"], ws["james"].id, True) is False
     assert len(audit(db, "user.enabled")) == 1
 
 
 def test_reset_password(db, ws):
     with pytest.raises(ValidationError, match="at least 8 characters"):
-        user_admin.do_reset_password(db, ws["admin"], ws["maria"].id, "short")
-    user_admin.do_reset_password(db, ws["admin"], ws["maria"].id, "brand-new-password")
+        accounts.do_reset_password(db, ws["admin"], ws["maria"].id, "short")
+    accounts.do_reset_password(db, ws["admin"], ws["maria"].id, "brand-new-password")
     with pytest.raises(SignInError):
         sign_in(db, "maria", TEST_PASSWORD)
     assert sign_in(db, "maria", "brand-new-password").id == ws["maria"].id
@@ -135,4 +136,17 @@ def test_the_heir_is_told_in_one_notice(db, ws):
     user_admin.do_disable_user(db, ws["admin"], ws["maria"].id, reassign_to=ws["james"].id)
     assert [n.text for n in feed.notices_for(ws["james"].id, 0)] == [
         "3 conversations of Maria Lopez were assigned to you."
+    ]
+
+
+def test_disabling_ends_every_sign_in_session_at_once(db, ws):
+    from core import sessions
+
+    for browser in ("Firefox on a laptop", "Safari on a phone"):
+        sessions.start(db, ws["maria"].id, b"key", user_agent=browser)
+    assert len(sessions.live_sessions(db, ws["maria"].id)) == 2
+    user_admin.do_disable_user(db, ws["admin"], ws["maria"].id, reassign_to=ws["james"].id)
+    assert sessions.live_sessions(db, ws["maria"].id) == []
+    assert db.fetchall("SELECT DISTINCT ended_reason FROM sessions WHERE user_id = ?", [ws["maria"].id]) == [
+        ("user_disabled",)
     ]

@@ -24,6 +24,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+VIEWPORT_DEFAULT = {"width": 1400, "height": 900}
 TWILIO_ACCOUNT_SID = "AC00000000000000000000000000e2e000"
 TWILIO_AUTH_TOKEN = "e2e-test-twilio-auth-token"
 
@@ -34,39 +35,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def parley(tmp_path_factory, demo_template):
-    """Parley on a copy of the demo workspace, open around the clock (so sends go at once)."""
-    from core import schema, settings
-    from core.db import Database
-
-    work = tmp_path_factory.mktemp("e2e")
-    shutil.copytree(demo_template, work / "ws")
-    db = Database(work / "ws" / "parley.duckdb")
-    schema.migrate(db)
-    db.write(
-        lambda tx: (
-            settings.put(
-                tx,
-                "business_hours",
-                {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)}, "holidays": []},
-            ),
-            settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"}),
-        )
-    )
-    # Conversations Maria can answer at once: hers, SMS, contact named and not opted out, newest first.
-    maria_sms = db.fetchall(
-        "SELECT c.id, ct.phone, s.phone, ct.name FROM conversations c JOIN users u ON u.id = c.owner_id "
-        "JOIN senders s ON s.id = c.sender_id JOIN contacts ct ON ct.id = c.contact_id "
-        "WHERE u.username = 'maria' AND s.channel = 'sms' AND NOT ct.opted_out AND c.status = 'open' "
-        "AND ct.name IS NOT NULL ORDER BY c.last_message_at DESC LIMIT 2"
-    )
-    db.close()
-    ids = {
-        "maria_sms": maria_sms[0][0],
-        # For inbound webhooks (tests/e2e/test_team_workflow.py): (id, contact phone, sender phone, name).
-        "maria_sms_conversations": [tuple(row) for row in maria_sms],
-    }
+def start_parley(work: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on the workspace in ``work/ws`` and a free port; waits until it answers."""
     port = free_port()
     env = dict(
         os.environ,
@@ -77,6 +47,9 @@ def parley(tmp_path_factory, demo_template):
         # Twilio-signed inbound webhook the tests post (the simulator's key is random per process).
         PARLEY_TWILIO_ACCOUNT_SID=TWILIO_ACCOUNT_SID,
         PARLEY_TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
+        # Every message reaches the handset: a test that waits for "Delivered" gets it or fails.
+        PARLEY_SIMULATOR_FAILURE_RATE="0",
+        **env_extra,
     )
     log = open(work / "server.log", "w")
     proc = subprocess.Popen(
@@ -110,12 +83,60 @@ def parley(tmp_path_factory, demo_template):
     else:
         proc.kill()
         pytest.fail("Parley did not start: " + (work / "server.log").read_text()[-2000:])
-    yield f"http://127.0.0.1:{port}", work, ids
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_parley(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def open_all_day(db) -> None:
+    """Business and quiet hours around the clock, so sends go at once."""
+    from core import settings
+
+    db.write(
+        lambda tx: (
+            settings.put(
+                tx,
+                "business_hours",
+                {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)}, "holidays": []},
+            ),
+            settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"}),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def parley(tmp_path_factory, demo_template):
+    """Parley on a copy of the demo workspace, open around the clock (so sends go at once)."""
+    from core import schema
+    from core.db import Database
+
+    work = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(demo_template, work / "ws")
+    db = Database(work / "ws" / "parley.duckdb")
+    schema.migrate(db)
+    open_all_day(db)
+    # Conversations Maria can answer at once: hers, SMS, contact named and not opted out, newest first.
+    maria_sms = db.fetchall(
+        "SELECT c.id, ct.phone, s.phone, ct.name FROM conversations c JOIN users u ON u.id = c.owner_id "
+        "JOIN senders s ON s.id = c.sender_id JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE u.username = 'maria' AND s.channel = 'sms' AND NOT ct.opted_out AND c.status = 'open' "
+        "AND ct.name IS NOT NULL ORDER BY c.last_message_at DESC LIMIT 2"
+    )
+    db.close()
+    ids = {
+        "maria_sms": maria_sms[0][0],
+        # For inbound webhooks (tests/e2e/test_team_workflow.py): (id, contact phone, sender phone, name).
+        "maria_sms_conversations": [tuple(row) for row in maria_sms],
+    }
+    proc, base = start_parley(work)
+    yield base, work, ids
+    stop_parley(proc)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +153,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT_DEFAULT)
     pg = context.new_page()
     yield pg
     context.close()

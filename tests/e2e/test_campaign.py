@@ -11,8 +11,10 @@ James's My Inbox, not the admin's (rule 1).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import sign_in
@@ -83,7 +85,15 @@ def inbox_row(page, text: str):
 
 
 def open_row(page, row) -> None:
-    """Click the row's Contact cell on the grid's canvas (35-px header and rows, as in test_team_workflow)."""
-    index = row.evaluate("r => Array.from(r.parentElement.children).indexOf(r)")
-    box = page.locator("[data-testid=stDataFrame]").first.bounding_box()
-    page.mouse.click(box["x"] + 120, box["y"] + 35 + 35 * index + 17)
+    """Click the row's Contact cell on the grid's canvas (35-px header and rows, as in test_team_workflow),
+    until the conversation opens: a click that lands while the list is still redrawing opens nothing."""
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while "/conversation" not in page.url:
+        assert time.monotonic() < deadline, "the conversation never opened from My Inbox"
+        index = row.evaluate("r => Array.from(r.parentElement.children).indexOf(r)")
+        box = page.locator("[data-testid=stDataFrame]").first.bounding_box()
+        page.mouse.click(box["x"] + 120, box["y"] + 35 + 35 * index + 17)
+        try:
+            page.wait_for_url(re.compile(r"/conversation"), timeout=5_000)
+        except PlaywrightTimeout:
+            continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, demo_user
+from tests.conftest import ROOT, sign_in_apptest
 
 ADMIN_PAGES = [
     "pages/templates.py",
@@ -43,7 +43,7 @@ def test_agents_and_supervisors_have_no_admin_pages_in_their_navigation(app_as, 
 @pytest.mark.parametrize("who", ["maria", "sam"])
 def test_an_admin_page_run_directly_by_a_non_admin_shows_one_sentence(demo_runtime, page, who):
     at = AppTest.from_file(str(ROOT / page), default_timeout=30)
-    at.session_state["user_id"] = demo_user(demo_runtime.db, who).id
+    sign_in_apptest(at, demo_runtime, who)
     at.run()
     assert not at.exception
     assert [e.value for e in at.error] == ["Only admins can open this page."]
@@ -53,6 +53,6 @@ def test_an_admin_page_run_directly_by_a_non_admin_shows_one_sentence(demo_runti
 def test_the_unregistered_sender_banner_is_for_admins_on_every_page(app_as):
     for page in ("pages/my_inbox.py", "pages/contacts.py", "pages/campaigns.py"):
         admin = app_as("admin", page)
-        assert any(w.value.startswith("**URGENT\\! Please register the 10\\-digit") for w in admin.warning), page
+        assert any(w.value.startswith("**URGENT! Please register the 10-digit") for w in admin.warning), page
     for who, page in (("maria", "pages/my_inbox.py"), ("sam", "pages/team_inbox.py")):
         assert not any("URGENT" in w.value for w in app_as(who, page).warning)

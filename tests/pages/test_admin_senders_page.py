@@ -46,7 +46,7 @@ def test_a_bad_number_is_one_sentence(app_as, demo_db):
 
 def test_the_rule_for_unregistered_numbers(app_as, demo_db):
     at = app_as("admin", PAGE)
-    at.radio(key="senders.rule").set_value("block").run()
+    at.radio(key="senders.rule").set_value("Do not send from them").run()
     assert not errors(at)
     assert demo_db.fetchall("SELECT label, send_blocked FROM senders WHERE send_blocked IS NOT NULL") == [
         ("Toll-free (verification pending)", "Sender not verified (toll-free)")

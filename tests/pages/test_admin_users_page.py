@@ -72,3 +72,20 @@ def test_teams(app_as, demo_db):
     at.button(key="users.team_save").click().run()
     assert not errors(at)
     assert demo_db.scalar("SELECT team_id FROM users WHERE username = 'aiko'") == billing
+
+
+def test_a_users_sign_in_sessions_and_ending_them(app_as, demo_db, demo_runtime):
+    from core import sessions
+
+    maria = uid(demo_db, "maria")
+    phone = sessions.start(demo_db, maria, demo_runtime.config.secret_key, user_agent="Safari on an iPhone").session_id
+    sessions.start(demo_db, maria, demo_runtime.config.secret_key, user_agent="Firefox on a laptop")
+    at = app_as("admin", PAGE)
+    at.selectbox(key="users.chosen").set_value(maria).run()
+    shown = [c.value for c in at.caption if "signed in" in c.value]
+    assert len(shown) == 2 and any(c.startswith("Safari on an iPhone") for c in shown)
+    at.button(key=f"users.end_session.{phone}").click().run()
+    assert not errors(at) and toasts(at) == ["Session ended."]
+    assert [s.user_agent for s in sessions.live_sessions(demo_db, maria)] == ["Firefox on a laptop"]
+    at.button(key="users.end_all").click().run()
+    assert sessions.live_sessions(demo_db, maria) == []

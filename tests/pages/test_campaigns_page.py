@@ -95,7 +95,7 @@ def test_an_empty_campaign_name_is_one_sentence(app_as):
 
 def test_an_admin_chooses_who_owns_the_replies(app_as, demo_db):
     at = new_campaign(app_as, "admin")
-    at.radio(key="cmp.n.owner_mode").set_value("user").run()
+    at.radio(key="cmp.n.owner_mode").set_value("One person").run()
     james = demo_db.scalar("SELECT id FROM users WHERE username = 'james'")
     at.selectbox(key="cmp.n.owner_user").set_value(james).run()
     at.button(key="cmp.preview_button").click().run()

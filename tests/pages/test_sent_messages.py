@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from core import queries
 from core.actions.conversations import do_assign
 from pages import common
-from tests.conftest import ROOT, demo_user
+from tests.conftest import ROOT, demo_user, sign_in_apptest
 from tests.pages import lists
 from tests.pages.lists import button, range_caption, texts
 
@@ -464,7 +464,7 @@ def test_someone_elses_recipient_is_not_found(app_as, demo_db):
 def test_supervisor_opening_the_script_directly_sees_nothing_to_act_on(demo_runtime):
     """Supervisors have no Sent Messages in their navigation; the script alone shows an empty list."""
     at = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
-    at.session_state["user_id"] = demo_user(demo_runtime.db, "sam").id
+    sign_in_apptest(at, demo_runtime, "sam")
     at.run()
     assert not at.exception
     assert table(at) is None

@@ -8,8 +8,9 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import auth, queries, runtime
+from core import auth, queries, runtime, sessions
 from pages import session
+from pages.session import SESSION_KEY
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.usefixtures("navigation_only")
@@ -76,7 +77,7 @@ def test_first_visitor_gets_create_the_first_admin(empty_runtime):
     assert zone.label == "Your time zone" and zone.value == "America/New_York"
     assert "Europe/London" in zone.options and "localtime" not in zone.options
     assert not at.dataframe, "no demo sign-ins outside the demo"
-    assert "user_id" not in at.session_state
+    assert SESSION_KEY not in at.session_state
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_bad_input_is_one_sentence_and_creates_nothing(empty_runtime, name, user
     assert texts(at, "error") == [sentence]
     assert queries.user_count(empty_runtime.db) == 0
     assert empty_runtime.db.scalar("SELECT count(*) FROM audit_log") == 0
-    assert "user_id" not in at.session_state
+    assert SESSION_KEY not in at.session_state
     assert registered(at) == {"": SETUP}, "still the setup page"
 
 
@@ -125,7 +126,7 @@ def test_good_input_creates_an_admin_and_signs_in(empty_runtime):
     row = db.fetchone("SELECT id, username, display_name, role, timezone, active FROM users")
     assert row[1:] == ("ada.l", "Ada Lovelace", "admin", "Europe/London", True)
     assert queries.user_count(db) == 1
-    assert at.session_state["user_id"] == row[0]
+    assert sessions.check(db, at.session_state[SESSION_KEY]).id == row[0]
     assert [p.title for k, p in at.session_state[session.PAGES_KEY].items() if k != "conversation"] == [
         "My Inbox",
         "Sent Messages",
@@ -142,7 +143,7 @@ def test_good_input_creates_an_admin_and_signs_in(empty_runtime):
         "Webhook review",
     ]
     assert SETUP not in registered(at).values()
-    assert "**Ada Lovelace**  \nAdmin · @ada\\.l" in texts(at.sidebar, "markdown")  # escaped: shown as typed
+    assert "**Ada Lovelace**  \nAdmin · @ada.l" in texts(at.sidebar, "markdown")  # escaped: shown as typed
     assert not [m for m in texts(at, "info") if "Demo workspace" in m]
     [(actor, detail)] = db.fetchall(
         "SELECT actor_id, detail FROM audit_log WHERE action = 'user.created' AND object_id = ?", [row[0]]
@@ -151,7 +152,10 @@ def test_good_input_creates_an_admin_and_signs_in(empty_runtime):
     tickets = [
         m.group(1) for h in texts(at, "html") if "/auth/session" in h and (m := re.search(r'body: "([^"]+)"', h))
     ]
-    assert [auth.tickets.redeem(t) for t in tickets] == [row[0]], "the cookie hand-off is queued"
+    [ticket] = [auth.tickets.redeem(t) for t in tickets]
+    assert sessions.from_cookie(db, ticket.session_cookie, b"test-secret")[0].id == row[0], (
+        "the cookie hand-off is queued"
+    )
     assert auth.sign_in(db, "ada.l", GOOD_PASSWORD).id == row[0], "the password works"
 
 
@@ -174,10 +178,10 @@ def test_afterwards_setup_is_no_longer_offered(empty_runtime):
     fill(late, "Mallory", "mallory", GOOD_PASSWORD, GOOD_PASSWORD)
     assert not late.exception and not late.error
     assert [t.label for t in late.text_input] == ["Username", "Password"]
-    assert "user_id" not in late.session_state
+    assert SESSION_KEY not in late.session_state
     # And the setup script reached directly is refused in core.
     direct = AppTest.from_file(SETUP, default_timeout=30).run()
     fill(direct, "Mallory", "mallory", GOOD_PASSWORD, GOOD_PASSWORD)
     assert texts(direct, "error") == ["The first admin already exists; sign in instead."]
-    assert "user_id" not in direct.session_state
+    assert SESSION_KEY not in direct.session_state
     assert db.fetchall("SELECT username FROM users") == [("ada",)]

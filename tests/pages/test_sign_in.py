@@ -7,9 +7,11 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import auth, queries
+from core import auth, queries, sessions
+from core.errors import SignInError
 from generator.demo import DEMO_PASSWORD, DEMO_SIGN_INS
 from pages import common, session
+from pages.session import SESSION_KEY
 from tests.conftest import ROOT, demo_user
 
 pytestmark = pytest.mark.usefixtures("navigation_only")
@@ -85,9 +87,17 @@ def sign_in(at: AppTest, username: str, password: str) -> AppTest:
     return at.run()
 
 
+def signed_in_as(at, db) -> int | None:
+    """The user of the AppTest's session (None when signed out), as the database sees it."""
+    if SESSION_KEY not in at.session_state:
+        return None
+    user = sessions.check(db, at.session_state[SESSION_KEY], touch=False)
+    return user.id if user else None
+
+
 def offered(at) -> list[str]:
     """Titles of the pages this session's navigation offers (ui.py sets them each run)."""
-    assert "user_id" in at.session_state
+    assert SESSION_KEY in at.session_state
     return [page.title for key, page in at.session_state[session.PAGES_KEY].items() if key != "conversation"]
 
 
@@ -102,10 +112,8 @@ def ticket_in(at) -> str:
     return found[0]
 
 
-def attempts(db, user_id) -> list[bool]:
-    return [
-        r[0] for r in db.fetchall("SELECT ok FROM login_attempts WHERE user_id = ? ORDER BY attempted_at", [user_id])
-    ]
+def attempts(db, username) -> list[bool]:
+    return [r[0] for r in db.fetchall("SELECT ok FROM sign_in_attempts WHERE username = ? ORDER BY id", [username])]
 
 
 # ---- signed out ------------------------------------------------------------------------------
@@ -121,7 +129,7 @@ def test_signed_out_visitor_gets_the_sign_in_form_at_every_path(demo_db):
         open_path(at, path)
         assert not at.exception, (path, [e.value for e in at.exception])
         assert has_sign_in_form(at), (path, [t.label for t in at.text_input], [b.label for b in at.button])
-        assert "user_id" not in at.session_state
+        assert SESSION_KEY not in at.session_state
         assert not at.chat_message and not at.sidebar.button, f"/{path} shows nothing but the form"
         assert [list(d.value.columns) for d in at.dataframe] == [["Username", "Password", "Role"]]
 
@@ -147,17 +155,18 @@ def test_wrong_password_and_unknown_user_get_the_same_sentence(demo_db, username
     at = sign_in(visitor(), username, password)
     assert not at.exception
     assert texts(at, "error") == [WRONG]
-    assert "user_id" not in at.session_state
+    assert SESSION_KEY not in at.session_state
     assert has_sign_in_form(at)
-    if username == "maria":
-        assert attempts(demo_db, demo_user(demo_db, "maria").id) == [False]
+    assert attempts(demo_db, username) == [False]
+    # The form learned where the attempt came from (AppTest has no client address: this machine).
+    assert demo_db.fetchall("SELECT source FROM sign_in_attempts") == [("local",)]
 
 
 def test_empty_fields_ask_for_both(demo_db):
     at = sign_in(visitor(), "maria", "")
     assert texts(at, "error") == ["Enter your username and password."]
-    assert "user_id" not in at.session_state
-    assert attempts(demo_db, demo_user(demo_db, "maria").id) == []
+    assert SESSION_KEY not in at.session_state
+    assert attempts(demo_db, "maria") == []
 
 
 @pytest.mark.parametrize("username", ["maria", "admin", "sam"])
@@ -166,7 +175,7 @@ def test_right_password_signs_in_with_the_role_pages(demo_db, username):
     at = sign_in(visitor(), f"  {username.upper()} ", DEMO_PASSWORD)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
-    assert at.session_state["user_id"] == user.id
+    assert signed_in_as(at, demo_db) == user.id
     assert offered(at) == ROLE_PAGES[username]
     scripts = registered_scripts(at)
     assert SIGN_IN not in scripts
@@ -176,8 +185,10 @@ def test_right_password_signs_in_with_the_role_pages(demo_db, username):
     assert texts(at, "header")[0].startswith(home), texts(at, "header")
     label = auth.ROLE_LABELS[user.role]
     assert f"**{user.display_name}**  \n{label} · @{user.username}" in texts(at.sidebar, "markdown")
-    assert auth.tickets.redeem(ticket_in(at)) == user.id
-    assert attempts(demo_db, user.id) == [True]
+    ticket = auth.tickets.redeem(ticket_in(at))
+    assert sessions.from_cookie(demo_db, ticket.session_cookie, b"test-secret")[0].id == user.id
+    assert sessions.device_hash(ticket.device_token) is not None
+    assert attempts(demo_db, username) == [True]
 
 
 def test_a_bookmarked_conversation_opens_right_after_signing_in(demo_db):
@@ -193,32 +204,53 @@ def test_a_bookmarked_conversation_opens_right_after_signing_in(demo_db):
     assert has_sign_in_form(at)
     sign_in(at, "maria", DEMO_PASSWORD)
     assert not at.exception and not at.error
-    assert at.session_state["user_id"] == maria.id
+    assert signed_in_as(at, demo_db) == maria.id
     assert common.contact_label(name, phone) in texts(at, "subheader")[0].replace("\\", "")
     assert at.chat_message
 
 
-def test_ten_failures_lock_the_user_even_with_the_right_password(demo_db):
-    maria = demo_user(demo_db, "maria")
+def test_repeated_failures_slow_down_this_browser_and_are_audited(demo_db):
+    from core import clock
+
+    clock.freeze(clock.utcnow())  # every attempt at the same instant, however slow the machine
     at = visitor()
-    for _ in range(auth.LOCKOUT_FAILURES - 1):
+    for _ in range(auth.SOURCE_FREE_FAILURES):
         sign_in(at, "maria", "guess-again")
         assert texts(at, "error") == [WRONG]
-    locked = "Too many failed sign-ins: this account is locked for 15 more minutes."
-    sign_in(at, "maria", "guess-again")
-    assert texts(at, "error") == [locked]
-    assert demo_db.scalar("SELECT locked_until IS NOT NULL FROM users WHERE id = ?", [maria.id])
-    assert (
-        demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'user.locked' AND object_id = ?", [maria.id]) == 1
-    )
-
+    # The next try comes within a second of the last failure: wait, and no password is checked.
     sign_in(at, "maria", DEMO_PASSWORD)
-    assert texts(at, "error") == [locked]
-    assert "user_id" not in at.session_state
-    assert attempts(demo_db, maria.id) == [False] * auth.LOCKOUT_FAILURES, "a locked account checks no password"
-    # Someone else is not affected.
-    other = sign_in(visitor(), "james", DEMO_PASSWORD)
-    assert other.session_state["user_id"] == demo_user(demo_db, "james").id
+    [sentence] = texts(at, "error")
+    assert sentence == "Too many failed sign-ins from your network: wait 1 second and try again."
+    assert SESSION_KEY not in at.session_state
+    assert attempts(demo_db, "maria") == [False] * auth.SOURCE_FREE_FAILURES
+    reasons = [
+        r[0]
+        for r in demo_db.fetchall(
+            "SELECT json_extract_string(detail, '$.reason') FROM audit_log WHERE action = 'user.sign_in_failed' "
+            "ORDER BY id"
+        )
+    ]
+    assert reasons == ["wrong_password"] * auth.SOURCE_FREE_FAILURES + ["throttled_source"]
+
+
+def test_a_known_browser_skips_the_username_delay(demo_runtime, monkeypatch):
+    """An attacker made many guesses at maria's password; her own browser still signs her in."""
+    from core import clock
+
+    clock.freeze(clock.utcnow())  # every attempt at the same instant: the delay cannot run out
+    db = demo_runtime.db
+    maria = demo_user(db, "maria")
+    her_browser = sessions.start(db, maria.id, demo_runtime.config.secret_key).device_token
+    for i in range(auth.ACCOUNT_FREE_FAILURES):
+        with pytest.raises(SignInError):
+            auth.sign_in(db, "maria", f"guess-{i}", source=f"203.0.113.{i}")
+    monkeypatch.setattr(session, "device_token", lambda: None)
+    at = sign_in(visitor(), "maria", DEMO_PASSWORD)
+    assert texts(at, "error")[0].startswith("Too many failed sign-ins for this username")
+    monkeypatch.setattr(session, "device_token", lambda: her_browser)
+    at = sign_in(visitor(), "maria", DEMO_PASSWORD)
+    assert not at.error
+    assert signed_in_as(at, db) == maria.id
 
 
 def test_a_disabled_account_cannot_sign_in(demo_db):
@@ -226,24 +258,33 @@ def test_a_disabled_account_cannot_sign_in(demo_db):
     demo_db.write(lambda tx: tx.execute("UPDATE users SET active = FALSE WHERE id = ?", [aiko.id]))
     at = sign_in(visitor(), "aiko", DEMO_PASSWORD)
     assert texts(at, "error") == ["This account is disabled; ask an admin to enable it."]
-    assert "user_id" not in at.session_state
+    assert SESSION_KEY not in at.session_state
 
 
 # ---- the session -------------------------------------------------------------------------------
 
 
-def test_sign_out_clears_the_session(app_as, demo_db, monkeypatch):
-    admin = demo_user(demo_db, "admin")
+def cookie_for(rt, username) -> tuple[int, str]:
+    """A live session of ``username`` in another browser: (session id, its cookie)."""
+    started = sessions.start(rt.db, demo_user(rt.db, username).id, rt.config.secret_key)
+    return started.session_id, started.cookie
+
+
+def test_sign_out_ends_the_session_and_clears_the_tab(app_as, demo_runtime, monkeypatch):
+    demo_db = demo_runtime.db
     at = app_as("admin", "pages/team_inbox.py")
+    session_id = at.session_state[SESSION_KEY]
     at.selectbox(key="team.owner").set_value(demo_user(demo_db, "maria").id).run()
     assert at.session_state["team.owner"] != 0
-    # The browser still sends the session cookie until the logout request has cleared it.
-    cookie = auth.make_session_cookie(admin.id, b"test-secret")
-    monkeypatch.setattr(session, "_cookie", lambda: cookie)
+    # The browser still sends its session cookie until the logout request has cleared it.
+    _, cookie = cookie_for(demo_runtime, "admin")
+    demo_db.write(lambda tx: tx.execute("UPDATE sessions SET token_hash = 'x' WHERE id = ?", [session_id]))
+    monkeypatch.setattr(session, "_cookie", lambda name: cookie if name == sessions.COOKIE_NAME else None)
 
     at.sidebar.button(key="sign_out").click().run()
     assert not at.exception
-    assert "user_id" not in at.session_state
+    assert SESSION_KEY not in at.session_state
+    assert demo_db.scalar("SELECT ended_reason FROM sessions WHERE id = ?", [session_id]) == "signed_out"
     assert not [k for k in at.session_state.keys() if k.startswith("team.")]
     assert at.session_state["signed_out"] is True
     assert has_sign_in_form(at)
@@ -251,41 +292,112 @@ def test_sign_out_clears_the_session(app_as, demo_db, monkeypatch):
     assert any('fetch("/auth/logout"' in h and "window.location.replace('/')" in h for h in texts(at, "html"))
 
     at.run()
-    assert "user_id" not in at.session_state, "the old cookie does not sign the tab back in"
+    assert SESSION_KEY not in at.session_state, "the cookie still in the browser does not sign the tab back in"
     assert has_sign_in_form(at)
+
+
+def test_sign_out_everywhere_ends_every_session_of_mine_only(app_as, demo_runtime):
+    db = demo_runtime.db
+    at = app_as("maria")
+    _, her_phone = cookie_for(demo_runtime, "maria")
+    _, james = cookie_for(demo_runtime, "james")
+    at.sidebar.button(key="sign_out_everywhere").click().run()
+    assert not at.exception
+    assert has_sign_in_form(at)
+    maria = demo_user(db, "maria")
+    assert db.scalar("SELECT count(*) FROM sessions WHERE user_id = ? AND ended_at IS NULL", [maria.id]) == 0
+    assert sessions.from_cookie(db, her_phone, demo_runtime.config.secret_key) is None
+    assert sessions.from_cookie(db, james, demo_runtime.config.secret_key) is not None
+    assert (
+        db.scalar("SELECT count(*) FROM audit_log WHERE action = 'user.sessions_ended' AND object_id = ?", [maria.id])
+        == 1
+    )
 
 
 def test_the_session_cookie_restores_the_user_and_a_bad_one_does_not(demo_runtime, monkeypatch):
     db, secret = demo_runtime.db, demo_runtime.config.secret_key
     maria = demo_user(db, "maria")
-    good = auth.make_session_cookie(maria.id, secret)
+    ended_id, ended = cookie_for(demo_runtime, "maria")
+    sessions.end(db, ended_id)
+    _, good = cookie_for(demo_runtime, "maria")
+    forged = sessions.cookie_value(int(good.split(".")[0]), "guessed", b"another-secret")
     for cookie, signed_in in (
         (good, True),
         (good[:-1] + ("0" if good[-1] != "0" else "1"), False),
-        (auth.make_session_cookie(maria.id, b"another-secret"), False),
+        (forged, False),
+        (ended, False),
+        (f"{maria.id}.{2_000_000_000}.0123abcd", False),  # the old stateless format, dated in 2033
         (None, False),
     ):
-        monkeypatch.setattr(session, "_cookie", lambda value=cookie: value)
+        monkeypatch.setattr(
+            session, "_cookie", lambda name, value=cookie: value if name == sessions.COOKIE_NAME else None
+        )
         at = visitor()
         assert not at.exception
         if signed_in:
-            assert at.session_state["user_id"] == maria.id
+            assert signed_in_as(at, db) == maria.id
             assert offered(at) == ROLE_PAGES["maria"]
         else:
-            assert "user_id" not in at.session_state and has_sign_in_form(at), cookie
+            assert SESSION_KEY not in at.session_state and has_sign_in_form(at), cookie
+    secret  # noqa: B018 (the cookies above were signed with it)
 
 
-def test_an_account_disabled_mid_session_is_signed_out(app_as, demo_db):
-    maria = demo_user(demo_db, "maria")
+def test_signing_in_rotates_out_the_browsers_old_session(demo_runtime, monkeypatch):
+    db = demo_runtime.db
+    old_id, old_cookie = cookie_for(demo_runtime, "james")  # someone else used this browser before
+    monkeypatch.setattr(session, "_cookie", lambda name: old_cookie if name == sessions.COOKIE_NAME else None)
+    monkeypatch.setattr(session, "sessions", sessions)
+    at = visitor()
+    assert signed_in_as(at, db) == demo_user(db, "james").id
+    # The form is not shown to a signed-in tab; a new tab whose cookie is set signs in as maria:
+    monkeypatch.setattr(session, "_cookie", lambda name: old_cookie if name == sessions.COOKIE_NAME else None)
+    at2 = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=30)
+    at2.session_state["signed_out"] = True  # shows the form even though the browser has the cookie
+    at2.run()
+    sign_in(at2, "maria", DEMO_PASSWORD)
+    assert signed_in_as(at2, db) == demo_user(db, "maria").id
+    assert at2.session_state[SESSION_KEY] != old_id
+    assert db.scalar("SELECT ended_reason FROM sessions WHERE id = ?", [old_id]) == "replaced"
+
+
+@pytest.mark.parametrize("how", ["disabled", "password_reset", "signed_out_elsewhere", "idle"])
+def test_a_session_ended_elsewhere_signs_the_tab_out(app_as, demo_runtime, how):
+    from core import clock
+    from core.actions import sessions as session_actions
+    from core.actions.users import do_reset_password, do_set_active
+
+    db = demo_runtime.db
+    maria, admin = demo_user(db, "maria"), demo_user(db, "admin")
     at = app_as("maria")
     assert offered(at) == ROLE_PAGES["maria"]
-    assert queries.unread_count(demo_db, maria.id) > 0
-    demo_db.write(lambda tx: tx.execute("UPDATE users SET active = FALSE WHERE id = ?", [maria.id]))
+    assert queries.unread_count(db, maria.id) > 0
+    if how == "disabled":
+        do_set_active(db, admin, maria.id, False)
+    elif how == "password_reset":
+        do_reset_password(db, admin, maria.id, "another-long-password")
+    elif how == "signed_out_elsewhere":
+        session_actions.do_end_all_sessions(db, maria, maria.id)
+    else:
+        clock.advance(sessions.dt.timedelta(hours=12, minutes=1))
     at.run()
     assert not at.exception
-    assert "user_id" not in at.session_state
+    assert SESSION_KEY not in at.session_state
     assert has_sign_in_form(at)
     assert not at.sidebar.button
+
+
+def test_a_tab_whose_session_ended_cannot_act_before_its_next_run(app_as, demo_runtime):
+    """Callbacks run before the page script: ``session.guarded`` checks the session first."""
+    db = demo_runtime.db
+    maria = demo_user(db, "maria")
+    at = app_as("maria", "pages/my_inbox.py")
+    sessions.end(db, at.session_state[SESSION_KEY])
+    at.sidebar.button(key="sign_out_everywhere").click().run()  # a guarded callback
+    assert not at.exception and has_sign_in_form(at)
+    assert (
+        db.scalar("SELECT count(*) FROM audit_log WHERE action = 'user.sessions_ended' AND object_id = ?", [maria.id])
+        == 0
+    )
 
 
 def test_a_supervisor_following_an_inbox_link_lands_on_team_inbox(app_as, demo_db):

@@ -19,7 +19,7 @@ from core import queries, runtime
 from core.actions.conversations import do_assign
 from core.errors import PermissionDenied
 from pages import common
-from tests.conftest import ROOT, demo_user
+from tests.conftest import ROOT, demo_user, sign_in_apptest
 
 PAGE = "pages/team_inbox.py"
 KEY = "team"
@@ -353,7 +353,7 @@ def test_agent_is_not_offered_team_inbox(app_as, demo_runtime):
 
     # The page script itself, reached some other way, refuses in core.
     direct = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
-    direct.session_state["user_id"] = demo_user(demo_runtime.db, "maria").id
+    sign_in_apptest(direct, demo_runtime, "maria")
     direct.run()
     assert texts(direct, "error") == ["Only admins and supervisors can see the Team Inbox."]
     assert not direct.dataframe

@@ -1,39 +1,143 @@
-"""/healthz and the sign-in cookie routes."""
+"""/healthz (bare for anyone, details for admins and a local token), /noop, and the sign-in cookie routes."""
 
 from __future__ import annotations
 
-from core import auth
+import threading
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from core import auth, sessions
 from core.actions.users import do_create_user
+from routes import ROUTES
+
+HEALTH_TOKEN = "local-monitor-token"
 
 
-def test_healthz_reports_database_and_workers(server):
-    rt, client = server
+@pytest.fixture
+def test_config(test_config):
+    test_config.health_token = HEALTH_TOKEN
+    return test_config
+
+
+def signed_in(rt, client, username="ada", role="admin") -> tuple[auth.User, str]:
+    """Sign in as the form does (a session and a ticket), trade the ticket; returns (user, cookie)."""
+    user = do_create_user(rt.db, rt_admin(rt), username, username.title(), role, "long-enough-pw")
+    started = sessions.start(rt.db, user.id, rt.config.secret_key, source="test")
+    response = client.post("/auth/session", content=auth.tickets.issue(auth.Ticket(started.cookie, "dev")))
+    assert response.status_code == 204
+    return user, response.cookies[sessions.COOKIE_NAME]
+
+
+def rt_admin(rt):
+    row = rt.db.fetchone("SELECT id FROM users WHERE role = 'admin' ORDER BY id LIMIT 1")
+    return auth.get_user(rt.db, row[0]) if row else None
+
+
+def notifications_status(client: TestClient, cookie: str | None) -> int:
+    client.cookies.clear()
+    if cookie is not None:
+        client.cookies.set(sessions.COOKIE_NAME, cookie)
+    with client.stream("GET", "/api/notifications") as response:
+        return response.status_code
+
+
+# ---- /healthz ----------------------------------------------------------------------------------
+
+
+def test_healthz_tells_anyone_only_ok(server):
+    _, client = server
     response = client.get("/healthz")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["ok"] is True and body["database"]["schema"] >= 3
-    assert body["workers"]["dispatcher"]["alive"] and body["workers"]["webhook-applier"]["alive"]
+    assert (response.status_code, response.json()) == (200, {"ok": True})
 
 
-def test_healthz_says_503_when_a_worker_is_down(server):
+def test_healthz_says_503_and_nothing_more_when_a_worker_is_down(server):
     rt, client = server
     rt.workers[0].stop()
     response = client.get("/healthz")
-    assert response.status_code == 503 and response.json()["ok"] is False
+    assert (response.status_code, response.json()) == (503, {"ok": False})
 
 
-def test_ticket_is_traded_for_an_httponly_signed_cookie_once(server):
+def test_healthz_details_for_a_signed_in_admin(server, test_config):
+    rt, client = server
+    signed_in(rt, client)
+    body = client.get("/healthz").json()
+    assert body["ok"] is True
+    assert body["database"] == {"ok": True, "schema": body["database"]["schema"], "path": str(test_config.db_path)}
+    assert body["workers"]["dispatcher"]["alive"] is True
+    assert body["workers"]["webhook-applier"]["alive"] is True
+
+
+def test_healthz_details_are_not_for_agents(server):
+    rt, client = server
+    signed_in(rt, client)  # the first account is the admin
+    client.cookies.clear()
+    signed_in(rt, client, "maria", "standard")
+    assert client.get("/healthz").json() == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    "host, token, details",
+    [
+        ("127.0.0.1", HEALTH_TOKEN, True),
+        ("::1", HEALTH_TOKEN, True),
+        ("::ffff:127.0.0.1", HEALTH_TOKEN, True),  # how a dual-stack server sees 127.0.0.1
+        ("127.0.0.1", "not-the-token", False),
+        ("203.0.113.9", HEALTH_TOKEN, False),  # the token is for a monitor on this machine
+        ("127.0.0.1", None, False),
+    ],
+)
+def test_healthz_local_token(server, host, token, details):
+    with TestClient(Starlette(routes=ROUTES), client=(host, 40000)) as client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        body = client.get("/healthz", headers=headers).json()
+    assert ("workers" in body) is details
+    assert body["ok"] is True
+
+
+def test_without_a_configured_token_no_bearer_is_accepted(server):
+    rt, _ = server
+    rt.config.health_token = None
+    with TestClient(Starlette(routes=ROUTES), client=("127.0.0.1", 40000)) as client:
+        assert client.get("/healthz", headers={"Authorization": "Bearer "}).json() == {"ok": True}
+
+
+# ---- bench-only routes -------------------------------------------------------------------------------
+
+
+def test_noop_is_not_served_unless_a_bench_turns_it_on(server):
+    rt, client = server
+    assert client.post("/noop", content=b"x").status_code == 404
+    rt.config.bench_routes = True
+    response = client.post("/noop", content=b"x")
+    assert (response.status_code, response.text) == (200, "ok")
+
+
+# ---- the sign-in cookie ------------------------------------------------------------------------------
+
+
+def test_ticket_is_traded_for_httponly_session_and_device_cookies_once(server):
     rt, client = server
     user = do_create_user(rt.db, None, "ada", "Ada", "admin", "long-enough-pw")
-    ticket = auth.tickets.issue(user.id)
+    started = sessions.start(rt.db, user.id, rt.config.secret_key)
+    ticket = auth.tickets.issue(auth.Ticket(started.cookie, started.device_token))
     response = client.post("/auth/session", content=ticket)
     assert response.status_code == 204
-    header = response.headers["set-cookie"]
-    assert auth.COOKIE_NAME in header and "HttpOnly" in header and "SameSite=lax" in header
-    value = response.cookies[auth.COOKIE_NAME]
-    assert auth.user_from_cookie(rt.db, value, rt.config.secret_key).id == user.id
+    headers = response.headers.get_list("set-cookie")
+    assert len(headers) == 2
+    for header, name, age in zip(
+        headers,
+        (sessions.COOKIE_NAME, sessions.DEVICE_COOKIE_NAME),
+        (sessions.COOKIE_MAX_AGE, sessions.DEVICE_COOKIE_MAX_AGE),
+    ):
+        assert header.startswith(f"{name}=")
+        assert f"Max-Age={age}" in header and "HttpOnly" in header and "SameSite=lax" in header
+    assert response.cookies[sessions.COOKIE_NAME] == started.cookie
+    assert response.cookies[sessions.DEVICE_COOKIE_NAME] == started.device_token
     again = client.post("/auth/session", content=ticket)
-    assert again.status_code == 400 and "expired" in again.json()["error"]
+    assert again.status_code == 400
+    assert again.json() == {"error": "This sign-in link has expired; sign in again."}
 
 
 def test_forged_ticket_sets_no_cookie(server):
@@ -42,14 +146,62 @@ def test_forged_ticket_sets_no_cookie(server):
     assert response.status_code == 400 and "set-cookie" not in response.headers
 
 
-def test_logout_clears_the_cookie(server):
-    _, client = server
+def test_logout_ends_the_session_and_clears_the_cookie(server):
+    rt, client = server
+    user, cookie = signed_in(rt, client)
     response = client.post("/auth/logout")
     assert response.status_code == 204
-    assert f'{auth.COOKIE_NAME}=""' in response.headers["set-cookie"] or "Max-Age=0" in response.headers["set-cookie"]
+    header = response.headers["set-cookie"]
+    assert header.startswith(f'{sessions.COOKIE_NAME}=""; ') and "Max-Age=0" in header
+    assert sessions.from_cookie(rt.db, cookie, rt.config.secret_key) is None
+    assert rt.db.scalar("SELECT ended_reason FROM sessions WHERE user_id = ?", [user.id]) == "signed_out"
 
 
-def test_notifications_need_a_valid_cookie(server):
-    _, client = server
-    client.cookies.set(auth.COOKIE_NAME, "1.123.forged")
-    assert client.get("/api/notifications").status_code == 401
+def test_notifications_need_a_live_session(server):
+    rt, client = server
+    _, cookie = signed_in(rt, client)
+    assert notifications_status(client, cookie) == 200
+    assert notifications_status(client, "1.123.forged") == 401
+    assert notifications_status(client, None) == 401
+
+
+def test_an_old_cookie_stops_working_after_sign_out(server):
+    rt, client = server
+    _, cookie = signed_in(rt, client)
+    assert notifications_status(client, cookie) == 200
+    client.cookies.set(sessions.COOKIE_NAME, cookie)
+    assert client.post("/auth/logout").status_code == 204
+    assert notifications_status(client, cookie) == 401
+    assert client.get("/healthz").json() == {"ok": True}, "no admin details for the ended session"
+
+
+def test_a_copied_cookie_dies_with_the_sign_out(server):
+    rt, client = server
+    _, cookie = signed_in(rt, client)
+    with TestClient(Starlette(routes=ROUTES)) as thief:
+        assert notifications_status(thief, cookie) == 200
+        client.cookies.set(sessions.COOKIE_NAME, cookie)
+        assert client.post("/auth/logout").status_code == 204  # the owner signs out
+        assert notifications_status(thief, cookie) == 401
+
+
+def test_an_open_notification_stream_ends_with_its_session(server):
+    rt, client = server
+    user, cookie = signed_in(rt, client)
+    client.cookies.set(sessions.COOKIE_NAME, cookie)
+    opened, ended = threading.Event(), threading.Event()
+    statuses = []
+
+    def read_stream():
+        with client.stream("GET", "/api/notifications") as response:
+            statuses.append(response.status_code)
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    opened.set()  # the first unread count arrived: the stream is open
+        ended.set()
+
+    threading.Thread(target=read_stream, daemon=True).start()
+    assert opened.wait(timeout=15) and statuses == [200]
+    assert not ended.is_set()
+    sessions.end(rt.db, rt.db.scalar("SELECT id FROM sessions WHERE user_id = ?", [user.id]))
+    assert ended.wait(timeout=15), "the stream stops at its next check (every 2 s)"
