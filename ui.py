@@ -21,6 +21,7 @@ except ParleyError as exc:
     st.stop()
 
 user = session.current_user(rt)
+STATS_PATHS = ("stats-volume", "stats-responsiveness", "stats-delivery", "stats-campaigns", "stats-workload")
 # Addresses of the pages added for campaigns and administration (a bookmark opens after signing in).
 EXTRA_PATHS = ("campaigns", "templates", "users", "senders", "providers", "hours", "opt-outs", "audit", "webhooks")
 
@@ -34,7 +35,7 @@ if user is None:
         pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
         pages += [
             st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path=path)
-            for path in ("inbox", "sent", "conversation", "team", "contacts", *EXTRA_PATHS)
+            for path in ("inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS, *EXTRA_PATHS)
         ]
     st.navigation(pages, position="hidden").run()
     st.stop()
@@ -46,6 +47,11 @@ SPECS = {  # key: (script, title, icon, url path)
     "conversation": ("pages/conversation.py", "Conversation", "💬", "conversation"),
     "team": ("pages/team_inbox.py", "Team Inbox", "👥", "team"),
     "contacts": ("pages/contacts.py", "Contacts", "📇", "contacts"),
+    "stats_volume": ("pages/stats_volume.py", "Volume", "📈", "stats-volume"),
+    "stats_responsiveness": ("pages/stats_responsiveness.py", "Responsiveness", "⏱️", "stats-responsiveness"),
+    "stats_delivery": ("pages/stats_delivery.py", "Delivery", "📬", "stats-delivery"),
+    "stats_campaigns": ("pages/stats_campaigns.py", "Campaigns", "📣", "stats-campaigns"),
+    "stats_workload": ("pages/stats_workload.py", "Workload now", "🧮", "stats-workload"),
     "campaigns": ("pages/campaigns.py", "Campaigns", "📣", "campaigns"),
     "templates": ("pages/templates.py", "Templates", "🗂️", "templates"),
     "users": ("pages/admin_users.py", "Users and teams", "🧑‍💼", "users"),
@@ -56,6 +62,7 @@ SPECS = {  # key: (script, title, icon, url path)
     "audit": ("pages/admin_audit.py", "Audit log", "📜", "audit"),
     "webhooks": ("pages/admin_webhooks.py", "Webhook review", "🪝", "webhooks"),
 }
+STATS = ["stats_volume", "stats_responsiveness", "stats_delivery", "stats_campaigns", "stats_workload"]
 ADMIN_PAGES = ["users", "senders", "providers", "hours", "optouts", "audit", "webhooks"]
 
 
@@ -74,11 +81,12 @@ def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
 
 
 if user.is_supervisor:
-    layout = {"Team": ["team"], "Workspace": ["contacts", "campaigns"]}
+    layout = {"Team": ["team"], "Stats": STATS, "Workspace": ["contacts", "campaigns"]}
 elif user.is_admin:
     layout = {
         "Inbox": ["inbox", "sent"],
         "Team": ["team"],
+        "Stats": STATS,
         "Workspace": ["contacts", "campaigns", "templates"],
         "Admin": ADMIN_PAGES,
     }

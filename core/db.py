@@ -106,6 +106,20 @@ class Transaction:
 
 Listener = Callable[[Event], None]
 
+# Run inside every write transaction that published events, after the write function and before
+# COMMIT (``core.reporting`` registers its fact writer here). What they write commits with the
+# change or not at all, and a retried attempt starts from a fresh Transaction, so each event's
+# facts exist exactly once, also when the process dies between COMMIT and the listeners.
+BeforeCommit = Callable[[Transaction], None]
+_before_commit: list[BeforeCommit] = []
+
+
+def before_commit(hook: BeforeCommit) -> BeforeCommit:
+    """Register ``hook(tx)`` to run before every COMMIT of a transaction with events."""
+    if hook not in _before_commit:
+        _before_commit.append(hook)
+    return hook
+
 
 # Up to this many rows, a multi-row VALUES insert beats registering a DataFrame.
 SMALL_INSERT = 16
@@ -222,6 +236,9 @@ class Database:
                 cur.execute("BEGIN TRANSACTION")
                 try:
                     result = fn(tx, *args, **kwargs)
+                    if tx.events:
+                        for hook in _before_commit:
+                            hook(tx)
                     self._persist_events(tx)
                     cur.execute("COMMIT")
                 except duckdb.TransactionException as exc:

@@ -161,7 +161,10 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     rt.db.subscribe(events.MESSAGES_RETIMED, wake_dispatcher)
     rt.db.subscribe(events.WEBHOOK_RETRIED, lambda _e: apply_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
-    return [dispatch_worker, apply_worker]
+    from core import reporting_rollup  # Stats' counts: folds new reporting facts in every few seconds
+
+    rollup_worker = LoopWorker("reporting", lambda: reporting_rollup.worker_step(rt.db), idle=5.0)
+    return [dispatch_worker, apply_worker, rollup_worker]
 
 
 def streamlit_secrets() -> dict[str, Any] | None:

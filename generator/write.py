@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core import clock, settings
+from core import clock, reporting, settings
 from core.auth import hash_password
 from core.db import Database, Transaction
 from core.media_store import MediaStore
@@ -66,6 +66,7 @@ class GenerationReport:
     media: int = 0
     read_markers: int = 0
     events: int = 0
+    facts: int = 0
     opted_out_contact_ids: list[int] = field(default_factory=list)
     big_conversation_id: int | None = None
     seconds: float = 0.0
@@ -132,6 +133,8 @@ def generate_workspace(
         _write_bulk(tx, report, plan, ids, say)
 
     db.write(write)
+    say(0.9, "Deriving reporting facts")
+    report.facts = db.write(reporting.rebuild)  # what Stats read, as the live fact writer would have written
     report.seconds = time.perf_counter() - started
     say(1.0, "Done")
     return report

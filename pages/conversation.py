@@ -15,7 +15,7 @@ from core import phones, queries, runtime
 from core.actions import conversations as conv_actions
 from core.actions import optout
 from core.errors import NotFound, ParleyError
-from pages import composer, session, thread_view
+from pages import composer, session, thread_view, transcript_export
 from pages.common import channel_badge, contact_label
 from pages.contact_form import contact_editor
 from pages.session import guarded
@@ -168,6 +168,8 @@ if can_work:
             contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
         else:
             contact_editor(rt, user, contact_id=detail["contact_id"], key=f"conv_contact_{cid}")
+
+transcript_export.render(rt, user, detail)  # admins and the assignee only
 
 notice = st.session_state.pop("conversation_notice", None)
 if notice:

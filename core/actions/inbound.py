@@ -356,13 +356,14 @@ def apply_statuses(tx: Transaction, callbacks: list[StatusEvent]) -> ApplyResult
         tx.cursor.unregister("_status_updates")
     by_message = {v[0]: v for v in current.values()}
     for message_id, event in updates.items():
-        _, _, conversation_id, owner_id = by_message[message_id]
+        _, previous, conversation_id, owner_id = by_message[message_id]
         tx.publish(
             events.MESSAGE_STATUS,
             message_id=message_id,
             conversation_id=conversation_id,
             user_id=owner_id,
             status=event.status,
+            previous=previous,  # reporting: a read that skipped 'delivered' was delivered too
             error_code=event.error_code,
         )
     return result

@@ -123,6 +123,17 @@ def _day_intervals(
                 yield start_utc, end_utc
 
 
+def open_intervals_between(hours: BusinessHours, start_utc: dt.datetime, end_utc: dt.datetime) -> list[Interval]:
+    """The workspace's open intervals (naive UTC, sorted) that touch ``[start_utc, end_utc]``.
+
+    Reporting counts waiting time inside business hours with these (``core.reporting``).
+    """
+    zone = parse_timezone(hours.timezone)
+    first = _local_date(start_utc, zone) - dt.timedelta(days=1)  # yesterday's hours may run past midnight
+    days = (_local_date(end_utc, zone) - first).days + 2
+    return [(s, e) for s, e in _day_intervals(zone, first, days, hours.intervals_on) if e > start_utc and s < end_utc]
+
+
 def _open_intervals(now_utc: dt.datetime, hours: BusinessHours | None) -> Iterator[Interval]:
     if hours is None:
         yield now_utc, dt.datetime.max

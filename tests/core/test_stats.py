@@ -1,0 +1,231 @@
+"""Stats metrics on small hand-built workspaces whose answers are known."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from core import clock, reporting, stats
+from core.actions import conversations as conv_actions
+from core.errors import PermissionDenied, ValidationError
+from core.stats_drill import Drill, conversations_for
+from tests.core.test_reporting import FRI_16, TUE_9, receive, reply
+from tests.core.test_reporting import ws as ws  # noqa: F401  (the fixture)
+
+DAY = dt.date(2026, 3, 10)
+
+
+@pytest.fixture
+def story(db, ws, make_user):  # noqa: F811
+    """Three conversations: reopened (maria), reassigned to james, and one nobody answered."""
+    maria, james, ada = ws["maria"], ws["james"], ws["ada"]
+    a = receive(db, ws, "+14158670001", "Hi, can I book a cleaning?", FRI_16)
+    reply(db, maria, a, "Of course! Tuesday 2pm?", dt.datetime(2026, 3, 10, 10, 0))
+    clock.freeze(dt.datetime(2026, 3, 10, 10, 30))
+    conv_actions.do_set_status(db, maria, [a], closed=True)
+    receive(db, ws, "+14158670001", "One more question", dt.datetime(2026, 3, 11, 9, 0))
+    reply(db, maria, a, "Sure", dt.datetime(2026, 3, 11, 9, 20))
+    b = receive(db, ws, "+14158670003", "Insurance?", TUE_9)
+    clock.freeze(TUE_9 + dt.timedelta(minutes=30))
+    conv_actions.do_assign(db, ada, [b], james.id)
+    reply(db, james, b, "Yes", TUE_9 + dt.timedelta(hours=1))
+    c = receive(db, ws, "+14158670002", "Hello?", dt.datetime(2026, 3, 10, 15, 0))
+    sam = make_user("sam", "supervisor")
+    clock.freeze(dt.datetime(2026, 3, 12, 12, 0))
+    return dict(ws, a=a, b=b, c=c, sam=sam)
+
+
+def utc_filter(**kw):
+    return stats.StatsFilter(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31), timezone="UTC", **kw)
+
+
+def row(table, agent):
+    r = table[table["agent"] == agent].iloc[0]
+    return int(r["count"]), r["median_seconds"], r["p90_seconds"]
+
+
+def test_first_response_per_agent_and_overall(db, story):
+    table = stats.durations(db, story["sam"], utc_filter(), reporting.FIRST_RESPONSE)
+    assert row(table, "Maria") == (1, 324000.0, 324000.0)
+    assert row(table, "James") == (1, 3600.0, 3600.0)
+    count, median, p90 = row(table, stats.OVERALL)
+    assert (count, median, p90) == (2, 163800.0, 291960.0)  # median of 3,600 and 324,000; p90 interpolated
+    assert row(table, "Ada")[0] == 0  # an agent with no conversations is listed, with no median
+    assert table[table["agent"] == "Ada"]["median_seconds"].isna().all()
+
+
+def test_business_hours_only_counts_open_time(db, story):
+    table = stats.durations(db, story["sam"], utc_filter(business_hours=True), reporting.FIRST_RESPONSE)
+    assert row(table, "Maria") == (1, 7200.0, 7200.0)  # Fri 16–17 and Tue 9–10; weekend and holiday closed
+
+
+def test_reply_time_counts_every_wait_and_time_to_close(db, story):
+    replies = stats.durations(db, story["sam"], utc_filter(agent_id=story["maria"].id), reporting.REPLY)
+    assert row(replies, "Maria") == (2, 162600.0, 291720.0)  # 324,000 s and 1,200 s
+    closes = stats.durations(db, story["sam"], utc_filter(), reporting.CONVERSATION_CLOSED)
+    assert row(closes, stats.OVERALL) == (1, 325800.0, 325800.0)
+
+
+def test_unanswered_and_workload_now(db, story):
+    assert stats.unanswered(db, story["sam"], utc_filter()) == 1
+    work = stats.workload(db, story["sam"], utc_filter())
+    maria = work[work["agent"] == "Maria"].iloc[0]
+    assert (int(maria["open"]), int(maria["waiting"])) == (2, 1)  # a (reopened, answered) and c (waiting)
+    assert maria["oldest_waiting_since"] == dt.datetime(2026, 3, 10, 15, 0)
+    oldest = stats.oldest_waiting(db, story["sam"], utc_filter())
+    assert oldest["conversation_id"] == story["c"]
+    listed = conversations_for(db, story["sam"], utc_filter(), Drill("unanswered"))
+    assert list(listed["conversation_id"]) == [story["c"]]
+
+
+def test_volume_per_local_day_and_heatmap(db, story):
+    daily = stats.volume_daily(db, story["sam"], utc_filter())
+    by_day = daily.set_index("day")
+    assert len(daily) == 31
+    assert int(by_day.loc[dt.date(2026, 3, 6), "conversations"]) == 1
+    assert int(by_day.loc[dt.date(2026, 3, 10), "conversations"]) == 2
+    assert int(by_day.loc[dt.date(2026, 3, 10), "messages_in"]) == 2
+    assert int(daily["messages_in"].sum()) == 4
+    # In New York (EST until Mar 8, EDT after) the Friday 16:00 UTC message arrived at 11:00 local.
+    ny = stats.StatsFilter(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31), timezone="America/New_York")
+    heat = stats.incoming_heatmap(db, story["sam"], ny).set_index(["weekday", "hour"])["messages"]
+    assert heat.loc[(4, 11)] == 1 and heat.loc[(1, 5)] == 1 and heat.loc[(1, 11)] == 1 and heat.sum() == 4
+    opened = conversations_for(db, story["sam"], utc_filter(), Drill("opened", day=DAY))
+    assert sorted(opened["conversation_id"]) == sorted([story["b"], story["c"]])
+
+
+def test_a_range_with_no_data_and_an_empty_range(db, story):
+    empty = stats.StatsFilter(start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 7), timezone="UTC")
+    assert int(stats.volume_daily(db, story["sam"], empty)["conversations"].sum()) == 0
+    assert stats.durations(db, story["sam"], empty, reporting.REPLY)["count"].sum() == 0
+    assert stats.delivery_funnel(db, story["sam"], empty)["sent"].sum() == 0
+    assert stats.failures(db, story["sam"], empty).empty and stats.campaigns(db, story["sam"], empty).empty
+    backwards = stats.StatsFilter(start=dt.date(2026, 3, 10), end=dt.date(2026, 3, 1), timezone="UTC")
+    with pytest.raises(ValidationError, match="ends .* before it starts"):
+        stats.volume_daily(db, story["sam"], backwards)
+
+
+def test_agents_cannot_see_stats(db, story):
+    with pytest.raises(PermissionDenied, match="supervisors and admins"):
+        stats.volume_daily(db, story["maria"], utc_filter())
+    with pytest.raises(PermissionDenied):
+        conversations_for(db, story["maria"], utc_filter(), Drill("opened", day=DAY))
+
+
+def test_funnel_failures_optouts_and_campaigns(db, ws, make_user):  # noqa: F811
+    from core.providers.base import SendResult, StatusEvent
+    from tests.core.test_delivery import ScriptedProvider, dispatcher
+    from tests.factories import add_contact
+
+    sam = make_user("sam", "supervisor")
+    clock.freeze(TUE_9)
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO campaigns (id, name, sender_id, body, created_at) VALUES (7, 'Spring recall', ?, 'Hi', ?)",
+            [ws["sender"]["id"], TUE_9],
+        )
+    )
+    phones = ["+14158670011", "+14158670012", "+14158670013", "+14158670014"]
+    contacts = [add_contact(db, phone=p) for p in phones]
+
+    def queue_campaign(tx):  # as a campaign queues its messages; the dispatcher sends them
+        for contact in contacts:
+            mid = tx.next_id("seq_messages")
+            tx.execute(
+                "INSERT INTO messages (id, contact_id, sender_id, campaign_id, direction, author_id, body, status, "
+                "created_at, status_at) VALUES (?, ?, ?, 7, 'out', ?, 'Spring cleaning?', 'queued', ?, ?)",
+                [mid, contact, ws["sender"]["id"], ws["maria"].id, clock.utcnow(), clock.utcnow()],
+            )
+            tx.execute(
+                "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+                [mid, ws["sender"]["id"], clock.utcnow(), clock.utcnow()],
+            )
+
+    clock.freeze(TUE_9 - dt.timedelta(hours=1))
+    db.write(queue_campaign)
+    assert dispatcher(db, ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))).step()
+    receive(db, ws, phones[0], "Yes please", TUE_9)
+    receive(db, ws, phones[0], "Thursday?", TUE_9 + dt.timedelta(minutes=1))  # one reply per recipient
+    receive(db, ws, phones[1], "STOP", TUE_9 + dt.timedelta(minutes=5))
+    table = stats.campaigns(db, sam, utc_filter())
+    assert table[["campaign", "recipients", "replied", "opted_out"]].values.tolist() == [["Spring recall", 4, 2, 1]]
+    assert table["reply_rate"].iloc[0] == 0.5 and table["optout_rate"].iloc[0] == 0.25
+    credited = (
+        "SELECT kind, contact_id, campaign_id, occurred_at FROM report_facts WHERE kind LIKE 'campaign%' ORDER BY ALL"
+    )
+    live = db.fetchall(credited)
+    db.write(reporting.rebuild)
+    assert db.fetchall(credited) == live  # the backfill credits campaigns as the live writer did
+
+    cid = db.scalar("SELECT id FROM conversations WHERE contact_id = ?", [contacts[0]])
+    clock.freeze(None)
+    from tests import factories
+
+    factories.always_open(db)
+    a = reply(db, ws["maria"], cid, "Booked!", clock.utcnow())
+    b = reply(db, ws["maria"], cid, "See you", clock.utcnow())
+    dispatcher(db, ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))).step()
+    now = clock.utcnow()
+    db.write(
+        lambda tx: inbound_statuses(
+            tx, [StatusEvent(f"SM{a}", "read", now), StatusEvent(f"SM{b}", "failed", now, "30007", "Filtered")]
+        )
+    )
+    today = stats.StatsFilter(start=now.date() - dt.timedelta(days=1), end=now.date() + dt.timedelta(days=1))
+    funnel = stats.delivery_funnel(db, sam, today).set_index("channel")
+    # written today: the two replies (the STOP confirmation went out in March, outside this range)
+    assert funnel.loc["sms"].tolist() == [2, 1, 1]  # read counts as delivered
+    fails = stats.failures(db, sam, today)
+    assert fails[["status", "error_code", "messages"]].values.tolist() == [["failed", "30007", 1]]
+    assert a and b
+    optouts = stats.optouts_daily(db, sam, utc_filter()).set_index("day")
+    assert int(optouts.loc[DAY, "opted_out"]) == 1 and int(optouts["opted_out"].sum()) == 1
+
+
+def inbound_statuses(tx, callbacks):
+    from core.actions import inbound
+
+    return inbound.apply_statuses(tx, callbacks)
+
+
+def test_each_chart_leads_to_its_conversations(db, story):
+    sam, f = story["sam"], utc_filter()
+
+    def ids(drill):
+        return sorted(conversations_for(db, sam, f, drill)["conversation_id"])
+
+    assert ids(Drill("first_response", agent_id=story["james"].id)) == [story["b"]]
+    assert ids(Drill("first_response")) == sorted([story["a"], story["b"]])  # everyone
+    slowest = conversations_for(db, sam, f, Drill("reply", agent_id=story["maria"].id))
+    assert list(slowest["detail"]) == [324000.0, 1200.0]  # slowest wait first
+    assert ids(Drill("closed")) == [story["a"]]
+    assert ids(Drill("heatmap", weekday=1, hour=9)) == [story["b"]]  # Tuesday 09:00 UTC
+    assert ids(Drill("in", day=dt.date(2026, 3, 11))) == [story["a"]]
+    assert (
+        list(conversations_for(db, sam, f, Drill("workload", agent_id=story["maria"].id))["conversation_id"])[0]
+        == story["c"]
+    )  # the customer waiting longest first
+    with pytest.raises(ValidationError, match="outside the chosen range"):
+        conversations_for(db, sam, f, Drill("opened", day=dt.date(2025, 1, 1)))
+
+
+def test_the_rollup_counts_what_the_facts_say_and_never_twice(db, story):
+    from core import reporting_rollup
+
+    sam, f = story["sam"], utc_filter()
+
+    def numbers():
+        return (
+            stats.volume_daily(db, sam, f).to_dict("list"),
+            stats.incoming_heatmap(db, sam, f).to_dict("list"),
+            stats.delivery_funnel(db, sam, f).to_dict("list"),
+            stats.optouts_daily(db, sam, f).to_dict("list"),
+        )
+
+    from_facts = numbers()  # nothing rolled up yet: every count comes from the facts themselves
+    assert db.write(reporting_rollup.refresh) == db.scalar("SELECT max(id) FROM report_facts")
+    assert numbers() == from_facts
+    assert db.write(reporting_rollup.refresh) == 0 and numbers() == from_facts
+    receive(db, story, "+14158670002", "Still there?", dt.datetime(2026, 3, 12, 8, 0))  # a new fact: the tail
+    assert int(stats.volume_daily(db, sam, f).set_index("day").loc[dt.date(2026, 3, 12), "messages_in"]) == 1

@@ -1,0 +1,48 @@
+"""The transcript control on the Conversation page: offered to admins and the assignee only."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import demo_user
+
+PAGE = "pages/conversation.py"
+
+
+def a_conversation_of(db, username) -> int:
+    return db.scalar(
+        "SELECT id FROM conversations WHERE owner_id = ? ORDER BY message_count DESC, id LIMIT 1",
+        [demo_user(db, username).id],
+    )
+
+
+def expanders(at) -> list[str]:
+    return [str(e.proto.label) for e in at.expander]
+
+
+@pytest.mark.parametrize("username", ["maria", "admin"])
+def test_the_assignee_and_admins_prepare_both_files(app_as, demo_db, username):
+    cid = a_conversation_of(demo_db, "maria")
+    at = app_as(username, PAGE, {"id": cid})
+    assert not at.exception
+    assert "Export transcript" in expanders(at)
+    at.button(key=f"prepare_{cid}").click().run()
+    assert not at.exception and not at.error
+    labels = {str(b.proto.label): b.proto for b in at.get("download_button")}
+    assert {"PDF", "TXT", "Both (.zip)"} <= set(labels)
+    count = demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ?", [cid])
+    assert any(f"{count} messages" in str(c.value) for c in at.caption)
+    audit = demo_db.scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'conversation.transcript_exported' AND object_id = ? "
+        "AND actor_id = ?",
+        [cid, demo_user(demo_db, username).id],
+    )
+    assert audit == 1
+
+
+@pytest.mark.parametrize("username", ["sam", "james"])
+def test_supervisors_and_other_agents_get_no_export(app_as, demo_db, username):
+    cid = a_conversation_of(demo_db, "maria")
+    at = app_as(username, PAGE, {"id": cid})
+    assert not at.exception
+    assert "Export transcript" not in expanders(at)
