@@ -37,7 +37,7 @@ from core.auth import User
 from core.contact_fields import CLEANERS
 from core.csv_files import MAX_BYTES, CsvFile, decode, read_csv, to_csv_bytes, unquote
 from core.db import Database, Transaction
-from core.errors import ValidationError
+from core.errors import PermissionDenied, ValidationError
 
 __all__ = [
     "MAX_BYTES",
@@ -414,8 +414,25 @@ EXPORT_SQL = """
 """
 
 
+EXPORT_REFUSAL = (
+    "Exporting contacts is for agents and admins: supervisors can look contacts up here, "
+    "but the address book does not leave Parley with them."
+)
+
+
+def can_export(user: User) -> bool:
+    """Who may take the address book out as a file: the people who keep it (agents and admins).
+
+    A supervisor's work is reading inboxes and figures; a CSV of every customer's name,
+    number, email and notes is personal data they do not need, so it stays with the editors.
+    """
+    return contacts.can_edit(user)
+
+
 def export_contacts(db: Database, viewer: User, *, search: str | None = None, archived: str = "active") -> bytes:
     """The contacts of the current filter as CSV bytes, safe to open in a spreadsheet."""
+    if not can_export(viewer):
+        raise PermissionDenied(EXPORT_REFUSAL)
     where, params = contacts.contact_filter(search, archived)
     frame = db.df(EXPORT_SQL.format(where=where), params)
     for column in ("name", "phone", "email", "tags", "notes", "timezone"):

@@ -112,12 +112,19 @@ def inbox_page(
         SELECT c.id AS conversation_id, c.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
                c.channel, c.last_message_preview AS preview, c.last_message_at, c.last_message_direction,
                {UNREAD_SQL} AS unread, c.status, c.owner_id, u.display_name AS owner_name,
-               c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label
+               c.unsolicited, c.optout_flag, ct.opted_out, c.message_count, s.label AS sender_label,
+               c.last_inbound_at, lo.last_out_status
         FROM pg c
         JOIN contacts ct ON ct.id = c.contact_id
         JOIN senders s ON s.id = c.sender_id
         LEFT JOIN users u ON u.id = c.owner_id
         LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
+        -- The status of each row's latest outgoing message (the list's ✓ / ✓✓ / ⚠ / 🕓).
+        LEFT JOIN (
+            SELECT m.conversation_id, arg_max(m.status, m.id) AS last_out_status FROM messages m
+            WHERE m.direction = 'out' AND m.conversation_id IN (SELECT id FROM pg)
+            GROUP BY m.conversation_id
+        ) lo ON lo.conversation_id = c.id
         ORDER BY c.last_message_at DESC, c.id DESC
         """,
         [*params, page_size, page * page_size],

@@ -100,6 +100,18 @@ def release_times(
     quiet: hours_rules.QuietHours,
 ) -> pd.Series:
     """The first moment each row may go: once per distinct (zone, earliest moment)."""
+    return release_times_and_reasons(zones, not_before, business, quiet)[0]
+
+
+def release_times_and_reasons(
+    zones: pd.Series,
+    not_before: pd.Series,
+    business: hours_rules.BusinessHours,
+    quiet: hours_rules.QuietHours,
+) -> tuple[pd.Series, pd.Series]:
+    """The first moment each row may go, and why it waits until then (``messages.queued_reason``:
+    'business_hours' when the workspace is closed at the earliest moment, else 'quiet_hours'; None
+    when it may go at once)."""
     frame = pd.DataFrame(
         {
             "zone": zones.astype(object).where(zones.notna(), ""),
@@ -107,14 +119,23 @@ def release_times(
         }
     )
     pairs = frame.drop_duplicates().reset_index(drop=True)
-    pairs["due"] = [
-        hours_rules.next_send_time(at.to_pydatetime(), business, zone or None, quiet)
-        for zone, at in pairs.itertuples(index=False)
-    ]
-    pairs["due"] = pairs["due"].astype("datetime64[us]")
-    due = frame.merge(pairs, on=["zone", "at"], how="left")["due"]
-    due.index = frame.index
-    return due
+    due, why = [], []
+    for zone, at in pairs.itertuples(index=False):
+        when = hours_rules.next_send_time(at.to_pydatetime(), business, zone or None, quiet)
+        due.append(when)
+        waits = when > at.to_pydatetime()
+        why.append(
+            None
+            if not waits
+            else "business_hours"
+            if not hours_rules.is_open(at.to_pydatetime(), business, None, None)
+            else "quiet_hours"
+        )
+    pairs["due"] = pd.Series(due, dtype="datetime64[us]")
+    pairs["why"] = pd.Series(why, dtype=object)
+    merged = frame.merge(pairs, on=["zone", "at"], how="left")
+    merged.index = frame.index
+    return merged["due"], merged["why"]
 
 
 def retime_queued(tx: Transaction, campaign_id: int | None = None) -> int:
@@ -134,7 +155,9 @@ def retime_queued(tx: Transaction, campaign_id: int | None = None) -> int:
         return 0
     business = settings.business_hours_from_json(settings.get_tx(tx, "business_hours"))
     quiet = settings.quiet_hours_from_json(settings.get_tx(tx, "quiet_hours"))
-    due = release_times(recipient_zones(rows["phone"], rows["timezone"]), rows["not_before"], business, quiet)
+    due, why = release_times_and_reasons(
+        recipient_zones(rows["phone"], rows["timezone"]), rows["not_before"], business, quiet
+    )
     retrying = rows["attempts"] > 0
     due = due.where(~retrying | (due >= rows["due_at"]), rows["due_at"])  # a retry keeps its back-off
     shown = due.where(due > pd.Timestamp(now))  # "queued until" only while it waits
@@ -148,12 +171,16 @@ def retime_queued(tx: Transaction, campaign_id: int | None = None) -> int:
             "message_id": moved["message_id"].astype("int64"),
             "due_at": due[moved.index].astype("datetime64[us]"),
             "release_at": shown[moved.index].astype("datetime64[us]"),
+            "queued_reason": why[moved.index].where(shown[moved.index].notna(), None).astype(object),
         }
     )
     tx.cursor.register("_retimed", update)
     try:
         tx.execute("UPDATE outbox SET due_at = u.due_at FROM _retimed u WHERE outbox.id = u.outbox_id")
-        tx.execute("UPDATE messages SET release_at = u.release_at FROM _retimed u WHERE messages.id = u.message_id")
+        tx.execute(
+            "UPDATE messages SET release_at = u.release_at, queued_reason = u.queued_reason "
+            "FROM _retimed u WHERE messages.id = u.message_id"
+        )
     finally:
         tx.cursor.unregister("_retimed")
     tx.publish(events.MESSAGES_RETIMED, count=len(update), campaign_id=campaign_id)

@@ -15,9 +15,10 @@ import streamlit as st
 from core import contacts, runtime
 from core.errors import ParleyError
 from core.phones import format_phone_display
-from pages import common, contacts_import, session
-from pages.common import channel_badge, fmt_time, plural
+from pages import contacts_import, list_controls, session
 from pages.contact_form import contact_form
+from pages.format import channel_badge, fmt_time, plural
+from pages.row_list import row_list
 from pages.session import guarded
 from pages.text import esc, md
 
@@ -82,10 +83,55 @@ def feedback() -> None:
 # ---- the list -------------------------------------------------------------------------------
 
 
+def contact_rows(rows: list[dict]) -> list[dict]:
+    """Contacts from ``core`` → what the row list shows (a click opens the contact here)."""
+    shown = []
+    for r in rows:
+        phone = format_phone_display(r["phone"])
+        details = [phone if r["name"] else "", r["email"] or "", r["tags"] or ""]
+        flags = []
+        if r["archived"]:
+            flags.append({"text": "Archived", "tone": ""})
+        if r["opted_out"]:
+            flags.append({"text": "Opted out", "tone": "red", "help": "Nothing is sent to this number."})
+        shown.append(
+            {
+                "id": r["id"],
+                "title": (r["name"] or "").strip() or phone,
+                "text": " · ".join(d for d in details if d),
+                "flags": flags,
+                "when": plural(r["conversations"], "conversation"),
+            }
+        )
+    return shown
+
+
 def render_list() -> None:
-    bar = st.container(horizontal=True, vertical_alignment="center")
+    top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+    query = list_controls.search_box(KEY, top.container(horizontal=True, vertical_alignment="center", width="content"))
+    top.segmented_control(
+        "Show",
+        list(SHOW),
+        default="Active",
+        key=f"{KEY}.show",
+        required=True,
+        label_visibility="collapsed",
+        on_change=guarded(list_controls.reset_paging),
+        args=(KEY,),
+        width="content",
+        help="Contacts in use, archived ones, or all",
+    )
+    archived = SHOW.get(s.get(f"{KEY}.show") or "Active", "active")
+    try:
+        page = contacts.list_contacts(rt.db, user, search=query, archived=archived, page=s.get(f"{KEY}.page", 0))
+    except ParleyError as exc:
+        st.error(md("{error}", error=exc))
+        return
+    s[f"{KEY}.page"] = page.page
+    bar = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+    tools = bar.container(horizontal=True, vertical_alignment="center", width="content")
     if editor:
-        bar.button(
+        tools.button(
             "New contact",
             key=f"{KEY}.new",
             icon=":material/person_add:",
@@ -93,37 +139,20 @@ def render_list() -> None:
             on_click=guarded(show_view),
             args=("new",),
         )
-        bar.button(
+        tools.button(
             "Import CSV",
             key=f"{KEY}.import",
             icon=":material/upload_file:",
             on_click=guarded(show_view),
             args=("import",),
         )
-    left, right = st.columns([3, 2], vertical_alignment="top")
-    query = common.search_box(KEY, left)
-    right.segmented_control(
-        "Show",
-        list(SHOW),
-        default="Active",
-        key=f"{KEY}.show",
-        required=True,
-        label_visibility="collapsed",
-        on_change=guarded(common.reset_paging),
-        args=(KEY,),
-        width="content",
-    )
-    archived = SHOW.get(s.get(f"{KEY}.show") or "Active", "active")
-    try:
-        page = contacts.list_contacts(rt.db, user, search=query, archived=archived, page=s.get(f"{KEY}.page", 0))
-    except ParleyError as exc:
-        st.error(esc(exc))
-        return
-    s[f"{KEY}.page"] = page.page
-    tools = st.container(horizontal=True, vertical_alignment="center")
     with tools:
         contacts_import.export_button(rt, user, search=query, archived=archived)
-    common.pager(KEY, page, tools.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right"))
+    list_controls.pager(
+        KEY,
+        page,
+        bar.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
+    )
     feedback()
     if not page.rows:
         what = {"active": "contacts", "archived": "archived contacts", "all": "contacts"}[archived]
@@ -132,42 +161,8 @@ def render_list() -> None:
             icon="📇",
         )
         return
-    rows = page.rows
-    data = pd.DataFrame(
-        {
-            "Name": [r["name"] or "" for r in rows],
-            "Phone": [format_phone_display(r["phone"]) for r in rows],
-            "Email": [r["email"] or "" for r in rows],
-            "Tags": [r["tags"] or "" for r in rows],
-            "Conversations": [r["conversations"] for r in rows],
-            "Flags": [
-                " · ".join(f for f, on in (("Archived", r["archived"]), ("Opted out", r["opted_out"])) if on)
-                for r in rows
-            ],
-        }
-    )
-    ids = [r["id"] for r in rows]
-    common.live_table(
-        KEY,
-        data,
-        ids,
-        ids,
-        selectable=False,
-        column_config={
-            "Name": st.column_config.TextColumn(width="medium"),
-            "Phone": st.column_config.TextColumn(width="medium"),
-            "Conversations": st.column_config.NumberColumn(width=110),
-        },
-    )
+    row_list(KEY, contact_rows(page.rows), label="Contacts", selectable=False, on_open=open_contact)
     st.caption("Click a contact to open it.")
-
-
-def pick() -> None:
-    """A click in the table opens that contact. ``common.live_table`` keeps the click as
-    '<key>.open' and would open it as a conversation; taking it first makes it a contact."""
-    picked = s.pop(f"{KEY}.open", None)
-    if picked is not None:
-        open_contact(picked)
 
 
 # ---- one contact ----------------------------------------------------------------------------
@@ -334,7 +329,6 @@ def render_conversations(d: dict) -> None:
 # ---- the page -------------------------------------------------------------------------------
 
 st.header("Contacts", anchor=False)
-pick()
 contact_id = st.query_params.get("id")
 view = s.get(f"{KEY}.view", "list")
 if contact_id:

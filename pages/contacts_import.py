@@ -145,7 +145,12 @@ def render_report(report: contacts_csv.ImportReport, key: str = KEY) -> None:
 
 
 def export_button(rt, user: User, *, search: str, archived: str, key: str = "contacts.export") -> None:
-    """Download the contacts of the current filter; the file is built when clicked."""
+    """Download the contacts of the current filter; the file is built when clicked.
+
+    Agents and admins only (``contacts_csv.can_export``, enforced when the file is built)."""
+    if not contacts_csv.can_export(user):
+        st.caption("Exporting contacts is for agents and admins.", width="content")
+        return
     st.download_button(
         "Export CSV",
         data=partial(contacts_csv.export_contacts, rt.db, user, search=search, archived=archived),

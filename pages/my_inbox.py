@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from core import runtime
-from pages import common, session
+from pages import session
+from pages.inbox_list import inbox_list
 
 rt = runtime.current()
 user = session.current_user(rt)
 if user is None:
     st.stop()
 
-common.inbox_list(user, key="mine", scope="mine", title="My Inbox", unread_for=user.id)
+inbox_list(user, key="mine", scope="mine", title="My Inbox", unread_for=user.id)

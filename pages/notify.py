@@ -50,7 +50,12 @@ SCRIPT = """<script>
       var cid = parseInt(notice.conversation_id, 10);
       el.onclick = function () {
         el.remove();
-        if (cid > 0) { window.location.assign("/conversation?id=" + cid); }
+        if (cid > 0) {
+          // Open it the way Back/Forward do (no reload): Streamlit stops this page's timers first.
+          var base = window.location.pathname.replace(/\\/[^/]*$/, "");
+          window.history.pushState(null, "", base + "/conversation?id=" + cid);
+          window.dispatchEvent(new PopStateEvent("popstate", {state: null}));
+        }
       };
       box.appendChild(el);
       var hide = function () { setTimeout(function () { el.remove(); }, 6000); };
@@ -60,6 +65,12 @@ SCRIPT = """<script>
         });
       } else { hide(); }
     };
+    // The conversation this tab shows, if any: its new messages appear in the thread itself,
+    // so announcing them as news from elsewhere would only mislead.
+    P.viewing = function () {
+      if (!/\\/conversation$/.test(window.location.pathname)) { return 0; }
+      return parseInt(new URLSearchParams(window.location.search).get("id"), 10) || 0;
+    };
     P.connect = function () {
       var es = new EventSource("/api/notifications" + (P.seen ? "?after=" + P.seen : ""));
       P.es = es;
@@ -68,7 +79,10 @@ SCRIPT = """<script>
         try { data = JSON.parse(ev.data); } catch (e) { return; }
         if (typeof data.unread === "number") { P.unread = data.unread; P.apply(); }
         (data.notices || []).forEach(function (n) {
-          if (n.id > P.seen) { P.seen = n.id; if (P.toasts) { P.toast(n); } }
+          if (n.id <= P.seen) { return; }
+          P.seen = n.id;
+          var here = n.kind === "message" && parseInt(n.conversation_id, 10) === P.viewing();
+          if (P.toasts && !here) { P.toast(n); }
         });
       };
       es.onerror = function () {
@@ -95,8 +109,17 @@ SCRIPT = """<script>
 STOP_SCRIPT = "<script>if (window.parleyNotify) { window.parleyNotify.close(); }</script>"
 
 
+VIEWING_KEY = "notify.viewing"
+
+
+def viewing(conversation_id: int | None) -> None:
+    """The conversation page says which conversation it shows: its new messages are no news."""
+    st.session_state[VIEWING_KEY] = conversation_id
+
+
 def render(user: User) -> None:
-    """Called by ``session.render_frame`` on every page of a signed-in user."""
+    """Called by ``session.render_frame`` on every page of a signed-in user (before the page runs)."""
+    viewing(None)  # the conversation page, if that is what runs next, says so again
     with st.sidebar:
         _live(user.id)
 
@@ -133,7 +156,9 @@ def _live(user_id: int) -> None:
     if notices:
         s["notify.after"] = notices[-1].id
         if not js_toasts:
-            for notice in notices[-3:]:
+            viewing = s.get(VIEWING_KEY)
+            news = [n for n in notices if not (n.kind == "message" and n.conversation_id == viewing)]
+            for notice in news[-3:]:
                 st.toast(esc(notice.text), icon="🔔", duration="long")
     st.html(
         SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)}, unsafe_allow_javascript=True

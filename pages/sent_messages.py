@@ -1,25 +1,38 @@
 """Sent Messages: what I sent (campaign messages and replies), with delivery status.
 
 Campaign messages nobody answered have no conversation yet (rule 1), so
-they show "no reply yet" and cannot be opened or marked read.
+their rows say so and cannot be opened or marked read.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
+
 import streamlit as st
 
 from core import queries, runtime
 from core.auth import get_user
 from core.errors import ParleyError
-from pages import common, session
+from pages import bulk, list_controls, session
+from pages.format import (
+    CHANNEL_ICONS,
+    CHANNEL_NAMES,
+    STATUS_TONES,
+    contact_label,
+    first_line,
+    full_time,
+    relative_time,
+    status_icon_text,
+    status_label,
+    status_word,
+)
+from pages.inbox_list import LIVE_SECONDS
+from pages.row_list import conversation_href, keep_shown, row_list
 from pages.text import esc, md
 
 KEY = "sent"
 ACTIONS = [("read", "Mark read", ":material/drafts:"), ("unread", "Mark unread", ":material/mark_email_unread:")]
-STATUS_COLOURS = {"read": "color: #1c83e1", **{s: "color: #d43f3a" for s in common.FAILED_STATUSES}}
-
-MARK_HELP = "● the conversation is unread · – no reply yet (no conversation)"
+NO_CONVERSATION = "No reply yet: a campaign message starts a conversation only when the customer answers."
 
 rt = runtime.current()
 user = session.current_user(rt)
@@ -42,21 +55,42 @@ def _load(viewer):
     return page
 
 
-def _reply_mark(row) -> str:
-    if row["conversation_id"] is None:
-        return "–"
-    return "●" if row["unread"] else ""
+def sent_rows(rows: list[dict[str, Any]], tz_name: str | None, now=None) -> list[dict[str, Any]]:
+    """Sent messages from ``core`` → what the row list shows."""
+    shown = []
+    for r in rows:
+        cid = r["conversation_id"]
+        label = status_label(r, tz_name)
+        detail = label.split(" — ", 1)[1] if " — " in label else ""
+        item: dict[str, Any] = {
+            "id": r["id"],
+            "conversation_id": cid,
+            "href": conversation_href(cid),
+            "unread": bool(r["unread"]),
+            "mark": "–" if cid is None else None,
+            "title": contact_label(r["contact_name"], r["contact_phone"]),
+            "channel_icon": CHANNEL_ICONS.get(r["channel"], ""),
+            "channel_name": CHANNEL_NAMES.get(r["channel"], r["channel"]),
+            "tag": f"📣 {r['campaign_name']} — " if r["campaign_name"] else "",
+            "text": first_line(r["body"]) + (" 📎" if r["has_media"] else ""),
+            "status": {
+                "icon": status_icon_text(r["status"]),
+                "word": status_word(r["status"]) + (f" — {detail}" if detail else ""),
+                "tone": STATUS_TONES.get(r["status"], ""),
+                "help": label,
+            },
+            "when": relative_time(r["created_at"], tz_name, now),
+            "when_help": full_time(r["created_at"], tz_name),
+        }
+        if cid is None:
+            item["selectable"] = False
+            item["tick_help"] = NO_CONVERSATION
+            item["title_help"] = NO_CONVERSATION
+        shown.append(item)
+    return shown
 
 
-def _message_text(row) -> str:
-    """The body; campaign messages start with 📣 and the campaign's name."""
-    body = (row["body"] or "") + (" 📎" if row["has_media"] else "")
-    if row["campaign_name"]:
-        return f"📣 {row['campaign_name']} — {body}"
-    return body
-
-
-@st.fragment(run_every=common.LIVE_SECONDS)
+@st.fragment(run_every=LIVE_SECONDS)
 def sent_list(user_id: int) -> None:
     viewer = get_user(rt.db, user_id)
     try:
@@ -64,21 +98,19 @@ def sent_list(user_id: int) -> None:
     except ParleyError as exc:
         st.error(esc(exc))
         return
-    query = common.search_box(KEY)
-    bar = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
-    if viewer.can_send:
-        common.action_buttons(
-            KEY, user_id, ACTIONS, bar.container(horizontal=True, vertical_alignment="center", width="content")
-        )
-    common.pager(
+    top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+    query = list_controls.search_box(KEY, top.container(horizontal=True, vertical_alignment="center", width="content"))
+    shown = sent_rows(page.rows, viewer.timezone)
+    keep_shown(KEY, shown)
+    list_controls.pager(
         KEY,
         page,
-        bar.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
+        top.container(horizontal=True, vertical_alignment="center", horizontal_alignment="right", width="content"),
     )
-    common.feedback(KEY, user_id)
-    st.space("small")  # room for the table's hover toolbar below the pager
-    rows = page.rows
-    if not rows:
+    if viewer.can_send:
+        bulk.action_buttons(KEY, user_id, ACTIONS, st.container(horizontal=True, vertical_alignment="center"))
+    bulk.feedback(KEY)
+    if not page.rows:
         st.info(
             md("No sent messages match “{query}”.", query=query)
             if query
@@ -86,51 +118,10 @@ def sent_list(user_id: int) -> None:
             icon="📤",
         )
         return
-    tz = viewer.timezone
-    df = pd.DataFrame(
-        {
-            "●": [_reply_mark(r) for r in rows],
-            "Recipient": [common.contact_label(r["contact_name"], r["contact_phone"]) for r in rows],
-            "Channel": [common.channel_badge(r["channel"]) for r in rows],
-            "Message": [_message_text(r) for r in rows],
-            "Status": [common.status_label(r, tz) for r in rows],
-            "Sent": [common.fmt_time(r["created_at"], tz) for r in rows],
-        }
-    )
-    colours = [STATUS_COLOURS.get(r["status"], "") for r in rows]
-    unread = [bool(r["unread"]) for r in rows]
-
-    def style(frame):
-        styled = frame.style.apply(lambda col: [c for c in colours], subset=["Status"], axis=0)
-        return styled.apply(
-            lambda col: ["font-weight: bold" if u else "" for u in unread], subset=["Recipient"], axis=0
-        )
-
-    # Pixel widths that fit the main column of a 1400-px window beside the sidebar.
-    common.live_table(
-        KEY,
-        df,
-        [r["id"] for r in rows],
-        [r["conversation_id"] for r in rows],
-        selectable=viewer.can_send,
-        style=style,
-        column_config={
-            "●": st.column_config.TextColumn(" ", width=28, help=MARK_HELP),
-            "Recipient": st.column_config.TextColumn(width=135),
-            "Channel": st.column_config.TextColumn(width=100),
-            "Message": st.column_config.TextColumn(width=190, help="📣 marks a campaign message"),
-            "Status": st.column_config.TextColumn(
-                width=335, help="The reason of a failure is shown in full in the conversation"
-            ),
-            "Sent": st.column_config.TextColumn(width=95),
-        },
-    )
-    st.caption(
-        "Click a message to open its conversation; tick the boxes to mark conversations read or unread. "
-        "– marks a campaign message nobody has answered yet: it has no conversation to open."
-    )
+    row_list(KEY, shown, label="Sent messages", selectable=viewer.can_send)
+    st.caption("📣 marks a campaign message; – one nobody has answered yet (it has no conversation to open).")
 
 
 st.header("Sent Messages", anchor=False)
-common.dialogs(KEY, user.id)
+bulk.dialogs(KEY, user.id)
 sent_list(user.id)

@@ -191,7 +191,7 @@ def _sign_out_clicked(user_id: int, everywhere: bool) -> None:
 
 def render_frame(rt: Runtime, user: User) -> None:
     """Sidebar identity and sign-out, demo banner, live notifications."""
-    from pages import notify
+    from pages import layout, notify
 
     with st.sidebar:
         # Names are typed by people: shown as written, never as Markdown.
@@ -220,10 +220,9 @@ def render_frame(rt: Runtime, user: User) -> None:
             on_click=guarded(_sign_out_clicked),
             args=(user.id, True),
         )
-    if queries.workspace(rt.db).get("demo"):
-        st.info(
-            "Demo workspace: the people, numbers and messages here are made up, and the built-in "
-            "simulator plays the carrier.",
-            icon="🧪",
-        )
+        if queries.workspace(rt.db).get("demo"):  # said once, in the sidebar, not above every page
+            st.caption(
+                "🧪 Demo workspace: the people and messages are made up; the built-in simulator plays the carrier."
+            )
+    layout.frame()
     notify.render(user)

@@ -11,7 +11,10 @@ import streamlit as st
 
 from core import queries, runtime
 from core.errors import ParleyError
-from pages import common, session
+from pages import session
+from pages.bulk import member_label
+from pages.inbox_list import inbox_list
+from pages.list_controls import reset_paging
 from pages.session import guarded
 from pages.text import esc
 
@@ -28,9 +31,7 @@ except ParleyError as exc:
 
 st.header("Team Inbox", anchor=False)
 WHOLE_TEAM = 0  # not None: a selectbox treats None as "nothing chosen" and offers to clear it
-names = {WHOLE_TEAM: "Whole team"} | {
-    m["id"]: f"{m['display_name']} (@{m['username']})" + (" · admin" if m["role"] == "admin" else "") for m in members
-}
+names = {WHOLE_TEAM: "Whole team"} | {m["id"]: member_label(m) for m in members}
 if st.session_state.get("team.owner") not in names:  # that agent was disabled since
     st.session_state.pop("team.owner", None)
 row = st.container(horizontal=True, vertical_alignment="bottom")
@@ -39,7 +40,7 @@ choice = row.selectbox(
     list(names),
     format_func=names.get,
     key="team.owner",
-    on_change=guarded(common.reset_paging),
+    on_change=guarded(reset_paging),
     args=("team",),
     width=360,
 )
@@ -49,7 +50,7 @@ if user.is_supervisor:
 else:
     row.caption("Reading a conversation here leaves its owner's unread mark alone.", width="content")
 
-common.inbox_list(
+inbox_list(
     user,
     key="team",
     scope="team",

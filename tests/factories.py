@@ -116,6 +116,110 @@ def always_open(db) -> None:
     db.write(write)
 
 
+def add_user(db, username: str, *, role="standard", display_name=None, timezone="UTC", active=True) -> int:
+    """A user whose password is ``parley-test`` (pages tests sign in through session state)."""
+
+    def write(tx):
+        uid = tx.next_id("seq_users")
+        tx.execute(
+            "INSERT INTO users (id, username, display_name, role, team_id, password_hash, timezone, active, "
+            "created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            [uid, username, display_name or username.title(), role, _password_hash(), timezone, active, clock.utcnow()],
+        )
+        return uid
+
+    return db.write(write)
+
+
+_HASHES: dict[str, str] = {}
+
+
+def _password_hash() -> str:
+    from core.auth import hash_password
+
+    if "h" not in _HASHES:  # hashing is slow on purpose: once per test session
+        _HASHES["h"] = hash_password("parley-test")
+    return _HASHES["h"]
+
+
+def add_campaign(db, *, name: str, sender_id: int, body: str = "", created_by=None) -> int:
+    def write(tx):
+        cid = tx.next_id("seq_campaigns")
+        tx.execute(
+            "INSERT INTO campaigns (id, name, sender_id, body, status, created_by, created_at) "
+            "VALUES (?, ?, ?, ?, 'sent', ?, ?)",
+            [cid, name, sender_id, body, created_by, clock.utcnow()],
+        )
+        return cid
+
+    return db.write(write)
+
+
+def add_message(
+    db,
+    *,
+    contact_id,
+    sender_id,
+    body,
+    conversation_id=None,
+    direction="out",
+    status="delivered",
+    author_id=None,
+    at=None,
+    campaign_id=None,
+    error_code=None,
+    error_reason=None,
+    release_at=None,
+    has_media=False,
+) -> int:
+    """One message; in a conversation, its summary (last message, counts) moves as core's writes move it."""
+    at = at or clock.utcnow()
+
+    def write(tx):
+        mid = tx.scalar(
+            "INSERT INTO messages (conversation_id, contact_id, sender_id, campaign_id, direction, author_id, body, "
+            "status, provider_message_id, error_code, error_reason, created_at, status_at, has_media, release_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+            [
+                conversation_id,
+                contact_id,
+                sender_id,
+                campaign_id,
+                direction,
+                author_id,
+                body,
+                "received" if direction == "in" else status,
+                f"F{next(_phone_seq)}-{at.timestamp()}",
+                error_code,
+                error_reason,
+                at,
+                at,
+                has_media,
+                release_at,
+            ],
+        )
+        if conversation_id is not None:
+            tx.execute(
+                "UPDATE conversations SET last_message_at = ?, last_message_preview = ?, "
+                "last_message_direction = ?, message_count = message_count + 1, "
+                "last_inbound_at = CASE WHEN ? = 'in' THEN ? ELSE last_inbound_at END WHERE id = ?",
+                [at, body[:140], direction, direction, at, conversation_id],
+            )
+        return mid
+
+    return db.write(write)
+
+
+def mark_read(db, user_id: int, conversation_id: int) -> None:
+    """The owner has read the conversation up to now (as opening it does)."""
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT OR REPLACE INTO read_markers (user_id, conversation_id, read_at, unread) VALUES (?, ?, ?, FALSE)",
+            [user_id, conversation_id, clock.utcnow()],
+        )
+    )
+
+
 def add_template(
     db,
     *,

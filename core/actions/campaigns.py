@@ -68,6 +68,7 @@ class Preview:
     audience: Audience
     estimate: Estimate
     due: pd.Series  # each recipient's release time (naive UTC)
+    why: pd.Series  # why each waits until then: 'business_hours' | 'quiet_hours' | None
     warnings: list[str]
     owner: tuple[str, int | None]  # (mode, user or team id)
 
@@ -168,7 +169,9 @@ def check_campaign(db: Database, actor: User, draft: CampaignDraft) -> Preview:
             raise ValidationError("Schedule a campaign at most a year ahead.")
     owner = _owner(db, actor, draft)
     built = audiences.build(db, draft.audience, template=template, sources=draft.sources, sender=sender)
-    figures, due = estimate(db, template, sender["channel"], built.recipients, built.values, max(send_at or now, now))
+    figures, due, why = estimate(
+        db, template, sender["channel"], built.recipients, built.values, max(send_at or now, now)
+    )
     warnings = []
     sender_warning = senders.registration_warning(sender)
     if sender_warning and not sender["send_blocked"]:
@@ -185,6 +188,7 @@ def check_campaign(db: Database, actor: User, draft: CampaignDraft) -> Preview:
         audience=built,
         estimate=figures,
         due=due,
+        why=why,
         warnings=warnings,
         owner=owner,
     )
@@ -224,6 +228,8 @@ def _queue(tx: Transaction, actor: User, p: Preview) -> int:
             "body": recipients["body"].astype(str),
             "template_values": recipients["template_values"].astype(object),
             "release_at": p.due.where(p.due > pd.Timestamp(now)).astype("datetime64[us]"),
+            # What holds it past its time (the hours); a campaign simply waiting for its chosen time has none.
+            "queued_reason": p.why.where(p.due > pd.Timestamp(now), None).astype(object),
             "due_at": p.due.where(p.due > pd.Timestamp(now), pd.Timestamp(now)).astype("datetime64[us]"),
             "opt_in": recipients["csv_opt_in"].astype(bool)
             if "csv_opt_in" in recipients
@@ -246,8 +252,9 @@ def _queue(tx: Transaction, actor: User, p: Preview) -> int:
         )
         tx.execute(
             """INSERT INTO messages (conversation_id, contact_id, sender_id, campaign_id, direction, author_id, body,
-                   status, created_at, status_at, release_at, template_id, template_values)
-               SELECT cv.id, ct.id, ?, ?, 'out', ?, f.body, 'queued', ?, ?, f.release_at, ?, f.template_values
+                   status, created_at, status_at, release_at, template_id, template_values, queued_reason)
+               SELECT cv.id, ct.id, ?, ?, 'out', ?, f.body, 'queued', ?, ?, f.release_at, ?, f.template_values,
+                      f.queued_reason
                FROM _campaign f JOIN contacts ct ON ct.phone = f.phone
                LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.sender_id = ?
                WHERE NOT ct.opted_out AND NOT ct.archived""",

@@ -19,7 +19,7 @@ from typing import Any
 
 import emoji
 
-from core import clock, events, media_rules, permissions, phones, queries, senders, settings, templates
+from core import clock, drafts, events, media_rules, permissions, phones, queries, senders, settings, templates
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
@@ -62,7 +62,11 @@ class SendPlan:
     status: str = QUEUED
     release_at: dt.datetime | None = None
     error_reason: str | None = None
+    queued_reason: str | None = None  # QUEUED_REASONS: why it waits until release_at
 
+
+# Why a message written now waits (``messages.queued_reason``), from ``release_time``'s words.
+QUEUED_REASONS = {"outside business hours": "business_hours", "the recipient's quiet hours": "quiet_hours"}
 
 # ---- what the composer offers --------------------------------------------------------------
 
@@ -274,7 +278,8 @@ def check_send(
     if blocked:
         plan.status, plan.error_reason = NOT_SENT, _short_reason(detail, templates_only)
         return plan
-    plan.release_at, _ = release_time(db, detail, now)
+    plan.release_at, why = release_time(db, detail, now)
+    plan.queued_reason = QUEUED_REASONS.get(why) if why else None
     return plan
 
 
@@ -366,8 +371,9 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
     message_id = tx.next_id("seq_messages")
     tx.execute(
         """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, author_id, body, status,
-               error_reason, created_at, status_at, has_media, release_at, template_id, template_values)
-           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               error_reason, created_at, status_at, has_media, release_at, template_id, template_values,
+               queued_reason)
+           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             message_id,
             detail["conversation_id"],
@@ -383,8 +389,11 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
             plan.release_at if plan.release_at and plan.release_at > now else None,
             plan.template_id,
             json.dumps(plan.template_values, ensure_ascii=False) if plan.template_values else None,
+            plan.queued_reason if plan.release_at and plan.release_at > now else None,
         ],
     )
+    if author_id is not None:
+        drafts.clear_draft(tx, author_id, detail["conversation_id"])  # the draft became this message
     for sha, content_type, filename, size in stored_media:
         tx.execute(
             "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "

@@ -23,7 +23,7 @@ import pandas as pd
 from core import encoding, settings
 from core.campaigns.audience import VARIABLE_RE
 from core.db import Database
-from core.release import recipient_zones, release_times
+from core.release import recipient_zones, release_times_and_reasons
 from core.templates import Template
 
 
@@ -88,11 +88,11 @@ def estimate(
     recipients: pd.DataFrame,
     values: dict[str, pd.Series],
     not_before: dt.datetime,
-) -> tuple[Estimate, pd.Series]:
-    """The figures, and each recipient's release time (naive UTC)."""
+) -> tuple[Estimate, pd.Series, pd.Series]:
+    """The figures, and each recipient's release time (naive UTC) and why it waits until then."""
     index = recipients.index
     if recipients.empty:
-        return Estimate(0, 0, 0.0, 0, None, None), pd.Series(dtype="datetime64[us]")
+        return Estimate(0, 0, 0.0, 0, None, None), pd.Series(dtype="datetime64[us]"), pd.Series(dtype=object)
     if channel == "sms":
         segments, ucs2 = segments_per_recipient(template, values, index)
         total, cost, ucs = int(segments.sum()), int(segments.sum()), int(ucs2.sum())
@@ -100,7 +100,7 @@ def estimate(
         total = cost = len(recipients)
         ucs = 0
     zones = recipient_zones(recipients["phone"], recipients.get("timezone"))
-    due = release_times(
+    due, why = release_times_and_reasons(
         zones,
         pd.Series(pd.Timestamp(not_before), index=index),
         settings.business_hours(db),
@@ -116,4 +116,5 @@ def estimate(
             last_start_at=due.max().to_pydatetime(),
         ),
         due,
+        why,
     )

@@ -241,3 +241,71 @@ def describe_release(
     """'Queued until Mon 9:00 AM (outside business hours)' for a held message."""
     text = f"Queued until {format_local(when_utc, viewer_tz, now_utc)}"
     return f"{text} ({reason})" if reason else text
+
+
+# ---- what the composer and the README say about the hours ---------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenState:
+    open: bool
+    changes_at: dt.datetime | None  # naive UTC: when it closes (open) or opens (closed); None = never
+
+
+def open_state(now_utc: dt.datetime, hours: BusinessHours | None) -> OpenState:
+    """Open or closed at ``now_utc``, and until when (adjacent intervals count as one opening)."""
+    now_utc = clock.to_naive_utc(now_utc)
+    if hours is None:
+        return OpenState(True, None)
+    horizon = now_utc + dt.timedelta(days=SEARCH_DAYS)
+    current: Interval | None = None
+    for start, end in _open_intervals(now_utc, hours):
+        if current is not None:
+            if start <= current[1]:  # runs on past midnight, or a second interval right after
+                current = (current[0], max(current[1], end))
+                continue
+            break
+        if end <= now_utc:
+            continue
+        if start > now_utc:
+            return OpenState(False, start if start < horizon else None)
+        current = (start, end)
+    if current is None:
+        return OpenState(False, None)
+    return OpenState(True, current[1] if current[1] < horizon else None)
+
+
+def _clock(t: dt.time) -> str:
+    if t == MIDNIGHT:
+        return "midnight"
+    return f"{t.hour % 12 or 12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
+
+
+def week_summary(hours: BusinessHours) -> str:
+    """'Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM' (the workspace's own time; closed days left out)."""
+    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    spans = [", ".join(f"{_clock(a)}–{_clock(b)}" for a, b in hours.weekly.get(day, [])) for day in range(7)]
+    parts, day = [], 0
+    while day < 7:
+        last = day
+        while last + 1 < 7 and spans[last + 1] == spans[day]:
+            last += 1
+        if spans[day]:
+            days = names[day] if last == day else f"{names[day]}–{names[last]}"
+            parts.append(f"{days} {spans[day]}")
+        day = last + 1
+    return ", ".join(parts) if parts else "never open"
+
+
+def describe_hours(now_utc: dt.datetime, hours: BusinessHours, viewer_tz: str | None) -> str:
+    """'Business hours (America/New_York): Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM · closed now, opens Mon 8:00 AM'."""
+    state = open_state(now_utc, hours)
+    if state.open:
+        now_text = "open now" + (
+            f" until {format_local(state.changes_at, viewer_tz, now_utc)}" if state.changes_at else ""
+        )
+    else:
+        now_text = "closed now" + (
+            f", opens {format_local(state.changes_at, viewer_tz, now_utc)}" if state.changes_at else ""
+        )
+    return f"Business hours ({hours.timezone}): {week_summary(hours)} · {now_text}"

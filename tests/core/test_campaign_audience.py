@@ -184,3 +184,4 @@ def test_first_time_it_can_go_under_business_and_quiet_hours(db, ws):
     # Monday 9:00 New York (13:00 UTC) for the San Francisco numbers too (6:00 there: quiet until 8:00 = 15:00 UTC).
     assert p.estimate.first_at == dt.datetime(2026, 3, 16, 13, 0)  # the UK number: 13:00 UTC is 13:00 in London
     assert p.estimate.last_start_at == dt.datetime(2026, 3, 16, 15, 0)
+    assert set(p.why) == {"business_hours"}  # closed on Saturday: the hours hold every one of them

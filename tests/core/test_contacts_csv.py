@@ -306,3 +306,16 @@ def test_report_download_is_neutralised_too(db, ana):
     report = load(db, ana, b"name,phone\n=cmd(),+1 415 867 0180\n")
     text = report.to_csv().decode("utf-8-sig")
     assert "'=cmd()" in text and "'+1 415 867 0180" in text
+
+
+def test_a_supervisor_cannot_export_the_address_book(db, make_user):
+    sam = make_user("sam", role="supervisor")
+    with pytest.raises(PermissionDenied) as refused:
+        contacts_csv.export_contacts(db, sam, archived="all")
+    assert str(refused.value) == (
+        "Exporting contacts is for agents and admins: supervisors can look contacts up here, "
+        "but the address book does not leave Parley with them."
+    )
+    assert contacts_csv.can_export(sam) is False
+    assert contacts_csv.can_export(make_user("ana")) is True
+    assert contacts_csv.can_export(make_user("root", role="admin")) is True

@@ -222,3 +222,60 @@ def test_format_local_today_and_far_ahead():
     assert format_local(utc(NY, 2026, 1, 14, 13, 5), NY, now) == "1:05 PM"
     assert format_local(utc(NY, 2026, 2, 2, 0, 30), NY, now) == "Mon Feb 2, 12:30 AM"
     assert format_local(dt.datetime(2026, 1, 14, 12, 0), None, dt.datetime(2026, 1, 14, 6, 0)) == "12:00 PM UTC"
+
+
+# ---- open or closed now, and the week in one line ----------------------------------------------
+
+
+def demo_week() -> BusinessHours:
+    weekly = {day: [(T(8), T(20))] for day in range(5)} | {5: [(T(9), T(14))], 6: []}
+    return BusinessHours(timezone=NY, weekly=weekly, holidays={dt.date(2026, 12, 25)})
+
+
+def test_open_state_says_until_when():
+    from core.compliance.hours import open_state
+
+    state = open_state(utc(NY, 2026, 3, 4, 15, 30), demo_week())  # Wednesday afternoon
+    assert (state.open, state.changes_at) == (True, utc(NY, 2026, 3, 4, 20, 0))
+
+
+def test_closed_on_friday_night_opens_saturday_morning_and_skips_a_holiday():
+    from core.compliance.hours import open_state
+
+    state = open_state(utc(NY, 2026, 3, 6, 21, 0), demo_week())
+    assert (state.open, state.changes_at) == (False, utc(NY, 2026, 3, 7, 9, 0))
+    christmas_eve = open_state(utc(NY, 2026, 12, 24, 22, 0), demo_week())  # Thursday night, Friday the 25th off
+    assert (christmas_eve.open, christmas_eve.changes_at) == (False, utc(NY, 2026, 12, 26, 9, 0))
+
+
+def test_hours_running_past_midnight_are_one_opening():
+    from core.compliance.hours import open_state
+
+    late = BusinessHours(timezone=NY, weekly={0: [(T(18), T(0))], 1: [(T(0), T(2)), (T(9), T(12))]}, holidays=set())
+    state = open_state(utc(NY, 2026, 3, 2, 23, 0), late)  # Monday 11 PM
+    assert (state.open, state.changes_at) == (True, utc(NY, 2026, 3, 3, 2, 0))
+
+
+def test_never_open_is_closed_with_no_opening():
+    from core.compliance.hours import open_state
+
+    never = BusinessHours(timezone=NY, weekly={}, holidays=set())
+    assert open_state(utc(NY, 2026, 3, 4, 12, 0), never) == open_state(utc(NY, 2026, 3, 5, 12, 0), never)
+    assert open_state(utc(NY, 2026, 3, 4, 12, 0), never).open is False
+    assert open_state(utc(NY, 2026, 3, 4, 12, 0), never).changes_at is None
+
+
+def test_the_week_in_one_line_and_the_state_in_the_viewers_time():
+    from core.compliance.hours import describe_hours, week_summary
+
+    assert week_summary(demo_week()) == "Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM"
+    assert (
+        describe_hours(utc(NY, 2026, 3, 6, 21, 0), demo_week(), NY)
+        == "Business hours (America/New_York): Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM · closed now, "
+        "opens Sat 9:00 AM"
+    )
+    assert (
+        describe_hours(utc(NY, 2026, 3, 4, 15, 30), demo_week(), LA)
+        == "Business hours (America/New_York): Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM · open now "
+        "until 5:00 PM"
+    )

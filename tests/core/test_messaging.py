@@ -216,3 +216,36 @@ def test_unregistered_us_sender_warns_admins_only(db, ws):
     db.write(lambda tx: tx.execute("UPDATE senders SET registration_status = 'unregistered' WHERE id = ?", [ws["sms"]]))
     assert "10DLC" in messaging.composer_state(db, ws["admin"], ws["c_sms"]).sender_warning
     assert messaging.composer_state(db, ws["maria"], ws["c_sms"]).sender_warning is None
+
+
+def test_a_queued_message_records_why_it_waits_and_a_sent_one_does_not(db, ws):
+    from core import settings
+
+    db.write(
+        lambda tx: (
+            settings.put(
+                tx,
+                "business_hours",
+                {"timezone": "America/New_York", "weekly": {str(d): [["09:00", "17:00"]] for d in range(5)}},
+            ),
+            settings.put(tx, "quiet_hours", {"start": "08:00", "end": "21:00"}),
+        )
+    )
+    clock.freeze(dt.datetime(2026, 11, 27, 23, 30))  # Friday 18:30 in New York: closed
+    closed = message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "See you Monday"))
+    assert (closed["queued_reason"], closed["release_at"]) == ("business_hours", dt.datetime(2026, 11, 30, 16, 0))
+    clock.freeze(dt.datetime(2026, 11, 30, 14, 30))  # Monday 9:30 in New York, 6:30 in California
+    quiet = message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "Good morning"))
+    assert (quiet["queued_reason"], quiet["release_at"]) == ("quiet_hours", dt.datetime(2026, 11, 30, 16, 0))
+    clock.freeze(dt.datetime(2026, 11, 30, 18, 0))  # open, and 10:00 in California
+    now = message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "Right away"))
+    assert (now["queued_reason"], now["release_at"]) == (None, None)
+
+
+def test_sending_clears_the_authors_draft_in_the_same_write(db, ws):
+    from core import drafts
+
+    f.always_open(db)
+    drafts.do_save_draft(db, ws["maria"], ws["c_sms"], "See you Monday")
+    messaging.do_send(db, ws["maria"], ws["c_sms"], "See you Monday")
+    assert drafts.get_draft(db, ws["maria"], ws["c_sms"]) == ""

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 
 from core import settings
-from core.release import recipient_zones, release_times
+from core.release import recipient_zones, release_times, release_times_and_reasons
 
 
 def test_zones_by_number_and_by_the_contacts_own_setting():
@@ -50,4 +50,26 @@ def test_release_times_per_zone_and_earliest_moment():
         pd.Timestamp("2026-03-16 15:00"),  # Monday 8:00 in San Francisco
         pd.Timestamp("2026-03-16 13:00"),  # unknown zone: the business's own
         pd.Timestamp("2026-03-17 15:00"),  # Tuesday 8:00 in San Francisco, not before Tuesday noon UTC
+    ]
+
+
+def test_why_each_waits():
+    business = settings.business_hours_from_json(
+        {"timezone": "America/New_York", "weekly": {str(d): [["09:00", "17:00"]] for d in range(7)}, "holidays": []}
+    )
+    quiet = settings.quiet_hours_from_json({"start": "08:00", "end": "21:00"})
+    zones = pd.Series(["America/New_York", "America/Los_Angeles", "America/New_York"])
+    at = pd.Series(
+        [
+            dt.datetime(2026, 3, 14, 3, 0),  # 23:00 in New York: closed
+            dt.datetime(2026, 3, 14, 14, 0),  # 10:00 in New York, open; 7:00 in San Francisco: quiet
+            dt.datetime(2026, 3, 14, 14, 0),  # open, and allowed: goes now
+        ]
+    )
+    due, why = release_times_and_reasons(zones, at, business, quiet)
+    assert list(why) == ["business_hours", "quiet_hours", None]
+    assert list(due) == [
+        pd.Timestamp("2026-03-14 13:00"),
+        pd.Timestamp("2026-03-14 15:00"),
+        pd.Timestamp("2026-03-14 14:00"),
     ]

@@ -66,6 +66,7 @@ def test_narrower_hours_hold_what_was_due(db, ws):
     save(db, ws["admin"], WEEKDAYS_9_TO_5, holidays=["2026-03-16"])  # and Monday is a holiday
     tuesday_9am = dt.datetime(2026, 3, 17, 13, 0)
     assert due(db, mid) == (tuesday_9am, tuesday_9am)
+    assert db.scalar("SELECT queued_reason FROM messages WHERE id = ?", [mid]) == "business_hours"
 
 
 def test_quiet_hours_are_recipients_own_and_re_time_too(db, ws):

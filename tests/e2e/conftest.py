@@ -172,3 +172,35 @@ def sign_in(page, base: str, username: str, password: str = "parley-demo") -> No
         if time.time() > deadline:
             raise AssertionError("the sign-in cookie was never set")
         page.wait_for_timeout(100)
+
+
+# ---- a busy machine -----------------------------------------------------------------------------
+
+BURN_SECONDS = 900  # a burner never outlives this, even if a test run is killed before its teardown
+
+_BURN = "import time, sys\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@pytest.fixture
+def cpu_burner():
+    """One process spinning on each core for the length of the test: a loaded 2-core machine.
+
+    The processes are ours (started here, ended here by their ids) and stop by themselves after
+    ``BURN_SECONDS`` whatever happens to the test run.
+    """
+    burners = [subprocess.Popen([sys.executable, "-c", _BURN, str(BURN_SECONDS)]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield burners
+    finally:
+        for proc in burners:
+            proc.kill()
+        for proc in burners:
+            proc.wait(timeout=10)
+
+
+def signed_in_page(browser, base: str, username: str, viewport: dict | None = None):
+    """A fresh browser context signed in as ``username`` (its cookie set), on the home page."""
+    context = browser.new_context(viewport=viewport or {"width": 1400, "height": 900})
+    page = context.new_page()
+    sign_in(page, base, username)
+    return page

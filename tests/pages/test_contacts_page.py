@@ -8,6 +8,8 @@ from streamlit.testing.v1 import AppTest
 from core import contacts
 from tests import factories as f
 from tests.conftest import ROOT, demo_user, sign_in_apptest
+from tests.pages import lists
+from tests.pages.lists import workspace  # noqa: F401
 
 PAGE = "pages/contacts.py"
 
@@ -44,9 +46,8 @@ def search(at, query):
     return at.run()
 
 
-def table(at):
-    frames = [d.value for d in at.dataframe]
-    return next(f for f in frames if "Phone" in f.columns and "Conversations" in f.columns)
+def listed(at) -> list[dict]:
+    return lists.rows(at, "contacts")
 
 
 def page_as(demo_runtime, username, query=None) -> AppTest:
@@ -62,8 +63,7 @@ def test_list_shows_the_first_page(app_as, demo_db):
     total = demo_db.scalar("SELECT count(*) FROM contacts WHERE NOT archived")
     at = app_as("maria", PAGE)
     assert not page_errors(at) and not at.error
-    frame = table(at)
-    assert len(frame) == min(total, contacts.PAGE_SIZE)
+    assert len(listed(at)) == min(total, contacts.PAGE_SIZE)
     assert f"of {total:,}" in all_text(at)
     assert at.download_button, "Export CSV is offered"
 
@@ -73,10 +73,10 @@ def test_search_by_name_and_by_number(app_as, demo_db):
         "SELECT name, phone FROM contacts WHERE name LIKE '% %' AND NOT archived ORDER BY id LIMIT 1"
     )
     at = search(app_as("maria", PAGE), name.split()[-1].upper())
-    assert name in list(table(at)["Name"])
+    assert name in [r["title"] for r in listed(at)]
     national = phone[2:]
     at = search(at, f"({national[:3]}) {national[3:6]}-{national[6:]}")
-    assert list(table(at)["Name"]) == [name]
+    assert [r["title"] for r in listed(at)] == [name]
     at = search(at, "%_.*")
     assert not at.error and "No contacts match" in all_text(at)
 
@@ -226,3 +226,29 @@ def test_contact_form_in_a_conversation_saves_an_unknown_number(app_as, demo_db,
     assert not at.error
     assert demo_db.scalar("SELECT name FROM contacts WHERE id = ?", [contact_id]) == "Saved From Chat"
     assert demo_db.scalar("SELECT count(*) FROM contacts WHERE phone = ?", [phone]) == 1
+
+
+def test_clicking_a_contact_row_opens_it_here(workspace):  # noqa: F811
+    workspace.user("ana")
+    quinn = f.add_contact(workspace.db, name="Quinn Quiet", phone="+14155552001")
+    f.add_contact(workspace.db, phone="+14155552002")
+    at = workspace.app("ana", PAGE)
+    assert [(r["title"], r["text"], r["when"], r["flags"]) for r in listed(at)] == [
+        ("Quinn Quiet", "(415) 555-2001", "0 conversations", []),
+        ("(415) 555-2002", "", "0 conversations", []),
+    ]
+    assert lists.rows_data(at, "contacts")["open_event"] is True, "rows open here, not on another page"
+    at = lists.send_event(at, "contacts", "open", quinn)
+    assert not at.exception
+    assert at.query_params["id"] in (str(quinn), [str(quinn)])
+    assert "Quinn Quiet" in texts(at, "subheader")[0].replace("\\", "")
+
+
+def test_a_supervisor_is_told_export_is_for_agents_and_admins(workspace):  # noqa: F811
+    workspace.user("sam", role="supervisor")
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
+    sign_in_apptest(at, workspace.rt, "sam")
+    at.run()
+    assert not at.exception
+    assert not at.download_button
+    assert "Exporting contacts is for agents and admins." in texts(at, "caption")

@@ -1,0 +1,85 @@
+"""Older messages load when the agent scrolls to the top of the thread.
+
+A small component of our own sits above the first message shown. When it
+scrolls into view inside the thread's scroll area, it asks the server for
+more (an ``older`` event), and once the longer thread is drawn it puts the
+message that was on top back where the agent was looking, so the thread
+does not jump. Plain text only (``textContent``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import streamlit as st
+
+from pages.session import guarded
+
+JS = """
+const STATE = "__parleyOlder";
+
+function scroller(node) {
+  // The thread's scroll area: the nearest ancestor (across the shadow root) that scrolls.
+  let el = node.parentNode && node.parentNode.host ? node.parentNode.host : node.parentElement;
+  while (el && el !== document.body) {
+    const style = getComputedStyle(el);
+    if (/(auto|scroll)/.test(style.overflowY) && el.scrollHeight > el.clientHeight) return el;
+    el = el.parentElement;
+  }
+  return null;
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  let state = parentElement[STATE];
+  if (!state) {
+    const row = document.createElement("div");
+    row.className = "older";
+    parentElement.appendChild(row);
+    state = parentElement[STATE] = { row, asked: null, keep: null, observer: null };
+  }
+  state.row.textContent = data.has_older ? "Loading older messages…" : data.first_text;
+  state.row.classList.toggle("end", !data.has_older);
+  const area = scroller(state.row);
+  // A longer thread was drawn: keep the message that was on top where it was.
+  if (state.keep && area && data.shown > state.keep.shown) {
+    area.scrollTop = area.scrollHeight - state.keep.fromBottom;
+    state.keep = null;
+  }
+  if (state.observer) state.observer.disconnect();
+  if (!data.has_older || !area) return;
+  state.observer = new IntersectionObserver((entries) => {
+    if (!entries.some((e) => e.isIntersecting)) return;
+    if (state.asked === data.shown) return; // one request per length of thread
+    state.asked = data.shown;
+    state.keep = { shown: data.shown, fromBottom: area.scrollHeight - area.scrollTop };
+    setTriggerValue("older", data.shown);
+  }, { root: area, rootMargin: "200px 0px 0px 0px" });
+  state.observer.observe(state.row);
+}
+"""
+
+CSS = """
+.older { font: 0.8rem var(--st-font, sans-serif); color: var(--st-text-color, #31333f); opacity: 0.6;
+         text-align: center; padding: 4px 0 8px; }
+"""
+
+
+@functools.cache
+def _component():
+    return st.components.v2.component("parley.older_messages", js=JS, css=CSS)
+
+
+def _on_older(on_more: Callable[[], None]) -> None:
+    on_more()
+
+
+def older_messages(key: str, *, shown: int, has_older: bool, on_more: Callable[[], None]) -> None:
+    """Above the thread: loads more when scrolled into view; at the start of the conversation, says so."""
+    _component()(
+        key=key,
+        data={"shown": shown, "has_older": has_older, "first_text": "The conversation starts here."},
+        on_older_change=guarded(functools.partial(_on_older, on_more)),
+        height="content",
+    )

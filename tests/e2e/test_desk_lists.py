@@ -1,0 +1,159 @@
+"""The desk's lists in a real browser on a busy machine: one click opens, every time.
+
+Fifty conversations opened in a row from each list (My Inbox, Sent Messages, and Team Inbox right
+after choosing someone in *Inbox of*), with a process spinning on every core, and not one blank
+page or dead click: each click lands on the clicked conversation, which shows its newest message,
+and the browser logs no error. Then the rows' keyboard: arrows move, Enter opens, ``x`` ticks.
+
+A dead click is a click after which the address never becomes the row's conversation; a blank
+page is a conversation address whose page never shows its messages (Streamlit's "Bad delta path"
+error leaves exactly that). The deadline per open is the product's (400 ms p95 on a quiet
+machine) times a margin for a 2-core machine whose cores are both taken by the burner.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import signed_in_page
+
+OPENS = 50
+OPEN_MS = 15_000
+LIST_MS = 30_000
+
+
+def watch_console(page) -> list[str]:
+    errors: list[str] = []
+    page.on(
+        "console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load" not in m.text else None
+    )
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def row_links(page, label: str):
+    """The links of the row list labelled ``label`` (rows without a conversation have none)."""
+    return page.locator(f"[role=listbox][aria-label^='{label}'] li.row a.main")
+
+
+def open_and_check(page, link, errors: list[str], what: str) -> None:
+    href = link.get_attribute("href")
+    cid = re.search(r"/conversation\?id=(\d+)$", href).group(1)
+    link.click()
+    try:
+        page.wait_for_url(re.compile(rf"/conversation\?id={cid}$"), timeout=OPEN_MS)
+    except Exception as exc:
+        raise AssertionError(f"dead click: {what} (conversation {cid}) never opened") from exc
+    try:
+        page.locator("[data-testid=stChatMessage]").last.wait_for(state="visible", timeout=OPEN_MS)
+        expect(page.get_by_role("link", name=re.compile(r"^Back to "))).to_be_visible(timeout=OPEN_MS)
+    except Exception as exc:
+        raise AssertionError(f"blank page: {what} (conversation {cid}); browser errors: {errors[-3:]}") from exc
+    assert not errors, f"{what}: the browser logged {errors}"
+
+
+def back_to(page, nav: str, label: str) -> None:
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=nav).click()
+    row_links(page, label).first.wait_for(state="visible", timeout=LIST_MS)
+
+
+@pytest.mark.parametrize(
+    "username, nav, label",
+    [("maria", "My Inbox", "My Inbox"), ("maria", "Sent Messages", "Sent messages")],
+)
+def test_fifty_opens_in_a_row_under_load(parley, browser, cpu_burner, username, nav, label):
+    base, _, _ = parley
+    page = signed_in_page(browser, base, username)
+    errors = watch_console(page)
+    back_to(page, nav, label)
+    for i in range(OPENS):
+        links = row_links(page, label)
+        open_and_check(page, links.nth(i % min(links.count(), 12)), errors, f"open {i + 1} from {nav}")
+        back_to(page, nav, label)
+    page.context.close()
+
+
+def test_fifty_opens_from_team_inbox_right_after_choosing_inbox_of(parley, browser, cpu_burner):
+    base, _, _ = parley
+    page = signed_in_page(browser, base, "admin")
+    errors = watch_console(page)
+    back_to(page, "Team Inbox", "Conversations")
+    pager = page.get_by_text(re.compile(r"^[\d,]+–[\d,]+ of [\d,]+$")).first
+    agents = [re.compile(r"James .*\(@james\)"), re.compile(r"María .*\(@maria\)")]
+    for i in range(OPENS):
+        before = pager.inner_text(timeout=LIST_MS)
+        page.locator("[data-testid=stSelectbox]").filter(has_text="Inbox of").click()
+        page.get_by_role("option", name=agents[i % 2]).first.click()
+        expect(pager).not_to_have_text(before, timeout=LIST_MS)
+        # The rows are that agent's now (the whole team's rows name each owner; one agent's do not).
+        expect(page.locator("[role=listbox] li.row .owner")).to_have_count(0, timeout=LIST_MS)
+        # The very first click after the switch (the one that used to do nothing).
+        open_and_check(page, row_links(page, "Conversations").first, errors, f"open {i + 1} from Team Inbox")
+        back_to(page, "Team Inbox", "Conversations")
+    page.context.close()
+
+
+def test_a_row_click_and_the_keyboard_open_conversations(parley, browser):
+    base, _, _ = parley
+    page = signed_in_page(browser, base, "maria")
+    errors = watch_console(page)
+    back_to(page, "My Inbox", "My Inbox")
+    # The whole row is the link: a click on its time (far from the name) opens it too.
+    link = row_links(page, "My Inbox").nth(1)
+    cid = re.search(r"id=(\d+)$", link.get_attribute("href")).group(1)
+    link.locator(".when").click()
+    page.wait_for_url(re.compile(rf"/conversation\?id={cid}$"), timeout=OPEN_MS)
+    back_to(page, "My Inbox", "My Inbox")
+
+    # Keyboard: focus the list, move down twice, tick with x, open with Enter.
+    listbox = page.locator("[role=listbox][aria-label^='My Inbox']")
+    listbox.focus()
+    listbox.press("ArrowDown")
+    listbox.press("ArrowDown")
+    third = page.locator("[role=listbox][aria-label^='My Inbox'] li.row").nth(2)
+    expect(third).to_have_class(re.compile(r"\bfocused\b"))
+    listbox.press("x")
+    expect(third.locator("input.tick")).to_be_checked()
+    expect(page.get_by_text("1 selected", exact=True)).to_be_visible(timeout=LIST_MS)
+    expect(page.get_by_role("button", name="Mark read")).to_be_enabled()
+    listbox.press("x")
+    expect(page.get_by_text("1 selected", exact=True)).to_have_count(0, timeout=LIST_MS)
+    cid = re.search(r"id=(\d+)$", third.locator("a.main").get_attribute("href")).group(1)
+    listbox.press("Enter")
+    page.wait_for_url(re.compile(rf"/conversation\?id={cid}$"), timeout=OPEN_MS)
+    page.locator("[data-testid=stChatMessage]").last.wait_for(state="visible", timeout=OPEN_MS)
+    assert not errors, errors
+    # Back in the browser goes back to the list.
+    page.go_back()
+    row_links(page, "My Inbox").first.wait_for(state="visible", timeout=LIST_MS)
+    page.context.close()
+
+
+def test_ticking_two_rows_and_marking_them_unread_then_read(parley, browser):
+    base, _, _ = parley
+    page = signed_in_page(browser, base, "james")
+    back_to(page, "My Inbox", "My Inbox")
+    rows = page.locator("[role=listbox][aria-label^='My Inbox'] li.row")
+    hrefs = [rows.nth(i).locator("a.main").get_attribute("href") for i in range(2)]
+    chosen = [rows.filter(has=page.locator(f"a.main[href='{href}']")) for href in hrefs]
+    for action, toast, unread in (
+        ("Mark unread", "Marked 2 conversations unread.", True),
+        ("Mark read", "Marked 2 conversations read.", False),
+    ):
+        for row in chosen:
+            row.locator("input.tick").click()
+            expect(row.locator("input.tick")).to_be_checked()
+        expect(page.get_by_text("2 selected", exact=True)).to_be_visible(timeout=LIST_MS)
+        page.get_by_role("button", name=action).click()
+        expect(page.get_by_text(toast)).to_be_visible(timeout=LIST_MS)
+        for row in chosen:
+            if unread:
+                expect(row).to_have_class(re.compile(r"\bunread\b"), timeout=LIST_MS)
+            else:
+                expect(row).not_to_have_class(re.compile(r"\bunread\b"), timeout=LIST_MS)
+            expect(row.locator("input.tick")).not_to_be_checked()
+        expect(page.get_by_text("2 selected", exact=True)).to_have_count(0)
+    page.context.close()

@@ -1,0 +1,45 @@
+"""How things read: relative times in a list, and a queued message's why and until when."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pages import format as fmt
+
+NOW = dt.datetime(2026, 3, 4, 23, 30)  # Wednesday 6:30 PM in New York
+NY = "America/New_York"
+
+
+def test_relative_time_reads_like_an_inbox():
+    assert [
+        fmt.relative_time(NOW - dt.timedelta(**ago), NY, NOW)
+        for ago in (
+            {"seconds": 20},
+            {"minutes": 7},
+            {"hours": 3},
+            {"hours": 20},
+            {"days": 3},
+            {"days": 40},
+            {"days": 400},
+        )
+    ] == ["now", "7 min", "3:30 PM", "Yesterday", "Sun", "Jan 23", "Jan 28, 2025"]
+
+
+def test_a_queued_bubble_says_why_and_until_when():
+    def text(reason, release):
+        return fmt.queued_text({"status": "queued", "queued_reason": reason, "release_at": release}, NY, NOW)
+
+    assert text("business_hours", dt.datetime(2026, 3, 5, 13, 0)) == (
+        "🕓 Queued — outside business hours, goes tomorrow at 8:00 AM"
+    )
+    assert (
+        text("quiet_hours", dt.datetime(2026, 3, 5, 0, 15))
+        == "🕓 Queued — the recipient's quiet hours, goes at 7:15 PM"
+    )
+    assert (
+        text("business_hours", dt.datetime(2026, 3, 9, 12, 0))  # after the switch to daylight time
+        == "🕓 Queued — outside business hours, goes Mon at 8:00 AM"
+    )
+    assert text(None, dt.datetime(2026, 3, 20, 13, 0)) == "🕓 Queued — goes Mar 20 at 9:00 AM"
+    assert text("business_hours", NOW - dt.timedelta(minutes=1)) is None, "its time came: it is on its way"
+    assert fmt.queued_text({"status": "sent", "release_at": None}, NY, NOW) is None
