@@ -39,6 +39,20 @@ def record(
     )
 
 
+def record_each(
+    tx: Transaction, actor_id: int | None, action: str, object_type: str, object_ids: list[int], **detail: Any
+) -> None:
+    """The same entry for each of many objects (e.g. every conversation a disabled user handed over),
+    in one statement."""
+    if not object_ids:
+        return
+    tx.execute(
+        "INSERT INTO audit_log (occurred_at, actor_id, action, object_type, object_id, detail) "
+        "SELECT ?, ?, ?, ?, unnest(?::BIGINT[]), ?",
+        [clock.utcnow(), actor_id, action, object_type, list(object_ids), json.dumps(detail, default=str)],
+    )
+
+
 def _where(user_id: Any, action: str | None, since: dt.date | None, until: dt.date | None) -> tuple[str, list[Any]]:
     where, params = ["TRUE"], []
     if user_id not in (None, ""):

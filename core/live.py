@@ -52,6 +52,8 @@ class ChangeFeed:
                     self._user_versions[int(payload[key])] = self.version
             if payload.get("conversation_id") is not None:
                 self._conversation_versions[int(payload["conversation_id"])] = self.version
+            for conversation_id in payload.get("conversation_ids") or ():  # many moved at once
+                self._conversation_versions[int(conversation_id)] = self.version
             notice = self._notice_for(event)
             if notice is not None:
                 self._notices.append(notice)

@@ -97,7 +97,7 @@ def do_disable_user(db: Database, actor: User, user_id: Any, reassign_to: Any = 
         tx.execute("UPDATE users SET active = FALSE WHERE id = ?", [target.id])
         moved = 0
         if heir is not None:
-            moved = _hand_over(tx, target, heir)
+            moved = _hand_over(tx, actor, target, heir)
         _changed(tx, actor, target, "user.disabled", reassigned_to=heir.username if heir else None, conversations=moved)
         sessions.end_all_for_user(tx, target.id, sessions.USER_DISABLED)  # signed out everywhere, at once
         return moved
@@ -105,8 +105,10 @@ def do_disable_user(db: Database, actor: User, user_id: Any, reassign_to: Any = 
     return db.write(write)
 
 
-def _hand_over(tx: Transaction, target: Target, heir: Target) -> int:
-    """Every conversation of ``target`` to ``heir``, unread for them; campaign replies follow."""
+def _hand_over(tx: Transaction, actor: User, target: Target, heir: Target) -> int:
+    """Every conversation of ``target`` to ``heir``, unread for them; campaign replies follow. Each move
+    is an assignment in the audit log and the reporting facts (Stats credit the heir from now on); the
+    heir gets one notice for them all."""
     ids = [r[0] for r in tx.fetchall("SELECT id FROM conversations WHERE owner_id = ?", [target.id])]
     if ids:
         tx.execute("UPDATE conversations SET owner_id = ? WHERE owner_id = ?", [heir.id, target.id])
@@ -116,13 +118,25 @@ def _hand_over(tx: Transaction, target: Target, heir: Target) -> int:
                ON CONFLICT (user_id, conversation_id) DO UPDATE SET unread = TRUE""",
             [heir.id, ids],
         )
+        audit.record_each(
+            tx,
+            actor.id,
+            "conversation.assigned",
+            "conversation",
+            ids,
+            from_user_id=target.id,
+            from_user=target.display_name,
+            to_user_id=heir.id,
+            why="user.disabled",
+        )
         tx.publish(
             events.CONVERSATIONS_REASSIGNED,
             user_id=heir.id,
             from_user_id=target.id,
             from_name=target.display_name,
+            actor_id=actor.id,
             count=len(ids),
-            conversation_ids=ids[:1000],
+            conversation_ids=ids,
         )
     # Replies still to come from this person's campaigns go to the heir too.
     tx.execute(
@@ -298,7 +312,8 @@ def do_set_team_members(db: Database, actor: User, team_id: Any, user_ids: list[
 
 
 def users_overview(db: Database, actor: User) -> list[dict[str, Any]]:
-    """Every user with team, role label and how many conversations they own."""
+    """Every user with team, role label, how many conversations they own and how many browsers are
+    signed in as them (``sessions``)."""
     permissions.require_admin(actor, "manage users")
     rows = db.dicts(
         """SELECT u.id, u.username, u.display_name, u.role, u.active, u.team_id, t.name AS team_name, u.timezone,
@@ -307,8 +322,10 @@ def users_overview(db: Database, actor: User) -> list[dict[str, Any]]:
            FROM users u LEFT JOIN teams t ON t.id = u.team_id
            ORDER BY NOT u.active, lower(u.display_name), u.id"""
     )
+    signed_in = sessions.live_counts(db)
     for row in rows:
         row["role_label"] = ROLE_LABELS.get(row["role"], row["role"])
+        row["sessions"] = signed_in.get(row["id"], 0)
     return rows
 
 

@@ -122,9 +122,18 @@ def test_teams_and_membership(db, ws):
     )
 
 
-def test_users_overview_counts_conversations(db, ws):
+def test_users_overview_counts_conversations_and_live_sign_in_sessions(db, ws):
+    from core import sessions
+
+    for browser in ("Firefox on a laptop", "Safari on a phone"):
+        sessions.start(db, ws["maria"].id, b"key", user_agent=browser)
+    ended = sessions.start(db, ws["james"].id, b"key", user_agent="Chrome").session_id
+    from core.actions import sessions as session_actions
+
+    session_actions.do_end_session(db, ws["admin"], ended)
     rows = {r["username"]: r for r in user_admin.users_overview(db, ws["admin"])}
-    assert (rows["maria"]["conversations"], rows["maria"]["role_label"]) == (3, "Agent")
+    assert (rows["maria"]["conversations"], rows["maria"]["role_label"], rows["maria"]["sessions"]) == (3, "Agent", 2)
+    assert (rows["james"]["sessions"], rows["sam"]["sessions"]) == (0, 0)
     assert rows["sam"]["role_label"] == "Supervisor"
 
 
@@ -150,3 +159,18 @@ def test_disabling_ends_every_sign_in_session_at_once(db, ws):
     assert db.fetchall("SELECT DISTINCT ended_reason FROM sessions WHERE user_id = ?", [ws["maria"].id]) == [
         ("user_disabled",)
     ]
+
+
+def test_each_handed_over_conversation_is_an_assignment_in_the_audit_log_and_the_stats(db, ws):
+    user_admin.do_disable_user(db, ws["admin"], ws["maria"].id, reassign_to=ws["james"].id)
+    entries = db.fetchall(
+        "SELECT actor_id, object_id, json_extract_string(detail, '$.from_user_id'), "
+        "json_extract_string(detail, '$.to_user_id'), json_extract_string(detail, '$.why') "
+        "FROM audit_log WHERE action = 'conversation.assigned' ORDER BY object_id"
+    )
+    admin, maria, james = ws["admin"].id, ws["maria"].id, ws["james"].id
+    assert entries == [(admin, c, str(maria), str(james), "user.disabled") for c in sorted(ws["convs"])]
+    assert db.fetchall(
+        "SELECT conversation_id, agent_id, other_agent_id FROM report_facts "
+        "WHERE kind = 'conversation_assigned' ORDER BY conversation_id"
+    ) == [(c, james, maria) for c in sorted(ws["convs"])]
