@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import sessions
 from core.actions import sessions as session_actions
 from core.actions import user_admin
 from core.actions import users as accounts
@@ -41,6 +42,7 @@ st.dataframe(
             "Team": [p["team_name"] or "" for p in people],
             "Conversations": [p["conversations"] for p in people],
             "Status": ["Active" if p["active"] else "Disabled" for p in people],
+            "Signed in": [p["sessions"] for p in people],
         }
     ),
     hide_index=True,
@@ -63,7 +65,7 @@ def render_sessions(user_id: int, name: str) -> None:
         row.caption(
             md(
                 "{browser} · from {source} · signed in {started} · last seen {seen}",
-                browser=(item.user_agent or "Unknown browser")[:80],
+                browser=sessions.browser_label(item.user_agent),
                 source=item.source or "unknown",
                 started=fmt_time(item.created_at, user.timezone),
                 seen=fmt_time(item.last_seen_at, user.timezone),

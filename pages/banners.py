@@ -15,5 +15,6 @@ def render(rt: Runtime, user: User) -> None:
     found = senders.banner(rt.db, user)
     if not found:
         return
-    numbers = ", ".join(f"{s['label']} ({format_phone_display(s['phone'])})" for s in found)
+    # A label may hold its own parentheses ("Toll-free (verification pending)"): the number follows a dot.
+    numbers = ", ".join(f"{s['label']} · {format_phone_display(s['phone'])}" for s in found)
     st.warning(md("**{urgent}**  \nNot registered yet: {numbers}.", urgent=senders.BANNER, numbers=numbers), icon="⚠️")

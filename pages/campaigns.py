@@ -470,7 +470,8 @@ def render_variables(template: templates.Template, csv) -> None:
         row = st.container(horizontal=True, vertical_alignment="bottom")
         sources = [k for k in audiences.SOURCES if k != "column" or csv is not None]
         row.selectbox(
-            md("{name} comes from", name="{{" + name + "}}"),
+            # Plain words: a label's Markdown source is its accessible name too (no escaped underscores).
+            esc(f"{name.replace('_', ' ').capitalize()} comes from"),
             sources,
             format_func=audiences.SOURCES.get,
             key=key,

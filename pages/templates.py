@@ -318,7 +318,9 @@ def render_samples() -> None:
     st.markdown("**Sample values** (for the preview, and the examples WhatsApp asks for)")
     cols = st.columns(min(3, len(names)))
     for i, name in enumerate(names):
-        cols[i % len(cols)].text_input(md("{name}", name="{{" + name + "}}"), key=f"{KEY}.sample.{name}")
+        # "first name", not "{{first_name}}": a label's Markdown source is also its accessible name, and an
+        # escaped underscore would be read out as a backslash.
+        cols[i % len(cols)].text_input(esc(name.replace("_", " ")), key=f"{KEY}.sample.{name}")
 
 
 def render_preview() -> None:

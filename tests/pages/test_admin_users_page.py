@@ -84,8 +84,11 @@ def test_a_users_sign_in_sessions_and_ending_them(app_as, demo_db, demo_runtime)
     at.selectbox(key="users.chosen").set_value(maria).run()
     shown = [c.value for c in at.caption if "signed in" in c.value]
     assert len(shown) == 2 and any(c.startswith("Safari on an iPhone") for c in shown)
+    table = at.dataframe[0].value.set_index("Username")
+    assert table.loc["maria", "Signed in"] == 2
     at.button(key=f"users.end_session.{phone}").click().run()
     assert not errors(at) and toasts(at) == ["Session ended."]
     assert [s.user_agent for s in sessions.live_sessions(demo_db, maria)] == ["Firefox on a laptop"]
     at.button(key="users.end_all").click().run()
     assert sessions.live_sessions(demo_db, maria) == []
+    assert at.dataframe[0].value.set_index("Username").loc["maria", "Signed in"] == 0
