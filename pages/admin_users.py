@@ -15,7 +15,7 @@ from core.contact_fields import time_zone_choices
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
 from pages.common import fmt_time
-from pages.session import guarded
+from pages.session import SESSION_KEY, guarded
 from pages.text import esc, md
 
 KEY = "users"
@@ -60,12 +60,14 @@ def render_sessions(user_id: int, name: str) -> None:
     if not live:
         st.caption("No live sign-in sessions.")
         return
+    this_browser = s.get(SESSION_KEY)
     for item in live:
         row = st.container(horizontal=True, vertical_alignment="center")
         row.caption(
             md(
-                "{browser} · from {source} · signed in {started} · last seen {seen}",
+                "{browser}{this} · from {source} · signed in {started} · last seen {seen}",
                 browser=sessions.browser_label(item.user_agent),
+                this=" (this browser: ending it signs you out)" if item.id == this_browser else "",
                 source=item.source or "unknown",
                 started=fmt_time(item.created_at, user.timezone),
                 seen=fmt_time(item.last_seen_at, user.timezone),
@@ -164,7 +166,9 @@ with people_tab:
 
         st.button("Reset password", key=f"{KEY}.reset", on_click=guarded(reset))
         st.markdown("**Access**")
-        if p["active"]:
+        if chosen == user.id:
+            st.caption("This is your own account: another admin can disable it.")
+        elif p["active"]:
             heirs = {
                 i: q["display_name"]
                 for i, q in by_id.items()

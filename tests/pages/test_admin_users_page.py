@@ -92,3 +92,12 @@ def test_a_users_sign_in_sessions_and_ending_them(app_as, demo_db, demo_runtime)
     at.button(key="users.end_all").click().run()
     assert sessions.live_sessions(demo_db, maria) == []
     assert at.dataframe[0].value.set_index("Username").loc["maria", "Signed in"] == 0
+
+
+def test_an_admin_sees_this_browser_among_their_own_sessions_and_cannot_disable_themselves(app_as, demo_db):
+    at = app_as("admin", PAGE)
+    at.selectbox(key="users.chosen").set_value(uid(demo_db, "admin")).run()
+    ours = [c.value for c in at.caption if "(this browser: ending it signs you out) · from " in c.value]
+    assert len(ours) == 1  # the AppTest's own session
+    assert "This is your own account: another admin can disable it." in [c.value for c in at.caption]
+    assert not [b for b in at.button if b.key == "users.disable"]
