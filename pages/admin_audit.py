@@ -45,7 +45,7 @@ row.selectbox(
 row.selectbox(
     "Action",
     [None, *actions],
-    format_func=lambda a: a or "Every action",
+    format_func=lambda a: audit.action_label(a) if a else "Every action",
     key=f"{KEY}.action",
     on_change=guarded(reset_page),
 )
@@ -63,8 +63,8 @@ if rows:
             {
                 "When": [fmt_time(r["occurred_at"], user.timezone) for r in rows],
                 "Who": [r["actor"] or "Parley" for r in rows],
-                "Action": [r["action"] for r in rows],
-                "Object": [f"{r['object_type'] or ''} {r['object_id'] or ''}".strip() for r in rows],
+                "Action": [r["action_label"] for r in rows],
+                "About": [r["object_name"] for r in rows],
                 "Detail": [r["detail"] or "" for r in rows],
             }
         ),

@@ -76,3 +76,20 @@ def test_a_contacts_export_is_audited(db, ws):
     rows = audit.search(db, ws["admin"], action="contacts.exported")[0]
     assert [(r["username"], r["action"]) for r in rows] == [("maria", "contacts.exported")]
     assert '"rows": 0' in rows[0]["detail"] and '"search": "ana"' in rows[0]["detail"]
+
+
+def test_entries_read_in_words_and_name_what_they_are_about(db, ws):
+    from tests import factories as f
+
+    contact = f.add_contact(db, name="Olga Petrova", phone="+14158675309")
+    db.write(lambda tx: audit.record(tx, ws["admin"].id, "optout.added", "contact", contact, reason="asked"))
+    db.write(lambda tx: audit.record(tx, ws["maria"].id, "user.sign_in_failed", "user", ws["maria"].id))
+    db.write(lambda tx: audit.record(tx, ws["admin"].id, "settings.changed", "settings", None))
+    rows = audit.search(db, ws["admin"])[0][:3]
+    assert [(r["action_label"], r["object_name"]) for r in rows] == [
+        ("Settings: changed", "settings"),
+        ("User: sign-in failed", f"{ws['maria'].display_name} (@maria)"),
+        ("Opt-out: added", "Olga Petrova +14158675309"),
+    ]
+    assert audit.search(db, ws["admin"], action="campaign")[0][0]["object_name"] == "campaign 3"  # gone: its id
+    assert audit.action_label("campaign") == "Campaign (every action)"

@@ -125,7 +125,7 @@ def test_an_opt_out_added_with_its_reason_is_listed_and_in_the_audit_log_and_its
     expect(grid_row(admin, reason).filter(has_text="opt out")).to_have_count(1)  # the history of the one found
 
     admin.goto(base + "/audit")
-    choose(admin, admin, "Action", "optout.added")
+    choose(admin, admin, "Action", "Opt-out: added")
     idle(admin)
     expect(grid_row(admin, reason)).to_have_count(1, timeout=TIMEOUT)
     expect(grid_row(admin, reason)).to_contain_text("Alex Rivera")

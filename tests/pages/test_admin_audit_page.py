@@ -20,10 +20,14 @@ def test_filter_and_export(app_as, demo_db):
     do_create_team(demo_db, admin, "Billing")
     at = app_as("admin", PAGE)
     assert not errors(at)
-    assert list(at.dataframe[0].value["Action"])[:2] == ["team.created", "conversation.assigned"]
+    contact = demo_db.fetchone(
+        "SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [conversation]
+    )[0]
+    table = at.dataframe[0].value
+    assert list(table["Action"])[:2] == ["Team: created", "Conversation: assigned"]
+    assert list(table["About"])[:2] == ["Billing", f"Conversation with {contact}"]
     at.selectbox(key="audit.action").set_value("conversation").run()
-    assert list(at.dataframe[0].value["Action"]) == ["conversation.assigned"]
-    assert list(at.dataframe[0].value["Object"]) == [f"conversation {conversation}"]
+    assert list(at.dataframe[0].value["Action"]) == ["Conversation: assigned"]
     at.button(key="audit.export_button").click().run()
     assert not errors(at)
     assert demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'audit.exported'") == 1
