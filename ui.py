@@ -106,7 +106,8 @@ if user.is_supervisor:  # a shared /inbox or /sent link lands on what a supervis
 by_key = {k: nav[section][i] for section, keys in layout.items() for i, k in enumerate(keys)}
 session.set_pages(by_key | {"conversation": conversation_page})
 
-page = st.navigation(nav)
+# Every section open: an admin's Users or Opt-outs must not hide behind "View 8 more".
+page = st.navigation(nav, expanded=True)
 session.render_frame(rt, user)
 banners.render(rt, user)
 page.run()
