@@ -120,7 +120,7 @@ class Template:
     @property
     def sendable_as_template(self) -> bool:
         """Goes to the provider as the registered template (and may open a closed window)."""
-        return self.registered and self.channel == "whatsapp" and self.approval_status == "approved"
+        return sendable_row(self.__dict__)
 
     @property
     def named(self) -> bool:
@@ -612,6 +612,11 @@ def list_templates(
         f"SELECT {COLUMNS} FROM templates WHERE {' AND '.join(where)} ORDER BY lower(name), language, id", params
     )
     return [from_row(r) for r in rows]
+
+
+def sendable_row(row: dict[str, Any]) -> bool:
+    """A template's row (or fields) goes as the registered template WhatsApp approved."""
+    return bool(row.get("registered")) and row.get("channel") == "whatsapp" and row.get("approval_status") == "approved"
 
 
 def composer_templates(

@@ -7,6 +7,7 @@ import pytest
 from core import events, senders
 from core.actions import messaging
 from core.actions.senders import SenderForm, do_create_sender, do_set_unregistered_rule, do_update_sender
+from core.conversation_view import conversation_view
 from core.delivery import Dispatcher
 from core.engine import ProviderBook
 from core.errors import Conflict, PermissionDenied, ValidationError
@@ -116,6 +117,8 @@ def test_the_workspace_rule_blocks_unregistered_senders_everywhere(db, ws):
     do_set_unregistered_rule(db, ws["admin"], "block")
     state = messaging.composer_state(db, ws["maria"], conv)
     assert state.blocked_reason.startswith("The sender Front desk cannot send until its US carrier registration")
+    page = conversation_view(db, ws["maria"], conv).composer  # what the Conversation page lays out
+    assert page.blocked_reason == state.blocked_reason and page.hard_block
     refused = messaging.do_send(db, ws["maria"], conv, "After")
     assert db.fetchone("SELECT status, error_reason FROM messages WHERE id = ?", [refused]) == (
         "not_sent",
