@@ -18,7 +18,6 @@ from core import audit, clock, events, permissions, phones
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from core.search import parse_search
 
 MAX_REASON = 200
 PAGE_SIZE = 50
@@ -137,11 +136,18 @@ def opted_out(db: Database, viewer: User, *, search: str | None = None, page: in
     """Opted-out contacts, newest first, with how each opted out: (rows of the page, total)."""
     permissions.require_admin(viewer, "see the opt-out list")
     where, params = ["ct.opted_out"], []
-    found = parse_search(search)
-    if found is not None:
-        sql, p = found.contact_predicate("ct")
-        where.append(sql)
-        params += p
+    query = (search or "").strip()[:100]
+    if query:  # a name fragment (any case, accents ignored) or the digits of a number, as typed
+        digits, text = phones.search_digits(query), phones.normalize_name(query)
+        if digits is not None and not any(ch.isalpha() for ch in query):
+            where.append("contains(ct.phone_digits, ?)")
+            params.append(digits)
+        elif digits is not None:
+            where.append("(contains(ct.phone_digits, ?) OR contains(ct.search_name, ?))")
+            params += [digits, text]
+        else:
+            where.append("contains(ct.search_name, ?)")
+            params.append(text)
     where_sql = " AND ".join(where)
     total = db.scalar(f"SELECT count(*) FROM contacts ct WHERE {where_sql}", params)
     rows = db.dicts(
