@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import runtime
 from core.errors import ParleyError
-from pages import session
+from pages import banners, session
 
 st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
 
@@ -22,6 +22,8 @@ except ParleyError as exc:
 
 user = session.current_user(rt)
 STATS_PATHS = ("stats-volume", "stats-responsiveness", "stats-delivery", "stats-campaigns", "stats-workload")
+# Addresses of the pages added for campaigns and administration (a bookmark opens after signing in).
+EXTRA_PATHS = ("campaigns", "templates", "users", "senders", "providers", "hours", "opt-outs", "audit", "webhooks")
 
 if user is None:
     session.render_pending_cookie_actions()
@@ -33,7 +35,7 @@ if user is None:
         pages = [st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path="sign-in", default=True)]
         pages += [
             st.Page("pages/sign_in.py", title="Sign in", icon="🔑", url_path=path)
-            for path in ("inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS)
+            for path in ("inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS, *EXTRA_PATHS)
         ]
     st.navigation(pages, position="hidden").run()
     st.stop()
@@ -50,8 +52,18 @@ SPECS = {  # key: (script, title, icon, url path)
     "stats_delivery": ("pages/stats_delivery.py", "Delivery", "📬", "stats-delivery"),
     "stats_campaigns": ("pages/stats_campaigns.py", "Campaigns", "📣", "stats-campaigns"),
     "stats_workload": ("pages/stats_workload.py", "Workload now", "🧮", "stats-workload"),
+    "campaigns": ("pages/campaigns.py", "Campaigns", "📣", "campaigns"),
+    "templates": ("pages/templates.py", "Templates", "🗂️", "templates"),
+    "users": ("pages/admin_users.py", "Users and teams", "🧑‍💼", "users"),
+    "senders": ("pages/admin_senders.py", "Sender numbers", "📱", "senders"),
+    "providers": ("pages/admin_providers.py", "Provider setup", "🔌", "providers"),
+    "hours": ("pages/admin_hours.py", "Hours and texts", "🕘", "hours"),
+    "optouts": ("pages/admin_optouts.py", "Opt-outs", "🚫", "opt-outs"),
+    "audit": ("pages/admin_audit.py", "Audit log", "📜", "audit"),
+    "webhooks": ("pages/admin_webhooks.py", "Webhook review", "🪝", "webhooks"),
 }
 STATS = ["stats_volume", "stats_responsiveness", "stats_delivery", "stats_campaigns", "stats_workload"]
+ADMIN_PAGES = ["users", "senders", "providers", "hours", "optouts", "audit", "webhooks"]
 
 
 def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
@@ -69,11 +81,17 @@ def make_page(key: str, *, home: bool = False, hidden: bool = False) -> st.Page:
 
 
 if user.is_supervisor:
-    layout = {"Team": ["team"], "Stats": STATS, "Workspace": ["contacts"]}
+    layout = {"Team": ["team"], "Stats": STATS, "Workspace": ["contacts", "campaigns"]}
 elif user.is_admin:
-    layout = {"Inbox": ["inbox", "sent"], "Team": ["team"], "Stats": STATS, "Workspace": ["contacts"]}
+    layout = {
+        "Inbox": ["inbox", "sent"],
+        "Team": ["team"],
+        "Stats": STATS,
+        "Workspace": ["contacts", "campaigns", "templates"],
+        "Admin": ADMIN_PAGES,
+    }
 else:
-    layout = {"Inbox": ["inbox", "sent"], "Workspace": ["contacts"]}
+    layout = {"Inbox": ["inbox", "sent"], "Workspace": ["contacts", "campaigns"]}
 home_key = next(iter(layout.values()))[0]
 nav = {section: [make_page(k, home=k == home_key) for k in keys] for section, keys in layout.items()}
 first = next(iter(nav))
@@ -88,6 +106,8 @@ if user.is_supervisor:  # a shared /inbox or /sent link lands on what a supervis
 by_key = {k: nav[section][i] for section, keys in layout.items() for i, k in enumerate(keys)}
 session.set_pages(by_key | {"conversation": conversation_page})
 
-page = st.navigation(nav)
+# Every section open: an admin's Users or Opt-outs must not hide behind "View 8 more".
+page = st.navigation(nav, expanded=True)
 session.render_frame(rt, user)
+banners.render(rt, user)
 page.run()

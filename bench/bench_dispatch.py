@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from bench.common import ROOT, percentile
-from core import clock, schema, settings
+from core import clock, events, schema, settings
 from core.actions.users import do_create_workspace
 from core.db import Database
 from core.delivery import Dispatcher
@@ -256,7 +256,7 @@ def queue_messages(
             tx.cursor.unregister("_bench_touch")
         for c, m in zip(conv_of.tolist(), ids.tolist()):  # persisted in bulk with the commit, then released
             tx.publish(
-                "message.queued",
+                events.MESSAGE_QUEUED,
                 conversation_id=c,
                 message_id=m,
                 user_id=agent,
@@ -300,7 +300,7 @@ def start_dispatcher(db: Database, fake_url: str, acks: dict, *, threads: int | 
     dispatcher.recover()
     worker = LoopWorker("dispatcher", dispatcher.pump, idle=0.25, on_stop=dispatcher.close)  # as engine.build_workers
     dispatcher.on_done = worker.wake
-    db.subscribe("message.queued", lambda _e: worker.wake())
+    db.subscribe(events.MESSAGE_QUEUED, lambda _e: worker.wake())
     worker.start()
     return dispatcher, worker, book
 

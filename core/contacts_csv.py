@@ -265,6 +265,13 @@ def _parse_phones(db: Database, cells: pd.Series, region: str, say: Progress) ->
     return values, cells.map(errors).astype(object)
 
 
+def parse_phone_cells(
+    db: Database, cells: pd.Series, region: str = phones.DEFAULT_REGION
+) -> tuple[pd.Series, pd.Series]:
+    """The import's number parsing for any list of cells (a campaign's CSV audience, too)."""
+    return _parse_phones(db, cells, region, lambda _fraction: None)
+
+
 def _names(csv_file: CsvFile, chosen: dict[str, str]) -> pd.Series | None:
     """The name column, or first + last name where the name is empty."""
     name = _cells(csv_file, chosen.get("name"))
@@ -432,6 +439,11 @@ def export_contacts(db: Database, viewer: User, *, search: str | None = None, ar
     frame = db.df(EXPORT_SQL.format(where=where), params)
     for column in ("name", "phone", "email", "tags", "notes", "timezone"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    db.write(
+        lambda tx: audit.record(
+            tx, viewer.id, "contacts.exported", "contact", None, rows=len(frame), search=search, archived=archived
+        )
+    )
     return to_csv_bytes(frame)
 
 

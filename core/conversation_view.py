@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import clock, labels, media_rules, permissions, settings, threads
+from core import templates as templates_rules
 from core.actions import conversations as conv_actions
 from core.actions import messaging
 from core.auth import User
@@ -45,11 +46,13 @@ AROUND_SQL = """
            ct.timezone AS contact_timezone,
            s.label AS sender_label, s.phone AS sender_phone, s.provider AS sender_provider,
            s.enabled AS sender_enabled, s.registration_kind, s.registration_status,
+           s.send_blocked AS sender_send_blocked,
            (SELECT struct_pack(unread := rm.unread, read_at := rm.read_at) FROM read_markers rm
             WHERE rm.user_id = ? AND rm.conversation_id = ?) AS marker,
            -- Small tables, read whole: uncorrelated subqueries cost a fraction of correlated ones.
            (SELECT list(struct_pack(id := t.id, name := t.name, body := t.body, registered := t.registered,
-                                    channel := t.channel))
+                                    channel := t.channel, language := t.language,
+                                    approval_status := t.approval_status))
             FROM templates t WHERE t.active AND t.kind = 'conversation') AS templates,
            (SELECT list(struct_pack(key := key, value := value)) FROM settings
             WHERE key IN ('business_hours', 'quiet_hours')) AS hours,
@@ -204,10 +207,10 @@ def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Comp
     refusal = messaging.write_refusal(viewer, detail)
     templates = sorted(
         (dict(t) for t in detail.get("templates") or [] if t["channel"] in (None, channel)),
-        key=lambda t: (not t["registered"], t["name"]),
+        key=lambda t: (not t["registered"], t["name"].lower(), t["language"] or ""),
     )
-    if templates_only:
-        templates = [t for t in templates if t["registered"]]
+    if templates_only:  # the window is closed: only what WhatsApp approved may open it (core.templates)
+        templates = [t for t in templates if templates_rules.sendable_row(t)]
     release_notice = window_warning = None
     if release_at is not None and not blocked:
         when = hours_rules.format_local(release_at, viewer.timezone, now)

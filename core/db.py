@@ -74,6 +74,11 @@ class Transaction:
         row = self.fetchone(sql, params)
         return row[0] if row else None
 
+    def dicts(self, sql: str, params: Iterable[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     def next_ids(self, sequence: str, count: int) -> list[int]:
         """Reserve ``count`` ids from a sequence in one statement."""
         if count <= 0:

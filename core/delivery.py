@@ -33,6 +33,7 @@ a sliding log of claim times (``RateLimiter``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import queue
 import threading
@@ -44,7 +45,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-from core import clock, events
+from core import clock, events, templates
 from core.db import Database, Transaction
 from core.delivery_pacing import RateLimiter, RetryPolicy, StartGate
 from core.errors import ParleyError
@@ -78,11 +79,12 @@ class Claim:
     message_id: int
     attempts: int
     sender: dict[str, Any]
-    message: OutboundMessage
+    message: OutboundMessage | None
     kind: str = "send"  # 'send', or 'lookup': ask the provider whether an earlier send went out
     claimed_at: dt.datetime | None = None  # when the send being looked up was claimed
     retry_since: dt.datetime | None = None  # first retryable failure of this row (the horizon counts from it)
     lookups: int = 0  # lookups already made for this row
+    problem: ProviderError | None = None  # why it cannot go at all (recorded as the failure, nothing sent)
 
 
 @dataclass
@@ -285,6 +287,8 @@ class Dispatcher:
             self.on_done()
 
     def _call_provider(self, claim: Claim) -> SendOutcome:
+        if claim.problem is not None:
+            return SendOutcome(claim, error=claim.problem)
         try:
             provider = self.provider_for(claim.sender)
             if claim.kind == "lookup":
@@ -310,11 +314,12 @@ class Dispatcher:
     def _claim(self, tx: Transaction, busy_senders: dict[int, int], busy_providers: dict[str, int]) -> list[Claim]:
         now = clock.utcnow()
         rows = tx.fetchall(
-            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled, s.provider,
-                      o.retry_since,
+            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled, s.send_blocked,
+                      s.provider, o.retry_since,
                       ct.opted_out AND (m.author_id IS NOT NULL OR m.campaign_id IS NOT NULL) AS blocked_optout,
                       -- rule 5: free text held for business hours may find the window closed
-                      s.channel = 'whatsapp' AND NOT coalesce(t.registered, FALSE)
+                      s.channel = 'whatsapp'
+                        AND NOT coalesce(t.registered AND t.approval_status = 'approved', FALSE)
                         AND (c.last_inbound_at IS NULL OR c.last_inbound_at + INTERVAL 24 HOUR <= ?) AS window_closed
                FROM outbox o JOIN senders s ON s.id = o.sender_id
                JOIN messages m ON m.id = o.message_id JOIN contacts ct ON ct.id = m.contact_id
@@ -346,14 +351,16 @@ class Dispatcher:
             room[provider] -= 1
             lookups.append((outbox_id, message_id, attempts, sender_id, claimed_at, retry_since, looked))
         chosen, blocked, wanted, provider_of = [], [], {}, {}
-        for (outbox_id, message_id, sender_id, attempts, rate, enabled, provider, retry_since, blocked_optout,
-             window_closed) in rows:  # fmt: skip
-            if blocked_optout or not enabled or window_closed:
+        for (outbox_id, message_id, sender_id, attempts, rate, enabled, send_blocked, provider, retry_since,
+             blocked_optout, window_closed) in rows:  # fmt: skip
+            if blocked_optout or not enabled or send_blocked or window_closed:
                 reason = (
                     "Contact opted out"
                     if blocked_optout
                     else "Sender disabled"
                     if not enabled
+                    else send_blocked  # rule 10: the workspace does not send from unregistered numbers
+                    if send_blocked
                     else "WhatsApp window closed before it could go: send a registered template"
                 )
                 blocked.append((outbox_id, message_id, reason))
@@ -428,14 +435,25 @@ class Dispatcher:
             for r in _dicts(
                 tx,
                 """
-                SELECT m.id, m.body, m.template_id, ct.phone AS to_number, ct.name AS contact_name,
-                       s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
-                       s.rate_per_second,
-                       t.provider_name AS template_name, t.language AS template_language, t.registered
+                SELECT m.id, m.body, m.template_id, m.template_values, ct.phone AS to_number,
+                       ct.name AS contact_name, s.id AS sender_id, s.phone AS from_number, s.channel, s.provider,
+                       s.provider_ref, s.label, s.rate_per_second
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
-                LEFT JOIN templates t ON t.id = m.template_id
                 WHERE m.id IN (SELECT unnest(?::BIGINT[]))""",
                 [message_ids],
+            )
+        }
+        template_ids = sorted({d["template_id"] for d in details.values() if d["template_id"] is not None})
+        registered = {
+            r["id"]: templates.from_row(r)
+            for r in (
+                _dicts(
+                    tx,
+                    f"SELECT {templates.COLUMNS} FROM templates WHERE id IN (SELECT unnest(?::INTEGER[]))",
+                    [template_ids],
+                )
+                if template_ids
+                else []
             )
         }
         media: dict[int, list[dict]] = {}
@@ -449,9 +467,22 @@ class Dispatcher:
         claims = []
         for outbox_id, message_id, attempts, _sender_id in chosen:
             d = details[message_id]
-            template = None
-            if d["template_id"] is not None and d["registered"] and d["template_name"]:
-                template = TemplateRef(name=d["template_name"], language=d["template_language"] or "en_US")
+            sender = _sender(d)
+            template, problem = _template_ref(registered.get(d["template_id"]), d)
+            if problem is not None and kind == "send":  # (a lookup asks by numbers: it needs no template)
+                claims.append(
+                    Claim(
+                        outbox_id,
+                        message_id,
+                        attempts + (kind == "send"),
+                        sender,
+                        None,
+                        kind=kind,
+                        **(extra or {}).get(outbox_id, {}),
+                        problem=problem,
+                    )
+                )
+                continue
             outbound = OutboundMessage(
                 message_id=message_id,
                 channel=d["channel"],
@@ -471,13 +502,6 @@ class Dispatcher:
                 sender_ref=d["provider_ref"],
                 status_callback_url=self.status_callback_url(d["provider"]),
             )
-            sender = {
-                "id": d["sender_id"],
-                "provider": d["provider"],
-                "channel": d["channel"],
-                "label": d["label"],
-                "rate": d["rate_per_second"],
-            }
             claims.append(
                 Claim(
                     outbox_id,
@@ -490,6 +514,27 @@ class Dispatcher:
                 )
             )
         return claims
+
+
+def _sender(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": d["sender_id"],
+        "provider": d["provider"],
+        "channel": d["channel"],
+        "label": d["label"],
+        "rate": d["rate_per_second"],
+    }
+
+
+def _template_ref(template: templates.Template | None, d: dict[str, Any]) -> tuple[TemplateRef | None, Any]:
+    """The registered template a message goes as, with its values; or why it cannot go."""
+    if template is None or not template.sendable_as_template or d["channel"] != "whatsapp":
+        return None, None  # saved text (or an SMS template): the body goes as ordinary text
+    try:
+        values = json.loads(d["template_values"]) if d["template_values"] else {}
+        return templates.template_ref(template, values), None
+    except (ValueError, ParleyError) as exc:
+        return None, ProviderError(f"The template's values could not be sent: {exc}", retryable=False)
 
 
 def _mark_unknown_after_stop(tx: Transaction, policy: RetryPolicy) -> int:

@@ -158,7 +158,7 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     from core.ingest import WebhookIngest
     from core.ingest_apply import WebhookApplier
 
-    secrets = _streamlit_secrets()
+    secrets = streamlit_secrets()
     book = ProviderBook(
         rt.db,
         simulator_url=f"{rt.config.local_url}/webhooks/simulator",
@@ -181,8 +181,16 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     ingest = WebhookIngest(rt.db, book, public_url=rt.config.public_url, wake_applier=apply_worker.wake)
     dispatch_worker = LoopWorker("dispatcher", dispatcher.pump, idle=0.25, on_stop=dispatcher.close)
     dispatcher.on_done = dispatch_worker.wake  # an outcome is back: record it and claim more
-    rt.db.subscribe(events.MESSAGE_QUEUED, lambda _e: dispatch_worker.wake())
-    rt.db.subscribe(events.MESSAGE_RETRIED, lambda _e: dispatch_worker.wake())
+
+    def wake_dispatcher(_event) -> None:
+        dispatch_worker.wake()
+
+    rt.db.subscribe(events.MESSAGE_QUEUED, wake_dispatcher)
+    rt.db.subscribe(events.MESSAGE_RETRIED, wake_dispatcher)
+    rt.db.subscribe(events.CAMPAIGN_QUEUED, wake_dispatcher)
+    rt.db.subscribe(events.CAMPAIGN_RESUMED, wake_dispatcher)
+    rt.db.subscribe(events.MESSAGES_RETIMED, wake_dispatcher)
+    rt.db.subscribe(events.WEBHOOK_RETRIED, lambda _e: apply_worker.wake())
     rt.services.update(providers=book, ingest=ingest, dispatcher=dispatcher, applier=applier)
     from core import reporting_rollup  # Stats' counts: folds new reporting facts in every few seconds
 
@@ -190,7 +198,7 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     return [dispatch_worker, apply_worker, rollup_worker]
 
 
-def _streamlit_secrets() -> dict[str, Any] | None:
+def streamlit_secrets() -> dict[str, Any] | None:
     """Provider credentials from `.streamlit/secrets.toml`, when present."""
     import tomllib
     from pathlib import Path

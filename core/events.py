@@ -42,11 +42,30 @@ CONTACT_OPTED_OUT = "contact.opted_out"
 CONTACT_OPTED_IN = "contact.opted_in"
 CONTACTS_IMPORTED = "contacts.imported"
 
-# ---- users and senders --------------------------------------------------------------------
+# ---- users, teams and senders ---------------------------------------------------------------
 USER_CREATED = "user.created"
 USER_SIGNED_IN = "user.signed_in"
-USER_UPDATED = "user.updated"  # password reset, disabled or enabled by an admin
+USER_UPDATED = "user.updated"  # an admin changed a user: password, role, profile, disabled or enabled
 SESSIONS_ENDED = "user.sessions_ended"  # sign-out, sign out everywhere, reset, disabled, expired
+CONVERSATIONS_REASSIGNED = "conversations.reassigned"  # a disabled user's conversations moved, in one go
+TEAM_CHANGED = "team.changed"  # a team was added, renamed or its members changed
 SENDER_CHANGED = "sender.changed"  # a sender number was added or edited: routing caches reload
 
-ALL = frozenset(value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str))
+# ---- templates and campaigns ----------------------------------------------------------------
+TEMPLATE_CHANGED = "template.changed"  # created, edited, disabled or enabled
+CAMPAIGN_QUEUED = "campaign.queued"  # a campaign's messages wait in the outbox (now or at its time)
+CAMPAIGN_PAUSED = "campaign.paused"
+CAMPAIGN_RESUMED = "campaign.resumed"
+CAMPAIGN_CANCELLED = "campaign.cancelled"
+
+# ---- workspace ------------------------------------------------------------------------------
+SETTINGS_CHANGED = "settings.changed"  # hours, quiet hours, texts, sending rules
+MESSAGES_RETIMED = "messages.retimed"  # queued messages got new release times after an hours change
+WEBHOOK_RETRIED = "webhook.retried"  # an admin sent kept webhooks back to be applied again
+
+# ---- listening to all of them ---------------------------------------------------------------
+EVERY = "*"  # db.subscribe(EVERY, ...) hears every event (the live-page feed); never published
+
+ALL = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str) and value != EVERY
+)

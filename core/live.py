@@ -52,6 +52,8 @@ class ChangeFeed:
                     self._user_versions[int(payload[key])] = self.version
             if payload.get("conversation_id") is not None:
                 self._conversation_versions[int(payload["conversation_id"])] = self.version
+            for conversation_id in payload.get("conversation_ids") or ():  # many moved at once
+                self._conversation_versions[int(conversation_id)] = self.version
             notice = self._notice_for(event)
             if notice is not None:
                 self._notices.append(notice)
@@ -67,6 +69,17 @@ class ChangeFeed:
                 "assigned",
                 p.get("conversation_id"),
                 f"Conversation with {who} was assigned to you.",
+                event.at,
+            )
+        if event.name == events.CONVERSATIONS_REASSIGNED and p.get("user_id") is not None:
+            n = int(p.get("count") or 0)
+            whose = f" of {p['from_name']}" if p.get("from_name") else ""
+            return Notice(
+                next(self._ids),
+                int(p["user_id"]),
+                "assigned",
+                None,
+                f"{n} conversation{'s' if n != 1 else ''}{whose} {'were' if n != 1 else 'was'} assigned to you.",
                 event.at,
             )
         if event.name == events.MESSAGE_RECEIVED and p.get("owner_id") is not None:

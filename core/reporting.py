@@ -135,6 +135,7 @@ _MESSAGE_EVENTS = {
 _CONVERSATION_EVENTS = {
     events.CONVERSATION_CREATED,
     events.CONVERSATION_ASSIGNED,
+    events.CONVERSATIONS_REASSIGNED,  # a disabled user's conversations, handed over in one go
     events.CONVERSATION_CLOSED,
     events.CONVERSATION_REOPENED,
 }
@@ -285,6 +286,9 @@ class _FactWriter:
         # Conversations matter to conversation and opt-out events and to the messages that start or
         # end a wait; delivery outcomes (most events, in large batches) need none.
         conversation_ids = {e.payload.get("conversation_id") for e in self.events if e.name not in _DELIVERY_EVENTS}
+        for e in self.events:
+            if e.name == events.CONVERSATIONS_REASSIGNED:
+                conversation_ids.update(e.payload.get("conversation_ids") or ())
         conversation_ids |= {
             self.messages[e.payload.get("message_id")]["conversation_id"]
             for e in self.events
@@ -437,6 +441,10 @@ class _FactWriter:
             other_agent_id=p.get("from_user_id"),
             **self._conv_values(cid),
         )
+
+    def _on_conversations_reassigned(self, event: Event, p: dict) -> None:
+        for cid in p.get("conversation_ids") or ():
+            self._on_conversation_assigned(event, {**p, "conversation_id": cid})
 
     def _on_conversation_closed(self, event: Event, p: dict) -> None:
         cid = p.get("conversation_id")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from core import schema
+from core import events, schema
 from core.db import Database
 from core.errors import ParleyError
 from core.live import ChangeFeed
@@ -176,7 +176,7 @@ def start(config: Config | None = None, *, workers: bool = False) -> Runtime:
             db.close()
             raise
         feed = ChangeFeed()
-        db.subscribe("*", feed.on_event)
+        db.subscribe(events.EVERY, feed.on_event)
         rt = Runtime(config=config, db=db, media=media, feed=feed)
         _current = rt
         if workers:

@@ -70,6 +70,42 @@ class Session:
     ended_reason: str | None = None
 
 
+# (token in the User-Agent, the name people know), first match wins: Edge and Opera say "Chrome" too,
+# Chrome says "Safari" too.
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("HeadlessChrome/", "Headless Chrome"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def browser_label(user_agent: str | None) -> str:
+    """'Firefox on Windows' from a User-Agent header: what an admin recognises in a list of sessions."""
+    ua = (user_agent or "").strip()
+    if not ua:
+        return "Unknown browser"
+    if "/" not in ua:  # not a User-Agent header at all: keep what was given
+        return ua[:60]
+    browser = next((name for token, name in _BROWSERS if token in ua), None)
+    system = next((name for token, name in _SYSTEMS if token in ua), None)
+    if browser is None and system is None:
+        return ua[:60] + ("…" if len(ua) > 60 else "")
+    return f"{browser or 'A browser'} on {system}" if system else (browser or "Unknown browser")
+
+
 @dataclass(frozen=True)
 class Started:
     """A new session: its id, the cookie that carries it, and the browser's device token."""
@@ -305,6 +341,17 @@ def live_sessions(db: Database, user_id: int) -> list[Session]:
         [user_id, now - idle_limit(db), now - MAX_AGE],
     )
     return [Session(*r) for r in rows]
+
+
+def live_counts(db: Database) -> dict[int, int]:
+    """How many live sessions each user has (the admin's list of users)."""
+    now = clock.utcnow()
+    rows = db.fetchall(
+        "SELECT user_id, count(*) FROM sessions WHERE ended_at IS NULL AND last_seen_at >= ? AND created_at >= ? "
+        "GROUP BY user_id",
+        [now - idle_limit(db), now - MAX_AGE],
+    )
+    return {user_id: n for user_id, n in rows}
 
 
 def is_known_device(tx_or_db: Database | Transaction, user_id: int | None, device_token: str | None) -> bool:

@@ -92,10 +92,11 @@ def business_hours_from_json(raw: dict[str, Any]) -> BusinessHours:
 
 
 def quiet_hours(db: Database) -> QuietHours:
-    return quiet_hours_from_json(get(db, "quiet_hours") or DEFAULTS["quiet_hours"])
+    return quiet_hours_from_json(get(db, "quiet_hours"))
 
 
-def quiet_hours_from_json(raw: dict[str, Any]) -> QuietHours:
+def quiet_hours_from_json(raw: dict[str, Any] | None) -> QuietHours:
+    raw = raw or DEFAULTS["quiet_hours"]
     return QuietHours(start=_time(raw["start"]), end=_time(raw["end"]))
 
 

@@ -504,6 +504,21 @@ TEMPLATES = [  # (name, channel, body, registered, provider_name, language)
     ),
 ]
 
+# Campaign templates: the demo's campaigns, ready to send again from the Campaigns page.
+TEMPLATES += [
+    (
+        name,
+        channel,
+        body,
+        channel == "whatsapp",
+        "checkup_recall" if channel == "whatsapp" else None,
+        "en_US",
+        "campaign",
+    )
+    for name, channel, body in CAMPAIGNS
+]
+TEMPLATE_CATEGORIES = {"checkup_recall": "marketing", "appointment_reminder": "utility"}
+
 STOP_TEXT = "STOP"
 OPTOUT_CONFIRMATION = "You are unsubscribed and will receive no more messages from us. Reply START to resubscribe."
 AFTER_OPTOUT_TEXT = "Hi, just checking whether you still want your cleaning booked?"

@@ -283,12 +283,15 @@ def _write_small(
             {
                 "id": template_ids,
                 "name": [t[0] for t in templates],
-                "kind": "conversation",
                 "channel": [t[1] for t in templates],
                 "body": [t[2] for t in templates],
                 "registered": [t[3] for t in templates],
                 "provider_name": [t[4] for t in templates],
                 "language": [t[5] for t in templates],
+                # Registered ones were approved by WhatsApp (the demo's appointment messages are utility).
+                "category": [content.TEMPLATE_CATEGORIES.get(t[4]) for t in templates],
+                "approval_status": ["approved" if t[3] else None for t in templates],
+                "kind": [t[6] if len(t) > 6 else "conversation" for t in templates],
                 "active": True,
                 "created_by": report.admin_id,
                 "created_at": founded,
@@ -297,7 +300,13 @@ def _write_small(
     )
     report.templates = len(template_ids)
     checkup = template_ids[[t[4] for t in templates].index(content.CHECKUP_TEMPLATE)]
-    return {"users": users, "senders": sender_ids[:2], "checkup_template": checkup}
+    campaign_templates = {t[2]: int(i) for t, i in zip(templates, template_ids) if len(t) > 6 and t[6] == "campaign"}
+    return {
+        "users": users,
+        "senders": sender_ids[:2],
+        "checkup_template": checkup,
+        "campaign_templates": campaign_templates,
+    }
 
 
 def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, say: Progress) -> None:
@@ -338,6 +347,8 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
                 "name": k["name"],
                 "sender_id": senders[k["sender"]],
                 "body": k["body"],
+                "template_id": pd.array([ids["campaign_templates"].get(b) for b in k["body"]], dtype="Int64"),
+                "queued_at": _ts(k["created_at"]),
                 "status": "sent",
                 "created_by": users[k["creator"]],
                 "created_at": _ts(k["created_at"]),

@@ -80,12 +80,18 @@ def _append(key: str, value: str) -> None:
     st.session_state[key] = (st.session_state.get(key) or "") + value
 
 
+def _typed_values(cid: int) -> dict[str, str]:
+    """The template variables typed in under the message box (those the contact has no value for)."""
+    prefix = f"compose_var_{cid}_"
+    return {k[len(prefix) :]: v for k, v in st.session_state.items() if k.startswith(prefix) and v}
+
+
 def _apply_template(rt, user: User, cid: int, keys: dict[str, str]) -> None:
     template_id = st.session_state.get(keys["template"])
     if template_id is None:
         return
     try:
-        rendered = messaging.render_template(rt.db, template_id, cid, viewer=user)
+        rendered = messaging.render_template(rt.db, template_id, cid, user, _typed_values(cid))
     except ParleyError as exc:
         st.session_state[keys["result"]] = ("error", str(exc))
         return
@@ -103,6 +109,7 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
             st.session_state.get(keys["text"]) or "",
             attachments=attachments,
             template_id=st.session_state.get(keys["template"]),
+            template_values=_typed_values(cid),
             media_store=rt.media,
         )
     except ParleyError as exc:
@@ -110,6 +117,8 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
         return
     st.session_state[keys["text"]] = ""
     st.session_state[keys["template"]] = None
+    for key in [k for k in st.session_state if str(k).startswith(f"compose_var_{cid}_")]:
+        del st.session_state[key]
     st.session_state[keys["nonce"]] += 1  # a fresh, empty file uploader
     st.session_state.pop(keys["result"], None)
 
@@ -128,7 +137,7 @@ def segment_line(text: str) -> str:
 
 def _template_label(t: dict) -> str:
     body = " ".join(t["body"].split())
-    tag = " · registered" if t["registered"] else ""
+    tag = f" · registered ({t['language']})" if t["registered"] else ""
     return f"{t['name']}{tag} — {body[:70]}{'…' if len(body) > 70 else ''}"
 
 
@@ -174,12 +183,27 @@ def render(rt, user: User, view: ConversationView) -> None:
         st.caption("No registered templates for this channel yet; an admin can add them.")
     template = state.template(st.session_state.get(keys["template"]))
     need_template = state.needs_template(st.session_state.get(keys["template"]))
+    if template is not None:
+        # Variables the contact has no value for are typed here; core fills the text with them.
+        try:
+            unknown = messaging.render_template(rt.db, template["id"], cid, user).missing
+        except ParleyError:
+            unknown = []
+        for name in unknown:
+            st.text_input(
+                esc(f"Value for {name.replace('_', ' ')}"),  # plain words: the label is its accessible name too
+                key=f"compose_var_{cid}_{name}",
+                max_chars=200,
+                on_change=guarded(_apply_template),
+                args=(rt, user, cid, keys),
+            )
 
     st.text_area(
         "Message",
         key=keys["text"],
         height=110,
-        disabled=hard_block or need_template,
+        # With the window closed only the registered template's own text may go (core refuses any other).
+        disabled=hard_block or need_template or state.templates_only,
         placeholder="Choose a registered template above" if need_template else "Write a message…",
         label_visibility="collapsed",
     )

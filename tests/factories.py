@@ -52,7 +52,7 @@ def add_sender(
                 clock.utcnow(),
             ],
         )
-        tx.publish("sender.changed", sender_id=sid)
+        tx.publish(events.SENDER_CHANGED, sender_id=sid)
         return sid
 
     return db.write(write)
@@ -115,19 +115,6 @@ def always_open(db) -> None:
         settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"})
 
     db.write(write)
-
-
-def add_template(db, *, name, body, channel=None, registered=False, provider_name=None, language="en_US") -> int:
-    def write(tx):
-        tid = tx.next_id("seq_templates")
-        tx.execute(
-            "INSERT INTO templates (id, name, kind, channel, body, registered, provider_name, language, active, "
-            "created_at) VALUES (?, ?, 'conversation', ?, ?, ?, ?, ?, TRUE, ?)",
-            [tid, name, channel, body, registered, provider_name, language, clock.utcnow()],
-        )
-        return tid
-
-    return db.write(write)
 
 
 def add_user(db, username: str, *, role="standard", display_name=None, timezone="UTC", active=True) -> int:
@@ -287,3 +274,69 @@ def mark_read(db, user_id: int, conversation_id: int) -> None:
             [user_id, conversation_id, clock.utcnow()],
         )
     )
+
+
+def add_template(
+    db,
+    *,
+    name="Reminder",
+    body="Hi {{first_name}}, see you soon.",
+    kind="conversation",
+    channel=None,
+    registered=False,
+    provider_name=None,
+    language="en_US",
+    category=None,
+    approval_status=None,
+    parameter_format="positional",
+    header_format="none",
+    header_text=None,
+    header_link=None,
+    footer=None,
+    buttons=None,
+    content_sid=None,
+    samples=None,
+    active=True,
+) -> int:
+    """A template row (for any channel unless one is given); a registered one is WhatsApp's, approved
+    utility under a provider name from its name unless told otherwise."""
+    import json
+
+    if registered:
+        channel = channel or "whatsapp"
+        provider_name = provider_name or name.lower().replace(" ", "_")
+        category = category or "utility"
+        approval_status = approval_status or "approved"
+
+    def write(tx):
+        tid = tx.next_id("seq_templates")
+        tx.execute(
+            "INSERT INTO templates (id, name, kind, channel, body, registered, provider_name, language, category, "
+            "approval_status, parameter_format, header_format, header_text, header_link, footer, buttons, "
+            "content_sid, samples, active, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                tid,
+                name,
+                kind,
+                channel,
+                body,
+                registered,
+                provider_name,
+                language,
+                category,
+                approval_status,
+                parameter_format,
+                header_format,
+                header_text,
+                header_link,
+                footer,
+                json.dumps(buttons) if buttons else None,
+                content_sid,
+                json.dumps(samples) if samples else None,
+                active,
+                clock.utcnow(),
+            ],
+        )
+        return tid
+
+    return db.write(write)

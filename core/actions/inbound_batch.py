@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core import clock, events, phones
+from core.campaigns.ownership import reply_owners
 from core.compliance import keywords
 from core.db import Transaction
 from core.providers.base import InboundEvent
@@ -229,16 +230,10 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
 def _create_conversations(tx: Transaction, missing: dict, conversations: dict, default_owner) -> None:
     """Rule 1 for a set of (contact, sender) pairs with no conversation yet."""
     contact_ids = sorted({c for c, _ in missing})
-    # The latest campaign message each pair got, and every message waiting for its conversation.
-    campaigns = {
-        (contact_id, sender_id): (campaign_id, author_id)
-        for contact_id, sender_id, campaign_id, author_id in tx.fetchall(
-            """SELECT contact_id, sender_id, campaign_id, author_id FROM messages
-               WHERE contact_id = ANY(?::INTEGER[]) AND direction = 'out' AND conversation_id IS NULL
-               QUALIFY row_number() OVER (PARTITION BY contact_id, sender_id ORDER BY created_at DESC) = 1""",
-            [contact_ids],
-        )
-    }
+    # Who owns each new conversation is the campaign's to say (core.campaigns.ownership: its creator,
+    # the person an admin chose, or a team in turn), for the whole set in one query; pairs that got
+    # nothing from the sender are unsolicited and go to the default owner.
+    answered = reply_owners(tx, list(missing))
     waiting = {
         (contact_id, sender_id): (first, count)
         for contact_id, sender_id, first, count in tx.fetchall(
@@ -247,13 +242,9 @@ def _create_conversations(tx: Transaction, missing: dict, conversations: dict, d
             [contact_ids],
         )
     }
-    authors = sorted({a for _, a in campaigns.values() if a is not None})
-    active = {r[0] for r in tx.fetchall("SELECT id FROM users WHERE id = ANY(?::INTEGER[]) AND active", [authors])}
     fallback: list[int | None] = []
 
-    def owner_for(author: int | None) -> int | None:
-        if author is not None and author in active:
-            return author
+    def default() -> int | None:
         if not fallback:
             fallback.append(default_owner(tx))
         return fallback[0]
@@ -261,8 +252,8 @@ def _create_conversations(tx: Transaction, missing: dict, conversations: dict, d
     ids = tx.next_ids("seq_conversations", len(missing))
     rows, attach = [], []
     for cid, ((contact_id, sender_id), it) in zip(ids, missing.items()):
-        campaign = campaigns.get((contact_id, sender_id))
-        owner = owner_for(campaign[1] if campaign else None)
+        reply = answered.get((contact_id, sender_id))
+        owner = reply.owner_id if reply is not None and reply.owner_id else default()
         at = it.event.received_at
         first, count = waiting.get((contact_id, sender_id), (None, 0))
         rows.append(
@@ -272,8 +263,8 @@ def _create_conversations(tx: Transaction, missing: dict, conversations: dict, d
                 sender_id,
                 it.sender["channel"],
                 owner,
-                campaign is None,
-                campaign[0] if campaign else None,
+                reply is None,
+                reply.campaign_id if reply is not None else None,
                 at,
                 first or at,
                 count,

@@ -11,7 +11,7 @@ outbox row; the dispatcher does the rest. A send that a rule forbids
 from __future__ import annotations
 
 import datetime as dt
-import re
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +19,7 @@ from typing import Any
 
 import emoji
 
-from core import clock, drafts, events, labels, media_rules, permissions, phones, queries, settings
+from core import clock, drafts, events, labels, media_rules, permissions, phones, queries, senders, settings, templates
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
@@ -28,8 +28,7 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.providers.base import NOT_SENT, QUEUED
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
-REGISTERED_STATES = {"registered", "approved", "verified"}
-VARIABLE_RE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+VARIABLE_RE = templates.VARIABLE_RE
 
 
 @dataclass(frozen=True)
@@ -53,18 +52,13 @@ class ComposerState:
     write_refusal: str | None = None  # why this viewer cannot write here at all
 
 
-@dataclass(frozen=True)
-class RenderedTemplate:
-    text: str
-    missing: list[str]
-
-
 @dataclass
 class SendPlan:
     conversation: dict[str, Any]
     body: str
     attachments: list[tuple[Attachment, str]] = field(default_factory=list)  # with safe name
     template_id: int | None = None
+    template_values: dict[str, str] | None = None  # the variables a registered template goes with
     status: str = QUEUED
     release_at: dt.datetime | None = None
     error_reason: str | None = None
@@ -114,6 +108,12 @@ def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bo
         return (f"{who} has opted out (replied STOP): nothing can be sent until they reply START.", False)
     if not detail["sender_enabled"]:
         return (f"The sender {detail['sender_label']} is disabled; an admin can enable it.", False)
+    if detail.get("sender_send_blocked"):
+        return (
+            f"The sender {detail['sender_label']} cannot send until its US carrier registration is complete "
+            "(the workspace does not send from unregistered numbers).",
+            False,
+        )
     if window is not None and not window.open:
         return (
             "The WhatsApp customer care window is closed (24 hours after the customer's last "
@@ -123,8 +123,14 @@ def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bo
     return None, False
 
 
-def composer_state(db: Database, viewer: User, conversation_id: Any) -> ComposerState:
+def _detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, Any]:
     detail = queries.conversation_detail(db, viewer, conversation_id)
+    detail["sender_send_blocked"] = senders.block_reason(db, detail["sender_id"])
+    return detail
+
+
+def composer_state(db: Database, viewer: User, conversation_id: Any) -> ComposerState:
+    detail = _detail(db, viewer, conversation_id)
     now = clock.utcnow()
     window = wa_window.window_state(detail["last_inbound_at"], now) if detail["channel"] == "whatsapp" else None
     blocked, templates_only = _blocked_reason(detail, window)
@@ -146,84 +152,43 @@ def composer_state(db: Database, viewer: User, conversation_id: Any) -> Composer
 
 def sender_warning(sender: dict[str, Any]) -> str | None:
     """Rule 10: an unregistered US sender is flagged to admins wherever it matters."""
-    phone = sender.get("sender_phone") or sender.get("phone") or ""
-    status = sender.get("registration_status")
-    if phone.startswith("+1") and status not in REGISTERED_STATES:
-        kind = {"10dlc": "10DLC", "toll_free": "toll-free verification", "whatsapp": "WhatsApp approval"}.get(
-            sender.get("registration_kind"), "carrier registration"
-        )
-        label = sender.get("sender_label") or sender.get("label") or phone
-        return f"{label} has no completed {kind} (status: {status}); US carriers may filter or block its messages."
-    return None
+    return senders.registration_warning(sender)
 
 
-# ---- templates -------------------------------------------------------------------------
+# ---- templates (the store and its rules: core.templates) ---------------------------------
 
 
-def list_templates(db: Database, viewer: User, conversation_id: Any, search: str | None = None) -> list[dict]:
+def list_templates(
+    db: Database, viewer: User, conversation_id: Any, search: str | None = None, *, templates_only: bool = False
+) -> list[templates.Template]:
+    """The composer's picker: Conversation templates for this conversation's channel (only approved
+    registered ones when the WhatsApp window is closed)."""
     detail = queries.conversation_detail(db, viewer, conversation_id)
-    where = ["active", "kind = 'conversation'", "(channel IS NULL OR channel = ?)"]
-    params: list[Any] = [detail["channel"]]
-    if search and search.strip():
-        where.append("(contains(lower(name), ?) OR contains(lower(body), ?))")
-        params += [search.strip().lower()] * 2
-    return db.dicts(
-        f"SELECT id, name, body, registered, channel, provider_name, language FROM templates "
-        f"WHERE {' AND '.join(where)} ORDER BY registered DESC, name",
-        params,
-    )
+    return templates.composer_templates(db, detail["channel"], templates_only=templates_only, search=search)
 
 
 def template_values(detail: dict[str, Any]) -> dict[str, str]:
-    name = (detail.get("contact_name") or "").strip()
-    parts = name.split()
-    return {
-        "name": name,
-        "first_name": parts[0] if parts else "",
-        "last_name": " ".join(parts[1:]) if len(parts) > 1 else "",
-        "phone": detail.get("contact_phone") or "",
-        "sender": detail.get("sender_label") or "",
-    }
-
-
-def fill_template(body: str, values: dict[str, str]) -> RenderedTemplate:
-    missing: list[str] = []
-
-    def sub(match: re.Match) -> str:
-        value = values.get(match.group(1), "")
-        if not value:
-            missing.append(match.group(1))
-            return match.group(0)
-        return value
-
-    return RenderedTemplate(text=VARIABLE_RE.sub(sub, body), missing=sorted(set(missing)))
-
-
-def _template(db: Database, template_id: Any) -> dict[str, Any]:
-    try:
-        rows = db.dicts("SELECT * FROM templates WHERE id = ? AND active", [int(template_id)])
-    except (TypeError, ValueError):
-        rows = []
-    if not rows:
-        raise NotFound("That template no longer exists.")
-    return rows[0]
+    """What the conversation's contact fills in by itself."""
+    return templates.contact_values(detail.get("contact_name"), detail.get("contact_phone"), detail.get("sender_label"))
 
 
 def render_template(
-    db: Database, template_id: Any, conversation_id: Any, viewer: User | None = None
-) -> RenderedTemplate:
-    template = _template(db, template_id)
-    detail = (
-        queries.conversation_detail(db, viewer, conversation_id)
-        if viewer is not None
-        else db.dicts(
-            "SELECT ct.name AS contact_name, ct.phone AS contact_phone, s.label AS sender_label "
-            "FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
-            "JOIN senders s ON s.id = c.sender_id WHERE c.id = ?",
-            [int(conversation_id)],
-        )[0]
-    )
-    return fill_template(template["body"], template_values(detail))
+    db: Database,
+    template_id: Any,
+    conversation_id: Any,
+    viewer: User,
+    values: dict[str, Any] | None = None,
+) -> templates.Rendered:
+    """The template's text for this conversation: the contact's fields, then ``values`` typed in."""
+    template = templates.get_template(db, template_id)
+    detail = queries.conversation_detail(db, viewer, conversation_id)
+    return templates.render(template, _values(detail, values))
+
+
+def _values(detail: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, str]:
+    values = template_values(detail)
+    values.update({str(k): str(v).strip() for k, v in (typed or {}).items() if v is not None and str(v).strip()})
+    return values
 
 
 # ---- sending ---------------------------------------------------------------------------
@@ -245,26 +210,41 @@ def check_send(
     *,
     attachments: Sequence[Attachment] = (),
     template_id: Any = None,
+    template_values: dict[str, Any] | None = None,
 ) -> SendPlan:
-    detail = queries.conversation_detail(db, viewer, conversation_id)
+    """What a send will record. A template's text is core's to fill (the contact's fields, then
+    ``template_values``); text the page sends instead counts as the agent's own words: inside the
+    WhatsApp window it goes as ordinary text, outside it is refused like any free text (rule 5)."""
+    detail = _detail(db, viewer, conversation_id)
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
     channel = detail["channel"]
     template = None
+    values: dict[str, str] = {}
     if template_id not in (None, ""):
-        template = _template(db, template_id)
-        if template["channel"] not in (None, channel):
-            raise ValidationError(f"The template “{template['name']}” is for {template['channel']}, not {channel}.")
-        if body is None or not body.strip():
-            rendered = fill_template(template["body"], template_values(detail))
+        template = templates.get_template(db, template_id)
+        if template.channel not in (None, channel):
+            raise ValidationError(f"The template “{template.name}” is for {template.channel}, not {channel}.")
+        if template.kind != "conversation":
+            raise ValidationError(f"“{template.name}” is a campaign template; choose a conversation template.")
+        values = _values(detail, template_values)
+        rendered = templates.render(template, values)
+        if body is None or not body.strip() or prepare_body(body) == rendered.text:
             if rendered.missing:
                 names = ", ".join("{{" + m + "}}" for m in rendered.missing)
-                raise ValidationError(
-                    f"The template needs a value for {names}; this contact has none. "
-                    "Edit the text or the contact first."
-                )
+                raise ValidationError(f"The template needs a value for {names}; fill it in before sending.")
             body = rendered.text
+            values = {name: values[name] for name in templates.variables(template)}
+            if template.sendable_as_template:
+                templates.check_values(template, values)
+                if detail["sender_provider"] == "twilio" and not template.content_sid:
+                    raise ValidationError(
+                        f"The template “{template.name}” has no Twilio Content SID, and this sender sends "
+                        "through Twilio; an admin can add it on the Templates page."
+                    )
+        else:
+            template, values = None, {}  # edited: the agent's own text, no longer the template
     body = prepare_body(body)
     leftover = VARIABLE_RE.findall(body)
     if leftover:
@@ -283,17 +263,23 @@ def check_send(
         checked.append((item, safe))
     if checked:
         media_rules.check_attachments_total(channel, [len(a.data) for a, _ in checked])
+        if template is not None and template.sendable_as_template:
+            raise ValidationError("A registered template goes without attachments; send the file separately.")
     if not body and not checked:
         raise ValidationError("Write a message or attach a file first.")
 
     plan = SendPlan(
-        conversation=detail, body=body, attachments=checked, template_id=template["id"] if template else None
+        conversation=detail,
+        body=body,
+        attachments=checked,
+        template_id=template.id if template else None,
+        template_values=values or None,
     )
     now = clock.utcnow()
     window = wa_window.window_state(detail["last_inbound_at"], now) if channel == "whatsapp" else None
     blocked, templates_only = _blocked_reason(detail, window)
-    if templates_only and template is not None and template["registered"]:
-        blocked = None  # a registered template may open a closed window (rule 5)
+    if templates_only and template is not None and template.sendable_as_template:
+        blocked = None  # an approved registered template, exactly as registered, may open a closed window (rule 5)
     if blocked:
         plan.status, plan.error_reason = NOT_SENT, _short_reason(detail, templates_only)
         return plan
@@ -307,6 +293,8 @@ def _short_reason(detail: dict[str, Any], templates_only: bool) -> str:
         return "Contact opted out"
     if not detail["sender_enabled"]:
         return "Sender disabled"
+    if detail.get("sender_send_blocked"):
+        return detail["sender_send_blocked"]
     if templates_only:
         return "WhatsApp window closed: only registered templates can be sent"
     return "Not allowed"
@@ -320,10 +308,19 @@ def do_send(
     *,
     attachments: Sequence[Attachment] = (),
     template_id: Any = None,
+    template_values: dict[str, Any] | None = None,
     media_store: Any = None,
 ) -> int:
     """Record an outgoing message (queued or not sent) and its outbox row."""
-    plan = check_send(db, viewer, conversation_id, body, attachments=attachments, template_id=template_id)
+    plan = check_send(
+        db,
+        viewer,
+        conversation_id,
+        body,
+        attachments=attachments,
+        template_id=template_id,
+        template_values=template_values,
+    )
     stored = []
     if plan.attachments:
         if media_store is None:
@@ -379,8 +376,9 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
     message_id = tx.next_id("seq_messages")
     tx.execute(
         """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, author_id, body, status,
-               error_reason, created_at, status_at, has_media, release_at, template_id, queued_reason)
-           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               error_reason, created_at, status_at, has_media, release_at, template_id, template_values,
+               queued_reason)
+           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             message_id,
             detail["conversation_id"],
@@ -395,6 +393,7 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
             bool(stored_media),
             plan.release_at if plan.release_at and plan.release_at > now else None,
             plan.template_id,
+            json.dumps(plan.template_values, ensure_ascii=False) if plan.template_values else None,
             plan.queued_reason if plan.release_at and plan.release_at > now else None,
         ],
     )
@@ -414,7 +413,7 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
     preview = plan.body or (f"📎 {stored_media[0][2]}" if stored_media else "")
     touch_conversation(tx, detail["conversation_id"], now, preview, "out", message_id)
     tx.publish(
-        events.MESSAGE_QUEUED if plan.status == QUEUED else "message.not_sent",
+        events.MESSAGE_QUEUED if plan.status == QUEUED else events.MESSAGE_NOT_SENT,
         conversation_id=detail["conversation_id"],
         message_id=message_id,
         user_id=detail["owner_id"],
@@ -478,14 +477,14 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     row = db.fetchone("SELECT conversation_id, status, direction FROM messages WHERE id = ?", [message_id])
     if row is None or row[0] is None:
         raise NotFound("That message does not exist.")
-    detail = queries.conversation_detail(db, viewer, row[0])
+    detail = _detail(db, viewer, row[0])
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
     if row[2] != "out" or row[1] not in labels.RETRYABLE_STATUSES:
         raise ValidationError("Only interrupted or failed messages can be retried.")
     blocked, _ = _blocked_reason(detail, None)
-    if detail["opted_out"] or not detail["sender_enabled"]:
+    if detail["opted_out"] or not detail["sender_enabled"] or detail["sender_send_blocked"]:
         raise ValidationError(blocked)
     permissions.require_sender(viewer)
 

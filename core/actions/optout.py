@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import clock, events, permissions, queries
+from core import audit, clock, events, permissions, queries
 from core.actions.inbound import opt_out_contact
 from core.auth import User
 from core.db import Database, Transaction
@@ -51,6 +51,9 @@ def do_confirm_opt_out(db: Database, actor: User, conversation_id: Any) -> None:
         if opted_out:
             raise Conflict("This contact has already opted out.")
         _history(tx, now, "opt_out_confirmed_by_agent", actor)
+        audit.record(
+            tx, actor.id, "optout.confirmed", "contact", now["contact_id"], conversation_id=now["conversation_id"]
+        )
         opt_out_contact(
             tx, now["contact_id"], now["conversation_id"], now["owner_id"], keyword=None, by_user_id=actor.id
         )
@@ -68,6 +71,9 @@ def do_dismiss_optout_flag(db: Database, actor: User, conversation_id: Any) -> N
             return
         tx.execute("UPDATE conversations SET optout_flag = NULL WHERE id = ?", [detail["conversation_id"]])
         _history(tx, now, "flag_dismissed", actor)
+        audit.record(
+            tx, actor.id, "optout.flag_dismissed", "contact", now["contact_id"], conversation_id=now["conversation_id"]
+        )
         tx.publish(
             events.CONVERSATION_OPTOUT_FLAG_DISMISSED,
             conversation_id=now["conversation_id"],

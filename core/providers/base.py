@@ -52,10 +52,30 @@ class OutboundMedia:
 
 
 @dataclass(frozen=True)
+class TemplateParameter:
+    """One value a registered template is sent with (built by ``core.templates.template_ref``)."""
+
+    component: str  # 'header' | 'body' | 'button'
+    value: str  # the text; a media header's link; a quick-reply button's payload
+    name: str | None = None  # the variable's name (sent as parameter_name with named-parameter templates)
+    kind: str = "text"  # 'text' | 'image' | 'video' | 'document' | 'payload'
+    index: int | None = None  # a button's position among the template's buttons (0-based)
+    sub_type: str | None = None  # a button's type: 'url' | 'quick_reply'
+
+
+@dataclass(frozen=True)
 class TemplateRef:
-    name: str  # provider-approved template name (WhatsApp) or ContentSid (Twilio)
+    """A provider-approved template and the values it goes with.
+
+    WhatsApp Cloud sends ``name`` + ``language`` and the parameters grouped by
+    component; Twilio's Content API sends ``content_sid`` and the parameters
+    numbered ``1``…``n`` in order (``ContentVariables``)."""
+
+    name: str  # the template's name at WhatsApp
     language: str = "en_US"
-    variables: tuple[str, ...] = ()  # body parameters, in order
+    parameters: tuple[TemplateParameter, ...] = ()  # header, body, then button parameters
+    named: bool = False  # registered with named parameters ({{first_name}}) rather than positional ({{1}})
+    content_sid: str | None = None  # Twilio Content API template (HX…)
 
 
 @dataclass(frozen=True)

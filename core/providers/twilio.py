@@ -41,6 +41,7 @@ from core.providers.base import (
     SendResult,
     SentCandidate,
     StatusEvent,
+    TemplateRef,
     WebhookBatch,
     WebhookRequest,
 )
@@ -145,9 +146,9 @@ class TwilioProvider:
         if service:
             form.append(("MessagingServiceSid", service))
         if msg.template is not None:
-            form.append(("ContentSid", msg.template.name))
-            if msg.template.variables:
-                variables = {str(i): v for i, v in enumerate(msg.template.variables, start=1)}
+            form.append(("ContentSid", content_sid(msg.template)))
+            variables = content_variables(msg.template)
+            if variables:
                 form.append(("ContentVariables", json.dumps(variables, ensure_ascii=False)))
         elif msg.body:
             form.append(("Body", msg.body))
@@ -375,6 +376,38 @@ def _rfc2822(value) -> dt.datetime | None:
     if when.tzinfo is not None:
         when = when.astimezone(dt.UTC).replace(tzinfo=None)
     return when
+
+
+# ---- Content API templates ----------------------------------------------------------------------
+
+
+def content_sid(template: TemplateRef) -> str:
+    """The Content API template to send: WhatsApp templates go through Twilio only as Content (HX…)."""
+    sid = template.content_sid or (template.name if template.name.startswith("HX") else None)
+    if not sid:
+        raise ProviderError(
+            f"The template “{template.name}” has no Twilio Content SID (HX…); an admin can add it on the "
+            "Templates page.",
+            retryable=False,
+        )
+    return sid
+
+
+def content_variables(template: TemplateRef) -> dict[str, str]:
+    """Content variables are one numbered list for the whole template: each distinct variable, in order
+    of first appearance (header, body, buttons), is ``1``, ``2``…; quick-reply payloads are fixed in the
+    Content template and are not variables."""
+    values: dict[str, str] = {}
+    seen: set[str] = set()
+    for p in template.parameters:
+        if p.kind == "payload":
+            continue
+        key = p.name or f"#{len(seen)}"
+        if key in seen:
+            continue
+        seen.add(key)
+        values[str(len(values) + 1)] = p.value
+    return values
 
 
 # ---- X-Twilio-Signature -------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from core.providers.base import (
     SendResult,
     SentCandidate,
     StatusEvent,
+    TemplateParameter,
+    TemplateRef,
     WebhookBatch,
     WebhookRequest,
 )
@@ -137,10 +139,9 @@ class WhatsAppCloudProvider:
         }
         if msg.template is not None:
             template: dict[str, Any] = {"name": msg.template.name, "language": {"code": msg.template.language}}
-            if msg.template.variables:
-                template["components"] = [
-                    {"type": "body", "parameters": [{"type": "text", "text": v} for v in msg.template.variables]}
-                ]
+            components = template_components(msg.template)
+            if components:
+                template["components"] = components
             payload.update(type="template", template=template)
         elif msg.media:
             if len(msg.media) > 1:
@@ -394,6 +395,37 @@ def _reject(reason: str, item: Any) -> RejectedItem:
     except (TypeError, ValueError, RecursionError):
         text = repr(item)[:4000]
     return RejectedItem(reason=reason, item=text)
+
+
+def _parameter(p: TemplateParameter, named: bool) -> dict[str, Any]:
+    if p.kind == "payload":
+        return {"type": "payload", "payload": p.value}
+    if p.kind in ("image", "video", "document"):
+        return {"type": p.kind, p.kind: {"link": p.value}}
+    item: dict[str, Any] = {"type": "text", "text": p.value}
+    if named and p.name and p.component != "button":  # URL-button suffixes are positional in both formats
+        item["parameter_name"] = p.name
+    return item
+
+
+def template_components(template: TemplateRef) -> list[dict[str, Any]]:
+    """The send-time ``components`` Meta expects: one header and one body entry holding their
+    parameters, then one entry per button that takes a value (``sub_type`` and ``index``)."""
+    components: list[dict[str, Any]] = []
+    for part in ("header", "body"):
+        params = [_parameter(p, template.named) for p in template.parameters if p.component == part]
+        if params:
+            components.append({"type": part, "parameters": params})
+    buttons: dict[int, dict[str, Any]] = {}
+    for p in template.parameters:
+        if p.component != "button":
+            continue
+        entry = buttons.setdefault(
+            p.index or 0, {"type": "button", "sub_type": p.sub_type, "index": str(p.index or 0), "parameters": []}
+        )
+        entry["parameters"].append(_parameter(p, template.named))
+    components += [buttons[i] for i in sorted(buttons)]
+    return components
 
 
 def _message_content(kind: str, m: dict[str, Any]) -> tuple[str, tuple[InboundMedia, ...]]:

@@ -212,7 +212,8 @@ def test_opted_out_and_disabled_sender_block_everything(db, ws):
 
 def test_unregistered_us_sender_warns_admins_only(db, ws):
     assert conversation_view(db, ws["admin"], ws["c_sms"]).composer.sender_warning == (
-        "Front desk has no completed 10DLC (status: unregistered); US carriers may filter or block its messages."
+        "Front desk has no completed 10DLC brand and campaign registration (status: unregistered); US carriers "
+        "may filter or block its messages."
     )
     assert conversation_view(db, ws["maria"], ws["c_sms"]).composer.sender_warning is None
 
@@ -269,3 +270,11 @@ def test_few_statements(db, ws, monkeypatch):
     calls.clear()
     versions.conversation_version(db, ws["c_sms"])
     assert len(calls) == 1
+
+
+def test_a_closed_window_offers_only_the_templates_whatsapp_approved(db, ws):
+    f.add_template(
+        db, name="Awaiting review", channel="whatsapp", body="Hello!", registered=True, approval_status="pending"
+    )
+    composer = conversation_view(db, ws["maria"], whatsapp(db, ws, hours_ago=30)).composer
+    assert [(t["name"], t["language"]) for t in composer.templates] == [("Check-up", "en_US")]

@@ -87,15 +87,8 @@ def test_whatsapp_window_at_23h59_and_24h01(db, ws, age, is_open):
 
 
 def test_closed_window_allows_registered_templates_only(db, ws):
-    def add_templates(tx):
-        tx.execute(
-            "INSERT INTO templates (name, kind, channel, body, registered, provider_name, created_at) VALUES "
-            "('Reminder', 'conversation', 'whatsapp', 'Hi {{first_name}}, see you soon', TRUE, 'reminder', now()),"
-            "('Loose', 'conversation', 'whatsapp', 'Hello {{first_name}}', FALSE, NULL, now())"
-        )
-
-    db.write(add_templates)
-    registered, loose = [r[0] for r in db.fetchall("SELECT id FROM templates ORDER BY name DESC")]
+    registered = f.add_template(db, name="Reminder", body="Hi {{first_name}}, see you soon", registered=True)
+    loose = f.add_template(db, name="Loose", body="Hello {{first_name}}")
     clock.freeze(clock.utcnow() + dt.timedelta(days=2))
     ok = messaging.do_send(db, ws["maria"], ws["c_wa"], None, template_id=registered)
     assert message(db, ok)["status"] == "queued" and message(db, ok)["body"] == "Hi Zoë, see you soon"
@@ -116,7 +109,7 @@ def test_template_with_a_missing_variable_is_refused_with_a_sentence(db, ws):
         messaging.do_send(db, ws["maria"], conv, None, template_id=tid)
     with pytest.raises(ValidationError, match="unfilled variable"):
         messaging.do_send(db, ws["maria"], conv, "Hi {{first_name}}!")
-    assert messaging.render_template(db, tid, ws["c_sms"]).text == "Hi Zoë!"
+    assert messaging.render_template(db, tid, ws["c_sms"], ws["maria"]).text == "Hi Zoë!"
 
 
 def test_outside_business_hours_the_message_waits_with_its_release_time(db, ws):

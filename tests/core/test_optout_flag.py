@@ -59,3 +59,17 @@ def test_other_agents_and_supervisors_cannot_answer(db, ws, flagged, make_user):
     assert not contact(db, phone)["opted_out"]
     optout.do_confirm_opt_out(db, ws["maria"], cid)  # the owner may
     assert contact(db, phone)["opted_out"]
+
+
+def test_the_agents_answer_is_in_the_audit_log(db, ws, flagged):  # noqa: F811
+    cid, phone = flagged
+    optout.do_dismiss_optout_flag(db, ws["admin"], cid)
+    receive(db, ws["sms"], phone, "seriously, stop messaging me")
+    optout.do_confirm_opt_out(db, ws["admin"], cid)
+    contact_id = contact(db, phone)["id"]
+    assert db.fetchall(
+        "SELECT actor_id, action, object_id FROM audit_log WHERE action LIKE 'optout.%' ORDER BY id"
+    ) == [
+        (ws["admin"].id, "optout.flag_dismissed", contact_id),
+        (ws["admin"].id, "optout.confirmed", contact_id),
+    ]

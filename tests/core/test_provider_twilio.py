@@ -22,6 +22,7 @@ from core.providers.base import (
     OutboundMedia,
     OutboundMessage,
     ProviderError,
+    TemplateParameter,
     TemplateRef,
     WebhookRequest,
 )
@@ -86,14 +87,55 @@ def test_whatsapp_media_send_prefixes_numbers_and_repeats_media_url(fake, provid
     assert "StatusCallback" not in dict(req.form)
 
 
+CONTENT_SID = "HX" + "0123456789abcdef" * 2
+
+
 def test_template_goes_as_content_sid_and_numbered_variables(fake, provider):
-    provider.send(
-        message(channel="whatsapp", body=None, template=TemplateRef("HXabc123", variables=("Alex", "Tuesday 3pm")))
+    fake.register_content(CONTENT_SID, variables=2)
+    template = TemplateRef(
+        "appointment_reminder",
+        parameters=(
+            TemplateParameter("body", "Alex", name="first_name"),
+            TemplateParameter("body", "Tuesday 3pm", name="when"),
+        ),
+        content_sid=CONTENT_SID,
     )
+    provider.send(message(channel="whatsapp", body=None, template=template))
     req = fake.sends[0]
-    assert req.value("ContentSid") == "HXabc123"
+    assert req.value("ContentSid") == CONTENT_SID
     assert json.loads(req.value("ContentVariables")) == {"1": "Alex", "2": "Tuesday 3pm"}
     assert req.value("Body") is None
+
+
+def test_content_variables_number_each_variable_once_across_header_body_and_buttons(fake, provider):
+    fake.register_content(CONTENT_SID, variables=3)
+    template = TemplateRef(
+        "visit",
+        parameters=(
+            TemplateParameter("header", "Alex", name="first_name"),
+            TemplateParameter("body", "Alex", name="first_name"),
+            TemplateParameter("body", "May 4", name="date"),
+            TemplateParameter("button", "b-77", name="code", index=0, sub_type="url"),
+            TemplateParameter("button", "STOP", kind="payload", index=1, sub_type="quick_reply"),
+        ),
+        content_sid=CONTENT_SID,
+    )
+    provider.send(message(channel="whatsapp", body=None, template=template))
+    assert json.loads(fake.sends[0].value("ContentVariables")) == {"1": "Alex", "2": "May 4", "3": "b-77"}
+
+
+def test_a_template_without_a_content_sid_is_refused_before_any_request(fake, provider):
+    with pytest.raises(ProviderError, match="no Twilio Content SID") as info:
+        provider.send(message(channel="whatsapp", body=None, template=TemplateRef("appointment_reminder")))
+    assert not info.value.retryable and fake.sends == []
+
+
+def test_twilio_refuses_content_variables_that_do_not_match_the_content_template(fake, provider):
+    fake.register_content(CONTENT_SID, variables=2)
+    template = TemplateRef("x", parameters=(TemplateParameter("body", "Alex", name="a"),), content_sid=CONTENT_SID)
+    with pytest.raises(ProviderError) as info:
+        provider.send(message(channel="whatsapp", body=None, template=template))
+    assert info.value.code == "21656" and not info.value.retryable
 
 
 def test_messaging_service_sid_from_the_sender(fake, provider):

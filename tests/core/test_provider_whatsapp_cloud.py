@@ -20,6 +20,7 @@ from core.providers.base import (
     OutboundMedia,
     OutboundMessage,
     ProviderError,
+    TemplateParameter,
     TemplateRef,
     WebhookRequest,
 )
@@ -109,7 +110,11 @@ def test_audio_goes_without_caption_and_text_on_audio_is_refused(fake, provider)
 
 
 def test_template_with_language_and_body_parameters(fake, provider):
-    provider.send(message(body=None, template=TemplateRef("order_update", "es_MX", ("Alex", "#1234"))))
+    fake.register_template("order_update", "es_MX", body=2)
+    template = TemplateRef(
+        "order_update", "es_MX", (TemplateParameter("body", "Alex"), TemplateParameter("body", "#1234"))
+    )
+    provider.send(message(body=None, template=template))
     assert fake.sends[0].json["template"] == {
         "name": "order_update",
         "language": {"code": "es_MX"},
@@ -117,6 +122,62 @@ def test_template_with_language_and_body_parameters(fake, provider):
             {"type": "body", "parameters": [{"type": "text", "text": "Alex"}, {"type": "text", "text": "#1234"}]}
         ],
     }
+
+
+def test_template_with_header_body_and_buttons_in_the_cloud_api_shape(fake, provider):
+    fake.register_template("visit", header="image", body=1, buttons={0: "url", 1: "quick_reply"})
+    template = TemplateRef(
+        "visit",
+        parameters=(
+            TemplateParameter("header", "https://cdn.example/map.png", kind="image"),
+            TemplateParameter("body", "Alex", name="first_name"),
+            TemplateParameter("button", "b-77", name="code", index=0, sub_type="url"),
+            TemplateParameter("button", "NOT_ME", kind="payload", index=1, sub_type="quick_reply"),
+        ),
+    )
+    provider.send(message(body=None, template=template))
+    assert fake.sends[0].json["template"]["components"] == [
+        {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.example/map.png"}}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "Alex"}]},
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "b-77"}]},
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": "1",
+            "parameters": [{"type": "payload", "payload": "NOT_ME"}],
+        },
+    ]
+
+
+def test_named_parameters_carry_their_names(fake, provider):
+    fake.register_template("reminder", body=["first_name", "date"])
+    template = TemplateRef(
+        "reminder",
+        parameters=(
+            TemplateParameter("body", "Alex", name="first_name"),
+            TemplateParameter("body", "May 4", name="date"),
+        ),
+        named=True,
+    )
+    provider.send(message(body=None, template=template))
+    assert fake.sends[0].json["template"]["components"] == [
+        {
+            "type": "body",
+            "parameters": [
+                {"type": "text", "text": "Alex", "parameter_name": "first_name"},
+                {"type": "text", "text": "May 4", "parameter_name": "date"},
+            ],
+        }
+    ]
+
+
+def test_meta_refuses_a_template_sent_with_the_wrong_number_of_parameters(fake, provider):
+    fake.register_template("reminder", body=2)
+    with pytest.raises(ProviderError) as info:
+        provider.send(
+            message(body=None, template=TemplateRef("reminder", parameters=(TemplateParameter("body", "A"),)))
+        )
+    assert info.value.code == "132000" and not info.value.retryable
 
 
 def test_window_closed_error_is_final_with_code_and_details(fake, provider):

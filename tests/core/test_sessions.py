@@ -311,3 +311,36 @@ def test_sign_out_everywhere_ends_all_of_ones_own_sessions(db, make_user):
     assert db.fetchall("SELECT actor_id, action, object_id, detail FROM audit_log") == [
         (maria.id, "user.sessions_ended", maria.id, json.dumps({"sessions": 2, "reason": "signed_out_everywhere"}))
     ]
+
+
+@pytest.mark.parametrize(
+    "user_agent, label",
+    [
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+            "Edge on Windows",
+        ),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0", "Firefox on macOS"),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/17.5 Mobile/15E148 Safari/604.1",
+            "Safari on iPhone",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Mobile Safari/537.36",
+            "Chrome on Android",
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/156.0.0.0 Safari/537.36",
+            "Headless Chrome on Linux",
+        ),
+        ("curl/8.5.0", "curl/8.5.0"),
+        ("Safari on an iPhone", "Safari on an iPhone"),
+        (None, "Unknown browser"),
+    ],
+)
+def test_a_sessions_browser_is_named_as_people_know_it(user_agent, label):
+    assert sessions.browser_label(user_agent) == label

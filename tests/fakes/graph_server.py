@@ -52,6 +52,7 @@ class FakeGraph(LoopbackFake):
         self.api_version = api_version
         self._media: dict[str, dict[str, Any]] = {}
         self.sent: list[tuple[str, dict[str, Any]]] = []  # (wamid, payload) of each accepted send
+        self._templates: dict[tuple[str, str], dict[str, Any]] = {}
 
     # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
@@ -82,6 +83,21 @@ class FakeGraph(LoopbackFake):
             "token": secrets.token_urlsafe(12),
         }
         return media_id
+
+    def register_template(
+        self,
+        name: str,
+        language: str = "en_US",
+        *,
+        header: str | None = None,
+        body: int | list[str] = 0,
+        buttons: dict[int, str] | None = None,
+    ) -> None:
+        """An approved template, as Meta holds it. ``header``: None, 'text' (one parameter) or a media
+        kind; ``body``: how many positional parameters, or the names of named ones; ``buttons``: index →
+        sub_type of the buttons that take a parameter. Once any template is registered, sends of
+        templates are checked against them the way Meta checks (errors 132001, 132000, 132012)."""
+        self._templates[(name, language)] = {"header": header, "body": body, "buttons": dict(buttons or {})}
 
     @property
     def sends(self) -> list[Recorded]:
@@ -147,6 +163,10 @@ class FakeGraph(LoopbackFake):
             problem = _shape_problem(payload)
         if problem:
             return self._json(h, 400, self.error(100, "(#100) Invalid parameter", details=problem))
+        if payload.get("type") == "template" and self._templates:
+            refusal = self._template_problem(payload["template"])
+            if refusal:
+                return self._json(h, 400, self.error(refusal[0], refusal[1], details=refusal[2]))
         to = payload["to"]
         wamid = "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode()
         with self._lock:
@@ -162,6 +182,70 @@ class FakeGraph(LoopbackFake):
                 "messages": [{"id": wamid}],
             },
         )
+
+    def _template_problem(self, t: dict[str, Any]) -> tuple[int, str, str] | None:
+        known = self._templates.get((t["name"], t["language"]["code"]))
+        if known is None:
+            return (
+                132001,
+                "Template name does not exist in the translation",
+                (f"template name ({t['name']}) does not exist in {t['language']['code']}"),
+            )
+        by_part: dict[str, list[dict[str, Any]]] = {}
+        buttons: dict[int, tuple[str, list]] = {}
+        for component in t.get("components", []):
+            if component["type"] == "button":
+                buttons[int(component["index"])] = (component["sub_type"], component.get("parameters", []))
+            else:
+                by_part[component["type"]] = component.get("parameters", [])
+        header = by_part.get("header", [])
+        expected_header = 0 if known["header"] is None else 1
+        if len(header) != expected_header:
+            return (
+                132000,
+                "Number of parameters does not match the expected number of params",
+                (
+                    f"header: number of localizable_params ({len(header)}) does not match the expected number of "
+                    f"params ({expected_header})"
+                ),
+            )
+        if known["header"] not in (None, "text") and header[0].get("type") != known["header"]:
+            return (
+                132012,
+                "Parameter format does not match format in the created template",
+                (f"header: Format mismatch, expected {known['header'].upper()}, received {header[0].get('type')}"),
+            )
+        body = by_part.get("body", [])
+        named = known["body"] if isinstance(known["body"], list) else None
+        expected = len(named) if named is not None else known["body"]
+        if len(body) != expected:
+            return (
+                132000,
+                "Number of parameters does not match the expected number of params",
+                (
+                    f"body: number of localizable_params ({len(body)}) does not match the expected number of "
+                    f"params ({expected})"
+                ),
+            )
+        if named is not None and sorted(p.get("parameter_name") or "" for p in body) != sorted(named):
+            return (
+                132012,
+                "Parameter format does not match format in the created template",
+                ("body: named parameters expected: " + ", ".join(named)),
+            )
+        if named is None and any("parameter_name" in p for p in body):
+            return (
+                132012,
+                "Parameter format does not match format in the created template",
+                ("body: this template takes positional parameters"),
+            )
+        if {i: b[0] for i, b in buttons.items()} != known["buttons"] or any(len(b[1]) != 1 for b in buttons.values()):
+            return (
+                132000,
+                "Number of parameters does not match the expected number of params",
+                (f"buttons: expected parameters for {known['buttons']}, received {buttons}"),
+            )
+        return None
 
 
 def _shape_problem(p: dict[str, Any]) -> str | None:
@@ -190,9 +274,41 @@ def _shape_problem(p: dict[str, Any]) -> str | None:
         if not obj.get("name") or not isinstance(obj.get("language"), dict) or not obj["language"].get("code"):
             return "template.name and template.language.code are required"
         for component in obj.get("components", []):
-            for parameter in component.get("parameters", []):
-                if parameter.get("type") == "text" and not isinstance(parameter.get("text"), str):
-                    return "template text parameters need 'text'"
+            problem = _component_problem(component)
+            if problem:
+                return problem
     else:
         return f"Unsupported message type {kind!r}"
+    return None
+
+
+def _component_problem(component: Any) -> str | None:
+    """Meta's send-time component shape: header/body/button, a button's sub_type and index, and
+    parameters of known types; text without line breaks, tabs or five spaces in a row (132018)."""
+    if not isinstance(component, dict) or component.get("type") not in ("header", "body", "button"):
+        return "components[].type must be header, body or button"
+    if component["type"] == "button":
+        if component.get("sub_type") not in ("quick_reply", "url", "copy_code", "flow", "catalog"):
+            return "a button component needs a sub_type"
+        if not isinstance(component.get("index"), str) or not component["index"].isdigit():
+            return "a button component needs its index as a string"
+    parameters = component.get("parameters")
+    if not isinstance(parameters, list) or not parameters:
+        return f"{component['type']} component needs parameters"
+    for parameter in parameters:
+        kind = parameter.get("type")
+        if kind == "text":
+            text = parameter.get("text")
+            if not isinstance(text, str) or not text:
+                return "template text parameters need 'text'"
+            if any(c in text for c in "\n\t") or "     " in text:
+                return "(#132018) Param text cannot have new-line/tab characters or more than 4 consecutive spaces"
+        elif kind == "payload":
+            if not isinstance(parameter.get("payload"), str):
+                return "payload parameters need 'payload'"
+        elif kind in ("image", "video", "document"):
+            if not isinstance(parameter.get(kind), dict) or not parameter[kind].get("link"):
+                return f"{kind} parameters need {kind}.link"
+        else:
+            return f"Unsupported parameter type {kind!r}"
     return None

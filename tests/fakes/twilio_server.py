@@ -28,6 +28,7 @@ import base64
 import datetime as dt
 import email.utils
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -69,6 +70,7 @@ class FakeTwilio(LoopbackFake):
         self._media: dict[str, tuple[bytes, str]] = {}
         self.created: list[dict[str, Any]] = []  # message resources, in the order they were created
         self.forms: dict[str, list[tuple[str, str]]] = {}  # sid -> the Create Message form that made it
+        self._contents: dict[str, int] = {}
 
     # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
@@ -86,6 +88,11 @@ class FakeTwilio(LoopbackFake):
         media_sid = "ME" + secrets.token_hex(16)
         self._media[media_sid] = (data, content_type)
         return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{secrets.token_hex(16)}/Media/{media_sid}"
+
+    def register_content(self, content_sid: str, variables: int = 0) -> None:
+        """A Content API template (HX…) taking ``variables`` numbered variables, "1"…"n". Once any is
+        registered, a ContentSid Twilio does not know is refused (21655)."""
+        self._contents[content_sid] = variables
 
     @property
     def sends(self) -> list[Recorded]:
@@ -146,6 +153,22 @@ class FakeTwilio(LoopbackFake):
             return False
         return (user, password) in {(self.account_sid, self.auth_token), self.api_key}
 
+    def _content_problem(self, fields: dict[str, str]) -> tuple[int, str] | None:
+        sid = fields["ContentSid"]
+        if not re.fullmatch(r"HX[0-9a-fA-F]{32}", sid) or (self._contents and sid not in self._contents):
+            return 21655, "The ContentSid is Invalid"
+        variables: Any = {}
+        if "ContentVariables" in fields:
+            try:
+                variables = json.loads(fields["ContentVariables"])
+            except ValueError:
+                return 21656, "The ContentVariables Parameter is invalid"
+            if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+                return 21656, "The ContentVariables Parameter is invalid"
+        if sid in self._contents and sorted(variables) != sorted(str(i) for i in range(1, self._contents[sid] + 1)):
+            return 21656, "The ContentVariables Parameter is invalid"
+        return None
+
     def _create_message(self, h: BaseHTTPRequestHandler, form: list[tuple[str, str]]) -> None:
         if self._scripts:
             s = self._scripts.popleft()
@@ -166,11 +189,10 @@ class FakeTwilio(LoopbackFake):
         media = [v for k, v in form if k == "MediaUrl"]
         if not fields.get("Body") and not media and not fields.get("ContentSid"):
             return self._json(h, 400, self.error(21619, "A text message body, media URL or content SID is required"))
-        if "ContentVariables" in fields:
-            try:
-                json.loads(fields["ContentVariables"])
-            except ValueError:
-                return self._json(h, 400, self.error(21656, "The ContentVariables Parameter is invalid"))
+        if fields.get("ContentSid"):
+            problem = self._content_problem(fields)
+            if problem:
+                return self._json(h, 400, self.error(*problem))
         sid = ("MM" if media else "SM") + secrets.token_hex(16)
         now = email.utils.formatdate(usegmt=True)
         sent_on = dt.datetime.now(dt.UTC).date().isoformat()

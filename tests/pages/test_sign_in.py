@@ -18,13 +18,23 @@ pytestmark = pytest.mark.usefixtures("navigation_only")
 
 SIGN_IN = str(ROOT / "pages" / "sign_in.py")
 STATS_PATHS = ("stats-volume", "stats-responsiveness", "stats-delivery", "stats-campaigns", "stats-workload")
-SIGNED_OUT_PATHS = ("", "inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS)
+EXTRA_PATHS = ("campaigns", "templates", "users", "senders", "providers", "hours", "opt-outs", "audit", "webhooks")
+SIGNED_OUT_PATHS = ("", "inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS, *EXTRA_PATHS)
 STATS = ["Volume", "Responsiveness", "Delivery", "Campaigns", "Workload now"]
+ADMIN = [
+    "Users and teams",
+    "Sender numbers",
+    "Provider setup",
+    "Hours and texts",
+    "Opt-outs",
+    "Audit log",
+    "Webhook review",
+]
 WRONG = "Wrong username or password."
 ROLE_PAGES = {
-    "maria": ["My Inbox", "Sent Messages", "Contacts"],
-    "admin": ["My Inbox", "Sent Messages", "Team Inbox", *STATS, "Contacts"],
-    "sam": ["Team Inbox", *STATS, "Contacts"],
+    "maria": ["My Inbox", "Sent Messages", "Contacts", "Campaigns"],
+    "admin": ["My Inbox", "Sent Messages", "Team Inbox", *STATS, "Contacts", "Campaigns", "Templates", *ADMIN],
+    "sam": ["Team Inbox", *STATS, "Contacts", "Campaigns"],
 }
 
 

@@ -1,0 +1,160 @@
+"""Sender numbers and their registration (rule 10).
+
+US carriers filter or block application traffic from a local long code whose
+10DLC brand and campaign are not both approved, and from a toll-free number
+that is not verified. Each sender keeps its registration; ``registration_status``
+is the overall state derived from the parts. Such a sender is flagged to
+admins everywhere it matters (a banner on every page, a warning in the
+composer), and the workspace's rule ``unregistered_senders`` decides whether
+it may send at all: ``warn`` (send, with the warning) or ``block`` (nothing
+goes from it: the composer records *not sent*, campaigns exclude its US
+recipients, the dispatcher refuses what was already queued).
+
+``senders.send_blocked`` holds the reason a sender may not send right now;
+``refresh_send_blocked`` recomputes it in the transaction of any change that
+can move it (a sender saved, the rule changed), so readers never re-decide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import permissions, settings
+from core.auth import User
+from core.db import Database, Transaction
+
+KINDS = {
+    "10dlc": "US long code (10DLC)",
+    "toll_free": "US toll-free",
+    "whatsapp": "WhatsApp number",
+    "none": "No registration (outside the US)",
+}
+TEN_DLC_STATES = {
+    "not_started": "Not started",
+    "pending": "Pending",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "suspended": "Suspended",
+}
+TOLL_FREE_STATES = {
+    "unregistered": "Not submitted",
+    "pending": "Pending",
+    "verified": "Verified",
+    "rejected": "Rejected",
+}
+WHATSAPP_STATES = {
+    "unregistered": "Not submitted",
+    "pending": "Pending",
+    "approved": "Approved",
+    "rejected": "Rejected",
+}
+REGISTERED_STATES = frozenset({"registered", "approved", "verified", "not_required"})
+RULES = {"warn": "Send, and warn admins", "block": "Do not send from them"}
+RULE_KEY = "unregistered_senders"
+
+# The help page's own words for the banner.
+BANNER = (
+    "URGENT! Please register the 10-digit business phone number (e.g. 555-555-5555) that your organization "
+    "uses to send texts to consumers in the U.S. Failure to register may cause heavy penalties and disruption "
+    "to all your text messaging communications."
+)
+
+
+def overall_status(kind: str, brand: str | None, campaign: str | None, status: str | None) -> str:
+    """The one registration state the rest of Parley reads."""
+    if kind == "10dlc":
+        parts = {brand or "not_started", campaign or "not_started"}
+        if parts == {"approved"}:
+            return "registered"
+        if parts & {"rejected", "suspended"}:
+            return "rejected"
+        if "pending" in parts:
+            return "pending"
+        return "unregistered"
+    if kind == "none":
+        return "not_required"
+    return status or "unregistered"
+
+
+def needs_registration(sender: dict[str, Any]) -> bool:
+    """An SMS sender on a US (+1) number without completed registration or verification."""
+    phone = sender.get("phone") or sender.get("sender_phone") or ""
+    channel = sender.get("channel") or "sms"
+    return channel == "sms" and phone.startswith("+1") and sender.get("registration_status") not in REGISTERED_STATES
+
+
+def what_is_missing(sender: dict[str, Any]) -> str:
+    kind = sender.get("registration_kind")
+    if kind == "toll_free":
+        return "toll-free verification"
+    if kind == "10dlc":
+        return "10DLC brand and campaign registration"
+    return "carrier registration (10DLC or toll-free verification)"
+
+
+def registration_warning(sender: dict[str, Any]) -> str | None:
+    """One sentence for admins, or None when the sender is fine."""
+    if not needs_registration(sender):
+        return None
+    label = sender.get("label") or sender.get("sender_label") or sender.get("phone")
+    status = sender.get("registration_status") or "unregistered"
+    return (
+        f"{label} has no completed {what_is_missing(sender)} (status: {status}); US carriers may filter or "
+        "block its messages."
+    )
+
+
+def rule(db: Database | Transaction) -> str:
+    value = settings.get_tx(db, RULE_KEY) if isinstance(db, Transaction) else settings.get(db, RULE_KEY)
+    return value if value in RULES else "warn"
+
+
+REFRESH_SQL = """
+UPDATE senders SET send_blocked = CASE
+    WHEN ? = 'block' AND channel = 'sms' AND phone LIKE '+1%'
+         AND registration_status NOT IN ('registered', 'approved', 'verified', 'not_required')
+        THEN CASE registration_kind WHEN 'toll_free' THEN 'Sender not verified (toll-free)'
+                                    ELSE 'Sender not registered (10DLC)' END
+    ELSE NULL END
+"""
+
+
+def refresh_send_blocked(tx: Transaction) -> None:
+    tx.execute(REFRESH_SQL, [rule(tx)])
+
+
+# ---- finders ---------------------------------------------------------------------------------------
+
+COLUMNS = (
+    "id, phone, channel, provider, label, provider_ref, registration_kind, registration_status, brand_status, "
+    "campaign_status, rate_per_second, enabled, send_blocked, created_at, updated_at"
+)
+
+
+def list_senders(db: Database, viewer: User) -> list[dict[str, Any]]:
+    """Every sender (admins), with its warning."""
+    permissions.require_admin(viewer, "manage sender numbers")
+    rows = db.dicts(f"SELECT {COLUMNS} FROM senders ORDER BY channel, label, id")
+    for row in rows:
+        row["warning"] = registration_warning(row)
+    return rows
+
+
+def sendable(db: Database) -> list[dict[str, Any]]:
+    """Senders a campaign may choose: enabled ones."""
+    return db.dicts(f"SELECT {COLUMNS} FROM senders WHERE enabled ORDER BY channel, label, id")
+
+
+def unregistered(db: Database) -> list[dict[str, Any]]:
+    """Enabled senders that need a registration they do not have (the admins' banner)."""
+    rows = db.dicts(f"SELECT {COLUMNS} FROM senders WHERE enabled AND channel = 'sms' AND phone LIKE '+1%'")
+    return [r for r in rows if needs_registration(r)]
+
+
+def banner(db: Database, viewer: User) -> list[dict[str, Any]]:
+    """For admins: the enabled US senders the help page's warning (``BANNER``) is about (none: no banner)."""
+    return unregistered(db) if viewer.is_admin else []
+
+
+def block_reason(db: Database, sender_id: int) -> str | None:
+    return db.scalar("SELECT send_blocked FROM senders WHERE id = ?", [sender_id])

@@ -1,0 +1,58 @@
+"""What the admin pages (and Templates, Campaigns) share: who may open them, feedback after an action.
+
+Pages are UI only: every check is made again in ``core`` (an admin page's
+reads and actions call ``permissions.require_admin`` there). Refusing here
+only spares a non-admin a page of errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core import runtime
+from core.auth import User
+from core.errors import ParleyError
+from core.runtime import Runtime
+from pages import session
+from pages.text import esc
+
+
+def page_user(*, admin: bool = False) -> tuple[Runtime, User]:
+    """The runtime and the signed-in user; stops the page for nobody, or a non-admin on an admin page."""
+    rt = runtime.current()
+    user = session.current_user(rt)
+    if user is None:
+        st.stop()
+    if admin and not user.is_admin:
+        st.error("Only admins can open this page.")
+        st.stop()
+    return rt, user
+
+
+def act(key: str, fn: Callable[..., Any], *args: Any, done: str | Callable[[Any], str] | None = None, **kwargs: Any):
+    """Run a core action from a callback: keep its sentence for the next run (success or refusal)."""
+    try:
+        result = fn(*args, **kwargs)
+    except ParleyError as exc:
+        st.session_state[f"{key}.error"] = str(exc)
+        st.session_state.pop(f"{key}.flash", None)
+        return None
+    st.session_state.pop(f"{key}.error", None)
+    if done is not None:
+        st.session_state[f"{key}.flash"] = done(result) if callable(done) else done
+    return result
+
+
+def feedback(key: str) -> None:
+    """The last action's outcome: a toast when it worked, the refusal's sentence when not."""
+    if st.session_state.get(f"{key}.flash"):
+        st.toast(esc(st.session_state.pop(f"{key}.flash")), icon="✅")
+    if st.session_state.get(f"{key}.error"):
+        st.error(esc(st.session_state.pop(f"{key}.error")))
+
+
+def refusal(exc: ParleyError) -> None:
+    st.error(esc(str(exc)))

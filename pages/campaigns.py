@@ -1,0 +1,613 @@
+"""Campaigns: the list, one campaign's live progress, and a new campaign (preview, then send).
+
+Agents and admins send campaigns; supervisors follow them. A new campaign is
+a sender, a Campaign template, an audience (a tag, a CSV of numbers, or
+everyone), where each variable comes from, and when; *Preview* shows who
+gets it, everyone left out and why, segments, cost units and the first time
+it can go; *Send* queues it. Every rule is ``core``'s
+(``core.actions.campaigns``, ``core.campaigns``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from core import clock, senders, templates
+from core.actions import campaigns as campaign_actions
+from core.actions.campaigns import CampaignDraft
+from core.campaigns import audience as audiences
+from core.campaigns.audience import AudienceSpec, VariableSource
+from core.errors import ParleyError
+from pages.admin_common import act, feedback, page_user, refusal
+from pages.common import fmt_time
+from pages.session import guarded
+from pages.text import esc, md
+
+KEY = "cmp"
+LIVE_SECONDS = 2
+# Choices shown as their labels (radio options are Markdown: ours only), mapped to what core takes.
+AUDIENCE_CHOICES = {label: kind for kind, label in audiences.KINDS.items()}
+WHEN_CHOICES = {"Send now": "now", "At a time": "later"}
+OWNER_CHOICES = {label: mode for mode, label in campaign_actions.OWNER_MODES.items()}
+s = st.session_state
+rt, user = page_user()
+
+
+def open_campaign(campaign_id: int | None) -> None:
+    if campaign_id is None:
+        st.query_params.pop("id", None)
+    else:
+        st.query_params["id"] = str(campaign_id)
+
+
+def start_new() -> None:
+    st.query_params["id"] = "new"
+    for key in [k for k in s if str(k).startswith(f"{KEY}.n.")]:
+        del s[key]
+    s.pop(f"{KEY}.preview", None)
+
+
+def when_text(at) -> str:
+    return fmt_time(at, user.timezone) if at is not None else "—"
+
+
+# ---- the list -----------------------------------------------------------------------------------------
+
+STATUS_BADGES = {
+    "scheduled": "🗓 Scheduled",
+    "sending": "📤 Sending",
+    "sent": "✓ Sent",
+    "paused": "⏸ Paused",
+    "cancelled": "✕ Cancelled",
+    "draft": "Draft",
+}
+
+
+def _on_pick(ids: list[int]) -> None:
+    rows = (s.get(f"{KEY}.table") or {}).get("selection", {}).get("rows", [])
+    if rows and rows[0] < len(ids):
+        open_campaign(ids[rows[0]])
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def render_list() -> None:
+    try:
+        rows = campaign_actions.list_campaigns(rt.db, user)
+    except ParleyError as exc:
+        refusal(exc)
+        return
+    if not rows:
+        st.info("No campaigns yet.", icon="📣")
+        return
+    frame = pd.DataFrame(
+        {
+            "Campaign": [r["name"] for r in rows],
+            "Status": [STATUS_BADGES.get(r["shown_status"], r["shown_status"]) for r in rows],
+            "Sender": [r["sender_label"] or "" for r in rows],
+            "Recipients": [r["total"] for r in rows],
+            "Sent": [r["sent"] for r in rows],
+            "Delivered": [r["delivered"] for r in rows],
+            "Read": [r["read"] for r in rows],
+            "Failed": [r["failed"] for r in rows],
+            "Replied": [r["replied"] for r in rows],
+            "By": [r["creator"] or "" for r in rows],
+            "Created": [when_text(r["created_at"]) for r in rows],
+        }
+    )
+    ids = [r["id"] for r in rows]
+    st.dataframe(
+        frame,
+        key=f"{KEY}.table",
+        hide_index=True,
+        on_select=guarded(lambda: _on_pick(ids)),
+        selection_mode="single-row",
+    )
+    st.caption("Select a campaign to follow it.")
+
+
+# ---- one campaign ----------------------------------------------------------------------------------------
+
+
+def render_detail(raw_id: str) -> None:
+    st.button(
+        "All campaigns",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(open_campaign),
+        args=(None,),
+    )
+    feedback(KEY)
+    live_detail(raw_id)
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def live_detail(raw_id: str) -> None:
+    try:
+        c = campaign_actions.campaign_detail(rt.db, user, raw_id)
+    except ParleyError as exc:
+        refusal(exc)
+        return
+    p = c["progress"]
+    st.subheader(esc(c["name"]), anchor=False)
+    status = c["shown_status"]
+    st.markdown(
+        md(
+            "**{status}** · {sender} · template {template} · by {creator} · replies go to {owner}",
+            status=STATUS_BADGES.get(status, status),
+            sender=c["sender"]["label"],
+            template=c["template_name"] or "—",
+            creator=c["creator"] or "—",
+            owner=c["reply_owner"] or "—",
+        )
+    )
+    when = (
+        f"Scheduled for {when_text(c['scheduled_at'])}"
+        if c["scheduled_at"]
+        else f"Queued {when_text(c['queued_at'] or c['created_at'])}"
+    )
+    first = f"; first messages may go {when_text(c['first_send_at'])}" if c["first_send_at"] else ""
+    cost = f" · {c['segments']:,} segments, {c['cost_units']:,} cost units" if c["cost_units"] else ""
+    st.caption(esc(when + first + cost))
+    st.progress(p.fraction, text=md("{done} of {total} handled", done=f"{p.done:,}", total=f"{p.total:,}"))
+    cols = st.columns(7)
+    for col, (label, value) in zip(
+        cols,
+        [
+            ("Queued", p.queued + p.sending),
+            ("Sent", p.sent + p.delivered),
+            ("Delivered", p.delivered),
+            ("Read", p.read),
+            ("Failed", p.failed),
+            ("Replied", p.replied),
+            ("Opted out", p.opted_out),
+        ],
+    ):
+        col.metric(md("{label}", label=label), f"{value:,}")
+    if c["can_steer"]:
+        row = st.container(horizontal=True)
+        if status in ("sending", "scheduled"):
+            row.button(
+                "Pause",
+                key=f"{KEY}.pause",
+                icon=":material/pause:",
+                on_click=guarded(act),
+                args=(KEY, campaign_actions.do_pause, rt.db, user, c["id"]),
+                kwargs={"done": lambda n: f"Paused: {n:,} messages held."},
+            )
+        if status == "paused":
+            row.button(
+                "Resume",
+                key=f"{KEY}.resume",
+                icon=":material/play_arrow:",
+                type="primary",
+                on_click=guarded(act),
+                args=(KEY, campaign_actions.do_resume, rt.db, user, c["id"]),
+                kwargs={"done": lambda n: f"Resumed: {n:,} messages released."},
+            )
+        if status in ("sending", "scheduled", "paused"):
+            row.button(
+                "Cancel campaign",
+                key=f"{KEY}.cancel",
+                icon=":material/cancel:",
+                on_click=guarded(act),
+                args=(KEY, campaign_actions.do_cancel, rt.db, user, c["id"]),
+                kwargs={"done": lambda n: f"Cancelled: {n:,} messages will not be sent."},
+            )
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown("**Failed, by reason**")
+        if p.failures:
+            st.dataframe(pd.DataFrame(p.failures, columns=["Reason", "Messages"]), hide_index=True)
+        else:
+            st.caption("None.")
+    with right:
+        st.markdown(md("**Left out** ({n})", n=f"{sum(c['exclusions'].values()):,}"))
+        if c["exclusions"]:
+            st.dataframe(
+                pd.DataFrame(
+                    [(audiences.REASONS.get(r, r), n) for r, n in sorted(c["exclusions"].items(), key=lambda i: -i[1])],
+                    columns=["Reason", "Recipients"],
+                ),
+                hide_index=True,
+            )
+            if c["can_steer"]:
+                ready = s.get(f"{KEY}.exclusions")
+                if ready and ready[0] == c["id"]:
+                    st.download_button(
+                        "Download the list (CSV)",
+                        ready[1],
+                        file_name=f"campaign-{c['id']}-left-out.csv",
+                        mime="text/csv",
+                        key=f"{KEY}.exclusions_download",
+                        icon=":material/download:",
+                    )
+                else:
+                    st.button(
+                        "Prepare the list of those left out",
+                        key=f"{KEY}.exclusions_prepare",
+                        on_click=guarded(download_exclusions),
+                        args=(c["id"],),
+                        icon=":material/table_view:",
+                    )
+        else:
+            st.caption("Nobody.")
+
+
+def download_exclusions(campaign_id: int) -> None:
+    try:
+        s[f"{KEY}.exclusions"] = (campaign_id, campaign_actions.exclusions_csv(rt.db, user, campaign_id))
+    except ParleyError as exc:
+        s[f"{KEY}.error"] = str(exc)
+
+
+# ---- a new campaign ---------------------------------------------------------------------------------------
+
+
+def _tz() -> ZoneInfo:
+    try:
+        return ZoneInfo(user.timezone)
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def _reset_variables() -> None:
+    """A new list or template: each variable's source is guessed again (a CSV column may now fit)."""
+    for key in [k for k in s if str(k).startswith((f"{KEY}.n.src.", f"{KEY}.n.val.", f"{KEY}.n.fallback."))]:
+        del s[key]
+    s.pop(f"{KEY}.preview", None)
+
+
+def _upload() -> None:
+    file = s.get(f"{KEY}.n.file")
+    s.pop(f"{KEY}.n.csv", None)
+    _reset_variables()
+    if file is None:
+        return
+    try:
+        s[f"{KEY}.n.csv"] = audiences.read_csv_audience(file.getvalue(), file.name)
+    except ParleyError as exc:
+        s[f"{KEY}.error"] = str(exc)
+
+
+def _changed() -> None:
+    s.pop(f"{KEY}.preview", None)
+
+
+def _draft(template: templates.Template | None) -> CampaignDraft:
+    kind = AUDIENCE_CHOICES.get(s.get(f"{KEY}.n.audience"), "tag")
+    csv = s.get(f"{KEY}.n.csv") if kind == "csv" else None
+    sources = {}
+    for name in templates.variables(template) if template else []:
+        source = s.get(f"{KEY}.n.src.{name}") or "field"
+        value = s.get(f"{KEY}.n.val.{name}.{source}") or ""
+        sources[name] = VariableSource(source, value, s.get(f"{KEY}.n.fallback.{name}") or "")
+    send_at = None
+    if WHEN_CHOICES.get(s.get(f"{KEY}.n.when")) == "later":
+        day, at = s.get(f"{KEY}.n.day"), s.get(f"{KEY}.n.time")
+        if day is not None and at is not None:
+            send_at = campaign_actions.local_time_to_utc(day, at, user.timezone)
+    mode = OWNER_CHOICES.get(s.get(f"{KEY}.n.owner_mode"), "creator")
+    return CampaignDraft(
+        name=s.get(f"{KEY}.n.name") or "",
+        sender_id=s.get(f"{KEY}.n.sender"),
+        template_id=template.id if template else None,
+        audience=AudienceSpec(kind, tag=s.get(f"{KEY}.n.tag"), csv=csv),
+        sources=sources,
+        send_at=send_at,
+        reply_owner_mode=mode,
+        reply_owner_id=s.get(f"{KEY}.n.owner_user") if mode == "user" else None,
+        reply_team_id=s.get(f"{KEY}.n.owner_team") if mode == "team" else None,
+    )
+
+
+def preview(template_id: int | None) -> None:
+    s.pop(f"{KEY}.preview", None)
+    try:
+        template = templates.get_template(rt.db, template_id) if template_id else None
+        s[f"{KEY}.preview"] = campaign_actions.check_campaign(rt.db, user, _draft(template))
+    except ParleyError as exc:
+        s[f"{KEY}.error"] = str(exc)
+
+
+def send(template_id: int) -> None:
+    template = templates.get_template(rt.db, template_id)
+    campaign_id = act(
+        KEY,
+        campaign_actions.do_send_campaign,
+        rt.db,
+        user,
+        _draft(template),
+        done=lambda _id: "Campaign queued: the dispatcher is sending it.",
+    )
+    if campaign_id is not None:
+        s.pop(f"{KEY}.preview", None)
+        open_campaign(campaign_id)
+
+
+def render_new() -> None:
+    st.button(
+        "All campaigns",
+        key=f"{KEY}.back",
+        icon=":material/arrow_back:",
+        type="tertiary",
+        on_click=guarded(open_campaign),
+        args=(None,),
+    )
+    st.subheader("New campaign", anchor=False)
+    feedback(KEY)
+    choices = {r["id"]: r for r in senders.sendable(rt.db)}
+    if not choices:
+        st.info("There is no enabled sender number; an admin can add one on the Sender numbers page.", icon="📵")
+        return
+    st.text_input(
+        "Name",
+        key=f"{KEY}.n.name",
+        max_chars=campaign_actions.MAX_NAME,
+        on_change=guarded(_changed),
+        placeholder="Spring check-up recall",
+    )
+    row = st.container(horizontal=True)
+    row.selectbox(
+        "Sender",
+        list(choices),
+        key=f"{KEY}.n.sender",
+        on_change=guarded(_changed),
+        format_func=lambda i: f"{choices[i]['label']} ({templates.CHANNELS[choices[i]['channel']]})",
+    )
+    sender = choices.get(s.get(f"{KEY}.n.sender")) or next(iter(choices.values()))
+    offered = {t.id: t for t in templates.list_templates(rt.db, kind="campaign", channel=sender["channel"])}
+    if not offered:
+        st.info("No Campaign templates for this channel yet; an admin can add them on the Templates page.", icon="🗂️")
+        return
+    row.selectbox(
+        "Template",
+        list(offered),
+        key=f"{KEY}.n.template",
+        on_change=guarded(_reset_variables),
+        format_func=lambda i: templates.label(offered[i]),
+    )
+    template = offered.get(s.get(f"{KEY}.n.template")) or next(iter(offered.values()))
+    warning = senders.registration_warning(sender)
+    if warning and user.is_admin:
+        st.warning(esc(warning), icon="⚠️")
+    st.markdown("**Audience**")
+    st.radio(
+        "Who receives it",
+        list(AUDIENCE_CHOICES),
+        key=f"{KEY}.n.audience",
+        horizontal=True,
+        on_change=guarded(_changed),
+        label_visibility="collapsed",
+    )
+    kind = AUDIENCE_CHOICES.get(s.get(f"{KEY}.n.audience"), "tag")
+    if kind == "tag":
+        st.selectbox(
+            "Tag",
+            audiences.tags(rt.db),
+            key=f"{KEY}.n.tag",
+            on_change=guarded(_changed),
+            index=None,
+            placeholder="Choose a tag",
+            accept_new_options=False,
+        )
+    elif kind == "csv":
+        st.file_uploader(
+            "CSV of numbers (one column of numbers; other columns can fill variables)",
+            type=["csv", "txt"],
+            key=f"{KEY}.n.file",
+            on_change=guarded(_upload),
+            max_upload_size=50,
+        )
+        csv = s.get(f"{KEY}.n.csv")
+        if csv is not None:
+            st.caption(
+                md(
+                    "{name}: {rows} rows; numbers from the column “{column}”.",
+                    name=csv.file_name,
+                    rows=f"{len(csv.frame):,}",
+                    column=csv.phone_column,
+                )
+            )
+    render_variables(template, s.get(f"{KEY}.n.csv") if kind == "csv" else None)
+    st.markdown("**When**")
+    st.radio(
+        "When",
+        list(WHEN_CHOICES),
+        key=f"{KEY}.n.when",
+        horizontal=True,
+        on_change=guarded(_changed),
+        label_visibility="collapsed",
+    )
+    if WHEN_CHOICES.get(s.get(f"{KEY}.n.when")) == "later":
+        local_now = clock.utcnow().replace(tzinfo=dt.UTC).astimezone(_tz())
+        row = st.container(horizontal=True)
+        row.date_input(
+            "Day", key=f"{KEY}.n.day", value=local_now.date(), min_value=local_now.date(), on_change=guarded(_changed)
+        )
+        row.time_input(
+            "Time",
+            key=f"{KEY}.n.time",
+            value=(local_now + dt.timedelta(hours=1)).time().replace(second=0, microsecond=0),
+            step=dt.timedelta(minutes=15),
+            on_change=guarded(_changed),
+        )
+        st.caption(md("Your time zone: {tz}. Business and recipients' quiet hours still apply.", tz=user.timezone))
+    if user.is_admin:
+        render_owner()
+    else:
+        st.caption("Replies start conversations in your own inbox.")
+    st.button(
+        "Preview",
+        key=f"{KEY}.preview_button",
+        icon=":material/visibility:",
+        on_click=guarded(preview),
+        args=(template.id,),
+    )
+    shown = s.get(f"{KEY}.preview")
+    if shown is not None:
+        render_preview(shown)
+
+
+def render_variables(template: templates.Template, csv) -> None:
+    names = templates.variables(template)
+    if not names:
+        return
+    st.markdown("**Variables**")
+    defaults = audiences.default_sources(template, csv)
+    for name in names:
+        guess = defaults.get(name)
+        key = f"{KEY}.n.src.{name}"
+        if key not in s:
+            s[key] = guess.source if guess else ("column" if csv is not None else "text")
+            if guess is not None:
+                s[f"{KEY}.n.val.{name}.{guess.source}"] = guess.value
+                s.setdefault(f"{KEY}.n.fallback.{name}", guess.fallback)
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        sources = [k for k in audiences.SOURCES if k != "column" or csv is not None]
+        row.selectbox(
+            # Plain words: a label's Markdown source is its accessible name too (no escaped underscores).
+            esc(f"{name.replace('_', ' ').capitalize()} comes from"),
+            sources,
+            format_func=audiences.SOURCES.get,
+            key=key,
+            on_change=guarded(_changed),
+            width=220,
+        )
+        source = s.get(key)
+        if source == "field":
+            row.selectbox(
+                "Field",
+                list(audiences.FIELDS),
+                format_func=audiences.FIELDS.get,
+                key=f"{KEY}.n.val.{name}.field",
+                on_change=guarded(_changed),
+                width=200,
+            )
+        elif source == "column":
+            row.selectbox(
+                "Column", csv.columns, key=f"{KEY}.n.val.{name}.column", on_change=guarded(_changed), width=200
+            )
+        else:
+            row.text_input("Text", key=f"{KEY}.n.val.{name}.text", on_change=guarded(_changed), max_chars=200)
+        if source != "text":
+            row.text_input(
+                "When empty",
+                key=f"{KEY}.n.fallback.{name}",
+                on_change=guarded(_changed),
+                max_chars=100,
+                placeholder="(left out)",
+                width=180,
+            )
+
+
+def render_owner() -> None:
+    st.markdown("**Replies**")
+    st.radio(
+        "Who owns the conversations replies start",
+        list(OWNER_CHOICES),
+        key=f"{KEY}.n.owner_mode",
+        horizontal=True,
+        on_change=guarded(_changed),
+    )
+    mode = OWNER_CHOICES.get(s.get(f"{KEY}.n.owner_mode"), "creator")
+    if mode == "user":
+        people = _people()
+        st.selectbox(
+            "Owner",
+            [p[0] for p in people],
+            format_func=dict(people).get,
+            key=f"{KEY}.n.owner_user",
+            on_change=guarded(_changed),
+        )
+    elif mode == "team":
+        teams = _teams()
+        st.selectbox(
+            "Team (in turn, among its agents and admins)",
+            [t[0] for t in teams],
+            format_func=dict(teams).get,
+            key=f"{KEY}.n.owner_team",
+            on_change=guarded(_changed),
+        )
+
+
+def _people() -> list[tuple[int, str]]:
+    from core import queries
+
+    return [(m["id"], m["display_name"]) for m in queries.team_members(rt.db, user)]
+
+
+def _teams() -> list[tuple[int, str]]:
+    from core.actions import user_admin
+
+    return [(t["id"], t["name"]) for t in user_admin.teams_overview(rt.db, user)]
+
+
+def render_preview(p: campaign_actions.Preview) -> None:
+    a, e = p.audience, p.estimate
+    with st.container(border=True):
+        cols = st.columns(4)
+        cols[0].metric("Recipients", f"{a.size:,}")
+        cols[1].metric("Left out", f"{sum(a.counts.values()):,}")
+        cols[2].metric("Segments" if p.sender["channel"] == "sms" else "Messages", f"{e.segments:,}")
+        cols[3].metric("Cost units", f"{e.cost_units:,}")
+        if e.first_at is not None:
+            later = (
+                f"; the last recipients' quiet hours allow them from {when_text(e.last_start_at)}"
+                if (e.last_start_at and e.last_start_at != e.first_at)
+                else ""
+            )
+            st.caption(esc(f"First messages may go {when_text(e.first_at)}{later}."))
+        for warning in p.warnings:
+            st.warning(esc(warning), icon="⚠️")
+        if a.counts:
+            st.dataframe(
+                pd.DataFrame(
+                    [(audiences.REASONS[r], n) for r, n in sorted(a.counts.items(), key=lambda i: -i[1])],
+                    columns=["Left out because", "Recipients"],
+                ),
+                hide_index=True,
+            )
+            sample = a.excluded.head(200)
+            with st.expander(md("The first {n} left out", n=len(sample))):
+                st.dataframe(
+                    pd.DataFrame({"Number": sample["given"], "Reason": sample["reason"].map(audiences.REASONS)}),
+                    hide_index=True,
+                )
+        if p.sample is not None:
+            st.markdown("**The first recipient reads**")
+            st.text(p.sample)
+        if a.size:
+            st.button(
+                "Send" if p.draft.send_at is None else "Schedule",
+                key=f"{KEY}.send",
+                type="primary",
+                icon=":material/send:",
+                on_click=guarded(send),
+                args=(p.template.id,),
+            )
+        else:
+            st.error("Nobody would receive this campaign.")
+
+
+# ---- the page -------------------------------------------------------------------------------------------
+
+st.header("Campaigns", anchor=False)
+campaign_param = st.query_params.get("id")
+if campaign_param == "new" and user.can_send:
+    render_new()
+elif campaign_param and campaign_param != "new":
+    render_detail(campaign_param)
+else:
+    if user.can_send:
+        st.button(
+            "New campaign", key=f"{KEY}.new", icon=":material/campaign:", type="primary", on_click=guarded(start_new)
+        )
+    else:
+        st.caption("Supervisors follow campaigns; agents and admins send them.")
+    feedback(KEY)
+    render_list()

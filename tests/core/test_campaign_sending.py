@@ -1,0 +1,264 @@
+"""Sending a campaign: bulk queuing through the outbox, schedules, pause/resume/cancel, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from core import clock, events
+from core.actions import campaigns
+from core.actions.campaigns import _queue
+from core.campaigns.audience import AudienceSpec
+from core.delivery import Dispatcher
+from core.errors import Conflict, PermissionDenied, ValidationError
+from core.providers.base import SendResult
+from core.providers.whatsapp_cloud import WhatsAppCloudProvider
+from tests.core import campaign_workspace as cw
+from tests.fakes.graph_server import FakeGraph
+
+
+@pytest.fixture
+def ws(db, make_user):
+    return cw.build(db, make_user)
+
+
+def messages(db, campaign_id) -> list[dict]:
+    return db.dicts(
+        "SELECT m.*, ct.phone, o.state, o.due_at FROM messages m JOIN contacts ct ON ct.id = m.contact_id "
+        "LEFT JOIN outbox o ON o.message_id = m.id WHERE m.campaign_id = ? ORDER BY ct.phone",
+        [campaign_id],
+    )
+
+
+class Accepting:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, msg):
+        self.sent.append(msg)
+        return SendResult(f"SM{msg.message_id}", "sent")
+
+
+def dispatcher(db, provider) -> Dispatcher:
+    return Dispatcher(db, lambda s: provider, media_url=lambda t: None, status_callback_url=lambda p: None)
+
+
+def test_sending_queues_every_recipient_through_the_outbox_and_makes_no_conversation(db, ws):
+    heard = []
+    db.subscribe(events.CAMPAIGN_QUEUED, heard.append)
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    rows = messages(db, cid)
+    assert [r["phone"] for r in rows] == ["+14158670001", "+14158670002", "+14158670003", "+447911123456"]
+    assert {(r["status"], r["state"], r["direction"], r["author_id"], r["sender_id"]) for r in rows} == {
+        ("queued", "pending", "out", ws["maria"].id, ws["sms"])
+    }
+    assert [r["conversation_id"] for r in rows] == [None, None, None, None]  # rule 1
+    assert db.scalar("SELECT count(*) FROM conversations") == 0
+    c = db.dicts("SELECT * FROM campaigns WHERE id = ?", [cid])[0]
+    assert (c["status"], c["recipients"], c["excluded"], c["created_by"], c["template_id"]) == (
+        "sending",
+        4,
+        2,
+        ws["maria"].id,
+        ws["recall"],
+    )
+    assert json.loads(c["audience"]) == {"kind": "tag", "tag": "recall"}
+    assert sorted(db.fetchall("SELECT phone, reason FROM campaign_exclusions WHERE campaign_id = ?", [cid])) == [
+        ("+14158670004", "opted_out"),
+        ("+14158670005", "archived"),
+    ]
+    assert [(e.payload["campaign_id"], e.payload["count"]) for e in heard] == [(cid, 4)]
+    audit = db.fetchall("SELECT actor_id, action, object_id FROM audit_log WHERE action LIKE 'campaign.%'")
+    assert audit == [(ws["maria"].id, "campaign.queued", cid)]
+
+
+def test_a_recipient_already_in_a_conversation_sees_the_campaign_message_in_it(db, ws):
+    conv = cw.f.add_conversation(db, contact_id=ws["ben"], sender_id=ws["sms"], owner_id=ws["james"].id)
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    ben = next(r for r in messages(db, cid) if r["phone"] == "+14158670002")
+    assert ben["conversation_id"] == conv
+    c = db.dicts("SELECT * FROM conversations WHERE id = ?", [conv])[0]
+    assert (c["message_count"], c["last_message_direction"]) == (2, "out")
+    assert c["last_message_preview"] == "Hi Ben, your cleaning is due. Reply YES to book."
+
+
+def test_a_csv_number_that_is_no_contact_yet_becomes_one(db, ws):
+    cid = campaigns.do_send_campaign(
+        db, ws["maria"], cw.draft(ws, audience=cw.csv_spec("phone\n+1 415 867 9999\n"), name="List")
+    )
+    row = db.dicts("SELECT phone, name, opted_out FROM contacts WHERE phone = '+14158679999'")
+    assert row == [{"phone": "+14158679999", "name": None, "opted_out": False}]
+    assert [r["body"] for r in messages(db, cid)] == ["Hi there, your cleaning is due. Reply YES to book."]
+
+
+def test_scheduled_campaign_waits_for_its_time(db, ws):
+    at = clock.utcnow().replace(microsecond=0) + dt.timedelta(days=2)
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, send_at=at))
+    assert db.scalar("SELECT status FROM campaigns WHERE id = ?", [cid]) == "scheduled"
+    assert {(r["release_at"], r["due_at"]) for r in messages(db, cid)} == {(at, at)}
+    assert dispatcher(db, Accepting()).step() is False  # nothing is due yet
+
+
+def test_queued_campaign_goes_through_the_dispatcher(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    provider = Accepting()
+    assert dispatcher(db, provider).step() is True
+    assert sorted(m.to_number for m in provider.sent) == [
+        "+14158670001",
+        "+14158670002",
+        "+14158670003",
+        "+447911123456",
+    ]
+    assert {r["status"] for r in messages(db, cid)} == {"sent"}
+
+
+def test_whatsapp_campaign_sends_each_recipient_their_own_parameters(db, ws):
+    db.write(lambda tx: tx.execute("UPDATE senders SET provider = 'whatsapp_cloud' WHERE id = ?", [ws["wa"]]))
+    for contact in ("ana", "ben"):
+        cw.f.add_conversation(db, contact_id=ws[contact], sender_id=ws["wa"], owner_id=ws["maria"].id)
+    import os
+
+    os.environ.update(
+        PARLEY_WHATSAPP_TOKEN="EAAtest-token", PARLEY_WHATSAPP_APP_SECRET="s", PARLEY_WHATSAPP_VERIFY_TOKEN="v"
+    )
+    try:
+        cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, sender_id=ws["wa"], template_id=ws["wa_recall"]))
+    finally:
+        for key in ("PARLEY_WHATSAPP_TOKEN", "PARLEY_WHATSAPP_APP_SECRET", "PARLEY_WHATSAPP_VERIFY_TOKEN"):
+            os.environ.pop(key)
+    with FakeGraph() as fake:
+        fake.register_template("checkup_recall", body=1)
+        dispatcher(db, WhatsAppCloudProvider(fake.access_token, "s", "v", base_url=fake.url)).step()
+        sent = sorted((r.json["to"], r.json["template"]["components"][0]["parameters"][0]["text"]) for r in fake.sends)
+    assert sent == [("+14158670001", "Ana"), ("+14158670002", "Ben")]
+    assert {r["status"] for r in messages(db, cid)} == {"sending"}
+
+
+def test_someone_who_opts_out_while_the_preview_is_open_gets_nothing(db, ws):
+    preview = campaigns.check_campaign(db, ws["maria"], cw.draft(ws))
+    db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["ben"]]))
+    cid = db.write(_queue, ws["maria"], preview)
+    assert [r["phone"] for r in messages(db, cid)] == ["+14158670001", "+14158670003", "+447911123456"]
+    assert ("+14158670002", "opted_out") in db.fetchall(
+        "SELECT phone, reason FROM campaign_exclusions WHERE campaign_id = ?", [cid]
+    )
+
+
+# ---- pause, resume, cancel ----------------------------------------------------------------------------
+
+
+def test_pause_holds_what_has_not_gone_and_resume_releases_it(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    assert campaigns.do_pause(db, ws["maria"], cid) == 4
+    assert {r["state"] for r in messages(db, cid)} == {"paused"}
+    assert dispatcher(db, Accepting()).step() is False  # nothing goes while paused
+    assert campaigns.campaign_detail(db, ws["sam"], cid)["shown_status"] == "paused"
+    with pytest.raises(Conflict, match="only a campaign that is sending or scheduled can be paused"):
+        campaigns.do_pause(db, ws["maria"], cid)
+    assert campaigns.do_resume(db, ws["admin"], cid) == 4
+    assert {r["state"] for r in messages(db, cid)} == {"pending"}
+    assert dispatcher(db, Accepting()).step() is True
+    assert campaigns.campaign_detail(db, ws["sam"], cid)["shown_status"] == "sent"
+    assert [a for (a,) in db.fetchall("SELECT action FROM audit_log WHERE object_id = ? ORDER BY id", [cid])] == [
+        "campaign.queued",
+        "campaign.paused",
+        "campaign.resumed",
+    ]
+
+
+def test_cancel_records_what_has_not_gone_as_not_sent(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    assert campaigns.do_cancel(db, ws["maria"], cid) == 4
+    assert {(r["status"], r["error_reason"], r["state"]) for r in messages(db, cid)} == {
+        ("not_sent", "Campaign cancelled", "cancelled")
+    }
+
+
+def test_only_the_creator_or_an_admin_steers_a_campaign(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    with pytest.raises(PermissionDenied, match="creator or an admin"):
+        campaigns.do_pause(db, ws["james"], cid)
+    with pytest.raises(PermissionDenied, match="Supervisors"):
+        campaigns.do_cancel(db, ws["sam"], cid)
+    assert campaigns.do_pause(db, ws["admin"], cid) == 4
+
+
+# ---- bad input: one sentence each, nothing sent --------------------------------------------------------
+
+
+def nothing_sent(db) -> bool:
+    return db.scalar("SELECT count(*) FROM messages") == 0 and db.scalar("SELECT count(*) FROM campaigns") == 0
+
+
+def test_empty_audience(db, ws):
+    with pytest.raises(ValidationError, match="Nobody would receive this campaign: the audience is empty."):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, audience=AudienceSpec("tag", tag="nobody")))
+    cw.tag(db, {ws["dora"]: "gone"})
+    with pytest.raises(ValidationError, match=r"all 1 are excluded \(1 opted out\)"):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, audience=AudienceSpec("tag", tag="gone")))
+    assert nothing_sent(db)
+
+
+def test_schedule_in_the_past(db, ws):
+    with pytest.raises(ValidationError, match="That time has passed"):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, send_at=clock.utcnow() - dt.timedelta(hours=1)))
+    assert nothing_sent(db)
+
+
+def test_a_csv_of_garbage(db, ws):
+    garbage = "what,ever\nhello,world\n12,34\n\x07bell,x\n"
+    with pytest.raises(ValidationError, match=r"all 3 are excluded \(3 not a valid phone number\)"):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, audience=cw.csv_spec(garbage)))
+    with pytest.raises(ValidationError, match="not a CSV"):
+        cw.csv_spec("PK\x03\x04 a zip file")
+    assert nothing_sent(db)
+
+
+def test_a_csv_of_a_million_rows_is_refused_before_it_is_parsed(db, ws):
+    import time
+
+    from core.campaigns.audience import read_csv_audience
+
+    data = b"phone\n" + b"".join(b"+1415%07d\n" % i for i in range(1_000_000))
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match="That file has 1,000,001 lines; a campaign goes to at most 200,000"):
+        read_csv_audience(data, "million.csv")
+    assert time.perf_counter() - started < 1.0  # counted, not parsed
+    assert nothing_sent(db)
+
+
+def test_a_sender_without_credentials(db, ws, monkeypatch):
+    for key in ("PARLEY_TWILIO_ACCOUNT_SID", "PARLEY_TWILIO_AUTH_TOKEN", "PARLEY_TWILIO_API_KEY_SID"):
+        monkeypatch.delenv(key, raising=False)
+    db.write(lambda tx: tx.execute("UPDATE senders SET provider = 'twilio' WHERE id = ?", [ws["sms"]]))
+    with pytest.raises(ValidationError, match="Front desk SMS cannot send yet: Twilio is not configured"):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    assert nothing_sent(db)
+
+
+def test_templates_that_cannot_make_a_campaign(db, ws):
+    conversation = cw.f.add_template(db, name="Directions", channel=None, body="We are at 120 Main St.")
+    with pytest.raises(ValidationError, match="is a conversation template"):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, template_id=conversation, sources={}))
+    db.write(lambda tx: tx.execute("UPDATE templates SET approval_status = 'pending' WHERE id = ?", [ws["wa_recall"]]))
+    with pytest.raises(
+        ValidationError, match="registered template WhatsApp has approved; “Check-up recall” is pending"
+    ):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, sender_id=ws["wa"], template_id=ws["wa_recall"]))
+    with pytest.raises(ValidationError, match="is for SMS"):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, sender_id=ws["wa"]))
+    assert nothing_sent(db)
+
+
+def test_who_may_send_and_choose_the_reply_owner(db, ws):
+    with pytest.raises(PermissionDenied, match="Supervisors can follow campaigns but cannot send them."):
+        campaigns.do_send_campaign(db, ws["sam"], cw.draft(ws))
+    with pytest.raises(PermissionDenied, match="Only an admin can choose who owns a campaign's replies."):
+        campaigns.do_send_campaign(
+            db, ws["maria"], cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["james"].id)
+        )
+    with pytest.raises(ValidationError, match="Replies go to an active agent or admin"):
+        campaigns.do_send_campaign(db, ws["admin"], cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["sam"].id))
+    assert nothing_sent(db)

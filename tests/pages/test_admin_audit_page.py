@@ -1,0 +1,34 @@
+"""The audit log page (admins): entries, filters, and the CSV export (itself audited)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.actions.conversations import do_assign
+from core.actions.user_admin import do_create_team
+from tests.conftest import demo_user
+from tests.pages.admin_page import errors
+
+PAGE = "pages/admin_audit.py"
+pytestmark = pytest.mark.usefixtures("navigation_only")
+
+
+def test_filter_and_export(app_as, demo_db):
+    admin, james = demo_user(demo_db, "admin"), demo_user(demo_db, "james")
+    conversation = demo_db.scalar("SELECT min(id) FROM conversations WHERE owner_id <> ?", [james.id])
+    do_assign(demo_db, admin, [conversation], james.id)
+    do_create_team(demo_db, admin, "Billing")
+    at = app_as("admin", PAGE)
+    assert not errors(at)
+    contact = demo_db.fetchone(
+        "SELECT ct.name FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?", [conversation]
+    )[0]
+    table = at.dataframe[0].value
+    assert list(table["Action"])[:2] == ["Team: created", "Conversation: assigned"]
+    assert list(table["About"])[:2] == ["Billing", f"Conversation with {contact}"]
+    at.selectbox(key="audit.action").set_value("conversation").run()
+    assert list(at.dataframe[0].value["Action"]) == ["Conversation: assigned"]
+    at.button(key="audit.export_button").click().run()
+    assert not errors(at)
+    assert demo_db.scalar("SELECT count(*) FROM audit_log WHERE action = 'audit.exported'") == 1
+    assert [b.label for b in at.get("download_button")] == ["Download CSV"]

@@ -1,0 +1,54 @@
+"""Sender numbers (admins): the list with warnings, adding one, registration, the sending rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pages.admin_page import errors, plain, toasts
+
+PAGE = "pages/admin_senders.py"
+pytestmark = pytest.mark.usefixtures("navigation_only")
+
+
+def test_the_list_and_the_warning_for_an_unregistered_toll_free_number(app_as):
+    at = app_as("admin", PAGE)
+    assert not errors(at)
+    table = at.dataframe[0].value
+    assert list(table["Name"]) == ["Front desk SMS", "Toll-free (verification pending)", "WhatsApp"]
+    assert list(table["Sending"]) == ["OK", "⚠ unregistered", "OK"]
+    assert any(
+        plain(w.value).startswith("Toll-free (verification pending) has no completed toll-free verification")
+        for w in at.warning
+    )
+
+
+def test_add_a_sender_with_its_10dlc_registration(app_as, demo_db):
+    at = app_as("admin", PAGE)
+    at.text_input(key="senders.phone").input("(415) 555-0177").run()
+    at.text_input(key="senders.label").input("Second line").run()
+    at.selectbox(key="senders.brand").set_value("approved").run()
+    at.selectbox(key="senders.campaign").set_value("approved").run()
+    at.button(key="senders.save").click().run()
+    assert not errors(at) and toasts(at) == ["Sender added."]
+    assert demo_db.fetchone(
+        "SELECT phone, label, registration_kind, registration_status FROM senders WHERE label = 'Second line'"
+    ) == ("+14155550177", "Second line", "10dlc", "registered")
+
+
+def test_a_bad_number_is_one_sentence(app_as, demo_db):
+    at = app_as("admin", PAGE)
+    at.text_input(key="senders.phone").input("12345").run()
+    at.text_input(key="senders.label").input("Broken").run()
+    at.button(key="senders.save").click().run()
+    assert errors(at) == ["“12345” is not a valid phone number."]
+    assert demo_db.scalar("SELECT count(*) FROM senders WHERE label = 'Broken'") == 0
+
+
+def test_the_rule_for_unregistered_numbers(app_as, demo_db):
+    at = app_as("admin", PAGE)
+    at.radio(key="senders.rule").set_value("Do not send from them").run()
+    assert not errors(at)
+    assert demo_db.fetchall("SELECT label, send_blocked FROM senders WHERE send_blocked IS NOT NULL") == [
+        ("Toll-free (verification pending)", "Sender not verified (toll-free)")
+    ]
+    assert list(at.dataframe[0].value["Sending"]) == ["OK", "Sender not verified (toll-free)", "OK"]
