@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.db import Database
+from core.provider_errors import describe
 
 FAILED = ("failed", "undelivered", "not_sent", "interrupted")
 
@@ -55,14 +56,22 @@ def progress(db: Database, campaign_id: int) -> Progress:
            FROM messages WHERE campaign_id = ? AND direction = 'out'""",
         [campaign_id],
     )
-    failures = db.fetchall(
-        """SELECT coalesce(error_reason, CASE status WHEN 'not_sent' THEN 'Not sent' WHEN 'interrupted'
-                    THEN 'Interrupted' WHEN 'undelivered' THEN 'Undelivered' ELSE 'Failed' END) AS reason, count(*) AS n
+    # Grouped by the provider's code where there is one: the provider's own words differ from
+    # message to message ("... 555 is not valid") and would split one reason into many rows.
+    rows = db.fetchall(
+        """SELECT error_code, CASE WHEN error_code IS NULL THEN coalesce(error_reason, CASE status
+                    WHEN 'not_sent' THEN 'Not sent' WHEN 'interrupted' THEN 'Interrupted'
+                    WHEN 'undelivered' THEN 'Undelivered' ELSE 'Failed' END) END AS reason, count(*) AS n
            FROM messages WHERE campaign_id = ? AND direction = 'out'
              AND status IN ('failed', 'undelivered', 'not_sent', 'interrupted')
-           GROUP BY 1 ORDER BY n DESC, reason""",
+           GROUP BY 1, 2""",
         [campaign_id],
     )
+    by_reason: dict[str, int] = {}
+    for code, reason, n in rows:
+        label = describe(code) if code else reason
+        by_reason[label] = by_reason.get(label, 0) + n
+    failures = sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))
     replied, opted_out = db.fetchone(
         """WITH sent AS (SELECT contact_id, sender_id, min(created_at) AS at FROM messages
                          WHERE campaign_id = ? AND direction = 'out' GROUP BY contact_id, sender_id)
@@ -73,4 +82,4 @@ def progress(db: Database, campaign_id: int) -> Progress:
                    WHERE h.kind IN ('opt_out', 'opt_out_confirmed_by_agent') AND h.occurred_at >= sent.at)""",
         [campaign_id],
     )
-    return Progress(*counts, replied=replied, opted_out=opted_out, failures=[(r, n) for r, n in failures])
+    return Progress(*counts, replied=replied, opted_out=opted_out, failures=failures)

@@ -11,7 +11,7 @@ from core.actions import webhook_review
 from core.actions.senders import SenderForm, do_create_sender
 from core.engine import ProviderBook
 from core.errors import PermissionDenied, ValidationError
-from core.ingest import WebhookApplier
+from core.ingest_apply import WebhookApplier
 from core.media_store import MediaStore
 from tests import factories as f
 
