@@ -205,7 +205,7 @@ def test_a_text_to_a_new_number_is_kept_until_the_admin_adds_the_number_and_retr
 
     admin.goto(base + "/senders")
     idle(admin)
-    admin.get_by_label("Number").fill(new_line)
+    admin.get_by_role("textbox", name="Number", exact=True).fill(new_line)
     admin.get_by_label("Display name").fill("Booking line")
     choose(admin, admin, "Provider", "Twilio")
     choose(admin, admin, "Brand", "Approved")
