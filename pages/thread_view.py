@@ -2,12 +2,12 @@
 
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
 no HTML). Everything else that carries user or provider text goes through
-``esc``/``md`` before it reaches Markdown. The thread is drawn with the page
-(and again by its own buttons); a watcher fragment that draws nothing asks the
-database every two seconds for the conversation's version (one primary-key
-read) and reruns the page only when it moved. What a status is called and
-which messages may be retried is core's (``core.labels``,
-``core.conversation_view``).
+``esc``/``md`` before it reaches Markdown. The thread lives in a fragment
+that re-runs every two seconds; it asks the database for the conversation's
+version (one primary-key read) and calls ``conversation_view`` again only
+when it moved, redrawing from the copy in the session otherwise. What a
+status is called and which messages may be retried is core's
+(``core.labels``, ``core.conversation_view``).
 """
 
 from __future__ import annotations
@@ -200,22 +200,18 @@ def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> 
     limit_key = f"thread_limit_{cid}"
     st.session_state.setdefault(limit_key, THREAD_PAGE)
 
-    def is_stale(shown, limit: int) -> bool:
+    @st.fragment(run_every=LIVE_SECONDS)
+    def live() -> None:
+        limit = st.session_state[limit_key]
+        shown = st.session_state.get(VIEW_KEY)
         current = shown[2] if shown and shown[0] == cid else None
-        return (
+        stale = (
             current is None
             or shown[1] != limit
             or versions.conversation_version(rt.db, cid) != current.version
             or (current.refresh_at is not None and clock.utcnow() >= current.refresh_at)
         )
-
-    # The thread is drawn with the page, and again by its own buttons (Load older, Retry).
-    @st.fragment
-    def thread_part() -> None:
-        limit = st.session_state[limit_key]
-        shown = st.session_state.get(VIEW_KEY)
-        current = shown[2] if shown and shown[0] == cid else None
-        if is_stale(shown, limit):
+        if stale:
             try:
                 fresh = conversation_view(rt.db, user, cid, limit=limit)
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
@@ -227,25 +223,7 @@ def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> 
             current = fresh
         draw(rt, user, current, limit_key)
 
-    thread_part()
-
-    # What keeps it live is a watcher that draws nothing: every LIVE_SECONDS it compares the
-    # conversation's version and, only when it moved, reruns the page (which reloads the view,
-    # marks it read for its owner, and redraws header, thread and composer). Redrawing a
-    # 200-message thread every two seconds on every open page is what starved the webhooks
-    # (bench/bench_webhooks.py --live-pages 10).
-    @st.fragment(run_every=LIVE_SECONDS)
-    def watch() -> None:
-        if not is_stale(st.session_state.get(VIEW_KEY), st.session_state[limit_key]):
-            return
-        # A click that arrived meanwhile (the sidebar, a link) waits as a rerun of its own page;
-        # st.rerun() now would be merged into it with this page's address, and the click lost.
-        # Streamlit acts on a waiting rerun at the next element a script draws: this empty one
-        # lets the click win, and otherwise shows nothing.
-        st.empty()
-        st.rerun()
-
-    watch()
+    live()
 
 
 def draw(rt, user: User, thread: ConversationView, limit_key: str) -> None:
