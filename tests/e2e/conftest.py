@@ -182,6 +182,22 @@ def browser():
             b.close()
 
 
+# Browser contexts a test opened through a helper (tests/e2e/scenario.py): closed when the test ends,
+# passed or failed, so a failed test leaves no signed-in tab polling the server for the next one.
+CONTEXTS_TO_CLOSE: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_helper_contexts():
+    yield
+    while CONTEXTS_TO_CLOSE:
+        context = CONTEXTS_TO_CLOSE.pop()
+        try:
+            context.close()
+        except Exception:  # already closed by the test, or its browser went away
+            pass
+
+
 # ---- what a failing browser test leaves behind ---------------------------------------------------
 
 

@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from playwright.sync_api import expect
+
 from tests.e2e.conftest import (
+    CONTEXTS_TO_CLOSE,
     TWILIO_ACCOUNT_SID,
     TWILIO_AUTH_TOKEN,
     VIEWPORT_DEFAULT,
@@ -37,6 +40,7 @@ from tests.e2e.conftest import (
 LIVE_MS = 5_000  # product promise: live changes within 5 s
 SLACK_MS = 10_000  # what a loaded 2-core machine adds to it
 PAGE_MS = 45_000  # a page's first render under load
+expect.set_options(timeout=20_000)  # what any expectation allows a loaded machine (Playwright's default: 5 s)
 
 # Keeps every toast text the page ever showed (Parley's own toasts and Streamlit's; toasts go away).
 TOAST_LOG_JS = """
@@ -113,6 +117,8 @@ def open_as(browser, base: str, username: str, path: str = "/", *, log_toasts: b
     notifications come as Streamlit toasts instead of the event stream's.
     """
     context = browser.new_context(viewport=VIEWPORT_DEFAULT)
+    context.set_default_navigation_timeout(PAGE_MS)  # a first page load on a loaded machine
+    CONTEXTS_TO_CLOSE.append(context)
     if log_toasts:
         context.add_init_script(TOAST_LOG_JS)
     page = context.new_page()
