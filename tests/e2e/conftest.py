@@ -257,7 +257,8 @@ def sign_in(page, base: str, username: str, password: str = "parley-demo") -> No
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text("My Inbox").first.wait_for(timeout=30_000)
+    # Signed in: every role's sidebar has the Sign out button (supervisors have no My Inbox).
+    page.get_by_role("button", name="Sign out", exact=True).wait_for(timeout=30_000)
     # The browser trades the sign-in ticket for the HttpOnly cookie just after the first signed-in
     # run; navigating before that lands on the sign-in form again. Wait for the cookie.
     deadline = time.time() + 15
