@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.scenario import LIVE_MS, PAGE_MS, SLACK_MS, demo_ids, list_row, open_as, serve, settled_count, wait_title
+from tests.e2e.scenario import PAGE_MS, demo_ids, list_row, open_as, serve, settled_count, wait_title
 
 REPLY = "See you Thursday at 10"
 WA_REPLY = "Your cleaning is booked for Friday"
@@ -129,7 +129,7 @@ def test_agent_opens_unread_conversation_and_reply_ticks_to_delivered(parley, br
     expect(bubble).to_be_visible(timeout=PAGE_MS)
     expect(bubble.locator("img")).to_have_count(1, timeout=PAGE_MS)  # the image went with it
     expect(page.get_by_placeholder("Write a message…")).to_have_value("")
-    wait_status(page, "✓✓ Delivered", 6_000 + LIVE_MS + SLACK_MS)
+    wait_status(page, "✓✓ Delivered", 6_000 + PAGE_MS)
     seen = statuses(page)
     # 🕓 (queued, then handed to the carrier), then ✓ Sent, then ✓✓ Delivered, in that order.
     assert [s.split()[0] for s in seen] == sorted({s.split()[0] for s in seen}, key=["🕓", "✓", "✓✓"].index), seen
@@ -147,7 +147,7 @@ def test_whatsapp_reply_shows_read_in_blue(parley, browser):
     page.get_by_role("button", name=re.compile("Send")).click()
     bubble = page.locator("[data-testid=stChatMessage]", has_text=WA_REPLY)
     expect(bubble).to_be_visible(timeout=PAGE_MS)
-    wait_status(page, "✓✓ Read", 9_000 + LIVE_MS + SLACK_MS)
+    wait_status(page, "✓✓ Read", 9_000 + PAGE_MS)
     assert [s.split()[0] for s in statuses(page)][0] == "🕓"
     assert statuses(page)[-1] == "✓✓ Read"
     # Read is the blue one: its ticks and its word are drawn in Streamlit's blue text colour.
