@@ -17,6 +17,7 @@ from typing import Any
 
 from core.errors import ValidationError
 from core.phones import DEFAULT_REGION, parse_phone
+from core.unicode_text import require_valid
 
 MAX_NAME = 120
 MAX_EMAIL = 254
@@ -39,7 +40,7 @@ def _text(raw: Any) -> str:
         return ""
     if isinstance(raw, float) and raw != raw:  # NaN from pandas
         return ""
-    text = str(raw)
+    text = require_valid(str(raw))
     if not text.isprintable():
         text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
     return text
@@ -47,7 +48,7 @@ def _text(raw: Any) -> str:
 
 def clean_phone(raw: Any, region: str = DEFAULT_REGION) -> str:
     """E.164, or one sentence saying the number is missing or invalid."""
-    return parse_phone(None if raw is None else str(raw), region)
+    return parse_phone(None if raw is None else require_valid(str(raw)), region)
 
 
 def clean_name(raw: Any) -> str | None:

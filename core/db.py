@@ -30,13 +30,27 @@ import duckdb
 import pandas as pd
 
 from core import clock
-from core.errors import DatabaseLocked, ParleyError
+from core.errors import DatabaseLocked, ParleyError, ValidationError
+from core.unicode_text import NOT_UNICODE
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 MAX_WRITE_ATTEMPTS = 8
+
+# A lone surrogate (core.unicode_text) that reached a statement, from whatever input: DuckDB
+# cannot store or compare it, so the person gets one sentence instead of a traceback, and
+# nothing is written.
+
+
+def _execute(cursor: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] | None) -> duckdb.DuckDBPyConnection:
+    try:
+        return cursor.execute(sql, list(params) if params is not None else None)
+    except duckdb.InvalidInputException as exc:
+        if "surrogate" in str(exc):
+            raise ValidationError(NOT_UNICODE) from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ class Transaction:
         self.events: list[Event] = []
 
     def execute(self, sql: str, params: Iterable[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        return self.cursor.execute(sql, list(params) if params is not None else None)
+        return _execute(self.cursor, sql, params)
 
     def fetchone(self, sql: str, params: Iterable[Any] | None = None) -> tuple | None:
         # Fetch everything: a half-read result left on the write cursor makes
@@ -185,10 +199,10 @@ class Database:
         return cur
 
     def fetchall(self, sql: str, params: Iterable[Any] | None = None) -> list[tuple]:
-        return self.cursor().execute(sql, list(params) if params is not None else None).fetchall()
+        return _execute(self.cursor(), sql, params).fetchall()
 
     def fetchone(self, sql: str, params: Iterable[Any] | None = None) -> tuple | None:
-        rows = self.cursor().execute(sql, list(params) if params is not None else None).fetchall()
+        rows = _execute(self.cursor(), sql, params).fetchall()
         return rows[0] if rows else None
 
     def scalar(self, sql: str, params: Iterable[Any] | None = None) -> Any:
@@ -196,12 +210,12 @@ class Database:
         return row[0] if row else None
 
     def dicts(self, sql: str, params: Iterable[Any] | None = None) -> list[dict[str, Any]]:
-        cur = self.cursor().execute(sql, list(params) if params is not None else None)
+        cur = _execute(self.cursor(), sql, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def df(self, sql: str, params: Iterable[Any] | None = None) -> pd.DataFrame:
-        return self.cursor().execute(sql, list(params) if params is not None else None).df()
+        return _execute(self.cursor(), sql, params).df()
 
     # ---- writes ----------------------------------------------------------------
 
