@@ -17,7 +17,7 @@ from typing import Any
 
 from core.errors import ValidationError
 from core.phones import DEFAULT_REGION, parse_phone
-from core.unicode_text import require_valid
+from core.unicode_text import replace_invalid, require_valid
 
 MAX_NAME = 120
 MAX_EMAIL = 254
@@ -58,6 +58,16 @@ def clean_name(raw: Any) -> str | None:
     if len(text) > MAX_NAME:
         raise ValidationError(f"A name can be at most {MAX_NAME} characters; “{_shown(text)}” is longer.")
     return text
+
+
+def name_from_provider(raw: Any) -> str | None:
+    """A name a provider sent (a WhatsApp profile name) as a contact's name: never refused, made to fit.
+
+    The same text a person could have typed: control characters are spaces, broken characters
+    U+FFFD, and a name longer than a name may be is cut.
+    """
+    text = " ".join(_text(replace_invalid(str(raw or ""))).split())
+    return text[:MAX_NAME].rstrip() or None
 
 
 def clean_email(raw: Any) -> str | None:

@@ -9,7 +9,9 @@ with each such character replaced by U+FFFD, so the message still arrives.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from core.errors import ValidationError
 
@@ -35,3 +37,25 @@ def require_valid(text: str) -> str:
 def replace_invalid(text: str) -> str:
     """``text`` with each lone surrogate replaced by U+FFFD (what a browser shows for a broken byte)."""
     return text if is_valid(text) else _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def loads_json(body: bytes | str) -> Any:
+    """``json.loads``, with any lone surrogate a ``\\uXXXX`` escape made replaced by U+FFFD.
+
+    Meta and the simulator escape every non-ASCII character (``ensure_ascii``); half of an emoji's
+    pair, sent alone, would otherwise reach the database and fail the whole payload.
+    """
+    data = json.loads(body)
+    if (b"\\u" if isinstance(body, bytes) else "\\u") not in body:
+        return data  # no escapes, no surrogates: the usual small payload costs nothing more
+    return _replace_in(data)
+
+
+def _replace_in(value: Any) -> Any:
+    if isinstance(value, str):
+        return replace_invalid(value)
+    if isinstance(value, list):
+        return [_replace_in(v) for v in value]
+    if isinstance(value, dict):
+        return {replace_invalid(k): _replace_in(v) for k, v in value.items()}
+    return value

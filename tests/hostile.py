@@ -40,3 +40,27 @@ NOT_UNICODE = (
 
 # Everything a page or export could turn into live markup if it were not kept as text.
 ACTIVE_MARKUP = ("<script", "<img", "](javascript:", "![p](")
+
+
+# Bookkeeping a write adds beside its own rows (events and the reporting facts they make).
+BOOKKEEPING = {"events", "report_facts", "report_conversation_state", "report_rollup", "report_rollup_mark"}
+
+
+def tables(db) -> list[str]:
+    return [r[0] for r in db.fetchall("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1")]
+
+
+# Quarter-hour counts a timer worker folds from the facts whenever it wakes: derived, so left out.
+DERIVED_BY_TIMER = {"report_rollup", "report_rollup_mark"}
+
+
+def snapshot(db) -> dict[str, set[str]]:
+    """Every row of every table (but the timer-derived ones), as text (a set per table)."""
+    return {
+        t: {repr(row) for row in db.fetchall(f'SELECT * FROM "{t}"')} for t in tables(db) if t not in DERIVED_BY_TIMER
+    }
+
+
+def changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, tuple[int, int]]:
+    """table -> (rows gone or changed, rows new or changed), for the tables that differ."""
+    return {t: (len(before[t] - after[t]), len(after[t] - before[t])) for t in after if before.get(t) != after[t]}

@@ -24,7 +24,7 @@ from core.db import Database
 from core.errors import ParleyError
 from core.media_store import MediaStore
 from tests import factories as f
-from tests.hostile import NAMES, NOT_UNICODE, VALUES
+from tests.hostile import BOOKKEEPING, NAMES, NOT_UNICODE, VALUES, changes, snapshot
 
 STORED = object()  # the expected answer "stored exactly as given"
 A40 = "A" * 40 + "…"  # how a sentence quotes the 1 MB value
@@ -61,30 +61,12 @@ def ws(tmp_path_factory):
     db.close()
 
 
-def tables(db) -> list[str]:
-    return [r[0] for r in db.fetchall("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1")]
-
-
-def snapshot(db) -> dict[str, set[str]]:
-    """Every row of every table, as text (a set per table)."""
-    return {t: {repr(row) for row in db.fetchall(f'SELECT * FROM "{t}"')} for t in tables(db)}
-
-
-def changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, tuple[int, int]]:
-    """table -> (rows gone or changed, rows new or changed), for the tables that differ."""
-    return {t: (len(before[t] - after[t]), len(after[t] - before[t])) for t in after if before.get(t) != after[t]}
-
-
 def outcome(call):
     """('ok', result) or ('error', sentence) — any other exception fails the test as it is."""
     try:
         return "ok", call()
     except ParleyError as exc:
         return "error", str(exc)
-
-
-# Bookkeeping a write adds beside its own rows (events and the reporting facts they make).
-BOOKKEEPING = {"events", "report_facts", "report_conversation_state", "report_rollup", "report_rollup_mark"}
 
 
 # ---- the composer --------------------------------------------------------------------------------
@@ -414,3 +396,21 @@ ATTEMPT_USERNAME = {
     "one_megabyte": "a" * 64,
     "formula": '=hyperlink("http://evil.example","x")',
 }
+
+
+# ---- a name a provider sent ------------------------------------------------------------------------
+
+PROVIDER_NAMES = {
+    "script": '<script>alert("x")</script>',
+    "nul": "a b",
+    "invalid_utf8": "caf\ufffd",
+    "one_megabyte": "A" * 120,
+    "rtl_override": "\u202egnp.exe",
+}
+
+
+@pytest.mark.parametrize("name", list(PROVIDER_NAMES))
+def test_a_provider_sent_name_is_made_to_fit_never_refused(name):
+    from core.contact_fields import name_from_provider
+
+    assert name_from_provider(VALUES[name]) == PROVIDER_NAMES[name]
