@@ -30,7 +30,7 @@ import duckdb
 import pandas as pd
 
 from core import clock
-from core.errors import DatabaseLocked, ParleyError, ValidationError
+from core.errors import DatabaseLocked, ParleyError, StorageFailed, ValidationError
 from core.unicode_text import NOT_UNICODE
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,25 @@ MAX_WRITE_ATTEMPTS = 8
 # A lone surrogate (core.unicode_text) that reached a statement, from whatever input: DuckDB
 # cannot store or compare it, so the person gets one sentence instead of a traceback, and
 # nothing is written.
+
+
+# How DuckDB reports a file it could not write (a full disk, a file-size limit, a folder made
+# read-only under a running server): at COMMIT as a TransactionException, in a statement as an
+# IOException. Neither is a conflict to retry.
+_STORAGE_WORDS = ("could not write", "no space left", "file too large", "read-only file system", "permission denied")
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(words in text for words in _STORAGE_WORDS)
+
+
+def storage_failed(path: str) -> StorageFailed:
+    folder = Path(path).parent
+    return StorageFailed(
+        f"Parley could not save to its data folder {folder}: the disk is full or the folder cannot be written. "
+        "Nothing was changed; free some space (or make the folder writable) and try again."
+    )
 
 
 def _execute(cursor: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] | None) -> duckdb.DuckDBPyConnection:
@@ -179,6 +198,11 @@ class Database:
                     f"Parley is already running with {self.path}: stop it first, "
                     "or set PARLEY_DB to use another database file."
                 ) from exc
+            if _storage_failure(exc):
+                raise ParleyError(
+                    f"Parley cannot open {self.path} for writing: the file or its folder is read-only, or the disk "
+                    "is full. Make them writable (or free some space) and start Parley again."
+                ) from exc
             raise ParleyError(f"The database file {self.path} cannot be opened: {exc}.") from exc
         self._local = threading.local()
         self._write_lock = WriteLock()
@@ -250,8 +274,12 @@ class Database:
                             hook(tx)
                     self._persist_events(tx)
                     cur.execute("COMMIT")
-                except duckdb.TransactionException as exc:
+                except (duckdb.TransactionException, duckdb.IOException) as exc:
                     self._rollback(cur)
+                    if _storage_failure(exc):
+                        raise storage_failed(self.path) from exc
+                    if isinstance(exc, duckdb.IOException):
+                        raise
                     if attempt == MAX_WRITE_ATTEMPTS:
                         raise ParleyError("The database stayed busy; nothing was changed. Please try again.") from exc
                     self.write_conflicts += 1
