@@ -43,7 +43,16 @@ ACTIVE_MARKUP = ("<script", "<img", "](javascript:", "![p](")
 
 
 # Bookkeeping a write adds beside its own rows (events and the reporting facts they make).
-BOOKKEEPING = {"events", "report_facts", "report_conversation_state", "report_rollup", "report_rollup_mark"}
+# So is the contacts search index (a side table of name and number keys, kept with each write).
+BOOKKEEPING = {
+    "events",
+    "report_facts",
+    "report_conversation_state",
+    "report_rollup",
+    "report_rollup_mark",
+    "contact_search",
+    "contact_search_recent",
+}
 
 
 def tables(db) -> list[str]:

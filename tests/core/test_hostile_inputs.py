@@ -108,6 +108,7 @@ def test_composer_send(ws, channel, name):
     assert changed.pop("messages") == (0, 1)
     assert changed.pop("outbox") == (0, 1)
     assert changed.pop("conversations") == (1, 1)
+    assert changed.pop("users", (1, 1)) == (1, 1)  # the owner's inbox version moved, no one else's
     assert set(changed) <= BOOKKEEPING | {"drafts"}, changed
 
 
@@ -357,6 +358,7 @@ def test_attachment_file_name(ws, name):
     changed = changes(before, snapshot(db))
     assert (changed.pop("messages"), changed.pop("media"), changed.pop("outbox")) == ((0, 1), (0, 1), (0, 1))
     assert changed.pop("conversations") == (1, 1)
+    assert changed.pop("users", (1, 1)) == (1, 1)
     assert set(changed) <= BOOKKEEPING | {"drafts"}, changed
     # Stored under its content hash, never under the name it came with.
     assert sorted(p.name for p in ws["media"].root.rglob("*") if p.is_file())[0] != FILE_NAMES[name]

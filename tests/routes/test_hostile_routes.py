@@ -249,6 +249,7 @@ def _inbound_case(s, provider: str, name: str):
     # A new number: one contact, one conversation, one message, one stored webhook; nothing else.
     for table in ("webhook_inbox", "messages", "conversations", "contacts"):
         assert changed.pop(table) == (0, 1), table
+    assert changed.pop("users", (1, 1)) == (1, 1)  # the owner's inbox version moved, no one else's
     assert set(changed) <= BOOKKEEPING | {"read_markers"}, changed
 
 
@@ -331,6 +332,7 @@ def test_twilio_status_error_message(server, name):
     changed = changes(before, quiet(db))
     assert changed.pop("webhook_inbox") == (0, 1)
     assert changed.pop("messages") == (1, 1)  # this message's row, no other
+    assert changed.pop("users", (1, 1)) == (1, 1)
     assert set(changed) <= BOOKKEEPING | {"conversations"}, changed
 
 
@@ -427,6 +429,7 @@ def test_replayed_webhook_is_applied_once(server, provider):
     for table in ("messages", "conversations", "contacts"):
         assert changed.pop(table) == (0, 1), table
     assert changed.pop("webhook_inbox") == (0, 3)
+    assert changed.pop("users", (1, 1)) == (1, 1)  # the owner's inbox version moved, no one else's
     assert set(changed) <= BOOKKEEPING | {"read_markers"}, changed
 
 
