@@ -2,7 +2,7 @@
 signed webhooks arriving, the dispatcher sending to a loopback Twilio.
 
 Used by ``bench/bench_many_users.py`` (minutes, p95 idle vs loaded, sessions before p95
-doubles) and ``tests/e2e/test_many_users.py`` (about 30 s: no errors, nothing lost).
+doubles) and, for its server and webhook helpers, ``tests/e2e/test_crash_whole_burst.py``.
 
 A session is what a browser tab does, without the browser: it opens ``/_stcore/stream`` with
 the agent's session cookie, asks for a page run (``BackMsg.rerun_script``: My Inbox, then a
