@@ -145,8 +145,13 @@ with actions:
 
 if can_work:
     unknown = detail["contact_name"] is None
+    # Saving an unknown number turns "Save as contact" into "Edit contact", a new (closed) expander:
+    # open it on the run after a save, or its "Contact saved." would be hidden inside.
+    just_saved = bool(st.session_state.get(f"conv_contact_{cid}.flash"))
     with st.expander(
-        "Save as contact" if unknown else "Edit contact", icon=":material/person_add:" if unknown else ":material/edit:"
+        "Save as contact" if unknown else "Edit contact",
+        icon=":material/person_add:" if unknown else ":material/edit:",
+        expanded=just_saved,
     ):
         if unknown:
             contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
