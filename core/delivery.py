@@ -327,7 +327,7 @@ class Dispatcher:
                     if status_moves_forward(current.get(c.message_id), o.result.status)
                     else current.get(c.message_id)
                 )
-                msg_rows.append((c.message_id, status, o.result.provider_message_id, None, None, None))
+                msg_rows.append((c.message_id, status, o.result.provider_message_id, None, None, None, None))
                 outbox_rows.append((c.outbox_id, "done", None, None))
                 tx.publish(
                     events.MESSAGE_SENT,
@@ -341,7 +341,7 @@ class Dispatcher:
             err = o.error
             if err.retryable and c.attempts < MAX_ATTEMPTS:
                 due = now + dt.timedelta(seconds=backoff_seconds(c.attempts, err.retry_after))
-                msg_rows.append((c.message_id, "queued", None, None, None, due))
+                msg_rows.append((c.message_id, "queued", None, None, None, due, "retry"))  # why it waits
                 outbox_rows.append((c.outbox_id, "pending", due, err.message[:500]))
                 tx.publish(
                     events.MESSAGE_RETRY_SCHEDULED, message_id=c.message_id, attempt=c.attempts, error=err.message[:200]
@@ -350,7 +350,7 @@ class Dispatcher:
                 reason = describe(err.code, err.message)
                 if err.retryable:
                     reason = f"{reason} — gave up after {c.attempts} attempts"
-                msg_rows.append((c.message_id, "failed", None, err.code, reason, None))
+                msg_rows.append((c.message_id, "failed", None, err.code, reason, None, None))
                 outbox_rows.append((c.outbox_id, "failed", None, err.message[:500]))
                 tx.publish(
                     events.MESSAGE_FAILED,
@@ -366,12 +366,13 @@ class Dispatcher:
             tx,
             "messages",
             pd.DataFrame(
-                msg_rows, columns=["id", "status", "provider_message_id", "error_code", "error_reason", "release_at"]
+                msg_rows,
+                columns=["id", "status", "provider_message_id", "error_code", "error_reason", "release_at", "why"],
             ),
             """
             status = u.status, status_at = ?, provider_message_id = coalesce(u.provider_message_id,
             messages.provider_message_id), error_code = u.error_code, error_reason = u.error_reason,
-            release_at = u.release_at""",
+            release_at = u.release_at, queued_reason = u.why""",
             [now],
         )
         _bulk_update(
