@@ -9,8 +9,9 @@ admins and supervisors everyone's.
 One contact per number: numbers are stored as E.164 and a second contact
 with the same number is refused with ``DuplicateContact``, which names the
 existing contact and carries its id so the page can open it. Every write
-keeps ``search_name`` (``normalize_name``) and ``phone_digits`` current,
-which is what ``core.search`` matches. Contacts with conversations or
+keeps ``search_name`` (``normalize_name``) and ``phone_digits`` current and
+publishes an event, which keeps the search index (``core.contact_search``)
+current in the same transaction: a contact is found by the very next search. Contacts with conversations or
 message history are archived, never deleted (rule 4); an opted-out contact
 is kept too, so the opt-out is never forgotten.
 """
@@ -20,13 +21,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from core import audit, clock, events, permissions, phones
+from core import audit, clock, contact_search, events, labels, permissions, phones
 from core.auth import User
 from core.contact_fields import CLEANERS, clean_phone, split_tags
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.queries import Page
-from core.search import parse_search
 
 PAGE_SIZE = 50
 ARCHIVE_FILTERS = ("active", "archived", "all")
@@ -64,8 +64,7 @@ class DuplicateContact(Conflict):
         self.label = label
 
 
-def label(name: str | None, phone: str | None) -> str:
-    return (name or "").strip() or phones.format_phone_display(phone) or "Unknown number"
+label = labels.contact_label
 
 
 def parse_contact_id(value: Any) -> int:
@@ -99,14 +98,13 @@ def _recheck_editor(tx: Transaction, actor: User) -> None:
 
 
 def contact_filter(search: str | None, archived: str = "active", alias: str = "ct") -> tuple[str, list[Any]]:
-    """The WHERE clause for a list or export: archived state plus name/number search."""
+    """The WHERE clause for a list or export: archived state plus name/number search (through the index)."""
     where = {"active": f"NOT {alias}.archived", "archived": f"{alias}.archived"}.get(archived, "TRUE")
-    params: list[Any] = []
-    filt = parse_search(search)
-    if filt is not None:
-        sql, params = filt.contact_predicate(alias)
-        where += f" AND {sql}"
-    return where, params
+    query = contact_search.parse(search)
+    if query is None:
+        return where, []
+    sql, params = contact_search.contact_ids_sql(query)
+    return f"{where} AND {alias}.id IN ({sql})", params
 
 
 def list_contacts(
@@ -118,41 +116,60 @@ def list_contacts(
     page: int = 0,
     page_size: int = PAGE_SIZE,
 ) -> Page:
-    """One page of contacts by name (nameless ones last), with the conversations the viewer may see."""
-    where, params = contact_filter(search, archived)
+    """One page of contacts by name (nameless ones last), with the conversations the viewer may see.
+
+    One statement: the matches come from the search index (every contact, in list order,
+    when nothing is searched), only the page's contacts are read and joined to their
+    conversations. A search that cannot mean anything (one letter, two digits) is refused
+    with a ``ValidationError`` sentence instead of scanning every contact.
+    """
+    query = contact_search.parse(search)
     page = max(0, int(page))
-    rows, total = _page(db, viewer, where, params, page, page_size, materialize=parse_search(search) is not None)
+    rows, total = _page(db, viewer, query, archived, page, page_size)
     if not rows and total and page:  # past the end (contacts archived meanwhile): show the last page
         page = max(0, -(-total // page_size) - 1)
-        rows, total = _page(db, viewer, where, params, page, page_size, materialize=True)
+        rows, total = _page(db, viewer, query, archived, page, page_size)
     return Page(rows=rows, total=total, page=page, page_size=page_size)
 
 
 def _page(
-    db: Database, viewer: User, where: str, params: list[Any], page: int, page_size: int, *, materialize: bool
+    db: Database, viewer: User, query: contact_search.Query | None, archived: str, page: int, page_size: int
 ) -> tuple[list[dict[str, Any]], int]:
-    # One statement: the matches are found once (a search scans every number or name) and
-    # counted, and only the rows of the page are joined to their conversations.
+    """Two statements: the page's contact ids in list order, with the total, from the index; then
+    those contacts and the conversations the viewer may see with each, by literal id lists
+    (which DuckDB answers through the keys; a join with the page read whole columns)."""
+    if query is None:  # every contact: the first rows in list order, counted where that is cheap
+        matches, params = contact_search.first_rows_sql(archived), [(page + 1) * page_size]
+        count = f"SELECT count(*) FROM contacts WHERE {contact_filter(None, archived, 'contacts')[0]}"
+    else:
+        matches, params = contact_search.matches_sql(query, archived)
+        count = "SELECT count(*) FROM m"
+    head = db.dicts(
+        f"""
+        WITH m AS MATERIALIZED ({matches})
+        SELECT ({count}) AS total,
+               (SELECT list(contact_id) FROM (SELECT contact_id FROM m ORDER BY sort_key LIMIT ? OFFSET ?)) AS ids
+        """,
+        [*params, page_size, page * page_size],
+    )[0]
+    ids = head["ids"] or []
+    if not ids:
+        return [], head["total"]
+    literal = ", ".join(str(int(i)) for i in ids)
     mine = "" if viewer.sees_team else "AND owner_id = ?"
     rows = db.dicts(
         f"""
-        WITH m AS {"" if materialize else "NOT "}MATERIALIZED (
-            SELECT ct.id, ct.name, ct.phone, ct.email, ct.tags, ct.timezone, ct.archived, ct.opted_out,
-                   ct.updated_at, ct.search_name
-            FROM contacts ct WHERE {where}
-        ),
-        pg AS (SELECT * FROM m ORDER BY search_name = '', search_name, phone LIMIT ? OFFSET ?),
-        n AS (SELECT contact_id, count(*) AS conversations FROM conversations
-              WHERE contact_id IN (SELECT id FROM pg) {mine} GROUP BY contact_id)
-        SELECT t.total, pg.* EXCLUDE (search_name), coalesce(n.conversations, 0) AS conversations
-        FROM (SELECT count(*) AS total FROM m) t
-        LEFT JOIN pg ON TRUE LEFT JOIN n ON n.contact_id = pg.id
-        ORDER BY pg.search_name = '', pg.search_name, pg.phone
+        WITH n AS (SELECT contact_id, count(*) AS conversations FROM conversations
+                   WHERE contact_id IN ({literal}) {mine} GROUP BY contact_id)
+        SELECT ct.id, ct.name, ct.phone, ct.email, ct.tags, ct.timezone, ct.archived, ct.opted_out, ct.updated_at,
+               coalesce(n.conversations, 0) AS conversations
+        FROM contacts ct LEFT JOIN n ON n.contact_id = ct.id
+        WHERE ct.id IN ({literal})
         """,
-        [*params, page_size, page * page_size, *([] if viewer.sees_team else [viewer.id])],
+        [] if viewer.sees_team else [viewer.id],
     )
-    total = rows[0]["total"] if rows else 0
-    return [{k: v for k, v in r.items() if k != "total"} for r in rows if r["id"] is not None], total
+    by_id = {r["id"]: r for r in rows}
+    return [by_id[i] for i in ids if i in by_id], head["total"]
 
 
 def get_contact(db: Database, viewer: User, contact_id: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers as pn
 
-from core import audit, clock, contacts, events, phones
+from core import audit, clock, contact_search, contacts, events, phones
 from core.auth import User
 from core.contact_fields import CLEANERS
 from core.csv_files import MAX_BYTES, CsvFile, decode, read_csv, to_csv_bytes, unquote
@@ -322,6 +322,7 @@ def import_contacts(
     good["phone_digits"] = good["phone"].str.slice(1)
     say(0.7)
     outcome = db.write(_write_import, good, actor.id, len(csv_file))
+    contact_search.maybe_compact(db)  # many contacts changed: fold them into the sorted index, in the background
     say(0.95)
     result = pd.Series("rejected", index=index, dtype=object)
     contact_id = pd.Series(pd.NA, index=index, dtype="Int64")
@@ -383,6 +384,7 @@ def _write_import(tx: Transaction, good: pd.DataFrame, actor_id: int, total_rows
             new[column] = new[column].astype(object).where(new[column].notna(), None)
         new["search_name"] = new["search_name"].fillna("").astype(object)
         tx.insert_df("contacts", new)
+    contact_search.refresh(tx, [*ids.tolist(), *np.asarray(known["id"])[changed].tolist()])
     counts = {"created": len(fresh), "updated": int(changed.sum()), "unchanged": int((~changed).sum())}
     audit.record(tx, actor_id, "contacts.imported", "contact", None, rows=total_rows, **counts)
     tx.publish(events.CONTACTS_IMPORTED, actor_id=actor_id, rows=total_rows, **counts)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from core import clock
+from core import clock, derived
 from core.errors import DatabaseLocked, ParleyError
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ class Transaction:
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self.cursor = cursor
         self.events: list[Event] = []
+        # Conversations whose version a statement of this transaction already raised (the one
+        # that records a message does it in passing), so ``core.versions`` skips them.
+        self.versioned: set[int] = set()
 
     def execute(self, sql: str, params: Iterable[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.cursor.execute(sql, list(params) if params is not None else None)
@@ -170,6 +173,7 @@ class Database:
         self._write_lock = WriteLock()
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
         self._closed = False
+        self._background: list[threading.Thread] = []
         self.write_conflicts = 0  # retried transaction conflicts, for /healthz
 
     # ---- reads -----------------------------------------------------------------
@@ -289,14 +293,16 @@ class Database:
                 f"VALUES {placeholders}",
                 [v for row in rows for v in row],
             )
-            return
-        frame = pd.DataFrame(
-            rows, columns=["occurred_at", "name", "conversation_id", "message_id", "user_id", "payload"]
-        )
-        for column in ("conversation_id", "message_id", "user_id"):
-            frame[column] = frame[column].astype("Int64")
-        frame.insert(0, "id", tx.next_ids("seq_events", len(rows)))
-        tx.insert_df("events", frame)
+        else:
+            frame = pd.DataFrame(
+                rows, columns=["occurred_at", "name", "conversation_id", "message_id", "user_id", "payload"]
+            )
+            for column in ("conversation_id", "message_id", "user_id"):
+                frame[column] = frame[column].astype("Int64")
+            frame.insert(0, "id", tx.next_ids("seq_events", len(rows)))
+            tx.insert_df("events", frame)
+        if _has_version_columns(tx):
+            derived.update(tx, tx.events)
 
     # ---- events ----------------------------------------------------------------
 
@@ -322,14 +328,25 @@ class Database:
         with self._write_lock.hold():
             self._write_cursor().execute("CHECKPOINT")
 
+    def run_in_background(self, name: str, fn: Callable[[], None]) -> threading.Thread:
+        """Run ``fn`` on a thread of its own (long maintenance reads, such as rebuilding an index
+        off the write path). ``close`` interrupts what it is doing and waits for it to end, so
+        no thread is left inside DuckDB when the process exits."""
+        thread = threading.Thread(target=fn, name=name)
+        self._background = [t for t in self._background if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            self._conn.close()
+            self._conn.close()  # interrupts what background work is doing on its cursors
         except duckdb.Error:
             pass
+        for thread in self._background:
+            thread.join(timeout=30)
 
 
 _events_table_known: dict[int, bool] = {}
@@ -344,4 +361,20 @@ def _has_events_table(tx: Transaction) -> bool:
         if not exists:
             return False
         _events_table_known[key] = True
+    return True
+
+
+_version_columns_known: dict[int, bool] = {}
+
+
+def _has_version_columns(tx: Transaction) -> bool:
+    # The version columns and the search index come with migration 4; earlier migrations publish nothing.
+    key = id(tx.cursor)
+    if not _version_columns_known.get(key):
+        exists = tx.scalar(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'conversations' AND column_name = 'version'"
+        )
+        if not exists:
+            return False
+        _version_columns_known[key] = True
     return True

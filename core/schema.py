@@ -253,8 +253,19 @@ def current_version(db: Database) -> int:
     return db.scalar("SELECT coalesce(max(version), 0) FROM schema_version") or 0
 
 
+def applied_versions(db: Database) -> set[int]:
+    exists = db.scalar(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' AND schema_name = 'main'"
+    )
+    return {r[0] for r in db.fetchall("SELECT version FROM schema_version")} if exists else set()
+
+
 def migrate(db: Database, *, target: int | None = None) -> list[int]:
-    """Apply missing migrations up to ``target`` (default: all); return the versions applied."""
+    """Apply missing migrations up to ``target`` (default: all); return the versions applied.
+
+    Missing means not recorded, whatever its number: versions are handed out per piece of work,
+    so a migration with a lower number may be merged after a database already has higher ones.
+    """
     target = LATEST if target is None else target
     version = current_version(db)
     if version > LATEST:
@@ -262,9 +273,10 @@ def migrate(db: Database, *, target: int | None = None) -> list[int]:
             f"{db.path} was written by a newer Parley (schema {version}, this one knows "
             f"{LATEST}); upgrade Parley before opening it."
         )
+    done = applied_versions(db)
     applied = []
     for migration in MIGRATIONS:
-        if migration.version <= version or migration.version > target:
+        if migration.version in done or migration.version > target:
             continue
 
         def apply(tx: Transaction, migration=migration) -> None:

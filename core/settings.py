@@ -92,7 +92,10 @@ def business_hours_from_json(raw: dict[str, Any]) -> BusinessHours:
 
 
 def quiet_hours(db: Database) -> QuietHours:
-    raw = get(db, "quiet_hours") or DEFAULTS["quiet_hours"]
+    return quiet_hours_from_json(get(db, "quiet_hours") or DEFAULTS["quiet_hours"])
+
+
+def quiet_hours_from_json(raw: dict[str, Any]) -> QuietHours:
     return QuietHours(start=_time(raw["start"]), end=_time(raw["end"]))
 
 

@@ -10,12 +10,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from core import phones, settings
 from core.compliance import hours
 from core.compliance.keywords import classify
 from core.provider_errors import describe
-from generator import content
+from generator import content, texts
 
 DEMO_PASSWORD = "parley-demo"
 DEMO_AGENTS = [("maria", "María López"), ("james", "James Carter"), ("aiko", "Aiko Tanaka")]
@@ -39,7 +40,7 @@ class Plan:
     optouts: dict
     read_markers: dict
     files: list
-    big_conversation: int
+    giants: np.ndarray  # positions of the long threads among the conversations
 
 
 def _us(when: dt.datetime) -> int:
@@ -66,6 +67,7 @@ class _Clock:
             start=dt.time.fromisoformat(quiet["start"]), end=dt.time.fromisoformat(quiet["end"])
         )
         self.zones = sorted({phones.phone_timezone(f"+1{ac}2345678") for ac in content.AREA_CODES})
+        self._answers: dict[int, int] = {}
         self.zone_of_area = np.zeros(1000, np.int64)
         for ac in content.AREA_CODES:
             self.zone_of_area[ac] = self.zones.index(phones.phone_timezone(f"+1{ac}2345678"))
@@ -75,21 +77,17 @@ class _Clock:
         # so a quarter hour is either wholly open or wholly closed: ask once per quarter and zone.
         quarter = t - t % (15 * MINUTE)
         keys, inverse = np.unique(quarter // (15 * MINUTE) * 64 + zone, return_inverse=True)
-        answers = np.array(
-            [
-                _us(
-                    hours.next_send_time(
-                        EPOCH + dt.timedelta(minutes=15 * int(key // 64)),
-                        self.business,
-                        self.zones[key % 64],
-                        self.quiet,
-                    )
-                )
-                for key in keys
-            ],
-            dtype=np.int64,
-        )[inverse]
+        answers = np.array([self._answer(int(key)) for key in keys], dtype=np.int64)[inverse]
         return np.where(answers == quarter, t, answers)
+
+    def _answer(self, key: int) -> int:
+        if key not in self._answers:  # the same quarters come up in every call
+            self._answers[key] = _us(
+                hours.next_send_time(
+                    EPOCH + dt.timedelta(minutes=15 * (key // 64)), self.business, self.zones[key % 64], self.quiet
+                )
+            )
+        return self._answers[key]
 
     def campaign_time(self, day: dt.date) -> int:
         """A weekday (not a holiday) at 16:30 UTC: inside business and quiet hours for every US recipient."""
@@ -173,14 +171,31 @@ def _daytime(t: np.ndarray, now_us: int) -> np.ndarray:
 
 
 def _previous_inbound(t: np.ndarray, direction: np.ndarray, conv: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """For each message, the time of the latest inbound message before it in its conversation (NAT if none)."""
-    base = t.min() - 1
-    offset = conv.astype(np.int64) << 43  # 2**43 µs ≈ 100 days: each conversation gets its own band
-    running = np.maximum.accumulate(np.where(direction == IN, t - base, 0) + offset) - offset
-    before = np.empty_like(running)
-    before[1:] = running[:-1]
-    before[starts] = 0
-    return np.where(before > 0, before + base, NAT)
+    """For each message, the time of the latest inbound message before it in its conversation (NAT if none).
+
+    Times never go back within a conversation, so that is the time of the last inbound
+    message at a smaller position: a running maximum of positions, not of times.
+    """
+    last_in = np.maximum.accumulate(np.where(direction == IN, np.arange(len(t)), -1))
+    before = np.empty_like(last_in)
+    before[0] = -1
+    before[1:] = last_in[:-1]
+    return np.where(before >= starts[conv], t[np.maximum(before, 0)], NAT)
+
+
+def thread_lengths(rng: np.random.Generator, n: int, mean: float, longest: int) -> np.ndarray:
+    """Messages per conversation with a heavy tail, as real inboxes have: most conversations
+    are a handful of messages, one in a few hundred passes 100, a rare one a thousand.
+
+    A log-normal (sigma 1.2) of at least 2, its location found so that the mean is ``mean``.
+    """
+    sigma, draws = 1.2, rng.standard_normal(n)
+    low, high = -5.0, np.log(max(mean, 2.0)) + 1
+    for _ in range(50):  # bisection on the location: the clipped mean grows with it
+        mu = (low + high) / 2
+        lengths = np.clip(np.round(np.exp(mu + sigma * draws)), 2, longest)
+        low, high = (mu, high) if lengths.mean() < mean else (low, mu)
+    return np.clip(np.round(np.exp((low + high) / 2 + sigma * draws)), 2, longest).astype(np.int64)
 
 
 def plan_workspace(
@@ -189,29 +204,48 @@ def plan_workspace(
     agents: int,
     contacts: int,
     conversations: int,
-    per_conversation: tuple[int, int],
+    per_conversation: tuple[int, int] | float,
     big: int,
     campaigns: int,
     seed: int,
     files: list,
+    giants: int = 1,
+    history_days: int = 30,
+    varied_texts: bool = False,
+    unanswered: float = 2.0,
 ) -> Plan:
+    """``per_conversation`` is a (least, most) range of messages, or a mean for a heavy tail
+    (``thread_lengths``); ``giants`` conversations of ``big`` messages each run through the
+    whole history of ``history_days`` days. ``varied_texts``: texts composed word by word
+    (``generator.texts``) rather than the stock phrases in turn; ``unanswered``: campaign
+    messages nobody answered, per conversation a campaign started."""
     if agents < 1 or campaigns < 1:
         raise ValueError("A workspace needs at least one agent and one campaign.")
-    C, M, K = contacts, conversations + (1 if big else 0), campaigns
+    G = giants if big else 0
+    C, M, K = contacts, conversations + G, campaigns
     if M > 2 * C:
         raise ValueError("Give at least one contact for every two conversations.")
+    if history_days < 30:
+        raise ValueError("Generate at least 30 days of history.")
     rng = np.random.default_rng(seed)
     now_us, clk = _us(now), _Clock()
     people = _people(rng, C, now_us)
     people["zone"] = clk.zone_of_area[(people["number"] // 10_000_000) % 1000]
-    # Campaigns, one per agent in turn (user position 0 is the admin), weekdays 29 to 3 days ago.
+    # Campaigns, one per agent in turn (user position 0 is the admin), on weekdays from the start
+    # of the history to 3 days ago.
     spec = [content.CAMPAIGNS[k % len(content.CAMPAIGNS)] for k in range(K)]
+    first_day = history_days - 1
     camp = {
         "spec": spec,
         "sender": np.array([0 if s[1] == "sms" else 1 for s in spec]),
         "creator": 1 + np.arange(K) % agents,
         "sent": np.array(
-            [clk.campaign_time(now.date() - dt.timedelta(days=round(29 - 26 * k / max(1, K - 1)))) for k in range(K)],
+            [
+                clk.campaign_time(
+                    now.date() - dt.timedelta(days=round(first_day - (first_day - 3) * k / max(1, K - 1)))
+                )
+                for k in range(K)
+            ],
             dtype=np.int64,
         ),
     }
@@ -222,7 +256,7 @@ def plan_workspace(
     perm = rng.permutation(C)
     contact = np.concatenate([perm[:used], perm[:dual]])
     sender = (rng.random(M) < 0.3).astype(np.int64)
-    sender[0] = 0 if big else sender[0]
+    sender[:G] = 0  # the long threads are SMS: no 24-hour window to keep reopening
     sender[used:] = 1 - sender[:dual]
     campaign = np.full(M, -1)
     solicited = rng.random(M) >= 0.06
@@ -230,15 +264,19 @@ def plan_workspace(
         ks, idx = np.flatnonzero(camp["sender"] == s), np.flatnonzero((sender == s) & solicited)
         if len(ks):
             campaign[idx] = ks[rng.integers(0, len(ks), len(idx))]
-    campaign[0] = 0 if big else campaign[0]
+    sms_campaigns = np.flatnonzero(camp["sender"] == 0)
+    campaign[:G] = sms_campaigns[np.arange(G) % len(sms_campaigns)] if G else campaign[:G]
     if M >= 20 and (campaign < 0).sum() < 2:
         campaign[-2:] = -1
     owner = np.where(campaign >= 0, camp["creator"][np.maximum(campaign, 0)], 0)
-    owner[0] = 1 if big else owner[0]  # the long thread belongs to the first agent
     first_in = (campaign >= 0).astype(np.int64)  # position of the first inbound message
-    count = np.maximum(rng.integers(per_conversation[0], per_conversation[1] + 1, M), first_in + 1)
-    count[0] = max(big, 2) if big else count[0]
-    not_big = np.arange(M) >= (1 if big else 0)
+    if isinstance(per_conversation, tuple):
+        lengths = rng.integers(per_conversation[0], per_conversation[1] + 1, M)
+    else:
+        lengths = thread_lengths(rng, M, per_conversation, max(2, min(5_000, big // 2 or 5_000)))
+    count = np.maximum(lengths, first_in + 1)
+    count[:G] = max(big, 2)
+    not_big = np.arange(M) >= G
     single = np.zeros(M, bool)
     single[dual:used] = True
     opt = _pick(rng, np.flatnonzero(single & (sender == 0) & (campaign >= 0) & not_big), max(1, M // 2000))
@@ -248,12 +286,17 @@ def plan_workspace(
     start = np.where(
         campaign >= 0,
         camp["sent"][np.maximum(campaign, 0)] + rng.integers(0, 30 * MINUTE, M),
-        now_us - rng.integers(DAY // 24, 29 * DAY, M),
+        now_us - rng.integers(DAY // 24, (history_days - 1) * DAY, M),
     )
     delay = (np.clip(np.exp(rng.normal(np.log(25 * 60), 1.6, M)), 20, 5 * 86_400) * US).astype(np.int64)
     reply = np.minimum(np.where(campaign >= 0, start + delay, start), now_us - (60 + count * 10) * US)
     start = np.minimum(start, reply - first_in * 20 * US)
-    end = now_us - 60 * US - ((now_us - 60 * US - reply) * rng.random(M) ** 2).astype(np.int64)
+    if history_days <= 30:  # a month: threads end anywhere up to now, most of them lately
+        end = now_us - 60 * US - ((now_us - 60 * US - reply) * rng.random(M) ** 2).astype(np.int64)
+    else:  # years: a thread lasts hours to weeks, longer the more is said
+        lasting = np.exp(rng.normal(np.log(count * 40 * MINUTE), 1.3)).astype(np.int64)
+        end = np.minimum(reply + lasting, now_us - 60 * US)
+    end[:G] = now_us - rng.integers(MINUTE, 30 * MINUTE, G)  # the long threads run until today
     hot = _pick(rng, np.flatnonzero((count >= first_in + 2) & not_big), max(5, M // 40))
     end[hot] = now_us - rng.integers(MINUTE, 55 * MINUTE, len(hot))
     end = np.maximum(end, reply + (count - first_in - 1) * 10 * US)
@@ -273,8 +316,9 @@ def plan_workspace(
         "end": end,
     }
     cv = {key: value[order] for key, value in cv.items()}
-    msgs = _messages(rng, now_us, clk, people, cv, camp, np.sort(rank[opt]), int(rank[0]) if big else -1, files)
-    return _finish(rng, now_us, clk, people, cv, camp, msgs, np.sort(rank[opt]), int(rank[0]) if big else -1, files)
+    giant_ranks = np.sort(rank[:G])
+    msgs = _messages(rng, now_us, clk, people, cv, camp, np.sort(rank[opt]), giant_ranks, files, varied_texts)
+    return _finish(rng, now_us, clk, people, cv, camp, msgs, np.sort(rank[opt]), giant_ranks, files, unanswered)
 
 
 def _texts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -340,14 +384,23 @@ def _status_times(
 
 
 def _messages(
-    rng, now_us: int, clk: _Clock, people: dict, cv: dict, camp: dict, opt: np.ndarray, big_conv: int, files: list
+    rng,
+    now_us: int,
+    clk: _Clock,
+    people: dict,
+    cv: dict,
+    camp: dict,
+    opt: np.ndarray,
+    giants: np.ndarray,
+    files: list,
+    varied_texts: bool,
 ) -> dict:
     contact, sender, campaign, owner, first_in, count = (
         cv[k] for k in ("contact", "sender", "campaign", "owner", "first_in", "count")
     )
     M, T = len(count), int(count.sum())
-    if M >= 1 << 20:
-        raise ValueError("At most about a million conversations per workspace.")
+    if M >= 1 << 24:
+        raise ValueError("At most about sixteen million conversations per workspace.")
     starts = np.cumsum(count) - count
     last = starts + count - 1
     conv = np.repeat(np.arange(M), count)
@@ -383,8 +436,7 @@ def _messages(
 
     special = np.zeros(M, bool)
     special[opt] = True
-    if big_conv >= 0:
-        special[big_conv] = True
+    special[giants] = True
     # A few fresh replies still waiting: queued (until the next opening, or retrying a busy
     # provider in a minute or two) and sending (the dispatcher hands them over at start).
     nq, ns = max(3, M // 250), max(2, M // 1000)
@@ -432,19 +484,30 @@ def _messages(
 
     author = np.where(out, np.where(camp_msg, camp["creator"][np.maximum(campaign, 0)][conv], owner[conv]), -1)
     author[stop + 1] = -1  # Parley's automatic reply
-    flat, off, size = _texts()
     lang = people["lang"][contact][conv]
     role = np.where(k == b, np.where(campaign[conv] >= 0, 0, 1), np.where(direction == IN, 2, 3))
-    nth = np.zeros(T, np.int64)  # n-th message of its role in the thread: no repeats until the pool runs out
-    for r in range(len(content.ROLES)):
-        nth = np.where(role == r, _in_group(role == r, starts, conv), nth)
-    body = flat[off[lang, role] + (rng.integers(0, 1 << 20, M)[conv] + nth) % size[lang, role]]
-    body[camp_msg] = _render(camp["spec"], campaign[conv[camp_msg]], people["first"][contact[conv[camp_msg]]])
-    body[stop], body[stop + 1] = content.STOP_TEXT, content.OPTOUT_CONFIRMATION
-    body[stop + 2] = content.AFTER_OPTOUT_TEXT
+    if varied_texts:
+        first_names, first_code = np.unique(people["first"].astype(str), return_inverse=True)
+        first = pa.array(first_names, pa.string()).take(first_code[contact][conv])
+        body = texts.Composer().compose(rng, lang, role, first)
+    else:  # the stock phrases in turn: each thread says something different until the pool runs out
+        flat, off, size = _texts()
+        nth = np.zeros(T, np.int64)
+        for r in range(len(content.ROLES)):
+            nth = np.where(role == r, _in_group(role == r, starts, conv), nth)
+        body = pa.array(flat[off[lang, role] + (rng.integers(0, 1 << 20, M)[conv] + nth) % size[lang, role]])
     last_in = np.maximum.reduceat(np.where(direction == IN, t, NAT), starts)
     flagged = _pick(rng, np.flatnonzero((direction[last] == IN) & ~special), max(1, M // 5000))
-    body[last[flagged]] = content.POSSIBLE_OPTOUT_TEXT
+    rewrite = {
+        "campaign": (
+            np.flatnonzero(camp_msg),
+            _render(camp["spec"], campaign[conv[camp_msg]], people["first"][contact[conv[camp_msg]]]),
+        ),
+        "stop": (stop, [content.STOP_TEXT] * len(stop)),
+        "confirmation": (stop + 1, [content.OPTOUT_CONFIRMATION] * len(stop)),
+        "after": (stop + 2, [content.AFTER_OPTOUT_TEXT] * len(stop)),
+        "flagged": (last[flagged], [content.POSSIBLE_OPTOUT_TEXT] * len(flagged)),
+    }
 
     # Files on a few hundred messages at most (the bytes are shared by hash anyway).
     eligible = after & np.isin(status, GONE + ["received"]) & ~special[conv]
@@ -459,7 +522,12 @@ def _messages(
         direction[chosen] == IN, rng.choice(by_side[IN], len(chosen)), rng.choice(by_side[OUT], len(chosen))
     )
     media_file[ends_with_file] = np.where(direction[ends_with_file] == IN, bare[IN], bare[OUT])
-    body[chosen] = np.array([f["caption"] for f in files], object)[media_file[chosen]]
+    rewrite["files"] = (chosen, np.array([f["caption"] for f in files], object)[media_file[chosen]])
+    body = texts.with_texts(
+        body,
+        np.concatenate([np.asarray(index, np.int64) for index, _ in rewrite.values()]),
+        np.concatenate([np.asarray(values, object) for _, values in rewrite.values()]),
+    )
     return {
         "conv": conv,
         "contact": contact[conv],
@@ -495,8 +563,9 @@ def _finish(
     camp: dict,
     m: dict,
     opt: np.ndarray,
-    big_conv: int,
+    giants: np.ndarray,
     files: list,
+    unanswered: float,
 ) -> Plan:
     contact, sender, campaign, count = cv["contact"], cv["sender"], cv["campaign"], cv["count"]
     M, C, K = len(count), len(people["name"]), len(camp["spec"])
@@ -505,7 +574,11 @@ def _finish(
     last_at, last_out = t[last], m["direction"][last] == OUT
     names = [f["filename"] for f in files]
     preview = np.array(
-        [" ".join(body[i].split())[:120] if body[i] else "📎 " + names[m["media_file"][i]] for i in last], object
+        [
+            " ".join(text.split())[:120] if text else "📎 " + names[m["media_file"][i]]
+            for i, text in zip(last, body.take(last).to_pylist())
+        ],
+        object,
     )
     flag = np.full(M, None, object)
     flag[m["flagged"]] = content.POSSIBLE_OPTOUT_TEXT[:200]
@@ -547,7 +620,7 @@ def _finish(
         avail = rng.permutation(np.flatnonzero(~pair[:, s] & ~excluded))
         for i, kk in enumerate(ks):
             share = len(avail) // len(ks)
-            rc.append(avail[i * share : i * share + min(share, max(20, 2 * int(repliers[kk])))])
+            rc.append(avail[i * share : i * share + min(share, max(20, round(unanswered * int(repliers[kk]))))])
             rk.append(np.full(len(rc[-1]), kk))
     rc, rk = np.concatenate(rc), np.concatenate(rk)
     t2 = camp["sent"][rk] + rng.integers(0, 30 * MINUTE, len(rk))
@@ -573,7 +646,7 @@ def _finish(
         "campaign": cat(m["campaign"], rk),
         "direction": cat(m["direction"], np.full(n2, OUT)),
         "author": cat(m["author"], camp["creator"][rk]),
-        "body": cat(body, _render(camp["spec"], rk, people["first"][rc])),
+        "body": pa.concat_arrays([body, pa.array(_render(camp["spec"], rk, people["first"][rc]), pa.string())]),
         "status": status,
         "error_code": cat(m["error_code"], code2),
         "error_reason": cat(m["error_reason"], reason2),
@@ -646,5 +719,5 @@ def _finish(
         optouts=optouts,
         read_markers={"conv": np.flatnonzero(marker), "read_at": read_at[marker]},
         files=files,
-        big_conversation=big_conv,
+        giants=giants,
     )

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from core import clock, reporting, settings
+from core import clock, contact_search, reporting, settings
 from core.auth import hash_password
 from core.db import Database, Transaction
 from core.media_store import MediaStore
@@ -68,7 +70,8 @@ class GenerationReport:
     events: int = 0
     facts: int = 0
     opted_out_contact_ids: list[int] = field(default_factory=list)
-    big_conversation_id: int | None = None
+    big_conversation_id: int | None = None  # the first of the long threads
+    long_conversation_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -87,8 +90,12 @@ def generate_workspace(
     agents: int = 3,
     contacts: int = 500,
     conversations: int = 300,
-    messages_per_conversation: tuple[int, int] = (2, 14),
+    messages_per_conversation: tuple[int, int] | float = (2, 14),
     big_conversation_messages: int = 0,
+    long_conversations: int = 1,
+    history_days: int = 30,
+    varied_texts: bool = False,
+    unanswered: float = 2.0,
     campaigns: int = 3,
     seed: int = 7,
     demo_passwords: bool = True,
@@ -101,6 +108,9 @@ def generate_workspace(
     ``agents`` ≤ 3 gives the demo agents (maria, james, aiko), more gives
     agent01..agentNN; there is always ``admin`` and the supervisor ``sam``.
     Each campaign is created by an agent in turn, who owns its replies.
+    ``messages_per_conversation``: a (least, most) range, or a mean with a heavy
+    tail; ``long_conversations`` threads of ``big_conversation_messages`` each
+    run through all ``history_days`` days (see ``generator.plan``).
     ``demo_passwords`` gives every user the password ``parley-demo``
     (otherwise a random one nobody knows).
     """
@@ -122,17 +132,30 @@ def generate_workspace(
         conversations=conversations,
         per_conversation=messages_per_conversation,
         big=big_conversation_messages,
+        giants=long_conversations,
+        history_days=history_days,
+        varied_texts=varied_texts,
+        unanswered=unanswered,
         campaigns=campaigns,
         seed=seed,
         files=files,
     )
     report = GenerationReport(workspace_name=workspace_name)
 
-    def write(tx: Transaction) -> None:
+    def write(tx: Transaction) -> list[str]:
+        # Secondary indexes are built once after the load rather than row by row during it.
+        indexes = tx.fetchall(
+            "SELECT index_name, sql FROM duckdb_indexes() WHERE table_name = 'messages' AND sql IS NOT NULL"
+        )
+        for name, _ in indexes:
+            tx.execute(f"DROP INDEX {name}")
         ids = _write_small(tx, report, now, agents, password_hash, demo, workspace_name)
         _write_bulk(tx, report, plan, ids, say)
+        return [sql for _, sql in indexes]
 
-    db.write(write)
+    for sql in db.write(write):
+        say(0.85, "Indexing messages")
+        db.write(lambda tx, sql=sql: tx.execute(sql))
     say(0.9, "Deriving reporting facts")
     report.facts = db.write(reporting.rebuild)  # what Stats read, as the live fact writer would have written
     report.seconds = time.perf_counter() - started
@@ -144,8 +167,32 @@ def generate_workspace(
 
 
 def _ids(tx: Transaction, sequence: str, n: int) -> np.ndarray:
-    # next_ids fetches every row, which also leaves the cursor free for insert_df.
-    return np.asarray(tx.next_ids(sequence, n), dtype=np.int64)
+    """``n`` consecutive ids from ``sequence``, reserved in one statement (nobody else writes meanwhile)."""
+    if n == 0:
+        return np.zeros(0, np.int64)
+    first, last = tx.fetchone(f"SELECT min(v), max(v) FROM (SELECT nextval('{sequence}') AS v FROM range(?))", [n])
+    if last - first + 1 != n:
+        raise RuntimeError(f"{sequence} gave non-consecutive ids")
+    return np.arange(first, last + 1, dtype=np.int64)
+
+
+def _insert_arrow(tx: Transaction, table: str, data: pa.Table) -> None:
+    name = f"_arrow_{table}"
+    tx.cursor.register(name, data)
+    try:
+        cols = ", ".join(f'"{c}"' for c in data.column_names)
+        tx.cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+    finally:
+        tx.cursor.unregister(name)
+
+
+def _arrow_ints(values: np.ndarray, null: np.ndarray | None = None, type_=pa.int64()) -> pa.Array:
+    return pa.array(np.asarray(values, np.int64), type_, mask=None if null is None else np.asarray(null, bool))
+
+
+def _arrow_times(us: np.ndarray) -> pa.Array:
+    us = np.asarray(us, np.int64)
+    return pa.array(us, pa.int64(), mask=us == NAT).cast(pa.timestamp("us"))
 
 
 def _ts(us: np.ndarray) -> np.ndarray:
@@ -278,6 +325,8 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
             }
         ),
     )
+    say(0.4, "Indexing contacts for search")
+    contact_search.rebuild(tx)
 
     k = p.campaigns
     campaign_ids = _ids(tx, "seq_campaigns", len(k["name"]))
@@ -299,6 +348,13 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
 
     say(0.45, f"Writing {len(v['contact']):,} conversations")
     conv_ids = _ids(tx, "seq_conversations", len(v["contact"]))
+    ranked = _ids(tx, "seq_messages", len(m["conv"]))
+    msg_ids = ranked[m["id_rank"]]  # ids follow created_at
+    # Each conversation's latest outgoing message (conversations.last_out_id): its messages come
+    # first in the plan, conversation by conversation, in time order.
+    starts = np.cumsum(v["count"]) - v["count"]
+    threaded = int(v["count"].sum())
+    last_out = np.maximum.reduceat(np.where(m["direction"][:threaded] == OUT, msg_ids[:threaded], -1), starts)
     unsolicited = v["campaign"] < 0
     tx.insert_df(
         "conversations",
@@ -319,40 +375,60 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
                 "last_message_direction": np.where(v["last_out"], "out", "in"),
                 "last_inbound_at": _ts(v["last_inbound_at"]),
                 "message_count": v["count"],
+                "last_out_id": _nullable(last_out, last_out < 0),
                 "optout_flag": v["optout_flag"],
             }
         ),
     )
 
     say(0.55, f"Writing {len(m['conv']):,} messages")
-    msg_ids = _ids(tx, "seq_messages", len(m["conv"]))[m["id_rank"]]  # ids follow created_at
     orphan, out = m["conv"] < 0, m["direction"] == OUT
-    tx.insert_df(
-        "messages",
-        pd.DataFrame(
-            {
-                "id": msg_ids,
-                "conversation_id": _nullable(conv_ids[np.maximum(m["conv"], 0)], orphan),
-                "contact_id": contact_ids[m["contact"]],
-                "sender_id": senders[m["sender"]],
-                "campaign_id": _nullable(campaign_ids[np.maximum(m["campaign"], 0)], m["campaign"] < 0),
-                "direction": np.where(out, "out", "in"),
-                "author_id": _nullable(users[np.maximum(m["author"], 0)], m["author"] < 0),
-                "body": m["body"],
-                "status": m["status"],
-                "provider_message_id": pd.Series(np.char.add("SIMG", msg_ids.astype("U20")), dtype="str").where(
-                    m["has_pid"]
-                ),
-                "error_code": m["error_code"],
-                "error_reason": m["error_reason"],
-                "created_at": _ts(m["created_at"]),
-                "status_at": _ts(m["status_at"]),
-                "has_media": m["media_file"] >= 0,
-                "release_at": _ts(m["release_at"]),
-                "template_id": _nullable(np.full(len(msg_ids), ids["checkup_template"]), ~m["template"]),
-            }
-        ),
+    order = np.argsort(m["id_rank"], kind="stable")  # rows are stored in id order, as a live Parley appends them
+    has_pid = np.asarray(m["has_pid"], bool)
+    conv_of = conv_ids[np.maximum(m["conv"], 0)]
+    owner_of = users[v["owner"][np.maximum(m["conv"], 0)]]
+    author = users[np.maximum(m["author"], 0)]
+    channel = np.where(m["sender"] == 1, "whatsapp", "sms")
+    messages = pa.table(
+        {
+            "id": pa.array(msg_ids, pa.int64()),
+            "conversation_id": _arrow_ints(conv_of, orphan, pa.int32()),
+            "contact_id": _arrow_ints(contact_ids[m["contact"]], None, pa.int32()),
+            "sender_id": _arrow_ints(senders[m["sender"]], None, pa.int32()),
+            "campaign_id": _arrow_ints(campaign_ids[np.maximum(m["campaign"], 0)], m["campaign"] < 0, pa.int32()),
+            "direction": pa.array(np.where(out, "out", "in"), pa.string()),
+            "author_id": _arrow_ints(author, m["author"] < 0, pa.int32()),
+            "body": m["body"],
+            "status": pa.array(m["status"], pa.string()),
+            "provider_message_id": pc.if_else(
+                pa.array(has_pid),
+                pc.binary_join_element_wise("SIMG", pc.cast(pa.array(msg_ids), pa.string()), ""),
+                pa.scalar(None, pa.string()),
+            ),
+            "error_code": pa.array(m["error_code"], pa.string()),
+            "error_reason": pa.array(m["error_reason"], pa.string()),
+            "created_at": _arrow_times(m["created_at"]),
+            "status_at": _arrow_times(m["status_at"]),
+            "has_media": pa.array(m["media_file"] >= 0),
+            "release_at": _arrow_times(m["release_at"]),
+            "template_id": _arrow_ints(np.full(len(msg_ids), ids["checkup_template"]), ~m["template"], pa.int32()),
+        }
+    ).take(pa.array(order))
+    _insert_arrow(tx, "messages", messages)
+    # What the events of these messages need (reporting facts, as the live code publishes them).
+    facts = pa.table(
+        {
+            "message_id": pa.array(msg_ids, pa.int64()),
+            "conversation_id": _arrow_ints(conv_of, orphan),
+            "user_id": _arrow_ints(np.where(orphan, author, owner_of), orphan & (m["author"] < 0)),
+            "channel": pa.array(channel, pa.string()),
+            "sender_id": pa.array(senders[m["sender"]], pa.int64()),
+            "status": messages.column("status").take(pa.array(np.argsort(order, kind="stable"))),
+            "direction": pa.array(np.where(out, "out", "in"), pa.string()),
+            "occurred_at": _arrow_times(m["event_at"]),
+        }
     )
+    del messages
 
     rows = np.flatnonzero(m["media_file"] >= 0)
     files = [p.files[i] for i in m["media_file"][rows]]
@@ -425,88 +501,63 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
     )
 
     say(0.75, "Writing reporting events")
-    report.events = _write_events(tx, p, users, senders, conv_ids, msg_ids, campaign_ids)
+    report.events = _write_events(tx, p, users, conv_ids, campaign_ids, facts)
     report.contacts, report.conversations, report.messages = len(contact_ids), len(conv_ids), len(msg_ids)
     report.inbound, report.outbound = int((~out).sum()), int(out.sum())
     report.campaign_only_messages, report.campaigns = int(orphan.sum()), len(campaign_ids)
     report.read_markers = len(r["conv"])
-    report.big_conversation_id = int(conv_ids[p.big_conversation]) if p.big_conversation >= 0 else None
+    report.long_conversation_ids = [int(i) for i in conv_ids[p.giants]]
+    report.big_conversation_id = report.long_conversation_ids[0] if report.long_conversation_ids else None
 
 
 def _write_events(
-    tx: Transaction,
-    p: Plan,
-    users: np.ndarray,
-    senders: np.ndarray,
-    conv_ids: np.ndarray,
-    msg_ids: np.ndarray,
-    campaign_ids: np.ndarray,
+    tx: Transaction, p: Plan, users: np.ndarray, conv_ids: np.ndarray, campaign_ids: np.ndarray, facts: pa.Table
 ) -> int:
-    """Reporting facts, as the live code would have published them."""
-    v, m, s = p.conversations, p.messages, pd.Series
-    in_conv, out, status = m["conv"] >= 0, m["direction"] == OUT, m["status"]
-    conv = np.where(in_conv, conv_ids[np.maximum(m["conv"], 0)], -1)
-    user = np.where(
-        in_conv,
-        users[v["owner"][np.maximum(m["conv"], 0)]],
-        np.where(m["author"] >= 0, users[np.maximum(m["author"], 0)], -1),
-    )
-    name = np.where(
-        ~out,
-        "message.received",
-        np.where(
-            np.isin(status, ["queued", "sending"]),
-            "message.queued",
-            np.where(status == "not_sent", "message.not_sent", "message.sent"),
-        ),
-    )
-    payload = (
-        '{"conversation_id": '
-        + s(conv).astype(str).replace("-1", "null")
-        + ', "message_id": '
-        + s(msg_ids).astype(str)
-        + ', "user_id": '
-        + s(user).astype(str).replace("-1", "null")
-        + ', "channel": '
-        + s(np.where(m["sender"] == 1, '"whatsapp"', '"sms"'))
-        + ', "sender_id": '
-        + s(senders[m["sender"]]).astype(str)
-        + ', "status": "'
-        + s(status)
-        + '"}'
-    )
-    frame = pd.DataFrame(
+    """Reporting facts, as the live code would have published them, in time order (built in SQL)."""
+    v = p.conversations
+    unsolicited = v["campaign"] < 0
+    created = pa.table(
         {
-            "occurred_at": _ts(m["event_at"]),
-            "name": name,
-            "conversation_id": _nullable(conv, ~in_conv),
-            "message_id": msg_ids,
-            "user_id": _nullable(user, user < 0),
-            "payload": payload,
+            "conversation_id": pa.array(conv_ids, pa.int64()),
+            "user_id": pa.array(users[v["owner"]], pa.int64()),
+            "unsolicited": pa.array(unsolicited),
+            "campaign_id": _arrow_ints(campaign_ids[np.maximum(v["campaign"], 0)], unsolicited),
+            "occurred_at": _arrow_times(v["created_at"]),
         }
     )
-    unsolicited, owner = v["campaign"] < 0, users[v["owner"]]
-    campaign = np.where(unsolicited, -1, campaign_ids[np.maximum(v["campaign"], 0)])
-    created = pd.DataFrame(
-        {
-            "occurred_at": _ts(v["created_at"]),
-            "name": "conversation.created",
-            "conversation_id": conv_ids,
-            "message_id": _nullable(conv_ids, np.ones(len(conv_ids), bool)),
-            "user_id": owner,
-            "payload": (
-                '{"conversation_id": '
-                + s(conv_ids).astype(str)
-                + ', "user_id": '
-                + s(owner).astype(str)
-                + ', "unsolicited": '
-                + s(np.where(unsolicited, "true", "false"))
-                + ', "campaign_id": '
-                + s(campaign).astype(str).replace("-1", "null")
-                + "}"
-            ),
-        }
-    )
-    frame = pd.concat([frame, created], ignore_index=True).sort_values("occurred_at", kind="stable", ignore_index=True)
-    frame.insert(0, "id", _ids(tx, "seq_events", len(frame)))
-    return tx.insert_df("events", frame)
+    n = facts.num_rows + created.num_rows
+    first = int(_ids(tx, "seq_events", n)[0]) if n else 0
+    tx.cursor.register("_facts", facts)
+    tx.cursor.register("_created", created)
+    try:
+        tx.execute(
+            """
+            INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload)
+            SELECT ? + row_number() OVER (ORDER BY occurred_at, kind, ord) - 1,
+                   occurred_at, name, conversation_id, message_id, user_id, payload
+            FROM (
+                SELECT occurred_at, 0 AS kind, message_id AS ord,
+                       CASE WHEN direction = 'in' THEN 'message.received'
+                            WHEN status IN ('queued', 'sending') THEN 'message.queued'
+                            WHEN status = 'not_sent' THEN 'message.not_sent' ELSE 'message.sent' END AS name,
+                       conversation_id, message_id, user_id,
+                       '{"conversation_id": ' || coalesce(conversation_id::VARCHAR, 'null')
+                       || ', "message_id": ' || message_id::VARCHAR
+                       || ', "user_id": ' || coalesce(user_id::VARCHAR, 'null')
+                       || ', "channel": "' || channel || '", "sender_id": ' || sender_id::VARCHAR
+                       || ', "status": "' || status || '"}' AS payload
+                FROM _facts
+                UNION ALL
+                SELECT occurred_at, 1, conversation_id, 'conversation.created', conversation_id, NULL, user_id,
+                       '{"conversation_id": ' || conversation_id::VARCHAR || ', "user_id": ' || user_id::VARCHAR
+                       || ', "unsolicited": ' || CASE WHEN unsolicited THEN 'true' ELSE 'false' END
+                       || ', "campaign_id": ' || coalesce(campaign_id::VARCHAR, 'null') || '}'
+                FROM _created
+            )
+            """,
+            [first],
+        )
+    finally:
+        tx.cursor.unregister("_facts")
+        tx.cursor.unregister("_created")
+    return n

@@ -1,4 +1,4 @@
-"""The inbox lists' data, per session, read from ``core`` only when the change feed moved.
+"""The inbox lists' data, per session, read from ``core`` only when the inbox's version moved.
 
 The rest of what lived here is split by concern: ``pages.format`` (times,
 names, channels, delivery status), ``pages.bulk`` (selection, bulk-action
@@ -28,23 +28,39 @@ from pages.list_controls import pager, reset_paging, search_box  # noqa: F401
 STATUS_CHOICES = {"Open": "open", "Closed": "closed", "All": "all"}
 
 
-def _inbox_data(rt, user, key: str, scope: str, owner_id, unread_for):
-    from core import queries
+def inbox_data(rt, user, key: str, scope: str, owner_id, unread_for, *, fresh: bool = False):
+    """The list from ``queries.inbox_view`` (two statements), read again only when the inbox's
+    version in the database moved (one primary-key read) or the search, filter or page changed.
+    Returns the view; a page may call it first with ``fresh`` (Team Inbox, for its members,
+    which no inbox version covers) and the live list then starts from what it kept."""
+    from core import queries, versions
 
     s = st.session_state
     status = STATUS_CHOICES.get(s.get(f"{key}.status") or "Open", "open")
     params = (scope, owner_id, status, s.get(f"{key}.q") or "", s.get(f"{key}.page", 0), unread_for)
-    # Read the version before querying: a change in between only causes one extra query.
-    version = rt.feed.user_version(user.id) if scope == "mine" else rt.feed.version
     cache = s.get(f"{key}.cache")
-    if cache and cache[0] == params and cache[1] == version:
-        return cache[2], cache[3]
-    page = queries.inbox_page(
-        rt.db, user, scope=scope, owner_id=owner_id, status=status, search=params[3], page=params[4]
+    if cache and cache[0] == params and not fresh:
+        if versions.inbox_version(rt.db, user.id if scope == "mine" else owner_id) == cache[1].version:
+            return cache[1]
+    view = queries.inbox_view(
+        rt.db,
+        user,
+        scope=scope,
+        owner_id=owner_id,
+        status=status,
+        search=params[3],
+        page=params[4],
+        unread_for=unread_for or None,
     )
+    page = view.page
     if page.page and page.page >= page.pages:  # the last page emptied (closed, reassigned)
         s[f"{key}.page"] = page.pages - 1
-        return _inbox_data(rt, user, key, scope, owner_id, unread_for)
-    unread = queries.unread_count(rt.db, unread_for) if unread_for else None
-    s[f"{key}.cache"] = (params, version, page, unread)
-    return page, unread
+        return inbox_data(rt, user, key, scope, owner_id, unread_for)
+    s[f"{key}.cache"] = (params, view)
+    return view
+
+
+def _inbox_data(rt, user, key: str, scope: str, owner_id, unread_for):
+    """(page, unread badge) of ``inbox_data``, for the live list."""
+    view = inbox_data(rt, user, key, scope, owner_id, unread_for)
+    return view.page, view.unread

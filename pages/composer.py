@@ -1,9 +1,11 @@
 """The compose box under a conversation: text, emoji, files, templates, Send.
 
-What may be sent comes from ``messaging.composer_state`` (rules 2, 3, 5);
-the page only explains it and disables Send, ``do_send`` enforces it again.
-Send is a button callback: it sends, then clears the text, the files and
-the template, so the next run shows an empty box and the new 🕓 message.
+What may be sent, which templates are offered, what blocks the box, the
+window and release notices, file limits and missing template variables are
+decided in ``core.conversation_view`` (rules 2, 3, 5, 10); the page only
+lays them out and disables Send, ``do_send`` enforces it again. Send is a
+button callback: it sends, then clears the text, the files and the
+template, so the next run shows an empty box and the new 🕓 message.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import emoji
 import streamlit as st
 
-from core import encoding, media_rules
+from core import encoding
 from core.actions import messaging
 from core.auth import User
+from core.conversation_view import ConversationView, check_files, missing_variables
 from core.errors import ParleyError
-from pages.common import fmt_time
 from pages.session import guarded
 from pages.text import esc, md
 
@@ -124,90 +126,38 @@ def segment_line(text: str) -> str:
     return line
 
 
-def window_line(window) -> tuple[str, str]:
-    if window is None:
-        return "info", ""
-    if window.open:
-        hours, rest = divmod(int(window.remaining.total_seconds()), 3600)
-        left = f"{hours} h {rest // 60} min" if hours else f"{max(1, rest // 60)} min"
-        return "success", f"Customer care window open — {left} left"
-    return "warning", "Window closed: only registered templates can be sent"
-
-
-def _check_files(channel: str, files) -> list[str]:
-    problems = []
-    for f in files or []:
-        try:
-            media_rules.check_attachment(channel, f.name, f.type, f.size)
-        except ParleyError as exc:
-            problems.append(str(exc))
-    if files and not problems:
-        try:
-            media_rules.check_attachments_total(channel, [f.size for f in files])
-        except ParleyError as exc:
-            problems.append(str(exc))
-    return problems
-
-
 def _template_label(t: dict) -> str:
     body = " ".join(t["body"].split())
     tag = " · registered" if t["registered"] else ""
     return f"{t['name']}{tag} — {body[:70]}{'…' if len(body) > 70 else ''}"
 
 
-def render(rt, user: User, cid: int) -> None:
-    try:
-        state = messaging.composer_state(rt.db, user, cid)
-    except ParleyError as exc:
-        st.error(esc(exc))
-        return
+def render(rt, user: User, view: ConversationView) -> None:
+    state, cid = view.composer, view.conversation_id
     if not state.can_write:
         if user.is_supervisor:
             st.info("Supervisors can read but not send.", icon="👁️")
         else:
-            st.info(esc(state.write_refusal or "You cannot send in this conversation."), icon="🔒")
+            st.info(esc(state.refusal or "You cannot send in this conversation."), icon="🔒")
         return
     keys = _keys(cid)
     if state.sender_warning:
         st.warning(esc(state.sender_warning), icon="⚠️")
-    if state.window is not None:
-        kind, text = window_line(state.window)
-        if not state.templates_only:
-            getattr(st, kind)(esc(text), icon="💬")
+    if state.window_notice is not None:
+        kind, text = state.window_notice
+        getattr(st, kind)(esc(text), icon="💬")
     if state.blocked_reason:
-        st.warning(esc(state.blocked_reason), icon="🚫")  # may quote a WhatsApp profile name
-    if state.release_at and not state.blocked_reason:
-        why = state.release_reason or "outside business hours"
-        st.info(
-            md(
-                "{why}: this will be queued until {when}.",
-                why=why[0].upper() + why[1:],
-                when=fmt_time(state.release_at, user.timezone),
-            ),
-            icon="🕓",
-        )
-        window = state.window
-        if window is not None and window.open and window.closes_at and state.release_at >= window.closes_at:
-            st.warning(
-                md(
-                    "The WhatsApp window closes at {when}, before this could go: free text will not be "
-                    "sent then, only a registered template.",
-                    when=fmt_time(window.closes_at, user.timezone),
-                ),
-                icon="⏳",
-            )
+        st.warning(esc(state.blocked_reason), icon="🚫")
+    if state.release_notice:
+        st.info(esc(state.release_notice), icon="🕓")
+        if state.window_warning:
+            st.warning(esc(state.window_warning), icon="⏳")
 
-    try:
-        templates = messaging.list_templates(rt.db, user, cid)
-    except ParleyError:
-        templates = []
-    if state.templates_only:
-        templates = [t for t in templates if t["registered"]]
-    by_id = {t["id"]: t for t in templates}
+    by_id = {t["id"]: t for t in state.templates}
     if st.session_state.get(keys["template"]) not in by_id:
         st.session_state[keys["template"]] = None
-    hard_block = bool(state.blocked_reason) and not state.templates_only
-    if templates:
+    hard_block = state.hard_block
+    if state.templates:
         st.selectbox(
             "Registered templates" if state.templates_only else "Template",
             options=list(by_id),
@@ -222,8 +172,8 @@ def render(rt, user: User, cid: int) -> None:
         )
     elif state.templates_only:
         st.caption("No registered templates for this channel yet; an admin can add them.")
-    template = by_id.get(st.session_state.get(keys["template"]))
-    need_template = state.templates_only and template is None
+    template = state.template(st.session_state.get(keys["template"]))
+    need_template = state.needs_template(st.session_state.get(keys["template"]))
 
     st.text_area(
         "Message",
@@ -235,7 +185,7 @@ def render(rt, user: User, cid: int) -> None:
     )
     text = st.session_state.get(keys["text"]) or ""
     if template is not None:
-        missing = sorted(set(messaging.VARIABLE_RE.findall(text)))
+        missing = missing_variables(text)
         if missing:
             names = ", ".join("{{" + m + "}}" for m in missing)
             st.warning(md("Fill in {names} before sending: this contact has no value for it.", names=names), icon="✏️")
@@ -258,21 +208,15 @@ def render(rt, user: User, cid: int) -> None:
             st.caption("WhatsApp window closed: the template opens it again when the customer replies.")
     files = None
     if not hard_block and not need_template:
-        whatsapp = state.channel == "whatsapp"
         files = st.file_uploader(
             "Attach files",
             accept_multiple_files=True,
             key=keys["files"],
             label_visibility="collapsed",
-            max_upload_size=100 if whatsapp else 5,  # the channel's largest file; exact limits checked below
-            help=(
-                "WhatsApp: one file per message — images up to 5 MB, audio and video up to 16 MB, "
-                "PDF and Office documents up to 100 MB."
-                if whatsapp
-                else "MMS: images, audio, video, PDF, vCard and calendar files, up to 5 MB in all."
-            ),
+            max_upload_size=state.upload.max_mb,  # the channel's largest file; exact limits checked below
+            help=esc(state.upload.help),
         )
-    problems = _check_files(state.channel, files)
+    problems = check_files(state.channel, [(f.name, f.type, f.size) for f in files or []])
     for problem in problems:
         st.error(esc(problem))
 

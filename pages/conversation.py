@@ -2,26 +2,27 @@
 
 ``/conversation?id=N``. Whatever is wrong with the id (not a number, no
 such conversation, someone else's) ends in core's one sentence and a link
-back, never a traceback. The owner opening it marks it read; an admin or
-supervisor reading someone else's leaves the owner's read state alone
-(rule 6).
+back, never a traceback. Everything shown comes from one core call,
+``conversation_view``: it also marks the conversation read when its owner
+opens it, and leaves the owner's read state alone when an admin or
+supervisor reads someone else's (rule 6). Who may work the conversation is
+decided there too (``view.permissions``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import phones, queries, runtime
+from core import permissions, phones, runtime
 from core.actions import conversations as conv_actions
 from core.actions import optout
+from core.conversation_view import THREAD_PAGE, back_to, conversation_view
 from core.errors import NotFound, ParleyError
 from pages import composer, session, thread_view, transcript_export
-from pages.common import channel_badge, contact_label
+from pages.common import channel_badge
 from pages.contact_form import contact_editor
 from pages.session import guarded
 from pages.text import esc, md
-
-HEADER_FIELDS = ("status", "owner_id", "opted_out", "optout_flag", "last_inbound_at", "contact_name", "sender_enabled")
 
 rt = runtime.current()
 user = session.current_user(rt)
@@ -29,46 +30,37 @@ if user is None:
     st.stop()
 
 
-def back_page(detail: dict | None = None):
+def back_page(where: str):
     """My Inbox for one's own conversations; Team Inbox for the rest (and for supervisors)."""
     pages = session.pages()
-    mine = detail is None or detail.get("owner_id") == user.id
-    if user.sees_team and (user.is_supervisor or not mine) and "team" in pages:
+    if where == "team" and "team" in pages:
         return pages["team"], "Back to Team Inbox"
     return pages.get("inbox") or pages.get("team"), "Back to My Inbox"
 
 
 def refuse(sentence: str) -> None:
     st.error(esc(sentence))
-    page, label = back_page()
+    page, label = back_page(back_to(user, None))
     if page is not None:
         st.page_link(page, label=esc(label), icon=":material/arrow_back:")
     st.stop()
 
 
-def header_key(detail: dict) -> tuple:
-    return tuple(detail.get(f) for f in HEADER_FIELDS)
-
-
-def load(raw) -> dict:
+def load(raw):
     if raw is None or not str(raw).strip():
         raise NotFound("Choose a conversation from your inbox to open it.")
-    detail = queries.conversation_detail(rt.db, user, raw)
-    if detail["owner_id"] == user.id and detail["unread"]:
-        detail = conv_actions.open_conversation(rt.db, user, detail["conversation_id"])  # marks read (owner)
-    return detail
+    limit = st.session_state.get(f"thread_limit_{permissions.parse_conversation_id(raw)}", THREAD_PAGE)
+    return conversation_view(rt.db, user, raw, limit=limit), limit
 
 
 try:
-    detail = load(st.query_params.get("id"))
+    view, shown_limit = load(st.query_params.get("id"))
 except ParleyError as exc:
     refuse(str(exc))
 
-cid = detail["conversation_id"]
-is_owner = detail["owner_id"] == user.id
-can_work = user.can_send and (is_owner or user.is_admin)
-who = contact_label(detail["contact_name"], detail["contact_phone"])
-st.session_state["conversation_header"] = (cid, header_key(detail))
+thread_view.remember(view, shown_limit)
+detail, cid, allowed = view.detail, view.conversation_id, view.permissions
+can_work = allowed.can_work
 
 
 def _act(fn, *args, **kwargs) -> None:
@@ -78,19 +70,11 @@ def _act(fn, *args, **kwargs) -> None:
         st.session_state["conversation_notice"] = str(exc)
 
 
-def on_thread_change(thread: queries.Thread) -> None:
-    """Something new arrived while the page is open."""
-    if thread.conversation["owner_id"] == user.id and thread.conversation["unread"]:
-        _act(conv_actions.open_conversation, rt.db, user, cid)  # the owner is looking at it
-    if st.session_state.get("conversation_header") != (cid, header_key(thread.conversation)):
-        st.rerun()  # header and composer depend on it (opt-out, window, owner, closed)
-
-
 # ---- header --------------------------------------------------------------------------------
-page, label = back_page(detail)
+page, label = back_page(allowed.back_to)
 if page is not None:
     st.page_link(page, label=esc(label), icon=":material/arrow_back:")
-st.subheader(esc(who), anchor=False)
+st.subheader(esc(view.contact_label), anchor=False)
 st.caption(
     md(
         "{phone} · {channel} · via {sender} · owner: {owner}",
@@ -110,13 +94,13 @@ with badges:
         st.badge("Opted out", icon=":material/block:", color="red")
     if detail.get("unsolicited"):
         st.badge("Unsolicited", color="orange")
-    if detail["unread"] and not is_owner:
+    if detail["unread"] and not allowed.is_owner:
         # st.badge escapes brackets itself (which undoes esc): a badge of ours in md() instead.
         st.markdown(md(":blue-badge[Unread for {owner}]", owner=detail["owner_name"]), width="content")
 
 if detail.get("optout_flag") and not detail["opted_out"]:
     with st.container(border=True):
-        st.warning(md("Possible opt-out request: “{words}”", words=detail["optout_flag"]), icon="🚩")
+        st.warning(md("Possible opt-out request: “{flag}”", flag=detail["optout_flag"]), icon="🚩")
         if can_work:
             row = st.container(horizontal=True)
             row.button(
@@ -149,13 +133,13 @@ with actions:
             args=(conv_actions.do_set_status, rt.db, user, [cid]),
             kwargs={"closed": not closed},
         )
-    if is_owner and st.button("Mark unread", key="mark_unread", icon=":material/mark_chat_unread:"):
+    if allowed.can_mark_unread and st.button("Mark unread", key="mark_unread", icon=":material/mark_chat_unread:"):
         try:
             conv_actions.do_set_read_state(rt.db, user, [cid], read=False)
         except ParleyError as exc:
             st.session_state["conversation_notice"] = str(exc)
         else:
-            back, _ = back_page(detail)
+            back, _ = back_page(allowed.back_to)
             if back is not None:
                 st.switch_page(back)  # like a mail client: it waits, unread, in the inbox
 
@@ -176,5 +160,5 @@ if notice:
     st.error(esc(notice))
 
 # ---- thread and composer -----------------------------------------------------------------
-thread_view.render(rt, user, cid, can_write=can_work, on_change=on_thread_change)
-composer.render(rt, user, cid)
+thread_view.render(rt, user, view, on_header_change=st.rerun)  # header and composer depend on it
+composer.render(rt, user, view)

@@ -13,8 +13,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core import clock
-from core.phones import format_phone_display
+from core import clock, labels
 from pages.text import esc
 
 
@@ -107,9 +106,7 @@ def channel_badge(channel: str | None) -> str:
     return CHANNEL_BADGES.get(channel or "", str(channel or ""))
 
 
-def contact_label(name: str | None, phone: str | None) -> str:
-    """The contact's name, else their number formatted for reading."""
-    return (name or "").strip() or format_phone_display(phone) or "Unknown number"
+contact_label = labels.contact_label  # the name, else the number as people read it (core's one label)
 
 
 def first_line(text: str | None) -> str:
@@ -133,18 +130,8 @@ STATUS_ICONS = {
     "not_sent": ":red[⚠]",
     "interrupted": ":red[⚠]",
 }
-STATUS_WORDS = {
-    "queued": "Queued",
-    "sending": "Sending",
-    "sent": "Sent",
-    "delivered": "Delivered",
-    "read": "Read",
-    "failed": "Failed",
-    "undelivered": "Undelivered",
-    "not_sent": "Not sent",
-    "interrupted": "Interrupted — retry",
-}
-FAILED_STATUSES = {"failed", "undelivered", "not_sent", "interrupted"}
+STATUS_WORDS = labels.STATUS_WORDS  # core's one vocabulary (``core.labels``)
+FAILED_STATUSES = labels.PROBLEM_STATUSES
 # How a list row colours a status icon (no Markdown there).
 STATUS_TONES = {"read": "read", **{s: "failed" for s in FAILED_STATUSES}, "queued": "waiting", "sending": "waiting"}
 
@@ -155,17 +142,11 @@ def status_icon_text(status: str | None) -> str:
 
 
 def _status_detail(row: dict[str, Any], tz_name: str | None) -> str:
-    status = row.get("status")
-    if status in ("queued", "sending") and row.get("release_at") is not None:
-        release = _naive(row["release_at"])
-        if release is not None and release > clock.utcnow():
-            return f"goes {fmt_time(release, tz_name)}"
-    if status in FAILED_STATUSES and status != "interrupted":
-        code, reason = row.get("error_code"), row.get("error_reason")
-        if code and reason and str(code) in str(reason):  # "Unknown number (error 30005)"
-            return str(reason)
-        return ": ".join(str(x) for x in (code, reason) if x)
-    return ""
+    """What follows the status word: why it failed, or when a queued message goes (core's words)."""
+    text = labels.status_text({**row, "release_at": _naive(row.get("release_at"))}, clock.utcnow())
+    if text.until is not None:
+        return f"until {fmt_time(text.until, tz_name)}"
+    return text.reason
 
 
 def status_word(status: str | None) -> str:
@@ -173,20 +154,27 @@ def status_word(status: str | None) -> str:
     return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
 
 
+def _joined(words: str, detail: str) -> str:
+    if not detail:
+        return words
+    return f"{words} {detail}" if detail.startswith("until ") else f"{words} — {detail}"
+
+
+def status_phrase(row: dict[str, Any], tz_name: str | None = None) -> str:
+    """The status in words without its icon: "Not sent — Contact opted out", "Queued until Tue 9:00 AM"."""
+    return _joined(status_word(row.get("status")), _status_detail(row, tz_name))
+
+
 def status_label(row: dict[str, Any], tz_name: str | None = None) -> str:
-    """Plain text: "✓✓ Delivered", "⚠ Not sent — Contact opted out", "🕓 Queued — goes Tue 9:00 AM"."""
+    """Plain text: "✓✓ Delivered", "⚠ Not sent — Contact opted out", "🕓 Queued until Tue 9:00 AM"."""
     status = row.get("status") or ""
-    text = f"{status_icon_text(status)} {status_word(status)}"
-    detail = _status_detail(row, tz_name)
-    return f"{text} — {detail}" if detail else text
+    return f"{status_icon_text(status)} {_joined(status_word(status), _status_detail(row, tz_name))}"
 
 
 def status_markdown(row: dict[str, Any], tz_name: str | None = None) -> str:
     """The same as Markdown, with the blue/red icons; the reason is escaped."""
     status = row.get("status") or ""
-    words = esc(STATUS_WORDS.get(status, status))
-    detail = _status_detail(row, tz_name)
-    return f"{STATUS_ICONS.get(status, '•')} {words}" + (f" — {esc(detail)}" if detail else "")
+    return f"{STATUS_ICONS.get(status, '•')} {esc(_joined(status_word(status), _status_detail(row, tz_name)))}"
 
 
 # ---- a queued message: why it waits and until when (the thread's bubble) --------------------------

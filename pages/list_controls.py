@@ -67,7 +67,8 @@ def page_range(page) -> str:
     """'1–50 of 312'."""
     first = page.page * page.page_size + 1 if page.total else 0
     last = min(page.total, (page.page + 1) * page.page_size)
-    return f"{first:,}–{last:,} of {page.total:,}"
+    more = "+" if getattr(page, "capped", False) else ""  # counted up to a cap (core.queries.sent_view)
+    return f"{first:,}–{last:,} of {page.total:,}{more}"
 
 
 def pager(key: str, page, container=None) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import queries, runtime
+from core import queries, runtime, versions
 from core.auth import get_user
 from core.errors import ParleyError
 from pages import bulk, list_controls, session
@@ -24,7 +24,7 @@ from pages.format import (
     relative_time,
     status_icon_text,
     status_label,
-    status_word,
+    status_phrase,
 )
 from pages.inbox_list import LIVE_SECONDS
 from pages.row_list import conversation_href, keep_shown, row_list
@@ -41,17 +41,20 @@ if user is None:
 
 
 def _load(viewer):
+    """The page from ``queries.sent_view`` (one statement), read again only when the viewer's
+    inbox version moved (a status of a message they wrote, a reply, a read mark) or the search
+    or page changed."""
     s = st.session_state
     params = (s.get(f"{KEY}.q") or "", s.get(f"{KEY}.page", 0))
-    version = rt.feed.version  # status callbacks of campaign messages name no user
     cache = s.get(f"{KEY}.cache")
-    if cache and cache[0] == params and cache[1] == version:
+    if cache and cache[0] == params and versions.inbox_version(rt.db, viewer.id) == cache[1]:
         return cache[2]
-    page = queries.sent_messages(rt.db, viewer, search=params[0], page=params[1])
+    view = queries.sent_view(rt.db, viewer, search=params[0], page=params[1])
+    page = view.page
     if page.page and page.page >= page.pages:
         s[f"{KEY}.page"] = page.pages - 1
         return _load(viewer)
-    s[f"{KEY}.cache"] = (params, version, page)
+    s[f"{KEY}.cache"] = (params, view.version, page)
     return page
 
 
@@ -61,7 +64,6 @@ def sent_rows(rows: list[dict[str, Any]], tz_name: str | None, now=None) -> list
     for r in rows:
         cid = r["conversation_id"]
         label = status_label(r, tz_name)
-        detail = label.split(" — ", 1)[1] if " — " in label else ""
         item: dict[str, Any] = {
             "id": r["id"],
             "conversation_id": cid,
@@ -75,7 +77,7 @@ def sent_rows(rows: list[dict[str, Any]], tz_name: str | None, now=None) -> list
             "text": first_line(r["body"]) + (" 📎" if r["has_media"] else ""),
             "status": {
                 "icon": status_icon_text(r["status"]),
-                "word": status_word(r["status"]) + (f" — {detail}" if detail else ""),
+                "word": status_phrase(r, tz_name),
                 "tone": STATUS_TONES.get(r["status"], ""),
                 "help": label,
             },

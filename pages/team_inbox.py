@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import queries, runtime
+from core import runtime
 from core.errors import ParleyError
-from pages import session
+from pages import common, session
 from pages.bulk import member_label
 from pages.inbox_list import inbox_list
 from pages.list_controls import reset_paging
@@ -23,14 +23,16 @@ user = session.current_user(rt)
 if user is None:
     st.stop()
 
-try:
-    members = queries.team_members(rt.db, user)
+WHOLE_TEAM = 0  # not None: a selectbox treats None as "nothing chosen" and offers to clear it
+chosen = st.session_state.get("team.owner")
+chosen = None if chosen in (None, WHOLE_TEAM) else chosen
+try:  # one core call: the list (kept for the live list below) and whose inboxes may be browsed
+    members = common.inbox_data(rt, user, "team", "team", chosen, chosen, fresh=True).members
 except ParleyError as exc:
     st.error(esc(exc))
     st.stop()
 
 st.header("Team Inbox", anchor=False)
-WHOLE_TEAM = 0  # not None: a selectbox treats None as "nothing chosen" and offers to clear it
 names = {WHOLE_TEAM: "Whole team"} | {m["id"]: member_label(m) for m in members}
 if st.session_state.get("team.owner") not in names:  # that agent was disabled since
     st.session_state.pop("team.owner", None)

@@ -1,12 +1,13 @@
 """The messages of one conversation: date headers, bubbles, status, media, live.
 
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
-no HTML). Everything else that carries user or provider text (file names,
-content types, authors, provider errors) goes through ``esc``/``md``
-(``pages/text.py``) before it reaches Markdown. The thread lives in a fragment
-that re-runs every two seconds; it reloads from ``core`` only when the
-change feed or the thread fingerprint moved, and redraws from the cached
-copy otherwise.
+no HTML). Everything else that carries user or provider text goes through
+``esc``/``md`` before it reaches Markdown. The thread lives in a fragment
+that re-runs every two seconds; it asks the database for the conversation's
+version (one primary-key read) and calls ``conversation_view`` again only
+when it moved, redrawing from the copy in the session otherwise. What a
+status is called and which messages may be retried is core's
+(``core.labels``, ``core.conversation_view``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-from core import clock, media_access, media_rules, queries
+from core import clock, media_access, media_rules, versions
 from core.actions import messaging
 from core.auth import User
+from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
 from core.errors import ParleyError
 from pages.common import STATUS_ICONS, fmt_time
 from pages.session import guarded
@@ -62,28 +64,17 @@ def date_header(day: dt.date, user: User) -> str:
     return f"{day:%A, %B} {day.day}, {day.year}"
 
 
-STATUS_LINES = {  # our Markdown; {reason} is the provider's words, escaped by md()
-    "sent": ("{icon} Sent", ""),
-    "delivered": ("{icon} Delivered", ""),
-    "read": ("{icon} :blue[Read]", ""),
-    "not_sent": ("{icon} :red[Not sent: {reason}]", "blocked"),
-    "interrupted": ("{icon} :red[Interrupted — we don't know if it was sent]", ""),
-    "failed": ("{icon} :red[Failed: {reason}]", "the provider reported a failure"),
-    "undelivered": ("{icon} :red[Undelivered: {reason}]", "the carrier could not deliver it"),
-}
-
-
 def status_line(msg: dict, user: User) -> Markdown:
-    """Markdown for an outgoing message's status (DESIGN.md status icons)."""
-    status = msg["status"]
-    icon = Markdown(STATUS_ICONS.get(status, "•"))  # ours: colour directives around an icon
-    if status in ("queued", "sending"):
-        if msg.get("release_at") and msg["release_at"] > clock.utcnow():
-            return md("{icon} Queued until {when}", icon=icon, when=fmt_time(msg["release_at"], user.timezone))
-        return md("{icon} Sending", icon=icon) if status == "sending" else md("{icon} Queued", icon=icon)
-    template, fallback = STATUS_LINES.get(status, ("{icon} {status}", ""))
-    reason = msg.get("error_reason") or msg.get("error_code") or fallback
-    return md(template, icon=icon, reason=reason, status=status)
+    """Markdown for an outgoing message's status (DESIGN.md status icons), in core's words."""
+    text = msg["status_text"]
+    icon = Markdown(STATUS_ICONS.get(text.status, "•"))  # ours: colour directives around an icon
+    if text.until is not None:
+        return md("{icon} {words} until {when}", icon=icon, words=text.words, when=fmt_time(text.until, user.timezone))
+    if text.problem:
+        return md("{icon} :red[{words} — {reason}]", icon=icon, words=text.words, reason=text.reason)
+    if text.status == "read":
+        return md("{icon} :blue[{words}]", icon=icon, words=text.words)
+    return md("{icon} {words}", icon=icon, words=text.words)
 
 
 def _size(n: int | None) -> str:
@@ -143,7 +134,7 @@ def _retry(rt, user: User, message_id: int) -> None:
         st.session_state["thread_notice"] = ("error", str(exc))
 
 
-def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool) -> None:
+def render_message(rt, user: User, msg: dict, media: list[dict]) -> None:
     incoming = msg["direction"] == "in"
     if incoming:
         name, avatar = "contact", "👤"
@@ -167,7 +158,7 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
             return
         who = "Campaign" if msg.get("campaign_id") else (msg.get("author_name") or "Parley")
         st.caption(md("{at} · {who} · {status}", at=at, who=who, status=status_line(msg, user)))
-        if can_write and msg["status"] in ("interrupted", "failed"):
+        if msg["retryable"]:
             st.button(
                 "Retry",
                 key=f"retry_{msg['id']}",
@@ -179,37 +170,49 @@ def render_message(rt, user: User, msg: dict, media: list[dict], can_write: bool
             )
 
 
-def _load(rt, user: User, cid: int, limit: int) -> queries.Thread:
-    return queries.thread(rt.db, user, cid, limit=limit)
+VIEW_KEY = "_conversation_view"
 
 
-def render(rt, user: User, cid: int, *, can_write: bool, on_change=guarded(None)) -> None:
-    """The live thread. ``on_change(thread)`` runs when something new arrived."""
+def remember(view: ConversationView, limit: int) -> None:
+    """The view the page was drawn from: the live fragment compares its version."""
+    st.session_state[VIEW_KEY] = (view.conversation_id, limit, view)
+
+
+def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> None:
+    """The live thread, starting from ``view``. ``on_header_change()`` runs when a reload
+    changed what the header or the composer show (opt-out, window, owner, closed)."""
     st.html(THREAD_CSS)
+    cid = view.conversation_id
     limit_key = f"thread_limit_{cid}"
-    st.session_state.setdefault(limit_key, queries.THREAD_PAGE)
+    st.session_state.setdefault(limit_key, THREAD_PAGE)
 
     @st.fragment(run_every=LIVE_SECONDS)
     def live() -> None:
-        version = (rt.feed.conversation_version(cid), queries.thread_version(rt.db, cid), st.session_state[limit_key])
-        cached = st.session_state.get("_thread_cache")
-        if cached is None or cached[0] != (cid, version):
+        limit = st.session_state[limit_key]
+        shown = st.session_state.get(VIEW_KEY)
+        current = shown[2] if shown and shown[0] == cid else None
+        stale = (
+            current is None
+            or shown[1] != limit
+            or versions.conversation_version(rt.db, cid) != current.version
+            or (current.refresh_at is not None and clock.utcnow() >= current.refresh_at)
+        )
+        if stale:
             try:
-                thread = _load(rt, user, cid, st.session_state[limit_key])
+                fresh = conversation_view(rt.db, user, cid, limit=limit)
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
                 st.error(esc(exc))
                 return
-            changed = cached is not None and cached[0][0] == cid
-            st.session_state["_thread_cache"] = ((cid, version), thread)
-            if changed and on_change is not None:
-                on_change(thread)
-        thread = st.session_state["_thread_cache"][1]
-        draw(rt, user, thread, limit_key, can_write)
+            remember(fresh, limit)
+            if current is not None and fresh.header != current.header and on_header_change is not None:
+                on_header_change()
+            current = fresh
+        draw(rt, user, current, limit_key)
 
     live()
 
 
-def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool) -> None:
+def draw(rt, user: User, thread: ConversationView, limit_key: str) -> None:
     notice = st.session_state.pop("thread_notice", None)
     box = st.container(height=560, border=True, key="thread_box")
     with box:
@@ -219,7 +222,7 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
                 key="load_older",
                 icon=":material/history:",
                 on_click=guarded(
-                    lambda: st.session_state.update({limit_key: st.session_state[limit_key] + queries.THREAD_PAGE})
+                    lambda: st.session_state.update({limit_key: st.session_state[limit_key] + THREAD_PAGE})
                 ),
             )
         if not thread.messages:
@@ -230,6 +233,6 @@ def draw(rt, user: User, thread: queries.Thread, limit_key: str, can_write: bool
             if this_day != day:
                 day = this_day
                 st.caption(md("**{day}**", day=date_header(day, user)), text_alignment="center")
-            render_message(rt, user, msg, thread.media.get(msg["id"], []), can_write)
+            render_message(rt, user, msg, thread.media.get(msg["id"], []))
     if notice:
         getattr(st, notice[0])(esc(notice[1]))

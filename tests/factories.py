@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from core import clock
+from core import clock, events
 
 _phone_seq = itertools.count(100)
 
@@ -71,6 +71,7 @@ def add_contact(db, *, phone=None, name=None, opted_out=False, timezone=None) ->
             "phone_digits) VALUES (?,?,?,?,?,?,?,?,?)",
             [cid, phone, name, opted_out, timezone, now, now, normalize_name(name or ""), phone.lstrip("+")],
         )
+        tx.publish(events.CONTACT_CREATED, contact_id=cid, source="import")  # indexes it for search
         return cid
 
     return db.write(write)
@@ -116,6 +117,19 @@ def always_open(db) -> None:
     db.write(write)
 
 
+def add_template(db, *, name, body, channel=None, registered=False, provider_name=None, language="en_US") -> int:
+    def write(tx):
+        tid = tx.next_id("seq_templates")
+        tx.execute(
+            "INSERT INTO templates (id, name, kind, channel, body, registered, provider_name, language, active, "
+            "created_at) VALUES (?, ?, 'conversation', ?, ?, ?, ?, ?, TRUE, ?)",
+            [tid, name, channel, body, registered, provider_name, language, clock.utcnow()],
+        )
+        return tid
+
+    return db.write(write)
+
+
 def add_user(db, username: str, *, role="standard", display_name=None, timezone="UTC", active=True) -> int:
     """A user whose password is ``parley-test`` (pages tests sign in through session state)."""
 
@@ -127,6 +141,59 @@ def add_user(db, username: str, *, role="standard", display_name=None, timezone=
             [uid, username, display_name or username.title(), role, _password_hash(), timezone, active, clock.utcnow()],
         )
         return uid
+
+    return db.write(write)
+
+
+def set_hours(db, *, weekly, quiet=("00:00", "24:00")) -> None:
+    """Business hours in UTC (``{weekday: [[open, close]]}``, 0 = Monday) and recipients' quiet hours."""
+    from core import settings
+
+    def write(tx):
+        settings.put(tx, "business_hours", {"timezone": "UTC", "weekly": weekly, "holidays": []})
+        settings.put(tx, "quiet_hours", {"start": quiet[0], "end": quiet[1]})
+
+    db.write(write)
+
+
+def add_messages(db, *, conversation_id, count, start=None, every=dt.timedelta(minutes=3)) -> list[int]:
+    """``count`` more messages in a conversation (alternating in and out, bodies "m1", "m2", …),
+    written in one statement as an import would; returns their ids, oldest first."""
+    import pandas as pd
+
+    start = start or clock.utcnow() - every * (count + 1)
+
+    def write(tx):
+        contact_id, sender_id, owner_id, already = tx.fetchone(
+            "SELECT contact_id, sender_id, owner_id, message_count FROM conversations WHERE id = ?",
+            [conversation_id],
+        )
+        ids = tx.next_ids("seq_messages", count)
+        at = [start + every * i for i in range(count)]
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "conversation_id": conversation_id,
+                "contact_id": contact_id,
+                "sender_id": sender_id,
+                "direction": ["in" if i % 2 == 0 else "out" for i in range(count)],
+                "author_id": [None if i % 2 == 0 else owner_id for i in range(count)],
+                "body": [f"m{already + i + 1}" for i in range(count)],
+                "status": ["received" if i % 2 == 0 else "delivered" for i in range(count)],
+                "provider_message_id": [f"IMP{conversation_id}-{already + i + 1}" for i in range(count)],
+                "created_at": at,
+                "status_at": at,
+            }
+        )
+        frame["author_id"] = frame["author_id"].astype("Int64")
+        tx.insert_df("messages", frame)
+        outgoing = [i for n, i in enumerate(ids) if n % 2 == 1]
+        tx.execute(
+            "UPDATE conversations SET message_count = message_count + ?, last_message_at = ?, "
+            "last_out_id = greatest(coalesce(last_out_id, 0), ?) WHERE id = ?",
+            [count, at[-1], max(outgoing) if outgoing else 0, conversation_id],
+        )
+        return ids
 
     return db.write(write)
 
@@ -202,8 +269,10 @@ def add_message(
             tx.execute(
                 "UPDATE conversations SET last_message_at = ?, last_message_preview = ?, "
                 "last_message_direction = ?, message_count = message_count + 1, "
-                "last_inbound_at = CASE WHEN ? = 'in' THEN ? ELSE last_inbound_at END WHERE id = ?",
-                [at, body[:140], direction, direction, at, conversation_id],
+                "last_inbound_at = CASE WHEN ? = 'in' THEN ? ELSE last_inbound_at END, "
+                "last_out_id = CASE WHEN ? = 'out' THEN greatest(coalesce(last_out_id, 0), ?) ELSE last_out_id END "
+                "WHERE id = ?",
+                [at, body[:140], direction, direction, at, direction, mid, conversation_id],
             )
         return mid
 

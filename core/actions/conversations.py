@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit, clock, events, permissions, phones, queries
+from core import audit, clock, events, labels, permissions, queries
 from core.auth import User, get_user
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, ParleyError, PermissionDenied, ValidationError
@@ -58,7 +58,7 @@ def _load_targets(db: Database, conversation_ids: Iterable[Any]) -> list[Target]
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"There is no conversation {missing[0]}.")
-    return [Target(*r[:4], contact_label=(r[4] or "").strip() or phones.format_phone_display(r[5]) or "") for r in rows]
+    return [Target(*r[:4], contact_label=labels.contact_label(r[4], r[5])) for r in rows]
 
 
 def _require_workable(actor: User, targets: list[Target], what: str) -> None:
@@ -84,6 +84,25 @@ def open_conversation(db: Database, viewer: User, conversation_id: Any) -> dict[
         if db.write(_write_read_state, [detail["conversation_id"]], True, viewer.id, only_owner=viewer.id):
             detail["unread"] = False
     return detail
+
+
+def do_mark_opened(db: Database, viewer: User, conversation_id: int) -> bool:
+    """The owner opened the conversation: it is read now (rule 6). False when it was not
+    the viewer's, or not unread, by the time of the write (checked inside it)."""
+
+    def write(tx: Transaction) -> bool:
+        unread = tx.fetchone(
+            f"""SELECT c.id FROM conversations c
+                LEFT JOIN read_markers rm ON rm.user_id = c.owner_id AND rm.conversation_id = c.id
+                WHERE c.id = ? AND c.owner_id = ? AND {queries.UNREAD_SQL}""",
+            [conversation_id, viewer.id],
+        )
+        if unread is None:
+            return False
+        _write_read_state(tx, [conversation_id], True, viewer.id)
+        return True
+
+    return db.write(write)
 
 
 def check_set_read_state(db: Database, actor: User, conversation_ids: Iterable[Any]) -> list[Target]:
@@ -227,9 +246,7 @@ def _recheck_and_assign(tx: Transaction, actor: User, ids: list[int], target_use
         "WHERE c.id IN (SELECT unnest(?::INTEGER[])) AND c.owner_id IS DISTINCT FROM ?",
         [ids, target_user.id],
     )
-    moves = [
-        Target(*r[:4], contact_label=(r[4] or "").strip() or phones.format_phone_display(r[5]) or "") for r in rows
-    ]
+    moves = [Target(*r[:4], contact_label=labels.contact_label(r[4], r[5])) for r in rows]
     if moves:
         _write_assign(tx, moves, target_user.id, actor.id)
     return len(moves)

@@ -114,7 +114,11 @@ def _new_conversation(
             "AND conversation_id IS NULL",
             [conversation_id, contact_id, sender["id"]],
         )
-        tx.execute("UPDATE conversations SET message_count = ? WHERE id = ?", [attached, conversation_id])
+        tx.execute(
+            "UPDATE conversations SET message_count = ?, last_out_id = (SELECT max(id) FROM messages "
+            "WHERE conversation_id = ? AND direction = 'out') WHERE id = ?",
+            [attached, conversation_id, conversation_id],
+        )
     tx.publish(
         events.CONVERSATION_CREATED,
         conversation_id=conversation_id,
@@ -294,7 +298,7 @@ def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_i
         "INSERT INTO outbox (message_id, sender_id, due_at, created_at, state) VALUES (?, ?, ?, ?, 'pending')",
         [message_id, row[1], now, now],
     )
-    touch_conversation(tx, conversation_id, now, text, "out")
+    touch_conversation(tx, conversation_id, now, text, "out", message_id)
     tx.publish(
         events.MESSAGE_QUEUED,
         conversation_id=conversation_id,

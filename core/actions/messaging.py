@@ -19,13 +19,13 @@ from typing import Any
 
 import emoji
 
-from core import clock, drafts, events, media_rules, permissions, phones, queries, settings
+from core import clock, drafts, events, labels, media_rules, permissions, phones, queries, settings
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from core.providers.base import FAILED, INTERRUPTED, NOT_SENT, QUEUED
+from core.providers.base import NOT_SENT, QUEUED
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
 REGISTERED_STATES = {"registered", "approved", "verified"}
@@ -92,8 +92,13 @@ def recipient_timezone(detail: dict[str, Any]) -> str | None:
 
 def release_time(db: Database, detail: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, str | None]:
     """When a message written now may go, and why it waits (None = now)."""
-    business = settings.business_hours(db)
-    quiet = settings.quiet_hours(db)
+    return release_time_within(detail, now, settings.business_hours(db), settings.quiet_hours(db))
+
+
+def release_time_within(
+    detail: dict[str, Any], now: dt.datetime, business: hours_rules.BusinessHours, quiet: hours_rules.QuietHours
+) -> tuple[dt.datetime, str | None]:
+    """``release_time`` with the workspace's hours already read."""
     when = hours_rules.next_send_time(now, business, recipient_timezone(detail), quiet)
     if when <= now:
         return now, None
@@ -104,7 +109,7 @@ def release_time(db: Database, detail: dict[str, Any], now: dt.datetime) -> tupl
 
 def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bool]:
     """(reason free text cannot go now, whether only registered templates can)."""
-    who = detail["contact_name"] or phones.format_phone_display(detail["contact_phone"])
+    who = labels.contact_label(detail["contact_name"], detail["contact_phone"])
     if detail["opted_out"]:
         return (f"{who} has opted out (replied STOP): nothing can be sent until they reply START.", False)
     if not detail["sender_enabled"]:
@@ -420,7 +425,7 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
             [message_id, detail["sender_id"], max(plan.release_at or now, now), now],
         )
     preview = plan.body or (f"📎 {stored_media[0][2]}" if stored_media else "")
-    touch_conversation(tx, detail["conversation_id"], now, preview, "out")
+    touch_conversation(tx, detail["conversation_id"], now, preview, "out", message_id)
     tx.publish(
         events.MESSAGE_QUEUED if plan.status == QUEUED else "message.not_sent",
         conversation_id=detail["conversation_id"],
@@ -434,8 +439,17 @@ def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, store
     return message_id
 
 
-def touch_conversation(tx: Transaction, conversation_id: int, at: dt.datetime, preview: str, direction: str) -> None:
-    """Keep the inbox summary columns current (the inbox never aggregates messages)."""
+def touch_conversation(
+    tx: Transaction,
+    conversation_id: int,
+    at: dt.datetime,
+    preview: str,
+    direction: str,
+    message_id: int | None = None,
+) -> None:
+    """Keep the inbox summary columns current (the inbox never aggregates messages): the latest
+    message, and for an outgoing one its id (``last_out_id``, whose status the lists show); and
+    raise the conversation's version for live pages in the same statement (``core.versions``)."""
     preview = " ".join((preview or "").split())[:120]
     inbound = direction == "in"
     tx.execute(
@@ -443,10 +457,25 @@ def touch_conversation(tx: Transaction, conversation_id: int, at: dt.datetime, p
                last_message_direction = ?, message_count = message_count + 1,
                last_inbound_at = CASE WHEN ? THEN greatest(coalesce(last_inbound_at, ?), ?) ELSE last_inbound_at END,
                status = CASE WHEN ? THEN 'open' ELSE status END,
-               closed_at = CASE WHEN ? THEN NULL ELSE closed_at END
+               closed_at = CASE WHEN ? THEN NULL ELSE closed_at END,
+               last_out_id = CASE WHEN ? THEN greatest(coalesce(last_out_id, 0), ?) ELSE last_out_id END,
+               version = version + 1
            WHERE id = ?""",
-        [at, preview, direction, inbound, at, at, inbound, inbound, conversation_id],
+        [
+            at,
+            preview,
+            direction,
+            inbound,
+            at,
+            at,
+            inbound,
+            inbound,
+            not inbound and message_id is not None,
+            message_id,
+            conversation_id,
+        ],
     )
+    tx.versioned.add(conversation_id)
 
 
 def do_retry(db: Database, viewer: User, message_id: Any) -> int:
@@ -466,7 +495,7 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
-    if row[2] != "out" or row[1] not in (INTERRUPTED, FAILED):
+    if row[2] != "out" or row[1] not in labels.RETRYABLE_STATUSES:
         raise ValidationError("Only interrupted or failed messages can be retried.")
     blocked, _ = _blocked_reason(detail, None)
     if detail["opted_out"] or not detail["sender_enabled"]:
@@ -482,7 +511,7 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
                JOIN senders s ON s.id = c.sender_id WHERE m.id = ?""",
             [message_id],
         )
-        if status not in (INTERRUPTED, FAILED):
+        if status not in labels.RETRYABLE_STATUSES:
             raise Conflict("This message is already queued again; it goes once.")
         if role != "admin" and owner_id != viewer.id:
             raise PermissionDenied("This conversation was assigned to someone else a moment ago; nothing was sent.")

@@ -162,6 +162,13 @@ def test_inbox_search_by_name_and_number_forms(db, team):
     for query in forms:
         found = [r["conversation_id"] for r in queries.inbox_page(db, maria, search=query).rows]
         assert found == [team["c1"]], query
-    for hostile in ["%", "_", "'", ".*", "' OR 1=1 --"]:
+    for hostile in ["%", "_", "'", "\\", ".*", "' OR 1=1 --", "x" * 1000]:
         assert queries.inbox_page(db, maria, search=hostile).total == 0, hostile
+    for too_short, sentence in [
+        ("5", "Type at least 3 digits to search by number."),
+        ("z", "Type at least two letters of the name to search."),
+    ]:
+        with pytest.raises(ValidationError) as raised:
+            queries.inbox_page(db, maria, search=too_short)
+        assert str(raised.value) == sentence
     assert queries.inbox_page(db, maria, search="   ").total == 2

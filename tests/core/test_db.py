@@ -64,7 +64,24 @@ def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
     assert schema.migrate(db) == [2, 3, *MODULE_VERSIONS]
     row = db.fetchone("SELECT name, phone_digits, search_name FROM contacts")
     assert row[0] == "Zoë Ávila" and row[1] == "14155550123"  # migration 3 backfilled search columns
+    # migration 4 indexed the contact for search
+    found = db.fetchall("SELECT DISTINCT contact_id FROM contact_search WHERE key >= 'avi' AND key < 'avj'")
+    assert found == [(db.scalar("SELECT id FROM contacts"),)]
     assert db.scalar("SELECT count(*) FROM outbox") == 0  # migration 2 tables exist
+
+
+def test_a_migration_merged_after_higher_ones_still_reaches_a_database(tmp_path, monkeypatch):
+    # Versions are handed out per piece of work, so one with a lower number can land after a
+    # database already has higher ones: it is applied all the same, once.
+    db = Database(tmp_path / "late.duckdb")
+    later = [m for m in schema.MIGRATIONS if m.version != 4]
+    monkeypatch.setattr(schema, "MIGRATIONS", later)
+    schema.migrate(db)
+    assert 4 not in {r[0] for r in db.fetchall("SELECT version FROM schema_version")}
+    monkeypatch.undo()
+    assert schema.migrate(db) == [4]
+    assert db.scalar("SELECT count(*) FROM duckdb_columns() WHERE column_name = 'inbox_version'") == 1
+    assert schema.migrate(db) == []
 
 
 def test_newer_database_is_refused_with_a_sentence(tmp_path):

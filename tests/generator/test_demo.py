@@ -48,7 +48,7 @@ def _demo(root: Path, now: dt.datetime | None = None):
 
 
 def _bench(root: Path):
-    """bench/generate.py at a small scale: 2k conversations, 20 agents, a 500-message thread."""
+    """bench/generate.py at a small scale: 2k conversations over two years, 20 agents, a 500-message thread."""
     spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -89,20 +89,20 @@ def bench(tmp_path_factory):
 def generated(request, tmp_path_factory):
     if request.param in FROZEN:
         db, store, _ = _demo(tmp_path_factory.mktemp(request.param), FROZEN[request.param])
-        yield db, store, FROZEN[request.param]
+        yield db, store, FROZEN[request.param], 30
         db.close()
     else:
         db, store, _ = request.getfixturevalue(request.param)
-        yield db, store, None
+        yield db, store, None, 730 if request.param == "bench" else 30
 
 
 @pytest.fixture
 def ws(generated):
-    """(db, store) of each generated workspace, with the clock at its generation time."""
-    db, store, now = generated
+    """(db, store, days of history) of each generated workspace, with the clock at its generation time."""
+    db, store, now, days = generated
     if now is not None:
         clock.freeze(now + dt.timedelta(seconds=5))
-    return db, store, None
+    return db, store, days
 
 
 def test_every_status_is_present_and_failures_say_why(ws):
@@ -330,7 +330,7 @@ def test_contacts_have_valid_numbers_and_search_columns(ws):
 
 
 def test_read_state_events_and_times(ws):
-    db, _, _ = ws
+    db, _, days = ws
     total = db.scalar("SELECT count(*) FROM conversations")
     unread = db.scalar(f"""SELECT count(*) FROM conversations c LEFT JOIN read_markers rm
                            ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE {UNREAD_SQL}""")
@@ -350,7 +350,7 @@ def test_read_state_events_and_times(ws):
         assert data["conversation_id"] == conversation_id and data.get("message_id") == message_id
     now = clock.utcnow()
     oldest, newest = db.fetchone("SELECT min(created_at), max(created_at) FROM messages")
-    assert now - dt.timedelta(days=31) < oldest and newest < now
+    assert now - dt.timedelta(days=days + 1) < oldest and newest < now
 
 
 def test_demo_workspace_users_senders_and_sign_in(demo):
@@ -403,4 +403,14 @@ def test_bench_workspace_shape(bench):
     assert big == (500, "agent01")
     assert db.scalar("SELECT count(*) FROM conversations") == 2001
     assert 18_000 < db.scalar("SELECT count(*) FROM messages WHERE conversation_id IS NOT NULL") < 22_000
+    # Two years of history: messages in every quarter, the long thread from the first to the last.
+    first, last = db.fetchone("SELECT min(created_at), max(created_at) FROM messages")
+    assert last - first > dt.timedelta(days=700)
+    assert db.scalar("SELECT count(DISTINCT date_trunc('quarter', created_at)) FROM messages") >= 8
+    assert db.scalar(
+        "SELECT max(created_at) - min(created_at) FROM messages WHERE conversation_id = "
+        "(SELECT id FROM conversations ORDER BY message_count DESC LIMIT 1)"
+    ) > dt.timedelta(days=700)
+    # Rows are stored in id order (as a running Parley appends them), ids in time order.
+    assert db.scalar("SELECT bool_and(id > prev) FROM (SELECT id, lag(id, 1, 0) OVER () AS prev FROM messages)")
     assert auth.sign_in(db, "agent07", "parley-demo").role == "standard"

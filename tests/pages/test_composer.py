@@ -1,210 +1,216 @@
-"""The compose box: sending, blocked reasons (rules 2, 3, 5), templates, counts, files."""
+"""The compose box: sending, blocked reasons (rules 2, 3, 5), templates, counts, files.
+
+Each case is built with factories in the demo workspace, at a frozen time, so every
+answer below is the literal sentence the page shows.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
+import re
 
 import pytest
 
-from core import clock, settings
+from core import clock
 from pages import composer
+from tests.factories import add_contact, add_conversation, add_sender, add_template, set_hours
 
 PAGE = "pages/conversation.py"
+NOW = dt.datetime(2027, 1, 13, 17, 0)  # Wednesday 12:00 PM in New York, the demo users' zone
+ALWAYS = {str(d): [["00:00", "24:00"]] for d in range(7)}
+SATURDAYS = {"5": [["09:00", "17:00"]]}  # UTC: Saturday 4:00 AM to noon in New York
 
 
 def uid(db, username):
     return db.scalar("SELECT id FROM users WHERE username = ?", [username])
 
 
-def open_around_the_clock(db):
-    db.write(
-        lambda tx: (
-            settings.put(
-                tx,
-                "business_hours",
-                {"timezone": "UTC", "weekly": {str(d): [["00:00", "24:00"]] for d in range(7)}, "holidays": []},
-            ),
-            settings.put(tx, "quiet_hours", {"start": "00:00", "end": "24:00"}),
-        )
-    )
-
-
-def closed_until_later_this_week(db):
-    day = (clock.utcnow().weekday() + 3) % 7  # open one day, three days from now
-    db.write(
-        lambda tx: settings.put(
-            tx, "business_hours", {"timezone": "UTC", "weekly": {str(day): [["09:00", "17:00"]]}, "holidays": []}
-        )
-    )
-
-
-def sms_conversation(db, username="maria"):
-    return db.scalar(
-        "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id JOIN senders s "
-        "ON s.id = c.sender_id WHERE c.owner_id = ? AND c.channel = 'sms' AND NOT ct.opted_out "
-        "AND s.enabled AND ct.name IS NOT NULL ORDER BY c.id LIMIT 1",
-        [uid(db, username)],
-    )
-
-
-def whatsapp_conversation(db, *, window_open: bool):
-    cutoff = clock.utcnow() - dt.timedelta(hours=24)
-    op = ">" if window_open else "<"
-    return db.fetchone(
-        "SELECT c.id, u.username FROM conversations c JOIN contacts ct ON ct.id = c.contact_id JOIN users u "
-        f"ON u.id = c.owner_id WHERE c.channel = 'whatsapp' AND NOT ct.opted_out AND c.last_inbound_at {op} ? "
-        "AND u.role = 'standard' ORDER BY c.id LIMIT 1",
-        [cutoff],
-    )
-
-
 def texts(at, kind):
-    return [str(e.value) for e in getattr(at, kind)]
+    """What the elements show (their Markdown with the escapes of people's text undone),
+    without the demo workspace's banner."""
+    shown = [re.sub(r"\\(.)", r"\1", str(e.value)) for e in getattr(at, kind)]
+    return [t for t in shown if not t.startswith("Demo workspace:")]
 
 
-def test_send_queues_the_message_and_clears_the_box(app_as, demo_db):
-    open_around_the_clock(demo_db)
-    cid = sms_conversation(demo_db)
-    at = app_as("maria", PAGE, {"id": cid})
-    at.text_area(key=f"compose_text_{cid}").input("See you Thursday at 3 :thumbsup:")
-    at.button(key=f"send_{cid}").click().run()
+@pytest.fixture
+def frozen():
+    clock.freeze(NOW)
+
+
+@pytest.fixture
+def sms(demo_db, frozen):
+    """Maria's SMS conversation with Sofía Ramos, whose customer wrote an hour ago; open all hours."""
+    set_hours(demo_db, weekly=ALWAYS)
+    sender = add_sender(demo_db, channel="sms", phone="+14155550177", label="Test SMS")
+    contact = add_contact(demo_db, name="Sofía Ramos")
+    return add_conversation(
+        demo_db,
+        contact_id=contact,
+        sender_id=sender,
+        owner_id=uid(demo_db, "maria"),
+        last_inbound_at=NOW - dt.timedelta(hours=1),
+    )
+
+
+def whatsapp(db, *, hours_ago: float, name: str = "Wanda Window") -> int:
+    sender = add_sender(db, channel="whatsapp", phone="+14155550188", label="Test WhatsApp")
+    contact = add_contact(db, name=name)
+    return add_conversation(
+        db,
+        contact_id=contact,
+        sender_id=sender,
+        owner_id=uid(db, "maria"),
+        last_inbound_at=NOW - dt.timedelta(hours=hours_ago),
+    )
+
+
+def test_send_queues_the_message_and_clears_the_box(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.text_area(key=f"compose_text_{sms}").input("See you Thursday at 3 :thumbsup:")
+    at.button(key=f"send_{sms}").click().run()
     assert not at.error
     row = demo_db.fetchone(
-        "SELECT body, status, author_id FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [cid]
+        "SELECT body, status, author_id FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [sms]
     )
     assert row == ("See you Thursday at 3 👍", "queued", uid(demo_db, "maria"))
-    assert at.text_area(key=f"compose_text_{cid}").value == ""
+    assert at.text_area(key=f"compose_text_{sms}").value == ""
     assert "See you Thursday at 3 👍" in texts(at, "text")
-    assert any("🕓" in c for c in texts(at, "caption"))
+    assert "12:00 PM · María López · 🕓 Queued" in texts(at, "caption")
 
 
-def test_send_outside_hours_says_when_it_goes(app_as, demo_db):
-    closed_until_later_this_week(demo_db)
-    cid = sms_conversation(demo_db)
-    at = app_as("maria", PAGE, {"id": cid})
-    info = [i for i in texts(at, "info") if "queued until" in i]
-    assert info and info[0].startswith("Outside business hours: this will be queued until ")
-    weekday = (clock.utcnow() + dt.timedelta(days=3)).strftime("%a")
-    assert weekday in info[0]
-    at.text_area(key=f"compose_text_{cid}").input("We open on " + weekday)
-    at.button(key=f"send_{cid}").click().run()
+def test_send_outside_hours_says_when_it_goes(app_as, demo_db, sms):
+    set_hours(demo_db, weekly=SATURDAYS)
+    at = app_as("maria", PAGE, {"id": sms})
+    assert texts(at, "info") == ["Outside business hours: this will be queued until Sat 4:00 AM."]
+    at.text_area(key=f"compose_text_{sms}").input("We open on Saturday")
+    at.button(key=f"send_{sms}").click().run()
     status, release_at = demo_db.fetchone(
-        "SELECT status, release_at FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [cid]
+        "SELECT status, release_at FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [sms]
     )
-    assert status == "queued" and release_at > clock.utcnow()
-    assert any("🕓 Queued until " + weekday in c for c in texts(at, "caption"))
+    assert (status, release_at) == ("queued", dt.datetime(2027, 1, 16, 9, 0))
+    assert "12:00 PM · María López · 🕓 Queued until Sat 4:00 AM" in texts(at, "caption")
 
 
-def test_empty_send_gives_one_sentence(app_as, demo_db):
-    cid = sms_conversation(demo_db)
-    at = app_as("maria", PAGE, {"id": cid})
-    before = demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ?", [cid])
-    at.button(key=f"send_{cid}").click().run()
+def test_empty_send_gives_one_sentence(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.button(key=f"send_{sms}").click().run()
     assert texts(at, "error") == ["Write a message or attach a file first."]
-    assert demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ?", [cid]) == before
+    assert demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ?", [sms]) == 1
 
 
-def test_opted_out_contact_blocks_the_composer(app_as, demo_db):
-    cid, owner = demo_db.fetchone(
-        "SELECT c.id, u.username FROM conversations c JOIN contacts ct "
-        "ON ct.id = c.contact_id JOIN users u ON u.id = c.owner_id "
-        "WHERE ct.opted_out ORDER BY c.id LIMIT 1"
-    )
-    at = app_as(owner, PAGE, {"id": cid})
-    assert any("has opted out" in w for w in texts(at, "warning"))
+def test_opted_out_contact_blocks_the_composer(app_as, demo_db, frozen):
+    set_hours(demo_db, weekly=ALWAYS)
+    sender = add_sender(demo_db, channel="sms", phone="+14155550177", label="Test SMS")
+    contact = add_contact(demo_db, name="Olga Stopper", opted_out=True)
+    cid = add_conversation(demo_db, contact_id=contact, sender_id=sender, owner_id=uid(demo_db, "maria"))
+    at = app_as("maria", PAGE, {"id": cid})
+    assert texts(at, "warning") == [
+        "Olga Stopper has opted out (replied STOP): nothing can be sent until they reply START."
+    ]
     assert at.button(key=f"send_{cid}").disabled
     assert at.text_area(key=f"compose_text_{cid}").disabled
 
 
-def test_supervisor_sees_no_composer(app_as, demo_db):
-    cid = sms_conversation(demo_db)
-    at = app_as("sam", PAGE, {"id": cid})
-    assert "Supervisors can read but not send." in texts(at, "info")
+def test_disabled_sender_blocks_the_composer(app_as, demo_db, frozen):
+    set_hours(demo_db, weekly=ALWAYS)
+    sender = add_sender(demo_db, channel="sms", phone="+14155550177", label="Old number", enabled=False)
+    contact = add_contact(demo_db, name="Dora Disabled")
+    cid = add_conversation(demo_db, contact_id=contact, sender_id=sender, owner_id=uid(demo_db, "maria"))
+    at = app_as("maria", PAGE, {"id": cid})
+    assert texts(at, "warning") == ["The sender Old number is disabled; an admin can enable it."]
+    assert at.button(key=f"send_{cid}").disabled
+
+
+def test_supervisor_sees_no_composer(app_as, demo_db, sms):
+    at = app_as("sam", PAGE, {"id": sms})
+    assert texts(at, "info") == ["Supervisors can read but not send."]
     assert not at.text_area
-    assert not [b for b in at.button if b.key == f"send_{cid}"]
+    assert not [b for b in at.button if b.key == f"send_{sms}"]
 
 
-def test_sms_segment_count(app_as, demo_db):
-    cid = sms_conversation(demo_db)
-    at = app_as("maria", PAGE, {"id": cid})
-    at.text_area(key=f"compose_text_{cid}").input("x" * 42).run()
+def test_an_admin_may_answer_another_agents_conversation(app_as, demo_db, sms):
+    at = app_as("admin", PAGE, {"id": sms})
+    assert not at.text_area(key=f"compose_text_{sms}").disabled
+    assert not at.button(key=f"send_{sms}").disabled
+
+
+def test_sms_segment_count(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.text_area(key=f"compose_text_{sms}").input("x" * 42).run()
     assert "42 characters · GSM-7 · 1 segment (118 left)" in texts(at, "caption")
-    at.text_area(key=f"compose_text_{cid}").input("Café 😀").run()
-    line = next(c for c in texts(at, "caption") if "characters" in c)
-    assert "UCS-2" in line and "😀" in line
+    at.text_area(key=f"compose_text_{sms}").input("Café 😀").run()
+    assert "6 characters · UCS-2 · 1 segment (63 left) · UCS-2 because of “😀”" in texts(at, "caption")
 
 
-def test_emoji_button_appends_and_shortcodes_preview(app_as, demo_db):
-    cid = sms_conversation(demo_db)
-    at = app_as("maria", PAGE, {"id": cid})
-    at.text_area(key=f"compose_text_{cid}").input("Thanks :smile:").run()
+def test_emoji_button_appends_and_shortcodes_preview(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.text_area(key=f"compose_text_{sms}").input("Thanks :smile:").run()
     assert "Thanks 😄" in texts(at, "text")  # what will be sent
-    at.button(key=f"emoji_{cid}_13").click().run()  # 👍
-    assert at.text_area(key=f"compose_text_{cid}").value == "Thanks :smile:👍"
+    at.button(key=f"emoji_{sms}_13").click().run()  # 👍
+    assert at.text_area(key=f"compose_text_{sms}").value == "Thanks :smile:👍"
 
 
-def test_template_fills_text_and_lists_missing_variables(app_as, demo_db):
-    cid = sms_conversation(demo_db)
-    first = demo_db.scalar(
-        "SELECT split_part(ct.name, ' ', 1) FROM conversations c JOIN contacts ct "
-        "ON ct.id = c.contact_id WHERE c.id = ?",
-        [cid],
-    )
-    at = app_as("maria", PAGE, {"id": cid})
-    box = at.selectbox(key=f"compose_template_{cid}")
+def test_template_fills_text_and_lists_missing_variables(app_as, demo_db, sms):
+    add_template(demo_db, name="Reminder (SMS)", channel="sms", body="Hi {{first_name}}, see you on {{date}}.")
+    at = app_as("maria", PAGE, {"id": sms})
+    box = at.selectbox(key=f"compose_template_{sms}")
     running_late = next(o for o in box.options if o.startswith("Running late"))
     box.select(running_late).run()
-    assert (
-        at.text_area(key=f"compose_text_{cid}").value
-        == f"Hi {first}, no problem — we'll hold your appointment for 15 minutes."
+    assert at.text_area(key=f"compose_text_{sms}").value == (
+        "Hi Sofía, no problem — we'll hold your appointment for 15 minutes."
     )
-    needs_date = [o for o in at.selectbox(key=f"compose_template_{cid}").options if "{{date}}" in o]
-    if needs_date:  # a template with a variable the contact has no value for
-        at.selectbox(key=f"compose_template_{cid}").select(needs_date[0]).run()
-        assert any("{{date}}" in w for w in texts(at, "warning"))
+    assert not [w for w in texts(at, "warning") if "Fill in" in w]
+    reminder = next(o for o in at.selectbox(key=f"compose_template_{sms}").options if o.startswith("Reminder"))
+    at.selectbox(key=f"compose_template_{sms}").select(reminder).run()
+    assert at.text_area(key=f"compose_text_{sms}").value == "Hi Sofía, see you on {{date}}."
+    assert texts(at, "warning") == ["Fill in {{date}} before sending: this contact has no value for it."]
 
 
-def test_whatsapp_window_open(app_as, demo_db):
-    found = whatsapp_conversation(demo_db, window_open=True)
-    if found is None:
-        pytest.skip("no WhatsApp conversation with an open window in the demo")
-    cid, owner = found
-    at = app_as(owner, PAGE, {"id": cid})
-    assert any(s.startswith("Customer care window open — ") and s.endswith(" left") for s in texts(at, "success"))
+def test_whatsapp_window_open_says_how_long(app_as, demo_db, frozen):
+    set_hours(demo_db, weekly=ALWAYS)
+    cid = whatsapp(demo_db, hours_ago=2)
+    at = app_as("maria", PAGE, {"id": cid})
+    assert texts(at, "success") == ["Customer care window open — 22 h 0 min left"]
+    assert not at.button(key=f"send_{cid}").disabled
 
 
-def test_whatsapp_window_closed_offers_registered_templates(app_as, demo_db):
-    found = whatsapp_conversation(demo_db, window_open=False)
-    if found is None:
-        pytest.skip("no WhatsApp conversation with a closed window in the demo")
-    cid, owner = found
-    at = app_as(owner, PAGE, {"id": cid})
-    assert any("only registered templates can be sent" in w for w in texts(at, "warning"))
+def test_whatsapp_window_closed_offers_registered_templates(app_as, demo_db, frozen):
+    set_hours(demo_db, weekly=ALWAYS)
+    cid = whatsapp(demo_db, hours_ago=30)
+    at = app_as("maria", PAGE, {"id": cid})
+    assert texts(at, "warning") == [
+        "The WhatsApp customer care window is closed (24 hours after the customer's last message): "
+        "only registered templates can be sent."
+    ]
     box = at.selectbox(key=f"compose_template_{cid}")
     assert box.label == "Registered templates"
-    assert box.options and all("registered" in o for o in box.options)
+    assert [o.split(" · ")[0] for o in box.options] == [
+        "Appointment reminder",
+        "Check-up recall",
+        "Recordatorio de cita",
+    ]
     assert at.button(key=f"send_{cid}").disabled  # until a template is chosen
-    box.select(box.options[0]).run()
-    assert at.text_area(key=f"compose_text_{cid}").value
+    assert at.text_area(key=f"compose_text_{cid}").disabled
+    box.select(box.options[1]).run()
+    assert at.text_area(key=f"compose_text_{cid}").value == (
+        "Hello Wanda 👋 It's been 6 months since your last check-up at Brightside Dental. "
+        "Reply here and we'll find a time."
+    )
+    assert not at.button(key=f"send_{cid}").disabled
 
 
-def test_attachment_rules_are_explained():
-    ok = SimpleNamespace(name="x-ray.png", type="image/png", size=20_000)
-    bad = SimpleNamespace(name="setup.exe", type="application/x-msdownload", size=20_000)
-    assert composer._check_files("sms", [ok]) == []
-    assert composer._check_files("sms", [bad]) == ["Files of type application/x-msdownload cannot be sent."]
-    two = composer._check_files("whatsapp", [ok, ok])
-    assert two == ["A WhatsApp message can carry one attachment; send the others in separate messages."]
+def test_window_closing_before_the_release_is_announced(app_as, demo_db, frozen):
+    set_hours(demo_db, weekly=SATURDAYS)
+    cid = whatsapp(demo_db, hours_ago=22)  # closes at 2:00 PM in New York, Saturday is the next opening
+    at = app_as("maria", PAGE, {"id": cid})
+    assert texts(at, "success") == ["Customer care window open — 2 h 0 min left"]
+    assert texts(at, "info") == ["Outside business hours: this will be queued until Sat 4:00 AM."]
+    assert texts(at, "warning") == [
+        "The WhatsApp window closes at 2:00 PM, before this could go: free text will not be sent then, "
+        "only a registered template."
+    ]
 
 
 def test_segment_line_wording():
     assert composer.segment_line("x" * 42) == "42 characters · GSM-7 · 1 segment (118 left)"
     assert composer.segment_line("x" * 161).startswith("161 characters · GSM-7 · 2 segments")
-
-
-def test_window_line_wording():
-    window = SimpleNamespace(open=True, remaining=dt.timedelta(hours=5, minutes=12))
-    assert composer.window_line(window) == ("success", "Customer care window open — 5 h 12 min left")
-    closed = SimpleNamespace(open=False, remaining=dt.timedelta(0))
-    assert composer.window_line(closed)[1] == "Window closed: only registered templates can be sent"

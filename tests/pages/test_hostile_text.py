@@ -208,7 +208,7 @@ def test_conversation_header_thread_and_contact_form(app_as, hostile):
     assert f"Possible opt-out request: “{HOSTILE_MD}”" in [w.value for w in at.warning]
     assert any(s.startswith("📎 " + HOSTILE_MD + ".pdf · application/pdf · ") for s in shown)  # the download label
     assert [text for kind, text in markdown_sinks(at) if kind == "image"] == [HOSTILE_MD + ".png"]  # its caption
-    assert any(f"{HOSTILE_MD} · :red[⚠] :red[Failed: {HOSTILE_MD}]" in s for s in shown)
+    assert any(f"{HOSTILE_MD} · :red[⚠] :red[Failed — {HOSTILE_MD} (error 131026)]" in s for s in shown)
     # The contact form edits the name as typed: a text field is literal.
     assert at.text_input(key=f"conv_contact_{hostile['conv']}.name").value == HOSTILE
 

@@ -177,9 +177,9 @@ def test_lists_my_outbound_messages_newest_first(workspace, sent):  # noqa: F811
             "text": "Reminder: bring your card",
             "status": {
                 "icon": "🕓",
-                "word": "Queued — goes Thu 8:00 AM",
+                "word": "Queued until Thu 8:00 AM",
                 "tone": "waiting",
-                "help": "🕓 Queued — goes Thu 8:00 AM",
+                "help": "🕓 Queued until Thu 8:00 AM",
             },
             "when": "5 min",
             "when_help": "Wed, Mar 4, 2026, 2:55 PM",
@@ -229,9 +229,9 @@ def test_lists_my_outbound_messages_newest_first(workspace, sent):  # noqa: F811
             "text": "No, Monday to Saturday.",
             "status": {
                 "icon": "⚠",
-                "word": "Failed — 131047: Re-engagement message",
+                "word": "Failed — Re-engagement message (error 131047)",
                 "tone": "failed",
-                "help": "⚠ Failed — 131047: Re-engagement message",
+                "help": "⚠ Failed — Re-engagement message (error 131047)",
             },
             "when": "1:00 PM",
             "when_help": "Wed, Mar 4, 2026, 1:00 PM",
@@ -280,7 +280,7 @@ def test_a_status_moved_by_a_callback_shows_on_the_next_run(workspace, sent):  #
                 "error_reason = 'Unreachable handset' WHERE id = ?",
                 [sent.reply],
             ),
-            # What a provider callback publishes (the feed's version is the page's cache key).
+            # What a provider callback publishes: it raises the author's inbox version, the page's cache key.
             tx.publish("message.failed", message_id=sent.reply),
         )
     )
@@ -288,9 +288,9 @@ def test_a_status_moved_by_a_callback_shows_on_the_next_run(workspace, sent):  #
     ok(at)
     assert rows(at)[1]["status"] == {
         "icon": "⚠",
-        "word": "Undelivered — 30003: Unreachable handset",
+        "word": "Undelivered — Unreachable handset (error 30003)",
         "tone": "failed",
-        "help": "⚠ Undelivered — 30003: Unreachable handset",
+        "help": "⚠ Undelivered — Unreachable handset (error 30003)",
     }
 
 

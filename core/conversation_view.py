@@ -1,0 +1,304 @@
+"""Everything the Conversation page shows, in one call: ``conversation_view``.
+
+The page used to ask core for the conversation three times (page,
+``composer_state``, ``write_refusal``), then the thread, then a fingerprint
+that rescanned the thread on every live rerun, and re-decided on its own
+the WhatsApp window, which templates to offer, when to warn that the window
+closes before a queued message could go, what blocks the composer, upload
+limits, who may work the conversation, which statuses can be retried, and
+that the owner opening it marks it read. All of that is decided here now,
+from two statements for the conversation (itself, then its contact, sender,
+owner, read state, templates and the workspace's hours, all by primary key)
+and one or two for the page of messages (``core.threads``); the page only
+lays it out.
+
+Permissions are core's (``core.permissions``): an id that is not a number,
+does not exist or belongs to another agent ends in one sentence
+(``NotFound`` / ``PermissionDenied``) before anything else is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import clock, labels, media_rules, permissions, settings, threads
+from core.actions import conversations as conv_actions
+from core.actions import messaging
+from core.auth import User
+from core.compliance import hours as hours_rules
+from core.compliance import window as wa_window
+from core.compliance.window import WindowState
+from core.db import Database
+from core.errors import ParleyError
+
+THREAD_PAGE = threads.PAGE
+
+# Two statements, each answered through primary keys: the conversation, then what it points to
+# (its contact, sender and read marker by their keys, and the small tables whole). One statement
+# joining them all cost twice as much: DuckDB answered the joins by scanning a row group of each.
+CONVERSATION_SQL = "SELECT c.id AS conversation_id, c.* FROM conversations c WHERE c.id = ?"
+AROUND_SQL = """
+    SELECT ct.name AS contact_name, ct.phone AS contact_phone, ct.opted_out, ct.archived AS contact_archived,
+           ct.timezone AS contact_timezone,
+           s.label AS sender_label, s.phone AS sender_phone, s.provider AS sender_provider,
+           s.enabled AS sender_enabled, s.registration_kind, s.registration_status,
+           (SELECT struct_pack(unread := rm.unread, read_at := rm.read_at) FROM read_markers rm
+            WHERE rm.user_id = ? AND rm.conversation_id = ?) AS marker,
+           -- Small tables, read whole: uncorrelated subqueries cost a fraction of correlated ones.
+           (SELECT list(struct_pack(id := t.id, name := t.name, body := t.body, registered := t.registered,
+                                    channel := t.channel))
+            FROM templates t WHERE t.active AND t.kind = 'conversation') AS templates,
+           (SELECT list(struct_pack(key := key, value := value)) FROM settings
+            WHERE key IN ('business_hours', 'quiet_hours')) AS hours,
+           (SELECT list(struct_pack(id := id, name := display_name)) FROM users) AS people
+    FROM contacts ct, senders s
+    WHERE ct.id = ? AND s.id = ?
+"""
+
+
+def read_detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, Any]:
+    """The conversation with its contact, sender, owner's name, read state (rule 6) and what the
+    composer needs, if the viewer may see it (one sentence otherwise)."""
+    cid = permissions.parse_conversation_id(conversation_id)
+    rows = db.dicts(CONVERSATION_SQL, [cid])
+    permissions.require_conversation_view(viewer, cid, rows[0] if rows else None)
+    detail = rows[0]
+    around = db.dicts(AROUND_SQL, [detail["owner_id"], cid, detail["contact_id"], detail["sender_id"]])[0]
+    detail.update(around)
+    detail["owner_name"] = next((p["name"] for p in detail["people"] or [] if p["id"] == detail["owner_id"]), None)
+    marker = detail.pop("marker") or {}
+    detail["unread"] = bool(
+        marker.get("unread")
+        or (
+            detail["last_inbound_at"] is not None
+            and (marker.get("read_at") is None or marker["read_at"] < detail["last_inbound_at"])
+        )
+    )
+    return detail
+
+
+@dataclass(frozen=True)
+class Permissions:
+    is_owner: bool
+    can_work: bool  # reply, close/reopen, confirm an opt-out, edit the contact, retry
+    can_mark_unread: bool  # the owner's own read state
+    back_to: str  # "inbox" (My Inbox) or "team" (Team Inbox)
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_mb: int  # the largest file the channel takes at all; each file is checked exactly
+    help: str
+
+
+@dataclass
+class Composer:
+    """What the compose box may offer, and why not (rules 2, 3, 5, 10)."""
+
+    channel: str
+    can_write: bool
+    refusal: str | None  # why this viewer cannot write here at all
+    blocked_reason: str | None  # why free text cannot go now
+    templates_only: bool  # WhatsApp window closed: only registered templates
+    hard_block: bool  # nothing at all can go (opted out, sender disabled)
+    window: WindowState | None
+    window_notice: tuple[str, str] | None  # ("success" | "warning", sentence), shown unless templates_only
+    release_at: dt.datetime | None
+    release_notice: str | None  # "Outside business hours: this will be queued until Thu 9:00 AM."
+    window_warning: str | None  # the window closes before a queued message could go
+    sender_warning: str | None  # admins: an unregistered US sender
+    templates: list[dict[str, Any]]  # the templates offered (registered ones only when the window is closed)
+    upload: UploadLimits
+
+    def template(self, template_id: Any) -> dict[str, Any] | None:
+        return next((t for t in self.templates if t["id"] == template_id), None)
+
+    def needs_template(self, template_id: Any) -> bool:
+        """Free text cannot go (window closed) and no registered template is chosen yet."""
+        return self.templates_only and self.template(template_id) is None
+
+
+@dataclass
+class ConversationView:
+    conversation_id: int
+    detail: dict[str, Any]
+    contact_label: str
+    permissions: Permissions
+    composer: Composer
+    messages: list[dict[str, Any]]  # oldest first; each with "status_text" and "retryable"
+    has_older: bool
+    media: dict[int, list[dict[str, Any]]]
+    version: int  # compare with ``versions.conversation_version`` to know when to reload
+    refresh_at: dt.datetime | None  # a time-bound notice (window, release) changes then: reload
+    marked_read: bool = False
+    header: tuple = field(default=())  # what the header and composer depend on; a change reruns the page
+
+
+def conversation_view(
+    db: Database, viewer: User, conversation_id: Any, *, limit: int = THREAD_PAGE, mark_read: bool = True
+) -> ConversationView:
+    """The Conversation page's data for ``viewer``; as its owner, opening it marks it read (rule 6)."""
+    detail = read_detail(db, viewer, conversation_id)
+    cid = detail["conversation_id"]
+    marked = False
+    if mark_read and detail["owner_id"] == viewer.id and detail["unread"]:
+        marked = conv_actions.do_mark_opened(db, viewer, cid)
+        if marked:
+            detail["unread"] = False
+            detail["version"] = db.scalar("SELECT version FROM conversations WHERE id = ?", [cid])
+    names = {p["id"]: p["name"] for p in detail.pop("people") or []}
+    page = threads.read_page(db, cid, detail["message_count"], limit=limit, names=names)
+    now = clock.utcnow()
+    perms = permissions_for(viewer, detail)
+    composer = composer_for(viewer, detail, now)
+    for message in page.messages:
+        message["status_text"] = labels.status_text(message, now)
+        message["retryable"] = (
+            perms.can_work and message["direction"] == "out" and message["status"] in labels.RETRYABLE_STATUSES
+        )
+    return ConversationView(
+        conversation_id=cid,
+        detail=detail,
+        contact_label=labels.contact_label(detail["contact_name"], detail["contact_phone"]),
+        permissions=perms,
+        composer=composer,
+        messages=page.messages,
+        has_older=page.has_older,
+        media=page.media,
+        version=detail["version"] or 0,
+        refresh_at=_refresh_at(composer, now),
+        marked_read=marked,
+        header=header_key(detail, composer),
+    )
+
+
+def permissions_for(viewer: User, detail: dict[str, Any]) -> Permissions:
+    is_owner = detail["owner_id"] == viewer.id
+    return Permissions(
+        is_owner=is_owner,
+        can_work=messaging.write_refusal(viewer, detail) is None,
+        can_mark_unread=is_owner,
+        back_to=back_to(viewer, detail["owner_id"]),
+    )
+
+
+def back_to(viewer: User, owner_id: int | None) -> str:
+    """Where "back" goes: My Inbox ("inbox") for one's own conversations (and when there is
+    none), Team Inbox ("team") for someone else's, and always for supervisors."""
+    mine = owner_id is None or owner_id == viewer.id
+    return "team" if viewer.sees_team and (viewer.is_supervisor or not mine) else "inbox"
+
+
+def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Composer:
+    channel = detail["channel"]
+    window = wa_window.window_state(detail["last_inbound_at"], now) if channel == "whatsapp" else None
+    blocked, templates_only = messaging._blocked_reason(detail, window)
+    hours = {h["key"]: h["value"] for h in detail.get("hours") or []}
+    business = settings.business_hours_from_json(_json(hours.get("business_hours"), "business_hours"))
+    quiet = settings.quiet_hours_from_json(_json(hours.get("quiet_hours"), "quiet_hours"))
+    release_at, release_reason = messaging.release_time_within(detail, now, business, quiet)
+    release_at = release_at if release_reason else None
+    refusal = messaging.write_refusal(viewer, detail)
+    templates = sorted(
+        (dict(t) for t in detail.get("templates") or [] if t["channel"] in (None, channel)),
+        key=lambda t: (not t["registered"], t["name"]),
+    )
+    if templates_only:
+        templates = [t for t in templates if t["registered"]]
+    release_notice = window_warning = None
+    if release_at is not None and not blocked:
+        when = hours_rules.format_local(release_at, viewer.timezone, now)
+        release_notice = f"{release_reason[0].upper()}{release_reason[1:]}: this will be queued until {when}."
+        if window is not None and window.open and window.closes_at and release_at >= window.closes_at:
+            closes = hours_rules.format_local(window.closes_at, viewer.timezone, now)
+            window_warning = (
+                f"The WhatsApp window closes at {closes}, before this could go: free text will not be sent "
+                "then, only a registered template."
+            )
+    return Composer(
+        channel=channel,
+        can_write=refusal is None,
+        refusal=refusal,
+        blocked_reason=blocked,
+        templates_only=templates_only,
+        hard_block=bool(blocked) and not templates_only,
+        window=window,
+        window_notice=None if window is None or templates_only else window_notice(window),
+        release_at=release_at,
+        release_notice=release_notice,
+        window_warning=window_warning,
+        sender_warning=messaging.sender_warning(detail) if viewer.is_admin else None,
+        templates=templates,
+        upload=upload_limits(channel),
+    )
+
+
+def window_notice(window: WindowState) -> tuple[str, str]:
+    """The line above the WhatsApp composer: how long the window stays open, or that it is closed."""
+    if window.open:
+        hours, rest = divmod(int(window.remaining.total_seconds()), 3600)
+        left = f"{hours} h {rest // 60} min" if hours else f"{max(1, rest // 60)} min"
+        return "success", f"Customer care window open — {left} left"
+    return "warning", "Window closed: only registered templates can be sent"
+
+
+def upload_limits(channel: str) -> UploadLimits:
+    """What the file picker accepts on ``channel`` (``media_rules`` checks each file exactly)."""
+    if channel == "whatsapp":
+        return UploadLimits(
+            max_mb=max(limit for _, limit, _ in media_rules.WHATSAPP_TYPES.values()) // media_rules.MB,
+            help="WhatsApp: one file per message — images up to 5 MB, audio and video up to 16 MB, "
+            "PDF and Office documents up to 100 MB.",
+        )
+    return UploadLimits(
+        max_mb=media_rules.MMS_MAX_TOTAL // media_rules.MB,
+        help="MMS: images, audio, video, PDF, vCard and calendar files, up to 5 MB in all.",
+    )
+
+
+def check_files(channel: str, files: list[tuple[str | None, str | None, int]]) -> list[str]:
+    """One sentence per problem with files about to be attached: (name, content type, size) each."""
+    problems = []
+    for name, content_type, size in files:
+        try:
+            media_rules.check_attachment(channel, name, content_type, size)
+        except ParleyError as exc:  # its sentence is the answer
+            problems.append(str(exc))
+    if files and not problems:
+        try:
+            media_rules.check_attachments_total(channel, [size for _, _, size in files])
+        except ParleyError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def missing_variables(text: str) -> list[str]:
+    """Template variables still in the text (``{{date}}``), which must be filled before sending."""
+    return sorted(set(messaging.VARIABLE_RE.findall(text or "")))
+
+
+def header_key(detail: dict[str, Any], composer: Composer) -> tuple:
+    """What the header and the composer show: when it changes, the whole page reruns."""
+    return (
+        detail["status"],
+        detail["owner_id"],
+        detail["opted_out"],
+        detail["optout_flag"],
+        detail["contact_name"],
+        detail["sender_enabled"],
+        detail["unread"],
+        composer.templates_only,
+        composer.release_at is None,
+    )
+
+
+def _refresh_at(composer: Composer, now: dt.datetime) -> dt.datetime | None:
+    times = [t for t in (composer.release_at, composer.window.closes_at if composer.window else None) if t and t > now]
+    return min(times) if times else None
+
+
+def _json(raw: str | None, key: str) -> dict[str, Any]:
+    return json.loads(raw) if raw else settings.DEFAULTS[key]

@@ -1,0 +1,122 @@
+"""Version numbers that tell a live page, cheaply, that what it shows has changed.
+
+Each conversation has ``conversations.version`` and each user
+``users.inbox_version``; both live in the database, so every Parley process
+sharing it sees the same numbers and nothing is stale after a restart. They
+are raised in the very transaction of the change, from the events it
+publishes (``Database`` calls ``stamp`` when it stores them): every state
+change publishes an event, so no writer has to remember a version.
+
+- a conversation's version moves when its messages, their statuses, its
+  read state, owner, open/closed state or opt-out flag change, and when its
+  contact or sender changes (events naming a message or a contact are
+  resolved to their conversations);
+- a user's inbox version moves when a conversation they own (or owned, for
+  an assignment) or a message they wrote changes: My Inbox and Sent
+  Messages compare it; Team Inbox for the whole team compares the sum.
+
+A live page reads one number by primary key (well under a millisecond) and
+reruns only when it moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import events as names
+
+USER_KEYS = ("user_id", "owner_id", "from_user_id", "author_id")
+CONTACT_EVENTS = frozenset(n for n in names.ALL if n.startswith("contact."))
+# Delivery outcomes name the message (and its owner) but not its author, whose Sent Messages
+# show its status: those messages are looked up. A new message names its author itself.
+DELIVERY_EVENTS = frozenset(
+    {
+        names.MESSAGE_SENT,
+        names.MESSAGE_FAILED,
+        names.MESSAGE_NOT_SENT,
+        names.MESSAGE_RETRY_SCHEDULED,
+        names.MESSAGE_INTERRUPTED,
+        names.MESSAGE_STATUS,
+        names.MESSAGE_RETRIED,
+    }
+)
+
+
+def stamp(tx: Any, events: list[Any]) -> None:
+    """Raise the versions of whatever ``events`` (published in ``tx``) concern."""
+    conversations: set[int] = set()
+    messages: set[int] = set()
+    contacts: set[int] = set()
+    senders: set[int] = set()
+    users: set[int] = set()
+    ownerless: set[int] = set()  # conversations named by an event that names no user
+    for event in events:
+        p = event.payload
+        if p.get("conversation_id") is not None:
+            conversations.add(int(p["conversation_id"]))
+            if not any(p.get(k) is not None for k in USER_KEYS):
+                ownerless.add(int(p["conversation_id"]))
+        if p.get("message_id") is not None and (event.name in DELIVERY_EVENTS or p.get("conversation_id") is None):
+            messages.add(int(p["message_id"]))
+        if p.get("contact_id") is not None and event.name in CONTACT_EVENTS:
+            contacts.add(int(p["contact_id"]))
+        if event.name == names.SENDER_CHANGED and p.get("sender_id") is not None:
+            senders.add(int(p["sender_id"]))
+        users.update(int(p[k]) for k in USER_KEYS if p.get(k) is not None)
+    if messages:  # a status names the message only; its author's Sent Messages changes too
+        for conversation_id, author_id in tx.fetchall(
+            "SELECT conversation_id, author_id FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [sorted(messages)],
+        ):
+            if conversation_id is not None:
+                conversations.add(conversation_id)
+            if author_id is not None:
+                users.add(author_id)
+    # A conversation whose version was raised in passing (recording a message) is not updated
+    # again; its owner, named by the event, still gets a new inbox version.
+    done = conversations & getattr(tx, "versioned", set())
+    conversations -= done
+    conversations |= done & ownerless  # no event said whose it is: the update below finds out
+    where, params = [], []
+    for column, ids in (("id", conversations), ("contact_id", contacts), ("sender_id", senders)):
+        if len(ids) == 1:  # the usual case: one conversation, found by its key
+            where.append(f"{column} = ?")
+            params.append(next(iter(ids)))
+        elif ids:
+            where.append(f"{column} IN (SELECT unnest(?::INTEGER[]))")
+            params.append(sorted(ids))
+    unowned = False
+    if where:
+        for (owner_id,) in tx.fetchall(
+            f"UPDATE conversations SET version = version + 1 WHERE {' OR '.join(where)} RETURNING owner_id", params
+        ):
+            if owner_id is None:
+                unowned = True
+            else:
+                users.add(owner_id)
+    if unowned:
+        # A conversation nobody owns shows only in Team Inbox: the admins' versions carry it.
+        tx.execute(
+            "UPDATE users SET inbox_version = inbox_version + 1 WHERE id IN (SELECT unnest(?::INTEGER[])) "
+            "OR role = 'admin'",
+            [sorted(users)],
+        )
+    elif len(users) == 1:
+        tx.execute("UPDATE users SET inbox_version = inbox_version + 1 WHERE id = ?", [next(iter(users))])
+    elif users:
+        tx.execute(
+            "UPDATE users SET inbox_version = inbox_version + 1 WHERE id IN (SELECT unnest(?::INTEGER[]))",
+            [sorted(users)],
+        )
+
+
+def conversation_version(db: Any, conversation_id: int) -> int | None:
+    """The conversation's version (None if it does not exist): one primary-key read."""
+    return db.scalar("SELECT version FROM conversations WHERE id = ?", [int(conversation_id)])
+
+
+def inbox_version(db: Any, user_id: int | None) -> int:
+    """What one user's inbox and sent messages show; ``None``: everyone's (the whole team)."""
+    if user_id is None:
+        return db.scalar("SELECT coalesce(sum(inbox_version), 0) FROM users")
+    return db.scalar("SELECT coalesce(max(inbox_version), 0) FROM users WHERE id = ?", [int(user_id)])

@@ -1,0 +1,241 @@
+"""The Conversation page's one core call (core.conversation_view): what it returns, what it
+decides (rules 2, 3, 5, 6, 10, who may work, what may be retried), and how few statements it takes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from core import clock, labels, versions
+from core.conversation_view import check_files, conversation_view, missing_variables, upload_limits
+from core.errors import NotFound, PermissionDenied
+from tests import factories as f
+
+NOW = dt.datetime(2027, 1, 13, 17, 0)  # a Wednesday, noon in New York
+
+
+@pytest.fixture
+def ws(db, make_user):
+    clock.freeze(NOW)
+    f.always_open(db)
+    admin = make_user("ada", "admin", "Ada Admin")
+    maria = make_user("maria", "standard", "Maria Lopez")
+    james = make_user("james", "standard", "James Cole")
+    sam = make_user("sam", "supervisor", "Sam Super")
+    sms = f.add_sender(db, label="Front desk", registration_status="unregistered")
+    wa = f.add_sender(db, channel="whatsapp", label="WhatsApp")
+    zoe = f.add_contact(db, name="Zoë Ávila")
+    c_sms = f.add_conversation(
+        db, contact_id=zoe, sender_id=sms, owner_id=maria.id, last_inbound_at=NOW - dt.timedelta(hours=1)
+    )
+    f.add_template(db, name="Directions", body="We're at 120 Main Street.")
+    f.add_template(
+        db, name="Check-up", channel="whatsapp", body="Hi {{first_name}}, time for a check-up.", registered=True
+    )
+    f.add_template(db, name="Free WhatsApp", channel="whatsapp", body="Just checking in!")
+    return dict(admin=admin, maria=maria, james=james, sam=sam, sms=sms, wa=wa, zoe=zoe, c_sms=c_sms)
+
+
+def whatsapp(db, ws, hours_ago):
+    return f.add_conversation(
+        db,
+        contact_id=ws["zoe"],
+        sender_id=ws["wa"],
+        owner_id=ws["maria"].id,
+        last_inbound_at=NOW - dt.timedelta(hours=hours_ago),
+    )
+
+
+def test_one_call_gives_the_whole_page(db, ws):
+    view = conversation_view(db, ws["maria"], str(ws["c_sms"]))
+    assert view.conversation_id == ws["c_sms"]
+    assert view.contact_label == "Zoë Ávila"
+    assert (view.detail["sender_label"], view.detail["owner_name"], view.detail["status"]) == (
+        "Front desk",
+        "Maria Lopez",
+        "open",
+    )
+    assert [m["body"] for m in view.messages] == ["Hello"]
+    assert view.has_older is False
+    assert view.permissions.is_owner and view.permissions.can_work and view.permissions.back_to == "inbox"
+    assert [t["name"] for t in view.composer.templates] == ["Directions"]
+    assert view.version == versions.conversation_version(db, ws["c_sms"])
+
+
+def test_the_owner_opening_it_marks_it_read_and_others_do_not(db, ws):
+    for viewer in ("admin", "sam"):
+        view = conversation_view(db, ws[viewer], ws["c_sms"])
+        assert view.detail["unread"] is True and view.marked_read is False
+        assert view.permissions.back_to == "team"
+    before = versions.conversation_version(db, ws["c_sms"])
+    view = conversation_view(db, ws["maria"], ws["c_sms"])
+    assert view.marked_read is True and view.detail["unread"] is False
+    assert view.version == before + 1 == versions.conversation_version(db, ws["c_sms"])
+    again = conversation_view(db, ws["maria"], ws["c_sms"])
+    assert again.marked_read is False and again.version == view.version
+
+
+@pytest.mark.parametrize(
+    "raw, error, sentence",
+    [
+        ("abc", NotFound, "“abc” is not a conversation number."),
+        ("999999", NotFound, "There is no conversation 999999."),
+        ("-3", NotFound, "There is no conversation -3."),
+        ("", NotFound, "“” is not a conversation number."),
+    ],
+)
+def test_bad_ids_get_one_sentence(db, ws, raw, error, sentence):
+    with pytest.raises(error) as raised:
+        conversation_view(db, ws["maria"], raw)
+    assert str(raised.value) == sentence
+
+
+def test_another_agents_conversation_is_refused(db, ws):
+    with pytest.raises(PermissionDenied) as raised:
+        conversation_view(db, ws["james"], ws["c_sms"])
+    assert str(raised.value) == (
+        f"Conversation {ws['c_sms']} is assigned to someone else; you can open only the conversations in your inbox."
+    )
+
+
+def test_who_may_work_it(db, ws):
+    assert conversation_view(db, ws["admin"], ws["c_sms"]).permissions.can_work is True
+    sam = conversation_view(db, ws["sam"], ws["c_sms"])
+    assert (sam.permissions.can_work, sam.composer.can_write, sam.composer.refusal) == (
+        False,
+        False,
+        "Supervisors can read conversations but cannot send messages.",
+    )
+    assert sam.permissions.can_mark_unread is False
+
+
+def test_retryable_messages(db, ws):
+    failed, interrupted, delivered = (
+        f.add_messages(db, conversation_id=ws["c_sms"], count=2)[1],
+        f.add_messages(db, conversation_id=ws["c_sms"], count=2)[1],
+        f.add_messages(db, conversation_id=ws["c_sms"], count=2)[1],
+    )
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'failed', error_code = '30003', "
+            "error_reason = 'Unreachable handset' WHERE id = ?",
+            [failed],
+        )
+    )
+    db.write(lambda tx: tx.execute("UPDATE messages SET status = 'interrupted' WHERE id = ?", [interrupted]))
+    for viewer, expected in (("maria", {failed, interrupted}), ("admin", {failed, interrupted}), ("sam", set())):
+        view = conversation_view(db, ws[viewer], ws["c_sms"])
+        assert {m["id"] for m in view.messages if m["retryable"]} == expected
+    texts = {m["id"]: m["status_text"] for m in conversation_view(db, ws["maria"], ws["c_sms"]).messages}
+    assert (texts[failed].words, texts[failed].reason) == ("Failed", "Unreachable handset (error 30003)")
+    assert (texts[interrupted].words, texts[interrupted].reason) == ("Interrupted", "we don't know if it was sent")
+    assert (texts[delivered].words, texts[delivered].problem) == ("Delivered", False)
+
+
+def test_whatsapp_window_open(db, ws):
+    composer = conversation_view(db, ws["maria"], whatsapp(db, ws, 2)).composer
+    assert composer.window_notice == ("success", "Customer care window open — 22 h 0 min left")
+    assert (composer.templates_only, composer.blocked_reason, composer.hard_block) == (False, None, False)
+    assert [t["name"] for t in composer.templates] == ["Check-up", "Directions", "Free WhatsApp"]
+
+
+def test_whatsapp_window_closed_offers_only_registered_templates(db, ws):
+    composer = conversation_view(db, ws["maria"], whatsapp(db, ws, 30)).composer
+    assert composer.window_notice is None
+    assert composer.templates_only and not composer.hard_block
+    assert composer.blocked_reason == (
+        "The WhatsApp customer care window is closed (24 hours after the customer's last message): "
+        "only registered templates can be sent."
+    )
+    assert [t["name"] for t in composer.templates] == ["Check-up"]
+    assert composer.needs_template(None) is True
+    assert composer.needs_template(composer.templates[0]["id"]) is False
+
+
+def test_outside_hours_and_the_window_closing_first(db, ws):
+    f.set_hours(db, weekly={"5": [["09:00", "17:00"]]})  # Saturdays only (UTC)
+    composer = conversation_view(db, ws["maria"], whatsapp(db, ws, 22)).composer
+    assert composer.release_at == dt.datetime(2027, 1, 16, 9, 0)
+    assert composer.release_notice == "Outside business hours: this will be queued until Sat 4:00 AM."
+    assert composer.window_warning == (
+        "The WhatsApp window closes at 2:00 PM, before this could go: free text will not be sent then, "
+        "only a registered template."
+    )
+    view = conversation_view(db, ws["maria"], ws["c_sms"])
+    assert view.composer.window_warning is None
+    assert view.refresh_at == dt.datetime(2027, 1, 16, 9, 0)  # the notice changes when the hours open
+
+
+def test_opted_out_and_disabled_sender_block_everything(db, ws):
+    db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["zoe"]]))
+    composer = conversation_view(db, ws["maria"], ws["c_sms"]).composer
+    assert composer.hard_block and composer.release_notice is None
+    assert (
+        composer.blocked_reason == "Zoë Ávila has opted out (replied STOP): nothing can be sent until they reply START."
+    )
+    db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = FALSE WHERE id = ?", [ws["zoe"]]))
+    db.write(lambda tx: tx.execute("UPDATE senders SET enabled = FALSE WHERE id = ?", [ws["sms"]]))
+    composer = conversation_view(db, ws["maria"], ws["c_sms"]).composer
+    assert composer.blocked_reason == "The sender Front desk is disabled; an admin can enable it."
+
+
+def test_unregistered_us_sender_warns_admins_only(db, ws):
+    assert conversation_view(db, ws["admin"], ws["c_sms"]).composer.sender_warning == (
+        "Front desk has no completed 10DLC (status: unregistered); US carriers may filter or block its messages."
+    )
+    assert conversation_view(db, ws["maria"], ws["c_sms"]).composer.sender_warning is None
+
+
+def test_upload_limits_and_file_checks():
+    assert (upload_limits("whatsapp").max_mb, upload_limits("sms").max_mb) == (100, 5)
+    ok = ("x-ray.png", "image/png", 20_000)
+    assert check_files("sms", [ok]) == []
+    assert check_files("sms", [("setup.exe", "application/x-msdownload", 20_000)]) == [
+        "Files of type application/x-msdownload cannot be sent."
+    ]
+    assert check_files("whatsapp", [ok, ok]) == [
+        "A WhatsApp message can carry one attachment; send the others in separate messages."
+    ]
+    assert check_files("sms", [("big.png", "image/png", 6_000_000)]) == ["SMS/MMS attachments must total 5 MB or less."]
+
+
+def test_missing_template_variables():
+    assert missing_variables("Hi Zoë, see you on {{date}} at {{ time }} ({{date}})") == ["date", "time"]
+    assert missing_variables("Hi Zoë") == []
+
+
+def test_contact_label_and_status_words():
+    assert labels.contact_label("  Zoë  ", "+14155550123") == "Zoë"
+    assert labels.contact_label(None, "+14155550123") == "(415) 555-0123"
+    assert labels.contact_label("", None) == "Unknown number"
+    later = NOW + dt.timedelta(hours=3)
+    assert labels.status_text({"status": "queued", "release_at": later}, NOW).until == later
+    assert labels.status_text({"status": "not_sent", "error_reason": "Contact opted out"}, NOW).reason == (
+        "Contact opted out"
+    )
+    assert labels.status_text({"status": "undelivered"}, NOW).reason == "the carrier could not deliver it"
+
+
+class _Counting:
+    def __init__(self, cursor, calls):
+        self._cursor, self._calls = cursor, calls
+
+    def execute(self, sql, params=None):
+        self._calls.append(" ".join(sql.split())[:60])
+        return self._cursor.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def test_few_statements(db, ws, monkeypatch):
+    conversation_view(db, ws["maria"], ws["c_sms"])  # marks it read
+    calls: list[str] = []
+    real = db.cursor
+    monkeypatch.setattr(db, "cursor", lambda: _Counting(real(), calls))
+    conversation_view(db, ws["maria"], ws["c_sms"])
+    assert len(calls) == 3, calls  # the conversation; what it points to; its messages
+    calls.clear()
+    versions.conversation_version(db, ws["c_sms"])
+    assert len(calls) == 1

@@ -1,0 +1,165 @@
+"""Live-page versions (core.versions): every change a page shows raises them, in the same
+transaction; nothing else does; they live in the database and survive a restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import clock, contacts, events, schema, versions
+from core.actions import conversations as conv
+from core.actions import inbound, messaging, optout
+from core.db import Database
+from core.providers.base import InboundEvent, StatusEvent
+from tests import factories as f
+
+
+@pytest.fixture
+def ws(db, make_user):
+    f.always_open(db)
+    admin = make_user("ada", "admin")
+    maria = make_user("maria")
+    james = make_user("james")
+    sms = f.add_sender(db)
+    zoe = f.add_contact(db, name="Zoë Ávila")
+    c1 = f.add_conversation(db, contact_id=zoe, sender_id=sms, owner_id=maria.id)
+    c2 = f.add_conversation(db, contact_id=f.add_contact(db, name="Omar"), sender_id=sms, owner_id=maria.id)
+    c3 = f.add_conversation(db, contact_id=f.add_contact(db, name="Li Wei"), sender_id=sms, owner_id=james.id)
+    return dict(admin=admin, maria=maria, james=james, sms=sms, zoe=zoe, c1=c1, c2=c2, c3=c3)
+
+
+def snapshot(db, ws) -> dict[str, int]:
+    return {
+        "c1": versions.conversation_version(db, ws["c1"]),
+        "c2": versions.conversation_version(db, ws["c2"]),
+        "c3": versions.conversation_version(db, ws["c3"]),
+        "maria": versions.inbox_version(db, ws["maria"].id),
+        "james": versions.inbox_version(db, ws["james"].id),
+        "team": versions.inbox_version(db, None),
+    }
+
+
+def moved(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    return {k for k in before if before[k] != after[k]}
+
+
+def change(db, ws, action) -> set[str]:
+    before = snapshot(db, ws)
+    action()
+    return moved(before, snapshot(db, ws))
+
+
+def test_a_reply_sent(db, ws):
+    assert change(db, ws, lambda: messaging.do_send(db, ws["maria"], ws["c1"], "Hi")) == {"c1", "maria", "team"}
+
+
+def test_an_inbound_message(db, ws):
+    sender = db.dicts("SELECT * FROM senders WHERE id = ?", [ws["sms"]])[0]
+    phone = db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["zoe"]])
+    event = InboundEvent("SMv1", "sms", phone, sender["phone"], None, "Thanks!", clock.utcnow())
+    assert change(db, ws, lambda: db.write(lambda tx: inbound.apply_inbound(tx, event, sender, []))) == {
+        "c1",
+        "maria",
+        "team",
+    }
+
+
+def test_a_status_callback(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["c1"], "Hi")
+    db.write(lambda tx: tx.execute("UPDATE messages SET provider_message_id = 'SMv2' WHERE id = ?", [mid]))
+    event = StatusEvent("SMv2", "delivered", clock.utcnow())
+    assert change(db, ws, lambda: db.write(lambda tx: inbound.apply_statuses(tx, [event]))) == {"c1", "maria", "team"}
+
+
+def test_a_status_of_a_campaign_message_nobody_answered_reaches_its_author(db, ws):
+    contact = f.add_contact(db, name="Nobody Yet")
+
+    def campaign(tx):
+        tx.execute(
+            "INSERT INTO messages (contact_id, sender_id, campaign_id, direction, author_id, body, status, created_at, "
+            "status_at, provider_message_id) VALUES (?, ?, 1, 'out', ?, 'Book now', 'sent', ?, ?, 'SMv3')",
+            [contact, ws["sms"], ws["james"].id, clock.utcnow(), clock.utcnow()],
+        )
+
+    db.write(campaign)
+    event = StatusEvent("SMv3", "delivered", clock.utcnow())
+    assert change(db, ws, lambda: db.write(lambda tx: inbound.apply_statuses(tx, [event]))) == {"james", "team"}
+
+
+def test_read_and_unread(db, ws):
+    assert change(db, ws, lambda: conv.do_mark_opened(db, ws["maria"], ws["c1"])) == {"c1", "maria", "team"}
+    assert change(db, ws, lambda: conv.do_mark_opened(db, ws["maria"], ws["c1"])) == set()  # already read
+    assert change(db, ws, lambda: conv.do_set_read_state(db, ws["maria"], [ws["c1"]], read=False)) == {
+        "c1",
+        "maria",
+        "team",
+    }
+
+
+def test_assignment_moves_both_inboxes(db, ws):
+    assert change(db, ws, lambda: conv.do_assign(db, ws["admin"], [ws["c1"]], ws["james"].id)) == {
+        "c1",
+        "maria",
+        "james",
+        "team",
+    }
+
+
+def test_close_and_reopen(db, ws):
+    assert change(db, ws, lambda: conv.do_set_status(db, ws["maria"], [ws["c2"]], closed=True)) == {
+        "c2",
+        "maria",
+        "team",
+    }
+
+
+def test_an_opt_out_flag_dismissed(db, ws):
+    db.write(lambda tx: tx.execute("UPDATE conversations SET optout_flag = 'stop texting me' WHERE id = ?", [ws["c2"]]))
+    assert change(db, ws, lambda: optout.do_dismiss_optout_flag(db, ws["maria"], ws["c2"])) == {"c2", "maria", "team"}
+
+
+def test_a_contact_edit_reaches_every_conversation_of_the_contact(db, ws):
+    c4 = f.add_conversation(
+        db, contact_id=ws["zoe"], sender_id=f.add_sender(db, phone="+14155550122"), owner_id=ws["james"].id
+    )
+    before = versions.conversation_version(db, c4)
+    changed = change(db, ws, lambda: contacts.do_update_contact(db, ws["maria"], ws["zoe"], name="Zoë Ávila-Ruiz"))
+    assert changed == {"c1", "maria", "james", "team"}
+    assert versions.conversation_version(db, c4) == before + 1
+
+
+def test_a_sender_change_reaches_its_conversations(db, ws):
+    assert change(db, ws, lambda: db.write(lambda tx: tx.publish(events.SENDER_CHANGED, sender_id=ws["sms"]))) == {
+        "c1",
+        "c2",
+        "c3",
+        "maria",
+        "james",
+        "team",
+    }
+
+
+def test_a_failed_write_changes_no_version(db, ws):
+    before = snapshot(db, ws)
+
+    def broken(tx):
+        tx.execute("UPDATE conversations SET status = 'closed' WHERE id = ?", [ws["c1"]])
+        tx.publish(events.CONVERSATION_CLOSED, conversation_id=ws["c1"], owner_id=ws["maria"].id)
+        raise RuntimeError("disk full")  # fails before the commit: nothing of it stays
+
+    with pytest.raises(RuntimeError):
+        db.write(broken)
+    assert snapshot(db, ws) == before
+
+
+def test_versions_survive_a_restart(db, ws):
+    messaging.do_send(db, ws["maria"], ws["c1"], "Hi")
+    before = snapshot(db, ws)
+    path = db.path
+    db.close()
+    reopened = Database(path)
+    try:
+        schema.migrate(reopened)
+        assert snapshot(reopened, ws) == before
+        assert before["c1"] > 0
+    finally:
+        reopened.close()
