@@ -189,7 +189,7 @@ def test_hostile_names_show_as_typed_and_fetch_nothing(hostile_parley, tracker, 
         f"Possible opt-out request: “{name}”",
         name + ".png",
         name + ".pdf · application/pdf",
-        f"Failed: {name}",
+        f"Failed — {name} (error 131026)",
     ):
         wait_for_text(page, line)
     no_live_markup(page, base)
