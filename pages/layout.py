@@ -18,7 +18,8 @@ from __future__ import annotations
 import streamlit as st
 
 FRAME_CSS = """<style>
-[data-testid="stHeader"], [data-testid="stHeader"] * { background: transparent; pointer-events: none !important; }
+[data-testid="stHeader"] { background: transparent; }
+[data-testid="stHeader"], [data-testid="stHeader"] * { pointer-events: none !important; }
 [data-testid="stHeader"] :is(button, a, [data-testid="stStatusWidget"], [data-testid="stStatusWidget"] *) {
   pointer-events: auto !important;
 }
@@ -39,6 +40,10 @@ SCREEN_CSS = """<style>
 [data-testid="stMainBlockContainer"] [data-testid="stElementContainer"],
 [data-testid="stMainBlockContainer"] [data-testid="stLayoutWrapper"]:not(:has(.st-key-thread_box)) { flex-shrink: 0; }
 .st-key-thread_box { flex: 1 1 0 !important; height: auto !important; min-height: 9rem; }
+/* The top right corner stays free for Streamlit's "Running…" sign, which sits over the page. */
+.st-key-conversation_title { padding-right: 5.5rem; }
+/* The composer's guard (pages.compose_text.keep_on_leave) draws nothing and takes no room. */
+[class*="st-key-compose_guard_"] { display: none; }
 </style>"""
 
 
