@@ -143,10 +143,13 @@ with facts:
     )
     if can_work:
         unknown = detail["contact_name"] is None
+        # One key whatever its label: saving an unknown number turns "Save as contact" into
+        # "Edit contact", and the popover stays the same one (its "Contact saved." in view).
         with st.popover(
             "Save as contact" if unknown else "Edit contact",
             icon=":material/person_add:" if unknown else ":material/edit:",
             type="tertiary",
+            key=f"conv_contact_popover_{cid}",
         ):
             if unknown:
                 contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")

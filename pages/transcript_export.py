@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import transcripts
 from core.errors import ParleyError
+from pages.format import plural
 from pages.text import esc, md
 
 
@@ -43,7 +44,7 @@ def render(rt, user, detail: dict) -> None:
         if ready is None:
             return
         st.caption(
-            md("{count} messages, {pages} PDF pages.", count=f"{ready.message_count:,}", pages=f"{ready.pages:,}")
+            md("{count}, {pages}.", count=plural(ready.message_count, "message"), pages=plural(ready.pages, "PDF page"))
         )
         row = st.container(horizontal=True)
         row.download_button(
