@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import clock, events, phones, settings
+from core import clock, contact_fields, events, phones, settings
 from core.actions.messaging import touch_conversation
 from core.compliance import keywords
 from core.db import Transaction
@@ -62,7 +62,7 @@ def default_owner(tx: Transaction) -> int | None:
 def _new_contact(tx: Transaction, phone: str, profile_name: str | None) -> tuple[int, str | None, bool]:
     now = clock.utcnow()
     contact_id = tx.next_id("seq_contacts")
-    name = (profile_name or "").strip() or None
+    name = contact_fields.name_from_provider(profile_name)
     tx.execute(
         "INSERT INTO contacts (id, phone, name, created_at, updated_at, search_name, phone_digits) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",

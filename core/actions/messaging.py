@@ -26,6 +26,7 @@ from core.compliance import window as wa_window
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.providers.base import NOT_SENT, QUEUED
+from core.unicode_text import require_valid
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
 REGISTERED_STATES = {"registered", "approved", "verified"}
@@ -231,7 +232,7 @@ def render_template(
 
 def prepare_body(text: str | None) -> str:
     """Expand :shortcodes: and check what carriers cannot take."""
-    body = emoji.emojize(text or "", language="alias").strip()
+    body = emoji.emojize(require_valid(text or ""), language="alias").strip()
     if "\x00" in body:
         raise ValidationError("The message contains a NUL character, which cannot be sent; remove it and try again.")
     return body

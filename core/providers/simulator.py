@@ -55,6 +55,7 @@ from core.providers.base import (
     WebhookBatch,
     WebhookRequest,
 )
+from core.unicode_text import loads_json
 
 log = logging.getLogger("parley.providers.simulator")
 
@@ -301,7 +302,7 @@ class SimulatorProvider:
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:
-            data = json.loads(req.body)
+            data = loads_json(req.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedWebhook(f"Simulator webhook is not JSON: {exc}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:

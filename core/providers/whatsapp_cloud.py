@@ -13,7 +13,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -36,6 +35,7 @@ from core.providers.base import (
     WebhookBatch,
     WebhookRequest,
 )
+from core.unicode_text import loads_json
 
 log = logging.getLogger("parley.providers.whatsapp")
 
@@ -198,7 +198,7 @@ class WhatsAppCloudProvider:
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:
-            data = json.loads(req.body)
+            data = loads_json(req.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedWebhook(f"WhatsApp webhook is not JSON: {exc}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
