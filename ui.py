@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import runtime
 from core.errors import ParleyError
-from pages import session
+from pages import navigate, session
 
 st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
 
@@ -89,5 +89,6 @@ by_key = {k: nav[section][i] for section, keys in layout.items() for i, k in enu
 session.set_pages(by_key | {"conversation": conversation_page})
 
 page = st.navigation(nav)
+navigate.settle(page.url_path)  # a page's request to leave is done once the browser is elsewhere
 session.render_frame(rt, user)
 page.run()

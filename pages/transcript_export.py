@@ -1,8 +1,9 @@
 """The transcript control on the Conversation page: prepare PDF and TXT, download them.
 
 Shown only to admins and the conversation's assignee; ``core.transcripts``
-refuses everyone else anyway. Long transcripts show a progress bar while
-they are prepared.
+refuses everyone else anyway. A popover in the page's header (the page
+fits the window; the thread keeps the room). Long transcripts show a
+progress bar while they are prepared.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def render(rt, user, detail: dict) -> None:
         return
     cid = detail["conversation_id"]
     key = f"transcript.{cid}"
-    with st.expander("Export transcript", icon=":material/description:"):
+    with st.popover("Export transcript", icon=":material/description:", type="tertiary"):
         st.caption(
             "A PDF and a text file of every message, with times in your time zone. Files stay downloadable "
             "one by one from the thread."

@@ -367,7 +367,20 @@ def _recheck_and_write_outbound(tx: Transaction, plan: SendPlan, viewer: User, s
         if blocked:
             plan.status, plan.error_reason, plan.release_at = NOT_SENT, _short_reason(now, templates_only), None
     plan.conversation = now
-    return write_outbound(tx, plan, viewer.id, stored_media)
+    message_id = write_outbound(tx, plan, viewer.id, stored_media)
+    reopen_answered(tx, detail["conversation_id"], viewer.id, owner_id)
+    return message_id
+
+
+def reopen_answered(tx: Transaction, conversation_id: int, actor_id: int, owner_id: int | None) -> None:
+    """An agent who writes in a closed conversation is working it again: it reopens in the same
+    write as the message, as *Reopen* would (the composer says so before: "sending reopens it")."""
+    reopened = tx.fetchall(
+        "UPDATE conversations SET status = 'open', closed_at = NULL WHERE id = ? AND status = 'closed' RETURNING id",
+        [conversation_id],
+    )
+    if reopened:
+        tx.publish(events.CONVERSATION_REOPENED, conversation_id=conversation_id, actor_id=actor_id, owner_id=owner_id)
 
 
 def _registered(tx: Transaction, template_id: int) -> bool:

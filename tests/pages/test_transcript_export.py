@@ -16,8 +16,9 @@ def a_conversation_of(db, username) -> int:
     )
 
 
-def expanders(at) -> list[str]:
-    return [str(e.proto.label) for e in at.expander]
+def popovers(at) -> list[str]:
+    """The labels of the page's popovers (the transcript sits in one, in the header)."""
+    return [str(b.proto.popover.label) for b in at.get("popover")]
 
 
 @pytest.mark.parametrize("username", ["maria", "admin"])
@@ -25,7 +26,7 @@ def test_the_assignee_and_admins_prepare_both_files(app_as, demo_db, username):
     cid = a_conversation_of(demo_db, "maria")
     at = app_as(username, PAGE, {"id": cid})
     assert not at.exception
-    assert "Export transcript" in expanders(at)
+    assert "Export transcript" in popovers(at)
     at.button(key=f"prepare_{cid}").click().run()
     assert not at.exception and not at.error
     labels = {str(b.proto.label): b.proto for b in at.get("download_button")}
@@ -45,7 +46,7 @@ def test_supervisors_and_other_agents_get_no_export(app_as, demo_db, username):
     cid = a_conversation_of(demo_db, "maria")
     at = app_as(username, PAGE, {"id": cid})
     assert not at.exception
-    assert "Export transcript" not in expanders(at)
+    assert "Export transcript" not in popovers(at)
 
 
 def test_one_message_on_one_page_is_counted_in_the_singular(app_as, demo_db):
