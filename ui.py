@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import runtime
 from core.errors import ParleyError
-from pages import banners, session
+from pages import banners, navigate, session
 
 st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
 
@@ -108,6 +108,7 @@ session.set_pages(by_key | {"conversation": conversation_page})
 
 # Every section open: an admin's Users or Opt-outs must not hide behind "View 8 more".
 page = st.navigation(nav, expanded=True)
+navigate.settle(page.url_path)  # a page's request to leave is done once the browser is elsewhere
 session.render_frame(rt, user)
 banners.render(rt, user)
 page.run()

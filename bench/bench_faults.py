@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from core import clock, schema, settings
+from core import clock, events, schema, settings
 from core.actions import messaging
 from core.actions.users import do_create_user, do_create_workspace
 from core.auth import get_user
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, scenario: str) -> None:
         )
         worker = LoopWorker("dispatcher", dispatcher.pump, idle=0.25, on_stop=dispatcher.close)
         dispatcher.on_done = worker.wake
-        db.subscribe("message.queued", lambda _e: worker.wake())
+        db.subscribe(events.MESSAGE_QUEUED, lambda _e: worker.wake())
         if scenario == "timeout":
             twilio.delay_answers(args.answer_delay)
         elif scenario == "outage":

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.errors import ValidationError
 from core.phones import DEFAULT_REGION, parse_phone
+from core.unicode_text import replace_invalid, require_valid
 
 MAX_NAME = 120
 MAX_EMAIL = 254
@@ -39,7 +40,7 @@ def _text(raw: Any) -> str:
         return ""
     if isinstance(raw, float) and raw != raw:  # NaN from pandas
         return ""
-    text = str(raw)
+    text = require_valid(str(raw))
     if not text.isprintable():
         text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
     return text
@@ -47,7 +48,7 @@ def _text(raw: Any) -> str:
 
 def clean_phone(raw: Any, region: str = DEFAULT_REGION) -> str:
     """E.164, or one sentence saying the number is missing or invalid."""
-    return parse_phone(None if raw is None else str(raw), region)
+    return parse_phone(None if raw is None else require_valid(str(raw)), region)
 
 
 def clean_name(raw: Any) -> str | None:
@@ -57,6 +58,16 @@ def clean_name(raw: Any) -> str | None:
     if len(text) > MAX_NAME:
         raise ValidationError(f"A name can be at most {MAX_NAME} characters; “{_shown(text)}” is longer.")
     return text
+
+
+def name_from_provider(raw: Any) -> str | None:
+    """A name a provider sent (a WhatsApp profile name) as a contact's name: never refused, made to fit.
+
+    The same text a person could have typed: control characters are spaces, broken characters
+    U+FFFD, and a name longer than a name may be is cut.
+    """
+    text = " ".join(_text(replace_invalid(str(raw or ""))).split())
+    return text[:MAX_NAME].rstrip() or None
 
 
 def clean_email(raw: Any) -> str | None:

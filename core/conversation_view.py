@@ -36,6 +36,7 @@ from core.db import Database
 from core.errors import ParleyError
 
 THREAD_PAGE = threads.PAGE
+REOPEN_NOTICE = "This conversation is closed: sending reopens it."  # messaging.do_send reopens it
 
 # Two statements, each answered through primary keys: the conversation, then what it points to
 # (its contact, sender and read marker by their keys, and the small tables whole). One statement
@@ -112,6 +113,8 @@ class Composer:
     release_at: dt.datetime | None
     release_notice: str | None  # "Outside business hours: this will be queued until Thu 9:00 AM."
     window_warning: str | None  # the window closes before a queued message could go
+    hours_notice: str | None  # beside a release for business hours: the hours and whether open now
+    reopen_notice: str | None  # a closed conversation: sending reopens it
     sender_warning: str | None  # admins: an unregistered US sender
     templates: list[dict[str, Any]]  # the templates offered (registered ones only when the window is closed)
     upload: UploadLimits
@@ -211,10 +214,12 @@ def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Comp
     )
     if templates_only:  # the window is closed: only what WhatsApp approved may open it (core.templates)
         templates = [t for t in templates if templates_rules.sendable_row(t)]
-    release_notice = window_warning = None
+    release_notice = window_warning = hours_notice = None
     if release_at is not None and not blocked:
         when = hours_rules.format_local(release_at, viewer.timezone, now)
         release_notice = f"{release_reason[0].upper()}{release_reason[1:]}: this will be queued until {when}."
+        if messaging.QUEUED_REASONS.get(release_reason) == "business_hours":
+            hours_notice = hours_rules.describe_hours(now, business, viewer.timezone)
         if window is not None and window.open and window.closes_at and release_at >= window.closes_at:
             closes = hours_rules.format_local(window.closes_at, viewer.timezone, now)
             window_warning = (
@@ -233,6 +238,8 @@ def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Comp
         release_at=release_at,
         release_notice=release_notice,
         window_warning=window_warning,
+        hours_notice=hours_notice,
+        reopen_notice=REOPEN_NOTICE if refusal is None and detail["status"] == "closed" else None,
         sender_warning=messaging.sender_warning(detail) if viewer.is_admin else None,
         templates=templates,
         upload=upload_limits(channel),

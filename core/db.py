@@ -30,13 +30,46 @@ import duckdb
 import pandas as pd
 
 from core import clock, derived
-from core.errors import DatabaseLocked, ParleyError
+from core.errors import DatabaseLocked, ParleyError, StorageFailed, ValidationError
+from core.unicode_text import NOT_UNICODE
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 MAX_WRITE_ATTEMPTS = 8
+
+# A lone surrogate (core.unicode_text) that reached a statement, from whatever input: DuckDB
+# cannot store or compare it, so the person gets one sentence instead of a traceback, and
+# nothing is written.
+
+
+# How DuckDB reports a file it could not write (a full disk, a file-size limit, a folder made
+# read-only under a running server): at COMMIT as a TransactionException, in a statement as an
+# IOException. Neither is a conflict to retry.
+_STORAGE_WORDS = ("could not write", "no space left", "file too large", "read-only file system", "permission denied")
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(words in text for words in _STORAGE_WORDS)
+
+
+def storage_failed(path: str) -> StorageFailed:
+    folder = Path(path).parent
+    return StorageFailed(
+        f"Parley could not save to its data folder {folder}: the disk is full or the folder cannot be written. "
+        "Nothing was changed; free some space (or make the folder writable) and try again."
+    )
+
+
+def _execute(cursor: duckdb.DuckDBPyConnection, sql: str, params: Iterable[Any] | None) -> duckdb.DuckDBPyConnection:
+    try:
+        return cursor.execute(sql, list(params) if params is not None else None)
+    except duckdb.InvalidInputException as exc:
+        if "surrogate" in str(exc):
+            raise ValidationError(NOT_UNICODE) from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -59,7 +92,7 @@ class Transaction:
         self.versioned: set[int] = set()
 
     def execute(self, sql: str, params: Iterable[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        return self.cursor.execute(sql, list(params) if params is not None else None)
+        return _execute(self.cursor, sql, params)
 
     def fetchone(self, sql: str, params: Iterable[Any] | None = None) -> tuple | None:
         # Fetch everything: a half-read result left on the write cursor makes
@@ -173,6 +206,11 @@ class Database:
                     f"Parley is already running with {self.path}: stop it first, "
                     "or set PARLEY_DB to use another database file."
                 ) from exc
+            if _storage_failure(exc):
+                raise ParleyError(
+                    f"Parley cannot open {self.path} for writing: the file or its folder is read-only, or the disk "
+                    "is full. Make them writable (or free some space) and start Parley again."
+                ) from exc
             raise ParleyError(f"The database file {self.path} cannot be opened: {exc}.") from exc
         self._local = threading.local()
         self._write_lock = WriteLock()
@@ -194,10 +232,10 @@ class Database:
         return cur
 
     def fetchall(self, sql: str, params: Iterable[Any] | None = None) -> list[tuple]:
-        return self.cursor().execute(sql, list(params) if params is not None else None).fetchall()
+        return _execute(self.cursor(), sql, params).fetchall()
 
     def fetchone(self, sql: str, params: Iterable[Any] | None = None) -> tuple | None:
-        rows = self.cursor().execute(sql, list(params) if params is not None else None).fetchall()
+        rows = _execute(self.cursor(), sql, params).fetchall()
         return rows[0] if rows else None
 
     def scalar(self, sql: str, params: Iterable[Any] | None = None) -> Any:
@@ -205,12 +243,12 @@ class Database:
         return row[0] if row else None
 
     def dicts(self, sql: str, params: Iterable[Any] | None = None) -> list[dict[str, Any]]:
-        cur = self.cursor().execute(sql, list(params) if params is not None else None)
+        cur = _execute(self.cursor(), sql, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def df(self, sql: str, params: Iterable[Any] | None = None) -> pd.DataFrame:
-        return self.cursor().execute(sql, list(params) if params is not None else None).df()
+        return _execute(self.cursor(), sql, params).df()
 
     # ---- writes ----------------------------------------------------------------
 
@@ -245,8 +283,12 @@ class Database:
                             hook(tx)
                     self._persist_events(tx)
                     cur.execute("COMMIT")
-                except duckdb.TransactionException as exc:
+                except (duckdb.TransactionException, duckdb.IOException) as exc:
                     self._rollback(cur)
+                    if _storage_failure(exc):
+                        raise storage_failed(self.path) from exc
+                    if isinstance(exc, duckdb.IOException):
+                        raise
                     if attempt == MAX_WRITE_ATTEMPTS:
                         raise ParleyError("The database stayed busy; nothing was changed. Please try again.") from exc
                     self.write_conflicts += 1

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from core.delivery import SendOutcome
     from core.delivery_pacing import RetryPolicy
 
-MSG_COLUMNS = ["id", "status", "provider_message_id", "error_code", "error_reason", "release_at"]
+MSG_COLUMNS = ["id", "status", "provider_message_id", "error_code", "error_reason", "release_at", "why"]
 OUTBOX_COLUMNS = ["id", "state", "due_at", "last_error", "retry_since", "lookups"]
 
 
@@ -70,7 +70,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         c = o.claim
         if not status_moves_forward(current.get(c.message_id), status):
             status = current.get(c.message_id)
-        msg_rows.append((c.message_id, status, provider_id, None, None, None))
+        msg_rows.append((c.message_id, status, provider_id, None, None, None, None))
         outbox_rows.append((c.outbox_id, "done", None, None, None, None))
         tx.publish(
             events.MESSAGE_SENT,
@@ -84,7 +84,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
 
     def failed(o: SendOutcome, err: ProviderError, reason: str) -> None:
         c = o.claim
-        msg_rows.append((c.message_id, "failed", None, err.code, reason, None))
+        msg_rows.append((c.message_id, "failed", None, err.code, reason, None, None))
         outbox_rows.append((c.outbox_id, "failed", None, err.message[:500], None, None))
         tx.publish(
             events.MESSAGE_FAILED,
@@ -97,19 +97,19 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
 
     def again(o: SendOutcome, due: dt.datetime, reason: str | None, last_error: str, since, lookups=None) -> None:
         c = o.claim
-        msg_rows.append((c.message_id, "queued", None, None, reason, due))
+        msg_rows.append((c.message_id, "queued", None, None, reason, due, "retry"))  # why it waits
         outbox_rows.append((c.outbox_id, "pending", due, last_error[:500], since, lookups))
         tx.publish(events.MESSAGE_RETRY_SCHEDULED, message_id=c.message_id, attempt=c.attempts, error=last_error[:200])
 
     def unknown(o: SendOutcome, due: dt.datetime, last_error: str, lookups: int, since=None) -> None:
         c = o.claim
-        msg_rows.append((c.message_id, "interrupted", None, None, CHECKING_REASON, None))
+        msg_rows.append((c.message_id, "interrupted", None, None, CHECKING_REASON, None, None))
         outbox_rows.append((c.outbox_id, "unknown", due, last_error[:500], since, lookups))
 
     def interrupted(o: SendOutcome, last_error: str, lookups: int) -> None:
         """Nobody can tell whether it went out: the agent decides (Retry), never the dispatcher."""
         c = o.claim
-        msg_rows.append((c.message_id, "interrupted", None, None, INTERRUPTED_REASON, None))
+        msg_rows.append((c.message_id, "interrupted", None, None, INTERRUPTED_REASON, None, None))
         outbox_rows.append((c.outbox_id, "interrupted", None, last_error[:500], None, lookups))
         tx.publish(
             events.MESSAGE_INTERRUPTED,
@@ -166,7 +166,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         """
         status = u.status, status_at = ?, provider_message_id = coalesce(u.provider_message_id,
         messages.provider_message_id), error_code = u.error_code, error_reason = u.error_reason,
-        release_at = u.release_at""",
+        release_at = u.release_at, queued_reason = u.why""",
         [now],
     )
     frame = pd.DataFrame(outbox_rows, columns=OUTBOX_COLUMNS)

@@ -26,6 +26,25 @@ log = logging.getLogger("parley.engine")
 WEBHOOK_PROVIDERS = {"twilio": "twilio", "whatsapp": "whatsapp_cloud", "simulator": "simulator"}
 
 
+def simulator_delays(raw: str | None) -> tuple[float, float, float] | None:
+    """``"0.3,1.2,3.0"`` → (sent, delivered, read) seconds; None when unset.
+
+    A value that is not three increasing non-negative numbers is refused in one sentence.
+    """
+    if raw is None or not raw.strip():
+        return None
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or values[0] < 0 or not values[0] <= values[1] <= values[2]:
+        raise ValidationError(
+            f"PARLEY_SIMULATOR_DELAYS must be three increasing numbers of seconds (sent, delivered, read), "
+            f"like 0.3,1.2,3.0; it is “{raw}”."
+        )
+    return values  # type: ignore[return-value]
+
+
 class ProviderBook:
     def __init__(
         self,
@@ -59,9 +78,18 @@ class ProviderBook:
                     }
                     # Like a carrier, the simulator fails the odd message (3%); a demo or a browser
                     # test that needs every message through sets PARLEY_SIMULATOR_FAILURE_RATE=0.
-                    rate = (os.environ if self._env is None else self._env).get("PARLEY_SIMULATOR_FAILURE_RATE")
-                    if rate not in (None, ""):
-                        settings["failure_rate"] = float(rate)
+                    env = os.environ if self._env is None else self._env
+                    for variable, setting in (
+                        ("PARLEY_SIMULATOR_FAILURE_RATE", "failure_rate"),
+                        ("PARLEY_SIMULATOR_READ_RATE", "read_rate"),  # WhatsApp messages the customer reads
+                    ):
+                        if env.get(variable) not in (None, ""):
+                            settings[setting] = float(env[variable])
+                    # Seconds after a send the carrier reports sent, delivered, read ("0.3,1.2,3.0"): a
+                    # browser test that watches 🕓 turn into ✓ and ✓✓ slows the carrier to a person's pace.
+                    delays = simulator_delays(env.get("PARLEY_SIMULATOR_DELAYS"))
+                    if delays is not None:
+                        settings["delays"] = delays
                 else:
                     settings = registry.provider_settings_from_env(
                         name, os.environ if self._env is None else self._env, self._secrets

@@ -45,3 +45,9 @@ class SignInError(ParleyError):
 
 class DatabaseLocked(ParleyError):
     """Another process owns the database file."""
+
+
+class StorageFailed(ParleyError):
+    """The data folder cannot take the write (disk full, read-only); nothing was changed."""
+
+    http_status = 503

@@ -55,7 +55,7 @@ INDEX_LIMIT = 2000  # up to this many, the index gives the ids; beyond, the newe
 # Authors' names are not joined here (a join costs more than the rows it adds): the caller
 # passes the users' names, which the Conversation page reads with the conversation.
 COLUMNS = """m.id, m.direction, m.author_id, m.body, m.status, m.error_code, m.error_reason, m.created_at,
-    m.release_at, m.has_media, m.campaign_id"""
+    m.release_at, m.queued_reason, m.has_media, m.campaign_id"""
 
 
 @dataclass

@@ -4,26 +4,12 @@ The rest of what lived here is split by concern: ``pages.format`` (times,
 names, channels, delivery status), ``pages.bulk`` (selection, bulk-action
 callbacks and their dialogs), ``pages.list_controls`` (search box, pager),
 ``pages.row_list`` (the list rows), ``pages.inbox_list`` (the live inbox
-list). The names re-exported below keep pages that still import them from
-here working while other work lands; new code imports from those modules.
+list); import from those.
 """
 
 from __future__ import annotations
 
 import streamlit as st
-
-from pages.format import (  # noqa: F401  (re-exported, see the docstring)
-    FAILED_STATUSES,
-    STATUS_ICONS,
-    STATUS_WORDS,
-    channel_badge,
-    contact_label,
-    fmt_time,
-    plural,
-    status_label,
-    status_markdown,
-)
-from pages.list_controls import pager, reset_paging, search_box  # noqa: F401
 
 STATUS_CHOICES = {"Open": "open", "Closed": "closed", "All": "all"}
 

@@ -5,16 +5,26 @@
   or a server restart all find the text again. The text box saves its draft
   whenever its value reaches the server (on blur, Ctrl+Enter, or before any
   button runs), so navigating away keeps it.
-* **Templates** never overwrite typed text silently: into an empty box a
-  template goes as is; when there is text, the page asks — *Add after my
-  text*, *Replace my text* or *Keep my text*.
+* **Templates** never overwrite typed text silently: into an empty box (or
+  one holding only the last template's own text) a template goes as is;
+  when the agent wrote something, the page asks — *Add after my text*,
+  *Replace my text* or *Keep my text*.
+
+The template picker is an action, not a setting: choosing puts the
+template's text in (or asks) and the picker shows its placeholder again;
+the template that goes with the message is kept apart. (A picker that held
+its value lost it whenever the question appeared above it and the browser
+redrew it: the next click sent "no template" and dropped the question.)
 
 State per conversation in session state: ``compose_text_<cid>`` (the box),
-``compose_template_<cid>`` (the template chosen), ``compose_pending_<cid>``
-(a template waiting for the agent's answer).
+``compose_template_<cid>`` (the picker), ``compose_chosen_<cid>`` (the
+template sent with the message, and the text it put in),
+``compose_pending_<cid>`` (a template waiting for the agent's answer).
 """
 
 from __future__ import annotations
+
+import functools
 
 import streamlit as st
 
@@ -24,6 +34,83 @@ from core.auth import User
 from core.errors import ParleyError
 from pages.session import guarded
 
+# Leaving with words still in the box: Streamlit sends the box's text when it loses focus, and
+# a link clicked at that moment (the sidebar's My Inbox) asks for the other page first; the
+# text's rerun then lands after it, on this page, and the click goes nowhere (measured: most
+# times in a browser driven at full speed). So when the box holds unsent words and a link is
+# pressed, the box lets go of its text first, and the link is followed once Streamlit has run
+# with it (the app's script state back to "notRunning"; if no run starts, soon anyway).
+GUARD_JS = """
+const GUARD = "__parleyComposeGuard";
+
+function whenSettled(fn) {
+  const began = performance.now();
+  let ran = false;
+  const tick = () => {
+    const app = document.querySelector("[data-test-script-state]");
+    const state = app ? app.getAttribute("data-test-script-state") : "notRunning";
+    if (state !== "notRunning") ran = true;
+    const waited = performance.now() - began;
+    if ((ran && state === "notRunning") || waited > 5000 || (!ran && waited > 800)) return fn();
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}
+
+export default function (component) {
+  const { data } = component;
+  if (window[GUARD]) {
+    window[GUARD].selector = data.selector;
+    return;
+  }
+  const guard = (window[GUARD] = { selector: data.selector, held: null, dirty: false });
+  const box = () => document.querySelector(guard.selector);
+  document.addEventListener("input", (event) => {
+    if (event.target === box()) guard.dirty = true;
+  }, true);
+  document.addEventListener(
+    "pointerdown",
+    (event) => {
+      const area = box();
+      const link = event.target.closest && event.target.closest("a[href]");
+      if (!area || !link || !guard.dirty || document.activeElement !== area) return;
+      guard.held = link;
+      guard.dirty = false;
+      area.blur(); // Streamlit takes the text now, before the link asks for its page
+    },
+    true,
+  );
+  document.addEventListener("focusout", (event) => {
+    if (event.target === box()) guard.dirty = false; // its text went with the blur
+  }, true);
+  document.addEventListener(
+    "click",
+    (event) => {
+      const link = event.target.closest && event.target.closest("a[href]");
+      if (!guard.held || link !== guard.held) {
+        guard.held = null;
+        return;
+      }
+      event.preventDefault();
+      event.stopPropagation();
+      guard.held = null;
+      whenSettled(() => link.click());
+    },
+    true,
+  );
+}
+"""
+
+
+@functools.cache
+def _guard():
+    return st.components.v2.component("parley.compose_guard", js=GUARD_JS)
+
+
+def keep_on_leave(cid: int) -> None:
+    """Under the box: a link pressed with unsent words in the box waits until they reached the server."""
+    _guard()(data={"selector": f".st-key-{text_key(cid)} textarea"}, key=f"compose_guard_{cid}", height=0)
+
 
 def text_key(cid: int) -> str:
     return f"compose_text_{cid}"
@@ -31,6 +118,16 @@ def text_key(cid: int) -> str:
 
 def template_key(cid: int) -> str:
     return f"compose_template_{cid}"
+
+
+def chosen_key(cid: int) -> str:
+    return f"compose_chosen_{cid}"
+
+
+def chosen_template(cid: int):
+    """The id of the template that goes with the message (None: free text)."""
+    chosen = st.session_state.get(chosen_key(cid))
+    return chosen[0] if chosen else None
 
 
 def pending_key(cid: int) -> str:
@@ -53,8 +150,11 @@ def prime(rt, user: User, cid: int) -> None:
 
 def save_draft(rt, user: User, cid: int) -> None:
     """The box's ``on_change``: keep what is written (an empty box forgets the draft)."""
+    text = st.session_state.get(text_key(cid)) or ""
+    if not text.strip():
+        st.session_state.pop(chosen_key(cid), None)  # an emptied box sends no template
     try:
-        drafts.do_save_draft(rt.db, user, cid, st.session_state.get(text_key(cid)) or "")
+        drafts.do_save_draft(rt.db, user, cid, text)
     except ParleyError as exc:
         st.session_state[notice_key(cid)] = ("error", str(exc))
 
@@ -62,19 +162,26 @@ def save_draft(rt, user: User, cid: int) -> None:
 def choose_template(rt, user: User, cid: int) -> None:
     """The template picker's ``on_change``: fill an empty box, or ask before touching typed text."""
     template_id = st.session_state.get(template_key(cid))
-    st.session_state.pop(pending_key(cid), None)
-    if template_id is None:
+    if template_id is None:  # the picker back at its placeholder: nothing chosen, nothing to do
         return
+    st.session_state[template_key(cid)] = None  # an action: the picker is ready for the next one
+    st.session_state.pop(pending_key(cid), None)
     try:
         rendered = messaging.render_template(rt.db, template_id, cid, viewer=user)
     except ParleyError as exc:
         st.session_state[notice_key(cid)] = ("error", str(exc))
         return
-    typed = st.session_state.get(text_key(cid)) or ""
-    if not typed.strip():
-        _set_text(rt, user, cid, rendered.text)
-    elif typed.strip() != rendered.text.strip():
-        st.session_state[pending_key(cid)] = rendered.text
+    typed = (st.session_state.get(text_key(cid)) or "").strip()
+    chosen = st.session_state.get(chosen_key(cid))
+    if not typed or (chosen and typed == chosen[1].strip()) or typed == rendered.text.strip():
+        _put(rt, user, cid, template_id, rendered.text)  # nothing of the agent's own is replaced
+    else:
+        st.session_state[pending_key(cid)] = (template_id, rendered.text)
+
+
+def _put(rt, user: User, cid: int, template_id, text: str) -> None:
+    st.session_state[chosen_key(cid)] = (template_id, text)
+    _set_text(rt, user, cid, text)
 
 
 def _set_text(rt, user: User, cid: int, text: str) -> None:
@@ -84,16 +191,17 @@ def _set_text(rt, user: User, cid: int, text: str) -> None:
 
 def answer(rt, user: User, cid: int, choice: str) -> None:
     """The agent's answer about a template and typed text: 'add', 'replace' or 'keep'."""
-    template_text = st.session_state.pop(pending_key(cid), None)
-    if template_text is None:
+    pending = st.session_state.pop(pending_key(cid), None)
+    if pending is None:
         return
+    template_id, template_text = pending
     typed = (st.session_state.get(text_key(cid)) or "").rstrip()
     if choice == "add":
+        st.session_state[chosen_key(cid)] = (template_id, template_text)
         _set_text(rt, user, cid, f"{typed}\n\n{template_text}")
     elif choice == "replace":
-        _set_text(rt, user, cid, template_text)
-    else:  # keep: the text stays, and so does no template
-        st.session_state[template_key(cid)] = None
+        _put(rt, user, cid, template_id, template_text)
+    # keep: the text stays, and so does whatever template went with it before
 
 
 def question(rt, user: User, cid: int) -> None:
@@ -127,8 +235,39 @@ def question(rt, user: User, cid: int) -> None:
         )
 
 
+def values_prefix(cid: int) -> str:
+    return f"compose_var_{cid}_"
+
+
+def typed_values(cid: int) -> dict[str, str]:
+    """The template variables typed in under the box (those the contact has no value for)."""
+    prefix = values_prefix(cid)
+    return {k[len(prefix) :]: v for k, v in st.session_state.items() if str(k).startswith(prefix) and v}
+
+
+def fill_values(rt, user: User, cid: int) -> None:
+    """A value box's ``on_change``: the chosen template's text again, with what was typed in."""
+    chosen = st.session_state.get(chosen_key(cid))
+    if not chosen:
+        return
+    template_id, before = chosen
+    try:
+        rendered = messaging.render_template(rt.db, template_id, cid, user, typed_values(cid))
+    except ParleyError as exc:
+        st.session_state[notice_key(cid)] = ("error", str(exc))
+        return
+    typed = st.session_state.get(text_key(cid)) or ""
+    # The template's own text is replaced; text the agent added around it keeps its place.
+    text = typed.replace(before, rendered.text) if before and before in typed else rendered.text
+    st.session_state[chosen_key(cid)] = (template_id, rendered.text)
+    _set_text(rt, user, cid, text)
+
+
 def sent(cid: int) -> None:
     """After a send: the box is empty (core cleared the draft with the send)."""
+    for key in [k for k in st.session_state if str(k).startswith(values_prefix(cid))]:
+        del st.session_state[key]
     st.session_state[text_key(cid)] = ""
     st.session_state[template_key(cid)] = None
+    st.session_state.pop(chosen_key(cid), None)
     st.session_state.pop(pending_key(cid), None)

@@ -18,6 +18,7 @@ from core.actions import messaging
 from core.auth import User
 from core.conversation_view import ConversationView, check_files, missing_variables
 from core.errors import ParleyError
+from pages import compose_text
 from pages.session import guarded
 from pages.text import esc, md
 
@@ -68,34 +69,18 @@ EMOJI = [
 def _keys(cid: int) -> dict[str, str]:
     nonce = st.session_state.setdefault(f"compose_nonce_{cid}", 0)
     return {
-        "text": f"compose_text_{cid}",
-        "template": f"compose_template_{cid}",
+        "text": compose_text.text_key(cid),
+        "template": compose_text.template_key(cid),
         "files": f"compose_files_{cid}_{nonce}",
         "nonce": f"compose_nonce_{cid}",
-        "result": f"compose_result_{cid}",
+        "result": compose_text.notice_key(cid),
     }
 
 
-def _append(key: str, value: str) -> None:
+def _append(rt, user: User, cid: int, value: str) -> None:
+    key = compose_text.text_key(cid)
     st.session_state[key] = (st.session_state.get(key) or "") + value
-
-
-def _typed_values(cid: int) -> dict[str, str]:
-    """The template variables typed in under the message box (those the contact has no value for)."""
-    prefix = f"compose_var_{cid}_"
-    return {k[len(prefix) :]: v for k, v in st.session_state.items() if k.startswith(prefix) and v}
-
-
-def _apply_template(rt, user: User, cid: int, keys: dict[str, str]) -> None:
-    template_id = st.session_state.get(keys["template"])
-    if template_id is None:
-        return
-    try:
-        rendered = messaging.render_template(rt.db, template_id, cid, user, _typed_values(cid))
-    except ParleyError as exc:
-        st.session_state[keys["result"]] = ("error", str(exc))
-        return
-    st.session_state[keys["text"]] = rendered.text
+    compose_text.save_draft(rt, user, cid)
 
 
 def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
@@ -108,17 +93,14 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
             cid,
             st.session_state.get(keys["text"]) or "",
             attachments=attachments,
-            template_id=st.session_state.get(keys["template"]),
-            template_values=_typed_values(cid),
+            template_id=compose_text.chosen_template(cid),
+            template_values=compose_text.typed_values(cid),
             media_store=rt.media,
         )
     except ParleyError as exc:
         st.session_state[keys["result"]] = ("error", str(exc))
         return
-    st.session_state[keys["text"]] = ""
-    st.session_state[keys["template"]] = None
-    for key in [k for k in st.session_state if str(k).startswith(f"compose_var_{cid}_")]:
-        del st.session_state[key]
+    compose_text.sent(cid)  # core cleared the draft with the send
     st.session_state[keys["nonce"]] += 1  # a fresh, empty file uploader
     st.session_state.pop(keys["result"], None)
 
@@ -137,19 +119,18 @@ def segment_line(text: str) -> str:
 
 def _template_label(t: dict) -> str:
     body = " ".join(t["body"].split())
-    tag = f" · registered ({t['language']})" if t["registered"] else ""
+    tag = " · registered" if t["registered"] else ""
     return f"{t['name']}{tag} — {body[:70]}{'…' if len(body) > 70 else ''}"
 
 
 def render(rt, user: User, view: ConversationView) -> None:
-    state, cid = view.composer, view.conversation_id
-    if not state.can_write:
-        if user.is_supervisor:
-            st.info("Supervisors can read but not send.", icon="👁️")
-        else:
-            st.info(esc(state.refusal or "You cannot send in this conversation."), icon="🔒")
-        return
-    keys = _keys(cid)
+    """The compose box, in one keyed container (``composer``) at the foot of the page."""
+    with st.container(key="composer", gap="small"):
+        _render(rt, user, view)
+
+
+def notices(user: User, state) -> None:
+    """Why things are as they are, above the box: at most a few short lines."""
     if state.sender_warning:
         st.warning(esc(state.sender_warning), icon="⚠️")
     if state.window_notice is not None:
@@ -158,31 +139,52 @@ def render(rt, user: User, view: ConversationView) -> None:
     if state.blocked_reason:
         st.warning(esc(state.blocked_reason), icon="🚫")
     if state.release_notice:
-        st.info(esc(state.release_notice), icon="🕓")
+        # Where it says the message will wait, the hours it waits for: a newcomer at night sees why.
+        if state.hours_notice:
+            st.info(md("{notice}  \n{hours}", notice=state.release_notice, hours=state.hours_notice), icon="🕓")
+        else:
+            st.info(esc(state.release_notice), icon="🕓")
         if state.window_warning:
             st.warning(esc(state.window_warning), icon="⏳")
+    if state.reopen_notice:
+        st.info(esc(state.reopen_notice), icon=":material/undo:")
+
+
+def _render(rt, user: User, view: ConversationView) -> None:
+    state, cid = view.composer, view.conversation_id
+    if not state.can_write:
+        if user.is_supervisor:
+            st.info("Supervisors can read but not send.", icon="👁️")
+        else:
+            st.info(esc(state.refusal or "You cannot send in this conversation."), icon="🔒")
+        return
+    keys = _keys(cid)
+    notices(user, state)
 
     by_id = {t["id"]: t for t in state.templates}
     if st.session_state.get(keys["template"]) not in by_id:
         st.session_state[keys["template"]] = None
+    if compose_text.chosen_template(cid) not in by_id:  # e.g. the window closed: only registered ones now
+        st.session_state.pop(compose_text.chosen_key(cid), None)
     hard_block = state.hard_block
-    if state.templates:
-        st.selectbox(
-            "Registered templates" if state.templates_only else "Template",
-            options=list(by_id),
-            format_func=lambda i: _template_label(by_id[i]),
-            index=None,
-            key=keys["template"],
-            placeholder="Search templates by name or text…",
-            filter_mode="contains",
-            on_change=guarded(_apply_template),
-            args=(rt, user, cid, keys),
-            disabled=hard_block,
-        )
-    elif state.templates_only:
-        st.caption("No registered templates for this channel yet; an admin can add them.")
-    template = state.template(st.session_state.get(keys["template"]))
-    need_template = state.needs_template(st.session_state.get(keys["template"]))
+    template = state.template(compose_text.chosen_template(cid))
+    need_template = state.needs_template(compose_text.chosen_template(cid))
+
+    compose_text.question(rt, user, cid)  # a template chosen over typed text: what should it do?
+    compose_text.prime(rt, user, cid)  # the saved draft, the first time this session shows the box
+    st.text_area(
+        "Message",
+        key=keys["text"],
+        height=88,
+        # With the window closed only the registered template's own text may go (core refuses any other).
+        disabled=hard_block or need_template or state.templates_only,
+        placeholder="Choose a registered template below" if need_template else "Write a message…",
+        label_visibility="collapsed",
+        on_change=guarded(compose_text.save_draft),
+        args=(rt, user, cid),
+    )
+    compose_text.keep_on_leave(cid)
+    text = st.session_state.get(keys["text"]) or ""
     if template is not None:
         # Variables the contact has no value for are typed here; core fills the text with them.
         try:
@@ -192,23 +194,11 @@ def render(rt, user: User, view: ConversationView) -> None:
         for name in unknown:
             st.text_input(
                 esc(f"Value for {name.replace('_', ' ')}"),  # plain words: the label is its accessible name too
-                key=f"compose_var_{cid}_{name}",
+                key=f"{compose_text.values_prefix(cid)}{name}",
                 max_chars=200,
-                on_change=guarded(_apply_template),
-                args=(rt, user, cid, keys),
+                on_change=guarded(compose_text.fill_values),
+                args=(rt, user, cid),
             )
-
-    st.text_area(
-        "Message",
-        key=keys["text"],
-        height=110,
-        # With the window closed only the registered template's own text may go (core refuses any other).
-        disabled=hard_block or need_template or state.templates_only,
-        placeholder="Choose a registered template above" if need_template else "Write a message…",
-        label_visibility="collapsed",
-    )
-    text = st.session_state.get(keys["text"]) or ""
-    if template is not None:
         missing = missing_variables(text)
         if missing:
             names = ", ".join("{{" + m + "}}" for m in missing)
@@ -218,42 +208,68 @@ def render(rt, user: User, view: ConversationView) -> None:
         st.caption("Will be sent as:")
         st.text(expanded)
 
-    tools = st.columns([1, 3, 2], vertical_alignment="center")
-    with tools[0].popover("Emoji", icon="😀", disabled=hard_block or need_template):
-        grid = st.columns(8)
-        for i, char in enumerate(EMOJI):
-            grid[i % 8].button(
-                esc(char), key=f"emoji_{cid}_{i}", on_click=guarded(_append), args=(keys["text"], char), type="tertiary"
+    # One row that never wraps (Send stays on it); the count's words wrap inside their own space.
+    tools = st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False, key="composer_tools")
+    with tools:
+        if state.templates:
+            st.selectbox(
+                "Registered templates" if state.templates_only else "Template",
+                options=list(by_id),
+                format_func=lambda i: _template_label(by_id[i]),
+                index=None,
+                key=keys["template"],
+                placeholder="Insert a registered template…" if state.templates_only else "Insert a template…",
+                filter_mode="contains",
+                on_change=guarded(compose_text.choose_template),
+                args=(rt, user, cid),
+                disabled=hard_block,
+                label_visibility="collapsed",
+                width=280,
             )
-    with tools[1]:
+        with st.popover("Emoji", icon="😀", disabled=hard_block or need_template):
+            grid = st.columns(8)
+            for i, char in enumerate(EMOJI):
+                grid[i % 8].button(
+                    esc(char),
+                    key=f"emoji_{cid}_{i}",
+                    on_click=guarded(_append),
+                    args=(rt, user, cid, char),
+                    type="tertiary",
+                )
+        files = None
+        if not hard_block and not need_template:
+            attached = len(st.session_state.get(keys["files"]) or [])
+            with st.popover(
+                md("Attach ({count})", count=attached) if attached else "Attach", icon=":material/attach_file:"
+            ):
+                files = st.file_uploader(
+                    "Attach files",
+                    accept_multiple_files=True,
+                    key=keys["files"],
+                    label_visibility="collapsed",
+                    max_upload_size=state.upload.max_mb,  # the channel's largest file; exact limits checked below
+                    help=esc(state.upload.help),
+                )
         if state.channel == "sms":
-            st.caption(esc(segment_line(expanded)))
+            st.caption(esc(segment_line(expanded)), width="stretch")
         elif state.window is not None and state.templates_only:
-            st.caption("WhatsApp window closed: the template opens it again when the customer replies.")
-    files = None
-    if not hard_block and not need_template:
-        files = st.file_uploader(
-            "Attach files",
-            accept_multiple_files=True,
-            key=keys["files"],
-            label_visibility="collapsed",
-            max_upload_size=state.upload.max_mb,  # the channel's largest file; exact limits checked below
-            help=esc(state.upload.help),
+            st.caption(
+                "WhatsApp window closed: the template opens it again when the customer replies.", width="stretch"
+            )
+        else:
+            st.space("stretch")  # Send at the right end of the row
+        problems = check_files(state.channel, [(f.name, f.type, f.size) for f in files or []])
+        st.button(
+            "Send",
+            type="primary",
+            icon=":material/send:",
+            key=f"send_{cid}",
+            disabled=hard_block or need_template or bool(problems),
+            on_click=guarded(_send),
+            args=(rt, user, cid, keys),
         )
-    problems = check_files(state.channel, [(f.name, f.type, f.size) for f in files or []])
     for problem in problems:
         st.error(esc(problem))
-
     result = st.session_state.pop(keys["result"], None)
     if result:
         getattr(st, result[0])(esc(result[1]))
-    tools[2].button(
-        "Send",
-        type="primary",
-        icon=":material/send:",
-        key=f"send_{cid}",
-        width="stretch",
-        disabled=hard_block or need_template or bool(problems),
-        on_click=guarded(_send),
-        args=(rt, user, cid, keys),
-    )

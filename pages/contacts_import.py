@@ -16,7 +16,7 @@ import streamlit as st
 from core import contacts_csv
 from core.auth import User
 from core.errors import ParleyError
-from pages.common import plural
+from pages.format import plural
 from pages.session import guarded
 from pages.text import esc, md
 

@@ -7,6 +7,12 @@ back, never a traceback. Everything shown comes from one core call,
 opens it, and leaves the owner's read state alone when an admin or
 supervisor reads someone else's (rule 6). Who may work the conversation is
 decided there too (``view.permissions``).
+
+The page fits the window (``pages.layout.screen_page``): a compact header
+(contact, number, channel, sender, owner, status; actions on the same
+lines, the contact form and the transcript in popovers), then the thread,
+the one scroll area, then the composer, always on screen. *Mark unread*
+leaves for the inbox the way a link does (``pages.navigate``).
 """
 
 from __future__ import annotations
@@ -18,16 +24,21 @@ from core.actions import conversations as conv_actions
 from core.actions import optout
 from core.conversation_view import THREAD_PAGE, back_to, conversation_view
 from core.errors import NotFound, ParleyError
-from pages import composer, session, thread_view, transcript_export
-from pages.common import channel_badge
+from pages import composer, layout, navigate, session, thread_view, transcript_export
 from pages.contact_form import contact_editor
+from pages.format import channel_badge
 from pages.session import guarded
 from pages.text import esc, md
+
+PAGE_PATH = "conversation"  # this page's address (ui.py)
 
 rt = runtime.current()
 user = session.current_user(rt)
 if user is None:
     st.stop()
+if navigate.leaving(PAGE_PATH):
+    st.stop()  # on the way to the inbox (Mark unread): read nothing, mark nothing read again
+layout.screen_page()
 
 
 def back_page(where: str):
@@ -70,22 +81,23 @@ def _act(fn, *args, **kwargs) -> None:
         st.session_state["conversation_notice"] = str(exc)
 
 
-# ---- header --------------------------------------------------------------------------------
+def _mark_unread(rt, user, cid: int, back: str) -> None:
+    """Like a mail client: it waits, unread, in the inbox the agent goes back to."""
+    try:
+        conv_actions.do_set_read_state(rt.db, user, [cid], read=False)
+    except ParleyError as exc:
+        st.session_state["conversation_notice"] = str(exc)
+        return
+    navigate.request(PAGE_PATH, back)
+
+
+# ---- header: two lines ---------------------------------------------------------------------
 page, label = back_page(allowed.back_to)
-if page is not None:
-    st.page_link(page, label=esc(label), icon=":material/arrow_back:")
-st.subheader(esc(view.contact_label), anchor=False)
-st.caption(
-    md(
-        "{phone} · {channel} · via {sender} · owner: {owner}",
-        phone=phones.format_phone_display(detail["contact_phone"]),
-        channel=channel_badge(detail["channel"]),
-        sender=detail["sender_label"],
-        owner=detail["owner_name"] or "nobody",
-    )
-)
-badges = st.container(horizontal=True)
-with badges:
+title = st.container(horizontal=True, vertical_alignment="center", gap="small", key="conversation_title")
+with title:
+    if page is not None:
+        st.page_link(page, label=esc(label), icon=":material/arrow_back:")
+    st.subheader(esc(view.contact_label), anchor=False, width="content")
     if detail["status"] == "closed":
         st.badge("Closed", icon=":material/check_circle:", color="gray")
     else:
@@ -97,32 +109,7 @@ with badges:
     if detail["unread"] and not allowed.is_owner:
         # st.badge escapes brackets itself (which undoes esc): a badge of ours in md() instead.
         st.markdown(md(":blue-badge[Unread for {owner}]", owner=detail["owner_name"]), width="content")
-
-if detail.get("optout_flag") and not detail["opted_out"]:
-    with st.container(border=True):
-        st.warning(md("Possible opt-out request: “{flag}”", flag=detail["optout_flag"]), icon="🚩")
-        if can_work:
-            row = st.container(horizontal=True)
-            row.button(
-                "Confirm opt-out",
-                key="confirm_optout",
-                icon=":material/block:",
-                type="primary",
-                help="Opt this contact out of every sender and channel, as if they had replied STOP.",
-                on_click=guarded(_act),
-                args=(optout.do_confirm_opt_out, rt.db, user, cid),
-            )
-            row.button(
-                "Not an opt-out",
-                key="dismiss_optout",
-                icon=":material/close:",
-                help="Clear the flag; the contact keeps receiving messages.",
-                on_click=guarded(_act),
-                args=(optout.do_dismiss_optout_flag, rt.db, user, cid),
-            )
-
-actions = st.container(horizontal=True)
-with actions:
+    st.space("stretch")  # the actions at the right end
     if can_work:
         closed = detail["status"] == "closed"
         st.button(
@@ -133,32 +120,70 @@ with actions:
             args=(conv_actions.do_set_status, rt.db, user, [cid]),
             kwargs={"closed": not closed},
         )
-    if allowed.can_mark_unread and st.button("Mark unread", key="mark_unread", icon=":material/mark_chat_unread:"):
-        try:
-            conv_actions.do_set_read_state(rt.db, user, [cid], read=False)
-        except ParleyError as exc:
-            st.session_state["conversation_notice"] = str(exc)
-        else:
-            back, _ = back_page(allowed.back_to)
-            if back is not None:
-                st.switch_page(back)  # like a mail client: it waits, unread, in the inbox
+    if allowed.can_mark_unread:
+        st.button(
+            "Mark unread",
+            key="mark_unread",
+            icon=":material/mark_chat_unread:",
+            on_click=guarded(_mark_unread),
+            args=(rt, user, cid, allowed.back_to),
+        )
 
-if can_work:
-    unknown = detail["contact_name"] is None
-    with st.expander(
-        "Save as contact" if unknown else "Edit contact", icon=":material/person_add:" if unknown else ":material/edit:"
-    ):
-        if unknown:
-            contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
-        else:
-            contact_editor(rt, user, contact_id=detail["contact_id"], key=f"conv_contact_{cid}")
+facts = st.container(horizontal=True, vertical_alignment="center", gap="small", key="conversation_facts")
+with facts:
+    st.caption(
+        md(
+            "{phone} · {channel} · via {sender} · owner: {owner}",
+            phone=phones.format_phone_display(detail["contact_phone"]),
+            channel=channel_badge(detail["channel"]),
+            sender=detail["sender_label"],
+            owner=detail["owner_name"] or "nobody",
+        ),
+        width="stretch",
+    )
+    if can_work:
+        unknown = detail["contact_name"] is None
+        # One key whatever its label: saving an unknown number turns "Save as contact" into
+        # "Edit contact", and the popover stays the same one (its "Contact saved." in view).
+        with st.popover(
+            "Save as contact" if unknown else "Edit contact",
+            icon=":material/person_add:" if unknown else ":material/edit:",
+            type="tertiary",
+            key=f"conv_contact_popover_{cid}",
+        ):
+            if unknown:
+                contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
+            else:
+                contact_editor(rt, user, contact_id=detail["contact_id"], key=f"conv_contact_{cid}")
+    transcript_export.render(rt, user, detail)  # admins and the assignee only
 
-transcript_export.render(rt, user, detail)  # admins and the assignee only
+if detail.get("optout_flag") and not detail["opted_out"]:
+    flag = st.container(horizontal=True, vertical_alignment="center", gap="small", key="conversation_optout")
+    with flag:
+        st.warning(md("Possible opt-out request: “{flag}”", flag=detail["optout_flag"]), icon="🚩", width="stretch")
+        if can_work:
+            st.button(
+                "Confirm opt-out",
+                key="confirm_optout",
+                icon=":material/block:",
+                type="primary",
+                help="Opt this contact out of every sender and channel, as if they had replied STOP.",
+                on_click=guarded(_act),
+                args=(optout.do_confirm_opt_out, rt.db, user, cid),
+            )
+            st.button(
+                "Not an opt-out",
+                key="dismiss_optout",
+                icon=":material/close:",
+                help="Clear the flag; the contact keeps receiving messages.",
+                on_click=guarded(_act),
+                args=(optout.do_dismiss_optout_flag, rt.db, user, cid),
+            )
 
 notice = st.session_state.pop("conversation_notice", None)
 if notice:
     st.error(esc(notice))
 
-# ---- thread and composer -----------------------------------------------------------------
-thread_view.render(rt, user, view, on_header_change=st.rerun)  # header and composer depend on it
+# ---- thread (the one scroll area) and composer (always on screen) ---------------------------
+thread_view.render(rt, user, view, page_path=PAGE_PATH, on_header_change=st.rerun)  # header, composer depend on it
 composer.render(rt, user, view)

@@ -7,12 +7,19 @@ during the switch runs against the old page and blanks the new one (see
 tells the browser to open the address itself (``history.pushState`` +
 ``popstate``, Streamlit's Back/Forward path), and the browser stops the old
 page's timers before it asks for the new one. Each request is carried out once.
+
+A request is kept in the session until the browser arrives somewhere else
+(``settle``, called by the page script with the page it runs): until then the
+page that asked draws nothing but the request (``leaving``), so a run of it
+in between (a timed refresh already on its way) changes nothing, e.g. does
+not mark read again the conversation the agent just marked unread.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
+import secrets
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -30,7 +37,14 @@ export default function (component) {
 }
 """
 
-_nonces = itertools.count(1)
+PENDING_KEY = "_navigate_pending"
+
+
+@dataclass(frozen=True)
+class Request:
+    origin: str  # the url path of the page that asked ("conversation")
+    href: str  # where to ("inbox", "team?x=1")
+    nonce: str
 
 
 @functools.cache
@@ -38,7 +52,33 @@ def _component():
     return st.components.v2.component("parley.navigate", js=JS)
 
 
-def go(url_path: str, query: dict[str, str] | None = None) -> None:
-    """Open ``url_path`` (e.g. ``"inbox"``) in this browser tab, with ``query`` parameters."""
-    href = url_path + ("?" + "&".join(f"{k}={v}" for k, v in (query or {}).items()) if query else "")
-    _component()(data={"href": href, "nonce": f"{id(st.session_state)}-{next(_nonces)}"}, height=0)
+def href_for(url_path: str, query: dict[str, str] | None = None) -> str:
+    return url_path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def request(origin: str, url_path: str, query: dict[str, str] | None = None) -> None:
+    """From a callback: leave the page ``origin`` for ``url_path`` on this run (see ``leaving``)."""
+    st.session_state[PENDING_KEY] = Request(origin, href_for(url_path, query), secrets.token_hex(8))
+
+
+def pending(origin: str) -> Request | None:
+    """The request the page ``origin`` made and the browser has not carried out yet."""
+    req = st.session_state.get(PENDING_KEY)
+    return req if isinstance(req, Request) and req.origin == origin else None
+
+
+def leaving(origin: str) -> bool:
+    """On the page ``origin``: when it asked to leave, draw the request (once more) and say so;
+    the page then stops instead of drawing itself."""
+    req = pending(origin)
+    if req is None:
+        return False
+    _component()(data={"href": req.href, "nonce": req.nonce}, height=0)
+    return True
+
+
+def settle(current_url_path: str) -> None:
+    """The page script, for the page it runs: a request is done once the browser is elsewhere."""
+    req = st.session_state.get(PENDING_KEY)
+    if isinstance(req, Request) and req.origin != current_url_path:
+        del st.session_state[PENDING_KEY]

@@ -1,10 +1,11 @@
 """Older messages load when the agent scrolls to the top of the thread.
 
-A small component of our own sits above the first message shown. When it
-scrolls into view inside the thread's scroll area, it asks the server for
-more (an ``older`` event), and once the longer thread is drawn it puts the
-message that was on top back where the agent was looking, so the thread
-does not jump. Plain text only (``textContent``).
+A small component of our own sits above the first message shown. Once the
+thread has been at its newest message (where it opens), scrolling near its
+top or this line coming into view asks the server for more (an ``older``
+event), once per length of thread; when the longer thread is drawn it puts
+the message that was on top back where the agent was looking, so the
+thread does not jump. Plain text only (``textContent``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ export default function (component) {
     const row = document.createElement("div");
     row.className = "older";
     parentElement.appendChild(row);
-    state = parentElement[STATE] = { row, asked: null, keep: null, observer: null };
+    state = parentElement[STATE] = { row, asked: null, keep: null, observer: null, armed: false, area: null };
   }
+  state.data = data;
+  state.send = setTriggerValue;
   state.row.textContent = data.has_older ? "Loading older messages…" : data.first_text;
   state.row.classList.toggle("end", !data.has_older);
   const area = scroller(state.row);
@@ -48,13 +51,29 @@ export default function (component) {
     state.keep = null;
   }
   if (state.observer) state.observer.disconnect();
-  if (!data.has_older || !area) return;
+  if (!area) return;
+  const ask = () => {
+    const now = state.data;
+    if (!state.armed || !now.has_older || state.asked === now.shown) return; // one request per length
+    state.asked = now.shown;
+    state.keep = { shown: now.shown, fromBottom: area.scrollHeight - area.scrollTop };
+    state.send("older", now.shown);
+  };
+  // Armed once the thread has been at its newest message (Streamlit scrolls it there on open):
+  // the way down is not "the agent scrolled up". Then near the top a scroll asks, and so does
+  // this line coming into view (the observer), whichever comes first.
+  const atEnd = () => area.scrollTop + area.clientHeight >= area.scrollHeight - 40;
+  if (state.area !== area) {
+    state.area = area;
+    area.addEventListener("scroll", () => {
+      if (atEnd()) state.armed = true;
+      else if (area.scrollTop < 200) ask();
+    });
+  }
+  if (atEnd() && area.scrollTop > 0) state.armed = true;
+  if (!data.has_older) return;
   state.observer = new IntersectionObserver((entries) => {
-    if (!entries.some((e) => e.isIntersecting)) return;
-    if (state.asked === data.shown) return; // one request per length of thread
-    state.asked = data.shown;
-    state.keep = { shown: data.shown, fromBottom: area.scrollHeight - area.scrollTop };
-    setTriggerValue("older", data.shown);
+    if (entries.some((e) => e.isIntersecting)) ask();
   }, { root: area, rootMargin: "200px 0px 0px 0px" });
   state.observer.observe(state.row);
 }

@@ -18,6 +18,7 @@ import streamlit as st
 from core import stats
 from core.errors import ParleyError
 from core.stats_drill import Drill, conversations_for
+from pages.format import plural
 from pages.session import guarded
 from pages.text import esc, md
 
@@ -117,7 +118,7 @@ def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) ->
 
 
 def describe(f: stats.StatsFilter) -> str:
-    return f"{f.start:%b %d, %Y} – {f.end:%b %d, %Y} ({f.days} days, {f.timezone})"
+    return f"{f.start:%b %d, %Y} – {f.end:%b %d, %Y} ({plural(f.days, 'day')}, {f.timezone})"
 
 
 def load(fn: Callable[..., Any], *args: Any) -> Any:

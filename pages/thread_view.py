@@ -2,12 +2,19 @@
 
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
 no HTML). Everything else that carries user or provider text goes through
-``esc``/``md`` before it reaches Markdown. The thread is drawn with the page
-(and again by its own buttons); a watcher fragment that draws nothing asks the
-database every two seconds for the conversation's version (one primary-key
-read) and reruns the page only when it moved. What a status is called and
-which messages may be retried is core's (``core.labels``,
-``core.conversation_view``).
+``esc``/``md`` before it reaches Markdown. The thread lives in a fragment
+that re-runs every two seconds; it asks the database for the conversation's
+version (one primary-key read) and calls ``conversation_view`` again only
+when it moved, redrawing from the copy in the session otherwise. What a
+status is called and which messages may be retried is core's
+(``core.labels``, ``core.conversation_view``); a queued bubble says why it
+waits and until when (``pages.format.queued_text``).
+
+The thread is the page's one scroll area (``thread_box``, stretched to the
+window by ``pages.layout.screen_page``): it opens scrolled to its newest
+message (Streamlit's autoscroll of a fixed-height container of chat
+messages), and scrolling to its top loads the page of older messages
+before (``pages.older_messages``), keeping the agent's place.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from core.actions import messaging
 from core.auth import User
 from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
 from core.errors import ParleyError
-from pages.common import STATUS_ICONS, fmt_time
+from pages import navigate
+from pages.format import STATUS_ICONS, fmt_time, queued_text
+from pages.older_messages import older_messages
 from pages.session import guarded
 from pages.text import Markdown, esc, md
 
@@ -67,6 +76,9 @@ def date_header(day: dt.date, user: User) -> str:
 def status_line(msg: dict, user: User) -> Markdown:
     """Markdown for an outgoing message's status (DESIGN.md status icons), in core's words."""
     text = msg["status_text"]
+    waiting = queued_text(msg, user.timezone)  # "🕓 Queued — outside business hours, goes at 8:00 AM"
+    if waiting is not None:
+        return md("{waiting}", waiting=waiting)
     icon = Markdown(STATUS_ICONS.get(text.status, "•"))  # ours: colour directives around an icon
     if text.until is not None:
         when = fmt_time(text.until, user.timezone)
@@ -192,30 +204,30 @@ def remember(view: ConversationView, limit: int) -> None:
     st.session_state[VIEW_KEY] = (view.conversation_id, limit, view)
 
 
-def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> None:
+def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_change=None) -> None:
     """The live thread, starting from ``view``. ``on_header_change()`` runs when a reload
-    changed what the header or the composer show (opt-out, window, owner, closed)."""
+    changed what the header or the composer show (opt-out, window, owner, closed). Once the
+    page ``page_path`` asked to be left (``pages.navigate``), a timed run reads nothing (it
+    would mark read again the conversation just marked unread)."""
     st.html(THREAD_CSS)
     cid = view.conversation_id
     limit_key = f"thread_limit_{cid}"
     st.session_state.setdefault(limit_key, THREAD_PAGE)
 
-    def is_stale(shown, limit: int) -> bool:
+    @st.fragment(run_every=LIVE_SECONDS)
+    def live() -> None:
+        if navigate.pending(page_path):
+            return
+        limit = st.session_state[limit_key]
+        shown = st.session_state.get(VIEW_KEY)
         current = shown[2] if shown and shown[0] == cid else None
-        return (
+        stale = (
             current is None
             or shown[1] != limit
             or versions.conversation_version(rt.db, cid) != current.version
             or (current.refresh_at is not None and clock.utcnow() >= current.refresh_at)
         )
-
-    # The thread is drawn with the page, and again by its own buttons (Load older, Retry).
-    @st.fragment
-    def thread_part() -> None:
-        limit = st.session_state[limit_key]
-        shown = st.session_state.get(VIEW_KEY)
-        current = shown[2] if shown and shown[0] == cid else None
-        if is_stale(shown, limit):
+        if stale:
             try:
                 fresh = conversation_view(rt.db, user, cid, limit=limit)
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
@@ -227,40 +239,26 @@ def render(rt, user: User, view: ConversationView, *, on_header_change=None) -> 
             current = fresh
         draw(rt, user, current, limit_key)
 
-    thread_part()
+    live()
 
-    # What keeps it live is a watcher that draws nothing: every LIVE_SECONDS it compares the
-    # conversation's version and, only when it moved, reruns the page (which reloads the view,
-    # marks it read for its owner, and redraws header, thread and composer). Redrawing a
-    # 200-message thread every two seconds on every open page is what starved the webhooks
-    # (bench/bench_webhooks.py --live-pages 10).
-    @st.fragment(run_every=LIVE_SECONDS)
-    def watch() -> None:
-        if not is_stale(st.session_state.get(VIEW_KEY), st.session_state[limit_key]):
-            return
-        # A click that arrived meanwhile (the sidebar, a link) waits as a rerun of its own page;
-        # st.rerun() now would be merged into it with this page's address, and the click lost.
-        # Streamlit acts on a waiting rerun at the next element a script draws: this empty one
-        # lets the click win, and otherwise shows nothing.
-        st.empty()
-        st.rerun()
 
-    watch()
+def _more(limit_key: str) -> None:
+    """The agent scrolled to the top: one more page of older messages."""
+    st.session_state[limit_key] = st.session_state.get(limit_key, THREAD_PAGE) + THREAD_PAGE
 
 
 def draw(rt, user: User, thread: ConversationView, limit_key: str) -> None:
     notice = st.session_state.pop("thread_notice", None)
+    # A fixed height makes it a scroll area that Streamlit keeps at its newest message; the
+    # page's frame stretches it to the window (pages.layout.SCREEN_CSS).
     box = st.container(height=560, border=True, key="thread_box")
     with box:
-        if thread.has_older:
-            st.button(
-                "Load older messages",
-                key="load_older",
-                icon=":material/history:",
-                on_click=guarded(
-                    lambda: st.session_state.update({limit_key: st.session_state[limit_key] + THREAD_PAGE})
-                ),
-            )
+        older_messages(
+            f"older_{thread.conversation_id}",
+            shown=len(thread.messages),
+            has_older=thread.has_older,
+            on_more=functools.partial(_more, limit_key),
+        )
         if not thread.messages:
             st.caption("No messages yet.")
         day = None

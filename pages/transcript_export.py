@@ -1,8 +1,9 @@
 """The transcript control on the Conversation page: prepare PDF and TXT, download them.
 
 Shown only to admins and the conversation's assignee; ``core.transcripts``
-refuses everyone else anyway. Long transcripts show a progress bar while
-they are prepared.
+refuses everyone else anyway. A popover in the page's header (the page
+fits the window; the thread keeps the room). Long transcripts show a
+progress bar while they are prepared.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import streamlit as st
 
 from core import transcripts
 from core.errors import ParleyError
+from pages.format import plural
 from pages.text import esc, md
 
 
@@ -19,7 +21,7 @@ def render(rt, user, detail: dict) -> None:
         return
     cid = detail["conversation_id"]
     key = f"transcript.{cid}"
-    with st.expander("Export transcript", icon=":material/description:"):
+    with st.popover("Export transcript", icon=":material/description:", type="tertiary"):
         st.caption(
             "A PDF and a text file of every message, with times in your time zone. Files stay downloadable "
             "one by one from the thread."
@@ -42,7 +44,7 @@ def render(rt, user, detail: dict) -> None:
         if ready is None:
             return
         st.caption(
-            md("{count} messages, {pages} PDF pages.", count=f"{ready.message_count:,}", pages=f"{ready.pages:,}")
+            md("{count}, {pages}.", count=plural(ready.message_count, "message"), pages=plural(ready.pages, "PDF page"))
         )
         row = st.container(horizontal=True)
         row.download_button(

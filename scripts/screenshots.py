@@ -119,7 +119,15 @@ def shoot(out: Path) -> None:
                         break
                 inbox.wait_for_url(re.compile(r"/conversation\?id=\d+"), timeout=60_000)
                 inbox.locator("[data-testid=stChatMessage]").last.wait_for(state="visible", timeout=60_000)
+                inbox.locator("[data-testid=stTextArea] textarea").wait_for(state="visible", timeout=60_000)
+                inbox.locator("[data-testid=stSelectbox] input").first.wait_for(state="visible", timeout=60_000)
                 settle(inbox)
+                # The thread scrolls itself to its newest message (smoothly): picture it once there.
+                inbox.wait_for_function(
+                    "() => { const a = document.querySelector('.st-key-thread_box');"
+                    " return a && a.scrollTop + a.clientHeight >= a.scrollHeight - 2; }",
+                    timeout=30_000,
+                )
                 inbox.screenshot(path=str(out / "conversation.png"))
 
                 team = signed_in(browser, base, "admin")
@@ -134,8 +142,10 @@ def shoot(out: Path) -> None:
                 dialog.get_by_text("Assign conversations").wait_for(timeout=30_000)
                 dialog.locator("[data-testid=stSelectbox]").click()
                 team.get_by_role("option", name=re.compile(r"James .*\(@james\)")).first.click()
-                dialog.get_by_role("button", name="Assign", exact=True).wait_for(state="visible")
+                assign = dialog.get_by_role("button", name="Assign", exact=True)
+                assign.wait_for(state="visible")
                 settle(team)
+                team.wait_for_function("(b) => !b.disabled", arg=assign.element_handle(), timeout=30_000)
                 team.screenshot(path=str(out / "assign.png"))
                 browser.close()
         finally:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import clock, events, phones
+from core import clock, contact_fields, events, phones
 from core.campaigns.ownership import reply_owners
 from core.compliance import keywords
 from core.db import Transaction
@@ -83,7 +83,7 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
         first_name: dict[str, str | None] = {}
         for it in fresh:
             if it.event.from_number not in first_name:
-                first_name[it.event.from_number] = (it.event.profile_name or "").strip() or None
+                first_name[it.event.from_number] = contact_fields.name_from_provider(it.event.profile_name)
         ids = tx.next_ids("seq_contacts", len(new_numbers))
         names = [first_name[n] for n in new_numbers]
         stamp = pd.to_datetime([now] * len(ids))

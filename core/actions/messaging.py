@@ -26,6 +26,7 @@ from core.compliance import window as wa_window
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.providers.base import NOT_SENT, QUEUED
+from core.unicode_text import require_valid
 
 MAX_BODY = {"sms": 1600, "whatsapp": 4096}
 VARIABLE_RE = templates.VARIABLE_RE
@@ -196,7 +197,7 @@ def _values(detail: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, s
 
 def prepare_body(text: str | None) -> str:
     """Expand :shortcodes: and check what carriers cannot take."""
-    body = emoji.emojize(text or "", language="alias").strip()
+    body = emoji.emojize(require_valid(text or ""), language="alias").strip()
     if "\x00" in body:
         raise ValidationError("The message contains a NUL character, which cannot be sent; remove it and try again.")
     return body
@@ -363,7 +364,20 @@ def _recheck_and_write_outbound(tx: Transaction, plan: SendPlan, viewer: User, s
         if blocked:
             plan.status, plan.error_reason, plan.release_at = NOT_SENT, _short_reason(now, templates_only), None
     plan.conversation = now
-    return write_outbound(tx, plan, viewer.id, stored_media)
+    message_id = write_outbound(tx, plan, viewer.id, stored_media)
+    reopen_answered(tx, detail["conversation_id"], viewer.id, owner_id)
+    return message_id
+
+
+def reopen_answered(tx: Transaction, conversation_id: int, actor_id: int, owner_id: int | None) -> None:
+    """An agent who writes in a closed conversation is working it again: it reopens in the same
+    write as the message, as *Reopen* would (the composer says so before: "sending reopens it")."""
+    reopened = tx.fetchall(
+        "UPDATE conversations SET status = 'open', closed_at = NULL WHERE id = ? AND status = 'closed' RETURNING id",
+        [conversation_id],
+    )
+    if reopened:
+        tx.publish(events.CONVERSATION_REOPENED, conversation_id=conversation_id, actor_id=actor_id, owner_id=owner_id)
 
 
 def _registered(tx: Transaction, template_id: int) -> bool:

@@ -56,6 +56,7 @@ from core.providers.base import (
     WebhookBatch,
     WebhookRequest,
 )
+from core.unicode_text import loads_json
 
 log = logging.getLogger("parley.providers.simulator")
 
@@ -316,7 +317,7 @@ class SimulatorProvider:
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:
-            data = json.loads(req.body)
+            data = loads_json(req.body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
             raise MalformedWebhook(f"Simulator webhook is not readable JSON: {reason}") from exc

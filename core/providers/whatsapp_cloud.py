@@ -48,6 +48,7 @@ from core.providers.base import (
     WebhookBatch,
     WebhookRequest,
 )
+from core.unicode_text import loads_json
 
 log = logging.getLogger("parley.providers.whatsapp")
 
@@ -232,7 +233,7 @@ class WhatsAppCloudProvider:
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:
-            data = json.loads(req.body)
+            data = loads_json(req.body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
             raise MalformedWebhook(f"WhatsApp webhook is not readable JSON: {reason}") from exc

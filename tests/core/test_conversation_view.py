@@ -197,6 +197,21 @@ def test_outside_hours_and_the_window_closing_first(db, ws):
     assert view.refresh_at == dt.datetime(2027, 1, 16, 9, 0)  # the notice changes when the hours open
 
 
+def test_the_hours_beside_a_release_for_business_hours_and_a_closed_conversation(db, ws):
+    view = conversation_view(db, ws["maria"], ws["c_sms"])
+    assert (view.composer.hours_notice, view.composer.reopen_notice) == (None, None)  # open, hours open
+    f.set_hours(db, weekly={"5": [["09:00", "17:00"]]})  # Saturdays only (UTC)
+    db.write(lambda tx: tx.execute("UPDATE conversations SET status = 'closed' WHERE id = ?", [ws["c_sms"]]))
+    composer = conversation_view(db, ws["maria"], ws["c_sms"]).composer
+    assert composer.hours_notice == "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+    assert composer.reopen_notice == "This conversation is closed: sending reopens it."
+    assert conversation_view(db, ws["sam"], ws["c_sms"]).composer.reopen_notice is None  # cannot send at all
+    # Held only by the recipient's quiet hours: no business hours to show.
+    f.set_hours(db, weekly={str(d): [["00:00", "24:00"]] for d in range(7)}, quiet=("18:00", "19:00"))
+    composer = conversation_view(db, ws["maria"], ws["c_sms"]).composer
+    assert composer.release_notice is not None and composer.hours_notice is None
+
+
 def test_opted_out_and_disabled_sender_block_everything(db, ws):
     db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["zoe"]]))
     composer = conversation_view(db, ws["maria"], ws["c_sms"]).composer

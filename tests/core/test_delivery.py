@@ -56,7 +56,7 @@ def dispatcher(db, provider):
 
 def row(db, mid):
     return db.dicts(
-        "SELECT m.status, m.provider_message_id, m.error_code, m.error_reason, m.release_at, "
+        "SELECT m.status, m.provider_message_id, m.error_code, m.error_reason, m.release_at, m.queued_reason, "
         "o.state, o.attempts, o.due_at FROM messages m JOIN outbox o ON o.message_id = m.id "
         "WHERE m.id = ? ORDER BY o.id DESC LIMIT 1",
         [mid],
@@ -101,6 +101,7 @@ def test_retryable_errors_back_off_then_succeed(db, ws):
     r = row(db, mid)
     assert r["status"] == "queued" and r["state"] == "pending" and r["due_at"] > start
     assert r["release_at"] == r["due_at"]  # the bubble shows when it will go again
+    assert r["queued_reason"] == "retry"  # and why it waits (pages.format.queued_text)
     assert d.step() is False  # not due yet
     for _ in range(2):
         clock.freeze(row(db, mid)["due_at"] + dt.timedelta(seconds=1))

@@ -249,3 +249,19 @@ def test_sending_clears_the_authors_draft_in_the_same_write(db, ws):
     drafts.do_save_draft(db, ws["maria"], ws["c_sms"], "See you Monday")
     messaging.do_send(db, ws["maria"], ws["c_sms"], "See you Monday")
     assert drafts.get_draft(db, ws["maria"], ws["c_sms"]) == ""
+
+
+def test_writing_in_a_closed_conversation_reopens_it_with_the_message(db, ws):
+    from core.actions import conversations
+
+    conversations.do_set_status(db, ws["maria"], [ws["c_sms"]], closed=True)
+    heard = []
+    db.subscribe("conversation.reopened", heard.append)
+    mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "One more thing about Thursday")
+    assert db.fetchone("SELECT status, closed_at FROM conversations WHERE id = ?", [ws["c_sms"]]) == ("open", None)
+    assert message(db, mid)["status"] == "queued"
+    assert [(e.payload["conversation_id"], e.payload["actor_id"], e.payload["owner_id"]) for e in heard] == [
+        (ws["c_sms"], ws["maria"].id, ws["maria"].id)
+    ]
+    messaging.do_send(db, ws["maria"], ws["c_sms"], "And the parking")  # already open: nothing more to say
+    assert len(heard) == 1

@@ -146,6 +146,7 @@ def test_whatsapp_cloud_receives_header_body_and_button_parameters(db, ws):
     assert sent.json == {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
+        "biz_opaque_callback_data": f"parley:{mid}",  # the send's own reference (a lookup finds it by it)
         "to": db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["contact"]]),
         "type": "template",
         "template": {

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -139,16 +141,107 @@ def parley(tmp_path_factory, demo_template):
     stop_parley(proc)
 
 
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not Path(CHROMIUM).exists():
+        return f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def skip_or_fail_without_browser() -> None:
+    """Skip with a printed reason; with ``PARLEY_REQUIRE_BROWSER=1`` (CI) fail instead."""
+    reason = browser_missing()
+    if reason is None:
+        return
+    if os.environ.get("PARLEY_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"PARLEY_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    print(f"\nbrowser tests skipped: {reason}")
+    pytest.skip(reason)
+
+
+# The browsers open in this process, so a failing test's pages can be saved (see the hook below).
+_OPEN_BROWSERS: list = []
+
+
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    skip_or_fail_without_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        _OPEN_BROWSERS.append(b)
+        try:
+            yield b
+        finally:
+            _OPEN_BROWSERS.remove(b)
+            b.close()
+
+
+# Browser contexts a test opened through a helper (tests/e2e/scenario.py): closed when the test ends,
+# passed or failed, so a failed test leaves no signed-in tab polling the server for the next one.
+CONTEXTS_TO_CLOSE: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_helper_contexts():
+    yield
+    while CONTEXTS_TO_CLOSE:
+        context = CONTEXTS_TO_CLOSE.pop()
+        try:
+            context.close()
+        except Exception:  # already closed by the test, or its browser went away
+            pass
+
+
+# ---- what a failing browser test leaves behind ---------------------------------------------------
+
+
+def artifacts_dir() -> Path:
+    """Where failing browser tests leave their screenshots and page text (``PARLEY_E2E_ARTIFACTS`` or a temp dir)."""
+    chosen = os.environ.get("PARLEY_E2E_ARTIFACTS")
+    path = Path(chosen) if chosen else Path(tempfile.gettempdir()) / f"parley-e2e-artifacts-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_open_pages(test_name: str) -> list[Path]:
+    """A screenshot and the visible text of every page still open in the test's browsers."""
+    saved: list[Path] = []
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)[:120]
+    out = artifacts_dir()
+    for b in list(_OPEN_BROWSERS):
+        for ci, context in enumerate(b.contexts):
+            for pi, pg in enumerate(context.pages):
+                shot, words = out / f"{stem}-context{ci}-page{pi}.png", out / f"{stem}-context{ci}-page{pi}.txt"
+                try:
+                    pg.screenshot(path=str(shot), full_page=True, timeout=15_000)
+                    saved.append(shot)
+                except Exception as exc:  # a crashed or closing page: say so, keep going
+                    shot.with_suffix(".png.error").write_text(str(exc))
+                try:
+                    text = f"URL: {pg.url}\nTitle: {pg.title()}\n\n" + pg.inner_text("body", timeout=15_000)
+                except Exception as exc:
+                    text = f"URL: {pg.url}\n(the page's text could not be read: {exc})"
+                words.write_text(text, encoding="utf-8")
+                saved.append(words)
+    return saved
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and call.when in ("setup", "call") and _OPEN_BROWSERS:
+        saved = save_open_pages(item.nodeid)
+        if saved:
+            lines = "\n".join(str(p) for p in saved)
+            report.sections.append(("browser artifacts", f"saved in {artifacts_dir()}:\n{lines}"))
+            print(f"\nbrowser artifacts of {item.nodeid}: {artifacts_dir()}")
+    return report
 
 
 @pytest.fixture
@@ -164,7 +257,8 @@ def sign_in(page, base: str, username: str, password: str = "parley-demo") -> No
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text("My Inbox").first.wait_for(timeout=30_000)
+    # Signed in: every role's sidebar has the Sign out button (supervisors have no My Inbox).
+    page.get_by_role("button", name="Sign out", exact=True).wait_for(timeout=30_000)
     # The browser trades the sign-in ticket for the HttpOnly cookie just after the first signed-in
     # run; navigating before that lands on the sign-in form again. Wait for the cookie.
     deadline = time.time() + 15

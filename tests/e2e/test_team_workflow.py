@@ -301,8 +301,8 @@ def test_incoming_message_shows_live_in_the_open_conversation(parley, new_contex
 
 
 def test_what_she_is_typing_survives_a_message_arriving(parley, new_context):
-    """The live thread reruns the page when a message arrives (pages/thread_view.py): the words
-    in the composer, not yet sent, stay where they are."""
+    """A message arriving redraws the live thread (pages/thread_view.py): the words in the
+    composer, not yet sent, stay where they are."""
     base, _, ids = parley
     cid, phone, our_number, name = ids["maria_sms_conversations"][0]
     page = open_signed_in(new_context(), base, "maria", f"/conversation?id={cid}")

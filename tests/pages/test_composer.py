@@ -81,14 +81,19 @@ def test_send_queues_the_message_and_clears_the_box(app_as, demo_db, sms):
 def test_send_outside_hours_says_when_it_goes(app_as, demo_db, sms):
     set_hours(demo_db, weekly=SATURDAYS)
     at = app_as("maria", PAGE, {"id": sms})
-    assert texts(at, "info") == ["Outside business hours: this will be queued until Sat 4:00 AM."]
+    # Beside it, the workspace's hours (in their own zone) and when they open (in the viewer's).
+    assert texts(at, "info") == [
+        "Outside business hours: this will be queued until Sat 4:00 AM.  \n"
+        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+    ]
     at.text_area(key=f"compose_text_{sms}").input("We open on Saturday")
     at.button(key=f"send_{sms}").click().run()
     status, release_at = demo_db.fetchone(
         "SELECT status, release_at FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [sms]
     )
     assert (status, release_at) == ("queued", dt.datetime(2027, 1, 16, 9, 0))
-    assert "12:00 PM · María López · 🕓 Queued until Sat 4:00 AM" in texts(at, "caption")
+    # The bubble says why it waits and until when.
+    assert "12:00 PM · María López · 🕓 Queued — outside business hours, goes Sat at 4:00 AM" in texts(at, "caption")
 
 
 def test_empty_send_gives_one_sentence(app_as, demo_db, sms):
@@ -166,6 +171,66 @@ def test_template_fills_text_and_lists_missing_variables(app_as, demo_db, sms):
     assert texts(at, "warning") == ["Fill in {{date}} before sending: this contact has no value for it."]
 
 
+def test_a_template_over_typed_text_asks_first(app_as, demo_db, sms):
+    add_template(demo_db, name="Office hours", channel="sms", body="Our office is open Monday to Friday, 8 to 5.")
+    at = app_as("maria", PAGE, {"id": sms})
+    box_key, question_text = f"compose_text_{sms}", "You have already written something. What should the template do?"
+
+    def choose(name: str) -> None:
+        picker = at.selectbox(key=f"compose_template_{sms}")
+        picker.select(next(o for o in picker.options if o.startswith(name))).run()
+
+    at.text_area(key=box_key).input("Hi Sofía, about Thursday:").run()
+    choose("Office hours")
+    assert question_text in texts(at, "markdown")
+    assert at.text_area(key=box_key).value == "Hi Sofía, about Thursday:"  # nothing replaced while it asks
+    assert at.selectbox(key=f"compose_template_{sms}").value is None  # the picker is ready again
+
+    at.button(key=f"compose_keep_{sms}").click().run()
+    assert question_text not in texts(at, "markdown")
+    assert at.text_area(key=box_key).value == "Hi Sofía, about Thursday:"
+
+    choose("Office hours")
+    at.button(key=f"compose_add_{sms}").click().run()
+    assert (
+        at.text_area(key=box_key).value == "Hi Sofía, about Thursday:\n\nOur office is open Monday to Friday, 8 to 5."
+    )
+
+    at.text_area(key=box_key).input("Something else entirely").run()
+    choose("Office hours")
+    at.button(key=f"compose_replace_{sms}").click().run()
+    assert at.text_area(key=box_key).value == "Our office is open Monday to Friday, 8 to 5."
+    # The text is the draft too (kept in the database, per user and conversation).
+    assert (
+        demo_db.scalar(
+            "SELECT body FROM drafts WHERE conversation_id = ? AND user_id = ?", [sms, uid(demo_db, "maria")]
+        )
+        == "Our office is open Monday to Friday, 8 to 5."
+    )
+
+
+def test_a_draft_is_kept_and_found_again_by_a_new_session(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.text_area(key=f"compose_text_{sms}").input("Half-written answer").run()
+    assert demo_db.scalar("SELECT body FROM drafts WHERE conversation_id = ?", [sms]) == "Half-written answer"
+    again = app_as("maria", PAGE, {"id": sms})  # another browser, or after a restart
+    assert again.text_area(key=f"compose_text_{sms}").value == "Half-written answer"
+    assert app_as("admin", PAGE, {"id": sms}).text_area(key=f"compose_text_{sms}").value == ""  # Maria's alone
+    again.button(key=f"send_{sms}").click().run()
+    assert again.text_area(key=f"compose_text_{sms}").value == ""
+    assert demo_db.scalar("SELECT count(*) FROM drafts WHERE conversation_id = ?", [sms]) == 0
+
+
+def test_a_closed_conversation_says_sending_reopens_it(app_as, demo_db, sms):
+    demo_db.write(lambda tx: tx.execute("UPDATE conversations SET status = 'closed' WHERE id = ?", [sms]))
+    at = app_as("maria", PAGE, {"id": sms})
+    assert "This conversation is closed: sending reopens it." in texts(at, "info")
+    at.text_area(key=f"compose_text_{sms}").input("One more thing")
+    at.button(key=f"send_{sms}").click().run()
+    assert demo_db.scalar("SELECT status FROM conversations WHERE id = ?", [sms]) == "open"
+    assert "This conversation is closed: sending reopens it." not in texts(at, "info")
+
+
 def test_whatsapp_window_open_says_how_long(app_as, demo_db, frozen):
     set_hours(demo_db, weekly=ALWAYS)
     cid = whatsapp(demo_db, hours_ago=2)
@@ -204,7 +269,10 @@ def test_window_closing_before_the_release_is_announced(app_as, demo_db, frozen)
     cid = whatsapp(demo_db, hours_ago=22)  # closes at 2:00 PM in New York, Saturday is the next opening
     at = app_as("maria", PAGE, {"id": cid})
     assert texts(at, "success") == ["Customer care window open — 2 h 0 min left"]
-    assert texts(at, "info") == ["Outside business hours: this will be queued until Sat 4:00 AM."]
+    assert texts(at, "info") == [
+        "Outside business hours: this will be queued until Sat 4:00 AM.  \n"
+        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+    ]
     assert texts(at, "warning") == [
         "The WhatsApp window closes at 2:00 PM, before this could go: free text will not be sent then, "
         "only a registered template."

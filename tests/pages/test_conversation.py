@@ -155,11 +155,12 @@ def test_not_sent_shows_reason(app_as, demo_db):
     assert any("⚠" in c and "Not sent — Contact opted out" in c for c in texts(at, "caption"))
 
 
-def test_queued_message_shows_release_time(app_as, demo_db):
+def test_a_queued_bubble_says_why_it_waits_and_until_when(app_as, demo_db):
     import datetime as dt
 
     from core import clock
 
+    clock.freeze(dt.datetime(2027, 1, 13, 17, 0))  # Wednesday 12:00 PM in New York, Maria's zone
     cid, mid = demo_db.fetchone(
         "SELECT m.conversation_id, m.id FROM messages m JOIN conversations c "
         "ON c.id = m.conversation_id WHERE c.owner_id = ? AND m.direction = 'out' "
@@ -168,12 +169,14 @@ def test_queued_message_shows_release_time(app_as, demo_db):
     )
     demo_db.write(
         lambda tx: tx.execute(
-            "UPDATE messages SET status = 'queued', release_at = ? WHERE id = ?",
-            [clock.utcnow() + dt.timedelta(hours=5), mid],
+            "UPDATE messages SET status = 'queued', release_at = ?, queued_reason = 'business_hours' WHERE id = ?",
+            [dt.datetime(2027, 1, 14, 13, 0), mid],
         )
     )
     at = app_as("maria", PAGE, {"id": cid})
-    assert any("🕓 Queued until" in c for c in texts(at, "caption"))
+    assert any(
+        c.endswith("· 🕓 Queued — outside business hours, goes tomorrow at 8:00 AM") for c in texts(at, "caption")
+    ), texts(at, "caption")
 
 
 def test_interrupted_message_retries_in_one_click(app_as, demo_db):
@@ -219,11 +222,20 @@ def test_media_inline_images_and_downloads(app_as, demo_db, kind):
 
 
 def test_mark_unread_sends_owner_back_unread(app_as, demo_db):
+    from pages import navigate
+
     cid = an_unread_conversation(demo_db, "maria")
     at = app_as("maria", PAGE, {"id": cid})
     assert not unread_for_owner(demo_db, cid)
     at.button(key="mark_unread").click().run()
     assert unread_for_owner(demo_db, cid)
+    # The browser is asked to open My Inbox (as a link would); until it has, a run of this page
+    # (a timed refresh on its way) draws nothing and does not mark it read again.
+    request = at.session_state[navigate.PENDING_KEY]
+    assert (request.origin, request.href) == ("conversation", "inbox")
+    at.run()
+    assert unread_for_owner(demo_db, cid)
+    assert not at.text_area and not at.subheader
 
 
 def test_close_and_reopen(app_as, demo_db):

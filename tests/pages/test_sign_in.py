@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from core import auth, queries, sessions
 from core.errors import SignInError
 from generator.demo import DEMO_PASSWORD, DEMO_SIGN_INS
-from pages import common, session
+from pages import session
+from pages.format import contact_label
 from pages.session import SESSION_KEY
 from tests.conftest import ROOT, demo_user
 
@@ -187,7 +188,7 @@ def test_a_bookmarked_conversation_opens_right_after_signing_in(demo_db):
     sign_in(at, "maria", DEMO_PASSWORD)
     assert not at.exception and not at.error
     assert signed_in_as(at, demo_db) == maria.id
-    assert common.contact_label(name, phone) in texts(at, "subheader")[0].replace("\\", "")
+    assert contact_label(name, phone) in texts(at, "subheader")[0].replace("\\", "")
     assert at.chat_message
 
 

@@ -16,8 +16,9 @@ def a_conversation_of(db, username) -> int:
     )
 
 
-def expanders(at) -> list[str]:
-    return [str(e.proto.label) for e in at.expander]
+def popovers(at) -> list[str]:
+    """The labels of the page's popovers (the transcript sits in one, in the header)."""
+    return [str(b.proto.popover.label) for b in at.get("popover")]
 
 
 @pytest.mark.parametrize("username", ["maria", "admin"])
@@ -25,7 +26,7 @@ def test_the_assignee_and_admins_prepare_both_files(app_as, demo_db, username):
     cid = a_conversation_of(demo_db, "maria")
     at = app_as(username, PAGE, {"id": cid})
     assert not at.exception
-    assert "Export transcript" in expanders(at)
+    assert "Export transcript" in popovers(at)
     at.button(key=f"prepare_{cid}").click().run()
     assert not at.exception and not at.error
     labels = {str(b.proto.label): b.proto for b in at.get("download_button")}
@@ -45,4 +46,16 @@ def test_supervisors_and_other_agents_get_no_export(app_as, demo_db, username):
     cid = a_conversation_of(demo_db, "maria")
     at = app_as(username, PAGE, {"id": cid})
     assert not at.exception
-    assert "Export transcript" not in expanders(at)
+    assert "Export transcript" not in popovers(at)
+
+
+def test_one_message_on_one_page_is_counted_in_the_singular(app_as, demo_db):
+    from tests import factories as f
+
+    maria = demo_user(demo_db, "maria").id
+    sms = demo_db.scalar("SELECT id FROM senders WHERE channel = 'sms' ORDER BY id LIMIT 1")
+    cid = f.add_conversation(demo_db, contact_id=f.add_contact(demo_db, name="Una"), sender_id=sms, owner_id=maria)
+    at = app_as("maria", PAGE, {"id": cid})
+    at.button(key=f"prepare_{cid}").click().run()
+    assert not at.exception and not at.error
+    assert "1 message, 1 PDF page." in [str(c.value) for c in at.caption]
