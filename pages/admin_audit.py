@@ -11,7 +11,7 @@ from core import audit
 from core.actions import user_admin
 from core.errors import ParleyError
 from pages.admin_common import feedback, page_user, refusal
-from pages.common import fmt_time
+from pages.format import fmt_time
 from pages.session import guarded
 from pages.text import md
 

@@ -10,7 +10,7 @@ from core.actions import suppression
 from core.errors import ParleyError
 from core.phones import format_phone_display
 from pages.admin_common import act, feedback, page_user, refusal
-from pages.common import fmt_time
+from pages.format import fmt_time
 from pages.session import guarded
 from pages.text import esc, md
 

@@ -14,7 +14,7 @@ from core.auth import ROLE_LABELS, ROLES
 from core.contact_fields import time_zone_choices
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
-from pages.common import fmt_time
+from pages.format import fmt_time
 from pages.session import SESSION_KEY, guarded
 from pages.text import esc, md
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core.actions import webhook_review
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
-from pages.common import fmt_time
+from pages.format import fmt_time
 from pages.session import guarded
 from pages.text import esc, md
 

@@ -23,7 +23,7 @@ from core.campaigns import audience as audiences
 from core.campaigns.audience import AudienceSpec, VariableSource
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, page_user, refusal
-from pages.common import fmt_time
+from pages.format import fmt_time
 from pages.session import guarded
 from pages.text import esc, md
 

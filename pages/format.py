@@ -216,4 +216,7 @@ def queued_text(message: dict[str, Any], tz_name: str | None, now: dt.datetime |
         return None
     why = QUEUED_WHY.get(message.get("queued_reason") or "")
     goes = when_it_goes(release, tz_name, now)
+    reason = message.get("error_reason") if message.get("status") == "queued" else None
+    if reason and (message.get("queued_reason") or "retry") == "retry":  # the provider's failure, in its words
+        return f"🕓 Queued — {reason}, retrying {goes}"
     return f"🕓 Queued — {why}, goes {goes}" if why else f"🕓 Queued — goes {goes}"

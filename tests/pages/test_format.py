@@ -43,3 +43,16 @@ def test_a_queued_bubble_says_why_and_until_when():
     assert text(None, dt.datetime(2026, 3, 20, 13, 0)) == "🕓 Queued — goes Mar 20 at 9:00 AM"
     assert text("business_hours", NOW - dt.timedelta(minutes=1)) is None, "its time came: it is on its way"
     assert fmt.queued_text({"status": "sent", "release_at": None}, NY, NOW) is None
+
+
+def test_a_send_waiting_out_a_provider_failure_says_which_and_when():
+    now = dt.datetime(2026, 3, 2, 15, 0)  # 10:00 AM in New York
+    message = {
+        "status": "queued",
+        "queued_reason": "retry",
+        "error_reason": "provider unavailable (HTTP 503)",
+        "release_at": dt.datetime(2026, 3, 2, 15, 3),
+    }
+    assert fmt.queued_text(message, "America/New_York", now) == (
+        "🕓 Queued — provider unavailable (HTTP 503), retrying at 10:03 AM"
+    )
