@@ -39,6 +39,12 @@ SCREEN_CSS = """<style>
 }
 [data-testid="stMainBlockContainer"] [data-testid="stElementContainer"],
 [data-testid="stMainBlockContainer"] [data-testid="stLayoutWrapper"]:not(:has(.st-key-thread_box)) { flex-shrink: 0; }
+/* ...except in the composer's one-line tool row: the segment count gives way (wraps) so that
+   Send always stays inside the window, whatever the count has to explain. */
+.st-key-composer_tools [data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"]) {
+  flex-shrink: 1 !important; min-width: 0;
+}
+.st-key-composer_tools [data-testid="stCaptionContainer"] { min-width: 0; overflow-wrap: anywhere; }
 .st-key-thread_box { flex: 1 1 0 !important; height: auto !important; min-height: 9rem; }
 /* The top right corner stays free for Streamlit's "Running…" sign, which sits over the page. */
 .st-key-conversation_title { padding-right: 5.5rem; }

@@ -117,12 +117,15 @@ def test_agent_opens_unread_conversation_and_reply_ticks_to_delivered(parley, br
     image.write_bytes(png_bytes())
     # Send only once the browser has handed the file to the server (a Send clicked during the upload
     # goes without it, and the file stays in the box for the next one).
+    page.get_by_role("button", name=re.compile("Attach")).click()  # the file box sits in the Attach popover
     with page.expect_response(
         lambda r: "/_stcore/upload_file" in r.url and r.request.method == "PUT", timeout=PAGE_MS
     ) as uploaded:
         page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(image))
     assert uploaded.value.ok
     expect(page.get_by_text("x-ray.png").first).to_be_visible(timeout=PAGE_MS)
+    page.keyboard.press("Escape")  # close the popover; its button now counts the file
+    expect(page.get_by_role("button", name=re.compile(r"Attach \(1\)"))).to_be_visible(timeout=PAGE_MS)
     page.get_by_role("button", name=re.compile("Send")).click()
 
     bubble = page.locator("[data-testid=stChatMessage]", has_text=REPLY + " 👍")

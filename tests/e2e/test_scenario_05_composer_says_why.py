@@ -45,6 +45,14 @@ def shown_time(value: dt.datetime, tz: str, now: dt.datetime) -> str:
     return clock if at.date() == today else f"{at:%a} {clock}"
 
 
+def bubble_time(value: dt.datetime, tz: str, now: dt.datetime) -> str:
+    """How a queued bubble says when: "at 8:00 PM" today, "tomorrow at 8:00 AM", "Sat at 8:00 AM"."""
+    at = value.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz))
+    days = (at.date() - now.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz)).date()).days
+    clock = at.strftime("%I:%M %p").lstrip("0")
+    return f"at {clock}" if days <= 0 else f"tomorrow at {clock}" if days == 1 else f"{at:%a} at {clock}"
+
+
 @pytest.fixture(scope="module")
 def parley(tmp_path_factory, demo_template):
     def prepare(db):
@@ -115,7 +123,8 @@ def test_outside_business_hours_the_message_waits_and_says_until_when(parley, br
     page.get_by_role("button", name=re.compile("Send")).click()
     bubble = page.locator("[data-testid=stChatMessage]", has_text="We will call you when we open")
     expect(bubble).to_be_visible(timeout=PAGE_MS)
-    expect(bubble).to_contain_text(f"🕓 Queued until {goes}", timeout=PAGE_MS)
+    bubble_goes = bubble_time(release_at(now), ids["tz"], now)
+    expect(bubble).to_contain_text(f"🕓 Queued — outside business hours, goes {bubble_goes}", timeout=PAGE_MS)
     page.context.close()
 
 
@@ -127,7 +136,7 @@ def test_whatsapp_past_24_hours_offers_only_registered_templates(parley, browser
         "The WhatsApp customer care window is closed (24 hours after the customer's last message): "
         "only registered templates can be sent.",
     )
-    expect(page.get_by_placeholder("Choose a registered template above")).to_be_disabled()
+    expect(page.get_by_placeholder("Choose a registered template below")).to_be_disabled()
     expect(page.get_by_role("button", name=re.compile("Send"))).to_be_disabled()
     page.locator("[data-testid=stSelectbox]").filter(has_text="Registered templates").click()
     options = page.get_by_role("option")
