@@ -70,7 +70,9 @@ def test_a_message_waiting_out_an_outage_says_why_and_when(app_as, demo_runtime)
     retry_at = dt.datetime(2026, 3, 2, 15, 3)
     db.write(
         lambda tx: tx.execute(
-            "UPDATE messages SET status = 'queued', error_reason = ?, release_at = ? WHERE id = ?",
+            # As the dispatcher records a retry (whatever the send met first, e.g. business hours).
+            "UPDATE messages SET status = 'queued', queued_reason = 'retry', error_reason = ?, release_at = ? "
+            "WHERE id = ?",
             ["provider unavailable (HTTP 500: Internal Server Error)", retry_at, mid],
         )
     )
