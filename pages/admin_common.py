@@ -47,11 +47,15 @@ def act(key: str, fn: Callable[..., Any], *args: Any, done: str | Callable[[Any]
 
 
 def feedback(key: str) -> None:
-    """The last action's outcome: a toast when it worked, the refusal's sentence when not."""
+    """The last action's outcome: a toast when it worked, the refusal's sentence when not.
+
+    Drawn into a slot that is there on every run: an error appearing or going must not shift what follows,
+    or Streamlit redraws the tabs below as new elements (the open tab jumps back to the first)."""
+    slot = st.container()
     if st.session_state.get(f"{key}.flash"):
-        st.toast(esc(st.session_state.pop(f"{key}.flash")), icon="✅")
+        slot.toast(esc(st.session_state.pop(f"{key}.flash")), icon="✅")
     if st.session_state.get(f"{key}.error"):
-        st.error(esc(st.session_state.pop(f"{key}.error")))
+        slot.error(esc(st.session_state.pop(f"{key}.error")))
 
 
 def refusal(exc: ParleyError) -> None:

@@ -33,6 +33,13 @@ def idle(page) -> None:
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT)
 
 
+def click_once_drawn(button) -> None:
+    """Click ``button`` once the rerun has settled to one copy of it: while Streamlit redraws the tabs, the
+    stale panel and the new one both hold it for a moment."""
+    expect(button).to_have_count(1, timeout=TIMEOUT)
+    button.click()
+
+
 def grid_row(page, text: str):
     """A dataframe row by its text (the grid is drawn on a canvas; its accessible table holds the cells)."""
     return page.locator("[data-testid=stDataFrame] tbody tr", has_text=text)
@@ -77,13 +84,13 @@ def test_an_admin_ends_an_agents_session_then_disables_them_handing_over_their_c
     expect(
         admin.get_by_text(f"Aiko Tanaka owns {aiko_owned:,} conversations: choose who takes them over.")
     ).to_be_visible(timeout=TIMEOUT)
-    admin.get_by_role("button", name="Disable…").click()
+    click_once_drawn(admin.get_by_role("button", name="Disable…"))
     expect(
         admin.get_by_text(f"Aiko Tanaka owns {aiko_owned:,} conversations; choose who takes them over.")
     ).to_be_visible(timeout=TIMEOUT)
     choose(admin, admin, "Hand them over to", "María López")
     idle(admin)
-    admin.get_by_role("button", name="Disable…").click()
+    click_once_drawn(admin.get_by_role("button", name="Disable…"))
     toast(admin, f"Disabled; {aiko_owned:,} conversations handed over.")
     expect(admin.get_by_role("button", name="Enable")).to_be_visible(timeout=TIMEOUT)
     expect(grid_row(admin, "aiko").locator("td").nth(4)).to_have_text("0", timeout=TIMEOUT)
