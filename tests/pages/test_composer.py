@@ -81,10 +81,10 @@ def test_send_queues_the_message_and_clears_the_box(app_as, demo_db, sms):
 def test_send_outside_hours_says_when_it_goes(app_as, demo_db, sms):
     set_hours(demo_db, weekly=SATURDAYS)
     at = app_as("maria", PAGE, {"id": sms})
-    # Beside it, the workspace's hours (in their own zone) and when they open (in the viewer's).
+    # Beside it, the workspace's hours and when they open, both in the hours' zone; the release in Maria's (named).
     assert texts(at, "info") == [
-        "Outside business hours: this will be queued until Sat 4:00 AM.  \n"
-        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+        "Outside business hours: this will be queued until Sat 4:00 AM (America/New_York).  \n"
+        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 9:00 AM"
     ]
     at.text_area(key=f"compose_text_{sms}").input("We open on Saturday")
     at.button(key=f"send_{sms}").click().run()
@@ -270,8 +270,8 @@ def test_window_closing_before_the_release_is_announced(app_as, demo_db, frozen)
     at = app_as("maria", PAGE, {"id": cid})
     assert texts(at, "success") == ["Customer care window open — 2 h 0 min left"]
     assert texts(at, "info") == [
-        "Outside business hours: this will be queued until Sat 4:00 AM.  \n"
-        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+        "Outside business hours: this will be queued until Sat 4:00 AM (America/New_York).  \n"
+        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 9:00 AM"
     ]
     assert texts(at, "warning") == [
         "The WhatsApp window closes at 2:00 PM, before this could go: free text will not be sent then, "
