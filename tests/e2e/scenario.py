@@ -186,13 +186,13 @@ def type_choice(page, scope, label: str, typed: str, option) -> None:
     """Pick ``option`` in the selectbox labelled ``label`` by typing ``typed`` into it: near the foot of
     the window its dropdown has no room to open, but the one option left by typing is taken by Enter."""
     box = scope.locator("[data-testid=stSelectbox]").filter(has_text=label)
-    expect(box).to_be_visible()
+    expect(box).to_be_visible(timeout=PAGE_MS)
     idle(page)
     box.locator("input").click()
     page.keyboard.type(typed)
-    expect(page.get_by_role("option", name=option)).to_have_count(1)
+    expect(page.get_by_role("option", name=option)).to_have_count(1, timeout=PAGE_MS)
     page.keyboard.press("Enter")
-    expect(box.locator("input")).to_have_value(option if isinstance(option, str) else re.compile(option.pattern))
+    expect(box.locator("input")).to_have_value(option, timeout=PAGE_MS)
 
 
 def inbox_rows(page, label: str):
