@@ -74,7 +74,9 @@ def test_the_thread_reruns_only_when_the_conversation_changed(parley, browser):
     page.on("websocket", on_socket)
     page.on(
         "request",
-        lambda r: version_asks.append(time.monotonic()) if f"/api/conversations/{ids['conv']}/version" in r.url else None,
+        lambda r: (
+            version_asks.append(time.monotonic()) if f"/api/conversations/{ids['conv']}/version" in r.url else None
+        ),
     )
     page.goto(base + f"/conversation?id={ids['conv']}")
     page.get_by_role("heading", name="Quinn Quiet").wait_for(timeout=PAGE_MS)
