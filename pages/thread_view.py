@@ -3,9 +3,10 @@
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
 no HTML). Everything else that carries user or provider text goes through
 ``esc``/``md`` before it reaches Markdown. The thread lives in a fragment
-that re-runs every two seconds; it asks the database for the conversation's
-version (one primary-key read) and calls ``conversation_view`` again only
-when it moved, redrawing from the copy in the session otherwise. What a
+that reruns only when the browser's watcher (``pages.live_watch``) sees the
+conversation's version move (one primary-key read every two seconds, asked
+by the browser) or a redraw come due; it then calls ``conversation_view``
+again, or redraws from the copy in the session when a click reran it. What a
 status is called and which messages may be retried is core's
 (``core.labels``, ``core.conversation_view``); a queued bubble says why it
 waits and until when (``pages.format.queued_text``).
@@ -30,13 +31,12 @@ from core.actions import messaging
 from core.auth import User
 from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
 from core.errors import ParleyError
-from pages import navigate
+from pages import live_watch, navigate
 from pages.format import STATUS_ICONS, fmt_time, queued_text
 from pages.older_messages import older_messages
 from pages.session import guarded
 from pages.text import Markdown, esc, md
 
-LIVE_SECONDS = 2
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
 # ``st-key-msgin-…``); this static CSS (no user data) mirrors outgoing
 # bubbles to the right, like a phone's messaging app.
@@ -218,7 +218,7 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
     limit_key = f"thread_limit_{cid}"
     st.session_state.setdefault(limit_key, THREAD_PAGE)
 
-    @st.fragment(run_every=LIVE_SECONDS)
+    @st.fragment
     def live() -> None:
         if navigate.pending(page_path):
             return
@@ -242,6 +242,14 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
                 on_header_change()
             current = fresh
         draw(rt, user, current, limit_key)
+        # Reruns this fragment when the conversation's version moves (pages/live_watch.py): no
+        # redraw of the whole thread every two seconds while nothing changed.
+        live_watch.watch(
+            f"thread_watch_{cid}",
+            f"/api/conversations/{cid}/version",
+            current.version,
+            refresh_at=current.refresh_at,
+        )
 
     live()
 
