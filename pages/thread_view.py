@@ -135,6 +135,10 @@ def render_media(rt, user: User, items: list[dict]) -> None:
                 continue
             # Not a picture, whatever it claims: offered as a plain download, like any file.
         icon = {"audio": "🎵", "video": "🎬"}.get(kind, "📎")
+        # Saved under the sender's file name, or what it is and when it came (never a media id);
+        # the label shows the sender's name as they wrote it, or that descriptive one.
+        saved_as = media_rules.download_name(item["filename"], item["content_type"], item["created_at"], user.timezone)
+        name = name if media_rules.names_itself(item["filename"]) else saved_as
         st.download_button(
             md(
                 "{icon} {name} · {kind} · {size}",
@@ -144,7 +148,7 @@ def render_media(rt, user: User, items: list[dict]) -> None:
                 size=_size(item.get("size")),
             ),
             data=functools.partial(_media_bytes, rt, user, item["id"]),
-            file_name=name,
+            file_name=saved_as,
             mime=item["content_type"],
             on_click="ignore",
             key=f"media_{item['id']}",
