@@ -140,21 +140,24 @@ class TranscriptPDF(FPDF):
                 self.add_font(self.fonts_by_role[role], fname=str(font_files()[role]))
                 self.loaded.append(role)
 
+    # Every line is written with its own font operator (``LineShaper.draw``), never with ``FPDF.text``:
+    # fpdf2 only re-sends the font when it believes the page lacks it, and pages revisited by
+    # ``number_pages`` would show text with no font.
+
     def header(self) -> None:
         if self.page_no() > 1:
-            self.set_font(self.fonts_by_role[MAIN], size=META_SIZE)
             self.set_text_color(*GREY)
-            self.text(PAGE_MARGIN, PAGE_MARGIN - 6, self.running_title)
+            self.shaper.draw([self.plain_run(MAIN, self.running_title)], META_SIZE, PAGE_MARGIN, PAGE_MARGIN - 6)
 
     def number_pages(self) -> None:
         """'Page n of N' on every page, written once N is known (fpdf2's {nb} alias needs its own text path)."""
         total = self.pages_count
         for number in range(1, total + 1):
             self.page = number
-            self.set_font(self.fonts_by_role[MAIN], size=META_SIZE)
             self.set_text_color(*GREY)
             label = f"Page {number:,} of {total:,}"
-            self.text(self.w - PAGE_MARGIN - self.width(label, META_SIZE), self.h - 8, label)
+            x = self.w - PAGE_MARGIN - self.width(label, META_SIZE)
+            self.shaper.draw([self.plain_run(MAIN, label)], META_SIZE, x, self.h - 8)
 
     # ---- preparing text -----------------------------------------------------------------
 

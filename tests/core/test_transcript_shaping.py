@@ -145,3 +145,27 @@ def test_a_font_change_inside_a_shaped_line_does_not_leak_into_later_text(pdf):
     pdf.text(PAGE_MARGIN, 100, "Written by fpdf2")
     lines, _ = _lines_and_pieces(pdf)
     assert lines[1:] == ["Plain text after it", "Written by fpdf2"]
+
+
+def test_every_text_on_every_page_has_its_font(pdf):
+    """Viewers refuse text drawn with no font selected ('No font in show'): pages numbered after the fact
+    and running titles included."""
+    for i in range(150):
+        pdf.paragraph(f"{HEBREW} · line {i}" if i % 2 else f"Plain line {i}", BODY_SIZE, BODY_LEAD, BLACK)
+    pdf.number_pages()
+    reader = pypdf.PdfReader(io.BytesIO(bytes(pdf.output())))
+    assert len(reader.pages) == 3
+    shows = 0
+    for page in reader.pages:
+        font, saved = None, []
+        for _, operator in pypdf.generic.ContentStream(page.get_contents(), reader).operations:
+            if operator == b"q":
+                saved.append(font)
+            elif operator == b"Q":
+                font = saved.pop()
+            elif operator == b"Tf":
+                font = True
+            elif operator in (b"Tj", b"TJ", b"'", b'"'):
+                assert font, f"text with no font on page {reader.get_page_number(page) + 1}"
+                shows += 1
+    assert shows > 300
