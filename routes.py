@@ -17,6 +17,7 @@ baseline) is served only when the bench asks for it with
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import ipaddress
 import json
@@ -27,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core import auth, ingest, runtime, sessions
+from core import auth, clock, ingest, runtime, sessions, versions
+from core.errors import NotFound, PermissionDenied
 from core.providers.base import WebhookRequest
 
 log = logging.getLogger("parley.routes")
@@ -183,6 +185,27 @@ async def notifications(request: Request) -> Response:
     )
 
 
+async def conversation_version(request: Request) -> Response:
+    """The version of a conversation the signed-in user may open: an open Conversation page
+    asks every two seconds and reruns its thread only when the number moved
+    (``pages/live_watch.py``). ``now`` is the server's clock, for a redraw that is due at a time."""
+    found = await run_in_threadpool(_cookie_session, request)
+    if found is None:
+        return JSONResponse({"error": "Sign in first."}, status_code=401)
+    user, _session_id = found
+    rt = _rt()
+    try:
+        version = await run_in_threadpool(
+            versions.viewable_conversation_version, rt.db, user, request.path_params["conversation_id"]
+        )
+    except NotFound as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    except PermissionDenied as exc:
+        return JSONResponse({"error": str(exc)}, status_code=403)
+    now_ms = int(clock.utcnow().replace(tzinfo=dt.UTC).timestamp() * 1000)
+    return JSONResponse({"version": version, "now": now_ms}, headers={"Cache-Control": "no-store"})
+
+
 # ---- provider webhooks and outbound media ---------------------------------------------------
 
 
@@ -252,6 +275,7 @@ ROUTES = [
     Route("/auth/session", session_cookie, methods=["POST"]),
     Route("/auth/logout", sign_out, methods=["POST"]),
     Route("/api/notifications", notifications, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}/version", conversation_version, methods=["GET"]),
     Route("/webhooks/{provider}", webhook, methods=["GET", "POST"]),
     Route("/files/{token}", outbound_file, methods=["GET"]),
 ]

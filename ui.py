@@ -50,7 +50,7 @@ SPECS = {  # key: (script, title, icon, url path)
     "stats_volume": ("pages/stats_volume.py", "Volume", "📈", "stats-volume"),
     "stats_responsiveness": ("pages/stats_responsiveness.py", "Responsiveness", "⏱️", "stats-responsiveness"),
     "stats_delivery": ("pages/stats_delivery.py", "Delivery", "📬", "stats-delivery"),
-    "stats_campaigns": ("pages/stats_campaigns.py", "Campaigns", "📣", "stats-campaigns"),
+    "stats_campaigns": ("pages/stats_campaigns.py", "Campaign results", "🎯", "stats-campaigns"),
     "stats_workload": ("pages/stats_workload.py", "Workload now", "🧮", "stats-workload"),
     "campaigns": ("pages/campaigns.py", "Campaigns", "📣", "campaigns"),
     "templates": ("pages/templates.py", "Templates", "🗂️", "templates"),

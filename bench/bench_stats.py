@@ -30,7 +30,7 @@ PAGES = {
     "Volume": ["volume", "heatmap"],
     "Responsiveness": ["first_response", "reply", "time_to_close", "unanswered"],
     "Delivery": ["funnel", "failures", "optouts"],
-    "Campaigns": ["campaigns"],
+    "Campaign results": ["campaigns"],
     "Workload now": ["workload", "oldest_waiting"],
 }
 

@@ -53,7 +53,7 @@ BENCHES: list[Bench] = [
     ),
     Bench("bench_pages", quick=("--runs", "3"), workspace="--db", per_size=True),
     Bench("bench_stats", quick=("--runs", "3"), workspace="--db", per_size=True),
-    Bench("bench_webhooks", quick=("--seconds", "3")),
+    Bench("bench_webhooks", full=("--live-pages", "10"), quick=("--seconds", "3")),
     Bench("bench_apply", quick=("--statuses", "500", "--replies", "300", "--new", "300")),
     Bench("bench_dispatch", quick=("--messages", "1000", "--limited-seconds", "3")),
     Bench("bench_campaign", quick=("--recipients", "5000", "--runs", "1", "--limited", "200"), workspace="--workspace"),
@@ -152,6 +152,22 @@ FIGURES: list[Figure] = [
         r"^signed webhooks\s.*?p99\s+(?P<v>[\d.,]+) ms",
         "<=",
         (100, None),
+        "ms",
+    ),  # fmt: skip
+    Figure(
+        "Signed webhooks with 10 live agent pages",
+        "bench_webhooks",
+        r"^signed webhooks, \d+ live pages\s.*?(?P<v>[\d.,]+) req/s",
+        ">=",
+        (500, None),
+        "/s",
+    ),  # fmt: skip
+    Figure(
+        "Signed webhooks with 10 live agent pages, p99",
+        "bench_webhooks",
+        r"^signed webhooks, \d+ live pages\s.*?p99\s+(?P<v>[\d.,]+) ms",
+        "<=",
+        (200, None),
         "ms",
     ),  # fmt: skip
     Figure("Acknowledged webhooks lost", "bench_webhooks", r"\blost (?P<v>\d+)", "<=", (0, None), ""),

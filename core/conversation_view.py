@@ -217,9 +217,13 @@ def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Comp
     release_notice = window_warning = hours_notice = None
     if release_at is not None and not blocked:
         when = hours_rules.format_local(release_at, viewer.timezone, now)
-        release_notice = f"{release_reason[0].upper()}{release_reason[1:]}: this will be queued until {when}."
         if messaging.QUEUED_REASONS.get(release_reason) == "business_hours":
-            hours_notice = hours_rules.describe_hours(now, business, viewer.timezone)
+            # The hours line below is in the workspace's zone; when the viewer's differs, this line
+            # names theirs, so "until 4:00 AM" beside "opens 9:00 AM" reads as one moment, not two.
+            hours_notice = hours_rules.describe_hours(now, business)
+            if viewer.timezone and viewer.timezone != business.timezone:
+                when = f"{when} ({viewer.timezone})"
+        release_notice = f"{release_reason[0].upper()}{release_reason[1:]}: this will be queued until {when}."
         if window is not None and window.open and window.closes_at and release_at >= window.closes_at:
             closes = hours_rules.format_local(window.closes_at, viewer.timezone, now)
             window_warning = (

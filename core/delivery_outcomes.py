@@ -307,22 +307,64 @@ def backlog(db: Any) -> dict[str, Any]:
     oldest for ``oldest_retry_seconds``; ``in_flight``: claimed and being sent; ``checking``:
     their outcome is unknown (a timeout, a crash mid-request) and they wait to be looked up;
     ``interrupted``: the provider could not say whether they went, so an agent decides (Retry).
+
+    ``due`` split by why: ``held_business_hours`` / ``held_quiet_hours`` were written outside the
+    workspace's or the recipient's hours and wait for them to open (``held_later``: a release time
+    for another reason), each oldest counted from when it was queued; ``waiting_turn`` are due now
+    and wait for their sender's rate limit, the oldest ``oldest_turn_seconds`` past its due time
+    (how far sending is behind). ``failed_24h``: outgoing messages that failed in the last 24 hours.
     """
-    due, retrying, oldest, in_flight, checking, interrupted = db.fetchone(
-        """SELECT count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL),
+    now = clock.utcnow()
+    row = db.fetchone(
+        """WITH waiting AS (
+               SELECT o.state, o.retry_since, o.due_at, o.created_at, m.queued_reason
+               FROM outbox o LEFT JOIN messages m ON m.id = o.message_id
+               WHERE o.state IN ('pending', 'claimed', 'unknown', 'checking', 'interrupted'))
+           SELECT count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL),
                   count(*) FILTER (WHERE state = 'pending' AND retry_since IS NOT NULL),
                   min(retry_since) FILTER (WHERE state = 'pending'),
                   count(*) FILTER (WHERE state = 'claimed'),
                   count(*) FILTER (WHERE state IN ('unknown', 'checking')),
-                  count(*) FILTER (WHERE state = 'interrupted')
-           FROM outbox WHERE state IN ('pending', 'claimed', 'unknown', 'checking', 'interrupted')"""
+                  count(*) FILTER (WHERE state = 'interrupted'),
+                  count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL AND due_at > $1
+                                   AND queued_reason = 'business_hours'),
+                  min(created_at) FILTER (WHERE state = 'pending' AND retry_since IS NULL AND due_at > $1
+                                          AND queued_reason = 'business_hours'),
+                  count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL AND due_at > $1
+                                   AND queued_reason = 'quiet_hours'),
+                  min(created_at) FILTER (WHERE state = 'pending' AND retry_since IS NULL AND due_at > $1
+                                          AND queued_reason = 'quiet_hours'),
+                  count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL AND due_at > $1
+                                   AND coalesce(queued_reason, '') NOT IN ('business_hours', 'quiet_hours')),
+                  count(*) FILTER (WHERE state = 'pending' AND retry_since IS NULL AND due_at <= $1),
+                  min(due_at) FILTER (WHERE state = 'pending' AND retry_since IS NULL AND due_at <= $1)
+           FROM waiting""",
+        [now],
     )
-    age = max(0.0, (clock.utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+    (due, retrying, oldest_retry, in_flight, checking, interrupted) = row[:6]
+    (business, oldest_business, quiet, oldest_quiet, later, turn, oldest_turn) = row[6:]
+    failed = db.scalar(
+        "SELECT count(*) FROM messages WHERE direction = 'out' AND status IN ('failed', 'undelivered', 'not_sent') "
+        "AND coalesce(status_at, created_at) > ?",
+        [now - dt.timedelta(hours=24)],
+    )
+
+    def age(since: dt.datetime | None) -> float:
+        return round(max(0.0, (now - since).total_seconds()), 1) if since is not None else 0.0
+
     return {
         "due": due,
         "retrying": retrying,
-        "oldest_retry_seconds": round(age, 1),
+        "oldest_retry_seconds": age(oldest_retry),
         "in_flight": in_flight,
         "checking": checking,
         "interrupted": interrupted,
+        "held_business_hours": business,
+        "oldest_business_hours_seconds": age(oldest_business),
+        "held_quiet_hours": quiet,
+        "oldest_quiet_hours_seconds": age(oldest_quiet),
+        "held_later": later,
+        "waiting_turn": turn,
+        "oldest_turn_seconds": age(oldest_turn),
+        "failed_24h": failed,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core import queries
+from core import media_rules, queries
 from core.auth import User
 
 
@@ -23,12 +23,15 @@ def file_for_token(rt: Any, token: str) -> tuple[Path, str, str] | None:
     if not token or len(token) > 64:
         return None
     rows = rt.db.fetchall(
-        "SELECT md.sha256, md.content_type, md.filename FROM media md JOIN messages m ON m.id = md.message_id "
+        "SELECT md.sha256, md.content_type, md.filename, md.created_at FROM media md "
+        "JOIN messages m ON m.id = md.message_id "
         "WHERE md.token = ? AND m.direction = 'out'",
         [token],
     )
     if not rows:
         return None
-    sha, content_type, filename = rows[0]
+    sha, content_type, filename, created_at = rows[0]
     path = rt.media.path(sha)
-    return (path, content_type, filename) if path.exists() else None
+    # Served with a name that says what it is (UTC: no reader's zone here), never a bare media id.
+    name = media_rules.download_name(filename, content_type, created_at)
+    return (path, content_type, name) if path.exists() else None

@@ -9,10 +9,13 @@ bytes), the stricter reading of the providers' "MB".
 
 from __future__ import annotations
 
+import datetime as dt
+import mimetypes
 import os
 import re
 import unicodedata
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from core.errors import ValidationError
 
@@ -212,3 +215,48 @@ def check_attachments_total(channel: Channel, sizes: list[int]) -> None:
             raise ValidationError("A WhatsApp message can carry one attachment; send the others in separate messages.")
     else:
         raise ValidationError(f"Attachments cannot be sent on the “{channel}” channel.")
+
+
+# Names Parley gave a file the provider sent without one ("attachment-1.jpeg"), and a provider's
+# media id offered as a name (Twilio ``ME`` + 32 hex, WhatsApp's long number, an opaque token):
+# neither says what the file is, so a download gets a descriptive name instead.
+_PLACEHOLDER_NAME = re.compile(r"attachment(-\d+)?", re.IGNORECASE)
+_MEDIA_ID_NAME = re.compile(
+    r"ME[0-9a-fA-F]{32}|\d{10,}|wamid\.[A-Za-z0-9_=-]+|(?=[^.]*\d)(?=[^.]*[A-Za-z])[A-Za-z0-9_-]{24,}"
+)
+
+
+def extension_for(content_type: str | None) -> str:
+    """'.jpg' for image/jpeg: the usual extension of a content type ('.bin' when none is known)."""
+    ctype = normalize_content_type(content_type)
+    known = MMS_TYPES.get(ctype) or (WHATSAPP_TYPES[ctype][2] if ctype in WHATSAPP_TYPES else None)
+    if known:
+        return known[0]
+    return mimetypes.guess_extension(ctype, strict=False) or ".bin"
+
+
+def _name_parts(filename: str | None) -> tuple[str, str, str]:
+    name = safe_filename(filename) if filename else ""
+    stem, ext = os.path.splitext(name)
+    if len(ext) > 16:  # 'wamid.HBgL…': a dot inside an id, not an extension
+        stem, ext = name, ""
+    return name, stem, ext
+
+
+def names_itself(filename: str | None) -> bool:
+    """Is this the sender's own file name (not one Parley made up, not a provider's media id)?"""
+    name, stem, _ = _name_parts(filename)
+    return bool(name) and not _PLACEHOLDER_NAME.fullmatch(stem) and not _MEDIA_ID_NAME.fullmatch(stem)
+
+
+def download_name(
+    filename: str | None, content_type: str | None, received_at: dt.datetime, tz_name: str | None = None
+) -> str:
+    """The name a downloaded attachment is saved under: the sender's own file name when there was
+    one (made safe, given the type's extension if it had none), else what it is and when it came,
+    in the reader's zone: 'image-2026-12-04-1532.jpg'."""
+    name, _, ext = _name_parts(filename)
+    if names_itself(filename):
+        return name if ext else safe_filename(name + extension_for(content_type))
+    at = received_at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz_name or "UTC"))
+    return f"{media_kind(content_type)}-{at:%Y-%m-%d-%H%M}{extension_for(content_type)}"

@@ -130,7 +130,7 @@ def _with_media(db: Database, page: Page) -> Page:
     ids = [r["id"] for r in page.messages if r["has_media"]]
     if ids:
         for item in db.dicts(
-            "SELECT id, message_id, sha256, content_type, filename, size, token FROM media "
+            "SELECT id, message_id, sha256, content_type, filename, size, token, created_at FROM media "
             "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
             [ids],
         ):

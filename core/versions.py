@@ -115,6 +115,17 @@ def conversation_version(db: Any, conversation_id: int) -> int | None:
     return db.scalar("SELECT version FROM conversations WHERE id = ?", [int(conversation_id)])
 
 
+def viewable_conversation_version(db: Any, viewer: Any, conversation_id: Any) -> int:
+    """The conversation's version, for a browser asking whether to redraw it: only for a viewer
+    who may open it (the same sentence as the page's otherwise). One primary-key read."""
+    from core import permissions
+
+    cid = permissions.parse_conversation_id(conversation_id)
+    rows = db.dicts("SELECT version, owner_id FROM conversations WHERE id = ?", [cid])
+    permissions.require_conversation_view(viewer, cid, rows[0] if rows else None)
+    return int(rows[0]["version"])
+
+
 def inbox_version(db: Any, user_id: int | None) -> int:
     """What one user's inbox and sent messages show; ``None``: everyone's (the whole team)."""
     if user_id is None:

@@ -6,6 +6,8 @@ decided in ``core.conversation_view`` (rules 2, 3, 5, 10); the page only
 lays them out and disables Send, ``do_send`` enforces it again. Send is a
 button callback: it sends, then clears the text, the files and the
 template, so the next run shows an empty box and the new 🕓 message.
+Attached files are kept by the composer itself (``_take_uploads``), not by
+the uploader widget, so a run that does not draw the uploader loses none.
 """
 
 from __future__ import annotations
@@ -74,7 +76,30 @@ def _keys(cid: int) -> dict[str, str]:
         "files": f"compose_files_{cid}_{nonce}",
         "nonce": f"compose_nonce_{cid}",
         "result": compose_text.notice_key(cid),
+        "attached": f"compose_attached_{cid}",
     }
+
+
+# Attachments belong to the message being written, not to the uploader widget: Streamlit forgets a
+# widget's files on any run that does not draw it (the agent opens another conversation and comes
+# back, or the box is blocked for a moment), and the text came back from the draft while the file
+# did not, so Send went without it. What finished uploading is moved here at once, per
+# conversation for this session, and Send takes exactly what is listed here.
+def _attached(keys: dict[str, str]) -> list[dict]:
+    return st.session_state.setdefault(keys["attached"], [])
+
+
+def _take_uploads(keys: dict[str, str]) -> None:
+    """The uploader's ``on_change``: its finished files join the message; the uploader starts empty."""
+    kept = _attached(keys)
+    for f in st.session_state.get(keys["files"]) or []:
+        serial = max((a["id"] for a in kept), default=0) + 1
+        kept.append({"id": serial, "file": messaging.Attachment(f.name, f.type or "", f.getvalue())})
+    st.session_state[keys["nonce"]] += 1
+
+
+def _remove_attachment(keys: dict[str, str], serial: int) -> None:
+    st.session_state[keys["attached"]] = [a for a in _attached(keys) if a["id"] != serial]
 
 
 def _append(rt, user: User, cid: int, value: str) -> None:
@@ -84,8 +109,7 @@ def _append(rt, user: User, cid: int, value: str) -> None:
 
 
 def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
-    files = st.session_state.get(keys["files"]) or []
-    attachments = [messaging.Attachment(f.name, f.type or "", f.getvalue()) for f in files]
+    attachments = [a["file"] for a in _attached(keys)]
     try:
         messaging.do_send(
             rt.db,
@@ -101,8 +125,14 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
         st.session_state[keys["result"]] = ("error", str(exc))
         return
     compose_text.sent(cid)  # core cleared the draft with the send
-    st.session_state[keys["nonce"]] += 1  # a fresh, empty file uploader
+    # They went with it. The uploader keeps its key: a file still uploading when Send was pressed
+    # (the browser hands a file over only once it is uploaded) joins the next message, not nothing.
+    st.session_state.pop(keys["attached"], None)
     st.session_state.pop(keys["result"], None)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{max(1, n // 1000)} KB"
 
 
 def segment_line(text: str) -> str:
@@ -236,20 +266,34 @@ def _render(rt, user: User, view: ConversationView) -> None:
                     args=(rt, user, cid, char),
                     type="tertiary",
                 )
-        files = None
+        attached = _attached(keys)
         if not hard_block and not need_template:
-            attached = len(st.session_state.get(keys["files"]) or [])
             with st.popover(
-                md("Attach ({count})", count=attached) if attached else "Attach", icon=":material/attach_file:"
+                md("Attach ({count})", count=len(attached)) if attached else "Attach", icon=":material/attach_file:"
             ):
-                files = st.file_uploader(
+                st.file_uploader(
                     "Attach files",
                     accept_multiple_files=True,
                     key=keys["files"],
                     label_visibility="collapsed",
                     max_upload_size=state.upload.max_mb,  # the channel's largest file; exact limits checked below
                     help=esc(state.upload.help),
+                    on_change=guarded(_take_uploads),
+                    args=(keys,),
                 )
+                for item in attached:
+                    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+                    row.caption(
+                        md("📎 {name} · {size}", name=item["file"].filename, size=_size(len(item["file"].data)))
+                    )
+                    row.button(
+                        "Remove",
+                        key=f"unattach_{cid}_{item['id']}",
+                        icon=":material/close:",
+                        type="tertiary",
+                        on_click=guarded(_remove_attachment),
+                        args=(keys, item["id"]),
+                    )
         if state.channel == "sms":
             st.caption(esc(segment_line(expanded)), width="stretch")
         elif state.window is not None and state.templates_only:
@@ -258,7 +302,9 @@ def _render(rt, user: User, view: ConversationView) -> None:
             )
         else:
             st.space("stretch")  # Send at the right end of the row
-        problems = check_files(state.channel, [(f.name, f.type, f.size) for f in files or []])
+        problems = check_files(
+            state.channel, [(a["file"].filename, a["file"].content_type, len(a["file"].data)) for a in attached]
+        )
         st.button(
             "Send",
             type="primary",

@@ -66,6 +66,18 @@ def fmt_time(value: Any, tz_name: str | None, now: dt.datetime | None = None) ->
     return f"{at:%b} {at.day}, {at.year}"
 
 
+def waited(seconds: float) -> str:
+    """How long something has waited: "42 s", "3 min", "2 h 5 min", "3 d 4 h"."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
 def relative_time(value: Any, tz_name: str | None, now: dt.datetime | None = None) -> str:
     """How long ago, the way an inbox says it: "now", "12 min", "2:05 PM", "Yesterday", "Tue", "Nov 3"."""
     at = local(value, tz_name)

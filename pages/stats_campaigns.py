@@ -1,4 +1,4 @@
-"""Stats · Campaigns: reply rate and opt-out rate per campaign."""
+"""Stats · Campaign results: reply rate and opt-out rate per campaign."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ user = session.current_user(rt)
 if user is None:
     st.stop()
 
-st.header("Stats · Campaigns", anchor=False)
+st.header("Stats · Campaign results", anchor=False)
 f = sc.filter_bar(rt, user)
 if f is None:
     st.stop()

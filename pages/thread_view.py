@@ -3,9 +3,10 @@
 Message bodies are user input: they are shown with ``st.text`` (no Markdown,
 no HTML). Everything else that carries user or provider text goes through
 ``esc``/``md`` before it reaches Markdown. The thread lives in a fragment
-that re-runs every two seconds; it asks the database for the conversation's
-version (one primary-key read) and calls ``conversation_view`` again only
-when it moved, redrawing from the copy in the session otherwise. What a
+that reruns only when the browser's watcher (``pages.live_watch``) sees the
+conversation's version move (one primary-key read every two seconds, asked
+by the browser) or a redraw come due; it then calls ``conversation_view``
+again, or redraws from the copy in the session when a click reran it. What a
 status is called and which messages may be retried is core's
 (``core.labels``, ``core.conversation_view``); a queued bubble says why it
 waits and until when (``pages.format.queued_text``).
@@ -30,13 +31,12 @@ from core.actions import messaging
 from core.auth import User
 from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
 from core.errors import ParleyError
-from pages import navigate
+from pages import live_watch, navigate
 from pages.format import STATUS_ICONS, fmt_time, queued_text
 from pages.older_messages import older_messages
 from pages.session import guarded
 from pages.text import Markdown, esc, md
 
-LIVE_SECONDS = 2
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
 # ``st-key-msgin-…``); this static CSS (no user data) mirrors outgoing
 # bubbles to the right, like a phone's messaging app.
@@ -135,6 +135,10 @@ def render_media(rt, user: User, items: list[dict]) -> None:
                 continue
             # Not a picture, whatever it claims: offered as a plain download, like any file.
         icon = {"audio": "🎵", "video": "🎬"}.get(kind, "📎")
+        # Saved under the sender's file name, or what it is and when it came (never a media id);
+        # the label shows the sender's name as they wrote it, or that descriptive one.
+        saved_as = media_rules.download_name(item["filename"], item["content_type"], item["created_at"], user.timezone)
+        name = name if media_rules.names_itself(item["filename"]) else saved_as
         st.download_button(
             md(
                 "{icon} {name} · {kind} · {size}",
@@ -144,7 +148,7 @@ def render_media(rt, user: User, items: list[dict]) -> None:
                 size=_size(item.get("size")),
             ),
             data=functools.partial(_media_bytes, rt, user, item["id"]),
-            file_name=name,
+            file_name=saved_as,
             mime=item["content_type"],
             on_click="ignore",
             key=f"media_{item['id']}",
@@ -214,7 +218,7 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
     limit_key = f"thread_limit_{cid}"
     st.session_state.setdefault(limit_key, THREAD_PAGE)
 
-    @st.fragment(run_every=LIVE_SECONDS)
+    @st.fragment
     def live() -> None:
         if navigate.pending(page_path):
             return
@@ -238,6 +242,14 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
                 on_header_change()
             current = fresh
         draw(rt, user, current, limit_key)
+        # Reruns this fragment when the conversation's version moves (pages/live_watch.py): no
+        # redraw of the whole thread every two seconds while nothing changed.
+        live_watch.watch(
+            f"thread_watch_{cid}",
+            f"/api/conversations/{cid}/version",
+            current.version,
+            refresh_at=current.refresh_at,
+        )
 
     live()
 

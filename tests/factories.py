@@ -340,3 +340,29 @@ def add_template(
         return tid
 
     return db.write(write)
+
+
+def add_outbox(
+    db, *, message_id, sender_id, due_at, state="pending", created_at=None, retry_since=None, queued_reason=None
+) -> None:
+    """One outbox row for ``message_id`` (as queuing writes it), and why the message waits."""
+
+    def write(tx):
+        tx.execute(
+            "INSERT INTO outbox (message_id, sender_id, due_at, state, created_at, retry_since) VALUES (?,?,?,?,?,?)",
+            [message_id, sender_id, due_at, state, created_at or clock.utcnow(), retry_since],
+        )
+        tx.execute("UPDATE messages SET queued_reason = ? WHERE id = ?", [queued_reason, message_id])
+
+    db.write(write)
+
+
+def add_webhook(db, *, received_at, state="pending", provider="twilio") -> int:
+    """One stored webhook (as the ingest route stores it before acknowledging)."""
+    return db.write(
+        lambda tx: tx.scalar(
+            "INSERT INTO webhook_inbox (received_at, provider, state, url, content_type, body) "
+            "VALUES (?, ?, ?, '/webhooks/twilio', 'application/x-www-form-urlencoded', ?) RETURNING id",
+            [received_at, provider, state, b"MessageSid=SM1"],
+        )
+    )

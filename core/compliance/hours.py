@@ -297,15 +297,16 @@ def week_summary(hours: BusinessHours) -> str:
     return ", ".join(parts) if parts else "never open"
 
 
-def describe_hours(now_utc: dt.datetime, hours: BusinessHours, viewer_tz: str | None) -> str:
-    """'Business hours (America/New_York): Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM · closed now, opens Mon 8:00 AM'."""
+def describe_hours(now_utc: dt.datetime, hours: BusinessHours) -> str:
+    """'Business hours (America/New_York): Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM · closed now, opens Mon 8:00 AM'.
+
+    The week and the moment it opens or closes are both in the hours' own zone, named once: a
+    viewer elsewhere read "(UTC) 3:00 AM–4:00 AM … opens 10:00 PM" when the second time was theirs.
+    """
     state = open_state(now_utc, hours)
+    when = format_local(state.changes_at, hours.timezone, now_utc) if state.changes_at else None
     if state.open:
-        now_text = "open now" + (
-            f" until {format_local(state.changes_at, viewer_tz, now_utc)}" if state.changes_at else ""
-        )
+        now_text = "open now" + (f" until {when}" if when else "")
     else:
-        now_text = "closed now" + (
-            f", opens {format_local(state.changes_at, viewer_tz, now_utc)}" if state.changes_at else ""
-        )
+        now_text = "closed now" + (f", opens {when}" if when else "")
     return f"Business hours ({hours.timezone}): {week_summary(hours)} · {now_text}"

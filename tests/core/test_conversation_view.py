@@ -187,7 +187,10 @@ def test_outside_hours_and_the_window_closing_first(db, ws):
     f.set_hours(db, weekly={"5": [["09:00", "17:00"]]})  # Saturdays only (UTC)
     composer = conversation_view(db, ws["maria"], whatsapp(db, ws, 22)).composer
     assert composer.release_at == dt.datetime(2027, 1, 16, 9, 0)
-    assert composer.release_notice == "Outside business hours: this will be queued until Sat 4:00 AM."
+    # Maria reads her own time, named because the hours (UTC) are in another zone.
+    assert composer.release_notice == (
+        "Outside business hours: this will be queued until Sat 4:00 AM (America/New_York)."
+    )
     assert composer.window_warning == (
         "The WhatsApp window closes at 2:00 PM, before this could go: free text will not be sent then, "
         "only a registered template."
@@ -203,7 +206,8 @@ def test_the_hours_beside_a_release_for_business_hours_and_a_closed_conversation
     f.set_hours(db, weekly={"5": [["09:00", "17:00"]]})  # Saturdays only (UTC)
     db.write(lambda tx: tx.execute("UPDATE conversations SET status = 'closed' WHERE id = ?", [ws["c_sms"]]))
     composer = conversation_view(db, ws["maria"], ws["c_sms"]).composer
-    assert composer.hours_notice == "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+    # The week and the opening in one zone, the hours' own, named once.
+    assert composer.hours_notice == "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 9:00 AM"
     assert composer.reopen_notice == "This conversation is closed: sending reopens it."
     assert conversation_view(db, ws["sam"], ws["c_sms"]).composer.reopen_notice is None  # cannot send at all
     # Held only by the recipient's quiet hours: no business hours to show.

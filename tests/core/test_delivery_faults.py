@@ -121,7 +121,9 @@ def outbox_states(db) -> dict[str, int]:
 def counted(**nonzero) -> dict:
     """What ``delivery_outcomes.backlog`` (/healthz) reports: these counts, every other one zero."""
     zero = {"due": 0, "retrying": 0, "oldest_retry_seconds": 0.0, "in_flight": 0, "checking": 0, "interrupted": 0}
-    return zero | nonzero
+    by_reason = ("held_business_hours", "held_quiet_hours", "held_later", "waiting_turn", "failed_24h")
+    ages = ("oldest_business_hours_seconds", "oldest_quiet_hours_seconds", "oldest_turn_seconds")
+    return zero | dict.fromkeys(by_reason, 0) | dict.fromkeys(ages, 0.0) | nonzero
 
 
 # ---- 18.1: a read timeout never sends twice ------------------------------------------------
@@ -305,7 +307,7 @@ def test_whatsapp_unknown_send_without_a_callback_is_left_to_the_agent(db, ws, g
     assert len(graph.sent) == 1  # never sent again by the dispatcher
     assert backlog(db) == counted(interrupted=1)  # left to the agent, and counted
     messaging.do_retry(db, ws["maria"], mid)  # the agent's decision
-    assert backlog(db) == counted(due=1)
+    assert backlog(db) == counted(due=1, waiting_turn=1)  # due now: waits only for its turn
     d.step()
     assert len(graph.sent) == 2 and db.scalar("SELECT status FROM messages WHERE id = ?", [mid]) == "sending"
     d.close()

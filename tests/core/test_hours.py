@@ -265,17 +265,24 @@ def test_never_open_is_closed_with_no_opening():
     assert open_state(utc(NY, 2026, 3, 4, 12, 0), never).changes_at is None
 
 
-def test_the_week_in_one_line_and_the_state_in_the_viewers_time():
+def test_the_week_in_one_line_and_the_state_in_the_hours_own_zone():
     from core.compliance.hours import describe_hours, week_summary
 
     assert week_summary(demo_week()) == "Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM"
     assert (
-        describe_hours(utc(NY, 2026, 3, 6, 21, 0), demo_week(), NY)
+        describe_hours(utc(NY, 2026, 3, 6, 21, 0), demo_week())
         == "Business hours (America/New_York): Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM · closed now, "
         "opens Sat 9:00 AM"
     )
+    # 3:30 PM in New York: closing at 8:00 PM there (not 5:00 PM, a Los Angeles reader's clock).
     assert (
-        describe_hours(utc(NY, 2026, 3, 4, 15, 30), demo_week(), LA)
+        describe_hours(utc(NY, 2026, 3, 4, 15, 30), demo_week())
         == "Business hours (America/New_York): Mon–Fri 8:00 AM–8:00 PM, Sat 9:00 AM–2:00 PM · open now "
-        "until 5:00 PM"
+        "until 8:00 PM"
+    )
+    # Hours kept in UTC, an early window: both times in UTC, whatever the reader's zone.
+    early = BusinessHours(timezone="UTC", weekly={d: [(T(3), T(4))] for d in range(5)})
+    assert (
+        describe_hours(dt.datetime(2026, 3, 4, 12, 0), early)
+        == "Business hours (UTC): Mon–Fri 3:00 AM–4:00 AM · closed now, opens Thu 3:00 AM"
     )

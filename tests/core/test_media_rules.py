@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from core.errors import ValidationError
@@ -10,6 +12,7 @@ from core.media_rules import (
     MB,
     check_attachment,
     check_attachments_total,
+    download_name,
     media_kind,
     normalize_content_type,
     safe_filename,
@@ -205,3 +208,31 @@ def test_safe_filename_does_not_treat_a_long_suffix_as_an_extension():
     name = safe_filename("a." + "b" * 200)
     assert len(name) == 100
     assert name.startswith("a.bbb")
+
+
+# ---- the name a downloaded attachment is saved under --------------------------------------------
+
+RECEIVED = dt.datetime(2026, 12, 4, 20, 32)  # 3:32 PM in New York
+
+
+@pytest.mark.parametrize(
+    "stored, ctype, saved",
+    [
+        ("ME0123456789abcdef0123456789abcdef", "image/jpeg", "image-2026-12-04-1532.jpg"),  # a Twilio media sid
+        ("1234567890123456", "audio/ogg; codecs=opus", "audio-2026-12-04-1532.ogg"),  # a WhatsApp media id
+        ("wamid.HBgLMTQxNTU1NTAxMDAVAgASGBQzQTRGM0M5", "video/mp4", "video-2026-12-04-1532.mp4"),
+        ("attachment-1.jpeg", "image/jpeg", "image-2026-12-04-1532.jpg"),  # the name Parley made up
+        ("attachment-2.plain", "text/plain", "document-2026-12-04-1532.txt"),
+        (None, "application/octet-stream", "document-2026-12-04-1532.bin"),
+        ("Invoice March.pdf", "application/pdf", "Invoice March.pdf"),  # the sender's own name, kept
+        ("IMG_2041.png", "image/png", "IMG_2041.png"),
+        ("scan", "application/pdf", "scan.pdf"),  # a real name without an extension gets one
+        ("../../etc/passwd", "text/plain", "passwd.txt"),
+    ],
+)
+def test_download_name_says_what_the_file_is(stored, ctype, saved):
+    assert download_name(stored, ctype, RECEIVED, "America/New_York") == saved
+
+
+def test_download_name_without_a_reader_is_in_utc():
+    assert download_name(None, "image/png", RECEIVED) == "image-2026-12-04-2032.png"

@@ -110,13 +110,13 @@ def demo_ids(db) -> dict[str, int]:
     return {**{f"user_{k}": v for k, v in users.items()}, **{f"sender_{k}": v for k, v in senders.items()}}
 
 
-def open_as(browser, base: str, username: str, path: str = "/", *, log_toasts: bool = True):
+def open_as(browser, base: str, username: str, path: str = "/", *, log_toasts: bool = True, viewport=None):
     """A fresh browser context signed in as ``username`` (cookie set), then ``path`` loaded afresh.
 
     Loading afresh matters: right after the form, the tab's session has no cookie yet and the
     notifications come as Streamlit toasts instead of the event stream's.
     """
-    context = browser.new_context(viewport=VIEWPORT_DEFAULT)
+    context = browser.new_context(viewport=viewport or VIEWPORT_DEFAULT)
     context.set_default_navigation_timeout(PAGE_MS)  # a first page load on a loaded machine
     CONTEXTS_TO_CLOSE.append(context)
     if log_toasts:
@@ -172,6 +172,34 @@ def choose(page, scope, label: str, option) -> None:
     page.get_by_role("option", name=option).first.click()
 
 
+def idle(page, timeout_ms: int = PAGE_MS) -> None:
+    """Wait for the page's script run to end (Streamlit shows its status widget while it runs)."""
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
+
+
+def toast(page, text, timeout_ms: int = PAGE_MS) -> None:
+    """A toast with ``text`` (a string or regex) is on screen."""
+    expect(page.get_by_test_id("stToast").filter(has_text=text)).to_be_visible(timeout=timeout_ms)
+
+
+def type_choice(page, scope, label: str, typed: str, option) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` by typing ``typed`` into it: near the foot of
+    the window its dropdown has no room to open, but the one option left by typing is taken by Enter."""
+    box = scope.locator("[data-testid=stSelectbox]").filter(has_text=label)
+    expect(box).to_be_visible(timeout=PAGE_MS)
+    idle(page)
+    box.locator("input").click()
+    page.keyboard.type(typed)
+    expect(page.get_by_role("option", name=option)).to_have_count(1, timeout=PAGE_MS)
+    page.keyboard.press("Enter")
+    expect(box.locator("input")).to_have_value(option, timeout=PAGE_MS)
+
+
+def inbox_rows(page, label: str):
+    """The rows of a list (pages/row_list.py) whose label starts with ``label``: each links to its conversation."""
+    return page.locator(f"[role=listbox][aria-label^='{label}'] li.row")
+
+
 def sidebar_link(page, name: str):
     return page.get_by_test_id("stSidebarNavLink").filter(has_text=name)
 
@@ -182,27 +210,16 @@ def list_row(page, title: str, list_label: str | None = None):
     return scope.locator("li.row").filter(has=page.locator(".who", has_text=re.compile(rf"^{re.escape(title)}$")))
 
 
-def post_twilio_inbound(base: str, from_phone: str, to_phone: str, body: str) -> str:
-    """An incoming SMS as Twilio posts it: a form signed with the account's auth token. Returns its id."""
+def post_twilio_form(url: str, params: list[tuple[str, str]]) -> None:
+    """A form posted and signed as Twilio posts it (``X-Twilio-Signature`` over ``url`` and the fields)."""
     from core.providers.twilio import compute_signature
 
-    url = base + "/webhooks/twilio"
-    sid = "SM" + uuid.uuid4().hex
-    params = [
-        ("MessageSid", sid),
-        ("AccountSid", TWILIO_ACCOUNT_SID),
-        ("From", from_phone),
-        ("To", to_phone),
-        ("Body", body),
-        ("NumMedia", "0"),
-        ("SmsStatus", "received"),
-    ]
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)  # loopback: no proxy
     try:
         conn.request(
             "POST",
-            parts.path,
+            parts.path + (f"?{parts.query}" if parts.query else ""),
             body=urlencode(params).encode(),
             headers={
                 "Content-Type": "application/x-www-form-urlencoded",
@@ -214,15 +231,53 @@ def post_twilio_inbound(base: str, from_phone: str, to_phone: str, body: str) ->
         assert response.status == 200, f"webhook answered {response.status}: {answer[:200]!r}"
     finally:
         conn.close()
+
+
+def post_twilio_inbound(base: str, from_phone: str, to_phone: str, body: str) -> str:
+    """An incoming SMS as Twilio posts it: a form signed with the account's auth token. Returns its id."""
+    sid = "SM" + uuid.uuid4().hex
+    post_twilio_form(
+        base + "/webhooks/twilio",
+        [
+            ("MessageSid", sid),
+            ("AccountSid", TWILIO_ACCOUNT_SID),
+            ("From", from_phone),
+            ("To", to_phone),
+            ("Body", body),
+            ("NumMedia", "0"),
+            ("SmsStatus", "received"),
+        ],
+    )
     return sid
 
 
-def http_get(base: str, path: str, cookies: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def post_twilio_status(base: str, twilio, sid: str, status: str) -> None:
+    """Twilio's status callback for message ``sid`` of the loopback Twilio ``twilio``
+    (``tests/fakes/twilio_server.py``): to the ``StatusCallback`` URL Parley gave, else its webhook."""
+    form = dict(twilio.forms[sid])
+    post_twilio_form(
+        form.get("StatusCallback") or base + "/webhooks/twilio",
+        [
+            ("MessageSid", sid),
+            ("MessageStatus", status),
+            ("AccountSid", TWILIO_ACCOUNT_SID),
+            ("From", form["From"]),
+            ("To", form["To"]),
+            ("ApiVersion", "2010-04-01"),
+        ],
+    )
+
+
+def http_get(
+    base: str, path: str, cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """A plain GET on the running server (what a crafted request can reach)."""
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+        headers = dict(headers or {})
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()

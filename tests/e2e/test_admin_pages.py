@@ -23,14 +23,9 @@ from urllib.parse import urlencode, urlsplit
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, signed_in_page
-from tests.e2e.test_team_workflow import choose
+from tests.e2e.scenario import choose, idle, toast
 
 TIMEOUT = 45_000  # a loaded 2-core machine: every click is a script run
-
-
-def idle(page) -> None:
-    """Wait for the page's script run to end (Streamlit shows its status widget while it runs)."""
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT)
 
 
 def click_once_drawn(button) -> None:
@@ -47,10 +42,6 @@ def grid_row(page, text: str):
 
 def cell_texts(row) -> list[str]:
     return [c.strip() for c in row.locator("td").all_inner_texts()]
-
-
-def toast(page, text) -> None:
-    expect(page.get_by_test_id("stToast").filter(has_text=text)).to_be_visible(timeout=TIMEOUT)
 
 
 # ---- users: sessions, disabling with a hand-over ----------------------------------------------------

@@ -16,7 +16,7 @@ import uuid
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import sign_in
-from tests.e2e.test_team_workflow import choose, post_twilio_inbound
+from tests.e2e.scenario import choose, idle, inbox_rows, post_twilio_inbound, type_choice
 
 FRONT_DESK = "+14155550100"  # the demo's SMS sender (generator/content.py SMS_SENDER)
 TIMEOUT = 30_000  # a loaded 2-core machine: page runs, the dispatcher, the simulator's callbacks
@@ -41,15 +41,7 @@ def test_admin_sends_a_campaign_and_a_reply_lands_in_the_chosen_owners_inbox(par
     admin.locator("input[type=file]").set_input_files(str(listing))
     expect(admin.get_by_text("numbers from the column “phone”")).to_be_visible(timeout=TIMEOUT)
     admin.get_by_text("One person").click()
-    owner = admin.locator("[data-testid=stSelectbox]").filter(has_text="Owner")
-    expect(owner).to_be_visible(timeout=TIMEOUT)
-    idle(admin)
-    # At the foot of the window the dropdown has no room to open: type the name and take it.
-    owner.locator("input").click()
-    admin.keyboard.type("James")
-    expect(admin.get_by_role("option", name=re.compile(r"^James Carter"))).to_have_count(1, timeout=TIMEOUT)
-    admin.keyboard.press("Enter")
-    expect(owner.locator("input")).to_have_value("James Carter", timeout=TIMEOUT)
+    type_choice(admin, admin, "Owner", "James", "James Carter")
     admin.get_by_role("button", name="Preview").click()
 
     preview = admin.get_by_test_id("stMetric").filter(has_text="Recipients")
@@ -82,13 +74,3 @@ def test_admin_sends_a_campaign_and_a_reply_lands_in_the_chosen_owners_inbox(par
     admin.goto(base + "/inbox")
     expect(inbox_rows(admin, "My Inbox").first).to_be_visible(timeout=TIMEOUT)
     expect(inbox_rows(admin, "My Inbox").filter(has_text=f"Tuesday works {tag}")).to_have_count(0)
-
-
-def idle(page) -> None:
-    """Wait for the page's script run to end (Streamlit shows its status widget while it runs)."""
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT)
-
-
-def inbox_rows(page, label: str):
-    """The rows of a list (pages/row_list.py): each is a link to its conversation."""
-    return page.locator(f"[role=listbox][aria-label^='{label}'] li.row")

@@ -118,7 +118,8 @@ def test_outside_business_hours_the_message_waits_and_says_until_when(parley, br
     page.get_by_role("heading", name="Victor Proof").wait_for(timeout=PAGE_MS)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     goes = shown_time(release_at(now), ids["tz"], now)
-    wait_for_text(page, f"Outside business hours: this will be queued until {goes}.")
+    # The hours are kept in UTC, Maria reads her own clock: the notice names her zone.
+    wait_for_text(page, f"Outside business hours: this will be queued until {goes} ({ids['tz']}).")
     page.get_by_placeholder("Write a message…").fill("We will call you when we open")
     page.get_by_role("button", name=re.compile("Send")).click()
     bubble = page.locator("[data-testid=stChatMessage]", has_text="We will call you when we open")

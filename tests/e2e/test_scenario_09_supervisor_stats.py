@@ -31,7 +31,7 @@ CHARTS = {
     "Volume": ["Conversations started per day", "Messages in and out per day", "Incoming messages by weekday and hour"],
     "Responsiveness": ["First response time (hours)", "Reply time (hours)", "Time to close (hours)"],
     "Delivery": ["Sent → delivered → read, by channel", "Most frequent failures", "Opt-outs per day"],
-    "Campaigns": ["Reply and opt-out rate per campaign"],
+    "Campaign results": ["Reply and opt-out rate per campaign"],
     "Workload now": ["Open, unread and waiting conversations per agent"],
 }
 
@@ -73,9 +73,7 @@ def test_supervisor_reads_every_chart_filters_and_downloads(parley, browser, tmp
         post_twilio_inbound(base, OMAR_PHONE, ids["sms_number"], f"Omar's question number {n + 1}")
     page = open_as(browser, base, "sam", "/stats-volume")
     for name, titles in CHARTS.items():
-        # By address: "Campaigns" is also the Workspace section's page (two links with that name).
-        slug = "workload" if name == "Workload now" else name.lower()
-        page.locator(f"[data-testid=stSidebarNavLink][href$='/stats-{slug}']").click()
+        sidebar_link(page, name).click()
         page.get_by_role("heading", name=f"Stats · {name}").wait_for(timeout=PAGE_MS)
         assert chart_titles(page, len(titles)) == titles, name
         expect(page.get_by_role("button", name="Download CSV").first).to_be_visible()

@@ -81,10 +81,10 @@ def test_send_queues_the_message_and_clears_the_box(app_as, demo_db, sms):
 def test_send_outside_hours_says_when_it_goes(app_as, demo_db, sms):
     set_hours(demo_db, weekly=SATURDAYS)
     at = app_as("maria", PAGE, {"id": sms})
-    # Beside it, the workspace's hours (in their own zone) and when they open (in the viewer's).
+    # Beside it, the workspace's hours and when they open, both in the hours' zone; the release in Maria's (named).
     assert texts(at, "info") == [
-        "Outside business hours: this will be queued until Sat 4:00 AM.  \n"
-        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+        "Outside business hours: this will be queued until Sat 4:00 AM (America/New_York).  \n"
+        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 9:00 AM"
     ]
     at.text_area(key=f"compose_text_{sms}").input("We open on Saturday")
     at.button(key=f"send_{sms}").click().run()
@@ -270,8 +270,8 @@ def test_window_closing_before_the_release_is_announced(app_as, demo_db, frozen)
     at = app_as("maria", PAGE, {"id": cid})
     assert texts(at, "success") == ["Customer care window open — 2 h 0 min left"]
     assert texts(at, "info") == [
-        "Outside business hours: this will be queued until Sat 4:00 AM.  \n"
-        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 4:00 AM"
+        "Outside business hours: this will be queued until Sat 4:00 AM (America/New_York).  \n"
+        "Business hours (UTC): Sat 9:00 AM–5:00 PM · closed now, opens Sat 9:00 AM"
     ]
     assert texts(at, "warning") == [
         "The WhatsApp window closes at 2:00 PM, before this could go: free text will not be sent then, "
@@ -282,3 +282,47 @@ def test_window_closing_before_the_release_is_announced(app_as, demo_db, frozen)
 def test_segment_line_wording():
     assert composer.segment_line("x" * 42) == "42 characters · GSM-7 · 1 segment (118 left)"
     assert composer.segment_line("x" * 161).startswith("161 characters · GSM-7 · 2 segments")
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 2000
+
+
+def attach_label(at) -> str:
+    return next(p.proto.popover.label for p in at.get("popover") if "Attach" in p.proto.popover.label)
+
+
+def test_an_attached_file_stays_attached_when_the_agent_leaves_and_comes_back(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.text_area(key=f"compose_text_{sms}").input("Your x-ray, as promised").run()
+    at.file_uploader(key=f"compose_files_{sms}_0").set_value(("x-ray.png", PNG, "image/png")).run()
+    assert attach_label(at) == "Attach (1)"
+    # Another page, then back: the text comes back from the draft, and the file with it.
+    at.switch_page("pages/my_inbox.py").run()
+    at.switch_page(PAGE)
+    at.query_params["id"] = str(sms)
+    at.run()
+    assert at.text_area(key=f"compose_text_{sms}").value == "Your x-ray, as promised"
+    assert attach_label(at) == "Attach (1)"
+    at.button(key=f"send_{sms}").click().run()
+    assert not at.error
+    mid, body = demo_db.fetchone(
+        "SELECT id, body FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [sms]
+    )
+    assert body == "Your x-ray, as promised"
+    assert demo_db.fetchall("SELECT filename, content_type, size FROM media WHERE message_id = ?", [mid]) == [
+        ("x-ray.png", "image/png", 2008)
+    ]
+    assert attach_label(at) == "Attach"  # it went with the message
+
+
+def test_a_removed_attachment_does_not_go(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.file_uploader(key=f"compose_files_{sms}_0").set_value(("old.png", PNG, "image/png")).run()
+    at.file_uploader(key=f"compose_files_{sms}_1").set_value(("new.png", PNG, "image/png")).run()
+    assert attach_label(at) == "Attach (2)"
+    at.button(key=f"unattach_{sms}_1").click().run()
+    assert attach_label(at) == "Attach (1)"
+    at.text_area(key=f"compose_text_{sms}").input("Only the new one").run()
+    at.button(key=f"send_{sms}").click().run()
+    mid = demo_db.scalar("SELECT max(id) FROM messages WHERE conversation_id = ?", [sms])
+    assert demo_db.fetchall("SELECT filename FROM media WHERE message_id = ?", [mid]) == [("new.png",)]

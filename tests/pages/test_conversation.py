@@ -300,3 +300,34 @@ def test_owner_confirms_a_flagged_opt_out(app_as, demo_db):
     assert not at.exception and not at.error
     assert demo_db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact_id])
     assert not any("Possible opt-out" in w for w in texts(at, "warning"))
+
+
+def test_a_received_file_named_by_its_media_id_downloads_under_a_descriptive_name(app_as, demo_runtime):
+    import datetime as dt
+    import secrets
+
+    db = demo_runtime.db
+    maria = uid(db, "maria")
+    cid, contact, sender = db.fetchone(
+        "SELECT id, contact_id, sender_id FROM conversations WHERE owner_id = ? ORDER BY id LIMIT 1", [maria]
+    )
+    received = dt.datetime(2026, 12, 4, 20, 32)  # 3:32 PM in New York, Maria's zone
+    sha = demo_runtime.media.put(b"OggS" + b"\0" * 2000)
+
+    def write(tx):
+        mid = tx.scalar(
+            "INSERT INTO messages (conversation_id, contact_id, sender_id, direction, body, status, "
+            "provider_message_id, created_at, status_at, has_media) "
+            "VALUES (?, ?, ?, 'in', '', 'received', 'SMvoice1', ?, ?, TRUE) RETURNING id",
+            [cid, contact, sender, received, received],
+        )
+        tx.execute(
+            "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
+            "VALUES (?, ?, 'audio/ogg', 'ME0123456789abcdef0123456789abcdef', 2004, ?, ?)",
+            [mid, sha, secrets.token_urlsafe(24), received],
+        )
+
+    db.write(write)
+    at = app_as("maria", PAGE, {"id": cid})
+    labels = [re.sub(r"\\(.)", r"\1", b.proto.label) for b in at.get("download_button")]
+    assert "🎵 audio-2026-12-04-1532.ogg · audio/ogg · 2 KB" in labels

@@ -134,7 +134,7 @@ def test_good_input_creates_an_admin_and_signs_in(empty_runtime):
         "Volume",
         "Responsiveness",
         "Delivery",
-        "Campaigns",
+        "Campaign results",
         "Workload now",
         "Contacts",
         "Campaigns",

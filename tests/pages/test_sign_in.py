@@ -21,7 +21,7 @@ SIGN_IN = str(ROOT / "pages" / "sign_in.py")
 STATS_PATHS = ("stats-volume", "stats-responsiveness", "stats-delivery", "stats-campaigns", "stats-workload")
 EXTRA_PATHS = ("campaigns", "templates", "users", "senders", "providers", "hours", "opt-outs", "audit", "webhooks")
 SIGNED_OUT_PATHS = ("", "inbox", "sent", "conversation", "team", "contacts", *STATS_PATHS, *EXTRA_PATHS)
-STATS = ["Volume", "Responsiveness", "Delivery", "Campaigns", "Workload now"]
+STATS = ["Volume", "Responsiveness", "Delivery", "Campaign results", "Workload now"]
 ADMIN = [
     "Users and teams",
     "Sender numbers",

@@ -1,4 +1,4 @@
-"""The Campaigns Stats page under AppTest: supervisors and admins see it, agents do not; bad ranges."""
+"""The Campaign results Stats page under AppTest: supervisors and admins see it, agents do not; bad ranges."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tests.conftest import demo_user
 from tests.pages import stats_helpers as h
 
 PAGE = "pages/stats_campaigns.py"
-TITLE = "Stats · Campaigns"
+TITLE = "Stats · Campaign results"
 
 
 def test_supervisors_and_admins_see_it_agents_do_not(app_as):

@@ -344,4 +344,12 @@ def test_the_backlog_and_its_age_are_reported(server):
         "in_flight": 0,
         "checking": 0,
         "interrupted": 0,
+        "held_business_hours": 0,
+        "oldest_business_hours_seconds": 0.0,
+        "held_quiet_hours": 0,
+        "oldest_quiet_hours_seconds": 0.0,
+        "held_later": 0,
+        "waiting_turn": 0,
+        "oldest_turn_seconds": 0.0,
+        "failed_24h": 0,
     }

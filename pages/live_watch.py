@@ -1,0 +1,93 @@
+"""Live refresh that costs the server nothing while nothing changes.
+
+A fragment with ``run_every`` redraws everything it shows on every tick, changed or not: with a
+200-message thread that is hundreds of elements every two seconds per open page, and ten open
+pages took the CPU that webhooks needed. Instead the fragment draws this watcher last: in the
+browser it asks a version route (``routes.conversation_version``: one primary-key read) every
+``LIVE_SECONDS`` and, only when the number moved or a redraw came due (``refresh_at``, on the
+server's clock), sends a trigger that reruns the fragment it sits in. A refused answer (the
+conversation went to someone else) also reruns it once, so the page says why; a browser without
+the sign-in cookie (just signed in, the route cannot tell who asks) reruns it on every tick, as
+the timed fragment did.
+
+Each run of the fragment mounts the watcher again with a new ``drawn`` stamp, so the browser
+always holds the latest version; one timer per watcher key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+
+import streamlit as st
+
+LIVE_SECONDS = 2
+
+JS = """
+export default function (component) {
+  const { data, setTriggerValue } = component;
+  if (!data || !data.url) { return; }
+  const timers = (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
+  clearInterval(timers[data.key]);
+  let busy = false, asked = false, stopped = false;
+  const fire = () => { if (!asked) { asked = true; setTriggerValue("changed", data.drawn); } };
+  const tick = async () => {
+    if (busy || asked || stopped) { return; }
+    busy = true;
+    try {
+      const answer = await fetch(data.url, { credentials: "same-origin", cache: "no-store" });
+      if (answer.status === 200) {
+        const now = await answer.json();
+        if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(); }
+      } else if (answer.status === 401) {
+        fire();
+      } else if (answer.status === 403 || answer.status === 404) {
+        fire();
+        stopped = true;
+      }
+    } catch (e) {
+      // Parley restarting or the network gone for a moment: ask again on the next tick.
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(tick, data.every);
+  timers[data.key] = timer;
+  return () => { stopped = true; clearInterval(timer); if (timers[data.key] === timer) { delete timers[data.key]; } };
+}
+"""
+
+_drawn = itertools.count(1)
+
+
+@functools.cache
+def _component():
+    return st.components.v2.component("parley.live_watch", js=JS)
+
+
+def epoch_ms(value: dt.datetime | None) -> int | None:
+    """A stored naive-UTC time as the browser's milliseconds since the epoch."""
+    return None if value is None else int(value.replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def watch(key: str, url: str, version: int, *, refresh_at: dt.datetime | None = None) -> None:
+    """Inside a fragment, drawn last: rerun the fragment when ``url`` answers another version than
+    ``version``, or once ``refresh_at`` (naive UTC) has passed."""
+    _component()(
+        key=key,
+        data={
+            "key": key,
+            "url": url,
+            "version": int(version),
+            "refreshAt": epoch_ms(refresh_at),
+            "every": LIVE_SECONDS * 1000,
+            "drawn": next(_drawn),
+        },
+        on_changed_change=_noop,
+        height=0,
+    )
+
+
+def _noop() -> None:
+    """The trigger only has to rerun the fragment; the fragment reads what changed itself."""

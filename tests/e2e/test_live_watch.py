@@ -1,0 +1,100 @@
+"""An open conversation stays live without redrawing itself while nothing changes.
+
+The browser asks the conversation's version every two seconds (``/api/conversations/<id>/version``)
+and reruns the thread's fragment only when it moved (``pages/live_watch.py``). Read from the
+Streamlit websocket itself: the reruns the tab asks for (``BackMsg.rerun_script``) while the
+conversation is idle come from no fragment but the sidebar's notifications; a customer's reply
+then reruns the thread, and the reply shows.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+from streamlit.proto.BackMsg_pb2 import BackMsg
+
+from tests.e2e.conftest import sign_in
+from tests.e2e.scenario import (
+    CONTEXTS_TO_CLOSE,
+    LIVE_MS,
+    PAGE_MS,
+    SLACK_MS,
+    VIEWPORT_DEFAULT,
+    demo_ids,
+    post_twilio_inbound,
+    serve,
+)
+
+PHONE = "+14158670991"
+REPLY = "Quiet until now: does the thread notice me?"
+IDLE_S = 9
+
+
+@pytest.fixture(scope="module")
+def parley(tmp_path_factory, demo_template):
+    def prepare(db):
+        from tests import factories as f
+
+        ids = demo_ids(db)
+        contact = f.add_contact(db, name="Quinn Quiet", phone=PHONE)
+        conv = f.add_conversation(
+            db, contact_id=contact, sender_id=ids["sender_sms"], owner_id=ids["user_maria"], inbound_body="Hello"
+        )
+        f.mark_read(db, ids["user_maria"], conv)
+        sms_number = db.scalar("SELECT phone FROM senders WHERE id = ?", [ids["sender_sms"]])
+        return {"conv": conv, "sms_number": sms_number}
+
+    with serve(tmp_path_factory, demo_template, prepare) as running:
+        yield running
+
+
+def test_the_thread_reruns_only_when_the_conversation_changed(parley, browser):
+    base, ids = parley.base, parley.ids
+    context = browser.new_context(viewport=VIEWPORT_DEFAULT)
+    context.set_default_navigation_timeout(PAGE_MS)
+    CONTEXTS_TO_CLOSE.append(context)
+    page = context.new_page()
+    sign_in(page, base, "maria")
+
+    reruns: list[tuple[float, str]] = []  # (when, fragment id; "" for a whole-page run)
+    version_asks: list[float] = []
+
+    def on_socket(socket) -> None:
+        def sent(payload) -> None:
+            if isinstance(payload, str):
+                return
+            msg = BackMsg.FromString(payload)
+            if msg.WhichOneof("type") == "rerun_script":
+                reruns.append((time.monotonic(), msg.rerun_script.fragment_id))
+
+        socket.on("framesent", sent)
+
+    page.on("websocket", on_socket)
+    page.on(
+        "request",
+        lambda r: (
+            version_asks.append(time.monotonic()) if f"/api/conversations/{ids['conv']}/version" in r.url else None
+        ),
+    )
+    page.goto(base + f"/conversation?id={ids['conv']}")
+    page.get_by_role("heading", name="Quinn Quiet").wait_for(timeout=PAGE_MS)
+    expect(page.locator("[data-testid=stChatMessage]", has_text="Hello")).to_be_visible(timeout=PAGE_MS)
+    page.wait_for_timeout(3_000)  # the first page run and its follow-ups are over
+
+    idle_from = time.monotonic()
+    page.wait_for_timeout(IDLE_S * 1000)
+    idle_to = time.monotonic()
+    idle_fragments = {fid for at, fid in reruns if idle_from <= at <= idle_to}
+    asks = [at for at in version_asks if idle_from <= at <= idle_to]
+    assert len(asks) >= 3, f"the page asked the version {len(asks)} times in {IDLE_S} s"
+    # The sidebar's notifications fragment ticks every two seconds; the thread's must not.
+    assert len(idle_fragments) <= 1, f"fragments rerun while nothing changed: {sorted(idle_fragments)}"
+    assert "" not in idle_fragments, "the whole page reran while nothing changed"
+
+    post_twilio_inbound(base, PHONE, ids["sms_number"], REPLY)
+    expect(page.locator("[data-testid=stChatMessage]", has_text=REPLY)).to_be_visible(timeout=LIVE_MS + SLACK_MS)
+    after = {fid for at, fid in reruns if at > idle_to}
+    assert after - idle_fragments, "the reply showed without a rerun of the thread's fragment"
+    context.close()

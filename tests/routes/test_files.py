@@ -1,0 +1,44 @@
+"""``/files/<token>``: an outgoing attachment is served under a name that says what it is, never a
+provider's media id, with the right extension (Content-Disposition, written out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import pytest
+
+from tests import factories as f
+
+SENT = dt.datetime(2026, 12, 4, 15, 32)
+
+
+def attach(rt, *, filename, content_type, data=b"\xff\xd8\xff\xe0 not much of a picture"):
+    sender = f.add_sender(rt.db)
+    contact = f.add_contact(rt.db)
+    mid = f.add_message(rt.db, contact_id=contact, sender_id=sender, body="", has_media=True, at=SENT)
+    sha, token = rt.media.put(data), secrets.token_urlsafe(24)
+    rt.db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [mid, sha, content_type, filename, len(data), token, SENT],
+        )
+    )
+    return token
+
+
+@pytest.mark.parametrize(
+    "filename, content_type, disposition",
+    [
+        ("ME0123456789abcdef0123456789abcdef", "image/jpeg", 'attachment; filename="image-2026-12-04-1532.jpg"'),
+        ("attachment-1.mpeg", "audio/mpeg", 'attachment; filename="audio-2026-12-04-1532.mp3"'),
+        ("Brochure 2027.pdf", "application/pdf", "attachment; filename*=utf-8''Brochure%202027.pdf"),  # kept
+    ],
+)
+def test_a_file_is_served_under_a_descriptive_name(server, filename, content_type, disposition):
+    rt, client = server
+    response = client.get(f"/files/{attach(rt, filename=filename, content_type=content_type)}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == content_type
+    assert response.headers["content-disposition"] == disposition
