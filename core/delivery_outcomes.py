@@ -343,10 +343,13 @@ def backlog(db: Any) -> dict[str, Any]:
     )
     (due, retrying, oldest_retry, in_flight, checking, interrupted) = row[:6]
     (business, oldest_business, quiet, oldest_quiet, later, turn, oldest_turn) = row[6:]
+    # Bounded by when the message was written too: messages are stored in time order, so DuckDB skips
+    # all but the last days' row groups (10M messages: ~10 ms instead of ~150 ms). A send fails within
+    # hours of being written (retries give up after minutes, carriers after 72 h), never a week later.
     failed = db.scalar(
-        "SELECT count(*) FROM messages WHERE direction = 'out' AND status IN ('failed', 'undelivered', 'not_sent') "
-        "AND coalesce(status_at, created_at) > ?",
-        [now - dt.timedelta(hours=24)],
+        "SELECT count(*) FROM messages WHERE created_at > ? AND direction = 'out' "
+        "AND status IN ('failed', 'undelivered', 'not_sent') AND coalesce(status_at, created_at) > ?",
+        [now - dt.timedelta(days=8), now - dt.timedelta(hours=24)],
     )
 
     def age(since: dt.datetime | None) -> float:
