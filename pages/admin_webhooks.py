@@ -107,7 +107,12 @@ row.button(
     disabled=not picked,
     on_click=guarded(
         lambda: act(
-            KEY, webhook_review.do_retry, rt.db, user, picked, done=lambda n: f"{n} webhooks sent back to be applied."
+            KEY,
+            webhook_review.do_retry,
+            rt.db,
+            user,
+            picked,
+            done=lambda n: f"{n} webhook{'' if n == 1 else 's'} sent back to be applied.",
         )
     ),
 )

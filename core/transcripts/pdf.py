@@ -13,14 +13,17 @@ Each line is prepared before it is drawn:
 - any other character no font has becomes ``[U+XXXX]``: never a blank,
   never a dropped character;
 - a line with right-to-left or complex-script text (Arabic, Hebrew,
-  Devanagari, Thai, combining marks) goes through fpdf2's HarfBuzz shaping
-  and bidi algorithm, one line at a time (``uharfbuzz``): letters join and
-  come out in the right order, and a paragraph that starts right-to-left is
-  right-aligned;
-- every other line, almost all of them, is drawn in runs of one font with
-  ``FPDF.text``, wrapped by this module from the fonts' advance widths:
-  fpdf2's ``multi_cell`` costs about 6 ms a message, which would make a
-  10,000-message transcript take a minute instead of a couple of seconds.
+  Devanagari, Thai, combining marks) goes through the Unicode bidi
+  algorithm and HarfBuzz (``uharfbuzz``), one line at a time, in
+  ``shaping.py``: letters join and come out in the right order, and a
+  paragraph that starts right-to-left is right-aligned. fpdf2's own
+  ``cell`` with text shaping does the same at 0.7 ms a line: 11 s for a
+  10,000-message Arabic transcript;
+- every other line, most of them in most transcripts, is written in runs of
+  one font straight from the fonts' character codes; lines are wrapped by
+  this module from the fonts' advance widths: fpdf2's ``multi_cell`` costs
+  about 6 ms a message, which would make a 10,000-message transcript take
+  a minute instead of a couple of seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +39,7 @@ import emoji
 from fpdf import FPDF
 
 from core.transcripts.model import Line, TranscriptData
+from core.transcripts.shaping import LineShaper, Run
 from core.transcripts.txt import FSI, PDI, header_lines
 
 Progress = Callable[[float, str], None]
@@ -97,6 +102,12 @@ def font_tables(role: str) -> tuple[frozenset[int], dict[int, int]]:
     return frozenset(cmap), widths
 
 
+@functools.cache
+def font_chars(roles: tuple[str, ...]) -> frozenset[str]:
+    """The characters any of these fonts has, as strings: ``issuperset(text)`` checks a whole line at C speed."""
+    return frozenset(chr(code) for role in roles for code in font_tables(role)[0])
+
+
 class TranscriptPDF(FPDF):
     def __init__(self, title: str) -> None:
         super().__init__(format="A4", unit="mm")
@@ -109,42 +120,49 @@ class TranscriptPDF(FPDF):
         self.cmaps = {role: t[0] for role, t in tables.items()}
         self.widths = {role: t[1] for role, t in tables.items()}
         self.loaded: list[str] = []
-        self._shaped_widths: dict[tuple[str, float], float] = {}
         self._font_of: dict[str, str | None] = {}
         self._units: dict[str, int] = {}
+        self._char_units: dict[str, int] = {}
+        self._codes: dict[str, dict[str, str]] = {}  # role → character → its code in the subset, escaped
+        self.main_chars = font_chars((MAIN,))
+        self.any_chars = font_chars(tuple(font_files()))
         known = [*FALLBACK_ORDER, *(s.lower() for s in EXTRA_SCRIPTS)]
         self.order = [MAIN, *[r for r in known if r in self.fonts_by_role]]
+        self._layouts: dict[str, tuple[list[Run], float]] = {}
+        self.shaper = LineShaper(self)
         self.use(MAIN)
 
     def use(self, *roles: str) -> None:
-        """Load fonts into this PDF the first time its text needs them; fallbacks follow."""
-        added = False
+        """Load fonts into this PDF the first time its text needs them (each font is chosen per
+        character by ``font_for``, never by fpdf2's fallback fonts)."""
         for role in roles:
             if role not in self.loaded:
                 self.add_font(self.fonts_by_role[role], fname=str(font_files()[role]))
                 self.loaded.append(role)
-                added = added or role != MAIN
-        if added:
-            fallbacks = [self.fonts_by_role[r] for r in self.order if r in self.loaded and r != MAIN]
-            self.set_fallback_fonts(fallbacks, exact_match=False)
+
+    # Every line is written with its own font operator (``LineShaper.draw``), never with ``FPDF.text``:
+    # fpdf2 only re-sends the font when it believes the page lacks it, and pages revisited by
+    # ``number_pages`` would show text with no font.
 
     def header(self) -> None:
         if self.page_no() > 1:
-            self.set_font(self.fonts_by_role[MAIN], size=META_SIZE)
             self.set_text_color(*GREY)
-            self.text(PAGE_MARGIN, PAGE_MARGIN - 6, self.running_title)
+            self.shaper.draw([self.plain_run(MAIN, self.running_title)], META_SIZE, PAGE_MARGIN, PAGE_MARGIN - 6)
 
     def number_pages(self) -> None:
         """'Page n of N' on every page, written once N is known (fpdf2's {nb} alias needs its own text path)."""
         total = self.pages_count
         for number in range(1, total + 1):
             self.page = number
-            self.set_font(self.fonts_by_role[MAIN], size=META_SIZE)
             self.set_text_color(*GREY)
             label = f"Page {number:,} of {total:,}"
-            self.text(self.w - PAGE_MARGIN - self.width(label, META_SIZE), self.h - 8, label)
+            x = self.w - PAGE_MARGIN - self.width(label, META_SIZE)
+            self.shaper.draw([self.plain_run(MAIN, label)], META_SIZE, x, self.h - 8)
 
     # ---- preparing text -----------------------------------------------------------------
+
+    def chars_of(self, role: str) -> frozenset[str]:
+        return font_chars((role,))
 
     def font_for(self, ch: str) -> str | None:
         role = self._font_of.get(ch, "")
@@ -171,8 +189,8 @@ class TranscriptPDF(FPDF):
         return "".join(out)
 
     def _covered(self, text: str) -> str:
-        if text.isascii() or all(ord(c) in self.cmaps[MAIN] for c in text):  # (controls are already [U+..])
-            return text
+        if text.isascii() or self.main_chars.issuperset(text) or self.any_chars.issuperset(text):
+            return text  # (controls are already [U+..])
         return "".join(
             c
             if c in "\n\t" or self.font_for(c) is not None or unicodedata.category(c) in ("Zs",)
@@ -184,10 +202,13 @@ class TranscriptPDF(FPDF):
         """Advance width of ``text`` in mm, from the fonts' tables (words repeat: each measured once)."""
         units = self._units.get(text)
         if units is None:
-            units = 0
-            for ch in text:
-                role = self.font_for(ch) or MAIN
-                units += self.widths[role][ord(ch)] if ord(ch) in self.cmaps[role] else 500
+            try:
+                units = sum(map(self._char_units.__getitem__, text))
+            except KeyError:
+                for ch in set(text) - self._char_units.keys():
+                    role = self.font_for(ch) or MAIN
+                    self._char_units[ch] = self.widths[role][ord(ch)] if ord(ch) in self.cmaps[role] else 500
+                units = sum(map(self._char_units.__getitem__, text))
             if len(self._units) < 200_000:
                 self._units[text] = units
         return units * size * 0.001 / self.k
@@ -276,48 +297,52 @@ class TranscriptPDF(FPDF):
         return lines
 
     def shaped_width(self, text: str, size: float) -> float:
-        """The width HarfBuzz gives ``text`` (names repeat on every message: measured once)."""
-        key = (text, size)
-        if key not in self._shaped_widths:
-            self.use(*{self.font_for(ch) or MAIN for ch in text})
-            self.set_font(self.fonts_by_role[self.dominant_role(text)], size=size)
-            self.set_text_shaping(True)
-            try:
-                self._shaped_widths[key] = self.get_string_width(text) + 0.3
-            finally:
-                self.set_text_shaping(False)
-        return self._shaped_widths[key]
+        """The width HarfBuzz gives ``text`` in mm."""
+        return self.shaped_layout(text)[1] * size * 0.001 / self.k + 0.3
+
+    def shaped_layout(self, line: str) -> tuple[list[Run], float]:
+        """Glyph runs in display order and advance (1/1000 em); names and statuses repeat: laid out once."""
+        hit = self._layouts.get(line)
+        if hit is None:
+            # The font covering most of the line carries it (spaces and punctuation shaped with its letters).
+            self.use(*{self.font_for(ch) or MAIN for ch in set(line)})
+            hit = self.shaper.layout(line, self.dominant_role(line))
+            if len(line) <= 80 and len(self._layouts) < 20_000:
+                self._layouts[line] = hit
+        return hit
 
     def dominant_role(self, line: str) -> str:
         counts: dict[str, int] = {}
-        for ch in line:
+        for ch, n in Counter(line).items():
             if not ch.isspace():
                 role = self.font_for(ch) or MAIN
-                counts[role] = counts.get(role, 0) + 1
+                counts[role] = counts.get(role, 0) + n
         return max(counts, key=counts.get) if counts else MAIN
 
     def run_line(self, line: str, size: float, lead: float, x: float = PAGE_MARGIN) -> None:
-        baseline = self.y + lead * 0.78
-        for role, run in _runs(line, self.font_for):
-            family = self.fonts_by_role[role]
-            self.use(role)
-            if self.font_family != family or self.font_size_pt != size:
-                self.set_font(family, size=size)
-            self.text(x, baseline, run)
-            x += self.width(run, size)
+        runs = [(MAIN, line)] if self.main_chars.issuperset(line) else _runs(line, self.font_for)
+        self.shaper.draw([self.plain_run(role, text) for role, text in runs], size, x, self.y + lead * 0.78)
+
+    def plain_run(self, role: str, text: str) -> Run:
+        """Text one font draws as it is, character by character (what ``FPDF.text`` writes, without
+        its per-call font and graphics-state work: most lines of a transcript are drawn here)."""
+        self.use(role)
+        font = self.fonts[self.fonts_by_role[role].lower()]
+        codes = self._codes.setdefault(role, {})
+        try:
+            encoded = "".join(map(codes.__getitem__, text))
+        except KeyError:
+            for ch in set(text) - codes.keys():
+                mapped = font.subset.pick(ord(ch))
+                codes[ch] = "" if mapped is None else font.escape_text(chr(mapped))
+            encoded = "".join(map(codes.__getitem__, text))
+        return font, ((0.0, 0.0, encoded),), self.width(text, 1000 * self.k)
 
     def shaped_line(self, line: str, size: float, lead: float, x: float, usable: float, rtl: bool) -> None:
-        # The font covering most of the line carries it: fpdf2 shapes each run of one font separately,
-        # so an Arabic line in the Latin font would be shaped word by word (spaces are Latin).
-        self.use(*{self.font_for(ch) or MAIN for ch in line})
-        self.set_font(self.fonts_by_role[self.dominant_role(line)], size=size)
-        self.set_text_shaping(True)
-        try:
-            self.set_xy(x, self.y)
-            self.cell(usable, lead, line, align="R" if rtl else "L")
-        finally:
-            self.set_text_shaping(False)
-            self.set_x(PAGE_MARGIN)
+        runs, units = self.shaped_layout(line)
+        if rtl:
+            x += usable - units * size * 0.001 / self.k
+        self.shaper.draw(runs, size, x, self.y + lead * 0.78)
 
 
 def _runs(line: str, font_for: Callable[[str], str | None]) -> list[tuple[str, str]]:

@@ -214,12 +214,12 @@ def test_a_text_to_a_new_number_is_kept_until_the_admin_adds_the_number_and_retr
     expect(grid_row(admin, "Booking line")).to_contain_text("US long code (10DLC): registered", timeout=TIMEOUT)
 
     admin.goto(base + "/webhooks")
-    grid = admin.get_by_test_id("stDataFrame")
+    grid = admin.get_by_test_id("stDataFrame").filter(has_text="Kept as")  # the review grid, not the backlog table
     expect(grid_row(admin, f"No sender for {new_line}")).to_have_count(1, timeout=TIMEOUT)
     idle(admin)
     tick_first_grid_row(admin, grid)
     admin.get_by_role("button", name="Retry selected").click()
-    toast(admin, "1 webhooks sent back to be applied.")
+    toast(admin, "1 webhook sent back to be applied.")
     expect(admin.get_by_text("Nothing is waiting for review.")).to_be_visible(timeout=TIMEOUT)
 
     admin.goto(base + "/team")

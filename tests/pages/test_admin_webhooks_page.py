@@ -38,7 +38,7 @@ def test_kept_webhooks_and_retry(app_as, demo_db):
     at.run()
     assert [c.value for c in at.code] == ["MessageSid=SM1&From=%2B14158670001"]
     at.button(key="webhooks.retry").click().run()
-    assert toasts(at) == ["1 webhooks sent back to be applied."]
+    assert toasts(at) == ["1 webhook sent back to be applied."]
     assert demo_db.fetchone("SELECT state, retries FROM webhook_inbox WHERE id = ?", [first]) == ("pending", 1)
 
 
