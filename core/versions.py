@@ -13,7 +13,14 @@ change publishes an event, so no writer has to remember a version.
   resolved to their conversations);
 - a user's inbox version moves when a conversation they own (or owned, for
   an assignment) or a message they wrote changes: My Inbox and Sent
-  Messages compare it; Team Inbox for the whole team compares the sum.
+  Messages compare it; Team Inbox for the whole team compares the sum
+  (unowned conversations raise the admins' versions, so the sum moves);
+- a bulk write whose one event names none of the rows it changed (a CSV
+  import renaming contacts, queued messages retimed) calls ``touch``.
+
+Browsers ask through ``viewable_conversation_version`` and
+``viewable_inbox_version`` (routes ``/api/conversations/<id>/version`` and
+``/api/inbox/version``), which answer only what the asker may see.
 
 A live page reads one number by primary key (well under a millisecond) and
 reruns only when it moved.
@@ -63,6 +70,25 @@ def stamp(tx: Any, events: list[Any]) -> None:
         if event.name == names.SENDER_CHANGED and p.get("sender_id") is not None:
             senders.add(int(p["sender_id"]))
         users.update(int(p[k]) for k in USER_KEYS if p.get(k) is not None)
+    _raise(tx, conversations, messages, contacts, senders, users, ownerless)
+
+
+def touch(tx: Any, *, messages: Any = (), contacts: Any = ()) -> None:
+    """Raise the versions behind many ``messages`` or ``contacts`` changed in ``tx`` by a bulk
+    write whose one event does not name them (a CSV import renaming contacts, queued messages
+    retimed by new business hours): their conversations, owners and authors see it."""
+    _raise(tx, set(), {int(m) for m in messages}, {int(c) for c in contacts}, set(), set(), set())
+
+
+def _raise(
+    tx: Any,
+    conversations: set[int],
+    messages: set[int],
+    contacts: set[int],
+    senders: set[int],
+    users: set[int],
+    ownerless: set[int],
+) -> None:
     if messages:  # a status names the message only; its author's Sent Messages changes too
         for conversation_id, author_id in tx.fetchall(
             "SELECT conversation_id, author_id FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
@@ -131,3 +157,31 @@ def inbox_version(db: Any, user_id: int | None) -> int:
     if user_id is None:
         return db.scalar("SELECT coalesce(sum(inbox_version), 0) FROM users")
     return db.scalar("SELECT coalesce(max(inbox_version), 0) FROM users WHERE id = ?", [int(user_id)])
+
+
+TEAM = "team"
+
+
+def viewable_inbox_version(db: Any, viewer: Any, owner: Any) -> int:
+    """The inbox version a live list compares, for a browser asking whether to redraw it: ``owner``
+    is a user's id (My Inbox and Sent Messages: the viewer's own; Team Inbox: an agent's) or
+    ``"team"`` (Team Inbox for the whole team). An agent may ask only their own; admins and
+    supervisors anyone's, as the Team Inbox shows them. One read by primary key (the team's: one
+    sum over the users)."""
+    from core import permissions
+    from core.errors import NotFound
+
+    text = str(owner if owner is not None else "").strip()
+    if text == TEAM:
+        permissions.require_team_view(viewer)
+        return inbox_version(db, None)
+    try:
+        owner_id = int(text)
+    except ValueError:
+        raise NotFound(f"“{text}” is not an inbox: ask for a user's number or “team”.") from None
+    if owner_id != viewer.id:
+        permissions.require_team_view(viewer)
+    version = db.scalar("SELECT inbox_version FROM users WHERE id = ?", [owner_id])
+    if version is None:
+        raise NotFound(f"There is no inbox of user {owner_id}.")
+    return int(version)
