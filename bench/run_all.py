@@ -74,7 +74,7 @@ BENCHES: list[Bench] = [
             "180",
         ),
     ),  # fmt: skip
-    Bench("bench_many_users", quick=("--quick",), workspace="--db"),
+    Bench("bench_many_users", full=("--conversations", "100000"), quick=("--quick",), workspace="--db"),
     Bench("bench_desk", quick=("--opens", "5", "--bulk", "3"), workspace="--db"),
 ]
 
