@@ -135,7 +135,8 @@ def test_agent_opens_unread_conversation_and_reply_ticks_to_delivered(parley, br
     wait_status(page, "✓✓ Delivered", 6_000 + PAGE_MS)
     seen = statuses(page)
     # 🕓 (queued, then handed to the carrier), then ✓ Sent, then ✓✓ Delivered, in that order.
-    assert [s.split()[0] for s in seen] == sorted({s.split()[0] for s in seen}, key=["🕓", "✓", "✓✓"].index), seen
+    icons = [s.split()[0] for s in seen]  # e.g. 🕓 Queued, 🕓 Sending, ✓ Sent, ✓✓ Delivered: never back
+    assert icons == sorted(icons, key=["🕓", "✓", "✓✓"].index), seen
     assert [s.split()[0] for s in seen][0] == "🕓" and "✓ Sent" in seen and seen[-1] == "✓✓ Delivered", seen
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # never reloaded
     page.context.close()
