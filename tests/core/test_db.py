@@ -199,3 +199,43 @@ def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
         t.join(30)
     assert order == ["urgent", "background"]  # ... yet the urgent one goes first
     db.close()
+
+
+def test_a_page_runs_write_goes_before_waiting_background_writes_and_after_urgent_ones(tmp_path):
+    """An agent's Send does not wait behind the applier and dispatcher looping under a webhook burst."""
+    from core.db import PAGE_THREAD_NAME
+
+    db = Database(tmp_path / "p.duckdb")
+    schema.migrate(db)
+    order, holding, release = [], threading.Event(), threading.Event()
+
+    def hold(tx):
+        holding.set()
+        release.wait(30)
+
+    def note(tx, who):
+        order.append(who)
+
+    def queued(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while db.writers_waiting < n:
+            assert time.monotonic() < deadline, f"{n} writers never queued"
+            time.sleep(0.005)
+
+    first = threading.Thread(target=db.write, args=(hold,))
+    first.start()
+    assert holding.wait(30)
+    writers = [threading.Thread(target=db.write, args=(note, "background"))]
+    writers[-1].start()
+    queued(1)
+    writers.append(threading.Thread(target=db.write, args=(note, "page"), name=PAGE_THREAD_NAME))
+    writers[-1].start()
+    queued(2)
+    writers.append(threading.Thread(target=lambda: db.write(note, "urgent", urgent=True)))
+    writers[-1].start()
+    queued(3)
+    release.set()
+    for t in (first, *writers):
+        t.join(30)
+    assert order == ["urgent", "page", "background"]
+    db.close()
