@@ -131,6 +131,9 @@ def _cookie_user(request: Request) -> auth.User | None:
 # ---- notifications (tab title and toasts) --------------------------------------------------
 
 
+STREAM_MIN_INTERVAL = 1.0  # seconds between two looks at one user's unread count and notices
+
+
 async def notifications(request: Request) -> Response:
     """Server-sent events: the user's unread count and new notices.
 
@@ -177,7 +180,10 @@ async def notifications(request: Request) -> Response:
             else:
                 yield ": keep-alive\n\n"
             # Woken only by this user's changes (or every 2 s for the keep-alive), never by each of
-            # the team's: a webhook burst would otherwise spin every open page's stream.
+            # the team's: a webhook burst would otherwise spin every open page's stream. And at most
+            # once a second: during a burst for this user's own inbox every message moves its version,
+            # and a recount per message per open tab took the CPU the webhooks needed.
+            await asyncio.sleep(STREAM_MIN_INTERVAL)
             await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait_for_user, user.id, version, 2.0)
 
     return StreamingResponse(
