@@ -38,10 +38,10 @@ def line(label: str, samples: list[float]) -> str:
     )
 
 
-def phase(server, ws, twilio, sessions: int, seconds: float, webhooks: float):
+def phase(server, ws, twilio, sessions: int, seconds: float, webhooks: float, think: float = 0.0):
     results = mu.Results()
     hooks = mu.run_sessions(server.base, ws, sessions, seconds, results, reply_every=3,
-                            twilio_token=twilio.auth_token, webhook_rate=webhooks)  # fmt: skip
+                            twilio_token=twilio.auth_token, webhook_rate=webhooks, think=think)  # fmt: skip
     return results, hooks
 
 
@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=10_000, help="conversations in the generated workspace")
     parser.add_argument("--db", default=None, help="ignored (the bench builds its own workspace); for run_all")
     parser.add_argument("--quick", action="store_true", help="5 sessions, 10 s phases, 50 webhooks/s, no ramp")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=3.0,
+        help="seconds an agent reads or types between clicks, on average (0: click again at once, a stress test)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sessions, args.seconds, args.webhooks, args.ramp, args.conversations = 5, 10, 50, [], 2_000
@@ -70,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         errors, acked, replies = [], set(), []
         try:
             mu.run_sessions(server.base, ws, 1, 2, mu.Results(), reply_every=0)  # imports and caches, once
-            idle, _ = phase(server, ws, twilio, 1, args.seconds, 0)
+            idle, _ = phase(server, ws, twilio, 1, args.seconds, 0, args.think)
             print(line("idle: My Inbox (1 session)", idle.inbox))
             print(line("idle: Conversation (1 session)", idle.conversation))
-            loaded, hooks = phase(server, ws, twilio, args.sessions, args.seconds, args.webhooks)
+            loaded, hooks = phase(server, ws, twilio, args.sessions, args.seconds, args.webhooks, args.think)
             first = mu.resend_failed(server.base, twilio.auth_token, hooks, time.monotonic() + 300)
             label = f"{args.sessions} sessions + {args.webhooks:g} webhooks/s"
+            print(f"each session clicks, then reads for {args.think:g} s on average before the next click")
             print(line(f"loaded: My Inbox ({label})", loaded.inbox))
             print(line(f"loaded: Conversation ({label})", loaded.conversation))
             print(line("loaded: reply (Send to page done)", loaded.reply))
@@ -90,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             replies += idle.replies + loaded.replies
             held = None
             for level in args.ramp:
-                ramp, ramp_hooks = phase(server, ws, twilio, level, args.seconds, args.webhooks)
+                ramp, ramp_hooks = phase(server, ws, twilio, level, args.seconds, args.webhooks, args.think)
                 mu.resend_failed(server.base, twilio.auth_token, ramp_hooks, time.monotonic() + 300)
                 errors += [f"webhook refused: {sid}: {why}" for sid, why in ramp_hooks.refused]
                 errors += [f"webhook never acknowledged: {s}" for s, _, _ in ramp_hooks.failed]

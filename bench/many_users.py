@@ -322,11 +322,17 @@ class Results:
 
 
 def agent_loop(base: str, who: tuple[str, str, list[int]], until: float, results: Results, *, reply_every: int,
-               seed: int) -> None:  # fmt: skip
+               seed: int, think: float = 0.0) -> None:  # fmt: skip
     """Read My Inbox, open a conversation, and every ``reply_every``-th time reply, until ``until``
-    (one round at least)."""
+    (one round at least). ``think``: the seconds a person reads or types before the next click, on
+    average (exponentially distributed); 0 clicks again at once, a stress test rather than people."""
     username, cookie, convs = who
     rng = random.Random(seed)
+
+    def pause() -> None:
+        if think > 0:
+            time.sleep(min(rng.expovariate(1.0 / think), max(0.0, until - time.monotonic())))
+
     try:
         tab = AgentTab(base, cookie)
     except Exception as exc:
@@ -337,9 +343,11 @@ def agent_loop(base: str, who: tuple[str, str, list[int]], until: float, results
         n = 0
         while n == 0 or time.monotonic() < until:  # every session does one round at least, however slow
             results.add("inbox", tab.run("inbox"))
+            pause()
             cid = rng.choice(convs)
             opened = tab.run("conversation", f"id={cid}")
             results.add("conversation", opened)
+            pause()
             n += 1
             if reply_every and n % reply_every == 0 and not opened.errors:
                 # Unique in the process: two phases' sessions of one agent must not write the same text.
@@ -479,7 +487,7 @@ def post_webhooks(base: str, token: str, sender_phone: str, rate: float, until: 
 
 
 def run_sessions(base: str, ws: Workspace, sessions: int, seconds: float, results: Results, *, reply_every: int = 3,
-                 twilio_token: str | None = None, webhook_rate: float = 0) -> Webhooks:  # fmt: skip
+                 twilio_token: str | None = None, webhook_rate: float = 0, think: float = 0.0) -> Webhooks:  # fmt: skip
     """``sessions`` agents (cycling through the workspace's) for ``seconds``; webhooks alongside if a rate is given."""
     start = time.monotonic()
     until = start + seconds
@@ -488,7 +496,7 @@ def run_sessions(base: str, ws: Workspace, sessions: int, seconds: float, result
         threading.Thread(
             target=agent_loop,
             args=(base, ws.agents[i % len(ws.agents)], until, results),
-            kwargs={"reply_every": reply_every, "seed": i},
+            kwargs={"reply_every": reply_every, "seed": i, "think": think},
             daemon=True,
         )  # fmt: skip
         for i in range(sessions)

@@ -117,7 +117,7 @@ FIGURES: list[Figure] = [
     Figure(
         "Page first render: My Inbox",
         "bench_pages",
-        r"^My Inbox(?::| page).*?first visit" + P95,
+        r"^My Inbox(?::| page| \(agent\):).*?first visit" + P95,
         "<=",
         (120, 150),
         "ms",
