@@ -166,8 +166,9 @@ def test_second_process_gets_one_sentence_when_the_file_is_locked(tmp_path):
     assert "already running" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
-    """A webhook's acknowledgement does not queue behind the applier's writes."""
+def order_of_queued_writes(tmp_path, writers: list[tuple[str, dict]]) -> list[str]:
+    """Hold the write path, queue ``writers`` (name, Thread kwargs) one after the other, each waiting
+    before the next comes, then free the path: the order in which they wrote."""
     db = Database(tmp_path / "p.duckdb")
     schema.migrate(db)
     order, holding, release = [], threading.Event(), threading.Event()
@@ -183,59 +184,37 @@ def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
         deadline = time.monotonic() + 30
         while db.writers_waiting < n:
             assert time.monotonic() < deadline, f"{n} writers never queued"
-            time.sleep(0.005)
+            time.sleep(0.005)  # polling inside a deadline, not a fixed wait
 
     first = threading.Thread(target=db.write, args=(hold,))
     first.start()
     assert holding.wait(30)
-    background = threading.Thread(target=db.write, args=(note, "background"))
-    background.start()
-    queued(1)  # the background write is waiting first ...
-    urgent = threading.Thread(target=lambda: db.write(note, "urgent", urgent=True))
-    urgent.start()
-    queued(2)
+    threads = []
+    for n, (who, options) in enumerate(writers, start=1):
+        urgent = options.pop("urgent", False)
+        threads.append(
+            threading.Thread(target=lambda who=who, urgent=urgent: db.write(note, who, urgent=urgent), **options)
+        )
+        threads[-1].start()
+        queued(n)
     release.set()
-    for t in (first, background, urgent):
+    for t in (first, *threads):
         t.join(30)
-    assert order == ["urgent", "background"]  # ... yet the urgent one goes first
     db.close()
+    return order
+
+
+def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
+    """A webhook's acknowledgement does not queue behind the applier's writes (queued first)."""
+    assert order_of_queued_writes(tmp_path, [("background", {}), ("urgent", {"urgent": True})]) == [
+        "urgent",
+        "background",
+    ]
 
 
 def test_a_page_runs_write_goes_before_waiting_background_writes_and_after_urgent_ones(tmp_path):
     """An agent's Send does not wait behind the applier and dispatcher looping under a webhook burst."""
     from core.db import PAGE_THREAD_NAME
 
-    db = Database(tmp_path / "p.duckdb")
-    schema.migrate(db)
-    order, holding, release = [], threading.Event(), threading.Event()
-
-    def hold(tx):
-        holding.set()
-        release.wait(30)
-
-    def note(tx, who):
-        order.append(who)
-
-    def queued(n: int) -> None:
-        deadline = time.monotonic() + 30
-        while db.writers_waiting < n:
-            assert time.monotonic() < deadline, f"{n} writers never queued"
-            time.sleep(0.005)
-
-    first = threading.Thread(target=db.write, args=(hold,))
-    first.start()
-    assert holding.wait(30)
-    writers = [threading.Thread(target=db.write, args=(note, "background"))]
-    writers[-1].start()
-    queued(1)
-    writers.append(threading.Thread(target=db.write, args=(note, "page"), name=PAGE_THREAD_NAME))
-    writers[-1].start()
-    queued(2)
-    writers.append(threading.Thread(target=lambda: db.write(note, "urgent", urgent=True)))
-    writers[-1].start()
-    queued(3)
-    release.set()
-    for t in (first, *writers):
-        t.join(30)
-    assert order == ["urgent", "page", "background"]
-    db.close()
+    writers = [("background", {}), ("page", {"name": PAGE_THREAD_NAME}), ("urgent", {"urgent": True})]
+    assert order_of_queued_writes(tmp_path, writers) == ["urgent", "page", "background"]
