@@ -263,11 +263,7 @@ def inbox(db, ana, make_user):
     return dict(made, sender=sms, admin=make_user("ada", "admin"))
 
 
-@pytest.mark.parametrize("literal_ids", [2_000, 1])  # literals (a few matches), a semi-join (many)
-def test_conversation_search_by_name_finds_the_contacts_conversations_newest_first(
-    db, ana, inbox, monkeypatch, literal_ids
-):
-    monkeypatch.setattr(contact_search, "LITERAL_IDS", literal_ids)
+def test_conversation_search_by_name_finds_the_contacts_conversations_newest_first(db, ana, inbox):
 
     def found(query, user=ana):
         view = queries.inbox_view(db, user, scope="mine" if user is ana else "team", search=query)
@@ -288,3 +284,34 @@ def test_conversation_search_by_name_finds_the_contacts_conversations_newest_fir
     )
     assert found("mart") == (["Eve Martel", "Bea Martin", "Cy Marten", "Ana Marti", "Dee Smart"], 5)
     assert found("lopez") == ([], 0)
+
+
+@pytest.mark.parametrize("literal_ids", [100, 1])  # literals (a few matches), a semi-join (more)
+def test_conversation_search_by_number_finds_the_contacts_conversations_newest_first(
+    db, ana, inbox, monkeypatch, literal_ids
+):
+    monkeypatch.setattr(contact_search, "LITERAL_IDS", literal_ids)
+    phones = {
+        name: db.scalar(
+            "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?",
+            [conversation],
+        )
+        for name, conversation in inbox.items()
+        if name[0].isupper()
+    }
+
+    def found(query):
+        view = queries.inbox_view(db, ana, search=query)
+        return [r["contact_name"] for r in view.page.rows], view.page.total
+
+    assert found(phones["Cy Lopez"][-7:]) == (["Cy Lopez"], 1)
+    assert found(phones["Ana Marti"]) == (["Ana Marti"], 1)
+    assert found("+1 999 000") == ([], 0)
+    assert found("415 867") == (["Bea Martin", "Cy Lopez", "Ana Marti", "Dee Smart"], 4)  # more than 1: a semi-join
+    contact_search.compact(db)
+    assert found(phones["Dee Smart"][-4:]) == (["Dee Smart"], 1)
+    # a contact created after the compaction is found by its number in the next search
+    fay = contacts.do_create_contact(db, ana, phone="+1 (212) 555-0199", name="Fay Dunn")
+    f.add_conversation(db, contact_id=fay, sender_id=inbox["sender"], owner_id=ana.id)
+    assert found("555-0199") == (["Fay Dunn"], 1)
+    assert found("212 555") == (["Fay Dunn"], 1)
