@@ -34,6 +34,10 @@ SCANS = (
     "SELECT max(COLUMNS(*)) FROM conversations",
     "SELECT max(COLUMNS(*)) FROM contacts",
     "SELECT max(COLUMNS(*)) FROM read_markers",
+    # The contacts search index (core.contact_search), what a search reads of it: every search
+    # lands on other row groups, so each first touch read blocks from the file (1-2 ms of CPU of
+    # a 10 ms search at 1M contacts, measured with and without this scan).
+    "SELECT max(code), max(contact_id), max(sort_key), bool_or(archived) FROM contact_search",
     """SELECT max(id), max(conversation_id), max(direction), max(author_id), max(body), max(status),
               max(error_code), max(error_reason), max(created_at), max(release_at), max(queued_reason),
               bool_or(has_media), max(campaign_id)

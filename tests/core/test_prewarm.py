@@ -27,7 +27,13 @@ def test_prewarm_reads_every_table_the_pages_read_and_leaves_the_data_as_it_was(
         assert prewarm.prewarm(db) >= 0
     finally:
         del db.cursor
-    assert [s.split(" FROM ")[-1] for s in statements] == ["conversations", "contacts", "read_markers", "messages"]
+    assert [s.split(" FROM ")[-1] for s in statements] == [
+        "conversations",
+        "contacts",
+        "read_markers",
+        "contact_search",
+        "messages",
+    ]
     assert db.scalar("SELECT count(*) FROM conversations WHERE id = ?", [conv]) == 1
 
 
