@@ -206,6 +206,26 @@ async def conversation_version(request: Request) -> Response:
     return JSONResponse({"version": version, "now": now_ms}, headers={"Cache-Control": "no-store"})
 
 
+async def inbox_version(request: Request) -> Response:
+    """The inbox version behind a live list the signed-in user may see (``?owner=<user id>`` or
+    ``?owner=team``): My Inbox, Team Inbox and Sent Messages ask every two seconds and redraw
+    only when it moved (``pages/live_watch.py``). ``now`` is the server's clock."""
+    found = await run_in_threadpool(_cookie_session, request)
+    if found is None:
+        return JSONResponse({"error": "Sign in first."}, status_code=401)
+    user, _session_id = found
+    try:
+        version = await run_in_threadpool(
+            versions.viewable_inbox_version, _rt().db, user, request.query_params.get("owner")
+        )
+    except NotFound as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    except PermissionDenied as exc:
+        return JSONResponse({"error": str(exc)}, status_code=403)
+    now_ms = int(clock.utcnow().replace(tzinfo=dt.UTC).timestamp() * 1000)
+    return JSONResponse({"version": version, "now": now_ms}, headers={"Cache-Control": "no-store"})
+
+
 # ---- provider webhooks and outbound media ---------------------------------------------------
 
 
@@ -276,6 +296,7 @@ ROUTES = [
     Route("/auth/logout", sign_out, methods=["POST"]),
     Route("/api/notifications", notifications, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/version", conversation_version, methods=["GET"]),
+    Route("/api/inbox/version", inbox_version, methods=["GET"]),
     Route("/webhooks/{provider}", webhook, methods=["GET", "POST"]),
     Route("/files/{token}", outbound_file, methods=["GET"]),
 ]

@@ -131,3 +131,31 @@ def inbox_version(db: Any, user_id: int | None) -> int:
     if user_id is None:
         return db.scalar("SELECT coalesce(sum(inbox_version), 0) FROM users")
     return db.scalar("SELECT coalesce(max(inbox_version), 0) FROM users WHERE id = ?", [int(user_id)])
+
+
+TEAM = "team"
+
+
+def viewable_inbox_version(db: Any, viewer: Any, owner: Any) -> int:
+    """The inbox version a live list compares, for a browser asking whether to redraw it: ``owner``
+    is a user's id (My Inbox and Sent Messages: the viewer's own; Team Inbox: an agent's) or
+    ``"team"`` (Team Inbox for the whole team). An agent may ask only their own; admins and
+    supervisors anyone's, as the Team Inbox shows them. One read by primary key (the team's: one
+    sum over the users)."""
+    from core import permissions
+    from core.errors import NotFound
+
+    text = str(owner if owner is not None else "").strip()
+    if text == TEAM:
+        permissions.require_team_view(viewer)
+        return inbox_version(db, None)
+    try:
+        owner_id = int(text)
+    except ValueError:
+        raise NotFound(f"“{text}” is not an inbox: ask for a user's number or “team”.") from None
+    if owner_id != viewer.id:
+        permissions.require_team_view(viewer)
+    version = db.scalar("SELECT inbox_version FROM users WHERE id = ?", [owner_id])
+    if version is None:
+        raise NotFound(f"There is no inbox of user {owner_id}.")
+    return int(version)
