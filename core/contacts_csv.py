@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers as pn
 
-from core import audit, clock, contact_search, contacts, events, phones
+from core import audit, clock, contact_search, contacts, events, phones, versions
 from core.auth import User
 from core.contact_fields import CLEANERS
 from core.csv_files import MAX_BYTES, CsvFile, decode, read_csv, to_csv_bytes, unquote
@@ -391,7 +391,9 @@ def _write_import(tx: Transaction, good: pd.DataFrame, actor_id: int, total_rows
             new[column] = new[column].astype(object).where(new[column].notna(), None)
         new["search_name"] = new["search_name"].fillna("").astype(object)
         tx.insert_df("contacts", new)
-    contact_search.refresh(tx, [*ids.tolist(), *np.asarray(known["id"])[changed].tolist()])
+    renamed = np.asarray(known["id"])[changed].tolist()
+    contact_search.refresh(tx, [*ids.tolist(), *renamed])
+    versions.touch(tx, contacts=renamed)  # their conversations show the new names
     counts = {"created": len(fresh), "updated": int(changed.sum()), "unchanged": int((~changed).sum())}
     audit.record(tx, actor_id, "contacts.imported", "contact", None, rows=total_rows, **counts)
     tx.publish(events.CONTACTS_IMPORTED, actor_id=actor_id, rows=total_rows, **counts)

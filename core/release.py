@@ -23,7 +23,7 @@ import pandas as pd
 import phonenumbers as pn
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-from core import clock, events, phones, settings
+from core import clock, events, phones, settings, versions
 from core.compliance import hours as hours_rules
 from core.db import Transaction
 
@@ -183,5 +183,6 @@ def retime_queued(tx: Transaction, campaign_id: int | None = None) -> int:
         )
     finally:
         tx.cursor.unregister("_retimed")
+    versions.touch(tx, messages=update["message_id"].tolist())  # "queued until" moved in their lists
     tx.publish(events.MESSAGES_RETIMED, count=len(update), campaign_id=campaign_id)
     return len(update)

@@ -13,7 +13,14 @@ change publishes an event, so no writer has to remember a version.
   resolved to their conversations);
 - a user's inbox version moves when a conversation they own (or owned, for
   an assignment) or a message they wrote changes: My Inbox and Sent
-  Messages compare it; Team Inbox for the whole team compares the sum.
+  Messages compare it; Team Inbox for the whole team compares the sum
+  (unowned conversations raise the admins' versions, so the sum moves);
+- a bulk write whose one event names none of the rows it changed (a CSV
+  import renaming contacts, queued messages retimed) calls ``touch``.
+
+Browsers ask through ``viewable_conversation_version`` and
+``viewable_inbox_version`` (routes ``/api/conversations/<id>/version`` and
+``/api/inbox/version``), which answer only what the asker may see.
 
 A live page reads one number by primary key (well under a millisecond) and
 reruns only when it moved.
@@ -63,6 +70,25 @@ def stamp(tx: Any, events: list[Any]) -> None:
         if event.name == names.SENDER_CHANGED and p.get("sender_id") is not None:
             senders.add(int(p["sender_id"]))
         users.update(int(p[k]) for k in USER_KEYS if p.get(k) is not None)
+    _raise(tx, conversations, messages, contacts, senders, users, ownerless)
+
+
+def touch(tx: Any, *, messages: Any = (), contacts: Any = ()) -> None:
+    """Raise the versions behind many ``messages`` or ``contacts`` changed in ``tx`` by a bulk
+    write whose one event does not name them (a CSV import renaming contacts, queued messages
+    retimed by new business hours): their conversations, owners and authors see it."""
+    _raise(tx, set(), {int(m) for m in messages}, {int(c) for c in contacts}, set(), set(), set())
+
+
+def _raise(
+    tx: Any,
+    conversations: set[int],
+    messages: set[int],
+    contacts: set[int],
+    senders: set[int],
+    users: set[int],
+    ownerless: set[int],
+) -> None:
     if messages:  # a status names the message only; its author's Sent Messages changes too
         for conversation_id, author_id in tx.fetchall(
             "SELECT conversation_id, author_id FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",

@@ -6,9 +6,12 @@ pages took the CPU that webhooks needed. Instead the fragment draws this watcher
 browser it asks a version route (``routes.conversation_version``: one primary-key read) every
 ``LIVE_SECONDS`` and, only when the number moved or a redraw came due (``refresh_at``, on the
 server's clock), sends a trigger that reruns the fragment it sits in. A refused answer (the
-conversation went to someone else) also reruns it once, so the page says why; a browser without
-the sign-in cookie (just signed in, the route cannot tell who asks) reruns it on every tick, as
-the timed fragment did.
+conversation went to someone else) also reruns it once, so the page says why. A browser without
+the sign-in cookie (401: just signed in, its first run still trading the ticket for the cookie)
+only asks again on the next tick: My Inbox is the page a sign-in lands on, and a rerun asked in
+the middle of that first run cut it short before the cookie was set (tests/e2e/test_desk_lists.py
+signed in a second browser that never got its cookie). A watcher taken down (the page left) never
+asks a rerun.
 
 Each run of the fragment mounts the watcher again with a new ``drawn`` stamp, so the browser
 always holds the latest version; one timer per watcher key.
@@ -31,7 +34,9 @@ export default function (component) {
   const timers = (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
   clearInterval(timers[data.key]);
   let busy = false, asked = false, stopped = false;
-  const fire = () => { if (!asked) { asked = true; setTriggerValue("changed", data.drawn); } };
+  // Never after the watcher was taken down (the page left while a version was on its way): a
+  // rerun asked against a page the browser already left blanks the new one (pages/row_list.py).
+  const fire = () => { if (!asked && !stopped) { asked = true; setTriggerValue("changed", data.drawn); } };
   const tick = async () => {
     if (busy || asked || stopped) { return; }
     busy = true;
@@ -41,7 +46,8 @@ export default function (component) {
         const now = await answer.json();
         if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(); }
       } else if (answer.status === 401) {
-        fire();
+        // No cookie yet: a tab just signed in, whose first run is still trading its ticket for one.
+        // A rerun asked now could cut that run short; the next tick asks again.
       } else if (answer.status === 403 || answer.status === 404) {
         fire();
         stopped = true;

@@ -3,9 +3,11 @@ transaction; nothing else does; they live in the database and survive a restart.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from core import clock, contacts, events, schema, versions
+from core import clock, contacts, contacts_csv, events, release, schema, versions
 from core.actions import conversations as conv
 from core.actions import inbound, messaging, optout
 from core.db import Database
@@ -163,3 +165,32 @@ def test_versions_survive_a_restart(db, ws):
         assert before["c1"] > 0
     finally:
         reopened.close()
+
+
+def test_a_csv_import_renaming_a_contact_reaches_its_conversations(db, ws):
+    zoe_phone = db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["zoe"]])
+    omar_phone = db.scalar("SELECT phone FROM contacts WHERE name = 'Omar'")
+    data = f"Name,Phone\nZoë Ávila-Ruiz,{zoe_phone}\nOmar,{omar_phone}\nNew Person,+14158670555\n".encode()
+    parsed = contacts_csv.read_csv(data)
+    mapping = contacts_csv.guess_mapping(parsed.columns)
+    # Zoë renamed (c1, Maria's); Omar unchanged (c2 stays); a new contact has no conversation.
+    assert change(db, ws, lambda: contacts_csv.import_contacts(db, ws["admin"], parsed, mapping)) == {
+        "c1",
+        "maria",
+        "team",
+    }
+
+
+def test_queued_messages_retimed_reach_their_authors_lists(db, ws):
+    queued = f.add_message(
+        db,
+        contact_id=ws["zoe"],
+        sender_id=ws["sms"],
+        body="Later",
+        conversation_id=ws["c1"],
+        status="queued",
+        author_id=ws["james"].id,
+    )
+    f.add_outbox(db, message_id=queued, sender_id=ws["sms"], due_at=clock.utcnow() + dt.timedelta(days=1))
+    # Hours always open: the message may go now, not tomorrow. James wrote it; Maria owns c1.
+    assert change(db, ws, lambda: db.write(release.retime_queued)) == {"c1", "maria", "james", "team"}
