@@ -373,7 +373,17 @@ def render_new() -> None:
     )
     template = offered.get(s.get(f"{KEY}.n.template")) or next(iter(offered.values()))
     warning = senders.registration_warning(sender)
-    if warning and user.is_admin:
+    if sender.get("send_blocked"):  # everyone who builds a campaign, not only admins, must know before Preview
+        st.error(
+            md(
+                "Parley does not send from {label} to US numbers until it is registered ({reason}; the workspace's "
+                "rule for unregistered senders): its US recipients will be left out.",
+                label=sender["label"],
+                reason=sender["send_blocked"],
+            ),
+            icon="🚫",
+        )
+    elif warning and user.is_admin:
         st.warning(esc(warning), icon="⚠️")
     st.markdown("**Audience**")
     st.radio(

@@ -1,8 +1,8 @@
 """Scenario 8: an admin sends a small campaign; replies become conversations in the right inboxes;
 an unregistered sender's banner shows and the workspace's rule gates its sending, both ways.
 
-The workspace (a copy of the demo's) gets two Twilio senders, "Recall line" (10DLC registered)
-and "Promo line" (10DLC not started), a Campaign template, four contacts tagged
+The workspace (a copy of the demo's) gets two Twilio senders, "Recall line" and "Promo line"
+(both with their 10DLC brand and campaign approved), a Campaign template, four contacts tagged
 ``spring-recall`` (one of them opted out), and a team "Recall team" of James and Aiko. Parley
 sends through Twilio's API to a loopback fake (``tests/fakes/twilio_server.py``) over real HTTP,
 so the test reads what the provider received.
@@ -13,10 +13,11 @@ so the test reads what the provider received.
 2. Two recipients answer (Twilio-signed webhooks): the first reply is a conversation in James's
    My Inbox, the second in Aiko's (round-robin from the team's first member by id), each seen
    in a browser signed in as that agent.
-3. The admin sees the unregistered-sender banner on the Campaigns page. With the rule "Do not
-   send from them" (Sender numbers page) a campaign from Promo line has nobody to send to and
-   no Send button, and Twilio receives nothing; with "Send, and warn admins" the preview warns,
-   and the three texts go from Promo line.
+3. The carrier suspends Promo line's 10DLC campaign: the admin records it on the Sender numbers
+   page, and the unregistered-sender banner names Promo line on the Campaigns page. With the
+   rule "Do not send from them" a campaign from Promo line has nobody to send to and no Send
+   button, and Twilio receives nothing; with "Send, and warn admins" the preview warns, and the
+   three texts go from Promo line.
 
 What tests/e2e/test_campaign.py proves (a CSV audience, one person owning the replies, the
 simulator's callbacks) is not repeated here.
@@ -83,7 +84,7 @@ def parley(tmp_path_factory, demo_template, twilio):
 
         ids = demo_ids(db)
         f.add_sender(db, provider="twilio", phone=RECALL_LINE, label="Recall line", registration_status="registered")
-        f.add_sender(db, provider="twilio", phone=PROMO_LINE, label="Promo line", registration_status="unregistered")
+        f.add_sender(db, provider="twilio", phone=PROMO_LINE, label="Promo line", registration_status="registered")
         f.add_template(db, name="Spring check-up", kind="campaign", channel="sms", body=BODY)
         people = {
             OLIVIA: f.add_contact(db, phone=OLIVIA, name="Olivia Park"),
@@ -94,6 +95,10 @@ def parley(tmp_path_factory, demo_template, twilio):
 
         def write(tx):
             tx.execute("UPDATE contacts SET tags = ? WHERE id IN (SELECT unnest(?))", [TAG, list(people.values())])
+            tx.execute(
+                "UPDATE senders SET brand_status = 'approved', campaign_status = 'approved' WHERE phone IN (?, ?)",
+                [RECALL_LINE, PROMO_LINE],
+            )
             team = tx.next_id("seq_teams")
             tx.execute("INSERT INTO teams (id, name, created_at) VALUES (?, 'Recall team', now())", [team])
             tx.execute("UPDATE users SET team_id = ? WHERE id IN (?, ?)", [team, ids["user_james"], ids["user_aiko"]])
@@ -116,7 +121,9 @@ def sent(twilio) -> list[tuple[str, str, str]]:
 
 def wait_sent(base: str, twilio, count: int, timeout_s: float = PAGE_MS / 1000) -> list[tuple[str, str, str]]:
     deadline = time.monotonic() + timeout_s
-    while len(twilio.sends) < count:
+    # ``created`` grows once a request has made its message (``sends`` as soon as it arrives): a status
+    # callback can only name a message Twilio has made.
+    while len(twilio.created) < count:
         if time.monotonic() > deadline:
             status, _, details = http_get(base, "/healthz", headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
             raise AssertionError(
@@ -209,15 +216,26 @@ def test_a_campaign_goes_out_replies_reach_the_team_in_turn_and_the_unregistered
     expect(noah_row).to_contain_text("Could I come on Saturday at 10?")
     expect(list_row(aiko, "Olivia Park", "My Inbox")).to_have_count(0)
 
-    # ---- 3. the unregistered sender: its banner, then the rule both ways -----------------------------
-    admin.goto(base + "/campaigns")
+    # ---- 3. a sender no longer registered: its banner, then the rule both ways -----------------------
     banner = admin.get_by_test_id("stAlertContentWarning").filter(has_text="URGENT! Please register")
+    expect(banner).to_contain_text("Toll-free (verification pending) · (888) 555-0142")  # the demo's own
+    expect(banner).not_to_contain_text("Promo line")
+    admin.goto(base + "/senders")
+    choose(admin, admin, "Edit", "Promo line ((415) 555-0124)")
+    idle(admin)
+    choose(admin, admin, "Campaign", "Suspended")
+    idle(admin)
+    admin.get_by_role("button", name="Save sender").click()
+    toast(admin, "Sender saved.")
+    promo_row = admin.locator("[data-testid=stDataFrame] tbody tr", has_text="Promo line")
+    expect(promo_row).to_contain_text("US long code (10DLC): rejected", timeout=PAGE_MS)
+    admin.goto(base + "/campaigns")
     expect(banner).to_contain_text("Promo line · (415) 555-0124", timeout=PAGE_MS)
     expect(banner).not_to_contain_text("Recall line")
 
     set_rule(admin, base, "Do not send from them")
     new_campaign(admin, base, "Spring promo", "Promo line")
-    warning = "Promo line has no completed 10DLC brand and campaign registration (status: unregistered)"
+    warning = "Promo line has no completed 10DLC brand and campaign registration (status: rejected)"
     expect(admin.get_by_text(warning)).to_have_count(1)  # on the form, for admins
     admin.get_by_role("button", name="Preview").click()
     expect(metric(admin, "Recipients")).to_have_text("0", timeout=PAGE_MS)

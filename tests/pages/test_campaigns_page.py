@@ -111,3 +111,19 @@ def test_agents_are_not_offered_the_choice_of_reply_owner(app_as):
     at = new_campaign(app_as, "maria")
     assert not any(r.key == "cmp.n.owner_mode" for r in at.radio)
     assert "Replies start conversations in your own inbox." in [c.value for c in at.caption]
+
+
+def test_an_agent_is_told_before_preview_that_a_blocked_sender_leaves_us_numbers_out(app_as, demo_db):
+    # The workspace's rule for unregistered US senders is "do not send": core records why on the sender.
+    demo_db.write(
+        lambda tx: tx.execute(
+            "UPDATE senders SET registration_status = 'unregistered', send_blocked = 'Sender not registered (10DLC)' "
+            "WHERE channel = 'sms'"
+        )
+    )
+    at = new_campaign(app_as, who="maria")
+    label = demo_db.scalar("SELECT label FROM senders WHERE channel = 'sms' ORDER BY label LIMIT 1")
+    assert (
+        f"Parley does not send from {label} to US numbers until it is registered (Sender not registered (10DLC); "
+        "the workspace's rule for unregistered senders): its US recipients will be left out."
+    ) in errors(at)
