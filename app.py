@@ -8,6 +8,7 @@ script.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -42,6 +43,11 @@ async def lifespan(app):
         sys.stdout.flush()
         os._exit(1)
     logging.getLogger("parley").info("Parley is ready (database %s)", rt.config.db_path)
+    # Modules, classes and the runtime live as long as the process: moved out of the collector's
+    # sight, a full collection walks only what was made since, instead of the whole start-up heap
+    # (50-140 ms holding the GIL, stalling every webhook and page meanwhile).
+    gc.collect()
+    gc.freeze()
     try:
         yield {"runtime": rt}
     finally:

@@ -160,7 +160,7 @@ async def notifications(request: Request) -> Response:
             # The session may end while the stream is open (sign-out, reset, disabled): stop then.
             if await run_in_threadpool(sessions.check, rt.db, session_id, touch=False) is None:
                 return
-            current = rt.feed.user_version(user.id)
+            current = rt.feed.notify_version(user.id)
             if current != version:
                 version = current
                 unread = await run_in_threadpool(queries.unread_count, rt.db, user.id)
@@ -184,10 +184,31 @@ async def notifications(request: Request) -> Response:
             # once a second: during a burst for this user's own inbox every message moves its version,
             # and a recount per message per open tab took the CPU the webhooks needed.
             await asyncio.sleep(STREAM_MIN_INTERVAL)
-            await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait_for_user, user.id, version, 2.0)
+            await asyncio.get_running_loop().run_in_executor(None, rt.feed.wait_for_notify, user.id, version, 2.0)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
+async def notifications_version(request: Request) -> Response:
+    """What the sidebar's notifications of the tab of user ``?user=<id>`` show moved when this
+    number moves (``ChangeFeed.notify_version``): the tab's watcher (``pages/live_watch.py``) asks
+    every two seconds and reruns the notifications fragment only then. No cookie: 401 (a tab just
+    signed in; its watcher asks again). A cookie whose session ended (signed out, everywhere or
+    here; expired; disabled), or another user's (this browser signed in again as someone else):
+    403, and the tab reruns its fragment, which shows the sign-in form if its own session ended."""
+    if sessions.COOKIE_NAME not in request.cookies:
+        return JSONResponse({"error": "Sign in first."}, status_code=401)
+    found = await run_in_threadpool(_cookie_session, request)
+    if found is None:
+        return JSONResponse({"error": "Your session has ended; sign in again."}, status_code=403)
+    user, _session_id = found
+    if request.query_params.get("user") != str(user.id):
+        return JSONResponse({"error": "This browser is signed in as someone else now."}, status_code=403)
+    now_ms = int(clock.utcnow().replace(tzinfo=dt.UTC).timestamp() * 1000)
+    return JSONResponse(
+        {"version": _rt().feed.notify_version(user.id), "now": now_ms}, headers={"Cache-Control": "no-store"}
     )
 
 
@@ -301,6 +322,7 @@ ROUTES = [
     Route("/auth/session", session_cookie, methods=["POST"]),
     Route("/auth/logout", sign_out, methods=["POST"]),
     Route("/api/notifications", notifications, methods=["GET"]),
+    Route("/api/notifications/version", notifications_version, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/version", conversation_version, methods=["GET"]),
     Route("/api/inbox/version", inbox_version, methods=["GET"]),
     Route("/webhooks/{provider}", webhook, methods=["GET", "POST"]),

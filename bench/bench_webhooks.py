@@ -16,6 +16,10 @@ reports the acknowledgement p99 while it is applied, and how long applying
 took.
 
     python -m bench.bench_webhooks [--seconds 10] [--clients 16] [--live-pages 10] [--large-payload]
+        [--profile FILE]
+
+``--profile FILE`` runs the server under ``bench.sampler`` and saves where its CPU went during
+each load run (FILE-noop.txt, FILE-webhooks.txt, FILE-live.txt).
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def prepare(workdir: Path) -> tuple[str, str, dict[str, list[int]]]:
     return sender, wa_sender, conversations
 
 
-def start_server(workdir: Path, port: int) -> subprocess.Popen:
+def start_server(workdir: Path, port: int, profile: Path | None = None) -> subprocess.Popen:
     env = dict(
         os.environ,
         PARLEY_DB=str(workdir / "parley.duckdb"),
@@ -98,11 +102,11 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen:
         PARLEY_HEALTH_TOKEN=HEALTH_TOKEN,
         PARLEY_BENCH_ROUTES="1",  # the /noop baseline; never served otherwise
     )
+    runner = ["-m", "bench.sampler", str(profile), "--"] if profile else ["-m", "streamlit"]
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "streamlit",
+            *runner,
             "run",
             str(ROOT / "app.py"),
             "--server.port",
@@ -296,6 +300,29 @@ def wait_drained(port: int, timeout_s: float) -> bool:
     return False
 
 
+class Profile:
+    """Marks the sampled windows of a server run under ``bench.sampler``: one report per load run."""
+
+    def __init__(self, out: Path | None) -> None:
+        self.out = out
+
+    def start(self) -> None:
+        if self.out:
+            self.out.with_suffix(".reset").touch()
+            while self.out.with_suffix(".reset").exists():
+                time.sleep(0.01)
+
+    def save(self, label: str) -> None:
+        if not self.out:
+            return
+        self.out.with_suffix(".dump").touch()
+        while self.out.with_suffix(".dump").exists():
+            time.sleep(0.05)
+        saved = self.out.with_name(f"{self.out.stem}-{label}.txt")
+        saved.write_text(self.out.read_text())
+        print(f"  CPU profile of the server: {saved}")
+
+
 def report(label: str, result: dict) -> None:
     print(
         f"{label:<34} {result['rate']:8.0f} req/s   p50 {result['p50']:6.1f} ms   p99 {result['p99']:6.1f} ms"
@@ -315,23 +342,31 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--live-pages", type=int, default=0, help="then run again with this many live agent pages")
     parser.add_argument("--large-payload", action="store_true", help="a 3,000-message WhatsApp payload mid-run")
+    parser.add_argument(
+        "--profile", type=Path, help="run the server under bench.sampler: a CPU profile per load run, FILE-<run>.txt"
+    )
     args = parser.parse_args()
     start_load = load_average()
     print(f"load average (1 min) at start: {start_load:.2f}" + ("  WARNING: machine busy" if start_load > 1 else ""))
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     sender, wa_sender, conversations = prepare(workdir)
     args.port = args.port or free_port()
-    proc = start_server(workdir, args.port)
+    proc = start_server(workdir, args.port, args.profile and args.profile.resolve())
+    profile = Profile(args.profile and args.profile.resolve())
     acked_all: list[str] = []
     browser_parts = None
     try:
+        profile.start()
         noop = load(args.port, "/noop", sender, args.seconds, args.clients, "N")
         report("no-op route", noop)
+        profile.save("noop")
         large: dict = {}
         if args.large_payload:
             threading.Timer(1.0, post_large, args=(args.port, whatsapp_payload(wa_sender, 3000), large)).start()
+        profile.start()
         hooks = load(args.port, "/webhooks/twilio", sender, args.seconds, args.clients, "W")
         report("signed webhooks" + (" + 3,000-msg payload" if args.large_payload else ""), hooks)
+        profile.save("webhooks")
         acked_all += hooks["acked"]
         if args.large_payload:
             deadline = time.time() + 120
@@ -359,8 +394,10 @@ def main() -> int:
                 f"{args.live_pages} live agent Conversation pages open (load average {load_average():.2f}; "
                 f"backlog {'drained' if drained else 'NOT drained after 300 s'})"
             )
+            profile.start()
             live = load(args.port, "/webhooks/twilio", sender, args.seconds, args.clients, "L")
             report(f"signed webhooks, {args.live_pages} live pages", live)
+            profile.save("live")
             acked_all += live["acked"]
     finally:
         if browser_parts is not None:

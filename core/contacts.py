@@ -135,41 +135,46 @@ def list_contacts(
 def _page(
     db: Database, viewer: User, query: contact_search.Query | None, archived: str, page: int, page_size: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Two statements: the page's contact ids in list order, with the total, from the index; then
-    those contacts and the conversations the viewer may see with each, by literal id lists
-    (which DuckDB answers through the keys; a join with the page read whole columns)."""
+    """Two statements: the page's contacts in list order (id and sort key), with the total, from
+    the index; then those contacts and the conversations the viewer may see with each, by literal
+    id lists (which DuckDB answers through the keys; a join with the page read whole columns).
+
+    The number is taken from the index's sort key (``contact_search.phone_of``), not fetched:
+    DuckDB fetches a row of a unique string column by decoding its segment, which cost 1.4 ms
+    of a 5 ms search for 50 rows; the other columns the list shows cost a tenth of that."""
     if query is None:  # every contact: the first rows in list order, counted where that is cheap
         matches, params = contact_search.first_rows_sql(archived), [(page + 1) * page_size]
         count = f"SELECT count(*) FROM contacts WHERE {contact_filter(None, archived, 'contacts')[0]}"
     else:
         matches, params = contact_search.matches_sql(query, archived)
         count = "SELECT count(*) FROM m"
-    head = db.dicts(
+    total, found = db.fetchone(
         f"""
         WITH m AS MATERIALIZED ({matches})
         SELECT ({count}) AS total,
-               (SELECT list(contact_id) FROM (SELECT contact_id FROM m ORDER BY sort_key LIMIT ? OFFSET ?)) AS ids
+               (SELECT list((contact_id, sort_key)) FROM (SELECT contact_id, sort_key FROM m ORDER BY sort_key
+                                                          LIMIT ? OFFSET ?)) AS found
         """,
         [*params, page_size, page * page_size],
-    )[0]
-    ids = head["ids"] or []
-    if not ids:
-        return [], head["total"]
+    )
+    if not found:
+        return [], total
+    ids = [f[0] for f in found]
+    phones_by_id = {f[0]: contact_search.phone_of(f[1]) for f in found}
     literal = ", ".join(str(int(i)) for i in ids)
     mine = "" if viewer.sees_team else "AND owner_id = ?"
     rows = db.dicts(
         f"""
         WITH n AS (SELECT contact_id, count(*) AS conversations FROM conversations
                    WHERE contact_id IN ({literal}) {mine} GROUP BY contact_id)
-        SELECT ct.id, ct.name, ct.phone, ct.email, ct.tags, ct.timezone, ct.archived, ct.opted_out, ct.updated_at,
-               coalesce(n.conversations, 0) AS conversations
+        SELECT ct.id, ct.name, ct.email, ct.tags, ct.archived, ct.opted_out, coalesce(n.conversations, 0) AS conversations
         FROM contacts ct LEFT JOIN n ON n.contact_id = ct.id
         WHERE ct.id IN ({literal})
         """,
         [] if viewer.sees_team else [viewer.id],
     )
     by_id = {r["id"]: r for r in rows}
-    return [by_id[i] for i in ids if i in by_id], head["total"]
+    return [{**by_id[i], "phone": phones_by_id[i]} for i in ids if i in by_id], total
 
 
 def get_contact(db: Database, viewer: User, contact_id: Any) -> dict[str, Any]:

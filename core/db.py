@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections import defaultdict
@@ -81,17 +82,34 @@ class Event:
     at: Any = None
 
 
+# The small tables every page reads whole (users' names, templates, settings, senders): reads may
+# keep them in memory (``Database.small_table_cache``) until a committed write changes one. Any
+# statement of a write transaction that could change one is recognised here, whoever wrote it,
+# so no writer has to remember; the version counters raised on nearly every write
+# (``users.inbox_version``, core.versions) change no name and are left out.
+SMALL_TABLES = ("users", "templates", "settings", "senders")
+_SMALL_TABLE_WRITE = re.compile(
+    r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|TRUNCATE|TABLE)\s+(?:main\.)?\"?(?:"
+    + "|".join(SMALL_TABLES)
+    + r")\b(?!\s+SET\s+inbox_version\s*=\s*inbox_version\s*\+\s*1\s+WHERE)",
+    re.IGNORECASE,
+)
+
+
 class Transaction:
     """What a write function receives: a cursor inside an open transaction."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self.cursor = cursor
         self.events: list[Event] = []
+        self.small_tables_changed = False  # a statement may have changed one of SMALL_TABLES
         # Conversations whose version a statement of this transaction already raised (the one
         # that records a message does it in passing), so ``core.versions`` skips them.
         self.versioned: set[int] = set()
 
     def execute(self, sql: str, params: Iterable[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        if not self.small_tables_changed and _SMALL_TABLE_WRITE.search(sql):
+            self.small_tables_changed = True
         return _execute(self.cursor, sql, params)
 
     def fetchone(self, sql: str, params: Iterable[Any] | None = None) -> tuple | None:
@@ -126,6 +144,8 @@ class Transaction:
         """Bulk insert a DataFrame (columns named as the table's) in one statement."""
         if frame.empty:
             return 0
+        if table.strip('"').removeprefix("main.") in SMALL_TABLES:
+            self.small_tables_changed = True
         name = f"_frame_{id(frame)}"
         self.cursor.register(name, frame)
         try:
@@ -238,6 +258,9 @@ class Database:
         self._closed = False
         self._background: list[threading.Thread] = []
         self.write_conflicts = 0  # retried transaction conflicts, for /healthz
+        # What reads keep of SMALL_TABLES, with the count of committed writes that changed one.
+        self._small_generation = 0
+        self._small_cache: dict[str, tuple[int, Any]] = {}
 
     # ---- reads -----------------------------------------------------------------
 
@@ -269,6 +292,24 @@ class Database:
 
     def df(self, sql: str, params: Iterable[Any] | None = None) -> pd.DataFrame:
         return _execute(self.cursor(), sql, params).df()
+
+    def small_table_cache(self, key: str, load: Callable[[Database], T]) -> T:
+        """``load(self)``, read from SMALL_TABLES only, kept in memory under ``key`` until a write
+        that changes one of them commits. Pages read these few rows on every view; here they cost
+        a dictionary lookup instead of a statement. Only this process writes the database (the
+        read-only opener of a command-line tool cannot see the server's writes: it loads afresh).
+
+        The generation is read before loading, so a write committing meanwhile leaves the loaded
+        value marked old and the next call loads again."""
+        if self.read_only:
+            return load(self)
+        generation = self._small_generation
+        cached = self._small_cache.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        value = load(self)
+        self._small_cache[key] = (generation, value)
+        return value
 
     # ---- writes ----------------------------------------------------------------
 
@@ -303,6 +344,8 @@ class Database:
                             hook(tx)
                     self._persist_events(tx)
                     cur.execute("COMMIT")
+                    if tx.small_tables_changed:
+                        self._small_generation += 1
                 except (duckdb.TransactionException, duckdb.IOException) as exc:
                     self._rollback(cur)
                     if _storage_failure(exc):

@@ -184,7 +184,7 @@ def retry_policy(env: dict[str, str] | None = None) -> Any:
 def build_workers(rt: Any) -> list[LoopWorker]:
     from core.delivery import Dispatcher
     from core.ingest import WebhookIngest
-    from core.ingest_apply import WebhookApplier
+    from core.ingest_apply import GATHER_SECONDS, WebhookApplier
 
     secrets = streamlit_secrets()
     book = ProviderBook(
@@ -204,7 +204,7 @@ def build_workers(rt: Any) -> list[LoopWorker]:
     interrupted = dispatcher.recover()
     if interrupted:
         log.warning("%d sends were in flight at the last stop; they will be looked up at the provider", interrupted)
-    applier = WebhookApplier(rt.db, book, rt.media)
+    applier = WebhookApplier(rt.db, book, rt.media, gather_seconds=GATHER_SECONDS)
     apply_worker = LoopWorker("webhook-applier", applier.step, idle=1.0)
     ingest = WebhookIngest(rt.db, book, public_url=rt.config.public_url, wake_applier=apply_worker.wake)
     dispatch_worker = LoopWorker("dispatcher", dispatcher.pump, idle=0.25, on_stop=dispatcher.close)

@@ -97,6 +97,13 @@ class ChangeFeed:
     def user_version(self, user_id: int) -> int:
         return max(self._user_versions.get(user_id, 0), self._everyone)
 
+    def notify_version(self, user_id: int) -> int:
+        """Moves with what ``user_id``'s notifications show (unread count, notices: events naming
+        this user), not with changes every user's lists show (a contact's name): a burst of
+        messages from new numbers creates contacts, and must not wake every open tab's
+        notifications."""
+        return self._user_versions.get(user_id, 0)
+
     def conversation_version(self, conversation_id: int) -> int:
         return self._conversation_versions.get(conversation_id, 0)
 
@@ -114,10 +121,10 @@ class ChangeFeed:
             self._cond.wait_for(lambda: self.version > since_version, timeout=timeout)
             return self.version
 
-    def wait_for_user(self, user_id: int, since_version: int, timeout: float) -> int:
-        """Block until something that shows in ``user_id``'s lists changed after ``since_version``
-        (or timeout); other users' changes do not wake the caller (a burst of webhooks for the
-        team must not make every open page's notification stream spin)."""
+    def wait_for_notify(self, user_id: int, since_version: int, timeout: float) -> int:
+        """Block until ``notify_version(user_id)`` passes ``since_version`` (or timeout): other
+        users' changes, and contacts created or renamed, do not wake the caller (a burst of
+        webhooks for the team must not make every open page's notification stream spin)."""
         with self._cond:
-            self._cond.wait_for(lambda: self.user_version(user_id) > since_version, timeout=timeout)
-            return self.user_version(user_id)
+            self._cond.wait_for(lambda: self.notify_version(user_id) > since_version, timeout=timeout)
+            return self.notify_version(user_id)

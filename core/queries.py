@@ -37,6 +37,14 @@ UNREAD_SQL = (
 )
 
 
+def is_unread(last_inbound_at: Any, marker: dict[str, Any] | None) -> bool:
+    """``UNREAD_SQL`` for one conversation, given its owner's marker (``unread``, ``read_at``) read by key."""
+    marker = marker or {}
+    if marker.get("unread"):
+        return True
+    return last_inbound_at is not None and (marker.get("read_at") is None or marker["read_at"] < last_inbound_at)
+
+
 @dataclass
 class Page:
     rows: list[dict[str, Any]]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from core import events, schema
+from core import events, prewarm, schema
 from core.db import Database
 from core.errors import ParleyError
 from core.live import ChangeFeed
@@ -181,6 +181,7 @@ def start(config: Config | None = None, *, workers: bool = False) -> Runtime:
         _current = rt
         if workers:
             _start_workers(rt)
+            prewarm.start_prewarm(db)  # the server: bring the hot tables into memory, in the background
         return rt
 
 

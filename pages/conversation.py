@@ -4,8 +4,9 @@
 such conversation, someone else's) ends in core's one sentence and a link
 back, never a traceback. Everything shown comes from one core call,
 ``conversation_view``: it also marks the conversation read when its owner
-opens it, and leaves the owner's read state alone when an admin or
-supervisor reads someone else's (rule 6). Who may work the conversation is
+opens it (the write comes once the thread is drawn: ``finish_open``), and
+leaves the owner's read state alone when an admin or supervisor reads
+someone else's (rule 6). Who may work the conversation is
 decided there too (``view.permissions``).
 
 The page fits the window (``pages.layout.screen_page``): a compact header
@@ -61,7 +62,8 @@ def load(raw):
     if raw is None or not str(raw).strip():
         raise NotFound("Choose a conversation from your inbox to open it.")
     limit = st.session_state.get(f"thread_limit_{permissions.parse_conversation_id(raw)}", THREAD_PAGE)
-    return conversation_view(rt.db, user, raw, limit=limit), limit
+    # Shown read at once; the write that marks it read waits until the thread is drawn (thread_view).
+    return conversation_view(rt.db, user, raw, limit=limit, defer_mark=True), limit
 
 
 try:

@@ -10,8 +10,10 @@ conversation went to someone else) also reruns it once, so the page says why. A 
 the sign-in cookie (401: just signed in, its first run still trading the ticket for the cookie)
 only asks again on the next tick: My Inbox is the page a sign-in lands on, and a rerun asked in
 the middle of that first run cut it short before the cookie was set (tests/e2e/test_desk_lists.py
-signed in a second browser that never got its cookie). A watcher taken down (the page left) never
-asks a rerun.
+signed in a second browser that never got its cookie). Only a watcher that asks for it
+(``signed_out``: the sidebar's notifications, which show the sign-in form when the tab's session
+ended) hears of a cookie that was there and went away (signed out in another tab). A watcher
+taken down (the page left) never asks a rerun.
 
 Each run of the fragment mounts the watcher again with a new ``drawn`` stamp, so the browser
 always holds the latest version; one timer per watcher key.
@@ -33,7 +35,7 @@ export default function (component) {
   if (!data || !data.url) { return; }
   const timers = (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
   clearInterval(timers[data.key]);
-  let busy = false, asked = false, stopped = false;
+  let busy = false, asked = false, stopped = false, answered = false;
   // Never after the watcher was taken down (the page left while a version was on its way): a
   // rerun asked against a page the browser already left blanks the new one (pages/row_list.py).
   const fire = () => { if (!asked && !stopped) { asked = true; setTriggerValue("changed", data.drawn); } };
@@ -43,11 +45,14 @@ export default function (component) {
     try {
       const answer = await fetch(data.url, { credentials: "same-origin", cache: "no-store" });
       if (answer.status === 200) {
+        answered = true;
         const now = await answer.json();
         if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(); }
       } else if (answer.status === 401) {
         // No cookie yet: a tab just signed in, whose first run is still trading its ticket for one.
-        // A rerun asked now could cut that run short; the next tick asks again.
+        // A rerun asked now could cut that run short; the next tick asks again. But a cookie that
+        // was there and is gone (signed out in another tab) is news for a watcher that asks for it.
+        if (data.signedOut && answered) { fire(); stopped = true; }
       } else if (answer.status === 403 || answer.status === 404) {
         fire();
         stopped = true;
@@ -77,9 +82,10 @@ def epoch_ms(value: dt.datetime | None) -> int | None:
     return None if value is None else int(value.replace(tzinfo=dt.UTC).timestamp() * 1000)
 
 
-def watch(key: str, url: str, version: int, *, refresh_at: dt.datetime | None = None) -> None:
+def watch(key: str, url: str, version: int, *, refresh_at: dt.datetime | None = None, signed_out: bool = False) -> None:
     """Inside a fragment, drawn last: rerun the fragment when ``url`` answers another version than
-    ``version``, or once ``refresh_at`` (naive UTC) has passed."""
+    ``version``, or once ``refresh_at`` (naive UTC) has passed. ``signed_out``: also when the
+    sign-in cookie it was answered with is gone (401 after a 200: signed out in another tab)."""
     _component()(
         key=key,
         data={
@@ -88,6 +94,7 @@ def watch(key: str, url: str, version: int, *, refresh_at: dt.datetime | None = 
             "version": int(version),
             "refreshAt": epoch_ms(refresh_at),
             "every": LIVE_SECONDS * 1000,
+            "signedOut": bool(signed_out),
             "drawn": next(_drawn),
         },
         on_changed_change=_noop,

@@ -9,6 +9,16 @@ A small fragment backs it up from the server side: it re-renders the script
 with the current unread count (so the title follows even without the
 stream) and, when this browser session has no sign-in cookie the stream
 could use (just signed in), shows new notices with ``st.toast`` instead.
+It also shows the sign-in form once the tab's session ended (signed out
+here or elsewhere, expired, disabled).
+
+The fragment does not tick: a fragment run costs the server a script thread
+and a redraw, and ten open tabs ticking every two seconds took the CPU that
+webhooks needed (issue 18). It draws a watcher (``pages/live_watch.py``)
+that asks ``/api/notifications/version`` every two seconds (a dictionary
+read after the cookie check) and reruns the fragment only when what it shows
+moved (``ChangeFeed.notify_version``: this user's unread count or notices),
+when the cookie's session ended, or when the cookie went away.
 """
 
 from __future__ import annotations
@@ -110,6 +120,8 @@ STOP_SCRIPT = "<script>if (window.parleyNotify) { window.parleyNotify.close(); }
 
 
 VIEWING_KEY = "notify.viewing"
+WATCH_KEY = "notify_watch"
+VERSION_URL = "/api/notifications/version"  # routes.notifications_version
 
 
 def viewing(conversation_id: int | None) -> None:
@@ -136,15 +148,15 @@ def _has_cookie() -> bool:
     return bool(session.session_cookie())
 
 
-@st.fragment(run_every=2)
+@st.fragment
 def _live(user_id: int) -> None:
-    from pages import session
+    from pages import live_watch, session
 
     rt = runtime.current()
     if not session.live(rt):  # signed out elsewhere, disabled, idle too long: show the sign-in form
         st.rerun()
     s = st.session_state
-    version = rt.feed.user_version(user_id)
+    version = rt.feed.notify_version(user_id)  # read first: a change while this runs reruns it again
     cached = s.get("notify.unread")
     if cached is None or cached[0] != version:
         cached = (version, int(queries.unread_count(rt.db, user_id)))
@@ -163,3 +175,4 @@ def _live(user_id: int) -> None:
     st.html(
         SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)}, unsafe_allow_javascript=True
     )
+    live_watch.watch(WATCH_KEY, f"{VERSION_URL}?user={int(user_id)}", version, signed_out=True)

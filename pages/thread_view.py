@@ -29,7 +29,7 @@ import streamlit as st
 from core import clock, media_access, media_rules, media_sniff, versions
 from core.actions import messaging
 from core.auth import User
-from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view
+from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view, finish_open
 from core.errors import ParleyError
 from pages import live_watch, navigate
 from pages.format import STATUS_ICONS, fmt_time, queued_text
@@ -233,7 +233,7 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
         )
         if stale:
             try:
-                fresh = conversation_view(rt.db, user, cid, limit=limit)
+                fresh = conversation_view(rt.db, user, cid, limit=limit, defer_mark=True)
             except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
                 st.error(esc(exc))
                 return
@@ -242,6 +242,9 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
                 on_header_change()
             current = fresh
         draw(rt, user, current, limit_key)
+        # The owner opened it unread: marked read now that the thread is on screen (a write the
+        # agent need not wait for), and watched from the version that write made.
+        finish_open(rt.db, user, current)
         # Reruns this fragment when the conversation's version moves (pages/live_watch.py): no
         # redraw of the whole thread every two seconds while nothing changed.
         live_watch.watch(

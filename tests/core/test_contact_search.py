@@ -173,3 +173,145 @@ def test_the_whole_list_stays_in_order_through_changes_and_compaction(db, ana, p
     assert [r["name"] for r in second.rows] == ["王小明", None] and second.total == 6
     contact_search.compact(db)
     assert names(db, ana, None) == expected
+
+
+# ---- the sorted table's fast path: ranges of codes ------------------------------------------------
+
+
+def test_a_keys_code_is_its_first_eight_bytes_and_a_prefix_is_a_range_of_codes():
+    assert contact_search.code_of("") == 0
+    assert contact_search.code_of("ab") == 0x6162_0000_0000_0000
+    assert contact_search.code_of("ose nunez") == 0x6F73_6520_6E75_6E65  # the 9th byte is left out
+    assert contact_search.code_range("ab") == (0x6162_0000_0000_0000, 0x6162_FFFF_FFFF_FFFF, True)
+    assert contact_search.code_range("王小") == (0xE78E_8BE5_B08F_0000, 0xE78E_8BE5_B08F_FFFF, True)
+    # "\x01" and 7 digits fill the 8 bytes: still exact; one digit more must be checked on the key
+    assert contact_search.code_range("\x014155550") == (0x0134_3135_3535_3530, 0x0134_3135_3535_3530, True)
+    assert contact_search.code_range("\x0141555501") == (0x0134_3135_3535_3530, 0x0134_3135_3535_3530, False)
+
+
+def test_the_rebuilt_table_holds_the_code_of_each_key(db, ana, people):
+    contact_search.compact(db)
+    rows = db.fetchall(
+        "SELECT key, code FROM contact_search WHERE contact_id = ? AND key IN ('', 'ose nunez', '\x014158670400')",
+        [people["jose"]],
+    )
+    assert sorted(rows) == [("", 0), ("\x014158670400", 0x0134_3135_3836_3730), ("ose nunez", 0x6F73_6520_6E75_6E65)]
+
+
+@pytest.mark.parametrize(
+    "typed, found",
+    [
+        ("jose", ["José Núñez"]),
+        ("jose nunez", ["José Núñez"]),  # 10 bytes: narrowed by code, then checked on the key
+        ("ose nu", ["José Núñez"]),
+        ("小明", ["王小明"]),  # 6 bytes
+        ("王小明", ["王小明"]),  # 9 bytes
+        ("555", ["Ann O'Hara", "María López", "王小明", None]),
+        ("5550123", ["María López"]),  # 7 digits: the whole 8-byte code
+        ("2125550123", ["María López"]),  # 10 digits: checked on the key
+        ("+1 (212) 555-0123", ["María López"]),
+        ("0188", ["Ann O'Hara"]),
+        ("5550199", []),
+        ("%", []),
+        ("_", []),
+        ("\\", []),
+        (".*", []),
+        ("x" * 1000, []),
+    ],
+)
+def test_what_the_sorted_table_finds(db, ana, people, typed, found):
+    contact_search.compact(db)
+    assert db.scalar("SELECT count(*) FROM contact_search_recent") == 0  # answered by the sorted table alone
+    assert names(db, ana, typed) == found
+
+
+def test_list_rows_carry_the_number_before_and_after_compaction(db, ana, people):
+    def shown():
+        return [(r["name"], r["phone"]) for r in contacts.list_contacts(db, ana, search="555").rows]
+
+    expected = [
+        ("Ann O'Hara", "+13125550188"),
+        ("María López", "+12125550123"),
+        ("王小明", "+16175550111"),
+        (None, "+17185550142"),
+    ]
+    assert shown() == expected
+    contact_search.compact(db)
+    assert shown() == expected
+    contacts.do_update_contact(db, ana, people["maria"], phone="+12125550124")
+    assert shown()[1] == ("María López", "+12125550124")
+    assert contact_search.phone_of("0maria lopez\x01+12125550124") == "+12125550124"
+
+
+# ---- conversation search through the index ------------------------------------------------------
+
+
+@pytest.fixture
+def inbox(db, ana, make_user):
+    import datetime as dt
+
+    from core import clock
+
+    sms = f.add_sender(db)
+    now = clock.utcnow()
+    made = {}
+    for minutes, name in [(30, "Ana Marti"), (10, "Bea Martin"), (20, "Cy Lopez"), (40, "Dee Smart")]:
+        contact = f.add_contact(db, name=name)
+        made[name] = f.add_conversation(
+            db, contact_id=contact, sender_id=sms, owner_id=ana.id, last_inbound_at=now - dt.timedelta(minutes=minutes)
+        )
+    return dict(made, sender=sms, admin=make_user("ada", "admin"))
+
+
+def test_conversation_search_by_name_finds_the_contacts_conversations_newest_first(db, ana, inbox):
+
+    def found(query, user=ana):
+        view = queries.inbox_view(db, user, scope="mine" if user is ana else "team", search=query)
+        return [r["contact_name"] for r in view.page.rows], view.page.total
+
+    assert found("mart") == (["Bea Martin", "Ana Marti", "Dee Smart"], 3)
+    assert found("mart", inbox["admin"]) == (["Bea Martin", "Ana Marti", "Dee Smart"], 3)
+    assert found("marti") == (["Bea Martin", "Ana Marti"], 2)
+    assert found("lopez") == (["Cy Lopez"], 1)
+    assert found("nobody") == ([], 0)
+    contact_search.compact(db)
+    assert found("mart") == (["Bea Martin", "Ana Marti", "Dee Smart"], 3)
+    # a contact created and one renamed after the compaction are found by the next search
+    new = f.add_contact(db, name="Eve Martel")
+    f.add_conversation(db, contact_id=new, sender_id=inbox["sender"], owner_id=ana.id)
+    contacts.do_update_contact(
+        db, ana, db.scalar("SELECT contact_id FROM conversations WHERE id = ?", [inbox["Cy Lopez"]]), name="Cy Marten"
+    )
+    assert found("mart") == (["Eve Martel", "Bea Martin", "Cy Marten", "Ana Marti", "Dee Smart"], 5)
+    assert found("lopez") == ([], 0)
+
+
+@pytest.mark.parametrize("literal_ids", [100, 1])  # literals (a few matches), a semi-join (more)
+def test_conversation_search_by_number_finds_the_contacts_conversations_newest_first(
+    db, ana, inbox, monkeypatch, literal_ids
+):
+    monkeypatch.setattr(contact_search, "LITERAL_IDS", literal_ids)
+    phones = {
+        name: db.scalar(
+            "SELECT ct.phone FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?",
+            [conversation],
+        )
+        for name, conversation in inbox.items()
+        if name[0].isupper()
+    }
+
+    def found(query):
+        view = queries.inbox_view(db, ana, search=query)
+        return [r["contact_name"] for r in view.page.rows], view.page.total
+
+    assert found(phones["Cy Lopez"][-7:]) == (["Cy Lopez"], 1)
+    assert found(phones["Ana Marti"]) == (["Ana Marti"], 1)
+    assert found("+1 999 000") == ([], 0)
+    assert found("415 867") == (["Bea Martin", "Cy Lopez", "Ana Marti", "Dee Smart"], 4)  # more than 1: a semi-join
+    contact_search.compact(db)
+    assert found(phones["Dee Smart"][-4:]) == (["Dee Smart"], 1)
+    # a contact created after the compaction is found by its number in the next search
+    fay = contacts.do_create_contact(db, ana, phone="+1 (212) 555-0199", name="Fay Dunn")
+    f.add_conversation(db, contact_id=fay, sender_id=inbox["sender"], owner_id=ana.id)
+    assert found("555-0199") == (["Fay Dunn"], 1)
+    assert found("212 555") == (["Fay Dunn"], 1)

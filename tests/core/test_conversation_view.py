@@ -297,3 +297,108 @@ def test_a_closed_window_offers_only_the_templates_whatsapp_approved(db, ws):
     )
     composer = conversation_view(db, ws["maria"], whatsapp(db, ws, hours_ago=30)).composer
     assert [(t["name"], t["language"]) for t in composer.templates] == [("Check-up", "en_US")]
+
+
+def test_what_admins_change_in_the_small_tables_shows_in_the_very_next_view(db, ws):
+    """Senders, templates, hours and names are kept in memory between views (Database.small_table_cache):
+    each change, by an admin page or any other write, shows in the next view."""
+    from core.actions import user_admin
+
+    first = conversation_view(db, ws["maria"], ws["c_sms"])
+    assert first.detail["owner_name"] == "Maria Lopez"
+    assert first.composer.release_notice is None
+    assert [t["name"] for t in first.composer.templates] == ["Directions"]
+
+    user_admin.do_update_profile(
+        db, ws["admin"], ws["maria"].id, display_name="Maria López-Ruiz", timezone="UTC", team_id=None
+    )
+    assert conversation_view(db, ws["maria"], ws["c_sms"]).detail["owner_name"] == "Maria López-Ruiz"
+
+    f.add_template(db, name="Balance due", body="Your balance is due.")
+    assert [t["name"] for t in conversation_view(db, ws["maria"], ws["c_sms"]).composer.templates] == [
+        "Balance due",
+        "Directions",
+    ]
+
+    f.set_hours(db, weekly={"2": [["09:00", "10:00"]]})  # Wednesdays 9-10 UTC; it is 17:00
+    assert conversation_view(db, ws["maria"], ws["c_sms"]).composer.release_notice == (
+        "Outside business hours: this will be queued until Wed Jan 20, 4:00 AM (America/New_York)."
+    )
+
+    db.write(lambda tx: tx.execute("UPDATE senders SET enabled = FALSE WHERE id = ?", [ws["sms"]]))
+    composer = conversation_view(db, ws["maria"], ws["c_sms"]).composer
+    assert composer.hard_block is True
+
+
+def test_the_small_tables_are_read_again_only_after_a_write_that_changes_them(db, ws):
+    loads = []
+
+    def load(database):
+        loads.append(1)
+        return database.scalar("SELECT display_name FROM users WHERE id = ?", [ws["maria"].id])
+
+    assert db.small_table_cache("test.name", load) == "Maria Lopez"
+    assert db.small_table_cache("test.name", load) == "Maria Lopez"
+    assert len(loads) == 1
+    # A message arriving raises versions (users.inbox_version, core.versions) and changes no name.
+    f.add_message(
+        db, conversation_id=ws["c_sms"], contact_id=ws["zoe"], sender_id=ws["sms"], direction="in", body="Open?"
+    )
+    db.write(lambda tx: tx.execute("UPDATE users SET inbox_version = inbox_version + 1 WHERE id = ?", [ws["maria"].id]))
+    assert db.small_table_cache("test.name", load) == "Maria Lopez"
+    assert len(loads) == 1
+    db.write(lambda tx: tx.execute("UPDATE users SET display_name = 'M. Lopez' WHERE id = ?", [ws["maria"].id]))
+    assert db.small_table_cache("test.name", load) == "M. Lopez"
+    assert len(loads) == 2
+    # A write that failed changes nothing, and nothing is read again for it.
+    with pytest.raises(RuntimeError):
+
+        def failing(tx):
+            tx.execute("UPDATE users SET display_name = 'Never' WHERE id = ?", [ws["maria"].id])
+            raise RuntimeError("rolled back")
+
+        db.write(failing)
+    assert db.small_table_cache("test.name", load) == "M. Lopez"
+    assert len(loads) == 2
+
+
+def _unread_for_maria(db, ws) -> bool:
+    return conversation_view(db, ws["admin"], ws["c_sms"]).detail["unread"]  # an admin's look marks nothing
+
+
+def test_a_deferred_mark_shows_read_at_once_and_writes_when_the_page_finishes(db, ws):
+    from core.conversation_view import finish_open
+
+    before = versions.conversation_version(db, ws["c_sms"])
+    view = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    assert (view.detail["unread"], view.mark_pending, view.marked_read, view.version) == (False, True, False, before)
+    assert _unread_for_maria(db, ws) is True  # nothing written yet
+    assert finish_open(db, ws["maria"], view) == before + 1 == versions.conversation_version(db, ws["c_sms"])
+    assert (view.mark_pending, view.marked_read, view.version) == (False, True, before + 1)
+    assert _unread_for_maria(db, ws) is False
+    assert finish_open(db, ws["maria"], view) == before + 1  # once only
+    assert versions.conversation_version(db, ws["c_sms"]) == before + 1
+    again = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    assert (again.mark_pending, again.detail["unread"]) == (False, False)
+
+
+def test_a_change_between_the_view_and_its_deferred_mark_makes_the_page_reload(db, ws):
+    from core.actions import conversations as conv_actions
+    from core.conversation_view import finish_open
+
+    shown = versions.conversation_version(db, ws["c_sms"])
+    view = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    conv_actions.do_set_status(db, ws["admin"], [ws["c_sms"]], closed=True)  # meanwhile: version shown + 1
+    assert finish_open(db, ws["maria"], view) == shown  # not shown + 2: the live page sees it moved
+    assert versions.conversation_version(db, ws["c_sms"]) == shown + 2
+    assert _unread_for_maria(db, ws) is False
+
+
+def test_a_deferred_mark_is_not_made_for_someone_elses_conversation_or_a_read_one(db, ws):
+    from core.conversation_view import finish_open
+
+    view = conversation_view(db, ws["admin"], ws["c_sms"], defer_mark=True)
+    assert (view.mark_pending, view.detail["unread"]) == (False, True)
+    shown = view.version
+    assert finish_open(db, ws["admin"], view) == shown
+    assert _unread_for_maria(db, ws) is True

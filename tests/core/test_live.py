@@ -53,20 +53,23 @@ def test_a_contact_change_shows_in_every_users_lists():
 
 
 def test_a_notification_stream_wakes_for_its_user_not_for_everyone_elses_changes():
-    """Issue 18 (load): a webhook burst for other agents must not spin an open page's stream."""
+    """Issue 18 (load): a webhook burst for other agents, or from new numbers (each creates a
+    contact, which every user's lists show), must not spin an open page's notifications."""
     import threading
 
     feed = ChangeFeed()
     woke = []
 
     def wait() -> None:
-        woke.append(feed.wait_for_user(7, feed.user_version(7), timeout=30))
+        woke.append(feed.wait_for_notify(7, feed.notify_version(7), timeout=30))
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    for n in range(200):  # the rest of the team's traffic
+    for n in range(200):  # the rest of the team's traffic, and new customers writing in
         feed.on_event(event("message.received", conversation_id=100 + n, owner_id=8, user_id=8))
+        feed.on_event(event("contact.created", contact_id=500 + n))
     assert waiter.is_alive() and woke == []
+    assert feed.notify_version(7) == 0 and feed.user_version(7) == feed.version  # the lists did change
     feed.on_event(event("message.received", conversation_id=4, owner_id=7, user_id=7))
     waiter.join(30)
-    assert woke == [feed.user_version(7)]
+    assert woke == [401] and feed.notify_version(7) == 401

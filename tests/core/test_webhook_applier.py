@@ -147,3 +147,51 @@ def test_one_webhook_that_cannot_be_applied_does_not_hold_up_the_others(db, appl
         "Could not be applied: RuntimeError: simulated bug",
     )
     assert app.failed == 1 and app.step() is False  # kept for review, not retried forever
+
+
+def inbound(n: int) -> dict:
+    return {
+        "type": "inbound",
+        "id": f"SIMburst{n}",
+        "channel": "sms",
+        "from": f"+1415867{n:04d}",
+        "to": OURS,
+        "body": f"Burst message {n}",
+        "at": clock.utcnow().isoformat(),
+    }
+
+
+def test_during_a_burst_a_step_waits_for_a_fuller_set_but_never_after_a_quiet_spell(db, applier):
+    """Issue 18: sets of the few webhooks each group commit stored kept the one write path busy
+    while every acknowledgement waited behind it."""
+    plain, _admin = applier
+    clock_now = [100.0]
+    waits: list[float] = []
+    arriving = [[inbound(2), inbound(3), inbound(4)]]  # what comes in while the step waits
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if arriving:
+            store(db, *arriving.pop())
+        clock_now[0] += seconds
+
+    app = WebhookApplier(
+        db, plain.providers, plain.media, gather_seconds=0.25, sleep=sleep, monotonic=lambda: clock_now[0]
+    )
+    pending = "SELECT count(*) FROM webhook_inbox WHERE state = 'pending'"
+
+    store(db, inbound(1))  # the first after a quiet spell: applied at once
+    assert app.step() is True
+    assert waits == [] and db.scalar(pending) == 0
+
+    clock_now[0] += 0.5  # the burst goes on: the next step waits once, and takes what came meanwhile
+    store(db, inbound(5))
+    assert app.step() is True
+    assert waits == [0.25] and db.scalar(pending) == 0
+    assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'in'") == 5
+
+    clock_now[0] += 5  # quiet for a while: at once again
+    store(db, inbound(6))
+    assert app.step() is True
+    assert waits == [0.25] and db.scalar(pending) == 0
+    assert app.step() is False and waits == [0.25]  # nothing pending: no wait either

@@ -2,9 +2,10 @@
 
 The browser asks the conversation's version every two seconds (``/api/conversations/<id>/version``)
 and reruns the thread's fragment only when it moved (``pages/live_watch.py``). Read from the
-Streamlit websocket itself: the reruns the tab asks for (``BackMsg.rerun_script``) while the
-conversation is idle come from no fragment but the sidebar's notifications; a customer's reply
-then reruns the thread, and the reply shows.
+Streamlit websocket itself: while the conversation is idle the tab asks no rerun at all
+(``BackMsg.rerun_script``), neither of the thread nor of the sidebar's notifications (which ask
+``/api/notifications/version`` the same way: issue 18, ten idle tabs took the CPU webhooks
+needed); a customer's reply then reruns the thread, and the reply shows.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def test_the_thread_reruns_only_when_the_conversation_changed(parley, browser):
 
     reruns: list[tuple[float, str]] = []  # (when, fragment id; "" for a whole-page run)
     version_asks: list[float] = []
+    notify_asks: list[float] = []
 
     def on_socket(socket) -> None:
         def sent(payload) -> None:
@@ -78,6 +80,10 @@ def test_the_thread_reruns_only_when_the_conversation_changed(parley, browser):
             version_asks.append(time.monotonic()) if f"/api/conversations/{ids['conv']}/version" in r.url else None
         ),
     )
+    page.on(
+        "request",
+        lambda r: notify_asks.append(time.monotonic()) if "/api/notifications/version?user=" in r.url else None,
+    )
     page.goto(base + f"/conversation?id={ids['conv']}")
     page.get_by_role("heading", name="Quinn Quiet").wait_for(timeout=PAGE_MS)
     expect(page.locator("[data-testid=stChatMessage]", has_text="Hello")).to_be_visible(timeout=PAGE_MS)
@@ -89,12 +95,35 @@ def test_the_thread_reruns_only_when_the_conversation_changed(parley, browser):
     idle_fragments = {fid for at, fid in reruns if idle_from <= at <= idle_to}
     asks = [at for at in version_asks if idle_from <= at <= idle_to]
     assert len(asks) >= 3, f"the page asked the version {len(asks)} times in {IDLE_S} s"
-    # The sidebar's notifications fragment ticks every two seconds; the thread's must not.
-    assert len(idle_fragments) <= 1, f"fragments rerun while nothing changed: {sorted(idle_fragments)}"
-    assert "" not in idle_fragments, "the whole page reran while nothing changed"
+    asks = [at for at in notify_asks if idle_from <= at <= idle_to]
+    assert len(asks) >= 3, f"the notifications asked their version {len(asks)} times in {IDLE_S} s"
+    assert idle_fragments == set(), f"fragments rerun while nothing changed: {sorted(idle_fragments)}"
 
     post_twilio_inbound(base, PHONE, ids["sms_number"], REPLY)
     expect(page.locator("[data-testid=stChatMessage]", has_text=REPLY)).to_be_visible(timeout=LIVE_MS + SLACK_MS)
     after = {fid for at, fid in reruns if at > idle_to}
-    assert after - idle_fragments, "the reply showed without a rerun of the thread's fragment"
+    assert after, "the reply showed without a rerun of the thread's fragment"
+    context.close()
+
+
+def test_signing_out_in_one_tab_shows_the_sign_in_form_in_the_other(parley, browser):
+    """The other tab of the same browser has no ticking fragment to find out: its notifications
+    watcher sees the cookie it was answered with go away (401 after a 200) and reruns once."""
+    base = parley.base
+    context = browser.new_context(viewport=VIEWPORT_DEFAULT)
+    context.set_default_navigation_timeout(PAGE_MS)
+    CONTEXTS_TO_CLOSE.append(context)
+    first = context.new_page()
+    sign_in(first, base, "james")
+    second = context.new_page()
+    with second.expect_response(
+        lambda r: "/api/notifications/version?user=" in r.url and r.status == 200, timeout=PAGE_MS
+    ):
+        second.goto(base + "/inbox")
+    expect(second.get_by_role("button", name="Sign out", exact=True)).to_be_visible(timeout=PAGE_MS)
+
+    first.get_by_role("button", name="Sign out", exact=True).click()
+    expect(first.get_by_role("button", name="Sign in")).to_be_visible(timeout=PAGE_MS)
+    expect(second.get_by_role("button", name="Sign in")).to_be_visible(timeout=LIVE_MS + SLACK_MS)
+    expect(second.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)
     context.close()
