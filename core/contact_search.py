@@ -31,8 +31,9 @@ a number fragment of up to 7 digits), it is exactly the fragment's range of keys
 longer fragment narrows by ``code`` and then checks the key.
 
 A sorted table cannot take inserts without losing its order, so changes go
-to ``contact_search_recent`` (small, unsorted, read whole): a contact with
-rows there is answered from there only. ``compact`` folds the recent rows
+to ``contact_search_recent`` (unsorted, up to ``COMPACT_AFTER`` rows, read
+whole, filtered by ``code`` as well): a contact with rows there is answered
+from there only. ``compact`` folds the recent rows
 into a freshly sorted main table, built outside the write path (a snapshot
 read) and swapped in with one short write; ``maybe_compact`` starts it in
 the background once the recent table passes ``COMPACT_AFTER`` rows.
@@ -175,38 +176,51 @@ def _upper(prefix: str) -> str:
 # ---- searching -------------------------------------------------------------------------------
 
 
+# A row of the sorted table still current: its contact has no rows in the recent table. Every
+# contact there has exactly one row of code 0 (its empty key) or, deleted, one without a key
+# (code NULL), so the anti-join is built on those (one per changed contact, found on the integer
+# column) instead of on every recent row: with 400k recent rows (20k changed contacts) a 7-digit
+# search cost 10.5 ms of CPU that way and 4.3 ms this way; with none, 3.4 and 2.8.
+CURRENT = "{alias}.contact_id NOT IN (SELECT contact_id FROM contact_search_recent WHERE code = 0 OR code IS NULL)"
+
+
+def _range(prefix: str) -> tuple[str, list[Any]]:
+    """The filter for keys starting with ``prefix``, by code (and by key past 8 bytes)."""
+    low, high, exact = code_range(prefix)
+    if exact:
+        return "code BETWEEN ?::UBIGINT AND ?::UBIGINT", [low, high]
+    return "code BETWEEN ?::UBIGINT AND ?::UBIGINT AND key >= ? AND key < ?", [low, high, prefix, _upper(prefix)]
+
+
 def matches_sql(query: Query | None, archived: str = "active") -> tuple[str, list[Any]]:
     """SQL for (contact_id, sort_key) of every contact matching ``query`` (all contacts for None).
 
-    Each key range is its own scan of the sorted table, by ``code`` (see the module's note),
-    so zone maps serve each one; a contact with rows in the recent table (small, read whole)
-    is answered from there only.
+    Each key range is its own scan of the sorted table and of the recent table, by ``code``
+    (see the module's note), so zone maps serve each one; a contact with rows in the recent
+    table is answered from there only.
     """
     if archived not in ARCHIVE_FILTERS:
         archived = "active"
     keep = {"active": "NOT archived", "archived": "archived", "all": "TRUE"}[archived]
-    fresh = "contact_id NOT IN (SELECT contact_id FROM contact_search_recent)"
-    if query is None:  # every contact has one empty key, and those rows are sorted by sort key
+    if query is None:  # every contact has one empty key (code 0), and those rows are sorted by sort key
         sql = f"""
-            SELECT contact_id, sort_key FROM contact_search WHERE key = '' AND {keep} AND {fresh}
+            SELECT contact_id, sort_key FROM contact_search s WHERE code = 0 AND {keep} AND {CURRENT.format(alias="s")}
             UNION ALL
-            SELECT contact_id, sort_key FROM contact_search_recent WHERE key = '' AND {keep}"""
+            SELECT contact_id, sort_key FROM contact_search_recent WHERE code = 0 AND {keep}"""
         return sql, []
-    branches, params = [], []
+    main, recent, params, recent_params = [], [], [], []
     for prefix in query.prefixes:
-        low, high, exact = code_range(prefix)
-        check = "" if exact else " AND key >= ? AND key < ?"
-        branches.append(
-            "SELECT contact_id, sort_key, archived FROM contact_search "
-            f"WHERE code BETWEEN ?::UBIGINT AND ?::UBIGINT{check} AND {fresh}"
-        )
-        params += [low, high] + ([] if exact else [prefix, _upper(prefix)])
-    for prefix in query.prefixes:
-        branches.append("SELECT contact_id, sort_key, archived FROM contact_search_recent WHERE key >= ? AND key < ?")
-        params += [prefix, _upper(prefix)]
+        where, values = _range(prefix)
+        main.append(f"SELECT contact_id, sort_key, archived FROM contact_search WHERE {where}")
+        recent.append(f"SELECT contact_id, sort_key, archived FROM contact_search_recent WHERE {where}")
+        params += values
+        recent_params += values
     sql = f"""
-        SELECT contact_id, any_value(sort_key) AS sort_key FROM ({" UNION ALL ".join(branches)})
-        WHERE {keep} GROUP BY contact_id"""
+        SELECT contact_id, any_value(sort_key) AS sort_key FROM (
+            SELECT contact_id, sort_key, archived FROM ({" UNION ALL ".join(main)}) s WHERE {CURRENT.format(alias="s")}
+            UNION ALL {" UNION ALL ".join(recent)}
+        ) WHERE {keep} GROUP BY contact_id"""
+    params += recent_params
     if query.check_name:
         sql = f"""SELECT h.contact_id, h.sort_key FROM ({sql}) h JOIN contacts ct ON ct.id = h.contact_id
                   WHERE contains(ct.search_name, ?)"""
@@ -221,18 +235,19 @@ def first_rows_sql(archived: str) -> str:
     The main table's empty-key rows are stored in sort order (it is built ``ORDER BY key,
     sort_key``) and DuckDB keeps the order of a table in a scan with a ``LIMIT`` (insertion order
     is preserved), so the first rows are read and nothing is sorted: a million contacts cost
-    what fifty do. As many more rows are read as there are contacts in the recent table, whose
-    rows replace theirs and come in sorted with them.
+    what fifty do. As many more rows are read as there are contacts in the recent table (one
+    empty key each, or one row without a key for a deleted one), whose rows replace theirs and
+    come in sorted with them.
     """
     keep = {"archived": "archived", "all": "TRUE"}.get(archived, "NOT archived")
     return f"""
         WITH head AS (
-            SELECT contact_id, sort_key FROM contact_search WHERE key = '' AND {keep}
-            LIMIT ? + (SELECT count(DISTINCT contact_id) FROM contact_search_recent)
+            SELECT contact_id, sort_key FROM contact_search WHERE code = 0 AND {keep}
+            LIMIT ? + (SELECT count(*) FROM contact_search_recent WHERE code = 0 OR code IS NULL)
         )
-        SELECT contact_id, sort_key FROM head WHERE contact_id NOT IN (SELECT contact_id FROM contact_search_recent)
+        SELECT contact_id, sort_key FROM head h WHERE {CURRENT.format(alias="h")}
         UNION ALL
-        SELECT contact_id, sort_key FROM contact_search_recent WHERE key = '' AND {keep}"""
+        SELECT contact_id, sort_key FROM contact_search_recent WHERE code = 0 AND {keep}"""
 
 
 def contact_ids_sql(query: Query) -> tuple[str, list[Any]]:
@@ -287,8 +302,9 @@ def refresh(tx: Transaction, contact_ids: Iterable[int], *, new: bool = False) -
         return
     seq = tx.scalar("SELECT nextval('seq_contact_search')")
     tx.execute(
-        f"""INSERT INTO contact_search_recent (key, contact_id, sort_key, archived, seq)
-            SELECT key, contact_id, sort_key, archived, ? FROM ({_keys_sql("c.id IN (SELECT unnest(?::INTEGER[]))")})""",
+        f"""INSERT INTO contact_search_recent (key, contact_id, sort_key, archived, seq, code)
+            SELECT key, contact_id, sort_key, archived, ?, code
+            FROM ({_keys_sql("c.id IN (SELECT unnest(?::INTEGER[]))", code=True)})""",
         [seq, ids],
     )
     if not new:
@@ -335,19 +351,25 @@ def _refresh_few(tx: Transaction, ids: list[int], new: bool) -> None:
         if contact_id in found:
             name, digits, phone, archived = found[contact_id]
             key_sort = sort_key(name or "", phone)
-            rows += [(key, contact_id, key_sort, archived) for key in keys_of(name or "", digits or "")]
+            rows += [(key, contact_id, key_sort, archived, code_of(key)) for key in keys_of(name or "", digits or "")]
         elif not new:
-            rows.append((None, contact_id, None, True))  # gone: hides its old keys in the main table
+            rows.append((None, contact_id, None, True, None))  # gone: hides its old keys in the main table
     if rows:
-        values = ", ".join(["(?, ?, ?, ?, nextval('seq_contact_search'))"] * len(rows))
+        values = ", ".join(["(?, ?, ?, ?, nextval('seq_contact_search'), ?::UBIGINT)"] * len(rows))
         tx.execute(
-            f"INSERT INTO contact_search_recent (key, contact_id, sort_key, archived, seq) VALUES {values}",
+            f"INSERT INTO contact_search_recent (key, contact_id, sort_key, archived, seq, code) VALUES {values}",
             [v for row in rows for v in row],
         )
 
 
 def rebuild(tx: Transaction) -> int:
-    """Index every contact afresh, sorted; the recent table empties. Returns the number of keys."""
+    """Index every contact afresh, sorted; the recent table empties. Returns the number of keys.
+
+    The recent table gets its ``code`` column here when it has none (made by migration 4, which
+    rebuilds the index; migration 23 rebuilds it too), so the column exists whatever order the
+    two were applied in.
+    """
+    tx.execute("ALTER TABLE contact_search_recent ADD COLUMN IF NOT EXISTS code UBIGINT")
     tx.execute(f"CREATE OR REPLACE TABLE contact_search AS {_keys_sql('TRUE', code=True)} ORDER BY key, sort_key")
     tx.execute("DELETE FROM contact_search_recent")
     return tx.scalar("SELECT count(*) FROM contact_search")

@@ -4,8 +4,9 @@ by conversation.
 - ``contact_search.code``: each key's first 8 bytes as a number, so a range of
   keys is found on a bit-packed integer column instead of by checking a
   compressed string column row by row (``core.contact_search`` explains the
-  measurement). The index is rebuilt, sorted, for the contacts the database
-  has; the recent table needs no code (it is small and read whole).
+  measurement); the recent table gets the column too (it holds up to 400k
+  rows before a compaction). The index is rebuilt, sorted, for the contacts
+  the database has.
 - ``read_markers_conversation``: the rows of an inbox page (``queries.INBOX_ROWS_SQL``)
   find their owners' read markers by conversation id; the primary key starts
   with the user, so each page read every marker (800k at 1M conversations,

@@ -263,8 +263,9 @@ class TwilioProvider:
         else:
             params = []
         ok = False
+        signed_params = _signed_params(params)  # the same after every variant of the URL: sorted once
         for url in url_variants(req.url):  # evaluate all: no early exit
-            ok |= hmac.compare_digest(compute_signature(self.auth_token, url, params), signature.strip())
+            ok |= hmac.compare_digest(_sign(self.auth_token, url + signed_params), signature.strip())
         return ok
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
@@ -416,11 +417,19 @@ def content_variables(template: TemplateRef) -> dict[str, str]:
 def compute_signature(auth_token: str, url: str, params: list[tuple[str, str]] | dict[str, str]) -> str:
     """base64(HMAC-SHA1(AuthToken, url + name1 + value1 + ...)): names sorted; a repeated name's
     distinct values sorted (as Twilio's own validators do)."""
+    return _sign(auth_token, url + _signed_params(params))
+
+
+def _signed_params(params: list[tuple[str, str]] | dict[str, str]) -> str:
+    """What follows the URL in the signed text: names sorted, each name's distinct values sorted."""
     items = list(params.items()) if isinstance(params, dict) else list(params)
     by_name: dict[str, list[str]] = {}
     for name, value in items:
         by_name.setdefault(name, []).append(value)
-    text = url + "".join(name + value for name in sorted(by_name) for value in sorted(set(by_name[name])))
+    return "".join(name + value for name in sorted(by_name) for value in sorted(set(by_name[name])))
+
+
+def _sign(auth_token: str, text: str) -> str:
     digest = hmac.new(auth_token.encode("utf-8"), text.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 

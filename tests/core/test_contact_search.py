@@ -151,16 +151,16 @@ def test_keys_made_for_a_few_contacts_are_the_keys_the_rebuild_makes(db, ana, pe
     def keys():
         return sorted(
             db.fetchall(
-                "SELECT key, contact_id, sort_key, archived FROM contact_search_recent "
-                "UNION ALL SELECT key, contact_id, sort_key, archived FROM contact_search"
+                "SELECT key, contact_id, sort_key, archived, code FROM contact_search_recent "
+                "UNION ALL SELECT key, contact_id, sort_key, archived, code FROM contact_search"
             )
         )
 
     few = keys()  # every contact so far was indexed one transaction at a time (a few at once)
     contact_search.compact(db)  # the same contacts, indexed by SQL over the whole table
     assert keys() == few
-    assert ("\x016175550111", people["wang"], "0王小明\x01+16175550111", False) in few
-    assert ("ose nunez", people["jose"], "0jose nunez\x01+14158670400", False) in few
+    assert ("\x016175550111", people["wang"], "0王小明\x01+16175550111", False, 0x0136_3137_3535_3530) in few
+    assert ("ose nunez", people["jose"], "0jose nunez\x01+14158670400", False, 0x6F73_6520_6E75_6E65) in few
 
 
 def test_the_whole_list_stays_in_order_through_changes_and_compaction(db, ana, people):
@@ -315,3 +315,14 @@ def test_conversation_search_by_number_finds_the_contacts_conversations_newest_f
     f.add_conversation(db, contact_id=fay, sender_id=inbox["sender"], owner_id=ana.id)
     assert found("555-0199") == (["Fay Dunn"], 1)
     assert found("212 555") == (["Fay Dunn"], 1)
+
+
+def test_a_contact_deleted_after_compaction_is_gone_from_every_search(db, ana, people, make_user):
+    admin = make_user("ada", "admin")
+    contact_search.compact(db)
+    contacts.do_delete_contact(db, admin, people["ohara"])
+    assert names(db, ana, "hara") == []
+    assert names(db, ana, "5550188") == []
+    assert names(db, ana, "555") == ["María López", "王小明", None]
+    assert names(db, ana, None) == ["José Núñez", "María López", "王小明", None]
+    assert contacts.list_contacts(db, ana).total == 4
