@@ -26,6 +26,7 @@ from tests.e2e.scenario import (
     demo_ids,
     post_twilio_inbound,
     serve,
+    toast,
 )
 
 PHONE = "+14158670991"
@@ -126,4 +127,21 @@ def test_signing_out_in_one_tab_shows_the_sign_in_form_in_the_other(parley, brow
     expect(first.get_by_role("button", name="Sign in")).to_be_visible(timeout=PAGE_MS)
     expect(second.get_by_role("button", name="Sign in")).to_be_visible(timeout=LIVE_MS + SLACK_MS)
     expect(second.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)
+    context.close()
+
+
+def test_a_tab_just_signed_in_toasts_news_through_its_watcher(parley, browser):
+    """Right after the sign-in form the tab's Streamlit session has no cookie (its websocket opened
+    before the cookie was set), so notices come as Streamlit toasts from the sidebar's fragment,
+    which nothing ticks any more: the watcher sees maria's version move and reruns it."""
+    base, ids = parley.base, parley.ids
+    context = browser.new_context(viewport=VIEWPORT_DEFAULT)
+    context.set_default_navigation_timeout(PAGE_MS)
+    CONTEXTS_TO_CLOSE.append(context)
+    page = context.new_page()
+    sign_in(page, base, "maria")  # no reload after it
+    with page.expect_response(lambda r: "/api/notifications/version?user=" in r.url and r.status == 200):
+        pass  # the watcher runs with the cookie the browser now holds
+    post_twilio_inbound(base, PHONE, ids["sms_number"], "Still there? A second question.")
+    toast(page, "New message from Quinn Quiet.", LIVE_MS + SLACK_MS)
     context.close()
