@@ -44,9 +44,3 @@ def inbox_data(rt, user, key: str, scope: str, owner_id, unread_for, *, fresh: b
         return inbox_data(rt, user, key, scope, owner_id, unread_for)
     s[f"{key}.cache"] = (params, view)
     return view
-
-
-def _inbox_data(rt, user, key: str, scope: str, owner_id, unread_for):
-    """(page, unread badge) of ``inbox_data``, for the live list."""
-    view = inbox_data(rt, user, key, scope, owner_id, unread_for)
-    return view.page, view.unread

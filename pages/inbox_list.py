@@ -1,12 +1,15 @@
 """The conversation list of My Inbox and Team Inbox: search, Open/Closed/All, pages, rows, bulk actions.
 
-It lives in a fragment that refreshes every ``LIVE_SECONDS``; a refresh
-reads ``core`` only when the change feed moved (``common._inbox_data``
-keeps the page per list), so a tick costs a version check and a redraw.
+It lives in a fragment that reruns only when the browser's watcher
+(``pages.live_watch``) sees the inbox's version move (``/api/inbox/version``:
+one read by primary key every ``LIVE_SECONDS``), or once a minute so that
+"12 min" and "Window closes in …" stay true; a rerun reads ``core`` again
+only when the version moved (``common.inbox_data`` keeps the page per list).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import streamlit as st
@@ -15,7 +18,7 @@ from core import clock
 from core.auth import get_user
 from core.compliance.window import window_state
 from core.errors import ParleyError
-from pages import bulk, list_controls
+from pages import bulk, list_controls, live_watch
 from pages.format import (
     CHANNEL_ICONS,
     CHANNEL_NAMES,
@@ -31,7 +34,10 @@ from pages.row_list import conversation_href, keep_shown, row_list
 from pages.session import guarded
 from pages.text import md
 
-LIVE_SECONDS = 2
+LIVE_SECONDS = live_watch.LIVE_SECONDS
+# Relative times ("12 min") and the WhatsApp window's warning count minutes: a list nobody
+# changes is redrawn this often so they stay true.
+REDRAW_EVERY = dt.timedelta(seconds=60)
 STATUS_CHOICES = {"Open": "open", "Closed": "closed", "All": "all"}
 INBOX_ACTIONS = [
     ("read", "Mark read", ":material/drafts:"),
@@ -121,19 +127,40 @@ def inbox_list(
     _live(user.id, key, scope, owner_id, title, unread_for, show_owner, actions)
 
 
-@st.fragment(run_every=LIVE_SECONDS)
+def watched_owner(user_id: int, scope: str, owner_id: int | None) -> str:
+    """Whose inbox version a list compares, as ``/api/inbox/version?owner=`` takes it."""
+    if scope == "mine":
+        return str(user_id)
+    return "team" if owner_id is None else str(owner_id)
+
+
+@st.fragment
 def _live(user_id, key, scope, owner_id, title, unread_for, show_owner, actions) -> None:
     from core import runtime
     from pages import common
 
     rt = runtime.current()
     user = get_user(rt.db, user_id)
-    s = st.session_state
     try:
-        page, unread = common._inbox_data(rt, user, key, scope, owner_id, unread_for)
+        view = common.inbox_data(rt, user, key, scope, owner_id, unread_for)
     except ParleyError as exc:
         st.error(md("{error}", error=exc))
         return
+    _draw(user, key, view.page, view.unread, title, show_owner, actions)
+    # Reruns this fragment when the inbox's version moves (pages/live_watch.py): no redraw of
+    # every row every two seconds while nothing changed.
+    live_watch.watch(
+        f"inbox_watch_{key}",
+        f"/api/inbox/version?owner={watched_owner(user_id, scope, owner_id)}",
+        view.version,
+        refresh_at=clock.utcnow() + REDRAW_EVERY,
+    )
+
+
+def _draw(user, key, page, unread, title, show_owner, actions) -> None:
+    """The list's header, controls, rows and bulk actions."""
+    s = st.session_state
+    user_id = user.id
     if unread:
         badge = md(":blue-badge[{n} unread]", n=f"{unread:,}")
     else:

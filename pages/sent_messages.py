@@ -1,7 +1,10 @@
 """Sent Messages: what I sent (campaign messages and replies), with delivery status.
 
 Campaign messages nobody answered have no conversation yet (rule 1), so
-their rows say so and cannot be opened or marked read.
+their rows say so and cannot be opened or marked read. The list reruns only
+when the browser's watcher (``pages.live_watch``) sees the viewer's inbox
+version move (``/api/inbox/version``), or once a minute for "12 min" and
+"sends at …" to stay true.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from typing import Any
 
 import streamlit as st
 
-from core import queries, runtime, versions
+from core import clock, queries, runtime, versions
 from core.auth import get_user
 from core.errors import ParleyError
-from pages import bulk, list_controls, session
+from pages import bulk, list_controls, live_watch, session
 from pages.format import (
     CHANNEL_ICONS,
     CHANNEL_NAMES,
@@ -26,7 +29,7 @@ from pages.format import (
     status_label,
     status_phrase,
 )
-from pages.inbox_list import LIVE_SECONDS
+from pages.inbox_list import REDRAW_EVERY, watched_owner
 from pages.row_list import conversation_href, keep_shown, row_list
 from pages.text import esc, md
 
@@ -41,21 +44,21 @@ if user is None:
 
 
 def _load(viewer):
-    """The page from ``queries.sent_view`` (one statement), read again only when the viewer's
-    inbox version moved (a status of a message they wrote, a reply, a read mark) or the search
-    or page changed."""
+    """(page, its inbox version) from ``queries.sent_view`` (one statement), read again only
+    when the viewer's inbox version moved (a status of a message they wrote, a reply, a read
+    mark) or the search or page changed."""
     s = st.session_state
     params = (s.get(f"{KEY}.q") or "", s.get(f"{KEY}.page", 0))
     cache = s.get(f"{KEY}.cache")
     if cache and cache[0] == params and versions.inbox_version(rt.db, viewer.id) == cache[1]:
-        return cache[2]
+        return cache[2], cache[1]
     view = queries.sent_view(rt.db, viewer, search=params[0], page=params[1])
     page = view.page
     if page.page and page.page >= page.pages:
         s[f"{KEY}.page"] = page.pages - 1
         return _load(viewer)
     s[f"{KEY}.cache"] = (params, view.version, page)
-    return page
+    return page, view.version
 
 
 def sent_rows(rows: list[dict[str, Any]], tz_name: str | None, now=None) -> list[dict[str, Any]]:
@@ -92,14 +95,27 @@ def sent_rows(rows: list[dict[str, Any]], tz_name: str | None, now=None) -> list
     return shown
 
 
-@st.fragment(run_every=LIVE_SECONDS)
+@st.fragment
 def sent_list(user_id: int) -> None:
     viewer = get_user(rt.db, user_id)
     try:
-        page = _load(viewer)
+        page, version = _load(viewer)
     except ParleyError as exc:
         st.error(esc(exc))
         return
+    _draw(viewer, page)
+    # Reruns this fragment when the viewer's inbox version moves (pages/live_watch.py).
+    live_watch.watch(
+        f"inbox_watch_{KEY}",
+        f"/api/inbox/version?owner={watched_owner(user_id, 'mine', None)}",
+        version,
+        refresh_at=clock.utcnow() + REDRAW_EVERY,
+    )
+
+
+def _draw(viewer, page) -> None:
+    """Search, pages, rows and bulk actions."""
+    user_id = viewer.id
     top = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
     query = list_controls.search_box(KEY, top.container(horizontal=True, vertical_alignment="center", width="content"))
     shown = sent_rows(page.rows, viewer.timezone)

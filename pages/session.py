@@ -168,7 +168,15 @@ def sign_out(user: User | None = None, *, everywhere: bool = False) -> None:
 
 
 def render_pending_cookie_actions() -> None:
-    """Run the queued cookie hand-off in the browser, once."""
+    """Run the queued cookie hand-off in the browser, once.
+
+    Its slot is drawn on every run, empty when nothing is pending: the hand-off's script used to be
+    an element only the first signed-in run had, so the next run of the page had another shape
+    before the page. The browser then drew every block after it anew (the row list lost its ticks)
+    and each fragment got a new id (ids hash their place), so a tick sent from the list the first
+    run drew named a fragment the server no longer had, and was dropped (issue 19).
+    """
+    slot = st.empty()
     action = st.session_state.pop("cookie_action", None)
     if action is None:
         return
@@ -177,7 +185,7 @@ def render_pending_cookie_actions() -> None:
     # After signing out, start afresh at the sign-in page once the cookie is gone
     # (no stale sidebar, no URL of a page the next user may not have).
     then = ".then(function (r) { if (r.ok) { window.location.replace('/'); } })" if kind == "logout" else ""
-    st.html(
+    slot.html(
         f"<script>fetch({json.dumps(url)}, {{method: 'POST', body: {json.dumps(ticket)}, "
         "credentials: 'same-origin'})" + then + ";</script>",
         unsafe_allow_javascript=True,
