@@ -57,12 +57,16 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
     )
     # A lookup may only take a provider id no message has yet (two unknowns to one person, one found).
     listed = [c.provider_message_id for o in outcomes for c in (o.candidates or [])]
-    taken = {
-        r[0]
-        for r in tx.fetchall(
-            "SELECT provider_message_id FROM messages WHERE provider_message_id = ANY(?::VARCHAR[])", [listed]
-        )
-    }
+    taken = (
+        {
+            r[0]
+            for r in tx.fetchall(
+                "SELECT provider_message_id FROM messages WHERE provider_message_id = ANY(?::VARCHAR[])", [listed]
+            )
+        }
+        if listed
+        else set()  # no lookup answered: nothing to ask (the question reads every message's provider id)
+    )
     msg_rows, outbox_rows, opt_outs, touched = [], [], [], []
     counts: dict[str, Any] = {"sent": 0, "failed": 0, "retrying_senders": set(), "healthy_senders": set()}
 
@@ -184,10 +188,19 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         provider_opt_out(tx, message_id)
     # Owners' live pages: one event per conversation touched.
     if touched:
+        # The batch's conversations first, then their owners: joined in one statement, DuckDB read
+        # every conversation (1M on the 1M workspace: ~28 ms a round; these two take ~3 ms).
+        conversation_ids = [
+            r[0]
+            for r in tx.fetchall(
+                "SELECT DISTINCT conversation_id FROM messages WHERE id IN (SELECT unnest(?::BIGINT[])) "
+                "AND conversation_id IS NOT NULL",
+                [touched],
+            )
+        ]
         for conversation_id, owner_id in tx.fetchall(
-            "SELECT DISTINCT c.id, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
-            [touched],
+            "SELECT id, owner_id FROM conversations WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
+            [conversation_ids],
         ):
             tx.publish(events.CONVERSATION_DELIVERY, conversation_id=conversation_id, user_id=owner_id)
     return counts
