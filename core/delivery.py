@@ -445,8 +445,11 @@ class Dispatcher:
                        ct.name AS contact_name, s.id AS sender_id, s.phone AS from_number, s.channel, s.provider,
                        s.provider_ref, s.label, s.rate_per_second
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
-                WHERE m.id IN (SELECT unnest(?::BIGINT[]))""",
-                [message_ids],
+                WHERE m.id IN (SELECT unnest(?::BIGINT[]))
+                  -- implied by the join, but said: without it DuckDB hashed every contact (1M on the
+                  -- 1M workspace, 200-650 ms a round) to find the batch's 128; with it, ~7 ms
+                  AND ct.id IN (SELECT contact_id FROM messages WHERE id IN (SELECT unnest(?::BIGINT[])))""",
+                [message_ids, message_ids],
             )
         }
         template_ids = sorted({d["template_id"] for d in details.values() if d["template_id"] is not None})

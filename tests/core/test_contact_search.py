@@ -326,3 +326,22 @@ def test_a_contact_deleted_after_compaction_is_gone_from_every_search(db, ana, p
     assert names(db, ana, "555") == ["María López", "王小明", None]
     assert names(db, ana, None) == ["José Núñez", "María López", "王小明", None]
     assert contacts.list_contacts(db, ana).total == 4
+
+
+def test_an_import_of_many_is_indexed_in_sql_with_codes_and_found_by_the_next_search(db, ana, people):
+    contact_search.compact(db)
+    lines = ["Name,Phone"] + [f"Person {i:02d} Quill,(646) 555-01{i:02d}" for i in range(30)]  # more than FEW
+    parsed = contacts_csv.read_csv(("\n".join(lines) + "\n").encode())
+    contacts_csv.import_contacts(db, ana, parsed, contacts_csv.guess_mapping(parsed.columns))
+    assert db.scalar("SELECT count(DISTINCT contact_id) FROM contact_search_recent") == 30
+    assert names(db, ana, "person 07") == ["Person 07 Quill"]
+    assert names(db, ana, "5550129") == ["Person 29 Quill"]
+    assert contacts.list_contacts(db, ana, search="quill").total == 30
+    assert db.scalar("SELECT code FROM contact_search_recent WHERE key = 'quill'") == 0x7175_696C_6C00_0000
+    recent = sorted(db.fetchall("SELECT key, contact_id, sort_key, archived, code FROM contact_search_recent"))
+    contact_search.compact(db)
+    rebuilt = db.fetchall(
+        "SELECT key, contact_id, sort_key, archived, code FROM contact_search WHERE contact_id IN "
+        "(SELECT id FROM contacts WHERE name LIKE '%Quill')"
+    )
+    assert sorted(rebuilt) == recent
