@@ -251,8 +251,9 @@ def feedback(key: str) -> None:
         st.rerun()  # the whole page, which opens the dialog (same page: no navigation)
     if s.get(f"{key}.flash"):
         st.toast(esc(s.pop(f"{key}.flash")), icon="✅")
+    slot = st.empty()  # one place on every run, like the "selected" count in ``action_buttons``
     if s.get(f"{key}.error"):
-        st.error(esc(s.pop(f"{key}.error")))
+        slot.error(esc(s.pop(f"{key}.error")))
 
 
 def dialogs(key: str, user_id: int) -> None:
@@ -279,5 +280,8 @@ def action_buttons(key: str, user_id: int, actions: list[tuple[str, str, str]], 
             on_click=guarded(bulk_action),
             args=(key, user_id, action),
         )
-    if n:
-        row.caption(md("{n} selected", n=f"{n:,}"), width="content")
+    # Drawn with nothing ticked too (empty), so the row keeps its shape and nothing the live list
+    # drew has to be taken away again: under load the browser once kept the "2 selected" of an
+    # earlier run after Mark read had cleared the ticks (a fragment that does not tick never
+    # redrew it), with every button greyed out beside it.
+    row.caption(md("{n} selected", n=f"{n:,}") if n else md(""), width="content")

@@ -289,6 +289,20 @@ def test_ticking_rows_selects_them_for_the_buttons(workspace, inbox):  # noqa: F
     assert button(at, "Mark read").disabled
 
 
+def test_the_action_row_keeps_its_shape_when_the_ticks_go(workspace, inbox):  # noqa: F811
+    """The live list draws as many captions with nothing ticked as with two rows ticked: nothing it drew
+    for a selection has to be taken away (a "2 selected" the browser failed to take away stayed on
+    screen after Mark read)."""
+    at = lists.tick(workspace.app("ana", PAGE), KEY, [inbox.carla, inbox.dmitri])
+    ticked = texts(at, "caption")
+    button(at, "Mark read").click()
+    at.run()
+    ok(at)
+    after = texts(at, "caption")
+    assert "2 selected" in ticked and "2 selected" not in after
+    assert len(after) == len(ticked), f"{ticked} became {after}"
+
+
 def test_mark_read_then_unread(workspace, inbox):  # noqa: F811
     at = lists.tick(workspace.app("ana", PAGE), KEY, [inbox.carla, inbox.dmitri])
     epoch = lists.rows_data(at, KEY)["epoch"]
