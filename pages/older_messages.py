@@ -19,6 +19,7 @@ from pages.session import guarded
 
 JS = """
 const STATE = "__parleyOlder";
+const ASK_ZONE = 200; // px from the top of the thread where scrolling up asks for older messages
 
 function scroller(node) {
   // The thread's scroll area: the nearest ancestor (across the shadow root) that scrolls.
@@ -62,15 +63,19 @@ export default function (component) {
   // Armed once the thread has been at its newest message (Streamlit scrolls it there on open):
   // the way down is not "the agent scrolled up". Then near the top a scroll asks, and so does
   // this line coming into view (the observer), whichever comes first.
-  const atEnd = () => area.scrollTop + area.clientHeight >= area.scrollHeight - 40;
+  // Armed only at an end that lies well below the asking zone: while a long thread is still
+  // streaming in (a busy server sends it in several batches), its end is for a moment a few
+  // hundred pixels down, and the next batch moves it on: that is not the agent scrolling up.
+  const atEnd = () =>
+    area.scrollTop + area.clientHeight >= area.scrollHeight - 40 && area.scrollTop > ASK_ZONE + area.clientHeight;
   if (state.area !== area) {
     state.area = area;
     area.addEventListener("scroll", () => {
       if (atEnd()) state.armed = true;
-      else if (area.scrollTop < 200) ask();
+      else if (area.scrollTop < ASK_ZONE) ask();
     });
   }
-  if (atEnd() && area.scrollTop > 0) state.armed = true;
+  if (atEnd()) state.armed = true;
   if (!data.has_older) return;
   state.observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) ask();
