@@ -235,6 +235,27 @@ def test_one_senders_backlog_does_not_hold_up_another_sender(db, ws):
     assert sum(1 for c in provider.calls if c.message_id not in later) == 2  # the slow sender: its burst only
 
 
+def test_a_claim_takes_each_senders_oldest_due_rows_ties_by_queue_order(db, ws):
+    """The batch is picked per sender from the outbox before any join (issue 18: the 1M workspace)."""
+    mids = [messaging.do_send(db, ws["maria"], ws["conv"], f"due {i}") for i in range(10)]
+    start = clock.utcnow() - dt.timedelta(hours=1)
+    minutes = {7: 0, 2: 1, 9: 2, 0: 3, 4: 3, 1: 4, 3: 5, 5: 6, 6: 7, 8: 8}  # message index -> minutes after start
+    for index, after in minutes.items():
+        db.write(
+            lambda tx, m=mids[index], at=start + dt.timedelta(minutes=after): tx.execute(
+                "UPDATE outbox SET due_at = ? WHERE message_id = ?", [at, m]
+            )
+        )
+    provider = ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))
+    d = Dispatcher(
+        db, lambda sender: provider, media_url=lambda t: None, status_callback_url=lambda p: None, batch=4, threads=8
+    )
+    d.step()
+    assert sorted(c.message_id for c in provider.calls) == sorted([mids[7], mids[2], mids[9], mids[0]])
+    d.step()
+    assert sorted(c.message_id for c in provider.calls[4:]) == sorted([mids[4], mids[1], mids[3], mids[5]])
+
+
 def test_backoff_grows_with_jitter_and_honours_retry_after():
     import random
 
