@@ -22,6 +22,8 @@ import hmac
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -216,35 +218,27 @@ async def conversation_version(request: Request) -> Response:
     """The version of a conversation the signed-in user may open: an open Conversation page
     asks every two seconds and reruns its thread only when the number moved
     (``pages/live_watch.py``). ``now`` is the server's clock, for a redraw that is due at a time."""
-    found = await run_in_threadpool(_cookie_session, request)
-    if found is None:
-        return JSONResponse({"error": "Sign in first."}, status_code=401)
-    user, _session_id = found
-    rt = _rt()
-    try:
-        version = await run_in_threadpool(
-            versions.viewable_conversation_version, rt.db, user, request.path_params["conversation_id"]
-        )
-    except NotFound as exc:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-    except PermissionDenied as exc:
-        return JSONResponse({"error": str(exc)}, status_code=403)
-    now_ms = int(clock.utcnow().replace(tzinfo=dt.UTC).timestamp() * 1000)
-    return JSONResponse({"version": version, "now": now_ms}, headers={"Cache-Control": "no-store"})
+    return await _version_answer(
+        request, versions.viewable_conversation_version, request.path_params["conversation_id"]
+    )
 
 
 async def inbox_version(request: Request) -> Response:
     """The inbox version behind a live list the signed-in user may see (``?owner=<user id>`` or
     ``?owner=team``): My Inbox, Team Inbox and Sent Messages ask every two seconds and redraw
     only when it moved (``pages/live_watch.py``). ``now`` is the server's clock."""
+    return await _version_answer(request, versions.viewable_inbox_version, request.query_params.get("owner"))
+
+
+async def _version_answer(request: Request, viewable_version: Callable[..., int], what: Any) -> Response:
+    """``viewable_version(db, user, what)`` for the signed-in user, with the server's clock; 401
+    before sign-in, 404 and 403 with core's sentence (the watcher stops on those)."""
     found = await run_in_threadpool(_cookie_session, request)
     if found is None:
         return JSONResponse({"error": "Sign in first."}, status_code=401)
     user, _session_id = found
     try:
-        version = await run_in_threadpool(
-            versions.viewable_inbox_version, _rt().db, user, request.query_params.get("owner")
-        )
+        version = await run_in_threadpool(viewable_version, _rt().db, user, what)
     except NotFound as exc:
         return JSONResponse({"error": str(exc)}, status_code=404)
     except PermissionDenied as exc:
