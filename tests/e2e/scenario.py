@@ -283,3 +283,31 @@ def http_get(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         conn.close()
+
+
+def record_reruns(page) -> list[tuple[float, str]]:
+    """Every rerun the page asks over Streamlit's websocket (``BackMsg.rerun_script``), as it is
+    sent: (monotonic time, fragment id; "" for a whole-page run). Attach before ``goto``."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    reruns: list[tuple[float, str]] = []
+
+    def on_socket(socket) -> None:
+        def sent(payload) -> None:
+            if isinstance(payload, str):
+                return
+            msg = BackMsg.FromString(payload)
+            if msg.WhichOneof("type") == "rerun_script":
+                reruns.append((time.monotonic(), msg.rerun_script.fragment_id))
+
+        socket.on("framesent", sent)
+
+    page.on("websocket", on_socket)
+    return reruns
+
+
+def record_requests(page, part: str) -> list[float]:
+    """When the page requested a URL containing ``part`` (monotonic times)."""
+    asks: list[float] = []
+    page.on("request", lambda r: asks.append(time.monotonic()) if part in r.url else None)
+    return asks

@@ -14,7 +14,6 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from tests.e2e.conftest import sign_in
 from tests.e2e.scenario import (
@@ -25,6 +24,8 @@ from tests.e2e.scenario import (
     VIEWPORT_DEFAULT,
     demo_ids,
     post_twilio_inbound,
+    record_requests,
+    record_reruns,
     serve,
     toast,
 )
@@ -60,31 +61,9 @@ def test_the_thread_reruns_only_when_the_conversation_changed(parley, browser):
     page = context.new_page()
     sign_in(page, base, "maria")
 
-    reruns: list[tuple[float, str]] = []  # (when, fragment id; "" for a whole-page run)
-    version_asks: list[float] = []
-    notify_asks: list[float] = []
-
-    def on_socket(socket) -> None:
-        def sent(payload) -> None:
-            if isinstance(payload, str):
-                return
-            msg = BackMsg.FromString(payload)
-            if msg.WhichOneof("type") == "rerun_script":
-                reruns.append((time.monotonic(), msg.rerun_script.fragment_id))
-
-        socket.on("framesent", sent)
-
-    page.on("websocket", on_socket)
-    page.on(
-        "request",
-        lambda r: (
-            version_asks.append(time.monotonic()) if f"/api/conversations/{ids['conv']}/version" in r.url else None
-        ),
-    )
-    page.on(
-        "request",
-        lambda r: notify_asks.append(time.monotonic()) if "/api/notifications/version?user=" in r.url else None,
-    )
+    reruns = record_reruns(page)  # (when, fragment id; "" for a whole-page run)
+    version_asks = record_requests(page, f"/api/conversations/{ids['conv']}/version")
+    notify_asks = record_requests(page, "/api/notifications/version?user=")
     page.goto(base + f"/conversation?id={ids['conv']}")
     page.get_by_role("heading", name="Quinn Quiet").wait_for(timeout=PAGE_MS)
     expect(page.locator("[data-testid=stChatMessage]", has_text="Hello")).to_be_visible(timeout=PAGE_MS)

@@ -13,7 +13,6 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from tests.e2e.conftest import sign_in
 from tests.e2e.scenario import (
@@ -25,6 +24,8 @@ from tests.e2e.scenario import (
     demo_ids,
     list_row,
     post_twilio_inbound,
+    record_requests,
+    record_reruns,
     serve,
 )
 
@@ -59,24 +60,8 @@ def test_my_inbox_reruns_its_list_only_when_the_inbox_changed(parley, browser):
     page = context.new_page()
     sign_in(page, base, "maria")
 
-    reruns: list[tuple[float, str]] = []  # (when, fragment id; "" for a whole-page run)
-    version_asks: list[float] = []
-
-    def on_socket(socket) -> None:
-        def sent(payload) -> None:
-            if isinstance(payload, str):
-                return
-            msg = BackMsg.FromString(payload)
-            if msg.WhichOneof("type") == "rerun_script":
-                reruns.append((time.monotonic(), msg.rerun_script.fragment_id))
-
-        socket.on("framesent", sent)
-
-    page.on("websocket", on_socket)
-    page.on(
-        "request",
-        lambda r: version_asks.append(time.monotonic()) if "/api/inbox/version" in r.url else None,
-    )
+    reruns = record_reruns(page)  # (when, fragment id; "" for a whole-page run)
+    version_asks = record_requests(page, "/api/inbox/version")
     page.goto(base + "/inbox")
     row = list_row(page, "Ivy Idle", "My Inbox")
     row.wait_for(timeout=PAGE_MS)
