@@ -30,6 +30,7 @@ import streamlit as st
 LIVE_SECONDS = 2
 
 JS = """
+const RETRY_MS = 6000;
 export default function (component) {
   const { data, setTriggerValue } = component;
   if (!data || !data.url) { return; }
@@ -38,7 +39,15 @@ export default function (component) {
   let busy = false, asked = false, stopped = false, answered = false;
   // Never after the watcher was taken down (the page left while a version was on its way): a
   // rerun asked against a page the browser already left blanks the new one (pages/row_list.py).
-  const fire = () => { if (!asked && !stopped) { asked = true; setTriggerValue("changed", data.drawn); } };
+  // A rerun asked and not come within RETRY_MS (the server dropped it: a trigger naming a fragment
+  // of a run that was replaced meanwhile) is asked again on a later tick; a rerun that came
+  // replaced this watcher (stopped) long before.
+  const fire = () => {
+    if (asked || stopped) { return; }
+    asked = true;
+    setTriggerValue("changed", data.drawn);
+    setTimeout(() => { asked = false; }, RETRY_MS);
+  };
   const tick = async () => {
     if (busy || asked || stopped) { return; }
     busy = true;
