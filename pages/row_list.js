@@ -230,11 +230,19 @@ export default function (component) {
       rows: [],
       selected: new Set(),
       epoch: null,
+      drawn: null,
       focus: 0,
       uid: "rl-" + String(key || "list").replace(/[^a-zA-Z0-9_-]/g, "-"),
     };
     root.addEventListener("keydown", (ev) => onKey(state, ev));
   }
+  // Streamlit 1.67 may call this with an older payload after a newer one (a module whose first
+  // load was still in flight when the data changed: see pages/row_list.py). The server stamps
+  // each payload (``drawn``, larger whenever the rows changed): an older one is not drawn, and its
+  // setTriggerValue is not kept.
+  const drawn = data && typeof data.drawn === "number" ? data.drawn : null;
+  if (drawn !== null && state.drawn !== null && drawn < state.drawn) return;
+  state.drawn = drawn;
   state.data = data || {};
   state.setTriggerValue = setTriggerValue;
   state.root.dataset.key = key || "";

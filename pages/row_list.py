@@ -27,11 +27,29 @@ hands it back with an ``epoch`` that changes only when the server itself
 changes the selection (an action done, a page turned), so a tick made while
 the list refreshes is never undone. Keyboard: arrows (or j/k) move, Enter
 opens, ``x`` or Space ticks.
+
+Each payload carries ``drawn``, a stamp that grows whenever this list's data
+changes (and stays put while it does not, so an unchanged list is still an
+unchanged message), and the browser never draws a payload older than one it
+drew. Streamlit 1.67 can hand the component an older payload *after* a newer
+one: its components-v2 frontend loads inline JS with ``await import(blob URL)``
+on every data change and then calls the module with the data of that change,
+without checking that a newer change superseded it (its external-file path
+does check), and Chromium resolves several ``import()`` of a module whose first
+load is still in flight in no particular order. A list mounted for the first
+time in a tab (a page whose first run was cut short, then the list view shown
+again) that gets new rows before its module has loaded could end on the older
+rows: the Contacts page said "1–3 of 3" over the unfiltered fifty
+(``tests/e2e/test_row_list_order.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,6 +93,33 @@ ROW_FIELDS = (
     "selectable",
     "tick_help",
 )
+
+
+_stamp_lock = threading.Lock()
+_last_stamp = 0
+
+
+def _next_stamp() -> int:
+    """Microseconds since the epoch, never repeated nor going back in this process. From the clock
+    rather than a counter so that a tab that reconnects to a restarted server (its list instances
+    kept, with the stamp they drew) gets larger stamps, not ones it would ignore."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(time.time_ns() // 1000, _last_stamp + 1)
+        return _last_stamp
+
+
+def drawn_stamp(key: str, data: dict[str, Any]) -> int:
+    """The ``drawn`` stamp for ``data``: the last one while this list's data is unchanged, a new
+    (larger) one when it changed. See the module's note."""
+    digest = hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+    s = st.session_state
+    last = s.get(f"{key}.drawn")
+    if last is not None and last[0] == digest:
+        return last[1]
+    stamp = _next_stamp()
+    s[f"{key}.drawn"] = (digest, stamp)
+    return stamp
 
 
 def component_key(key: str) -> str:
@@ -140,6 +185,7 @@ def row_list(
         "label": label,
         "open_event": on_open is not None,
     }
+    data["drawn"] = drawn_stamp(key, data)
     callbacks: dict[str, Any] = {"on_select_change": guarded(functools.partial(_on_select, key))}
     if on_open is not None:
         callbacks["on_open_change"] = guarded(functools.partial(_on_open, key, on_open))

@@ -81,6 +81,20 @@ def test_search_by_name_and_by_number(app_as, demo_db):
     assert not at.error and "No contacts match" in all_text(at)
 
 
+def test_the_list_payload_is_stamped_anew_only_when_its_rows_change(app_as, demo_db):
+    """``drawn`` (pages/row_list.py): the browser never draws a payload older than one it drew, so
+    new rows get a larger stamp; the same rows keep theirs (an unchanged list stays the same message)."""
+    name = demo_db.scalar("SELECT name FROM contacts WHERE name LIKE '% %' AND NOT archived ORDER BY id LIMIT 1")
+    at = app_as("maria", PAGE)
+    first = lists.rows_data(at, "contacts")["drawn"]
+    assert lists.rows_data(at.run(), "contacts")["drawn"] == first, "a rerun with the same rows keeps the stamp"
+    at = search(at, name.split()[-1])
+    searched = lists.rows_data(at, "contacts")["drawn"]
+    assert searched > first, (first, searched)
+    cleared = lists.rows_data(button(at, "Clear").click().run(), "contacts")["drawn"]
+    assert cleared > searched, "the first rows again are newer than the search's: a new stamp"
+
+
 def test_query_param_opens_a_contact_with_its_conversations(app_as, demo_db):
     maria = demo_user(demo_db, "maria")
     cid, name = demo_db.fetchone(
