@@ -66,7 +66,7 @@ import pandas as pd
 
 from core import events, settings
 from core.compliance.hours import BusinessHours, open_intervals_between
-from core.db import Event, Transaction, before_commit
+from core.db import Event, Transaction, before_commit, rows_sql
 
 # ---- fact kinds ---------------------------------------------------------------------------
 CONVERSATION_OPENED = "conversation_opened"
@@ -122,6 +122,12 @@ FACT_COLUMNS = (
     "business_seconds",
     "source",
 )
+
+_FACT_TYPES = tuple(
+    (c, "TIMESTAMP" if c in ("occurred_at", "started_at") else "DOUBLE" if c.endswith("seconds") else "BIGINT"
+     if c.endswith("_id") else "VARCHAR")
+    for c in FACT_COLUMNS
+)  # fmt: skip
 
 # The events the writer reads; any other transaction costs it one set lookup per event.
 _MESSAGE_EVENTS = {
@@ -613,34 +619,14 @@ class _FactWriter:
             for row, value in zip(self.durations, seconds):
                 row["business_seconds"] = float(value)
         if len(self.rows) > 16:
-            # A batch of status callbacks: one DataFrame beats a VALUES statement with thousands of parameters.
-            frame = pd.DataFrame(self.rows, columns=list(FACT_COLUMNS))
-            for column in (
-                "conversation_id",
-                "message_id",
-                "contact_id",
-                "sender_id",
-                "campaign_id",
-                "agent_id",
-                "team_id",
-                "other_agent_id",
-            ):
-                frame[column] = frame[column].astype("Int64")
-            for column in ("seconds", "business_seconds"):
-                frame[column] = frame[column].astype("float64")
-            for column in ("occurred_at", "started_at"):
-                frame[column] = pd.to_datetime(frame[column])
-            for column in ("channel", "status", "error_code", "error_reason"):
-                frame[column] = frame[column].astype("object")
-            tx.cursor.register("_report_rows", frame)
-            try:
-                cols = ", ".join(FACT_COLUMNS)
-                tx.execute(
-                    f"INSERT INTO report_facts (id, {cols}) SELECT nextval('seq_report_facts'), {cols} "
-                    "FROM _report_rows"
-                )
-            finally:
-                tx.cursor.unregister("_report_rows")
+            # A batch (the dispatcher's outcomes, status callbacks): one list per column beats a VALUES
+            # statement with thousands of parameters, and building a DataFrame.
+            cols = ", ".join(FACT_COLUMNS)
+            tx.execute(
+                f"INSERT INTO report_facts (id, {cols}) SELECT nextval('seq_report_facts'), * "
+                f"FROM ({rows_sql(_FACT_TYPES)})",
+                [[row[c] for row in self.rows] for c in FACT_COLUMNS],
+            )
         elif self.rows:
             placeholders = "(nextval('seq_report_facts'), " + ", ".join("?" * len(FACT_COLUMNS)) + ")"
             tx.execute(
