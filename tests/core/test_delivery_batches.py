@@ -15,6 +15,7 @@ Twilio, that each message still goes out once and is recorded once:
 from __future__ import annotations
 
 import datetime as dt
+import time
 from concurrent.futures import wait as wait_futures
 
 import pytest
@@ -146,4 +147,40 @@ def test_a_batch_whose_record_fails_is_recorded_once_by_the_next_round(db, ws, t
     # One delivery event per conversation, for its owner's live page; her inbox version moved.
     assert db.scalar("SELECT count(*) FROM events WHERE name = ?", [events.CONVERSATION_DELIVERY]) == BATCH
     assert db.scalar("SELECT inbox_version FROM users WHERE id = ?", [ws["maria"].id]) > maria_version
+    d.close()
+
+
+def test_a_busy_sender_has_two_batches_claimed_at_most_and_each_goes_once(db, ws):
+    """While one batch is out the next is claimed whole (a round then records and claims a batch),
+    never more: rows past two batches stay pending until answers come back."""
+    import threading
+
+    from core.delivery import Dispatcher
+    from core.providers.base import SendResult
+
+    release, calls, lock = threading.Event(), [], threading.Lock()
+
+    class HeldProvider:
+        def send(self, msg):
+            with lock:
+                calls.append(msg.message_id)
+            release.wait(30)
+            return SendResult(f"SM{msg.message_id}", "sent")
+
+    _, mids = queue(db, ws, 20)
+    d = Dispatcher(db, lambda sender: HeldProvider(), media_url=lambda t: None, status_callback_url=lambda p: None,
+                   batch=4, threads=8)  # fmt: skip
+    assert (d.claim_cap, d.sender_cap) == (8, 6)
+    for _ in range(5):
+        d.pump()
+    assert outbox_states(db) == {"claimed": 8, "pending": 12}
+    deadline = time.monotonic() + 10
+    while len(calls) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(calls) == 6  # at most sender_cap calls at once; two claimed rows wait in the lane
+    release.set()
+    while d.sent < 20 and time.monotonic() < deadline + 20:
+        d.pump()
+    assert d.sent == 20 and outbox_states(db) == {"done": 20}
+    assert sorted(calls) == sorted(mids)  # each once
     d.close()
