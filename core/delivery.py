@@ -453,7 +453,7 @@ class Dispatcher:
             for r in _dicts(
                 tx,
                 """
-                SELECT m.id, m.conversation_id, m.author_id, m.campaign_id, m.body, m.template_id,
+                SELECT m.id, m.conversation_id, m.author_id, m.campaign_id, m.has_media, m.body, m.template_id,
                        m.template_values, ct.phone AS to_number, ct.name AS contact_name, ct.opted_out,
                        s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
                        s.rate_per_second
@@ -518,11 +518,16 @@ class Dispatcher:
             )
         }
         media: dict[int, list[dict]] = {}
-        for item in _dicts(
-            tx,
-            "SELECT message_id, sha256, content_type, filename, token FROM media "
-            "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
-            [message_ids],
+        with_media = [m for m in message_ids if details[m]["has_media"]]  # a campaign has none: no statement
+        for item in (
+            _dicts(
+                tx,
+                "SELECT message_id, sha256, content_type, filename, token FROM media "
+                "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
+                [with_media],
+            )
+            if with_media
+            else []
         ):
             media.setdefault(item["message_id"], []).append(item)
         claims = []
