@@ -184,3 +184,26 @@ def test_a_busy_sender_has_two_batches_claimed_at_most_and_each_goes_once(db, ws
     assert d.sent == 20 and outbox_states(db) == {"done": 20}
     assert sorted(calls) == sorted(mids)  # each once
     d.close()
+
+
+def test_media_go_with_their_message_in_a_batch_of_plain_ones(db, ws, twilio, tmp_path):
+    """The claim reads media only for messages that have some: the picture still goes, with its link."""
+    from core.media_store import MediaStore
+
+    convs, plain = queue(db, ws, 3)
+    picture = messaging.Attachment("xray.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    with_picture = messaging.do_send(
+        db, ws["maria"], convs[1], "Your x-ray", attachments=[picture], media_store=MediaStore(tmp_path / "media")
+    )
+    token = db.scalar("SELECT token FROM media WHERE message_id = ?", [with_picture])
+    d = make_dispatcher(db, ws)
+    assert d.step() is True
+    sent = {r.value("Body"): r.values("MediaUrl") for r in twilio.sends}
+    assert sent == {
+        "Reminder 0: your visit is on Tuesday": [],
+        "Reminder 1: your visit is on Tuesday": [],
+        "Reminder 2: your visit is on Tuesday": [],
+        "Your x-ray": [f"https://parley.example/files/{token}"],
+    }
+    assert outbox_states(db) == {"done": 4} and d.sent == 4
+    d.close()
