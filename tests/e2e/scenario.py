@@ -311,3 +311,27 @@ def record_requests(page, part: str) -> list[float]:
     asks: list[float] = []
     page.on("request", lambda r: asks.append(time.monotonic()) if part in r.url else None)
     return asks
+
+
+def record_loads(page) -> list[str]:
+    """Each document ``page`` loads from now on (its URL): a reload, or a navigation the page starts
+    itself. Attach before the action that leads to it."""
+    loads: list[str] = []
+    page.on("load", lambda p: loads.append(p.url))
+    return loads
+
+
+def reload_once_signed_out(page, loads: list[str], timeout_ms: int = PAGE_MS) -> None:
+    """Reload a tab whose session ended elsewhere, after the tab's own way out has finished.
+
+    A tab that notices its session ended shows the sign-in form, then drops the cookie and starts
+    afresh at "/" (``pages.session.render_pending_cookie_actions``: ``location.replace('/')``). A
+    reload sent while that navigation is under way is aborted by it (net::ERR_ABORTED, "Not attached
+    to an active page", seen on a loaded machine), so wait for its load first (``record_loads``,
+    attached before the sign-out)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not loads:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the signed-out tab never started afresh at / within {timeout_ms} ms")
+        page.wait_for_timeout(100)
+    page.reload()

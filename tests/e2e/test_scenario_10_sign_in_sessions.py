@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from core import auth
 from tests.e2e.conftest import CONTEXTS_TO_CLOSE, VIEWPORT_DEFAULT, sign_in
-from tests.e2e.scenario import PAGE_MS, open_as, serve
+from tests.e2e.scenario import PAGE_MS, open_as, record_loads, reload_once_signed_out, serve
 
 LOCKED_AT_LEAST_S = 16  # longer than the next sign-in takes on a loaded machine
 LOCKED = re.compile(
@@ -68,10 +68,11 @@ def test_sign_in_survives_a_reload_and_sign_out_ends_the_copied_cookie(parley, b
     thief.goto(base + "/inbox")
     expect(thief.get_by_text("Agent · @aiko")).to_be_visible(timeout=PAGE_MS)
 
+    thief_loads = record_loads(thief)
     aiko.get_by_role("button", name="Sign out", exact=True).click()
     signed_out(aiko)
     signed_out(thief)  # the copy's open tab, at its next live check
-    thief.reload()
+    reload_once_signed_out(thief, thief_loads)
     signed_out(thief)
 
 

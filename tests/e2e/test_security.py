@@ -27,6 +27,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import VIEWPORT_DEFAULT, open_all_day, sign_in, start_parley, stop_parley
+from tests.e2e.scenario import record_loads, reload_once_signed_out
 
 
 class Tracker:
@@ -245,11 +246,12 @@ def test_a_copied_session_cookie_stops_working_after_sign_out(hostile_parley, co
     thief_page = thief.new_page()
     thief_page.goto(base + "/")
     expect(thief_page.get_by_role("button", name="Sign out", exact=True)).to_be_visible(timeout=30_000)
+    thief_loads = record_loads(thief_page)
     owner.get_by_role("button", name="Sign out", exact=True).click()
     owner.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
     # The thief's open tab is signed out within its next live check, and a reload stays out.
     expect(thief_page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
-    thief_page.reload()
+    reload_once_signed_out(thief_page, thief_loads, 30_000)
     expect(thief_page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
     expect(thief_page.get_by_text("My Inbox")).to_have_count(0)
 
@@ -260,9 +262,10 @@ def test_sign_out_everywhere_ends_the_other_browsers(hostile_parley, context_fro
     phone = context_from("198.51.100.41").new_page()
     sign_in(laptop, base, "admin")
     sign_in(phone, base, "admin")
+    phone_loads = record_loads(phone)
     laptop.get_by_role("button", name="Sign out everywhere").click()
     laptop.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
     # The other browser's open tab notices at its next live check (every 2 s) and shows the form.
     expect(phone.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
-    phone.reload()
+    reload_once_signed_out(phone, phone_loads, 30_000)
     expect(phone.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
