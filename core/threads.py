@@ -24,7 +24,8 @@ each measured on the generated 100k and 1M workspaces (``bench/bench_inbox.py``)
   backwards: ``ORDER BY id DESC LIMIT n`` over the conversation's rows lets
   DuckDB scan row groups newest first and stop once the page is full, so
   the latest 200 of a 10k-message thread, or the 200 before a given id,
-  cost a few row groups of one integer column.
+  cost a few row groups of one integer column. The rows are then read as
+  the range of ids they span (zone maps again), not fetched one by one.
 
 Other designs were measured and left: physically clustering messages by
 conversation (fast reads, but every new message lands outside its cluster
@@ -111,7 +112,20 @@ def _read(db: Database, conversation_id: int, message_count: int, *, limit: int,
             )
         ]
         has_older = len(ids) > limit
-        ids = sorted(ids[:limit])
+        ids = ids[:limit]
+        if not ids:
+            return Page([], has_older)
+        # The page is every message of the conversation between its oldest and newest id: a range
+        # of the id column, which zone maps narrow to the row group or two it lies in, scanned with
+        # the conversation's filter. Fetching the same 200 rows by id through the primary key cost
+        # twice as much (each row fetched alone decodes its text: 7.4 ms against 2.9 for the
+        # latest 200 of a 10k-message thread at 100k conversations). A message committed meanwhile
+        # with an id inside the range is shown too: it is the conversation's.
+        rows = db.dicts(
+            f"SELECT {COLUMNS} FROM messages m WHERE m.conversation_id = ? AND m.id BETWEEN ? AND ? ORDER BY m.id",
+            [conversation_id, min(ids), max(ids)],
+        )
+        return _with_media(db, Page(rows, has_older))
     if not ids:
         return Page([], has_older)
     rows = db.dicts(f"SELECT {COLUMNS} FROM messages m WHERE m.id IN ({id_list(ids)}) ORDER BY m.id")
