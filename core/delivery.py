@@ -71,6 +71,7 @@ INTERRUPTED_REASON = (
 
 
 GATHER_SECONDS = 0.005  # how long a round may wait for sends about to come back, to record them together
+CLAIM_AHEAD = 0.15  # a rate-limited sender's slot freeing within this is claimed now (about one busy round)
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Dispatcher:
         self.sender_cap = max(1, threads * 3 // 4)
         self.claim_cap = max(2 * batch, self.sender_cap)
         self.policy = policy or RetryPolicy()
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(ahead=CLAIM_AHEAD)
         self.gate = StartGate()
         self.on_done: Callable[[], None] | None = None  # the worker's wake(): an outcome is back
         self._limited: dict[int, float] = {}  # senders held back by their rate limit in the last claim
