@@ -155,7 +155,6 @@ def _page(
     else:
         matches, params = contact_search.matches_sql(query, archived)
         count = "SELECT count(*) FROM m"
-    mine = "" if viewer.sees_team else "AND cv.owner_id = ?"
     total, found, rows, seen = db.fetchone(
         f"""
         WITH m AS MATERIALIZED ({matches}),
@@ -165,15 +164,17 @@ def _page(
                (SELECT list((contact_id, sort_key) ORDER BY sort_key) FROM p) AS found,
                (SELECT list((ct.id, ct.name, ct.email, ct.tags, ct.archived, ct.opted_out)) FROM contacts ct
                 WHERE ct.id IN (SELECT unnest(l) FROM ids)) AS rows,
-               (SELECT list(cv.contact_id) FROM conversations cv
-                WHERE cv.contact_id IN (SELECT unnest(l) FROM ids) {mine}) AS seen
+               (SELECT list((cv.contact_id, cv.owner_id)) FROM conversations cv
+                WHERE cv.contact_id IN (SELECT unnest(l) FROM ids)) AS seen
         """,
-        [*params, page_size, page * page_size] + ([] if viewer.sees_team else [viewer.id]),
+        [*params, page_size, page * page_size],
     )
     if not found:
         return [], total
     by_id = {r[0]: r for r in rows or []}
-    conversations = Counter(seen or [])
+    # Counted here for an agent (their own conversations only): with the owner in the statement's
+    # filter DuckDB scanned every conversation instead of fetching the page's few through the key.
+    conversations = Counter(c for c, owner in seen or [] if viewer.sees_team or owner == viewer.id)
     shown = []
     for contact_id, key_sort in found:
         if contact_id not in by_id:  # deleted since the index was read (its keys go with the next refresh)
