@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_dispatch import FakeTwilioProcess, start_dispatcher, statuses, wait_for
+from bench.bench_dispatch import CpuMeter, FakeTwilioProcess, Profile, start_dispatcher, statuses, wait_for
 from core import clock, events, schema, settings
 from core.actions import campaigns
 from core.actions.campaigns import CampaignDraft, _queue
@@ -127,6 +127,7 @@ def main() -> int:
     parser.add_argument("--limited", type=int, default=1_000, help="recipients of the rate-limited campaign")
     parser.add_argument("--no-drain", action="store_true", help="time the queuing only")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--profile", metavar="OUT", help="write a CPU profile of the drain (bench.sampler) to OUT")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-campaign-"))
@@ -207,10 +208,15 @@ def main() -> int:
         acks: dict[int, tuple[float, float, float]] = {}
         dispatcher, worker, book = start_dispatcher(db, fake.url, acks, threads=None, batch=None)
         db.subscribe(events.CAMPAIGN_QUEUED, lambda _e: worker.wake())
+        profile = Profile(Path(args.profile)) if args.profile else None
         began = time.perf_counter()
         limited_id = campaigns.do_send_campaign(db, actor, draft(slow, template, "limited", "Limited sender"))
         total = args.recipients + args.limited
+        meter, rounds = CpuMeter(worker), dispatcher.rounds
         finished = wait_for(dispatcher, total, timeout=max(600, total / 50))
+        cpu, rounds = meter.per_send(total), dispatcher.rounds - rounds
+        if profile is not None:
+            profile.write()
         pending = db.scalar(
             "SELECT count(*) FROM messages WHERE campaign_id IN (?, ?) AND status IN ('queued', 'sending')",
             [ids[-1], limited_id],
@@ -232,6 +238,7 @@ def main() -> int:
             f"drain {len(big):,} to loopback Twilio: {rate:,.0f} sends/s   {'OK' if rate >= 500 else 'UNDER TARGET (500/s)'}"
             f"   (both campaigns done in {finished - began:.1f} s)"
         )
+        print(f"  {CpuMeter.line(cpu)}; {rounds:,} rounds, {total / max(1, rounds):.0f} sends a round")
         print(
             f"sender limited to {args.limit:g}/s, {len(small):,} at the same time: {steady:.1f} sends/s, most started in "
             f"any 1 s window {most}   {'OK' if held else 'NOT HELD'}"

@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -305,6 +306,45 @@ def start_dispatcher(db: Database, fake_url: str, acks: dict, *, threads: int | 
     return dispatcher, worker, book
 
 
+class CpuMeter:
+    """CPU time per send over a window: the whole process (what a send costs the machine, minus the
+    fake's), the dispatcher's loop thread (claim, record, reporting facts: the serial part), the
+    sending threads (the HTTP calls) and the rest (DuckDB's own threads). CPU, not wall time: it
+    holds under load."""
+
+    def __init__(self, worker: LoopWorker) -> None:
+        self.clock = time.pthread_getcpuclockid(worker._thread.ident)
+        self.process, self.loop, self.senders = time.process_time(), time.clock_gettime(self.clock), self._senders()
+
+    @staticmethod
+    def _senders() -> dict[int, float]:
+        found = {}
+        for thread in threading.enumerate():
+            if thread.name.startswith("parley-send") and thread.ident is not None:
+                try:
+                    found[thread.ident] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+                except (OSError, ProcessLookupError):
+                    pass
+        return found
+
+    def per_send(self, sends: int) -> dict[str, float]:
+        process = (time.process_time() - self.process) / sends * 1000
+        loop = (time.clock_gettime(self.clock) - self.loop) / sends * 1000
+        senders = sum(now - self.senders.get(ident, 0.0) for ident, now in self._senders().items()) / sends * 1000
+        return {"process_ms": process, "loop_ms": loop, "send_ms": senders, "other_ms": process - loop - senders}
+
+    @staticmethod
+    def line(cpu: dict[str, float]) -> str:
+        return (
+            f"CPU per send {cpu['process_ms']:.2f} ms: dispatcher loop {cpu['loop_ms']:.2f} (claim, record, facts), "
+            f"sending threads {cpu['send_ms']:.2f} (HTTP), DuckDB's threads and the rest {cpu['other_ms']:.2f}"
+        )
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
 def wait_for(dispatcher: Dispatcher, total: int, timeout: float) -> float:
     deadline = time.perf_counter() + timeout
     while dispatcher.sent + dispatcher.failed < total:
@@ -331,12 +371,19 @@ def ms(x: float) -> str:
     return f"{x * 1000:7.1f} ms"
 
 
-def run_throughput(db, dispatcher, acks, sender, agent, convs, n) -> dict:
+def run_throughput(db, dispatcher, worker, acks, sender, agent, convs, n, profile=None) -> dict:
     base = dispatcher.sent + dispatcher.failed
     began = time.perf_counter()
     ids = queue_messages(db, sender, agent, convs, n, "T")
     queued = time.perf_counter()
+    if profile is not None:
+        profile.reset()
+    meter, rounds = CpuMeter(worker), dispatcher.rounds
     done = wait_for(dispatcher, base + n, timeout=max(120, n / 20))
+    cpu = meter.per_send(n)
+    rounds = dispatcher.rounds - rounds
+    if profile is not None:
+        profile.write()
     elapsed = done - queued
     q = queued_epoch(db, ids)
     lat = [acks[m][0] - q[m] for m in ids if m in acks]
@@ -356,8 +403,10 @@ def run_throughput(db, dispatcher, acks, sender, agent, convs, n) -> dict:
         f"  provider call (HTTP round trip)  p50 {ms(percentile(call, 50))}   p95 {ms(percentile(call, 95))}"
         f"   mean {statistics.mean(call) * 1000:.1f} ms"
     )
+    print(f"  {CpuMeter.line(cpu)}")
+    print(f"  {rounds:,} rounds (transactions recording and claiming): {n / max(1, rounds):.0f} sends a round")
     print(f"  statuses after the run: {st}")
-    return {"rate": rate, "statuses": st, "ids": ids}
+    return {"rate": rate, "statuses": st, "ids": ids, "cpu": cpu}
 
 
 def run_rate_limit(db, dispatcher, acks, limited, other, agent, convs_l, convs_o, limit, seconds, others) -> dict:
@@ -412,7 +461,9 @@ def main() -> int:
         help="the fake waits this long before each answer (a real provider's round trip)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    parser.add_argument("--profile", metavar="OUT", help="write a CPU profile of run 1 (bench.sampler) to OUT")
     args = parser.parse_args()
+    print(f"load average at the start: {load()}", flush=True)
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-dispatch-"))
     fake = FakeTwilioProcess(args.provider_latency)
@@ -434,7 +485,8 @@ def main() -> int:
         )
         # Warm-up: connections, caches (not measured).
         run_quiet(db, dispatcher, fast, agent, convs_fast)
-        first = run_throughput(db, dispatcher, acks, fast, agent, convs_fast, args.messages)
+        profile = Profile(Path(args.profile)) if args.profile else None
+        first = run_throughput(db, dispatcher, worker, acks, fast, agent, convs_fast, args.messages, profile)
         second = run_rate_limit(
             db,
             dispatcher,
@@ -464,6 +516,7 @@ def main() -> int:
             and second["other_max"] < 2.0
             and received["sends"] == received["distinct"] == expected
         )
+        print(f"load average at the end: {load()}")
         print(
             "targets (≥ 500 sends/s, rate limit held, no sender starved, each message sent once):",
             "met" if ok else "NOT met",
@@ -480,6 +533,24 @@ def main() -> int:
 
 
 WARMUP = 200
+
+
+class Profile:
+    """bench.sampler in this process, over one window: where the dispatcher's CPU goes."""
+
+    def __init__(self, out: Path) -> None:
+        from bench.sampler import Sampler
+
+        self.sampler = Sampler(out)
+        self.sampler.thread.start()
+
+    def reset(self) -> None:
+        with self.sampler.lock:
+            self.sampler._reset()
+
+    def write(self) -> None:
+        self.sampler.write()
+        print(f"  profile written to {self.sampler.out}")
 
 
 def run_quiet(db, dispatcher, sender, agent, convs) -> None:

@@ -19,6 +19,7 @@ is kept too, so the opt-out is never forgotten.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Any
 
 from core import audit, clock, contact_search, events, labels, permissions, phones
@@ -135,9 +136,15 @@ def list_contacts(
 def _page(
     db: Database, viewer: User, query: contact_search.Query | None, archived: str, page: int, page_size: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Two statements: the page's contacts in list order (id and sort key), with the total, from
-    the index; then those contacts and the conversations the viewer may see with each, by literal
-    id lists (which DuckDB answers through the keys; a join with the page read whole columns).
+    """One statement: the matches from the search index (every contact, in list order, when nothing
+    is searched), their count, the page's contacts in list order, those contacts' columns and the
+    conversations the viewer may see with each.
+
+    The page's ids are handed to the contacts and conversations as one list (``IN (SELECT
+    unnest(...))``), which DuckDB answers through their keys (an index scan of 50 rows each); a
+    join with the page read whole columns. It used to be two statements, the page from the index
+    and then the rows by literal id lists: each statement costs about a millisecond of planning
+    and starting here, and one fewer took 15 % off a search at 100k contacts.
 
     The number is taken from the index's sort key (``contact_search.phone_of``), not fetched:
     DuckDB fetches a row of a unique string column by decoding its segment, which cost 1.4 ms
@@ -148,33 +155,44 @@ def _page(
     else:
         matches, params = contact_search.matches_sql(query, archived)
         count = "SELECT count(*) FROM m"
-    total, found = db.fetchone(
+    total, found, rows, seen = db.fetchone(
         f"""
-        WITH m AS MATERIALIZED ({matches})
+        WITH m AS MATERIALIZED ({matches}),
+        p AS MATERIALIZED (SELECT contact_id, sort_key FROM m ORDER BY sort_key LIMIT ? OFFSET ?),
+        ids AS (SELECT list(contact_id) AS l FROM p)
         SELECT ({count}) AS total,
-               (SELECT list((contact_id, sort_key)) FROM (SELECT contact_id, sort_key FROM m ORDER BY sort_key
-                                                          LIMIT ? OFFSET ?)) AS found
+               (SELECT list((contact_id, sort_key) ORDER BY sort_key) FROM p) AS found,
+               (SELECT list((ct.id, ct.name, ct.email, ct.tags, ct.archived, ct.opted_out)) FROM contacts ct
+                WHERE ct.id IN (SELECT unnest(l) FROM ids)) AS rows,
+               (SELECT list((cv.contact_id, cv.owner_id)) FROM conversations cv
+                WHERE cv.contact_id IN (SELECT unnest(l) FROM ids)) AS seen
         """,
         [*params, page_size, page * page_size],
     )
     if not found:
         return [], total
-    ids = [f[0] for f in found]
-    phones_by_id = {f[0]: contact_search.phone_of(f[1]) for f in found}
-    literal = ", ".join(str(int(i)) for i in ids)
-    mine = "" if viewer.sees_team else "AND owner_id = ?"
-    rows = db.dicts(
-        f"""
-        WITH n AS (SELECT contact_id, count(*) AS conversations FROM conversations
-                   WHERE contact_id IN ({literal}) {mine} GROUP BY contact_id)
-        SELECT ct.id, ct.name, ct.email, ct.tags, ct.archived, ct.opted_out, coalesce(n.conversations, 0) AS conversations
-        FROM contacts ct LEFT JOIN n ON n.contact_id = ct.id
-        WHERE ct.id IN ({literal})
-        """,
-        [] if viewer.sees_team else [viewer.id],
-    )
-    by_id = {r["id"]: r for r in rows}
-    return [{**by_id[i], "phone": phones_by_id[i]} for i in ids if i in by_id], total
+    by_id = {r[0]: r for r in rows or []}
+    # Counted here for an agent (their own conversations only): with the owner in the statement's
+    # filter DuckDB scanned every conversation instead of fetching the page's few through the key.
+    conversations = Counter(c for c, owner in seen or [] if viewer.sees_team or owner == viewer.id)
+    shown = []
+    for contact_id, key_sort in found:
+        if contact_id not in by_id:  # deleted since the index was read (its keys go with the next refresh)
+            continue
+        _, name, email, tags, is_archived, opted_out = by_id[contact_id]
+        shown.append(
+            {
+                "id": contact_id,
+                "name": name,
+                "email": email,
+                "tags": tags,
+                "archived": is_archived,
+                "opted_out": opted_out,
+                "conversations": conversations[contact_id],
+                "phone": contact_search.phone_of(key_sort),
+            }
+        )
+    return shown, total
 
 
 def get_contact(db: Database, viewer: User, contact_id: Any) -> dict[str, Any]:

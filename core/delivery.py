@@ -71,6 +71,7 @@ INTERRUPTED_REASON = (
 
 
 GATHER_SECONDS = 0.005  # how long a round may wait for sends about to come back, to record them together
+CLAIM_AHEAD = 0.15  # a rate-limited sender's slot freeing within this is claimed now (about one busy round)
 
 
 @dataclass
@@ -85,6 +86,10 @@ class Claim:
     retry_since: dt.datetime | None = None  # first retryable failure of this row (the horizon counts from it)
     lookups: int = 0  # lookups already made for this row
     problem: ProviderError | None = None  # why it cannot go at all (recorded as the failure, nothing sent)
+    # Read with the claim, so recording the outcome need not read the message again (its events
+    # name them: the live pages and versions of its conversation and of its author's sent list).
+    conversation_id: int | None = None
+    author_id: int | None = None
 
 
 @dataclass
@@ -117,12 +122,15 @@ class Dispatcher:
         self.batch = batch
         self.threads = threads
         # One sender's calls may fill most of its provider's threads, never all: a sender whose
-        # sends hang leaves room for the provider's other senders. Up to ``batch`` of its rows may
-        # be claimed at once (waiting in its lane), so one transaction claims and records many.
+        # sends hang leaves room for the provider's other senders. Up to two batches of its rows
+        # may be claimed at once (waiting in its lane), so that while one batch is out the next is
+        # claimed whole: a round then records and claims a batch (with one batch, a busy sender's
+        # rounds took half of one, and a round's fixed cost, ~30 ms CPU of statements, was paid
+        # twice as often: bench/bench_dispatch.py prints sends per round).
         self.sender_cap = max(1, threads * 3 // 4)
-        self.claim_cap = max(batch, self.sender_cap)
+        self.claim_cap = max(2 * batch, self.sender_cap)
         self.policy = policy or RetryPolicy()
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(ahead=CLAIM_AHEAD)
         self.gate = StartGate()
         self.on_done: Callable[[], None] | None = None  # the worker's wake(): an outcome is back
         self._limited: dict[int, float] = {}  # senders held back by their rate limit in the last claim
@@ -139,6 +147,7 @@ class Dispatcher:
         self._closed = False
         self.sent = 0
         self.failed = 0
+        self.rounds = 0  # transactions that recorded or claimed something (sends per round: bench_dispatch)
 
     # ---- restart recovery ----------------------------------------------------------------
 
@@ -224,6 +233,8 @@ class Dispatcher:
             self._unrecorded = outcomes  # recorded on the next round; the rows stay claimed meanwhile
             raise
         self._inflight_sender, self._inflight_provider = senders, providers
+        if outcomes or claims:
+            self.rounds += 1
         self.sent += counts.get("sent", 0)
         self.failed += counts.get("failed", 0)
         if outcomes:
@@ -318,25 +329,25 @@ class Dispatcher:
         # with messages, contacts and conversations to keep 128; 250-700 ms a round on the 1M
         # workspace, bench/bench_campaign.py). ``min_by(…, n)`` keeps the n smallest per sender
         # without sorting them all (8 ms where a row_number() window took 24, the same rows).
-        rows = tx.fetchall(
-            """WITH due AS (
-                   SELECT o.id, o.message_id, o.sender_id, o.attempts, o.retry_since, o.due_at FROM outbox o
-                   WHERE o.id IN (SELECT unnest(min_by(d.id, (d.due_at, d.id), ?)) FROM outbox d
-                                  WHERE d.state = 'pending' AND d.due_at <= ? GROUP BY d.sender_id))
-               SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled, s.send_blocked,
-                      s.provider, o.retry_since,
-                      ct.opted_out AND (m.author_id IS NOT NULL OR m.campaign_id IS NOT NULL) AS blocked_optout,
-                      -- rule 5: free text held for business hours may find the window closed
-                      s.channel = 'whatsapp'
-                        AND NOT coalesce(t.registered AND t.approval_status = 'approved', FALSE)
-                        AND (c.last_inbound_at IS NULL OR c.last_inbound_at + INTERVAL 24 HOUR <= ?) AS window_closed
-               FROM due o JOIN senders s ON s.id = o.sender_id
-               JOIN messages m ON m.id = o.message_id JOIN contacts ct ON ct.id = m.contact_id
-               LEFT JOIN conversations c ON c.id = m.conversation_id
-               LEFT JOIN templates t ON t.id = m.template_id
+        due = tx.fetchall(
+            """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.rate_per_second, s.enabled, s.send_blocked,
+                      s.provider, o.retry_since
+               FROM outbox o JOIN senders s ON s.id = o.sender_id
+               WHERE o.id IN (SELECT unnest(min_by(d.id, (d.due_at, d.id), ?)) FROM outbox d
+                              WHERE d.state = 'pending' AND d.due_at <= ? GROUP BY d.sender_id)
                ORDER BY o.due_at, o.id""",
-            [self.batch, now, now],
+            [self.batch, now],
         )  # the oldest due rows of EVERY sender: one sender's backlog never hides the others'
+        # What the rules and the sends need of their messages, by primary key (joined in the query
+        # above, DuckDB read every conversation: 1M on the 1M workspace, ~20 ms a round).
+        details = self._details(tx, [r[1] for r in due])
+        due = [r for r in due if r[1] in details]
+        closed = self._window_closed(tx, [details[r[1]] for r in due], now)
+        rows = [
+            (*r, d["opted_out"] and (d["author_id"] is not None or d["campaign_id"] is not None), r[1] in closed)
+            for r in due
+            for d in (details[r[1]],)
+        ]
         unknown = tx.fetchall(
             """SELECT o.id, o.message_id, o.sender_id, o.attempts, s.provider, o.claimed_at, o.retry_since,
                       coalesce(o.lookups, 0)
@@ -416,6 +427,7 @@ class Dispatcher:
                 tx,
                 [(o, m, a, s) for o, m, a, s, _ in chosen],
                 extra={o: {"retry_since": since, "claimed_at": now} for o, _, _, _, since in chosen},
+                details=details,
             )
         if lookups:
             tx.execute(
@@ -433,18 +445,19 @@ class Dispatcher:
             )
         return claims
 
-    def _build_claims(
-        self, tx: Transaction, chosen: list[tuple], *, kind: str = "send", extra: dict[int, dict] | None = None
-    ) -> list[Claim]:
-        message_ids = [c[1] for c in chosen]
-        details = {
+    def _details(self, tx: Transaction, message_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """What claiming and sending need of these messages, their contacts and senders."""
+        if not message_ids:
+            return {}
+        return {
             r["id"]: r
             for r in _dicts(
                 tx,
                 """
-                SELECT m.id, m.body, m.template_id, m.template_values, ct.phone AS to_number,
-                       ct.name AS contact_name, s.id AS sender_id, s.phone AS from_number, s.channel, s.provider,
-                       s.provider_ref, s.label, s.rate_per_second
+                SELECT m.id, m.conversation_id, m.author_id, m.campaign_id, m.has_media, m.body, m.template_id,
+                       m.template_values, ct.phone AS to_number, ct.name AS contact_name, ct.opted_out,
+                       s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
+                       s.rate_per_second
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
                 WHERE m.id IN (SELECT unnest(?::BIGINT[]))
                   -- implied by the join, but said: without it DuckDB hashed every contact (1M on the
@@ -453,6 +466,45 @@ class Dispatcher:
                 [message_ids, message_ids],
             )
         }
+
+    @staticmethod
+    def _window_closed(tx: Transaction, details: list[dict[str, Any]], now: dt.datetime) -> set[int]:
+        """Rule 5 at release time: WhatsApp free text held (business hours) may find the window closed.
+        The messages (ids) that may not go; SMS never asks."""
+        wa = [d for d in details if d["channel"] == "whatsapp"]
+        if not wa:
+            return set()
+        found: dict[str, dict[int, Any]] = {"c": {}, "t": {}}
+        for table, key, value in tx.fetchall(
+            """SELECT 'c', id, last_inbound_at FROM conversations WHERE id = ANY(?::INTEGER[])
+               UNION ALL SELECT 't', id, NULL FROM templates
+               WHERE id = ANY(?::INTEGER[]) AND registered AND approval_status = 'approved'""",
+            [
+                sorted({d["conversation_id"] for d in wa} - {None}),
+                sorted({d["template_id"] for d in wa} - {None}),
+            ],
+        ):
+            found[table][key] = value
+        window = dt.timedelta(hours=24)
+        return {
+            d["id"]
+            for d in wa
+            if d["template_id"] not in found["t"]
+            and ((last := found["c"].get(d["conversation_id"])) is None or last + window <= now)
+        }
+
+    def _build_claims(
+        self,
+        tx: Transaction,
+        chosen: list[tuple],
+        *,
+        kind: str = "send",
+        extra: dict[int, dict] | None = None,
+        details: dict[int, dict[str, Any]] | None = None,
+    ) -> list[Claim]:
+        message_ids = [c[1] for c in chosen]
+        if details is None:
+            details = self._details(tx, message_ids)
         template_ids = sorted({d["template_id"] for d in details.values() if d["template_id"] is not None})
         registered = {
             r["id"]: templates.from_row(r)
@@ -467,17 +519,23 @@ class Dispatcher:
             )
         }
         media: dict[int, list[dict]] = {}
-        for item in _dicts(
-            tx,
-            "SELECT message_id, sha256, content_type, filename, token FROM media "
-            "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
-            [message_ids],
+        with_media = [m for m in message_ids if details[m]["has_media"]]  # a campaign has none: no statement
+        for item in (
+            _dicts(
+                tx,
+                "SELECT message_id, sha256, content_type, filename, token FROM media "
+                "WHERE message_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
+                [with_media],
+            )
+            if with_media
+            else []
         ):
             media.setdefault(item["message_id"], []).append(item)
         claims = []
         for outbox_id, message_id, attempts, _sender_id in chosen:
             d = details[message_id]
             sender = _sender(d)
+            known = {"conversation_id": d["conversation_id"], "author_id": d["author_id"]}
             template, problem = _template_ref(registered.get(d["template_id"]), d)
             if problem is not None and kind == "send":  # (a lookup asks by numbers: it needs no template)
                 claims.append(
@@ -490,6 +548,7 @@ class Dispatcher:
                         kind=kind,
                         **(extra or {}).get(outbox_id, {}),
                         problem=problem,
+                        **known,
                     )
                 )
                 continue
@@ -521,6 +580,7 @@ class Dispatcher:
                     outbound,
                     kind=kind,
                     **(extra or {}).get(outbox_id, {}),
+                    **known,
                 )
             )
         return claims

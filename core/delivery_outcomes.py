@@ -12,11 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from core import clock, events
 from core.actions.inbound import opt_out_contact
-from core.db import Transaction
+from core.db import Transaction, columns_of, rows_sql
 from core.delivery_pacing import backoff_seconds
 from core.provider_errors import OPT_OUT_CODES, describe
 from core.providers.base import ProviderError, SentCandidate, status_moves_forward
@@ -25,8 +23,24 @@ if TYPE_CHECKING:
     from core.delivery import SendOutcome
     from core.delivery_pacing import RetryPolicy
 
-MSG_COLUMNS = ["id", "status", "provider_message_id", "error_code", "error_reason", "release_at", "why"]
-OUTBOX_COLUMNS = ["id", "state", "due_at", "last_error", "retry_since", "lookups"]
+# The rows an outcome writes, passed to one UPDATE each as a list per column (core.db.rows_sql).
+MSG_COLUMNS = (
+    ("id", "BIGINT"),
+    ("status", "VARCHAR"),
+    ("provider_message_id", "VARCHAR"),
+    ("error_code", "VARCHAR"),
+    ("error_reason", "VARCHAR"),
+    ("release_at", "TIMESTAMP"),
+    ("why", "VARCHAR"),
+)
+OUTBOX_COLUMNS = (
+    ("id", "BIGINT"),
+    ("state", "VARCHAR"),
+    ("due_at", "TIMESTAMP"),
+    ("last_error", "VARCHAR"),
+    ("retry_since", "TIMESTAMP"),
+    ("lookups", "INTEGER"),
+)
 
 
 def retry_reason(err: ProviderError) -> str:
@@ -47,14 +61,25 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
     from core.delivery import CHECKING_REASON, INTERRUPTED_REASON
 
     now = clock.utcnow()
-    ids = [o.claim.outbox_id for o in outcomes]
-    states = dict(tx.fetchall("SELECT id, state FROM outbox WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]))
-    current = dict(
-        tx.fetchall(
-            "SELECT id, status FROM messages WHERE id IN (SELECT unnest(?::BIGINT[]))",
-            [[o.claim.message_id for o in outcomes]],
-        )
-    )
+    # In queue order, whatever order the sending threads finished in: the events, facts and
+    # lookups' claims on listed messages come out the same on every run.
+    outcomes = sorted(outcomes, key=lambda o: o.claim.outbox_id)
+    # One read for what the batch needs to know now: each row's state (an agent's Retry or a status
+    # callback may have moved it meanwhile), each message's status, and the owners of the batch's
+    # conversations (their live pages). Each branch is a primary-key lookup (``= ANY``).
+    states, current, owners = {}, {}, {}
+    found = {"o": states, "m": current, "c": owners}
+    for table, key, value in tx.fetchall(
+        """SELECT 'o', id, state FROM outbox WHERE id = ANY(?::BIGINT[])
+           UNION ALL SELECT 'm', id, status FROM messages WHERE id = ANY(?::BIGINT[])
+           UNION ALL SELECT 'c', id, owner_id::VARCHAR FROM conversations WHERE id = ANY(?::INTEGER[])""",
+        [
+            [o.claim.outbox_id for o in outcomes],
+            [o.claim.message_id for o in outcomes],
+            sorted({o.claim.conversation_id for o in outcomes} - {None}),
+        ],
+    ):
+        found[table][key] = value
     # A lookup may only take a provider id no message has yet (two unknowns to one person, one found).
     listed = [c.provider_message_id for o in outcomes for c in (o.candidates or [])]
     taken = (
@@ -67,7 +92,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         if listed
         else set()  # no lookup answered: nothing to ask (the question reads every message's provider id)
     )
-    msg_rows, outbox_rows, opt_outs, touched = [], [], [], []
+    msg_rows, outbox_rows, opt_outs, touched = [], [], [], set()
     counts: dict[str, Any] = {"sent": 0, "failed": 0, "retrying_senders": set(), "healthy_senders": set()}
 
     def done(o: SendOutcome, status: str, provider_id: str, **extra: Any) -> None:
@@ -79,6 +104,8 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         tx.publish(
             events.MESSAGE_SENT,
             message_id=c.message_id,
+            conversation_id=c.conversation_id,
+            author_id=c.author_id,
             channel=c.sender["channel"],
             sender_id=c.sender["id"],
             status=status,
@@ -93,6 +120,8 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         tx.publish(
             events.MESSAGE_FAILED,
             message_id=c.message_id,
+            conversation_id=c.conversation_id,
+            author_id=c.author_id,
             channel=c.sender["channel"],
             sender_id=c.sender["id"],
             error_code=err.code,
@@ -103,7 +132,14 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         c = o.claim
         msg_rows.append((c.message_id, "queued", None, None, reason, due, "retry"))  # why it waits
         outbox_rows.append((c.outbox_id, "pending", due, last_error[:500], since, lookups))
-        tx.publish(events.MESSAGE_RETRY_SCHEDULED, message_id=c.message_id, attempt=c.attempts, error=last_error[:200])
+        tx.publish(
+            events.MESSAGE_RETRY_SCHEDULED,
+            message_id=c.message_id,
+            conversation_id=c.conversation_id,
+            author_id=c.author_id,
+            attempt=c.attempts,
+            error=last_error[:200],
+        )
 
     def unknown(o: SendOutcome, due: dt.datetime, last_error: str, lookups: int, since=None) -> None:
         c = o.claim
@@ -118,6 +154,8 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         tx.publish(
             events.MESSAGE_INTERRUPTED,
             message_id=c.message_id,
+            conversation_id=c.conversation_id,
+            author_id=c.author_id,
             channel=c.sender["channel"],
             sender_id=c.sender["id"],
             cause="unverifiable",
@@ -128,7 +166,7 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         expected = "claimed" if c.kind == "send" else "checking"
         if states.get(c.outbox_id) != expected:
             continue  # settled by a status callback, or retried by an agent, meanwhile
-        touched.append(c.message_id)
+        touched.add(c.conversation_id)
         if c.kind == "lookup":
             _record_lookup(o, now, policy, taken, done=done, again=again, unknown=unknown, interrupted=interrupted)
             continue
@@ -143,6 +181,8 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
             tx.publish(
                 events.MESSAGE_INTERRUPTED,
                 message_id=c.message_id,
+                conversation_id=c.conversation_id,
+                author_id=c.author_id,
                 channel=c.sender["channel"],
                 sender_id=c.sender["id"],
                 cause="no_answer",
@@ -163,46 +203,31 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
             failed(o, err, describe(err.code, err.message))
             if err.code in OPT_OUT_CODES:
                 opt_outs.append(c.message_id)
-    _bulk_update(
-        tx,
-        "messages",
-        pd.DataFrame(msg_rows, columns=MSG_COLUMNS),
-        """
-        status = u.status, status_at = ?, provider_message_id = coalesce(u.provider_message_id,
-        messages.provider_message_id), error_code = u.error_code, error_reason = u.error_reason,
-        release_at = u.release_at, queued_reason = u.why""",
-        [now],
-    )
-    frame = pd.DataFrame(outbox_rows, columns=OUTBOX_COLUMNS)
-    frame["lookups"] = frame["lookups"].astype("Int64")
-    _bulk_update(
-        tx,
-        "outbox",
-        frame,
-        """
-        state = u.state, due_at = coalesce(u.due_at, outbox.due_at), last_error = u.last_error,
-        retry_since = u.retry_since, lookups = coalesce(u.lookups, outbox.lookups)""",
-        [],
-    )
+    if msg_rows:
+        tx.execute(
+            f"""UPDATE messages SET status = u.status, status_at = ?,
+                   provider_message_id = coalesce(u.provider_message_id, messages.provider_message_id),
+                   error_code = u.error_code, error_reason = u.error_reason, release_at = u.release_at,
+                   queued_reason = u.why
+                FROM ({rows_sql(MSG_COLUMNS)}) u WHERE messages.id = u.id""",
+            [now, *columns_of(msg_rows, len(MSG_COLUMNS))],
+        )
+        tx.execute(
+            f"""UPDATE outbox SET state = u.state, due_at = coalesce(u.due_at, outbox.due_at), last_error = u.last_error,
+                   retry_since = u.retry_since, lookups = coalesce(u.lookups, outbox.lookups)
+                FROM ({rows_sql(OUTBOX_COLUMNS)}) u WHERE outbox.id = u.id""",
+            columns_of(outbox_rows, len(OUTBOX_COLUMNS)),
+        )
     for message_id in opt_outs:
         provider_opt_out(tx, message_id)
     # Owners' live pages: one event per conversation touched.
-    if touched:
-        # The batch's conversations first, then their owners: joined in one statement, DuckDB read
-        # every conversation (1M on the 1M workspace: ~28 ms a round; these two take ~3 ms).
-        conversation_ids = [
-            r[0]
-            for r in tx.fetchall(
-                "SELECT DISTINCT conversation_id FROM messages WHERE id IN (SELECT unnest(?::BIGINT[])) "
-                "AND conversation_id IS NOT NULL",
-                [touched],
-            )
-        ]
-        for conversation_id, owner_id in tx.fetchall(
-            "SELECT id, owner_id FROM conversations WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
-            [conversation_ids],
-        ):
-            tx.publish(events.CONVERSATION_DELIVERY, conversation_id=conversation_id, user_id=owner_id)
+    for conversation_id in sorted(touched - {None}):
+        owner = owners.get(conversation_id)
+        tx.publish(
+            events.CONVERSATION_DELIVERY,
+            conversation_id=conversation_id,
+            user_id=None if owner is None else int(owner),
+        )
     return counts
 
 
@@ -296,20 +321,6 @@ def provider_opt_out(tx: Transaction, message_id: int) -> None:
     opt_out_contact(
         tx, contact_id, conversation_id, owner_id, keyword="provider error 21610", source="provider", confirm=False
     )
-
-
-def _bulk_update(tx: Transaction, table: str, frame: pd.DataFrame, set_sql: str, params: list) -> None:
-    if frame.empty:
-        return
-    for column in frame.columns:
-        if frame[column].isna().all():
-            frame[column] = frame[column].astype("object")
-    name = f"_u_{table}"
-    tx.cursor.register(name, frame)
-    try:
-        tx.execute(f"UPDATE {table} SET {set_sql} FROM {name} u WHERE {table}.id = u.id", params)
-    finally:
-        tx.cursor.unregister(name)
 
 
 def backlog(db: Any) -> dict[str, Any]:

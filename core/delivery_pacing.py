@@ -57,29 +57,46 @@ class RateLimiter:
     per-number limit refuses.
     """
 
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, now: Callable[[], float] = time.monotonic, *, ahead: float = 0.0) -> None:
         self._now = now
-        self._claimed: dict[int, deque[float]] = {}  # sender -> claim times within the window
+        # A slot that frees within ``ahead`` seconds may be claimed now, for then (the StartGate holds
+        # its start): the dispatcher claims once a round, and without it each freed slot waited for
+        # the next round, half a round on average (~8 % of a limited sender's pace with rounds of
+        # 150 ms on a busy machine: bench/bench_campaign.py). Never more than ``rate`` slots fall in
+        # any window either way; at most a rate's worth of ``ahead`` seconds is claimed early.
+        self.ahead = ahead
+        self._claimed: dict[int, deque[float]] = {}  # sender -> the slots taken (times) within the window
+
+    @staticmethod
+    def _shape(rate: float) -> tuple[float, int]:
+        rate = max(rate, 0.01)
+        return (1.0, int(rate)) if rate >= 1 else (1.0 / rate, 1)
 
     def take(self, sender_id: int, rate: float, wanted: int) -> int:
-        rate = max(rate, 0.01)
-        window, allowed = (1.0, int(rate)) if rate >= 1 else (1.0 / rate, 1)
+        window, allowed = self._shape(rate)
         now = self._now()
         claimed = self._claimed.setdefault(sender_id, deque())
         while claimed and claimed[0] <= now - window:
             claimed.popleft()
-        granted = max(0, min(wanted, allowed - len(claimed)))
-        claimed.extend([now] * granted)
+        granted = 0
+        while granted < wanted:
+            # The next slot: now if the window has room, else when the slot ``allowed`` back leaves it.
+            at = now if len(claimed) < allowed else max(now, claimed[-allowed] + window)
+            if claimed:
+                at = max(at, claimed[-1])
+            if at > now + self.ahead:
+                break
+            claimed.append(at)
+            granted += 1
         return granted
 
     def seconds_until_free(self, sender_id: int, rate: float) -> float:
-        """How long until ``sender_id`` may send again (0 if it may now)."""
-        rate = max(rate, 0.01)
-        window, allowed = (1.0, int(rate)) if rate >= 1 else (1.0 / rate, 1)
+        """How long until ``sender_id`` may claim again (0 if it may now)."""
+        window, allowed = self._shape(rate)
         claimed = self._claimed.get(sender_id)
         if not claimed or len(claimed) < allowed:
             return 0.0
-        return max(0.0, claimed[-allowed] + window - self._now())
+        return max(0.0, claimed[-allowed] + window - self.ahead - self._now())
 
 
 class StartGate:

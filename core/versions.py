@@ -63,7 +63,9 @@ def stamp(tx: Any, events: list[Any]) -> None:
             conversations.add(int(p["conversation_id"]))
             if not any(p.get(k) is not None for k in USER_KEYS):
                 ownerless.add(int(p["conversation_id"]))
-        if p.get("message_id") is not None and (event.name in DELIVERY_EVENTS or p.get("conversation_id") is None):
+        if p.get("message_id") is not None and (
+            p.get("conversation_id") is None or (event.name in DELIVERY_EVENTS and "author_id" not in p)
+        ):  # a delivery outcome naming its conversation and its author (the dispatcher's) needs no lookup
             messages.add(int(p["message_id"]))
         if p.get("contact_id") is not None and event.name in CONTACT_EVENTS:
             contacts.add(int(p["contact_id"]))

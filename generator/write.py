@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core import clock, contact_search, reporting, settings
+from core import clock, contact_search, reporting_backfill, settings
 from core.auth import hash_password
 from core.db import Database, Transaction
 from core.media_store import MediaStore
@@ -157,7 +157,7 @@ def generate_workspace(
         say(0.85, "Indexing messages")
         db.write(lambda tx, sql=sql: tx.execute(sql))
     say(0.9, "Deriving reporting facts")
-    report.facts = db.write(reporting.rebuild)  # what Stats read, as the live fact writer would have written
+    report.facts = db.write(reporting_backfill.rebuild)  # what Stats read, as the live fact writer would have written
     report.seconds = time.perf_counter() - started
     say(1.0, "Done")
     return report

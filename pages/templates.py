@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import templates
+from core import template_checks, templates
 from core.actions import templates as template_actions
 from core.errors import ParleyError
 from core.templates import Template
@@ -338,7 +338,7 @@ def render_preview() -> None:
     if t.channel in (None, "sms"):
         st.caption(esc(segment_line(rendered.text)))
     try:
-        checked = templates.check_template(t)
+        checked = template_checks.check_template(t)
     except ParleyError as exc:
         st.warning(esc(str(exc)), icon="✏️")
         return

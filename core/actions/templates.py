@@ -13,7 +13,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from core import audit, clock, events, permissions, templates
+from core import audit, clock, events, permissions, template_checks, templates
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound
@@ -34,7 +34,7 @@ CONTENT_FIELDS = (
 
 def check_save_template(db: Database, actor: User, template: Template) -> Template:
     permissions.require_admin(actor, "manage templates")
-    return templates.check_template(template)
+    return template_checks.check_template(template)
 
 
 def _row(t: Template) -> dict[str, Any]:

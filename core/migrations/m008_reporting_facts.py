@@ -1,13 +1,13 @@
 """Reporting facts (``core.reporting``): the append-only table Stats read, and its backfill.
 
 A workspace that existed before this migration gets its facts derived from
-the rows it has (``core.reporting.rebuild``), in this migration's
+the rows it has (``core.reporting_backfill.rebuild``), in this migration's
 transaction; from then on the fact writer adds them as events commit.
 """
 
 from __future__ import annotations
 
-from core import reporting
+from core import reporting_backfill
 
 VERSION = 8
 NAME = "reporting facts"
@@ -67,4 +67,4 @@ CREATE TABLE report_conversation_state (
 
 
 def apply(tx) -> None:
-    reporting.rebuild(tx)
+    reporting_backfill.rebuild(tx)

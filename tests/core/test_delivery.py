@@ -214,6 +214,22 @@ def test_the_start_gate_holds_starts_to_the_rate_whatever_the_claims():
     assert waits == [1.01, 1.01]
 
 
+def test_a_slot_freeing_within_the_look_ahead_is_claimed_now_never_more_than_the_rate_a_window():
+    """The dispatcher claims once a round: a slot that frees before the next round is claimed now, for
+    then (the start gate holds the send to it), so a limited sender keeps its pace."""
+    now = [0.0]
+    limiter = RateLimiter(now=lambda: now[0], ahead=0.2)
+    taken = []
+    for t in (0.0, 0.7, 0.85, 0.9, 1.7, 1.85):
+        now[0] = t
+        taken.append(limiter.take(1, 5, 10))
+    assert taken == [5, 0, 5, 0, 0, 5]  # at 0.85 the slots of 1.0, at 1.85 those of 2.0; none early by more
+    assert list(limiter._claimed[1]) == [1.0] * 5 + [2.0] * 5  # the slots: five a second, each second's at once
+    now[0] = 1.9
+    assert limiter.seconds_until_free(1, 5) == pytest.approx(0.9)  # 3.0 less the look-ahead
+    assert RateLimiter(now=lambda: 0.5, ahead=0.2).take(2, 5, 3) == 3  # another sender has its own slots
+
+
 def test_rates_below_one_per_second_space_the_sends():
     ticks = iter([0.0, 1.0, 1.9, 2.0, 2.5, 4.0])
     limiter = RateLimiter(now=lambda: next(ticks))

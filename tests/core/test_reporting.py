@@ -12,7 +12,7 @@ import textwrap
 import duckdb
 import pytest
 
-from core import clock, events, reporting, schema, settings
+from core import clock, events, reporting, reporting_backfill, schema, settings
 from core.actions import conversations as conv_actions
 from core.actions import inbound, messaging
 from core.db import Database
@@ -254,11 +254,11 @@ def test_the_backfill_derives_what_the_live_writer_wrote(db, ws):
     kinds = "kind NOT IN ('message_sent', 'message_delivered', 'message_read', 'message_failed')"
     live = db.fetchall(f"SELECT {columns} FROM report_facts WHERE {kinds} ORDER BY ALL")
     live_state = db.fetchall("SELECT * FROM report_conversation_state ORDER BY ALL")
-    first = db.write(reporting.rebuild)
+    first = db.write(reporting_backfill.rebuild)
     assert db.fetchall(f"SELECT {columns} FROM report_facts WHERE {kinds} ORDER BY ALL") == live
     assert db.fetchall("SELECT * FROM report_conversation_state ORDER BY ALL") == live_state
     assert db.scalar("SELECT DISTINCT source FROM report_facts") == "backfill"
-    assert db.write(reporting.rebuild) == first  # idempotent
+    assert db.write(reporting_backfill.rebuild) == first  # idempotent
 
 
 def test_the_migration_backfills_a_workspace_that_had_no_facts(tmp_path):

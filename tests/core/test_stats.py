@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from core import clock, reporting, stats
+from core import clock, reporting, reporting_backfill, stats
 from core.actions import conversations as conv_actions
 from core.errors import PermissionDenied, ValidationError
 from core.stats_drill import Drill, conversations_for
@@ -155,7 +155,7 @@ def test_funnel_failures_optouts_and_campaigns(db, ws, make_user):  # noqa: F811
         "SELECT kind, contact_id, campaign_id, occurred_at FROM report_facts WHERE kind LIKE 'campaign%' ORDER BY ALL"
     )
     live = db.fetchall(credited)
-    db.write(reporting.rebuild)
+    db.write(reporting_backfill.rebuild)
     assert db.fetchall(credited) == live  # the backfill credits campaigns as the live writer did
 
     cid = db.scalar("SELECT id FROM conversations WHERE contact_id = ?", [contacts[0]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import templates
+from core import template_checks, templates
 from core.errors import ValidationError
 from core.providers.base import TemplateParameter
 from core.templates import Button, Template
@@ -25,13 +25,15 @@ def registered(**changes) -> Template:
 
 
 def test_a_registered_template_is_cleaned_and_kept():
-    t = templates.check_template(registered(provider_name="  Appointment_Reminder ", name="  Appointment   reminder "))
+    t = template_checks.check_template(
+        registered(provider_name="  Appointment_Reminder ", name="  Appointment   reminder ")
+    )
     assert (t.name, t.provider_name) == ("Appointment reminder", "appointment_reminder")
     assert templates.variables(t) == ["first_name", "date", "time"]
 
 
 def test_saved_text_keeps_nothing_of_a_registration():
-    t = templates.check_template(
+    t = template_checks.check_template(
         Template(
             name="Directions", body="We're at 120 Main Street.", channel=None, provider_name="x", category="utility"
         )
@@ -102,18 +104,18 @@ def test_saved_text_keeps_nothing_of_a_registration():
 )
 def test_what_meta_would_refuse_is_refused_with_one_sentence(changes, sentence):
     with pytest.raises(ValidationError) as info:
-        templates.check_template(registered(**changes))
+        template_checks.check_template(registered(**changes))
     assert sentence in str(info.value)
 
 
 def test_sms_text_has_its_own_limit():
     with pytest.raises(ValidationError, match="SMS templates can be at most 1,600"):
-        templates.check_template(Template(name="Long", body="x" * 1601, channel="sms"))
-    assert templates.check_template(Template(name="Long", body="x" * 1600, channel="sms")).body == "x" * 1600
+        template_checks.check_template(Template(name="Long", body="x" * 1601, channel="sms"))
+    assert template_checks.check_template(Template(name="Long", body="x" * 1600, channel="sms")).body == "x" * 1600
 
 
 def test_cloud_definition_is_what_meta_registers_positional():
-    t = templates.check_template(
+    t = template_checks.check_template(
         registered(
             header_format="text",
             header_text="Visit for {{first_name}}",
@@ -149,7 +151,7 @@ def test_cloud_definition_is_what_meta_registers_positional():
 
 
 def test_cloud_definition_named_parameters_keep_their_names():
-    t = templates.check_template(registered(parameter_format="named", samples={"first_name": "Alex"}))
+    t = template_checks.check_template(registered(parameter_format="named", samples={"first_name": "Alex"}))
     body = templates.cloud_definition(t)[0]
     assert body["text"] == "Hi {{first_name}}, your visit is on {{date}} at {{time}}. Reply C to confirm."
     assert body["example"] == {
@@ -174,7 +176,7 @@ def test_render_fills_header_body_and_footer_and_names_what_is_missing():
 
 
 def test_template_ref_carries_every_parameter_in_template_order():
-    t = templates.check_template(
+    t = template_checks.check_template(
         registered(
             header_format="image",
             header_link="https://cdn.example/map.png",

@@ -49,6 +49,27 @@ def test_the_newest_page_and_the_pages_before_it(db, ws, size):
         assert older.has_older == (size > 400)
 
 
+@pytest.mark.parametrize("span", [threads.RANGE_SPAN, 0], ids=["as a range", "by ids"])
+@pytest.mark.parametrize("first", [threads.SMALL, threads.INDEX_LIMIT], ids=["long", "very long"])
+def test_a_page_holds_only_its_own_conversation_where_threads_interleave(db, ws, monkeypatch, first, span):
+    # A narrow page is read as the range between its oldest and newest id: another conversation's
+    # messages written in between must not come with it. A wide one (span 0 here) is read by ids.
+    monkeypatch.setattr(threads, "RANGE_SPAN", span)
+    cid, ids = conversation(db, ws, first)
+    other, other_ids = conversation(db, ws, 1)
+    for _ in range(6):  # 50 of ours, 50 of the other's, in turn
+        ids += f.add_messages(db, conversation_id=cid, count=50)
+        other_ids += f.add_messages(db, conversation_id=other, count=50)
+    size = len(ids)
+    assert size == first + 301
+    page = threads.read_page(db, cid, size, limit=200)
+    assert [m["id"] for m in page.messages] == ids[-200:]
+    assert {m["conversation_id"] for m in page.messages} == {cid}
+    older = threads.read_page(db, cid, size, limit=200, before_id=page.messages[0]["id"])
+    assert [m["id"] for m in older.messages] == ids[-400:-200]
+    assert not {m["id"] for m in page.messages + older.messages} & set(other_ids)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_a_committed_message_is_in_the_very_next_read(db, ws, size):
     cid, ids = conversation(db, ws, size - 1)

@@ -1,4 +1,4 @@
-"""The generator leaves its workspaces with the reporting facts Stats read (core.reporting.rebuild)."""
+"""The generator leaves its workspaces with the reporting facts Stats read (core.reporting_backfill.rebuild)."""
 
 from __future__ import annotations
 
