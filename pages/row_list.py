@@ -99,7 +99,7 @@ _stamp_lock = threading.Lock()
 _last_stamp = 0
 
 
-def _next_stamp() -> int:
+def next_stamp() -> int:
     """Microseconds since the epoch, never repeated nor going back in this process. From the clock
     rather than a counter so that a tab that reconnects to a restarted server (its list instances
     kept, with the stamp they drew) gets larger stamps, not ones it would ignore."""
@@ -117,7 +117,7 @@ def drawn_stamp(key: str, data: dict[str, Any]) -> int:
     last = s.get(f"{key}.drawn")
     if last is not None and last[0] == digest:
         return last[1]
-    stamp = _next_stamp()
+    stamp = next_stamp()
     s[f"{key}.drawn"] = (digest, stamp)
     return stamp
 
