@@ -16,22 +16,16 @@ ended) hears of a cookie that was there and went away (signed out in another tab
 taken down (the page left) never asks a rerun.
 
 Each run of the fragment mounts the watcher again with a new ``drawn`` stamp, so the browser
-always holds the latest version; one timer per watcher key. A watcher older than the one the
-browser holds is ignored: Streamlit 1.67 can call a component with an older payload after a newer
-one (while its module's first load is in flight: ``pages/row_list.py``), and that late call used
-to clear the newer watcher's timer and start its own, which Streamlit then took down at once, so
-the page heard of nothing more until its next run. The stamps come from the clock
-(``row_list.next_stamp``), so a tab reconnected to a restarted server is not ignored.
+always holds the latest version; one timer per watcher key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 
 import streamlit as st
-
-from pages.row_list import next_stamp
 
 LIVE_SECONDS = 2
 
@@ -41,9 +35,6 @@ export default function (component) {
   const { data, setTriggerValue } = component;
   if (!data || !data.url) { return; }
   const timers = (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
-  const drawn = (window.__parleyLiveWatchDrawn = window.__parleyLiveWatchDrawn || {});
-  if (drawn[data.key] !== undefined && data.drawn < drawn[data.key]) { return; }  // a late, older call
-  drawn[data.key] = data.drawn;
   clearInterval(timers[data.key]);
   let busy = false, asked = false, stopped = false, answered = false;
   // Never after the watcher was taken down (the page left while a version was on its way): a
@@ -87,6 +78,8 @@ export default function (component) {
 }
 """
 
+_drawn = itertools.count(1)
+
 
 @functools.cache
 def _component():
@@ -111,7 +104,7 @@ def watch(key: str, url: str, version: int, *, refresh_at: dt.datetime | None = 
             "refreshAt": epoch_ms(refresh_at),
             "every": LIVE_SECONDS * 1000,
             "signedOut": bool(signed_out),
-            "drawn": next_stamp(),
+            "drawn": next(_drawn),
         },
         on_changed_change=_noop,
         height=0,
