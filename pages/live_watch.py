@@ -15,75 +15,32 @@ signed in a second browser that never got its cookie). Only a watcher that asks 
 ended) hears of a cookie that was there and went away (signed out in another tab). A watcher
 taken down (the page left) never asks a rerun.
 
-Each run of the fragment mounts the watcher again with a new ``drawn`` stamp, so the browser
-always holds the latest version; one timer per watcher key.
+Each run of the fragment mounts the watcher again with a new ``drawn`` stamp; the browser keeps
+one timer per watcher key and asks with the newest instance still mounted, whatever order
+Streamlit calls them in (``live_watch.js`` says why that order is not to be trusted). The stamps
+come from the clock (``row_list.next_stamp``), so a tab reconnected to a restarted server is not
+left asking with an instance it drew before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
+from pathlib import Path
 
 import streamlit as st
 
+from pages.row_list import next_stamp
+
 LIVE_SECONDS = 2
 
-JS = """
-const RETRY_MS = 6000;
-export default function (component) {
-  const { data, setTriggerValue } = component;
-  if (!data || !data.url) { return; }
-  const timers = (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
-  clearInterval(timers[data.key]);
-  let busy = false, asked = false, stopped = false, answered = false;
-  // Never after the watcher was taken down (the page left while a version was on its way): a
-  // rerun asked against a page the browser already left blanks the new one (pages/row_list.py).
-  // A rerun asked and not come within RETRY_MS (the server dropped it: a trigger naming a fragment
-  // of a run that was replaced meanwhile) is asked again on a later tick; a rerun that came
-  // replaced this watcher (stopped) long before.
-  const fire = () => {
-    if (asked || stopped) { return; }
-    asked = true;
-    setTriggerValue("changed", data.drawn);
-    setTimeout(() => { asked = false; }, RETRY_MS);
-  };
-  const tick = async () => {
-    if (busy || asked || stopped) { return; }
-    busy = true;
-    try {
-      const answer = await fetch(data.url, { credentials: "same-origin", cache: "no-store" });
-      if (answer.status === 200) {
-        answered = true;
-        const now = await answer.json();
-        if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(); }
-      } else if (answer.status === 401) {
-        // No cookie yet: a tab just signed in, whose first run is still trading its ticket for one.
-        // A rerun asked now could cut that run short; the next tick asks again. But a cookie that
-        // was there and is gone (signed out in another tab) is news for a watcher that asks for it.
-        if (data.signedOut && answered) { fire(); stopped = true; }
-      } else if (answer.status === 403 || answer.status === 404) {
-        fire();
-        stopped = true;
-      }
-    } catch (e) {
-      // Parley restarting or the network gone for a moment: ask again on the next tick.
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(tick, data.every);
-  timers[data.key] = timer;
-  return () => { stopped = true; clearInterval(timer); if (timers[data.key] === timer) { delete timers[data.key]; } };
-}
-"""
 
-_drawn = itertools.count(1)
+JS_FILE = Path(__file__).resolve().parent / "live_watch.js"
 
 
 @functools.cache
 def _component():
-    return st.components.v2.component("parley.live_watch", js=JS)
+    return st.components.v2.component("parley.live_watch", js=JS_FILE.read_text(encoding="utf-8"))
 
 
 def epoch_ms(value: dt.datetime | None) -> int | None:
@@ -104,7 +61,7 @@ def watch(key: str, url: str, version: int, *, refresh_at: dt.datetime | None = 
             "refreshAt": epoch_ms(refresh_at),
             "every": LIVE_SECONDS * 1000,
             "signedOut": bool(signed_out),
-            "drawn": next(_drawn),
+            "drawn": next_stamp(),
         },
         on_changed_change=_noop,
         height=0,

@@ -1,0 +1,94 @@
+// The live watcher's browser half: see pages/live_watch.py for what it is for.
+//
+// One timer per watcher key, shared by every instance Streamlit mounted under that key; each
+// tick asks with the NEWEST instance still mounted (largest ``drawn``). Why a registry rather
+// than "each call replaces the timer": Streamlit 1.67 calls this module once per data change and
+// keeps only the last call's cleanup; a call overtaken by a newer one is never cleaned up, and a
+// call whose module import resolved late (Chromium resolves imports of a module still loading in
+// no set order) runs AFTER the newer one and is cleaned up at once. When each call replaced the
+// timer, that late call cleared the newer watcher's timer and was then taken down itself: the tab
+// heard nothing until its next run (a background tab's title never moved). Here a late older
+// call only joins the registry and leaves it again; whatever order the calls come in, the newest
+// mounted instance is the one that asks, and the timer stops only when none is left.
+const RETRY_MS = 6000;
+
+const registry = () => (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
+
+function newest(watch) {
+  let best = null;
+  for (const one of watch.mounted) {
+    if (best === null || one.data.drawn > best.data.drawn) { best = one; }
+  }
+  return best;
+}
+
+// Never after the instance was taken down (the page left while a version was on its way): a
+// rerun asked against a page the browser already left blanks the new one (pages/row_list.py).
+// A rerun asked and not come within RETRY_MS (the server dropped it: a trigger naming a fragment
+// of a run that was replaced meanwhile) is asked again on a later tick; a rerun that came
+// mounted a newer instance long before.
+function fire(watch, one) {
+  if (one.asked || !watch.mounted.has(one)) { return; }
+  one.asked = true;
+  one.setTriggerValue("changed", one.data.drawn);
+  setTimeout(() => { one.asked = false; }, RETRY_MS);
+}
+
+async function tick(watch) {
+  const one = newest(watch);
+  if (one === null || one.asked || one.stopped || watch.busy) { return; }
+  const data = one.data;
+  watch.busy = true;
+  try {
+    const answer = await fetch(data.url, { credentials: "same-origin", cache: "no-store" });
+    if (answer.status === 200) {
+      watch.answered = true;
+      const now = await answer.json();
+      if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(watch, one); }
+    } else if (answer.status === 401) {
+      // No cookie yet: a tab just signed in, whose first run is still trading its ticket for one.
+      // A rerun asked now could cut that run short; the next tick asks again. But a cookie that
+      // was there and is gone (signed out in another tab) is news for a watcher that asks for it.
+      if (data.signedOut && watch.answered) { fire(watch, one); one.stopped = true; }
+    } else if (answer.status === 403 || answer.status === 404) {
+      fire(watch, one);
+      one.stopped = true;
+    }
+  } catch (e) {
+    // Parley restarting or the network gone for a moment: ask again on the next tick.
+  } finally {
+    watch.busy = false;
+  }
+}
+
+function schedule(key, watch) {
+  const every = newest(watch).data.every;
+  if (watch.timer !== null && watch.every === every) { return; }
+  clearInterval(watch.timer);
+  watch.every = every;
+  watch.timer = setInterval(() => tick(watch), every);
+}
+
+export default function (component) {
+  const { data, setTriggerValue } = component;
+  if (!data || !data.url) { return; }
+  const all = registry();
+  const watch = (all[data.key] = all[data.key] || { mounted: new Set(), timer: null, every: null, busy: false, answered: false });
+  const one = { data, setTriggerValue, asked: false, stopped: false };
+  // A newer instance supersedes the older ones (Streamlit never cleans those up); an older one
+  // arriving late joins without displacing anything and is normally taken down at once.
+  for (const other of [...watch.mounted]) {
+    if (other.data.drawn < data.drawn) { watch.mounted.delete(other); }
+  }
+  watch.mounted.add(one);
+  schedule(data.key, watch);
+  return () => {
+    watch.mounted.delete(one);
+    if (watch.mounted.size === 0) {
+      clearInterval(watch.timer);
+      if (all[data.key] === watch) { delete all[data.key]; }
+    } else {
+      schedule(data.key, watch);
+    }
+  };
+}

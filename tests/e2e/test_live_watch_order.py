@@ -1,0 +1,121 @@
+"""The live watcher asks with the newest instance mounted, whatever order Streamlit calls them in.
+
+Streamlit 1.67 can call a component with an older payload after a newer one (its inline-JS path
+imports the module anew on every data change and calls it with that change's data, and Chromium
+resolves imports of a module still loading in no set order: ``pages/row_list.py``). For the live
+watcher (``pages/live_watch.py``) such a late call used to clear the newer watcher's timer and
+start its own, which Streamlit then took down at once (the effect it belonged to was already
+cleaned up): the page asked for no version again until its next run, and missed what happened.
+
+Here the watcher's own module (``pages/live_watch.js``, read as a file: the pytest process does not
+import the pages) runs in chromium against a version route served by this test, and is called the
+ways Streamlit calls it: in order with the overtaken call never cleaned up, and out of order with
+the late call cleaned up at once. Only the newest instance may ask; taken down, nothing asks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from tests.e2e.conftest import CONTEXTS_TO_CLOSE
+
+EVERY_MS = 200
+JS = (Path(__file__).resolve().parents[2] / "pages" / "live_watch.js").read_text(encoding="utf-8")
+
+
+class VersionRoute:
+    """A loopback server: ``/blank`` is an empty page, any other path a version answer; it keeps
+    the paths asked, with when."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[float, str]] = []
+        route = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+                if self.path == "/blank":
+                    body, kind = b"<!doctype html><title>watch</title>", "text/html"
+                else:
+                    route.asked.append((time.monotonic(), self.path))
+                    body, kind = json.dumps({"version": 1, "now": 0}).encode(), "application/json"
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# Calls the module as Streamlit would: ``calls`` is a list of [path, drawn, cleaned] in call order;
+# ``cleaned`` runs that call's cleanup at once (a call whose effect was already taken down). The
+# cleanup of the last call not cleaned is kept (Streamlit runs it when the element goes).
+MOUNT_JS = """
+async ([js, base, every, calls]) => {
+  const mod = await import(URL.createObjectURL(new Blob([js], { type: "text/javascript" })));
+  for (const [path, drawn, cleaned] of calls) {
+    const cleanup = mod.default({
+      data: { key: "thread", url: base + path, version: 1, refreshAt: null, every, signedOut: false, drawn },
+      setTriggerValue: () => {},
+    });
+    if (cleaned) { cleanup(); } else { window.__keptCleanup = cleanup; }
+  }
+}
+"""
+
+
+def asks_after_mounting(browser, calls):
+    """Mount ``calls``; the paths asked over the next 8 ticks, then over 4 ticks after the kept
+    cleanup ran."""
+    route = VersionRoute()
+    try:
+        context = browser.new_context()
+        CONTEXTS_TO_CLOSE.append(context)  # closed by the suite even if an assertion fails first
+        page = context.new_page()
+        page.goto(route.base + "/blank")
+        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, calls])
+        mounted = time.monotonic()
+        page.wait_for_timeout(8 * EVERY_MS)
+        live = [path for t, path in route.asked if t > mounted]
+        page.evaluate("() => window.__keptCleanup && window.__keptCleanup()")
+        stopped = time.monotonic()
+        page.wait_for_timeout(4 * EVERY_MS)
+        after = [path for t, path in route.asked if t > stopped + EVERY_MS / 1000]
+        context.close()
+        return live, after
+    finally:
+        route.close()
+
+
+def test_a_late_older_call_leaves_the_newer_watcher_asking(browser):
+    # The newer call (drawn 2) first, then the older one late, taken down at once.
+    live, after = asks_after_mounting(browser, [["/v/newer", 2, False], ["/v/older", 1, True]])
+    assert "/v/older" not in live, "the late, older watcher asked its route"
+    assert live.count("/v/newer") >= 4, f"the newer watcher stopped asking after the late call: {live}"
+    assert after == [], f"asked after the watcher was taken down: {after}"
+
+
+def test_calls_in_order_ask_with_the_newest_only(browser):
+    # Three reruns in order; Streamlit never cleans up the overtaken calls.
+    live, after = asks_after_mounting(browser, [["/v/1", 1, False], ["/v/2", 2, False], ["/v/3", 3, False]])
+    assert set(live) == {"/v/3"}, f"asked with an overtaken watcher: {sorted(set(live))}"
+    assert len(live) >= 4, f"the newest watcher asked {len(live)} times in 8 ticks"
+    assert after == [], f"asked after the watcher was taken down: {after}"
+
+
+def test_a_lone_call_taken_down_at_once_never_asks(browser):
+    live, after = asks_after_mounting(browser, [["/v/gone", 1, True]])
+    assert live == [] and after == []
