@@ -26,33 +26,37 @@ function newest(watch) {
 // rerun asked against a page the browser already left blanks the new one (pages/row_list.py).
 // A rerun asked and not come within RETRY_MS (the server dropped it: a trigger naming a fragment
 // of a run that was replaced meanwhile) is asked again on a later tick; a rerun that came
-// mounted a newer instance long before.
-function fire(watch, one) {
-  if (one.asked || !watch.mounted.has(one)) { return; }
+// mounted a newer instance long before. Nor when the browser went to another page while the
+// version was on its way (``where``: the address when the tick began; a row clicked pushes the new
+// one before Streamlit takes the old page down): a rerun asked then names the page being left, and
+// Streamlit runs it against the new one and blanks it.
+function fire(watch, one, where) {
+  if (one.asked || !watch.mounted.has(one) || window.location.href !== where) { return false; }
   one.asked = true;
   one.setTriggerValue("changed", one.data.drawn);
   setTimeout(() => { one.asked = false; }, RETRY_MS);
+  return true;
 }
 
 async function tick(watch) {
   const one = newest(watch);
   if (one === null || one.asked || one.stopped || watch.busy) { return; }
   const data = one.data;
+  const where = window.location.href;
   watch.busy = true;
   try {
     const answer = await fetch(data.url, { credentials: "same-origin", cache: "no-store" });
     if (answer.status === 200) {
       watch.answered = true;
       const now = await answer.json();
-      if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(watch, one); }
+      if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(watch, one, where); }
     } else if (answer.status === 401) {
       // No cookie yet: a tab just signed in, whose first run is still trading its ticket for one.
       // A rerun asked now could cut that run short; the next tick asks again. But a cookie that
       // was there and is gone (signed out in another tab) is news for a watcher that asks for it.
-      if (data.signedOut && watch.answered) { fire(watch, one); one.stopped = true; }
+      if (data.signedOut && watch.answered && fire(watch, one, where)) { one.stopped = true; }
     } else if (answer.status === 403 || answer.status === 404) {
-      fire(watch, one);
-      one.stopped = true;
+      if (fire(watch, one, where)) { one.stopped = true; }
     }
   } catch (e) {
     // Parley restarting or the network gone for a moment: ask again on the next tick.
@@ -61,7 +65,7 @@ async function tick(watch) {
   }
 }
 
-function schedule(key, watch) {
+function schedule(watch) {
   const every = newest(watch).data.every;
   if (watch.timer !== null && watch.every === every) { return; }
   clearInterval(watch.timer);
@@ -81,14 +85,14 @@ export default function (component) {
     if (other.data.drawn < data.drawn) { watch.mounted.delete(other); }
   }
   watch.mounted.add(one);
-  schedule(data.key, watch);
+  schedule(watch);
   return () => {
     watch.mounted.delete(one);
     if (watch.mounted.size === 0) {
       clearInterval(watch.timer);
       if (all[data.key] === watch) { delete all[data.key]; }
     } else {
-      schedule(data.key, watch);
+      schedule(watch);
     }
   };
 }

@@ -24,15 +24,18 @@ from pathlib import Path
 from tests.e2e.conftest import CONTEXTS_TO_CLOSE
 
 EVERY_MS = 200
+SLOW_S = 1.5
 JS = (Path(__file__).resolve().parents[2] / "pages" / "live_watch.js").read_text(encoding="utf-8")
 
 
 class VersionRoute:
-    """A loopback server: ``/blank`` is an empty page, any other path a version answer; it keeps
-    the paths asked, with when."""
+    """A loopback server: ``/blank`` is an empty page, any other path a version answer (version 2,
+    after ``SLOW_S``, for a path starting ``/slow``; else version 1 at once); it keeps the paths
+    asked, with when they arrived, and when each slow answer went."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[float, str]] = []
+        self.answered: list[float] = []
         route = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,7 +44,12 @@ class VersionRoute:
                     body, kind = b"<!doctype html><title>watch</title>", "text/html"
                 else:
                     route.asked.append((time.monotonic(), self.path))
-                    body, kind = json.dumps({"version": 1, "now": 0}).encode(), "application/json"
+                    slow = self.path.startswith("/slow")
+                    if slow:
+                        time.sleep(SLOW_S)
+                        route.answered.append(time.monotonic())
+                    body = json.dumps({"version": 2 if slow else 1, "now": 0}).encode()
+                    kind = "application/json"
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
@@ -69,7 +77,7 @@ async ([js, base, every, calls]) => {
   for (const [path, drawn, cleaned] of calls) {
     const cleanup = mod.default({
       data: { key: "thread", url: base + path, version: 1, refreshAt: null, every, signedOut: false, drawn },
-      setTriggerValue: () => {},
+      setTriggerValue: () => { fetch(base + "/fired?" + drawn); },
     });
     if (cleaned) { cleanup(); } else { window.__keptCleanup = cleanup; }
   }
@@ -119,3 +127,31 @@ def test_calls_in_order_ask_with_the_newest_only(browser):
 def test_a_lone_call_taken_down_at_once_never_asks(browser):
     live, after = asks_after_mounting(browser, [["/v/gone", 1, True]])
     assert live == [] and after == []
+
+
+def test_no_rerun_is_asked_for_a_page_the_browser_left_meanwhile(browser):
+    # The version moved (2, the watcher drew 1), but its answer comes after the tab went to another
+    # address: that answer asks nothing; the next tick, asked and answered on the new address, does.
+    route = VersionRoute()
+    try:
+        context = browser.new_context()
+        CONTEXTS_TO_CLOSE.append(context)
+        page = context.new_page()
+        page.goto(route.base + "/blank")
+        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, [["/slow", 1, False]]])
+        deadline = time.monotonic() + 10
+        while not any(path == "/slow" for _, path in route.asked) and time.monotonic() < deadline:
+            page.wait_for_timeout(20)
+        # The first ask is on its way (it takes SLOW_S): go elsewhere, as a row click does.
+        first_asked = min(t for t, path in route.asked if path == "/slow")
+        page.evaluate("() => window.history.pushState(null, '', '/elsewhere')")
+        moved = time.monotonic()
+        assert moved < first_asked + SLOW_S, "the address changed only after the first answer (machine too slow)"
+        page.wait_for_timeout(int(3 * SLOW_S * 1000))
+        fired = [t for t, path in route.asked if path.startswith("/fired")]
+        assert fired, "the watcher never asked a rerun for the version that moved"
+        answers_before = [t for t in route.answered if t < fired[0]]
+        assert len(answers_before) >= 2, "a rerun was asked with the answer that came after the page was left"
+        context.close()
+    finally:
+        route.close()
