@@ -40,6 +40,11 @@ class VersionRoute:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+                if self.path == "/favicon.ico":  # the browser's own ask, not the watcher's
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path == "/blank":
                     body, kind = b"<!doctype html><title>watch</title>", "text/html"
                 else:
