@@ -123,7 +123,11 @@ def test_agent_opens_unread_conversation_and_reply_ticks_to_delivered(parley, br
     ) as uploaded:
         page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(image))
     assert uploaded.value.ok
-    expect(page.get_by_text("x-ray.png").first).to_be_visible(timeout=PAGE_MS)
+    # The uploader lists the file as soon as it is chosen; the composer lists it (📎, with Remove)
+    # once the server took it. Under heavy load "Attach (1)" once never came after an Escape pressed
+    # between the two (the popover closed with the uploader's hand-over still pending, it seems):
+    # wait for the composer's line, as a person sees the file is attached.
+    expect(page.get_by_text(re.compile(r"^📎 x-ray\.png · "))).to_be_visible(timeout=PAGE_MS)
     page.keyboard.press("Escape")  # close the popover; its button now counts the file
     expect(page.get_by_role("button", name=re.compile(r"Attach \(1\)"))).to_be_visible(timeout=PAGE_MS)
     page.get_by_role("button", name=re.compile("Send")).click()
