@@ -173,6 +173,7 @@ async def notifications(request: Request) -> Response:
                     sent_unread = unread
                     data = {
                         "unread": unread,
+                        "version": version,  # the page keeps the newest count, the stream's or a rerun's
                         "notices": [
                             {"id": n.id, "kind": n.kind, "text": n.text, "conversation_id": n.conversation_id}
                             for n in notices

@@ -31,11 +31,11 @@ from pages.text import esc
 
 SCRIPT = """<script>
 (function () {
-  var uid = %(uid)d, unread = %(unread)d, jsToasts = %(js_toasts)d;
+  var uid = %(uid)d, unread = %(unread)d, version = %(version)d, jsToasts = %(js_toasts)d;
   var P = window.parleyNotify;
   if (P && P.uid !== uid) { P.close(); P = null; }
   if (!P) {
-    P = window.parleyNotify = {uid: uid, unread: unread, es: null, seen: 0, toasts: jsToasts};
+    P = window.parleyNotify = {uid: uid, unread: unread, version: version, es: null, seen: 0, toasts: jsToasts};
     P.apply = function () {
       var t = P.unread > 0 ? "(" + P.unread + ") Parley" : "Parley";
       if (document.title !== t) { document.title = t; }
@@ -87,7 +87,11 @@ SCRIPT = """<script>
       es.onmessage = function (ev) {
         var data;
         try { data = JSON.parse(ev.data); } catch (e) { return; }
-        if (typeof data.unread === "number") { P.unread = data.unread; P.apply(); }
+        if (typeof data.unread === "number") {
+          P.unread = data.unread;
+          if (typeof data.version === "number") { P.version = data.version; }
+          P.apply();
+        }
         (data.notices || []).forEach(function (n) {
           if (n.id <= P.seen) { return; }
           P.seen = n.id;
@@ -110,7 +114,10 @@ SCRIPT = """<script>
     P.timer = setInterval(P.apply, 500);
     P.connect();
   }
-  P.unread = unread;
+  // A run of the fragment counted at an older version than the stream's last count (it began
+  // before a change the stream already told) must not put the old count back: the stream sends a
+  // count only when it changed, so the title would stay wrong until the watcher's next rerun.
+  if (version >= P.version) { P.unread = unread; P.version = version; }
   P.toasts = jsToasts;
   P.apply();
 })();
@@ -173,6 +180,7 @@ def _live(user_id: int) -> None:
             for notice in news[-3:]:
                 st.toast(esc(notice.text), icon="🔔", duration="long")
     st.html(
-        SCRIPT % {"uid": int(user_id), "unread": cached[1], "js_toasts": int(js_toasts)}, unsafe_allow_javascript=True
+        SCRIPT % {"uid": int(user_id), "unread": cached[1], "version": int(version), "js_toasts": int(js_toasts)},
+        unsafe_allow_javascript=True,
     )
     live_watch.watch(WATCH_KEY, f"{VERSION_URL}?user={int(user_id)}", version, signed_out=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -205,3 +206,15 @@ def test_an_open_notification_stream_ends_with_its_session(server):
     assert not ended.is_set()
     sessions.end(rt.db, rt.db.scalar("SELECT id FROM sessions WHERE user_id = ?", [user.id]))
     assert ended.wait(timeout=15), "the stream stops at its next check (every 2 s)"
+
+
+def test_the_notification_stream_says_at_which_version_it_counted(server):
+    # The page keeps the newest count, the stream's or a fragment run's (pages/notify.py), by this
+    # version: a new admin has 0 unread and no notices; one event named them so far (the account
+    # made), so their notifications are at version 1.
+    rt, client = server
+    _, cookie = signed_in(rt, client)
+    client.cookies.set(sessions.COOKIE_NAME, cookie)
+    with client.stream("GET", "/api/notifications") as response:
+        first = next(line for line in response.iter_lines() if line.startswith("data:"))
+    assert json.loads(first.removeprefix("data:")) == {"unread": 0, "version": 1, "notices": []}
