@@ -14,6 +14,29 @@ const RETRY_MS = 6000;
 
 const registry = () => (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
 
+// When the person last started for another page: a link clicked (the sidebar's pages, a row, Back
+// to...) or Back/Forward. A Streamlit page link changes the address only once the server starts the
+// new page, so the address alone does not tell that a switch is under way; a rerun asked then names
+// a fragment of the page being left, and Streamlit runs it against the new page, whose main area
+// goes blank (tests/e2e/test_desk_lists.py). Instances mounted before that moment ask nothing for
+// LEAVING_MS: the new page mounts its own long before; if the switch came to nothing (a link that
+// opened no page), the old ones ask again after it.
+const LEAVING_MS = 8000;
+if (!window.__parleyLeaving) {
+  window.__parleyLeaving = { at: -Infinity };
+  const left = () => { window.__parleyLeaving.at = performance.now(); };
+  document.addEventListener("click", (ev) => {
+    const link = ev.composedPath().find((node) => node instanceof Element && node.matches("a[href]"));
+    if (link && !link.hasAttribute("download") && link.target !== "_blank") { left(); }
+  }, true);
+  window.addEventListener("popstate", left, true);
+}
+
+function leaving(one) {
+  const at = window.__parleyLeaving.at;
+  return one.mountedAt <= at && performance.now() - at < LEAVING_MS;
+}
+
 function newest(watch) {
   let best = null;
   for (const one of watch.mounted) {
@@ -31,7 +54,7 @@ function newest(watch) {
 // one before Streamlit takes the old page down): a rerun asked then names the page being left, and
 // Streamlit runs it against the new one and blanks it.
 function fire(watch, one, where) {
-  if (one.asked || !watch.mounted.has(one) || window.location.href !== where) { return false; }
+  if (one.asked || !watch.mounted.has(one) || window.location.href !== where || leaving(one)) { return false; }
   one.asked = true;
   one.setTriggerValue("changed", one.data.drawn);
   setTimeout(() => { one.asked = false; }, RETRY_MS);
@@ -78,7 +101,7 @@ export default function (component) {
   if (!data || !data.url) { return; }
   const all = registry();
   const watch = (all[data.key] = all[data.key] || { mounted: new Set(), timer: null, every: null, busy: false, answered: false });
-  const one = { data, setTriggerValue, asked: false, stopped: false };
+  const one = { data, setTriggerValue, asked: false, stopped: false, mountedAt: performance.now() };
   // A newer instance supersedes the older ones (Streamlit never cleans those up); an older one
   // arriving late joins without displacing anything and is normally taken down at once.
   for (const other of [...watch.mounted]) {

@@ -30,7 +30,8 @@ JS = (Path(__file__).resolve().parents[2] / "pages" / "live_watch.js").read_text
 
 class VersionRoute:
     """A loopback server: ``/blank`` is an empty page, any other path a version answer (version 2,
-    after ``SLOW_S``, for a path starting ``/slow``; else version 1 at once); it keeps the paths
+    after ``SLOW_S``, for a path starting ``/slow``; version 2 at once for ``/moved``; else version 1
+    at once); it keeps the paths
     asked, with when they arrived, and when each slow answer went."""
 
     def __init__(self) -> None:
@@ -53,7 +54,8 @@ class VersionRoute:
                     if slow:
                         time.sleep(SLOW_S)
                         route.answered.append(time.monotonic())
-                    body = json.dumps({"version": 2 if slow else 1, "now": 0}).encode()
+                    moved = slow or self.path.startswith("/moved")
+                    body = json.dumps({"version": 2 if moved else 1, "now": 0}).encode()
                     kind = "application/json"
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
@@ -157,6 +159,46 @@ def test_no_rerun_is_asked_for_a_page_the_browser_left_meanwhile(browser):
         assert fired, "the watcher never asked a rerun for the version that moved"
         answers_before = [t for t in route.answered if t < fired[0]]
         assert len(answers_before) >= 2, "a rerun was asked with the answer that came after the page was left"
+        context.close()
+    finally:
+        route.close()
+
+
+# A link clicked in the page (the click itself goes nowhere here: a page link's switch is Streamlit's).
+CLICK_LINK_JS = """
+() => {
+  const link = document.createElement("a");
+  link.href = "/inbox";
+  link.textContent = "My Inbox";
+  link.addEventListener("click", (ev) => ev.preventDefault());
+  document.body.appendChild(link);
+  link.click();
+}
+"""
+
+
+def test_a_watcher_asks_nothing_while_the_page_is_being_left(browser):
+    # The version moved, but a link was clicked before the first tick: the page is on its way
+    # elsewhere, so the watcher mounted before the click asks no rerun; one mounted after it does.
+    route = VersionRoute()
+    try:
+        context = browser.new_context()
+        CONTEXTS_TO_CLOSE.append(context)
+        page = context.new_page()
+        page.goto(route.base + "/blank")
+        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, [["/moved/before", 1, False]]])
+        page.evaluate(CLICK_LINK_JS)
+        clicked = time.monotonic()
+        page.wait_for_timeout(10 * EVERY_MS)
+        asked = [path for t, path in route.asked if path.startswith("/moved/before") and t > clicked]
+        assert not [p for _, p in route.asked if p.startswith("/fired")], "a rerun was asked while leaving"
+        assert len(asked) >= 3, f"the watcher stopped asking its version: {asked}"
+        # The next page's run mounts a new watcher: that one asks its rerun.
+        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, [["/moved/after", 2, False]]])
+        deadline = time.monotonic() + 10
+        while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert [p for _, p in route.asked if p.startswith("/fired")] == ["/fired?2"]
         context.close()
     finally:
         route.close()
