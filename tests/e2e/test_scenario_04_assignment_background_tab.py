@@ -112,6 +112,12 @@ def test_assignment_reaches_the_agents_background_tab(parley, browser):
     inbox.bring_to_front()
     for name in ("Sven Proof", "Tara Proof"):
         expect(list_row(inbox, name, "My Inbox")).to_have_class(re.compile(r"\bunread\b"), timeout=PAGE_MS)
+    # The tab in front got the same two toasts, from its own stream (within the same budget).
+    contacts.wait_for_function(
+        "n => (window.__parleyToastLog || []).filter(t => t.includes('was assigned to you')).length >= n",
+        arg=2,
+        timeout=LIVE_MS + SLACK_MS,
+    )
     assert sorted(t for t in toasts_seen(contacts) if "assigned" in t) == expected
     inbox.context.close()
     admin.context.close()
