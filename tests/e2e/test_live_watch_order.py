@@ -15,64 +15,50 @@ the late call cleaned up at once. Only the newest instance may ask; taken down, 
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.e2e.conftest import CONTEXTS_TO_CLOSE
+from tests.fakes.loopback import LoopbackFake
 
 EVERY_MS = 200
 SLOW_S = 1.5
 JS = (Path(__file__).resolve().parents[2] / "pages" / "live_watch.js").read_text(encoding="utf-8")
 
 
-class VersionRoute:
-    """A loopback server: ``/blank`` is an empty page, any other path a version answer (version 2,
-    after ``SLOW_S``, for a path starting ``/slow``; version 2 at once for ``/moved``; else version 1
-    at once); it keeps the paths
-    asked, with when they arrived, and when each slow answer went."""
+class VersionRoute(LoopbackFake):
+    """``/blank`` is an empty page; any other path a version answer: version 2 after ``SLOW_S`` for
+    a path starting ``/slow``, version 2 at once for ``/moved``, else version 1 at once. It keeps
+    the paths asked, with when they arrived, and when each slow answer went."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.asked: list[tuple[float, str]] = []
         self.answered: list[float] = []
-        route = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-                if self.path == "/favicon.ico":  # the browser's own ask, not the watcher's
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if self.path == "/blank":
-                    body, kind = b"<!doctype html><title>watch</title>", "text/html"
-                else:
-                    route.asked.append((time.monotonic(), self.path))
-                    slow = self.path.startswith("/slow")
-                    if slow:
-                        time.sleep(SLOW_S)
-                        route.answered.append(time.monotonic())
-                    moved = slow or self.path.startswith("/moved")
-                    body = json.dumps({"version": 2 if moved else 1, "now": 0}).encode()
-                    kind = "application/json"
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def _dispatch(self, h) -> None:
+        if h.path == "/favicon.ico":  # the browser's own ask, not the watcher's
+            return self._reply(h, 404, b"", "text/plain")
+        if h.path == "/blank":
+            return self._reply(h, 200, b"<!doctype html><title>watch</title>", "text/html")
+        self.asked.append((time.monotonic(), h.path))
+        slow = h.path.startswith("/slow")
+        if slow:
+            if self.hold(SLOW_S):  # the test is over
+                return None
+            self.answered.append(time.monotonic())
+        moved = slow or h.path.startswith("/moved")
+        return self._json(h, 200, {"version": 2 if moved else 1, "now": 0})
 
-            def log_message(self, *args) -> None:
-                pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def blank_page(browser, route: VersionRoute):
+    """A new browser context's page on ``/blank`` of ``route`` (the suite closes the context even
+    when an assertion fails first)."""
+    context = browser.new_context()
+    CONTEXTS_TO_CLOSE.append(context)
+    page = context.new_page()
+    page.goto(route.url + "/blank")
+    return page
 
 
 # Calls the module as Streamlit would: ``calls`` is a list of [path, drawn, cleaned] in call order;
@@ -95,13 +81,10 @@ async ([js, base, every, calls]) => {
 def asks_after_mounting(browser, calls):
     """Mount ``calls``; the paths asked over the next 8 ticks, then over 4 ticks after the kept
     cleanup ran."""
-    route = VersionRoute()
+    route = VersionRoute().start()
     try:
-        context = browser.new_context()
-        CONTEXTS_TO_CLOSE.append(context)  # closed by the suite even if an assertion fails first
-        page = context.new_page()
-        page.goto(route.base + "/blank")
-        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, calls])
+        page = blank_page(browser, route)
+        page.evaluate(MOUNT_JS, [JS, route.url, EVERY_MS, calls])
         mounted = time.monotonic()
         page.wait_for_timeout(8 * EVERY_MS)
         live = [path for t, path in route.asked if t > mounted]
@@ -109,10 +92,10 @@ def asks_after_mounting(browser, calls):
         stopped = time.monotonic()
         page.wait_for_timeout(4 * EVERY_MS)
         after = [path for t, path in route.asked if t > stopped + EVERY_MS / 1000]
-        context.close()
+        page.context.close()
         return live, after
     finally:
-        route.close()
+        route.stop()
 
 
 def test_a_late_older_call_leaves_the_newer_watcher_asking(browser):
@@ -139,13 +122,10 @@ def test_a_lone_call_taken_down_at_once_never_asks(browser):
 def test_no_rerun_is_asked_for_a_page_the_browser_left_meanwhile(browser):
     # The version moved (2, the watcher drew 1), but its answer comes after the tab went to another
     # address: that answer asks nothing; the next tick, asked and answered on the new address, does.
-    route = VersionRoute()
+    route = VersionRoute().start()
     try:
-        context = browser.new_context()
-        CONTEXTS_TO_CLOSE.append(context)
-        page = context.new_page()
-        page.goto(route.base + "/blank")
-        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, [["/slow", 1, False]]])
+        page = blank_page(browser, route)
+        page.evaluate(MOUNT_JS, [JS, route.url, EVERY_MS, [["/slow", 1, False]]])
         deadline = time.monotonic() + 10
         while not any(path == "/slow" for _, path in route.asked) and time.monotonic() < deadline:
             page.wait_for_timeout(20)
@@ -159,9 +139,9 @@ def test_no_rerun_is_asked_for_a_page_the_browser_left_meanwhile(browser):
         assert fired, "the watcher never asked a rerun for the version that moved"
         answers_before = [t for t in route.answered if t < fired[0]]
         assert len(answers_before) >= 2, "a rerun was asked with the answer that came after the page was left"
-        context.close()
+        page.context.close()
     finally:
-        route.close()
+        route.stop()
 
 
 # A link clicked in the page (the click itself goes nowhere here: a page link's switch is Streamlit's).
@@ -180,13 +160,10 @@ CLICK_LINK_JS = """
 def test_a_watcher_asks_nothing_while_the_page_is_being_left(browser):
     # The version moved, but a link was clicked before the first tick: the page is on its way
     # elsewhere, so the watcher mounted before the click asks no rerun; one mounted after it does.
-    route = VersionRoute()
+    route = VersionRoute().start()
     try:
-        context = browser.new_context()
-        CONTEXTS_TO_CLOSE.append(context)
-        page = context.new_page()
-        page.goto(route.base + "/blank")
-        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, [["/moved/before", 1, False]]])
+        page = blank_page(browser, route)
+        page.evaluate(MOUNT_JS, [JS, route.url, EVERY_MS, [["/moved/before", 1, False]]])
         page.evaluate(CLICK_LINK_JS)
         clicked = time.monotonic()
         page.wait_for_timeout(10 * EVERY_MS)
@@ -194,11 +171,11 @@ def test_a_watcher_asks_nothing_while_the_page_is_being_left(browser):
         assert not [p for _, p in route.asked if p.startswith("/fired")], "a rerun was asked while leaving"
         assert len(asked) >= 3, f"the watcher stopped asking its version: {asked}"
         # The next page's run mounts a new watcher: that one asks its rerun.
-        page.evaluate(MOUNT_JS, [JS, route.base, EVERY_MS, [["/moved/after", 2, False]]])
+        page.evaluate(MOUNT_JS, [JS, route.url, EVERY_MS, [["/moved/after", 2, False]]])
         deadline = time.monotonic() + 10
         while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
             page.wait_for_timeout(50)
         assert [p for _, p in route.asked if p.startswith("/fired")] == ["/fired?2"]
-        context.close()
+        page.context.close()
     finally:
-        route.close()
+        route.stop()

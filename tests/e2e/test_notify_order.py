@@ -17,11 +17,10 @@ from __future__ import annotations
 import ast
 import json
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.e2e.conftest import CONTEXTS_TO_CLOSE
+from tests.fakes.loopback import LoopbackFake
 
 
 def page_script() -> str:
@@ -34,51 +33,34 @@ def page_script() -> str:
     raise AssertionError("pages/notify.py has no SCRIPT")
 
 
-class Stream:
+class Stream(LoopbackFake):
     """``/blank``: an empty page; ``/api/notifications``: one event (unread 5 at version 7), then
-    keep-alives until the browser goes."""
+    keep-alives until the test ends."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.connected = threading.Event()
-        stream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-                if self.path.startswith("/api/notifications"):
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.send_header("Cache-Control", "no-store")
-                    self.end_headers()
-                    event = {"unread": 5, "version": 7, "notices": []}
-                    try:
-                        self.wfile.write(f"id: 0\ndata: {json.dumps(event)}\n\n".encode())
-                        self.wfile.flush()
-                        stream.connected.set()
-                        for _ in range(100):
-                            time.sleep(0.2)
-                            self.wfile.write(b": keep-alive\n\n")
-                            self.wfile.flush()
-                    except OSError:
-                        pass
-                    return
-                body = b"<!doctype html><title>Parley</title><body></body>"
-                self.send_response(200 if self.path == "/blank" else 404)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _dispatch(self, h) -> None:
+        if not h.path.startswith("/api/notifications"):
+            body = b"<!doctype html><title>Parley</title><body></body>"
+            return self._reply(h, 200 if h.path == "/blank" else 404, body, "text/html")
+        h.close_connection = True  # the stream ends with the connection (no length, no chunks)
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Cache-Control", "no-store")
+        h.end_headers()
+        event = {"unread": 5, "version": 7, "notices": []}
+        try:
+            h.wfile.write(f"id: 0\ndata: {json.dumps(event)}\n\n".encode())
+            h.wfile.flush()
+            self.connected.set()
+            while not self.hold(0.2):
+                h.wfile.write(b": keep-alive\n\n")
+                h.wfile.flush()
+        except OSError:
+            pass  # the page went
+        return None
 
 
 # A fragment run's script, as the page draws it (st.html runs each new one).
@@ -88,13 +70,13 @@ RUN_JS = (
 
 
 def test_a_rerun_counted_before_the_stream_does_not_put_the_old_count_back(browser):
-    stream = Stream()
+    stream = Stream().start()
     script = page_script()
     try:
         context = browser.new_context()
         CONTEXTS_TO_CLOSE.append(context)
         page = context.new_page()
-        page.goto(stream.base + "/blank")
+        page.goto(stream.url + "/blank")
 
         def run(unread: int, version: int) -> None:
             page.evaluate(RUN_JS, script % {"uid": 1, "unread": unread, "version": version, "js_toasts": 0})
@@ -111,4 +93,4 @@ def test_a_rerun_counted_before_the_stream_does_not_put_the_old_count_back(brows
         page.wait_for_function("() => document.title === '(9) Parley'", timeout=10_000)
         context.close()
     finally:
-        stream.close()
+        stream.stop()

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ROOT
 from tests.e2e.scenario import PAGE_MS, open_as, serve
+from tests.fakes.loopback import LoopbackFake
 
 SEARCHES = ("Jiménez", "Müller", "Ashley")  # each matches a few demo contacts, none another's
 
@@ -51,38 +51,29 @@ HOLD_JS = """
 """
 
 
-class HeldModule:
-    """Serves ``pages/row_list.js`` as a module, each request only once ``release()`` was called."""
+class HeldModule(LoopbackFake):
+    """Serves ``pages/row_list.js`` as a module (``module_url``), each request only once
+    ``release()`` was called."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.released = threading.Event()
         self.asked = threading.Event()
-        held = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-                held.asked.set()
-                held.released.wait(60)
-                body = (ROOT / "pages" / "row_list.js").read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/javascript; charset=utf-8")
-                self.send_header("Access-Control-Allow-Origin", "*")
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def module_url(self) -> str:
+        return self.url + "/row_list.js"
 
-            def log_message(self, *args) -> None:
-                pass
+    def _dispatch(self, h) -> None:
+        self.asked.set()
+        self.released.wait(60)
+        body = (ROOT / "pages" / "row_list.js").read_bytes()
+        headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+        self._reply(h, 200, body, "text/javascript; charset=utf-8", headers)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/row_list.js"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
+    def stop(self) -> None:
         self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +84,8 @@ def parley(tmp_path_factory, demo_template):
 
 @pytest.fixture
 def held():
-    module = HeldModule()
-    yield module
-    module.close()
+    with HeldModule() as module:
+        yield module
 
 
 def pager(page, pattern: str):
@@ -108,7 +98,7 @@ def shown_titles(page) -> list[str]:
 
 def test_the_list_shows_the_last_search_though_its_module_loaded_after_four_payloads(parley, browser, held):
     page = open_as(browser, parley.base, "maria", "/contacts")
-    page.context.add_init_script(HOLD_JS % held.url)
+    page.context.add_init_script(HOLD_JS % held.module_url)
     for tab in range(3):
         held.released.clear()
         held.asked.clear()
