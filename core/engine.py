@@ -82,6 +82,9 @@ class ProviderBook:
                     for variable, setting in (
                         ("PARLEY_SIMULATOR_FAILURE_RATE", "failure_rate"),
                         ("PARLEY_SIMULATOR_READ_RATE", "read_rate"),  # WhatsApp messages the customer reads
+                        # How often a demo customer answers a message; a browser test that counts
+                        # unread conversations sets 0 so only the replies it posts arrive.
+                        ("PARLEY_SIMULATOR_REPLY_RATE", "reply_rate"),
                     ):
                         if env.get(variable) not in (None, ""):
                             settings[setting] = float(env[variable])

@@ -19,12 +19,14 @@ def test_the_simulator_reports_at_the_pace_the_environment_sets(db):
             "PARLEY_SIMULATOR_DELAYS": "2, 4.5,6",
             "PARLEY_SIMULATOR_FAILURE_RATE": "0",
             "PARLEY_SIMULATOR_READ_RATE": "1",
+            "PARLEY_SIMULATOR_REPLY_RATE": "0",
         },
     ).provider("simulator")
     try:
         assert simulator.delays == (2.0, 4.5, 6.0)
         assert simulator.failure_rate == 0.0
         assert simulator.read_rate == 1.0
+        assert simulator.reply_rate == 0.0
     finally:
         simulator.close()
 
@@ -33,6 +35,7 @@ def test_without_the_variable_the_simulator_keeps_its_own_pace(db):
     simulator = book(db, {}).provider("simulator")
     try:
         assert simulator.delays == (0.3, 1.2, 3.0)
+        assert simulator.reply_rate == 0.15
     finally:
         simulator.close()
 

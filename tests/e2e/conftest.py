@@ -51,8 +51,12 @@ def start_parley(work: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
         PARLEY_TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
         # Every message reaches the handset: a test that waits for "Delivered" gets it or fails.
         PARLEY_SIMULATOR_FAILURE_RATE="0",
-        **env_extra,
+        # No made-up customer replies: the demo's queued messages go out when the server starts, and
+        # a reply to one of them (15% each) once raised James's unread count in the middle of
+        # scenario 3. The tests post every reply they expect.
+        PARLEY_SIMULATOR_REPLY_RATE="0",
     )
+    env.update(env_extra)  # a test may set any of these its own way
     log = open(work / "server.log", "w")
     proc = subprocess.Popen(
         [
