@@ -74,7 +74,9 @@ def report(label: str, samples: list[float], target: float | None = None) -> Non
 
 def start_server(db_path: Path, media: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, PARLEY_DB=str(db_path), PARLEY_MEDIA_DIR=str(media), PARLEY_PORT=str(port))
+    env = dict(
+        os.environ, PARLEY_DB=str(db_path), PARLEY_MEDIA_DIR=str(media), PARLEY_PORT=str(port), PARLEY_LOG_RUN_TIMES="1"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -321,6 +323,19 @@ def bench_bulk(steps: Steps, rounds: int) -> tuple[list[float], list[float]]:
     return ticks, actions
 
 
+RUN_TIME_RE = re.compile(r"parley\.pages INFO run (\S+) ([\d.]+) ms$")
+
+
+def server_run_times(log: Path, page: str) -> list[float]:
+    """How long the server's script runs of ``page`` took (ui.py logs each with PARLEY_LOG_RUN_TIMES=1)."""
+    times = []
+    for line in log.read_text(errors="replace").splitlines():
+        found = RUN_TIME_RE.search(line)
+        if found and found.group(1) == page:
+            times.append(float(found.group(2)))
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default=str(workspace_path(100_000)), help="a generated workspace (bench.generate)")
@@ -373,6 +388,7 @@ def main() -> int:
                     load_after = load_average()
                 finally:
                     browser.close()
+            runs = server_run_times(work / "server.log", "conversation")
         except SystemExit:
             server_log = work / "server.log"
             tail = server_log.read_text(errors="replace")[-3000:] if server_log.exists() else ""
@@ -385,6 +401,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     report("click a row → newest message visible", opens, OPEN_TARGET_MS)
+    if runs:  # the rest of a click is the browser's: the page switch's messages and drawing
+        report("  of which the server's run of the Conversation page", runs)
     report("tick 2 rows → '2 selected'", ticks)
     report("Mark read/unread on 2 ticked rows → list updated", actions, BULK_TARGET_MS)
     load = max(load_before, load_after)
