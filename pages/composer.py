@@ -108,6 +108,14 @@ def _append(rt, user: User, cid: int, value: str) -> None:
     compose_text.save_draft(rt, user, cid)
 
 
+def _pick_emoji(rt, user: User, cid: int) -> None:
+    """The picked emoji goes at the end of the text; the picker shows none picked, ready for the next."""
+    char = st.session_state.get(f"emoji_{cid}")
+    st.session_state[f"emoji_{cid}"] = None
+    if char:
+        _append(rt, user, cid, char)
+
+
 def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
     attachments = [a["file"] for a in _attached(keys)]
     try:
@@ -257,15 +265,17 @@ def _render(rt, user: User, view: ConversationView) -> None:
                 width=280,
             )
         with st.popover("Emoji", icon="😀", disabled=hard_block or need_template):
-            grid = st.columns(8)
-            for i, char in enumerate(EMOJI):
-                grid[i % 8].button(
-                    esc(char),
-                    key=f"emoji_{cid}_{i}",
-                    on_click=guarded(_append),
-                    args=(rt, user, cid, char),
-                    type="tertiary",
-                )
+            # One element for the whole grid: a grid of 40 buttons in 8 columns was 48 of the page's
+            # ~125 elements, each sent and drawn on every run (and every click that opens the page).
+            st.pills(
+                "Emoji",
+                EMOJI,
+                format_func=esc,
+                key=f"emoji_{cid}",
+                label_visibility="collapsed",
+                on_change=guarded(_pick_emoji),
+                args=(rt, user, cid),
+            )
         attached = _attached(keys)
         if not hard_block and not need_template:
             with st.popover(

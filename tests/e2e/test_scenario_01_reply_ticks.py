@@ -110,7 +110,7 @@ def test_agent_opens_unread_conversation_and_reply_ticks_to_delivered(parley, br
     page.get_by_placeholder("Write a message…").fill(REPLY + " ")
     page.get_by_placeholder("Write a message…").press("Tab")  # the text reaches the server before the picker
     page.get_by_role("button", name=re.compile("Emoji")).click()
-    page.get_by_role("button", name="👍", exact=True).click()
+    page.get_by_role("radio", name="👍", exact=True).click()  # the picker is one pills element
     expect(page.get_by_placeholder("Write a message…")).to_have_value(REPLY + " 👍", timeout=PAGE_MS)
     page.keyboard.press("Escape")  # close the picker
     image = tmp_path / "x-ray.png"

@@ -151,8 +151,11 @@ def test_emoji_button_appends_and_shortcodes_preview(app_as, demo_db, sms):
     at = app_as("maria", PAGE, {"id": sms})
     at.text_area(key=f"compose_text_{sms}").input("Thanks :smile:").run()
     assert "Thanks 😄" in texts(at, "text")  # what will be sent
-    at.button(key=f"emoji_{sms}_13").click().run()  # 👍
+    at.pills(key=f"emoji_{sms}").set_value("👍").run()
     assert at.text_area(key=f"compose_text_{sms}").value == "Thanks :smile:👍"
+    assert at.pills(key=f"emoji_{sms}").value is None  # ready for the next one
+    at.pills(key=f"emoji_{sms}").set_value("👍").run()  # the same one again
+    assert at.text_area(key=f"compose_text_{sms}").value == "Thanks :smile:👍👍"
 
 
 def test_template_fills_text_and_lists_missing_variables(app_as, demo_db, sms):
