@@ -93,6 +93,16 @@ def _mark_unread(rt, user, cid: int, back: str) -> None:
     navigate.request(PAGE_PATH, back)
 
 
+def _keep_open(cid: int):
+    """Saving an unknown number renames its popover "Edit contact": a new widget, closed unless
+    told otherwise; the agent keeps the form and its "Contact saved." in view."""
+
+    def saved(_contact_id: int) -> None:
+        st.session_state[f"conv_contact_popover_{cid}"] = True
+
+    return saved
+
+
 # ---- header: two lines ---------------------------------------------------------------------
 page, label = back_page(allowed.back_to)
 title = st.container(horizontal=True, vertical_alignment="center", gap="small", key="conversation_title")
@@ -147,14 +157,21 @@ with facts:
         unknown = detail["contact_name"] is None
         # One key whatever its label: saving an unknown number turns "Save as contact" into
         # "Edit contact", and the popover stays the same one (its "Contact saved." in view).
+        # The form is drawn only while the popover is open (opening it reruns the page): closed, it
+        # cost every open of a conversation a contact read and nine elements, one a 400-zone list.
         with st.popover(
             "Save as contact" if unknown else "Edit contact",
             icon=":material/person_add:" if unknown else ":material/edit:",
             type="tertiary",
             key=f"conv_contact_popover_{cid}",
-        ):
-            if unknown:
-                contact_editor(rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}")
+            on_change="rerun",
+        ) as contact_popover:
+            if not contact_popover.open:
+                pass
+            elif unknown:
+                contact_editor(
+                    rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}", on_save=_keep_open(cid)
+                )
             else:
                 contact_editor(rt, user, contact_id=detail["contact_id"], key=f"conv_contact_{cid}")
     transcript_export.render(rt, user, detail)  # admins and the assignee only

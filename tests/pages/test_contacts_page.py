@@ -232,12 +232,18 @@ def test_contact_form_in_a_conversation_saves_an_unknown_number(app_as, demo_db,
     cid = f.add_conversation(demo_db, contact_id=contact_id, sender_id=sender, owner_id=owner.id)
     at = app_as(username, "pages/conversation.py", {"id": cid})
     key = f"conv_contact_{cid}"
+    assert not at.text_input, "the form is drawn only once its popover is open"
+    at.session_state[f"conv_contact_popover_{cid}"] = True  # the agent opens "Save as contact"
+    at.run()
     assert at.text_input(key=f"{key}.name").value == ""
     assert at.text_input(key=f"{key}.phone").value == phone
     at.text_input(key=f"{key}.name").input("Saved From Chat")
     button(at, "Save contact").click()
     at.run()
     assert not at.error
+    # The popover, now "Edit contact", stays open on the saved form.
+    assert [s.value for s in at.success] == ["Contact saved."]
+    assert at.text_input(key=f"{key}.name").value == "Saved From Chat"
     assert demo_db.scalar("SELECT name FROM contacts WHERE id = ?", [contact_id]) == "Saved From Chat"
     assert demo_db.scalar("SELECT count(*) FROM contacts WHERE phone = ?", [phone]) == 1
 

@@ -209,7 +209,9 @@ def test_conversation_header_thread_and_contact_form(app_as, hostile):
     assert any(s.startswith("📎 " + HOSTILE_MD + ".pdf · application/pdf · ") for s in shown)  # the download label
     assert [text for kind, text in markdown_sinks(at) if kind == "image"] == [HOSTILE_MD + ".png"]  # its caption
     assert any(f"{HOSTILE_MD} · :red[⚠] :red[Failed — {HOSTILE_MD} (error 131026)]" in s for s in shown)
-    # The contact form edits the name as typed: a text field is literal.
+    # The contact form (drawn once its popover is open) edits the name as typed: a text field is literal.
+    at.session_state[f"conv_contact_popover_{hostile['conv']}"] = True
+    at.run()
     assert at.text_input(key=f"conv_contact_{hostile['conv']}.name").value == HOSTILE
 
 
