@@ -1,11 +1,19 @@
-"""Older messages load when the agent scrolls to the top of the thread.
+"""The thread's scrolling: it opens at its newest message, and older messages load at its top.
 
-A small component of our own sits above the first message shown. Once the
-thread has been at its newest message (where it opens), scrolling near its
-top or this line coming into view asks the server for more (an ``older``
-event), once per length of thread; when the longer thread is drawn it puts
-the message that was on top back where the agent was looking, so the
-thread does not jump. Plain text only (``textContent``).
+A small component of our own sits above the first message shown. It keeps
+the thread at its newest message while the agent is there: when the
+conversation opens, while its messages arrive and when a new one comes,
+the thread jumps to its end at once. Streamlit's own autoscroll of a
+chat container glides there over about 350 ms, after the messages were
+already drawn: most of what an agent waited for between the click on a row
+and the newest message in view (bench_desk), so the thread's container
+turns it off (``autoscroll=False``).
+
+Once the thread has been at its newest message, scrolling near its top or
+this line coming into view asks the server for more (an ``older`` event),
+once per length of thread; when the longer thread is drawn it puts the
+message that was on top back where the agent was looking, so the thread
+does not jump. Plain text only (``textContent``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,14 @@ from pages.session import guarded
 JS = """
 const STATE = "__parleyOlder";
 const ASK_ZONE = 200; // px from the top of the thread where scrolling up asks for older messages
+
+function threadArea(node) {
+  // The thread's scroll area, the keyed container this component is drawn in (from inside the
+  // component's shadow root, its host); it scrolls once its messages outgrow it.
+  const root = node.getRootNode();
+  const start = root && root.host ? root.host : node.parentElement;
+  return start ? start.closest(".st-key-thread_box") : null;
+}
 
 function scroller(node) {
   // The thread's scroll area: the nearest ancestor (across the shadow root) that scrolls.
@@ -45,7 +61,7 @@ export default function (component) {
   state.send = setTriggerValue;
   state.row.textContent = data.has_older ? "Loading older messages…" : data.first_text;
   state.row.classList.toggle("end", !data.has_older);
-  const area = scroller(state.row);
+  const area = threadArea(state.row) || scroller(state.row);
   // A longer thread was drawn: keep the message that was on top where it was.
   if (state.keep && area && data.shown > state.keep.shown) {
     area.scrollTop = area.scrollHeight - state.keep.fromBottom;
@@ -70,10 +86,23 @@ export default function (component) {
     area.scrollTop + area.clientHeight >= area.scrollHeight - 40 && area.scrollTop > ASK_ZONE + area.clientHeight;
   if (state.area !== area) {
     state.area = area;
+    // At its newest message while the agent is there: a conversation opens there, and it stays
+    // there as messages are drawn, images load and new messages come, until the agent scrolls up
+    // (and again once they scroll back down). Set before the frame is painted, so no glide.
+    state.stick = true;
+    const toEnd = () => {
+      if (state.stick && area.scrollTop + area.clientHeight < area.scrollHeight) area.scrollTop = area.scrollHeight;
+    };
+    new MutationObserver(toEnd).observe(area, { childList: true, subtree: true });
+    const grown = new ResizeObserver(toEnd);
+    grown.observe(area);
+    for (const child of area.children) grown.observe(child);
     area.addEventListener("scroll", () => {
+      state.stick = area.scrollTop + area.clientHeight >= area.scrollHeight - 40;
       if (atEnd()) state.armed = true;
       else if (area.scrollTop < ASK_ZONE) ask();
     });
+    toEnd();
   }
   if (atEnd()) state.armed = true;
   if (!data.has_older) return;

@@ -12,9 +12,9 @@ status is called and which messages may be retried is core's
 waits and until when (``pages.format.queued_text``).
 
 The thread is the page's one scroll area (``thread_box``, stretched to the
-window by ``pages.layout.screen_page``): it opens scrolled to its newest
-message (Streamlit's autoscroll of a fixed-height container of chat
-messages), and scrolling to its top loads the page of older messages
+window by ``pages.layout.screen_page``): it opens at its newest message,
+at once, and stays there while the agent is there (``pages.older_messages``
+does both: Streamlit's autoscroll glides instead), and scrolling to its top loads the page of older messages
 before (``pages.older_messages``), keeping the agent's place.
 """
 
@@ -264,9 +264,10 @@ def _more(limit_key: str) -> None:
 
 def draw(rt, user: User, thread: ConversationView, limit_key: str) -> None:
     notice = st.session_state.pop("thread_notice", None)
-    # A fixed height makes it a scroll area that Streamlit keeps at its newest message; the
-    # page's frame stretches it to the window (pages.layout.SCREEN_CSS).
-    box = st.container(height=560, border=True, key="thread_box")
+    # A fixed height makes it a scroll area, which the page's frame stretches to the window
+    # (pages.layout.SCREEN_CSS). Our component keeps it at the newest message
+    # (pages/older_messages.py): Streamlit's autoscroll would glide there after every open.
+    box = st.container(height=560, border=True, key="thread_box", autoscroll=False)
     with box:
         older_messages(
             f"older_{thread.conversation_id}",

@@ -63,12 +63,13 @@ def desk(tmp_path_factory, demo_template):
         for row in db.fetchall(
             "SELECT c.id FROM conversations c JOIN users u ON u.id = c.owner_id JOIN senders s ON s.id = c.sender_id "
             "JOIN contacts ct ON ct.id = c.contact_id WHERE u.username = 'maria' AND s.channel = 'sms' "
-            "AND NOT ct.opted_out AND c.status = 'open' AND ct.name IS NOT NULL ORDER BY c.id LIMIT 4"
+            "AND NOT ct.opted_out AND c.status = 'open' AND ct.name IS NOT NULL ORDER BY c.id LIMIT 5"
         )
     ]
     long_thread = conversations[0]
     total = db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ?", [long_thread]) + LONG_EXTRA
     add_messages(db, conversation_id=long_thread, count=LONG_EXTRA)
+    add_messages(db, conversation_id=conversations[4], count=40)  # scrolls; the agent writes in it
     add_template(db, name="Office hours", body=TEMPLATE_BODY, channel="sms")
     db.close()
     proc, base = start_parley(work)
@@ -80,6 +81,7 @@ def desk(tmp_path_factory, demo_template):
         "template": conversations[1],
         "draft": conversations[2],
         "queued": conversations[3],
+        "replying": conversations[4],
     }
     stop_parley(proc)
 
@@ -145,6 +147,88 @@ def test_a_long_thread_opens_at_its_newest_message_with_the_composer_on_screen(d
                 raise
     expect(thread.get_by_text("The conversation starts here.")).to_be_attached(timeout=WAIT_MS)
     assert within_window(page, send)
+    page.context.close()
+
+
+# Every frame once the newest message is drawn: is it inside the thread's visible area, where is the
+# thread scrolled ("top": not yet, "end", or "between"), and the thread's geometry.
+FRAME_LOG_JS = """
+window.__frames = [];
+const look = () => {
+  const area = document.querySelector('.st-key-thread_box');
+  const el = area && [...area.querySelectorAll('[data-testid=stText]')].find((n) => n.textContent === window.__newest);
+  if (el) {
+    const a = area.getBoundingClientRect(), r = el.getBoundingClientRect();
+    const at = area.scrollTop < 1 ? "top" : area.scrollTop + area.clientHeight >= area.scrollHeight - 1 ? "end" : "between";
+    window.__frames.push([r.top >= a.top - 1 && r.bottom <= a.bottom + 1, at, area.scrollHeight, area.clientHeight]);
+  }
+  if (window.__frames.length < 60) requestAnimationFrame(look);
+};
+requestAnimationFrame(look);
+"""
+
+
+@pytest.mark.parametrize("how", ["from the inbox", "by its address"])
+def test_the_thread_jumps_to_its_newest_message_and_stays_there(desk, browser, how):
+    """No glide down the thread (Streamlit's autoscroll took ~350 ms of every open, through every
+    position between): the thread is at its top only until our component is mounted (a page's
+    first load fetches it), then at its end.
+
+    A frame is looked at before its layout, so when the page around the thread changes (the
+    composer drawn below it shrinks it), a look can see the thread a few pixels short of its end
+    before the observer that puts it back runs, in that same frame, before it is painted. What
+    never happens is a glide: the thread short of its end in two looks in a row with nothing
+    changed in between."""
+    page = signed_in_page(browser, desk["base"], "maria", viewport=LAPTOP)
+    cid, newest = desk["long"], f"m{desk['long_total']}"
+    if how == "from the inbox":
+        page.goto(desk["base"] + "/inbox")
+        row = page.locator(f"[role=listbox] li.row a.main[href$='conversation?id={cid}']")
+        row.wait_for(timeout=WAIT_MS)
+        page.evaluate(f"window.__newest = {newest!r};" + FRAME_LOG_JS)
+        row.click()
+    else:
+        page.add_init_script(f"window.__newest = {newest!r};" + FRAME_LOG_JS)
+        page.goto(f"{desk['base']}/conversation?id={cid}")
+    page.wait_for_function("() => window.__frames && window.__frames.length >= 60", timeout=WAIT_MS)
+    frames = page.evaluate("window.__frames")
+    glide = [i for i in range(1, len(frames)) if frames[i][1] == "between" and frames[i][2:] == frames[i - 1][2:]]
+    assert not glide, f"the thread glided to its end: {frames}"
+    where = [f[1] for f in frames]
+    assert "top" not in where[where.index("end") :], where  # once at its end, it stays there
+    assert where.count("between") <= 3, where
+    assert frames[-1][:2] == [True, "end"], frames
+    page.context.close()
+
+
+def test_a_new_message_keeps_the_thread_at_its_end_unless_the_agent_scrolled_up(desk, browser):
+    page = signed_in_page(browser, desk["base"], "maria", viewport=LAPTOP)
+    cid = desk["replying"]
+    open_conversation(page, desk["base"], cid)
+    thread = page.locator(".st-key-thread_box")
+    at_end = "(a) => a.scrollTop + a.clientHeight >= a.scrollHeight - 1"
+    page.wait_for_function(f"() => ({at_end})(document.querySelector('.st-key-thread_box'))", timeout=WAIT_MS)
+
+    def send(text: str) -> None:
+        composer_box(page, cid).fill(text)
+        page.get_by_role("button", name="Send").click()
+        thread.get_by_text(text, exact=True).wait_for(timeout=WAIT_MS)
+        idle_thread = "() => !document.querySelector('[data-testid=stStatusWidget]')"
+        page.wait_for_function(idle_thread, timeout=WAIT_MS)
+
+    # At its end: the new message is drawn in view, the thread still at its end.
+    send("First new line")
+    assert thread.evaluate(at_end)
+    box, line = thread.bounding_box(), thread.get_by_text("First new line", exact=True).bounding_box()
+    assert box["y"] <= line["y"] and line["y"] + line["height"] <= box["y"] + box["height"] + 1, (box, line)
+
+    # Scrolled up to read: a new message does not pull the thread away from what the agent reads.
+    thread.evaluate("(a) => { a.scrollTop = a.scrollHeight - a.clientHeight - 600; }")
+    page.wait_for_timeout(300)
+    reading = thread.evaluate("(a) => a.scrollTop")
+    send("Second new line")
+    assert abs(thread.evaluate("(a) => a.scrollTop") - reading) <= 1
+    assert not thread.evaluate(at_end)
     page.context.close()
 
 

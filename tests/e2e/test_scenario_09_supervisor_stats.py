@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.scenario import PAGE_MS, choose, demo_ids, open_as, post_twilio_inbound, serve, sidebar_link
+from tests.e2e.scenario import PAGE_MS, choose, demo_ids, idle, open_as, post_twilio_inbound, serve, sidebar_link
 
 OMAR_PHONE = "+14158670996"
 CHARTS = {
@@ -92,8 +92,14 @@ def test_supervisor_reads_every_chart_filters_and_downloads(parley, browser, tmp
     expect(page.get_by_text(f"{today:%b %d, %Y} – {today:%b %d, %Y} (1 day, {ids['sam_tz']})")).to_be_visible(
         timeout=PAGE_MS
     )
+    # The caption of the new range can be on screen while the previous run's Download CSV button
+    # (the old range's file, greyed as stale) still waits for its replacement: a loaded run once
+    # clicked that one and got volume-<a month ago>-<today>.csv. Click the new run's button.
+    idle(page)
+    fresh = page.locator("[data-testid=stElementContainer]:has([data-testid=stDownloadButton])").first
+    expect(fresh).to_have_attribute("data-stale", "false", timeout=PAGE_MS)
     with page.expect_download(timeout=PAGE_MS) as download:
-        page.get_by_role("button", name="Download CSV").first.click()
+        fresh.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename == f"volume-{today}-{today}.csv"
     rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
     assert rows == [{"day": str(today), "conversations": "0", "messages_in": "3", "messages_out": "0"}], rows
