@@ -91,14 +91,18 @@ export default function (component) {
     // (and again once they scroll back down). Set before the frame is painted, so no glide.
     state.stick = true;
     const toEnd = () => {
-      if (state.stick && area.scrollTop + area.clientHeight < area.scrollHeight) area.scrollTop = area.scrollHeight;
+      if (!state.stick || area.scrollTop + area.clientHeight >= area.scrollHeight) return;
+      area.scrollTop = area.scrollHeight;
+      state.ours = area.scrollTop; // the scroll event of this jump is not the agent scrolling
     };
     new MutationObserver(toEnd).observe(area, { childList: true, subtree: true });
     const grown = new ResizeObserver(toEnd);
     grown.observe(area);
     for (const child of area.children) grown.observe(child);
     area.addEventListener("scroll", () => {
-      state.stick = area.scrollTop + area.clientHeight >= area.scrollHeight - 40;
+      // Our own jump's event comes a frame later, when the thread may have shrunk meanwhile (the
+      // composer's banners drawn below it): that is not the agent leaving the end.
+      if (area.scrollTop !== state.ours) state.stick = area.scrollTop + area.clientHeight >= area.scrollHeight - 40;
       if (atEnd()) state.armed = true;
       else if (area.scrollTop < ASK_ZONE) ask();
     });
