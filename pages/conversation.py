@@ -155,10 +155,9 @@ with facts:
     )
     if can_work:
         unknown = detail["contact_name"] is None
-        # One key whatever its label: saving an unknown number turns "Save as contact" into
-        # "Edit contact", and the popover stays the same one (its "Contact saved." in view).
         # The form is drawn only while the popover is open (opening it reruns the page): closed, it
         # cost every open of a conversation a contact read and nine elements, one a 400-zone list.
+        # Saving an unknown number turns "Save as contact" into "Edit contact" (``_keep_open``).
         with st.popover(
             "Save as contact" if unknown else "Edit contact",
             icon=":material/person_add:" if unknown else ":material/edit:",
@@ -166,13 +165,11 @@ with facts:
             key=f"conv_contact_popover_{cid}",
             on_change="rerun",
         ) as contact_popover:
-            if not contact_popover.open:
-                pass
-            elif unknown:
+            if contact_popover.open and unknown:
                 contact_editor(
                     rt, user, phone=detail["contact_phone"], key=f"conv_contact_{cid}", on_save=_keep_open(cid)
                 )
-            else:
+            elif contact_popover.open:
                 contact_editor(rt, user, contact_id=detail["contact_id"], key=f"conv_contact_{cid}")
     transcript_export.render(rt, user, detail)  # admins and the assignee only
 

@@ -12,10 +12,10 @@ status is called and which messages may be retried is core's
 waits and until when (``pages.format.queued_text``).
 
 The thread is the page's one scroll area (``thread_box``, stretched to the
-window by ``pages.layout.screen_page``): it opens at its newest message,
-at once, and stays there while the agent is there (``pages.older_messages``
-does both: Streamlit's autoscroll glides instead), and scrolling to its top loads the page of older messages
-before (``pages.older_messages``), keeping the agent's place.
+window by ``pages.layout.screen_page``): it opens at its newest message at
+once and stays there while the agent is there, and scrolling to its top
+loads the page of older messages before, keeping the agent's place (both
+``pages.older_messages``; Streamlit's autoscroll would glide instead).
 """
 
 from __future__ import annotations

@@ -201,6 +201,9 @@ def test_the_thread_jumps_to_its_newest_message_and_stays_there(desk, browser, h
     page.context.close()
 
 
+FRAMES_JS = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
 def test_a_new_message_keeps_the_thread_at_its_end_unless_the_agent_scrolled_up(desk, browser):
     page = signed_in_page(browser, desk["base"], "maria", viewport=LAPTOP)
     cid = desk["replying"]
@@ -233,12 +236,16 @@ def test_a_new_message_keeps_the_thread_at_its_end_unless_the_agent_scrolled_up(
             queueMicrotask(() => { area.style.maxHeight = (area.clientHeight - 120) + 'px'; void area.offsetHeight; });
         }"""
     )
-    page.wait_for_timeout(500)
-    assert thread.evaluate(at_end), thread.evaluate("(a) => [a.scrollTop, a.clientHeight, a.scrollHeight]")
+    try:
+        thread.evaluate(FRAMES_JS)  # two frames: the jump's scroll event and the resize have come
+        page.wait_for_function(f"() => ({at_end})(document.querySelector('.st-key-thread_box'))", timeout=5_000)
+    except Exception as exc:
+        geometry = thread.evaluate("(a) => [a.scrollTop, a.clientHeight, a.scrollHeight]")
+        raise AssertionError(f"the thread stayed short of its end: {geometry}") from exc
 
     # Scrolled up to read: a new message does not pull the thread away from what the agent reads.
     thread.evaluate("(a) => { a.scrollTop = a.scrollHeight - a.clientHeight - 600; }")
-    page.wait_for_timeout(300)
+    thread.evaluate(FRAMES_JS)  # the scroll event has come
     reading = thread.evaluate("(a) => a.scrollTop")
     send("Second new line")
     assert abs(thread.evaluate("(a) => a.scrollTop") - reading) <= 1
