@@ -269,8 +269,7 @@ def _render(rt, user: User, view: ConversationView) -> None:
             # ~125 elements, each sent and drawn on every run (and every click that opens the page).
             st.pills(
                 "Emoji",
-                EMOJI,
-                format_func=esc,
+                EMOJI,  # our own literals: plain emoji, nothing Markdown would read
                 key=f"emoji_{cid}",
                 label_visibility="collapsed",
                 on_change=guarded(_pick_emoji),
