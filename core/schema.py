@@ -12,7 +12,7 @@ E.164 ``VARCHAR``; ids come from one sequence per table.
 from __future__ import annotations
 
 from core import clock
-from core import reporting as _reporting  # noqa: F401  (registers the fact writer on every write path)
+from core import reporting_writer as _reporting_writer  # noqa: F401  (registers the fact writer on every write path)
 from core.db import Database, Transaction
 from core.errors import ParleyError
 from core.migrations import Migration, discovered
