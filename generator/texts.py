@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generator import content, phrases
+from generator import content, phrases, slot_values
 
 SLOT = re.compile(r"\{(day|time|kid|amount|n)\}")
 SLOT_KINDS = ("", "day", "time", "kid", "amount", "n")
@@ -112,11 +112,11 @@ class Composer:
                 self.cores.add(lang, f"{role}/slotted", [_split(t) for t in p[f"core_{side}"]])
             self.slots.add(lang, "", [""])
             for kind, values in (
-                ("day", phrases.DAYS[lang]),
-                ("time", phrases.TIMES[lang]),
-                ("kid", phrases.KIDS[lang] + _given_names(lang)),
-                ("amount", phrases.AMOUNTS),
-                ("n", phrases.NUMBERS),
+                ("day", slot_values.DAYS[lang]),
+                ("time", slot_values.TIMES[lang]),
+                ("kid", slot_values.KIDS[lang] + _given_names(lang)),
+                ("amount", slot_values.AMOUNTS),
+                ("n", slot_values.NUMBERS),
             ):
                 self.slots.add(lang, kind, values)
         self.cores.freeze()
