@@ -16,7 +16,7 @@ from core import phones, settings
 from core.compliance import hours
 from core.compliance.keywords import classify
 from core.provider_errors import describe
-from generator import content, texts
+from generator import content, population, texts
 
 DEMO_PASSWORD = "parley-demo"
 DEMO_AGENTS = [("maria", "María López"), ("james", "James Carter"), ("aiko", "Aiko Tanaka")]
@@ -66,10 +66,10 @@ class _Clock:
         self.quiet = hours.QuietHours(
             start=dt.time.fromisoformat(quiet["start"]), end=dt.time.fromisoformat(quiet["end"])
         )
-        self.zones = sorted({phones.phone_timezone(f"+1{ac}2345678") for ac in content.AREA_CODES})
+        self.zones = sorted({phones.phone_timezone(f"+1{ac}2345678") for ac in population.AREA_CODES})
         self._answers: dict[int, int] = {}
         self.zone_of_area = np.zeros(1000, np.int64)
-        for ac in content.AREA_CODES:
+        for ac in population.AREA_CODES:
             self.zone_of_area[ac] = self.zones.index(phones.phone_timezone(f"+1{ac}2345678"))
 
     def release(self, t: np.ndarray, zone: np.ndarray) -> np.ndarray:
@@ -97,13 +97,13 @@ class _Clock:
 
 
 def _people(rng: np.random.Generator, n: int, now_us: int) -> dict:
-    keys = list(content.CULTURES)
-    weights = np.array([content.CULTURES[k][0] for k in keys])
+    keys = list(population.CULTURES)
+    weights = np.array([population.CULTURES[k][0] for k in keys])
     culture = rng.choice(len(keys), n, p=weights / weights.sum())
     given_i, family_i = rng.integers(0, 1 << 20, (2, n))
     names, firsts, lang = np.empty(n, object), np.empty(n, object), np.zeros(n, np.int64)
     for ci, key in enumerate(keys):
-        _, langs, given, family, order = content.CULTURES[key]
+        _, langs, given, family, order = population.CULTURES[key]
         idx = np.flatnonzero(culture == ci)
         lang[idx] = rng.choice([content.LANGUAGES.index(lg) for lg, _ in langs], len(idx), p=[w for _, w in langs])
         g = np.array(given, object)[given_i[idx] % len(given)]
@@ -116,7 +116,7 @@ def _people(rng: np.random.Generator, n: int, now_us: int) -> dict:
     latin = np.isin(culture, [keys.index(k) for k in ("en", "es", "pt", "fr", "de")]) & named
     for i in np.flatnonzero(latin & (rng.random(n) < 0.2)):
         email[i] = phones.normalize_name(names[i]).replace("'", "").replace(" ", ".") + "@example.com"
-    for column, values, share in ((tags, content.TAGS, 0.1), (notes, content.NOTES, 0.03)):
+    for column, values, share in ((tags, population.TAGS, 0.1), (notes, population.NOTES, 0.03)):
         idx = np.flatnonzero(rng.random(n) < share)
         column[idx] = np.array(values, object)[rng.integers(0, len(values), len(idx))]
     return {
@@ -133,7 +133,7 @@ def _people(rng: np.random.Generator, n: int, now_us: int) -> dict:
 
 def _phone_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     """Valid US numbers as integers: fictional NPA-555-01XX first, then random exchanges for scale."""
-    base = 10_000_000_000 + np.array(content.AREA_CODES, np.int64) * 10_000_000
+    base = 10_000_000_000 + np.array(population.AREA_CODES, np.int64) * 10_000_000
     fictional = (base[:, None] + 5_550_000 + np.arange(100, 200)[None, :]).ravel()
     fictional = fictional[~np.isin(fictional, [int(SMS_SENDER[1:]), int(WHATSAPP_SENDER[1:])])]
     chosen = rng.choice(fictional, min(n, len(fictional)), replace=False)

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generator import content, phrases, slot_values
+from generator import content, phrases, population, slot_values
 
 SLOT = re.compile(r"\{(day|time|kid|amount|n)\}")
 SLOT_KINDS = ("", "day", "time", "kid", "amount", "n")
@@ -79,7 +79,7 @@ class _Sentences(_Pool):
 
 def _given_names(lang: str) -> list[str]:
     """Children's names for the ``{kid}`` slot: the given names of the cultures writing in ``lang``."""
-    return sorted({g for c in content.CULTURES.values() if c[1][0][0] == lang for g in c[2]})
+    return sorted({g for c in population.CULTURES.values() if c[1][0][0] == lang for g in c[2]})
 
 
 class Composer:

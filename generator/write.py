@@ -32,7 +32,7 @@ from core import clock, contact_search, reporting_backfill, settings
 from core.auth import hash_password
 from core.db import Database, Transaction
 from core.media_store import MediaStore
-from generator import content
+from generator import attachments, content
 from generator.plan import (  # noqa: F401  (DEMO_* are re-exported for generator.demo)
     DEMO_AGENTS,
     DEMO_PASSWORD,
@@ -119,7 +119,7 @@ def generate_workspace(
     if db.scalar("SELECT count(*) FROM workspace"):
         raise ValueError("This database already has a workspace; generate into an empty one.")
     say(0.0, "Storing sample files")
-    files = content.sample_files()
+    files = attachments.sample_files()
     for f in files:
         f["sha256"] = media.put(f["data"])
     password_hash = hash_password(DEMO_PASSWORD if demo_passwords else secrets.token_urlsafe(24))
