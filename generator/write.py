@@ -33,7 +33,8 @@ from core.auth import hash_password
 from core.db import Database, Transaction
 from core.media_store import MediaStore
 from generator import attachments, content
-from generator.plan import (  # noqa: F401  (DEMO_* are re-exported for generator.demo)
+from generator.plan import plan_workspace
+from generator.plan_shared import (  # noqa: F401  (DEMO_* are re-exported for generator.demo)
     DEMO_AGENTS,
     DEMO_PASSWORD,
     NAT,
@@ -43,7 +44,6 @@ from generator.plan import (  # noqa: F401  (DEMO_* are re-exported for generato
     TOLL_FREE_SENDER,
     WHATSAPP_SENDER,
     Plan,
-    plan_workspace,
 )
 
 Progress = Callable[[float, str], None]

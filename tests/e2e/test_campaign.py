@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import sign_in
 from tests.e2e.scenario import choose, idle, inbox_rows, post_twilio_inbound, type_choice
 
-FRONT_DESK = "+14155550100"  # the demo's SMS sender (generator/content.py SMS_SENDER)
+FRONT_DESK = "+14155550100"  # the demo's SMS sender (generator/plan_shared.py SMS_SENDER)
 TIMEOUT = 30_000  # a loaded 2-core machine: page runs, the dispatcher, the simulator's callbacks
 
 
