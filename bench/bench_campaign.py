@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_dispatch import CpuMeter, FakeTwilioProcess, Profile, start_dispatcher, statuses, wait_for
+from bench.dispatch_harness import CpuMeter, FakeTwilioProcess, Profile, start_dispatcher, statuses, wait_for
 from core import clock, events, schema, settings
 from core.actions import campaigns
 from core.actions.campaigns import CampaignDraft, _queue
