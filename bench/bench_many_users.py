@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 from bench import many_users as mu
+from bench.many_users_webhooks import resend_failed
+from bench.many_users_workspace import generate
 
 
 def line(label: str, samples: list[float]) -> str:
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="parley-many-users-"))
     agents = max(args.sessions, *(args.ramp or [0]))
     with FakeTwilio() as twilio:
-        ws = mu.generate(work, agents=agents, conversations=args.conversations)
+        ws = generate(work, agents=agents, conversations=args.conversations)
         server = mu.Server(work, ws.db_path, twilio)
         server.start()
         errors, acked, replies = [], set(), []
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line("idle: My Inbox (1 session)", idle.inbox))
             print(line("idle: Conversation (1 session)", idle.conversation))
             loaded, hooks = phase(server, ws, twilio, args.sessions, args.seconds, args.webhooks, args.think)
-            first = mu.resend_failed(server.base, twilio.auth_token, hooks, time.monotonic() + 300)
+            first = resend_failed(server.base, twilio.auth_token, hooks, time.monotonic() + 300)
             label = f"{args.sessions} sessions + {args.webhooks:g} webhooks/s"
             print(f"each session clicks, then reads for {args.think:g} s on average before the next click")
             print(line(f"loaded: My Inbox ({label})", loaded.inbox))
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             held = None
             for level in args.ramp:
                 ramp, ramp_hooks = phase(server, ws, twilio, level, args.seconds, args.webhooks, args.think)
-                mu.resend_failed(server.base, twilio.auth_token, ramp_hooks, time.monotonic() + 300)
+                resend_failed(server.base, twilio.auth_token, ramp_hooks, time.monotonic() + 300)
                 errors += [f"webhook refused: {sid}: {why}" for sid, why in ramp_hooks.refused]
                 errors += [f"webhook never acknowledged: {s}" for s, _, _ in ramp_hooks.failed]
                 acked |= set(ramp_hooks.acked)

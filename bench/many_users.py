@@ -5,9 +5,10 @@ Used by ``bench/bench_many_users.py`` (minutes, p95 idle vs loaded, sessions bef
 doubles), ``tests/e2e/test_many_users.py`` (the same load for 30 s, proving nothing is lost) and,
 for its server and webhook helpers, ``tests/e2e/test_crash_whole_burst.py``.
 
-The workspace is a generated one (``generate``: the benchmark generator's history, distinct texts
-and long-tailed threads, every agent owning open SMS conversations); ``prepare`` builds a tiny one
-with factories for tests that need a single conversation.
+The workspace is a generated one (``bench.many_users_workspace.generate``: the benchmark
+generator's history, distinct texts and long-tailed threads, every agent owning open SMS
+conversations); ``prepare`` there builds a tiny one with factories for tests that need a single
+conversation. The signed webhooks are posted by ``bench.many_users_webhooks``.
 
 A session is what a browser tab does, without the browser: it opens ``/_stcore/stream`` with
 the agent's session cookie, asks for a page run (``BackMsg.rerun_script``: My Inbox, then a
@@ -30,14 +31,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
+from bench.many_users_webhooks import Webhooks, post_webhooks
+from bench.many_users_workspace import SECRET, Workspace
+
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "many-users-secret"
 HEALTH_TOKEN = "many-users-health"  # /healthz details for this machine
 START_DEADLINE = 180  # seconds: Streamlit starting on a busy 2-core machine
 PAGE_DEADLINE = 300  # seconds for one page run before it counts as an error (25 at once on a loaded 2-core machine)
@@ -61,95 +63,6 @@ def load_average() -> float:
         return float(Path("/proc/loadavg").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return float("nan")
-
-
-# ---- the workspace ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Workspace:
-    db_path: Path
-    sender_phone: str
-    agents: list[tuple[str, str, list[int]]]  # (username, session cookie, conversation ids)
-    customers: list[str] = field(default_factory=list)  # numbers of the agents' customers (webhooks come from them too)
-
-
-def generate(work: Path, agents: int, conversations: int, per_agent: int = 40) -> Workspace:
-    """A generated workspace (``generator.write``: 90 days of history, distinct texts, long-tailed
-    threads) of ``conversations`` conversations and ``agents`` agents, its SMS sender on Twilio,
-    business hours always open, and a live session (cookie) per agent with up to ``per_agent`` of
-    their open SMS conversations with customers who have not opted out."""
-    from core import schema, sessions, settings
-    from core.db import Database
-    from core.media_store import MediaStore
-    from generator.write import generate_workspace
-    from tests import factories as f
-
-    db = Database(work / "parley.duckdb")
-    schema.migrate(db)
-    # One campaign per agent and month: a campaign's replies are its creator's, so every agent owns some.
-    generate_workspace(db, MediaStore(work / "media"), agents=agents, contacts=conversations,
-                       conversations=conversations, history_days=90, varied_texts=True, campaigns=3 * agents,
-                       demo=False, demo_passwords=False, workspace_name="Many users")  # fmt: skip
-    settings.ensure_defaults(db)
-    f.always_open(db)
-    db.write(
-        lambda tx: tx.execute("UPDATE senders SET provider = 'twilio', rate_per_second = 1000 WHERE channel = 'sms'")
-    )
-    phone = db.scalar("SELECT phone FROM senders WHERE channel = 'sms' ORDER BY id LIMIT 1")
-    rows = db.fetchall(
-        """SELECT u.id, u.username, list(c.id ORDER BY c.last_message_at DESC), list(ct.phone)
-           FROM users u JOIN conversations c ON c.owner_id = u.id JOIN contacts ct ON ct.id = c.contact_id
-           JOIN senders s ON s.id = c.sender_id
-           WHERE u.role = 'standard' AND u.active AND c.status = 'open' AND s.phone = ? AND s.channel = 'sms'
-             AND NOT ct.opted_out AND NOT ct.archived
-           GROUP BY ALL ORDER BY u.username""",
-        [phone],
-    )
-    people, customers = [], []
-    for user_id, username, convs, phones in rows:
-        cookie = sessions.start(db, user_id, SECRET.encode(), source="bench").cookie
-        people.append((username, cookie, convs[:per_agent]))
-        customers += phones[:per_agent]
-    db.checkpoint()
-    db.close()
-    if len(people) < agents:
-        raise RuntimeError(f"only {len(people)} of {agents} agents own an open SMS conversation; generate more")
-    return Workspace(work / "parley.duckdb", phone, people, customers)
-
-
-def prepare(work: Path, agents: int, conversations_each: int, twilio_token: str) -> Workspace:
-    """A workspace with ``agents`` agents owning ``conversations_each`` conversations each, a Twilio
-    sender, business hours always open, and a live session (cookie) per agent."""
-    from core import schema, sessions, settings
-    from core.actions.users import do_create_user, do_create_workspace
-    from core.db import Database
-    from tests import factories as f
-
-    db = Database(work / "parley.duckdb")
-    schema.migrate(db)
-    do_create_workspace(db, name="Many users", demo=False)
-    settings.ensure_defaults(db)
-    f.always_open(db)
-    admin = do_create_user(db, None, "ada", "Ada", "admin", "long-enough-pw")
-    sender = f.add_sender(db, provider="twilio", rate=1000)
-    people = []
-    rng = random.Random(7)
-    words = ["Tuesday", "cleaning", "invoice", "x-ray", "Friday", "parking", "insurance", "crown", "reschedule"]
-    for a in range(agents):
-        agent = do_create_user(db, admin, f"agent{a:02d}", f"Agent {a:02d}", "standard", "long-enough-pw")
-        convs = []
-        for c in range(conversations_each):
-            contact = f.add_contact(db, phone=f"+1415867{a:02d}{c:02d}", name=f"Customer {a}-{c}")
-            text = f"Hi, about my {rng.choice(words)} on {rng.choice(words)} ({a}-{c})"
-            convs.append(f.add_conversation(db, contact_id=contact, sender_id=sender, owner_id=agent.id,
-                                            inbound_body=text))  # fmt: skip
-        cookie = sessions.start(db, agent.id, SECRET.encode(), source="bench").cookie
-        people.append((agent.username, cookie, convs))
-    phone = db.scalar("SELECT phone FROM senders WHERE id = ?", [sender])
-    db.checkpoint()
-    db.close()
-    return Workspace(work / "parley.duckdb", phone, people)
 
 
 # ---- the server -----------------------------------------------------------------------------------------
@@ -371,119 +284,14 @@ def agent_loop(base: str, who: tuple[str, str, list[int]], until: float, results
         tab.close()
 
 
-@dataclass
-class Webhooks:
-    acked: dict[str, int] = field(default_factory=dict)  # MessageSid -> 2xx answers
-    failed: list[tuple[str, list, str]] = field(default_factory=list)  # (sid, form, why): no answer or 5xx/429
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (sid, why): a 4xx, which no provider sends again
-    retried: list[str] = field(default_factory=list)  # why each webhook sent again had failed
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-# MessageSids are unique in a process: a later phase's webhooks are new messages, not replays.
-_SIDS = itertools.count()
-_SIDS_LOCK = threading.Lock()
-
-
+# Reply numbers are unique in a process: two phases' sessions of one agent must not write the same text.
 _REPLIES = itertools.count(1)
-
-
-def next_sid() -> str:
-    with _SIDS_LOCK:
-        return f"SMmany{os.getpid():07d}{next(_SIDS):08d}"
+_REPLIES_LOCK = threading.Lock()
 
 
 def next_reply_number() -> int:
-    with _SIDS_LOCK:
+    with _REPLIES_LOCK:
         return next(_REPLIES)
-
-
-def post_one(conn, host: str, port: int, base: str, token: str, sid: str, params: list, hooks: Webhooks):
-    """Post one signed webhook; note it as acknowledged, as failed (to send again, as Twilio does after
-    a timeout or a 5xx/429) or as refused (a 4xx). Returns the connection to use next."""
-    from core.providers.twilio import compute_signature
-
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "X-Twilio-Signature": compute_signature(token, base + "/webhooks/twilio", params)}  # fmt: skip
-    status = None
-    try:
-        conn.request("POST", "/webhooks/twilio", body=urlencode(params), headers=headers)
-        response = conn.getresponse()
-        answer = response.read()
-        status = response.status
-        why = None if 200 <= status < 300 else f"HTTP {status}: {answer[:200]!r}"
-    except OSError as exc:  # a timeout: the answer may still come; the provider sends it again anyway
-        conn.close()
-        conn = http.client.HTTPConnection(host, port, timeout=30)
-        why = f"{type(exc).__name__}: {exc}"
-    with hooks.lock:
-        if why is None:
-            hooks.acked[sid] = hooks.acked.get(sid, 0) + 1
-        elif status is not None and 400 <= status < 500 and status not in (408, 429):
-            hooks.refused.append((sid, why))
-        else:
-            hooks.failed.append((sid, params, why))
-    return conn
-
-
-def resend_failed(base: str, token: str, hooks: Webhooks, deadline: float) -> list[str]:
-    """As a provider does: send each webhook that got no answer (or a 5xx/429) again until it gets a 2xx
-    or is refused. Returns why each first failed."""
-    host, port = base.split("://", 1)[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    reasons = [why for _, _, why in hooks.failed]
-    while hooks.failed and time.monotonic() < deadline:
-        with hooks.lock:
-            pending, hooks.failed = hooks.failed, []
-            hooks.retried += [why for _, _, why in pending]
-        for sid, params, _ in pending:
-            conn = post_one(conn, host, int(port), base, token, sid, params, hooks)
-        if hooks.failed:
-            time.sleep(1)  # a provider backs off between attempts
-    conn.close()
-    return reasons
-
-
-def inbound_form(i: int, sid: str, sender_phone: str, customers: list[str]) -> list[tuple[str, str]]:
-    """The ``i``-th inbound SMS: every third from one of the agents' customers, the rest from new numbers."""
-    if customers and i % 3 == 0:
-        sender = customers[(i // 3) % len(customers)]
-    else:
-        sender = f"+1646{200 + (i // 10_000) % 700:03d}{i % 10_000:04d}"  # valid NANP numbers Parley never saw
-    return [("MessageSid", sid), ("AccountSid", "AC1"), ("From", sender), ("To", sender_phone),
-            ("Body", f"Message {i} ({sid[-6:]}): is {['9', '10', '11'][i % 3]} am free?"), ("NumMedia", "0")]  # fmt: skip
-
-
-def post_webhooks(base: str, token: str, sender_phone: str, rate: float, until: float, hooks: Webhooks,
-                  clients: int = 8, customers: list[str] | None = None, start: float | None = None) -> None:  # fmt: skip
-    """Signed Twilio inbound webhooks at ``rate`` per second (new numbers and customers') from ``start``
-    (default: now) until ``until``: ``rate × (until − start)`` of them, however late the last ones go."""
-    host, port = base.split("://", 1)[1].split(":")
-    counter = iter(range(10**9))
-    counter_lock = threading.Lock()
-    start = time.monotonic() if start is None else start
-
-    def client(k: int) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        while True:
-            with counter_lock:
-                i = next(counter)
-            due = start + i / rate
-            now = time.monotonic()
-            if due >= until:
-                conn.close()
-                return
-            if due > now:
-                time.sleep(due - now)
-            sid = next_sid()
-            params = inbound_form(i, sid, sender_phone, customers or [])
-            conn = post_one(conn, host, int(port), base, token, sid, params, hooks)
-
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
 
 
 def run_sessions(base: str, ws: Workspace, sessions: int, seconds: float, results: Results, *, reply_every: int = 3,

@@ -17,6 +17,8 @@ import time
 import pytest
 
 from bench import many_users as mu
+from bench.many_users_webhooks import Webhooks, post_one, resend_failed
+from bench.many_users_workspace import prepare
 from core.db import Database
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -47,7 +49,7 @@ def burst(sender_phone: str) -> list[tuple[str, list]]:
     ]
 
 
-def post(server: mu.Server, token: str, items, hooks: mu.Webhooks, stop: threading.Event, clients: int = 6) -> None:
+def post(server: mu.Server, token: str, items, hooks: Webhooks, stop: threading.Event, clients: int = 6) -> None:
     queue = list(items)
     lock = threading.Lock()
 
@@ -58,7 +60,7 @@ def post(server: mu.Server, token: str, items, hooks: mu.Webhooks, stop: threadi
                 if not queue:
                     return
                 sid, params = queue.pop(0)
-            conn = mu.post_one(conn, "127.0.0.1", server.port, server.base, token, sid, params, hooks)
+            conn = post_one(conn, "127.0.0.1", server.port, server.base, token, sid, params, hooks)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -79,11 +81,11 @@ def applied(db_path) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def test_a_kill_mid_burst_then_the_whole_burst_again_gives_each_message_once(tmp_path, twilio):
-    ws = mu.prepare(tmp_path, agents=1, conversations_each=1, twilio_token=twilio.auth_token)
+    ws = prepare(tmp_path, agents=1, conversations_each=1, twilio_token=twilio.auth_token)
     items = burst(ws.sender_phone)
     server = mu.Server(tmp_path, ws.db_path, twilio)
     server.start()
-    before_kill = mu.Webhooks()
+    before_kill = Webhooks()
     stop = threading.Event()
     poster = threading.Thread(target=post, args=(server, twilio.auth_token, items, before_kill, stop))
     poster.start()
@@ -115,9 +117,9 @@ def test_a_kill_mid_burst_then_the_whole_burst_again_gives_each_message_once(tmp
         db.close()
     server.start()
     try:
-        replay = mu.Webhooks()
+        replay = Webhooks()
         post(server, twilio.auth_token, items, replay, threading.Event())  # the whole burst, again
-        mu.resend_failed(server.base, twilio.auth_token, replay, time.monotonic() + SETTLE)
+        resend_failed(server.base, twilio.auth_token, replay, time.monotonic() + SETTLE)
         assert set(replay.acked) == {sid for sid, _ in items}
         assert server.wait_applied(backlog, time.monotonic() + SETTLE)
     finally:

@@ -22,6 +22,8 @@ import time
 import pytest
 
 from bench import many_users as mu
+from bench.many_users_webhooks import resend_failed
+from bench.many_users_workspace import generate
 from tests.fakes.twilio_server import FakeTwilio
 
 SESSIONS = 25
@@ -39,7 +41,7 @@ def twilio():
 
 def test_twenty_five_agents_and_200_webhooks_a_second_lose_nothing(tmp_path, twilio):
     started = time.monotonic()
-    ws = mu.generate(tmp_path, agents=SESSIONS, conversations=CONVERSATIONS, per_agent=10)
+    ws = generate(tmp_path, agents=SESSIONS, conversations=CONVERSATIONS, per_agent=10)
     assert len(ws.agents) == SESSIONS and all(convs for _, _, convs in ws.agents)
     server = mu.Server(tmp_path, ws.db_path, twilio)
     server.start()
@@ -51,7 +53,7 @@ def test_twenty_five_agents_and_200_webhooks_a_second_lose_nothing(tmp_path, twi
             twilio_token=twilio.auth_token, webhook_rate=WEBHOOKS_PER_SECOND,
         )  # fmt: skip
         load_seconds = time.monotonic() - load_started
-        first_failures = mu.resend_failed(server.base, twilio.auth_token, hooks, time.monotonic() + SETTLE)
+        first_failures = resend_failed(server.base, twilio.auth_token, hooks, time.monotonic() + SETTLE)
         replies = {text for _, text in results.replies}
         all_sent = mu.wait_sent(twilio, replies, time.monotonic() + SETTLE)
         # Acknowledged means stored: the applier makes each stored webhook a message in the background.
