@@ -26,8 +26,8 @@ from typing import Any
 
 from core import clock, labels, media_rules, permissions, queries, settings, threads
 from core import templates as templates_rules
+from core.actions import composing, messaging
 from core.actions import conversations as conv_actions
-from core.actions import messaging
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
@@ -257,7 +257,7 @@ def permissions_for(viewer: User, detail: dict[str, Any]) -> Permissions:
     is_owner = detail["owner_id"] == viewer.id
     return Permissions(
         is_owner=is_owner,
-        can_work=messaging.write_refusal(viewer, detail) is None,
+        can_work=composing.write_refusal(viewer, detail) is None,
         can_mark_unread=is_owner,
         back_to=back_to(viewer, detail["owner_id"]),
     )
@@ -273,11 +273,11 @@ def back_to(viewer: User, owner_id: int | None) -> str:
 def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Composer:
     channel = detail["channel"]
     window = wa_window.window_state(detail["last_inbound_at"], now) if channel == "whatsapp" else None
-    blocked, templates_only = messaging._blocked_reason(detail, window)
+    blocked, templates_only = composing._blocked_reason(detail, window)
     business, quiet = detail["hours"]
-    release_at, release_reason = messaging.release_time_within(detail, now, business, quiet)
+    release_at, release_reason = composing.release_time_within(detail, now, business, quiet)
     release_at = release_at if release_reason else None
-    refusal = messaging.write_refusal(viewer, detail)
+    refusal = composing.write_refusal(viewer, detail)
     templates = sorted(
         (dict(t) for t in detail.get("templates") or [] if t["channel"] in (None, channel)),
         key=lambda t: (not t["registered"], t["name"].lower(), t["language"] or ""),
@@ -287,7 +287,7 @@ def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Comp
     release_notice = window_warning = hours_notice = None
     if release_at is not None and not blocked:
         when = hours_rules.format_local(release_at, viewer.timezone, now)
-        if messaging.QUEUED_REASONS.get(release_reason) == "business_hours":
+        if composing.QUEUED_REASONS.get(release_reason) == "business_hours":
             # The hours line below is in the workspace's zone; when the viewer's differs, this line
             # names theirs, so "until 4:00 AM" beside "opens 9:00 AM" reads as one moment, not two.
             hours_notice = hours_rules.describe_hours(now, business)
@@ -314,7 +314,7 @@ def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Comp
         window_warning=window_warning,
         hours_notice=hours_notice,
         reopen_notice=REOPEN_NOTICE if refusal is None and detail["status"] == "closed" else None,
-        sender_warning=messaging.sender_warning(detail) if viewer.is_admin else None,
+        sender_warning=composing.sender_warning(detail) if viewer.is_admin else None,
         templates=templates,
         upload=upload_limits(channel),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import clock, permissions, queries
+from core.actions.composing import write_refusal
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import PermissionDenied, ValidationError
@@ -27,8 +28,6 @@ def get_draft(db: Database, viewer: User, conversation_id: Any) -> str:
 
 
 def check_save_draft(db: Database, actor: User, conversation_id: Any, body: str) -> int:
-    from core.actions.messaging import write_refusal  # (messaging clears drafts when it sends)
-
     detail = queries.conversation_detail(db, actor, conversation_id)  # refuses what the actor may not see
     refusal = write_refusal(actor, detail)  # the same rule as sending
     if refusal:

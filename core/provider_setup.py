@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import audit, clock, events, permissions, phones
-from core.actions.messaging import touch_conversation
+from core.actions.outbound import touch_conversation
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import NotFound, ParleyError, SendingBlocked, ValidationError

@@ -29,7 +29,7 @@ import functools
 import streamlit as st
 
 from core import drafts
-from core.actions import messaging
+from core.actions import composing
 from core.auth import User
 from core.errors import ParleyError
 from pages.session import guarded
@@ -167,7 +167,7 @@ def choose_template(rt, user: User, cid: int) -> None:
     st.session_state[template_key(cid)] = None  # an action: the picker is ready for the next one
     st.session_state.pop(pending_key(cid), None)
     try:
-        rendered = messaging.render_template(rt.db, template_id, cid, viewer=user)
+        rendered = composing.render_template(rt.db, template_id, cid, viewer=user)
     except ParleyError as exc:
         st.session_state[notice_key(cid)] = ("error", str(exc))
         return
@@ -252,7 +252,7 @@ def fill_values(rt, user: User, cid: int) -> None:
         return
     template_id, before = chosen
     try:
-        rendered = messaging.render_template(rt.db, template_id, cid, user, typed_values(cid))
+        rendered = composing.render_template(rt.db, template_id, cid, user, typed_values(cid))
     except ParleyError as exc:
         st.session_state[notice_key(cid)] = ("error", str(exc))
         return

@@ -16,7 +16,7 @@ import emoji
 import streamlit as st
 
 from core import encoding
-from core.actions import messaging
+from core.actions import composing, messaging
 from core.auth import User
 from core.conversation_view import ConversationView, check_files, missing_variables
 from core.errors import ParleyError
@@ -226,7 +226,7 @@ def _render(rt, user: User, view: ConversationView) -> None:
     if template is not None:
         # Variables the contact has no value for are typed here; core fills the text with them.
         try:
-            unknown = messaging.render_template(rt.db, template["id"], cid, user).missing
+            unknown = composing.render_template(rt.db, template["id"], cid, user).missing
         except ParleyError:
             unknown = []
         for name in unknown:

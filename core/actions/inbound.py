@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from core import clock, events, settings
-from core.actions.messaging import touch_conversation
+from core.actions.outbound import touch_conversation
 from core.compliance import keywords
 from core.db import Transaction
 from core.providers.base import InboundEvent, StatusEvent, status_moves_forward

@@ -1,27 +1,29 @@
-"""Composing and sending (rules 2, 3, 5): what the composer may offer, and
-the one transaction that records a message with its outbox row.
+"""Sending (rules 2, 3, 5): the checks before a send, the one transaction that records a message
+with its outbox row, and retrying a message that did not go.
 
 A send never talks to a provider: it stores the message as *queued* (with
 the time it will be released when business or quiet hours say so) and an
 outbox row; the dispatcher does the rest. A send that a rule forbids
 (opted-out contact, closed WhatsApp window, disabled sender) is recorded as
 *not sent* with the reason and never reaches a provider.
+
+What the composer may offer (who may write, what blocks a send, when it waits, the templates)
+is in ``core.actions.composing``; the rows a message writes are in ``core.actions.outbound``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import emoji
 
-from core import clock, drafts, events, labels, media_rules, permissions, phones, queries, senders, settings, templates
+from core import clock, events, labels, media_rules, permissions, templates
+from core.actions.composing import QUEUED_REASONS, _blocked_reason, _detail, _values, release_time, write_refusal
+from core.actions.outbound import reopen_answered, write_outbound
 from core.auth import User
-from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -40,20 +42,6 @@ class Attachment:
 
 
 @dataclass
-class ComposerState:
-    conversation_id: int
-    channel: str
-    can_write: bool
-    blocked_reason: str | None
-    templates_only: bool
-    window: Any  # core.compliance.window.WindowState | None
-    release_at: dt.datetime | None
-    release_reason: str | None
-    sender_warning: str | None
-    write_refusal: str | None = None  # why this viewer cannot write here at all
-
-
-@dataclass
 class SendPlan:
     conversation: dict[str, Any]
     body: str
@@ -64,132 +52,6 @@ class SendPlan:
     release_at: dt.datetime | None = None
     error_reason: str | None = None
     queued_reason: str | None = None  # QUEUED_REASONS: why it waits until release_at
-
-
-# Why a message written now waits (``messages.queued_reason``), from ``release_time``'s words.
-QUEUED_REASONS = {"outside business hours": "business_hours", "the recipient's quiet hours": "quiet_hours"}
-
-# ---- what the composer offers --------------------------------------------------------------
-
-
-def write_refusal(viewer: User, detail: dict[str, Any]) -> str | None:
-    """Why this viewer may not send in this conversation at all (None = may)."""
-    if not viewer.can_send:
-        return "Supervisors can read conversations but cannot send messages."
-    if not viewer.is_admin and detail["owner_id"] != viewer.id:
-        return f"This conversation belongs to {detail['owner_name']}; only they or an admin can reply."
-    return None
-
-
-def recipient_timezone(detail: dict[str, Any]) -> str | None:
-    return detail.get("contact_timezone") or phones.phone_timezone(detail["contact_phone"])
-
-
-def release_time(db: Database, detail: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, str | None]:
-    """When a message written now may go, and why it waits (None = now)."""
-    return release_time_within(detail, now, settings.business_hours(db), settings.quiet_hours(db))
-
-
-def release_time_within(
-    detail: dict[str, Any], now: dt.datetime, business: hours_rules.BusinessHours, quiet: hours_rules.QuietHours
-) -> tuple[dt.datetime, str | None]:
-    """``release_time`` with the workspace's hours already read."""
-    when = hours_rules.next_send_time(now, business, recipient_timezone(detail), quiet)
-    if when <= now:
-        return now, None
-    if not hours_rules.is_open(now, business, None, None):
-        return when, "outside business hours"
-    return when, "the recipient's quiet hours"
-
-
-def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bool]:
-    """(reason free text cannot go now, whether only registered templates can)."""
-    who = labels.contact_label(detail["contact_name"], detail["contact_phone"])
-    if detail["opted_out"]:
-        return (f"{who} has opted out (replied STOP): nothing can be sent until they reply START.", False)
-    if not detail["sender_enabled"]:
-        return (f"The sender {detail['sender_label']} is disabled; an admin can enable it.", False)
-    if detail.get("sender_send_blocked"):
-        return (
-            f"The sender {detail['sender_label']} cannot send until its US carrier registration is complete "
-            "(the workspace does not send from unregistered numbers).",
-            False,
-        )
-    if window is not None and not window.open:
-        return (
-            "The WhatsApp customer care window is closed (24 hours after the customer's last "
-            "message): only registered templates can be sent.",
-            True,
-        )
-    return None, False
-
-
-def _detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, Any]:
-    detail = queries.conversation_detail(db, viewer, conversation_id)
-    detail["sender_send_blocked"] = senders.block_reason(db, detail["sender_id"])
-    return detail
-
-
-def composer_state(db: Database, viewer: User, conversation_id: Any) -> ComposerState:
-    detail = _detail(db, viewer, conversation_id)
-    now = clock.utcnow()
-    window = wa_window.window_state(detail["last_inbound_at"], now) if detail["channel"] == "whatsapp" else None
-    blocked, templates_only = _blocked_reason(detail, window)
-    release_at, release_reason = release_time(db, detail, now)
-    refusal = write_refusal(viewer, detail)
-    return ComposerState(
-        conversation_id=detail["conversation_id"],
-        channel=detail["channel"],
-        can_write=refusal is None,
-        blocked_reason=blocked,
-        templates_only=templates_only,
-        window=window,
-        release_at=release_at if release_reason else None,
-        release_reason=release_reason,
-        sender_warning=sender_warning(detail) if viewer.is_admin else None,
-        write_refusal=refusal,
-    )
-
-
-def sender_warning(sender: dict[str, Any]) -> str | None:
-    """Rule 10: an unregistered US sender is flagged to admins wherever it matters."""
-    return senders.registration_warning(sender)
-
-
-# ---- templates (the store and its rules: core.templates) ---------------------------------
-
-
-def list_templates(
-    db: Database, viewer: User, conversation_id: Any, search: str | None = None, *, templates_only: bool = False
-) -> list[templates.Template]:
-    """The composer's picker: Conversation templates for this conversation's channel (only approved
-    registered ones when the WhatsApp window is closed)."""
-    detail = queries.conversation_detail(db, viewer, conversation_id)
-    return templates.composer_templates(db, detail["channel"], templates_only=templates_only, search=search)
-
-
-def template_values(detail: dict[str, Any]) -> dict[str, str]:
-    """What the conversation's contact fills in by itself."""
-    return templates.contact_values(detail.get("contact_name"), detail.get("contact_phone"), detail.get("sender_label"))
-
-
-def render_template(
-    db: Database,
-    template_id: Any,
-    conversation_id: Any,
-    viewer: User,
-    values: dict[str, Any] | None = None,
-) -> templates.Rendered:
-    """The template's text for this conversation: the contact's fields, then ``values`` typed in."""
-    template = templates.get_template(db, template_id)
-    detail = queries.conversation_detail(db, viewer, conversation_id)
-    return templates.render(template, _values(detail, values))
-
-
-def _values(detail: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, str]:
-    values = template_values(detail)
-    values.update({str(k): str(v).strip() for k, v in (typed or {}).items() if v is not None and str(v).strip()})
-    return values
 
 
 # ---- sending ---------------------------------------------------------------------------
@@ -369,113 +231,8 @@ def _recheck_and_write_outbound(tx: Transaction, plan: SendPlan, viewer: User, s
     return message_id
 
 
-def reopen_answered(tx: Transaction, conversation_id: int, actor_id: int, owner_id: int | None) -> None:
-    """An agent who writes in a closed conversation is working it again: it reopens in the same
-    write as the message, as *Reopen* would (the composer says so before: "sending reopens it")."""
-    reopened = tx.fetchall(
-        "UPDATE conversations SET status = 'open', closed_at = NULL WHERE id = ? AND status = 'closed' RETURNING id",
-        [conversation_id],
-    )
-    if reopened:
-        tx.publish(events.CONVERSATION_REOPENED, conversation_id=conversation_id, actor_id=actor_id, owner_id=owner_id)
-
-
 def _registered(tx: Transaction, template_id: int) -> bool:
     return bool(tx.scalar("SELECT registered FROM templates WHERE id = ?", [template_id]))
-
-
-def write_outbound(tx: Transaction, plan: SendPlan, author_id: int | None, stored_media: list[tuple]) -> int:
-    detail = plan.conversation
-    now = clock.utcnow()
-    message_id = tx.next_id("seq_messages")
-    tx.execute(
-        """INSERT INTO messages (id, conversation_id, contact_id, sender_id, direction, author_id, body, status,
-               error_reason, created_at, status_at, has_media, release_at, template_id, template_values,
-               queued_reason)
-           VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            message_id,
-            detail["conversation_id"],
-            detail["contact_id"],
-            detail["sender_id"],
-            author_id,
-            plan.body,
-            plan.status,
-            plan.error_reason,
-            now,
-            now,
-            bool(stored_media),
-            plan.release_at if plan.release_at and plan.release_at > now else None,
-            plan.template_id,
-            json.dumps(plan.template_values, ensure_ascii=False) if plan.template_values else None,
-            plan.queued_reason if plan.release_at and plan.release_at > now else None,
-        ],
-    )
-    if author_id is not None:
-        drafts.clear_draft(tx, author_id, detail["conversation_id"])  # the draft became this message
-    for sha, content_type, filename, size in stored_media:
-        tx.execute(
-            "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [message_id, sha, content_type, filename, size, secrets.token_urlsafe(24), now],
-        )
-    if plan.status == QUEUED:
-        tx.execute(
-            "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
-            [message_id, detail["sender_id"], max(plan.release_at or now, now), now],
-        )
-    preview = plan.body or (f"📎 {stored_media[0][2]}" if stored_media else "")
-    touch_conversation(tx, detail["conversation_id"], now, preview, "out", message_id)
-    tx.publish(
-        events.MESSAGE_QUEUED if plan.status == QUEUED else events.MESSAGE_NOT_SENT,
-        conversation_id=detail["conversation_id"],
-        message_id=message_id,
-        user_id=detail["owner_id"],
-        author_id=author_id,
-        channel=detail["channel"],
-        sender_id=detail["sender_id"],
-        reason=plan.error_reason,
-    )
-    return message_id
-
-
-def touch_conversation(
-    tx: Transaction,
-    conversation_id: int,
-    at: dt.datetime,
-    preview: str,
-    direction: str,
-    message_id: int | None = None,
-) -> None:
-    """Keep the inbox summary columns current (the inbox never aggregates messages): the latest
-    message, and for an outgoing one its id (``last_out_id``, whose status the lists show); and
-    raise the conversation's version for live pages in the same statement (``core.versions``)."""
-    preview = " ".join((preview or "").split())[:120]
-    inbound = direction == "in"
-    tx.execute(
-        """UPDATE conversations SET last_message_at = greatest(last_message_at, ?), last_message_preview = ?,
-               last_message_direction = ?, message_count = message_count + 1,
-               last_inbound_at = CASE WHEN ? THEN greatest(coalesce(last_inbound_at, ?), ?) ELSE last_inbound_at END,
-               status = CASE WHEN ? THEN 'open' ELSE status END,
-               closed_at = CASE WHEN ? THEN NULL ELSE closed_at END,
-               last_out_id = CASE WHEN ? THEN greatest(coalesce(last_out_id, 0), ?) ELSE last_out_id END,
-               version = version + 1
-           WHERE id = ?""",
-        [
-            at,
-            preview,
-            direction,
-            inbound,
-            at,
-            at,
-            inbound,
-            inbound,
-            not inbound and message_id is not None,
-            message_id,
-            conversation_id,
-        ],
-    )
-    tx.versioned.add(conversation_id)
 
 
 def do_retry(db: Database, viewer: User, message_id: Any) -> int:

@@ -4,7 +4,7 @@ The inbox lists show the delivery status of each row's latest outgoing
 message (✓ / ✓✓ / ⚠ / 🕓). Finding it by aggregating a page's conversations'
 messages read every message of a long thread (21 ms of CPU for a page at 1M
 conversations); with the id kept beside the other summary columns, a page
-reads fifty messages by key. ``messaging.touch_conversation`` keeps it where
+reads fifty messages by key. ``outbound.touch_conversation`` keeps it where
 a message is recorded, and a conversation that starts with a reply takes the
 campaign messages it gathers (``actions.inbound``); here it is filled for the
 conversations a database already has.

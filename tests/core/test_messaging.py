@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from core import clock
-from core.actions import messaging
+from core.actions import composing, messaging
 from core.actions.messaging import Attachment
 from core.errors import PermissionDenied, ValidationError
 from tests import factories as f
@@ -57,7 +57,7 @@ def test_admin_may_reply_in_anyones_conversation_but_agents_and_supervisors_may_
 
 def test_opted_out_contact_gets_a_not_sent_record_and_no_outbox_row(db, ws):
     db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["contact"]]))
-    state = messaging.composer_state(db, ws["maria"], ws["c_sms"])
+    state = composing.composer_state(db, ws["maria"], ws["c_sms"])
     assert "opted out" in state.blocked_reason
     mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "Are you there?")
     m = message(db, mid)
@@ -67,7 +67,7 @@ def test_opted_out_contact_gets_a_not_sent_record_and_no_outbox_row(db, ws):
 
 def test_disabled_sender_blocks_with_reason(db, ws):
     db.write(lambda tx: tx.execute("UPDATE senders SET enabled = FALSE WHERE id = ?", [ws["sms"]]))
-    assert "disabled" in messaging.composer_state(db, ws["maria"], ws["c_sms"]).blocked_reason
+    assert "disabled" in composing.composer_state(db, ws["maria"], ws["c_sms"]).blocked_reason
     assert message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "x"))["status"] == "not_sent"
 
 
@@ -77,7 +77,7 @@ def test_disabled_sender_blocks_with_reason(db, ws):
 def test_whatsapp_window_at_23h59_and_24h01(db, ws, age, is_open):
     last_in = db.scalar("SELECT last_inbound_at FROM conversations WHERE id = ?", [ws["c_wa"]])
     clock.freeze(last_in + age)
-    state = messaging.composer_state(db, ws["maria"], ws["c_wa"])
+    state = composing.composer_state(db, ws["maria"], ws["c_wa"])
     assert state.window.open is is_open
     assert state.templates_only is (not is_open)
     mid = messaging.do_send(db, ws["maria"], ws["c_wa"], "Free text")
@@ -109,7 +109,7 @@ def test_template_with_a_missing_variable_is_refused_with_a_sentence(db, ws):
         messaging.do_send(db, ws["maria"], conv, None, template_id=tid)
     with pytest.raises(ValidationError, match="unfilled variable"):
         messaging.do_send(db, ws["maria"], conv, "Hi {{first_name}}!")
-    assert messaging.render_template(db, tid, ws["c_sms"], ws["maria"]).text == "Hi Zoë!"
+    assert composing.render_template(db, tid, ws["c_sms"], ws["maria"]).text == "Hi Zoë!"
 
 
 def test_outside_business_hours_the_message_waits_with_its_release_time(db, ws):
@@ -128,7 +128,7 @@ def test_outside_business_hours_the_message_waits_with_its_release_time(db, ws):
     )
     db.write(lambda tx: settings.put(tx, "quiet_hours", {"start": "08:00", "end": "21:00"}))
     clock.freeze(dt.datetime(2026, 11, 27, 23, 30))  # Friday 18:30 in New York
-    state = messaging.composer_state(db, ws["maria"], ws["c_sms"])
+    state = composing.composer_state(db, ws["maria"], ws["c_sms"])
     assert state.release_reason == "outside business hours"
     mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "See you Monday")
     m = message(db, mid)
@@ -214,8 +214,8 @@ def test_retry_requeues_an_interrupted_message(db, ws):
 
 def test_unregistered_us_sender_warns_admins_only(db, ws):
     db.write(lambda tx: tx.execute("UPDATE senders SET registration_status = 'unregistered' WHERE id = ?", [ws["sms"]]))
-    assert "10DLC" in messaging.composer_state(db, ws["admin"], ws["c_sms"]).sender_warning
-    assert messaging.composer_state(db, ws["maria"], ws["c_sms"]).sender_warning is None
+    assert "10DLC" in composing.composer_state(db, ws["admin"], ws["c_sms"]).sender_warning
+    assert composing.composer_state(db, ws["maria"], ws["c_sms"]).sender_warning is None
 
 
 def test_a_queued_message_records_why_it_waits_and_a_sent_one_does_not(db, ws):

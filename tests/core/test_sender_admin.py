@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core import events, senders
-from core.actions import messaging
+from core.actions import composing, messaging
 from core.actions.senders import SenderForm, do_create_sender, do_set_unregistered_rule, do_update_sender
 from core.conversation_view import conversation_view
 from core.delivery import Dispatcher
@@ -108,14 +108,14 @@ def test_the_workspace_rule_blocks_unregistered_senders_everywhere(db, ws):
     sid = do_create_sender(db, ws["admin"], form(label="Front desk"))  # 10DLC not started
     conv = f.add_conversation(db, contact_id=f.add_contact(db, name="Ana"), sender_id=sid, owner_id=ws["maria"].id)
     queued = messaging.do_send(db, ws["maria"], conv, "Queued before the rule changed")
-    state = messaging.composer_state(db, ws["admin"], conv)
+    state = composing.composer_state(db, ws["admin"], conv)
     assert (
         state.blocked_reason is None
         and "has no completed 10DLC brand and campaign registration" in state.sender_warning
     )
 
     do_set_unregistered_rule(db, ws["admin"], "block")
-    state = messaging.composer_state(db, ws["maria"], conv)
+    state = composing.composer_state(db, ws["maria"], conv)
     assert state.blocked_reason.startswith("The sender Front desk cannot send until its US carrier registration")
     page = conversation_view(db, ws["maria"], conv).composer  # what the Conversation page lays out
     assert page.blocked_reason == state.blocked_reason and page.hard_block
@@ -139,7 +139,7 @@ def test_the_workspace_rule_blocks_unregistered_senders_everywhere(db, ws):
     do_update_sender(
         db, ws["admin"], sid, form(label="Front desk", brand_status="approved", campaign_status="approved")
     )
-    assert messaging.composer_state(db, ws["maria"], conv).blocked_reason is None
+    assert composing.composer_state(db, ws["maria"], conv).blocked_reason is None
 
     class Accepting:
         def send(self, msg):
