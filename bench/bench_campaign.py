@@ -34,7 +34,7 @@ import numpy as np
 
 from bench.dispatch_harness import CpuMeter, FakeTwilioProcess, Profile, start_dispatcher, statuses, wait_for
 from core import clock, events, schema, settings
-from core.actions import campaigns
+from core.actions import campaigns, queued_campaigns
 from core.actions.campaigns import CampaignDraft, _queue
 from core.actions.users import do_create_user
 from core.campaigns.audience import AudienceSpec, VariableSource
@@ -186,7 +186,7 @@ def main() -> int:
                 flush=True,
             )
             if run < args.runs:  # only the last one is drained
-                campaigns.do_cancel(db, actor, cid)
+                queued_campaigns.do_cancel(db, actor, cid)
             db.checkpoint()
             db.close()
         median = statistics.median(sends)

@@ -5,7 +5,7 @@ a sender, a Campaign template, an audience (a tag, a CSV of numbers, or
 everyone), where each variable comes from, and when; *Preview* shows who
 gets it, everyone left out and why, segments, cost units and the first time
 it can go; *Send* queues it. Every rule is ``core``'s
-(``core.actions.campaigns``, ``core.campaigns``).
+(``core.actions.campaigns``, ``core.actions.queued_campaigns``, ``core.campaigns``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import streamlit as st
 
 from core import clock, senders, templates
 from core.actions import campaigns as campaign_actions
+from core.actions import queued_campaigns
 from core.actions.campaigns import CampaignDraft
 from core.campaigns import audience as audiences
 from core.campaigns.audience import AudienceSpec, VariableSource
@@ -76,7 +77,7 @@ def _on_pick(ids: list[int]) -> None:
 @st.fragment(run_every=LIVE_SECONDS)
 def render_list() -> None:
     try:
-        rows = campaign_actions.list_campaigns(rt.db, user)
+        rows = queued_campaigns.list_campaigns(rt.db, user)
     except ParleyError as exc:
         refusal(exc)
         return
@@ -128,7 +129,7 @@ def render_detail(raw_id: str) -> None:
 @st.fragment(run_every=LIVE_SECONDS)
 def live_detail(raw_id: str) -> None:
     try:
-        c = campaign_actions.campaign_detail(rt.db, user, raw_id)
+        c = queued_campaigns.campaign_detail(rt.db, user, raw_id)
     except ParleyError as exc:
         refusal(exc)
         return
@@ -176,7 +177,7 @@ def live_detail(raw_id: str) -> None:
                 key=f"{KEY}.pause",
                 icon=":material/pause:",
                 on_click=guarded(act),
-                args=(KEY, campaign_actions.do_pause, rt.db, user, c["id"]),
+                args=(KEY, queued_campaigns.do_pause, rt.db, user, c["id"]),
                 kwargs={"done": lambda n: f"Paused: {n:,} messages held."},
             )
         if status == "paused":
@@ -186,7 +187,7 @@ def live_detail(raw_id: str) -> None:
                 icon=":material/play_arrow:",
                 type="primary",
                 on_click=guarded(act),
-                args=(KEY, campaign_actions.do_resume, rt.db, user, c["id"]),
+                args=(KEY, queued_campaigns.do_resume, rt.db, user, c["id"]),
                 kwargs={"done": lambda n: f"Resumed: {n:,} messages released."},
             )
         if status in ("sending", "scheduled", "paused"):
@@ -195,7 +196,7 @@ def live_detail(raw_id: str) -> None:
                 key=f"{KEY}.cancel",
                 icon=":material/cancel:",
                 on_click=guarded(act),
-                args=(KEY, campaign_actions.do_cancel, rt.db, user, c["id"]),
+                args=(KEY, queued_campaigns.do_cancel, rt.db, user, c["id"]),
                 kwargs={"done": lambda n: f"Cancelled: {n:,} messages will not be sent."},
             )
     left, right = st.columns(2, gap="large")
@@ -240,7 +241,7 @@ def live_detail(raw_id: str) -> None:
 
 def download_exclusions(campaign_id: int) -> None:
     try:
-        s[f"{KEY}.exclusions"] = (campaign_id, campaign_actions.exclusions_csv(rt.db, user, campaign_id))
+        s[f"{KEY}.exclusions"] = (campaign_id, queued_campaigns.exclusions_csv(rt.db, user, campaign_id))
     except ParleyError as exc:
         s[f"{KEY}.error"] = str(exc)
 

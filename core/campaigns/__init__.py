@@ -8,6 +8,6 @@
 - ``ownership``: who owns the conversation a reply to a campaign starts;
 - ``progress``: the live counters of a campaign.
 
-The writers (create and queue, pause, resume, cancel) are in
-``core.actions.campaigns``.
+The writers are in ``core.actions.campaigns`` (create and queue) and
+``core.actions.queued_campaigns`` (pause, resume, cancel, and following one).
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core import clock
-from core.actions import campaigns, inbound
+from core.actions import campaigns, inbound, queued_campaigns
 from core.actions.user_admin import do_set_team_members
 from core.campaigns.ownership import ReplyOwner, reply_owners
 from core.campaigns.progress import progress
@@ -55,7 +55,7 @@ def test_counters_follow_status_callbacks_replies_and_opt_outs(db, ws):
     assert (p.total, p.queued, p.sending, p.sent, p.delivered, p.read, p.failed) == (4, 0, 0, 1, 2, 1, 1)
     assert (p.replied, p.opted_out) == (2, 1)
     assert p.failures == [("Unknown or inactive number (error 30005)", 1)]
-    listed = next(c for c in campaigns.list_campaigns(db, ws["sam"]) if c["id"] == cid)
+    listed = next(c for c in queued_campaigns.list_campaigns(db, ws["sam"]) if c["id"] == cid)
     assert (listed["shown_status"], listed["sent"], listed["delivered"], listed["failed"], listed["replied"]) == (
         "sent",
         3,

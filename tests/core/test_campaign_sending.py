@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core import clock, events
-from core.actions import campaigns
+from core.actions import campaigns, queued_campaigns
 from core.actions.campaigns import _queue
 from core.campaigns.audience import AudienceSpec
 from core.delivery import Dispatcher
@@ -151,16 +151,16 @@ def test_someone_who_opts_out_while_the_preview_is_open_gets_nothing(db, ws):
 
 def test_pause_holds_what_has_not_gone_and_resume_releases_it(db, ws):
     cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
-    assert campaigns.do_pause(db, ws["maria"], cid) == 4
+    assert queued_campaigns.do_pause(db, ws["maria"], cid) == 4
     assert {r["state"] for r in messages(db, cid)} == {"paused"}
     assert dispatcher(db, Accepting()).step() is False  # nothing goes while paused
-    assert campaigns.campaign_detail(db, ws["sam"], cid)["shown_status"] == "paused"
+    assert queued_campaigns.campaign_detail(db, ws["sam"], cid)["shown_status"] == "paused"
     with pytest.raises(Conflict, match="only a campaign that is sending or scheduled can be paused"):
-        campaigns.do_pause(db, ws["maria"], cid)
-    assert campaigns.do_resume(db, ws["admin"], cid) == 4
+        queued_campaigns.do_pause(db, ws["maria"], cid)
+    assert queued_campaigns.do_resume(db, ws["admin"], cid) == 4
     assert {r["state"] for r in messages(db, cid)} == {"pending"}
     assert dispatcher(db, Accepting()).step() is True
-    assert campaigns.campaign_detail(db, ws["sam"], cid)["shown_status"] == "sent"
+    assert queued_campaigns.campaign_detail(db, ws["sam"], cid)["shown_status"] == "sent"
     assert [a for (a,) in db.fetchall("SELECT action FROM audit_log WHERE object_id = ? ORDER BY id", [cid])] == [
         "campaign.queued",
         "campaign.paused",
@@ -170,7 +170,7 @@ def test_pause_holds_what_has_not_gone_and_resume_releases_it(db, ws):
 
 def test_cancel_records_what_has_not_gone_as_not_sent(db, ws):
     cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
-    assert campaigns.do_cancel(db, ws["maria"], cid) == 4
+    assert queued_campaigns.do_cancel(db, ws["maria"], cid) == 4
     assert {(r["status"], r["error_reason"], r["state"]) for r in messages(db, cid)} == {
         ("not_sent", "Campaign cancelled", "cancelled")
     }
@@ -179,10 +179,10 @@ def test_cancel_records_what_has_not_gone_as_not_sent(db, ws):
 def test_only_the_creator_or_an_admin_steers_a_campaign(db, ws):
     cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
     with pytest.raises(PermissionDenied, match="creator or an admin"):
-        campaigns.do_pause(db, ws["james"], cid)
+        queued_campaigns.do_pause(db, ws["james"], cid)
     with pytest.raises(PermissionDenied, match="Supervisors"):
-        campaigns.do_cancel(db, ws["sam"], cid)
-    assert campaigns.do_pause(db, ws["admin"], cid) == 4
+        queued_campaigns.do_cancel(db, ws["sam"], cid)
+    assert queued_campaigns.do_pause(db, ws["admin"], cid) == 4
 
 
 # ---- bad input: one sentence each, nothing sent --------------------------------------------------------
