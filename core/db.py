@@ -7,22 +7,21 @@ transaction, retries it on DuckDB transaction conflicts, and releases the
 events the function published only after the commit succeeded.
 
 Events are also persisted in the ``events`` table inside the same
-transaction, so a crash can never commit a change without its reporting
-fact (or the other way round). In-process listeners (live-page versions,
-notifications) hear about them after commit.
+transaction (``core.db_events``), so a crash can never commit a change
+without its reporting fact (or the other way round). In-process listeners
+(live-page versions, notifications) hear about them after commit. Who takes
+the write path next is ``core.db_write_lock``'s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +29,9 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from core import clock, derived
+from core import clock
+from core.db_events import persist_events
+from core.db_write_lock import WriteLock
 from core.errors import DatabaseLocked, ParleyError, StorageFailed, ValidationError
 from core.unicode_text import NOT_UNICODE
 
@@ -177,73 +178,6 @@ def before_commit(hook: BeforeCommit) -> BeforeCommit:
     return hook
 
 
-# Up to this many rows, a multi-row VALUES insert beats registering a DataFrame.
-SMALL_INSERT = 16
-
-
-def rows_sql(columns: Iterable[tuple[str, str]]) -> str:
-    """``SELECT unnest(?::T[]) AS name, …``: a batch of rows passed as one list per column.
-
-    DuckDB zips the lists (the same length) into rows. For the dispatcher's batches of a few
-    hundred rows this costs a fraction of building and registering a DataFrame (pandas took
-    about as much CPU as the statements it fed, bench/bench_dispatch.py)."""
-    return "SELECT " + ", ".join(f"unnest(?::{kind}[]) AS {name}" for name, kind in columns)
-
-
-def columns_of(rows: list[tuple], count: int) -> list[list[Any]]:
-    """The parameters for ``rows_sql``: one list per column of ``rows`` (each a tuple of ``count``)."""
-    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(count)]
-
-
-# Streamlit runs every page script and its callbacks in threads of this name: a write from one is
-# someone waiting at a screen (marking a conversation read, sending a reply).
-PAGE_THREAD_NAME = "ScriptRunner.scriptThread"
-
-
-class WriteLock:
-    """The one write path: one writer at a time. When it frees up, urgent writers go first (a webhook
-    waiting for its acknowledgement), then writes from a page run (a person waiting), then the
-    background workers (applier, dispatcher, rollups), which otherwise, looping, kept taking the path
-    back while an agent's Send waited seconds behind them under a webhook burst."""
-
-    URGENT, PAGE, BACKGROUND = 2, 1, 0
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._held = False
-        self._waiting_at = [0, 0, 0]  # by level
-        self.waiting = 0  # writers queued for the path right now (observability, tests)
-
-    @property
-    def _urgent_waiting(self) -> int:
-        return self._waiting_at[self.URGENT]
-
-    def _level(self, urgent: bool) -> int:
-        if urgent:
-            return self.URGENT
-        return self.PAGE if threading.current_thread().name == PAGE_THREAD_NAME else self.BACKGROUND
-
-    @contextmanager
-    def hold(self, urgent: bool = False) -> Iterator[None]:
-        level = self._level(urgent)
-        with self._cond:
-            self._waiting_at[level] += 1
-            self.waiting += 1
-            try:
-                while self._held or any(self._waiting_at[above] for above in range(level + 1, 3)):
-                    self._cond.wait()
-            finally:
-                self._waiting_at[level] -= 1
-                self.waiting -= 1
-            self._held = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._held = False
-                self._cond.notify_all()
-
-
 class Database:
     """Owns one DuckDB file (or ``:memory:``) for the whole process."""
 
@@ -356,7 +290,7 @@ class Database:
                     if tx.events:
                         for hook in _before_commit:
                             hook(tx)
-                    self._persist_events(tx)
+                    persist_events(tx)
                     cur.execute("COMMIT")
                     if tx.small_tables_changed:
                         self._small_generation += 1
@@ -390,41 +324,6 @@ class Database:
             cur.execute("ROLLBACK")
         except duckdb.Error:  # the transaction may already be aborted
             pass
-
-    @staticmethod
-    def _persist_events(tx: Transaction) -> None:
-        if not tx.events:
-            return
-        if not _has_events_table(tx):
-            return
-        rows = [
-            (
-                e.at,
-                e.name,
-                e.payload.get("conversation_id"),
-                e.payload.get("message_id"),
-                e.payload.get("user_id"),
-                json.dumps(e.payload, default=str),
-            )
-            for e in tx.events
-        ]
-        if len(rows) <= SMALL_INSERT:
-            # Most transactions publish a handful of events: one VALUES statement costs a
-            # fraction of registering a DataFrame (this runs on every write).
-            placeholders = ", ".join(["(nextval('seq_events'), ?, ?, ?, ?, ?, ?)"] * len(rows))
-            tx.execute(
-                "INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload) "
-                f"VALUES {placeholders}",
-                [v for row in rows for v in row],
-            )
-        else:  # a batch (the dispatcher's outcomes, a bulk action): one list per column, ids drawn in order
-            tx.execute(
-                "INSERT INTO events (id, occurred_at, name, conversation_id, message_id, user_id, payload) "
-                f"SELECT nextval('seq_events'), * FROM ({rows_sql(_EVENT_COLUMNS)})",
-                columns_of(rows, len(_EVENT_COLUMNS)),
-            )
-        if _has_version_columns(tx):
-            derived.update(tx, tx.events)
 
     # ---- events ----------------------------------------------------------------
 
@@ -469,43 +368,3 @@ class Database:
             pass
         for thread in self._background:
             thread.join(timeout=30)
-
-
-_EVENT_COLUMNS = (
-    ("occurred_at", "TIMESTAMP"),
-    ("name", "VARCHAR"),
-    ("conversation_id", "BIGINT"),
-    ("message_id", "BIGINT"),
-    ("user_id", "BIGINT"),
-    ("payload", "VARCHAR"),
-)
-
-_events_table_known: dict[int, bool] = {}
-
-
-def _has_events_table(tx: Transaction) -> bool:
-    # Migrations run before the events table exists; they publish nothing,
-    # but guard anyway so an early event cannot break a migration.
-    key = id(tx.cursor)
-    if not _events_table_known.get(key):
-        exists = tx.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND schema_name = 'main'")
-        if not exists:
-            return False
-        _events_table_known[key] = True
-    return True
-
-
-_version_columns_known: dict[int, bool] = {}
-
-
-def _has_version_columns(tx: Transaction) -> bool:
-    # The version columns and the search index come with migration 4; earlier migrations publish nothing.
-    key = id(tx.cursor)
-    if not _version_columns_known.get(key):
-        exists = tx.scalar(
-            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'conversations' AND column_name = 'version'"
-        )
-        if not exists:
-            return False
-        _version_columns_known[key] = True
-    return True

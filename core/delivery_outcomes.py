@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from core import clock, events
 from core.actions.inbound import opt_out_contact
-from core.db import Transaction, columns_of, rows_sql
+from core.db import Transaction
+from core.db_events import columns_of, rows_sql
 from core.delivery_pacing import backoff_seconds
 from core.provider_errors import OPT_OUT_CODES, describe
 from core.providers.base import ProviderError, SentCandidate, status_moves_forward
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from core.delivery import SendOutcome
     from core.delivery_pacing import RetryPolicy
 
-# The rows an outcome writes, passed to one UPDATE each as a list per column (core.db.rows_sql).
+# The rows an outcome writes, passed to one UPDATE each as a list per column (core.db_events.rows_sql).
 MSG_COLUMNS = (
     ("id", "BIGINT"),
     ("status", "VARCHAR"),

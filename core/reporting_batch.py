@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import events
-from core.db import Event, Transaction, rows_sql
+from core.db import Event, Transaction
+from core.db_events import rows_sql
 from core.reporting import FACT_COLUMNS, HUMAN_REPLY_SQL, business_seconds, recipient_key, workspace_hours
 
 _FACT_TYPES = tuple(

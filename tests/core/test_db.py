@@ -214,7 +214,7 @@ def test_urgent_writes_go_before_waiting_background_writes(tmp_path):
 
 def test_a_page_runs_write_goes_before_waiting_background_writes_and_after_urgent_ones(tmp_path):
     """An agent's Send does not wait behind the applier and dispatcher looping under a webhook burst."""
-    from core.db import PAGE_THREAD_NAME
+    from core.db_write_lock import PAGE_THREAD_NAME
 
     writers = [("background", {}), ("page", {"name": PAGE_THREAD_NAME}), ("urgent", {"urgent": True})]
     assert order_of_queued_writes(tmp_path, writers) == ["urgent", "page", "background"]

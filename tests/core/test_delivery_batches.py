@@ -30,7 +30,7 @@ from tests.fakes.twilio_server import FakeTwilio
 # The faults tests' workspace: a Twilio SMS sender whose provider is a loopback FakeTwilio.
 twilio, graph, ws = faults.twilio, faults.graph, faults.ws
 
-BATCH = 20  # above core.db.SMALL_INSERT: the batch paths (one list per column) write the events and facts
+BATCH = 20  # above core.db_events.SMALL_INSERT: the batch paths (one list per column) write the events and facts
 
 
 def queue(db, ws, n: int = BATCH) -> tuple[list[int], list[int]]:
