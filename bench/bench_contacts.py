@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bench.common import add_workspace_arguments, announce, growth, measure, private_copy, workspaces
 from core import contact_search, contacts, contacts_csv, phones, schema
+from core.actions import contacts as contact_actions
 from core.auth import get_user
 from core.db import Database
 from core.errors import ValidationError
@@ -146,7 +147,7 @@ def run(base: Path, folder: Path, label: str, args: argparse.Namespace) -> dict[
     def edit_then_find() -> None:
         cid = edited.pop() if edited else rng.choice(detail_ids)
         name = f"Benchmark Renamed {rng.randrange(10**6)}"
-        contacts.do_update_contact(db, admin, cid, name=name)
+        contact_actions.do_update_contact(db, admin, cid, name=name)
         assert contacts.list_contacts(db, admin, search=name).total == 1
 
     results["Edit a contact, then find it"] = measure(

@@ -20,6 +20,7 @@ from typing import Any
 import streamlit as st
 
 from core import contacts, runtime
+from core.actions import contacts as contact_actions
 from core.auth import User, get_user
 from core.contact_fields import MAX_NAME, MAX_NOTES, time_zone_choices
 from core.errors import ParleyError
@@ -60,10 +61,10 @@ def save(key: str, user_id: int, contact_id: int | None, on_save: OnSave | None 
     s.pop(f"{key}.error", None)
     try:
         if contact_id is None:
-            saved = contacts.do_create_contact(rt.db, user, **values)
+            saved = contact_actions.do_create_contact(rt.db, user, **values)
             message = "Contact saved."
         else:
-            changed = contacts.do_update_contact(
+            changed = contact_actions.do_update_contact(
                 rt.db, user, contact_id, expected_updated_at=s.get(f"{key}.version"), **values
             )
             saved, message = contact_id, "Contact saved." if changed else "Nothing to save: no field changed."
@@ -135,7 +136,7 @@ def contact_form(
         st.caption(md(READ_ONLY))
         return
     _load(key, contact, phone)
-    locked = contact is not None and contacts.phone_locked(rt.db, contact["id"])
+    locked = contact is not None and contact_actions.phone_locked(rt.db, contact["id"])
     number_zone = phone_timezone(contact["phone"] if contact else to_e164(phone))
     zones = [""] + time_zone_choices()
     if s.get(f"{key}.timezone") not in zones:

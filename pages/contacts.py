@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core import contacts, runtime
+from core.actions import contacts as contact_actions
 from core.errors import ParleyError
 from core.phones import format_phone_display
 from pages import contacts_import, list_controls, session
@@ -65,7 +66,7 @@ def act(fn, contact_id: int, done: str) -> None:
 def delete(contact_id: int) -> None:
     s.pop(f"{KEY}.confirm_delete", None)
     try:
-        contacts.do_delete_contact(rt.db, user, contact_id)
+        contact_actions.do_delete_contact(rt.db, user, contact_id)
     except ParleyError as exc:
         s[f"{KEY}.error"] = str(exc)
         return
@@ -235,7 +236,7 @@ def render_actions(d: dict) -> None:
                 key=f"{KEY}.unarchive",
                 icon=":material/unarchive:",
                 on_click=guarded(act),
-                args=(contacts.do_unarchive_contact, d["id"], "Contact unarchived."),
+                args=(contact_actions.do_unarchive_contact, d["id"], "Contact unarchived."),
             )
         else:
             row.button(
@@ -244,7 +245,7 @@ def render_actions(d: dict) -> None:
                 icon=":material/archive:",
                 help="Hide this contact from the list; its conversations stay.",
                 on_click=guarded(act),
-                args=(contacts.do_archive_contact, d["id"], "Contact archived."),
+                args=(contact_actions.do_archive_contact, d["id"], "Contact archived."),
             )
     if user.is_admin:
         row.button(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from core import clock, contacts, permissions, queries
+from core.actions import contacts as contact_actions
 from core.actions import conversations as conv
 from core.actions import messaging, optout
 from core.actions.inbound import opt_out_contact
@@ -253,15 +254,15 @@ def test_answering_an_opt_out_request_in_a_conversation_reassigned_meanwhile_is_
 
 
 def test_an_editor_disabled_meanwhile_changes_no_contact(db, ws, monkeypatch):
-    after(monkeypatch, contacts, "check_update_contact", disable(db, ws["maria"].id))
+    after(monkeypatch, contact_actions, "check_update_contact", disable(db, ws["maria"].id))
     with pytest.raises(PermissionDenied, match="disabled a moment ago"):
-        contacts.do_update_contact(db, ws["maria"], ws["contact"], name="Someone Else")
+        contact_actions.do_update_contact(db, ws["maria"], ws["contact"], name="Someone Else")
     assert db.scalar("SELECT name FROM contacts WHERE id = ?", [ws["contact"]]) == "Zoë Ávila"
 
 
 def test_a_number_saved_by_someone_else_meanwhile_is_a_duplicate(db, ws, monkeypatch):
-    racer = lambda: contacts.do_create_contact(db, ws["james"], phone="+14158679999", name="First")  # noqa: E731
-    after(monkeypatch, contacts, "check_create_contact", racer)
+    racer = lambda: contact_actions.do_create_contact(db, ws["james"], phone="+14158679999", name="First")  # noqa: E731
+    after(monkeypatch, contact_actions, "check_create_contact", racer)
     with pytest.raises(contacts.DuplicateContact, match="already belongs to First"):
-        contacts.do_create_contact(db, ws["maria"], phone="+14158679999", name="Second")
+        contact_actions.do_create_contact(db, ws["maria"], phone="+14158679999", name="Second")
     assert db.fetchall("SELECT name FROM contacts WHERE phone = '+14158679999'") == [("First",)]

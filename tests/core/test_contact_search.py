@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import contact_search, contacts, contacts_csv, queries
+from core.actions import contacts as contact_actions
 from core.errors import ValidationError
 from tests import factories as f
 
@@ -22,11 +23,11 @@ def names(db, user, query, archived="active"):
 @pytest.fixture
 def people(db, ana):
     return {
-        "jose": contacts.do_create_contact(db, ana, phone="+14158670400", name="José Núñez"),
-        "maria": contacts.do_create_contact(db, ana, phone="+12125550123", name="María López"),
-        "ohara": contacts.do_create_contact(db, ana, phone="+13125550188", name="Ann O'Hara"),
-        "wang": contacts.do_create_contact(db, ana, phone="+16175550111", name="王小明"),
-        "nameless": contacts.do_create_contact(db, ana, phone="+17185550142"),
+        "jose": contact_actions.do_create_contact(db, ana, phone="+14158670400", name="José Núñez"),
+        "maria": contact_actions.do_create_contact(db, ana, phone="+12125550123", name="María López"),
+        "ohara": contact_actions.do_create_contact(db, ana, phone="+13125550188", name="Ann O'Hara"),
+        "wang": contact_actions.do_create_contact(db, ana, phone="+16175550111", name="王小明"),
+        "nameless": contact_actions.do_create_contact(db, ana, phone="+17185550142"),
     }
 
 
@@ -77,18 +78,18 @@ def test_the_whole_list_in_name_order_without_a_search(db, ana, people):
 
 def test_created_edited_archived_and_deleted_are_found_by_the_next_search(db, ana, people, make_user):
     admin = make_user("ada", "admin")
-    new = contacts.do_create_contact(db, ana, phone="+14158670999", name="Zelda Quint")
+    new = contact_actions.do_create_contact(db, ana, phone="+14158670999", name="Zelda Quint")
     assert names(db, ana, "quint") == ["Zelda Quint"]
-    contacts.do_update_contact(db, ana, new, name="Zelda Marsh", phone="+14158670998")
+    contact_actions.do_update_contact(db, ana, new, name="Zelda Marsh", phone="+14158670998")
     assert names(db, ana, "quint") == []
     assert names(db, ana, "marsh") == ["Zelda Marsh"]
     assert names(db, ana, "0999") == [] and names(db, ana, "0998") == ["Zelda Marsh"]
-    contacts.do_archive_contact(db, ana, new)
+    contact_actions.do_archive_contact(db, ana, new)
     assert names(db, ana, "marsh") == []
     assert names(db, ana, "marsh", archived="archived") == ["Zelda Marsh"]
-    contacts.do_unarchive_contact(db, ana, new)
+    contact_actions.do_unarchive_contact(db, ana, new)
     assert names(db, ana, "marsh") == ["Zelda Marsh"]
-    contacts.do_delete_contact(db, admin, new)
+    contact_actions.do_delete_contact(db, admin, new)
     assert names(db, ana, "marsh", archived="all") == []
 
 
@@ -121,7 +122,7 @@ def _now():
 
 
 def test_compacting_changes_no_answer(db, ana, people):
-    contacts.do_update_contact(db, ana, people["maria"], name="María López Díaz")
+    contact_actions.do_update_contact(db, ana, people["maria"], name="María López Díaz")
     assert db.scalar("SELECT count(DISTINCT contact_id) FROM contact_search_recent") == 5  # every contact so far
     before = {q: names(db, ana, q) for q in ("diaz", "lop", "555", "ann", None)}
     keys = contact_search.compact(db)
@@ -142,7 +143,7 @@ def test_compacting_starts_in_the_background_past_the_threshold(db, ana, people)
 
 def test_a_change_made_after_compaction_still_overrides(db, ana, people):
     contact_search.compact(db)
-    contacts.do_update_contact(db, ana, people["jose"], name="Joseph Nunes")
+    contact_actions.do_update_contact(db, ana, people["jose"], name="Joseph Nunes")
     assert names(db, ana, "nunez") == []
     assert names(db, ana, "nunes") == ["Joseph Nunes"]
 
@@ -165,8 +166,8 @@ def test_keys_made_for_a_few_contacts_are_the_keys_the_rebuild_makes(db, ana, pe
 
 def test_the_whole_list_stays_in_order_through_changes_and_compaction(db, ana, people):
     contact_search.compact(db)
-    contacts.do_create_contact(db, ana, phone="+14158670555", name="Aaron Abbott")
-    contacts.do_update_contact(db, ana, people["ohara"], name="Zed O'Hara")
+    contact_actions.do_create_contact(db, ana, phone="+14158670555", name="Aaron Abbott")
+    contact_actions.do_update_contact(db, ana, people["ohara"], name="Zed O'Hara")
     expected = ["Aaron Abbott", "José Núñez", "María López", "Zed O'Hara", "王小明", None]
     assert names(db, ana, None) == expected
     second = contacts.list_contacts(db, ana, page=1, page_size=4)
@@ -238,7 +239,7 @@ def test_list_rows_carry_the_number_before_and_after_compaction(db, ana, people)
     assert shown() == expected
     contact_search.compact(db)
     assert shown() == expected
-    contacts.do_update_contact(db, ana, people["maria"], phone="+12125550124")
+    contact_actions.do_update_contact(db, ana, people["maria"], phone="+12125550124")
     assert shown()[1] == ("María López", "+12125550124")
     assert contact_search.phone_of("0maria lopez\x01+12125550124") == "+12125550124"
 
@@ -279,7 +280,7 @@ def test_conversation_search_by_name_finds_the_contacts_conversations_newest_fir
     # a contact created and one renamed after the compaction are found by the next search
     new = f.add_contact(db, name="Eve Martel")
     f.add_conversation(db, contact_id=new, sender_id=inbox["sender"], owner_id=ana.id)
-    contacts.do_update_contact(
+    contact_actions.do_update_contact(
         db, ana, db.scalar("SELECT contact_id FROM conversations WHERE id = ?", [inbox["Cy Lopez"]]), name="Cy Marten"
     )
     assert found("mart") == (["Eve Martel", "Bea Martin", "Cy Marten", "Ana Marti", "Dee Smart"], 5)
@@ -311,7 +312,7 @@ def test_conversation_search_by_number_finds_the_contacts_conversations_newest_f
     contact_search.compact(db)
     assert found(phones["Dee Smart"][-4:]) == (["Dee Smart"], 1)
     # a contact created after the compaction is found by its number in the next search
-    fay = contacts.do_create_contact(db, ana, phone="+1 (212) 555-0199", name="Fay Dunn")
+    fay = contact_actions.do_create_contact(db, ana, phone="+1 (212) 555-0199", name="Fay Dunn")
     f.add_conversation(db, contact_id=fay, sender_id=inbox["sender"], owner_id=ana.id)
     assert found("555-0199") == (["Fay Dunn"], 1)
     assert found("212 555") == (["Fay Dunn"], 1)
@@ -320,7 +321,7 @@ def test_conversation_search_by_number_finds_the_contacts_conversations_newest_f
 def test_a_contact_deleted_after_compaction_is_gone_from_every_search(db, ana, people, make_user):
     admin = make_user("ada", "admin")
     contact_search.compact(db)
-    contacts.do_delete_contact(db, admin, people["ohara"])
+    contact_actions.do_delete_contact(db, admin, people["ohara"])
     assert names(db, ana, "hara") == []
     assert names(db, ana, "5550188") == []
     assert names(db, ana, "555") == ["María López", "王小明", None]

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from core import clock, contacts
+from core.actions import contacts as contact_actions
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tests.factories import add_contact, add_conversation, add_sender
 
@@ -43,7 +44,7 @@ def events(db, name):
 
 
 def test_create_stores_e164_and_search_columns(db, ana):
-    cid = contacts.do_create_contact(
+    cid = contact_actions.do_create_contact(
         db,
         ana,
         phone="(415) 867-0123",
@@ -78,7 +79,7 @@ def test_create_stores_e164_and_search_columns(db, ana):
 def test_create_refuses_bad_fields_with_one_sentence(db, ana, field, value, words):
     values = {"phone": "+14158670123", field: value}
     with pytest.raises(ValidationError) as info:
-        contacts.do_create_contact(db, ana, **values)
+        contact_actions.do_create_contact(db, ana, **values)
     message = str(info.value)
     assert words in message
     assert message.endswith(".") and "\n" not in message
@@ -86,9 +87,9 @@ def test_create_refuses_bad_fields_with_one_sentence(db, ana, field, value, word
 
 
 def test_one_contact_per_number_names_the_existing_one(db, ana):
-    first = contacts.do_create_contact(db, ana, phone="+1 415 867 0123", name="María López")
+    first = contact_actions.do_create_contact(db, ana, phone="+1 415 867 0123", name="María López")
     with pytest.raises(contacts.DuplicateContact) as info:
-        contacts.do_create_contact(db, ana, phone="415.867.0123", name="Someone else")
+        contact_actions.do_create_contact(db, ana, phone="415.867.0123", name="Someone else")
     assert info.value.contact_id == first
     assert "María López" in str(info.value)
     assert isinstance(info.value, Conflict)
@@ -98,12 +99,12 @@ def test_one_contact_per_number_names_the_existing_one(db, ana):
 def test_duplicate_of_an_archived_or_nameless_contact_says_so(db, ana):
     nameless = add_contact(db, phone="+14158670150")
     with pytest.raises(contacts.DuplicateContact, match="no name yet") as info:
-        contacts.do_create_contact(db, ana, phone="4158670150")
+        contact_actions.do_create_contact(db, ana, phone="4158670150")
     assert info.value.contact_id == nameless
-    archived = contacts.do_create_contact(db, ana, phone="4158670151", name="Old Friend")
-    contacts.do_archive_contact(db, ana, archived)
+    archived = contact_actions.do_create_contact(db, ana, phone="4158670151", name="Old Friend")
+    contact_actions.do_archive_contact(db, ana, archived)
     with pytest.raises(contacts.DuplicateContact, match="archived") as info:
-        contacts.do_create_contact(db, ana, phone="+14158670151")
+        contact_actions.do_create_contact(db, ana, phone="+14158670151")
     assert info.value.contact_id == archived
 
 
@@ -111,14 +112,14 @@ def test_duplicate_of_an_archived_or_nameless_contact_says_so(db, ana):
 
 
 def test_agents_and_admins_save_supervisors_only_read(db, ana, admin, sam):
-    mine = contacts.do_create_contact(db, ana, phone="+14158670200", name="By agent")
-    contacts.do_create_contact(db, admin, phone="+14158670201", name="By admin")
+    mine = contact_actions.do_create_contact(db, ana, phone="+14158670200", name="By agent")
+    contact_actions.do_create_contact(db, admin, phone="+14158670201", name="By admin")
     with pytest.raises(PermissionDenied, match="Supervisors"):
-        contacts.do_create_contact(db, sam, phone="+14158670202")
+        contact_actions.do_create_contact(db, sam, phone="+14158670202")
     with pytest.raises(PermissionDenied):
-        contacts.do_update_contact(db, sam, mine, name="Changed")
+        contact_actions.do_update_contact(db, sam, mine, name="Changed")
     with pytest.raises(PermissionDenied):
-        contacts.do_archive_contact(db, sam, mine)
+        contact_actions.do_archive_contact(db, sam, mine)
     assert contacts.list_contacts(db, sam).total == 2
     assert contacts.contact_detail(db, sam, mine)["can_edit"] is False
     assert row(db, mine)["name"] == "By agent"
@@ -128,9 +129,9 @@ def test_agents_and_admins_save_supervisors_only_read(db, ana, admin, sam):
 
 
 def test_update_keeps_search_columns_current(db, ana):
-    cid = contacts.do_create_contact(db, ana, phone="+14158670300", name="Old Name")
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670300", name="Old Name")
     clock.freeze(clock.utcnow() + dt.timedelta(seconds=5))
-    changed = contacts.do_update_contact(db, ana, cid, name="Zoë Ångström", phone="(415) 867-0301", email="")
+    changed = contact_actions.do_update_contact(db, ana, cid, name="Zoë Ångström", phone="(415) 867-0301", email="")
     assert changed == ["name", "phone"]
     r = row(db, cid)
     assert (r["search_name"], r["phone_digits"], r["phone"]) == ("zoe angstrom", "14158670301", "+14158670301")
@@ -141,16 +142,16 @@ def test_update_keeps_search_columns_current(db, ana):
 
 
 def test_update_without_change_publishes_nothing(db, ana):
-    cid = contacts.do_create_contact(db, ana, phone="+14158670310", name="Same")
-    assert contacts.do_update_contact(db, ana, cid, name=" Same ", phone="4158670310") == []
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670310", name="Same")
+    assert contact_actions.do_update_contact(db, ana, cid, name=" Same ", phone="4158670310") == []
     assert events(db, "contact.updated") == []
 
 
 def test_update_to_a_number_taken_is_refused_with_the_other_contact(db, ana):
-    other = contacts.do_create_contact(db, ana, phone="+14158670320", name="Taken")
-    cid = contacts.do_create_contact(db, ana, phone="+14158670321", name="Mover")
+    other = contact_actions.do_create_contact(db, ana, phone="+14158670320", name="Taken")
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670321", name="Mover")
     with pytest.raises(contacts.DuplicateContact) as info:
-        contacts.do_update_contact(db, ana, cid, phone="415 867 0320")
+        contact_actions.do_update_contact(db, ana, cid, phone="415 867 0320")
     assert info.value.contact_id == other and "Taken" in str(info.value)
 
 
@@ -159,18 +160,18 @@ def test_number_with_message_history_cannot_change(db, ana):
     cid = add_contact(db, name="Has History")
     add_conversation(db, contact_id=cid, sender_id=sender, owner_id=ana.id)
     with pytest.raises(ValidationError, match="message history"):
-        contacts.do_update_contact(db, ana, cid, phone="+14158670399")
-    assert contacts.do_update_contact(db, ana, cid, name="Renamed") == ["name"]
-    assert contacts.phone_locked(db, cid)
+        contact_actions.do_update_contact(db, ana, cid, phone="+14158670399")
+    assert contact_actions.do_update_contact(db, ana, cid, name="Renamed") == ["name"]
+    assert contact_actions.phone_locked(db, cid)
 
 
 def test_stale_form_does_not_overwrite_a_newer_save(db, ana, ben):
-    cid = contacts.do_create_contact(db, ana, phone="+14158670330", name="First")
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670330", name="First")
     version = contacts.get_contact(db, ana, cid)["updated_at"]
     clock.freeze(clock.utcnow() + dt.timedelta(seconds=5))
-    contacts.do_update_contact(db, ben, cid, expected_updated_at=version, name="Ben's")
+    contact_actions.do_update_contact(db, ben, cid, expected_updated_at=version, name="Ben's")
     with pytest.raises(Conflict, match="while you were editing"):
-        contacts.do_update_contact(db, ana, cid, expected_updated_at=version, name="Ana's")
+        contact_actions.do_update_contact(db, ana, cid, expected_updated_at=version, name="Ana's")
     assert row(db, cid)["name"] == "Ben's"
 
 
@@ -180,7 +181,7 @@ def test_unknown_contact_and_bad_ids_are_one_sentence(db, ana):
     with pytest.raises(NotFound, match="is not a contact number"):
         contacts.contact_detail(db, ana, "abc")
     with pytest.raises(NotFound):
-        contacts.do_update_contact(db, ana, 999, name="x")
+        contact_actions.do_update_contact(db, ana, 999, name="x")
 
 
 # ---- list, search, paging ----------------------------------------------------------------------
@@ -199,15 +200,15 @@ def test_numbers_typed_any_way_find_the_contact(db, ana, typed):
 
 @pytest.mark.parametrize("typed", ["jose", "NÚÑEZ", "sé nu", "ose", "  jose   nunez "])
 def test_names_match_any_part_any_case_without_accents(db, ana, typed):
-    cid = contacts.do_create_contact(db, ana, phone="+14158670400", name="José Núñez")
-    contacts.do_create_contact(db, ana, phone="+14158670401", name="Maria Lopez")
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670400", name="José Núñez")
+    contact_actions.do_create_contact(db, ana, phone="+14158670401", name="Maria Lopez")
     assert [r["id"] for r in contacts.list_contacts(db, ana, search=typed).rows] == [cid]
 
 
 @pytest.mark.parametrize("typed", ["%", "_", "'", ".*", "%_%", "a%", "' OR 1=1 --", "\\", "[a-z]"])
 def test_search_text_is_literal(db, ana, typed):
-    contacts.do_create_contact(db, ana, phone="+14158670410", name="Plain Person")
-    contacts.do_create_contact(db, ana, phone="+14158670411", name="Ann O'Hara")
+    contact_actions.do_create_contact(db, ana, phone="+14158670410", name="Plain Person")
+    contact_actions.do_create_contact(db, ana, phone="+14158670411", name="Ann O'Hara")
     page = contacts.list_contacts(db, ana, search=typed)
     names = [r["name"] for r in page.rows]
     if typed == "'":
@@ -217,15 +218,15 @@ def test_search_text_is_literal(db, ana, typed):
 
 
 def test_active_archived_all_and_order(db, ana):
-    b = contacts.do_create_contact(db, ana, phone="+14158670501", name="Bruno")
-    a = contacts.do_create_contact(db, ana, phone="+14158670502", name="Álvaro")
+    b = contact_actions.do_create_contact(db, ana, phone="+14158670501", name="Bruno")
+    a = contact_actions.do_create_contact(db, ana, phone="+14158670502", name="Álvaro")
     nameless = add_contact(db, phone="+14158670503")
-    contacts.do_archive_contact(db, ana, b)
+    contact_actions.do_archive_contact(db, ana, b)
     assert [r["id"] for r in contacts.list_contacts(db, ana).rows] == [a, nameless]
     assert [r["id"] for r in contacts.list_contacts(db, ana, archived="archived").rows] == [b]
     assert [r["id"] for r in contacts.list_contacts(db, ana, archived="all").rows] == [a, b, nameless]
-    assert contacts.do_archive_contact(db, ana, b) is False
-    assert contacts.do_unarchive_contact(db, ana, b) is True
+    assert contact_actions.do_archive_contact(db, ana, b) is False
+    assert contact_actions.do_unarchive_contact(db, ana, b) is True
     assert contacts.list_contacts(db, ana).total == 3
     assert len(events(db, "contact.archived")) == 1
     assert len(events(db, "contact.unarchived")) == 1
@@ -294,7 +295,7 @@ def test_detail_shows_opt_out_state_and_history(db, ana):
 
 
 def test_find_by_phone_accepts_any_spelling(db, ana):
-    cid = contacts.do_create_contact(db, ana, phone="+14158670700")
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670700")
     assert contacts.find_by_phone(db, ana, "(415) 867-0700")["id"] == cid
     assert contacts.find_by_phone(db, ana, "nonsense") is None
 
@@ -305,21 +306,21 @@ def test_find_by_phone_accepts_any_spelling(db, ana):
 def test_contact_with_conversations_is_archived_not_deleted(db, admin, shared_contact):
     cid, *_ = shared_contact
     with pytest.raises(ValidationError, match="archive the contact instead"):
-        contacts.do_delete_contact(db, admin, cid)
+        contact_actions.do_delete_contact(db, admin, cid)
     assert db.scalar("SELECT count(*) FROM contacts WHERE id = ?", [cid]) == 1
 
 
 def test_only_admins_delete_and_only_contacts_without_history(db, ana, admin):
-    cid = contacts.do_create_contact(db, ana, phone="+14158670800", name="Typo")
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670800", name="Typo")
     with pytest.raises(PermissionDenied, match="Only an admin"):
-        contacts.do_delete_contact(db, ana, cid)
+        contact_actions.do_delete_contact(db, ana, cid)
     assert contacts.contact_detail(db, admin, cid)["can_delete"] is True
-    contacts.do_delete_contact(db, admin, cid)
+    contact_actions.do_delete_contact(db, admin, cid)
     assert db.scalar("SELECT count(*) FROM contacts WHERE id = ?", [cid]) == 0
     assert len(events(db, "contact.deleted")) == 1
     stopper = add_contact(db, name="Stopper", opted_out=True)
     with pytest.raises(ValidationError, match="opt-out"):
-        contacts.do_delete_contact(db, admin, stopper)
+        contact_actions.do_delete_contact(db, admin, stopper)
 
 
 def test_campaign_messages_alone_also_block_deletion(db, admin):
@@ -333,4 +334,4 @@ def test_campaign_messages_alone_also_block_deletion(db, admin):
         )
     )
     with pytest.raises(ValidationError, match="message history"):
-        contacts.do_delete_contact(db, admin, cid)
+        contact_actions.do_delete_contact(db, admin, cid)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from core import contacts, contacts_csv
+from core.actions import contacts as contact_actions
 from core.errors import PermissionDenied, ValidationError
 from tests.factories import add_contact
 
@@ -217,7 +218,7 @@ def test_known_numbers_are_updated_with_non_empty_cells(db, ana):
     db.write(
         lambda tx: tx.execute("UPDATE contacts SET email = 'keep@example.com', notes = 'keep' WHERE id = ?", [kept])
     )
-    same = contacts.do_create_contact(db, ana, phone="+14158670131", name="Same Person")
+    same = contact_actions.do_create_contact(db, ana, phone="+14158670131", name="Same Person")
     data = (
         b"First name,Last name,Phone,Email,Notes,Tags\nNew,N\xc3\xa1me,4158670130,,,vip\n"
         b"Same,Person,4158670131,,,\nBrand,New,4158670132,,,\n"
@@ -263,7 +264,7 @@ def exported(db, user, **kw) -> pd.DataFrame:
 
 @pytest.mark.parametrize("evil", ['=HYPERLINK("http://x")', "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", " =1+1"])
 def test_export_neutralises_formulas(db, ana, evil):
-    cid = contacts.do_create_contact(db, ana, phone="+14158670150", name="Safe", notes=evil)
+    cid = contact_actions.do_create_contact(db, ana, phone="+14158670150", name="Safe", notes=evil)
     db.write(lambda tx: tx.execute("UPDATE contacts SET name = ? WHERE id = ?", [evil, cid]))
     stored = contact(db, "+14158670150")["notes"]  # notes keep inner text, not leading blanks
     frame = exported(db, ana, archived="all")
@@ -274,7 +275,7 @@ def test_export_neutralises_formulas(db, ana, evil):
 
 
 def test_export_then_import_changes_nothing(db, ana):
-    contacts.do_create_contact(
+    contact_actions.do_create_contact(
         db,
         ana,
         phone="+14158670160",
@@ -292,10 +293,10 @@ def test_export_then_import_changes_nothing(db, ana):
 
 
 def test_export_follows_the_filter(db, ana):
-    a = contacts.do_create_contact(db, ana, phone="+14158670170", name="Alice Active")
-    b = contacts.do_create_contact(db, ana, phone="+14158670171", name="Alice Archived")
-    contacts.do_create_contact(db, ana, phone="+14158670172", name="Bob")
-    contacts.do_archive_contact(db, ana, b)
+    a = contact_actions.do_create_contact(db, ana, phone="+14158670170", name="Alice Active")
+    b = contact_actions.do_create_contact(db, ana, phone="+14158670171", name="Alice Archived")
+    contact_actions.do_create_contact(db, ana, phone="+14158670172", name="Bob")
+    contact_actions.do_archive_contact(db, ana, b)
     assert list(exported(db, ana, search="alice")["name"]) == ["Alice Active"]
     assert list(exported(db, ana, search="alice", archived="all")["name"]) == ["Alice Active", "Alice Archived"]
     assert list(exported(db, ana, search="867-0172")["name"]) == ["Bob"]

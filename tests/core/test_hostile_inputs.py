@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from core import auth, clock, contacts, contacts_csv, queries, schema, settings
+from core.actions import contacts as contact_actions
 from core.actions import messaging
 from core.actions.messaging import Attachment
 from core.actions.users import do_create_workspace
@@ -238,7 +239,7 @@ def test_contact_field_on_create(ws, field, name):
     db = ws["db"]
     values = {"phone": f.next_phone(), field: VALUES[name]}
     before = snapshot(db)
-    kind, result = outcome(lambda: contacts.do_create_contact(db, ws["maria"], **values))
+    kind, result = outcome(lambda: contact_actions.do_create_contact(db, ws["maria"], **values))
     after = snapshot(db)
     expected = FIELD_ANSWERS[field][name]
     if expected is not STORED and expected[0] == "error":
@@ -258,7 +259,7 @@ def test_contact_name_on_edit(ws, name):
     db = ws["db"]
     cid = f.add_contact(db, name="Before")
     before = snapshot(db)
-    kind, result = outcome(lambda: contacts.do_update_contact(db, ws["maria"], cid, name=VALUES[name]))
+    kind, result = outcome(lambda: contact_actions.do_update_contact(db, ws["maria"], cid, name=VALUES[name]))
     after = snapshot(db)
     expected = FIELD_ANSWERS["name"][name]
     if expected is not STORED and expected[0] == "error":

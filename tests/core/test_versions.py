@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from core import clock, contacts, contacts_csv, events, release, schema, versions
+from core import clock, contacts_csv, events, release, schema, versions
+from core.actions import contacts as contact_actions
 from core.actions import conversations as conv
 from core.actions import inbound, messaging, optout
 from core.db import Database
@@ -124,7 +125,9 @@ def test_a_contact_edit_reaches_every_conversation_of_the_contact(db, ws):
         db, contact_id=ws["zoe"], sender_id=f.add_sender(db, phone="+14155550122"), owner_id=ws["james"].id
     )
     before = versions.conversation_version(db, c4)
-    changed = change(db, ws, lambda: contacts.do_update_contact(db, ws["maria"], ws["zoe"], name="Zoë Ávila-Ruiz"))
+    changed = change(
+        db, ws, lambda: contact_actions.do_update_contact(db, ws["maria"], ws["zoe"], name="Zoë Ávila-Ruiz")
+    )
     assert changed == {"c1", "maria", "james", "team"}
     assert versions.conversation_version(db, c4) == before + 1
 
