@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, percentile
-from core import reporting, stats
+from core import reporting, stats, stats_filter
 from core.auth import get_user
 from core.db import Database
 
@@ -35,7 +35,7 @@ PAGES = {
 }
 
 
-def queries(db: Database, viewer, f: stats.StatsFilter) -> dict:
+def queries(db: Database, viewer, f: stats_filter.StatsFilter) -> dict:
     return {
         "volume": lambda: stats.volume_daily(db, viewer, f),
         "heatmap": lambda: stats.incoming_heatmap(db, viewer, f),
@@ -59,7 +59,7 @@ def open_workspace(path: str, days: int):
         raise SystemExit(f"{path} has no reporting facts: start Parley on it once (migration 8) or regenerate it.")
     viewer = get_user(db, db.scalar("SELECT id FROM users WHERE role = 'supervisor' ORDER BY id LIMIT 1"))
     last = db.scalar("SELECT max(occurred_at) FROM report_facts").date()
-    f = stats.StatsFilter(start=last - dt.timedelta(days=days - 1), end=last, timezone="America/New_York")
+    f = stats_filter.StatsFilter(start=last - dt.timedelta(days=days - 1), end=last, timezone="America/New_York")
     return db, viewer, f
 
 
@@ -77,7 +77,7 @@ def once(path: str, days: int) -> None:
     print(json.dumps({"open_ms": opened * 1000, "queries_ms": timings}))
 
 
-def render_pages(path: str, f: stats.StatsFilter, runs: int) -> None:
+def render_pages(path: str, f: stats_filter.StatsFilter, runs: int) -> None:
     """Each Stats page as the server runs it (ui.py, frame, page) for the supervisor, warm reruns."""
     import shutil
     import tempfile

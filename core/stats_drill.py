@@ -18,7 +18,7 @@ from core import reporting as rf
 from core.auth import User
 from core.db import Database
 from core.errors import ValidationError
-from core.stats import StatsFilter, _conversation_filters, _fact_filters, check_filter, local_sql, require_stats
+from core.stats_filter import StatsFilter, _conversation_filters, _fact_filters, check_filter, local_sql, require_stats
 
 LIMIT = 200
 CHARTS = (

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import stats
+from core import stats_filter
 from core.errors import ParleyError
 from core.stats_drill import Drill, conversations_for
 from pages.format import plural
@@ -26,16 +26,16 @@ FILTER_KEY = "stats.filter"
 ALL = 0  # a selectbox treats None as "nothing chosen"
 
 
-def current_filter(user) -> stats.StatsFilter:
+def current_filter(user) -> stats_filter.StatsFilter:
     f = st.session_state.get(FILTER_KEY)
-    if not isinstance(f, stats.StatsFilter) or f.timezone != (user.timezone or "UTC"):
-        f = stats.default_filter(user)
+    if not isinstance(f, stats_filter.StatsFilter) or f.timezone != (user.timezone or "UTC"):
+        f = stats_filter.default_filter(user)
         st.session_state[FILTER_KEY] = f
     return f
 
 
 def _update(**changes: Any) -> None:
-    st.session_state[FILTER_KEY] = stats.StatsFilter(**{**st.session_state[FILTER_KEY].__dict__, **changes})
+    st.session_state[FILTER_KEY] = stats_filter.StatsFilter(**{**st.session_state[FILTER_KEY].__dict__, **changes})
 
 
 def _on_dates() -> None:
@@ -54,11 +54,11 @@ def _on_business_hours() -> None:
     _update(business_hours=bool(st.session_state.get("stats.business_hours")))
 
 
-def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) -> stats.StatsFilter | None:
+def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) -> stats_filter.StatsFilter | None:
     """The filters (date range, team, agent, channel, sender); None when they cannot be answered."""
     f = current_filter(user)
     try:
-        options = stats.filter_options(rt.db, user)
+        options = stats_filter.filter_options(rt.db, user)
     except ParleyError as exc:
         st.error(esc(str(exc)))
         return None
@@ -111,13 +111,13 @@ def filter_bar(rt, user, *, business_hours: bool = False, dates: bool = True) ->
         st.info("Choose the last day of the range too; the charts show the previous range until then.")
     f = current_filter(user)
     try:
-        return stats.check_filter(user, f)
+        return stats_filter.check_filter(user, f)
     except ParleyError as exc:
         st.warning(esc(str(exc)))
         return None
 
 
-def describe(f: stats.StatsFilter) -> str:
+def describe(f: stats_filter.StatsFilter) -> str:
     return f"{f.start:%b %d, %Y} – {f.end:%b %d, %Y} ({plural(f.days, 'day')}, {f.timezone})"
 
 
@@ -173,7 +173,9 @@ def hours(seconds: Any) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def drill_table(rt, user, f: stats.StatsFilter, drill: Drill | None, title: str, *, seconds: bool = False) -> None:
+def drill_table(
+    rt, user, f: stats_filter.StatsFilter, drill: Drill | None, title: str, *, seconds: bool = False
+) -> None:
     """The conversations behind a clicked point, each one click from its (read-only) page."""
     if drill is None:
         return

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from core import clock, reporting, reporting_backfill, stats
+from core import clock, reporting, reporting_backfill, stats, stats_filter
 from core.actions import conversations as conv_actions
 from core.errors import PermissionDenied, ValidationError
 from core.stats_drill import Drill, conversations_for
@@ -37,7 +37,7 @@ def story(db, ws, make_user):  # noqa: F811
 
 
 def utc_filter(**kw):
-    return stats.StatsFilter(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31), timezone="UTC", **kw)
+    return stats_filter.StatsFilter(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31), timezone="UTC", **kw)
 
 
 def row(table, agent):
@@ -88,7 +88,7 @@ def test_volume_per_local_day_and_heatmap(db, story):
     assert int(by_day.loc[dt.date(2026, 3, 10), "messages_in"]) == 2
     assert int(daily["messages_in"].sum()) == 4
     # In New York (EST until Mar 8, EDT after) the Friday 16:00 UTC message arrived at 11:00 local.
-    ny = stats.StatsFilter(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31), timezone="America/New_York")
+    ny = stats_filter.StatsFilter(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31), timezone="America/New_York")
     heat = stats.incoming_heatmap(db, story["sam"], ny).set_index(["weekday", "hour"])["messages"]
     assert heat.loc[(4, 11)] == 1 and heat.loc[(1, 5)] == 1 and heat.loc[(1, 11)] == 1 and heat.sum() == 4
     opened = conversations_for(db, story["sam"], utc_filter(), Drill("opened", day=DAY))
@@ -96,12 +96,12 @@ def test_volume_per_local_day_and_heatmap(db, story):
 
 
 def test_a_range_with_no_data_and_an_empty_range(db, story):
-    empty = stats.StatsFilter(start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 7), timezone="UTC")
+    empty = stats_filter.StatsFilter(start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 7), timezone="UTC")
     assert int(stats.volume_daily(db, story["sam"], empty)["conversations"].sum()) == 0
     assert stats.durations(db, story["sam"], empty, reporting.REPLY)["count"].sum() == 0
     assert stats.delivery_funnel(db, story["sam"], empty)["sent"].sum() == 0
     assert stats.failures(db, story["sam"], empty).empty and stats.campaigns(db, story["sam"], empty).empty
-    backwards = stats.StatsFilter(start=dt.date(2026, 3, 10), end=dt.date(2026, 3, 1), timezone="UTC")
+    backwards = stats_filter.StatsFilter(start=dt.date(2026, 3, 10), end=dt.date(2026, 3, 1), timezone="UTC")
     with pytest.raises(ValidationError, match="ends .* before it starts"):
         stats.volume_daily(db, story["sam"], backwards)
 
@@ -172,7 +172,7 @@ def test_funnel_failures_optouts_and_campaigns(db, ws, make_user):  # noqa: F811
             tx, [StatusEvent(f"SM{a}", "read", now), StatusEvent(f"SM{b}", "failed", now, "30007", "Filtered")]
         )
     )
-    today = stats.StatsFilter(start=now.date() - dt.timedelta(days=1), end=now.date() + dt.timedelta(days=1))
+    today = stats_filter.StatsFilter(start=now.date() - dt.timedelta(days=1), end=now.date() + dt.timedelta(days=1))
     funnel = stats.delivery_funnel(db, sam, today).set_index("channel")
     # written today: the two replies (the STOP confirmation went out in March, outside this range)
     assert funnel.loc["sms"].tolist() == [2, 1, 1]  # read counts as delivered

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from core import stats
+from core import stats_filter
 
 
 def captions(at) -> list[str]:
@@ -33,8 +33,8 @@ def page_errors(at) -> list:
     return list(at.exception)
 
 
-def far_past(timezone: str = "America/New_York") -> stats.StatsFilter:
-    return stats.StatsFilter(start=dt.date(2020, 1, 1), end=dt.date(2020, 1, 31), timezone=timezone)
+def far_past(timezone: str = "America/New_York") -> stats_filter.StatsFilter:
+    return stats_filter.StatsFilter(start=dt.date(2020, 1, 1), end=dt.date(2020, 1, 31), timezone=timezone)
 
 
 def check_roles(app_as, page: str, title: str, expected_charts: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.stats import StatsFilter
+from core.stats_filter import StatsFilter
 from pages.stats_common import describe
 
 
