@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import clock, events, templates
+from core import clock, events, template_finders, templates
 from core.db import Transaction
 from core.delivery_pacing import RateLimiter
 from core.errors import ParleyError
@@ -240,11 +240,11 @@ class Claiming:
             details = self._details(tx, message_ids)
         template_ids = sorted({d["template_id"] for d in details.values() if d["template_id"] is not None})
         registered = {
-            r["id"]: templates.from_row(r)
+            r["id"]: template_finders.from_row(r)
             for r in (
                 _dicts(
                     tx,
-                    f"SELECT {templates.COLUMNS} FROM templates WHERE id IN (SELECT unnest(?::INTEGER[]))",
+                    f"SELECT {template_finders.COLUMNS} FROM templates WHERE id IN (SELECT unnest(?::INTEGER[]))",
                     [template_ids],
                 )
                 if template_ids

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from core import clock, senders, templates
+from core import clock, senders, template_finders, templates
 from core.actions import campaigns as campaign_actions
 from core.actions.campaigns import CampaignDraft
 from core.auth import User
@@ -103,14 +103,14 @@ def _draft(user: User, template: templates.Template | None) -> CampaignDraft:
 def preview(rt, user: User, template_id: int | None) -> None:
     s.pop(f"{KEY}.preview", None)
     try:
-        template = templates.get_template(rt.db, template_id) if template_id else None
+        template = template_finders.get_template(rt.db, template_id) if template_id else None
         s[f"{KEY}.preview"] = campaign_actions.check_campaign(rt.db, user, _draft(user, template))
     except ParleyError as exc:
         s[f"{KEY}.error"] = str(exc)
 
 
 def send(rt, user: User, template_id: int) -> None:
-    template = templates.get_template(rt.db, template_id)
+    template = template_finders.get_template(rt.db, template_id)
     campaign_id = act(
         KEY,
         campaign_actions.do_send_campaign,
@@ -155,7 +155,7 @@ def render_new(rt, user: User) -> None:
         format_func=lambda i: f"{choices[i]['label']} ({templates.CHANNELS[choices[i]['channel']]})",
     )
     sender = choices.get(s.get(f"{KEY}.n.sender")) or next(iter(choices.values()))
-    offered = {t.id: t for t in templates.list_templates(rt.db, kind="campaign", channel=sender["channel"])}
+    offered = {t.id: t for t in template_finders.list_templates(rt.db, kind="campaign", channel=sender["channel"])}
     if not offered:
         st.info("No Campaign templates for this channel yet; an admin can add them on the Templates page.", icon="🗂️")
         return
@@ -164,7 +164,7 @@ def render_new(rt, user: User) -> None:
         list(offered),
         key=f"{KEY}.n.template",
         on_change=guarded(_reset_variables),
-        format_func=lambda i: templates.label(offered[i]),
+        format_func=lambda i: template_finders.label(offered[i]),
     )
     template = offered.get(s.get(f"{KEY}.n.template")) or next(iter(offered.values()))
     warning = senders.registration_warning(sender)

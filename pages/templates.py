@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import template_checks, templates
+from core import template_checks, template_finders, templates
 from core.actions import templates as template_actions
 from core.errors import ParleyError
 from core.templates import Template
@@ -57,7 +57,7 @@ def render_list() -> None:
     bar.segmented_control("Show", ["Active", "Disabled", "All"], default="Active", key=f"{KEY}.status", width="content")
     kind = KIND_CHOICES.get(s.get(f"{KEY}.kind") or "All types")
     status = (s.get(f"{KEY}.status") or "Active").lower()
-    found = templates.list_templates(rt.db, kind=kind, search=s.get(f"{KEY}.q"), status=status)
+    found = template_finders.list_templates(rt.db, kind=kind, search=s.get(f"{KEY}.q"), status=status)
     feedback(KEY)
     if not found:
         st.info("No templates match." if s.get(f"{KEY}.q") else "No templates here yet.", icon="🗂️")
@@ -187,7 +187,7 @@ def render_editor(raw_id: str) -> None:
     current = None
     if raw_id != "new":
         try:
-            current = templates.get_template(rt.db, raw_id, active_only=False)
+            current = template_finders.get_template(rt.db, raw_id, active_only=False)
         except ParleyError as exc:
             refusal(exc)
             return

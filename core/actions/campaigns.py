@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import audit, clock, events, provider_setup, senders, templates
+from core import audit, clock, events, provider_setup, senders, template_finders, templates
 from core.auth import User
 from core.campaigns import audience as audiences
 from core.campaigns.audience import Audience, AudienceSpec, VariableSource
@@ -92,7 +92,7 @@ def _sender(db: Database, sender_id: Any) -> dict[str, Any]:
 
 
 def _template(db: Database, template_id: Any, sender: dict[str, Any]) -> templates.Template:
-    t = templates.get_template(db, _id(template_id, "a template"))
+    t = template_finders.get_template(db, _id(template_id, "a template"))
     if t.kind != "campaign":
         raise ValidationError(f"“{t.name}” is a conversation template; a campaign sends a Campaign template.")
     if t.channel not in (None, sender["channel"]):

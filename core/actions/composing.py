@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from core import clock, labels, phones, queries, senders, settings, templates
+from core import clock, labels, phones, queries, senders, settings, template_finders, templates
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
@@ -132,7 +132,7 @@ def list_templates(
     """The composer's picker: Conversation templates for this conversation's channel (only approved
     registered ones when the WhatsApp window is closed)."""
     detail = queries.conversation_detail(db, viewer, conversation_id)
-    return templates.composer_templates(db, detail["channel"], templates_only=templates_only, search=search)
+    return template_finders.composer_templates(db, detail["channel"], templates_only=templates_only, search=search)
 
 
 def template_values(detail: dict[str, Any]) -> dict[str, str]:
@@ -148,7 +148,7 @@ def render_template(
     values: dict[str, Any] | None = None,
 ) -> templates.Rendered:
     """The template's text for this conversation: the contact's fields, then ``values`` typed in."""
-    template = templates.get_template(db, template_id)
+    template = template_finders.get_template(db, template_id)
     detail = queries.conversation_detail(db, viewer, conversation_id)
     return templates.render(template, _values(detail, values))
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import emoji
 
-from core import clock, events, labels, media_rules, permissions, templates
+from core import clock, events, labels, media_rules, permissions, template_finders, templates
 from core.actions.composing import QUEUED_REASONS, _blocked_reason, _detail, _values, release_time, write_refusal
 from core.actions.outbound import reopen_answered, write_outbound
 from core.auth import User
@@ -86,7 +86,7 @@ def check_send(
     template = None
     values: dict[str, str] = {}
     if template_id not in (None, ""):
-        template = templates.get_template(db, template_id)
+        template = template_finders.get_template(db, template_id)
         if template.channel not in (None, channel):
             raise ValidationError(f"The template “{template.name}” is for {template.channel}, not {channel}.")
         if template.kind != "conversation":

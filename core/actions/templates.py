@@ -13,7 +13,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from core import audit, clock, events, permissions, template_checks, templates
+from core import audit, clock, events, permissions, template_checks, template_finders, templates
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound
@@ -94,14 +94,14 @@ def do_create_template(db: Database, actor: User, template: Template) -> int:
 
 def do_update_template(db: Database, actor: User, template_id: Any, template: Template) -> str | None:
     """Save an edit. Returns a sentence when the edit sent an approved template back to review."""
-    template_id = templates.parse_template_id(template_id)
+    template_id = template_finders.parse_template_id(template_id)
     t = check_save_template(db, actor, template)
 
     def write(tx: Transaction) -> str | None:
-        rows = tx.dicts(f"SELECT {templates.COLUMNS} FROM templates WHERE id = ?", [template_id])
+        rows = tx.dicts(f"SELECT {template_finders.COLUMNS} FROM templates WHERE id = ?", [template_id])
         if not rows:
             raise NotFound("That template does not exist.")
-        old_template = templates.from_row(rows[0])
+        old_template = template_finders.from_row(rows[0])
         new = t
         note = None
         old_row, new_row = _row(old_template), _row(new)
@@ -135,7 +135,7 @@ def do_update_template(db: Database, actor: User, template_id: Any, template: Te
 def do_set_template_active(db: Database, actor: User, template_id: Any, active: bool) -> bool:
     """Disable (kept, no longer offered) or enable a template. Returns whether anything changed."""
     permissions.require_admin(actor, "manage templates")
-    template_id = templates.parse_template_id(template_id)
+    template_id = template_finders.parse_template_id(template_id)
 
     def write(tx: Transaction) -> bool:
         row = tx.fetchone("SELECT name, active FROM templates WHERE id = ?", [template_id])
@@ -144,8 +144,8 @@ def do_set_template_active(db: Database, actor: User, template_id: Any, active: 
         if bool(row[1]) == active:
             return False
         if active:
-            current = templates.from_row(
-                tx.dicts(f"SELECT {templates.COLUMNS} FROM templates WHERE id = ?", [template_id])[0]
+            current = template_finders.from_row(
+                tx.dicts(f"SELECT {template_finders.COLUMNS} FROM templates WHERE id = ?", [template_id])[0]
             )
             _duplicate(tx, current, template_id)
         tx.execute(

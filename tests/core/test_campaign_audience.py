@@ -82,10 +82,10 @@ def test_csv_without_a_header_line_and_variables_from_its_columns(db, ws):
 def test_a_csv_column_named_like_the_variable_is_the_first_guess(db, ws):
     template = cw.f.add_template(db, name="R2", kind="campaign", channel="sms", body="Hi {{first_name}}, on {{date}}.")
     upload = read_csv_audience(b"number,first_name,date\n+14158679999,Zed,May 4\n")
-    from core import templates
+    from core import template_finders
     from core.campaigns.audience import default_sources
 
-    guessed = default_sources(templates.get_template(db, template), upload)
+    guessed = default_sources(template_finders.get_template(db, template), upload)
     assert guessed == {"first_name": VariableSource("column", "first_name"), "date": VariableSource("column", "date")}
 
 

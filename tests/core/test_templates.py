@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import template_checks, templates
+from core import template_checks, template_finders, templates
 from core.errors import ValidationError
 from core.providers.base import TemplateParameter
 from core.templates import Button, Template
@@ -287,5 +287,5 @@ def test_existing_templates_move_to_the_new_store_without_loss(tmp_path):
             made,
         ),
     ]
-    assert templates.get_template(db, 1).sendable_as_template
+    assert template_finders.get_template(db, 1).sendable_as_template
     db.close()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from core import templates
+from core import template_finders
 
 PAGE = "pages/templates.py"
 pytestmark = pytest.mark.usefixtures("navigation_only")
@@ -95,7 +95,7 @@ def test_editing_an_approved_templates_text_sends_it_back_to_review(app_as, demo
     ).run()
     at.button(key="tpl.save").click().run()
     assert not errors(at)
-    assert templates.get_template(demo_db, tid).approval_status == "pending"
+    assert template_finders.get_template(demo_db, tid).approval_status == "pending"
     assert any("Pending until you mark it Approved" in plain(i.value) for i in at.info)
 
 
