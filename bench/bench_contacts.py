@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from bench.common import add_workspace_arguments, announce, growth, measure, private_copy, workspaces
-from core import contact_search, contacts, contacts_csv, phones, schema
+from core import contact_search, contacts, contacts_csv, contacts_csv_mapping, phones, schema
 from core.actions import contacts as contact_actions
 from core.auth import get_user
 from core.db import Database
@@ -187,7 +187,9 @@ def run(base: Path, folder: Path, label: str, args: argparse.Namespace) -> dict[
         actor = get_user(target_db, admin.id)
         started = time.perf_counter()
         parsed = contacts_csv.read_csv(data)
-        outcome = contacts_csv.import_contacts(target_db, actor, parsed, contacts_csv.guess_mapping(parsed.columns))
+        outcome = contacts_csv.import_contacts(
+            target_db, actor, parsed, contacts_csv_mapping.guess_mapping(parsed.columns)
+        )
         timings.append(time.perf_counter() - started)
         found = contacts.list_contacts(target_db, actor, search="Nuevo0 ").total
         target_db.close()

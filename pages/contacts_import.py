@@ -13,7 +13,7 @@ from functools import partial
 
 import streamlit as st
 
-from core import contacts_csv
+from core import contacts_csv, contacts_csv_mapping
 from core.auth import User
 from core.errors import ParleyError
 from pages.format import plural
@@ -43,13 +43,13 @@ def read_upload(key: str, upload) -> contacts_csv.CsvFile | None:
             s[f"{key}.read_error"] = str(exc)
             return None
         s[f"{key}.parsed"] = parsed
-        for target, column in contacts_csv.guess_mapping(parsed.columns).items():
+        for target, column in contacts_csv_mapping.guess_mapping(parsed.columns).items():
             s[f"{key}.map.{target}"] = column
     return s.get(f"{key}.parsed")
 
 
 def mapping(key: str = KEY) -> dict[str, str | None]:
-    return {t: st.session_state.get(f"{key}.map.{t}") for t in contacts_csv.TARGETS}
+    return {t: st.session_state.get(f"{key}.map.{t}") for t in contacts_csv_mapping.TARGETS}
 
 
 def run_import(rt, user: User, key: str = KEY, progress=None) -> None:
@@ -94,7 +94,7 @@ def render_import(rt, user: User, key: str = KEY) -> None:
     st.markdown("**Which column holds what?**")
     options = [None, *parsed.columns]
     grid = st.columns(4)
-    for i, (target, label) in enumerate(contacts_csv.TARGETS.items()):
+    for i, (target, label) in enumerate(contacts_csv_mapping.TARGETS.items()):
         grid[i % 4].selectbox(
             esc(label + (" *" if target == "phone" else "")),
             options,

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import contacts_csv, csv_files, phones
+from core import contacts_csv, contacts_csv_mapping, csv_files, phones
 from core.db import Database, Transaction
 from core.errors import ValidationError
 from core.templates import BAD_PARAMETER_RE, VARIABLE_RE, Template, variables
@@ -133,7 +133,7 @@ def read_csv_audience(data: bytes, file_name: str = "", phone_column: str | None
         frame = pd.concat([first, frame], ignore_index=True)
     columns = list(frame.columns)
     if phone_column is None:
-        phone_column = contacts_csv.guess_mapping(columns).get("phone") or columns[0]
+        phone_column = contacts_csv_mapping.guess_mapping(columns).get("phone") or columns[0]
     if phone_column not in columns:
         raise ValidationError(f"The file has no column “{phone_column}”; choose the column that holds the numbers.")
     frame = frame.rename(columns={phone_column: "given"}).reset_index(drop=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import contact_search, contacts, contacts_csv, queries
+from core import contact_search, contacts, contacts_csv, contacts_csv_mapping, queries
 from core.actions import contacts as contact_actions
 from core.errors import ValidationError
 from tests import factories as f
@@ -96,7 +96,7 @@ def test_created_edited_archived_and_deleted_are_found_by_the_next_search(db, an
 def test_an_import_is_found_by_the_next_search(db, ana, people):
     csv = "Name,Phone\nYuki Tanabe,(415) 867-0777\nJosé Núñez Jr,+1 415 867 0400\n".encode()
     parsed = contacts_csv.read_csv(csv)
-    contacts_csv.import_contacts(db, ana, parsed, contacts_csv.guess_mapping(parsed.columns))
+    contacts_csv.import_contacts(db, ana, parsed, contacts_csv_mapping.guess_mapping(parsed.columns))
     assert names(db, ana, "tanabe") == ["Yuki Tanabe"]
     assert names(db, ana, "8670777") == ["Yuki Tanabe"]
     assert names(db, ana, "jr") == ["José Núñez Jr"]  # the existing contact, renamed by the import
@@ -333,7 +333,7 @@ def test_an_import_of_many_is_indexed_in_sql_with_codes_and_found_by_the_next_se
     contact_search.compact(db)
     lines = ["Name,Phone"] + [f"Person {i:02d} Quill,(646) 555-01{i:02d}" for i in range(30)]  # more than FEW
     parsed = contacts_csv.read_csv(("\n".join(lines) + "\n").encode())
-    contacts_csv.import_contacts(db, ana, parsed, contacts_csv.guess_mapping(parsed.columns))
+    contacts_csv.import_contacts(db, ana, parsed, contacts_csv_mapping.guess_mapping(parsed.columns))
     assert db.scalar("SELECT count(DISTINCT contact_id) FROM contact_search_recent") == 30
     assert names(db, ana, "person 07") == ["Person 07 Quill"]
     assert names(db, ana, "5550129") == ["Person 29 Quill"]

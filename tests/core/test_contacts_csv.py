@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from core import contacts, contacts_csv
+from core import contacts, contacts_csv, contacts_csv_mapping
 from core.actions import contacts as contact_actions
 from core.errors import PermissionDenied, ValidationError
 from tests.factories import add_contact
@@ -21,7 +21,7 @@ def ana(make_user):
 def load(db, user, data: bytes, mapping=None, progress=None):
     parsed = contacts_csv.read_csv(data)
     return contacts_csv.import_contacts(
-        db, user, parsed, mapping or contacts_csv.guess_mapping(parsed.columns), progress=progress
+        db, user, parsed, mapping or contacts_csv_mapping.guess_mapping(parsed.columns), progress=progress
     )
 
 
@@ -127,7 +127,7 @@ def test_unsized_stream_is_read_only_up_to_the_limit():
 
 
 def test_mapping_is_guessed_from_usual_headers():
-    guess = contacts_csv.guess_mapping(
+    guess = contacts_csv_mapping.guess_mapping(
         ["First Name", "Last Name", "Mobile Number", "E-mail", "Tags", "Notes", "Time zone", "Company"]
     )
     assert guess == {
@@ -140,9 +140,9 @@ def test_mapping_is_guessed_from_usual_headers():
         "notes": "Notes",
         "timezone": "Time zone",
     }
-    assert contacts_csv.guess_mapping(["Name", "Cell phone"])["phone"] == "Cell phone"
-    assert contacts_csv.guess_mapping(["number", "name"]) == {
-        **dict.fromkeys(contacts_csv.TARGETS),
+    assert contacts_csv_mapping.guess_mapping(["Name", "Cell phone"])["phone"] == "Cell phone"
+    assert contacts_csv_mapping.guess_mapping(["number", "name"]) == {
+        **dict.fromkeys(contacts_csv_mapping.TARGETS),
         "phone": "number",
         "name": "name",
     }
@@ -151,11 +151,11 @@ def test_mapping_is_guessed_from_usual_headers():
 def test_missing_phone_column_is_a_clear_error(db, ana):
     parsed = contacts_csv.read_csv(b"Name,Company\nAna,Acme\n")
     with pytest.raises(ValidationError, match="Choose the column that holds the phone numbers") as info:
-        contacts_csv.import_contacts(db, ana, parsed, contacts_csv.guess_mapping(parsed.columns))
+        contacts_csv.import_contacts(db, ana, parsed, contacts_csv_mapping.guess_mapping(parsed.columns))
     assert "“Company”" in str(info.value)
     headerless = contacts_csv.read_csv(b"Ana,4158670105\nBob,4158670106\n")
     with pytest.raises(ValidationError, match="add a header line"):
-        contacts_csv.import_contacts(db, ana, headerless, contacts_csv.guess_mapping(headerless.columns))
+        contacts_csv.import_contacts(db, ana, headerless, contacts_csv_mapping.guess_mapping(headerless.columns))
 
 
 def test_caller_can_override_the_mapping(db, ana):

@@ -15,7 +15,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from core import auth, clock, contacts, contacts_csv, queries, schema, settings
+from core import auth, clock, contacts, contacts_csv, contacts_csv_mapping, queries, schema, settings
 from core.actions import contacts as contact_actions
 from core.actions import messaging
 from core.actions.messaging import Attachment
@@ -300,7 +300,9 @@ def test_csv_import_name_cell(ws, name):
     before = snapshot(db)
     try:
         parsed = contacts_csv.read_csv(data)
-        report = contacts_csv.import_contacts(db, ws["maria"], parsed, contacts_csv.guess_mapping(parsed.columns))
+        report = contacts_csv.import_contacts(
+            db, ws["maria"], parsed, contacts_csv_mapping.guess_mapping(parsed.columns)
+        )
     except ParleyError as exc:
         assert CSV_NAME[name] == ("file refused", str(exc))
         assert snapshot(db) == before

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from core import clock, contacts_csv, events, release, schema, versions
+from core import clock, contacts_csv, contacts_csv_mapping, events, release, schema, versions
 from core.actions import contacts as contact_actions
 from core.actions import conversations as conv
 from core.actions import inbound, messaging, optout
@@ -175,7 +175,7 @@ def test_a_csv_import_renaming_a_contact_reaches_its_conversations(db, ws):
     omar_phone = db.scalar("SELECT phone FROM contacts WHERE name = 'Omar'")
     data = f"Name,Phone\nZoë Ávila-Ruiz,{zoe_phone}\nOmar,{omar_phone}\nNew Person,+14158670555\n".encode()
     parsed = contacts_csv.read_csv(data)
-    mapping = contacts_csv.guess_mapping(parsed.columns)
+    mapping = contacts_csv_mapping.guess_mapping(parsed.columns)
     # Zoë renamed (c1, Maria's); Omar unchanged (c2 stays); a new contact has no conversation.
     assert change(db, ws, lambda: contacts_csv.import_contacts(db, ws["admin"], parsed, mapping)) == {
         "c1",
