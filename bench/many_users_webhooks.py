@@ -39,7 +39,7 @@ def next_sid() -> str:
 def post_one(conn, host: str, port: int, base: str, token: str, sid: str, params: list, hooks: Webhooks):
     """Post one signed webhook; note it as acknowledged, as failed (to send again, as Twilio does after
     a timeout or a 5xx/429) or as refused (a 4xx). Returns the connection to use next."""
-    from core.providers.twilio import compute_signature
+    from core.providers.twilio_webhooks import compute_signature
 
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "X-Twilio-Signature": compute_signature(token, base + "/webhooks/twilio", params)}  # fmt: skip

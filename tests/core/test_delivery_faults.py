@@ -27,7 +27,7 @@ from core.delivery_pacing import RetryPolicy
 from core.engine import ProviderBook
 from core.ingest_apply import WebhookApplier
 from core.media_store import MediaStore
-from core.providers.twilio import compute_signature
+from core.providers.twilio_webhooks import compute_signature
 from core.workers import LoopWorker
 from tests import factories as f
 from tests.fakes.graph_server import FakeGraph

@@ -212,7 +212,7 @@ def list_row(page, title: str, list_label: str | None = None):
 
 def post_twilio_form(url: str, params: list[tuple[str, str]]) -> None:
     """A form posted and signed as Twilio posts it (``X-Twilio-Signature`` over ``url`` and the fields)."""
-    from core.providers.twilio import compute_signature
+    from core.providers.twilio_webhooks import compute_signature
 
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)  # loopback: no proxy

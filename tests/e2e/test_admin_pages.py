@@ -141,7 +141,7 @@ def test_an_opt_out_added_with_its_reason_is_listed_and_in_the_audit_log_and_its
 
 def post_unknown_number_text(base: str, from_phone: str, to_phone: str, body: str) -> int:
     """A Twilio-signed text to a number Parley has no sender for: stored, answered 404."""
-    from core.providers.twilio import compute_signature
+    from core.providers.twilio_webhooks import compute_signature
 
     url = base + "/webhooks/twilio"
     params = [

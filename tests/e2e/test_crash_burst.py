@@ -30,7 +30,7 @@ from core.actions.users import do_create_user, do_create_workspace
 from core.auth import get_user
 from core.db import Database
 from core.providers.base import STATUS_RANK
-from core.providers.twilio import compute_signature
+from core.providers.twilio_webhooks import compute_signature
 from tests import factories as f
 from tests.e2e.conftest import free_port
 from tests.fakes.twilio_server import FakeTwilio

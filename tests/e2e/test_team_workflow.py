@@ -152,7 +152,7 @@ def sidebar_link(page, name: str):
 
 def post_twilio_inbound(base: str, from_phone: str, to_phone: str, body: str) -> None:
     """An incoming SMS as Twilio posts it: a form, signed with the account's auth token."""
-    from core.providers.twilio import compute_signature
+    from core.providers.twilio_webhooks import compute_signature
 
     url = base + "/webhooks/twilio"
     params = [

@@ -24,7 +24,7 @@ from core import clock, runtime
 from core.actions import messaging
 from core.actions.messaging import Attachment
 from core.auth import get_user
-from core.providers.twilio import compute_signature
+from core.providers.twilio_webhooks import compute_signature
 from tests import factories as f
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.twilio_server import FakeTwilio

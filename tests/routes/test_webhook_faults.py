@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from core import clock, ingest, ingest_apply, runtime
-from core.providers.twilio import compute_signature
+from core.providers.twilio_webhooks import compute_signature
 from tests import factories as f
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.loopback import LoopbackFake
