@@ -3,7 +3,8 @@
 send() makes one Graph call to ``/{version}/{phone-number-id}/messages``;
 webhooks are JSON envelopes signed with ``X-Hub-Signature-256`` (HMAC-SHA256
 of the raw body with the App Secret); the callback URL is verified once with
-a GET handshake (``verify_handshake``). Media is downloaded in two steps with
+a GET handshake (``verify_handshake``); both are checked and read in
+``core.providers.whatsapp_cloud_webhooks``. Media is downloaded in two steps with
 the same bearer token, only from Meta's media hosts, then checked against its
 sha256.
 
@@ -21,44 +22,29 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
-import logging
 from typing import Any
 
 import requests
 
-from core.providers import http
+from core.providers import http, whatsapp_cloud_webhooks
 from core.providers.base import (
-    DELIVERED,
-    FAILED,
-    READ,
     SENDING,
-    SENT,
-    InboundEvent,
     InboundMedia,
-    MalformedWebhook,
     OutboundMessage,
     ProviderError,
-    RejectedItem,
     SendResult,
     SentCandidate,
-    StatusEvent,
     TemplateParameter,
     TemplateRef,
     WebhookBatch,
     WebhookRequest,
 )
-from core.unicode_text import loads_json
+from core.providers.whatsapp_cloud_webhooks import CLIENT_REF_PREFIX
 
-log = logging.getLogger("parley.providers.whatsapp")
-
-STATUS_MAP = {"sent": SENT, "delivered": DELIVERED, "read": READ, "played": READ, "failed": FAILED}
-MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 NO_CAPTION = ("audio", "sticker")
 # Throughput (130429), pair rate (131056) and app/account rate limits (4, 80007) pass with time.
 RETRYABLE_CODES = frozenset({"130429", "131056", "4", "80007"})
 PAIR_RATE_WAIT = 6.0  # ~1 message per 6 s to one user
-CLIENT_REF_PREFIX = "parley:"
 # Where media downloads may come from (the URL in the media answer); the configured Graph base
 # URL's origin is always allowed as well.
 MEDIA_HOSTS = ("https://*.fbsbx.com", "https://*.whatsapp.net", "https://*.facebook.com")
@@ -216,124 +202,13 @@ class WhatsAppCloudProvider:
 
     def verify_handshake(self, query: dict[str, str]) -> str | None:
         """The challenge to echo when Meta verifies the callback URL, else None (answer 403)."""
-        mode = query.get("hub.mode")
-        token = query.get("hub.verify_token") or ""
-        challenge = query.get("hub.challenge")
-        token_ok = hmac.compare_digest(token.encode("utf-8"), self.verify_token.encode("utf-8"))
-        if mode == "subscribe" and token_ok and challenge is not None:
-            return challenge
-        return None
+        return whatsapp_cloud_webhooks.verify_handshake(self.verify_token, query)
 
     def verify_webhook(self, req: WebhookRequest) -> bool:
-        header = req.headers.get("x-hub-signature-256", "").strip()
-        if not header.lower().startswith("sha256="):
-            return False
-        expected = hmac.new(self.app_secret, req.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, header[7:].strip().lower())
+        return whatsapp_cloud_webhooks.verify_webhook(self.app_secret, req)
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
-        try:
-            data = loads_json(req.body)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
-            raise MalformedWebhook(f"WhatsApp webhook is not readable JSON: {reason}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
-            raise MalformedWebhook("WhatsApp webhook has no entry list.")
-        batch = WebhookBatch()
-        at = req.received_at or http.utcnow()
-        for entry in data["entry"]:
-            changes = entry.get("changes") if isinstance(entry, dict) else None
-            if not isinstance(changes, list):
-                batch.rejected.append(_reject("an entry without a list of changes", entry))
-                continue
-            for change in changes:
-                if not isinstance(change, dict) or not isinstance(change.get("value", {}), dict):
-                    batch.rejected.append(_reject("a change without a value object", change))
-                    continue
-                if change.get("field", "messages") != "messages":
-                    continue  # template status updates, account alerts...: nothing to apply
-                self._parse_value(change.get("value") or {}, batch, at)
-        return batch
-
-    def _parse_value(self, value: dict[str, Any], batch: WebhookBatch, at) -> None:
-        metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
-        to_ref = str(metadata["phone_number_id"]) if metadata.get("phone_number_id") else None
-        to_number = http.e164(_str(metadata.get("display_phone_number")))
-        names = {}
-        for c in value.get("contacts") or []:
-            if isinstance(c, dict):
-                profile = c.get("profile") if isinstance(c.get("profile"), dict) else {}
-                names[str(c.get("wa_id"))] = _str(profile.get("name"))
-        for m in _items(value.get("messages"), "messages", batch):
-            try:
-                batch.inbound.append(self._message(m, to_ref, to_number, names, at))
-            except (MalformedWebhook, AttributeError, TypeError, KeyError, ValueError) as exc:
-                batch.rejected.append(_reject(_reason(exc, "message"), m))
-        for s in _items(value.get("statuses"), "statuses", batch):
-            try:
-                event = self._status(s, at)
-            except (MalformedWebhook, AttributeError, TypeError, KeyError, ValueError) as exc:
-                batch.rejected.append(_reject(_reason(exc, "status"), s))
-                continue
-            if event is not None:
-                batch.statuses.append(event)
-
-    def _message(self, m: dict[str, Any], to_ref, to_number, names, at) -> InboundEvent:
-        if not isinstance(m, dict):
-            raise MalformedWebhook("A WhatsApp message that is not an object.")
-        wamid, raw_from = m.get("id"), _str(m.get("from"))
-        sender = http.e164(raw_from)
-        if not wamid or sender is None:
-            raise MalformedWebhook("WhatsApp message without id or a readable 'from' number.")
-        kind = m.get("type") or "unknown"
-        body, media = _message_content(kind, m)
-        profile = names.get(str(raw_from))
-        if profile is None and len(names) == 1:
-            profile = next(iter(names.values()))
-        reply_to = (m.get("context") or {}).get("id")
-        if kind == "reaction":
-            reply_to = (m.get("reaction") or {}).get("message_id") or reply_to
-        return InboundEvent(
-            provider_message_id=str(wamid),
-            channel="whatsapp",
-            from_number=sender,
-            to_number=to_number,
-            to_ref=to_ref,
-            body=body,
-            received_at=http.from_epoch(m.get("timestamp")) or at,
-            media=media,
-            profile_name=profile or None,
-            reply_to=reply_to or None,
-        )
-
-    def _status(self, s: dict[str, Any], at) -> StatusEvent | None:
-        if not isinstance(s, dict):
-            raise MalformedWebhook("A WhatsApp status that is not an object.")
-        wamid, raw = s.get("id"), str(s.get("status") or "").lower()
-        if not wamid or not raw:
-            raise MalformedWebhook("WhatsApp status without id or status.")
-        status = STATUS_MAP.get(raw)
-        if status is None:
-            log.info("ignoring WhatsApp status %r for %s", raw, wamid)
-            return None
-        code = message = None
-        errors = s.get("errors") or []
-        if errors:
-            first = errors[0]
-            code = str(first["code"]) if first.get("code") not in (None, "") else None
-            message = first.get("message") or first.get("title")
-            details = (first.get("error_data") or {}).get("details")
-            if details and details != message:
-                message = f"{message.rstrip('.')}: {details}" if message else details
-        ref = _str(s.get("biz_opaque_callback_data")) or ""
-        return StatusEvent(
-            str(wamid),
-            status,
-            http.from_epoch(s.get("timestamp")) or at,
-            code,
-            message,
-            client_ref=ref[len(CLIENT_REF_PREFIX) :] if ref.startswith(CLIENT_REF_PREFIX) else None,
-        )
+        return whatsapp_cloud_webhooks.parse_webhook(req)
 
     # ---- media --------------------------------------------------------------------------------
 
@@ -371,33 +246,6 @@ class WhatsAppCloudProvider:
         return data
 
 
-def _items(value: Any, name: str, batch: WebhookBatch) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        batch.rejected.append(_reject(f"'{name}' is not a list", value))
-        return []
-    return value
-
-
-def _str(value: Any) -> str | None:
-    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-
-
-def _reason(exc: Exception, what: str) -> str:
-    if isinstance(exc, MalformedWebhook):
-        return str(exc)
-    return f"A WhatsApp {what} with an unexpected shape ({type(exc).__name__}: {str(exc)[:120]})."
-
-
-def _reject(reason: str, item: Any) -> RejectedItem:
-    try:
-        text = json.dumps(item, ensure_ascii=False)[:4000]
-    except (TypeError, ValueError, RecursionError):
-        text = repr(item)[:4000]
-    return RejectedItem(reason=reason, item=text)
-
-
 def _parameter(p: TemplateParameter, named: bool) -> dict[str, Any]:
     if p.kind == "payload":
         return {"type": "payload", "payload": p.value}
@@ -427,39 +275,6 @@ def template_components(template: TemplateRef) -> list[dict[str, Any]]:
         entry["parameters"].append(_parameter(p, template.named))
     components += [buttons[i] for i in sorted(buttons)]
     return components
-
-
-def _message_content(kind: str, m: dict[str, Any]) -> tuple[str, tuple[InboundMedia, ...]]:
-    """(body, media) for one inbound message; unknown types are kept with a note, never dropped."""
-    part = m.get(kind) if isinstance(m.get(kind), dict) else {}
-    if kind == "text":
-        return str(part.get("body") or ""), ()
-    if kind in MEDIA_TYPES:
-        if not part.get("id"):
-            raise MalformedWebhook(f"WhatsApp {kind} message without a media id.")
-        item = InboundMedia(
-            content_type=part.get("mime_type") or "application/octet-stream",
-            media_id=str(part["id"]),
-            sha256=part.get("sha256") or None,
-            filename=part.get("filename") or None,
-            caption=part.get("caption") or None,
-        )
-        return str(part.get("caption") or ""), (item,)
-    if kind == "button":
-        return str(part.get("text") or part.get("payload") or ""), ()
-    if kind == "interactive":
-        reply = part.get(part.get("type") or "") or part.get("button_reply") or part.get("list_reply") or {}
-        return str(reply.get("title") or reply.get("description") or reply.get("id") or "[interactive reply]"), ()
-    if kind == "location":
-        label = ", ".join(str(part[k]) for k in ("name", "address") if part.get(k))
-        where = f"{part.get('latitude')}, {part.get('longitude')}"
-        return f"📍 {label} ({where})" if label else f"📍 {where}", ()
-    if kind == "reaction":
-        return str(part.get("emoji") or "[reaction removed]"), ()
-    if kind == "contacts":
-        people = [((c.get("name") or {}).get("formatted_name") or "contact") for c in m.get("contacts") or []]
-        return "[shared contact: " + ", ".join(people or ["contact"]) + "]", ()
-    return f"[unsupported message type: {kind}]", ()
 
 
 def sha256_matches(data: bytes, expected: str) -> bool:
