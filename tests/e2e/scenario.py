@@ -329,9 +329,17 @@ def reload_once_signed_out(page, loads: list[str], timeout_ms: int = PAGE_MS) ->
     reload sent while that navigation is under way is aborted by it (net::ERR_ABORTED, "Not attached
     to an active page", seen on a loaded machine), so wait for its load first (``record_loads``,
     attached before the sign-out)."""
+    wait_started_afresh(page, loads, timeout_ms)
+    page.reload()
+
+
+def wait_started_afresh(page, loads: list[str], timeout_ms: int = PAGE_MS) -> None:
+    """Wait until a signed-out tab has started afresh at "/" (``record_loads``, attached before the
+    sign-out). Close a context only after that: closing one while its tab was in that navigation
+    left chromium hanging in ``BrowserContext.close`` on a loaded machine (test_live_watch.py,
+    until the 420 s watcher killed it)."""
     deadline = time.monotonic() + timeout_ms / 1000
     while not loads:
         if time.monotonic() > deadline:
             raise AssertionError(f"the signed-out tab never started afresh at / within {timeout_ms} ms")
         page.wait_for_timeout(100)
-    page.reload()

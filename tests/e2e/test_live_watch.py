@@ -24,10 +24,12 @@ from tests.e2e.scenario import (
     VIEWPORT_DEFAULT,
     demo_ids,
     post_twilio_inbound,
+    record_loads,
     record_requests,
     record_reruns,
     serve,
     toast,
+    wait_started_afresh,
 )
 
 PHONE = "+14158670991"
@@ -102,10 +104,14 @@ def test_signing_out_in_one_tab_shows_the_sign_in_form_in_the_other(parley, brow
         second.goto(base + "/inbox")
     expect(second.get_by_role("button", name="Sign out", exact=True)).to_be_visible(timeout=PAGE_MS)
 
+    first_loads, second_loads = record_loads(first), record_loads(second)
     first.get_by_role("button", name="Sign out", exact=True).click()
     expect(first.get_by_role("button", name="Sign in")).to_be_visible(timeout=PAGE_MS)
     expect(second.get_by_role("button", name="Sign in")).to_be_visible(timeout=LIVE_MS + SLACK_MS)
     expect(second.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)
+    wait_started_afresh(first, first_loads)  # both tabs drop the cookie and start afresh at /
+    wait_started_afresh(second, second_loads)
+    assert [u.removeprefix(base) for u in first_loads + second_loads] == ["/", "/"]
     context.close()
 
 
