@@ -121,7 +121,6 @@ FACT_COLUMNS = (
     "source",
 )
 
-FAILED_STATUSES = ("failed", "undelivered", "not_sent")
 # A message a person wrote in the conversation: what ends a customer's wait.
 HUMAN_REPLY_SQL = "direction = 'out' AND author_id IS NOT NULL AND campaign_id IS NULL AND status <> 'not_sent'"
 
