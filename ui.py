@@ -25,7 +25,7 @@ except ParleyError as exc:
     st.error(str(exc))
     st.stop()
 
-user = session.current_user(rt)
+user = session.check_user(rt)
 STATS_PATHS = ("stats-volume", "stats-responsiveness", "stats-delivery", "stats-campaigns", "stats-workload")
 # Addresses of the pages added for campaigns and administration (a bookmark opens after signing in).
 EXTRA_PATHS = ("campaigns", "templates", "users", "senders", "providers", "hours", "opt-outs", "audit", "webhooks")
@@ -116,6 +116,7 @@ page = st.navigation(nav, expanded=True)
 navigate.settle(page.url_path)  # a page's request to leave is done once the browser is elsewhere
 session.render_frame(rt, user)
 banners.render(rt, user)
+session.hand_to_page(user)  # the page's own session check is this run's, made above
 if os.environ.get("PARLEY_LOG_RUN_TIMES") == "1":
     # bench_desk splits what a click costs into the server's script run and the rest (network, drawing).
     try:

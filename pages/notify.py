@@ -160,7 +160,9 @@ def _live(user_id: int) -> None:
     from pages import live_watch, session
 
     rt = runtime.current()
-    if not session.live(rt):  # signed out elsewhere, disabled, idle too long: show the sign-in form
+    # On its own (every few seconds): signed out elsewhere, disabled, idle too long? Then show the
+    # sign-in form. In a whole run ui.py has just checked.
+    if not session.checked_this_run() and not session.live(rt):
         st.rerun()
     s = st.session_state
     version = rt.feed.notify_version(user_id)  # read first: a change while this runs reruns it again

@@ -369,6 +369,30 @@ def test_a_session_ended_elsewhere_signs_the_tab_out(app_as, demo_runtime, how):
     assert not at.sidebar.button
 
 
+def test_a_page_run_checks_the_session_once(app_as, demo_runtime, monkeypatch):
+    """ui.py checks the session and hands its answer to the page it runs (issue 17: one check a run)."""
+    at = app_as("maria", "pages/my_inbox.py")
+    calls = []
+    real_check = sessions.check
+    monkeypatch.setattr(sessions, "check", lambda *a, **k: calls.append(a[1]) or real_check(*a, **k))
+    at.run()
+    assert not at.exception and [h.value for h in at.header][-1].startswith("My Inbox")
+    assert calls == [at.session_state[SESSION_KEY]]
+    assert session.CHECKED_KEY not in at.session_state, "the page took this run's answer"
+
+
+def test_an_answer_no_page_took_is_not_trusted_on_the_next_run(app_as, demo_runtime):
+    """A hand-off left over from an earlier run (a page that stopped first) is dropped: the next run checks."""
+    db = demo_runtime.db
+    at = app_as("maria", "pages/my_inbox.py")
+    at.session_state[session.CHECKED_KEY] = (at.session_state[SESSION_KEY], demo_user(db, "maria"))
+    sessions.end(db, at.session_state[SESSION_KEY])
+    at.run()
+    assert not at.exception
+    assert SESSION_KEY not in at.session_state
+    assert has_sign_in_form(at)
+
+
 def test_a_tab_whose_session_ended_cannot_act_before_its_next_run(app_as, demo_runtime):
     """Callbacks run before the page script: ``session.guarded`` checks the session first."""
     db = demo_runtime.db
