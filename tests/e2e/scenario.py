@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import (
@@ -166,10 +167,26 @@ def settled_count(page, quiet_s: float = 2.5, timeout_s: float = 30) -> int:
     return int(match.group(1)) if match else 0
 
 
-def choose(page, scope, label: str, option) -> None:
-    """Pick ``option`` (text or regex) in the selectbox labelled ``label``."""
-    scope.locator("[data-testid=stSelectbox]").filter(has_text=label).click()
-    page.get_by_role("option", name=option).first.click()
+def choose(page, scope, label: str, option, timeout_s: float = PAGE_MS / 1000) -> None:
+    """Pick ``option`` (text or regex) in the selectbox labelled ``label``.
+
+    The click that opens the list is tried again until the list shows: a page still in its
+    first run under load can draw the selectbox anew after the click, closed (a loaded run
+    lost a test that way, right after ``goto``).
+    """
+    box = scope.locator("[data-testid=stSelectbox]").filter(has_text=label)
+    wanted = page.get_by_role("option", name=option).first
+    deadline = time.monotonic() + timeout_s
+    while True:
+        box.click(timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        try:
+            wanted.wait_for(state="visible", timeout=3000)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the {label!r} list never offered {option!r}") from None
+            page.keyboard.press("Escape")
+    wanted.click()
 
 
 def idle(page, timeout_ms: int = PAGE_MS) -> None:
