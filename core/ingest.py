@@ -111,8 +111,7 @@ class GroupCommitter:
                 log.exception("could not store %d webhooks", len(items))
                 ids, error = [None] * len(items), exc
             self.committed += 0 if error else len(items)
-            for (_row, loop, waiter), row_id in zip(items, ids):
-                _resolve(loop, waiter, row_id, error)
+            _resolve_all(items, ids, error)
             if self.on_commit and not error:
                 self.on_commit()
 
@@ -121,25 +120,39 @@ class GroupCommitter:
         self._thread.join(timeout=5)
 
 
-def _resolve(loop, waiter, row_id, error) -> None:
-    if loop is None:
-        done, box = waiter
-        if error:
-            box["error"] = error
-        else:
-            box["id"] = row_id
-        done.set()
-        return
+def _resolve_all(items: list[tuple[Any, Any, Any]], ids: list[Any], error: Exception | None) -> None:
+    """Answer every waiter of a commit: the blocking ones at once, the event loop's in one call.
 
-    def settle() -> None:
-        if waiter.done():
-            return
+    One ``call_soon_threadsafe`` per loop and commit, not per webhook: each call wakes the
+    event loop through its self-pipe (a system call and a pass of the loop), which the
+    webhook route pays on the same thread that answers the requests (issue 18).
+    """
+    by_loop: dict[Any, list[tuple[asyncio.Future, Any]]] = {}
+    for (_row, loop, waiter), row_id in zip(items, ids):
+        if loop is None:
+            done, box = waiter
+            if error:
+                box["error"] = error
+            else:
+                box["id"] = row_id
+            done.set()
+        else:
+            by_loop.setdefault(loop, []).append((waiter, row_id))
+    for loop, waiters in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiters, error)
+        except RuntimeError:  # that loop was closed meanwhile: nobody is waiting on it any more
+            log.warning("%d webhook answers had no event loop to go to", len(waiters))
+
+
+def _settle(waiters: list[tuple[asyncio.Future, Any]], error: Exception | None) -> None:
+    for waiter, row_id in waiters:
+        if waiter.done():  # the request went away (client disconnected) before its row was stored
+            continue
         if error:
             waiter.set_exception(error)
         else:
             waiter.set_result(row_id)
-
-    loop.call_soon_threadsafe(settle)
 
 
 _INBOX_COLUMNS = ("received_at", "provider", "state", "url", "content_type", "body", "error")

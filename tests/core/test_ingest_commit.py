@@ -45,3 +45,52 @@ def test_concurrent_submissions_are_stored_once_each_in_few_commits(db):
     stored = dict(db.fetchall("SELECT id, url FROM webhook_inbox"))
     assert len(stored) == 40 and all(stored[ids[n]] == row(n)["url"] for n in range(40))
     assert committer.committed == 40 and committer.commits < 40  # grouped
+
+
+def test_a_commit_wakes_the_event_loop_once_for_all_its_webhooks(db):
+    """The answers of one commit reach the event loop in one call, not one call per webhook."""
+    import asyncio
+
+    wakeups: list[int] = []
+
+    class CountingLoop(asyncio.SelectorEventLoop):
+        def call_soon_threadsafe(self, callback, *args, **kwargs):
+            wakeups.append(len(args[0]) if args else 0)
+            return super().call_soon_threadsafe(callback, *args, **kwargs)
+
+    committer = GroupCommitter(db)
+
+    async def burst() -> list[int]:
+        futures = [committer.submit(row(n)) for n in range(30)]  # queued before any answer is awaited
+        return await asyncio.wait_for(asyncio.gather(*futures), 10)
+
+    loop = CountingLoop()
+    try:
+        ids = loop.run_until_complete(burst())
+    finally:
+        loop.close()
+        committer.stop()
+    stored = dict(db.fetchall("SELECT id, url FROM webhook_inbox"))
+    assert [stored[i] for i in ids] == [row(n)["url"] for n in range(30)]
+    assert sum(wakeups) == 30  # every answer went through a wake-up…
+    assert len(wakeups) == committer.commits < 30  # …one per commit
+
+
+def test_a_closed_event_loop_does_not_stop_the_committer(db):
+    """Answers for a loop that has gone are dropped with a warning; the next webhooks are stored."""
+    import asyncio
+
+    committer = GroupCommitter(db)
+    gone = asyncio.new_event_loop()
+    future = gone.create_future()
+    gone.close()
+    stored: list[int] = []
+    try:
+        committer._queue.put((row(1), gone, future))  # as submit() queues it, from a loop now closed
+        later = threading.Thread(target=lambda: stored.append(committer.submit_blocking(row(2))), daemon=True)
+        later.start()
+        later.join(10)
+        assert stored, "the webhook after it was never stored: the committer had stopped"
+    finally:
+        committer.stop()
+    assert db.scalar("SELECT count(*) FROM webhook_inbox") == 2
