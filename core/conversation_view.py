@@ -273,7 +273,7 @@ def back_to(viewer: User, owner_id: int | None) -> str:
 def composer_for(viewer: User, detail: dict[str, Any], now: dt.datetime) -> Composer:
     channel = detail["channel"]
     window = wa_window.window_state(detail["last_inbound_at"], now) if channel == "whatsapp" else None
-    blocked, templates_only = composing._blocked_reason(detail, window)
+    blocked, templates_only = composing.sending_block(detail, window)
     business, quiet = detail["hours"]
     release_at, release_reason = composing.release_time_within(detail, now, business, quiet)
     release_at = release_at if release_reason else None

@@ -18,7 +18,7 @@ from core import reporting as rf
 from core.auth import User
 from core.db import Database
 from core.errors import ValidationError
-from core.stats_filter import StatsFilter, _conversation_filters, _fact_filters, check_filter, local_sql, require_stats
+from core.stats_filter import StatsFilter, check_filter, conversation_filters, fact_filters, local_sql, require_stats
 
 LIMIT = 200
 CHARTS = (
@@ -77,7 +77,7 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
         )
     scope = _day(f, drill.day)
     agent = StatsFilter(**{**scope.__dict__, "agent_id": drill.agent_id}) if drill.agent_id is not None else scope
-    where, params = _fact_filters(agent)
+    where, params = fact_filters(agent)
     kinds = {
         "opened": rf.CONVERSATION_OPENED,
         "in": rf.MESSAGE_RECEIVED,
@@ -125,7 +125,7 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
         extra = " AND r.status = ? AND coalesce(r.error_code, '') = ?"
         extra_params = [drill.status, drill.error_code or ""]
     if drill.chart == "optouts":  # opt-outs belong to contacts: their conversations, whoever owns them
-        where, params = _fact_filters(scope, people=False)
+        where, params = fact_filters(scope, people=False)
         sql = f"""SELECT c.id AS conversation_id, r.occurred_at AS ts, NULL AS detail FROM report_facts r
                   JOIN conversations c ON c.contact_id = r.contact_id
                   WHERE {where} AND r.kind = '{kind}' ORDER BY r.occurred_at DESC LIMIT ?"""
@@ -143,7 +143,7 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
 def _workload(db: Database, viewer: User, f: StatsFilter, drill: Drill) -> pd.DataFrame:
     require_stats(viewer)
     scoped = StatsFilter(**{**f.__dict__, "agent_id": drill.agent_id}) if drill.agent_id is not None else f
-    where, params = _conversation_filters(scoped)
+    where, params = conversation_filters(scoped)
     sql = f"""SELECT c.id AS conversation_id, s.waiting_since AS ts, NULL AS detail FROM conversations c
               LEFT JOIN report_conversation_state s ON s.conversation_id = c.id
               WHERE {where} ORDER BY s.waiting_since NULLS LAST, c.last_message_at LIMIT ?"""

@@ -115,7 +115,8 @@ def local_sql(f: StatsFilter, column: str = "occurred_at") -> str:
 # ---- filters as SQL ------------------------------------------------------------------------
 
 
-def _fact_filters(f: StatsFilter, *, people: bool = True, alias: str = "r") -> tuple[str, list[Any]]:
+def fact_filters(f: StatsFilter, *, people: bool = True, alias: str = "r") -> tuple[str, list[Any]]:
+    """WHERE clause and parameters for reporting facts in the filter's dates, channel, sender and (with ``people``) team and agent."""
     lo, hi = utc_bounds(f)
     where, params = [f"{alias}.occurred_at >= ?", f"{alias}.occurred_at < ?"], [lo, hi]
     if people and f.team_id is not None:
@@ -133,7 +134,8 @@ def _fact_filters(f: StatsFilter, *, people: bool = True, alias: str = "r") -> t
     return " AND ".join(where), params
 
 
-def _conversation_filters(f: StatsFilter) -> tuple[str, list[Any]]:
+def conversation_filters(f: StatsFilter) -> tuple[str, list[Any]]:
+    """WHERE clause and parameters for the open conversations of the filter's team, agent, channel and sender."""
     where, params = ["c.status = 'open'"], []
     if f.team_id is not None:
         where.append("c.owner_id IN (SELECT id FROM users WHERE team_id = ?)")

@@ -74,7 +74,8 @@ def local_time_to_utc(day: dt.date, at: dt.time, timezone: str) -> dt.datetime:
     return hours_rules.local_to_utc(dt.datetime.combine(day, at), hours_rules.parse_timezone(timezone))
 
 
-def _id(value: Any, what: str) -> int:
+def parse_id(value: Any, what: str) -> int:
+    """An id chosen in a form; ``ValidationError`` ("Choose {what}.") for anything else."""
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -82,7 +83,7 @@ def _id(value: Any, what: str) -> int:
 
 
 def _sender(db: Database, sender_id: Any) -> dict[str, Any]:
-    rows = db.dicts(f"SELECT {senders.COLUMNS} FROM senders WHERE id = ?", [_id(sender_id, "a sender")])
+    rows = db.dicts(f"SELECT {senders.COLUMNS} FROM senders WHERE id = ?", [parse_id(sender_id, "a sender")])
     if not rows:
         raise NotFound("That sender does not exist.")
     sender = rows[0]
@@ -92,7 +93,7 @@ def _sender(db: Database, sender_id: Any) -> dict[str, Any]:
 
 
 def _template(db: Database, template_id: Any, sender: dict[str, Any]) -> templates.Template:
-    t = template_finders.get_template(db, _id(template_id, "a template"))
+    t = template_finders.get_template(db, parse_id(template_id, "a template"))
     if t.kind != "campaign":
         raise ValidationError(f"“{t.name}” is a conversation template; a campaign sends a Campaign template.")
     if t.channel not in (None, sender["channel"]):
@@ -121,12 +122,12 @@ def _owner(db: Database, actor: User, draft: CampaignDraft) -> tuple[str, int | 
     if not actor.is_admin:
         raise PermissionDenied("Only an admin can choose who owns a campaign's replies.")
     if mode == "user":
-        user_id = _id(draft.reply_owner_id, "who owns the replies")
+        user_id = parse_id(draft.reply_owner_id, "who owns the replies")
         row = db.fetchone("SELECT display_name, role, active FROM users WHERE id = ?", [user_id])
         if row is None or not row[2] or row[1] == "supervisor":
             raise ValidationError("Replies go to an active agent or admin; choose another person.")
         return mode, user_id
-    team_id = _id(draft.reply_team_id, "the team that takes the replies")
+    team_id = parse_id(draft.reply_team_id, "the team that takes the replies")
     name = db.scalar("SELECT name FROM teams WHERE id = ?", [team_id])
     if name is None:
         raise NotFound("That team does not exist.")

@@ -69,7 +69,7 @@ def release_time_within(
     return when, "the recipient's quiet hours"
 
 
-def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bool]:
+def sending_block(detail: dict[str, Any], window: Any) -> tuple[str | None, bool]:
     """(reason free text cannot go now, whether only registered templates can)."""
     who = labels.contact_label(detail["contact_name"], detail["contact_phone"])
     if detail["opted_out"]:
@@ -91,17 +91,18 @@ def _blocked_reason(detail: dict[str, Any], window: Any) -> tuple[str | None, bo
     return None, False
 
 
-def _detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, Any]:
+def composer_detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, Any]:
+    """The conversation's detail as the viewer may see it, with whether its sender may send."""
     detail = queries.conversation_detail(db, viewer, conversation_id)
     detail["sender_send_blocked"] = senders.block_reason(db, detail["sender_id"])
     return detail
 
 
 def composer_state(db: Database, viewer: User, conversation_id: Any) -> ComposerState:
-    detail = _detail(db, viewer, conversation_id)
+    detail = composer_detail(db, viewer, conversation_id)
     now = clock.utcnow()
     window = wa_window.window_state(detail["last_inbound_at"], now) if detail["channel"] == "whatsapp" else None
-    blocked, templates_only = _blocked_reason(detail, window)
+    blocked, templates_only = sending_block(detail, window)
     release_at, release_reason = release_time(db, detail, now)
     refusal = write_refusal(viewer, detail)
     return ComposerState(
@@ -150,10 +151,11 @@ def render_template(
     """The template's text for this conversation: the contact's fields, then ``values`` typed in."""
     template = template_finders.get_template(db, template_id)
     detail = queries.conversation_detail(db, viewer, conversation_id)
-    return templates.render(template, _values(detail, values))
+    return templates.render(template, filled_values(detail, values))
 
 
-def _values(detail: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, str]:
+def filled_values(detail: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, str]:
+    """A template's variables for this conversation: the contact's fields, overridden by what was typed."""
     values = template_values(detail)
     values.update({str(k): str(v).strip() for k, v in (typed or {}).items() if v is not None and str(v).strip()})
     return values

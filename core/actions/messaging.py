@@ -21,7 +21,14 @@ from typing import Any
 import emoji
 
 from core import clock, events, labels, media_rules, permissions, template_finders, templates
-from core.actions.composing import QUEUED_REASONS, _blocked_reason, _detail, _values, release_time, write_refusal
+from core.actions.composing import (
+    QUEUED_REASONS,
+    composer_detail,
+    filled_values,
+    release_time,
+    sending_block,
+    write_refusal,
+)
 from core.actions.outbound import reopen_answered, write_outbound
 from core.auth import User
 from core.compliance import window as wa_window
@@ -78,7 +85,7 @@ def check_send(
     """What a send will record. A template's text is core's to fill (the contact's fields, then
     ``template_values``); text the page sends instead counts as the agent's own words: inside the
     WhatsApp window it goes as ordinary text, outside it is refused like any free text (rule 5)."""
-    detail = _detail(db, viewer, conversation_id)
+    detail = composer_detail(db, viewer, conversation_id)
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
@@ -91,7 +98,7 @@ def check_send(
             raise ValidationError(f"The template “{template.name}” is for {template.channel}, not {channel}.")
         if template.kind != "conversation":
             raise ValidationError(f"“{template.name}” is a campaign template; choose a conversation template.")
-        values = _values(detail, template_values)
+        values = filled_values(detail, template_values)
         rendered = templates.render(template, values)
         if body is None or not body.strip() or prepare_body(body) == rendered.text:
             if rendered.missing:
@@ -140,7 +147,7 @@ def check_send(
     )
     now = clock.utcnow()
     window = wa_window.window_state(detail["last_inbound_at"], now) if channel == "whatsapp" else None
-    blocked, templates_only = _blocked_reason(detail, window)
+    blocked, templates_only = sending_block(detail, window)
     if templates_only and template is not None and template.sendable_as_template:
         blocked = None  # an approved registered template, exactly as registered, may open a closed window (rule 5)
     if blocked:
@@ -220,7 +227,7 @@ def _recheck_and_write_outbound(tx: Transaction, plan: SendPlan, viewer: User, s
     now.update(opted_out=opted_out, sender_enabled=sender_enabled)
     if plan.status == QUEUED:
         window = wa_window.window_state(last_inbound_at, clock.utcnow()) if detail["channel"] == "whatsapp" else None
-        blocked, templates_only = _blocked_reason(now, window)
+        blocked, templates_only = sending_block(now, window)
         if templates_only and plan.template_id is not None and _registered(tx, plan.template_id):
             blocked = None  # a registered template may open a closed window (rule 5)
         if blocked:
@@ -248,13 +255,13 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     row = db.fetchone("SELECT conversation_id, status, direction FROM messages WHERE id = ?", [message_id])
     if row is None or row[0] is None:
         raise NotFound("That message does not exist.")
-    detail = _detail(db, viewer, row[0])
+    detail = composer_detail(db, viewer, row[0])
     refusal = write_refusal(viewer, detail)
     if refusal:
         raise PermissionDenied(refusal)
     if row[2] != "out" or row[1] not in labels.RETRYABLE_STATUSES:
         raise ValidationError("Only interrupted or failed messages can be retried.")
-    blocked, _ = _blocked_reason(detail, None)
+    blocked, _ = sending_block(detail, None)
     if detail["opted_out"] or not detail["sender_enabled"] or detail["sender_send_blocked"]:
         raise ValidationError(blocked)
     permissions.require_sender(viewer)
@@ -273,9 +280,7 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
         if role != "admin" and owner_id != viewer.id:
             raise PermissionDenied("This conversation was assigned to someone else a moment ago; nothing was sent.")
         if opted_out or not enabled:
-            raise ValidationError(
-                _blocked_reason({**detail, "opted_out": opted_out, "sender_enabled": enabled}, None)[0]
-            )
+            raise ValidationError(sending_block({**detail, "opted_out": opted_out, "sender_enabled": enabled}, None)[0])
         now = clock.utcnow()
         tx.execute(
             "UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL WHERE id = ?",

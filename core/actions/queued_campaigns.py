@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from core import audit, clock, events, release, senders
-from core.actions.campaigns import _id
+from core.actions.campaigns import parse_id
 from core.auth import User
 from core.campaigns import audience as audiences
 from core.campaigns import progress as progress_counts
@@ -33,7 +33,7 @@ STATUS_LABELS = {
 
 
 def _campaign(tx: Transaction | Database, campaign_id: Any) -> dict[str, Any]:
-    cid = _id(campaign_id, "a campaign")
+    cid = parse_id(campaign_id, "a campaign")
     rows = tx.dicts("SELECT * FROM campaigns WHERE id = ?", [cid])
     if not rows:
         raise NotFound(f"There is no campaign {cid}.")
