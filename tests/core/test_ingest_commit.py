@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from core.ingest import GroupCommitter, _insert_rows
+import pytest
+
+from core.ingest import _INBOX_COLUMNS, GroupCommitter, _insert_rows
 
 
 def row(n: int) -> dict:
@@ -20,11 +22,23 @@ def row(n: int) -> dict:
     }
 
 
-def test_each_row_gets_its_own_id_in_order(db):
-    rows = [row(n) for n in range(300)]
+@pytest.mark.parametrize("size", [1, 7, 300, 512])
+def test_each_row_gets_its_own_id_in_order(db, size):
+    rows = [row(n) for n in range(size)]
+    rows[0] = {**rows[0], "error": "a reason", "state": "malformed", "content_type": None, "body": b"\x00\xff"}
     ids = db.write(_insert_rows, rows)
-    stored = dict(db.fetchall("SELECT id, url FROM webhook_inbox"))
-    assert [stored[i] for i in ids] == [r["url"] for r in rows]
+    assert len(set(ids)) == size
+    stored = {r[0]: r[1:] for r in db.fetchall(f"SELECT id, {', '.join(_INBOX_COLUMNS)} FROM webhook_inbox")}
+    assert [stored[i] for i in ids] == [tuple(r[c] for c in _INBOX_COLUMNS) for r in rows]
+    assert stored[ids[0]] == (
+        dt.datetime(2026, 11, 25, 12, 0),
+        "twilio",
+        "malformed",
+        row(0)["url"],
+        None,
+        b"\x00\xff",
+        "a reason",
+    )
 
 
 def test_concurrent_submissions_are_stored_once_each_in_few_commits(db):
