@@ -55,6 +55,9 @@ def start_parley(work: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
         # a reply to one of them (15% each) once raised James's unread count in the middle of
         # scenario 3. The tests post every reply they expect.
         PARLEY_SIMULATOR_REPLY_RATE="0",
+        # One line per page run (its page and time) in server.log, which a failing test leaves
+        # beside its screenshots: what the server ran while the browser showed what it showed.
+        PARLEY_LOG_RUN_TIMES="1",
     )
     env.update(env_extra)  # a test may set any of these its own way
     log = open(work / "server.log", "w")
@@ -89,10 +92,15 @@ def start_parley(work: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
     else:
         proc.kill()
         pytest.fail("Parley did not start: " + (work / "server.log").read_text()[-2000:])
+    _RUNNING_SERVERS[proc.pid] = work / "server.log"
     return proc, f"http://127.0.0.1:{port}"
 
 
+_RUNNING_SERVERS: dict[int, Path] = {}  # pid: server.log, of the servers started and not yet stopped
+
+
 def stop_parley(proc: subprocess.Popen) -> None:
+    _RUNNING_SERVERS.pop(proc.pid, None)
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -324,8 +332,33 @@ def save_open_pages(test_name: str) -> list[Path]:
                     text = f"URL: {pg.url}\nTitle: {pg.title()}\n\n" + pg.inner_text("body", timeout=15_000)
                 except Exception as exc:
                     text = f"URL: {pg.url}\n(the page's text could not be read: {exc})"
-                words.write_text(text, encoding="utf-8")
+                words.write_text(text + _console_of(pg), encoding="utf-8")
                 saved.append(words)
+    return saved
+
+
+def _console_of(pg) -> str:
+    """The page's last console messages and script errors (Playwright keeps the last 200)."""
+    try:
+        lines = [f"[{m.type}] {m.text}" for m in pg.console_messages()]
+        lines += [f"[page error] {e.message}" for e in pg.page_errors()]
+    except Exception as exc:
+        return f"\n\n(the console could not be read: {exc})"
+    return "\n\n---- console ----\n" + "\n".join(lines)
+
+
+def save_server_logs(test_name: str, keep_lines: int = 400) -> list[Path]:
+    """The last lines of every running Parley server's log (page runs, warnings, tracebacks)."""
+    saved = []
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)[:120]
+    for i, log in enumerate(list(_RUNNING_SERVERS.values())):
+        try:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-keep_lines:]
+        except OSError:
+            continue
+        out = artifacts_dir() / f"{stem}-server{i}.log"
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        saved.append(out)
     return saved
 
 
@@ -333,7 +366,7 @@ def save_open_pages(test_name: str) -> list[Path]:
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed and call.when in ("setup", "call") and _OPEN_BROWSERS:
-        saved = save_open_pages(item.nodeid)
+        saved = save_open_pages(item.nodeid) + save_server_logs(item.nodeid)
         if saved:
             lines = "\n".join(str(p) for p in saved)
             report.sections.append(("browser artifacts", f"saved in {artifacts_dir()}:\n{lines}"))

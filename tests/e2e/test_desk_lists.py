@@ -57,9 +57,12 @@ def open_and_check(page, link, errors: list[str], what: str) -> None:
     assert not errors, f"{what}: the browser logged {errors}"
 
 
-def back_to(page, nav: str, label: str) -> None:
+def back_to(page, nav: str, label: str, errors: list[str] | None = None, what: str = "") -> None:
     page.get_by_test_id("stSidebarNavLink").filter(has_text=nav).click()
-    row_links(page, label).first.wait_for(state="visible", timeout=LIST_MS)
+    try:
+        row_links(page, label).first.wait_for(state="visible", timeout=LIST_MS)
+    except Exception as exc:
+        raise AssertionError(f"no list: back to {nav} {what}; browser errors: {(errors or [])[-3:]}") from exc
 
 
 @pytest.mark.parametrize(
@@ -74,7 +77,7 @@ def test_fifty_opens_in_a_row_under_load(parley, browser, cpu_burner, username, 
     for i in range(OPENS):
         links = row_links(page, label)
         open_and_check(page, links.nth(i % min(links.count(), 12)), errors, f"open {i + 1} from {nav}")
-        back_to(page, nav, label)
+        back_to(page, nav, label, errors, f"after open {i + 1}")
     page.context.close()
 
 
@@ -94,7 +97,7 @@ def test_fifty_opens_from_team_inbox_right_after_choosing_inbox_of(parley, brows
         expect(page.locator("[role=listbox] li.row .owner")).to_have_count(0, timeout=LIST_MS)
         # The very first click after the switch (the one that used to do nothing).
         open_and_check(page, row_links(page, "Conversations").first, errors, f"open {i + 1} from Team Inbox")
-        back_to(page, "Team Inbox", "Conversations")
+        back_to(page, "Team Inbox", "Conversations", errors, f"after open {i + 1}")
     page.context.close()
 
 
