@@ -248,6 +248,41 @@ async def _version_answer(request: Request, viewable_version: Callable[..., int]
     return JSONResponse({"version": version, "now": now_ms}, headers={"Cache-Control": "no-store"})
 
 
+# ---- a page that stayed blank (pages/blank_guard.py) ------------------------------------------
+
+BLANK_REPORT_LIMIT = 2048
+
+
+async def blank_page(request: Request) -> Response:
+    """A signed-in tab found its page blank after the run and reloads itself (``pages/blank_guard.py``):
+    one warning line in the log, so the browser suite and an admin can count how often. Anything
+    in the report is the browser's word: the path is logged quoted and cut, the numbers as numbers."""
+    found = await run_in_threadpool(_cookie_session, request)
+    if found is None:
+        return JSONResponse({"error": "Sign in first."}, status_code=401)
+    user, _session_id = found
+    try:
+        report = json.loads(await _limited_body(request, BLANK_REPORT_LIMIT) or b"{}")
+    except (BodyTooLarge, ValueError):
+        report = {}
+    if not isinstance(report, dict):
+        report = {}
+
+    def number(key: str) -> int | None:
+        value = report.get(key)
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    log.warning(
+        "blank page: a tab of @%s found %r blank after its run and reloaded it "
+        "(%s elements left; %s ms after it last left a page)",
+        user.username,
+        str(report.get("path", ""))[:200],
+        number("elements"),
+        number("since_leaving_ms"),
+    )
+    return Response(status_code=204)
+
+
 # ---- provider webhooks and outbound media ---------------------------------------------------
 
 
@@ -320,6 +355,7 @@ ROUTES = [
     Route("/api/notifications/version", notifications_version, methods=["GET"]),
     Route("/api/conversations/{conversation_id}/version", conversation_version, methods=["GET"]),
     Route("/api/inbox/version", inbox_version, methods=["GET"]),
+    Route("/api/blank-page", blank_page, methods=["POST"]),
     Route("/webhooks/{provider}", webhook, methods=["GET", "POST"]),
     Route("/files/{token}", outbound_file, methods=["GET"]),
 ]

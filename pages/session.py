@@ -234,7 +234,7 @@ def _sign_out_clicked(user_id: int, everywhere: bool) -> None:
 
 def render_frame(rt: Runtime, user: User) -> None:
     """Sidebar identity and sign-out, demo banner, live notifications."""
-    from pages import layout, notify
+    from pages import blank_guard, layout, notify
 
     with st.sidebar:
         # Names are typed by people: shown as written, never as Markdown.
@@ -267,5 +267,6 @@ def render_frame(rt: Runtime, user: User) -> None:
             st.caption(
                 "🧪 Demo workspace: the people and messages are made up; the built-in simulator plays the carrier."
             )
+        blank_guard.render()  # in the sidebar: ui.py's elements are what a wiped page keeps
     layout.frame()
     notify.render(user)

@@ -99,13 +99,31 @@ def start_parley(work: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
 _RUNNING_SERVERS: dict[int, Path] = {}  # pid: server.log, of the servers started and not yet stopped
 
 
+BLANK_PAGES: list[str] = []  # every "blank page" line of the servers stopped (pages/blank_guard.py)
+
+
 def stop_parley(proc: subprocess.Popen) -> None:
-    _RUNNING_SERVERS.pop(proc.pid, None)
+    log = _RUNNING_SERVERS.pop(proc.pid, None)
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+    if log is not None:
+        try:
+            BLANK_PAGES.extend(
+                line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if "blank page:" in line
+            )
+        except OSError:
+            pass
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A page that went blank and drew itself again passes its test; the run says how many did."""
+    if BLANK_PAGES:
+        terminalreporter.section("pages that stayed blank after a run and reloaded themselves")
+        for line in BLANK_PAGES:
+            terminalreporter.write_line(line)
 
 
 def open_all_day(db) -> None:
