@@ -101,6 +101,7 @@ if s.get(f"{KEY}.export") is not None:
         key=f"{KEY}.download",
         icon=":material/download:",
         type="primary",
+        on_click="ignore",  # a download changes nothing on the page: no rerun to race it
     )
 else:
     st.button(

@@ -206,6 +206,7 @@ def live_detail(rt, user: User, raw_id: str) -> None:
                         mime="text/csv",
                         key=f"{KEY}.exclusions_download",
                         icon=":material/download:",
+                        on_click="ignore",
                     )
                 else:
                     st.button(
