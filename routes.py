@@ -22,6 +22,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -270,7 +271,9 @@ async def blank_page(request: Request) -> Response:
 
     def number(key: str) -> int | None:
         value = report.get(key)
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return None  # JSON's NaN and Infinity too: int() of those would raise
+        return int(value)
 
     log.warning(
         "blank page: a tab of @%s found %r blank after its run and reloaded it "

@@ -45,10 +45,11 @@ def test_what_the_browser_sends_is_quoted_cut_and_never_trusted(server, caplog):
     signed_in(rt, client, "boss", role="admin")
     _ana, cookie = signed_in(rt, client, "ana", role="standard")
     caplog.set_level(logging.WARNING, logger="parley.routes")
-    # A path with a line break cannot forge a second log line; numbers that are not numbers are dropped.
+    # A path with a line break cannot forge a second log line; numbers that are not numbers (or not finite) are dropped.
     assert (
         report(client, cookie, '{"path": "/x\\nblank page: forged", "elements": "7", "since_leaving_ms": true}') == 204
     )
+    assert report(client, cookie, '{"path": "/y", "elements": NaN, "since_leaving_ms": Infinity}') == 204
     assert report(client, cookie, "not json") == 204
     assert report(client, cookie, "[1, 2]") == 204
     assert report(client, cookie, '{"path": "' + "a" * 3000 + '"}') == 204  # over the 2 KB limit: no path
@@ -58,15 +59,19 @@ def test_what_the_browser_sends_is_quoted_cut_and_never_trusted(server, caplog):
         "blank page: a tab of @ana found '/x\\nblank page: forged' blank after its run and reloaded it "
         "(None elements left; None ms after it last left a page)"
     )
+    assert lines[1] == (
+        "blank page: a tab of @ana found '/y' blank after its run and reloaded it "
+        "(None elements left; None ms after it last left a page)"
+    )
     assert (
-        lines[1:4]
+        lines[2:5]
         == [
             "blank page: a tab of @ana found '' blank after its run and reloaded it "
             "(None elements left; None ms after it last left a page)"
         ]
         * 3
     )
-    assert lines[4] == (
+    assert lines[5] == (
         "blank page: a tab of @ana found '/" + "b" * 199 + "' blank after its run and reloaded it "
         "(None elements left; None ms after it last left a page)"
     )
