@@ -362,7 +362,33 @@ def _console_of(pg) -> str:
         lines += [f"[page error] {e.message}" for e in pg.page_errors()]
     except Exception as exc:
         return f"\n\n(the console could not be read: {exc})"
-    return "\n\n---- console ----\n" + "\n".join(lines)
+    return "\n\n---- console ----\n" + "\n".join(lines) + _failed_requests_of(pg)
+
+
+def _failed_requests_of(pg) -> str:
+    """Which of the page's last requests (Playwright keeps 100) failed or got 4xx/5xx: a console
+    line "Failed to load resource: 404" does not name its address."""
+    lines = []
+    try:
+        for req in pg.requests():
+            response = req.response()
+            if req.failure or (response is not None and response.status >= 400):
+                lines.append(f"{req.method} {req.url} -> {req.failure or response.status}")
+    except Exception as exc:
+        return f"\n\n(the requests could not be read: {exc})"
+    return "\n\n---- failed requests ----\n" + "\n".join(lines)
+
+
+def save_failure(test_name: str, report) -> list[Path]:
+    """The failure's traceback, written now: pytest prints it only at the end of the session, and a
+    long loaded run stopped before its end would otherwise keep the screenshot but not the why."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)[:120]
+    path = artifacts_dir() / f"{stem}-failure.txt"
+    try:
+        path.write_text(report.longreprtext, encoding="utf-8")
+    except OSError:
+        return []
+    return [path]
 
 
 def save_server_logs(test_name: str, keep_lines: int = 400) -> list[Path]:
@@ -384,7 +410,7 @@ def save_server_logs(test_name: str, keep_lines: int = 400) -> list[Path]:
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed and call.when in ("setup", "call") and _OPEN_BROWSERS:
-        saved = save_open_pages(item.nodeid) + save_server_logs(item.nodeid)
+        saved = save_open_pages(item.nodeid) + save_server_logs(item.nodeid) + save_failure(item.nodeid, report)
         if saved:
             lines = "\n".join(str(p) for p in saved)
             report.sections.append(("browser artifacts", f"saved in {artifacts_dir()}:\n{lines}"))

@@ -194,6 +194,17 @@ def idle(page, timeout_ms: int = PAGE_MS) -> None:
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
 
 
+def downloaded(download, to: Path | None = None) -> Path:
+    """The saved file of a finished download (copied to ``to`` when given); a failed one says why
+    (the browser's reason and the address), not the bare "download failed" of ``path()``."""
+    failure = download.failure()
+    assert failure is None, f"the download of {download.url} failed in the browser: {failure}"
+    if to is None:
+        return download.path()
+    download.save_as(to)
+    return to
+
+
 def toast(page, text, timeout_ms: int = PAGE_MS) -> None:
     """A toast with ``text`` (a string or regex) is on screen."""
     expect(page.get_by_test_id("stToast").filter(has_text=text)).to_be_visible(timeout=timeout_ms)

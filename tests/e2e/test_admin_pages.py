@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, signed_in_page
-from tests.e2e.scenario import choose, idle, record_loads, toast, wait_started_afresh
+from tests.e2e.scenario import choose, downloaded, idle, record_loads, toast, wait_started_afresh
 
 TIMEOUT = 45_000  # a loaded 2-core machine: every click is a script run
 
@@ -135,7 +135,7 @@ def test_an_opt_out_added_with_its_reason_is_listed_and_in_the_audit_log_and_its
     admin.get_by_role("button", name="Export these entries as CSV").click()
     with admin.expect_download(timeout=TIMEOUT) as download:
         admin.get_by_role("button", name="Download CSV").click()
-    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(downloaded(download.value).read_text(encoding="utf-8-sig"))))
     assert [(r["Action"], r["User"]) for r in rows] == [("optout.added", "admin")]
     assert reason in rows[0]["Detail"] and number in rows[0]["Detail"]
     admin.context.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.scenario import PAGE_MS, demo_ids, open_as, serve
+from tests.e2e.scenario import PAGE_MS, demo_ids, downloaded, open_as, serve
 
 PDF = b"%PDF-1.4\n% a consent form, as a patient's phone sends it\n%%EOF\n"
 RECEIVED = dt.datetime(2026, 12, 4, 20, 32)  # 3:32 PM in New York, Maria's zone
@@ -54,6 +54,6 @@ def test_a_file_named_by_its_media_id_is_saved_under_a_descriptive_name(parley, 
         button.click()
     assert download.value.suggested_filename == "document-2026-12-04-1532.pdf"
     saved = tmp_path / "saved.pdf"
-    download.value.save_as(saved)
+    downloaded(download.value, saved)
     assert saved.read_bytes() == PDF
     page.context.close()

@@ -21,7 +21,7 @@ import pypdf
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.scenario import PAGE_MS, demo_ids, open_as, serve, wait_for_text
+from tests.e2e.scenario import PAGE_MS, demo_ids, downloaded, open_as, serve, wait_for_text
 
 ASKED = dt.datetime(2026, 11, 2, 14, 5)  # naive UTC: 9:05 AM in New York
 XENA_PHONE = "+14158670991"
@@ -106,8 +106,8 @@ def test_the_assignee_downloads_pdf_and_txt_with_every_message(parley, browser, 
     )
     assert txt_download.value.suggested_filename == pdf_download.value.suggested_filename[:-4] + ".txt"
     txt_path, pdf_path = tmp_path / "t.txt", tmp_path / "t.pdf"
-    txt_download.value.save_as(txt_path)
-    pdf_download.value.save_as(pdf_path)
+    downloaded(txt_download.value, txt_path)
+    downloaded(pdf_download.value, pdf_path)
 
     text = txt_path.read_text(encoding="utf-8")
     fsi, pdi = "\u2068", "\u2069"

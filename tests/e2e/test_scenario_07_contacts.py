@@ -19,7 +19,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.scenario import PAGE_MS, demo_ids, list_row, open_as, serve, wait_for_text
+from tests.e2e.scenario import PAGE_MS, demo_ids, downloaded, list_row, open_as, serve, wait_for_text
 
 UNKNOWN_PHONE = "+14158670995"
 IMPORT_CSV = """Name,Phone,Email,Tags
@@ -71,7 +71,7 @@ def test_csv_import_reports_good_and_bad_rows(parley, browser, tmp_path):
         page.get_by_role("button", name="Download the report (CSV)").click()
     # (Not its name: the report is built when clicked, and headless chromium now and then names such a
     # download by Streamlit's media id although the server sends Content-Disposition with the name.)
-    report = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8-sig"))))
+    report = list(csv.DictReader(io.StringIO(downloaded(download.value).read_text(encoding="utf-8-sig"))))
     got = [(r["Row"], r["Name"], r["Result"], r["Reason"]) for r in report]
     assert got == [
         ("2", "Yara Proof", "created", ""),

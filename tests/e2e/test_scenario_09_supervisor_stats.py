@@ -24,7 +24,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.scenario import PAGE_MS, choose, demo_ids, idle, open_as, post_twilio_inbound, serve, sidebar_link
+from tests.e2e.scenario import (
+    PAGE_MS,
+    choose,
+    demo_ids,
+    downloaded,
+    idle,
+    open_as,
+    post_twilio_inbound,
+    serve,
+    sidebar_link,
+)
 
 OMAR_PHONE = "+14158670996"
 CHARTS = {
@@ -101,7 +111,7 @@ def test_supervisor_reads_every_chart_filters_and_downloads(parley, browser, tmp
     with page.expect_download(timeout=PAGE_MS) as download:
         fresh.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename == f"volume-{today}-{today}.csv"
-    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(downloaded(download.value).read_text(encoding="utf-8"))))
     assert rows == [{"day": str(today), "conversations": "0", "messages_in": "3", "messages_out": "0"}], rows
 
 

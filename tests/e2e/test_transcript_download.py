@@ -7,6 +7,7 @@ import re
 import pypdf
 
 from tests.e2e.conftest import sign_in
+from tests.e2e.scenario import downloaded
 
 
 def test_the_assignee_downloads_both_transcript_files(parley, page, tmp_path):
@@ -26,8 +27,8 @@ def test_the_assignee_downloads_both_transcript_files(parley, page, tmp_path):
         page.get_by_role("button", name="TXT", exact=True).click()
 
     pdf_path, txt_path = tmp_path / "t.pdf", tmp_path / "t.txt"
-    pdf_download.value.save_as(pdf_path)
-    txt_download.value.save_as(txt_path)
+    downloaded(pdf_download.value, pdf_path)
+    downloaded(txt_download.value, txt_path)
     assert re.fullmatch(
         rf"transcript-[a-z0-9-]+-c{cid}-\d{{4}}-\d{{2}}-\d{{2}}\.pdf", pdf_download.value.suggested_filename
     )
