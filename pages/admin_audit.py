@@ -31,7 +31,6 @@ except ParleyError as exc:
 
 def reset_page() -> None:
     s[f"{KEY}.page"] = 0
-    s.pop(f"{KEY}.export", None)
 
 
 row = st.container(horizontal=True, vertical_alignment="bottom")
@@ -50,10 +49,19 @@ row.selectbox(
     on_change=guarded(reset_page),
 )
 row.date_input("Between", value=(), key=f"{KEY}.dates", on_change=guarded(reset_page), format="YYYY-MM-DD")
-dates = s.get(f"{KEY}.dates") or ()
-since = dates[0] if len(dates) > 0 else None
-until = dates[1] if len(dates) > 1 else since
-filters = dict(user_id=s.get(f"{KEY}.user"), action=s.get(f"{KEY}.action"), since=since, until=until)
+
+
+def chosen_filters() -> dict:
+    """The filters as the widgets hold them now. The export's callback reads them when it runs, not
+    from the run that drew its button: a filter changed and Export clicked before the page redrew
+    reach the server in one rerun, and the file must hold what the page then shows."""
+    dates = s.get(f"{KEY}.dates") or ()
+    since = dates[0] if len(dates) > 0 else None
+    until = dates[1] if len(dates) > 1 else since
+    return dict(user_id=s.get(f"{KEY}.user"), action=s.get(f"{KEY}.action"), since=since, until=until)
+
+
+filters = chosen_filters()
 page = s.get(f"{KEY}.page", 0)
 rows, total = audit.search(rt.db, user, page=page, **filters)
 st.caption(md("{total} entries (dates in UTC)", total=f"{total:,}"))
@@ -87,15 +95,22 @@ nav.button(
 
 def prepare_export() -> None:
     try:
-        s[f"{KEY}.export"] = audit.export_csv(rt.db, user, **filters)
+        chosen = chosen_filters()
+        s[f"{KEY}.export"] = (chosen, audit.export_csv(rt.db, user, **chosen))
     except ParleyError as exc:
         s[f"{KEY}.error"] = str(exc)
 
 
-if s.get(f"{KEY}.export") is not None:
+# A file made for other filters than the ones shown is dropped, whichever order the callbacks of
+# one rerun ran in (a filter changed and Export clicked together).
+export = s.get(f"{KEY}.export")
+if export is not None and export[0] != filters:
+    s.pop(f"{KEY}.export")
+    export = None
+if export is not None:
     st.download_button(
         "Download CSV",
-        s[f"{KEY}.export"],
+        export[1],
         file_name=f"parley-audit-{dt.date.today()}.csv",
         mime="text/csv",
         key=f"{KEY}.download",
