@@ -11,7 +11,7 @@ from core import audit
 from core.actions import user_admin
 from core.errors import ParleyError
 from pages.admin_common import feedback, page_user, refusal
-from pages.format import fmt_time
+from pages.format import fmt_time, plural
 from pages.session import guarded
 from pages.text import md
 
@@ -64,7 +64,7 @@ def chosen_filters() -> dict:
 filters = chosen_filters()
 page = s.get(f"{KEY}.page", 0)
 rows, total = audit.search(rt.db, user, page=page, **filters)
-st.caption(md("{total} entries (dates in UTC)", total=f"{total:,}"))
+st.caption(md("{entries} (dates in UTC)", entries=plural(total, "entry", "entries")))
 if rows:
     st.dataframe(
         pd.DataFrame(

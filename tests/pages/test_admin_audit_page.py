@@ -49,6 +49,7 @@ def test_a_filter_changed_in_the_same_run_as_the_export_click_is_the_one_exporte
     at.run()
     assert not errors(at)
     assert list(at.dataframe[0].value["Action"]) == ["Team: created"]
+    assert "1 entry (dates in UTC)" in [c.value for c in at.caption]
     exported = at.session_state["audit.export"][1].decode("utf-8-sig").splitlines()
     assert len(exported) == 2, exported
     assert exported[1].split(",")[1:3] == ["admin", "team.created"]
