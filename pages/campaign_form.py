@@ -109,14 +109,20 @@ def preview(rt, user: User, template_id: int | None) -> None:
         s[f"{KEY}.error"] = str(exc)
 
 
-def send(rt, user: User, template_id: int) -> None:
-    template = template_finders.get_template(rt.db, template_id)
+def send(rt, user: User, previewed: campaign_actions.Preview) -> None:
+    """Send what the preview showed, never the form as it stands now: a field changed and Send
+    clicked before the page redrew reach the server in one rerun, and the audience, count and text
+    the person confirmed are the preview's. A field changed in that same rerun (its callback drops
+    the preview) means there is nothing confirmed to send: one sentence, nothing sent."""
+    if s.get(f"{KEY}.preview") is not previewed:
+        s[f"{KEY}.error"] = "The campaign changed as Send was clicked: check the new preview, then send."
+        return
     campaign_id = act(
         KEY,
         campaign_actions.do_send_campaign,
         rt.db,
         user,
-        _draft(user, template),
+        previewed.draft,
         done=lambda _id: "Campaign queued: the dispatcher is sending it.",
     )
     if campaign_id is not None:
@@ -393,7 +399,7 @@ def render_preview(rt, user: User, p: campaign_actions.Preview) -> None:
                 type="primary",
                 icon=":material/send:",
                 on_click=guarded(send),
-                args=(rt, user, p.template.id),
+                args=(rt, user, p),
             )
         else:
             st.error("Nobody would receive this campaign.")

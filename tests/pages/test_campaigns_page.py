@@ -127,3 +127,27 @@ def test_an_agent_is_told_before_preview_that_a_blocked_sender_leaves_us_numbers
         f"Parley does not send from {label} to US numbers until it is registered (Sender not registered (10DLC); "
         "the workspace's rule for unregistered senders): its US recipients will be left out."
     ) in errors(at)
+
+
+def test_an_audience_changed_as_send_is_clicked_is_never_sent_unseen(app_as, demo_db):
+    # The tag changed and Send clicked before the page redrew reach the server in one rerun. What
+    # is sent is what the preview showed, or nothing with one sentence; never the new audience,
+    # whose count nobody saw.
+    at = new_campaign(app_as)
+    at.button(key="cmp.preview_button").click().run()
+    assert not errors(at)
+    other = next(o for o in at.selectbox(key="cmp.n.tag").options if o != "whitening")
+    at.selectbox(key="cmp.n.tag").select(other)
+    at.button(key="cmp.send").click()
+    at.run()
+    assert other == "implant consult"
+    assert errors(at) == ["The campaign changed as Send was clicked: check the new preview, then send."]
+    assert demo_db.scalar("SELECT count(*) FROM campaigns WHERE name = 'Whitening reminder'") == 0
+    assert not [b for b in at.button if b.key == "cmp.send"]
+    # Previewed again, the new audience is what goes.
+    at.button(key="cmp.preview_button").click().run()
+    at.button(key="cmp.send").click().run()
+    assert not errors(at)
+    assert demo_db.fetchall("SELECT audience FROM campaigns WHERE name = 'Whitening reminder'") == [
+        ('{"kind": "tag", "tag": "implant consult"}',)
+    ]
