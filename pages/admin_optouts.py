@@ -112,14 +112,17 @@ row.button(
     "Remove opt-out",
     key=f"{KEY}.remove",
     on_click=guarded(
+        # The number the "History of" box holds when the click is handled, not the one of the run
+        # that drew the button: a number chosen and the button clicked before the page redrew
+        # reach the server in one rerun, and the page then shows the new one. The toast names it.
         lambda: act(
             KEY,
             suppression.do_remove_opt_out,
             rt.db,
             user,
-            chosen,
+            s.get(f"{KEY}.chosen"),
             s.get(f"{KEY}.remove_reason") or "",
-            done="Opt-out removed.",
+            done=lambda phone: f"Opt-out removed: {format_phone_display(phone)} may be texted again.",
         )
     ),
 )

@@ -100,8 +100,9 @@ def do_add_opt_out(db: Database, actor: User, phone: str, reason: str) -> int:
     return db.write(write)
 
 
-def do_remove_opt_out(db: Database, actor: User, contact_id: Any, reason: str) -> None:
-    """Admins only: opt a contact back in, with the reason (e.g. they asked in writing)."""
+def do_remove_opt_out(db: Database, actor: User, contact_id: Any, reason: str) -> str:
+    """Admins only: opt a contact back in, with the reason (e.g. they asked in writing). Returns the
+    number opted back in, so the page can say which."""
     permissions.require_admin(actor, "remove an opt-out")
     why = _reason(reason)
     try:
@@ -125,8 +126,9 @@ def do_remove_opt_out(db: Database, actor: User, contact_id: Any, reason: str) -
         )
         audit.record(tx, actor.id, "optout.removed", "contact", contact_id, phone=row[0], reason=why)
         tx.publish(events.CONTACT_OPTED_IN, contact_id=contact_id, by_user_id=actor.id, source="manual")
+        return row[0]
 
-    db.write(write)
+    return db.write(write)
 
 
 # ---- the list and the history -------------------------------------------------------------------------

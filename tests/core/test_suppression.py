@@ -63,7 +63,7 @@ def test_removing_is_for_admins_with_a_reason(db, ws):
         suppression.do_remove_opt_out(db, ws["maria"], ws["ana"], "She asked")
     with pytest.raises(ValidationError, match="Say why"):
         suppression.do_remove_opt_out(db, ws["admin"], ws["ana"], "")
-    suppression.do_remove_opt_out(db, ws["admin"], ws["ana"], "Signed a new consent form")
+    assert suppression.do_remove_opt_out(db, ws["admin"], ws["ana"], "Signed a new consent form") == "+14158670001"
     assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [ws["ana"]]) is False
     assert [(h["kind"], h["reason"]) for h in suppression.history(db, ws["admin"], ws["ana"])] == [
         ("opt_out", "Asked by phone"),

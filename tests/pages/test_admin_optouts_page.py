@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.actions.suppression import do_add_opt_out
+from tests.conftest import demo_user
 from tests.pages.admin_page import errors, toasts
 
 PAGE = "pages/admin_optouts.py"
@@ -32,3 +34,25 @@ def test_list_add_search_and_remove(app_as, demo_db):
     at.button(key="optouts.remove").click().run()
     assert not errors(at)
     assert demo_db.scalar("SELECT opted_out FROM contacts WHERE phone = '+14158670077'") is False
+
+
+def test_the_number_chosen_as_remove_is_clicked_is_the_one_opted_back_in(app_as, demo_db):
+    # Another number chosen in "History of" and Remove clicked before the page redrew reach the
+    # server in one rerun: the page then shows the new number, so that is the one opted back in,
+    # and the toast says which.
+    admin = demo_user(demo_db, "admin")
+    first = do_add_opt_out(demo_db, admin, "+1 415 867 0081", "Asked by phone")
+    second = do_add_opt_out(demo_db, admin, "+1 415 867 0082", "Asked by phone")
+    at = app_as("admin", PAGE)
+    at.text_input(key="optouts.q").input("867-008").run()
+    assert list(at.dataframe[0].value["Number"]) == ["(415) 867-0082", "(415) 867-0081"]
+    assert at.selectbox(key="optouts.chosen").value == second
+    at.text_input(key="optouts.remove_reason").input("Consent form signed").run()
+    at.selectbox(key="optouts.chosen").set_value(first)
+    at.button(key="optouts.remove").click()
+    at.run()
+    assert not errors(at)
+    assert demo_db.fetchall(
+        "SELECT phone, opted_out FROM contacts WHERE phone IN ('+14158670081', '+14158670082') ORDER BY phone"
+    ) == [("+14158670081", False), ("+14158670082", True)]
+    assert toasts(at) == ["Opt-out removed: (415) 867-0081 may be texted again."]
