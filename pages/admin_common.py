@@ -46,6 +46,23 @@ def act(key: str, fn: Callable[..., Any], *args: Any, done: str | Callable[[Any]
     return result
 
 
+def if_still_chosen(key: str, chooser: str, drawn: Any, changed: str, action: Callable[[], Any]) -> Callable[[], None]:
+    """A button's callback that acts on what its form belonged to when it was drawn: ``drawn``, the
+    value of the ``chooser`` widget (a user, a number) in that run. Another one chosen and the
+    button clicked before the page redrew reach the server in one rerun, and the page then shows
+    the new choice with the old one's form: acting on either would surprise the person. Nothing is
+    done; ``changed`` (one sentence) says so."""
+
+    def callback() -> None:
+        if st.session_state.get(chooser) != drawn:
+            st.session_state[f"{key}.error"] = changed
+            st.session_state.pop(f"{key}.flash", None)
+            return
+        action()
+
+    return callback
+
+
 def feedback(key: str) -> None:
     """The last action's outcome: a toast when it worked, the refusal's sentence when not.
 

@@ -9,7 +9,7 @@ import streamlit as st
 from core.actions import suppression
 from core.errors import ParleyError
 from core.phones import format_phone_display
-from pages.admin_common import act, feedback, page_user, refusal
+from pages.admin_common import act, feedback, if_still_chosen, page_user, refusal
 from pages.format import fmt_time
 from pages.session import guarded
 from pages.text import esc, md
@@ -112,17 +112,20 @@ row.button(
     "Remove opt-out",
     key=f"{KEY}.remove",
     on_click=guarded(
-        # The number the "History of" box holds when the click is handled, not the one of the run
-        # that drew the button: a number chosen and the button clicked before the page redrew
-        # reach the server in one rerun, and the page then shows the new one. The toast names it.
-        lambda: act(
+        if_still_chosen(
             KEY,
-            suppression.do_remove_opt_out,
-            rt.db,
-            user,
-            s.get(f"{KEY}.chosen"),
-            s.get(f"{KEY}.remove_reason") or "",
-            done=lambda phone: f"Opt-out removed: {format_phone_display(phone)} may be texted again.",
+            f"{KEY}.chosen",
+            chosen,
+            "Another number was chosen as you clicked: no opt-out was removed. Check it, then click again.",
+            lambda: act(
+                KEY,
+                suppression.do_remove_opt_out,
+                rt.db,
+                user,
+                chosen,
+                s.get(f"{KEY}.remove_reason") or "",
+                done=lambda phone: f"Opt-out removed: {format_phone_display(phone)} may be texted again.",
+            ),
         )
     ),
 )

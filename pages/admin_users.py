@@ -13,12 +13,13 @@ from core.actions import users as accounts
 from core.auth import ROLE_LABELS, ROLES
 from core.contact_fields import time_zone_choices
 from core.errors import ParleyError
-from pages.admin_common import act, feedback, page_user, refusal
+from pages.admin_common import act, feedback, if_still_chosen, page_user, refusal
 from pages.format import fmt_time
 from pages.session import SESSION_KEY, guarded
 from pages.text import esc, md
 
 KEY = "users"
+CHOSE_ANOTHER = "Another user was chosen as you clicked: nothing was changed. Check the form, then click again."
 s = st.session_state
 rt, user = page_user(admin=True)
 
@@ -118,16 +119,22 @@ with people_tab:
             "Save profile",
             key=f"{KEY}.save",
             on_click=guarded(
-                lambda: act(
+                if_still_chosen(
                     KEY,
-                    user_admin.do_update_profile,
-                    rt.db,
-                    user,
+                    f"{KEY}.chosen",
                     chosen,
-                    display_name=s.get(f"{KEY}.name"),
-                    timezone=s.get(f"{KEY}.tz"),
-                    team_id=s.get(f"{KEY}.team"),
-                    done="Profile saved.",
+                    CHOSE_ANOTHER,
+                    lambda: act(
+                        KEY,
+                        user_admin.do_update_profile,
+                        rt.db,
+                        user,
+                        chosen,
+                        display_name=s.get(f"{KEY}.name"),
+                        timezone=s.get(f"{KEY}.tz"),
+                        team_id=s.get(f"{KEY}.team"),
+                        done="Profile saved.",
+                    ),
                 )
             ),
         )
@@ -138,8 +145,14 @@ with people_tab:
             "Change role",
             key=f"{KEY}.change_role",
             on_click=guarded(
-                lambda: act(
-                    KEY, user_admin.do_change_role, rt.db, user, chosen, s.get(f"{KEY}.role"), done="Role changed."
+                if_still_chosen(
+                    KEY,
+                    f"{KEY}.chosen",
+                    chosen,
+                    CHOSE_ANOTHER,
+                    lambda: act(
+                        KEY, user_admin.do_change_role, rt.db, user, chosen, s.get(f"{KEY}.role"), done="Role changed."
+                    ),
                 )
             ),
         )
@@ -164,7 +177,11 @@ with people_tab:
             )
             s[f"{KEY}.password"] = ""
 
-        st.button("Reset password", key=f"{KEY}.reset", on_click=guarded(reset))
+        st.button(
+            "Reset password",
+            key=f"{KEY}.reset",
+            on_click=guarded(if_still_chosen(KEY, f"{KEY}.chosen", chosen, CHOSE_ANOTHER, reset)),
+        )
         st.markdown("**Access**")
         if chosen == user.id:
             st.caption("This is your own account: another admin can disable it.")
@@ -195,14 +212,20 @@ with people_tab:
                 key=f"{KEY}.disable",
                 icon=":material/person_off:",
                 on_click=guarded(
-                    lambda: act(
+                    if_still_chosen(
                         KEY,
-                        user_admin.do_disable_user,
-                        rt.db,
-                        user,
+                        f"{KEY}.chosen",
                         chosen,
-                        reassign_to=s.get(f"{KEY}.heir"),
-                        done=lambda n: f"Disabled; {n:,} conversations handed over." if n else "Disabled.",
+                        CHOSE_ANOTHER,
+                        lambda: act(
+                            KEY,
+                            user_admin.do_disable_user,
+                            rt.db,
+                            user,
+                            chosen,
+                            reassign_to=s.get(f"{KEY}.heir"),
+                            done=lambda n: f"Disabled; {n:,} conversations handed over." if n else "Disabled.",
+                        ),
                     )
                 ),
             )
@@ -211,7 +234,15 @@ with people_tab:
                 "Enable",
                 key=f"{KEY}.enable",
                 icon=":material/person_check:",
-                on_click=guarded(lambda: act(KEY, accounts.do_set_active, rt.db, user, chosen, True, done="Enabled.")),
+                on_click=guarded(
+                    if_still_chosen(
+                        KEY,
+                        f"{KEY}.chosen",
+                        chosen,
+                        CHOSE_ANOTHER,
+                        lambda: act(KEY, accounts.do_set_active, rt.db, user, chosen, True, done="Enabled."),
+                    )
+                ),
             )
 
     render_sessions(chosen, p["display_name"])

@@ -101,3 +101,36 @@ def test_an_admin_sees_this_browser_among_their_own_sessions_and_cannot_disable_
     assert len(ours) == 1  # the AppTest's own session
     assert "This is your own account: another admin can disable it." in [c.value for c in at.caption]
     assert not [b for b in at.button if b.key == "users.disable"]
+
+
+def test_another_user_chosen_as_a_button_is_clicked_changes_nobody(app_as, demo_db):
+    # Another user chosen and Change role clicked before the page redrew reach the server in one
+    # rerun: the role picked belonged to the form of the first, the page then shows the second.
+    # Neither is changed; one sentence says so. The same guard stands on every button of the form.
+    maria, james = uid(demo_db, "maria"), uid(demo_db, "james")
+    at = app_as("admin", PAGE)
+    at.selectbox(key="users.chosen").set_value(maria).run()
+    at.selectbox(key="users.role").set_value("admin").run()
+    at.selectbox(key="users.chosen").set_value(james)
+    at.button(key="users.change_role").click()
+    at.run()
+    assert errors(at) == [
+        "Another user was chosen as you clicked: nothing was changed. Check the form, then click again."
+    ]
+    assert demo_db.fetchall(
+        "SELECT username, role FROM users WHERE id IN (?, ?) ORDER BY username", [maria, james]
+    ) == [
+        ("james", "standard"),
+        ("maria", "standard"),
+    ]
+    at.text_input(key="users.password").input("a-new-password-9").run()
+    before = demo_db.fetchall("SELECT id, password_hash FROM users WHERE id IN (?, ?) ORDER BY id", [maria, james])
+    at.selectbox(key="users.chosen").set_value(maria)
+    at.button(key="users.reset").click()
+    at.run()
+    assert errors(at) == [
+        "Another user was chosen as you clicked: nothing was changed. Check the form, then click again."
+    ]
+    assert (
+        demo_db.fetchall("SELECT id, password_hash FROM users WHERE id IN (?, ?) ORDER BY id", [maria, james]) == before
+    )
