@@ -12,7 +12,7 @@ from core.actions.senders import SenderForm, do_create_sender, do_set_unregister
 from core.errors import ParleyError
 from core.phones import format_phone_display
 from core.providers import registry
-from pages.admin_common import act, feedback, page_user, refusal
+from pages.admin_common import act, feedback, if_still_chosen, page_user, refusal
 from pages.session import guarded
 from pages.text import esc
 
@@ -166,4 +166,17 @@ def save() -> None:
 problem = provider_setup.provider_problem(s.get(f"{KEY}.provider") or "simulator")
 if problem:
     st.warning(esc(f"Messages from this sender will not go until its provider is set up: {problem}"), icon="🔑")
-st.button("Add sender" if chosen == NEW else "Save sender", key=f"{KEY}.save", type="primary", on_click=guarded(save))
+st.button(
+    "Add sender" if chosen == NEW else "Save sender",
+    key=f"{KEY}.save",
+    type="primary",
+    on_click=guarded(
+        if_still_chosen(
+            KEY,
+            f"{KEY}.chosen",
+            chosen,
+            "Another sender was chosen as you clicked: nothing was saved. Check the form, then click again.",
+            save,
+        )
+    ),
+)

@@ -52,3 +52,20 @@ def test_the_rule_for_unregistered_numbers(app_as, demo_db):
         ("Toll-free (verification pending)", "Sender not verified (toll-free)")
     ]
     assert list(at.dataframe[0].value["Sending"]) == ["OK", "Sender not verified (toll-free)", "OK"]
+
+
+def test_another_sender_chosen_as_save_is_clicked_saves_nothing(app_as, demo_db):
+    # The first sender's form edited, the second chosen and Save clicked before the page redrew:
+    # one rerun. Nothing is saved on either; one sentence says so.
+    first, second = demo_db.fetchall("SELECT id, label FROM senders ORDER BY id LIMIT 2")
+    at = app_as("admin", PAGE)
+    at.selectbox(key="senders.chosen").set_value(first[0]).run()
+    at.text_input(key="senders.label").input("Renamed line").run()
+    at.selectbox(key="senders.chosen").set_value(second[0])
+    at.button(key="senders.save").click()
+    at.run()
+    assert errors(at) == [
+        "Another sender was chosen as you clicked: nothing was saved. Check the form, then click again."
+    ]
+    assert demo_db.fetchall("SELECT id, label FROM senders ORDER BY id LIMIT 2") == [first, second]
+    assert at.text_input(key="senders.label").value == second[1]
