@@ -3,6 +3,8 @@ conversations) or re-enable; teams and who is in them. Rules and audit: ``core.a
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
@@ -103,6 +105,8 @@ with people_tab:
         key=f"{KEY}.chosen",
     )
     p = by_id[chosen]
+    # Every button of the form acts on this user only if still chosen when its click is handled.
+    for_chosen = functools.partial(if_still_chosen, KEY, f"{KEY}.chosen", chosen, CHOSE_ANOTHER)
     if s.get(f"{KEY}.loaded") != chosen:  # the form shows the chosen user's values
         s[f"{KEY}.loaded"] = chosen
         s[f"{KEY}.name"] = p["display_name"]
@@ -119,11 +123,7 @@ with people_tab:
             "Save profile",
             key=f"{KEY}.save",
             on_click=guarded(
-                if_still_chosen(
-                    KEY,
-                    f"{KEY}.chosen",
-                    chosen,
-                    CHOSE_ANOTHER,
+                for_chosen(
                     lambda: act(
                         KEY,
                         user_admin.do_update_profile,
@@ -145,11 +145,7 @@ with people_tab:
             "Change role",
             key=f"{KEY}.change_role",
             on_click=guarded(
-                if_still_chosen(
-                    KEY,
-                    f"{KEY}.chosen",
-                    chosen,
-                    CHOSE_ANOTHER,
+                for_chosen(
                     lambda: act(
                         KEY, user_admin.do_change_role, rt.db, user, chosen, s.get(f"{KEY}.role"), done="Role changed."
                     ),
@@ -180,7 +176,7 @@ with people_tab:
         st.button(
             "Reset password",
             key=f"{KEY}.reset",
-            on_click=guarded(if_still_chosen(KEY, f"{KEY}.chosen", chosen, CHOSE_ANOTHER, reset)),
+            on_click=guarded(for_chosen(reset)),
         )
         st.markdown("**Access**")
         if chosen == user.id:
@@ -212,11 +208,7 @@ with people_tab:
                 key=f"{KEY}.disable",
                 icon=":material/person_off:",
                 on_click=guarded(
-                    if_still_chosen(
-                        KEY,
-                        f"{KEY}.chosen",
-                        chosen,
-                        CHOSE_ANOTHER,
+                    for_chosen(
                         lambda: act(
                             KEY,
                             user_admin.do_disable_user,
@@ -235,11 +227,7 @@ with people_tab:
                 key=f"{KEY}.enable",
                 icon=":material/person_check:",
                 on_click=guarded(
-                    if_still_chosen(
-                        KEY,
-                        f"{KEY}.chosen",
-                        chosen,
-                        CHOSE_ANOTHER,
+                    for_chosen(
                         lambda: act(KEY, accounts.do_set_active, rt.db, user, chosen, True, done="Enabled."),
                     )
                 ),
