@@ -50,7 +50,9 @@ def post_one(conn, host: str, port: int, base: str, token: str, sid: str, params
         answer = response.read()
         status = response.status
         why = None if 200 <= status < 300 else f"HTTP {status}: {answer[:200]!r}"
-    except OSError as exc:  # a timeout: the answer may still come; the provider sends it again anyway
+    except (OSError, http.client.HTTPException) as exc:
+        # A timeout (the answer may still come; the provider sends it again anyway), or an answer
+        # cut short (IncompleteRead: the server killed mid-reply). Either way, not acknowledged.
         conn.close()
         conn = http.client.HTTPConnection(host, port, timeout=30)
         why = f"{type(exc).__name__}: {exc}"
