@@ -25,6 +25,7 @@ template sent with the message, and the text it put in),
 from __future__ import annotations
 
 import functools
+import time
 
 import streamlit as st
 
@@ -148,6 +149,28 @@ def prime(rt, user: User, cid: int) -> None:
             st.session_state[key] = ""
 
 
+# A rerun request carries every widget's value as the browser last had it. One asked while Send's
+# run was under way (a live refresh, a row clicked) still held the box's text, and the server took
+# it for the agent typing it back: the message just sent came back into the box and was kept as
+# the draft, one click from going twice (seen in a loaded browser run). For this long after a send,
+# the box coming back to exactly the text sent is that echo, not the agent: it stays empty.
+ECHO_SECONDS = 5.0
+
+
+def sent_key(cid: int) -> str:
+    return f"compose_sent_{cid}"
+
+
+def box_changed(rt, user: User, cid: int) -> None:
+    """The box's ``on_change``: keep what is written, unless it is the browser's echo of a send."""
+    text = st.session_state.get(text_key(cid)) or ""
+    just_sent = st.session_state.get(sent_key(cid))
+    if just_sent and text.strip() and text == just_sent[0] and time.monotonic() - just_sent[1] < ECHO_SECONDS:
+        st.session_state[text_key(cid)] = ""
+        return
+    save_draft(rt, user, cid)
+
+
 def save_draft(rt, user: User, cid: int) -> None:
     """The box's ``on_change``: keep what is written (an empty box forgets the draft)."""
     text = st.session_state.get(text_key(cid)) or ""
@@ -263,8 +286,9 @@ def fill_values(rt, user: User, cid: int) -> None:
     _set_text(rt, user, cid, text)
 
 
-def sent(cid: int) -> None:
-    """After a send: the box is empty (core cleared the draft with the send)."""
+def sent(cid: int, text: str) -> None:
+    """After a send of ``text``: the box is empty (core cleared the draft with the send)."""
+    st.session_state[sent_key(cid)] = (text, time.monotonic())
     for key in [k for k in st.session_state if str(k).startswith(values_prefix(cid))]:
         del st.session_state[key]
     st.session_state[text_key(cid)] = ""

@@ -118,12 +118,13 @@ def _pick_emoji(rt, user: User, cid: int) -> None:
 
 def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
     attachments = [a["file"] for a in _attached(keys)]
+    text = st.session_state.get(keys["text"]) or ""
     try:
         messaging.do_send(
             rt.db,
             user,
             cid,
-            st.session_state.get(keys["text"]) or "",
+            text,
             attachments=attachments,
             template_id=compose_text.chosen_template(cid),
             template_values=compose_text.typed_values(cid),
@@ -132,7 +133,7 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
     except ParleyError as exc:
         st.session_state[keys["result"]] = ("error", str(exc))
         return
-    compose_text.sent(cid)  # core cleared the draft with the send
+    compose_text.sent(cid, text)  # core cleared the draft with the send
     # They went with it. The uploader keeps its key: a file still uploading when Send was pressed
     # (the browser hands a file over only once it is uploaded) joins the next message, not nothing.
     st.session_state.pop(keys["attached"], None)
@@ -218,7 +219,7 @@ def _render(rt, user: User, view: ConversationView) -> None:
         disabled=hard_block or need_template or state.templates_only,
         placeholder="Choose a registered template below" if need_template else "Write a message…",
         label_visibility="collapsed",
-        on_change=guarded(compose_text.save_draft),
+        on_change=guarded(compose_text.box_changed),
         args=(rt, user, cid),
     )
     compose_text.keep_on_leave(cid)

@@ -53,8 +53,22 @@ function newest(watch) {
 // version was on its way (``where``: the address when the tick began; a row clicked pushes the new
 // one before Streamlit takes the old page down): a rerun asked then names the page being left, and
 // Streamlit runs it against the new one and blanks it.
+//
+// Nor while a run of the page is under way: a rerun request carries every widget's value as the
+// browser last had it, and a run under way may be changing them (Send empties the box, and its
+// send moves the version at once). A trigger sent before that run's new values arrived handed
+// the server the box's old text, which came back as a draft of the message just sent (seen in a
+// loaded browser run; pages/compose_text.py ``box_changed``). The next tick asks once the run is
+// over.
+function running() {
+  const app = document.querySelector("[data-test-script-state]");
+  return app !== null && app.getAttribute("data-test-script-state") !== "notRunning";
+}
+
 function fire(watch, one, where) {
-  if (one.asked || !watch.mounted.has(one) || window.location.href !== where || leaving(one)) { return false; }
+  if (one.asked || !watch.mounted.has(one) || window.location.href !== where || leaving(one) || running()) {
+    return false;
+  }
   one.asked = true;
   one.setTriggerValue("changed", one.data.drawn);
   setTimeout(() => { one.asked = false; }, RETRY_MS);

@@ -179,3 +179,37 @@ def test_a_watcher_asks_nothing_while_the_page_is_being_left(browser):
         page.context.close()
     finally:
         route.stop()
+
+
+# Streamlit's app element says whether a run of the page is under way.
+SCRIPT_STATE_JS = """
+(state) => {
+  let app = document.querySelector("[data-test-script-state]");
+  if (!app) { app = document.createElement("div"); document.body.appendChild(app); }
+  app.setAttribute("data-test-script-state", state);
+}
+"""
+
+
+def test_a_watcher_asks_nothing_while_a_run_of_the_page_is_under_way(browser):
+    # A rerun request carries every widget's value as the browser has it; while a run is under way
+    # those may be about to change (Send empties the box). The version moved during the run: the
+    # watcher waits for the run's end, then asks.
+    route = VersionRoute().start()
+    try:
+        page = blank_page(browser, route)
+        page.evaluate(SCRIPT_STATE_JS, "running")
+        page.evaluate(MOUNT_JS, [JS, route.url, EVERY_MS, [["/moved/during", 1, False]]])
+        mounted = time.monotonic()
+        page.wait_for_timeout(10 * EVERY_MS)
+        asked = [path for t, path in route.asked if path.startswith("/moved/during") and t > mounted]
+        assert len(asked) >= 3, f"the watcher stopped asking its version: {asked}"
+        assert not [p for _, p in route.asked if p.startswith("/fired")], "a rerun was asked during a run"
+        page.evaluate(SCRIPT_STATE_JS, "notRunning")
+        deadline = time.monotonic() + 10
+        while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert [p for _, p in route.asked if p.startswith("/fired")] == ["/fired?1"]
+        page.context.close()
+    finally:
+        route.stop()

@@ -224,6 +224,39 @@ def test_a_draft_is_kept_and_found_again_by_a_new_session(app_as, demo_db, sms):
     assert demo_db.scalar("SELECT count(*) FROM drafts WHERE conversation_id = ?", [sms]) == 0
 
 
+def test_the_browsers_echo_of_a_sent_text_does_not_come_back_as_a_draft(app_as, demo_db, sms):
+    # A rerun asked while Send's run was under way (a live refresh) carries the box's text as the
+    # browser still had it. The server took it for the agent typing it again: the sent message
+    # came back into the box and was kept as the draft (a loaded browser run).
+    at = app_as("maria", PAGE, {"id": sms})
+    box = f"compose_text_{sms}"
+    at.text_area(key=box).input("Second new line")
+    at.button(key=f"send_{sms}").click().run()
+    at.text_area(key=box).input("Second new line").run()  # the stale request
+    assert at.text_area(key=box).value == ""
+    assert demo_db.scalar("SELECT count(*) FROM drafts WHERE conversation_id = ?", [sms]) == 0
+    assert (
+        demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ? AND body = 'Second new line'", [sms])
+        == 1
+    )
+    # Anything else typed after the send is the agent's, and kept.
+    at.text_area(key=box).input("Second new line, and more").run()
+    assert demo_db.scalar("SELECT body FROM drafts WHERE conversation_id = ?", [sms]) == "Second new line, and more"
+
+
+def test_the_same_text_typed_again_after_the_echo_time_is_kept(app_as, demo_db, sms, monkeypatch):
+    from pages import compose_text
+
+    monkeypatch.setattr(compose_text, "ECHO_SECONDS", 0.0)
+    at = app_as("maria", PAGE, {"id": sms})
+    box = f"compose_text_{sms}"
+    at.text_area(key=box).input("Thanks!")
+    at.button(key=f"send_{sms}").click().run()
+    at.text_area(key=box).input("Thanks!").run()
+    assert at.text_area(key=box).value == "Thanks!"
+    assert demo_db.scalar("SELECT body FROM drafts WHERE conversation_id = ?", [sms]) == "Thanks!"
+
+
 def test_a_closed_conversation_says_sending_reopens_it(app_as, demo_db, sms):
     demo_db.write(lambda tx: tx.execute("UPDATE conversations SET status = 'closed' WHERE id = ?", [sms]))
     at = app_as("maria", PAGE, {"id": sms})
