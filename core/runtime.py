@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,8 +43,6 @@ class Config:
     health_token: str | None = None
     # Routes only benchmarks use (/noop): off unless a bench turns them on (PARLEY_BENCH_ROUTES=1).
     bench_routes: bool = False
-    # How long a thread may hold the interpreter lock while another waits (PARLEY_SWITCH_INTERVAL_MS).
-    switch_interval_ms: float = 0.5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -64,7 +61,6 @@ class Config:
             trust_proxy=_flag(env.get("PARLEY_TRUST_PROXY"), False),
             health_token=(env.get("PARLEY_HEALTH_TOKEN") or "").strip() or None,
             bench_routes=_flag(env.get("PARLEY_BENCH_ROUTES"), False),
-            switch_interval_ms=_milliseconds(env, "PARLEY_SWITCH_INTERVAL_MS", 0.5),
         )
 
     @property
@@ -77,21 +73,6 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or not value.strip():
         return default
     return value.strip().lower() not in ("0", "false", "no", "off")
-
-
-def _milliseconds(env: dict[str, str], name: str, default: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1000:  # also refuses nan
-        raise ParleyError(
-            f"{name} must be a number of milliseconds above 0 and at most 1000, e.g. 0.5 (it is {raw!r})."
-        )
-    return value
 
 
 def _streamlit_port() -> int:
@@ -143,7 +124,6 @@ class Runtime:
         workers = {w.name: w.status() for w in self.workers}
         ok = db_state["ok"] and all(w.get("alive", False) for w in workers.values())
         health = {"ok": ok, "database": db_state, "workers": workers, "demo": self.config.demo}
-        health["switch_interval_ms"] = round(sys.getswitchinterval() * 1000, 3)
         ingest = self.services.get("ingest")
         if ingest is not None:
             from core.ingest_apply import backlog
@@ -205,17 +185,6 @@ def start(config: Config | None = None, *, workers: bool = False) -> Runtime:
         return rt
 
 
-def use_switch_interval(ms: float) -> None:
-    """The server's threads take turns at the interpreter lock every ``ms`` (Python's default: 5 ms).
-
-    A page run hands the lock back at every DuckDB statement and every wait, and waits to get it
-    back while the applier, the committer or the dispatcher runs Python: up to the whole switch
-    interval each time (a convoy). ``bench/bench_convoy.py``: forty small statements beside one
-    busy Python thread took about three times as long at 5 ms as at 0.5 ms; alone, the same.
-    """
-    sys.setswitchinterval(ms / 1000)
-
-
 def current() -> Runtime:
     return _current if _current is not None else start()
 
@@ -273,7 +242,6 @@ def _ensure_workspace(db: Database, media: MediaStore, config: Config) -> None:
 def _start_workers(rt: Runtime) -> None:
     from core.engine import build_workers
 
-    use_switch_interval(rt.config.switch_interval_ms)  # before the workers' threads start
     rt.workers = build_workers(rt)
     for worker in rt.workers:
         worker.start()
