@@ -17,7 +17,11 @@ every ``IDLE_THINK`` s on average, so that its p95 rests on enough samples). Loa
 of sessions (with the webhooks) until the inbox p95 passes twice the idle one.
 
 Page runs are timed from the request to the run's end, which is what a person waits for
-after a click (the browser's drawing is not included). The 1-minute load average is printed;
+after a click (the browser's drawing is not included). A tab's first run of each page (a fresh
+session) is timed apart from its later runs, idle (``IDLE_FIRST_VISITS`` new tabs one after
+another) and loaded (each session's first round): the loaded phase opens 25 tabs and the idle
+one a single tab, so together they compared first visits with later runs. The ramp compares
+later runs. The 1-minute load average is printed;
 quote it, and re-measure on a quiet machine.
 """
 
@@ -34,6 +38,7 @@ from bench.many_users_webhooks import resend_failed
 from bench.many_users_workspace import generate
 
 IDLE_THINK = 0.3  # seconds between an idle session's clicks (see the idle phase)
+IDLE_FIRST_VISITS = 20  # new tabs opened one after another, for the idle first-visit figure
 
 
 def line(label: str, samples: list[float]) -> str:
@@ -87,19 +92,29 @@ def main(argv: list[str] | None = None) -> int:
             idle, _ = phase(server, ws, twilio, 1, args.seconds, 0, min(args.think, IDLE_THINK))
             print(line("idle: My Inbox (1 session)", idle.inbox))
             print(line("idle: Conversation (1 session)", idle.conversation))
+            fresh = mu.Results()
+            mu.first_visits(server.base, ws, IDLE_FIRST_VISITS, fresh)
+            print(line(f"idle: first visit, My Inbox ({IDLE_FIRST_VISITS} new tabs)", fresh.first_inbox))
+            print(line("idle: first visit, Conversation", fresh.first_conversation))
             loaded, hooks = phase(server, ws, twilio, args.sessions, args.seconds, args.webhooks, args.think)
             first = resend_failed(server.base, twilio.auth_token, hooks, time.monotonic() + 300)
             label = f"{args.sessions} sessions + {args.webhooks:g} webhooks/s"
             print(f"each session clicks, then reads for {args.think:g} s on average before the next click")
             print(line(f"loaded: My Inbox ({label})", loaded.inbox))
             print(line(f"loaded: Conversation ({label})", loaded.conversation))
+            print(line("loaded: first visit, My Inbox", loaded.first_inbox))
+            print(line("loaded: first visit, Conversation", loaded.first_conversation))
             print(line("loaded: reply (Send to page done)", loaded.reply))
             idle_inbox, idle_conv = mu.percentile(idle.inbox, 95), mu.percentile(idle.conversation, 95)
             print(f"My Inbox p95 loaded ÷ idle {mu.percentile(loaded.inbox, 95) / idle_inbox:.2f}")
             print(f"Conversation p95 loaded ÷ idle {mu.percentile(loaded.conversation, 95) / idle_conv:.2f}")
+            for page, kind in (("My Inbox", "first_inbox"), ("Conversation", "first_conversation")):
+                ratio = mu.percentile(getattr(loaded, kind), 95) / mu.percentile(getattr(fresh, kind), 95)
+                print(f"first visit, {page} p95 loaded ÷ idle {ratio:.2f}")
             print(f"webhooks acknowledged {len(hooks.acked):,}; sent again after no answer or a 5xx {len(first):,}; "
                   f"refused {len(hooks.refused)}")  # fmt: skip
-            errors += idle.errors + loaded.errors + [f"webhook never acknowledged: {s}" for s, _, _ in hooks.failed]
+            errors += idle.errors + fresh.errors + loaded.errors
+            errors += [f"webhook never acknowledged: {s}" for s, _, _ in hooks.failed]
             errors += [f"webhook refused: {sid}: {why}" for sid, why in hooks.refused]
             acked |= set(hooks.acked)
             replies += idle.replies + loaded.replies

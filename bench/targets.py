@@ -229,6 +229,22 @@ FIGURES: list[Figure] = [
         (2, 2),
         "×",
     ),  # fmt: skip
+    Figure(
+        "Many users: first visit, My Inbox p95 loaded ÷ idle",
+        "bench_many_users",
+        r"^first visit, My Inbox p95 loaded ÷ idle\s+(?P<v>[\d.]+)",
+        "<=",
+        (2, 2),
+        "×",
+    ),  # fmt: skip
+    Figure(
+        "Many users: first visit, Conversation p95 loaded ÷ idle",
+        "bench_many_users",
+        r"^first visit, Conversation p95 loaded ÷ idle\s+(?P<v>[\d.]+)",
+        "<=",
+        (2, 2),
+        "×",
+    ),  # fmt: skip
     Figure("Many users: errors and lost webhooks", "bench_many_users", r"^errors (?P<v>\d+)", "<=", (0, 0), ""),
     Figure(
         "Many users: sessions before p95 doubles",
