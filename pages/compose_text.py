@@ -172,7 +172,7 @@ def box_changed(rt, user: User, cid: int) -> None:
 
 
 def save_draft(rt, user: User, cid: int) -> None:
-    """The box's ``on_change``: keep what is written (an empty box forgets the draft)."""
+    """Keep what the box holds as the draft (an empty box forgets the draft)."""
     text = st.session_state.get(text_key(cid)) or ""
     if not text.strip():
         st.session_state.pop(chosen_key(cid), None)  # an emptied box sends no template
