@@ -161,12 +161,21 @@ def sent_key(cid: int) -> str:
     return f"compose_sent_{cid}"
 
 
+def send_button_key(cid: int) -> str:
+    return f"send_{cid}"
+
+
 def box_changed(rt, user: User, cid: int) -> None:
     """The box's ``on_change``: keep what is written, unless it is the browser's echo of a send."""
     text = st.session_state.get(text_key(cid)) or ""
     just_sent = st.session_state.get(sent_key(cid))
     if just_sent and text.strip() and text == just_sent[0] and time.monotonic() - just_sent[1] < ECHO_SECONDS:
         st.session_state[text_key(cid)] = ""
+        return
+    if st.session_state.get(send_button_key(cid)) and text.strip():
+        # Typed and sent in one click: Send's callback, next in this run, takes the text, and core
+        # clears the draft with the message. Writing it first only queued a second write on the one
+        # write path for every reply; Send keeps the text as the draft itself if it cannot send.
         return
     save_draft(rt, user, cid)
 

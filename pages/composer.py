@@ -132,6 +132,7 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
         )
     except ParleyError as exc:
         st.session_state[keys["result"]] = ("error", str(exc))
+        compose_text.save_draft(rt, user, cid)  # the box's change was left to Send: keep it
         return
     compose_text.sent(cid, text)  # core cleared the draft with the send
     # They went with it. The uploader keeps its key: a file still uploading when Send was pressed
@@ -319,7 +320,7 @@ def _render(rt, user: User, view: ConversationView) -> None:
             "Send",
             type="primary",
             icon=":material/send:",
-            key=f"send_{cid}",
+            key=compose_text.send_button_key(cid),
             disabled=hard_block or need_template or bool(problems),
             on_click=guarded(_send),
             args=(rt, user, cid, keys),

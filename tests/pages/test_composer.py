@@ -244,6 +244,40 @@ def test_the_browsers_echo_of_a_sent_text_does_not_come_back_as_a_draft(app_as, 
     assert demo_db.scalar("SELECT body FROM drafts WHERE conversation_id = ?", [sms]) == "Second new line, and more"
 
 
+def test_text_typed_and_sent_in_one_click_writes_no_draft_on_the_way(app_as, demo_db, sms, monkeypatch):
+    # The box's change and Send's press come in one request: the draft written first was a second
+    # write on the one write path for every reply, deleted again by the send.
+    from core import drafts
+
+    saved = []
+    real = drafts.do_save_draft
+    monkeypatch.setattr(
+        drafts, "do_save_draft", lambda db, user, cid, body: (saved.append(body), real(db, user, cid, body))
+    )
+    at = app_as("maria", PAGE, {"id": sms})
+    at.text_area(key=f"compose_text_{sms}").input("On my way")
+    at.button(key=f"send_{sms}").click().run()
+    assert saved == []
+    assert demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ? AND body = 'On my way'", [sms]) == 1
+    assert demo_db.scalar("SELECT count(*) FROM drafts WHERE conversation_id = ?", [sms]) == 0
+    assert at.text_area(key=f"compose_text_{sms}").value == ""
+
+
+def test_text_typed_with_a_send_that_is_refused_is_kept_as_the_draft(app_as, demo_db, sms):
+    at = app_as("maria", PAGE, {"id": sms})
+    at.text_area(key=f"compose_text_{sms}").input("Hi {{first_name}}, are you still there?")
+    at.button(key=f"send_{sms}").click().run()
+    assert texts(at, "error") == [
+        "The message still has an unfilled variable {{first_name}}; replace it before sending."
+    ]
+    assert demo_db.scalar("SELECT count(*) FROM messages WHERE conversation_id = ?", [sms]) == 1
+    assert (
+        demo_db.scalar("SELECT body FROM drafts WHERE conversation_id = ?", [sms])
+        == "Hi {{first_name}}, are you still there?"
+    )
+    assert at.text_area(key=f"compose_text_{sms}").value == "Hi {{first_name}}, are you still there?"
+
+
 def test_the_same_text_typed_again_after_the_echo_time_is_kept(app_as, demo_db, sms, monkeypatch):
     from pages import compose_text
 
