@@ -218,3 +218,33 @@ def test_a_page_runs_write_goes_before_waiting_background_writes_and_after_urgen
 
     writers = [("background", {}), ("page", {"name": PAGE_THREAD_NAME}), ("urgent", {"urgent": True})]
     assert order_of_queued_writes(tmp_path, writers) == ["urgent", "page", "background"]
+
+
+def test_a_steady_stream_of_urgent_writes_lets_a_page_write_through(tmp_path):
+    """The webhook committer, looping through a burst, is queued again before a woken page writer
+    runs: under strict order an agent's mark-read waited up to 1 s (29 s on a loaded machine). A
+    page write waits through at most one other turn; background writes still go last."""
+    from core.db_write_lock import PAGE_THREAD_NAME
+
+    writers = [
+        ("urgent", {"urgent": True}),
+        ("background", {}),
+        ("page", {"name": PAGE_THREAD_NAME}),
+        ("urgent", {"urgent": True}),
+        ("urgent", {"urgent": True}),
+    ]
+    assert order_of_queued_writes(tmp_path, writers) == ["urgent", "page", "urgent", "urgent", "background"]
+
+
+def test_page_writes_and_webhooks_take_turns_when_both_keep_coming(tmp_path):
+    # Neither level keeps the path: a page write goes after each webhook commit, and a webhook
+    # commit after each page write. (Writers of one level go in no set order among themselves.)
+    from core.db_write_lock import PAGE_THREAD_NAME
+
+    writers = [
+        ("page", {"name": PAGE_THREAD_NAME}),
+        ("page", {"name": PAGE_THREAD_NAME}),
+        ("urgent", {"urgent": True}),
+        ("urgent", {"urgent": True}),
+    ]
+    assert order_of_queued_writes(tmp_path, writers) == ["urgent", "page", "urgent", "page"]
