@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from bench import many_users as mu
+from bench.bench_webhooks import Profile
 from bench.many_users_webhooks import resend_failed
 from bench.many_users_workspace import generate
 
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         default=3.0,
         help="seconds an agent reads or types between clicks, on average (0: click again at once, a stress test)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the server under bench.sampler: where its CPU went in the loaded phase, FILE-loaded.txt",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sessions, args.seconds, args.webhooks, args.ramp, args.conversations = 5, 10, 50, [], 2_000
@@ -81,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     agents = max(args.sessions, *(args.ramp or [0]))
     with FakeTwilio() as twilio:
         ws = generate(work, agents=agents, conversations=args.conversations)
-        server = mu.Server(work, ws.db_path, twilio)
+        server = mu.Server(work, ws.db_path, twilio, profile=args.profile)
+        profile = Profile(args.profile)
         server.start()
         errors, acked, replies = [], set(), []
         try:
@@ -96,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             mu.first_visits(server.base, ws, IDLE_FIRST_VISITS, fresh)
             print(line(f"idle: first visit, My Inbox ({IDLE_FIRST_VISITS} new tabs)", fresh.first_inbox))
             print(line("idle: first visit, Conversation", fresh.first_conversation))
+            profile.start()
             loaded, hooks = phase(server, ws, twilio, args.sessions, args.seconds, args.webhooks, args.think)
+            profile.save("loaded")
             first = resend_failed(server.base, twilio.auth_token, hooks, time.monotonic() + 300)
             label = f"{args.sessions} sessions + {args.webhooks:g} webhooks/s"
             print(f"each session clicks, then reads for {args.think:g} s on average before the next click")

@@ -69,8 +69,9 @@ def load_average() -> float:
 
 
 class Server:
-    def __init__(self, work: Path, db_path: Path, twilio) -> None:
+    def __init__(self, work: Path, db_path: Path, twilio, profile: Path | None = None) -> None:
         self.work, self.port, self.proc = work, free_port(), None
+        self.profile = profile  # run under bench.sampler, a CPU profile to this file
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = dict(
             os.environ,
@@ -88,7 +89,8 @@ class Server:
 
     def start(self) -> None:
         log = open(self.work / "server.log", "a")
-        command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
+        runner = ["-m", "bench.sampler", str(self.profile), "--"] if self.profile else ["-m", "streamlit"]
+        command = [sys.executable, *runner, "run", str(ROOT / "app.py"), "--server.port", str(self.port),
                    "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
         self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_DEADLINE
