@@ -332,9 +332,15 @@ def test_contacts_have_valid_numbers_and_search_columns(ws):
 def test_read_state_events_and_times(ws):
     db, _, days = ws
     total = db.scalar("SELECT count(*) FROM conversations")
+    waiting = db.scalar("SELECT count(*) FROM conversations WHERE last_message_direction = 'in'")
     unread = db.scalar(f"""SELECT count(*) FROM conversations c LEFT JOIN read_markers rm
                            ON rm.user_id = c.owner_id AND rm.conversation_id = c.id WHERE {UNREAD_SQL}""")
-    assert 0.2 < unread / total < 0.5
+    # About two thirds of the conversations waiting on their owner (the customer wrote last) are
+    # unread, whatever the clock. The share of all conversations follows the clock: the "demo"
+    # workspace is built at the real time, and on a Sunday evening more customers wait for an
+    # answer (0.51 of all then, 0.40 on a weekday afternoon; 0.71-0.73 of the waiting ones at both).
+    assert 0.55 < unread / waiting < 0.85
+    assert 0.2 < unread / total
     assert not db.fetchall("""SELECT rm.conversation_id FROM read_markers rm JOIN conversations c
                               ON c.id = rm.conversation_id WHERE rm.user_id <> c.owner_id""")
     assert not db.fetchall(f"""SELECT c.id FROM conversations c LEFT JOIN read_markers rm ON rm.user_id = c.owner_id
