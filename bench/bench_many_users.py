@@ -6,6 +6,7 @@ figures, no errors, nothing lost; and how many sessions one process holds before
     python -m bench.bench_many_users --sessions 25 --seconds 120 --ramp 1 5 10 25 50
     python -m bench.bench_many_users --quick             # a smoke run (5 sessions, 10 s)
     python -m bench.bench_many_users --seconds 20 --ramp # 25 sessions, 20 s phases, no ramp
+    python -m bench.bench_many_users --profile /tmp/p.txt # and where the server's CPU went: /tmp/p-loaded.txt
 
 One ``streamlit run app.py`` on a generated workspace in a temp folder (``--conversations``
 conversations of the benchmark generator, 25 agents or more), the Twilio provider
