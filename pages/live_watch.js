@@ -65,10 +65,29 @@ function running() {
   return app !== null && app.getAttribute("data-test-script-state") !== "notRunning";
 }
 
+// One trigger at a time for the whole tab. Streamlit sends the widget updates made in one turn of
+// the browser's event loop as one rerun request naming ONE fragment (the first asked; it logs
+// "Multiple different fragmentIds detected in a single batch"): when two watchers (the thread and
+// the sidebar's notifications, whose versions move with the same new message) fired in one turn,
+// only the first fragment reran and the other's trigger was dropped until its RETRY_MS (a message
+// showed in the open conversation 12 s late in a clean-clone run). A watcher that would fire
+// within LANE_MS of another's trigger asks again once that time has passed.
+const LANE_MS = 400;
+
+function lane() {
+  return (window.__parleyFireLane = window.__parleyFireLane || { at: -Infinity });
+}
+
 function fire(watch, one, where) {
   if (one.asked || !watch.mounted.has(one) || window.location.href !== where || leaving(one) || running()) {
     return false;
   }
+  const wait = lane().at + LANE_MS - performance.now();
+  if (wait > 0) {
+    setTimeout(() => tick(watch), wait + 20);
+    return false;
+  }
+  lane().at = performance.now();
   one.asked = true;
   one.setTriggerValue("changed", one.data.drawn);
   setTimeout(() => { one.asked = false; }, RETRY_MS);

@@ -213,3 +213,47 @@ def test_a_watcher_asks_nothing_while_a_run_of_the_page_is_under_way(browser):
         page.context.close()
     finally:
         route.stop()
+
+
+# Two watchers mounted in one run (the thread's and the sidebar's), each with a moved version. The
+# trigger stands in for Streamlit's batching of widget updates: triggers asked before the batch
+# leaves go in one rerun request, which reruns only the first one's fragment. Streamlit sends the
+# batch on a setTimeout(0), which a busy page runs late; here it leaves after 50 ms.
+BATCHED_MOUNT_JS = """
+async ([js, base, every, keys]) => {
+  const mod = await import(URL.createObjectURL(new Blob([js], { type: "text/javascript" })));
+  window.__reruns = [];
+  let batch = null;
+  const trigger = (key) => {
+    if (batch === null) {
+      batch = [key];
+      setTimeout(() => { window.__reruns.push(batch[0]); batch = null; }, 50);
+    } else {
+      batch.push(key);
+    }
+  };
+  for (const key of keys) {
+    mod.default({
+      data: { key, url: base + "/moved/" + key, version: 1, refreshAt: null, every, signedOut: false, drawn: 1 },
+      setTriggerValue: () => trigger(key),
+    });
+  }
+}
+"""
+
+
+def test_two_watchers_whose_versions_moved_together_each_get_their_own_rerun(browser):
+    # Their timers start together and their answers come together: both fired in the same batch,
+    # and the second watcher's rerun never happened (a new message showed in the open conversation
+    # 12 s late). Each must be its own rerun, the second well within the product's 5 s.
+    route = VersionRoute().start()
+    try:
+        page = blank_page(browser, route)
+        page.evaluate(BATCHED_MOUNT_JS, [JS, route.url, EVERY_MS, ["thread", "notifications"]])
+        mounted = time.monotonic()
+        while time.monotonic() < mounted + 3 and len(page.evaluate("() => window.__reruns")) < 2:
+            page.wait_for_timeout(50)
+        assert sorted(page.evaluate("() => window.__reruns")) == ["notifications", "thread"]
+        page.context.close()
+    finally:
+        route.stop()
