@@ -9,8 +9,10 @@ already drawn: most of what an agent waited for between the click on a row
 and the newest message in view (bench_desk), so the thread's container
 turns it off (``autoscroll=False``).
 
-Once the thread has been at its newest message, scrolling near its top or
-this line coming into view asks the server for more (an ``older`` event),
+Once the thread has been at its newest message and the agent has moved it
+themselves (wheel, touch, keys or the scrollbar: not a thread still being
+drawn), scrolling near its top or this line coming into view asks the
+server for more (an ``older`` event),
 once per length of thread; when the longer thread is drawn it puts the
 message that was on top back where the agent was looking, so the thread
 does not jump. Plain text only (``textContent``).
@@ -71,6 +73,10 @@ export default function (component) {
   if (!area) return;
   const ask = () => {
     const now = state.data;
+    // Only once the agent has moved the thread themselves (wheel, touch, keys, the scrollbar): a
+    // busy server's long thread, streamed in batches, once brought this line into view with no
+    // one scrolling, and 74 older messages loaded by themselves (a loaded browser-suite run).
+    if (!state.touched) return;
     if (!state.armed || !now.has_older || state.asked === now.shown) return; // one request per length
     state.asked = now.shown;
     state.keep = { shown: now.shown, fromBottom: area.scrollHeight - area.scrollTop };
@@ -99,6 +105,15 @@ export default function (component) {
     const grown = new ResizeObserver(toEnd);
     grown.observe(area);
     for (const child of area.children) grown.observe(child);
+    // Already at the top when first touched (a wheel there scrolls nothing, and the line came
+    // into view before): that is the agent asking too.
+    const touched = () => {
+      state.touched = true;
+      if (area.scrollTop < ASK_ZONE) ask();
+    };
+    for (const kind of ["wheel", "touchstart", "pointerdown", "keydown"]) {
+      area.addEventListener(kind, touched, { passive: true });
+    }
     area.addEventListener("scroll", () => {
       // Our own jump's event comes a frame later, when the thread may have shrunk meanwhile (the
       // composer's banners drawn below it): that is not the agent leaving the end.
