@@ -72,17 +72,32 @@ function running() {
 // only the first fragment reran and the other's trigger was dropped until its RETRY_MS (a message
 // showed in the open conversation 12 s late in a clean-clone run). A watcher that would fire
 // within LANE_MS of another's trigger asks again once that time has passed.
+//
+// Nor just after the person acted (a click, a change, Enter, leaving a text box): their widget
+// update goes in the batch of that turn, and a trigger joining it made the whole batch a rerun of
+// the watcher's fragment, so the click's own rerun of the page never came (its callback ran, what
+// it drew did not: a bulk action's toast was never shown in a loaded browser-suite run).
 const LANE_MS = 400;
+const INPUT_MS = 300;
 
 function lane() {
   return (window.__parleyFireLane = window.__parleyFireLane || { at: -Infinity });
+}
+
+if (!window.__parleyInput) {
+  window.__parleyInput = { at: -Infinity };
+  const acted = () => { window.__parleyInput.at = performance.now(); };
+  for (const kind of ["pointerdown", "click", "change", "focusout"]) {
+    document.addEventListener(kind, acted, true);
+  }
+  document.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { acted(); } }, true);
 }
 
 function fire(watch, one, where) {
   if (one.asked || !watch.mounted.has(one) || window.location.href !== where || leaving(one) || running()) {
     return false;
   }
-  const wait = lane().at + LANE_MS - performance.now();
+  const wait = Math.max(lane().at + LANE_MS, window.__parleyInput.at + INPUT_MS) - performance.now();
   if (wait > 0) {
     setTimeout(() => tick(watch), wait + 20);
     return false;

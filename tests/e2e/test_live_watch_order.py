@@ -257,3 +257,38 @@ def test_two_watchers_whose_versions_moved_together_each_get_their_own_rerun(bro
         page.context.close()
     finally:
         route.stop()
+
+
+# The person clicking every 100 ms (in the page, so no round trip stretches the gaps) for ``for_ms``.
+CLICKING_JS = """
+(forMs) => {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    if (performance.now() - started > forMs) { clearInterval(timer); return; }
+    document.body.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  }, 100);
+}
+"""
+
+
+def test_a_watcher_asks_nothing_in_the_moments_after_the_person_acted(browser):
+    # A click's widget update leaves in the batch of its turn; a trigger joining that batch made it
+    # a rerun of the watcher's fragment only, and the click's rerun of the page never came. While
+    # the person keeps clicking, the moved version waits; once they stop, it asks.
+    route = VersionRoute().start()
+    try:
+        page = blank_page(browser, route)
+        page.evaluate(CLICKING_JS, 2_000)
+        page.evaluate(MOUNT_JS, [JS, route.url, EVERY_MS, [["/moved/clicks", 1, False]]])
+        mounted = time.monotonic()
+        page.wait_for_timeout(1_500)
+        asked = [path for t, path in route.asked if path.startswith("/moved/clicks") and t > mounted]
+        assert not [p for _, p in route.asked if p.startswith("/fired")], "a rerun was asked among the clicks"
+        assert len(asked) >= 3, f"the watcher stopped asking its version: {asked}"
+        deadline = time.monotonic() + 10
+        while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert [p for _, p in route.asked if p.startswith("/fired")] == ["/fired?1"]
+        page.context.close()
+    finally:
+        route.stop()
