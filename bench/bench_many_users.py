@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             idle, _ = phase(server, ws, twilio, 1, args.seconds, 0, min(args.think, IDLE_THINK))
             print(line("idle: My Inbox (1 session)", idle.inbox))
             print(line("idle: Conversation (1 session)", idle.conversation))
+            print(line("idle: Conversation, composer on screen", idle.conversation_composer))
             fresh = mu.Results()
             mu.first_visits(server.base, ws, IDLE_FIRST_VISITS, fresh)
             print(line(f"idle: first visit, My Inbox ({IDLE_FIRST_VISITS} new tabs)", fresh.first_inbox))
@@ -112,12 +113,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"each session clicks, then reads for {args.think:g} s on average before the next click")
             print(line(f"loaded: My Inbox ({label})", loaded.inbox))
             print(line(f"loaded: Conversation ({label})", loaded.conversation))
+            print(line("loaded: Conversation, composer on screen", loaded.conversation_composer))
             print(line("loaded: first visit, My Inbox", loaded.first_inbox))
             print(line("loaded: first visit, Conversation", loaded.first_conversation))
             print(line("loaded: reply (Send to page done)", loaded.reply))
             idle_inbox, idle_conv = mu.percentile(idle.inbox, 95), mu.percentile(idle.conversation, 95)
             print(f"My Inbox p95 loaded ÷ idle {mu.percentile(loaded.inbox, 95) / idle_inbox:.2f}")
             print(f"Conversation p95 loaded ÷ idle {mu.percentile(loaded.conversation, 95) / idle_conv:.2f}")
+            idle_composer = mu.percentile(idle.conversation_composer, 95)
+            print(
+                "Conversation p95 until the composer is on screen, loaded ÷ idle "
+                f"{mu.percentile(loaded.conversation_composer, 95) / idle_composer:.2f}"
+            )
             for page, kind in (("My Inbox", "first_inbox"), ("Conversation", "first_conversation")):
                 ratio = mu.percentile(getattr(loaded, kind), 95) / mu.percentile(getattr(fresh, kind), 95)
                 print(f"first visit, {page} p95 loaded ÷ idle {ratio:.2f}")

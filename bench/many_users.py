@@ -23,6 +23,7 @@ import http.client
 import itertools
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -141,11 +142,17 @@ class Server:
 # ---- one agent's tab ---------------------------------------------------------------------------------------
 
 
+# The composer's Send button (``pages/compose_text.send_button_key``), the last thing a Conversation
+# page draws: once it is there the agent reads the thread and can write.
+SEND_BUTTON = re.compile(r"send_\d+$")
+
+
 @dataclass
 class PageRun:
     seconds: float
     elements: list  # (type, id, label) of every new element the run drew
     errors: list[str]
+    composer_seconds: float | None = None  # when the composer's Send button arrived, if it did
 
 
 class AgentTab:
@@ -173,7 +180,7 @@ class AgentTab:
         state.context_info.locale = "en-US"
         started = time.perf_counter()
         self.ws.send(back.SerializeToString())
-        elements, errors = [], []
+        elements, errors, composer_at = [], [], None
         deadline = time.monotonic() + PAGE_DEADLINE
         while True:
             remaining = deadline - time.monotonic()
@@ -190,6 +197,8 @@ class AgentTab:
                 if which == "exception":
                     errors.append(f"{page}?{query}: {proto.type}: {proto.message}")
                 elements.append((which, getattr(proto, "id", ""), getattr(proto, "label", "")))
+                if composer_at is None and which == "button" and SEND_BUTTON.search(proto.id):
+                    composer_at = time.perf_counter() - started
             elif kind == "page_not_found":
                 errors.append(f"page not found: {page}")
             elif kind == "script_finished":
@@ -197,7 +206,7 @@ class AgentTab:
                     errors.append(f"{page}: compile error")
                 if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                     break
-        return PageRun(time.perf_counter() - started, elements, errors)
+        return PageRun(time.perf_counter() - started, elements, errors, composer_at)
 
     def close(self) -> None:
         try:
@@ -229,6 +238,8 @@ class Results:
     # one's later runs.
     inbox: list[float] = field(default_factory=list)  # My Inbox again, in a tab already open
     conversation: list[float] = field(default_factory=list)  # a conversation, in a tab that opened one before
+    # ... until its composer was on screen (the run may go on: the mark-read of one opened unread)
+    conversation_composer: list[float] = field(default_factory=list)
     first_inbox: list[float] = field(default_factory=list)  # a new tab's first page: My Inbox
     first_conversation: list[float] = field(default_factory=list)  # that tab's first conversation
     reply: list[float] = field(default_factory=list)
@@ -239,6 +250,8 @@ class Results:
     def add(self, kind: str, run: PageRun) -> None:
         with self.lock:
             getattr(self, kind).append(run.seconds * 1000)
+            if kind == "conversation" and run.composer_seconds is not None:
+                self.conversation_composer.append(run.composer_seconds * 1000)
             self.errors += run.errors
 
 

@@ -245,6 +245,13 @@ def finish_open(db: Database, viewer: User, view: ConversationView) -> int:
     return view.version
 
 
+def version_to_watch(view: ConversationView) -> int:
+    """The version a live page watches while ``finish_open`` is still to come: the one the pending
+    mark-read will make (one more than shown), so that write reruns nothing. Anything else that
+    moves the version meanwhile leaves it at another number, and the live page reloads."""
+    return view.version + 1 if view.mark_pending else view.version
+
+
 def _version_after_mark(shown: int | None, before: int | None) -> int:
     """The version to watch after marking read: one more than before the write when nothing else
     changed since the view was read; otherwise the version shown, so the live page reloads and

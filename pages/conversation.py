@@ -4,7 +4,7 @@
 such conversation, someone else's) ends in core's one sentence and a link
 back, never a traceback. Everything shown comes from one core call,
 ``conversation_view``: it also marks the conversation read when its owner
-opens it (the write comes once the thread is drawn: ``finish_open``), and
+opens it (the write comes once the thread and the composer are drawn: ``finish_open``), and
 leaves the owner's read state alone when an admin or supervisor reads
 someone else's (rule 6). Who may work the conversation is
 decided there too (``view.permissions``).
@@ -201,5 +201,6 @@ if notice:
     st.error(esc(notice))
 
 # ---- thread (the one scroll area) and composer (always on screen) ---------------------------
-thread_view.render(rt, user, view, page_path=PAGE_PATH, on_header_change=st.rerun)  # header, composer depend on it
-composer.render(rt, user, view)
+with thread_view.mark_read_after(rt, user, cid):  # opened unread: marked read once both are drawn
+    thread_view.render(rt, user, view, page_path=PAGE_PATH, on_header_change=st.rerun)  # header, composer depend on it
+    composer.render(rt, user, view)

@@ -20,6 +20,7 @@ loads the page of older messages before, keeping the agent's place (both
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,7 +30,7 @@ import streamlit as st
 from core import clock, media_access, media_rules, media_sniff, versions
 from core.actions import messaging
 from core.auth import User
-from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view, finish_open
+from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view, finish_open, version_to_watch
 from core.errors import ParleyError
 from pages import live_watch, navigate
 from pages.format import STATUS_ICONS, fmt_time, queued_text
@@ -208,6 +209,29 @@ def remember(view: ConversationView, limit: int) -> None:
     st.session_state[VIEW_KEY] = (view.conversation_id, limit, view)
 
 
+# Set while a run of the whole page draws the thread and then the composer: the mark-read of a
+# conversation opened unread waits for both (``mark_read_after``). Inside the thread it came before
+# the composer, and while webhooks poured in that write waited up to a second for the write path
+# with the thread on screen and no composer under it (bench_many_users). A run of the thread alone
+# (the live watcher's) marks it read itself, once drawn.
+PAGE_MARKS_KEY = "thread_view.page_marks_read"
+
+
+@contextlib.contextmanager
+def mark_read_after(rt, user: User, cid: int):
+    """Around the page's thread and composer: then, the deferred mark-read of the view the thread
+    was drawn from. A run cut short (a rerun, a stop) marks nothing: the next run reads it unread
+    again and marks it."""
+    st.session_state[PAGE_MARKS_KEY] = cid
+    try:
+        yield
+    finally:
+        st.session_state.pop(PAGE_MARKS_KEY, None)
+    shown = st.session_state.get(VIEW_KEY)
+    if shown and shown[0] == cid:
+        finish_open(rt.db, user, shown[2])
+
+
 def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_change=None) -> None:
     """The live thread, starting from ``view``. ``on_header_change()`` runs when a reload
     changed what the header or the composer show (opt-out, window, owner, closed). Once the
@@ -242,15 +266,20 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
                 on_header_change()
             current = fresh
         draw(rt, user, current, limit_key)
-        # The owner opened it unread: marked read now that the thread is on screen (a write the
-        # agent need not wait for), and watched from the version that write made.
-        finish_open(rt.db, user, current)
+        if st.session_state.get(PAGE_MARKS_KEY) == cid:
+            # The page marks it read once its composer is drawn too: watched from the version
+            # that write will make.
+            version = version_to_watch(current)
+        else:
+            # The owner opened it unread: marked read now that the thread is on screen (a write
+            # the agent need not wait for), and watched from the version that write made.
+            version = finish_open(rt.db, user, current)
         # Reruns this fragment when the conversation's version moves (pages/live_watch.py): no
         # redraw of the whole thread every two seconds while nothing changed.
         live_watch.watch(
             f"thread_watch_{cid}",
             f"/api/conversations/{cid}/version",
-            current.version,
+            version,
             refresh_at=current.refresh_at,
         )
 

@@ -382,6 +382,18 @@ def test_a_deferred_mark_shows_read_at_once_and_writes_when_the_page_finishes(db
     assert (again.mark_pending, again.detail["unread"]) == (False, False)
 
 
+def test_a_live_page_drawn_before_its_deferred_mark_watches_the_version_the_mark_will_make(db, ws):
+    from core.conversation_view import finish_open, version_to_watch
+
+    shown = versions.conversation_version(db, ws["c_sms"])
+    view = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    assert version_to_watch(view) == shown + 1
+    finish_open(db, ws["maria"], view)
+    assert version_to_watch(view) == shown + 1 == versions.conversation_version(db, ws["c_sms"])
+    read_by_admin = conversation_view(db, ws["admin"], ws["c_sms"], defer_mark=True)
+    assert version_to_watch(read_by_admin) == shown + 1  # nothing pending: the version shown
+
+
 def test_a_change_between_the_view_and_its_deferred_mark_makes_the_page_reload(db, ws):
     from core.actions import conversations as conv_actions
     from core.conversation_view import finish_open

@@ -85,6 +85,23 @@ def test_owner_opening_marks_read(app_as, demo_db):
     assert queries.unread_count(demo_db, maria) == before - 1
 
 
+def test_the_owner_opening_it_unread_gets_the_composer_before_the_mark_read_write(app_as, demo_db, monkeypatch):
+    # The mark-read waits for the write path (up to a second while webhooks pour in): made before
+    # the composer, it kept the composer off the screen all that time.
+    from core.actions import conversations as conv_actions
+    from pages import composer
+
+    order = []
+    draw_composer, mark_opened = composer.render, conv_actions.mark_opened
+    monkeypatch.setattr(composer, "render", lambda *a, **k: (order.append("composer"), draw_composer(*a, **k))[1])
+    monkeypatch.setattr(conv_actions, "mark_opened", lambda *a, **k: (order.append("mark"), mark_opened(*a, **k))[1])
+    cid = an_unread_conversation(demo_db, "maria")
+    at = app_as("maria", PAGE, {"id": cid})
+    assert not page_exceptions(at)
+    assert order == ["composer", "mark"]
+    assert not unread_for_owner(demo_db, cid)
+
+
 @pytest.mark.parametrize("viewer", ["admin", "sam"])
 def test_admin_or_supervisor_reading_leaves_owner_state(app_as, demo_db, viewer):
     maria = uid(demo_db, "maria")
