@@ -51,6 +51,15 @@ class VersionRoute(LoopbackFake):
         return self._json(h, 200, {"version": 2 if moved else 1, "now": 0})
 
 
+def reruns_asked(page, route: VersionRoute, within_s: float = 10) -> list[str]:
+    """The reruns the watcher asked (``/fired?<drawn>``), once at least one came or ``within_s``
+    passed."""
+    deadline = time.monotonic() + within_s
+    while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    return [p for _, p in route.asked if p.startswith("/fired")]
+
+
 def blank_page(browser, route: VersionRoute):
     """A new browser context's page on ``/blank`` of ``route`` (the suite closes the context even
     when an assertion fails first)."""
@@ -175,10 +184,7 @@ def test_a_watcher_asks_nothing_while_the_page_is_being_left(browser):
         assert len(asked) >= 3, f"the watcher stopped asking its version: {asked}"
         # The next page's run mounts a new watcher: that one asks its rerun.
         page.evaluate(MOUNT_JS, [JS, route.url, EVERY_MS, [["/moved/after", 2, False]]])
-        deadline = time.monotonic() + 10
-        while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
-            page.wait_for_timeout(50)
-        assert [p for _, p in route.asked if p.startswith("/fired")] == ["/fired?2"]
+        assert reruns_asked(page, route) == ["/fired?2"]
         page.context.close()
     finally:
         route.stop()
@@ -209,10 +215,7 @@ def test_a_watcher_asks_nothing_while_a_run_of_the_page_is_under_way(browser):
         assert len(asked) >= 3, f"the watcher stopped asking its version: {asked}"
         assert not [p for _, p in route.asked if p.startswith("/fired")], "a rerun was asked during a run"
         page.evaluate(SCRIPT_STATE_JS, "notRunning")
-        deadline = time.monotonic() + 10
-        while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
-            page.wait_for_timeout(50)
-        assert [p for _, p in route.asked if p.startswith("/fired")] == ["/fired?1"]
+        assert reruns_asked(page, route) == ["/fired?1"]
         page.context.close()
     finally:
         route.stop()
@@ -293,10 +296,7 @@ def test_a_watcher_asks_nothing_in_the_moments_after_the_person_acted(browser):
         asked = [path for t, path in route.asked if path.startswith("/moved/clicks") and t > mounted]
         assert not [p for _, p in route.asked if p.startswith("/fired")], "a rerun was asked among the clicks"
         assert len(asked) >= 3, f"the watcher stopped asking its version: {asked}"
-        deadline = time.monotonic() + 10
-        while not [p for _, p in route.asked if p.startswith("/fired")] and time.monotonic() < deadline:
-            page.wait_for_timeout(50)
-        assert [p for _, p in route.asked if p.startswith("/fired")] == ["/fired?1"]
+        assert reruns_asked(page, route) == ["/fired?1"]
         page.context.close()
     finally:
         route.stop()
