@@ -243,6 +243,11 @@ def _messages(
     media_file[chosen] = np.where(
         direction[chosen] == IN, rng.choice(by_side[IN], len(chosen)), rng.choice(by_side[OUT], len(chosen))
     )
+    # Every file shows somewhere, whatever the draw: a demo (and its tests) must hold a picture, a
+    # voice note, a form and a contact card on any day it is generated.
+    for side in (IN, OUT):
+        slots = np.setdiff1d(chosen[direction[chosen] == side], ends_with_file)[: len(by_side[side])]
+        media_file[slots] = by_side[side][: len(slots)]
     media_file[ends_with_file] = np.where(direction[ends_with_file] == IN, bare[IN], bare[OUT])
     rewrite["files"] = (chosen, np.array([f["caption"] for f in files], object)[media_file[chosen]])
     body = texts.with_texts(

@@ -296,6 +296,17 @@ def test_media_files_are_stored_by_hash(ws):
     assert store.read(next(r[1] for r in rows if r[2] == "application/pdf")).startswith(b"%PDF")
 
 
+def test_every_sample_file_is_attached_on_a_day_whose_draw_left_one_out(tmp_path):
+    # Generated at this moment, the old random draw attached no PDF at all (the CI run of
+    # 5f7a36d met the same with the contact card): every file must show on any day.
+    db, _, _ = _demo(tmp_path, dt.datetime(2026, 12, 5, 15, 8, 11))
+    try:
+        types = {t for (t,) in db.fetchall("SELECT content_type FROM media")}
+    finally:
+        db.close()
+    assert types == {"image/png", "application/pdf", "text/vcard", "audio/wav"}
+
+
 def test_many_languages_and_scripts(ws):
     db, _, _ = ws
     bodies = "\n".join(r[0] for r in db.fetchall("SELECT DISTINCT body FROM messages"))
