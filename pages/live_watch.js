@@ -14,6 +14,16 @@ const RETRY_MS = 6000;
 
 const registry = () => (window.__parleyLiveWatch = window.__parleyLiveWatch || {});
 
+// What the watchers did lately (a version seen to move, a rerun asked or put off, an instance
+// mounted), with the page's clock in ms: a browser test that fails saves it beside the page's text,
+// so a live update that came late says whether it was asked late or asked and not run.
+const TRACE_KEEP = 300;
+function trace(key, what) {
+  const log = (window.__parleyWatchTrace = window.__parleyWatchTrace || []);
+  log.push(`${Math.round(performance.now())} ${key} ${what}`);
+  if (log.length > TRACE_KEEP) { log.shift(); }
+}
+
 // When the person last started for another page: a link clicked (the sidebar's pages, a row, Back
 // to...) or Back/Forward. A Streamlit page link changes the address only once the server starts the
 // new page, so the address alone does not tell that a switch is under way; a rerun asked then names
@@ -94,18 +104,27 @@ if (!window.__parleyInput) {
 }
 
 function fire(watch, one, where) {
+  const key = one.data.key;
   if (one.asked || !watch.mounted.has(one) || window.location.href !== where || leaving(one) || running()) {
+    const why = one.asked ? "asked already" : !watch.mounted.has(one) ? "taken down"
+      : window.location.href !== where ? "page changed" : leaving(one) ? "leaving" : "a run under way";
+    trace(key, `put off: ${why}`);
     return false;
   }
   const wait = Math.max(lane().at + LANE_MS, window.__parleyInput.at + INPUT_MS) - performance.now();
   if (wait > 0) {
+    trace(key, `put off ${Math.round(wait)} ms: another trigger or the person acted`);
     setTimeout(() => tick(watch), wait + 20);
     return false;
   }
   lane().at = performance.now();
   one.asked = true;
+  trace(key, `rerun asked (drawn ${one.data.drawn}, version ${one.data.version})`);
   one.setTriggerValue("changed", one.data.drawn);
-  setTimeout(() => { one.asked = false; }, RETRY_MS);
+  setTimeout(() => {
+    if (watch.mounted.has(one) && newest(watch) === one) { trace(key, "no rerun came: may ask again"); }
+    one.asked = false;
+  }, RETRY_MS);
   return true;
 }
 
@@ -120,7 +139,10 @@ async function tick(watch) {
     if (answer.status === 200) {
       watch.answered = true;
       const now = await answer.json();
-      if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) { fire(watch, one, where); }
+      if (now.version !== data.version || (data.refreshAt && now.now >= data.refreshAt)) {
+        trace(data.key, `version ${now.version} (shown ${data.version})`);
+        fire(watch, one, where);
+      }
     } else if (answer.status === 401) {
       // No cookie yet: a tab just signed in, whose first run is still trading its ticket for one.
       // A rerun asked now could cut that run short; the next tick asks again. But a cookie that
@@ -156,6 +178,7 @@ export default function (component) {
     if (other.data.drawn < data.drawn) { watch.mounted.delete(other); }
   }
   watch.mounted.add(one);
+  trace(data.key, `mounted (drawn ${data.drawn}, version ${data.version})`);
   schedule(watch);
   return () => {
     watch.mounted.delete(one);

@@ -246,44 +246,50 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
     def live() -> None:
         if navigate.pending(page_path):
             return
-        limit = st.session_state[limit_key]
-        shown = st.session_state.get(VIEW_KEY)
-        current = shown[2] if shown and shown[0] == cid else None
-        stale = (
-            current is None
-            or shown[1] != limit
-            or versions.conversation_version(rt.db, cid) != current.version
-            or (current.refresh_at is not None and clock.utcnow() >= current.refresh_at)
-        )
-        if stale:
-            try:
-                fresh = conversation_view(rt.db, user, cid, limit=limit, defer_mark=True)
-            except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
-                st.error(esc(exc))
-                return
-            remember(fresh, limit)
-            if current is not None and fresh.header != current.header and on_header_change is not None:
-                on_header_change()
-            current = fresh
-        draw(rt, user, current, limit_key)
-        if st.session_state.get(PAGE_MARKS_KEY) == cid:
-            # The page marks it read once its composer is drawn too: watched from the version
-            # that write will make.
-            version = version_to_watch(current)
-        else:
-            # The owner opened it unread: marked read now that the thread is on screen (a write
-            # the agent need not wait for), and watched from the version that write made.
-            version = finish_open(rt.db, user, current)
-        # Reruns this fragment when the conversation's version moves (pages/live_watch.py): no
-        # redraw of the whole thread every two seconds while nothing changed.
-        live_watch.watch(
-            f"thread_watch_{cid}",
-            f"/api/conversations/{cid}/version",
-            version,
-            refresh_at=current.refresh_at,
-        )
+        with live_watch.logged_run(f"thread {cid}"):
+            _live(rt, user, cid, limit_key, on_header_change)
 
     live()
+
+
+def _live(rt, user: User, cid: int, limit_key: str, on_header_change) -> None:
+    """One run of the live thread: read it again if its version moved, draw it, watch it."""
+    limit = st.session_state[limit_key]
+    shown = st.session_state.get(VIEW_KEY)
+    current = shown[2] if shown and shown[0] == cid else None
+    stale = (
+        current is None
+        or shown[1] != limit
+        or versions.conversation_version(rt.db, cid) != current.version
+        or (current.refresh_at is not None and clock.utcnow() >= current.refresh_at)
+    )
+    if stale:
+        try:
+            fresh = conversation_view(rt.db, user, cid, limit=limit, defer_mark=True)
+        except ParleyError as exc:  # e.g. reassigned away from this agent meanwhile
+            st.error(esc(exc))
+            return
+        remember(fresh, limit)
+        if current is not None and fresh.header != current.header and on_header_change is not None:
+            on_header_change()
+        current = fresh
+    draw(rt, user, current, limit_key)
+    if st.session_state.get(PAGE_MARKS_KEY) == cid:
+        # The page marks it read once its composer is drawn too: watched from the version
+        # that write will make.
+        version = version_to_watch(current)
+    else:
+        # The owner opened it unread: marked read now that the thread is on screen (a write
+        # the agent need not wait for), and watched from the version that write made.
+        version = finish_open(rt.db, user, current)
+    # Reruns this fragment when the conversation's version moves (pages/live_watch.py): no
+    # redraw of the whole thread every two seconds while nothing changed.
+    live_watch.watch(
+        f"thread_watch_{cid}",
+        f"/api/conversations/{cid}/version",
+        version,
+        refresh_at=current.refresh_at,
+    )
 
 
 def _more(limit_key: str) -> None:

@@ -350,7 +350,7 @@ def save_open_pages(test_name: str) -> list[Path]:
                     text = f"URL: {pg.url}\nTitle: {pg.title()}\n\n" + pg.inner_text("body", timeout=15_000)
                 except Exception as exc:
                     text = f"URL: {pg.url}\n(the page's text could not be read: {exc})"
-                words.write_text(text + _console_of(pg), encoding="utf-8")
+                words.write_text(text + _console_of(pg) + _watch_trace_of(pg), encoding="utf-8")
                 saved.append(words)
     return saved
 
@@ -363,6 +363,16 @@ def _console_of(pg) -> str:
     except Exception as exc:
         return f"\n\n(the console could not be read: {exc})"
     return "\n\n---- console ----\n" + "\n".join(lines) + _failed_requests_of(pg)
+
+
+def _watch_trace_of(pg) -> str:
+    """What the page's live watchers did lately (pages/live_watch.js keeps it, page clock in ms), and
+    the page's clock now: whether a late live update was asked late or asked and not run."""
+    try:
+        now, lines = pg.evaluate("[Math.round(performance.now()), window.__parleyWatchTrace || []]")
+    except Exception as exc:
+        return f"\n\n(the watchers' trace could not be read: {exc})"
+    return f"\n\n---- live watchers (page clock now {now} ms) ----\n" + "\n".join(lines)
 
 
 def _failed_requests_of(pg) -> str:

@@ -7,8 +7,13 @@ to ✓ to ✓✓ without reloading. On WhatsApp the customer reads it: blue ✓�
 "Read".
 
 The simulator plays the carrier at a person's pace here (sent after 3 s,
-delivered after 6 s, read after 9 s: ``PARLEY_SIMULATOR_DELAYS``) so each
-status stays on screen across the page's 2-second refreshes; every WhatsApp
+delivered after 10 s, read after 17 s: ``PARLEY_SIMULATOR_DELAYS``) so each
+status stays on screen longer than a live update may take to show (5 s, the
+product's promise, plus a margin for a loaded machine). With 3 s between them
+a loaded run (page runs of 0.4-0.9 s) once showed 🕓 Sending, then ✓✓
+Delivered, most likely because the rerun that a 2-second look asked for ✓
+Sent ran after delivery and read the newer status (that run saved no trace
+of the watchers; a failure saves it now). Every WhatsApp
 message is read (``PARLEY_SIMULATOR_READ_RATE=1``). What the bubble showed is
 logged in the page by a MutationObserver, so a status that came and went
 between two looks from the test still counts.
@@ -33,13 +38,17 @@ BLUE = "rgb(36, 79, 180)"  # Streamlit 1.67's :blue[] text on the light theme
 STATUS_LOG_JS = """
 (marker) => {
   window.__statusLog = [];
+  window.__statusAt = [];
   const look = () => {
     for (const bubble of document.querySelectorAll("[data-testid=stChatMessage]")) {
       if (!bubble.innerText.includes(marker)) continue;
       const match = bubble.innerText.match(/(🕓 [^\\n]*|✓✓ [^\\n]*|✓ [^\\n]*|⚠ [^\\n]*)/);
       const status = match ? match[1].trim() : null;
       const log = window.__statusLog;
-      if (status && log[log.length - 1] !== status) log.push(status);
+      if (status && log[log.length - 1] !== status) {
+        log.push(status);
+        window.__statusAt.push(`${Math.round(performance.now())} ms ${status}`);  // for a failure's message
+      }
     }
   };
   new MutationObserver(look).observe(document.body, {childList: true, subtree: true, characterData: true});
@@ -74,7 +83,7 @@ def parley(tmp_path_factory, demo_template):
         }
 
     with serve(
-        tmp_path_factory, demo_template, prepare, PARLEY_SIMULATOR_DELAYS="3,6,9", PARLEY_SIMULATOR_READ_RATE="1"
+        tmp_path_factory, demo_template, prepare, PARLEY_SIMULATOR_DELAYS="3,10,17", PARLEY_SIMULATOR_READ_RATE="1"
     ) as running:
         yield running
 
@@ -136,12 +145,14 @@ def test_agent_opens_unread_conversation_and_reply_ticks_to_delivered(parley, br
     expect(bubble).to_be_visible(timeout=PAGE_MS)
     expect(bubble.locator("img")).to_have_count(1, timeout=PAGE_MS)  # the image went with it
     expect(page.get_by_placeholder("Write a message…")).to_have_value("")
-    wait_status(page, "✓✓ Delivered", 6_000 + PAGE_MS)
+    wait_status(page, "✓✓ Delivered", 10_000 + PAGE_MS)
     seen = statuses(page)
     # 🕓 (queued, then handed to the carrier), then ✓ Sent, then ✓✓ Delivered, in that order.
     icons = [s.split()[0] for s in seen]  # e.g. 🕓 Queued, 🕓 Sending, ✓ Sent, ✓✓ Delivered: never back
     assert icons == sorted(icons, key=["🕓", "✓", "✓✓"].index), seen
-    assert [s.split()[0] for s in seen][0] == "🕓" and "✓ Sent" in seen and seen[-1] == "✓✓ Delivered", seen
+    # When each showed, on the page's clock (the watchers' trace in the failure artifacts has the same).
+    shown_at = page.evaluate("window.__statusAt")
+    assert [s.split()[0] for s in seen][0] == "🕓" and "✓ Sent" in seen and seen[-1] == "✓✓ Delivered", shown_at
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # never reloaded
     page.context.close()
 
@@ -155,7 +166,7 @@ def test_whatsapp_reply_shows_read_in_blue(parley, browser):
     page.get_by_role("button", name=re.compile("Send")).click()
     bubble = page.locator("[data-testid=stChatMessage]", has_text=WA_REPLY)
     expect(bubble).to_be_visible(timeout=PAGE_MS)
-    wait_status(page, "✓✓ Read", 9_000 + PAGE_MS)
+    wait_status(page, "✓✓ Read", 17_000 + PAGE_MS)
     assert [s.split()[0] for s in statuses(page)][0] == "🕓"
     assert statuses(page)[-1] == "✓✓ Read"
     # Read is the blue one: its ticks and its word are drawn in Streamlit's blue text colour.
