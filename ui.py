@@ -6,15 +6,13 @@ may not do is refused in ``core`` too; hiding a page here is only comfort.
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 
 import streamlit as st
 
 from core import runtime
 from core.errors import ParleyError
-from pages import banners, navigate, session
+from pages import banners, navigate, run_log, session
 
 RUN_STARTED = time.perf_counter()
 st.set_page_config(page_title="Parley", page_icon="💬", layout="wide")
@@ -117,13 +115,5 @@ navigate.settle(page.url_path)  # a page's request to leave is done once the bro
 session.render_frame(rt, user)
 banners.render(rt, user)
 session.hand_to_page(user)  # the page's own session check is this run's, made above
-if os.environ.get("PARLEY_LOG_RUN_TIMES") == "1":
-    # bench_desk splits what a click costs into the server's script run and the rest (network, drawing).
-    try:
-        page.run()
-    finally:  # st.stop and st.rerun leave by exceptions: their runs count too
-        logging.getLogger("parley.pages").info(
-            "run %s %.1f ms", page.url_path, (time.perf_counter() - RUN_STARTED) * 1000
-        )
-else:
+with run_log.logged_run(f"run {page.url_path}", started=RUN_STARTED):
     page.run()

@@ -24,12 +24,8 @@ left asking with an instance it drew before.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import logging
-import os
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -40,21 +36,6 @@ LIVE_SECONDS = 2
 
 
 JS_FILE = Path(__file__).resolve().parent / "live_watch.js"
-
-
-@contextlib.contextmanager
-def logged_run(what: str):
-    """With PARLEY_LOG_RUN_TIMES=1 (the browser suite, bench_desk), a line in the server's log for
-    each run of a live fragment, as ui.py writes one for each page run: a live update that came
-    late shows whether its fragment ran late or ran and found nothing new."""
-    if os.environ.get("PARLEY_LOG_RUN_TIMES") != "1":
-        yield
-        return
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        logging.getLogger("parley.pages").info("fragment %s %.1f ms", what, (time.perf_counter() - started) * 1000)
 
 
 @functools.cache

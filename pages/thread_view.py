@@ -32,7 +32,7 @@ from core.actions import messaging
 from core.auth import User
 from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view, finish_open, version_to_watch
 from core.errors import ParleyError
-from pages import live_watch, navigate
+from pages import live_watch, navigate, run_log
 from pages.format import STATUS_ICONS, fmt_time, queued_text
 from pages.older_messages import older_messages
 from pages.session import guarded
@@ -246,7 +246,7 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
     def live() -> None:
         if navigate.pending(page_path):
             return
-        with live_watch.logged_run(f"thread {cid}"):
+        with run_log.logged_run(f"fragment thread {cid}"):
             _live(rt, user, cid, limit_key, on_header_change)
 
     live()
