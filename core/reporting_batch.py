@@ -18,9 +18,16 @@ from typing import Any
 
 from core import events
 from core.db import Event, Transaction
-from core.db_events import rows_sql
+from core.db_events import columns_of, rows_sql
 from core.reporting import FACT_COLUMNS, HUMAN_REPLY_SQL, business_seconds, recipient_key, workspace_hours
 
+_STATE_TYPES = (
+    ("conversation_id", "INTEGER"),
+    ("status", "VARCHAR"),
+    ("opened_at", "TIMESTAMP"),
+    ("waiting_since", "TIMESTAMP"),
+    ("first_response_at", "TIMESTAMP"),
+)
 _FACT_TYPES = tuple(
     (c, "TIMESTAMP" if c in ("occurred_at", "started_at") else "DOUBLE" if c.endswith("seconds") else "BIGINT"
      if c.endswith("_id") else "VARCHAR")
@@ -275,12 +282,14 @@ class FactBatch:
             )
         changed = [(cid, self.states[cid]) for cid in sorted(self.dirty)]
         if changed:
+            # One list per column, as for the facts: a VALUES row per conversation binds five
+            # expressions each, and the applier's set of 200 replies spent 22 ms of its 140 on it.
             tx.execute(
                 "INSERT INTO report_conversation_state (conversation_id, status, opened_at, waiting_since, "
-                "first_response_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?)"] * len(changed))
-                + " ON CONFLICT (conversation_id) DO UPDATE SET status = excluded.status, "
-                "opened_at = excluded.opened_at, waiting_since = excluded.waiting_since, "
+                f"first_response_at) {rows_sql(_STATE_TYPES)} ON CONFLICT (conversation_id) DO UPDATE SET "
+                "status = excluded.status, opened_at = excluded.opened_at, waiting_since = excluded.waiting_since, "
                 "first_response_at = excluded.first_response_at",
-                [v for cid, s in changed for v in (cid, s.status, s.opened_at, s.waiting_since, s.first_response_at)],
+                columns_of(
+                    [(cid, s.status, s.opened_at, s.waiting_since, s.first_response_at) for cid, s in changed], 5
+                ),
             )

@@ -225,3 +225,41 @@ def test_a_large_payload_is_applied_in_short_transactions_and_acks_go_between_th
     assert acks_seen[:2] == [0, 1]
     assert db.scalar("SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.big%'") == 3000
     assert db.scalar("SELECT state FROM webhook_inbox WHERE provider = 'whatsapp'") == "applied"
+
+
+def test_a_set_of_replies_moves_each_conversations_reporting_state_once(db, ws):
+    """Replies to 30 conversations in one set: the ones an agent answered last start waiting at the reply,
+    the ones already waiting keep their older start (the wait is from the first unanswered message)."""
+    phones = [f"+1415868{i:04d}" for i in range(30)]
+    cids = [
+        f.add_conversation(db, contact_id=f.add_contact(db, phone=p), sender_id=ws["sms"], owner_id=ws["maria"].id)
+        for p in phones
+    ]
+    opened, earlier = dt.datetime(2026, 12, 1, 9, 0), dt.datetime(2026, 12, 7, 8, 30)
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO report_conversation_state SELECT unnest(?::INTEGER[]), 'open', ?, unnest(?::TIMESTAMP[]), ? "
+            "ON CONFLICT (conversation_id) DO UPDATE SET waiting_since = excluded.waiting_since, "
+            "opened_at = excluded.opened_at, first_response_at = excluded.first_response_at",
+            [cids, opened, [None] * 15 + [earlier] * 15, dt.datetime(2026, 12, 1, 9, 5)],
+        )
+    )
+    bodies = [
+        json.dumps({"type": "inbound", "id": f"SIMs{i}", "channel": "sms", "from": p, "to": OURS,
+                    "body": f"Reply {i}", "at": "2026-12-07T10:00:00"}).encode()  # fmt: skip
+        for i, p in enumerate(phones)
+    ]
+    store(db, "simulator", bodies)
+
+    assert ws["applier"].step() is True
+
+    rows = db.fetchall(
+        "SELECT conversation_id, status, opened_at, waiting_since, first_response_at FROM report_conversation_state "
+        "WHERE conversation_id IN (SELECT unnest(?::INTEGER[])) ORDER BY conversation_id",
+        [cids],
+    )
+    answered = dt.datetime(2026, 12, 1, 9, 5)
+    reply = dt.datetime(2026, 12, 7, 10, 0)
+    assert rows == [(c, "open", opened, reply, answered) for c in cids[:15]] + [
+        (c, "open", opened, earlier, answered) for c in cids[15:]
+    ]
