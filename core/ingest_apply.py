@@ -45,19 +45,12 @@ APPLY_BATCH = 500  # stored webhooks read per step
 APPLY_CHUNK_INBOUND = 200
 APPLY_CHUNK_STATUSES = 400
 # During a burst (the last step found work less than BURST_SECONDS ago) a step that finds less
-# than a full set waits for more before applying: each set holds the one write path for its
-# dozen statements whatever its size, and a burst applied in sets of the few webhooks each group
-# commit stored kept the path busy most of the time, while every acknowledgement waited behind it
-# (bench/bench_webhooks.py, "group commits ... in N ms"). It waits GATHER_SLICE, and goes on
-# waiting, up to GATHER_SECONDS, while webhooks keep coming at GATHER_RATE or more and the set is
-# not full: a set costs about 35 ms plus 0.5 ms a message (100k workspace, quiet machine: 10
-# replies 43 ms, 50 replies 83 ms, 200 replies 140 ms), so at 200 webhooks a second one set a
-# second instead of four saves a fifth of a core, and four of every five turns page writes
-# waited behind (bench/bench_many_users.py). A trickle waits one slice; the first webhook after
-# a quiet spell is applied at once. The app sets it (core.engine); 0 = never.
-GATHER_SECONDS = 1.0
-GATHER_SLICE = 0.25
-GATHER_RATE = 40  # webhooks a second that make it a burst worth a longer wait
+# than a full set waits GATHER_SECONDS for more before applying: each set holds the one write
+# path for its dozen statements whatever its size, and a burst applied in sets of the few
+# webhooks each group commit stored kept the path busy most of the time, while every
+# acknowledgement waited behind it (bench/bench_webhooks.py, "group commits ... in N ms"). The
+# first webhook after a quiet spell is applied at once. The app sets it (core.engine); 0 = never.
+GATHER_SECONDS = 0.25
 BURST_SECONDS = 1.0
 UNKNOWN_ID_GRACE = dt.timedelta(minutes=5)
 MEDIA_THREADS = 4  # attachments of one step downloaded side by side
@@ -143,7 +136,7 @@ class WebhookApplier:
             return False
         bursting = self._burst_until is not None and self._monotonic() < self._burst_until
         if self.gather_seconds and bursting and len(rows) < APPLY_CHUNK_INBOUND:
-            self._gather(len(rows), rows[-1][0])  # a fuller set: fewer, not longer, turns on the write path
+            self._sleep(self.gather_seconds)  # a fuller set: fewer, not longer, turns on the write path
             rows = self._pending()
         self._burst_until = self._monotonic() + BURST_SECONDS
         parsed = [self._parse(*row) for row in rows]
@@ -151,19 +144,6 @@ class WebhookApplier:
         for chunk in _chunks(parsed):
             self._write_chunk(chunk)
         return True
-
-    def _gather(self, have: int, last_id: int) -> None:
-        """Wait for more webhooks: a slice, then more slices while they come at GATHER_RATE, until
-        the set is full or GATHER_SECONDS have passed."""
-        waited = 0.0
-        while waited < self.gather_seconds:
-            step = min(GATHER_SLICE, self.gather_seconds - waited)
-            self._sleep(step)
-            waited += step
-            # Ids only grow, so this reads the table's last row groups, not the whole of it.
-            came = self.db.scalar("SELECT count(*) FROM webhook_inbox WHERE id > ?", [last_id])
-            if have + came >= APPLY_CHUNK_INBOUND or came < GATHER_RATE * waited:
-                return
 
     def _pending(self) -> list[tuple]:
         return self.db.fetchall(
