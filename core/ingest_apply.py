@@ -52,12 +52,6 @@ APPLY_CHUNK_STATUSES = 400
 # first webhook after a quiet spell is applied at once. The app sets it (core.engine); 0 = never.
 GATHER_SECONDS = 0.25
 BURST_SECONDS = 1.0
-# The applier's writes are background writes (core.db_write_lock): acknowledgements go first. Under a
-# burst that keeps the write path busy (16 clients posting as fast as they are answered) that left
-# it no turn at all: after a 10 s burst at ~900/s, 9,434 webhooks waited, the oldest 9.5 s, and every
-# message reached its inbox that late. A set holding a webhook stored longer ago than this goes as
-# an urgent write, taking turns with the acknowledgements until the backlog is younger again.
-APPLY_LAG_LIMIT = dt.timedelta(seconds=2)
 UNKNOWN_ID_GRACE = dt.timedelta(minutes=5)
 MEDIA_THREADS = 4  # attachments of one step downloaded side by side
 
@@ -92,7 +86,6 @@ class _Parsed:
     received_at: dt.datetime
     units: list[tuple[str, Any]]  # ('in', InboundItem) | ('status', StatusEvent)
     result: _RowResult
-    retried: bool = False  # applied before and left pending to try again (a status for an unknown id)
 
 
 def backlog(db: Database) -> dict[str, Any]:
@@ -154,7 +147,7 @@ class WebhookApplier:
 
     def _pending(self) -> list[tuple]:
         return self.db.fetchall(
-            """SELECT id, provider, url, content_type, body, received_at, processed_at IS NOT NULL FROM webhook_inbox
+            """SELECT id, provider, url, content_type, body, received_at FROM webhook_inbox
                WHERE state = 'pending' AND (processed_at IS NULL OR processed_at <= ?)
                ORDER BY id LIMIT ?""",
             [clock.utcnow(), APPLY_BATCH],
@@ -162,9 +155,9 @@ class WebhookApplier:
 
     # ---- parsing ----------------------------------------------------------------------------
 
-    def _parse(self, row_id, name, url, content_type, body, received_at, retried) -> _Parsed:
+    def _parse(self, row_id, name, url, content_type, body, received_at) -> _Parsed:
         provider = self.providers.for_webhook(name)
-        parsed = _Parsed(row_id, name, received_at, [], _RowResult(), retried)
+        parsed = _Parsed(row_id, name, received_at, [], _RowResult())
         if provider is None:
             parsed.result = _RowResult("unknown_sender", f"The {name} provider is not configured")
             return parsed
@@ -232,11 +225,8 @@ class WebhookApplier:
     # ---- applying ---------------------------------------------------------------------------
 
     def _write_chunk(self, chunk: list[tuple[_Parsed, list[tuple[str, Any]], bool]]) -> None:
-        late = clock.utcnow() - APPLY_LAG_LIMIT
-        # A status retried for an id not stored yet was received long ago, and waits on purpose.
-        overdue = any(p.received_at < late and not p.retried for p, _, _ in chunk)
         try:
-            results = self.db.write(self._apply, chunk, urgent=overdue)
+            results = self.db.write(self._apply, chunk)
         except Exception as exc:
             rows = {p.row_id for p, _, _ in chunk}
             if len(rows) > 1:  # find the one that fails; the others go through

@@ -195,33 +195,3 @@ def test_during_a_burst_a_step_waits_for_a_fuller_set_but_never_after_a_quiet_sp
     assert app.step() is True
     assert waits == [0.25] and db.scalar(pending) == 0
     assert app.step() is False and waits == [0.25]  # nothing pending: no wait either
-
-
-def test_a_set_holding_a_webhook_stored_over_two_seconds_ago_goes_as_an_urgent_write(db, applier, monkeypatch):
-    """Issue 18: as a background write the applier got no turn while a burst kept acknowledgements
-    queued; a backlog older than the lag limit takes turns with them instead."""
-    app, _admin = applier
-    clock.freeze(dt.datetime(2026, 12, 7, 9, 0, 0))
-    urgent_flags: list[bool] = []
-    real_write = db.write
-
-    def write(fn, *args, urgent=False, **kwargs):
-        if fn == app._apply:
-            urgent_flags.append(urgent)
-        return real_write(fn, *args, urgent=urgent, **kwargs)
-
-    monkeypatch.setattr(db, "write", write)
-    store(db, inbound(1), received_at=dt.datetime(2026, 12, 7, 8, 59, 59))  # 1 s ago: background
-    assert app.step() is True and urgent_flags == [False]
-
-    store(db, inbound(2), received_at=dt.datetime(2026, 12, 7, 8, 59, 57))  # 3 s ago: urgent
-    assert app.step() is True and urgent_flags == [False, True]
-
-    # A status waiting for its message id to be stored is retried on purpose, whatever its age.
-    status = {"type": "status", "id": "SIMnever-sent", "status": "delivered", "at": "2026-12-07T08:50:00"}
-    store(db, status, received_at=dt.datetime(2026, 12, 7, 8, 59, 59))
-    assert app.step() is True and urgent_flags == [False, True, False]
-    assert db.scalar("SELECT state FROM webhook_inbox WHERE CAST(body AS VARCHAR) LIKE '%SIMnever-sent%'") == "pending"
-    clock.freeze(dt.datetime(2026, 12, 7, 9, 0, 5))  # its retry is due, 6 s after it came
-    assert app.step() is True and urgent_flags == [False, True, False, False]
-    assert db.scalar("SELECT count(*) FROM messages WHERE provider_message_id IN ('SIMburst1', 'SIMburst2')") == 2
