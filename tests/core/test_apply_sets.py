@@ -245,8 +245,17 @@ def test_a_set_of_replies_moves_each_conversations_reporting_state_once(db, ws):
         )
     )
     bodies = [
-        json.dumps({"type": "inbound", "id": f"SIMs{i}", "channel": "sms", "from": p, "to": OURS,
-                    "body": f"Reply {i}", "at": "2026-12-07T10:00:00"}).encode()  # fmt: skip
+        json.dumps(
+            {
+                "type": "inbound",
+                "id": f"SIMs{i}",
+                "channel": "sms",
+                "from": p,
+                "to": OURS,
+                "body": f"Reply {i}",
+                "at": "2026-12-07T10:00:00",
+            }
+        ).encode()  # fmt: skip
         for i, p in enumerate(phones)
     ]
     store(db, "simulator", bodies)
