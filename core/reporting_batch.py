@@ -283,7 +283,8 @@ class FactBatch:
         changed = [(cid, self.states[cid]) for cid in sorted(self.dirty)]
         if changed:
             # One list per column, as for the facts: a VALUES row per conversation binds five
-            # expressions each, and the applier's set of 200 replies spent 22 ms of its 140 on it.
+            # expressions each. For the applier's set of 200 replies (100k workspace) that took
+            # 9.6-9.8 ms of a 60-64 ms set; as lists 2.7-3.9 ms, the set 52-53 ms.
             tx.execute(
                 "INSERT INTO report_conversation_state (conversation_id, status, opened_at, waiting_since, "
                 f"first_response_at) {rows_sql(_STATE_TYPES)} ON CONFLICT (conversation_id) DO UPDATE SET "
