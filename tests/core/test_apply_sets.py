@@ -255,7 +255,7 @@ def test_a_set_of_replies_moves_each_conversations_reporting_state_once(db, ws):
                 "body": f"Reply {i}",
                 "at": "2026-12-07T10:00:00",
             }
-        ).encode()  # fmt: skip
+        ).encode()
         for i, p in enumerate(phones)
     ]
     store(db, "simulator", bodies)
