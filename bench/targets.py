@@ -149,6 +149,15 @@ FIGURES: list[Figure] = [
     ),  # fmt: skip
     Figure("Acknowledged webhooks lost", "bench_webhooks", r"\blost (?P<v>\d+)", "<=", (0, None), ""),
     Figure(
+        # Issue 18: a burst at the acknowledgement rate builds no backlog older than a few seconds.
+        "Oldest webhook not yet applied at a burst's end",
+        "bench_webhooks",
+        r"^webhook/no-op ratio.*backlog at the burst's end .*'oldest_age_seconds': (?P<v>[\d.]+)",
+        "<=",
+        (5, None),
+        "s",
+    ),  # fmt: skip
+    Figure(
         "Inbound replies applied",
         "bench_apply",
         r"^replies in conversations.*?(?P<v>[\d,]+)/s",
