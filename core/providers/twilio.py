@@ -286,12 +286,13 @@ def content_sid(template: TemplateRef) -> str:
 
 def content_variables(template: TemplateRef) -> dict[str, str]:
     """Content variables are one numbered list for the whole template: each distinct variable, in order
-    of first appearance (header, body, buttons), is ``1``, ``2``…; quick-reply payloads are fixed in the
-    Content template and are not variables."""
+    of first appearance (header, body, buttons), is ``1``, ``2``…. Only text is a variable: quick-reply
+    payloads and a media header's link are fixed in the Content template (sent as a variable, the link
+    took ``1`` and moved every real variable up by one: Twilio refused the send with 21656)."""
     values: dict[str, str] = {}
     seen: set[str] = set()
     for p in template.parameters:
-        if p.kind == "payload":
+        if p.kind != "text":
             continue
         key = p.name or f"#{len(seen)}"
         if key in seen:

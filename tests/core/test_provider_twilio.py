@@ -124,6 +124,20 @@ def test_content_variables_number_each_variable_once_across_header_body_and_butt
     assert json.loads(fake.sends[0].value("ContentVariables")) == {"1": "Alex", "2": "May 4", "3": "b-77"}
 
 
+def test_a_media_headers_link_is_not_a_content_variable(fake, provider):
+    fake.register_content(CONTENT_SID, variables=1)
+    template = TemplateRef(
+        "order_shipped",
+        parameters=(
+            TemplateParameter("header", "https://shop.example/box.jpg", kind="image"),
+            TemplateParameter("body", "Zoë", name="first_name"),
+        ),
+        content_sid=CONTENT_SID,
+    )
+    provider.send(message(channel="whatsapp", body=None, template=template))
+    assert json.loads(fake.sends[0].value("ContentVariables")) == {"1": "Zoë"}
+
+
 def test_a_template_without_a_content_sid_is_refused_before_any_request(fake, provider):
     with pytest.raises(ProviderError, match="no Twilio Content SID") as info:
         provider.send(message(channel="whatsapp", body=None, template=TemplateRef("appointment_reminder")))
