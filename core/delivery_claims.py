@@ -2,7 +2,9 @@
 
 One claim step picks each sender's oldest due rows, applies the rules that stop
 a message at release time (opted out, sender disabled or not allowed to send,
-WhatsApp window closed), shares the batch fairly among senders within their
+WhatsApp window closed) or hold it (business and quiet hours: a retry, a
+back-off or a rate-limited backlog that reaches closing time waits for the
+next opening), shares the batch fairly among senders within their
 rate limits and caps, marks the rows *claimed*, and builds the ``Claim`` each
 sending thread gets (message, media, template). Rows whose outcome is unknown
 are claimed here too, to be looked up at the provider.
@@ -20,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import clock, events, template_finders, templates
+import pandas as pd
+
+from core import clock, events, release, settings, template_finders, templates, versions
 from core.db import Transaction
 from core.delivery_pacing import RateLimiter
-from core.errors import ParleyError
+from core.errors import ParleyError, ValidationError
 from core.providers.base import OutboundMedia, OutboundMessage, ProviderError, TemplateRef
 
 
@@ -74,7 +78,10 @@ class Claiming:
         # What the rules and the sends need of their messages, by primary key (joined in the query
         # above, DuckDB read every conversation: 1M on the 1M workspace, ~20 ms a round).
         details = self._details(tx, [r[1] for r in due])
-        due = [r for r in due if r[1] in details]
+        held = self._held_by_hours(tx, [details[r[1]] for r in due if r[1] in details], now)
+        if held:
+            _hold(tx, [(r[0], r[1], *held[r[1]]) for r in due if r[1] in held])
+        due = [r for r in due if r[1] in details and r[1] not in held]
         closed = self._window_closed(tx, [details[r[1]] for r in due], now)
         rows = [
             (*r, d["opted_out"] and (d["author_id"] is not None or d["campaign_id"] is not None), r[1] in closed)
@@ -189,6 +196,7 @@ class Claiming:
                 """
                 SELECT m.id, m.conversation_id, m.author_id, m.campaign_id, m.has_media, m.body, m.template_id,
                        m.template_values, ct.phone AS to_number, ct.name AS contact_name, ct.opted_out,
+                       ct.timezone AS contact_timezone,
                        s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,
                        s.rate_per_second
                 FROM messages m JOIN contacts ct ON ct.id = m.contact_id JOIN senders s ON s.id = m.sender_id
@@ -198,6 +206,36 @@ class Claiming:
                   AND ct.id IN (SELECT contact_id FROM messages WHERE id IN (SELECT unnest(?::BIGINT[])))""",
                 [message_ids, message_ids],
             )
+        }
+
+    @staticmethod
+    def _held_by_hours(
+        tx: Transaction, details: list[dict[str, Any]], now: dt.datetime
+    ) -> dict[int, tuple[dt.datetime, str]]:
+        """Rule 3 at release time: the messages (id -> (when they may go, why)) that business hours or
+        the recipient's quiet hours hold now. A message written outside hours already waits for
+        its release time; this catches every other way a row falls due: Retry clicked at night, a
+        back-off or a lookup's resend that crosses closing time, a rate-limited backlog (a campaign
+        on a slow sender) still draining after it. Automatic replies (HELP, opt-out confirmations:
+        no author, no campaign) answer the customer and ignore hours, as in ``release.retime_queued``."""
+        subject = [d for d in details if d["author_id"] is not None or d["campaign_id"] is not None]
+        if not subject:
+            return {}
+        raw = dict(tx.fetchall("SELECT key, value FROM settings WHERE key IN ('business_hours', 'quiet_hours')"))
+        business = settings.business_hours_from_json(
+            json.loads(raw["business_hours"]) if "business_hours" in raw else settings.DEFAULTS["business_hours"]
+        )
+        quiet = settings.quiet_hours_from_json(json.loads(raw["quiet_hours"]) if "quiet_hours" in raw else None)
+        zones = release.recipient_zones(
+            pd.Series([d["to_number"] for d in subject]), pd.Series([d["contact_timezone"] for d in subject])
+        )
+        try:
+            due, why = release.release_times_and_reasons(zones, pd.Series([now] * len(subject)), business, quiet)
+        except ValidationError:  # hours never open (an admin's change): nothing goes; asked again in an hour
+            later = now + HOURS_NEVER_OPEN_RETRY
+            return {d["id"]: (later, "business_hours") for d in subject}
+        return {
+            d["id"]: (when.to_pydatetime(), reason) for d, when, reason in zip(subject, due, why) if reason is not None
         }
 
     @staticmethod
@@ -317,6 +355,26 @@ class Claiming:
                 )
             )
         return claims
+
+
+HOURS_NEVER_OPEN_RETRY = dt.timedelta(hours=1)
+
+
+def _hold(tx: Transaction, rows: list[tuple[int, int, dt.datetime, str]]) -> None:
+    """Put due rows (outbox id, message id, when, why) back to wait for their release time: the
+    thread shows "queued until" again, with the reason."""
+    outbox_ids, message_ids, whens, whys = (list(column) for column in zip(*rows))
+    tx.execute(
+        "UPDATE outbox SET due_at = u.due FROM (SELECT unnest(?::BIGINT[]) AS id, unnest(?::TIMESTAMP[]) AS due) u "
+        "WHERE outbox.id = u.id",
+        [outbox_ids, whens],
+    )
+    tx.execute(
+        "UPDATE messages SET release_at = u.due, queued_reason = u.why FROM (SELECT unnest(?::BIGINT[]) AS id, "
+        "unnest(?::TIMESTAMP[]) AS due, unnest(?::VARCHAR[]) AS why) u WHERE messages.id = u.id",
+        [message_ids, whens, whys],
+    )
+    versions.touch(tx, messages=message_ids)
 
 
 def _sender(d: dict[str, Any]) -> dict[str, Any]:

@@ -20,12 +20,13 @@ from typing import Any
 
 import emoji
 
-from core import clock, events, labels, media_rules, permissions, template_finders, templates
+from core import clock, events, labels, media_rules, permissions, settings, template_finders, templates
 from core.actions.composing import (
     QUEUED_REASONS,
     composer_detail,
     filled_values,
     release_time,
+    release_time_within,
     sending_block,
     write_refusal,
 )
@@ -252,7 +253,10 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
         message_id = int(message_id)
     except (TypeError, ValueError):
         raise NotFound("That message does not exist.") from None
-    row = db.fetchone("SELECT conversation_id, status, direction FROM messages WHERE id = ?", [message_id])
+    row = db.fetchone(
+        "SELECT conversation_id, status, direction, author_id IS NULL AND campaign_id IS NULL FROM messages WHERE id = ?",
+        [message_id],
+    )
     if row is None or row[0] is None:
         raise NotFound("That message does not exist.")
     detail = composer_detail(db, viewer, row[0])
@@ -265,6 +269,8 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     if detail["opted_out"] or not detail["sender_enabled"] or detail["sender_send_blocked"]:
         raise ValidationError(blocked)
     permissions.require_sender(viewer)
+    automatic = row[3]  # an automatic reply (HELP, opt-out confirmation) answers the customer whatever the hour
+    business, quiet = settings.business_hours(db), settings.quiet_hours(db)
 
     def write(tx: Transaction) -> int:
         # Again inside the write: a second click, the contact's STOP or a reassignment in between.
@@ -282,14 +288,20 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
         if opted_out or not enabled:
             raise ValidationError(sending_block({**detail, "opted_out": opted_out, "sender_enabled": enabled}, None)[0])
         now = clock.utcnow()
+        # Rule 3: clicked outside hours, it waits for the next opening and says so, as a new message does.
+        release_at, why = (now, None) if automatic else release_time_within(detail, now, business, quiet)
+        waits = release_at > now
+        # The earlier send's provider id goes: the new send's answer (or, when that never comes, its
+        # status callback naming this message) gives it its own.
         tx.execute(
-            "UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL WHERE id = ?",
-            [now, message_id],
+            "UPDATE messages SET status = 'queued', status_at = ?, error_code = NULL, error_reason = NULL, "
+            "provider_message_id = NULL, release_at = ?, queued_reason = ? WHERE id = ?",
+            [now, release_at if waits else None, QUEUED_REASONS.get(why) if waits else None, message_id],
         )
         tx.execute("UPDATE outbox SET state = 'superseded' WHERE message_id = ? AND state <> 'done'", [message_id])
         tx.execute(
             "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
-            [message_id, detail["sender_id"], now, now],
+            [message_id, detail["sender_id"], release_at, now],
         )
         tx.publish(
             events.MESSAGE_RETRIED,

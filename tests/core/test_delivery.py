@@ -352,3 +352,109 @@ def test_whatsapp_text_held_past_the_window_is_not_sent(db, ws):
     r = row(db, mid)
     assert provider.calls == []
     assert r["status"] == "not_sent" and "window closed" in r["error_reason"]
+
+
+# ---- rule 3 at release time: every way a row falls due, not only a message written now ---------------
+
+MONDAY = dt.datetime(2025, 6, 2)  # a Monday
+WEEKDAYS_9_TO_5 = {str(d): [["09:00", "17:00"]] for d in range(5)}
+
+
+def test_retry_clicked_after_closing_waits_for_the_next_opening_and_says_so(db, ws):
+    clock.freeze(MONDAY.replace(hour=23))
+    f.set_hours(db, weekly=WEEKDAYS_9_TO_5)
+    failed = f.add_message(
+        db, contact_id=ws["contact"], sender_id=ws["sms"], conversation_id=ws["conv"], body="hello",
+        status="failed", author_id=ws["maria"].id,
+    )  # fmt: skip
+    messaging.do_retry(db, ws["maria"], failed)
+    r = row(db, failed)
+    assert (r["status"], r["release_at"], r["queued_reason"], r["due_at"]) == (
+        "queued", dt.datetime(2025, 6, 3, 9), "business_hours", dt.datetime(2025, 6, 3, 9)
+    )
+    provider = ScriptedProvider(SendResult("SM1", "sent"))
+    d = dispatcher(db, provider)
+    assert d.step() is False and provider.calls == []
+    clock.freeze(dt.datetime(2025, 6, 3, 9, 0, 1))
+    d.step()
+    assert [m.body for m in provider.calls] == ["hello"] and row(db, failed)["status"] == "sent"
+
+
+def test_a_back_off_that_crosses_closing_time_is_held_until_the_next_opening(db, ws):
+    clock.freeze(MONDAY.replace(hour=16, minute=59))
+    f.set_hours(db, weekly=WEEKDAYS_9_TO_5)
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")  # inside hours: due now
+    provider = ScriptedProvider(
+        ProviderError("busy", retryable=True, http_status=429, retry_after=120), SendResult("SM1", "sent")
+    )
+    d = dispatcher(db, provider)
+    d.step()  # 429 with Retry-After 120 s: due at 17:01, after closing
+    clock.freeze(MONDAY.replace(hour=17, minute=1, second=1))
+    d.step()
+    r = row(db, mid)
+    assert len(provider.calls) == 1
+    assert (r["status"], r["state"], r["due_at"], r["release_at"], r["queued_reason"]) == (
+        "queued", "pending", dt.datetime(2025, 6, 3, 9), dt.datetime(2025, 6, 3, 9), "business_hours"
+    )
+    clock.freeze(dt.datetime(2025, 6, 3, 9, 0, 1))
+    d.step()
+    assert len(provider.calls) == 2 and row(db, mid)["status"] == "sent"
+
+
+def test_a_row_due_after_the_recipients_quiet_hours_began_waits_for_their_morning(db, ws):
+    # Business hours always open; the recipient is in Los Angeles (PDT, UTC-7): 8:00-21:00 there.
+    f.set_hours(db, weekly={str(d): [["00:00", "24:00"]] for d in range(7)}, quiet=("08:00", "21:00"))
+    db.write(lambda tx: tx.execute("UPDATE contacts SET timezone = 'America/Los_Angeles' WHERE id = ?", [ws["contact"]]))
+    clock.freeze(dt.datetime(2025, 6, 3, 3, 59))  # 20:59 in LA: may go
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "see you tomorrow")
+    clock.freeze(dt.datetime(2025, 6, 3, 4, 0, 30))  # 21:00:30 in LA when the dispatcher gets to it
+    provider = ScriptedProvider(SendResult("SM1", "sent"))
+    dispatcher(db, provider).step()
+    r = row(db, mid)
+    assert provider.calls == []
+    assert (r["status"], r["release_at"], r["queued_reason"]) == ("queued", dt.datetime(2025, 6, 3, 15), "quiet_hours")
+
+
+def test_an_automatic_reply_due_after_closing_still_goes(db, ws):
+    clock.freeze(MONDAY.replace(hour=23))
+    f.set_hours(db, weekly=WEEKDAYS_9_TO_5)
+    help_reply = f.add_message(
+        db, contact_id=ws["contact"], sender_id=ws["sms"], conversation_id=ws["conv"], body="Help: call us",
+        status="queued", author_id=None,
+    )  # fmt: skip
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+            [help_reply, ws["sms"], clock.utcnow(), clock.utcnow()],
+        )
+    )
+    provider = ScriptedProvider(SendResult("SM1", "sent"))
+    dispatcher(db, provider).step()
+    assert [m.body for m in provider.calls] == ["Help: call us"]
+
+
+def test_a_retried_message_is_settled_by_its_new_sends_echoed_callback(db, ws):
+    # Sent earlier and failed by status callback: it has its first send's provider id. Retried, the
+    # new send's answer never comes; WhatsApp's callback for it echoes Parley's id.
+    from core.actions import inbound
+    from core.providers.base import StatusEvent
+
+    wa = f.add_sender(db, channel="whatsapp", provider="whatsapp_cloud", provider_ref="1065", rate=1000)
+    conv = f.add_conversation(db, contact_id=ws["contact"], sender_id=wa, owner_id=ws["maria"].id)
+    mid = f.add_message(
+        db, contact_id=ws["contact"], sender_id=wa, conversation_id=conv, body="hello", status="failed",
+        author_id=ws["maria"].id,
+    )  # fmt: skip
+    assert db.scalar("SELECT provider_message_id FROM messages WHERE id = ?", [mid]) is not None
+    messaging.do_retry(db, ws["maria"], mid)
+    assert db.scalar("SELECT provider_message_id FROM messages WHERE id = ?", [mid]) is None
+    timeout = ProviderError("WhatsApp did not answer in time.", retryable=False, outcome_unknown=True)
+    dispatcher(db, ScriptedProvider(timeout)).step()
+    assert row(db, mid)["state"] == "unknown"
+    event = StatusEvent("wamid.NEW", "delivered", clock.utcnow(), client_ref=str(mid))
+    result = db.write(lambda tx: inbound.apply_statuses(tx, [event]))
+    assert result.unknown_message_ids == []
+    assert db.fetchone("SELECT status, provider_message_id FROM messages WHERE id = ?", [mid]) == (
+        "delivered",
+        "wamid.NEW",
+    )
