@@ -18,7 +18,7 @@ from core.db import Transaction
 from core.db_events import columns_of, rows_sql
 from core.delivery_pacing import backoff_seconds
 from core.provider_errors import OPT_OUT_CODES, describe
-from core.providers.base import ProviderError, SentCandidate, status_moves_forward
+from core.providers.base import FAILED, UNDELIVERED, ProviderError, SentCandidate, status_moves_forward
 
 if TYPE_CHECKING:
     from core.delivery import SendOutcome
@@ -81,7 +81,8 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         ],
     ):
         found[table][key] = value
-    # A lookup may only take a provider id no message has yet (two unknowns to one person, one found).
+    # A lookup may only take a provider id no message has yet (two unknowns to one person, one found),
+    # nor one this batch's own sends just got (recorded below, after the lookups of older rows).
     listed = [c.provider_message_id for o in outcomes for c in (o.candidates or [])]
     taken = (
         {
@@ -93,6 +94,8 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         if listed
         else set()  # no lookup answered: nothing to ask (the question reads every message's provider id)
     )
+    taken |= {o.result.provider_message_id for o in outcomes if o.claim.kind == "send" and o.result is not None}
+    in_flight = _sends_in_flight(tx, outcomes) if listed else set()
     msg_rows, outbox_rows, opt_outs, touched = [], [], [], set()
     counts: dict[str, Any] = {"sent": 0, "failed": 0, "retrying_senders": set(), "healthy_senders": set()}
 
@@ -114,9 +117,11 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
         )
         counts["sent"] += 1
 
-    def failed(o: SendOutcome, err: ProviderError, reason: str) -> None:
+    def failed(
+        o: SendOutcome, err: ProviderError, reason: str, provider_id: str | None = None, status: str = "failed"
+    ) -> None:
         c = o.claim
-        msg_rows.append((c.message_id, "failed", None, err.code, reason, None, None))
+        msg_rows.append((c.message_id, status, provider_id, err.code, reason, None, None))
         outbox_rows.append((c.outbox_id, "failed", None, err.message[:500], None, None))
         tx.publish(
             events.MESSAGE_FAILED,
@@ -169,7 +174,10 @@ def record(tx: Transaction, outcomes: list[SendOutcome], policy: RetryPolicy) ->
             continue  # settled by a status callback, or retried by an agent, meanwhile
         touched.add(c.conversation_id)
         if c.kind == "lookup":
-            _record_lookup(o, now, policy, taken, done=done, again=again, unknown=unknown, interrupted=interrupted)
+            _record_lookup(
+                o, now, policy, taken, in_flight, done=done, failed=failed, again=again, unknown=unknown,
+                interrupted=interrupted,
+            )  # fmt: skip
             continue
         if o.result is not None:
             done(o, o.result.status, o.result.provider_message_id)
@@ -249,7 +257,22 @@ def bring_forward(tx: Transaction, sender_ids: list[int]) -> int:
     return len(rows)
 
 
-def _record_lookup(o, now, policy, taken: set[str], *, done, again, unknown, interrupted) -> None:
+def _sends_in_flight(tx: Transaction, outcomes: list[SendOutcome]) -> set[tuple[int, str]]:
+    """(sender, recipient) of sends claimed and not recorded yet, outside this batch: a message the
+    provider lists for one of them may be that send's, not the one looked up."""
+    batch = [o.claim.outbox_id for o in outcomes]
+    return {
+        (sender_id, phone)
+        for sender_id, phone in tx.fetchall(
+            """SELECT o.sender_id, ct.phone FROM outbox o JOIN messages m ON m.id = o.message_id
+               JOIN contacts ct ON ct.id = m.contact_id
+               WHERE o.state = 'claimed' AND o.id <> ALL(?::BIGINT[])""",
+            [batch],
+        )
+    }
+
+
+def _record_lookup(o, now, policy, taken: set[str], in_flight, *, done, failed, again, unknown, interrupted) -> None:
 
     c = o.claim
     looked = c.lookups + 1
@@ -271,8 +294,19 @@ def _record_lookup(o, now, policy, taken: set[str], *, done, again, unknown, int
             interrupted(o, "no status callback named it", looked)
         return
     match = _match(c.message, o.candidates, taken)
+    if match is not None and (c.sender["id"], c.message.to_number) in in_flight:
+        # Another send to this person is under way: what the provider lists may be that one. Ask again
+        # once it is recorded (its id is then taken); this wait is not one of the lookup's tries.
+        unknown(
+            o, now + dt.timedelta(seconds=policy.lookup_delay), "another send to this person is under way", c.lookups
+        )
+        return
     if match is not None:
         taken.add(match.provider_message_id)
+        if match.status in (FAILED, UNDELIVERED):  # it went, and failed there: say why, as a callback would
+            err = ProviderError(match.error_code or "", retryable=False, code=match.error_code)
+            failed(o, err, describe(match.error_code, None), provider_id=match.provider_message_id, status=match.status)
+            return
         done(o, match.status, match.provider_message_id, settled_by="lookup")
         return
     if looked < policy.lookup_tries:  # not (yet) listed: the provider may still be working on it

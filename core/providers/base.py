@@ -138,6 +138,7 @@ class SentCandidate:
     to_number: str | None
     body: str | None
     created_at: dt.datetime | None  # naive UTC
+    error_code: str | None = None  # why it failed, when the provider lists it failed or undelivered
 
 
 @dataclass(frozen=True)

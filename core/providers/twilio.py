@@ -208,6 +208,7 @@ class TwilioProvider:
                             to_number=http.e164(item.get("to")),
                             body=item.get("body"),
                             created_at=created,
+                            error_code=None if item.get("error_code") is None else str(item.get("error_code")),
                         )
                     )
             next_uri = data.get("next_page_uri")

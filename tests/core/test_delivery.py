@@ -370,7 +370,10 @@ def test_retry_clicked_after_closing_waits_for_the_next_opening_and_says_so(db, 
     messaging.do_retry(db, ws["maria"], failed)
     r = row(db, failed)
     assert (r["status"], r["release_at"], r["queued_reason"], r["due_at"]) == (
-        "queued", dt.datetime(2025, 6, 3, 9), "business_hours", dt.datetime(2025, 6, 3, 9)
+        "queued",
+        dt.datetime(2025, 6, 3, 9),
+        "business_hours",
+        dt.datetime(2025, 6, 3, 9),
     )
     provider = ScriptedProvider(SendResult("SM1", "sent"))
     d = dispatcher(db, provider)
@@ -394,7 +397,11 @@ def test_a_back_off_that_crosses_closing_time_is_held_until_the_next_opening(db,
     r = row(db, mid)
     assert len(provider.calls) == 1
     assert (r["status"], r["state"], r["due_at"], r["release_at"], r["queued_reason"]) == (
-        "queued", "pending", dt.datetime(2025, 6, 3, 9), dt.datetime(2025, 6, 3, 9), "business_hours"
+        "queued",
+        "pending",
+        dt.datetime(2025, 6, 3, 9),
+        dt.datetime(2025, 6, 3, 9),
+        "business_hours",
     )
     clock.freeze(dt.datetime(2025, 6, 3, 9, 0, 1))
     d.step()
@@ -404,7 +411,9 @@ def test_a_back_off_that_crosses_closing_time_is_held_until_the_next_opening(db,
 def test_a_row_due_after_the_recipients_quiet_hours_began_waits_for_their_morning(db, ws):
     # Business hours always open; the recipient is in Los Angeles (PDT, UTC-7): 8:00-21:00 there.
     f.set_hours(db, weekly={str(d): [["00:00", "24:00"]] for d in range(7)}, quiet=("08:00", "21:00"))
-    db.write(lambda tx: tx.execute("UPDATE contacts SET timezone = 'America/Los_Angeles' WHERE id = ?", [ws["contact"]]))
+    db.write(
+        lambda tx: tx.execute("UPDATE contacts SET timezone = 'America/Los_Angeles' WHERE id = ?", [ws["contact"]])
+    )
     clock.freeze(dt.datetime(2025, 6, 3, 3, 59))  # 20:59 in LA: may go
     mid = messaging.do_send(db, ws["maria"], ws["conv"], "see you tomorrow")
     clock.freeze(dt.datetime(2025, 6, 3, 4, 0, 30))  # 21:00:30 in LA when the dispatcher gets to it
@@ -458,3 +467,104 @@ def test_a_retried_message_is_settled_by_its_new_sends_echoed_callback(db, ws):
         "delivered",
         "wamid.NEW",
     )
+
+
+# ---- a lookup never takes another message's provider id --------------------------------------------
+
+
+def _unknown_send(db, ws, body):
+    """A send of ``body`` whose answer never came, found claimed at start: due for its first lookup."""
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], body)
+    db.write(lambda tx: tx.execute("UPDATE outbox SET state = 'claimed', claimed_at = ? WHERE message_id = ?",
+                                   [clock.utcnow(), mid]))  # fmt: skip
+    return mid
+
+
+def test_a_lookup_waits_while_another_send_to_the_same_person_is_under_way(db, ws):
+    from core.providers.base import SentCandidate
+
+    phone = db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["contact"]])
+    lost = _unknown_send(db, ws, "Thanks!")  # the provider never created it
+    provider = ScriptedProvider()
+    d = dispatcher(db, provider)
+    d.recover()
+    # The agent writes the same words again; that send is under way (claimed, its answer not recorded)
+    # when the lookup lists what the provider has: the second message, SM-SECOND.
+    clock.freeze(row(db, lost)["due_at"] + dt.timedelta(seconds=1))
+    second = messaging.do_send(db, ws["maria"], ws["conv"], "Thanks!")
+    db.write(lambda tx: tx.execute("UPDATE outbox SET state = 'claimed', claimed_at = ? WHERE message_id = ?",
+                                   [clock.utcnow(), second]))  # fmt: skip
+    provider.lookup_sent = lambda msg, since: [SentCandidate("SM-SECOND", "sent", phone, "Thanks!", clock.utcnow())]
+    d.step()
+    r = row(db, lost)
+    assert (r["status"], r["state"], r["provider_message_id"]) == ("interrupted", "unknown", None)
+    # The second send's answer is recorded: SM-SECOND is its id. The lookups then find nothing else,
+    # and the lost message is sent again, once.
+    db.write(lambda tx: tx.execute("UPDATE outbox SET state = 'done' WHERE message_id = ?", [second]))
+    db.write(lambda tx: tx.execute("UPDATE messages SET provider_message_id = 'SM-SECOND' WHERE id = ?", [second]))
+    provider.script = [SendResult("SM-RESENT", "sent")]
+    for _ in range(4):
+        clock.freeze(row(db, lost)["due_at"] + dt.timedelta(seconds=1))
+        d.step()
+    r = row(db, lost)
+    assert (r["status"], r["provider_message_id"]) == ("sent", "SM-RESENT")
+    assert [m.message_id for m in provider.calls] == [lost]
+
+
+def test_a_lookup_that_finds_the_message_failed_at_the_provider_says_why(db, ws):
+    from core.providers.base import SentCandidate
+
+    phone = db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["contact"]])
+    mid = _unknown_send(db, ws, "hello")
+    provider = ScriptedProvider()
+    provider.lookup_sent = lambda msg, since: [
+        SentCandidate("SMfailed", "undelivered", phone, "hello", clock.utcnow(), error_code="30003")
+    ]
+    d = dispatcher(db, provider)
+    d.recover()
+    clock.freeze(row(db, mid)["due_at"] + dt.timedelta(seconds=1))
+    d.step()
+    r = row(db, mid)
+    assert (r["status"], r["provider_message_id"], r["error_code"], r["state"]) == (
+        "undelivered",
+        "SMfailed",
+        "30003",
+        "failed",
+    )
+    assert r["error_reason"] == "Unreachable handset (error 30003)"
+    assert provider.calls == []
+
+
+def test_a_lookup_answered_in_the_same_round_as_a_send_of_the_same_words_does_not_take_its_id(db, ws):
+    from core.providers.base import SentCandidate
+
+    class ListingProvider(ScriptedProvider):
+        """Twilio-like: every send it accepts shows in its list; the list is read once the second send
+        was created (the order the race needs, made certain)."""
+
+        def __init__(self, *script):
+            super().__init__(*script)
+            self.created, self.second_sent = [], threading.Event()
+
+        def send(self, msg):
+            result = super().send(msg)
+            self.created.append(SentCandidate(result.provider_message_id, "sending", msg.to_number, msg.body,
+                                              clock.utcnow()))  # fmt: skip
+            if len(self.calls) == 2:
+                self.second_sent.set()
+            return result
+
+        def lookup_sent(self, msg, since):
+            self.second_sent.wait(10)
+            return list(self.created)
+
+    timeout = ProviderError("Twilio did not answer in time.", retryable=False, outcome_unknown=True, code="timeout")
+    provider = ListingProvider(timeout, SendResult("SM-SECOND", "sending"))
+    d = dispatcher(db, provider)
+    first = messaging.do_send(db, ws["maria"], ws["conv"], "Thanks!")
+    d.step()  # no answer: Twilio never created it (it is not in its list)
+    clock.freeze(row(db, first)["due_at"] + dt.timedelta(seconds=1))
+    second = messaging.do_send(db, ws["maria"], ws["conv"], "Thanks!")
+    d.step()  # one round: the lookup of the first and the send of the second
+    ids = dict(db.fetchall("SELECT id, provider_message_id FROM messages WHERE id IN (?, ?)", [first, second]))
+    assert ids == {first: None, second: "SM-SECOND"}
