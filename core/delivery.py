@@ -47,7 +47,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-from core import clock, events
+from core import clock, events, versions
 from core.db import Database, Transaction
 from core.delivery_claims import Claim, Claiming
 from core.delivery_pacing import RateLimiter, RetryPolicy, StartGate
@@ -118,6 +118,8 @@ class Dispatcher(Claiming):
         self._lanes: dict[int, deque[tuple[Claim, Future]]] = {}  # sender -> claims waiting for a thread
         self._running: Counter[int] = Counter()  # sender -> calls running in its provider's pool
         self._lanes_lock = threading.Lock()
+        self._handed: dict[int, Claim] = {}  # outbox id -> claims started and without an outcome yet
+        self._calling: set[int] = set()  # outbox ids whose provider call has begun (past the start gate)
         self._finished: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
         self._unrecorded: list[SendOutcome] = []
         self._retrying: set[int] = set()  # senders with messages waiting out a provider failure
@@ -164,13 +166,43 @@ class Dispatcher(Claiming):
         return not +self._inflight_provider and self._finished.empty() and not self._unrecorded
 
     def close(self) -> None:
-        """Stop without waiting for sends still in flight: their rows stay *claimed*, and the next
-        start looks them up (``recover``) rather than trusting an answer nobody recorded."""
+        """Stop without waiting for sends still in flight: a call under way keeps its row *claimed*,
+        and the next start looks it up (``recover``) rather than trusting an answer nobody recorded.
+
+        A claim whose call never began (waiting in its sender's lane, in its pool's queue or at the
+        start gate; none can begin once this runs) goes back to the queue, and outcomes already back
+        are recorded: else the next start would call them all interrupted, and WhatsApp, which
+        cannot be asked, would leave each to the agent with "it may arrive twice"."""
         with self._lanes_lock:
             self._closed = True
             self._lanes.clear()
+            never_started = [c for outbox_id, c in self._handed.items() if outbox_id not in self._calling]
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+        if not self._lock.acquire(timeout=CLOSE_WAIT):  # a round is stuck: the next start sorts it out
+            log.warning("the dispatcher stopped mid-round; %d claims are left for the next start", len(never_started))
+            return
+        try:
+            outcomes = self._unrecorded
+            self._unrecorded = []
+            while True:
+                try:
+                    outcomes.append(self._finished.get_nowait())
+                except queue.Empty:
+                    break
+            if outcomes or never_started:
+                self.db.write(self._record_and_release, outcomes, never_started)
+        except Exception:  # the database is gone already: the next start looks them all up
+            log.exception("could not record the dispatcher's last outcomes; the next start looks them up")
+        finally:
+            self._lock.release()
+
+    def _record_and_release(self, tx: Transaction, outcomes: list[SendOutcome], never_started: list[Claim]) -> None:
+        from core.delivery_outcomes import record
+
+        if outcomes:
+            record(tx, outcomes, self.policy)
+        _release_claims(tx, never_started)
 
     def status(self) -> dict[str, Any]:
         return {"in_flight": dict(+self._inflight_provider), "sent": self.sent, "failed": self.failed}
@@ -236,6 +268,7 @@ class Dispatcher(Claiming):
         futures = []
         with self._lanes_lock:
             for claim in claims:
+                self._handed[claim.outbox_id] = claim
                 self._inflight_sender[claim.sender["id"]] += 1
                 self._inflight_provider[claim.sender["provider"]] += 1
                 future: Future = Future()
@@ -259,20 +292,29 @@ class Dispatcher(Claiming):
             pool.submit(self._run_one, claim, future)
 
     def _run_one(self, claim: Claim, future: Future) -> None:
+        outcome: SendOutcome | None = None
         try:
             if claim.kind == "send":  # the carrier counts starts: never more than the rate in any second
                 self.gate.wait_turn(claim.sender["id"], claim.sender.get("rate", 0.0))
-            outcome = self._call_provider(claim)
+            with self._lanes_lock:  # from here the call is under way (``close`` leaves its row claimed)
+                began = not self._closed
+                if began:
+                    self._calling.add(claim.outbox_id)
+            if began:
+                outcome = self._call_provider(claim)
         except BaseException as exc:  # never leave a claim without an outcome (its round waits for it)
             log.exception("sending thread failed for message %s", claim.message_id)
             outcome = SendOutcome(claim, error=ProviderError(f"Unexpected error: {exc}", retryable=True))
         finally:
             with self._lanes_lock:
                 self._running[claim.sender["id"]] -= 1
+                if outcome is not None:  # (None: Parley stopped before the call began; ``close`` put it back)
+                    self._finished.put(outcome)
+                    self._handed.pop(claim.outbox_id, None)
+                self._calling.discard(claim.outbox_id)
                 self._feed_lane(claim.sender["id"])
-        self._finished.put(outcome)
         future.set_result(outcome)
-        if self.on_done is not None:
+        if outcome is not None and self.on_done is not None:
             self.on_done()
 
     def _call_provider(self, claim: Claim) -> SendOutcome:
@@ -297,6 +339,37 @@ class Dispatcher(Claiming):
                     f"Unexpected error: {exc}", retryable=claim.kind == "lookup", outcome_unknown=claim.kind == "send"
                 ),
             )
+
+
+CLOSE_WAIT = 5.0  # seconds ``close`` waits for a round in progress before leaving its claims to the next start
+
+
+def _release_claims(tx: Transaction, claims: list[Claim]) -> None:
+    """Claims whose call never began, at a clean stop: a send goes back to the queue as it was (the
+    attempt it was claimed for is not counted), a lookup is asked again at the next start."""
+    if not claims:
+        return
+    now = clock.utcnow()
+    sends = [c for c in claims if c.kind == "send"]
+    lookups = [c.outbox_id for c in claims if c.kind == "lookup"]
+    if sends:
+        tx.execute(
+            "UPDATE outbox SET state = 'pending', attempts = greatest(attempts - 1, 0), due_at = ?, claimed_at = NULL "
+            "WHERE id IN (SELECT unnest(?::BIGINT[])) AND state = 'claimed'",
+            [now, [c.outbox_id for c in sends]],
+        )
+        tx.execute(
+            "UPDATE messages SET status = 'queued', status_at = ? "
+            "WHERE id IN (SELECT unnest(?::BIGINT[])) AND status = 'sending'",
+            [now, [c.message_id for c in sends]],
+        )
+        versions.touch(tx, messages=[c.message_id for c in sends])
+    if lookups:
+        tx.execute(
+            "UPDATE outbox SET state = 'unknown', due_at = ? WHERE id IN (SELECT unnest(?::BIGINT[])) "
+            "AND state = 'checking'",
+            [now, lookups],
+        )
 
 
 def _mark_unknown_after_stop(tx: Transaction, policy: RetryPolicy) -> int:

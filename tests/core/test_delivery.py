@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 
@@ -568,3 +569,66 @@ def test_a_lookup_answered_in_the_same_round_as_a_send_of_the_same_words_does_no
     d.step()  # one round: the lookup of the first and the send of the second
     ids = dict(db.fetchall("SELECT id, provider_message_id FROM messages WHERE id IN (?, ?)", [first, second]))
     assert ids == {first: None, second: "SM-SECOND"}
+
+
+# ---- a clean stop ---------------------------------------------------------------------------------
+
+
+class HangingProvider:
+    """Calls hang until released; the provider cannot be asked what it has (as WhatsApp Cloud)."""
+
+    def __init__(self):
+        self.calls, self.release, self.lock = [], threading.Event(), threading.Lock()
+
+    def send(self, msg):
+        with self.lock:
+            self.calls.append(msg.body)
+        self.release.wait(30)
+        return SendResult(f"wamid.{msg.message_id}", "sending")
+
+
+def test_a_clean_stop_puts_back_the_claims_whose_call_never_began(db, ws):
+    wa = f.add_sender(db, channel="whatsapp", provider="whatsapp_cloud", provider_ref="1065", rate=1000)
+    contact = f.add_contact(db, name="Zoë")
+    f.add_message(db, contact_id=contact, sender_id=wa, body="hi", direction="in")
+    conv = f.add_conversation(db, contact_id=contact, sender_id=wa, owner_id=ws["maria"].id)
+    db.write(lambda tx: tx.execute("UPDATE conversations SET last_inbound_at = ? WHERE id = ?", [clock.utcnow(), conv]))
+    mids = [messaging.do_send(db, ws["maria"], conv, f"m{i}") for i in range(5)]
+    hanging = HangingProvider()
+    d = Dispatcher(db, lambda s: hanging, media_url=lambda t: None, status_callback_url=lambda p: None, threads=4)
+    try:
+        d.pump()  # all 5 claimed; a sender's cap is 3 calls at once: 2 wait in its lane
+        deadline = time.monotonic() + 10
+        while len(hanging.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        d.close()  # Parley stops
+    finally:
+        hanging.release.set()
+    states = dict(
+        db.fetchall(
+            "SELECT m.body, m.status || '/' || o.state || '/' || o.attempts FROM messages m "
+            "JOIN outbox o ON o.message_id = m.id WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
+            [mids],
+        )
+    )
+    under_way = sorted(hanging.calls)
+    assert len(under_way) == 3
+    # The 3 calls under way stay claimed (the next start looks them up); the 2 never sent are queued
+    # again as they were, and no call begins after the stop.
+    assert {states[b] for b in under_way} == {"sending/claimed/1"}
+    assert {states[b] for b in set(states) - set(under_way)} == {"queued/pending/0"}
+    time.sleep(0.2)
+    assert len(hanging.calls) == 3
+
+
+def test_a_clean_stop_records_the_outcomes_already_back(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "hello")
+    provider = ScriptedProvider(SendResult("SM1", "sent"))
+    d = dispatcher(db, provider)
+    d.pump()
+    deadline = time.monotonic() + 10
+    while d._finished.empty() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    d.close()  # the answer came back; no round recorded it yet
+    r = row(db, mid)
+    assert (r["status"], r["provider_message_id"], r["state"]) == ("sent", "SM1", "done")
