@@ -144,9 +144,10 @@ def test_funnel_failures_optouts_and_campaigns(db, ws, make_user):  # noqa: F811
 
     clock.freeze(TUE_9 - dt.timedelta(hours=1))
     db.write(queue_campaign)
+    clock.freeze(TUE_9)  # queued before opening; sent when business hours open (rule 3 at release time)
     assert dispatcher(db, ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))).step()
-    receive(db, ws, phones[0], "Yes please", TUE_9)
-    receive(db, ws, phones[0], "Thursday?", TUE_9 + dt.timedelta(minutes=1))  # one reply per recipient
+    receive(db, ws, phones[0], "Yes please", TUE_9 + dt.timedelta(minutes=1))
+    receive(db, ws, phones[0], "Thursday?", TUE_9 + dt.timedelta(minutes=2))  # one reply per recipient
     receive(db, ws, phones[1], "STOP", TUE_9 + dt.timedelta(minutes=5))
     table = stats.campaigns(db, sam, utc_filter())
     assert table[["campaign", "recipients", "replied", "opted_out"]].values.tolist() == [["Spring recall", 4, 2, 1]]
