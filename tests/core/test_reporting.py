@@ -153,7 +153,9 @@ def test_delivery_outcomes_become_message_facts_once_each(db, ws):
     ok = reply(db, ws["maria"], cid, "Hello!", clock.utcnow())
     bad = reply(db, ws["maria"], cid, "Are you there?", clock.utcnow())
     direct = reply(db, ws["maria"], cid, "See you Thursday", clock.utcnow())
-    provider = ScriptedProvider(SendResult("SMok1", "sent"), SendResult("SMbad1", "sent"), SendResult("SMdir", "sent"))
+    # Each message its own id, whichever sending thread calls first (the three go at once).
+    sids = {ok: "SMok1", bad: "SMbad1", direct: "SMdir"}
+    provider = ScriptedProvider(lambda msg: SendResult(sids[msg.message_id], "sent"))
     assert dispatcher(db, provider).step()
     now = clock.utcnow()
     callbacks = [
