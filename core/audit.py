@@ -175,8 +175,15 @@ def export_csv(
         [*params, MAX_EXPORT],
     )
     filters = {"user_id": user_id, "action": action, "since": since, "until": until}
-    db.write(
-        lambda tx: record(
+
+    def write(tx: Transaction) -> None:
+        # Checked again in the write that audits the export, before the rows leave: an admin demoted
+        # or disabled since the page drew gets nothing (imported here: core.permissions imports
+        # core.auth, which imports this module).
+        from core import permissions
+
+        permissions.recheck_actor(tx, viewer, ("admin",), "export the audit log")
+        record(
             tx,
             viewer.id,
             "audit.exported",
@@ -185,5 +192,6 @@ def export_csv(
             rows=len(frame),
             filters={k: v for k, v in filters.items() if v},
         )
-    )
+
+    db.write(write)
     return to_csv_bytes(pd.DataFrame(frame).astype(object))

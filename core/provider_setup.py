@@ -183,12 +183,14 @@ def do_send_test_message(
 ) -> TestOutcome:
     """Send now through ``provider_for(sender)`` and say what the provider answered."""
     sender, number, body = check_test_message(db, actor, sender_id, to, text)
+    # The role again, in a write, before anything reaches the provider: an admin demoted or disabled
+    # since the page drew sends nothing.
+    message_id = db.write(_claim_message_id, actor)
     try:
         provider = provider_for(sender)
     except ParleyError as exc:  # e.g. "Twilio is not configured: set ..."
         _audit_refusal(db, actor, sender, number, str(exc), None)
         return TestOutcome(False, str(exc))
-    message_id = db.write(lambda tx: tx.next_id("seq_messages"))
     outbound = OutboundMessage(
         message_id=message_id,
         channel=sender["channel"],
@@ -214,6 +216,11 @@ def do_send_test_message(
         provider_message_id=result.provider_message_id,
         status=result.status,
     )
+
+
+def _claim_message_id(tx: Transaction, actor: User) -> int:
+    permissions.recheck_actor(tx, actor, ("admin",), "send test messages")
+    return tx.next_id("seq_messages")
 
 
 def _audit_refusal(db: Database, actor: User, sender: dict, number: str, answer: str, code: str | None) -> None:

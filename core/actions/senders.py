@@ -109,6 +109,7 @@ def do_create_sender(db: Database, actor: User, form: SenderForm) -> int:
     row = check_sender(db, actor, form)
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage sender numbers")
         _clash(tx, row, None)
         now = clock.utcnow()
         sender_id = tx.next_id("seq_senders")
@@ -131,6 +132,7 @@ def do_update_sender(db: Database, actor: User, sender_id: Any, form: SenderForm
     row = check_sender(db, actor, form)
 
     def write(tx: Transaction) -> bool:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage sender numbers")
         old = tx.dicts(f"SELECT {', '.join(row)} FROM senders WHERE id = ?", [sender_id])
         if not old:
             raise NotFound("That sender does not exist.")
@@ -157,6 +159,7 @@ def do_set_unregistered_rule(db: Database, actor: User, rule: str) -> None:
         raise ValidationError("Choose whether unregistered senders may send.")
 
     def write(tx: Transaction) -> None:
+        permissions.recheck_actor(tx, actor, ("admin",), "change how unregistered senders are treated")
         before = senders.rule(tx)
         if before == rule:
             return

@@ -2,6 +2,8 @@
 
 Everyone may list and end their own sessions; an admin may list and end
 anyone's. Ending someone else's session, or all of anyone's, is audited.
+Ending someone else's checks the actor's role again inside the write: an
+admin demoted since their page drew ends no one's session.
 The mechanics (starting, checking, the cookie) are in ``core.sessions``.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import audit, sessions
+from core import audit, permissions, sessions
 from core.auth import User, get_user
 from core.db import Database, Transaction
 from core.errors import NotFound, PermissionDenied
@@ -20,6 +22,12 @@ def _require_may_manage(actor: User, user_id: int) -> None:
         raise PermissionDenied("Your account is disabled; sign in again.")
     if actor.id != user_id and not actor.is_admin:
         raise PermissionDenied("Only an admin can see or end another person's sign-in sessions.")
+
+
+def _recheck_may_manage(tx: Transaction, actor: User, user_id: int) -> None:
+    """Inside the write: the actor is still an active admin when the sessions are someone else's."""
+    if actor.id != user_id:
+        permissions.recheck_actor(tx, actor, ("admin",), "end another person's sign-in sessions")
 
 
 def list_sessions(db: Database, actor: User, user_id: Any) -> list[sessions.Session]:
@@ -48,6 +56,7 @@ def do_end_session(db: Database, actor: User, session_id: Any) -> bool:
     reason = sessions.SIGNED_OUT if owner == actor.id else sessions.ENDED_BY_ADMIN
 
     def write(tx: Transaction) -> bool:
+        _recheck_may_manage(tx, actor, owner)
         if not sessions.end_one(tx, int(session_id), reason):
             return False
         audit.record(tx, actor.id, "user.session_ended", "user", owner, session_id=int(session_id), reason=reason)
@@ -62,7 +71,12 @@ def do_end_all_sessions(db: Database, actor: User, user_id: Any, *, reason: str 
     _require_may_manage(actor, user.id)
     if user.id == actor.id:
         reason = sessions.SIGNED_OUT_EVERYWHERE
-    return db.write(lambda tx: sessions.end_all_for_user(tx, user.id, reason, actor_id=actor.id))
+
+    def write(tx: Transaction) -> int:
+        _recheck_may_manage(tx, actor, user.id)
+        return sessions.end_all_for_user(tx, user.id, reason, actor_id=actor.id)
+
+    return db.write(write)
 
 
 def _user(db: Database, user_id: Any) -> User:

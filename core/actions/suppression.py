@@ -80,6 +80,7 @@ def do_add_opt_out(db: Database, actor: User, phone: str, reason: str) -> int:
     why = _reason(reason)
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, actor, ("standard", "admin"), "change the opt-out list")
         row = tx.fetchone("SELECT id, opted_out FROM contacts WHERE phone = ?", [number])
         if row is not None and row[1]:
             raise Conflict(f"{phones.format_phone_display(number)} is already opted out.")
@@ -110,7 +111,8 @@ def do_remove_opt_out(db: Database, actor: User, contact_id: Any, reason: str) -
     except (TypeError, ValueError):
         raise NotFound("That contact does not exist.") from None
 
-    def write(tx: Transaction) -> None:
+    def write(tx: Transaction) -> str:
+        permissions.recheck_actor(tx, actor, ("admin",), "remove an opt-out")
         row = tx.fetchone("SELECT phone, opted_out FROM contacts WHERE id = ?", [contact_id])
         if row is None:
             raise NotFound("That contact does not exist.")

@@ -75,6 +75,7 @@ def do_create_template(db: Database, actor: User, template: Template) -> int:
     t = check_save_template(db, actor, template)
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage templates")
         _duplicate(tx, t, None)
         now = clock.utcnow()
         row = _row(t)
@@ -98,6 +99,7 @@ def do_update_template(db: Database, actor: User, template_id: Any, template: Te
     t = check_save_template(db, actor, template)
 
     def write(tx: Transaction) -> str | None:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage templates")
         rows = tx.dicts(f"SELECT {template_finders.COLUMNS} FROM templates WHERE id = ?", [template_id])
         if not rows:
             raise NotFound("That template does not exist.")
@@ -138,6 +140,7 @@ def do_set_template_active(db: Database, actor: User, template_id: Any, active: 
     template_id = template_finders.parse_template_id(template_id)
 
     def write(tx: Transaction) -> bool:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage templates")
         row = tx.fetchone("SELECT name, active FROM templates WHERE id = ?", [template_id])
         if row is None:
             raise NotFound("That template does not exist.")

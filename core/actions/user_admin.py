@@ -3,7 +3,8 @@ and teams with their members. Adding a user, resetting a password and re-enablin
 ``core.actions.users``; sign-in sessions are ``core.actions.sessions``.
 
 Every check an action needs is made again inside its transaction (two
-admins at once cannot both disable the last other admin), every change is
+admins at once cannot both disable the last other admin; an admin demoted or
+disabled since their page drew is refused), every change is
 audited through ``core.audit`` and published as ``user.updated``.
 """
 
@@ -74,6 +75,7 @@ def do_disable_user(db: Database, actor: User, user_id: Any, reassign_to: Any = 
     permissions.require_admin(actor, "disable users")
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, actor, ("admin",), "disable users")
         target = _target(tx, user_id)
         if target.id == actor.id:
             raise ValidationError("You cannot disable your own account; ask another admin.")
@@ -156,6 +158,7 @@ def do_change_role(db: Database, actor: User, user_id: Any, role: str) -> bool:
         raise ValidationError("Choose a role: agent, admin or supervisor.")
 
     def write(tx: Transaction) -> bool:
+        permissions.recheck_actor(tx, actor, ("admin",), "change roles")
         target = _target(tx, user_id)
         if target.role == role:
             return False
@@ -189,6 +192,7 @@ def do_update_profile(
     team = None if team_id in (None, "") else _user_id(team_id)
 
     def write(tx: Transaction) -> bool:
+        permissions.recheck_actor(tx, actor, ("admin",), "edit users")
         target = _target(tx, user_id)
         if team is not None and not tx.scalar("SELECT count(*) FROM teams WHERE id = ?", [team]):
             raise NotFound("That team does not exist.")
@@ -245,6 +249,7 @@ def do_create_team(db: Database, actor: User, name: str) -> int:
     name = _team_name(name)
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage teams")
         if tx.scalar("SELECT count(*) FROM teams WHERE lower(name) = lower(?)", [name]):
             raise Conflict(f"There is already a team called “{name}”.")
         team_id = tx.next_id("seq_teams")
@@ -262,6 +267,7 @@ def do_rename_team(db: Database, actor: User, team_id: Any, name: str) -> None:
     team_id = _user_id(team_id)
 
     def write(tx: Transaction) -> None:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage teams")
         old = tx.scalar("SELECT name FROM teams WHERE id = ?", [team_id])
         if old is None:
             raise NotFound("That team does not exist.")
@@ -284,6 +290,7 @@ def do_set_team_members(db: Database, actor: User, team_id: Any, user_ids: list[
     wanted = sorted({_user_id(u) for u in user_ids})
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, actor, ("admin",), "manage teams")
         if not tx.scalar("SELECT count(*) FROM teams WHERE id = ?", [team_id]):
             raise NotFound("That team does not exist.")
         known = {r[0] for r in tx.fetchall("SELECT id FROM users WHERE id IN (SELECT unnest(?::INTEGER[]))", [wanted])}

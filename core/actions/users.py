@@ -67,9 +67,12 @@ def do_create_user(
     password_hash = hash_password(password)
 
     def write(tx: Transaction) -> int:
-        # Checked again inside the one write path: two set-up forms sent at once make one admin.
+        # Checked again inside the one write path: two set-up forms sent at once make one admin, and
+        # an admin demoted or disabled since their page drew adds no one.
         if actor is None and tx.scalar("SELECT count(*) FROM users"):
             raise PermissionDenied("The first admin already exists; sign in instead.")
+        if actor is not None:
+            permissions.recheck_actor(tx, actor, ("admin",), "add users")
         if tx.scalar("SELECT count(*) FROM users WHERE lower(username) = ?", [username]):
             raise Conflict(f"The username “{username}” is taken.")
         team_id = tx.scalar("SELECT min(id) FROM teams")
@@ -111,8 +114,7 @@ def do_reset_password(db: Database, actor: User, user_id: Any, new_password: str
     password_hash = hash_password(new_password)
 
     def write(tx: Transaction) -> int:
-        if not _actor_is_admin(tx, actor.id):
-            raise PermissionDenied("Only an admin can reset passwords.")
+        permissions.recheck_actor(tx, actor, ("admin",), "reset passwords")
         tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, user.id])
         audit.record(tx, actor.id, "user.password_reset", "user", user.id)
         tx.publish(events.USER_UPDATED, user_id=user.id, change="password_reset")
@@ -137,8 +139,7 @@ def do_set_active(db: Database, actor: User, user_id: Any, active: bool) -> bool
     user = check_set_active(db, actor, user_id, active)
 
     def write(tx: Transaction) -> bool:
-        if not _actor_is_admin(tx, actor.id):
-            raise PermissionDenied("Only an admin can disable or enable users.")
+        permissions.recheck_actor(tx, actor, ("admin",), "disable or enable users")
         # The actor is an active admin who is not the target, so an active admin always remains.
         if tx.scalar("SELECT active FROM users WHERE id = ?", [user.id]) == active:
             return False
@@ -150,8 +151,3 @@ def do_set_active(db: Database, actor: User, user_id: Any, active: bool) -> bool
         return True
 
     return db.write(write)
-
-
-def _actor_is_admin(tx: Transaction, actor_id: int) -> bool:
-    """Checked inside the write: the actor may have lost the role since the check."""
-    return bool(tx.scalar("SELECT active AND role = 'admin' FROM users WHERE id = ?", [actor_id]))

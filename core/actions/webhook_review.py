@@ -72,6 +72,7 @@ def do_retry(db: Database, viewer: User, webhook_ids: Iterable[Any]) -> int:
         raise ValidationError(f"Retry at most {MAX_RETRY} webhooks at a time.")
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, viewer, ("admin",), "retry webhooks")
         rows = tx.fetchall(
             "SELECT id, state FROM webhook_inbox WHERE id IN (SELECT unnest(?::BIGINT[])) AND "
             "state IN (SELECT unnest(?::VARCHAR[]))",

@@ -95,6 +95,7 @@ def do_save_hours(
     )
 
     def write(tx: Transaction) -> int:
+        permissions.recheck_actor(tx, actor, ("admin",), "change business hours")
         before = {
             "business_hours": settings.get_tx(tx, "business_hours"),
             "quiet_hours": settings.get_tx(tx, "quiet_hours"),
@@ -139,6 +140,7 @@ def do_save_texts(db: Database, actor: User, texts: dict[str, str]) -> list[str]
         raise ValidationError("The HELP reply must tell people how to opt out (e.g. “Reply STOP to opt out.”).")
 
     def write(tx: Transaction) -> list[str]:
+        permissions.recheck_actor(tx, actor, ("admin",), "change the automatic replies")
         changed = [k for k, v in clean.items() if settings.get_tx(tx, k) != v]
         for key in changed:
             settings.put(tx, key, clean[key])

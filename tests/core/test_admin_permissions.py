@@ -1,11 +1,13 @@
 """Every admin action refuses agents and supervisors in core (a crafted request is no way in), and
-each one an admin makes leaves its entry in the audit log."""
+admins demoted or disabled since their page drew (the page still holds their old ``User``); each
+one an admin makes leaves its entry in the audit log."""
 
 from __future__ import annotations
 
 import pytest
 
-from core import audit, provider_setup, senders, templates
+from core import audit, provider_setup, senders, sessions, templates
+from core.actions import sessions as session_actions
 from core.actions import suppression, user_admin, webhook_review
 from core.actions import templates as template_actions
 from core.actions import users as accounts
@@ -31,7 +33,9 @@ def ws(db, make_user):
         maria=make_user("maria"),
         james=make_user("james"),
         sam=make_user("sam", "supervisor"),
+        lee=make_user("lee", active=False),
     )
+    ws["james_session"] = sessions.start(db, ws["james"].id, b"k" * 32).session_id
     ws["sender"] = f.add_sender(db)
     ws["template"] = f.add_template(db, name="Directions", channel=None, body="We are at 120 Main St.")
     ws["contact"] = f.add_contact(db, phone="+14158670001", opted_out=True)
@@ -56,12 +60,21 @@ ACTIONS = {
         lambda db, a, ws: accounts.do_reset_password(db, a, ws["james"].id, "another-password"),
         "user.password_reset",
     ),
+    "enable user": (lambda db, a, ws: accounts.do_set_active(db, a, ws["lee"].id, True), "user.enabled"),
     "change role": (lambda db, a, ws: user_admin.do_change_role(db, a, ws["james"].id, "admin"), "user.role_changed"),
     "edit profile": (
         lambda db, a, ws: user_admin.do_update_profile(
             db, a, ws["james"].id, display_name="J", timezone="UTC", team_id=None
         ),
         "user.updated",
+    ),
+    "end a session": (
+        lambda db, a, ws: session_actions.do_end_session(db, a, ws["james_session"]),
+        "user.session_ended",
+    ),
+    "end every session": (
+        lambda db, a, ws: session_actions.do_end_all_sessions(db, a, ws["james"].id),
+        "user.sessions_ended",
     ),
     "create team": (lambda db, a, ws: user_admin.do_create_team(db, a, "Billing"), "team.created"),
     "rename team": (lambda db, a, ws: user_admin.do_rename_team(db, a, ws["team"], "Desk"), "team.renamed"),
@@ -76,6 +89,12 @@ ACTIONS = {
             db, a, templates.Template(name="New", body="Hello there.", channel="sms")
         ),
         "template.created",
+    ),
+    "edit template": (
+        lambda db, a, ws: template_actions.do_update_template(
+            db, a, ws["template"], templates.Template(name="Directions", body="We moved to 4 Oak Ave.")
+        ),
+        "template.updated",
     ),
     "disable template": (
         lambda db, a, ws: template_actions.do_set_template_active(db, a, ws["template"], False),
@@ -105,7 +124,18 @@ READS = {
 def snapshot(db) -> tuple:
     return tuple(
         db.fetchall(f"SELECT * FROM {table} ORDER BY ALL")
-        for table in ("users", "teams", "senders", "settings", "templates", "contacts", "webhook_inbox", "audit_log")
+        for table in (
+            "users",
+            "sessions",
+            "teams",
+            "senders",
+            "settings",
+            "templates",
+            "contacts",
+            "messages",
+            "webhook_inbox",
+            "audit_log",
+        )
     )
 
 
@@ -130,3 +160,19 @@ def test_each_admin_action_is_audited(db, ws, name):
     call, action = ACTIONS[name]
     call(db, ws["admin"], ws)
     assert db.scalar("SELECT count(*) FROM audit_log WHERE action = ? AND actor_id = ?", [action, ws["admin"].id]) == 1
+
+
+# What an admin page does with the ``User`` it drew with: every action above, and the test message
+# (which reaches a provider before it writes anything but its message id).
+STALE = {name: call for name, (call, _action) in ACTIONS.items()} | {"test message": READS["test message"]}
+
+
+@pytest.mark.parametrize("name", list(STALE))
+@pytest.mark.parametrize("change", ["role = 'standard'", "active = FALSE"])
+def test_an_admin_demoted_or_disabled_since_the_page_drew_is_refused_and_nothing_changes(db, ws, name, change):
+    stale = ws["admin"]  # the object the admin's open page holds: role admin, active
+    db.write(lambda tx: tx.execute(f"UPDATE users SET {change} WHERE id = ?", [stale.id]))
+    before = snapshot(db)
+    with pytest.raises(PermissionDenied, match="a moment ago.*nothing was changed"):
+        STALE[name](db, stale, ws)
+    assert snapshot(db) == before

@@ -57,6 +57,15 @@ def test_bad_input(db, ws):
         suppression.do_add_opt_out(db, ws["sam"], "+14158670001", "x")
 
 
+def test_an_agent_made_supervisor_since_the_page_drew_cannot_add_an_opt_out(db, ws):
+    stale = ws["maria"]  # the User her open page holds
+    db.write(lambda tx: tx.execute("UPDATE users SET role = 'supervisor' WHERE id = ?", [stale.id]))
+    with pytest.raises(PermissionDenied, match="Your role changed a moment ago: you can no longer change the opt-out"):
+        suppression.do_add_opt_out(db, stale, "+14158670001", "Asked by phone")
+    assert db.fetchall("SELECT opted_out FROM contacts WHERE id = ?", [ws["ana"]]) == [(False,)]
+    assert db.scalar("SELECT count(*) FROM optout_history") == 0
+
+
 def test_removing_is_for_admins_with_a_reason(db, ws):
     suppression.do_add_opt_out(db, ws["admin"], "+14158670001", "Asked by phone")
     with pytest.raises(PermissionDenied, match="Only an admin can remove an opt-out."):

@@ -8,7 +8,7 @@ from core import events
 from core.actions import user_admin
 from core.actions import users as accounts
 from core.auth import get_user, sign_in
-from core.errors import Conflict, SignInError, ValidationError
+from core.errors import Conflict, PermissionDenied, SignInError, ValidationError
 from tests import factories as f
 from tests.conftest import TEST_PASSWORD
 
@@ -98,6 +98,21 @@ def test_change_role(db, ws):
         user_admin.do_change_role(db, ws["admin"], ws["maria"].id, "owner")
     [(_, _, detail)] = audit(db, "user.role_changed")
     assert '"before": "standard"' in detail and '"after": "admin"' in detail
+
+
+def test_an_admin_demoted_with_the_users_page_open_cannot_make_themselves_admin_again(db, ws):
+    bob = ws["james"]
+    user_admin.do_change_role(db, ws["admin"], bob.id, "admin")
+    bob = get_user(db, bob.id)  # what bob's Users page holds from here on
+    user_admin.do_change_role(db, ws["admin"], bob.id, "standard")  # Ada demotes him meanwhile
+    with pytest.raises(PermissionDenied, match="Your role changed a moment ago: you can no longer change roles"):
+        user_admin.do_change_role(db, bob, bob.id, "admin")  # he picks himself, "Admin", Change role
+    with pytest.raises(PermissionDenied, match="you can no longer disable users"):
+        user_admin.do_disable_user(db, bob, ws["admin"].id)
+    assert db.fetchall("SELECT username, role, active FROM users WHERE username IN ('ada', 'james') ORDER BY 1") == [
+        ("ada", "admin", True),
+        ("james", "standard", True),
+    ]
 
 
 def test_teams_and_membership(db, ws):
