@@ -132,7 +132,9 @@ def parse_cookie(value: str | None, key: bytes) -> tuple[int, str] | None:
     if not value or len(value) > 256:
         return None
     parts = value.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1]:
+    # ASCII digits only: "²".isdigit() is True but int("²") raises (Starlette reads header bytes as
+    # Latin-1, so b"\xb2" in a Cookie header arrives as "²").
+    if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()) or not parts[1]:
         return None
     session_id, token, signature = int(parts[0]), parts[1], parts[2]
     if not hmac.compare_digest(_signature(key, session_id, token), signature):

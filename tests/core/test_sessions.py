@@ -51,6 +51,13 @@ def _resign(session_id, token, key=KEY):
     return f"{session_id}.{token}.{sig}"
 
 
+def _old_format(user_id, issued, key=KEY):
+    """A cookie of the stateless format before sessions were rows (user id, issue time, HMAC of both),
+    signed as its code signed it."""
+    sig = hmac.new(key, f"{user_id}.{issued}".encode(), hashlib.sha256).hexdigest()
+    return f"{user_id}.{issued}.{sig}"
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
@@ -59,7 +66,7 @@ def _resign(session_id, token, key=KEY):
         lambda c: c.rsplit(".", 1)[0],  # signature removed
         lambda c: _resign(c.split(".")[0], c.split(".")[1], b"another-key"),  # signed with another key
         lambda c: _resign(c.split(".")[0], "guessed-secret"),  # right key (leaked), wrong secret
-        lambda c: f"{c.split('.')[0]}.{int(START.timestamp()) + 86400}.abc",  # the old format, dated tomorrow
+        lambda c: _old_format(c.split(".")[0], int(START.timestamp()) + 86400),  # the old format, right key
         lambda c: "garbage",
         lambda c: "",
         lambda c: c + "x" * 300,
@@ -70,6 +77,40 @@ def test_a_tampered_cookie_is_refused(db, make_user, tamper):
     cookie = sessions.start(db, maria.id, KEY).cookie
     assert user_of(db, tamper(cookie)) is None
     assert user_of(db, cookie) == maria.id
+
+
+def test_the_old_stateless_format_signed_with_the_right_key_is_no_cookie_of_ours(db, make_user):
+    maria = make_user("maria")
+    started = sessions.start(db, maria.id, KEY)
+    assert started.session_id == maria.id  # so the old cookie names a session that exists
+    old = _old_format(maria.id, int(START.timestamp()) + 86400)  # dated tomorrow, as its code wrote it
+    assert sessions.parse_cookie(old, KEY) is None  # the session format's own HMAC context refuses it
+    assert user_of(db, old) is None
+    assert user_of(db, started.cookie) == maria.id
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u00b2.a.b",  # b"\xb2" as Starlette reads a Cookie header (Latin-1): "²".isdigit() is True
+        "\u00b9\u00b2.x.y",
+        "1\u00b3.a.b",
+    ],
+)
+def test_a_cookie_id_of_superscript_digits_is_refused_not_raised(db, value):
+    assert sessions.parse_cookie(value, KEY) is None
+    assert sessions.from_cookie(db, value, KEY) is None
+    assert sessions.end_cookie(db, value, KEY) is False
+
+
+def test_a_session_id_is_ascii_digits_only(db, make_user):
+    maria = make_user("maria")
+    cookie = sessions.start(db, maria.id, KEY).cookie
+    session_id, token, signature = cookie.split(".")
+    assert session_id == "1"
+    # The same id in Arabic-Indic digits, which int() reads as 1, with the genuine secret and signature.
+    assert sessions.parse_cookie(f"\u0661.{token}.{signature}", KEY) is None
+    assert sessions.parse_cookie(cookie, KEY) == (1, token)
 
 
 def test_a_session_started_in_the_future_is_refused(db, make_user):

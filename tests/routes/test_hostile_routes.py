@@ -625,3 +625,38 @@ def test_cookie_on_sign_out_and_notifications(server, name):
 def test_health_with_a_hostile_bearer(server, name):
     response = server["client"].get("/healthz", headers={"authorization": "Bearer " + HEADER_VALUES[name][:4096]})
     assert (response.status_code, response.json()) == (200, {"ok": True})
+
+
+# Cookie headers as raw bytes, as a real server passes them on (Starlette decodes them as Latin-1:
+# b"\xb2" is "²", which str.isdigit() takes for a digit and int() refuses). TestClient re-encodes
+# header values as UTF-8, so the cases above never send these.
+RAW_COOKIES = {
+    "superscript_id": b"parley_session=\xb2.a.b",
+    "superscripts_id": b"parley_session=\xb9\xb2.x.y",
+    "digit_then_superscript": b"parley_session=1\xb3.a.b",
+    "latin1_token": b"parley_session=1.caf\xe9.abc",
+}
+SIGN_IN_FIRST = {"error": "Sign in first."}
+COOKIE_ROUTES = {
+    # path: the literal answer (status, JSON) to a cookie that names no live session
+    ("GET", "/healthz"): (200, {"ok": True}),
+    ("GET", "/api/notifications"): (401, SIGN_IN_FIRST),
+    ("GET", "/api/notifications/version?user=1"): (403, {"error": "Your session has ended; sign in again."}),
+    ("GET", "/api/inbox/version?owner=1"): (401, SIGN_IN_FIRST),
+    ("GET", "/api/conversations/1/version"): (401, SIGN_IN_FIRST),
+    ("POST", "/api/blank-page"): (401, SIGN_IN_FIRST),
+    ("POST", "/auth/logout"): (204, None),
+}
+
+
+@pytest.mark.parametrize("route", list(COOKIE_ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+@pytest.mark.parametrize("cookie", list(RAW_COOKIES))
+def test_cookie_header_bytes_as_a_server_passes_them(server, route, cookie):
+    from routes import ROUTES
+    from tests.routes.asgi import call, json_answer
+
+    before = quiet(server["rt"].db)
+    method, path = route
+    answer = call(Starlette(routes=ROUTES), method, path, [(b"cookie", RAW_COOKIES[cookie])])
+    assert json_answer(answer) == COOKIE_ROUTES[route]
+    assert quiet(server["rt"].db) == before
