@@ -99,11 +99,22 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
+TICKET_BODY_LIMIT = 256
+
+
 async def session_cookie(request: Request) -> Response:
-    """Trade a one-time ticket (from the sign-in form) for the HttpOnly session and device cookies."""
-    ticket = auth.tickets.redeem((await request.body()).decode(errors="replace").strip())
+    """Trade a one-time ticket (from the sign-in form) for the HttpOnly session and device cookies.
+
+    Anyone may post here: the body is read only up to ``TICKET_BODY_LIMIT`` (a ticket is 43
+    characters), and anything longer is answered as an expired ticket."""
+    expired = JSONResponse({"error": "This sign-in link has expired; sign in again."}, status_code=400)
+    try:
+        body = await _limited_body(request, TICKET_BODY_LIMIT)
+    except BodyTooLarge:
+        return expired
+    ticket = auth.tickets.redeem(body.decode(errors="replace").strip())
     if ticket is None:
-        return JSONResponse({"error": "This sign-in link has expired; sign in again."}, status_code=400)
+        return expired
     response = Response(status_code=204)
     for name, value, max_age in (
         (sessions.COOKIE_NAME, ticket.session_cookie, sessions.COOKIE_MAX_AGE),

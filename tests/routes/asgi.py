@@ -27,10 +27,9 @@ def call(
     path: str,
     headers: list[tuple[bytes, bytes]] | None = None,
     *,
-    chunk: bytes = b"",
-    chunks: int = 1,
+    body: list[bytes] | None = None,
 ) -> Answer:
-    """``method path`` with these raw headers; the body is ``chunks`` times ``chunk``, streamed."""
+    """``method path`` with these raw headers; the body streamed in the pieces of ``body``."""
     path, _, query = path.partition("?")
     scope = {
         "type": "http",
@@ -45,15 +44,16 @@ def call(
         "client": ("203.0.113.9", 40000),
         "server": ("testserver", 80),
     }
+    pieces = body or [b""]
     sent: list[dict] = []
     pulled = 0
 
     async def receive() -> dict:
         nonlocal pulled
-        if pulled >= chunks:
+        if pulled >= len(pieces):
             return {"type": "http.disconnect"}  # the body is over: what is left is the client hanging up
         pulled += 1
-        return {"type": "http.request", "body": chunk, "more_body": pulled < chunks}
+        return {"type": "http.request", "body": pieces[pulled - 1], "more_body": pulled < len(pieces)}
 
     async def send(message: dict) -> None:
         sent.append(message)
@@ -66,8 +66,8 @@ def call(
         return next(m["status"] for m in sent if m["type"] == "http.response.start")
 
     status = asyncio.run(run())
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return Answer(status, body, pulled)
+    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Answer(status, answer, pulled)
 
 
 def json_answer(answer: Answer) -> tuple[int | None, Any]:

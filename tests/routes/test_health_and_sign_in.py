@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from core import auth, sessions
 from core.actions.users import do_create_user
 from routes import ROUTES
+from tests.routes.asgi import call, json_answer
 
 HEALTH_TOKEN = "local-monitor-token"
 
@@ -157,6 +158,28 @@ def test_forged_ticket_sets_no_cookie(server):
     _, client = server
     response = client.post("/auth/session", content="made-up")
     assert response.status_code == 400 and "set-cookie" not in response.headers
+
+
+EXPIRED = (400, {"error": "This sign-in link has expired; sign in again."})
+
+
+def test_the_ticket_route_reads_no_more_than_a_ticket_from_anyone(server):
+    app = Starlette(routes=ROUTES)
+    flood = [b"x" * 65536] * 200  # 12.8 MB from an anonymous caller
+    streamed = call(app, "POST", "/auth/session", body=flood)  # no length declared: dropped at the first piece
+    assert (json_answer(streamed), streamed.pulled) == (EXPIRED, 1)
+    declared = call(app, "POST", "/auth/session", [(b"content-length", b"13107200")], body=flood)
+    assert (json_answer(declared), declared.pulled) == (EXPIRED, 0)  # answered before reading any of it
+
+
+def test_a_ticket_that_arrives_in_pieces_is_still_traded(server):
+    rt, _client = server
+    user = do_create_user(rt.db, None, "ada", "Ada", "admin", "long-enough-pw")
+    started = sessions.start(rt.db, user.id, rt.config.secret_key)
+    ticket = auth.tickets.issue(auth.Ticket(started.cookie, started.device_token)).encode()
+    assert len(ticket) == 43
+    answer = call(Starlette(routes=ROUTES), "POST", "/auth/session", body=[ticket[:20], ticket[20:]])
+    assert (answer.status, answer.body, answer.pulled) == (204, b"", 2)
 
 
 def test_logout_ends_the_session_and_clears_the_cookie(server):
