@@ -112,9 +112,12 @@ def check_new_password(password: str) -> None:
 # next attempt waits twice as long as the one before, up to SOURCE_MAX_DELAY.
 # For one username (existing or not: the answers must not tell), the first
 # ACCOUNT_FREE_FAILURES since its last successful sign-in are free, then the same
-# doubling up to ACCOUNT_MAX_DELAY; a correct password from a browser that has
-# signed in as that user before skips the account delay, so an attacker guessing
-# the admin's password cannot keep the admin out.
+# doubling up to ACCOUNT_MAX_DELAY. A browser that has signed in as that user
+# before skips both delays (its password is still checked), so an attacker
+# guessing the admin's password cannot keep the admin out: not from elsewhere
+# (the account delay), and not from the admin's own address either (the source
+# delay), which behind an office NAT, one Wi-Fi, or a reverse proxy without
+# PARLEY_TRUST_PROXY is everyone's.
 THROTTLE_WINDOW = dt.timedelta(hours=1)
 SOURCE_FREE_FAILURES = 5
 SOURCE_MAX_DELAY = dt.timedelta(minutes=10)
@@ -243,7 +246,7 @@ def _begin_attempt(tx: Transaction, username: str, source: str, device_token: st
         if acct_last
         else None
     )
-    if source_wait is not None and source_wait > dt.timedelta(0):
+    if source_wait is not None and source_wait > dt.timedelta(0) and not known:
         reason = "throttled_source"
         refusal = f"Too many failed sign-ins from your network: wait {_wait_words(source_wait)} and try again."
     elif account_wait is not None and account_wait > dt.timedelta(0) and not known:

@@ -121,6 +121,32 @@ def test_an_attacker_cannot_keep_the_owner_out_of_a_known_browser(db, make_user)
     assert attempt(db, "root", "nope", source="198.51.100.2", device=device) == WRONG
 
 
+def test_an_attacker_at_the_owners_address_cannot_keep_the_owner_out_either(db, make_user):
+    """Behind one office NAT, one Wi-Fi, or a reverse proxy without PARLEY_TRUST_PROXY, everyone is
+    one source: the attacker's guesses slow that address down, but not the owner's own browser."""
+    admin = make_user("root", "admin")
+    clock.freeze(START - dt.timedelta(days=3))
+    device = sessions.start(db, admin.id, SECRET, source="local").device_token  # the admin's browser
+    clock.freeze(START)
+    # The attacker guesses at the admin's password each time the source delay lets them.
+    for i in range(auth.SOURCE_FREE_FAILURES + 10):
+        clock.advance(auth.throttle_delay(i, auth.SOURCE_FREE_FAILURES, auth.SOURCE_MAX_DELAY))
+        assert attempt(db, "root", f"guess-{i}", source="local") == WRONG
+    assert auth.throttle_delay(auth.SOURCE_FREE_FAILURES + 10, auth.SOURCE_FREE_FAILURES, auth.SOURCE_MAX_DELAY) == (
+        dt.timedelta(minutes=10)
+    )
+    clock.advance(dt.timedelta(seconds=5))
+    # Anyone else there waits out the delay, even with the right password...
+    assert attempt(db, "root", TEST_PASSWORD, source="local") == (
+        "Too many failed sign-ins from your network: wait 10 minutes and try again."
+    )
+    # ... a wrong password from the admin's own browser is still just wrong...
+    assert attempt(db, "root", "nope", source="local", device=device) == WRONG
+    # ... and the right one signs the admin in.
+    assert attempt(db, "root", TEST_PASSWORD, source="local", device=device) == "ok"
+    assert [r[3] for r in failures_audited(db)][-2:] == ["throttled_source", "wrong_password"]
+
+
 def test_a_device_token_of_another_user_does_not_help(db, make_user):
     make_user("root", "admin")
     maria = make_user("maria")
