@@ -24,7 +24,7 @@ from core.auth import get_user
 from core.errors import ParleyError, PermissionDenied, ValidationError
 from core.permissions import require_admin
 from pages.format import plural
-from pages.session import guarded
+from pages.session import fragment_user, guarded
 from pages.text import esc, md
 
 LIST_KEYS = ("mine", "team", "sent")
@@ -173,7 +173,10 @@ def _dismissed() -> None:
 
 
 @st.dialog("Change another agent's read state?", on_dismiss=guarded(_dismissed))
-def _confirm_dialog(key: str, user_id: int) -> None:
+def _confirm_dialog(key: str, user) -> None:
+    from core import runtime
+
+    user_id = fragment_user(runtime.current(), user).id
     pending = st.session_state.get(f"{key}.confirm")
     if not pending:
         st.rerun()
@@ -202,15 +205,17 @@ def member_label(member: dict) -> str:
 
 
 @st.dialog("Assign conversations", on_dismiss=guarded(_dismissed))
-def _assign_dialog(key: str, user_id: int) -> None:
+def _assign_dialog(key: str, user) -> None:
     from core import queries, runtime
 
+    rt = runtime.current()
+    user = fragment_user(rt, user)  # picking an agent reruns only the dialog
+    user_id = user.id
     pending = st.session_state.get(f"{key}.assign")
     if not pending:
         st.rerun()
-    rt = runtime.current()
     try:
-        members = queries.team_members(rt.db, get_user(rt.db, user_id))
+        members = queries.team_members(rt.db, user)
     except ParleyError as exc:
         st.error(esc(exc))
         return
@@ -256,14 +261,14 @@ def feedback(key: str) -> None:
         slot.error(esc(s.pop(f"{key}.error")))
 
 
-def dialogs(key: str, user_id: int) -> None:
+def dialogs(key: str, user) -> None:
     """Outside the live fragment: the dialog the last action asked for, if any."""
     s = st.session_state
     s.pop(f"{key}.ask", None)
     if s.get(f"{key}.confirm"):
-        _confirm_dialog(key, user_id)
+        _confirm_dialog(key, user)
     elif s.get(f"{key}.assign"):
-        _assign_dialog(key, user_id)
+        _assign_dialog(key, user)
 
 
 def action_buttons(key: str, user_id: int, actions: list[tuple[str, str, str]], container=None) -> None:

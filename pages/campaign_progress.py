@@ -17,7 +17,7 @@ from core.campaigns import audience as audiences
 from core.errors import ParleyError
 from pages.admin_common import act, feedback, refusal
 from pages.format import fmt_time
-from pages.session import guarded
+from pages.session import fragment_user, guarded
 from pages.text import esc, md
 
 KEY = "cmp"
@@ -56,6 +56,7 @@ def _on_pick(ids: list[int]) -> None:
 
 @st.fragment(run_every=LIVE_SECONDS)
 def render_list(rt, user: User) -> None:
+    user = fragment_user(rt, user)
     try:
         rows = queued_campaigns.list_campaigns(rt.db, user)
     except ParleyError as exc:
@@ -108,6 +109,7 @@ def render_detail(rt, user: User, raw_id: str) -> None:
 
 @st.fragment(run_every=LIVE_SECONDS)
 def live_detail(rt, user: User, raw_id: str) -> None:
+    user = fragment_user(rt, user)
     try:
         c = queued_campaigns.campaign_detail(rt.db, user, raw_id)
     except ParleyError as exc:

@@ -15,7 +15,6 @@ from typing import Any
 import streamlit as st
 
 from core import clock
-from core.auth import get_user
 from core.compliance.window import window_state
 from core.errors import ParleyError
 from pages import bulk, list_controls, live_watch
@@ -31,7 +30,7 @@ from pages.format import (
     status_word,
 )
 from pages.row_list import conversation_href, keep_shown, row_list
-from pages.session import guarded
+from pages.session import fragment_user, guarded
 from pages.text import md
 
 LIVE_SECONDS = live_watch.LIVE_SECONDS
@@ -123,8 +122,8 @@ def inbox_list(
     actions: bool = True,
 ) -> None:
     """Search, Open/Closed/All, paging, the rows and bulk actions; refreshed live."""
-    bulk.dialogs(key, user.id)
-    _live(user.id, key, scope, owner_id, title, unread_for, show_owner, actions)
+    bulk.dialogs(key, user)
+    _live(user, key, scope, owner_id, title, unread_for, show_owner, actions)
 
 
 def watched_owner(user_id: int, scope: str, owner_id: int | None) -> str:
@@ -135,12 +134,13 @@ def watched_owner(user_id: int, scope: str, owner_id: int | None) -> str:
 
 
 @st.fragment
-def _live(user_id, key, scope, owner_id, title, unread_for, show_owner, actions) -> None:
+def _live(user, key, scope, owner_id, title, unread_for, show_owner, actions) -> None:
     from core import runtime
     from pages import common
 
     rt = runtime.current()
-    user = get_user(rt.db, user_id)
+    user = fragment_user(rt, user)  # a click in the list reruns only this: the session is checked here
+    user_id = user.id
     try:
         view = common.inbox_data(rt, user, key, scope, owner_id, unread_for)
     except ParleyError as exc:

@@ -140,7 +140,7 @@ def render(user: User) -> None:
     """Called by ``session.render_frame`` on every page of a signed-in user (before the page runs)."""
     viewing(None)  # the conversation page, if that is what runs next, says so again
     with st.sidebar:
-        _live(user.id)
+        _live(user)
 
 
 def stop() -> None:
@@ -156,14 +156,13 @@ def _has_cookie() -> bool:
 
 
 @st.fragment
-def _live(user_id: int) -> None:
+def _live(user: User) -> None:
     from pages import live_watch, session
 
     rt = runtime.current()
-    # On its own (every few seconds): signed out elsewhere, disabled, idle too long? Then show the
-    # sign-in form. In a whole run ui.py has just checked.
-    if not session.checked_this_run() and not session.live(rt):
-        st.rerun()
+    # On its own (every few seconds): signed out elsewhere, disabled, idle too long? Then the whole
+    # app runs and shows the sign-in form. In a whole run ui.py has just checked.
+    user_id = session.fragment_user(rt, user).id
     s = st.session_state
     version = rt.feed.notify_version(user_id)  # read first: a change while this runs reruns it again
     cached = s.get("notify.unread")

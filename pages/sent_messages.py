@@ -14,7 +14,6 @@ from typing import Any
 import streamlit as st
 
 from core import clock, queries, runtime, versions
-from core.auth import get_user
 from core.errors import ParleyError
 from pages import bulk, list_controls, live_watch, session
 from pages.format import (
@@ -96,8 +95,9 @@ def sent_rows(rows: list[dict[str, Any]], tz_name: str | None, now=None) -> list
 
 
 @st.fragment
-def sent_list(user_id: int) -> None:
-    viewer = get_user(rt.db, user_id)
+def sent_list(user) -> None:
+    viewer = session.fragment_user(rt, user)  # a click in the list reruns only this
+    user_id = viewer.id
     try:
         page, version = _load(viewer)
     except ParleyError as exc:
@@ -141,5 +141,5 @@ def _draw(viewer, page) -> None:
 
 
 st.header("Sent Messages", anchor=False)
-bulk.dialogs(KEY, user.id)
-sent_list(user.id)
+bulk.dialogs(KEY, user)
+sent_list(user)

@@ -7,7 +7,9 @@ cookie. On a reload the cookie (read through ``st.context.cookies``)
 restores the session. Every page run checks the session again, so a
 sign-out elsewhere, a password reset or a disabled account ends this tab
 too; widget callbacks go through ``guarded`` so a tab whose session ended
-cannot act before its next run shows the sign-in form.
+cannot act before its next run shows the sign-in form, and every fragment and
+dialog (which Streamlit runs on their own, without ui.py) starts with
+``fragment_user``.
 """
 
 from __future__ import annotations
@@ -92,6 +94,26 @@ def checked_this_run() -> bool:
 
     ctx = get_script_run_ctx(suppress_warning=True)
     return ctx is not None and not ctx.fragment_ids_this_run
+
+
+def fragment_user(rt: Runtime, user: User) -> User:
+    """The user a fragment or dialog draws for, its session checked as a whole run checks it.
+
+    ``user``: the one the page had when it drew the fragment. In a whole run ui.py has just checked
+    the session and found it, so it is returned as it is. A fragment's run of its own (a widget
+    inside it, its live watcher, ``run_every``; a dialog's widgets) runs no ui.py: the session is
+    checked here, one read by primary key that does not count as a visit (the live fragments
+    only look). If it has ended (signed out here or everywhere, password reset, account disabled,
+    idle too long), is someone else's, or the role changed, the whole app runs instead: it shows
+    the sign-in form, or the pages of the new role, and the fragment reads and draws nothing.
+    Otherwise the user as the database has them now (a new name or time zone shows at once).
+    """
+    if checked_this_run():
+        return user
+    checked = sessions.check(rt.db, st.session_state.get(SESSION_KEY), touch=False)
+    if checked is None or checked.id != user.id or checked.role != user.role:
+        st.rerun()
+    return checked
 
 
 def live(rt: Runtime | None = None, *, activity: bool = False) -> bool:

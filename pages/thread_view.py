@@ -35,7 +35,7 @@ from core.errors import ParleyError
 from pages import live_watch, navigate, run_log
 from pages.format import STATUS_ICONS, fmt_time, queued_text
 from pages.older_messages import older_messages
-from pages.session import guarded
+from pages.session import fragment_user, guarded
 from pages.text import Markdown, esc, md
 
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
@@ -244,10 +244,11 @@ def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_
 
     @st.fragment
     def live() -> None:
+        viewer = fragment_user(rt, user)  # "load older" and the live watcher rerun only this
         if navigate.pending(page_path):
             return
         with run_log.logged_run(f"fragment thread {cid}"):
-            _live(rt, user, cid, limit_key, on_header_change)
+            _live(rt, viewer, cid, limit_key, on_header_change)
 
     live()
 

@@ -243,6 +243,75 @@ thread_view.render(rt, user, cid, on_change=hook)
     assert [int(p.split(":")[1]) for p in found] == [2, 3, 4, 5], found
 
 
+# ---- fragments and dialogs check the session ----------------------------------------------------------------
+
+RUNS_ON_ITS_OWN = {"fragment", "dialog"}  # st.fragment, st.dialog (a dialog is a fragment too)
+
+
+def _runs_on_its_own(decorator: ast.expr) -> bool:
+    return _callee_name(decorator.func if isinstance(decorator, ast.Call) else decorator) in RUNS_ON_ITS_OWN
+
+
+def _preamble(statement: ast.stmt) -> bool:
+    """A docstring, an import, or ``rt = runtime.current()``: what may come before the check."""
+    if isinstance(statement, ast.Import | ast.ImportFrom):
+        return True
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+        return True
+    value = statement.value if isinstance(statement, ast.Assign) else None
+    return isinstance(value, ast.Call) and ast.unparse(value.func) == "runtime.current"
+
+
+def fragment_violations(source: str, filename: str = "<source>") -> list[str]:
+    """A fragment's or dialog's run of its own skips ui.py's session check: before it reads or draws
+    anything, each calls ``fragment_user`` (pages/session.py), which checks the session as ui.py does."""
+    problems = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, ast.FunctionDef) or not any(_runs_on_its_own(d) for d in node.decorator_list):
+            continue
+        first = next((stmt for stmt in node.body if not _preamble(stmt)), None)
+        checks = first is not None and any(
+            isinstance(n, ast.Call) and _callee_name(n.func) == "fragment_user" for n in ast.walk(first)
+        )
+        if not checks:
+            problems.append(f"{filename}:{node.lineno}: {node.name} does not start with fragment_user(...)")
+    return problems
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+def test_every_fragment_and_dialog_checks_the_session_first(path):
+    assert fragment_violations(path.read_text(), path.name) == []
+
+
+def test_the_fragment_checker_finds_fragments_that_do_not_check_first():
+    planted = """
+@st.fragment
+def live(user_id):
+    user = get_user(rt.db, user_id)
+@st.fragment(run_every=5)
+def ticking(rt, user):
+    rows = list_campaigns(rt.db, user)
+    user = fragment_user(rt, user)
+@st.dialog("Assign")
+def ask(key, user):
+    st.write("Who?")
+@st.fragment
+def good(user):
+    \"\"\"Checked.\"\"\"
+    from core import runtime
+
+    rt = runtime.current()
+    user = session.fragment_user(rt, user)
+@st.dialog("Sure?")
+def fine(key, user):
+    user_id = fragment_user(runtime.current(), user).id
+def helper(user):
+    return get_user(rt.db, user)
+"""
+    found = fragment_violations(planted)
+    assert [int(p.split(":")[1]) for p in found] == [3, 6, 10], found
+
+
 # ---- pages stay UI -------------------------------------------------------------------------------------
 
 SQL = re.compile(r"\b(SELECT\b[\s\S]+\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b")
