@@ -206,6 +206,25 @@ def start(
 # ---- checking -------------------------------------------------------------------------------
 
 
+# One read by primary key; the user and the idle limit come from the small tables kept in memory
+# until a write changes them (``Database.small_table_cache``: any statement that could change
+# ``users`` or ``settings``, a role or an account disabled, makes the next check load them again).
+# Joining users and settings cost three times that read: the check runs on every page run, every
+# live fragment's own run and every second of each notification stream.
+SESSION_SQL = "SELECT user_id, token_hash, created_at, last_seen_at, ended_at FROM sessions WHERE id = ?"
+
+
+@dataclass(frozen=True)
+class _People:
+    users: dict[int, User]
+    idle: dt.timedelta
+
+
+def _load_people(db: Database) -> _People:
+    users = {row[0]: user_from_row(row) for row in db.fetchall(f"SELECT {USER_COLUMNS} FROM users")}
+    return _People(users, _idle(db.scalar("SELECT value FROM settings WHERE key = ?", [IDLE_SETTING])))
+
+
 def check(db: Database, session_id: Any, *, token: str | None = None, touch: bool = True) -> User | None:
     """The signed-in user of a live session, or None (ended, expired, unknown, user disabled).
 
@@ -217,27 +236,20 @@ def check(db: Database, session_id: Any, *, token: str | None = None, touch: boo
         session_id = int(session_id)
     except (TypeError, ValueError):
         return None
-    row = db.fetchone(
-        f"""
-        SELECT s.token_hash, s.created_at, s.last_seen_at, s.ended_at,
-               (SELECT value FROM settings WHERE key = ?) AS idle_hours,
-               {", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))}
-        FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?
-        """,
-        [IDLE_SETTING, session_id],
-    )
+    row = db.fetchone(SESSION_SQL, [session_id])
     if row is None:
         return None
-    token_hash, created_at, last_seen_at, ended_at, idle_raw = row[:5]
-    user = user_from_row(row[5:])
+    user_id, token_hash, created_at, last_seen_at, ended_at = row
+    people = db.small_table_cache("sessions.people", _load_people)
+    user = people.users.get(user_id)
     if token is not None and not hmac.compare_digest(token_hash, _hash(token)):
         return None
-    if ended_at is not None or not user.active:
+    if ended_at is not None or user is None or not user.active:
         return None
     now = clock.utcnow()
     if created_at > now + dt.timedelta(minutes=5):  # started "in the future": not a row we wrote
         return None
-    if now - last_seen_at > _idle(idle_raw) or now - created_at > MAX_AGE:
+    if now - last_seen_at > people.idle or now - created_at > MAX_AGE:
         db.write(_end_where_id, session_id, EXPIRED, now)
         return None
     if touch and now - last_seen_at >= TOUCH_EVERY:

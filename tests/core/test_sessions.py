@@ -184,6 +184,31 @@ def test_the_idle_limit_is_a_workspace_setting(db, make_user):
     assert user_of(db, started.cookie) is None
 
 
+def test_a_check_sees_at_once_what_changed_since_the_last_one(db, make_user):
+    """The check keeps the users and the idle limit in memory until a write changes them: a role
+    changed, an account disabled (even without its sessions ended), a name edited, a shorter idle
+    limit, each shows at the very next check."""
+    maria = make_user("maria")
+    started = sessions.start(db, maria.id, KEY)
+    assert sessions.check(db, started.session_id, touch=False).role == "standard"
+    db.write(
+        lambda tx: tx.execute("UPDATE users SET role = 'admin', display_name = 'María L.' WHERE id = ?", [maria.id])
+    )
+    user = sessions.check(db, started.session_id, touch=False)
+    assert (user.role, user.display_name) == ("admin", "María L.")
+    clock.advance(dt.timedelta(hours=2))
+    assert sessions.check(db, started.session_id, touch=False).id == maria.id
+    db.write(lambda tx: settings.put(tx, sessions.IDLE_SETTING, 1))
+    assert sessions.check(db, started.session_id, touch=False) is None
+    assert row(db, started.session_id)[3] == "expired"
+    james = make_user("james")  # added after the users were read: his session is checked too
+    other = sessions.start(db, james.id, KEY)
+    assert sessions.check(db, other.session_id, touch=False).username == "james"
+    db.write(lambda tx: tx.execute("UPDATE users SET active = FALSE WHERE id = ?", [james.id]))
+    assert sessions.check(db, other.session_id, touch=False) is None
+    assert row(db, other.session_id)[2] is None  # not ended: refused because the account is disabled
+
+
 def test_looking_without_a_page_run_does_not_keep_a_session_alive(db, make_user):
     """The notification stream and live fragments check with touch=False: an open tab alone is idle."""
     maria = make_user("maria")
