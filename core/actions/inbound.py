@@ -271,7 +271,7 @@ def _settle_by_client_ref(tx: Transaction, callbacks: list[StatusEvent]) -> dict
     gets the id and its outbox row is done, so it is neither looked up nor sent again."""
     refs: dict[int, str] = {}
     for event in callbacks:
-        if event.client_ref and event.client_ref.isdigit():
+        if event.client_ref and event.client_ref.isascii() and event.client_ref.isdigit():  # not "²": int() fails
             refs.setdefault(int(event.client_ref), event.provider_message_id)
     if not refs:
         return {}

@@ -211,7 +211,7 @@ def read_limited(
 ) -> bytes:
     """The body of a streamed response, refusing more than ``limit`` bytes or ``seconds`` in all."""
     declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         response.close()
         raise ProviderError(f"Media from {provider} is larger than {limit / 1_000_000:g} MB.", retryable=False)
     chunks, size, deadline = [], 0, time.monotonic() + seconds

@@ -632,3 +632,12 @@ def test_a_clean_stop_records_the_outcomes_already_back(db, ws):
     d.close()  # the answer came back; no round recorded it yet
     r = row(db, mid)
     assert (r["status"], r["provider_message_id"], r["state"]) == ("sent", "SM1", "done")
+
+
+def test_a_status_callback_whose_echoed_id_is_not_ascii_digits_is_an_unknown_id_not_an_error(db, ws):
+    from core.actions import inbound
+    from core.providers.base import StatusEvent
+
+    event = StatusEvent("SMx", "delivered", clock.utcnow(), client_ref="²")  # "²".isdigit() is True
+    result = db.write(lambda tx: inbound.apply_statuses(tx, [event]))
+    assert result.unknown_message_ids == ["SMx"]
