@@ -67,8 +67,9 @@ def _parse(raw: str | None, region: str) -> pn.PhoneNumber | None:
     text = str(raw).strip()
     if text[:9].lower() == "whatsapp:":  # Twilio's WhatsApp addresses
         text = text[9:].strip()
-    # Meta's wa_id has no '+': more than 10 digits cannot be a national US
-    # number, so it must already carry its country code.
+    # Digits with no '+' of unknown origin: more than 10 cannot be a national US number, so they
+    # must already carry their country code. (Meta's numbers always do, whatever their length:
+    # ``international_to_e164``.)
     if text.isascii() and text.isdigit() and len(text) > 10:
         text = "+" + text
     try:
@@ -83,6 +84,28 @@ def to_e164(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
     """The E.164 form of ``raw`` (``+14155550123``), or None when it is not a valid number."""
     number = _parse(raw, region)
     return None if number is None else pn.format_number(number, pn.PhoneNumberFormat.E164)
+
+
+@functools.lru_cache(maxsize=65536)
+def international_to_e164(raw: str | None) -> str | None:
+    """The E.164 form of a number that always carries its country code, with or without the '+'
+    (Meta's ``from``, ``wa_id`` and ``display_phone_number``), or None when it is not valid.
+
+    ``to_e164`` cannot know that: it reads ten digits or fewer as a US national number, so
+    Singapore's ``6598765432`` (+65 9876 5432) became +1 659-876-5432. Here all digits always
+    get the '+', whatever their count; any other spelling is read as ``to_e164`` reads it.
+    """
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    digits = text[1:] if text.startswith("+") else text
+    if not (digits.isascii() and digits.isdigit()):
+        return to_e164(text)
+    try:
+        number = pn.parse("+" + digits, None)
+    except pn.NumberParseException:
+        return None
+    return pn.format_number(number, pn.PhoneNumberFormat.E164) if pn.is_valid_number(number) else None
 
 
 def parse_phone(raw: str | None, region: str = DEFAULT_REGION) -> str:

@@ -326,6 +326,12 @@ def e164(raw: str | None, region: str = "US") -> str | None:
     return phones.to_e164(raw, region)
 
 
+def international_e164(raw: str | None) -> str | None:
+    """E.164 form of a number that always carries its country code, '+' or not (Meta's ``from``,
+    ``wa_id``, ``display_phone_number``: ``6598765432`` is Singapore, never a US number), or None."""
+    return phones.international_to_e164(raw)
+
+
 def from_epoch(value) -> dt.datetime | None:
     """Naive UTC from epoch seconds (int or numeric string)."""
     try:

@@ -88,7 +88,7 @@ def parse_webhook(req: WebhookRequest) -> WebhookBatch:
 def _parse_value(value: dict[str, Any], batch: WebhookBatch, at) -> None:
     metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
     to_ref = str(metadata["phone_number_id"]) if metadata.get("phone_number_id") else None
-    to_number = http.e164(_str(metadata.get("display_phone_number")))
+    to_number = http.international_e164(_str(metadata.get("display_phone_number")))
     names = {}
     for c in value.get("contacts") or []:
         if isinstance(c, dict):
@@ -113,7 +113,7 @@ def _message(m: dict[str, Any], to_ref, to_number, names, at) -> InboundEvent:
     if not isinstance(m, dict):
         raise MalformedWebhook("A WhatsApp message that is not an object.")
     wamid, raw_from = m.get("id"), _str(m.get("from"))
-    sender = http.e164(raw_from)
+    sender = http.international_e164(raw_from)  # always the country code, never a '+' (spec §2)
     if not wamid or sender is None:
         raise MalformedWebhook("WhatsApp message without id or a readable 'from' number.")
     kind = m.get("type") or "unknown"

@@ -272,3 +272,50 @@ def test_a_set_of_replies_moves_each_conversations_reporting_state_once(db, ws):
     assert rows == [(c, "open", opened, reply, answered) for c in cids[:15]] + [
         (c, "open", opened, earlier, answered) for c in cids[15:]
     ]
+
+
+def wa_payload(messages: list[dict], contacts: list[dict] | None = None) -> bytes:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": WA.lstrip("+"), "phone_number_id": PNID},
+        "contacts": contacts or [],
+        "messages": messages,
+    }
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "W", "changes": [{"field": "messages", "value": value}]}],
+        }
+    ).encode()
+
+
+def wa_text(wamid: str, wa_id: str, body: str, timestamp: int | None = None) -> dict:
+    at = int(time.time()) if timestamp is None else timestamp
+    return {"from": wa_id, "id": wamid, "timestamp": str(at), "type": "text", "text": {"body": body}}
+
+
+def test_whatsapp_numbers_of_ten_digits_keep_their_country(db, ws):
+    """Review finding 1: Singapore's 6598765432 became the Alabama number +16598765432 (a stranger's
+    contact, a STOP opting out the wrong person), and 6581234567 was rejected as unreadable."""
+    store(
+        db,
+        "whatsapp",
+        [
+            wa_payload(
+                [wa_text("wamid.sg1", "6598765432", "Hello from Singapore"), wa_text("wamid.sg2", "6581234567", "Hi")],
+                [
+                    {"profile": {"name": "Wei"}, "wa_id": "6598765432"},
+                    {"profile": {"name": "Li"}, "wa_id": "6581234567"},
+                ],
+            ),
+            wa_payload(
+                [wa_text("wamid.no1", "4799887766", "Hei")], [{"profile": {"name": "Ola"}, "wa_id": "4799887766"}]
+            ),
+        ],
+        url="/webhooks/whatsapp",
+    )
+    ws["applier"].step()
+    contacts = db.fetchall("SELECT phone, name FROM contacts ORDER BY phone")
+    assert contacts == [("+4799887766", "Ola"), ("+6581234567", "Li"), ("+6598765432", "Wei")]
+    assert db.fetchall("SELECT reason FROM webhook_rejects") == []
+    assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'in'") == 3

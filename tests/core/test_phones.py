@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import phonenumbers as pn
 import pytest
 
 from core.errors import ValidationError
 from core.phones import (
     format_phone_display,
+    international_to_e164,
     normalize_name,
     parse_phone,
     phone_timezone,
@@ -62,6 +64,41 @@ def test_to_e164_uses_the_region_for_national_numbers():
 )
 def test_to_e164_rejects_what_is_not_a_valid_number(raw):
     assert to_e164(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw, e164, region",
+    [
+        ("6834002", "+6834002", "NU"),  # 7 digits: Niue
+        ("29051234", "+29051234", "SH"),  # 8: Saint Helena
+        ("298211234", "+298211234", "FO"),  # 9: Faroe Islands
+        ("6598765432", "+6598765432", "SG"),  # 10: also a valid US number (+1 659) read nationally
+        ("6581234567", "+6581234567", "SG"),  # 10: not a valid US number
+        ("4799887766", "+4799887766", "NO"),
+        ("4520123456", "+4520123456", "DK"),
+        ("3546123456", "+3546123456", "IS"),
+        ("14155550123", "+14155550123", "US"),  # 11
+        ("85291234567", "+85291234567", "HK"),
+        ("447400123456", "+447400123456", "GB"),  # 12
+        ("919876543210", "+919876543210", "IN"),
+        ("5511912345678", "+5511912345678", "BR"),  # 13
+        ("8613800138000", "+8613800138000", "CN"),
+        ("43664123456789", "+43664123456789", "AT"),  # 14
+        ("+6598765432", "+6598765432", "SG"),  # a '+' already there changes nothing
+        (" 6598765432 ", "+6598765432", "SG"),
+    ],
+)
+def test_a_number_that_always_carries_its_country_code_is_read_as_international_at_every_length(raw, e164, region):
+    """Meta's from / wa_id: the country code is always there, never the '+' (spec §2)."""
+    assert international_to_e164(raw) == e164
+    assert pn.region_code_for_number(pn.parse(e164)) == region
+
+
+@pytest.mark.parametrize("raw", [None, "", "99", "4155550123", "+", "whatsapp:", "abc"])
+def test_an_international_number_that_is_not_valid_is_none(raw):
+    # "4155550123" is a US number written nationally; as an international one it is +41
+    # (Switzerland), and not a valid Swiss number.
+    assert international_to_e164(raw) is None
 
 
 def test_parse_phone_returns_e164():

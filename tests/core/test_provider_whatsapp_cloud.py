@@ -317,6 +317,30 @@ def test_inbound_text(provider):
 
 
 @pytest.mark.parametrize(
+    "wa_id, number",
+    [
+        ("6598765432", "+6598765432"),  # Singapore: ten digits, also a valid US number read nationally
+        ("6581234567", "+6581234567"),  # Singapore: ten digits, not a valid US number
+        ("4799887766", "+4799887766"),  # Norway
+        ("3546123456", "+3546123456"),  # Iceland
+        ("29051234", "+29051234"),  # Saint Helena: eight digits
+        ("447400123456", "+447400123456"),
+    ],
+)
+def test_a_wa_id_of_any_length_is_the_international_number(provider, wa_id, number):
+    """Meta's ``from`` and ``wa_id`` always carry the country code and never the '+' (spec §2):
+    ten digits or fewer are not a US number written nationally."""
+    payload = envelope(
+        messages=[text_message(**{"from": wa_id})], contacts=[{"profile": {"name": "Wei"}, "wa_id": wa_id}]
+    )
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["display_phone_number"] = "6561234567"
+    batch = parse(provider, payload)
+    assert batch.rejected == []
+    [event] = batch.inbound
+    assert (event.from_number, event.profile_name, event.to_number) == (number, "Wei", "+6561234567")
+
+
+@pytest.mark.parametrize(
     "kind, part, body",
     [
         ("image", {"id": "111", "mime_type": "image/jpeg", "sha256": "abc=", "caption": "my receipt"}, "my receipt"),
