@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import hmac
 import time
 from collections.abc import Callable, Iterable
 from urllib.parse import urljoin, urlsplit
@@ -308,6 +309,16 @@ def fetch_allowed(
             continue
         return read_limited(response, limit, provider=provider, seconds=seconds)
     raise ProviderError(f"The attachment from {provider} redirected too many times.", retryable=False)
+
+
+def same_secret_text(expected: str, given: str) -> bool:
+    """Whether a signature (or hash) ``given`` in a request equals ``expected``, in constant time.
+
+    ``hmac.compare_digest`` refuses two ``str`` with a non-ASCII character (TypeError), and a
+    header or query value is whatever the caller sent: a forged "sha256=é" was answered 500 where
+    every other bad signature gets 403. Compared as UTF-8 bytes (lone surrogates kept as they are),
+    such a value is simply not equal."""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass"))
 
 
 def _short(exc: BaseException) -> str:

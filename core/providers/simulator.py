@@ -313,7 +313,7 @@ class SimulatorProvider:
         header = req.headers.get(SIGNATURE_HEADER.lower(), "").strip()
         if not header.lower().startswith("sha256="):
             return False
-        return hmac.compare_digest(sign(self.secret, req.body), "sha256=" + header[7:].strip().lower())
+        return http.same_secret_text(sign(self.secret, req.body), "sha256=" + header[7:].strip().lower())
 
     def parse_webhook(self, req: WebhookRequest) -> WebhookBatch:
         try:

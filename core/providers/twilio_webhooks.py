@@ -63,7 +63,7 @@ def verify_webhook(auth_token: str | None, req: WebhookRequest) -> bool:
     query = parse_qs(urlsplit(req.url).query, keep_blank_values=True)
     if "bodySHA256" in query:  # JSON body: the URL carries the body's hash, params are empty
         expected_hash = hashlib.sha256(req.body).hexdigest()
-        if not hmac.compare_digest(expected_hash, query["bodySHA256"][0].lower()):
+        if not http.same_secret_text(expected_hash, query["bodySHA256"][0].lower()):
             return False
         params: list[tuple[str, str]] = []
     elif req.method.upper() == "POST":
@@ -76,7 +76,7 @@ def verify_webhook(auth_token: str | None, req: WebhookRequest) -> bool:
     ok = False
     signed_params = _signed_params(params)  # the same after every variant of the URL: sorted once
     for url in url_variants(req.url):  # evaluate all: no early exit
-        ok |= hmac.compare_digest(_sign(auth_token, url + signed_params), signature.strip())
+        ok |= http.same_secret_text(_sign(auth_token, url + signed_params), signature.strip())
     return ok
 
 

@@ -56,7 +56,7 @@ def verify_webhook(app_secret: bytes, req: WebhookRequest) -> bool:
     if not header.lower().startswith("sha256="):
         return False
     expected = hmac.new(app_secret, req.body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[7:].strip().lower())
+    return http.same_secret_text(expected, header[7:].strip().lower())
 
 
 def parse_webhook(req: WebhookRequest) -> WebhookBatch:

@@ -414,6 +414,39 @@ def test_forged_signature(server, provider, how):
     assert quiet(db) == before  # nothing stored, nothing applied
 
 
+@pytest.mark.parametrize("where", ["start", "end"])
+@pytest.mark.parametrize("provider", ["twilio", "whatsapp", "simulator"])
+def test_a_signature_with_a_non_ascii_character_is_forged_too(server, provider, where):
+    """Review finding 6: hmac.compare_digest refuses two str with a non-ASCII character, so such a
+    header (sent as raw bytes, read as Latin-1) was answered 500 with a logged stack trace."""
+    s = server
+    db = s["rt"].db
+    before = quiet(db)
+    body, headers = _signed(s, provider, f"non-ascii-{provider}-{where}")
+    header = SIGNATURE_HEADER[provider]
+    good = headers[header]  # Twilio's is base64; the others "sha256=<hex>"
+    prefix = "" if provider == "twilio" else "sha256="
+    forged = prefix + "\u00e9" + good[len(prefix) + 1 :] if where == "start" else good + "\u00e9"
+    headers[header] = forged.encode("latin-1")
+    response = s["client"].post(f"/webhooks/{provider}", content=body, headers=headers)
+    assert (response.status_code, response.text) == FORGED_ANSWER
+    assert quiet(db) == before  # nothing stored, nothing applied
+
+
+@pytest.mark.parametrize("body_hash", ["%C3%A9", "%E2%80%AE" + "0" * 64])
+def test_a_twilio_body_hash_with_a_non_ascii_character_is_forged_too(server, body_hash):
+    """Twilio's JSON webhooks carry the body's SHA-256 in the URL (``bodySHA256``): a non-ASCII one
+    was a 500 too."""
+    s = server
+    db = s["rt"].db
+    before = quiet(db)
+    body = json.dumps({"MessageSid": "SMhash", "MessageStatus": "delivered"}).encode()
+    headers = {"content-type": "application/json", "x-twilio-signature": "bm90LWEtc2lnbmF0dXJl"}
+    response = s["client"].post(f"/webhooks/twilio?bodySHA256={body_hash}", content=body, headers=headers)
+    assert (response.status_code, response.text) == FORGED_ANSWER
+    assert quiet(db) == before
+
+
 @pytest.mark.parametrize("provider", ["twilio", "whatsapp", "simulator"])
 def test_replayed_webhook_is_applied_once(server, provider):
     """A provider's retry (or an attacker's replay) of a genuine webhook: acknowledged, stored, applied once."""
