@@ -139,7 +139,7 @@ class WebhookApplier:
             self._sleep(self.gather_seconds)  # a fuller set: fewer, not longer, turns on the write path
             rows = self._pending()
         self._burst_until = self._monotonic() + BURST_SECONDS
-        parsed = [self._parse(*row) for row in rows]
+        parsed = [self._parse_row(row) for row in rows]
         self._fetch_all_media(parsed)
         for chunk in _chunks(parsed):
             self._write_chunk(chunk)
@@ -154,6 +154,17 @@ class WebhookApplier:
         )
 
     # ---- parsing ----------------------------------------------------------------------------
+
+    def _parse_row(self, row: tuple) -> _Parsed:
+        """``_parse``, where anything unexpected keeps only this webhook for review (state 'error',
+        with the reason): an exception out of ``step`` would leave every row pending, and the
+        worker would meet the same one again each second while nothing behind it was applied."""
+        try:
+            return self._parse(*row)
+        except Exception as exc:
+            log.exception("webhook %s could not be read", row[0])
+            reason = f"Could not be applied: {type(exc).__name__}: {exc}"[:500]
+            return _Parsed(row[0], row[1], row[5], [], _RowResult("error", reason))
 
     def _parse(self, row_id, name, url, content_type, body, received_at) -> _Parsed:
         provider = self.providers.for_webhook(name)
@@ -206,9 +217,15 @@ class WebhookApplier:
                 if kind == "in" and item.event.media:
                     jobs.append((item, self._media_pool.submit(self._fetch_media, provider, item.event)))
         for item, future in jobs:
-            item.media, item.media_errors = future.result()
+            try:
+                item.media, item.media_errors = future.result()
+            except Exception as exc:  # _fetch_media keeps its own; this is the last guard
+                log.exception("attachments of %s could not be fetched", item.event.provider_message_id)
+                item.media, item.media_errors = [], [f"The attachments could not be downloaded ({type(exc).__name__})."]
 
     def _fetch_media(self, provider: Any, event: Any) -> tuple[list[inbound.StoredMedia], list[str]]:
+        """Each attachment downloaded and stored, or its reason: one that fails (whatever the
+        exception) is recorded on its message, which is stored all the same."""
         stored, errors = [], []
         for index, item in enumerate(event.media):
             try:
@@ -220,6 +237,9 @@ class WebhookApplier:
                 stored.append(inbound.StoredMedia(sha, ctype, filename, len(data)))
             except (ProviderError, OSError, ValueError) as exc:
                 errors.append(f"Attachment {index + 1} could not be downloaded: {exc}")
+            except Exception as exc:
+                log.exception("attachment %d of %s", index + 1, event.provider_message_id)
+                errors.append(f"Attachment {index + 1} could not be downloaded ({type(exc).__name__}).")
         return stored, errors
 
     # ---- applying ---------------------------------------------------------------------------
@@ -253,6 +273,8 @@ class WebhookApplier:
             self.messages += stored
             if finished and merged.state != "error":
                 self.applied += 1
+            elif finished:
+                self.failed += 1
 
     def _apply(self, tx: Transaction, chunk: list) -> list:
         now = clock.utcnow()

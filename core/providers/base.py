@@ -161,6 +161,28 @@ class InboundMedia:
     caption: str | None = None
 
 
+OCTET_STREAM = "application/octet-stream"
+
+
+def inbound_media(
+    content_type: object, *, url=None, media_id=None, sha256: object = None, filename: object = None, caption=None
+) -> InboundMedia:
+    """An ``InboundMedia`` from a payload's values as they came, each of any JSON type.
+
+    A payload may carry a number or a list where text belongs (``"mime_type": 5``): such a
+    claimed type is an unknown one, such a file name none (the applier names the file), and
+    such a checksum is kept as text, so that it cannot match and the attachment is refused for
+    it as for a wrong one. The applier calls string methods on all three."""
+    return InboundMedia(
+        content_type=content_type if isinstance(content_type, str) and content_type else OCTET_STREAM,
+        url=url,
+        media_id=media_id,
+        sha256=None if sha256 in (None, "") else sha256 if isinstance(sha256, str) else str(sha256),
+        filename=filename if isinstance(filename, str) and filename else None,
+        caption=caption if isinstance(caption, str) and caption else None,
+    )
+
+
 @dataclass(frozen=True)
 class InboundEvent:
     provider_message_id: str

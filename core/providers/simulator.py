@@ -55,6 +55,7 @@ from core.providers.base import (
     StatusEvent,
     WebhookBatch,
     WebhookRequest,
+    inbound_media,
 )
 from core.unicode_text import loads_json
 
@@ -352,8 +353,8 @@ class SimulatorProvider:
             if not isinstance(item, dict) or not item.get("url"):
                 raise MalformedWebhook("Simulator media needs a url.")
             media.append(
-                InboundMedia(
-                    content_type=item.get("content_type") or "application/octet-stream",
+                inbound_media(
+                    item.get("content_type"),
                     url=str(item["url"]),
                     filename=item.get("filename"),
                     sha256=item.get("sha256"),

@@ -29,6 +29,7 @@ from core.providers.base import (
     StatusEvent,
     WebhookBatch,
     WebhookRequest,
+    inbound_media,
 )
 from core.unicode_text import loads_json
 
@@ -203,12 +204,12 @@ def _message_content(kind: str, m: dict[str, Any]) -> tuple[str, tuple[InboundMe
     if kind in MEDIA_TYPES:
         if not part.get("id"):
             raise MalformedWebhook(f"WhatsApp {kind} message without a media id.")
-        item = InboundMedia(
-            content_type=part.get("mime_type") or "application/octet-stream",
+        item = inbound_media(
+            part.get("mime_type"),
             media_id=str(part["id"]),
-            sha256=part.get("sha256") or None,
-            filename=part.get("filename") or None,
-            caption=part.get("caption") or None,
+            sha256=part.get("sha256"),
+            filename=part.get("filename"),
+            caption=part.get("caption"),
         )
         return str(part.get("caption") or ""), (item,)
     if kind == "button":

@@ -511,3 +511,18 @@ def test_sha256_accepts_hex_and_base64():
     assert sha256_matches(b"abc", base64.b64encode(digest).decode())
     assert sha256_matches(b"abc", base64.urlsafe_b64encode(digest).decode().rstrip("="))
     assert not sha256_matches(b"abd", digest.hex()) and not sha256_matches(b"abc", "zz")
+
+
+def test_media_values_of_the_wrong_type_are_read_as_unknown(provider):
+    """Review finding 3: the applier calls string methods on these; a number or a list there
+    stopped it for every webhook. An unknown type, no name; a checksum kept as text cannot match."""
+    part = {"id": "555", "mime_type": 5, "sha256": 7, "filename": ["a.pdf"], "caption": {"x": 1}}
+    [event] = parse(provider, envelope(messages=[text_message(type="document", text=None, document=part)])).inbound
+    [media] = event.media
+    assert (media.media_id, media.content_type, media.sha256, media.filename, media.caption) == (
+        "555",
+        "application/octet-stream",
+        "7",
+        None,
+        None,
+    )

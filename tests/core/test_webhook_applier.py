@@ -195,3 +195,113 @@ def test_during_a_burst_a_step_waits_for_a_fuller_set_but_never_after_a_quiet_sp
     assert app.step() is True
     assert waits == [0.25] and db.scalar(pending) == 0
     assert app.step() is False and waits == [0.25]  # nothing pending: no wait either
+
+
+def inbound_with_media(pid: str, phone: str, media: list) -> dict:
+    return {
+        "type": "inbound",
+        "id": pid,
+        "channel": "sms",
+        "from": phone,
+        "to": OURS,
+        "body": "photo",
+        "media": media,
+        "at": clock.utcnow().isoformat(),
+    }
+
+
+def test_an_attachment_with_values_of_the_wrong_type_does_not_stop_the_applier(db, applier):
+    """Review finding 3: a content type that is not text ("content_type": 5) raised AttributeError
+    out of step(); nothing was marked, so the worker met the same rows each second and no webhook
+    behind it was ever applied. A checksum that is not text did the same."""
+    app, _ = applier
+    store(
+        db,
+        inbound_with_media("SIModd", "+14158675301", [{"url": "data:,hello", "content_type": 5, "filename": ["a"]}]),
+        inbound_with_media(
+            "SIMsum", "+14158675302", [{"url": "data:,hello", "content_type": "text/plain", "sha256": 7}]
+        ),
+        {
+            "type": "inbound",
+            "id": "SIMfine",
+            "channel": "sms",
+            "from": "+14158675303",
+            "to": OURS,
+            "body": "Is Tuesday free?",
+            "at": clock.utcnow().isoformat(),
+        },
+    )
+    assert app.step() is True
+    rows = db.fetchall("SELECT provider_message_id, has_media, error_reason FROM messages ORDER BY provider_message_id")
+    assert rows == [
+        ("SIMfine", False, None),
+        ("SIModd", True, None),
+        ("SIMsum", False, "Attachment 1 could not be downloaded: Media checksum did not match"),
+    ]
+    # An unknown claimed type: the bytes say what they are; no file name given: Parley names it.
+    assert db.fetchall("SELECT content_type, filename, size FROM media") == [("text/plain", "attachment-1.plain", 5)]
+    assert dict(db.fetchall("SELECT state, count(*) FROM webhook_inbox GROUP BY 1")) == {"applied": 3}
+    assert app.step() is False
+
+
+def test_an_unexpected_error_with_one_attachment_is_recorded_on_its_message(db, applier, monkeypatch):
+    """Whatever a download raises, the message is stored with the reason and the others go on."""
+    app, _ = applier
+    from core.providers.simulator import SimulatorProvider
+
+    real = SimulatorProvider.fetch_media
+
+    def fetch(self, media):
+        if media.url == "data:,boom":
+            raise AttributeError("'int' object has no attribute 'split'")
+        return real(self, media)
+
+    monkeypatch.setattr(SimulatorProvider, "fetch_media", fetch)
+    store(
+        db,
+        inbound_with_media("SIMboom", "+14158675311", [{"url": "data:,boom"}, {"url": "data:,fine"}]),
+        inbound_with_media("SIMok", "+14158675312", [{"url": "data:,fine"}]),
+    )
+    assert app.step() is True
+    rows = db.fetchall("SELECT provider_message_id, has_media, error_reason FROM messages ORDER BY provider_message_id")
+    assert rows == [
+        ("SIMboom", True, "Attachment 1 could not be downloaded (AttributeError)."),
+        ("SIMok", True, None),
+    ]
+    assert db.scalar("SELECT count(*) FROM media") == 2
+    assert app.step() is False
+
+
+def test_a_webhook_that_cannot_even_be_read_is_kept_for_review_and_the_others_applied(db, applier, monkeypatch):
+    """The backstop: an unexpected error while reading one stored webhook marks only that one."""
+    app, _ = applier
+    real = app.providers.sender_for
+
+    def sender_for(name, event):
+        if event.provider_message_id == "SIMbroken":
+            raise KeyError("channel")
+        return real(name, event)
+
+    monkeypatch.setattr(app.providers, "sender_for", sender_for)
+    store(
+        db,
+        *[
+            {
+                "type": "inbound",
+                "id": pid,
+                "channel": "sms",
+                "from": f"+1415867532{i}",
+                "to": OURS,
+                "body": "Hello",
+                "at": clock.utcnow().isoformat(),
+            }
+            for i, pid in enumerate(["SIMbefore", "SIMbroken", "SIMafter"])
+        ],
+    )
+    assert app.step() is True
+    assert sorted(r[0] for r in db.fetchall("SELECT provider_message_id FROM messages")) == ["SIMafter", "SIMbefore"]
+    assert db.fetchone("SELECT state, error FROM webhook_inbox WHERE CAST(body AS VARCHAR) LIKE '%SIMbroken%'") == (
+        "error",
+        "Could not be applied: KeyError: 'channel'",
+    )
+    assert app.failed == 1 and app.step() is False
