@@ -30,6 +30,7 @@ from core import clock, media_rules, media_sniff
 from core.actions import inbound
 from core.actions.inbound_batch import InboundItem, apply_inbound_batch
 from core.db import Database, Transaction
+from core.providers import http
 from core.providers.base import MalformedWebhook, ProviderError, RejectedItem, WebhookRequest
 
 log = logging.getLogger("parley.ingest")
@@ -54,6 +55,10 @@ GATHER_SECONDS = 0.25
 BURST_SECONDS = 1.0
 UNKNOWN_ID_GRACE = dt.timedelta(minutes=5)
 MEDIA_THREADS = 4  # attachments of one step downloaded side by side
+# The longest the applier waits for one attachment: the download's own limit (enforced however
+# slowly bytes come, core.providers.http) and its connection's timeouts. Past it the message is
+# stored without the attachment, with the reason, and the other webhooks go on.
+MEDIA_WAIT_SECONDS = http.MEDIA_SECONDS + 2 * http.READ_TIMEOUT + http.CONNECT_TIMEOUT
 
 
 @dataclass
@@ -217,8 +222,13 @@ class WebhookApplier:
                 if kind == "in" and item.event.media:
                     jobs.append((item, self._media_pool.submit(self._fetch_media, provider, item.event)))
         for item, future in jobs:
+            wait = MEDIA_WAIT_SECONDS * len(item.event.media)
             try:
-                item.media, item.media_errors = future.result()
+                item.media, item.media_errors = future.result(timeout=wait)
+            except TimeoutError:
+                future.cancel()  # if it never started; a download under way ends by its own limit
+                log.warning("attachments of %s not downloaded in %g s", item.event.provider_message_id, wait)
+                item.media, item.media_errors = [], [f"The attachments took longer than {wait:g} s to download."]
             except Exception as exc:  # _fetch_media keeps its own; this is the last guard
                 log.exception("attachments of %s could not be fetched", item.event.provider_message_id)
                 item.media, item.media_errors = [], [f"The attachments could not be downloaded ({type(exc).__name__})."]

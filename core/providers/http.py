@@ -10,7 +10,8 @@
   message. The connect timeout is short (a provider that cannot be reached
   fails fast and safely); the read timeout is the provider's own.
 - ``fetch_allowed``: media downloads only from the provider's own hosts
-  (checked on every redirect), within a size and a time limit.
+  (checked on every redirect), within a size and a time limit for the whole
+  download, enforced however slowly the bytes trickle in.
 - Small parsers shared by the providers: E.164 numbers, timestamps,
   ``Retry-After``.
 """
@@ -20,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hmac
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from urllib.parse import urljoin, urlsplit
@@ -203,33 +206,82 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     return max(0.0, seconds) if seconds == seconds else None  # NaN guard
 
 
+MEDIA_CHUNK = 16 * 1024  # read at a time: the time limit is checked between reads
+
+
+class _Deadline:
+    """Cuts a streamed response's connection when its time is up, however the bytes arrive.
+
+    Checking the clock between chunks is not enough: a read waits until a whole chunk has come
+    (urllib3 reads on until it has the bytes asked for), and the socket's read timeout starts
+    again with every byte, so a server that sends one byte a second never reaches either. At the
+    deadline a timer shuts the socket down, which ends a read blocked on it at once."""
+
+    def __init__(self, response: requests.Response, deadline: float) -> None:
+        self.fired = False
+        self._response = response
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        for sock in _sockets_of(self._response):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: nothing is waiting on it
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _sockets_of(response: requests.Response) -> list[socket.socket]:
+    """The socket a streamed response reads from. urllib3 keeps it on the connection, except when
+    the answer ends with the connection (no length: ``Connection: close``), where http.client has
+    let the connection go and only its response's file still holds the socket."""
+    raw = response.raw
+    found = [getattr(getattr(raw, "connection", None), "sock", None)]
+    body = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's buffered socket file
+    found.append(getattr(getattr(body, "raw", None), "_sock", None))
+    return [sock for sock in found if isinstance(sock, socket.socket)]
+
+
 def read_limited(
     response: requests.Response,
     limit: int = MAX_MEDIA_BYTES,
     *,
     provider: str,
     seconds: float = MEDIA_SECONDS,
+    deadline: float | None = None,
 ) -> bytes:
-    """The body of a streamed response, refusing more than ``limit`` bytes or ``seconds`` in all."""
+    """The body of a streamed response, refusing more than ``limit`` bytes or ``seconds`` in all
+    (or past ``deadline``, a ``time.monotonic()`` value, when given), however slowly it comes."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         response.close()
         raise ProviderError(f"Media from {provider} is larger than {limit / 1_000_000:g} MB.", retryable=False)
-    chunks, size, deadline = [], 0, time.monotonic() + seconds
+    too_slow = ProviderError(f"Media from {provider} took longer than {seconds:g} s to download.", retryable=True)
+    deadline = time.monotonic() + seconds if deadline is None else deadline
+    watch = _Deadline(response, deadline)
+    chunks, size = [], 0
     try:
-        for chunk in response.iter_content(64 * 1024):
+        for chunk in response.iter_content(MEDIA_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise ProviderError(f"Media from {provider} is larger than {limit / 1_000_000:g} MB.", retryable=False)
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    f"Media from {provider} took longer than {seconds:g} s to download.", retryable=True
-                )
+            if watch.fired or time.monotonic() > deadline:
+                raise too_slow
             chunks.append(chunk)
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError) as exc:
+        if watch.fired:
+            raise too_slow from exc
         raise ProviderError(f"Media download from {provider} broke off ({_short(exc)}).", retryable=True) from exc
     finally:
+        watch.cancel()
         response.close()
+    if watch.fired:  # the cut can look like the end of a body that has no length
+        raise too_slow
     return b"".join(chunks)
 
 
@@ -283,6 +335,8 @@ def fetch_allowed(
     ``auth_for(url)`` gives the extra request arguments (credentials) for a URL.
     """
     allowed = tuple(allowed)
+    deadline = time.monotonic() + seconds  # for the whole fetch: every redirect and the body
+    connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     for _ in range(MAX_REDIRECTS + 1):
         if not host_allowed(url, allowed):
             raise ProviderError(
@@ -296,7 +350,7 @@ def fetch_allowed(
             "GET",
             url,
             provider=provider,
-            timeout=timeout,
+            timeout=(connect_timeout, _within(read_timeout, deadline)),
             read_error=read_error,
             allow_redirects=False,
             stream=True,
@@ -307,8 +361,14 @@ def fetch_allowed(
             response.close()
             url = location
             continue
-        return read_limited(response, limit, provider=provider, seconds=seconds)
+        return read_limited(response, limit, provider=provider, seconds=seconds, deadline=deadline)
     raise ProviderError(f"The attachment from {provider} redirected too many times.", retryable=False)
+
+
+def _within(read_timeout: float | None, deadline: float) -> float:
+    """A socket read timeout that does not run past ``deadline`` (at least a moment, to fail cleanly)."""
+    left = max(0.05, deadline - time.monotonic())
+    return left if read_timeout is None else min(float(read_timeout), left)
 
 
 def same_secret_text(expected: str, given: str) -> bool:

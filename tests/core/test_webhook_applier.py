@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 
 import pytest
 
@@ -305,3 +307,37 @@ def test_a_webhook_that_cannot_even_be_read_is_kept_for_review_and_the_others_ap
         "Could not be applied: KeyError: 'channel'",
     )
     assert app.failed == 1 and app.step() is False
+
+
+def test_the_applier_waits_for_an_attachment_no_longer_than_its_time_limit(db, applier, monkeypatch):
+    """Review finding 4, the applier's side: it waited for every download with no bound before
+    applying anything, so one stuck download held up every webhook behind it."""
+    app, _ = applier
+    from core.providers.simulator import SimulatorProvider
+
+    real, release = SimulatorProvider.fetch_media, threading.Event()
+
+    def fetch(self, media):
+        if media.url == "data:,stuck":
+            release.wait(30)
+        return real(self, media)
+
+    monkeypatch.setattr(SimulatorProvider, "fetch_media", fetch)
+    monkeypatch.setattr(ingest_apply, "MEDIA_WAIT_SECONDS", 0.5)
+    store(
+        db,
+        inbound_with_media("SIMstuck", "+14158675331", [{"url": "data:,stuck"}]),
+        inbound_with_media("SIMquick", "+14158675332", [{"url": "data:,fine"}]),
+    )
+    started = time.monotonic()
+    try:
+        assert app.step() is True
+        took = time.monotonic() - started
+    finally:
+        release.set()
+    rows = db.fetchall("SELECT provider_message_id, has_media, error_reason FROM messages ORDER BY provider_message_id")
+    assert rows == [
+        ("SIMquick", True, None),
+        ("SIMstuck", False, "The attachments took longer than 0.5 s to download."),
+    ]
+    assert took < 10
