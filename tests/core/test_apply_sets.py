@@ -319,3 +319,48 @@ def test_whatsapp_numbers_of_ten_digits_keep_their_country(db, ws):
     assert contacts == [("+4799887766", "Ola"), ("+6581234567", "Li"), ("+6598765432", "Wei")]
     assert db.fetchall("SELECT reason FROM webhook_rejects") == []
     assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'in'") == 3
+
+
+def test_stop_then_start_that_arrive_swapped_leave_the_customer_subscribed(db, ws):
+    """Review finding 5: the customer wrote STOP, then START 5 s later; Meta delivered START first
+    and both landed in one set. Keywords followed arrival (START a no-op, then STOP): the thread
+    showed STOP, START but the contact was opted out, and the last text said "unsubscribed"."""
+    t = int(time.time()) - 30
+    store(
+        db,
+        "whatsapp",
+        [
+            wa_payload([wa_text("wamid.start", "16505551234", "START", t + 5)]),
+            wa_payload([wa_text("wamid.stop", "16505551234", "STOP", t)]),
+        ],
+        url="/webhooks/whatsapp",
+    )
+    ws["applier"].step()
+    thread = [r[0] for r in db.fetchall("SELECT body FROM messages WHERE direction = 'in' ORDER BY created_at")]
+    assert thread == ["STOP", "START"]
+    assert db.scalar("SELECT opted_out FROM contacts WHERE phone = '+16505551234'") is False
+    assert [r[0] for r in db.fetchall("SELECT kind FROM optout_history ORDER BY id")] == ["opt_out", "opt_in"]
+    replies = [r[0] for r in db.fetchall("SELECT body FROM messages WHERE direction = 'out' ORDER BY id")]
+    assert replies == [
+        "You are unsubscribed and will receive no more messages from us. Reply START to resubscribe.",
+        "You are subscribed again. Reply STOP to opt out, HELP for help.",
+    ]
+
+
+def test_start_then_stop_that_arrive_swapped_leave_the_customer_opted_out(db, ws):
+    contact = f.add_contact(db, phone="+16505551235", name="Ana")
+    db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE, opted_out_at = ? WHERE id = ?",
+                                   [clock.utcnow() - dt.timedelta(days=1), contact]))  # fmt: skip
+    t = int(time.time()) - 30
+    store(
+        db,
+        "whatsapp",
+        [
+            wa_payload([wa_text("wamid.stop2", "16505551235", "STOP", t + 5)]),
+            wa_payload([wa_text("wamid.start2", "16505551235", "START", t)]),
+        ],
+        url="/webhooks/whatsapp",
+    )
+    ws["applier"].step()
+    assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact]) is True
+    assert [r[0] for r in db.fetchall("SELECT kind FROM optout_history ORDER BY id")] == ["opt_in", "opt_out"]
