@@ -83,10 +83,11 @@ def _apply_keywords(
     message_id: int,
     sender: dict[str, Any],
     owner_id: int | None,
-) -> None:
+) -> bool:
+    """Rule 2 for one incoming message; True when it queued an automatic reply."""
     result = keywords.classify(body)
     if result.kind is None:
-        return
+        return False
     now = clock.utcnow()
 
     def history(kind: str) -> None:
@@ -99,25 +100,30 @@ def _apply_keywords(
     if result.kind == "opt_out":
         if was_opted_out:
             history("opt_out_repeat")  # one confirmation only: already confirmed before
-            return
+            return False
         history("opt_out")
         opt_out_contact(tx, contact_id, conversation_id, owner_id, keyword=result.keyword)
-    elif result.kind == "opt_in":
+        return True
+    if result.kind == "opt_in":
         if not was_opted_out:
-            return
+            return False
         tx.execute(
             "UPDATE contacts SET opted_out = FALSE, opted_out_at = NULL, updated_at = ? WHERE id = ?", [now, contact_id]
         )
         history("opt_in")
         tx.publish(events.CONTACT_OPTED_IN, contact_id=contact_id, conversation_id=conversation_id, user_id=owner_id)
         queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optin_confirmation"), owner_id)
-    elif result.kind == "help":
-        if not was_opted_out:
-            queue_system_reply(tx, conversation_id, settings.get_tx(tx, "help_reply"), owner_id)
-    elif result.kind == "possible_opt_out":
+        return True
+    if result.kind == "help":
+        if was_opted_out:
+            return False
+        queue_system_reply(tx, conversation_id, settings.get_tx(tx, "help_reply"), owner_id)
+        return True
+    if result.kind == "possible_opt_out":
         tx.execute("UPDATE conversations SET optout_flag = ? WHERE id = ?", [body[:200], conversation_id])
         history("flagged")
         tx.publish(events.CONVERSATION_OPTOUT_FLAGGED, conversation_id=conversation_id, user_id=owner_id)
+    return False
 
 
 def opt_out_contact(

@@ -220,14 +220,25 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
     # it, and a STOP then START that arrived swapped left the customer opted out while the thread
     # (ordered by the messages' own times) showed STOP, START. Ties keep the order they came in.
     in_order = sorted(zip(message_ids, fresh, rows), key=lambda found: found[1].event.received_at)
-    for mid, it, row in in_order:
+    last_in = {row[1]: position for position, (_, _, row) in enumerate(in_order)}
+    answered: dict[int, int] = {}  # conversation -> position of the last message an automatic reply answered
+    for position, (mid, it, row) in enumerate(in_order):
         body = it.event.body or ""
         if keywords.classify(body).kind is None:
             continue
         contact_id = contacts[it.event.from_number][0]
         opted_out = tx.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact_id])  # may change in the set
         owner_id = conversations[(contact_id, it.sender["id"])][1]
-        _apply_keywords(tx, body, contact_id, opted_out, row[1], mid, it.sender, owner_id)
+        if _apply_keywords(tx, body, contact_id, opted_out, row[1], mid, it.sender, owner_id):
+            answered[row[1]] = position
+    # An automatic reply answers its own message: the customer's later messages of the set come
+    # after it, and the inbox row shows the last of them (as when the set came one at a time), not
+    # "Sent: You are unsubscribed".
+    for conversation_id in sorted(c for c, position in answered.items() if last_in[c] > position):
+        tx.execute(
+            "UPDATE conversations SET last_message_preview = ?, last_message_direction = 'in' WHERE id = ?",
+            [" ".join(latest[conversation_id][1].split())[:PREVIEW_CHARS], conversation_id],
+        )
     return [None if i is None else message_ids[i] for i in result_index]
 
 

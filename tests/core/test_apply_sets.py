@@ -364,3 +364,26 @@ def test_start_then_stop_that_arrive_swapped_leave_the_customer_opted_out(db, ws
     ws["applier"].step()
     assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact]) is True
     assert [r[0] for r in db.fetchall("SELECT kind FROM optout_history ORDER BY id")] == ["opt_in", "opt_out"]
+
+
+UNSUBSCRIBED = "You are unsubscribed and will receive no more messages from us. Reply START to resubscribe."
+
+
+@pytest.mark.parametrize(
+    "bodies, summary",
+    [
+        (["STOP", "Sorry, wrong button"], ("Sorry, wrong button", "in", 3)),
+        (["STOP", "HELP"], ("HELP", "in", 3)),  # opted out: HELP gets no reply
+        (["Hi", "STOP"], (UNSUBSCRIBED, "out", 3)),  # the reply is the last word
+        (["STOP", "Sorry", "STOP"], ("STOP", "in", 4)),  # the second STOP: no second confirmation
+    ],
+)
+def test_the_inbox_row_of_a_set_with_a_keyword_ends_where_one_at_a_time_would(db, ws, bodies, summary):
+    """Review finding 7: the automatic reply's summary was written after the set's, so after
+    ["STOP", "Sorry, wrong button"] My Inbox showed "Sent: You are unsubscribed…" although the
+    customer wrote last (one at a time, the row shows "Sorry, wrong button")."""
+    phone = "+14158675320"
+    store(db, "simulator", [sim_inbound(f"SIMs{i}", phone, body) for i, body in enumerate(bodies)])
+    ws["applier"].step()
+    row = db.fetchone("SELECT last_message_preview, last_message_direction, message_count FROM conversations")
+    assert row == summary
