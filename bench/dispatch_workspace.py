@@ -67,6 +67,7 @@ def add_conversations(db: Database, sender_id: int, agent: int, contact_ids: np.
 
     def write(tx):
         conv = np.asarray(tx.next_ids("seq_conversations", len(contact_ids)), dtype=np.int64)
+        first = np.asarray(tx.next_ids("seq_messages", len(conv)), dtype=np.int64)
         tx.insert_df(
             "conversations",
             pd.DataFrame(
@@ -82,6 +83,7 @@ def add_conversations(db: Database, sender_id: int, agent: int, contact_ids: np.
                     "last_message_preview": "Hello",
                     "last_message_direction": "in",
                     "last_inbound_at": at,
+                    "last_inbound_id": first,
                     "message_count": 1,
                 }
             ),
@@ -90,7 +92,7 @@ def add_conversations(db: Database, sender_id: int, agent: int, contact_ids: np.
             "messages",
             pd.DataFrame(
                 {
-                    "id": tx.next_ids("seq_messages", len(conv)),
+                    "id": first,
                     "conversation_id": conv,
                     "contact_id": contact_ids,
                     "sender_id": sender_id,

@@ -47,8 +47,8 @@ REOPEN_NOTICE = "This conversation is closed: sending reopens it."  # messaging.
 # them was half the time of opening a conversation (3.2 ms of 6 at 100k conversations).
 CONVERSATION_SQL = """
     SELECT c.id AS conversation_id, c.id, c.contact_id, c.sender_id, c.channel, c.owner_id, c.unsolicited,
-           c.campaign_id, c.status, c.last_inbound_at, c.message_count, c.optout_flag, c.version,
-           (SELECT list(struct_pack(user_id := rm.user_id, unread := rm.unread, read_at := rm.read_at))
+           c.campaign_id, c.status, c.last_inbound_at, c.last_inbound_id, c.message_count, c.optout_flag, c.version,
+           (SELECT list(struct_pack(user_id := rm.user_id, unread := rm.unread, read_upto := rm.read_upto))
             FROM read_markers rm WHERE rm.conversation_id = ?) AS markers
     FROM conversations c WHERE c.id = ?
 """
@@ -105,7 +105,7 @@ def read_detail(db: Database, viewer: User, conversation_id: Any) -> dict[str, A
     detail["hours"] = shared.hours
     detail["people"] = shared.people
     detail["owner_name"] = shared.people.get(detail["owner_id"])
-    detail["unread"] = queries.is_unread(detail["last_inbound_at"], marker)
+    detail["unread"] = queries.is_unread(detail["last_inbound_id"], marker)
     return detail
 
 

@@ -29,20 +29,24 @@ PAGE_SIZE = 50
 THREAD_PAGE = threads.PAGE
 STATUS_FILTERS = ("open", "closed", "all")
 
-# Unread for the owner: explicitly marked unread, or an incoming message
-# arrived after the owner last read the conversation.
-UNREAD_SQL = (
-    "(coalesce(rm.unread, FALSE) OR (c.last_inbound_at IS NOT NULL AND "
-    "(rm.read_at IS NULL OR rm.read_at < c.last_inbound_at)))"
-)
+# Unread for the owner: marked unread (by the owner, an admin, an assignment), or an incoming
+# message reached Parley after the owner last read the conversation; with no marker, any incoming
+# message. "After" is by message id, not by time: ``conversations.last_inbound_id`` is the newest
+# incoming message applied (ids are handed out in the order messages are stored, one write at a
+# time) and ``read_markers.read_upto`` the one that was newest when the owner read it. A message's
+# time is the provider's or the moment Parley stored the webhook: either can be earlier than a read
+# that came before the message reached the inbox (a WhatsApp webhook Meta delivered late or
+# retried, a backlog the applier had not reached yet), and such a message never showed as unread.
+UNREAD_SQL = "coalesce(rm.unread OR c.last_inbound_id > coalesce(rm.read_upto, 0), c.last_inbound_id IS NOT NULL)"
 
 
-def is_unread(last_inbound_at: Any, marker: dict[str, Any] | None) -> bool:
-    """``UNREAD_SQL`` for one conversation, given its owner's marker (``unread``, ``read_at``) read by key."""
-    marker = marker or {}
+def is_unread(last_inbound_id: Any, marker: dict[str, Any] | None) -> bool:
+    """``UNREAD_SQL`` for one conversation, given its owner's marker (``unread``, ``read_upto``) read by key."""
+    if marker is None:
+        return last_inbound_id is not None
     if marker.get("unread"):
         return True
-    return last_inbound_at is not None and (marker.get("read_at") is None or marker["read_at"] < last_inbound_at)
+    return last_inbound_id is not None and last_inbound_id > (marker.get("read_upto") or 0)
 
 
 @dataclass
@@ -189,7 +193,8 @@ def inbox_view(
 INBOX_ROWS_SQL = """
     WITH c AS MATERIALIZED (
         SELECT id, contact_id, sender_id, owner_id, channel, last_message_preview, last_message_at,
-               last_message_direction, last_inbound_at, status, unsolicited, optout_flag, message_count, last_out_id
+               last_message_direction, last_inbound_at, last_inbound_id, status, unsolicited, optout_flag,
+               message_count, last_out_id
         FROM conversations WHERE id IN ({ids})
     ),
     ct AS MATERIALIZED (SELECT id, name, phone, opted_out FROM contacts WHERE id IN ({contacts})),
@@ -328,7 +333,7 @@ SENT_ROWS_SQL = """
         FROM messages WHERE id IN ({ids})
     ),
     ct AS MATERIALIZED (SELECT id, name, phone FROM contacts WHERE id IN ({contacts})),
-    c AS MATERIALIZED (SELECT id, owner_id, last_inbound_at FROM conversations WHERE id IN ({conversations})),
+    c AS MATERIALIZED (SELECT id, owner_id, last_inbound_id FROM conversations WHERE id IN ({conversations})),
     rm AS MATERIALIZED (SELECT * FROM read_markers WHERE conversation_id IN ({conversations}))
     SELECT m.id, m.conversation_id, m.contact_id, ct.name AS contact_name, ct.phone AS contact_phone,
            s.channel, m.body, m.status, m.error_code, m.error_reason, m.created_at, m.release_at,

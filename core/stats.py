@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import queries
 from core import reporting as rf
 from core.auth import User
 from core.db import Database
@@ -298,10 +299,7 @@ def campaigns(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
 
 # ---- workload now --------------------------------------------------------------------------
 
-UNREAD = (
-    "(coalesce(rm.unread, FALSE) OR (c.last_inbound_at IS NOT NULL AND "
-    "(rm.read_at IS NULL OR rm.read_at < c.last_inbound_at)))"
-)
+UNREAD = queries.UNREAD_SQL  # rule 6: unread for the conversation's owner
 
 
 def workload(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:

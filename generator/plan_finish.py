@@ -180,7 +180,7 @@ def _finish(
         conversations=conversations,
         messages=messages,
         optouts=optouts,
-        read_markers={"conv": np.flatnonzero(marker), "read_at": read_at[marker]},
+        read_markers={"conv": np.flatnonzero(marker), "read_at": read_at[marker], "unread": unread[marker]},
         files=files,
         giants=giants,
     )

@@ -118,6 +118,8 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
     starts = np.cumsum(v["count"]) - v["count"]
     threaded = int(v["count"].sum())
     last_out = np.maximum.reduceat(np.where(m["direction"][:threaded] == OUT, msg_ids[:threaded], -1), starts)
+    # And its latest incoming one (conversations.last_inbound_id: unread after it, core.queries).
+    last_in = np.maximum.reduceat(np.where(m["direction"][:threaded] != OUT, msg_ids[:threaded], -1), starts)
     unsolicited = v["campaign"] < 0
     tx.insert_df(
         "conversations",
@@ -139,6 +141,7 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
                 "last_inbound_at": _ts(v["last_inbound_at"]),
                 "message_count": v["count"],
                 "last_out_id": _nullable(last_out, last_out < 0),
+                "last_inbound_id": _nullable(last_in, last_in < 0),
                 "optout_flag": v["optout_flag"],
             }
         ),
@@ -259,6 +262,8 @@ def _write_bulk(tx: Transaction, report: GenerationReport, p: Plan, ids: dict, s
                 "conversation_id": conv_ids[r["conv"]],
                 "read_at": _ts(r["read_at"]),
                 "unread": False,
+                # Read up to the newest incoming message; the unread ones were opened before it came.
+                "read_upto": _nullable(last_in[r["conv"]], r["unread"] | (last_in[r["conv"]] < 0)),
             }
         ),
     )

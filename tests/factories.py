@@ -92,11 +92,12 @@ def add_conversation(
             "VALUES (?,?,?,?,?,?,?,?,?, 'in', ?, 1)",
             [conv, contact_id, sender_id, ch, owner_id, status, at, at, inbound_body, at],
         )
-        tx.execute(
+        first = tx.scalar(
             "INSERT INTO messages (conversation_id, contact_id, sender_id, direction, body, status, "
-            "provider_message_id, created_at, status_at) VALUES (?,?,?, 'in', ?, 'received', ?, ?, ?)",
+            "provider_message_id, created_at, status_at) VALUES (?,?,?, 'in', ?, 'received', ?, ?, ?) RETURNING id",
             [conv, contact_id, sender_id, inbound_body, f"IN{conv}-{at.timestamp()}", at, at],
         )
+        tx.execute("UPDATE conversations SET last_inbound_id = ? WHERE id = ?", [first, conv])
         return conv
 
     return db.write(write)
@@ -257,9 +258,11 @@ def add_message(
                 "UPDATE conversations SET last_message_at = ?, last_message_preview = ?, "
                 "last_message_direction = ?, message_count = message_count + 1, "
                 "last_inbound_at = CASE WHEN ? = 'in' THEN ? ELSE last_inbound_at END, "
+                "last_inbound_id = CASE WHEN ? = 'in' THEN greatest(coalesce(last_inbound_id, 0), ?) "
+                "ELSE last_inbound_id END, "
                 "last_out_id = CASE WHEN ? = 'out' THEN greatest(coalesce(last_out_id, 0), ?) ELSE last_out_id END "
                 "WHERE id = ?",
-                [at, body[:140], direction, direction, at, direction, mid, conversation_id],
+                [at, body[:140], direction, direction, at, direction, mid, direction, mid, conversation_id],
             )
         return mid
 
@@ -270,8 +273,9 @@ def mark_read(db, user_id: int, conversation_id: int) -> None:
     """The owner has read the conversation up to now (as opening it does)."""
     db.write(
         lambda tx: tx.execute(
-            "INSERT OR REPLACE INTO read_markers (user_id, conversation_id, read_at, unread) VALUES (?, ?, ?, FALSE)",
-            [user_id, conversation_id, clock.utcnow()],
+            "INSERT OR REPLACE INTO read_markers (user_id, conversation_id, read_at, unread, read_upto) "
+            "SELECT ?, ?, ?, FALSE, last_inbound_id FROM conversations WHERE id = ?",
+            [user_id, conversation_id, clock.utcnow(), conversation_id],
         )
     )
 

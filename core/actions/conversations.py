@@ -104,18 +104,21 @@ def mark_opened(db: Database, viewer: User, conversation_id: int) -> tuple[bool,
 
     def write(tx: Transaction) -> tuple[bool, int | None]:
         row = tx.fetchone(
-            """SELECT c.last_inbound_at, c.version,
-                      (SELECT struct_pack(unread := rm.unread, read_at := rm.read_at) FROM read_markers rm
+            """SELECT c.last_inbound_id, c.version,
+                      (SELECT struct_pack(unread := rm.unread, read_upto := rm.read_upto) FROM read_markers rm
                        WHERE rm.user_id = ? AND rm.conversation_id = ?)
                FROM conversations c WHERE c.id = ? AND c.owner_id = ?""",
             [viewer.id, conversation_id, conversation_id, viewer.id],
         )
         if row is None or not queries.is_unread(row[0], row[2]):
             return False, None if row is None else row[1]
+        # Read up to the newest incoming message applied so far (read in this write: one applied
+        # after it is unread again, whatever time it carries).
         tx.execute(
-            "INSERT INTO read_markers (user_id, conversation_id, read_at, unread) VALUES (?, ?, ?, FALSE) "
-            "ON CONFLICT (user_id, conversation_id) DO UPDATE SET read_at = excluded.read_at, unread = FALSE",
-            [viewer.id, conversation_id, clock.utcnow()],
+            "INSERT INTO read_markers (user_id, conversation_id, read_at, unread, read_upto) VALUES (?, ?, ?, FALSE, ?) "
+            "ON CONFLICT (user_id, conversation_id) DO UPDATE SET read_at = excluded.read_at, unread = FALSE, "
+            "read_upto = excluded.read_upto",
+            [viewer.id, conversation_id, clock.utcnow(), row[0]],
         )
         tx.publish(events.CONVERSATION_READ, conversation_id=conversation_id, user_id=viewer.id, actor_id=viewer.id)
         return True, row[1]
@@ -195,10 +198,11 @@ def _write_read_state(
     if read:
         tx.execute(
             """
-            INSERT INTO read_markers (user_id, conversation_id, read_at, unread)
-            SELECT owner_id, id, ?, FALSE FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[]))
+            INSERT INTO read_markers (user_id, conversation_id, read_at, unread, read_upto)
+            SELECT owner_id, id, ?, FALSE, last_inbound_id FROM conversations WHERE id IN (SELECT unnest(?::INTEGER[]))
                 AND owner_id IS NOT NULL
-            ON CONFLICT (user_id, conversation_id) DO UPDATE SET read_at = excluded.read_at, unread = FALSE
+            ON CONFLICT (user_id, conversation_id) DO UPDATE SET read_at = excluded.read_at, unread = FALSE,
+                read_upto = excluded.read_upto
             """,
             [now, ids],
         )

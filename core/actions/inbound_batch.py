@@ -175,7 +175,9 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
 
     # ---- each conversation's summary, once --------------------------------------------------
     latest: dict[int, tuple[dt.datetime, str, int]] = {}  # conversation -> (at, preview, count)
+    newest: dict[int, int] = {}  # conversation -> the set's newest message id (rule 6: unread after it)
     for it, row in zip(fresh, rows):
+        newest[row[1]] = max(newest.get(row[1], 0), row[0])
         conversation_id, at = row[1], it.event.received_at
         preview = it.event.body or (f"📎 {it.media[0].filename}" if it.media else "")
         seen = latest.get(conversation_id)
@@ -185,8 +187,11 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
         else:
             latest[conversation_id] = (seen[0], seen[1], count)
     touch = pd.DataFrame(
-        [(cid, at, " ".join(preview.split())[:PREVIEW_CHARS], n) for cid, (at, preview, n) in latest.items()],
-        columns=["id", "at", "preview", "n"],
+        [
+            (cid, at, " ".join(preview.split())[:PREVIEW_CHARS], n, newest[cid])
+            for cid, (at, preview, n) in latest.items()
+        ],
+        columns=["id", "at", "preview", "n", "last_in"],
     )
     tx.cursor.register("_touched", touch)
     try:
@@ -194,6 +199,7 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
                           last_message_preview = u.preview, last_message_direction = 'in',
                           message_count = message_count + u.n,
                           last_inbound_at = greatest(coalesce(last_inbound_at, u.at), u.at),
+                          last_inbound_id = greatest(coalesce(last_inbound_id, 0), u.last_in),
                           status = 'open', closed_at = NULL, version = version + 1
                       FROM _touched u WHERE conversations.id = u.id""")
     finally:

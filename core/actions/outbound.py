@@ -96,14 +96,16 @@ def touch_conversation(
     message_id: int | None = None,
 ) -> None:
     """Keep the inbox summary columns current (the inbox never aggregates messages): the latest
-    message, and for an outgoing one its id (``last_out_id``, whose status the lists show); and
-    raise the conversation's version for live pages in the same statement (``core.versions``)."""
+    message, for an outgoing one its id (``last_out_id``, whose status the lists show), for an
+    incoming one its id (``last_inbound_id``: unread after it, ``queries.UNREAD_SQL``); and raise
+    the conversation's version for live pages in the same statement (``core.versions``)."""
     preview = " ".join((preview or "").split())[:120]
     inbound = direction == "in"
     tx.execute(
         """UPDATE conversations SET last_message_at = greatest(last_message_at, ?), last_message_preview = ?,
                last_message_direction = ?, message_count = message_count + 1,
                last_inbound_at = CASE WHEN ? THEN greatest(coalesce(last_inbound_at, ?), ?) ELSE last_inbound_at END,
+               last_inbound_id = CASE WHEN ? THEN greatest(coalesce(last_inbound_id, 0), ?) ELSE last_inbound_id END,
                status = CASE WHEN ? THEN 'open' ELSE status END,
                closed_at = CASE WHEN ? THEN NULL ELSE closed_at END,
                last_out_id = CASE WHEN ? THEN greatest(coalesce(last_out_id, 0), ?) ELSE last_out_id END,
@@ -116,6 +118,8 @@ def touch_conversation(
             inbound,
             at,
             at,
+            inbound and message_id is not None,
+            message_id,
             inbound,
             inbound,
             not inbound and message_id is not None,

@@ -16,11 +16,9 @@ def uid(db, username):
     return db.scalar("SELECT id FROM users WHERE username = ?", [username])
 
 
-# Rule 6, written out: marked unread, or a customer wrote after the owner last read it.
-UNREAD = (
-    "(coalesce(rm.unread, FALSE) OR (c.last_inbound_at IS NOT NULL AND "
-    "(rm.read_at IS NULL OR rm.read_at < c.last_inbound_at)))"
-)
+# Rule 6, written out: marked unread, or a customer's message came after the one the owner read up
+# to (no marker: any customer's message).
+UNREAD = "coalesce(rm.unread OR c.last_inbound_id > coalesce(rm.read_upto, 0), c.last_inbound_id IS NOT NULL)"
 
 
 def unread_for_owner(db, cid) -> bool:
