@@ -70,6 +70,22 @@ def test_older_database_is_upgraded_and_keeps_its_data(tmp_path):
     assert db.scalar("SELECT count(*) FROM outbox") == 0  # migration 2 tables exist
 
 
+def test_an_upgraded_database_has_its_migrations_written_into_the_file(tmp_path):
+    """Left in DuckDB's log, a migration's changes slowed every write until the next checkpoint."""
+    path = tmp_path / "old.duckdb"
+    db = Database(path)
+    schema.migrate(db, target=23)
+    db.write(lambda tx: tx.execute("INSERT INTO teams (name, created_at) VALUES ('Front desk', now())"))
+    db.close()
+
+    db = Database(path)
+    assert 24 in schema.migrate(db)
+    wal = path.with_name(path.name + ".wal")
+    assert (wal.stat().st_size if wal.exists() else 0) == 0
+    assert db.fetchall("SELECT name FROM teams WHERE name = 'Front desk'") == [("Front desk",)]
+    db.close()
+
+
 def test_a_migration_merged_after_higher_ones_still_reaches_a_database(tmp_path, monkeypatch):
     # Versions are handed out per piece of work, so one with a lower number can land after a
     # database already has higher ones: it is applied all the same, once.
