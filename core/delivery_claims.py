@@ -78,6 +78,12 @@ class Claiming:
         # What the rules and the sends need of their messages, by primary key (joined in the query
         # above, DuckDB read every conversation: 1M on the 1M workspace, ~20 ms a round).
         details = self._details(tx, [r[1] for r in due])
+        # Rule 9: only a message still queued can be sent. A row whose message was settled another
+        # way (recorded not sent while it waited) is closed, its message left as it is.
+        stale = [r[0] for r in due if r[1] in details and details[r[1]]["status"] != "queued"]
+        if stale:
+            tx.execute("UPDATE outbox SET state = 'cancelled' WHERE id IN (SELECT unnest(?::BIGINT[]))", [stale])
+            due = [r for r in due if r[1] in details and details[r[1]]["status"] == "queued"]
         held = self._held_by_hours(tx, [details[r[1]] for r in due if r[1] in details], now)
         if held:
             _hold(tx, [(r[0], r[1], *held[r[1]]) for r in due if r[1] in held])
@@ -194,7 +200,7 @@ class Claiming:
             for r in _dicts(
                 tx,
                 """
-                SELECT m.id, m.conversation_id, m.author_id, m.campaign_id, m.has_media, m.body, m.template_id,
+                SELECT m.id, m.status, m.conversation_id, m.author_id, m.campaign_id, m.has_media, m.body, m.template_id,
                        m.template_values, ct.phone AS to_number, ct.name AS contact_name, ct.opted_out,
                        ct.timezone AS contact_timezone,
                        s.id AS sender_id, s.phone AS from_number, s.channel, s.provider, s.provider_ref, s.label,

@@ -144,23 +144,7 @@ def opt_out_contact(
     flagged request (``'agent'``), the provider refusing a send because the person opted out at
     its end (``'provider'``, Twilio 21610: no confirmation, the provider would refuse it too).
     """
-    now = clock.utcnow()
-    tx.execute(
-        "UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id = ?", [now, now, contact_id]
-    )
-    tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id = ?", [contact_id])
-    # Everything still waiting to go to this contact, on any sender (held for business hours, or
-    # queued again while a provider is down), stops here.
-    tx.execute(
-        """UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?, release_at = NULL
-                  WHERE contact_id = ? AND direction = 'out' AND status = 'queued'""",
-        [now, contact_id],
-    )
-    tx.execute(
-        """UPDATE outbox SET state = 'cancelled' WHERE state = 'pending' AND message_id IN
-                  (SELECT id FROM messages WHERE contact_id = ? AND status = 'not_sent')""",
-        [contact_id],
-    )
+    opt_out_everywhere(tx, [contact_id])
     tx.publish(
         events.CONTACT_OPTED_OUT,
         contact_id=contact_id,
@@ -172,6 +156,34 @@ def opt_out_contact(
     )
     if confirm and conversation_id is not None:
         queue_system_reply(tx, conversation_id, settings.get_tx(tx, "optout_confirmation"), owner_id)
+
+
+def opt_out_everywhere(tx: Transaction, contact_ids: list[int]) -> None:
+    """The opt-out itself, shared by every path (STOP, an agent's confirmation, the provider's 21610
+    through ``opt_out_contact``; the manual list through ``suppression.suppress``): the contacts are
+    opted out on every sender and channel, their flagged requests are answered, and everything
+    still waiting to go to them stops here, recorded as *not sent*: held for business hours,
+    queued again while a provider is down, or held in a paused campaign (a paused row left
+    behind would go out after all on resume, its message moving from not sent to sent)."""
+    now = clock.utcnow()
+    ids = [int(c) for c in contact_ids]
+    tx.execute(
+        "UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? "
+        "WHERE id IN (SELECT unnest(?::INTEGER[]))",
+        [now, now, ids],
+    )
+    tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id IN (SELECT unnest(?::INTEGER[]))", [ids])
+    tx.execute(
+        """UPDATE outbox SET state = 'cancelled' WHERE state IN ('pending', 'paused') AND message_id IN
+               (SELECT id FROM messages WHERE contact_id IN (SELECT unnest(?::INTEGER[]))
+                AND direction = 'out' AND status = 'queued')""",
+        [ids],
+    )
+    tx.execute(
+        """UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?, release_at = NULL
+           WHERE contact_id IN (SELECT unnest(?::INTEGER[])) AND direction = 'out' AND status = 'queued'""",
+        [now, ids],
+    )
 
 
 def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_id: int | None) -> int:

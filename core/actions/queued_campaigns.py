@@ -82,11 +82,17 @@ def do_resume(db: Database, actor: User, campaign_id: Any) -> int:
         _may_steer(actor, c, "resume")
         if c["status"] != "paused":
             raise Conflict(f"“{c['name']}” is not paused.")
+        # Only messages still queued go on (rule 9): one recorded not sent meanwhile stays not sent.
         released = tx.execute(
             """UPDATE outbox SET state = 'pending' WHERE state = 'paused'
-               AND message_id IN (SELECT id FROM messages WHERE campaign_id = ?)""",
+               AND message_id IN (SELECT id FROM messages WHERE campaign_id = ? AND status = 'queued')""",
             [c["id"]],
         ).fetchall()[0][0]
+        tx.execute(
+            """UPDATE outbox SET state = 'cancelled' WHERE state = 'paused'
+               AND message_id IN (SELECT id FROM messages WHERE campaign_id = ?)""",
+            [c["id"]],
+        )
         release.retime_queued(tx, c["id"])
         now = clock.utcnow()
         status = "scheduled" if c["scheduled_at"] and c["scheduled_at"] > now else "sending"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import audit, clock, events, permissions, phones
+from core.actions.inbound import opt_out_everywhere
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -46,22 +47,7 @@ def suppress(
     ]
     if not fresh:
         return 0
-    tx.execute(
-        "UPDATE contacts SET opted_out = TRUE, opted_out_at = ?, updated_at = ? WHERE id IN (SELECT unnest(?::INTEGER[]))",
-        [now, now, fresh],
-    )
-    tx.execute("UPDATE conversations SET optout_flag = NULL WHERE contact_id IN (SELECT unnest(?::INTEGER[]))", [fresh])
-    tx.execute(
-        """UPDATE outbox SET state = 'cancelled' WHERE state IN ('pending', 'paused') AND message_id IN
-               (SELECT id FROM messages WHERE contact_id IN (SELECT unnest(?::INTEGER[])) AND status = 'queued'
-                AND direction = 'out')""",
-        [fresh],
-    )
-    tx.execute(
-        """UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?
-           WHERE contact_id IN (SELECT unnest(?::INTEGER[])) AND direction = 'out' AND status = 'queued'""",
-        [now, fresh],
-    )
+    opt_out_everywhere(tx, fresh)  # what STOP does, shared with it
     tx.execute(
         """INSERT INTO optout_history (contact_id, kind, user_id, reason, occurred_at)
            SELECT unnest(?::INTEGER[]), ?, ?, ?, ?""",

@@ -8,12 +8,12 @@ import json
 import pytest
 
 from core import clock, events
-from core.actions import campaigns, queued_campaigns
+from core.actions import campaigns, messaging, optout, queued_campaigns
 from core.actions.campaigns import _queue
 from core.campaigns.audience import AudienceSpec
 from core.delivery import Dispatcher
 from core.errors import Conflict, PermissionDenied, ValidationError
-from core.providers.base import SendResult
+from core.providers.base import ProviderError, SendResult
 from core.providers.whatsapp_cloud import WhatsAppCloudProvider
 from tests.core import campaign_workspace as cw
 from tests.fakes.graph_server import FakeGraph
@@ -166,6 +166,93 @@ def test_pause_holds_what_has_not_gone_and_resume_releases_it(db, ws):
         "campaign.paused",
         "campaign.resumed",
     ]
+
+
+class RefusingOptedOut:
+    """The provider refuses the send: the person replied STOP at its end (Twilio 21610)."""
+
+    def send(self, msg):
+        raise ProviderError("Attempt to send to unsubscribed recipient", retryable=False, code="21610", http_status=400)
+
+
+def _stop_by_keyword(db, ws):
+    cw.reply(db, ws["sms"], "+14158670001", "STOP")
+
+
+def _stop_by_agent(db, ws):
+    cw.reply(db, ws["sms"], "+14158670001", "please stop texting me")  # flagged, then confirmed
+    conv = db.scalar("SELECT id FROM conversations WHERE contact_id = ?", [ws["ana"]])
+    optout.do_confirm_opt_out(db, ws["maria"], conv)
+
+
+def _stop_by_provider(db, ws):
+    cw.reply(db, ws["sms"], "+14158670001", "Who is this?")
+    conv = db.scalar("SELECT id FROM conversations WHERE contact_id = ?", [ws["ana"]])
+    messaging.do_send(db, ws["maria"], conv, "Your dental office")
+    dispatcher(db, RefusingOptedOut()).step()  # only the direct message is due: the campaign is paused
+
+
+@pytest.mark.parametrize("stop", [_stop_by_keyword, _stop_by_agent, _stop_by_provider])
+def test_an_opt_out_while_a_campaign_is_paused_stops_its_message_for_good(db, ws, stop):
+    # Every opt-out path (rule 2) stops a paused campaign row as the manual opt-out list does: it
+    # is not sent on resume, not even after the person opted back in meanwhile.
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    queued_campaigns.do_pause(db, ws["maria"], cid)
+    stop(db, ws)
+    assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [ws["ana"]]) is True
+    ana = [r for r in messages(db, cid) if r["phone"] == "+14158670001"]
+    assert [(r["status"], r["error_reason"], r["state"]) for r in ana] == [
+        ("not_sent", "Contact opted out", "cancelled")
+    ]
+    cw.reply(db, ws["sms"], "+14158670001", "START")
+    assert queued_campaigns.do_resume(db, ws["maria"], cid) == 3
+    provider = Accepting()
+    dispatcher(db, provider).step()
+    assert sorted(m.to_number for m in provider.sent if m.body.startswith("Hi ")) == [
+        "+14158670002",
+        "+14158670003",
+        "+447911123456",
+    ]
+    assert [(r["status"], r["state"]) for r in messages(db, cid) if r["phone"] == "+14158670001"] == [
+        ("not_sent", "cancelled")
+    ]
+
+
+def test_resume_never_releases_a_message_that_is_no_longer_queued(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    queued_campaigns.do_pause(db, ws["maria"], cid)
+    # A row left paused under a message recorded not sent (as an opt-out once left it).
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out' "
+            "WHERE campaign_id = ? AND contact_id = ?",
+            [cid, ws["ana"]],
+        )
+    )
+    assert queued_campaigns.do_resume(db, ws["maria"], cid) == 3
+    provider = Accepting()
+    dispatcher(db, provider).step()
+    assert sorted(m.to_number for m in provider.sent) == ["+14158670002", "+14158670003", "+447911123456"]
+    assert [(r["status"], r["state"]) for r in messages(db, cid) if r["phone"] == "+14158670001"] == [
+        ("not_sent", "cancelled")
+    ]
+
+
+def test_the_dispatcher_never_sends_a_due_row_whose_message_is_no_longer_queued(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out' "
+            "WHERE campaign_id = ? AND contact_id = ?",
+            [cid, ws["ana"]],
+        )
+    )
+    provider = Accepting()
+    dispatcher(db, provider).step()
+    assert sorted(m.to_number for m in provider.sent) == ["+14158670002", "+14158670003", "+447911123456"]
+    assert [
+        (r["status"], r["error_reason"], r["state"]) for r in messages(db, cid) if r["phone"] == "+14158670001"
+    ] == [("not_sent", "Contact opted out", "cancelled")]
 
 
 def test_cancel_records_what_has_not_gone_as_not_sent(db, ws):
