@@ -6,7 +6,12 @@ campaign either one person (``reply_owner_mode = 'user'``) or a team in turn
 (``'team'``: its active agents and admins, round-robin in the order of their
 ids, continuing where the campaign's last reply left off). A reply to a
 message that was not a campaign's (a test message) goes to that message's
-author. ``None``: nothing was sent to that number from that sender, so the
+author. The message answered is the newest one that went to that number
+from that sender, by when it went; only while nothing has gone yet, the
+newest still waiting. A campaign scheduled for later, or cancelled (its
+messages *not sent*), never takes the reply from one that went.
+
+``None``: nothing was sent to that number from that sender, so the
 conversation is *unsolicited* (the caller gives it the default owner), or
 the owner is not active any more (likewise).
 
@@ -40,11 +45,18 @@ def reply_owners(tx: Transaction, pairs: Iterable[tuple[int, int]]) -> dict[tupl
         WITH wanted AS (
             SELECT unnest(?::INTEGER[]) AS contact_id, unnest(?::INTEGER[]) AS sender_id
         ), latest AS (
-            -- the newest outgoing message to each pair that no conversation holds yet
+            -- the outgoing message to each pair, not in a conversation yet, that the reply answers:
+            -- the newest that went (by when it went: status_at), else the newest still waiting.
+            -- One recorded not sent (a cancelled campaign, an opt-out) never reached them.
             SELECT w.contact_id, w.sender_id, m.campaign_id, m.author_id
             FROM wanted w JOIN messages m ON m.contact_id = w.contact_id AND m.sender_id = w.sender_id
-            WHERE m.direction = 'out' AND m.conversation_id IS NULL
-            QUALIFY row_number() OVER (PARTITION BY w.contact_id, w.sender_id ORDER BY m.created_at DESC, m.id DESC) = 1
+            WHERE m.direction = 'out' AND m.conversation_id IS NULL AND m.status <> 'not_sent'
+            QUALIFY row_number() OVER (
+                PARTITION BY w.contact_id, w.sender_id
+                ORDER BY m.status IN ('sent', 'delivered', 'read', 'undelivered') DESC,
+                         CASE WHEN m.status IN ('sent', 'delivered', 'read', 'undelivered')
+                              THEN coalesce(m.status_at, m.created_at) ELSE m.created_at END DESC,
+                         m.id DESC) = 1
         ), numbered AS (
             SELECT l.*, c.reply_owner_mode, c.reply_owner_id, c.reply_team_id, c.created_by, c.reply_turn,
                    row_number() OVER (PARTITION BY l.campaign_id ORDER BY l.contact_id, l.sender_id) - 1 AS k

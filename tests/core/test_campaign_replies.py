@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from core import clock
@@ -171,6 +173,63 @@ def test_replies_to_a_team_campaign_go_round_the_team(db, ws):
         "+14158670001": ws["james"].id,
         "+14158670003": ws["maria"].id,
     }
+
+
+def conversation_of(db, phone):
+    return db.fetchone(
+        "SELECT c.campaign_id, c.owner_id, c.unsolicited FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE ct.phone = ?",
+        [phone],
+    )
+
+
+def next_week(ws):
+    return cw.draft(
+        ws,
+        name="Next week",
+        send_at=clock.utcnow() + dt.timedelta(days=7),
+        reply_owner_mode="user",
+        reply_owner_id=ws["james"].id,
+    )
+
+
+def test_a_reply_answers_the_campaign_that_went_not_one_scheduled_for_later(db, ws):
+    first = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    send_all(db, first)
+    campaigns.do_send_campaign(db, ws["admin"], next_week(ws))  # replies to it would go to James
+    cw.reply(db, ws["sms"], "+14158670001", "Yes please, Tuesday")
+    assert conversation_of(db, "+14158670001") == (first, ws["maria"].id, False)
+
+
+def test_a_reply_answers_the_campaign_that_went_not_one_cancelled_before_it_went(db, ws):
+    first = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    send_all(db, first)
+    later = campaigns.do_send_campaign(db, ws["admin"], next_week(ws))
+    queued_campaigns.do_cancel(db, ws["admin"], later)
+    cw.reply(db, ws["sms"], "+14158670001", "Yes please, Tuesday")
+    assert conversation_of(db, "+14158670001") == (first, ws["maria"].id, False)
+
+
+def test_a_reply_answers_the_campaign_that_went_last_even_if_it_was_written_first(db, ws):
+    start = clock.utcnow()
+    early = cw.draft(ws, name="Written first, goes later", send_at=start + dt.timedelta(hours=1))
+    first_written = campaigns.do_send_campaign(db, ws["maria"], early)
+    clock.freeze(start + dt.timedelta(minutes=1))
+    now = cw.draft(ws, name="Goes now", reply_owner_mode="user", reply_owner_id=ws["james"].id)
+    goes_now = campaigns.do_send_campaign(db, ws["admin"], now)
+    send_all(db, goes_now)
+    clock.freeze(start + dt.timedelta(hours=2))
+    send_all(db, first_written)  # due since an hour: it goes now, after the other
+    clock.freeze(start + dt.timedelta(hours=3))
+    cw.reply(db, ws["sms"], "+14158670001", "Yes please")
+    assert conversation_of(db, "+14158670001") == (first_written, ws["maria"].id, False)
+
+
+def test_a_reply_to_a_campaign_that_was_cancelled_before_it_went_is_unsolicited(db, ws):
+    cancelled = campaigns.do_send_campaign(db, ws["admin"], next_week(ws))
+    queued_campaigns.do_cancel(db, ws["admin"], cancelled)
+    cw.reply(db, ws["sms"], "+14158670001", "Hello?")
+    assert conversation_of(db, "+14158670001") == (None, ws["admin"].id, True)  # the default owner
 
 
 def test_a_chosen_owner_disabled_since_gives_the_reply_to_the_default_owner(db, ws):
