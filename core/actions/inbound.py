@@ -49,10 +49,14 @@ class ApplyResult:
 
 
 def default_owner(tx: Transaction) -> int | None:
-    """Who gets unsolicited conversations: the configured owner, else the first admin."""
+    """Who gets unsolicited conversations, and replies whose owner may not answer: the configured
+    owner while they are active and may answer (not a supervisor), else the first active admin."""
     configured = tx.scalar("SELECT value FROM settings WHERE key = 'default_owner_id'")
     if configured:
-        owner = tx.scalar("SELECT id FROM users WHERE id = ? AND active", [int(configured.strip('"'))])
+        owner = tx.scalar(
+            "SELECT id FROM users WHERE id = ? AND active AND role IN ('standard', 'admin')",
+            [int(configured.strip('"'))],
+        )
         if owner:
             return owner
     return tx.scalar("SELECT min(id) FROM users WHERE role = 'admin' AND active")

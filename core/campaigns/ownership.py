@@ -13,7 +13,8 @@ messages *not sent*), never takes the reply from one that went.
 
 ``None``: nothing was sent to that number from that sender, so the
 conversation is *unsolicited* (the caller gives it the default owner), or
-the owner is not active any more (likewise).
+the owner may not answer any more: disabled, or made a supervisor since
+(likewise).
 
 ``reply_owners`` answers for a whole set of (contact, sender) pairs with one
 query, and moves each team campaign's turn on by the replies it handed out,
@@ -74,7 +75,8 @@ def reply_owners(tx: Transaction, pairs: Iterable[tuple[int, int]]) -> dict[tupl
             FROM numbered n LEFT JOIN teams t ON t.team_id = n.reply_team_id
         )
         SELECT ch.contact_id, ch.sender_id, ch.campaign_id,
-               CASE WHEN u.active THEN ch.owner_id END AS owner_id, ch.reply_owner_mode
+               CASE WHEN u.active AND u.role IN ('standard', 'admin') THEN ch.owner_id END AS owner_id,
+               ch.reply_owner_mode
         FROM chosen ch LEFT JOIN users u ON u.id = ch.owner_id
         """,
         [[p[0] for p in pairs], [p[1] for p in pairs]],

@@ -142,6 +142,24 @@ def test_an_owner_disabled_since_gives_way_to_the_default(db, ws):
     assert db.write(lambda tx: reply_owners(tx, pairs(ws, "ana"))) == {(ws["ana"], ws["sms"]): ReplyOwner(cid, None)}
 
 
+def test_an_owner_made_a_supervisor_since_gives_way_to_the_default(db, ws):
+    from core.actions.user_admin import do_change_role
+
+    cid = campaigns.do_send_campaign(
+        db, ws["admin"], cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["james"].id)
+    )
+    do_change_role(db, ws["admin"], ws["james"].id, "supervisor")  # owns no conversation yet: allowed
+    assert db.write(lambda tx: reply_owners(tx, pairs(ws, "ana"))) == {(ws["ana"], ws["sms"]): ReplyOwner(cid, None)}
+
+
+def test_a_creator_made_a_supervisor_since_gives_way_to_the_default(db, ws):
+    from core.actions.user_admin import do_change_role
+
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    do_change_role(db, ws["admin"], ws["maria"].id, "supervisor")
+    assert db.write(lambda tx: reply_owners(tx, pairs(ws, "ana"))) == {(ws["ana"], ws["sms"]): ReplyOwner(cid, None)}
+
+
 # ---- through inbound: the conversation a reply starts -------------------------------------------------
 
 
@@ -173,6 +191,35 @@ def test_replies_to_a_team_campaign_go_round_the_team(db, ws):
         "+14158670001": ws["james"].id,
         "+14158670003": ws["maria"].id,
     }
+
+
+def test_a_reply_to_a_campaign_whose_owner_became_a_supervisor_goes_to_the_default_owner(db, ws):
+    from core.actions.user_admin import do_change_role
+
+    cid = campaigns.do_send_campaign(
+        db, ws["admin"], cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["james"].id)
+    )
+    send_all(db, cid)
+    do_change_role(db, ws["admin"], ws["james"].id, "supervisor")
+    cw.reply(db, ws["sms"], "+14158670001", "Yes please")
+    assert owners_of_new_conversations(db) == {"+14158670001": ws["admin"].id}  # the first active admin
+
+
+def test_the_default_owner_is_never_a_supervisor(db, ws):
+    from core import settings
+
+    cid = campaigns.do_send_campaign(
+        db, ws["admin"], cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["james"].id)
+    )
+    send_all(db, cid)
+    db.write(lambda tx: tx.execute("UPDATE users SET active = FALSE WHERE id = ?", [ws["james"].id]))
+    db.write(lambda tx: settings.put(tx, "default_owner_id", ws["sam"].id))  # sam is a supervisor
+    cw.reply(db, ws["sms"], "+14158670001", "Yes please")
+    cw.reply(db, ws["sms"], "+14158679876", "Who is this?")  # unsolicited
+    assert owners_of_new_conversations(db) == {"+14158670001": ws["admin"].id, "+14158679876": ws["admin"].id}
+    db.write(lambda tx: settings.put(tx, "default_owner_id", ws["maria"].id))  # an agent: she gets them
+    cw.reply(db, ws["sms"], "+14158670002", "Yes please")
+    assert owners_of_new_conversations(db)["+14158670002"] == ws["maria"].id
 
 
 def conversation_of(db, phone):
