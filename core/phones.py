@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers as pn
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 from core.errors import ValidationError
 
@@ -121,21 +122,59 @@ def parse_phone(raw: str | None, region: str = DEFAULT_REGION) -> str:
     return e164
 
 
-@functools.lru_cache(maxsize=4096)
 def phone_timezone(e164: str | None) -> str | None:
-    """An IANA time zone for the number (by its area code), or None when unknown.
+    """An IANA time zone for the number (by its area code), or None when unknown: the best guess
+    of ``phone_timezones``, for display (quiet hours use them all).
 
     Several candidate zones (e.g. US toll-free numbers) resolve to the
     country's most populous zone when it is among them, else the first one.
     """
+    zones = phone_timezones(e164)
+    return zones[0] if zones else None
+
+
+@functools.lru_cache(maxsize=4096)
+def phone_timezones(e164: str | None) -> tuple[str, ...]:
+    """Every IANA zone the number may be in, the best guess (``phone_timezone``) first, the rest in
+    name order; () when unknown.
+
+    phonenumbers gives several for an area code that straddles a zone line (Idaho's 208: Boise or
+    Los Angeles), for mobiles of large countries (Australia: Perth to Sydney) and for numbers that
+    are not geographic. Quiet hours must hold in all of them (``core.compliance.hours``). A North
+    American number that is not geographic (toll-free, 5XX, 900) gets the whole numbering plan,
+    Guam to American Samoa, 21 hours apart, so that no moment would suit them all: it is taken to
+    be in the US or Canada, the countries these numbers serve (the zones of their geographic
+    numbers, Hawaii to Newfoundland).
+    """
     number = _parse(e164, DEFAULT_REGION)
     if number is None:
-        return None
+        return ()
     candidates = [z for z in pn_timezone.time_zones_for_number(number) if z != UNKNOWN_ZONE and _zone_exists(z)]
     if not candidates:
-        return None
+        return ()
     preferred = PREFERRED_ZONES.get(pn.region_code_for_number(number) or "")
-    return preferred if preferred in candidates else candidates[0]
+    best = preferred if preferred in candidates else candidates[0]
+    if number.country_code == 1 and not pn.is_number_type_geographical(pn.number_type(number), 1):
+        candidates = list(_us_and_canada_zones())
+    return (best, *sorted(set(candidates) - {best}))
+
+
+@functools.cache
+def _us_and_canada_zones() -> tuple[str, ...]:
+    """The zones of US and Canadian geographic numbers, from phonenumbers' prefix table (once)."""
+    regions: dict[str, str | None] = {}
+    zones: set[str] = set()
+    for prefix, names in TIMEZONE_DATA.items():
+        if not prefix.startswith("1") or len(prefix) < 4:
+            continue
+        area = prefix[1:4]
+        if area not in regions:  # any valid-looking subscriber number tells the area code's country
+            regions[area] = pn.region_code_for_number(
+                pn.PhoneNumber(country_code=1, national_number=int(area + "2345678"))
+            )
+        if regions[area] in ("US", "CA"):
+            zones.update(z for z in names if z != UNKNOWN_ZONE and _zone_exists(z))
+    return tuple(sorted(zones))
 
 
 def _zone_exists(name: str) -> bool:

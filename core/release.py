@@ -7,6 +7,12 @@ earliest moment) and mapped onto the rows. A number's zone comes from its
 prefix (phonenumbers keys North American zones by the first seven digits,
 others by up to nine), so it too is looked up once per prefix.
 
+A number that may be in several zones (``phones.phone_timezones``) is given
+them all, joined into one text (``hours.ZONE_SEPARATOR``), and quiet hours
+must hold in each (``hours.next_send_time``): the answer is still computed
+once per distinct set of zones and moment. A contact's own zone, when set,
+is used alone.
+
 ``retime_queued`` re-times the outbox after the hours change: each waiting
 message gets the first moment the new hours allow (never earlier than its
 campaign's chosen time, nor than a retry's back-off), and goes at once if
@@ -28,8 +34,16 @@ from core.compliance import hours as hours_rules
 from core.db import Transaction
 
 
+def recipient_zone(phone: str | None, contact_timezone: str | None = None) -> str | None:
+    """``recipient_zones`` for one recipient (the composer's single message)."""
+    if contact_timezone:
+        return contact_timezone
+    return _zone_of(str(phone)) if phone else None
+
+
 def recipient_zones(phone: pd.Series, contact_timezone: pd.Series | None = None) -> pd.Series:
-    """Each recipient's IANA zone: the contact's own, else the number's (None when unknown)."""
+    """Each recipient's zones for quiet hours: the contact's own zone, else every zone the number may
+    be in, the best guess first, joined by ``hours.ZONE_SEPARATOR`` (None when unknown)."""
     phone = phone.astype(str)
     # The longest prefix the zone table can tell apart: North American area codes it never splits
     # further are one key each (a few hundred keys for any audience), others up to the table's length.
@@ -47,7 +61,8 @@ def recipient_zones(phone: pd.Series, contact_timezone: pd.Series | None = None)
 
 
 def _zone_of(e164: str) -> str | None:
-    """``phones.phone_timezone``, answered from phonenumbers' own prefix table when that is certain.
+    """``phones.phone_timezones`` joined into one text, answered from phonenumbers' own prefix table
+    when that is certain.
 
     A North American number whose area code (or a longer prefix) maps to exactly one zone has that
     zone: phonenumbers looks up the same table for these geographic numbers, but only after parsing
@@ -62,7 +77,7 @@ def _zone_of(e164: str) -> str | None:
                 if len(zones) == 1 and _known_zone(zones[0]):
                     return zones[0]
                 break
-    return phones.phone_timezone(e164)
+    return hours_rules.ZONE_SEPARATOR.join(phones.phone_timezones(e164)) or None
 
 
 _AREA_REGIONS: dict[str, bool] = {}

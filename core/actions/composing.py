@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from core import clock, labels, phones, queries, senders, settings, template_finders, templates
+from core import clock, labels, queries, release, senders, settings, template_finders, templates
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.compliance import window as wa_window
@@ -49,7 +49,9 @@ def write_refusal(viewer: User, detail: dict[str, Any]) -> str | None:
 
 
 def recipient_timezone(detail: dict[str, Any]) -> str | None:
-    return detail.get("contact_timezone") or phones.phone_timezone(detail["contact_phone"])
+    """The zones quiet hours hold in, as for a campaign (``release.recipient_zone``): the contact's own,
+    else every zone the number may be in."""
+    return release.recipient_zone(detail["contact_phone"], detail.get("contact_timezone"))
 
 
 def release_time(db: Database, detail: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, str | None]:

@@ -5,6 +5,14 @@ own time zone, minus holidays) *and* the recipient's local clock is inside
 the quiet-hours window (TCPA: 8:00–21:00; stricter by configuration, e.g.
 Florida's 20:00). ``next_send_time`` finds the first instant both hold.
 
+A recipient whose number may be in several zones (Idaho's 208: Boise or Los
+Angeles; an Australian mobile: Perth to Sydney) is given them all, and the
+message may go only while the clock is inside the window in every one of
+them: 8:00 in Boise is 7:00 in northern Idaho. Should no moment suit them
+all and business hours too (a stricter window narrower than the zones are
+apart, business hours far from them), the first zone given (the best guess)
+decides alone rather than the message never going.
+
 Wall-clock times are turned into instants by one rule: a time means the
 first instant at which the local clock reads it or later. So an opening
 time skipped by a spring-forward jump opens when the clock jumps (3:00),
@@ -14,7 +22,7 @@ and a time repeated by a fall-back change takes its first occurrence.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +34,17 @@ SEARCH_DAYS = 30  # look this far ahead before declaring the hours never open
 MIDNIGHT = dt.time(0, 0)
 
 Interval = tuple[dt.datetime, dt.datetime]  # naive UTC, start inclusive, end exclusive
+ZONE_SEPARATOR = "|"  # several zones in one text: "America/Boise|America/Los_Angeles" (no IANA name has it)
+RecipientZones = str | Sequence[str] | None
+
+
+def zone_names(recipient_tz: RecipientZones) -> list[str]:
+    """The zones a recipient may be in, the best guess first: one name, names joined by
+    ``ZONE_SEPARATOR``, or a sequence of names ([] when unknown)."""
+    if not recipient_tz:
+        return []
+    names = recipient_tz.split(ZONE_SEPARATOR) if isinstance(recipient_tz, str) else list(recipient_tz)
+    return [n for n in names if n]
 
 
 def parse_timezone(name: str) -> ZoneInfo:
@@ -144,47 +163,97 @@ def _open_intervals(now_utc: dt.datetime, hours: BusinessHours | None) -> Iterat
     yield from _day_intervals(zone, today - dt.timedelta(days=1), SEARCH_DAYS + 2, hours.intervals_on)
 
 
-def _allowed_intervals(now_utc: dt.datetime, zone: ZoneInfo | None, quiet: QuietHours | None) -> Iterator[Interval]:
-    if zone is None or quiet is None:
-        yield now_utc, dt.datetime.max
-        return
+def _zone_intervals(now_utc: dt.datetime, zone: ZoneInfo, quiet: QuietHours) -> Iterator[Interval]:
     today = _local_date(now_utc, zone)
     window = [(quiet.start, quiet.end)]
     yield from _day_intervals(zone, today - dt.timedelta(days=1), SEARCH_DAYS + 2, lambda day: window)
+
+
+def _intersection(streams: list[Iterator[Interval]]) -> Iterator[Interval]:
+    """The instants inside an interval of every stream (each sorted, its intervals disjoint)."""
+    try:
+        current = [next(s) for s in streams]
+        while True:
+            start, end = max(c[0] for c in current), min(c[1] for c in current)
+            if start < end:
+                yield start, end
+            first_to_end = min(range(len(current)), key=lambda i: current[i][1])
+            current[first_to_end] = next(streams[first_to_end])
+    except StopIteration:  # one zone's search horizon is over
+        return
+
+
+def _allowed_intervals(
+    now_utc: dt.datetime, zones: list[ZoneInfo | None], quiet: QuietHours | None
+) -> Iterator[Interval]:
+    """When the recipient's clock is inside the quiet-hours window in every zone they may be in."""
+    known = [z for z in zones if z is not None]
+    if not known or quiet is None:
+        yield now_utc, dt.datetime.max
+        return
+    if len(known) == 1:
+        yield from _zone_intervals(now_utc, known[0], quiet)
+        return
+    yield from _intersection([_zone_intervals(now_utc, z, quiet) for z in known])
 
 
 def _local_date(now_utc: dt.datetime, zone: ZoneInfo) -> dt.date:
     return now_utc.replace(tzinfo=UTC).astimezone(zone).date()
 
 
-def _recipient_zone(hours: BusinessHours | None, recipient_tz: str | None) -> ZoneInfo | None:
+def _recipient_zones(hours: BusinessHours | None, recipient_tz: RecipientZones) -> list[ZoneInfo | None]:
+    names = zone_names(recipient_tz)
+    if names:
+        return [parse_timezone(n) for n in names]
     # Unknown recipient zone: assume the recipient lives where the business does.
-    if recipient_tz:
-        return parse_timezone(recipient_tz)
-    return parse_timezone(hours.timezone) if hours is not None else None
+    return [parse_timezone(hours.timezone) if hours is not None else None]
 
 
-def next_send_time(
-    now_utc: dt.datetime, hours: BusinessHours | None, recipient_tz: str | None, quiet: QuietHours | None
-) -> dt.datetime:
-    """``now_utc`` if a message may go now, else the first naive-UTC instant it may."""
-    now_utc = clock.to_naive_utc(now_utc)
-    horizon = now_utc + dt.timedelta(days=SEARCH_DAYS)
+def _first_moment(
+    now_utc: dt.datetime,
+    horizon: dt.datetime,
+    hours: BusinessHours | None,
+    zones: list[ZoneInfo | None],
+    quiet: QuietHours | None,
+) -> dt.datetime | None:
+    """The first instant from ``now_utc`` and before ``horizon`` that is inside business hours and
+    the allowed hours of every zone (None if there is none)."""
     business = _open_intervals(now_utc, hours)
-    recipient = _allowed_intervals(now_utc, _recipient_zone(hours, recipient_tz), quiet)
+    recipient = _allowed_intervals(now_utc, zones, quiet)
     open_, allowed = next(business, None), next(recipient, None)
     # Walk both sorted lists together, always advancing the interval that
     # ends first: the first overlap found is the earliest.
     while open_ is not None and allowed is not None:
         start = max(open_[0], allowed[0], now_utc)
         if start >= horizon:
-            break
+            return None
         if start < min(open_[1], allowed[1]):
             return start
         if open_[1] <= allowed[1]:
             open_ = next(business, None)
         else:
             allowed = next(recipient, None)
+    return None
+
+
+def next_send_time(
+    now_utc: dt.datetime, hours: BusinessHours | None, recipient_tz: RecipientZones, quiet: QuietHours | None
+) -> dt.datetime:
+    """``now_utc`` if a message may go now, else the first naive-UTC instant it may.
+
+    ``recipient_tz``: the recipient's zone, or every zone they may be in, the best guess first (see
+    ``zone_names``). When the allowed hours of all of them never meet, or never meet business hours,
+    in the next ``SEARCH_DAYS`` days (a stricter window narrower than the zones are apart; business
+    hours far from them all), the best guess decides alone, as if it were the only zone, rather
+    than the message never going."""
+    now_utc = clock.to_naive_utc(now_utc)
+    horizon = now_utc + dt.timedelta(days=SEARCH_DAYS)
+    zones = _recipient_zones(hours, recipient_tz)
+    when = _first_moment(now_utc, horizon, hours, zones, quiet)
+    if when is None and len(zones) > 1:
+        when = _first_moment(now_utc, horizon, hours, zones[:1], quiet)
+    if when is not None:
+        return when
     if not any(end > now_utc and start < horizon for start, end in _open_intervals(now_utc, hours)):
         raise ValidationError(
             f"Business hours are never open in the next {SEARCH_DAYS} days; "
@@ -199,22 +268,18 @@ def next_send_time(
 
 
 def is_open(
-    now_utc: dt.datetime, hours: BusinessHours | None, recipient_tz: str | None = None, quiet: QuietHours | None = None
+    now_utc: dt.datetime,
+    hours: BusinessHours | None,
+    recipient_tz: RecipientZones = None,
+    quiet: QuietHours | None = None,
 ) -> bool:
-    """Whether a message may go at ``now_utc`` (pass ``quiet=None`` to ask about business hours only)."""
+    """Whether a message may go at ``now_utc`` (pass ``quiet=None`` to ask about business hours only):
+    exactly when ``next_send_time`` answers ``now_utc``."""
     now_utc = clock.to_naive_utc(now_utc)
-    checks = [_open_intervals(now_utc, hours), _allowed_intervals(now_utc, _recipient_zone(hours, recipient_tz), quiet)]
-    for intervals in checks:
-        inside = False
-        for start, end in intervals:
-            if start > now_utc:
-                break  # sorted: nothing later can contain now
-            if now_utc < end:
-                inside = True
-                break
-        if not inside:
-            return False
-    return True
+    try:
+        return next_send_time(now_utc, hours, recipient_tz, quiet) == now_utc
+    except ValidationError:  # never open, or never inside the recipient's allowed hours
+        return False
 
 
 def format_local(when_utc: dt.datetime, viewer_tz: str | None, now_utc: dt.datetime | None = None) -> str:

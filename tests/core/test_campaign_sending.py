@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core import clock, events
+from core import clock, events, settings
 from core.actions import campaigns, messaging, optout, queued_campaigns
 from core.actions.campaigns import _queue
 from core.campaigns.audience import AudienceSpec
@@ -144,6 +144,40 @@ def test_someone_who_opts_out_while_the_preview_is_open_gets_nothing(db, ws):
     assert ("+14158670002", "opted_out") in db.fetchall(
         "SELECT phone, reason FROM campaign_exclusions WHERE campaign_id = ?", [cid]
     )
+
+
+@pytest.mark.parametrize(
+    "number, now_utc, due_utc",
+    [
+        # Idaho 208-320: Boise or northern Idaho. 14:00 UTC = 8:00 MDT = 7:00 PDT.
+        ("+12083201234", dt.datetime(2025, 6, 10, 14, 0), dt.datetime(2025, 6, 10, 15, 0)),
+        # An Australian mobile: Sydney to Perth, and the Cocos Islands (UTC+6:30). 22:00 UTC = 8:00 in Sydney.
+        ("+61412345678", dt.datetime(2025, 6, 10, 22, 0), dt.datetime(2025, 6, 11, 1, 30)),
+        # A toll-free number: anywhere in the US or Canada. 12:00 UTC = 8:00 in New York, 2:00 in Honolulu.
+        ("+18005550100", dt.datetime(2025, 6, 10, 12, 0), dt.datetime(2025, 6, 10, 18, 0)),
+    ],
+)
+def test_a_campaign_waits_for_quiet_hours_in_every_zone_the_number_may_be_in(db, ws, number, now_utc, due_utc):
+    db.write(lambda tx: settings.put(tx, "quiet_hours", {"start": "08:00", "end": "21:00"}))  # business: always open
+    clock.freeze(now_utc)
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, audience=cw.csv_spec(f"phone\n{number}\n")))
+    assert [(r["due_at"], r["release_at"], r["queued_reason"]) for r in messages(db, cid)] == [
+        (due_utc, due_utc, "quiet_hours")
+    ]
+
+
+def test_a_contacts_own_zone_is_used_alone(db, ws):
+    db.write(lambda tx: settings.put(tx, "quiet_hours", {"start": "08:00", "end": "21:00"}))
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE contacts SET phone = '+12083201234', timezone = 'America/Boise' WHERE id = ?", [ws["ben"]]
+        )
+    )
+    clock.freeze(dt.datetime(2025, 6, 10, 14, 0))  # 8:00 in Boise
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, audience=cw.csv_spec("phone\n+12083201234\n")))
+    assert [(r["due_at"], r["release_at"], r["queued_reason"]) for r in messages(db, cid)] == [
+        (dt.datetime(2025, 6, 10, 14, 0), None, None)
+    ]
 
 
 # ---- pause, resume, cancel ----------------------------------------------------------------------------

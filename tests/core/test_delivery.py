@@ -425,6 +425,21 @@ def test_a_row_due_after_the_recipients_quiet_hours_began_waits_for_their_mornin
     assert (r["status"], r["release_at"], r["queued_reason"]) == ("queued", dt.datetime(2025, 6, 3, 15), "quiet_hours")
 
 
+def test_at_claim_time_quiet_hours_hold_in_every_zone_the_number_may_be_in(db, ws):
+    # Idaho 208-320: Boise (MDT, UTC-6) or northern Idaho (PDT, UTC-7). 21:00 in Boise is 20:00 there.
+    f.set_hours(db, weekly={str(d): [["00:00", "24:00"]] for d in range(7)}, quiet=("08:00", "21:00"))
+    db.write(lambda tx: tx.execute("UPDATE contacts SET phone = '+12083201234' WHERE id = ?", [ws["contact"]]))
+    clock.freeze(dt.datetime(2025, 6, 3, 2, 59))  # 20:59 in Boise, 19:59 in northern Idaho: may go
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], "see you tomorrow")
+    clock.freeze(dt.datetime(2025, 6, 3, 3, 0, 30))  # 21:00:30 in Boise when the dispatcher gets to it
+    provider = ScriptedProvider(SendResult("SM1", "sent"))
+    dispatcher(db, provider).step()
+    r = row(db, mid)
+    assert provider.calls == []
+    # 8:00 in both: 14:00 UTC is 8:00 in Boise but 7:00 in northern Idaho.
+    assert (r["status"], r["release_at"], r["queued_reason"]) == ("queued", dt.datetime(2025, 6, 3, 15), "quiet_hours")
+
+
 def test_an_automatic_reply_due_after_closing_still_goes(db, ws):
     clock.freeze(MONDAY.replace(hour=23))
     f.set_hours(db, weekly=WEEKDAYS_9_TO_5)

@@ -149,6 +149,65 @@ def test_florida_stricter_quiet_hours_end_at_eight_pm():
     assert local(NY, next_send_time(now, hours, miami, florida)) == dt.datetime(2026, 6, 4, 8, 0)
 
 
+ALWAYS = BusinessHours(NY, {day: [(T(0), T(0))] for day in range(7)}, set())  # open all day, every day
+IDAHO = "America/Boise|America/Los_Angeles"  # area 208-320: Boise (Mountain) or northern Idaho (Pacific)
+
+
+def test_a_recipient_who_may_be_in_several_zones_waits_for_eight_in_the_westernmost():
+    now = dt.datetime(2025, 6, 10, 14, 0)  # 8:00 in Boise, 7:00 in northern Idaho
+    assert next_send_time(now, ALWAYS, "America/Boise", QuietHours()) == now
+    assert next_send_time(now, ALWAYS, IDAHO, QuietHours()) == dt.datetime(2025, 6, 10, 15, 0)
+    assert next_send_time(now, ALWAYS, ["America/Los_Angeles", "America/Boise"], QuietHours()) == dt.datetime(
+        2025, 6, 10, 15, 0
+    )
+    assert not is_open(now, ALWAYS, IDAHO, QuietHours())
+    assert is_open(dt.datetime(2025, 6, 10, 15, 0), ALWAYS, IDAHO, QuietHours())
+
+
+def test_a_recipient_who_may_be_in_several_zones_stops_at_nine_in_the_easternmost():
+    now = dt.datetime(2025, 6, 11, 3, 0)  # 21:00 in Boise, 20:00 in northern Idaho
+    assert next_send_time(now, ALWAYS, "America/Los_Angeles", QuietHours()) == now
+    assert next_send_time(now, ALWAYS, IDAHO, QuietHours()) == dt.datetime(2025, 6, 11, 15, 0)  # 8:00 LA
+    assert is_open(dt.datetime(2025, 6, 11, 2, 59), ALWAYS, IDAHO, QuietHours())
+
+
+def test_australia_from_perth_to_sydney():
+    zones = "Australia/Sydney|Australia/Perth"
+    now = dt.datetime(2025, 6, 10, 22, 0)  # 8:00 in Sydney (AEST), 6:00 in Perth (AWST)
+    assert next_send_time(now, ALWAYS, zones, QuietHours()) == dt.datetime(2025, 6, 11, 0, 0)  # 8:00 in Perth
+    # ...and the last moment is 21:00 in Sydney (11:00 UTC), when Perth is at 19:00.
+    assert is_open(dt.datetime(2025, 6, 11, 10, 59), ALWAYS, zones, QuietHours())
+    assert next_send_time(dt.datetime(2025, 6, 11, 11, 0), ALWAYS, zones, QuietHours()) == dt.datetime(
+        2025, 6, 12, 0, 0
+    )
+
+
+def test_zones_whose_allowed_hours_never_meet_fall_back_to_the_first_rather_than_never():
+    # A window of 2 hours, and zones 3 hours apart: no moment suits both, so the best guess decides.
+    narrow = QuietHours(start=T(10), end=T(12))
+    now = dt.datetime(2025, 6, 10, 12, 0)  # 8:00 in New York, 5:00 in Los Angeles
+    both = "America/New_York|America/Los_Angeles"
+    assert next_send_time(now, ALWAYS, both, narrow) == dt.datetime(2025, 6, 10, 14, 0)  # 10:00 New York
+    assert is_open(dt.datetime(2025, 6, 10, 14, 0), ALWAYS, both, narrow)
+
+
+def test_zones_whose_allowed_hours_never_meet_business_hours_fall_back_to_the_first_rather_than_never():
+    # A Russian mobile may be in Moscow (UTC+3) or Kamchatka (UTC+12): 8:00-21:00 in both is 05:00-09:00
+    # UTC, which never meets 9:00-17:00 New York (13:00-21:00 UTC): Moscow, the best guess, decides.
+    zones = "Europe/Moscow|Asia/Kamchatka"
+    now = dt.datetime(2025, 6, 10, 12, 0)  # Tuesday 8:00 in New York
+    assert next_send_time(now, weekdays(), zones, QuietHours()) == dt.datetime(2025, 6, 10, 13, 0)
+    assert is_open(dt.datetime(2025, 6, 10, 13, 0), weekdays(), zones, QuietHours())
+    # With business hours always open, both must allow it: 05:00 UTC, 8:00 in Moscow.
+    assert next_send_time(now, ALWAYS, zones, QuietHours()) == dt.datetime(2025, 6, 11, 5, 0)
+
+
+def test_business_hours_must_meet_the_allowed_hours_of_every_zone():
+    # Open 9:00-17:00 New York; the recipient is in Boise or Los Angeles: 8:00 LA is 11:00 New York.
+    now = utc(NY, 2025, 6, 10, 9, 0)
+    assert local(NY, next_send_time(now, weekdays(), IDAHO, QuietHours())) == dt.datetime(2025, 6, 10, 11, 0)
+
+
 def test_unknown_recipient_zone_uses_the_workspace_zone():
     hours = BusinessHours(NY, {day: [(T(0), T(0))] for day in range(7)}, set())  # open all day
     now = utc(NY, 2026, 6, 3, 22, 0)

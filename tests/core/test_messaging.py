@@ -242,6 +242,22 @@ def test_a_queued_message_records_why_it_waits_and_a_sent_one_does_not(db, ws):
     assert (now["queued_reason"], now["release_at"]) == (None, None)
 
 
+def test_a_message_waits_for_eight_in_every_zone_the_number_may_be_in(db, ws):
+    from core import settings
+
+    db.write(lambda tx: settings.put(tx, "quiet_hours", {"start": "08:00", "end": "21:00"}))  # business: always open
+    db.write(lambda tx: tx.execute("UPDATE contacts SET phone = '+12083201234' WHERE id = ?", [ws["contact"]]))
+    clock.freeze(dt.datetime(2025, 6, 10, 14, 0))  # 8:00 in Boise, 7:00 in northern Idaho (both area 208-320)
+    state = composing.composer_state(db, ws["maria"], ws["c_sms"])
+    assert (state.release_at, state.release_reason) == (dt.datetime(2025, 6, 10, 15, 0), "the recipient's quiet hours")
+    m = message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "Good morning"))
+    assert (m["queued_reason"], m["release_at"]) == ("quiet_hours", dt.datetime(2025, 6, 10, 15, 0))
+    # The contact's own zone, once set, is used alone: 8:00 in Boise, it goes.
+    db.write(lambda tx: tx.execute("UPDATE contacts SET timezone = 'America/Boise' WHERE id = ?", [ws["contact"]]))
+    m = message(db, messaging.do_send(db, ws["maria"], ws["c_sms"], "Good morning again"))
+    assert (m["queued_reason"], m["release_at"]) == (None, None)
+
+
 def test_sending_clears_the_authors_draft_in_the_same_write(db, ws):
     from core import drafts
 

@@ -12,6 +12,7 @@ from core.phones import (
     normalize_name,
     parse_phone,
     phone_timezone,
+    phone_timezones,
     search_digits,
     to_e164,
 )
@@ -149,6 +150,58 @@ def test_phone_timezone_prefers_the_main_zone_when_several_match():
 def test_phone_timezone_falls_back_to_the_first_candidate():
     # North Dakota's 701 is split between Denver and a Central zone; no preference applies.
     assert phone_timezone("+17015550123") == "America/Denver"
+
+
+@pytest.mark.parametrize(
+    "e164, zones",
+    [
+        ("+14155550123", ("America/Los_Angeles",)),
+        ("+12083201234", ("America/Boise", "America/Los_Angeles")),  # Idaho's 208-320
+        ("+17015550123", ("America/Denver", "America/North_Dakota/Center")),
+        (
+            "+61412345678",  # an Australian mobile: the best guess first, then the rest by name
+            (
+                "Australia/Sydney",
+                "Australia/Adelaide",
+                "Australia/Brisbane",
+                "Australia/Eucla",
+                "Australia/Lord_Howe",
+                "Australia/Perth",
+                "Indian/Christmas",
+                "Indian/Cocos",
+            ),
+        ),
+        (None, ()),
+        ("+15550100123", ()),
+    ],
+)
+def test_phone_timezones_lists_every_zone_the_number_may_be_in(e164, zones):
+    assert phone_timezones(e164) == zones
+
+
+def test_a_toll_free_number_may_be_anywhere_in_the_us_or_canada_not_guam_or_samoa():
+    assert phone_timezones("+18005550100") == (
+        "America/New_York",
+        "America/Adak",
+        "America/Anchorage",
+        "America/Boise",
+        "America/Chicago",
+        "America/Denver",
+        "America/Edmonton",
+        "America/Fort_Nelson",
+        "America/Halifax",
+        "America/Juneau",
+        "America/Los_Angeles",
+        "America/North_Dakota/Center",
+        "America/Phoenix",
+        "America/Puerto_Rico",
+        "America/Regina",
+        "America/St_Johns",
+        "America/Toronto",
+        "America/Vancouver",
+        "America/Winnipeg",
+        "Pacific/Honolulu",
+    )
 
 
 @pytest.mark.parametrize("e164", [None, "", "+15550100123", "not a number"])
