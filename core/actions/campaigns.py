@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import audit, clock, events, provider_setup, senders, template_finders, templates
+from core import audit, clock, contact_search, events, provider_setup, senders, template_finders, templates
 from core.auth import User
 from core.campaigns import audience as audiences
 from core.campaigns.audience import Audience, AudienceSpec, VariableSource
@@ -202,7 +202,9 @@ def do_send_campaign(db: Database, actor: User, draft: CampaignDraft) -> int:
             f"Nobody would receive this campaign: all {built.candidates:,} are excluded "
             f"({describe_exclusions(built.counts)})."
         )
-    return db.write(_queue, actor, preview)
+    campaign_id = db.write(_queue, actor, preview)
+    contact_search.maybe_compact(db)  # a list of many new numbers: fold them into the sorted index, in the background
+    return campaign_id
 
 
 def _queue(tx: Transaction, actor: User, p: Preview) -> int:
@@ -231,13 +233,18 @@ def _queue(tx: Transaction, actor: User, p: Preview) -> int:
     )
     tx.cursor.register("_campaign", frame)
     try:
-        # Numbers from a CSV that are not contacts yet become contacts (nothing else can hold them).
-        tx.execute(
-            """INSERT OR IGNORE INTO contacts (phone, created_at, updated_at, search_name, phone_digits)
-               SELECT phone, ?, ?, '', substr(phone, 2) FROM _campaign
-               WHERE phone NOT IN (SELECT phone FROM contacts)""",
-            [now, now],
-        )
+        # Numbers from a CSV that are not contacts yet become contacts (nothing else can hold them),
+        # found by contact search and listed on Contacts from now on, as an import's are.
+        created = [
+            r[0]
+            for r in tx.execute(
+                """INSERT OR IGNORE INTO contacts (phone, created_at, updated_at, search_name, phone_digits)
+                   SELECT phone, ?, ?, '', substr(phone, 2) FROM _campaign
+                   WHERE phone NOT IN (SELECT phone FROM contacts) RETURNING id""",
+                [now, now],
+            ).fetchall()
+        ]
+        contact_search.refresh(tx, created, new=True)
         tx.execute(
             """UPDATE contacts SET whatsapp_opt_in_at = ? FROM _campaign f
                WHERE contacts.phone = f.phone AND f.opt_in AND contacts.whatsapp_opt_in_at IS NULL""",
@@ -330,5 +337,16 @@ def _queue(tx: Transaction, actor: User, p: Preview) -> int:
         send_at=draft.send_at,
         reply_owner=mode,
     )
+    if created:  # one event for the contacts the list made, as for an import of them
+        tx.publish(
+            events.CONTACTS_IMPORTED,
+            actor_id=actor.id,
+            rows=len(created),
+            created=len(created),
+            updated=0,
+            unchanged=0,
+            source="campaign",
+            campaign_id=campaign_id,
+        )
     tx.publish(events.CAMPAIGN_QUEUED, campaign_id=campaign_id, user_id=actor.id, count=queued, scheduled=scheduled)
     return campaign_id

@@ -102,6 +102,37 @@ def test_an_import_is_found_by_the_next_search(db, ana, people):
     assert names(db, ana, "jr") == ["José Núñez Jr"]  # the existing contact, renamed by the import
 
 
+def test_numbers_a_csv_campaign_made_contacts_are_found_by_the_next_search(db, ana, people):
+    import json
+
+    from core.actions import campaigns
+    from core.actions.campaigns import CampaignDraft
+    from core.campaigns.audience import AudienceSpec, read_csv_audience
+    from tests.core.campaign_workspace import reply
+
+    f.always_open(db)
+    sms = f.add_sender(db)
+    template = f.add_template(db, name="Recall", kind="campaign", channel="sms", body="Your cleaning is due.")
+    audience = AudienceSpec("csv", csv=read_csv_audience(b"phone\n(415) 867-0999\n+1 212 555 0123\n", "list.csv"))
+    draft = CampaignDraft(name="List", sender_id=sms, template_id=template, audience=audience, sources={})
+    campaigns.do_send_campaign(db, ana, draft)  # one new number, one of an existing contact (María)
+    assert [r["phone"] for r in contacts.list_contacts(db, ana, search="8670999").rows] == ["+14158670999"]
+    everyone = contacts.list_contacts(db, ana)
+    assert [r["phone"] for r in everyone.rows] == [
+        "+13125550188",
+        "+14158670400",
+        "+12125550123",
+        "+16175550111",
+        "+14158670999",
+        "+17185550142",
+    ]
+    assert everyone.total == 6
+    imported = [json.loads(p) for (p,) in db.fetchall("SELECT payload FROM events WHERE name = 'contacts.imported'")]
+    assert [(e["source"], e["created"]) for e in imported] == [("campaign", 1)]
+    reply(db, sms, "+14158670999", "Who is this?")
+    assert [r["contact_phone"] for r in queries.inbox_page(db, ana, search="867-0999").rows] == ["+14158670999"]
+
+
 def test_a_contact_that_wrote_in_is_found_by_inbox_search(db, ana):
     from core.actions import inbound
     from core.providers.base import InboundEvent
