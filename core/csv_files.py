@@ -114,8 +114,12 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def read_csv(source: Any, *, max_bytes: int = MAX_BYTES) -> CsvFile:
-    """Read an uploaded CSV (bytes, a path, or a file object) into text cells; one sentence if it cannot."""
+def read_csv(source: Any, *, max_bytes: int = MAX_BYTES, header: bool = True) -> CsvFile:
+    """Read an uploaded CSV (bytes, a path, or a file object) into text cells; one sentence if it cannot.
+
+    ``header=False``: the file has no header line; every line is a row, its cells as they are (as a
+    header, an empty cell would read "Unnamed: 1" and a repeated one "X.1"), under the columns
+    "0", "1", …"""
     data = _read_bytes(source, max_bytes)
     if data.startswith(b"PK\x03\x04"):
         raise ValidationError("That is an Excel or zip file, not a CSV; in Excel use “Save as… CSV” and import that.")
@@ -129,6 +133,7 @@ def read_csv(source: Any, *, max_bytes: int = MAX_BYTES) -> CsvFile:
         frame = pd.read_csv(
             io.StringIO(text),
             sep=delimiter,
+            header=0 if header else None,
             dtype=str,
             keep_default_na=False,
             na_filter=False,

@@ -124,13 +124,7 @@ def read_csv_audience(data: bytes, file_name: str = "", phone_column: str | None
             f"That file has {lines:,} lines; a campaign goes to at most {MAX_RECIPIENTS:,} recipients. "
             "Split it into several campaigns."
         )
-    parsed = csv_files.read_csv(io.BytesIO(data))
-    frame = parsed.frame
-    header = list(frame.columns)
-    if header and phones.to_e164(str(header[0])):  # no header line: the first line is a number
-        first = pd.DataFrame([header], columns=[f"column {i + 1}" for i in range(len(header))])
-        frame.columns = first.columns
-        frame = pd.concat([first, frame], ignore_index=True)
+    frame = _read_rows(data)
     columns = list(frame.columns)
     if phone_column is None:
         phone_column = contacts_csv_mapping.guess_mapping(columns).get("phone") or columns[0]
@@ -139,6 +133,26 @@ def read_csv_audience(data: bytes, file_name: str = "", phone_column: str | None
     frame = frame.rename(columns={phone_column: "given"}).reset_index(drop=True)
     frame["given"] = csv_files.unquote(frame["given"].astype(str)).str.strip()
     return CsvAudience(frame=frame, file_name=file_name, phone_column=phone_column)
+
+
+def _read_rows(data: bytes) -> pd.DataFrame:
+    """The list's rows under its header's names, or under "column 1", "column 2"… when its first line
+    is already a number. Such a file is read again without a header: read with one, its first line's
+    cells were made into unique names (an empty cell "Unnamed: 1", a repeated value "X.1") that would
+    have been sent as that recipient's values."""
+    try:
+        parsed = csv_files.read_csv(io.BytesIO(data))
+    except ValidationError as exc:  # one line alone reads as a header without rows: it may be a number
+        parsed, refused = None, exc
+    else:
+        refused = None
+        if not phones.to_e164(str(parsed.frame.columns[0])):
+            return parsed.frame
+    rows = csv_files.read_csv(io.BytesIO(data), header=False).frame
+    if refused is not None and not phones.to_e164(str(rows.iloc[0, 0])):
+        raise refused
+    rows.columns = [f"column {i + 1}" for i in range(len(rows.columns))]
+    return rows.reset_index(drop=True)
 
 
 # ---- building ------------------------------------------------------------------------------------------

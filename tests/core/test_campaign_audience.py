@@ -79,6 +79,41 @@ def test_csv_without_a_header_line_and_variables_from_its_columns(db, ws):
     assert sorted(p.audience.recipients["body"]) == ["Hi Ana, see you on Friday.", "Hi Ben, see you on Tuesday."]
 
 
+def test_csv_without_a_header_line_keeps_the_first_rows_cells_as_they_are(db, ws):
+    # Read as a header, Ben's empty cell became "Unnamed: 1" and his repeated "Friday" "Friday.1".
+    template = cw.f.add_template(
+        db, name="Reminder", kind="campaign", channel="sms", body="Hi {{first_name}}: {{a}} / {{b}} / {{c}}."
+    )
+    audience = cw.csv_spec("+14158670002,,Friday,Friday\n+14158670001,Monday,Tuesday,Wednesday\n")
+    assert audience.csv.columns == ["column 2", "column 3", "column 4"]
+    sources = {
+        "first_name": VariableSource("field", "first_name"),
+        "a": VariableSource("column", "column 2", "soon"),
+        "b": VariableSource("column", "column 3"),
+        "c": VariableSource("column", "column 4"),
+    }
+    p = campaigns.check_campaign(
+        db, ws["maria"], cw.draft(ws, template_id=template, audience=audience, sources=sources)
+    )
+    assert sorted(p.audience.recipients["body"]) == [
+        "Hi Ana: Monday / Tuesday / Wednesday.",
+        "Hi Ben: soon / Friday / Friday.",
+    ]
+    # Without a fallback, the empty cell excludes that recipient for want of a value.
+    sources["a"] = VariableSource("column", "column 2")
+    p = campaigns.check_campaign(
+        db, ws["maria"], cw.draft(ws, template_id=template, audience=audience, sources=sources)
+    )
+    assert (kept(p), p.audience.counts) == (["+14158670001"], {"missing_value": 1})
+
+
+def test_a_csv_of_one_number_without_a_header_line(db, ws):
+    p = campaigns.check_campaign(db, ws["maria"], cw.draft(ws, audience=cw.csv_spec("+14158670002\n")))
+    assert kept(p) == ["+14158670002"]
+    with pytest.raises(ValidationError, match="has a header line but no rows"):
+        read_csv_audience(b"phone\n")
+
+
 def test_a_csv_column_named_like_the_variable_is_the_first_guess(db, ws):
     template = cw.f.add_template(db, name="R2", kind="campaign", channel="sms", body="Hi {{first_name}}, on {{date}}.")
     upload = read_csv_audience(b"number,first_name,date\n+14158679999,Zed,May 4\n")
