@@ -226,8 +226,9 @@ def _queue(tx: Transaction, actor: User, p: Preview) -> int:
             # What holds it past its time (the hours); a campaign simply waiting for its chosen time has none.
             "queued_reason": p.why.where(p.due > pd.Timestamp(now), None).astype(object),
             "due_at": p.due.where(p.due > pd.Timestamp(now), pd.Timestamp(now)).astype("datetime64[us]"),
+            # A list's opt-in is WhatsApp's only on a WhatsApp campaign (audience._csv_candidates).
             "opt_in": recipients["csv_opt_in"].astype(bool)
-            if "csv_opt_in" in recipients
+            if "csv_opt_in" in recipients and sender["channel"] == "whatsapp"
             else pd.Series(False, index=recipients.index),
         }
     )

@@ -206,11 +206,13 @@ def _candidates(db: Database | Transaction, spec: AudienceSpec, whatsapp: bool) 
     if spec.kind == "csv":
         if spec.csv is None or spec.csv.frame.empty:
             raise ValidationError("Upload the CSV of numbers first.")
-        return _csv_candidates(db, spec.csv, columns, join)
+        return _csv_candidates(db, spec.csv, columns, join, whatsapp)
     raise ValidationError("Choose the audience: contacts with a tag, a CSV of numbers, or all contacts.")
 
 
-def _csv_candidates(db: Database | Transaction, upload: CsvAudience, columns: str, join: str) -> pd.DataFrame:
+def _csv_candidates(
+    db: Database | Transaction, upload: CsvAudience, columns: str, join: str, whatsapp: bool
+) -> pd.DataFrame:
     # The list's own columns keep their names under a prefix: a column "first_name" is not the field.
     frame = upload.frame.rename(columns={c: CSV_PREFIX + c for c in upload.columns})
     given = frame["given"].astype(str)
@@ -229,7 +231,9 @@ def _csv_candidates(db: Database | Transaction, upload: CsvAudience, columns: st
         else pd.DataFrame(columns=_CONTACT_FIELDS)
     )
     merged = frame.merge(known, on="phone", how="left")
-    opt_in_column = next((c for c in upload.columns if _key(c) in OPT_IN_HEADERS), None)
+    # A list's opt-in column is WhatsApp consent only on a WhatsApp campaign's list: an SMS list's
+    # "consent" is consent to texts, and recorded as WhatsApp's it would let later WhatsApp campaigns in.
+    opt_in_column = next((c for c in upload.columns if _key(c) in OPT_IN_HEADERS), None) if whatsapp else None
     said_yes = (
         merged[CSV_PREFIX + opt_in_column].astype(str).str.strip().str.lower().isin(YES)
         if opt_in_column

@@ -136,6 +136,29 @@ def test_whatsapp_campaign_sends_each_recipient_their_own_parameters(db, ws):
     assert {r["status"] for r in messages(db, cid)} == {"sending"}
 
 
+def test_an_sms_campaigns_list_records_no_whatsapp_opt_in(db, ws):
+    # Its "consent" column is consent to texts: Ben is still left out of a WhatsApp campaign after it.
+    campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws, audience=cw.csv_spec("phone,consent\n+14158670002,yes\n")))
+    assert db.scalar("SELECT whatsapp_opt_in_at FROM contacts WHERE id = ?", [ws["ben"]]) is None
+    later = cw.draft(ws, sender_id=ws["wa"], template_id=ws["wa_recall"], audience=cw.csv_spec("phone\n+14158670002\n"))
+    assert campaigns.check_campaign(db, ws["maria"], later).audience.counts == {"no_whatsapp_opt_in": 1}
+
+
+def test_a_whatsapp_campaigns_list_records_the_opt_in_it_gives(db, ws, monkeypatch):
+    monkeypatch.setenv("PARLEY_WHATSAPP_TOKEN", "EAAtest-token")
+    monkeypatch.setenv("PARLEY_WHATSAPP_APP_SECRET", "s")
+    monkeypatch.setenv("PARLEY_WHATSAPP_VERIFY_TOKEN", "v")
+    db.write(lambda tx: tx.execute("UPDATE senders SET provider = 'whatsapp_cloud' WHERE id = ?", [ws["wa"]]))
+    clock.freeze(dt.datetime(2026, 5, 4, 15, 0))
+    spec = cw.csv_spec("phone,consent\n+14158670002,yes\n+14158670001,no\n")
+    campaigns.do_send_campaign(
+        db, ws["maria"], cw.draft(ws, sender_id=ws["wa"], template_id=ws["wa_recall"], audience=spec)
+    )
+    assert db.fetchall(
+        "SELECT phone, whatsapp_opt_in_at FROM contacts WHERE id IN (?, ?) ORDER BY phone", [ws["ana"], ws["ben"]]
+    ) == [("+14158670001", None), ("+14158670002", dt.datetime(2026, 5, 4, 15, 0))]
+
+
 def test_someone_who_opts_out_while_the_preview_is_open_gets_nothing(db, ws):
     preview = campaigns.check_campaign(db, ws["maria"], cw.draft(ws))
     db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [ws["ben"]]))
