@@ -163,25 +163,22 @@ def list_campaigns(db: Database, viewer: User) -> list[dict[str, Any]]:
                       count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
                       count(*) FILTER (WHERE status = 'read') AS read,
                       count(*) FILTER (WHERE status IN ('failed', 'undelivered', 'not_sent', 'interrupted')) AS failed
-               FROM messages WHERE campaign_id IS NOT NULL AND direction = 'out' GROUP BY campaign_id),
-           replies AS (
-               SELECT m.campaign_id, count(DISTINCT m.contact_id) AS replied FROM messages m
-               WHERE m.campaign_id IS NOT NULL AND m.direction = 'out' AND EXISTS (
-                   SELECT 1 FROM messages r WHERE r.contact_id = m.contact_id AND r.sender_id = m.sender_id
-                   AND r.direction = 'in' AND r.created_at >= m.created_at)
-               GROUP BY m.campaign_id)
+               FROM messages WHERE campaign_id IS NOT NULL AND direction = 'out' GROUP BY campaign_id)
            SELECT c.id, c.name, c.status, c.created_at, c.scheduled_at, c.queued_at, c.recipients, c.excluded,
                   c.created_by, u.display_name AS creator, s.label AS sender_label, s.channel, t.name AS template_name,
                   coalesce(n.total, 0) AS total, coalesce(n.queued, 0) AS queued, coalesce(n.sending, 0) AS sending,
                   coalesce(n.sent, 0) AS sent, coalesce(n.delivered, 0) AS delivered, coalesce(n.read, 0) AS read,
-                  coalesce(n.failed, 0) AS failed, coalesce(r.replied, 0) AS replied
-           FROM campaigns c LEFT JOIN counts n ON n.campaign_id = c.id LEFT JOIN replies r ON r.campaign_id = c.id
+                  coalesce(n.failed, 0) AS failed
+           FROM campaigns c LEFT JOIN counts n ON n.campaign_id = c.id
            LEFT JOIN users u ON u.id = c.created_by
            LEFT JOIN senders s ON s.id = c.sender_id LEFT JOIN templates t ON t.id = c.template_id
            ORDER BY c.created_at DESC, c.id DESC"""
     )
+    # Replies as the campaign's own page counts them (progress.outcomes): to the message that last went.
+    replied = progress_counts.outcomes(db)
     for r in rows:
         r["shown_status"] = shown_status(r["status"], r["queued"], r["sending"], r["scheduled_at"])
+        r["replied"] = replied.get(r["id"], (0, 0))[0]
     return rows
 
 

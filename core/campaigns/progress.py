@@ -4,8 +4,17 @@
   (rule 9: statuses only move forward, so *delivered* includes read ones);
 - failed, by reason: failed, undelivered, not sent (opted out since,
   window, sender) and interrupted, with the provider's words;
-- replied: recipients who wrote back on the campaign's sender after it went;
-- opted out: recipients who opted out after it went.
+- replied: recipients who wrote back on the campaign's sender after its
+  message went to them, before another campaign's reached them there;
+- opted out: recipients who opted out after it went, before another reached
+  them.
+
+The last two are the reporting facts' ``campaign_reply`` and
+``campaign_optout`` (``core.reporting``), which Stats count too: each is
+credited, as it happens, to the campaign whose message last went to that
+person, so a campaign scheduled for next week (or cancelled before it went)
+counts nothing of the replies to the one before it. They are read from the
+rollup plus its newest facts (``core.reporting_rollup``).
 
 A campaign's messages were written together, so DuckDB's zone maps find
 them without an index: a 100k campaign is counted in a few milliseconds.
@@ -15,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core import reporting as rf
+from core import reporting_rollup
 from core.db import Database
 from core.provider_errors import describe
 
@@ -72,14 +83,19 @@ def progress(db: Database, campaign_id: int) -> Progress:
         label = describe(code) if code else reason
         by_reason[label] = by_reason.get(label, 0) + n
     failures = sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))
-    replied, opted_out = db.fetchone(
-        """WITH sent AS (SELECT contact_id, sender_id, min(created_at) AS at FROM messages
-                         WHERE campaign_id = ? AND direction = 'out' GROUP BY contact_id, sender_id)
-           SELECT (SELECT count(*) FROM sent WHERE EXISTS (
-                       SELECT 1 FROM messages r WHERE r.contact_id = sent.contact_id AND r.sender_id = sent.sender_id
-                       AND r.direction = 'in' AND r.created_at >= sent.at)),
-                  (SELECT count(DISTINCT h.contact_id) FROM optout_history h JOIN sent ON sent.contact_id = h.contact_id
-                   WHERE h.kind IN ('opt_out', 'opt_out_confirmed_by_agent') AND h.occurred_at >= sent.at)""",
-        [campaign_id],
-    )
+    replied, opted_out = outcomes(db, [campaign_id]).get(campaign_id, (0, 0))
     return Progress(*counts, replied=replied, opted_out=opted_out, failures=failures)
+
+
+def outcomes(db: Database, campaign_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
+    """campaign id → (replied, opted out), for these campaigns (None: every campaign with any)."""
+    only = "" if campaign_ids is None else "AND campaign_id IN (SELECT unnest(?::INTEGER[]))"
+    rows = db.fetchall(
+        f"""SELECT campaign_id, coalesce(sum(facts) FILTER (WHERE kind = '{rf.CAMPAIGN_REPLY}'), 0)::BIGINT,
+                   coalesce(sum(facts) FILTER (WHERE kind = '{rf.CAMPAIGN_OPTOUT}'), 0)::BIGINT
+            FROM {reporting_rollup.counted_sql()} r
+            WHERE kind IN ('{rf.CAMPAIGN_REPLY}', '{rf.CAMPAIGN_OPTOUT}') AND campaign_id IS NOT NULL {only}
+            GROUP BY campaign_id""",
+        [] if campaign_ids is None else [list(campaign_ids)],
+    )
+    return {int(c): (int(r), int(o)) for c, r, o in rows}

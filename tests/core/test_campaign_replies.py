@@ -67,6 +67,32 @@ def test_counters_follow_status_callbacks_replies_and_opt_outs(db, ws):
     )
 
 
+def test_replies_and_opt_outs_count_for_the_campaign_that_last_went_to_the_person(db, ws):
+    start = clock.utcnow()
+    first = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    send_all(db, first)
+    second = campaigns.do_send_campaign(
+        db, ws["maria"], cw.draft(ws, name="Next week", send_at=start + dt.timedelta(days=7))
+    )
+    cancelled = campaigns.do_send_campaign(
+        db, ws["maria"], cw.draft(ws, name="Called off", send_at=start + dt.timedelta(days=3))
+    )
+    queued_campaigns.do_cancel(db, ws["maria"], cancelled)
+    clock.freeze(start + dt.timedelta(minutes=5))
+    cw.reply(db, ws["sms"], "+14158670001", "Yes please, Tuesday")  # to the first: the others have not gone
+    cw.reply(db, ws["sms"], "+14158670003", "STOP")
+    counted = {c: (progress(db, c).replied, progress(db, c).opted_out) for c in (first, second, cancelled)}
+    assert counted == {first: (2, 1), second: (0, 0), cancelled: (0, 0)}
+    clock.freeze(start + dt.timedelta(days=7, minutes=1))
+    send_all(db, second)  # Ana, Ben and Una (Cleo opted out meanwhile)
+    clock.freeze(start + dt.timedelta(days=7, minutes=5))
+    cw.reply(db, ws["sms"], "+14158670002", "Thursday?")  # Ben answers the second, not the first
+    counted = {c: (progress(db, c).replied, progress(db, c).opted_out) for c in (first, second, cancelled)}
+    assert counted == {first: (2, 1), second: (1, 0), cancelled: (0, 0)}
+    listed = {c["id"]: c["replied"] for c in queued_campaigns.list_campaigns(db, ws["sam"])}
+    assert listed == {first: 2, second: 1, cancelled: 0}
+
+
 def test_the_failure_reason_is_the_providers(db, ws):
     cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
     ids = send_all(db, cid)
