@@ -3,10 +3,13 @@
 Segments: an SMS is billed per segment (GSM-7: 160 characters alone, 153
 per part; one character outside GSM-7 makes the whole message UCS-2: 70 and
 67). Texts differ only by their variables, so the units of each distinct
-value are counted once and added up per recipient (an escape or surrogate
-pair that would straddle two parts is not moved: the count is an estimate,
-exact for nearly every text). Cost units: one per SMS segment, one per
-WhatsApp template message.
+value are counted once and added up per recipient. A text longer than one
+segment that holds a unit of two (an escape pair in GSM-7: € [ ] { } …; a
+surrogate pair in UCS-2: most emoji) may leave a part one unit short, since
+such a pair is never split between parts: those texts that come close
+enough to filling their last part for it to matter are counted exactly, as
+the composer counts one (``encoding.segments_of``, as ``sms_segments``), each
+distinct text once. Cost units: one per SMS segment, one per WhatsApp template message.
 
 When: each recipient's first allowed moment under business hours and their
 own quiet hours (``core.release``), from the chosen time or now.
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core import encoding, settings
-from core.campaigns.audience import VARIABLE_RE
+from core.campaigns.audience import VARIABLE_RE, render_series
 from core.db import Database
 from core.release import recipient_zones, release_times_and_reasons
 from core.templates import Template
@@ -37,38 +40,53 @@ class Estimate:
     last_start_at: dt.datetime | None  # the latest first moment of any recipient
 
 
-def _units(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Whether each text is GSM-7, its septets and its UCS-2 code units: counted once per distinct text."""
-    gsm, septets, ucs = {}, {}, {}
-    for value in pd.unique(text):
-        s = str(value)
-        gsm[value] = encoding.is_gsm7(s)
-        septets[value] = sum(2 if ch in encoding.GSM7_EXTENSION else 1 for ch in s) if gsm[value] else 0
-        ucs[value] = sum(2 if ord(ch) > 0xFFFF else 1 for ch in s)
-    return text.map(gsm).astype(bool), text.map(septets).astype("int64"), text.map(ucs).astype("int64")
+def _text_units(s: str) -> tuple[bool, int, int, bool, bool]:
+    """Whether ``s`` is GSM-7, its septets, its UCS-2 code units, and whether it holds an escape pair
+    (GSM-7) or a surrogate pair (UCS-2)."""
+    gsm = encoding.is_gsm7(s)
+    escapes = sum(ch in encoding.GSM7_EXTENSION for ch in s) if gsm else 0
+    surrogates = sum(ord(ch) > 0xFFFF for ch in s)
+    return gsm, len(s) + escapes if gsm else 0, len(s) + surrogates, escapes > 0, surrogates > 0
+
+
+def _units(text: pd.Series) -> tuple[pd.Series, ...]:
+    """``_text_units`` of each text, counted once per distinct text."""
+    found = {value: _text_units(str(value)) for value in pd.unique(text)}
+    return tuple(text.map({v: u[i] for v, u in found.items()}) for i in range(5))
 
 
 def segments_per_recipient(
     template: Template, values: dict[str, pd.Series], index: pd.Index
 ) -> tuple[pd.Series, pd.Series]:
     """(segments, is UCS-2) of each recipient's SMS."""
-    literal = VARIABLE_RE.sub("", _full_text(template))
-    gsm = pd.Series(encoding.is_gsm7(literal), index=index)
-    gsm_units = pd.Series(
-        sum(2 if ch in encoding.GSM7_EXTENSION else 1 for ch in literal) if encoding.is_gsm7(literal) else 0,
-        index=index,
-    )
-    ucs_units = pd.Series(sum(2 if ord(ch) > 0xFFFF else 1 for ch in literal), index=index)
+    literal = _text_units(VARIABLE_RE.sub("", _full_text(template)))
+    gsm = pd.Series(literal[0], index=index)
+    gsm_units = pd.Series(literal[1], index=index)
+    ucs_units = pd.Series(literal[2], index=index)
+    escapes = pd.Series(literal[3], index=index)
+    surrogates = pd.Series(literal[4], index=index)
     for name in VARIABLE_RE.findall(_full_text(template)):  # a variable used twice counts twice
-        part_gsm, part_septets, part_ucs = _units(values[name])
-        gsm &= part_gsm
-        gsm_units += part_septets
-        ucs_units += part_ucs
+        part_gsm, part_septets, part_ucs, part_escapes, part_surrogates = _units(values[name])
+        gsm &= part_gsm.astype(bool)
+        gsm_units += part_septets.astype("int64")
+        ucs_units += part_ucs.astype("int64")
+        escapes |= part_escapes.astype(bool)
+        surrogates |= part_surrogates.astype(bool)
     units = ucs_units.where(~gsm, gsm_units)
     single = np.where(gsm, 160, 70)
     per_part = np.where(gsm, 153, 67)
-    segments = np.where(units <= single, (units > 0).astype(int), -(-units // per_part))
-    return pd.Series(segments, index=index), ~gsm
+    segments = pd.Series(np.where(units <= single, (units > 0).astype(int), -(-units // per_part)), index=index)
+    # A pair of units is never split between parts, so a part may end a unit short: at most one unit
+    # per boundary. Only a text with such a pair and within that many units of filling its last part
+    # can need one more; those are counted exactly.
+    near = units > segments * per_part - (segments - 1)
+    exact = (units > single) & escapes.where(gsm, surrogates) & near
+    if exact.any():
+        texts = render_series(template, {k: v[exact] for k, v in values.items()}, index[exact.to_numpy()])
+        kind = pd.Series(np.where(gsm[exact], "GSM-7", "UCS-2"), index=texts.index)
+        counted = {(t, k): encoding.segments_of(t, k) for t, k in set(zip(texts, kind, strict=True))}
+        segments[exact] = [counted[(t, k)] for t, k in zip(texts, kind, strict=True)]
+    return segments, ~gsm
 
 
 def _full_text(t: Template) -> str:

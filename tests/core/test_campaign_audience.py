@@ -191,6 +191,24 @@ def test_segments_cost_units_and_encoding(db, ws):
     assert any("1 of the messages contain characters outside GSM-7" in w for w in p.warnings)
 
 
+def test_a_pair_of_units_that_would_straddle_two_parts_starts_the_next_one(db, ws):
+    # "Hi Ben " + 145 letters fill 152 of part one's 153 septets: the € (an escape pair, 2 septets) goes
+    # whole to part two, which the 152 letters after it then overflow: 3 segments, not 306 / 153 = 2.
+    # "Hi there " + 145 letters fill part one; the € is inside part two: 311 septets, 3 segments either way.
+    body = "Hi {{first_name}} " + "a" * 145 + "€" + "b" * 152
+    template = cw.f.add_template(db, name="Euro", kind="campaign", channel="sms", body=body)
+    audience = cw.csv_spec("phone\n+14158670002\n+14158679999\n")
+    p = campaigns.check_campaign(db, ws["maria"], cw.draft(ws, template_id=template, audience=audience))
+    assert (p.estimate.segments, p.estimate.cost_units, p.estimate.per_message) == (6, 6, 3.0)
+    # UCS-2: an emoji is a surrogate pair. "Hi Ben " + 59 é fill 66 of 67 units: 7 + 59 + 2 + 66 = 134
+    # units take 3 segments, not 2.
+    body = "Hi {{first_name}} " + "é" * 59 + "😀" + "é" * 66
+    template = cw.f.add_template(db, name="Smile", kind="campaign", channel="sms", body=body)
+    audience = cw.csv_spec("phone\n+14158670002\n")
+    p = campaigns.check_campaign(db, ws["maria"], cw.draft(ws, template_id=template, audience=audience))
+    assert (p.estimate.segments, p.estimate.cost_units, p.estimate.ucs2) == (3, 3, 1)
+
+
 def test_whatsapp_costs_one_unit_per_message(db, ws):
     cw.f.add_conversation(db, contact_id=ws["ben"], sender_id=ws["wa"], owner_id=ws["maria"].id)
     d = cw.draft(ws, sender_id=ws["wa"], template_id=ws["wa_recall"])

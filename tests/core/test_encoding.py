@@ -10,6 +10,7 @@ from core.encoding import (
     describe_segments,
     is_gsm7,
     non_gsm_characters,
+    segments_of,
     sms_segments,
     visible_length,
 )
@@ -59,6 +60,19 @@ def test_an_escape_pair_is_never_split_across_segments():
     assert info.units == 164
     assert info.segments == 2
     assert info.remaining_in_segment == 153 - 12
+
+
+def test_each_pair_that_would_straddle_two_parts_leaves_a_unit_unused():
+    # Part one ends a septet short (the € would start on its last septet, 152), and part two too
+    # (the { on 153 + 2 + 150 = 305): 458 septets take 4 parts, where 458 / 153 would say 3.
+    text = "a" * 152 + "€" + "b" * 150 + "{" + "c" * 152
+    info = sms_segments(text)
+    assert (info.units, info.segments, info.remaining_in_segment) == (458, 4, 153 - 1)
+    assert segments_of(text, "GSM-7") == 4
+    assert segments_of("a" * 66 + "😀" + "b" * 5, "UCS-2") == 2
+    assert segments_of("a" * 65 + "😀" + "b" * 5, "UCS-2") == 2  # the emoji fits at 65-66
+    assert segments_of("a" * 159 + "€", "GSM-7") == 2  # 161 septets
+    assert segments_of("", "GSM-7") == 0
 
 
 def test_one_emoji_switches_the_whole_message_to_ucs2():
