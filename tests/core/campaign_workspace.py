@@ -8,6 +8,7 @@ import itertools
 from core import clock
 from core.actions import inbound
 from core.actions.campaigns import CampaignDraft
+from core.actions.contacts import do_archive_contact
 from core.campaigns.audience import AudienceSpec, VariableSource, read_csv_audience
 from core.providers.base import InboundEvent
 from tests import factories as f
@@ -42,7 +43,7 @@ def build(db, make_user) -> dict:
             ws["uk"]: "recall",
         },
     )
-    db.write(lambda tx: tx.execute("UPDATE contacts SET archived = TRUE WHERE id = ?", [ws["eli"]]))
+    do_archive_contact(db, ws["admin"], ws["eli"])  # as an admin would: the search index knows it too
     ws["recall"] = f.add_template(
         db,
         name="Cleaning recall",
