@@ -10,7 +10,8 @@ change publishes an event, so no writer has to remember a version.
 - a conversation's version moves when its messages, their statuses, its
   read state, owner, open/closed state or opt-out flag change, and when its
   contact or sender changes (events naming a message or a contact are
-  resolved to their conversations);
+  resolved to their conversations; an event naming many, ``conversation_ids``,
+  a disabled user's conversations handed over, raises each);
 - a user's inbox version moves when a conversation they own (or owned, for
   an assignment) or a message they wrote changes: My Inbox and Sent
   Messages compare it; Team Inbox for the whole team compares the sum
@@ -63,6 +64,7 @@ def stamp(tx: Any, events: list[Any]) -> None:
             conversations.add(int(p["conversation_id"]))
             if not any(p.get(k) is not None for k in USER_KEYS):
                 ownerless.add(int(p["conversation_id"]))
+        conversations.update(int(c) for c in p.get("conversation_ids") or ())  # many handed over at once
         if p.get("message_id") is not None and (
             p.get("conversation_id") is None or (event.name in DELIVERY_EVENTS and "author_id" not in p)
         ):  # a delivery outcome naming its conversation and its author (the dispatcher's) needs no lookup

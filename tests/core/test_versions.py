@@ -10,7 +10,7 @@ import pytest
 from core import clock, contacts_csv, contacts_csv_mapping, events, release, schema, versions
 from core.actions import contacts as contact_actions
 from core.actions import conversations as conv
-from core.actions import inbound, messaging, optout
+from core.actions import inbound, messaging, optout, user_admin
 from core.db import Database
 from core.providers.base import InboundEvent, StatusEvent
 from tests import factories as f
@@ -105,6 +105,14 @@ def test_assignment_moves_both_inboxes(db, ws):
         "james",
         "team",
     }
+
+
+def test_disabling_an_agent_moves_the_conversations_handed_over(db, ws):
+    """James is disabled and c3 goes to Maria: a page showing c3 (its owner, its read state) reloads."""
+    assert change(
+        db, ws, lambda: user_admin.do_disable_user(db, ws["admin"], ws["james"].id, reassign_to=ws["maria"].id)
+    ) == {"c3", "maria", "james", "team"}
+    assert db.scalar("SELECT owner_id FROM conversations WHERE id = ?", [ws["c3"]]) == ws["maria"].id
 
 
 def test_close_and_reopen(db, ws):
