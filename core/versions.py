@@ -13,7 +13,8 @@ change publishes an event, so no writer has to remember a version.
   resolved to their conversations; an event naming many, ``conversation_ids``,
   a disabled user's conversations handed over, raises each);
 - a user's inbox version moves when a conversation they own (or owned, for
-  an assignment) or a message they wrote changes: My Inbox and Sent
+  an assignment) or a message they wrote changes, or when a contact they
+  wrote to is renamed (Sent Messages shows the name): My Inbox and Sent
   Messages compare it; Team Inbox for the whole team compares the sum
   (unowned conversations raise the admins' versions, so the sum moves);
 - a bulk write whose one event names none of the rows it changed (a CSV
@@ -58,6 +59,7 @@ def stamp(tx: Any, events: list[Any]) -> None:
     senders: set[int] = set()
     users: set[int] = set()
     ownerless: set[int] = set()  # conversations named by an event that names no user
+    renamed: set[int] = set()  # contacts whose name changed: whoever wrote to them shows it
     for event in events:
         p = event.payload
         if p.get("conversation_id") is not None:
@@ -71,17 +73,21 @@ def stamp(tx: Any, events: list[Any]) -> None:
             messages.add(int(p["message_id"]))
         if p.get("contact_id") is not None and event.name in CONTACT_EVENTS:
             contacts.add(int(p["contact_id"]))
+            if event.name == names.CONTACT_UPDATED and "name" in (p.get("fields") or ("name",)):
+                renamed.add(int(p["contact_id"]))
         if event.name == names.SENDER_CHANGED and p.get("sender_id") is not None:
             senders.add(int(p["sender_id"]))
         users.update(int(p[k]) for k in USER_KEYS if p.get(k) is not None)
-    _raise(tx, conversations, messages, contacts, senders, users, ownerless)
+    _raise(tx, conversations, messages, contacts, senders, users, ownerless, renamed)
 
 
 def touch(tx: Any, *, messages: Any = (), contacts: Any = ()) -> None:
     """Raise the versions behind many ``messages`` or ``contacts`` changed in ``tx`` by a bulk
     write whose one event does not name them (a CSV import renaming contacts, queued messages
-    retimed by new business hours): their conversations, owners and authors see it."""
-    _raise(tx, set(), {int(m) for m in messages}, {int(c) for c in contacts}, set(), set(), set())
+    retimed by new business hours, or cancelled by an opt-out): their conversations, owners and
+    authors see it (``contacts``: renamed, so whoever wrote to them too)."""
+    renamed = {int(c) for c in contacts}
+    _raise(tx, set(), {int(m) for m in messages}, renamed, set(), set(), set(), renamed)
 
 
 def _raise(
@@ -92,6 +98,7 @@ def _raise(
     senders: set[int],
     users: set[int],
     ownerless: set[int],
+    renamed: set[int],
 ) -> None:
     if messages:  # a status names the message only; its author's Sent Messages changes too
         for conversation_id, author_id in tx.fetchall(
@@ -124,20 +131,26 @@ def _raise(
                 unowned = True
             else:
                 users.add(owner_id)
-    if unowned:
-        # A conversation nobody owns shows only in Team Inbox: the admins' versions carry it.
-        tx.execute(
-            "UPDATE users SET inbox_version = inbox_version + 1 WHERE id IN (SELECT unnest(?::INTEGER[])) "
-            "OR role = 'admin'",
-            [sorted(users)],
-        )
-    elif len(users) == 1:
-        tx.execute("UPDATE users SET inbox_version = inbox_version + 1 WHERE id = ?", [next(iter(users))])
+    who, params = [], []
+    if len(users) == 1:
+        who.append("id = ?")
+        params.append(next(iter(users)))
     elif users:
-        tx.execute(
-            "UPDATE users SET inbox_version = inbox_version + 1 WHERE id IN (SELECT unnest(?::INTEGER[]))",
-            [sorted(users)],
+        who.append("id IN (SELECT unnest(?::INTEGER[]))")
+        params.append(sorted(users))
+    if unowned:  # a conversation nobody owns shows only in Team Inbox: the admins' versions carry it
+        who.append("role = 'admin'")
+    if renamed:
+        # Sent Messages shows the contact's name beside each message: its authors' lists changed, in
+        # conversations others own or in none (a campaign nobody answered). One scan of the messages'
+        # contact and author columns, in the same statement; only a rename pays it (a manual edit, an import).
+        who.append(
+            "id IN (SELECT author_id FROM messages WHERE contact_id IN (SELECT unnest(?::INTEGER[])) "
+            "AND direction = 'out')"
         )
+        params.append(sorted(renamed))
+    if who:
+        tx.execute(f"UPDATE users SET inbox_version = inbox_version + 1 WHERE {' OR '.join(who)}", params)
 
 
 def conversation_version(db: Any, conversation_id: int) -> int | None:

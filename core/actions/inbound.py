@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import clock, events, settings
+from core import clock, events, settings, versions
 from core.actions.outbound import touch_conversation
 from core.compliance import keywords
 from core.db import Transaction
@@ -183,11 +183,13 @@ def opt_out_everywhere(tx: Transaction, contact_ids: list[int]) -> None:
                 AND direction = 'out' AND status = 'queued')""",
         [ids],
     )
-    tx.execute(
+    stopped = tx.fetchall(
         """UPDATE messages SET status = 'not_sent', error_reason = 'Contact opted out', status_at = ?, release_at = NULL
-           WHERE contact_id IN (SELECT unnest(?::INTEGER[])) AND direction = 'out' AND status = 'queued'""",
+           WHERE contact_id IN (SELECT unnest(?::INTEGER[])) AND direction = 'out' AND status = 'queued' RETURNING id""",
         [now, ids],
     )
+    if stopped:  # now "Not sent" in their authors' Sent Messages, whoever owns the conversation
+        versions.touch(tx, messages=[r[0] for r in stopped])
 
 
 def queue_system_reply(tx: Transaction, conversation_id: int, text: str, owner_id: int | None) -> int:

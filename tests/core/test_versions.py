@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from core import clock, contacts_csv, contacts_csv_mapping, events, release, schema, versions
+from core import clock, contacts_csv, contacts_csv_mapping, events, queries, release, schema, versions
 from core.actions import contacts as contact_actions
 from core.actions import conversations as conv
-from core.actions import inbound, messaging, optout, user_admin
+from core.actions import inbound, messaging, optout, suppression, user_admin
 from core.db import Database
 from core.providers.base import InboundEvent, StatusEvent
 from tests import factories as f
@@ -140,6 +140,48 @@ def test_a_contact_edit_reaches_every_conversation_of_the_contact(db, ws):
     assert versions.conversation_version(db, c4) == before + 1
 
 
+def test_a_contact_rename_reaches_the_sent_messages_of_whoever_wrote_to_them(db, ws):
+    """Sent Messages shows the contact's name beside each message: James wrote to Zoë in Maria's c1,
+    and to Nobody Yet, who never answered (no conversation). Renaming either moves James's version;
+    a note (not shown there) does not."""
+    f.add_message(db, contact_id=ws["zoe"], sender_id=ws["sms"], body="Hi", conversation_id=ws["c1"],
+                  author_id=ws["james"].id, status="sent")  # fmt: skip
+    nobody = f.add_contact(db, name="Nobody Yet")
+    f.add_message(db, contact_id=nobody, sender_id=ws["sms"], body="Book now", author_id=ws["james"].id, status="sent")
+    rename = lambda cid, name: lambda: contact_actions.do_update_contact(db, ws["admin"], cid, name=name)  # noqa: E731
+    assert change(db, ws, rename(ws["zoe"], "Zoë Ávila-Ruiz")) == {"c1", "maria", "james", "team"}
+    assert change(db, ws, rename(nobody, "Somebody Now")) == {"james", "team"}
+    assert [r["contact_name"] for r in queries.sent_view(db, ws["james"]).page.rows] == [
+        "Somebody Now",
+        "Zoë Ávila-Ruiz",
+    ]
+    assert change(db, ws, lambda: contact_actions.do_update_contact(db, ws["admin"], nobody, notes="VIP")) == set()
+
+
+def test_an_opt_out_stopping_queued_messages_reaches_their_authors(db, ws):
+    """Opting out turns what still waits to go to the contact into "Not sent": James's Sent
+    Messages shows those, in Maria's conversation (a STOP) or in none (an admin's opt-out)."""
+    f.add_message(db, contact_id=ws["zoe"], sender_id=ws["sms"], body="Later", conversation_id=ws["c1"],
+                  author_id=ws["james"].id, status="queued")  # fmt: skip
+    sender = db.dicts("SELECT * FROM senders WHERE id = ?", [ws["sms"]])[0]
+    zoe_phone = db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["zoe"]])
+    stop = InboundEvent("SMstop1", "sms", zoe_phone, sender["phone"], None, "STOP", clock.utcnow())
+    assert change(db, ws, lambda: db.write(lambda tx: inbound.apply_inbound(tx, stop, sender, []))) == {
+        "c1",
+        "maria",
+        "james",
+        "team",
+    }
+    nobody = f.add_contact(db, phone="+14158670777", name="Nobody Yet")
+    queued = f.add_message(db, contact_id=nobody, sender_id=ws["sms"], body="Spring?", author_id=ws["james"].id,
+                           status="queued")  # fmt: skip
+    assert change(db, ws, lambda: suppression.do_add_opt_out(db, ws["admin"], "+14158670777", "asked by phone")) == {
+        "james",
+        "team",
+    }
+    assert db.scalar("SELECT status FROM messages WHERE id = ?", [queued]) == "not_sent"
+
+
 def test_a_sender_change_reaches_its_conversations(db, ws):
     assert change(db, ws, lambda: db.write(lambda tx: tx.publish(events.SENDER_CHANGED, sender_id=ws["sms"]))) == {
         "c1",
@@ -190,6 +232,14 @@ def test_a_csv_import_renaming_a_contact_reaches_its_conversations(db, ws):
         "maria",
         "team",
     }
+
+
+def test_a_csv_import_renaming_a_contact_reaches_whoever_wrote_to_them(db, ws):
+    nobody = f.add_contact(db, phone="+14158670778", name="Nobody Yet")
+    f.add_message(db, contact_id=nobody, sender_id=ws["sms"], body="Book now", author_id=ws["james"].id, status="sent")
+    parsed = contacts_csv.read_csv(b"Name,Phone\nSomebody Now,+14158670778\n")
+    mapping = contacts_csv_mapping.guess_mapping(parsed.columns)
+    assert change(db, ws, lambda: contacts_csv.import_contacts(db, ws["admin"], parsed, mapping)) == {"james", "team"}
 
 
 def test_queued_messages_retimed_reach_their_authors_lists(db, ws):
