@@ -345,8 +345,13 @@ def _write_status(tx: Transaction, targets: list[Target], status: str, actor_id:
         [status, closed_at, [t.conversation_id for t in targets]],
     )
     name = events.CONVERSATION_CLOSED if status == "closed" else events.CONVERSATION_REOPENED
+    others: dict[int | None, list[int]] = {}  # an admin acting on someone else's (or nobody's): audited
     for t in targets:  # the owner's lists and counts change too, whoever closed it
+        if t.owner_id != actor_id:
+            others.setdefault(t.owner_id, []).append(t.conversation_id)
         tx.publish(name, conversation_id=t.conversation_id, actor_id=actor_id, owner_id=t.owner_id)
+    for owner_id, ids in others.items():  # one statement per owner, for a bulk close of up to 1,000
+        audit.record_each(tx, actor_id, name, "conversation", ids, owner_id=owner_id)
 
 
 def _names(names: list[str]) -> str:

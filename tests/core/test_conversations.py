@@ -143,6 +143,25 @@ def test_close_and_reopen_and_status_filter(db, team):
     assert queries.inbox_page(db, maria).total == 2
 
 
+def test_an_admin_closing_or_reopening_others_conversations_is_audited(db, team):
+    """Every admin action is in the audit log: closing Maria's and James's conversations in one go is
+    one entry per conversation, naming its owner; an agent closing their own is not an admin action."""
+    admin, maria = team["admin"], team["maria"]
+    assert conv.do_set_status(db, maria, [team["c2"]], closed=True) == 1
+    assert conv.do_set_status(db, admin, [team["c1"], team["c3"]], closed=True) == 2
+    assert conv.do_set_status(db, admin, [team["c1"]], closed=False) == 1
+    rows = db.fetchall(
+        "SELECT actor_id, action, object_type, object_id, detail FROM audit_log "
+        "WHERE action LIKE 'conversation.%' ORDER BY id"
+    )
+    by_object = sorted(rows, key=lambda r: (r[1], r[3]))
+    assert by_object == [
+        (admin.id, "conversation.closed", "conversation", team["c1"], '{"owner_id": %d}' % maria.id),
+        (admin.id, "conversation.closed", "conversation", team["c3"], '{"owner_id": %d}' % team["james"].id),
+        (admin.id, "conversation.reopened", "conversation", team["c1"], '{"owner_id": %d}' % maria.id),
+    ]
+
+
 def test_inbox_search_by_name_and_number_forms(db, team):
     maria = team["maria"]
     phone = db.scalar(
