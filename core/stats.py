@@ -139,10 +139,19 @@ def durations(db: Database, viewer: User, f: StatsFilter, kind: str) -> pd.DataF
     people = agents(db, viewer, f)
     per_agent = rows[rows["overall"] == 0].drop(columns="overall")
     table = people.merge(per_agent, on="agent_id", how="left")
-    # Someone no longer among the agents (a deleted user, or one who changed role) still counts.
+    # Someone no longer among the agents (moved to another team since, now a supervisor) still counts,
+    # under their name; "User N" only for an id no user has any more.
     unknown = per_agent[~per_agent["agent_id"].isin(people["agent_id"])]
     if not unknown.empty:
-        unknown = unknown.assign(agent=unknown["agent_id"].map(lambda a: "Unassigned" if pd.isna(a) else f"User {a}"))
+        ids = [int(a) for a in unknown["agent_id"].dropna()]
+        names = dict(db.fetchall("SELECT id, display_name FROM users WHERE id = ANY(?::INTEGER[])", [ids]))
+        unknown = unknown.assign(
+            agent=unknown["agent_id"].map(
+                lambda a: "Unassigned" if pd.isna(a) else names.get(int(a)) or f"User {int(a)}"
+            ),
+            last=unknown["agent_id"].isna(),
+        )
+        unknown = unknown.sort_values(["last", "agent"], ignore_index=True).drop(columns="last")
         table = pd.concat([table, unknown], ignore_index=True)
     total = rows[rows["overall"] == 1]
     overall = pd.DataFrame(

@@ -55,6 +55,48 @@ def test_first_response_per_agent_and_overall(db, story):
     assert table[table["agent"] == "Ada"]["median_seconds"].isna().all()
 
 
+def test_an_agent_promoted_to_supervisor_keeps_their_name_on_their_history(db, ws, make_user):  # noqa: F811
+    """Maria closed a conversation, handed it over and became a supervisor: her closes are hers, by
+    name, beside the one nobody owned (not "User 2.0")."""
+    from core.actions import user_admin
+
+    maria, james, ada = ws["maria"], ws["james"], ws["ada"]
+    sam = make_user("sam", "supervisor")
+    a = receive(db, ws, "+14158670301", "hi", TUE_9)
+    clock.freeze(TUE_9 + dt.timedelta(hours=1))
+    conv_actions.do_set_status(db, maria, [a], closed=True)
+    nobodys = receive(db, ws, "+14158670302", "anyone?", TUE_9 + dt.timedelta(hours=1))
+    db.write(lambda tx: tx.execute("UPDATE conversations SET owner_id = NULL WHERE id = ?", [nobodys]))
+    clock.freeze(TUE_9 + dt.timedelta(hours=2))
+    conv_actions.do_set_status(db, ada, [nobodys], closed=True)
+    conv_actions.do_assign(db, ada, [a], james.id)
+    user_admin.do_change_role(db, ada, maria.id, "supervisor")
+    table = stats.durations(db, sam, utc_filter(), reporting.CONVERSATION_CLOSED)
+    assert table[["agent", "count"]].values.tolist() == [
+        ["Ada", 0],
+        ["James", 0],
+        ["Maria", 1],
+        ["Unassigned", 1],
+        [stats.OVERALL, 2],
+    ]
+    assert table["agent_id"].tolist()[:3] == [ada.id, james.id, maria.id]
+
+
+def test_an_agent_moved_to_another_team_keeps_their_name_on_their_old_teams_history(db, ws, make_user):  # noqa: F811
+    from core.actions import user_admin
+
+    maria, ada = ws["maria"], ws["ada"]
+    sam = make_user("sam", "supervisor")
+    a = receive(db, ws, "+14158670303", "hi", TUE_9)
+    reply(db, maria, a, "hello", TUE_9 + dt.timedelta(minutes=10))
+    clock.freeze(dt.datetime(2026, 3, 11))
+    sales = user_admin.do_create_team(db, ada, "Sales")
+    user_admin.do_set_team_members(db, ada, sales, [maria.id])
+    support = stats.durations(db, sam, utc_filter(team_id=1), reporting.FIRST_RESPONSE)  # her answer was Support's
+    assert support[["agent", "count"]].values.tolist() == [["Ada", 0], ["James", 0], ["Maria", 1], [stats.OVERALL, 1]]
+    assert support["median_seconds"].tolist()[2:] == [600.0, 600.0]
+
+
 def test_business_hours_only_counts_open_time(db, story):
     table = stats.durations(db, story["sam"], utc_filter(business_hours=True), reporting.FIRST_RESPONSE)
     assert row(table, "Maria") == (1, 7200.0, 7200.0)  # Fri 16–17 and Tue 9–10; weekend and holiday closed
