@@ -272,10 +272,11 @@ def _rebuild_campaign_facts(tx: Transaction) -> None:
         tx,
         f"""SELECT nextval('seq_report_facts'), r.ts, '{CAMPAIGN_REPLY}', r.conversation_id, r.message_id,
                    r.contact_id, r.sender_id, s.channel, r.campaign_id, NULL, NULL,
-                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'backfill'
+                   NULL, NULL, NULL, NULL, r.sent_at, NULL, NULL, 'backfill'
             FROM (
                 SELECT s.campaign_id, i.contact_id, i.sender_id, arg_min(i.conversation_id, i.occurred_at)
-                       AS conversation_id, arg_min(i.message_id, i.occurred_at) AS message_id, min(i.occurred_at) AS ts
+                       AS conversation_id, arg_min(i.message_id, i.occurred_at) AS message_id, min(i.occurred_at) AS ts,
+                       s.ts AS sent_at
                 FROM (SELECT contact_id, sender_id, conversation_id, message_id, occurred_at FROM report_facts
                       WHERE kind = '{MESSAGE_RECEIVED}'
                         AND contact_id IN (SELECT contact_id FROM _rf_sends)) i
@@ -287,9 +288,9 @@ def _rebuild_campaign_facts(tx: Transaction) -> None:
     _insert_select(
         tx,
         f"""SELECT nextval('seq_report_facts'), r.ts, '{CAMPAIGN_OPTOUT}', NULL, NULL, r.contact_id, r.sender_id,
-                   s.channel, r.campaign_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'backfill'
+                   s.channel, r.campaign_id, NULL, NULL, NULL, NULL, NULL, NULL, r.sent_at, NULL, NULL, 'backfill'
             FROM (
-                SELECT l.campaign_id, l.contact_id, l.sender_id, min(o.occurred_at) AS ts
+                SELECT l.campaign_id, l.contact_id, l.sender_id, min(o.occurred_at) AS ts, l.ts AS sent_at
                 FROM (SELECT contact_id, occurred_at FROM report_facts
                       WHERE kind = '{OPTED_OUT}' AND contact_id IN (SELECT contact_id FROM _rf_sends)) o
                 ASOF JOIN (SELECT contact_id, sender_id, campaign_id, ts FROM _rf_sends) l

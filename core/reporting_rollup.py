@@ -4,7 +4,8 @@ At 10M messages a 90-day range holds some 20M facts; counting them again
 for every chart would take seconds. ``report_rollup`` keeps, per quarter
 hour (UTC) and per kind, channel, sender, agent and team, how many facts
 there were, plus for message facts the quarter hour the message was written
-(the delivery funnel's cohort). Quarter hours, because every time zone in
+(the delivery funnel's cohort), and for a campaign's replies and opt-outs
+the quarter hour of the send they answer. Quarter hours, because every time zone in
 use is a whole number of quarter hours from UTC: a viewer's local day is
 always a whole set of buckets.
 
@@ -32,7 +33,9 @@ COUNTED = (
     rf.CAMPAIGN_REPLY,
     rf.CAMPAIGN_OPTOUT,
 )
-COHORT = (rf.MESSAGE_SENT, rf.MESSAGE_DELIVERED, rf.MESSAGE_READ)
+# Facts counted by when what they follow happened (``started_at``): a message's outcomes by when it was
+# written (the delivery funnel), a campaign's replies and opt-outs by when the send they answer went.
+COHORT = (rf.MESSAGE_SENT, rf.MESSAGE_DELIVERED, rf.MESSAGE_READ, rf.CAMPAIGN_REPLY, rf.CAMPAIGN_OPTOUT)
 _KINDS = ", ".join(f"'{k}'" for k in COUNTED)
 _COHORT = ", ".join(f"'{k}'" for k in COHORT)
 

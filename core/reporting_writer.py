@@ -138,6 +138,7 @@ class _FactWriter(FactBatch):
                 campaign_id=recipient[0],
                 conversation_id=cid,
                 message_id=m["id"],
+                started_at=recipient[1],  # the send it answers: Stats count it with that send's range
             )
 
     def _on_message_queued(self, event: Event, p: dict) -> None:
@@ -239,7 +240,14 @@ class _FactWriter(FactBatch):
             return
         recipient[3] = event.at
         self.campaign_dirty.add(key)
-        self._fact(CAMPAIGN_OPTOUT, event.at, contact_id=key[0], sender_id=key[1], campaign_id=recipient[0])
+        self._fact(
+            CAMPAIGN_OPTOUT,
+            event.at,
+            contact_id=key[0],
+            sender_id=key[1],
+            campaign_id=recipient[0],
+            started_at=recipient[1],
+        )
 
     def _on_contact_opted_in(self, event: Event, p: dict) -> None:
         self._optout(OPTED_IN, event, p)

@@ -254,12 +254,15 @@ def campaigns(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
 
     A recipient *replied* when they wrote back on the campaign's sender before
     another campaign message reached them there; *opted out* when their
-    opt-out came after this campaign and before any later one. The agent and
-    team filters select the campaign's author.
+    opt-out came after this campaign and before any later one. Each outcome
+    counts with the send it answers (its ``started_at``), so a campaign sent
+    across the start of the range counts the replies of the recipients it
+    reached in the range, whenever they answered: never more than its
+    recipients. The agent and team filters select the campaign's author.
     """
     check_filter(viewer, f)
     where, params = fact_filters(f)
-    lo, _ = utc_bounds(f)
+    lo, hi = utc_bounds(f)
     rows = db.df(
         f"""
         WITH sent AS (
@@ -267,12 +270,13 @@ def campaigns(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
             FROM {counted_sql()} r WHERE {where} AND kind = '{rf.MESSAGE_SENT}' AND campaign_id IS NOT NULL
             GROUP BY campaign_id
         ),
-        outcomes AS (  -- credited as they happened (core.reporting): one fact per recipient and campaign
+        outcomes AS (  -- one fact per recipient and campaign (core.reporting), with the send it answers
             SELECT campaign_id,
                    sum(facts) FILTER (WHERE kind = '{rf.CAMPAIGN_REPLY}')::BIGINT AS replied,
                    sum(facts) FILTER (WHERE kind = '{rf.CAMPAIGN_OPTOUT}')::BIGINT AS opted_out
             FROM {counted_sql()} r
-            WHERE kind IN ('{rf.CAMPAIGN_REPLY}', '{rf.CAMPAIGN_OPTOUT}') AND occurred_at >= ?
+            WHERE kind IN ('{rf.CAMPAIGN_REPLY}', '{rf.CAMPAIGN_OPTOUT}') AND started_at >= ? AND started_at < ?
+              AND occurred_at >= ?  -- an answer follows its send: only the row groups from the range on
               AND campaign_id IN (SELECT campaign_id FROM sent)
             GROUP BY campaign_id
         )
@@ -280,7 +284,7 @@ def campaigns(db: Database, viewer: User, f: StatsFilter) -> pd.DataFrame:
                coalesce(o.opted_out, 0) AS opted_out
         FROM sent s LEFT JOIN outcomes o ON o.campaign_id = s.campaign_id
         """,
-        [*params, lo],
+        [*params, lo, hi, lo],
     )
     names = db.df("SELECT id AS campaign_id, name AS campaign, created_by FROM campaigns")
     out = rows.merge(names, on="campaign_id", how="left") if not rows.empty else rows.assign(campaign=[], created_by=[])

@@ -226,6 +226,118 @@ def test_funnel_failures_optouts_and_campaigns(db, ws, make_user):  # noqa: F811
     assert int(optouts.loc[DAY, "opted_out"]) == 1 and int(optouts["opted_out"].sum()) == 1
 
 
+def straddling_campaign(db, ws):  # noqa: F811
+    """Campaign 7 reaches three people on Mon Mar 30 (16:50 UTC) and a fourth on Tue Mar 31 (09:05);
+    on Tuesday two of Monday's reply and the third writes STOP. The fourth never answers."""
+    from core.providers.base import SendResult
+    from tests.core.test_delivery import ScriptedProvider, dispatcher
+    from tests.factories import add_contact
+
+    sid = ws["sender"]["id"]
+    db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO campaigns (id, name, sender_id, body, created_at) VALUES (7, 'Spring recall', ?, 'Hi', ?)",
+            [sid, dt.datetime(2026, 3, 30, 16, 0)],
+        )
+    )
+    phones = ["+14158670411", "+14158670412", "+14158670413", "+14158670414"]
+    contacts = [add_contact(db, phone=p) for p in phones]
+
+    def send(batch):
+        def write(tx):
+            for contact in batch:
+                mid = tx.next_id("seq_messages")
+                tx.execute(
+                    "INSERT INTO messages (id, contact_id, sender_id, campaign_id, direction, author_id, body, "
+                    "status, created_at, status_at) VALUES (?, ?, ?, 7, 'out', ?, 'Spring?', 'queued', ?, ?)",
+                    [mid, contact, sid, ws["maria"].id, clock.utcnow(), clock.utcnow()],
+                )
+                tx.execute(
+                    "INSERT INTO outbox (message_id, sender_id, due_at, created_at) VALUES (?, ?, ?, ?)",
+                    [mid, sid, clock.utcnow(), clock.utcnow()],
+                )
+
+        db.write(write)
+        assert dispatcher(db, ScriptedProvider(lambda msg: SendResult(f"SM{msg.message_id}", "sent"))).step()
+
+    clock.freeze(dt.datetime(2026, 3, 30, 16, 50))
+    send(contacts[:3])
+    clock.freeze(dt.datetime(2026, 3, 31, 9, 5))
+    send(contacts[3:])
+    receive(db, ws, phones[0], "Yes please", dt.datetime(2026, 3, 31, 10, 0))
+    receive(db, ws, phones[1], "Yes", dt.datetime(2026, 3, 31, 10, 5))
+    receive(db, ws, phones[2], "STOP", dt.datetime(2026, 3, 31, 10, 10))
+    return contacts
+
+
+CAMPAIGN_FIGURES = ["campaign", "recipients", "replied", "opted_out", "reply_rate", "optout_rate"]
+
+
+def campaign_figures(db, sam, start, end):
+    table = stats.campaigns(db, sam, stats_filter.StatsFilter(start=start, end=end))
+    return table[CAMPAIGN_FIGURES].values.tolist()
+
+
+def test_a_campaign_sent_across_the_range_start_counts_the_answers_of_the_sends_in_range(db, ws, make_user):  # noqa: F811
+    """Answers count with the send they answer: the range from Tuesday holds one recipient, who never
+    answered, not the three answers Monday's recipients gave on Tuesday (a 300 % reply rate)."""
+    from core import reporting_rollup
+
+    sam = make_user("sam", "supervisor")
+    straddling_campaign(db, ws)
+    mon, tue, end = dt.date(2026, 3, 30), dt.date(2026, 3, 31), dt.date(2026, 4, 29)
+    for rolled in (False, True):
+        if rolled:
+            db.write(reporting_rollup.refresh)
+        assert campaign_figures(db, sam, mon, end) == [["Spring recall", 4, 3, 1, 0.75, 0.25]]
+        assert campaign_figures(db, sam, tue, end) == [["Spring recall", 1, 0, 0, 0.0, 0.0]]
+        assert campaign_figures(db, sam, mon, mon) == [["Spring recall", 3, 3, 1, 1.0, 1 / 3]]
+
+
+def test_the_backfill_gives_campaign_answers_the_send_they_answer(db, ws):  # noqa: F811
+    contacts = straddling_campaign(db, ws)
+    credited = (
+        "SELECT kind, contact_id, campaign_id, occurred_at, started_at FROM report_facts "
+        "WHERE kind LIKE 'campaign%' ORDER BY ALL"
+    )
+    monday = dt.datetime(2026, 3, 30, 16, 50)
+    live = db.fetchall(credited)
+    assert live == [
+        ("campaign_optout", contacts[2], 7, dt.datetime(2026, 3, 31, 10, 10), monday),
+        ("campaign_reply", contacts[0], 7, dt.datetime(2026, 3, 31, 10, 0), monday),
+        ("campaign_reply", contacts[1], 7, dt.datetime(2026, 3, 31, 10, 5), monday),
+        ("campaign_reply", contacts[2], 7, dt.datetime(2026, 3, 31, 10, 10), monday),
+    ]
+    db.write(reporting_backfill.rebuild)
+    assert db.fetchall(credited) == live
+
+
+def test_the_migration_gives_earlier_campaign_answers_their_send(db, ws, make_user):  # noqa: F811
+    """Facts written before answers carried their send (no ``started_at``, rolled up with no cohort):
+    migration 25 fills them in and counts them again, and the figures come out as for new facts."""
+    from core import reporting_rollup, schema
+
+    sam = make_user("sam", "supervisor")
+    straddling_campaign(db, ws)
+    db.write(reporting_rollup.refresh)
+
+    def as_before(tx):
+        tx.execute("UPDATE report_facts SET started_at = NULL WHERE kind LIKE 'campaign%'")
+        tx.execute("UPDATE report_rollup SET cohort = NULL WHERE kind LIKE 'campaign%'")
+        tx.execute("DELETE FROM schema_version WHERE version = 25")
+
+    db.write(as_before)
+    assert schema.migrate(db) == [25]
+    monday = dt.datetime(2026, 3, 30, 16, 50)
+    assert db.fetchall("SELECT DISTINCT started_at FROM report_facts WHERE kind LIKE 'campaign%'") == [(monday,)]
+    assert campaign_figures(db, sam, dt.date(2026, 3, 31), dt.date(2026, 4, 29)) == [
+        ["Spring recall", 1, 0, 0, 0.0, 0.0]
+    ]
+    assert campaign_figures(db, sam, dt.date(2026, 3, 30), dt.date(2026, 3, 30)) == [
+        ["Spring recall", 3, 3, 1, 1.0, 1 / 3]
+    ]
+
+
 def inbound_statuses(tx, callbacks):
     from core.actions import inbound
 
