@@ -32,6 +32,7 @@ from core.stats_filter import (
     conversation_filters,
     fact_filters,
     local_sql,
+    owner_filters,
     require_stats,
     utc_bounds,
 )
@@ -168,16 +169,27 @@ def durations(db: Database, viewer: User, f: StatsFilter, kind: str) -> pd.DataF
     return table[["agent_id", "agent", "count", "median_seconds", "p90_seconds"]]
 
 
-def unanswered(db: Database, viewer: User, f: StatsFilter) -> int:
-    """Conversations opened in the range that have had no first response yet."""
-    check_filter(viewer, f)
-    where, params = fact_filters(f)
-    return db.scalar(
-        f"""SELECT count(*) FROM report_facts r JOIN report_conversation_state s
-                ON s.conversation_id = r.conversation_id
-            WHERE {where} AND r.kind = '{rf.CONVERSATION_OPENED}' AND s.first_response_at IS NULL""",
-        params,
+def unanswered_sql(f: StatsFilter) -> tuple[str, list[Any]]:
+    """FROM and WHERE (and parameters) of the conversations opened in the range with no first response
+    yet, as ``r`` (their ``conversation_opened`` facts). A waiting customer is waiting on whoever owns
+    the conversation now, as in *Workload*: the team and agent filters select the owner now, not the
+    one it opened with (a conversation handed over unanswered counts for its new owner)."""
+    where, params = fact_filters(f, people=False)
+    owners, owner_params = owner_filters(f)
+    join = " JOIN conversations c ON c.id = r.conversation_id" if owners else ""
+    return (
+        f"""report_facts r JOIN report_conversation_state s ON s.conversation_id = r.conversation_id{join}
+            WHERE {" AND ".join([where, *owners])} AND r.kind = '{rf.CONVERSATION_OPENED}'
+              AND s.first_response_at IS NULL""",
+        [*params, *owner_params],
     )
+
+
+def unanswered(db: Database, viewer: User, f: StatsFilter) -> int:
+    """Conversations opened in the range that have had no first response yet (``unanswered_sql``)."""
+    check_filter(viewer, f)
+    sql, params = unanswered_sql(f)
+    return db.scalar(f"SELECT count(*) FROM {sql}", params)
 
 
 # ---- delivery ------------------------------------------------------------------------------

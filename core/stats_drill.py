@@ -18,6 +18,7 @@ from core import reporting as rf
 from core.auth import User
 from core.db import Database
 from core.errors import ValidationError
+from core.stats import unanswered_sql
 from core.stats_filter import StatsFilter, check_filter, conversation_filters, fact_filters, local_sql, require_stats
 
 LIMIT = 200
@@ -90,11 +91,11 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
         "optouts": rf.OPTED_OUT,
     }
     value = "business_seconds" if f.business_hours else "seconds"
-    if drill.chart == "unanswered":
-        sql = f"""SELECT r.conversation_id, r.occurred_at AS ts, NULL AS detail FROM report_facts r
-                  JOIN report_conversation_state s ON s.conversation_id = r.conversation_id
-                  WHERE {where} AND r.kind = '{rf.CONVERSATION_OPENED}' AND s.first_response_at IS NULL
-                  ORDER BY r.occurred_at LIMIT ?"""
+    if drill.chart == "unanswered":  # the count's own conversations: by their owner now
+        rows, params = unanswered_sql(agent)
+        sql = (
+            f"SELECT r.conversation_id, r.occurred_at AS ts, NULL AS detail FROM {rows} ORDER BY r.occurred_at LIMIT ?"
+        )
         return _listing(db, sql, [*params, LIMIT])
     if drill.chart == "funnel":
         stage = {

@@ -134,15 +134,23 @@ def fact_filters(f: StatsFilter, *, people: bool = True, alias: str = "r") -> tu
     return " AND ".join(where), params
 
 
-def conversation_filters(f: StatsFilter) -> tuple[str, list[Any]]:
-    """WHERE clause and parameters for the open conversations of the filter's team, agent, channel and sender."""
-    where, params = ["c.status = 'open'"], []
+def owner_filters(f: StatsFilter) -> tuple[list[str], list[Any]]:
+    """Conditions and parameters on conversations ``c`` for the filter's team and agent, as their owner
+    is now (what is true now, *Workload* and *No answer yet*, belongs to whoever owns it now)."""
+    where, params = [], []
     if f.team_id is not None:
         where.append("c.owner_id IN (SELECT id FROM users WHERE team_id = ?)")
         params.append(f.team_id)
     if f.agent_id is not None:
         where.append("c.owner_id = ?")
         params.append(f.agent_id)
+    return where, params
+
+
+def conversation_filters(f: StatsFilter) -> tuple[str, list[Any]]:
+    """WHERE clause and parameters for the open conversations of the filter's team, agent, channel and sender."""
+    owners, params = owner_filters(f)
+    where = ["c.status = 'open'", *owners]
     if f.channel is not None:
         where.append("c.channel = ?")
         params.append(f.channel)

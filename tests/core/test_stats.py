@@ -121,6 +121,33 @@ def test_unanswered_and_workload_now(db, story):
     assert list(listed["conversation_id"]) == [story["c"]]
 
 
+def test_no_answer_yet_follows_the_conversation_to_its_new_owner(db, ws, make_user):  # noqa: F811
+    """Opened for Maria, handed to James before anyone answered: the customer waits on James now, in
+    Workload and in "no answer yet" alike, and its list; Maria has none. The backfill agrees."""
+    from core.actions import user_admin
+
+    maria, james, ada = ws["maria"], ws["james"], ws["ada"]
+    sam = make_user("sam", "supervisor")
+    cid = receive(db, ws, "+14158670501", "hello?", TUE_9)
+    clock.freeze(TUE_9 + dt.timedelta(minutes=30))
+    conv_actions.do_assign(db, ada, [cid], james.id)
+    sales = user_admin.do_create_team(db, ada, "Sales")
+    user_admin.do_set_team_members(db, ada, sales, [james.id])
+    for rebuilt in (False, True):
+        if rebuilt:
+            db.write(reporting_backfill.rebuild)
+        for who, f, count, listed in (
+            ("James", utc_filter(agent_id=james.id), 1, [cid]),
+            ("Maria", utc_filter(agent_id=maria.id), 0, []),
+            ("Sales", utc_filter(team_id=sales), 1, [cid]),
+            ("Support", utc_filter(team_id=1), 0, []),
+            ("everyone", utc_filter(), 1, [cid]),
+        ):
+            waiting = int(stats.workload(db, sam, f)["waiting"].sum())
+            drilled = list(conversations_for(db, sam, f, Drill("unanswered"))["conversation_id"])
+            assert (who, waiting, stats.unanswered(db, sam, f), drilled) == (who, count, count, listed)
+
+
 def test_volume_per_local_day_and_heatmap(db, story):
     daily = stats.volume_daily(db, story["sam"], utc_filter())
     by_day = daily.set_index("day")
