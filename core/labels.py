@@ -59,7 +59,8 @@ def contact_label(name: str | None, phone: str | None) -> str:
 @dataclass(frozen=True)
 class StatusText:
     """A message's status in words: ``words`` ("Failed"), ``reason`` (why, for problems, or why
-    a queued message is retried) and ``until`` (the time a queued message will go, naive UTC);
+    a queued message is retried, or what went wrong receiving an incoming one: an attachment
+    that could not be downloaded) and ``until`` (the time a queued message will go, naive UTC);
     ``problem`` marks the red ones."""
 
     status: str
@@ -92,6 +93,9 @@ def status_text(row: dict[str, Any], now: dt.datetime) -> StatusText:
     words = STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
     if status in PROBLEM_STATUSES:
         return StatusText(status, words, failure_reason(status, row.get("error_code"), row.get("error_reason")))
+    if status == RECEIVED and row.get("error_reason"):
+        # Kept with what arrived, never dropped (rule 8): "Attachment 1 could not be downloaded: …".
+        return StatusText(status, words, str(row["error_reason"]))
     release = row.get("release_at")
     if hasattr(release, "to_pydatetime"):
         release = release.to_pydatetime()

@@ -185,7 +185,8 @@ def render_message(rt, user: User, msg: dict, media: list[dict]) -> None:
             render_media(rt, user, media)
         at = clock_time(local(msg["created_at"], user))
         if incoming:
-            st.caption(esc(at))
+            problem = msg["status_text"].reason  # an attachment that could not be downloaded, and why
+            st.caption(md("{at} · :red[⚠ {problem}]", at=at, problem=problem) if problem else esc(at))
             return
         who = "Campaign" if msg.get("campaign_id") else (msg.get("author_name") or "Parley")
         st.caption(md("{at} · {who} · {status}", at=at, who=who, status=status_line(msg, user)))

@@ -110,6 +110,7 @@ def load(db: Database, media: Any, viewer: User, detail: dict[str, Any], now: dt
             status=model.status_text(r, tz),
             body=model.visible(r["body"]),
             media=[model.media_line(item, not media.exists(item["sha256"])) for item in files.get(r["id"], [])],
+            missing_media=model.missing_media(r),
         )
         for r in rows
     ]

@@ -75,6 +75,8 @@ class Line:
     status: str  # 'Delivered', 'Failed: 30003 Unreachable handset', ...
     body: str
     media: list[MediaLine] = field(default_factory=list)
+    # Attachments sent that Parley could not download, each with why: "[📎 Attachment 1 could not be downloaded: …]"
+    missing_media: list[str] = field(default_factory=list)
 
     @property
     def arrow(self) -> str:
@@ -129,6 +131,18 @@ def status_text(row: dict[str, Any], tz: ZoneInfo) -> str:
         if reason:
             words = f"{words}: {reason}"
     return words
+
+
+# The applier joins one sentence per attachment it could not download (core.ingest_apply).
+_EACH_ATTACHMENT = re.compile(r";\s+(?=Attachment \d+ could not be downloaded)")
+
+
+def missing_media(row: dict[str, Any]) -> list[str]:
+    """An incoming message's attachments that could not be downloaded, one line each with why
+    (the reason the applier recorded), so the transcript shows that one was sent (rule 8)."""
+    if row["direction"] != "in" or not row.get("error_reason"):
+        return []
+    return [f"[{MEDIA_SYMBOL} {one_line(part)}]" for part in _EACH_ATTACHMENT.split(str(row["error_reason"]))]
 
 
 def author(row: dict[str, Any], contact: str) -> str:

@@ -418,4 +418,6 @@ def _message(pdf: TranscriptPDF, line: Line) -> None:
         pdf.paragraph(line.body, BODY_SIZE, BODY_LEAD, BLACK)
     for media in line.media:
         pdf.paragraph(media.label(), BODY_SIZE, BODY_LEAD, (40, 80, 160))
+    for missing in line.missing_media:  # sent, but not downloaded: said, in red, with why
+        pdf.paragraph(missing, BODY_SIZE, BODY_LEAD, RED)
     pdf.y += 2.5

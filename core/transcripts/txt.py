@@ -46,5 +46,6 @@ def render_txt(data: TranscriptData) -> str:
         if line.body:
             out += line.body.split("\n")
         out += [m.label() for m in line.media]
+        out += line.missing_media
     out.append("")
     return "\n".join(out)

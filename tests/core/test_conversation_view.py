@@ -163,6 +163,30 @@ def test_status_words_for_sends_under_provider_faults():
     assert decide.reason.endswith("Retry to send it again (if the first try did arrive, it arrives twice).")
 
 
+def test_an_attachment_that_could_not_be_downloaded_is_said_beside_its_message(db, ws):
+    """The customer sent a photo whose download failed: the message is kept, with no media, and its
+    status says what happened and why (rule 8: never a silent drop)."""
+    from core.actions import inbound
+    from core.providers.base import InboundEvent
+
+    sender = db.dicts("SELECT * FROM senders WHERE id = ?", [ws["sms"]])[0]
+    phone = db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["zoe"]])
+    event = InboundEvent("SMimg2", "sms", phone, sender["phone"], None, "", NOW)
+    why = "Attachment 1 could not be downloaded: The attachment has no URL to download."
+    db.write(lambda tx: inbound.apply_inbound(tx, event, sender, [], [why]))
+    last = conversation_view(db, ws["maria"], ws["c_sms"]).messages[-1]
+    text = last["status_text"]
+    assert (last["body"], text.status, text.words, text.reason, text.problem) == (
+        "",
+        "received",
+        "Received",
+        why,
+        False,
+    )
+    plain = labels.status_text({"status": "received", "error_reason": None}, NOW)
+    assert (plain.words, plain.reason) == ("Received", "")
+
+
 def test_whatsapp_window_open(db, ws):
     composer = conversation_view(db, ws["maria"], whatsapp(db, ws, 2)).composer
     assert composer.window_notice == ("success", "Customer care window open — 22 h 0 min left")

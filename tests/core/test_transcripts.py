@@ -192,6 +192,37 @@ def test_the_pdf_holds_every_script_and_emoji(db, conv):
     assert "[📎 document: receipt.pdf]" in text and "[📎 image: photo.jpg (file missing)]" in text
 
 
+def test_attachments_that_could_not_be_downloaded_are_named_with_why(db, conv):
+    """Rule 8, every message with its media: the customer sent two files whose download failed; the
+    applier kept the message and the reasons. Each file is a line of its own, in the TXT and the PDF."""
+    from core.actions import inbound
+    from core.providers.base import InboundEvent
+
+    sender = db.dicts("SELECT * FROM senders")[0]
+    at = T0 + dt.timedelta(minutes=12)
+    event = InboundEvent("SMimg1", "sms", "+14158670100", sender["phone"], None, "My card", at)
+    reasons = [
+        "Attachment 1 could not be downloaded: The attachment has no URL to download.",
+        "Attachment 2 could not be downloaded: Media checksum did not match",
+    ]
+    db.write(lambda tx: inbound.apply_inbound(tx, event, sender, [], reasons))
+    t = transcripts.export_transcript(db, conv["media"], conv["maria"], conv["cid"])
+    assert t.txt.endswith(
+        "[2026-03-10 10:12 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received\n"
+        "My card\n"
+        "[📎 Attachment 1 could not be downloaded: The attachment has no URL to download.]\n"
+        "[📎 Attachment 2 could not be downloaded: Media checksum did not match]\n"
+    ), t.txt
+    text, _ = _pdf_text(t.pdf)
+    assert text.split("\n")[-5:] == [
+        "2026-03-10 10:12 EDT · IN · Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100 · Received",
+        "My card",
+        "[📎 Attachment 1 could not be downloaded: The attachment has no URL to download.]",
+        "[📎 Attachment 2 could not be downloaded: Media checksum did not match]",
+        "Page 1 of 1",
+    ]
+
+
 def test_both_files_come_together_and_the_export_is_audited(db, conv):
     t = transcripts.export_transcript(db, conv["media"], conv["ada"], conv["cid"])
     with zipfile.ZipFile(io.BytesIO(t.zip_bytes())) as archive:

@@ -170,6 +170,30 @@ def test_not_sent_shows_reason(app_as, demo_db):
     assert any("⚠" in c and "Not sent — Contact opted out" in c for c in texts(at, "caption"))
 
 
+def test_an_attachment_that_could_not_be_downloaded_is_said_in_its_bubble(app_as, demo_db):
+    """The customer sent a file whose download failed: the bubble says so and why (rule 8), as text."""
+    from core import clock
+    from core.actions import inbound
+    from core.providers.base import InboundEvent
+
+    cid, phone, sender_id = demo_db.fetchone(
+        "SELECT c.id, ct.phone, c.sender_id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id "
+        "WHERE c.owner_id = ? AND NOT ct.opted_out AND c.channel = 'sms' ORDER BY c.id LIMIT 1",
+        [uid(demo_db, "maria")],
+    )
+    sender = demo_db.dicts("SELECT * FROM senders WHERE id = ?", [sender_id])[0]
+    event = InboundEvent("SMimg9", "sms", phone, sender["phone"], None, "Here", clock.utcnow())
+    why = "Attachment 1 could not be downloaded: [photo](http://x.example) *404*"
+    demo_db.write(lambda tx: inbound.apply_inbound(tx, event, sender, [], [why]))
+    at = app_as("maria", PAGE, {"id": cid})
+    shown = [c for c in texts(at, "caption") if "could not be downloaded" in c]
+    # The provider's words as typed, never a link (a word joiner after "http" keeps it from becoming one).
+    expected = "· :red[⚠ Attachment 1 could not be downloaded: [photo](http\u2060://x.example) *404*]"
+    assert len(shown) == 1 and shown[0].endswith(expected), texts(at, "caption")
+    raw = [str(c.value) for c in at.caption if "could not be downloaded" in str(c.value)]
+    assert "[photo](http" not in raw[0] and "\\[photo\\]" in raw[0] and "\\*404\\*" in raw[0]
+
+
 def test_a_queued_bubble_says_why_it_waits_and_until_when(app_as, demo_db):
     import datetime as dt
 
