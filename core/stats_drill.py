@@ -47,6 +47,7 @@ class Drill:
     hour: int | None = None
     agent_id: int | None = None
     everyone: bool = False  # the "Everyone" row of a per-agent chart
+    unassigned: bool = False  # its "Unassigned" row: what no agent is credited with (closed while nobody owned it)
     channel: str | None = None
     stage: str | None = None  # sent | delivered | read
     status: str | None = None
@@ -79,6 +80,8 @@ def conversations_for(db: Database, viewer: User, f: StatsFilter, drill: Drill) 
     scope = _day(f, drill.day)
     agent = StatsFilter(**{**scope.__dict__, "agent_id": drill.agent_id}) if drill.agent_id is not None else scope
     where, params = fact_filters(agent)
+    if drill.unassigned:
+        where += " AND r.agent_id IS NULL"
     kinds = {
         "opened": rf.CONVERSATION_OPENED,
         "in": rf.MESSAGE_RECEIVED,

@@ -86,7 +86,8 @@ for kind, chart_key, title, meaning in SECTIONS:
         agent = picked[0].get("customdata")
         agent = agent[0] if isinstance(agent, list) else agent
         everyone = picked[0].get("x") == stats.OVERALL
-        drill = Drill(chart_key, agent_id=None if everyone or agent is None else int(agent))
+        nobody = not everyone and agent is None  # the "Unassigned" bar: only what no agent is credited with
+        drill = Drill(chart_key, agent_id=None if everyone or nobody else int(agent), unassigned=nobody)
         sc.drill_table(rt, user, f, drill, f"{title.lower()} · {picked[0].get('x')}", seconds=True)
     shown = table.assign(median=table["median_seconds"].map(sc.hours), p90=table["p90_seconds"].map(sc.hours))
     st.dataframe(shown[["agent", "count", "median", "p90"]], hide_index=True, width="stretch")

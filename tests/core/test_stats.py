@@ -80,6 +80,18 @@ def test_an_agent_promoted_to_supervisor_keeps_their_name_on_their_history(db, w
         [stats.OVERALL, 2],
     ]
     assert table["agent_id"].tolist()[:3] == [ada.id, james.id, maria.id]
+    # Its bars lead to their own conversations: Unassigned to the one nobody owned, not everyone's.
+    kind = "closed"
+    listed = {
+        "Maria": conversations_for(db, sam, utc_filter(), Drill(kind, agent_id=maria.id)),
+        "Unassigned": conversations_for(db, sam, utc_filter(), Drill(kind, unassigned=True)),
+        "Everyone": conversations_for(db, sam, utc_filter(), Drill(kind)),
+    }
+    assert {k: sorted(v["conversation_id"]) for k, v in listed.items()} == {
+        "Maria": [a],
+        "Unassigned": [nobodys],
+        "Everyone": [a, nobodys],
+    }
 
 
 def test_an_agent_moved_to_another_team_keeps_their_name_on_their_old_teams_history(db, ws, make_user):  # noqa: F811
