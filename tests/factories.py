@@ -97,7 +97,11 @@ def add_conversation(
             "provider_message_id, created_at, status_at) VALUES (?,?,?, 'in', ?, 'received', ?, ?, ?) RETURNING id",
             [conv, contact_id, sender_id, inbound_body, f"IN{conv}-{at.timestamp()}", at, at],
         )
-        tx.execute("UPDATE conversations SET last_inbound_id = ? WHERE id = ?", [first, conv])
+        # A workspace built at an older schema (a migration test) has no last_inbound_id yet: migration 24 fills it.
+        if tx.scalar(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'conversations' AND column_name = 'last_inbound_id'"
+        ):
+            tx.execute("UPDATE conversations SET last_inbound_id = ? WHERE id = ?", [first, conv])
         return conv
 
     return db.write(write)
