@@ -50,9 +50,11 @@ def _text_units(s: str) -> tuple[bool, int, int, bool, bool]:
 
 
 def _units(text: pd.Series) -> tuple[pd.Series, ...]:
-    """``_text_units`` of each text, counted once per distinct text."""
-    found = {value: _text_units(str(value)) for value in pd.unique(text)}
-    return tuple(text.map({v: u[i] for v, u in found.items()}) for i in range(5))
+    """``_text_units`` of each text, counted once per distinct text (mapped back by position: five
+    ``Series.map`` over a 100k campaign's names took 90 ms)."""
+    codes, distinct = pd.factorize(text, use_na_sentinel=False)
+    found = np.array([_text_units(str(value)) for value in distinct], dtype=np.int64).reshape(-1, 5)
+    return tuple(pd.Series(found[codes, i], index=text.index) for i in range(5))
 
 
 def segments_per_recipient(
