@@ -33,6 +33,7 @@ from core.campaigns.estimate import Estimate, estimate
 from core.compliance import hours as hours_rules
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.permissions import recheck_actor
 
 MAX_NAME = 100
 MAX_AHEAD = dt.timedelta(days=365)
@@ -210,6 +211,12 @@ def do_send_campaign(db: Database, actor: User, draft: CampaignDraft) -> int:
 def _queue(tx: Transaction, actor: User, p: Preview) -> int:
     now = clock.utcnow()
     draft, sender, template = p.draft, p.sender, p.template
+    # The page's ``User`` may be stale: an admin may have disabled or demoted the sender since.
+    role = recheck_actor(tx, actor, ("standard", "admin"), "send campaigns")
+    if p.owner[0] != "creator" and role != "admin":
+        raise PermissionDenied(
+            "Your role changed a moment ago: you can no longer choose who owns a campaign's replies; nothing was sent."
+        )
     state = tx.fetchone("SELECT enabled, send_blocked FROM senders WHERE id = ?", [sender["id"]])
     if state is None or not state[0]:
         raise Conflict(f"{sender['label']} was disabled meanwhile; nothing was sent.")

@@ -18,6 +18,7 @@ from core.campaigns import audience as audiences
 from core.campaigns import progress as progress_counts
 from core.db import Database, Transaction
 from core.errors import Conflict, NotFound, PermissionDenied
+from core.permissions import recheck_actor
 
 STATUS_LABELS = {
     "scheduled": "Scheduled",
@@ -40,10 +41,12 @@ def _campaign(tx: Transaction | Database, campaign_id: Any) -> dict[str, Any]:
     return rows[0]
 
 
-def _may_steer(actor: User, campaign: dict[str, Any], what: str) -> None:
+def _may_steer(tx: Transaction, actor: User, campaign: dict[str, Any], what: str) -> None:
     if not actor.can_send:
         raise PermissionDenied(f"Supervisors can follow campaigns but cannot {what} them.")
-    if not actor.is_admin and campaign["created_by"] != actor.id:
+    # The role the page drew with may be stale: an admin made an agent steers only their own.
+    role = recheck_actor(tx, actor, ("standard", "admin"), "steer campaigns")
+    if role != "admin" and campaign["created_by"] != actor.id:
         raise PermissionDenied(f"Only the campaign's creator or an admin can {what} it.")
 
 
@@ -52,7 +55,7 @@ def do_pause(db: Database, actor: User, campaign_id: Any) -> int:
 
     def write(tx: Transaction) -> int:
         c = _campaign(tx, campaign_id)
-        _may_steer(actor, c, "pause")
+        _may_steer(tx, actor, c, "pause")
         if c["status"] not in ("sending", "scheduled"):
             raise Conflict(
                 f"“{c['name']}” is {STATUS_LABELS.get(c['status'], c['status']).lower()}; only a campaign "
@@ -79,7 +82,7 @@ def do_resume(db: Database, actor: User, campaign_id: Any) -> int:
 
     def write(tx: Transaction) -> int:
         c = _campaign(tx, campaign_id)
-        _may_steer(actor, c, "resume")
+        _may_steer(tx, actor, c, "resume")
         if c["status"] != "paused":
             raise Conflict(f"“{c['name']}” is not paused.")
         # Only messages still queued go on (rule 9): one recorded not sent meanwhile stays not sent.
@@ -111,7 +114,7 @@ def do_cancel(db: Database, actor: User, campaign_id: Any) -> int:
 
     def write(tx: Transaction) -> int:
         c = _campaign(tx, campaign_id)
-        _may_steer(actor, c, "cancel")
+        _may_steer(tx, actor, c, "cancel")
         if c["status"] not in ("sending", "scheduled", "paused"):
             raise Conflict(f"“{c['name']}” is {STATUS_LABELS.get(c['status'], c['status']).lower()} already.")
         now = clock.utcnow()

@@ -329,6 +329,73 @@ def test_only_the_creator_or_an_admin_steers_a_campaign(db, ws):
     assert queued_campaigns.do_pause(db, ws["admin"], cid) == 4
 
 
+def _demote(db, user, role=None, active=True):
+    """An admin changes ``user`` after their page drew: the page still holds the old ``User``."""
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE users SET role = coalesce(?, role), active = ? WHERE id = ?", [role, active, user.id]
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "change, sentence",
+    [
+        (dict(role="supervisor"), "Your role changed a moment ago: you can no longer steer campaigns; nothing was"),
+        (dict(active=False), "Your account was disabled a moment ago; nothing was changed."),
+    ],
+)
+def test_a_creator_demoted_or_disabled_since_the_page_drew_steers_nothing(db, ws, change, sentence):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    _demote(db, ws["maria"], **change)
+    for act in (queued_campaigns.do_pause, queued_campaigns.do_cancel):
+        with pytest.raises(PermissionDenied, match=sentence):
+            act(db, ws["maria"], cid)
+    assert {(r["status"], r["state"]) for r in messages(db, cid)} == {("queued", "pending")}
+    assert db.scalar("SELECT status FROM campaigns WHERE id = ?", [cid]) == "sending"
+
+
+def test_an_admin_made_an_agent_since_the_page_drew_steers_only_their_own(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    _demote(db, ws["admin"], role="standard")
+    with pytest.raises(PermissionDenied, match="Only the campaign's creator or an admin can pause it."):
+        queued_campaigns.do_pause(db, ws["admin"], cid)
+    assert db.scalar("SELECT status FROM campaigns WHERE id = ?", [cid]) == "sending"
+
+
+def test_a_paused_campaign_is_not_resumed_by_a_creator_disabled_since(db, ws):
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    assert queued_campaigns.do_pause(db, ws["maria"], cid) == 4
+    _demote(db, ws["maria"], active=False)
+    with pytest.raises(PermissionDenied, match="Your account was disabled a moment ago; nothing was changed."):
+        queued_campaigns.do_resume(db, ws["maria"], cid)
+    assert {r["state"] for r in messages(db, cid)} == {"paused"}
+
+
+@pytest.mark.parametrize(
+    "change, sentence",
+    [
+        (dict(role="supervisor"), "Your role changed a moment ago: you can no longer send campaigns; nothing was"),
+        (dict(active=False), "Your account was disabled a moment ago; nothing was changed."),
+    ],
+)
+def test_an_agent_demoted_or_disabled_since_the_page_drew_sends_no_campaign(db, ws, change, sentence):
+    _demote(db, ws["maria"], **change)
+    with pytest.raises(PermissionDenied, match=sentence):
+        campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    assert db.scalar("SELECT count(*) FROM messages") == 0
+    assert db.scalar("SELECT count(*) FROM campaigns") == 0
+
+
+def test_replies_owned_by_an_admin_choice_need_the_sender_to_be_admin_still(db, ws):
+    _demote(db, ws["admin"], role="standard")
+    with pytest.raises(PermissionDenied, match="Your role changed a moment ago: you can no longer choose who owns"):
+        campaigns.do_send_campaign(
+            db, ws["admin"], cw.draft(ws, reply_owner_mode="user", reply_owner_id=ws["james"].id)
+        )
+    assert db.scalar("SELECT count(*) FROM campaigns") == 0
+
+
 # ---- bad input: one sentence each, nothing sent --------------------------------------------------------
 
 
