@@ -183,13 +183,7 @@ class Dispatcher(Claiming):
             log.warning("the dispatcher stopped mid-round; %d claims are left for the next start", len(never_started))
             return
         try:
-            outcomes = self._unrecorded
-            self._unrecorded = []
-            while True:
-                try:
-                    outcomes.append(self._finished.get_nowait())
-                except queue.Empty:
-                    break
+            outcomes = self._take_finished()
             if outcomes or never_started:
                 self.db.write(self._record_and_release, outcomes, never_started)
         except Exception:  # the database is gone already: the next start looks them all up
@@ -220,17 +214,20 @@ class Dispatcher(Claiming):
         while self._finished.qsize() * 2 < inflight and time.monotonic() < deadline:
             time.sleep(0.001)
 
-    def _round(self, claim: bool = True) -> tuple[int, list[Future]]:
-        """One transaction: record every outcome back so far, then claim what is due."""
-        from core.delivery_outcomes import bring_forward
-
-        outcomes = self._unrecorded
-        self._unrecorded = []
+    def _take_finished(self) -> list[SendOutcome]:
+        """Outcomes a failed write left unrecorded, then every one back since: each taken once."""
+        outcomes, self._unrecorded = self._unrecorded, []
         while True:
             try:
                 outcomes.append(self._finished.get_nowait())
             except queue.Empty:
-                break
+                return outcomes
+
+    def _round(self, claim: bool = True) -> tuple[int, list[Future]]:
+        """One transaction: record every outcome back so far, then claim what is due."""
+        from core.delivery_outcomes import bring_forward
+
+        outcomes = self._take_finished()
         # What is being recorded is no longer in flight: its room can be claimed again.
         senders, providers = Counter(self._inflight_sender), Counter(self._inflight_provider)
         for o in outcomes:
