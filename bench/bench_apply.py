@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import load_average
 from core import clock, schema, settings
 from core.actions.users import do_create_user, do_create_workspace
 from core.auth import get_user
@@ -60,10 +61,6 @@ def drain(label: str, applier: WebhookApplier, target: float | None = None) -> N
     n, elapsed = applier.applied - before, time.perf_counter() - started
     verdict = "" if target is None else ("  OK" if n / elapsed >= target else f"  UNDER TARGET ({target:,.0f}/s)")
     print(f"{label:<58} {n:7,} in {elapsed:6.2f} s   {n / elapsed:8,.0f}/s{verdict}", flush=True)
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 PHRASES = [

@@ -38,26 +38,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, percentile, private_copy, workspace_path
+from bench.common import CHROMIUM, CHROMIUM_ARGS, ROOT, load_average, percentile, private_copy, workspace_path
 from core import schema
 from core.db import Database
 from core.errors import ParleyError
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OPEN_TARGET_MS = 400
 BULK_TARGET_MS = 300
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def free_port() -> int:

@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.common import load_average
 from core import clock, events, schema, settings
 from core.actions import messaging
 from core.actions.users import do_create_user, do_create_workspace
@@ -45,10 +46,6 @@ from tests.fakes.graph_server import FakeGraph
 from tests.fakes.twilio_server import FakeTwilio
 
 SETTLED = ("done", "failed", "cancelled", "interrupted")
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def setup(work: Path, messages: int, twilio: FakeTwilio, graph: FakeGraph, read_timeout: float):

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from bench import many_users as mu
 from bench.bench_webhooks import Profile
+from bench.common import load_average
 from bench.many_users_webhooks import resend_failed
 from bench.many_users_workspace import generate
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sessions, args.seconds, args.webhooks, args.ramp, args.conversations = 5, 10, 50, [], 2_000
     from tests.fakes.twilio_server import FakeTwilio
 
-    start_load = mu.load_average()
+    start_load = load_average()
     print(f"load average (1 min) at start: {start_load:.2f}" + ("  WARNING: machine busy" if start_load > 1 else ""))
     work = Path(tempfile.mkdtemp(prefix="parley-many-users-"))
     agents = max(args.sessions, *(args.ramp or [0]))
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"errors {len(errors)}")
         for error in errors[:20]:
             print("  " + error)
-    end_load = mu.load_average()
+    end_load = load_average()
     print(f"load average (1 min) at end: {end_load:.2f}" + ("  WARNING: machine busy" if end_load > 1 else ""))
     return 0 if not errors else 1
 

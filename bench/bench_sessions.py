@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import measure
+from bench.common import load_average, measure
 from core import auth, clock, schema, sessions, settings
 from core.actions.users import do_create_workspace
 from core.db import Database
@@ -31,11 +31,6 @@ from core.errors import SignInError
 
 KEY = secrets.token_bytes(32)
 PASSWORD = "bench-password"
-
-
-def load_average() -> float:
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
 
 
 def build(path: Path, users: int, count: int) -> Database:

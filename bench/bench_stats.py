@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import ROOT, percentile
+from bench.common import ROOT, load_average, percentile
 from core import reporting, stats, stats_filter
 from core.auth import get_user
 from core.db import Database
@@ -117,10 +117,6 @@ def render_pages(path: str, f: stats_filter.StatsFilter, runs: int) -> None:
         runtime.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.common import load_average
 from core import schema, settings, transcripts
 from core.actions.users import do_create_workspace
 from core.auth import get_user
@@ -31,10 +32,6 @@ from core.media_store import MediaStore
 from core.transcripts import load
 from core.transcripts.txt import render_txt
 from generator.content import TEXTS
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def build(db: Database, messages: int, rtl: bool, seed: int = 7) -> tuple[int, int]:

@@ -45,7 +45,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from bench.common import ROOT, percentile
+from bench.common import ROOT, load_average, percentile
+from bench.live_pages import open_live_pages
 from core import schema, settings
 from core.db import Database
 from core.media_store import MediaStore
@@ -55,14 +56,6 @@ TOKEN = "bench-auth-token"
 WA_SECRET = "bench-app-secret"
 HEALTH_TOKEN = secrets.token_urlsafe(24)  # /healthz details (the database path, webhook counters) for this bench
 HEALTH_HEADERS = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def twilio_signature(url: str, params: list[tuple[str, str]]) -> str:
@@ -258,40 +251,6 @@ def health(port: int) -> dict:
     return json.loads(conn.getresponse().read())
 
 
-def open_live_pages(port: int, count: int, conversations: dict[str, list[int]]):
-    """``count`` agent Conversation pages in chromium, each signed in and showing its thread."""
-    from playwright.sync_api import sync_playwright
-
-    base = f"http://127.0.0.1:{port}"
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    agents = list(conversations)
-    pages = []
-    try:
-        for n in range(count):
-            agent = agents[n % len(agents)]
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(180_000)  # a busy 2-core machine serves the first page slowly
-            page.goto(base + "/")
-            page.get_by_label("Username").fill(agent)
-            page.get_by_label("Password", exact=True).fill("parley-demo")
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_text("My Inbox").first.wait_for()
-            deadline = time.time() + 30
-            while not any(c["name"] == "parley_session" for c in context.cookies(base)) and time.time() < deadline:
-                page.wait_for_timeout(100)
-            cid = conversations[agent][(n // len(agents)) % len(conversations[agent])]
-            page.goto(f"{base}/conversation?id={cid}")
-            page.locator('[data-testid="stChatMessage"]').first.wait_for()
-            pages.append(page)
-    except BaseException:
-        browser.close()
-        pw.stop()
-        raise
-    return pw, browser, pages
-
-
 def report_drain(port: int) -> None:
     """After a burst: how long the applier takes to apply what the burst left, so that "applied as
     messages" counts everything acknowledged, and the lag a burst builds is printed (issue 18)."""
@@ -348,10 +307,6 @@ def report(label: str, result: dict) -> None:
         f"   ({result['count']:,} sent, errors {result['errors'] or 'none'})",
         flush=True,
     )
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def main() -> int:

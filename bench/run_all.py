@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.common import load_average
 from bench.targets import BENCHES, FIGURES, Bench, Figure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,13 +136,6 @@ def rows_for(run: Run, size: int, quick: bool) -> list[Row]:
 
 
 # ---- running ------------------------------------------------------------------------------------------
-
-
-def load_average() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return float("nan")
 
 
 def size_label(conversations: int) -> str:

@@ -22,6 +22,7 @@ import time
 import pytest
 
 from bench import many_users as mu
+from bench.common import load_average
 from bench.many_users_webhooks import resend_failed
 from bench.many_users_workspace import generate
 from tests.fakes.twilio_server import FakeTwilio
@@ -63,7 +64,7 @@ def test_twenty_five_agents_and_200_webhooks_a_second_lose_nothing(tmp_path, twi
 
     print(
         f"\n{SESSIONS} sessions + {WEBHOOKS_PER_SECOND} webhooks/s for {load_seconds:.0f} s "
-        f"(load average {mu.load_average():.1f}):\n"
+        f"(load average {load_average():.1f}):\n"
         f"  My Inbox      p95 {mu.percentile(results.inbox, 95):8.0f} ms (n={len(results.inbox)}), "
         f"first visit {mu.percentile(results.first_inbox, 95):8.0f} ms\n"
         f"  Conversation  p95 {mu.percentile(results.conversation, 95):8.0f} ms (n={len(results.conversation)}), "
