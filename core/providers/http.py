@@ -6,7 +6,8 @@
   timed-out connection) and 429/5xx answers are retryable (the dispatcher
   owns the backoff loop); a request that left but got no usable answer (read
   timeout, connection cut mid-answer) has an *unknown outcome* unless it is
-  idempotent (GET); other 4xx are final with the provider's own code and
+  idempotent (GET), and so has a gateway's 502/504 where the provider can
+  be asked afterwards (``unknown_statuses``); other 4xx are final with the provider's own code and
   message. The connect timeout is short (a provider that cannot be reached
   fails fast and safely); the read timeout is the provider's own.
 - ``fetch_allowed``: media downloads only from the provider's own hosts
@@ -104,9 +105,15 @@ def call(
     timeout=DEFAULT_TIMEOUT,
     read_error: ErrorReader | None = None,
     retryable_codes: frozenset[str] = frozenset(),
+    unknown_statuses: frozenset[int] = frozenset(),
     **kwargs,
 ) -> requests.Response:
-    """Make one request; return the 2xx/3xx response or raise ``ProviderError``."""
+    """Make one request; return the 2xx/3xx response or raise ``ProviderError``.
+
+    ``unknown_statuses``: answers that leave the outcome unknown for a request that is not
+    idempotent, as a timeout does (a gateway's 502/504: the API behind it may have acted). Only a
+    provider that can be asked afterwards passes them; for one that cannot, retrying is the
+    lesser harm."""
     idempotent = method.upper() in IDEMPOTENT
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
@@ -145,7 +152,16 @@ def call(
             f"Talking to {provider} failed ({_short(exc)}).", retryable=idempotent, outcome_unknown=not idempotent
         ) from exc
     if response.status_code >= 400:
-        raise error_from_response(response, provider=provider, read_error=read_error, retryable_codes=retryable_codes)
+        error = error_from_response(response, provider=provider, read_error=read_error, retryable_codes=retryable_codes)
+        if response.status_code in unknown_statuses and not idempotent:
+            raise ProviderError(
+                f"{error.message} It may have been sent.",
+                retryable=False,
+                outcome_unknown=True,
+                code=error.code,
+                http_status=error.http_status,
+            )
+        raise error
     return response
 
 

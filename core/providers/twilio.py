@@ -141,6 +141,10 @@ class TwilioProvider:
             provider="Twilio",
             timeout=self.timeout,
             read_error=_read_error,
+            # A gateway gave up waiting for the API, which may have created the message: look it up
+            # (``lookup_sent``) rather than send it again (a blind retry of a 5xx on create risks a
+            # duplicate). 500 and 503 are Twilio's own answers and are retried over the horizon.
+            unknown_statuses=frozenset({502, 504}),
             data=form,
             auth=self.auth,
             headers={"Accept": "application/json"},

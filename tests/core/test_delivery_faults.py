@@ -6,6 +6,8 @@
 - a status callback echoing Parley's id (Twilio's StatusCallback token, WhatsApp's
   ``biz_opaque_callback_data``) settles an unknown send without any lookup;
 - WhatsApp cannot be asked: an unknown send waits for a callback, then the agent decides;
+- a gateway's 502 or 504 on create is an unknown outcome too (the API behind it may have acted):
+  looked up, not resent blindly;
 - an outage (500 or refused connections) keeps messages queued with the reason and the next try,
   and they all go exactly once when the provider is back;
 - one hanging provider beside a healthy one: the healthy one keeps its rate.
@@ -310,6 +312,45 @@ def test_whatsapp_unknown_send_without_a_callback_is_left_to_the_agent(db, ws, g
     assert backlog(db) == counted(due=1, waiting_turn=1)  # due now: waits only for its turn
     d.step()
     assert len(graph.sent) == 2 and db.scalar("SELECT status FROM messages WHERE id = ?", [mid]) == "sending"
+    d.close()
+
+
+# ---- a gateway's 502 or 504 on create: the outcome is unknown, as for a timeout -------------------
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_after_twilio_created_the_message_is_looked_up_not_resent(db, ws, twilio, status):
+    [conv] = conversations(db, ws, "sms", 1)
+    mid = messaging.do_send(db, ws["maria"], conv, "Your table is ready")
+    twilio.gateway_error_after_create(status)
+    d = make_dispatcher(db, ws)
+    d.step()
+    assert db.fetchone("SELECT status, error_reason FROM messages WHERE id = ?", [mid]) == (
+        "interrupted",
+        delivery.CHECKING_REASON,
+    )
+    assert outbox_states(db) == {"unknown": 1}
+    run_until_settled(db, d)
+    [created] = twilio.created
+    assert len(twilio.sends) == 1 and len(twilio.lookups) == 1  # asked, found, never sent again
+    assert db.fetchone("SELECT status, provider_message_id FROM messages WHERE id = ?", [mid]) == (
+        "sending",
+        created["sid"],
+    )
+    d.close()
+
+
+def test_a_gateway_error_where_twilio_created_nothing_is_looked_up_then_sent_once(db, ws, twilio):
+    [conv] = conversations(db, ws, "sms", 1)
+    mid = messaging.do_send(db, ws["maria"], conv, "Gone astray")
+    twilio.script(504, b"<html><body>504 Gateway Time-out</body></html>")  # answered, nothing created
+    d = make_dispatcher(db, ws, lookup_tries=2)
+    d.step()
+    assert db.scalar("SELECT status FROM messages WHERE id = ?", [mid]) == "interrupted"
+    run_until_settled(db, d)
+    assert twilio.created_bodies() == ["Gone astray"]
+    assert len(twilio.lookups) == 2 and len(twilio.sends) == 2  # looked twice, then sent once more
+    assert db.scalar("SELECT status FROM messages WHERE id = ?", [mid]) == "sending"
     d.close()
 
 

@@ -196,6 +196,24 @@ def test_500_is_retryable_and_send_makes_exactly_one_attempt(fake, provider):
     assert len(fake.sends) == 1  # the dispatcher owns the retry loop
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_on_create_has_an_unknown_outcome_never_a_blind_retry(fake, provider, status):
+    """The gateway gave up waiting for the API behind it, which may have created the message."""
+    fake.script(status, b"<html><body>Gateway error</body></html>")
+    with pytest.raises(ProviderError) as info:
+        provider.send(message())
+    assert (info.value.retryable, info.value.outcome_unknown, info.value.http_status) == (False, True, status)
+    assert info.value.message == f"Twilio answered HTTP {status}. It may have been sent."
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_twilios_own_500_and_503_are_retried_as_an_outage(fake, provider, status):
+    fake.script(status, FakeTwilio.error(20500, "Internal Server Error", status))
+    with pytest.raises(ProviderError) as info:
+        provider.send(message())
+    assert (info.value.retryable, info.value.outcome_unknown) == (True, False)
+
+
 def test_slow_answer_has_an_unknown_outcome_never_a_blind_retry(fake, provider):
     """Issue 18.1: the request left; Twilio may have created the message."""
     fake.script(201, {"sid": "SMlate", "status": "queued"}, delay=3.0)

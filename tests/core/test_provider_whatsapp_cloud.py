@@ -202,6 +202,15 @@ def test_throughput_and_pair_rate_limits_are_retryable(fake, provider, code, sta
     assert info.value.retryable and info.value.code == str(code) and info.value.retry_after == retry_after
 
 
+def test_a_gateway_504_is_retried_since_whatsapp_cannot_be_asked_what_it_sent(fake, provider):
+    """Unlike Twilio (looked up first), an unknown WhatsApp send could only wait for a callback and
+    then go to the agent: an outage of 504s would leave every message to a person."""
+    fake.script(504, b"<html><body>504 Gateway Time-out</body></html>")
+    with pytest.raises(ProviderError) as info:
+        provider.send(message())
+    assert (info.value.retryable, info.value.outcome_unknown, info.value.http_status) == (True, False, 504)
+
+
 def test_429_retry_after_header_and_500(fake, provider):
     fake.script(429, FakeGraph.error(80007, "Rate limit"), headers={"Retry-After": "3"})
     fake.script(500, FakeGraph.error(1, "An unknown error occurred"))

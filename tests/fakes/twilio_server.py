@@ -71,6 +71,7 @@ class FakeTwilio(LoopbackFake):
         self.created: list[dict[str, Any]] = []  # message resources, in the order they were created
         self.forms: dict[str, list[tuple[str, str]]] = {}  # sid -> the Create Message form that made it
         self._contents: dict[str, int] = {}
+        self._after_create: list[int] = []  # gateway errors answered after the message was created
 
     # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
@@ -88,6 +89,12 @@ class FakeTwilio(LoopbackFake):
         media_sid = "ME" + secrets.token_hex(16)
         self._media[media_sid] = (data, content_type)
         return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{secrets.token_hex(16)}/Media/{media_sid}"
+
+    def gateway_error_after_create(self, status: int, count: int = 1) -> None:
+        """The next ``count`` sends are created, then answered ``status`` (a 502 or 504 from a gateway
+        in front of Twilio that gave up waiting for the API that acted)."""
+        with self._lock:
+            self._after_create += [status] * count
 
     def register_content(self, content_sid: str, variables: int = 0) -> None:
         """A Content API template (HX…) taking ``variables`` numbered variables, "1"…"n". Once any is
@@ -223,6 +230,10 @@ class FakeTwilio(LoopbackFake):
             self.forms[sid] = list(form)
         if self.hold(self.answer_delay()):  # created, but answered late (or never: the fake stopped)
             return
+        with self._lock:
+            gateway = self._after_create.pop(0) if self._after_create else None
+        if gateway is not None:
+            return self._json(h, gateway, f"<html><body>{gateway} Gateway error</body></html>".encode())
         self._json(h, 201, resource)
 
     def _list_messages(self, h: BaseHTTPRequestHandler, query: str) -> None:
