@@ -239,12 +239,20 @@ def _rebuild_message_facts(tx: Transaction) -> None:
                 FROM messages m JOIN senders s ON s.id = m.sender_id LEFT JOIN users u ON u.id = m.author_id
                 WHERE m.direction = 'out' AND m.status IN ({statuses}) ORDER BY 2""",
         )
+    insert_failed_facts(tx, "m.status IN ('failed', 'undelivered', 'not_sent')", [], "backfill")
+
+
+def insert_failed_facts(tx: Transaction, where: str, params: list, source: str) -> None:
+    """A failure fact for each outgoing message matching ``where`` (over ``messages m``): the
+    rebuild's for all, and the live writer's for a whole campaign cancelled at once."""
     _insert_select(
         tx,
-        f"""SELECT nextval('seq_report_facts'), coalesce(m.status_at, m.created_at), '{MESSAGE_FAILED}', {out},
-                   m.status, m.error_code, m.error_reason, m.created_at, NULL, NULL, 'backfill'
+        f"""SELECT nextval('seq_report_facts'), coalesce(m.status_at, m.created_at), '{MESSAGE_FAILED}',
+                   m.conversation_id, m.id, m.contact_id, m.sender_id, s.channel, m.campaign_id, m.author_id,
+                   u.team_id, NULL, m.status, m.error_code, m.error_reason, m.created_at, NULL, NULL, ?
             FROM messages m JOIN senders s ON s.id = m.sender_id LEFT JOIN users u ON u.id = m.author_id
-            WHERE m.direction = 'out' AND m.status IN ('failed', 'undelivered', 'not_sent') ORDER BY 2""",
+            WHERE m.direction = 'out' AND ({where}) ORDER BY 2""",
+        [source, *params],
     )
 
 

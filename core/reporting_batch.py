@@ -53,7 +53,10 @@ _CONVERSATION_EVENTS = {
 _CONTACT_EVENTS = {events.CONTACT_OPTED_OUT, events.CONTACT_OPTED_IN}
 _DELIVERY_EVENTS = {events.MESSAGE_SENT, events.MESSAGE_FAILED, events.MESSAGE_STATUS, events.MESSAGE_NOT_SENT}
 _WAIT_EVENTS = {events.MESSAGE_RECEIVED, events.MESSAGE_QUEUED}
-HANDLED = frozenset(_MESSAGE_EVENTS | _CONVERSATION_EVENTS | _CONTACT_EVENTS)
+# A campaign cancelled: its messages not sent are written as failures in one statement, not one event each
+# (100k recipients' events cost 12 s in one transaction).
+_CAMPAIGN_EVENTS = {events.CAMPAIGN_CANCELLED}
+HANDLED = frozenset(_MESSAGE_EVENTS | _CONVERSATION_EVENTS | _CONTACT_EVENTS | _CAMPAIGN_EVENTS)
 
 
 @dataclass

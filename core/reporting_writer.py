@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from core.campaigns import CANCELLED_REASON
 from core.db import Event, Transaction, before_commit
 from core.reporting import (
     CAMPAIGN_OPTOUT,
@@ -185,6 +186,17 @@ class _FactWriter(FactBatch):
         m = self.messages.get(p.get("message_id"))
         if m is not None:
             self._failed(m, event.at, "not_sent", None)
+
+    def _on_campaign_cancelled(self, event: Event, p: dict) -> None:
+        """What the cancel recorded as not sent (it sends no event per message: see ``HANDLED``)."""
+        from core.reporting_backfill import insert_failed_facts
+
+        insert_failed_facts(
+            self.tx,
+            "m.campaign_id = ? AND m.status = 'not_sent' AND m.error_reason = ?",
+            [p["campaign_id"], CANCELLED_REASON],
+            "live",
+        )
 
     def _on_message_failed(self, event: Event, p: dict) -> None:
         m = self.messages.get(p.get("message_id"))

@@ -14,6 +14,7 @@ from typing import Any
 from core import audit, clock, events, release, senders
 from core.actions.campaigns import parse_id
 from core.auth import User
+from core.campaigns import CANCELLED_REASON
 from core.campaigns import audience as audiences
 from core.campaigns import progress as progress_counts
 from core.db import Database, Transaction
@@ -123,11 +124,12 @@ def do_cancel(db: Database, actor: User, campaign_id: Any) -> int:
                AND message_id IN (SELECT id FROM messages WHERE campaign_id = ?)""",
             [c["id"]],
         ).fetchall()[0][0]
+        # Each a failure in Stats, as a rebuild counts it: written from CAMPAIGN_CANCELLED by the
+        # reporting writer in one statement (an event for each of 100k messages took 12 s).
         tx.execute(
-            """UPDATE messages SET status = 'not_sent', error_reason = 'Campaign cancelled', status_at = ?,
-                      release_at = NULL
+            """UPDATE messages SET status = 'not_sent', error_reason = ?, status_at = ?, release_at = NULL
                WHERE campaign_id = ? AND status = 'queued'""",
-            [now, c["id"]],
+            [CANCELLED_REASON, now, c["id"]],
         )
         tx.execute(
             "UPDATE campaigns SET status = 'cancelled', cancelled_at = ?, updated_at = ? WHERE id = ?",

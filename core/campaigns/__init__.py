@@ -11,3 +11,7 @@
 The writers are in ``core.actions.campaigns`` (create and queue) and
 ``core.actions.queued_campaigns`` (pause, resume, cancel, and following one).
 """
+
+# What a message a cancelled campaign never sent says (``queued_campaigns.do_cancel``); the reporting
+# writer finds those messages by it.
+CANCELLED_REASON = "Campaign cancelled"

@@ -320,6 +320,23 @@ def test_cancel_records_what_has_not_gone_as_not_sent(db, ws):
     }
 
 
+def test_a_cancelled_campaigns_messages_are_failures_live_and_rebuilt(db, ws):
+    from core import reporting_backfill
+
+    clock.freeze(dt.datetime(2026, 3, 10, 11, 0))
+    cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
+    clock.freeze(dt.datetime(2026, 3, 10, 12, 0))
+    queued_campaigns.do_cancel(db, ws["maria"], cid)
+    failed = (
+        "SELECT occurred_at, campaign_id, agent_id, status, error_reason FROM report_facts "
+        "WHERE kind = 'message_failed' ORDER BY ALL"
+    )
+    expected = [(dt.datetime(2026, 3, 10, 12, 0), cid, ws["maria"].id, "not_sent", "Campaign cancelled")] * 4
+    assert db.fetchall(failed) == expected
+    db.write(reporting_backfill.rebuild)
+    assert db.fetchall(failed) == expected
+
+
 def test_only_the_creator_or_an_admin_steers_a_campaign(db, ws):
     cid = campaigns.do_send_campaign(db, ws["maria"], cw.draft(ws))
     with pytest.raises(PermissionDenied, match="creator or an admin"):

@@ -263,6 +263,21 @@ def test_the_backfill_derives_what_the_live_writer_wrote(db, ws):
     assert db.write(reporting_backfill.rebuild) == first  # idempotent
 
 
+def test_a_held_message_an_opt_out_stops_is_a_failure_live_and_rebuilt(db, ws):
+    cid = receive(db, ws, "+14158670001", "Are you open Saturday?", FRI_16)
+    held = reply(db, ws["maria"], cid, "We open again on Tuesday", dt.datetime(2026, 3, 6, 18, 0))
+    assert db.scalar("SELECT status FROM messages WHERE id = ?", [held]) == "queued"  # after hours: held
+    receive(db, ws, "+14158670001", "STOP", dt.datetime(2026, 3, 6, 19, 0))
+    failed = (
+        "SELECT occurred_at, message_id, agent_id, status, error_reason FROM report_facts "
+        "WHERE kind = 'message_failed' ORDER BY ALL"
+    )
+    expected = [(dt.datetime(2026, 3, 6, 19, 0), held, ws["maria"].id, "not_sent", "Contact opted out")]
+    assert db.fetchall(failed) == expected
+    db.write(reporting_backfill.rebuild)
+    assert db.fetchall(failed) == expected
+
+
 def test_the_migration_backfills_a_workspace_that_had_no_facts(tmp_path):
     db = Database(tmp_path / "old.duckdb")
     before = [m.version for m in schema.MIGRATIONS if m.version < 8]
