@@ -46,6 +46,9 @@ OPTOUT_KINDS = {
     "opt_out": "Opted out",
     "opt_in": "Opted back in",
     "opt_out_repeat": "Sent a stop word again",
+    "opt_in_repeat": "Sent a start word while subscribed",
+    "opt_out_superseded": "Sent a stop word that arrived after a later start word (not applied)",
+    "opt_in_superseded": "Sent a start word that arrived after a later stop word (not applied)",
     "flagged": "Possible opt-out request",
     "confirmed": "Opt-out confirmed by an agent",
 }

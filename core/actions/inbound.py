@@ -17,6 +17,7 @@ wording that looks like an opt-out request is flagged for an agent.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +88,10 @@ def _apply_keywords(
     message_id: int,
     sender: dict[str, Any],
     owner_id: int | None,
+    written_at: dt.datetime | None = None,
 ) -> bool:
-    """Rule 2 for one incoming message; True when it queued an automatic reply."""
+    """Rule 2 for one incoming message (written by the customer at ``written_at``); True when it
+    queued an automatic reply."""
     result = keywords.classify(body)
     if result.kind is None:
         return False
@@ -101,6 +104,13 @@ def _apply_keywords(
             [contact_id, kind, result.keyword, sender["channel"], sender["id"], message_id, now],
         )
 
+    if (
+        result.kind in _LATER_WORD
+        and written_at is not None
+        and _answered_later(tx, contact_id, result.kind, written_at)
+    ):
+        history(result.kind + "_superseded")  # kept, so the contact's history shows every word
+        return False
     if result.kind == "opt_out":
         if was_opted_out:
             history("opt_out_repeat")  # one confirmation only: already confirmed before
@@ -110,6 +120,7 @@ def _apply_keywords(
         return True
     if result.kind == "opt_in":
         if not was_opted_out:
+            history("opt_in_repeat")  # nothing to do, but an earlier STOP arriving after it must not apply
             return False
         tx.execute(
             "UPDATE contacts SET opted_out = FALSE, opted_out_at = NULL, updated_at = ? WHERE id = ?", [now, contact_id]
@@ -128,6 +139,24 @@ def _apply_keywords(
         history("flagged")
         tx.publish(events.CONVERSATION_OPTOUT_FLAGGED, conversation_id=conversation_id, user_id=owner_id)
     return False
+
+
+# The words that undo a keyword's kind, as recorded in ``optout_history`` (a repeat is still the word).
+_LATER_WORD = {"opt_out": ("opt_in", "opt_in_repeat"), "opt_in": ("opt_out", "opt_out_repeat")}
+
+
+def _answered_later(tx: Transaction, contact_id: int, kind: str, written_at: dt.datetime) -> bool:
+    """Whether the customer wrote the opposite word after this one, and it was applied already.
+
+    Within one set the applier applies keywords in the customer's order; across sets it cannot, and
+    Meta does not deliver in order: a STOP that comes after a later START is not the last word."""
+    return bool(
+        tx.scalar(
+            "SELECT count(*) FROM optout_history h JOIN messages m ON m.id = h.message_id "
+            "WHERE h.contact_id = ? AND h.kind IN (?, ?) AND m.created_at > ?",
+            [contact_id, *_LATER_WORD[kind], written_at],
+        )
+    )
 
 
 def opt_out_contact(

@@ -235,7 +235,7 @@ def apply_inbound_batch(tx: Transaction, items: list[InboundItem]) -> list[int |
         contact_id = contacts[it.event.from_number][0]
         opted_out = tx.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact_id])  # may change in the set
         owner_id = conversations[(contact_id, it.sender["id"])][1]
-        if _apply_keywords(tx, body, contact_id, opted_out, row[1], mid, it.sender, owner_id):
+        if _apply_keywords(tx, body, contact_id, opted_out, row[1], mid, it.sender, owner_id, it.event.received_at):
             answered[row[1]] = position
     # An automatic reply answers its own message: the customer's later messages of the set come
     # after it, and the inbox row shows the last of them (as when the set came one at a time), not

@@ -366,6 +366,67 @@ def test_start_then_stop_that_arrive_swapped_leave_the_customer_opted_out(db, ws
     assert [r[0] for r in db.fetchall("SELECT kind FROM optout_history ORDER BY id")] == ["opt_in", "opt_out"]
 
 
+def test_a_stop_written_before_a_start_applied_in_an_earlier_set_is_not_applied(db, ws):
+    """The customer, opted out, wrote START, then STOP 5 s later, then START again 5 s after that;
+    Meta delivered the last START in one set and the STOP only in the next. The customer's last
+    word is START: the late STOP is kept in the thread and the history, and changes nothing."""
+    contact = f.add_contact(db, phone="+16505551236", name="Ben")
+    t = int(time.time()) - 30
+    store(db, "whatsapp", [wa_payload([wa_text("wamid.stop3", "16505551236", "STOP", t)])], url="/webhooks/whatsapp")
+    ws["applier"].step()
+    store(db, "whatsapp", [wa_payload([wa_text("wamid.start3", "16505551236", "START", t + 10)])],
+          url="/webhooks/whatsapp")  # fmt: skip
+    ws["applier"].step()
+    store(db, "whatsapp", [wa_payload([wa_text("wamid.stop4", "16505551236", "STOP", t + 5)])],
+          url="/webhooks/whatsapp")  # fmt: skip
+    ws["applier"].step()
+    assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact]) is False
+    history = db.fetchall("SELECT kind, keyword FROM optout_history ORDER BY id")
+    assert history == [("opt_out", "STOP"), ("opt_in", "START"), ("opt_out_superseded", "STOP")]
+    thread = [r[0] for r in db.fetchall("SELECT body FROM messages WHERE direction = 'in' ORDER BY created_at")]
+    assert thread == ["STOP", "STOP", "START"]
+    replies = [r[0] for r in db.fetchall("SELECT body FROM messages WHERE direction = 'out' ORDER BY id")]
+    assert replies == [
+        "You are unsubscribed and will receive no more messages from us. Reply START to resubscribe.",
+        "You are subscribed again. Reply STOP to opt out, HELP for help.",
+    ]
+
+
+def test_a_start_written_before_a_stop_applied_in_an_earlier_set_is_not_applied(db, ws):
+    """Subscribed, the customer wrote START (nothing to do), then STOP; the STOP came first, in its
+    own set, and the START after it: the customer stays opted out."""
+    contact = f.add_contact(db, phone="+16505551237", name="Cleo")
+    t = int(time.time()) - 30
+    store(db, "whatsapp", [wa_payload([wa_text("wamid.stop5", "16505551237", "STOP", t + 5)])],
+          url="/webhooks/whatsapp")  # fmt: skip
+    ws["applier"].step()
+    store(db, "whatsapp", [wa_payload([wa_text("wamid.start5", "16505551237", "START", t)])],
+          url="/webhooks/whatsapp")  # fmt: skip
+    ws["applier"].step()
+    assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact]) is True
+    history = db.fetchall("SELECT kind, keyword FROM optout_history ORDER BY id")
+    assert history == [("opt_out", "STOP"), ("opt_in_superseded", "START")]
+    replies = [r[0] for r in db.fetchall("SELECT body FROM messages WHERE direction = 'out' ORDER BY id")]
+    assert replies == ["You are unsubscribed and will receive no more messages from us. Reply START to resubscribe."]
+
+
+def test_a_start_while_subscribed_is_remembered_so_an_earlier_stop_arriving_later_is_not_applied(db, ws):
+    contact = f.add_contact(db, phone="+16505551238", name="Dora")
+    t = int(time.time()) - 30
+    store(db, "whatsapp", [wa_payload([wa_text("wamid.start6", "16505551238", "START", t + 5)])],
+          url="/webhooks/whatsapp")  # fmt: skip
+    ws["applier"].step()
+    assert db.fetchall("SELECT kind FROM optout_history") == [("opt_in_repeat",)]
+    assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'out'") == 0  # nothing to confirm
+    store(db, "whatsapp", [wa_payload([wa_text("wamid.stop6", "16505551238", "STOP", t)])], url="/webhooks/whatsapp")
+    ws["applier"].step()
+    assert db.scalar("SELECT opted_out FROM contacts WHERE id = ?", [contact]) is False
+    assert [r[0] for r in db.fetchall("SELECT kind FROM optout_history ORDER BY id")] == [
+        "opt_in_repeat",
+        "opt_out_superseded",
+    ]
+
+
 UNSUBSCRIBED = "You are unsubscribed and will receive no more messages from us. Reply START to resubscribe."
 
 
