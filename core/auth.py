@@ -117,12 +117,15 @@ def check_new_password(password: str) -> None:
 # guessing the admin's password cannot keep the admin out: not from elsewhere
 # (the account delay), and not from the admin's own address either (the source
 # delay), which behind an office NAT, one Wi-Fi, or a reverse proxy without
-# PARLEY_TRUST_PROXY is everyone's.
+# PARLEY_TRUST_PROXY is everyone's. Its own failures for that username still
+# count (a stolen laptop holds the device cookie): after DEVICE_FREE_FAILURES,
+# the same doubling up to ACCOUNT_MAX_DELAY.
 THROTTLE_WINDOW = dt.timedelta(hours=1)
 SOURCE_FREE_FAILURES = 5
 SOURCE_MAX_DELAY = dt.timedelta(minutes=10)
 ACCOUNT_FREE_FAILURES = 10
 ACCOUNT_MAX_DELAY = dt.timedelta(minutes=15)
+DEVICE_FREE_FAILURES = 5
 ATTEMPTS_KEPT = dt.timedelta(days=1)
 
 WRONG = "Wrong username or password."
@@ -237,6 +240,19 @@ def _begin_attempt(tx: Transaction, username: str, source: str, device_token: st
     )
     row = tx.fetchone(f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(username) = ?", [username])
     known = sessions.is_known_device(tx, row[0] if row else None, device_token)
+    device = sessions.device_hash(device_token)
+    device_wait = None
+    if known:  # its own failures for this username since its last success here
+        dev_failures, dev_last = tx.fetchone(
+            """
+            SELECT count(*), max(attempted_at) FROM sign_in_attempts
+            WHERE username = ? AND device_hash = ? AND ok IS NOT TRUE AND attempted_at >= ?
+              AND id > coalesce((SELECT max(id) FROM sign_in_attempts WHERE username = ? AND device_hash = ? AND ok), 0)
+            """,
+            [username, device, since, username, device],
+        )
+        if dev_last:
+            device_wait = dev_last + throttle_delay(dev_failures, DEVICE_FREE_FAILURES, ACCOUNT_MAX_DELAY) - now
     refusal = reason = None
     source_wait = (
         (src_last + throttle_delay(src_failures, SOURCE_FREE_FAILURES, SOURCE_MAX_DELAY) - now) if src_last else None
@@ -246,7 +262,10 @@ def _begin_attempt(tx: Transaction, username: str, source: str, device_token: st
         if acct_last
         else None
     )
-    if source_wait is not None and source_wait > dt.timedelta(0) and not known:
+    if device_wait is not None and device_wait > dt.timedelta(0):
+        reason = "throttled_device"
+        refusal = f"Too many failed sign-ins from this browser: wait {_wait_words(device_wait)} and try again."
+    elif source_wait is not None and source_wait > dt.timedelta(0) and not known:
         reason = "throttled_source"
         refusal = f"Too many failed sign-ins from your network: wait {_wait_words(source_wait)} and try again."
     elif account_wait is not None and account_wait > dt.timedelta(0) and not known:
@@ -269,8 +288,9 @@ def _begin_attempt(tx: Transaction, username: str, source: str, device_token: st
         return _Attempt(None, refusal, None)
     attempt_id = tx.next_id("seq_sign_in_attempts")
     tx.execute(
-        "INSERT INTO sign_in_attempts (id, attempted_at, username, source, user_id, ok) VALUES (?, ?, ?, ?, ?, NULL)",
-        [attempt_id, now, username, source, row[0] if row else None],
+        "INSERT INTO sign_in_attempts (id, attempted_at, username, source, user_id, ok, device_hash) "
+        "VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        [attempt_id, now, username, source, row[0] if row else None, device],
     )
     return _Attempt(attempt_id, None, row)
 

@@ -147,6 +147,30 @@ def test_an_attacker_at_the_owners_address_cannot_keep_the_owner_out_either(db, 
     assert [r[3] for r in failures_audited(db)][-2:] == ["throttled_source", "wrong_password"]
 
 
+def test_guesses_from_a_known_browser_are_slowed_by_that_browsers_own_failures(db, make_user):
+    """A stolen laptop holds the owner's device cookie: it skips the delays others' failures
+    cause, but its own wrong passwords slow it down like anyone's."""
+    admin = make_user("root", "admin")
+    clock.freeze(START - dt.timedelta(days=3))
+    device = sessions.start(db, admin.id, SECRET, source="198.51.100.1").device_token
+    clock.freeze(START)
+    for i in range(auth.DEVICE_FREE_FAILURES):
+        assert attempt(db, "root", f"guess-{i}", source="198.51.100.1", device=device) == WRONG
+    assert attempt(db, "root", "guess-again", source="198.51.100.1", device=device) == (
+        "Too many failed sign-ins from this browser: wait 1 second and try again."
+    )
+    clock.advance(dt.timedelta(seconds=1))
+    assert attempt(db, "root", "guess-again", source="198.51.100.1", device=device) == WRONG
+    assert attempt(db, "root", TEST_PASSWORD, source="198.51.100.1", device=device) == (
+        "Too many failed sign-ins from this browser: wait 2 seconds and try again."
+    )
+    clock.advance(dt.timedelta(seconds=2))
+    assert attempt(db, "root", TEST_PASSWORD, source="198.51.100.1", device=device) == "ok"  # the owner, patient
+    assert [r[3] for r in failures_audited(db)].count("throttled_device") == 2
+    # A success starts the browser's count again.
+    assert attempt(db, "root", "typo", source="198.51.100.1", device=device) == WRONG
+
+
 def test_a_device_token_of_another_user_does_not_help(db, make_user):
     make_user("root", "admin")
     maria = make_user("maria")
