@@ -165,12 +165,21 @@ def _size_text(limit: int) -> str:
     return f"{limit // MB} MB" if limit >= MB else f"{limit // KB} KB"
 
 
-def check_attachment(channel: Channel, filename: str | None, content_type: str | None, size: int) -> str:
-    """Validate one attachment for ``channel``; returns the safe file name to store."""
-    name = safe_filename(filename)
+def attachment_type(channel: Channel, filename: str | None, content_type: str | None) -> str:
+    """The type ``check_attachment`` checks a file as, and so the one to store and tell providers:
+    the claimed type normalized ('Image/JPG' → 'image/jpeg'), or, when the browser did not know
+    (nothing, or application/octet-stream), the type of the file name's extension."""
     ctype = normalize_content_type(content_type)
     if ctype in ("", "application/octet-stream"):  # browsers say this when they do not know
-        ctype = _type_from_extension(name, channel) or ctype
+        ctype = _type_from_extension(safe_filename(filename), channel) or ctype
+    return ctype
+
+
+def check_attachment(channel: Channel, filename: str | None, content_type: str | None, size: int) -> str:
+    """Validate one attachment for ``channel``; returns the safe file name to store (its type to
+    store is ``attachment_type``)."""
+    name = safe_filename(filename)
+    ctype = attachment_type(channel, filename, content_type)
     if size <= 0:
         raise ValidationError(f"The file “{name}” is empty.")
     if channel == "sms":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import emoji
@@ -131,7 +131,9 @@ def check_send(
     checked = []
     for item in attachments:
         safe = media_rules.check_attachment(channel, item.filename, item.content_type, len(item.data))
-        checked.append((item, safe))
+        # Stored (and told to providers) as the type it was checked as, not the browser's raw words.
+        ctype = media_rules.attachment_type(channel, item.filename, item.content_type)
+        checked.append((replace(item, content_type=ctype), safe))
     if checked:
         media_rules.check_attachments_total(channel, [len(a.data) for a, _ in checked])
         if template is not None and template.sendable_as_template:

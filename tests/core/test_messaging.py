@@ -195,6 +195,33 @@ def test_attachments_checked_against_channel_rules(db, ws, tmp_path):
     assert store.read(media[0]["sha256"]) == b"\x89PNG fake"
 
 
+@pytest.mark.parametrize(
+    "channel, filename, claimed, stored",
+    [
+        ("sms", "voice note.amr", "", "audio/amr"),  # the browser knew no type: the extension's is checked
+        ("sms", "scan.jpg", "application/octet-stream", "image/jpeg"),
+        ("sms", "Photo.JPG", "Image/JPG; name=Photo.JPG", "image/jpeg"),  # an alias, with parameters
+        ("whatsapp", "menu.pdf", "", "application/pdf"),
+    ],
+)
+def test_an_attachment_is_stored_with_the_type_it_was_checked_as(db, ws, tmp_path, channel, filename, claimed, stored):
+    """The stored type is what providers are told (``/files``' Content-Type, WhatsApp's media kind) and what
+    the thread and transcript show: the type the rules accepted, not the browser's raw words for it (an empty
+    type was served as an empty Content-Type, and a WhatsApp photo went as a document)."""
+    from core.media_store import MediaStore
+
+    conversation = ws["c_sms"] if channel == "sms" else ws["c_wa"]
+    mid = messaging.do_send(
+        db,
+        ws["maria"],
+        conversation,
+        "",
+        media_store=MediaStore(tmp_path / "media"),
+        attachments=[Attachment(filename, claimed, b"#!AMR\n" + b"0" * 32)],
+    )
+    assert db.fetchall("SELECT content_type FROM media WHERE message_id = ?", [mid]) == [(stored,)]
+
+
 def test_retry_requeues_an_interrupted_message(db, ws):
     mid = messaging.do_send(db, ws["maria"], ws["c_sms"], "hello")
     db.write(
