@@ -2,16 +2,25 @@
 
 Agents read a file through its conversation's permission check. Providers
 fetch outbound media by the unguessable token in ``/files/<token>``; only
-files attached to outgoing messages are served that way.
+files attached to outgoing messages are served that way, and only while a
+provider may still fetch them: while the message waits to go (queued,
+sending, interrupted) and for ``FETCH_GRACE`` after its last status change.
+The token is a bearer credential that providers keep in their logs and
+consoles; a message that has gone, or was never to go (*not sent*), opens
+nothing. A retried message is queued again, and its file with it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from core import media_rules, queries
+from core import clock, media_rules, queries
 from core.auth import User
+
+FETCH_GRACE = dt.timedelta(hours=24)  # a provider may fetch the file a while after it accepted the send
+WAITING = ("queued", "sending", "interrupted")  # still to go out: the provider has yet to fetch
 
 
 def read_media(rt: Any, viewer: User, media_id: int) -> tuple[bytes, str, str]:
@@ -25,8 +34,9 @@ def file_for_token(rt: Any, token: str) -> tuple[Path, str, str] | None:
     rows = rt.db.fetchall(
         "SELECT md.sha256, md.content_type, md.filename, md.created_at FROM media md "
         "JOIN messages m ON m.id = md.message_id "
-        "WHERE md.token = ? AND m.direction = 'out'",
-        [token],
+        "WHERE md.token = ? AND m.direction = 'out' AND m.status <> 'not_sent' "
+        "AND (m.status IN (?, ?, ?) OR coalesce(m.status_at, m.created_at) >= ?)",
+        [token, *WAITING, clock.utcnow() - FETCH_GRACE],
     )
     if not rows:
         return None

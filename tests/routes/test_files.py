@@ -8,15 +8,16 @@ import secrets
 
 import pytest
 
+from core import clock
 from tests import factories as f
 
 SENT = dt.datetime(2026, 12, 4, 15, 32)
 
 
-def attach(rt, *, filename, content_type, data=b"\xff\xd8\xff\xe0 not much of a picture"):
+def attach(rt, *, filename, content_type, data=b"\xff\xd8\xff\xe0 not much of a picture", status="delivered"):
     sender = f.add_sender(rt.db)
     contact = f.add_contact(rt.db)
-    mid = f.add_message(rt.db, contact_id=contact, sender_id=sender, body="", has_media=True, at=SENT)
+    mid = f.add_message(rt.db, contact_id=contact, sender_id=sender, body="", has_media=True, at=SENT, status=status)
     sha, token = rt.media.put(data), secrets.token_urlsafe(24)
     rt.db.write(
         lambda tx: tx.execute(
@@ -38,7 +39,33 @@ def attach(rt, *, filename, content_type, data=b"\xff\xd8\xff\xe0 not much of a 
 )
 def test_a_file_is_served_under_a_descriptive_name(server, filename, content_type, disposition):
     rt, client = server
+    clock.freeze(SENT + dt.timedelta(minutes=5))  # the provider fetches it as the message goes
     response = client.get(f"/files/{attach(rt, filename=filename, content_type=content_type)}")
     assert response.status_code == 200
     assert response.headers["content-type"].split(";")[0] == content_type
     assert response.headers["content-disposition"] == disposition
+
+
+@pytest.mark.parametrize(
+    "status, later, served",
+    [
+        ("queued", dt.timedelta(days=30), True),  # still to go (outside business hours, a long outage)
+        ("sending", dt.timedelta(minutes=1), True),
+        ("interrupted", dt.timedelta(days=2), True),  # to be looked up and maybe sent again
+        ("sent", dt.timedelta(hours=23), True),  # the provider may fetch it a while after accepting the send
+        ("delivered", dt.timedelta(hours=25), False),
+        ("read", dt.timedelta(days=400), False),
+        ("failed", dt.timedelta(hours=25), False),
+        ("not_sent", dt.timedelta(minutes=1), False),  # never went to a provider: its link was never handed out
+    ],
+)
+def test_a_link_serves_only_while_a_provider_may_still_fetch_it(server, status, later, served):
+    """The token is a bearer credential that providers keep in their logs and consoles: once the
+    message has gone (a day after its last status change) or was never to go, it opens nothing."""
+    rt, client = server
+    token = attach(rt, filename="x-ray.jpg", content_type="image/jpeg", status=status)
+    clock.freeze(SENT + later)
+    response = client.get(f"/files/{token}")
+    assert (response.status_code, response.content if not served else b"") == (
+        (200, b"") if served else (404, b"Not found")
+    )
