@@ -361,7 +361,11 @@ async def outbound_file(request: Request) -> Response:
     if found is None:
         return PlainTextResponse("Not found", status_code=404)
     path, content_type, filename = found
-    return FileResponse(path, media_type=content_type, filename=filename)
+    # A private file behind a bearer link: no cache keeps it, no browser guesses another type for it.
+    return FileResponse(path, media_type=content_type, filename=filename, headers=FILE_HEADERS)
+
+
+FILE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 ROUTES = [

@@ -69,3 +69,13 @@ def test_a_link_serves_only_while_a_provider_may_still_fetch_it(server, status, 
     assert (response.status_code, response.content if not served else b"") == (
         (200, b"") if served else (404, b"Not found")
     )
+
+
+def test_a_served_file_is_neither_cached_nor_sniffed(server):
+    """A private file behind a bearer link: no shared cache keeps it, and a browser shows it as its type or not at all."""
+    rt, client = server
+    clock.freeze(SENT + dt.timedelta(minutes=5))
+    response = client.get(f"/files/{attach(rt, filename='card.vcf', content_type='text/vcard', data=b'<html>')}")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
