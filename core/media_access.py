@@ -16,8 +16,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from core import clock, media_rules, queries
+from core import clock, media_rules, queries, sessions
 from core.auth import User
+from core.errors import PermissionDenied
 
 FETCH_GRACE = dt.timedelta(hours=24)  # a provider may fetch the file a while after it accepted the send
 WAITING = ("queued", "sending", "interrupted")  # still to go out: the provider has yet to fetch
@@ -26,6 +27,17 @@ WAITING = ("queued", "sending", "interrupted")  # still to go out: the provider 
 def read_media(rt: Any, viewer: User, media_id: int) -> tuple[bytes, str, str]:
     item = queries.media_item(rt.db, viewer, media_id)
     return rt.media.read(item["sha256"]), item["content_type"], item["filename"]
+
+
+def read_media_for_session(rt: Any, session_id: Any, media_id: int) -> tuple[bytes, str, str]:
+    """``read_media`` for the user of a session, checked now: for a download button the thread drew
+    earlier and Streamlit runs on the click, outside any page run. A session that ended since
+    (signed out here or everywhere, password reset, account disabled, idle) gets nothing, and a
+    changed role reads as the role is now."""
+    viewer = sessions.check(rt.db, session_id)
+    if viewer is None:
+        raise PermissionDenied("Your session has ended; sign in again to download this file.")
+    return read_media(rt, viewer, media_id)
 
 
 def file_for_token(rt: Any, token: str) -> tuple[Path, str, str] | None:

@@ -35,7 +35,7 @@ from core.errors import ParleyError
 from pages import live_watch, navigate, run_log
 from pages.format import STATUS_ICONS, fmt_time, queued_text
 from pages.older_messages import older_messages
-from pages.session import fragment_user, guarded
+from pages.session import SESSION_KEY, fragment_user, guarded
 from pages.text import Markdown, esc, md
 
 # A bubble's content sits in a keyed container (class ``st-key-msgout-…`` or
@@ -108,6 +108,11 @@ def _media_bytes(rt, user: User, media_id: int) -> bytes:
     return media_access.read_media(rt, user, media_id)[0]
 
 
+def _download_bytes(rt, session_id, media_id: int) -> bytes:
+    """A download button's file, read on the click (outside any page run): for the session that drew it, if still live."""
+    return media_access.read_media_for_session(rt, session_id, media_id)[0]
+
+
 def _image_bytes(rt, user: User, media_id: int) -> bytes | None:
     """Image bytes, kept per session so the live re-runs do not re-read the file: None when the
     file is missing, b"" when it is not a picture whatever its type says (then it is a download)."""
@@ -148,7 +153,7 @@ def render_media(rt, user: User, items: list[dict]) -> None:
                 kind=item["content_type"],
                 size=_size(item.get("size")),
             ),
-            data=functools.partial(_media_bytes, rt, user, item["id"]),
+            data=functools.partial(_download_bytes, rt, st.session_state.get(SESSION_KEY), item["id"]),
             file_name=saved_as,
             mime=item["content_type"],
             on_click="ignore",
