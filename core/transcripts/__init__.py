@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit, clock, queries
+from core import audit, clock, permissions, queries
 from core.auth import User
 from core.db import Database, Transaction
 from core.errors import PermissionDenied
@@ -156,8 +156,14 @@ def export_transcript(
     say(0.97, "Recording the export")
 
     def record(tx: Transaction) -> None:
+        # The exporter as they are now (disabled, or no longer an admin, meanwhile: no files), then the conversation.
+        role = permissions.recheck_actor(tx, viewer, ("standard", "admin"), "export transcripts")
         owner = tx.scalar("SELECT owner_id FROM conversations WHERE id = ?", [data.header.conversation_id])
-        if not may_export(viewer, owner):  # reassigned meanwhile: the files are not handed over
+        if role != "admin" and viewer.is_admin and owner != viewer.id:
+            raise PermissionDenied(
+                "Your role changed a moment ago: you can no longer export this transcript; nothing was handed over."
+            )
+        if role != "admin" and owner != viewer.id:  # reassigned meanwhile: the files are not handed over
             raise PermissionDenied(
                 "This conversation was reassigned while its transcript was being prepared; "
                 "only an admin or its new assignee can export it now."

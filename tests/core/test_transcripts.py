@@ -267,6 +267,32 @@ def test_a_reassignment_while_preparing_withholds_the_files(db, conv, monkeypatc
     assert db.scalar("SELECT count(*) FROM audit_log WHERE action LIKE '%transcript%'") == 0
 
 
+@pytest.mark.parametrize(
+    "who, change, refusal",
+    [
+        ("maria", "UPDATE users SET active = FALSE WHERE id = ?", "disabled"),
+        ("ada", "UPDATE users SET role = 'standard' WHERE id = ?", "role changed"),
+        ("ada", "UPDATE users SET role = 'supervisor' WHERE id = ?", "role changed"),
+    ],
+)
+def test_an_account_disabled_or_demoted_while_preparing_gets_no_files(db, conv, monkeypatch, who, change, refusal):
+    """The export is checked again when it is recorded, the exporter as well as the conversation: an
+    account disabled, or an admin made an agent (of someone else's conversation) or a supervisor,
+    while a long PDF was laid out is not handed the files, and nothing is recorded."""
+    from core.transcripts import pdf
+
+    original = pdf.render_pdf
+
+    def slow_render(data, progress=None):
+        db.write(lambda tx: tx.execute(change, [conv[who].id]))
+        return original(data, progress)
+
+    monkeypatch.setattr(pdf, "render_pdf", slow_render)
+    with pytest.raises(PermissionDenied, match=refusal):
+        transcripts.export_transcript(db, conv["media"], conv[who], conv["cid"])
+    assert db.scalar("SELECT count(*) FROM audit_log WHERE action LIKE '%transcript%'") == 0
+
+
 def test_bad_input_one_message_a_huge_message_and_no_messages(db, conv):
     sid = db.scalar("SELECT id FROM senders LIMIT 1")
     contact = f.add_contact(db, phone="+14158679999", name=None)
