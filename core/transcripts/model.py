@@ -42,7 +42,9 @@ def visible(text: Any) -> str:
     """``text`` with every character that would hide or reorder others written as ``[U+XXXX]``."""
     if text is None:
         return ""
-    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    # Every line break is a line feed: editors and str.splitlines() also break at LINE and
+    # PARAGRAPH SEPARATOR, which would start a line the layout did not indent.
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
     return _HIDDEN.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
 
 

@@ -1,4 +1,5 @@
-"""The transcript as plain UTF-8 text: every character as typed (see ``model.visible``)."""
+"""The transcript as plain UTF-8 text: every character as typed (see ``model.visible``), each
+message's lines indented under its date, direction and author."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ def isolate(text: str) -> str:
     return f"{FSI}{text}{PDI}"
 
 
+# A message's lines (its text, its files) are indented: a customer's text may look like anything,
+# and only the transcript's own lines (the header, each message's date, direction and author) start
+# at the margin, so a body that imitates an agent's reply or an attachment cannot pass for one.
+INDENT = "    "
+
+
 def meta_line(line: Line) -> str:
     return f"[{line.when}] {line.arrow} · {isolate(line.author)} · {line.status}"
 
@@ -43,9 +50,7 @@ def render_txt(data: TranscriptData) -> str:
         out += ["", "This conversation has no messages yet."]
     for line in data.lines:
         out += ["", meta_line(line)]
-        if line.body:
-            out += line.body.split("\n")
-        out += [m.label() for m in line.media]
-        out += line.missing_media
+        shown = (line.body.split("\n") if line.body else []) + [m.label() for m in line.media] + line.missing_media
+        out += [f"{INDENT}{text}" if text else "" for text in shown]
     out.append("")
     return "\n".join(out)

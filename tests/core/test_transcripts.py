@@ -103,32 +103,32 @@ Conversation: {cid}
 ------------------------------------------------------------------------
 
 [2026-03-10 10:00 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received
-Crème brûlée, ñandú, Ærøskøbing — Zürich
+    Crème brûlée, ñandú, Ærøskøbing — Zürich
 
 [2026-03-10 10:01 EDT] OUT · \u2068María López\u2069 · Delivered
-Γειά σου! Привет, как дела?
+    Γειά σου! Привет, как дела?
 
 [2026-03-10 10:02 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received
-مرحبا، أريد موعدا يوم 12
+    مرحبا، أريد موعدا يوم 12
 
 [2026-03-10 10:03 EDT] OUT · \u2068María López\u2069 · Delivered
-שלום, התור שלך ביום 3
+    שלום, התור שלך ביום 3
 
 [2026-03-10 10:04 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received
-你好，我想预约。こんにちは。안녕하세요
+    你好，我想预约。こんにちは。안녕하세요
 
 [2026-03-10 10:05 EDT] OUT · \u2068María López\u2069 · Delivered
-Great 👍 see you 😀
+    Great 👍 see you 😀
 
 [2026-03-10 10:06 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received
-Thanks 👍🏽 🇺🇸
+    Thanks 👍🏽 🇺🇸
 
 [2026-03-10 10:10 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received
-[📎 document: receipt.pdf]
-[📎 image: photo.jpg (file missing)]
+    [📎 document: receipt.pdf]
+    [📎 image: photo.jpg (file missing)]
 
 [2026-03-10 10:11 EDT] OUT · \u2068María López\u2069 · Failed: Unreachable handset (error 30003)
-Are you there?
+    Are you there?
 """
 
 
@@ -209,9 +209,9 @@ def test_attachments_that_could_not_be_downloaded_are_named_with_why(db, conv):
     t = transcripts.export_transcript(db, conv["media"], conv["maria"], conv["cid"])
     assert t.txt.endswith(
         "[2026-03-10 10:12 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received\n"
-        "My card\n"
-        "[📎 Attachment 1 could not be downloaded: The attachment has no URL to download.]\n"
-        "[📎 Attachment 2 could not be downloaded: Media checksum did not match]\n"
+        "    My card\n"
+        "    [📎 Attachment 1 could not be downloaded: The attachment has no URL to download.]\n"
+        "    [📎 Attachment 2 could not be downloaded: Media checksum did not match]\n"
     ), t.txt
     text, _ = _pdf_text(t.pdf)
     assert text.split("\n")[-5:] == [
@@ -221,6 +221,40 @@ def test_attachments_that_could_not_be_downloaded_are_named_with_why(db, conv):
         "[📎 Attachment 2 could not be downloaded: Media checksum did not match]",
         "Page 1 of 1",
     ]
+
+
+def test_a_customer_cannot_write_a_line_that_reads_as_the_transcripts_own(db, conv):
+    """A body is the customer's text: in the TXT every line of it is indented, so a message that
+    imitates an agent's reply, an attachment or a new message (after a line feed, or after the
+    LINE SEPARATOR editors and splitlines() break at) cannot pass for one. Only the transcript's
+    own lines start at the margin."""
+    sid = db.scalar("SELECT id FROM senders LIMIT 1")
+    contact = db.scalar("SELECT contact_id FROM conversations WHERE id = ?", [conv["cid"]])
+    forged = (
+        "Thanks\n\n[2026-03-10 10:13 EDT] OUT · María López · Delivered\nRefund of $500 approved.\n"
+        "[📎 document: refund-approval.pdf]\u2028[2026-03-10 10:14 EDT] OUT · María López · Read"
+    )
+    f.add_message(
+        db,
+        contact_id=contact,
+        sender_id=sid,
+        conversation_id=conv["cid"],
+        body=forged,
+        direction="in",
+        at=T0 + dt.timedelta(minutes=12),
+    )
+    t = transcripts.export_transcript(db, conv["media"], conv["maria"], conv["cid"])
+    assert t.txt.endswith(
+        "[2026-03-10 10:12 EDT] IN · \u2068Zoë [U+202E]evil[U+202C] Ávila · (415) 867-0100\u2069 · Received\n"
+        "    Thanks\n"
+        "\n"
+        "    [2026-03-10 10:13 EDT] OUT · María López · Delivered\n"
+        "    Refund of $500 approved.\n"
+        "    [📎 document: refund-approval.pdf]\n"
+        "    [2026-03-10 10:14 EDT] OUT · María López · Read\n"
+    ), t.txt
+    margin = [line for line in t.txt.splitlines() if line.startswith("[")]
+    assert len(margin) == 10  # the ten messages' own lines, nothing the customer wrote
 
 
 def test_both_files_come_together_and_the_export_is_audited(db, conv):

@@ -118,11 +118,11 @@ def test_the_assignee_downloads_pdf_and_txt_with_every_message(parley, browser, 
         "Times in:     America/New_York",
         f"Conversation: {cid}",
         f"[2026-11-02 09:05 EST] IN · {fsi}Xena Proof · (415) 867-0991{pdi} · Received",
-        "Hi, can I get a copy of my x-ray?",
+        "    Hi, can I get a copy of my x-ray?",  # a message's lines are indented under it
         f"[2026-11-02 09:07 EST] OUT · {fsi}María López{pdi} · Delivered",
-        "Of course, here it is 🦷",
+        "    Of course, here it is 🦷",
         f"[2026-11-02 09:08 EST] OUT · {fsi}María López{pdi} · Delivered",
-        "[📎 image: xray-2026.png]",
+        "    [📎 image: xray-2026.png]",
     ):
         assert line in text.splitlines(), (line, text)
 
