@@ -242,8 +242,9 @@ class WebhookApplier:
                 data = provider.fetch_media(item)
                 sha = self.media.put(data)
                 ctype = media_sniff.true_type(data, item.content_type)
-                ext = ctype.split("/")[-1].split(";")[0].split("+")[0]
-                filename = media_rules.safe_filename(item.filename or f"attachment-{index + 1}.{ext}")
+                # No name sent (Twilio never sends one): named from the type, with the extension it opens by.
+                ext = media_rules.extension_for(ctype)
+                filename = media_rules.safe_filename(item.filename or f"attachment-{index + 1}{ext}")
                 stored.append(inbound.StoredMedia(sha, ctype, filename, len(data)))
             except (ProviderError, OSError, ValueError) as exc:
                 errors.append(f"Attachment {index + 1} could not be downloaded: {exc}")

@@ -241,9 +241,40 @@ def test_an_attachment_with_values_of_the_wrong_type_does_not_stop_the_applier(d
         ("SIMsum", False, "Attachment 1 could not be downloaded: Media checksum did not match"),
     ]
     # An unknown claimed type: the bytes say what they are; no file name given: Parley names it.
-    assert db.fetchall("SELECT content_type, filename, size FROM media") == [("text/plain", "attachment-1.plain", 5)]
+    assert db.fetchall("SELECT content_type, filename, size FROM media") == [("text/plain", "attachment-1.txt", 5)]
     assert dict(db.fetchall("SELECT state, count(*) FROM webhook_inbox GROUP BY 1")) == {"applied": 3}
     assert app.step() is False
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_an_attachment_sent_without_a_name_is_named_with_its_types_extension(db, applier):
+    """Twilio never sends a file name: Parley names the file from its type, with the extension a
+    computer opens it by. It took the type's subtype as the extension: a Word file became
+    'attachment-1.vnd.openxmlformats-officedocument.wordprocessingml.document', which the thread
+    offered, and a download saved, as a '.document' file nothing opens."""
+    app, _ = applier
+    zipped = "data:;base64,UEsDBBQAAAAIAAAAIQA="  # a zip's first bytes: what an Office file is inside
+    store(
+        db,
+        inbound_with_media(
+            "SIMdocs",
+            "+14158675304",
+            [
+                {"url": zipped, "content_type": DOCX},
+                {"url": zipped, "content_type": XLSX},
+                {"url": "data:,BEGIN:VCARD%0AFN:Zo%C3%AB%0AEND:VCARD", "content_type": "text/x-vcard"},
+            ],
+        ),
+    )
+    assert app.step() is True
+    assert db.fetchall("SELECT content_type, filename FROM media ORDER BY id") == [
+        (DOCX, "attachment-1.docx"),
+        (XLSX, "attachment-2.xlsx"),
+        ("text/vcard", "attachment-3.vcf"),
+    ]
 
 
 def test_an_unexpected_error_with_one_attachment_is_recorded_on_its_message(db, applier, monkeypatch):
