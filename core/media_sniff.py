@@ -11,6 +11,7 @@ claimed to be a picture, a sound or a video becomes a plain download.
 from __future__ import annotations
 
 import io
+import re
 
 OCTET = "application/octet-stream"
 ZIP_BASED = ("application/vnd.openxmlformats", "application/vnd.oasis.opendocument", "application/zip")
@@ -28,6 +29,10 @@ _SIGNATURES: list[tuple[bytes, int, str]] = [  # (bytes, offset, type)
     (b"\x1aE\xdf\xa3", 0, "video/webm"),
 ]
 RENDERED = ("image/", "audio/", "video/")
+# Types a browser shows as a page, scripts and all: never kept from a claim.
+PAGES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml")
+# 'type/subtype' and nothing else (RFC 6838's characters and lengths): what a claim must be to be kept.
+_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
 def sniff(data: bytes) -> str | None:
@@ -86,15 +91,17 @@ def _decodes_as_image(data: bytes) -> bool:
 def true_type(data: bytes, claimed: str | None) -> str:
     """The type to store for these bytes: what they are, else what was claimed if that is harmless."""
     claimed = (claimed or OCTET).split(";")[0].strip().lower() or OCTET
+    if not _TYPE.fullmatch(claimed):
+        claimed = OCTET  # not a type (line breaks, spaces, no subtype): nothing to keep
     found = sniff(data)
     if found is not None and found.startswith("image/") and found != "image/webp" and not _decodes_as_image(data):
         found = None  # a picture's header on bytes that do not decode: not a picture
     if found == "application/zip" and claimed.startswith(ZIP_BASED):
         return claimed  # a Word or OpenDocument file is a zip inside
-    if found == "text/plain" and claimed.startswith("text/") and claimed != "text/html":
+    if found == "text/plain" and claimed.startswith("text/") and claimed not in PAGES:
         return claimed  # text/csv, text/calendar...: the bytes cannot tell them apart
     if found is not None:
         return found
-    if claimed.startswith(RENDERED) or claimed == "text/html":
+    if claimed.startswith(RENDERED) or claimed in PAGES:
         return OCTET  # never shown as a picture, a player or a page
     return claimed

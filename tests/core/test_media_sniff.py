@@ -48,6 +48,26 @@ def test_the_stored_type_is_what_the_bytes_are(data, claimed, stored):
     assert true_type(data, claimed) == stored
 
 
+@pytest.mark.parametrize(
+    "data, claimed, stored",
+    [
+        # Not a type at all: a header value Parley would send back (a download's Content-Type), which
+        # the server refuses to write, so the file could not be downloaded.
+        (bytes(range(256)) * 4, "application/x-foo\r\nSet-Cookie: a=b", "application/octet-stream"),
+        (b"name,phone\n", "text/csv\r\nX-Injected: 1", "text/plain"),
+        (bytes(range(256)) * 4, "application/pdf extra words", "application/octet-stream"),
+        (bytes(range(256)) * 4, "x" * 300 + "/y", "application/octet-stream"),
+        # Types a browser shows as a page (scripts and all) are never kept from a claim.
+        (bytes(range(256)) * 4, "application/xhtml+xml", "application/octet-stream"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>", "text/xml", "text/plain"),
+        (b"<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml'/>", "application/xml", "text/plain"),
+        (bytes(range(256)) * 4, "Application/VND.MS-Excel; name=x.xls", "application/vnd.ms-excel"),  # still fine
+    ],
+)
+def test_a_claim_that_is_not_a_plain_type_is_not_kept(data, claimed, stored):
+    assert true_type(data, claimed) == stored
+
+
 def test_only_decodable_pictures_are_shown_as_pictures():
     assert is_picture(picture("PNG")) and is_picture(picture("JPEG"))
     assert not is_picture(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
