@@ -113,18 +113,31 @@ def _download_bytes(rt, session_id, media_id: int) -> bytes:
     return media_access.read_media_for_session(rt, session_id, media_id)[0]
 
 
+IMAGES_KEPT_BYTES = 32_000_000  # per session: the pictures of the conversations seen last
+
+
 def _image_bytes(rt, user: User, media_id: int) -> bytes | None:
     """Image bytes, kept per session so the live re-runs do not re-read the file: None when the
-    file is missing, b"" when it is not a picture whatever its type says (then it is a download)."""
+    file is missing, b"" when it is not a picture whatever its type says (then it is a download).
+    Only the most recently shown pictures are kept, up to ``IMAGES_KEPT_BYTES``: a session that
+    opens conversation after conversation of photos must not hold every one it ever showed."""
     cache = st.session_state.setdefault("_thread_images", {})
-    if media_id not in cache:
-        try:
-            data = _media_bytes(rt, user, media_id)
-        except (ParleyError, OSError):
-            cache[media_id] = None
-        else:
-            cache[media_id] = data if media_sniff.is_picture(data) else b""
-    return cache[media_id]
+    if media_id in cache:
+        cache[media_id] = cache.pop(media_id)  # shown again: the most recent
+        return cache[media_id]
+    try:
+        data = _media_bytes(rt, user, media_id)
+    except (ParleyError, OSError):
+        data = None
+    else:
+        data = data if media_sniff.is_picture(data) else b""
+    cache[media_id] = data
+    kept = sum(len(v or b"") for v in cache.values())
+    for oldest in list(cache):  # oldest first (a dict keeps insertion order); this one stays
+        if kept <= IMAGES_KEPT_BYTES or oldest == media_id:
+            break
+        kept -= len(cache.pop(oldest) or b"")
+    return data
 
 
 def render_media(rt, user: User, items: list[dict]) -> None:
