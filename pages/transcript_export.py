@@ -67,7 +67,7 @@ def render(rt, user, detail: dict) -> None:
         )
         row.download_button(
             "Both (.zip)",
-            data=ready.zip_bytes(),
+            data=ready.zip_bytes,  # zipped on the click, not on every run of the page
             file_name=ready.zip_name,
             mime="application/zip",
             key=f"zip_{cid}",

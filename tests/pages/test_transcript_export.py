@@ -59,3 +59,21 @@ def test_one_message_on_one_page_is_counted_in_the_singular(app_as, demo_db):
     at.button(key=f"prepare_{cid}").click().run()
     assert not at.exception and not at.error
     assert "1 message, 1 PDF page." in [str(c.value) for c in at.caption]
+
+
+def test_the_zip_is_made_when_it_is_downloaded_not_on_every_run(app_as, demo_db, monkeypatch):
+    """Both files zipped (DEFLATE over a PDF of megabytes for a long conversation) on every run of
+    the page once a transcript was prepared: each click anywhere on the page paid for it again."""
+    from core import transcripts
+
+    zipped = []
+    real = transcripts.Transcript.zip_bytes
+    monkeypatch.setattr(transcripts.Transcript, "zip_bytes", lambda self: zipped.append(1) or real(self))
+    cid = a_conversation_of(demo_db, "maria")
+    at = app_as("maria", PAGE, {"id": cid})
+    at.button(key=f"prepare_{cid}").click().run()
+    at.run()
+    at.run()
+    assert not at.exception and not at.error
+    assert "Both (.zip)" in [str(b.proto.label) for b in at.get("download_button")]
+    assert zipped == []
