@@ -95,7 +95,7 @@ def load(db: Database, media: Any, viewer: User, detail: dict[str, Any], now: dt
     with_media = [r["id"] for r in rows if r["has_media"]]
     if with_media:
         for item in db.dicts(
-            "SELECT message_id, sha256, content_type, filename, size FROM media "
+            "SELECT message_id, sha256, content_type, filename, size, created_at FROM media "
             "WHERE message_id = ANY(?::BIGINT[]) ORDER BY id",
             [with_media],
         ):
@@ -109,7 +109,7 @@ def load(db: Database, media: Any, viewer: User, detail: dict[str, Any], now: dt
             author=model.author(r, contact),
             status=model.status_text(r, tz),
             body=model.visible(r["body"]),
-            media=[model.media_line(item, not media.exists(item["sha256"])) for item in files.get(r["id"], [])],
+            media=[model.media_line(item, not media.exists(item["sha256"]), tz) for item in files.get(r["id"], [])],
             missing_media=model.missing_media(r),
         )
         for r in rows

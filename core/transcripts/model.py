@@ -165,10 +165,15 @@ def contact_label(name: str | None, phone: str) -> str:
     return f"{name} · {shown}" if name else shown
 
 
-def media_line(item: dict[str, Any], missing: bool) -> MediaLine:
+def media_line(item: dict[str, Any], missing: bool, tz: ZoneInfo) -> MediaLine:
+    """A file as the thread names it and a download saves it (``media_rules.download_name``): the
+    sender's own name, else what it is and when it came in the exporter's zone, never a media id."""
+    filename, ctype = item["filename"], item["content_type"]
+    if not media_rules.names_itself(filename):
+        filename = media_rules.download_name(filename, ctype, item["created_at"], tz.key)
     return MediaLine(
-        kind=media_rules.media_kind(item["content_type"]),
-        filename=item["filename"] or "attachment",
+        kind=media_rules.media_kind(ctype),
+        filename=filename or "attachment",
         content_type=item["content_type"],
         size=int(item.get("size") or 0),
         missing=missing,

@@ -257,6 +257,43 @@ def test_a_customer_cannot_write_a_line_that_reads_as_the_transcripts_own(db, co
     assert len(margin) == 10  # the ten messages' own lines, nothing the customer wrote
 
 
+def test_a_file_is_named_as_the_thread_names_it_never_by_a_media_id(db, conv):
+    """Rule 8: each file's name in the transcript is the one the thread shows and a download saves it
+    under, so the two can be matched: the sender's own name, else what it is and when it came (in
+    the exporter's zone), never a provider's media id or a name Parley made up."""
+    sid = db.scalar("SELECT id FROM senders LIMIT 1")
+    contact = db.scalar("SELECT contact_id FROM conversations WHERE id = ?", [conv["cid"]])
+    at = T0 + dt.timedelta(minutes=12)
+    mid = f.add_message(
+        db,
+        contact_id=contact,
+        sender_id=sid,
+        conversation_id=conv["cid"],
+        body="",
+        direction="in",
+        at=at,
+        has_media=True,
+    )
+    for name, ctype in (
+        ("ME0123456789abcdef0123456789abcdef", "image/jpeg"),
+        ("attachment-2.pdf", "application/pdf"),
+        ("Brochure 2027.pdf", "application/pdf"),
+    ):
+        db.write(
+            lambda tx, n=name, c=ctype: tx.execute(
+                "INSERT INTO media (message_id, sha256, content_type, filename, size, token, created_at) "
+                "VALUES (?, ?, ?, ?, 10, ?, ?)",
+                [mid, "cd" * 32, c, n, n, at],
+            )
+        )
+    t = transcripts.export_transcript(db, conv["media"], conv["maria"], conv["cid"])
+    assert t.txt.endswith(
+        "    [📎 image: image-2026-03-10-1012.jpg (file missing)]\n"
+        "    [📎 document: document-2026-03-10-1012.pdf (file missing)]\n"
+        "    [📎 document: Brochure 2027.pdf (file missing)]\n"
+    ), t.txt
+
+
 def test_both_files_come_together_and_the_export_is_audited(db, conv):
     t = transcripts.export_transcript(db, conv["media"], conv["ada"], conv["cid"])
     with zipfile.ZipFile(io.BytesIO(t.zip_bytes())) as archive:
