@@ -242,7 +242,7 @@ def contact_detail(db: Database, viewer: User, contact_id: Any) -> dict[str, Any
         tag_list=split_tags(detail["tags"]),
         number_timezone=phones.phone_timezone(detail["phone"]),
         can_edit=can_edit(viewer),
-        can_change_phone=can_edit(viewer) and messages == 0,
+        can_change_phone=can_edit(viewer) and messages == 0 and not detail["opted_out"] and not history,
         can_delete=viewer.is_admin and not conversations and not messages and not detail["opted_out"] and not history,
     )
     detail["effective_timezone"] = detail["timezone"] or detail["number_timezone"]

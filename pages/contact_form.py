@@ -148,7 +148,7 @@ def contact_form(
             key=f"{key}.phone",
             disabled=locked,
             placeholder="+1 415 555 0123",
-            help="This number has messages, so it stays; save a new number as a new contact."
+            help="This number has messages or an opt-out on record, so it stays; save a new number as a new contact."
             if locked
             else "Any format; stored in international form (+14155550123).",
         )

@@ -67,9 +67,20 @@ def _has_messages(tx_or_db: Any, contact_id: int) -> bool:
     return bool(tx_or_db.scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE contact_id = ?)", [contact_id]))
 
 
+def _has_optout_record(tx_or_db: Any, contact_id: int) -> bool:
+    """Opted out now, or ever: the opt-out (and any opt-in after it) belongs to this number."""
+    return bool(
+        tx_or_db.scalar(
+            "SELECT (SELECT opted_out FROM contacts WHERE id = ?) "
+            "OR EXISTS (SELECT 1 FROM optout_history WHERE contact_id = ?)",
+            [contact_id, contact_id],
+        )
+    )
+
+
 def phone_locked(db: Database, contact_id: int) -> bool:
-    """True when the contact's number has message history and so cannot change."""
-    return _has_messages(db, contact_id)
+    """True when the contact's number has message history or an opt-out on record and so cannot change."""
+    return _has_messages(db, contact_id) or _has_optout_record(db, contact_id)
 
 
 # ---- create and edit ----------------------------------------------------------------------
@@ -130,6 +141,14 @@ def _check_phone_change(tx_or_db: Any, current: dict[str, Any], new_phone: str) 
     if _has_messages(tx_or_db, current["id"]):
         raise ValidationError(
             f"{label(current['name'], current['phone'])} has message history on "
+            f"{phones.format_phone_display(current['phone'])}, so that number stays; "
+            "save the new number as a new contact."
+        )
+    if _has_optout_record(tx_or_db, current["id"]):
+        # The opt-out is the number's, not the person's: moved, it would unsuppress the number that
+        # asked and suppress one that never did (rule 2).
+        raise ValidationError(
+            f"{label(current['name'], current['phone'])} has an opt-out on record for "
             f"{phones.format_phone_display(current['phone'])}, so that number stays; "
             "save the new number as a new contact."
         )

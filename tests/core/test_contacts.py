@@ -8,6 +8,7 @@ import pytest
 
 from core import clock, contacts
 from core.actions import contacts as contact_actions
+from core.actions import suppression
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tests.factories import add_contact, add_conversation, add_sender
 
@@ -163,6 +164,25 @@ def test_number_with_message_history_cannot_change(db, ana):
         contact_actions.do_update_contact(db, ana, cid, phone="+14158670399")
     assert contact_actions.do_update_contact(db, ana, cid, name="Renamed") == ["name"]
     assert contact_actions.phone_locked(db, cid)
+
+
+def test_an_opted_out_number_cannot_move_to_another_number(db, ana, admin):
+    # Added to the opt-out list by hand (no message ever): the contact holds only the opt-out. Changing
+    # its number would unsuppress +14158670340 and suppress a number that never asked.
+    cid = suppression.do_add_opt_out(db, admin, "+14158670340", "Asked by phone not to be texted")
+    with pytest.raises(ValidationError, match="opt-out on record"):
+        contact_actions.do_update_contact(db, ana, cid, phone="+14158670341")
+    assert row(db, cid)["phone"] == "+14158670340" and row(db, cid)["opted_out"]
+    assert contact_actions.phone_locked(db, cid)
+    assert contacts.contact_detail(db, ana, cid)["can_change_phone"] is False
+
+
+def test_a_number_once_opted_out_and_back_in_keeps_its_history(db, ana, admin):
+    cid = suppression.do_add_opt_out(db, admin, "+14158670342", "Asked by phone")
+    suppression.do_remove_opt_out(db, admin, cid, "Asked in writing to be texted again")
+    with pytest.raises(ValidationError, match="opt-out on record"):
+        contact_actions.do_update_contact(db, ana, cid, phone="+14158670343")
+    assert row(db, cid)["phone"] == "+14158670342"
 
 
 def test_stale_form_does_not_overwrite_a_newer_save(db, ana, ben):
