@@ -139,6 +139,11 @@ def do_update_sender(db: Database, actor: User, sender_id: Any, form: SenderForm
         changed = {k: v for k, v in row.items() if old[0][k] != v}
         if not changed:
             return False
+        if ("phone" in changed or "channel" in changed) and _has_history(tx, sender_id):
+            raise ValidationError(
+                f"{old[0]['label']} has messages, so its number and channel stay (its conversations were "
+                "on them, and replies still arrive there); add the new number as a new sender."
+            )
         _clash(tx, row, sender_id)
         tx.execute(
             f"UPDATE senders SET {', '.join(f'{c} = ?' for c in row)}, updated_at = ? WHERE id = ?",
@@ -150,6 +155,16 @@ def do_update_sender(db: Database, actor: User, sender_id: Any, form: SenderForm
         return True
 
     return db.write(write)
+
+
+def _has_history(tx: Transaction, sender_id: int) -> bool:
+    return bool(
+        tx.scalar(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE sender_id = ?) "
+            "OR EXISTS (SELECT 1 FROM conversations WHERE sender_id = ?)",
+            [sender_id, sender_id],
+        )
+    )
 
 
 def do_set_unregistered_rule(db: Database, actor: User, rule: str) -> None:

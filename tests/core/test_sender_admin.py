@@ -153,3 +153,33 @@ def test_the_workspace_rule_blocks_unregistered_senders_everywhere(db, ws):
         "settings.changed",
         "sender.updated",
     ]
+
+
+def test_a_sender_with_history_keeps_its_number_and_channel(db, ws):
+    """Its conversations and messages were on that number and channel: changed, the history would show
+    texts from a number that never sent them, and replies to the old number would find no sender."""
+    sid = do_create_sender(db, ws["admin"], form(brand_status="approved", campaign_status="approved"))
+    conv = f.add_conversation(db, contact_id=f.add_contact(db, name="Ana"), sender_id=sid, owner_id=ws["maria"].id)
+    with pytest.raises(ValidationError, match="has messages, so its number and channel stay"):
+        do_update_sender(
+            db, ws["admin"], sid, form(phone="+14155550143", brand_status="approved", campaign_status="approved")
+        )
+    with pytest.raises(ValidationError, match="has messages, so its number and channel stay"):
+        do_update_sender(
+            db,
+            ws["admin"],
+            sid,
+            form(channel="whatsapp", registration_kind="whatsapp", registration_status="approved"),
+        )
+    assert db.fetchone("SELECT phone, channel FROM senders WHERE id = ?", [sid]) == ("+14155550142", "sms")
+    assert db.scalar("SELECT channel FROM conversations WHERE id = ?", [conv]) == "sms"
+    # Everything else may still change.
+    assert do_update_sender(
+        db, ws["admin"], sid, form(label="Front desk", brand_status="approved", campaign_status="approved")
+    )
+
+
+def test_a_sender_without_history_may_fix_its_number(db, ws):
+    sid = do_create_sender(db, ws["admin"], form(phone="+14155550144"))
+    assert do_update_sender(db, ws["admin"], sid, form(phone="+14155550145"))
+    assert db.scalar("SELECT phone FROM senders WHERE id = ?", [sid]) == "+14155550145"
