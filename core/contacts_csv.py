@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers as pn
 
-from core import audit, clock, contact_search, contacts, events, phones, versions
+from core import audit, clock, contact_search, contacts, events, permissions, phones, versions
 from core.auth import User
 from core.contact_fields import CLEANERS
 from core.contacts_csv_mapping import check_mapping
@@ -214,7 +214,7 @@ def import_contacts(
     good["search_name"] = good["name"].map(folded).astype(object)
     good["phone_digits"] = good["phone"].str.slice(1)
     say(0.7)
-    outcome = db.write(_write_import, good, actor.id, len(csv_file))
+    outcome = db.write(_write_import, good, actor, len(csv_file))
     contact_search.maybe_compact(db)  # many contacts changed: fold them into the sorted index, in the background
     say(0.95)
     result = pd.Series("rejected", index=index, dtype=object)
@@ -250,7 +250,11 @@ _CHANGED = " OR ".join(
 )
 
 
-def _write_import(tx: Transaction, good: pd.DataFrame, actor_id: int, total_rows: int) -> dict[str, tuple]:
+def _write_import(tx: Transaction, good: pd.DataFrame, actor: User, total_rows: int) -> dict[str, tuple]:
+    # The role again, in the write: reading and checking a big file takes seconds, and an admin may
+    # have disabled the importer or changed their role meanwhile.
+    permissions.recheck_actor(tx, actor, ("standard", "admin"), "create or change contacts")
+    actor_id = actor.id
     now = clock.utcnow()
     name = f"_import_{id(good)}"
     tx.cursor.register(name, good)

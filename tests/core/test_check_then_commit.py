@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from core import clock, contacts, permissions, queries
+from core import clock, contacts, contacts_csv, permissions, queries
 from core.actions import contacts as contact_actions
 from core.actions import conversations as conv
 from core.actions import messaging, optout
@@ -266,3 +266,24 @@ def test_a_number_saved_by_someone_else_meanwhile_is_a_duplicate(db, ws, monkeyp
     with pytest.raises(contacts.DuplicateContact, match="already belongs to First"):
         contact_actions.do_create_contact(db, ws["maria"], phone="+14158679999", name="Second")
     assert db.fetchall("SELECT name FROM contacts WHERE phone = '+14158679999'") == [("First",)]
+
+
+def test_an_importer_disabled_while_the_file_is_read_imports_nothing(db, ws, monkeypatch):
+    # A big file takes seconds between the role check and the write: an admin may disable the agent then.
+    after(monkeypatch, contacts_csv, "_parse_phones", disable(db, ws["maria"].id))
+    parsed = contacts_csv.read_csv(b"name,phone\nNew Person,+14158679998\nRenamed,%s\n" % b"+14158670100")
+    with pytest.raises(PermissionDenied, match="disabled a moment ago"):
+        contacts_csv.import_contacts(db, ws["maria"], parsed, {"name": "name", "phone": "phone"})
+    assert db.scalar("SELECT count(*) FROM contacts WHERE phone = '+14158679998'") == 0
+    assert db.scalar("SELECT count(*) FROM audit_log WHERE action = 'contacts.imported'") == 0
+
+
+def test_an_importer_made_supervisor_meanwhile_imports_nothing(db, ws, monkeypatch):
+    demote = lambda: db.write(  # noqa: E731
+        lambda tx: tx.execute("UPDATE users SET role = 'supervisor' WHERE id = ?", [ws["maria"].id])
+    )
+    after(monkeypatch, contacts_csv, "_parse_phones", demote)
+    parsed = contacts_csv.read_csv(b"name,phone\nNew Person,+14158679997\n")
+    with pytest.raises(PermissionDenied, match="Your role changed a moment ago"):
+        contacts_csv.import_contacts(db, ws["maria"], parsed, {"name": "name", "phone": "phone"})
+    assert db.scalar("SELECT count(*) FROM contacts WHERE phone = '+14158679997'") == 0
