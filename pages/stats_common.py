@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core import stats_filter
+from core.csv_files import to_csv_bytes
 from core.errors import ParleyError
 from core.stats_drill import Drill, conversations_for
 from pages.format import plural
@@ -133,7 +134,7 @@ def load(fn: Callable[..., Any], *args: Any) -> Any:
 def csv_download(frame: pd.DataFrame, name: str, key: str) -> None:
     st.download_button(
         "Download CSV",
-        data=frame.to_csv(index=False).encode("utf-8"),
+        data=to_csv_bytes(frame),  # formula-safe: names in it are people's text
         file_name=f"{name}.csv",
         mime="text/csv",
         key=key,

