@@ -157,16 +157,24 @@ def check_test_message(db: Database, actor: User, sender_id: Any, to: str, text:
         raise ValidationError("Write the test message.")
     if len(body) > MAX_TEST_TEXT:
         raise ValidationError(f"Keep a test message to {MAX_TEST_TEXT} characters.")
+    _check_sender(sender)
+    problem = provider_problem(sender["provider"])
+    if problem:
+        raise SendingBlocked(problem)
+    _check_recipient(db, number)
+    return sender, number, body
+
+
+def _check_sender(sender: dict[str, Any]) -> None:
     if not sender["enabled"]:
         raise SendingBlocked(f"{sender['label']} is disabled; enable it before testing it.")
     if sender["send_blocked"]:
         raise SendingBlocked(f"{sender['label']} may not send: {sender['send_blocked']}.")
-    problem = provider_problem(sender["provider"])
-    if problem:
-        raise SendingBlocked(problem)
-    if db.scalar("SELECT opted_out FROM contacts WHERE phone = ?", [number]):
+
+
+def _check_recipient(db_or_tx: Any, number: str) -> None:
+    if db_or_tx.scalar("SELECT opted_out FROM contacts WHERE phone = ?", [number]):
         raise SendingBlocked(f"{phones.format_phone_display(number)} has opted out; Parley sends it nothing.")
-    return sender, number, body
 
 
 @dataclass(frozen=True)
@@ -183,9 +191,9 @@ def do_send_test_message(
 ) -> TestOutcome:
     """Send now through ``provider_for(sender)`` and say what the provider answered."""
     sender, number, body = check_test_message(db, actor, sender_id, to, text)
-    # The role again, in a write, before anything reaches the provider: an admin demoted or disabled
-    # since the page drew sends nothing.
-    message_id = db.write(_claim_message_id, actor)
+    # The role and the rules again, in a write, before anything reaches the provider: an admin demoted
+    # or disabled since the page drew, a STOP or a disabled sender since the check, sends nothing.
+    message_id = db.write(_claim_message_id, actor, sender["id"], number)
     try:
         provider = provider_for(sender)
     except ParleyError as exc:  # e.g. "Twilio is not configured: set ..."
@@ -218,8 +226,13 @@ def do_send_test_message(
     )
 
 
-def _claim_message_id(tx: Transaction, actor: User) -> int:
+def _claim_message_id(tx: Transaction, actor: User, sender_id: int, number: str) -> int:
     permissions.recheck_actor(tx, actor, ("admin",), "send test messages")
+    row = tx.fetchone("SELECT label, enabled, send_blocked FROM senders WHERE id = ?", [sender_id])
+    if row is None:
+        raise NotFound("Choose the sender to test.")
+    _check_sender(dict(zip(("label", "enabled", "send_blocked"), row)))
+    _check_recipient(tx, number)
     return tx.next_id("seq_messages")
 
 

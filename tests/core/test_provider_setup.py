@@ -6,6 +6,7 @@ import pytest
 
 from core import provider_setup
 from core.errors import PermissionDenied, SendingBlocked
+from core.providers.base import SendResult
 from core.providers.twilio import TwilioProvider
 from tests import factories as f
 from tests.fakes.twilio_server import FakeTwilio
@@ -112,3 +113,47 @@ def test_the_rules_still_hold_for_a_test(db, ws, twilio_env):
         provider_setup.do_send_test_message(db, ws["admin"], ws["twilio"], "+14158670009", "x", lambda s: None)
     with pytest.raises(PermissionDenied):
         provider_setup.do_send_test_message(db, ws["maria"], ws["twilio"], "+14158670001", "x", lambda s: None)
+
+
+class Recording:
+    def __init__(self):
+        self.sends = []
+
+    def send(self, message):
+        self.sends.append(message)
+        return SendResult("SMTEST", "sent")
+
+
+def _after_the_check(monkeypatch, change):
+    original = provider_setup.check_test_message
+
+    def checked_then_changed(*args, **kwargs):
+        result = original(*args, **kwargs)
+        change()
+        return result
+
+    monkeypatch.setattr(provider_setup, "check_test_message", checked_then_changed)
+
+
+def test_a_stop_between_the_check_and_the_send_sends_nothing(db, ws, twilio_env, monkeypatch):
+    contact = f.add_contact(db, phone="+14158670010")
+    _after_the_check(
+        monkeypatch,
+        lambda: db.write(lambda tx: tx.execute("UPDATE contacts SET opted_out = TRUE WHERE id = ?", [contact])),
+    )
+    provider = Recording()
+    with pytest.raises(SendingBlocked, match=r"\(415\) 867-0010 has opted out"):
+        provider_setup.do_send_test_message(db, ws["admin"], ws["twilio"], "+14158670010", "x", lambda s: provider)
+    assert provider.sends == []
+    assert db.scalar("SELECT count(*) FROM messages") == 0
+
+
+def test_a_sender_disabled_between_the_check_and_the_send_sends_nothing(db, ws, twilio_env, monkeypatch):
+    _after_the_check(
+        monkeypatch,
+        lambda: db.write(lambda tx: tx.execute("UPDATE senders SET enabled = FALSE WHERE id = ?", [ws["twilio"]])),
+    )
+    provider = Recording()
+    with pytest.raises(SendingBlocked, match="Twilio SMS is disabled"):
+        provider_setup.do_send_test_message(db, ws["admin"], ws["twilio"], "+14158670011", "x", lambda s: provider)
+    assert provider.sends == []
