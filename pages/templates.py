@@ -97,6 +97,7 @@ def _load(t: Template | None) -> None:
     marker = t.id if t is not None else "new"
     if s.get(f"{KEY}.loaded") == marker:
         return
+    s[f"{KEY}.based_on"] = t  # the version the form starts from: a save refuses to overwrite a newer one
     t = t or Template(name="", body="", kind="conversation", channel=None)
     s[f"{KEY}.loaded"] = marker
     s[f"{KEY}.f.name"] = t.name
@@ -169,7 +170,16 @@ def save(template_id: int | None) -> None:
         if new_id is not None:
             open_template(new_id)
     else:
-        note = act(KEY, template_actions.do_update_template, rt.db, user, template_id, t, done="Template saved.")
+        note = act(
+            KEY,
+            template_actions.do_update_template,
+            rt.db,
+            user,
+            template_id,
+            t,
+            expected=s.get(f"{KEY}.based_on"),
+            done="Template saved.",
+        )
         if note:
             s[f"{KEY}.note"] = note
         s.pop(f"{KEY}.loaded", None)

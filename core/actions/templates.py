@@ -93,8 +93,15 @@ def do_create_template(db: Database, actor: User, template: Template) -> int:
     return db.write(write)
 
 
-def do_update_template(db: Database, actor: User, template_id: Any, template: Template) -> str | None:
-    """Save an edit. Returns a sentence when the edit sent an approved template back to review."""
+def do_update_template(
+    db: Database, actor: User, template_id: Any, template: Template, *, expected: Template | None = None
+) -> str | None:
+    """Save an edit. Returns a sentence when the edit sent an approved template back to review.
+
+    ``expected`` (the template as the form was filled from it) refuses to overwrite someone else's
+    newer save without them knowing: the form holds every field, so a stale one would put back what
+    they changed (an approval status they set to Paused would read Approved again).
+    """
     template_id = template_finders.parse_template_id(template_id)
     t = check_save_template(db, actor, template)
 
@@ -104,6 +111,11 @@ def do_update_template(db: Database, actor: User, template_id: Any, template: Te
         if not rows:
             raise NotFound("That template does not exist.")
         old_template = template_finders.from_row(rows[0])
+        if expected is not None and _row(expected) != _row(old_template):
+            raise Conflict(
+                f"Someone else saved “{old_template.name}” while you were editing; nothing was changed. "
+                "Their version is shown now: make your change again and save."
+            )
         new = t
         note = None
         old_row, new_row = _row(old_template), _row(new)

@@ -289,3 +289,22 @@ def test_existing_templates_move_to_the_new_store_without_loss(tmp_path):
     ]
     assert template_finders.get_template(db, 1).sendable_as_template
     db.close()
+
+
+def test_an_edit_from_a_stale_form_is_refused_and_changes_nothing(db, make_user):
+    from dataclasses import replace
+
+    from core.actions import templates as template_actions
+    from core.errors import Conflict
+
+    ada, bo = make_user("ada", "admin"), make_user("bo", "admin")
+    tid = template_actions.do_create_template(db, ada, registered())
+    loaded = template_finders.get_template(db, tid)  # both forms are filled from this version
+    template_actions.do_update_template(db, bo, tid, replace(loaded, approval_status="paused"), expected=loaded)
+    with pytest.raises(Conflict, match="Someone else saved “Appointment reminder” while you were editing"):
+        template_actions.do_update_template(db, ada, tid, replace(loaded, category="marketing"), expected=loaded)
+    after = template_finders.get_template(db, tid)
+    assert (after.approval_status, after.category) == ("paused", "utility")
+    fresh = template_finders.get_template(db, tid)
+    template_actions.do_update_template(db, ada, tid, replace(fresh, category="marketing"), expected=fresh)
+    assert template_finders.get_template(db, tid).category == "marketing"

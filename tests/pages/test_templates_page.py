@@ -110,3 +110,25 @@ def test_disable_and_enable(app_as, demo_db):
     assert demo_db.fetchall(
         "SELECT action FROM audit_log WHERE object_type = 'template' AND object_id = ? ORDER BY id", [tid]
     ) == [("template.disabled",), ("template.enabled",)]
+
+
+def test_a_save_from_a_stale_form_does_not_undo_someone_elses_change(app_as, demo_db):
+    """Meta paused the template and another admin marked it Paused while this form was open: saving the
+    form (its category changed) must not mark it Approved again from the form's old state."""
+    from dataclasses import replace
+
+    from core.actions import templates as template_actions
+    from tests.conftest import demo_user
+
+    tid = demo_db.scalar("SELECT id FROM templates WHERE name = 'Appointment reminder'")
+    at = open_page(app_as, {"id": tid})
+    assert at.selectbox(key="tpl.f.approval_status").value == "approved"
+    stored = template_finders.get_template(demo_db, tid)
+    template_actions.do_update_template(
+        demo_db, demo_user(demo_db, "admin"), tid, replace(stored, approval_status="paused")
+    )
+    at.selectbox(key="tpl.f.category").set_value("marketing").run()
+    at.button(key="tpl.save").click().run()
+    after = template_finders.get_template(demo_db, tid)
+    assert (after.approval_status, after.category) == ("paused", "utility")
+    assert any("Someone else saved" in plain(e.value) for e in at.error), [e.value for e in at.error]
