@@ -83,6 +83,7 @@ chosen = st.selectbox(
 current = by_id.get(chosen)
 if s.get(f"{KEY}.loaded") != chosen:
     s[f"{KEY}.loaded"] = chosen
+    s[f"{KEY}.based_on"] = current  # the version the form starts from: a save refuses to overwrite a newer one
     c = current or {}
     s[f"{KEY}.phone"] = c.get("phone", "")
     s[f"{KEY}.label"] = c.get("label", "")
@@ -159,7 +160,7 @@ def save() -> None:
         if made is not None:
             s[f"{KEY}.chosen"] = made
     else:
-        act(KEY, do_update_sender, rt.db, user, chosen, form(), done="Sender saved.")
+        act(KEY, do_update_sender, rt.db, user, chosen, form(), expected=s.get(f"{KEY}.based_on"), done="Sender saved.")
     s.pop(f"{KEY}.loaded", None)
 
 

@@ -126,8 +126,15 @@ def do_create_sender(db: Database, actor: User, form: SenderForm) -> int:
     return db.write(write)
 
 
-def do_update_sender(db: Database, actor: User, sender_id: Any, form: SenderForm) -> bool:
-    """Save an edit; returns whether anything changed."""
+def do_update_sender(
+    db: Database, actor: User, sender_id: Any, form: SenderForm, *, expected: dict[str, Any] | None = None
+) -> bool:
+    """Save an edit; returns whether anything changed.
+
+    ``expected`` (the sender as the form was filled from it) refuses to overwrite someone else's
+    newer save without them knowing: the form holds every field, so a stale one would put back what
+    they changed (a 10DLC campaign they recorded as suspended would read approved, and send again).
+    """
     sender_id = _sender_id(sender_id)
     row = check_sender(db, actor, form)
 
@@ -136,6 +143,11 @@ def do_update_sender(db: Database, actor: User, sender_id: Any, form: SenderForm
         old = tx.dicts(f"SELECT {', '.join(row)} FROM senders WHERE id = ?", [sender_id])
         if not old:
             raise NotFound("That sender does not exist.")
+        if expected is not None and any(expected.get(k) != old[0][k] for k in row):
+            raise Conflict(
+                f"Someone else saved {old[0]['label']} while you were editing; nothing was changed. "
+                "Their version is shown now: make your change again and save."
+            )
         changed = {k: v for k, v in row.items() if old[0][k] != v}
         if not changed:
             return False

@@ -183,3 +183,19 @@ def test_a_sender_without_history_may_fix_its_number(db, ws):
     sid = do_create_sender(db, ws["admin"], form(phone="+14155550144"))
     assert do_update_sender(db, ws["admin"], sid, form(phone="+14155550145"))
     assert db.scalar("SELECT phone FROM senders WHERE id = ?", [sid]) == "+14155550145"
+
+
+def test_an_edit_from_a_stale_form_is_refused_and_changes_nothing(db, ws):
+    approved = dict(brand_status="approved", campaign_status="approved")
+    sid = do_create_sender(db, ws["admin"], form(label="Front desk", **approved))
+    loaded = senders.list_senders(db, ws["admin"])[0]  # both admins' forms are filled from this
+    do_update_sender(
+        db, ws["admin"], sid, form(label="Front desk", brand_status="approved", campaign_status="suspended")
+    )
+    with pytest.raises(Conflict, match="Someone else saved Front desk while you were editing"):
+        do_update_sender(db, ws["admin"], sid, form(label="Front desk", rate_per_second=2, **approved), expected=loaded)
+    assert db.fetchone("SELECT campaign_status, rate_per_second FROM senders WHERE id = ?", [sid]) == ("suspended", 5.0)
+    fresh = senders.list_senders(db, ws["admin"])[0]
+    assert do_update_sender(
+        db, ws["admin"], sid, form(label="Front desk", rate_per_second=2, **approved), expected=fresh
+    )

@@ -69,3 +69,37 @@ def test_another_sender_chosen_as_save_is_clicked_saves_nothing(app_as, demo_db)
     ]
     assert demo_db.fetchall("SELECT id, label FROM senders ORDER BY id LIMIT 2") == [first, second]
     assert at.text_input(key="senders.label").value == second[1]
+
+
+def test_a_save_from_a_stale_form_does_not_undo_someone_elses_change(app_as, demo_db):
+    """The carrier suspended the 10DLC campaign and another admin recorded it while this form was open:
+    saving the form (its rate changed) must not put the campaign back to Approved (and unblock it)."""
+    from core.actions.senders import SenderForm, do_update_sender
+    from tests.conftest import demo_user
+
+    sid = demo_db.scalar("SELECT id FROM senders WHERE label = 'Front desk SMS'")
+    phone, provider, rate = demo_db.fetchone("SELECT phone, provider, rate_per_second FROM senders WHERE id = ?", [sid])
+
+    def record(campaign_status: str) -> None:
+        form = SenderForm(
+            phone=phone,
+            channel="sms",
+            provider=provider,
+            label="Front desk SMS",
+            rate_per_second=rate,
+            brand_status="approved",
+            campaign_status=campaign_status,
+        )
+        do_update_sender(demo_db, demo_user(demo_db, "admin"), sid, form)
+
+    record("approved")
+    at = app_as("admin", PAGE)
+    at.selectbox(key="senders.chosen").set_value(sid).run()
+    assert at.selectbox(key="senders.campaign").value == "approved"
+    record("suspended")  # another admin, meanwhile
+    at.number_input(key="senders.rate").set_value(2.0).run()
+    at.button(key="senders.save").click().run()
+    assert demo_db.fetchone(
+        "SELECT campaign_status, registration_status, rate_per_second FROM senders WHERE id = ?", [sid]
+    ) == ("suspended", "rejected", rate)
+    assert any("Someone else saved" in e for e in errors(at)), errors(at)
