@@ -27,7 +27,11 @@ from core.errors import ValidationError
 
 MAX_BYTES = 50 * 1024 * 1024
 FORMULA = r"^(?:[=+\-@\t\r]|\s*[=+\-@])"
-QUOTED_FORMULA = r"^'(?=[=+\-@\t\r]|\s*[=+\-@])"
+# Text that starts with quotes before something formula-like gets one more quote on the way out
+# (so stored "'+1 for her idea" leaves as "''+1 for her idea"), and ``unquote`` takes exactly one
+# off on the way in: an export imports back unchanged, whatever quotes people typed.
+NEEDS_QUOTE = r"^'*(?:[=+\-@\t\r]|\s*[=+\-@])"
+QUOTED_FORMULA = r"^'(?='*(?:[=+\-@\t\r]|\s*[=+\-@]))"
 
 
 @dataclass
@@ -170,10 +174,11 @@ def unquote(cells: pd.Series) -> pd.Series:
 
 
 def neutralise(series: pd.Series) -> pd.Series:
-    """Prefix cells a spreadsheet would run as a formula with a single quote."""
+    """Prefix cells a spreadsheet would run as a formula with a single quote (and cells that are
+    such text behind quotes already, so that ``unquote`` gives them back as they were)."""
     text = series.astype(object)
     risky = text.map(lambda v: isinstance(v, str)).astype(bool)
-    risky[risky] = text[risky].str.match(FORMULA)
+    risky[risky] = text[risky].str.match(NEEDS_QUOTE)
     return text.mask(risky, "'" + text[risky].astype(str)) if risky.any() else text
 
 

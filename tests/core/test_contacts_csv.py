@@ -292,6 +292,26 @@ def test_export_then_import_changes_nothing(db, ana):
     assert {k: after[k] for k in contacts.FIELDS} == {k: before[k] for k in contacts.FIELDS}
 
 
+def test_export_then_import_keeps_a_quote_people_typed(db, ana):
+    # Stored text that already starts with a quote before formula-like text: the export's quote is
+    # added on top, and the import takes only that one off again.
+    contact_actions.do_create_contact(
+        db, ana, phone="+14158670165", name="'=Quoted Name", notes="'+1 for her idea", tags="''-x"
+    )
+    before = contact(db, "+14158670165")
+    frame = exported(db, ana)
+    assert (frame.loc[0, "name"], frame.loc[0, "notes"], frame.loc[0, "tags"]) == (
+        "''=Quoted Name",
+        "''+1 for her idea",
+        "'''-x",
+    )
+    report = load(db, ana, contacts_csv.export_contacts(db, ana))
+    assert (report.unchanged, report.rejected) == (1, 0)
+    after = contact(db, "+14158670165")
+    assert (after["name"], after["notes"], after["tags"]) == ("'=Quoted Name", "'+1 for her idea", "''-x")
+    assert {k: after[k] for k in contacts.FIELDS} == {k: before[k] for k in contacts.FIELDS}
+
+
 def test_export_follows_the_filter(db, ana):
     a = contact_actions.do_create_contact(db, ana, phone="+14158670170", name="Alice Active")
     b = contact_actions.do_create_contact(db, ana, phone="+14158670171", name="Alice Archived")
