@@ -17,7 +17,10 @@ can move it (a sender saved, the rule changed), so readers never re-decide.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+import phonenumbers as pn
 
 from core import permissions, settings
 from core.auth import User
@@ -76,11 +79,26 @@ def overall_status(kind: str, brand: str | None, campaign: str | None, status: s
     return status or "unregistered"
 
 
+# +1 is the whole North American plan: Canada and the Caribbean nations share it. 10DLC and toll-free
+# verification are the US carriers' (its territories included; toll-free numbers read as US).
+US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
+
+
+@functools.lru_cache(maxsize=1024)
+def is_us_number(phone: str | None) -> bool:
+    if not phone or not phone.startswith("+1"):
+        return False
+    try:
+        return pn.region_code_for_number(pn.parse(phone)) in US_REGIONS
+    except pn.NumberParseException:
+        return False
+
+
 def needs_registration(sender: dict[str, Any]) -> bool:
-    """An SMS sender on a US (+1) number without completed registration or verification."""
+    """An SMS sender on a US number without completed registration or verification."""
     phone = sender.get("phone") or sender.get("sender_phone") or ""
     channel = sender.get("channel") or "sms"
-    return channel == "sms" and phone.startswith("+1") and sender.get("registration_status") not in REGISTERED_STATES
+    return channel == "sms" and is_us_number(phone) and sender.get("registration_status") not in REGISTERED_STATES
 
 
 def what_is_missing(sender: dict[str, Any]) -> str:
@@ -109,18 +127,28 @@ def rule(db: Database | Transaction) -> str:
     return value if value in RULES else "warn"
 
 
-REFRESH_SQL = """
-UPDATE senders SET send_blocked = CASE
-    WHEN ? = 'block' AND channel = 'sms' AND phone LIKE '+1%'
-         AND registration_status NOT IN ('registered', 'approved', 'verified', 'not_required')
-        THEN CASE registration_kind WHEN 'toll_free' THEN 'Sender not verified (toll-free)'
-                                    ELSE 'Sender not registered (10DLC)' END
-    ELSE NULL END
-"""
+def block_reason_for(sender: dict[str, Any], rule_now: str) -> str | None:
+    """Why the workspace's rule keeps this sender from sending (None: it may send)."""
+    if rule_now != "block" or not needs_registration(sender):
+        return None
+    if sender.get("registration_kind") == "toll_free":
+        return "Sender not verified (toll-free)"
+    return "Sender not registered (10DLC)"
 
 
 def refresh_send_blocked(tx: Transaction) -> None:
-    tx.execute(REFRESH_SQL, [rule(tx)])
+    """Recompute every sender's ``send_blocked`` (a handful of rows; whether a number is a US one is
+    ``phonenumbers``' to say, not a prefix's)."""
+    rule_now = rule(tx)
+    rows = tx.fetchall("SELECT id, phone, channel, registration_kind, registration_status FROM senders")
+    names = ("id", "phone", "channel", "registration_kind", "registration_status")
+    reasons = {r[0]: block_reason_for(dict(zip(names, r)), rule_now) for r in rows}
+    if reasons:
+        tx.execute(
+            "UPDATE senders SET send_blocked = u.reason FROM "
+            "(SELECT unnest(?::INTEGER[]) AS id, unnest(?::VARCHAR[]) AS reason) u WHERE senders.id = u.id",
+            [list(reasons), list(reasons.values())],
+        )
 
 
 # ---- finders ---------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def check_sender(db: Database, actor: User, form: SenderForm) -> dict[str, Any]:
         raise ValidationError("A WhatsApp sender's registration is its WhatsApp number approval.")
     if form.channel == "sms" and kind == "whatsapp":
         raise ValidationError("An SMS sender's registration is 10DLC, toll-free verification, or none outside the US.")
-    if kind == "none" and phone.startswith("+1") and form.channel == "sms":
+    if kind == "none" and senders.is_us_number(phone) and form.channel == "sms":
         raise ValidationError("US numbers need 10DLC registration or toll-free verification; choose which.")
     brand = campaign = status = None
     if kind == "10dlc":

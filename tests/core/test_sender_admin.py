@@ -199,3 +199,25 @@ def test_an_edit_from_a_stale_form_is_refused_and_changes_nothing(db, ws):
     assert do_update_sender(
         db, ws["admin"], sid, form(label="Front desk", rate_per_second=2, **approved), expected=fresh
     )
+
+
+def test_canadian_and_caribbean_numbers_are_not_us_numbers(db, ws):
+    """+1 is the whole North American plan: a Toronto or Kingston long code is not a US number, so
+    10DLC and toll-free verification do not apply to it and it is never flagged or blocked for them."""
+    toronto = do_create_sender(
+        db, ws["admin"], form(phone="+1 416 555 0123", label="Toronto", registration_kind="none")
+    )
+    kingston = do_create_sender(
+        db, ws["admin"], form(phone="+1 876 555 0123", label="Kingston", registration_kind="none")
+    )
+    us = do_create_sender(db, ws["admin"], form(phone="+1 415 555 0150", label="San Francisco"))  # 10DLC not started
+    assert [s["id"] for s in senders.banner(db, ws["admin"])] == [us]
+    do_set_unregistered_rule(db, ws["admin"], "block")
+    assert dict(db.fetchall("SELECT id, send_blocked FROM senders")) == {
+        toronto: None,
+        kingston: None,
+        us: "Sender not registered (10DLC)",
+    }
+    # Puerto Rico is a US territory: its numbers are US numbers for the carriers.
+    with pytest.raises(ValidationError, match="US numbers need 10DLC registration or toll-free verification"):
+        do_create_sender(db, ws["admin"], form(phone="+1 787 555 0123", label="San Juan", registration_kind="none"))
