@@ -157,12 +157,27 @@ def read_csv(source: Any, *, max_bytes: int = MAX_BYTES, header: bool = True) ->
     except pd.errors.EmptyDataError:
         raise ValidationError("That file is empty.") from None
     frame = frame.fillna("").astype(object)
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = _unique([str(c).strip() for c in frame.columns])
     blank = (frame == "").all(axis=1) if len(frame.columns) else pd.Series(False, index=frame.index)
     frame = frame[~blank]
     if frame.empty:
         raise ValidationError("That file has a header line but no rows under it.")
     return CsvFile(frame=frame, encoding=encoding, delimiter=delimiter)
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Trimmed headers, each once: "Phone" and " Phone " become "Phone" and "Phone.1" (as pandas
+    names a repeated header), never one name for two columns."""
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, n = name, 0
+        while candidate in taken:
+            n += 1
+            candidate = f"{name}.{n}"
+        taken.add(candidate)
+        unique.append(candidate)
+    return unique
 
 
 def unquote(cells: pd.Series) -> pd.Series:

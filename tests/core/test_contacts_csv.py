@@ -126,6 +126,16 @@ def test_unsized_stream_is_read_only_up_to_the_limit():
 # ---- mapping -------------------------------------------------------------------------------------
 
 
+def test_headers_that_differ_only_by_spaces_stay_two_columns(db, ana):
+    # "Phone" and "Phone " are two columns to pandas; trimmed, they were one name for two columns,
+    # and the import failed with a traceback instead of reading the first.
+    parsed = contacts_csv.read_csv(b"Name,Phone, Phone \nAna,415 867 0190,415 867 0191\n")
+    assert parsed.columns == ["Name", "Phone", "Phone.1"]
+    report = load(db, ana, b"Name,Phone, Phone \nAna,415 867 0190,415 867 0191\n")
+    assert (report.created, report.rejected) == (1, 0)
+    assert contact(db, "+14158670190")["name"] == "Ana"
+
+
 def test_mapping_is_guessed_from_usual_headers():
     guess = contacts_csv_mapping.guess_mapping(
         ["First Name", "Last Name", "Mobile Number", "E-mail", "Tags", "Notes", "Time zone", "Company"]
