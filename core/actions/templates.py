@@ -1,7 +1,7 @@
 """Writing templates (admins): create, edit, disable, enable.
 
 Editing what a registered template says (its text, header, footer, buttons,
-name at WhatsApp, language or parameter format) sends it back to WhatsApp's
+name at WhatsApp, Twilio Content SID, language or parameter format) sends it back to WhatsApp's
 review, so an approved template becomes *pending* until an admin marks it
 approved again: until then it cannot open a closed window, and the thread
 never shows words WhatsApp did not approve.
@@ -29,6 +29,7 @@ CONTENT_FIELDS = (
     "header_link",
     "footer",
     "buttons",
+    "content_sid",  # through Twilio, the Content SID is what goes: another one is another template
 )
 
 

@@ -308,3 +308,22 @@ def test_an_edit_from_a_stale_form_is_refused_and_changes_nothing(db, make_user)
     fresh = template_finders.get_template(db, tid)
     template_actions.do_update_template(db, ada, tid, replace(fresh, category="marketing"), expected=fresh)
     assert template_finders.get_template(db, tid).category == "marketing"
+
+
+def test_pointing_an_approved_template_at_another_twilio_content_sends_it_back_to_review(db, make_user):
+    """Through Twilio the Content SID is what goes: another SID is another template, whose words
+    WhatsApp approved (or not) under that SID, not the text Parley shows; as for a new name at
+    WhatsApp, the template is Pending until an admin marks it Approved again."""
+    from dataclasses import replace
+
+    from core.actions import templates as template_actions
+
+    ada = make_user("ada", "admin")
+    tid = template_actions.do_create_template(db, ada, registered(content_sid="HX" + "a" * 32))
+    stored = template_finders.get_template(db, tid)
+    note = template_actions.do_update_template(db, ada, tid, replace(stored, content_sid="HX" + "b" * 32))
+    assert note == (
+        "The template's content changed, so WhatsApp reviews it again: it is Pending until you mark it Approved."
+    )
+    after = template_finders.get_template(db, tid)
+    assert (after.content_sid, after.approval_status, after.sendable_as_template) == ("HX" + "b" * 32, "pending", False)
