@@ -19,6 +19,7 @@ from pages.session import guarded
 from pages.text import md
 
 KEY = "hours"
+STALE = "Someone else saved"  # core's Conflict sentence when the form was filled from an older version
 s = st.session_state
 rt, user = page_user(admin=True)
 
@@ -39,6 +40,7 @@ def _time(text: str) -> dt.time:
 
 if s.get(f"{KEY}.loaded") is None:
     s[f"{KEY}.loaded"] = True
+    s[f"{KEY}.based_on"] = now  # the version the form starts from: a save refuses to overwrite a newer one
     s[f"{KEY}.tz"] = business["timezone"]
     s[f"{KEY}.schedule_start"] = pd.DataFrame(
         [
@@ -103,10 +105,11 @@ with hours_tab:
             holidays=[line.strip() for line in (s.get(f"{KEY}.holidays") or "").splitlines() if line.strip()],
             quiet_start=s.get(f"{KEY}.quiet_start"),
             quiet_end="24:00" if s.get(f"{KEY}.quiet_end") == dt.time(23, 59) else s.get(f"{KEY}.quiet_end"),
+            expected=s.get(f"{KEY}.based_on"),
             done=lambda n: f"Hours saved; {n:,} queued messages re-timed." if n else "Hours saved.",
         )
-        if moved is not None:
-            s.pop(f"{KEY}.loaded", None)
+        if moved is not None or (s.get(f"{KEY}.error") or "").startswith(STALE):
+            s.pop(f"{KEY}.loaded", None)  # what is stored now, theirs or ours
 
     st.button("Save hours", key=f"{KEY}.save_hours", type="primary", on_click=guarded(save_hours))
 
@@ -117,18 +120,23 @@ with texts_tab:
         "The HELP reply names the business, how to reach it, message frequency, “Msg & data rates may apply” "
         "and how to opt out. The opt-out confirmation is the one text an opted-out person gets: no marketing."
     )
-    st.button(
-        "Save texts",
-        key=f"{KEY}.save_texts",
-        type="primary",
-        on_click=guarded(
-            lambda: act(
-                KEY,
-                workspace.do_save_texts,
-                rt.db,
-                user,
-                {k: s.get(f"{KEY}.text.{k}") for k in workspace.TEXT_KEYS},
-                done=lambda changed: "Texts saved." if changed else "Nothing changed.",
-            )
-        ),
-    )
+
+    def save_texts() -> None:
+        saved = act(
+            KEY,
+            workspace.do_save_texts,
+            rt.db,
+            user,
+            {k: s.get(f"{KEY}.text.{k}") for k in workspace.TEXT_KEYS},
+            expected=s.get(f"{KEY}.based_on"),
+            done=lambda changed: "Texts saved." if changed else "Nothing changed.",
+        )
+        stale = (s.get(f"{KEY}.error") or "").startswith(STALE)
+        if saved is not None or stale:  # the texts as stored now become the version the form is based on
+            stored = workspace.current(rt.db, user)
+            texts = {k: stored[k] for k in workspace.TEXT_KEYS}  # the hours keep the version their form has
+            s[f"{KEY}.based_on"] = {**(s.get(f"{KEY}.based_on") or {}), **texts}
+            for key in workspace.TEXT_KEYS if stale else ():
+                s[f"{KEY}.text.{key}"] = stored[key]
+
+    st.button("Save texts", key=f"{KEY}.save_texts", type="primary", on_click=guarded(save_texts))

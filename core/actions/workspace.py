@@ -16,9 +16,13 @@ from core import audit, clock, events, permissions, release, settings
 from core.auth import User
 from core.compliance import hours as hours_rules
 from core.db import Database, Transaction
-from core.errors import ValidationError
+from core.errors import Conflict, ValidationError
 
 MAX_TEXT = 480  # three SMS segments
+_STALE = (
+    "Someone else saved {what} while you were editing; nothing was changed. "
+    "Their version is shown now: make your change again and save."
+)
 MAX_HOLIDAYS = 200
 TEXT_KEYS = {
     "help_reply": "The HELP reply",
@@ -77,8 +81,13 @@ def do_save_hours(
     holidays: list[Any],
     quiet_start: Any,
     quiet_end: Any,
+    expected: dict[str, Any] | None = None,
 ) -> int:
-    """Save business and quiet hours and re-time the queue. Returns how many queued messages moved."""
+    """Save business and quiet hours and re-time the queue. Returns how many queued messages moved.
+
+    ``expected`` (``current()`` as the form was filled from it) refuses to overwrite someone else's
+    newer save: the form holds the whole schedule, so a stale one would put back what they changed.
+    """
     permissions.require_admin(actor, "change business hours")
     business = clean_business_hours(timezone, weekly, holidays)
     quiet = {"start": _clock_text(quiet_start, "quiet hours"), "end": _clock_text(quiet_end, "quiet hours")}
@@ -100,6 +109,8 @@ def do_save_hours(
             "business_hours": settings.get_tx(tx, "business_hours"),
             "quiet_hours": settings.get_tx(tx, "quiet_hours"),
         }
+        if expected is not None and any(expected.get(k) != settings.get_tx(tx, k) for k in before):
+            raise Conflict(_STALE.format(what="the hours"))
         after = {"business_hours": business, "quiet_hours": quiet}
         if before == after:
             return 0
@@ -123,8 +134,10 @@ def do_save_hours(
     return db.write(write)
 
 
-def do_save_texts(db: Database, actor: User, texts: dict[str, str]) -> list[str]:
-    """Save the automatic replies; returns the keys that changed."""
+def do_save_texts(
+    db: Database, actor: User, texts: dict[str, str], *, expected: dict[str, Any] | None = None
+) -> list[str]:
+    """Save the automatic replies; returns the keys that changed. ``expected``: as for the hours."""
     permissions.require_admin(actor, "change the automatic replies")
     clean = {}
     for key, value in texts.items():
@@ -141,6 +154,8 @@ def do_save_texts(db: Database, actor: User, texts: dict[str, str]) -> list[str]
 
     def write(tx: Transaction) -> list[str]:
         permissions.recheck_actor(tx, actor, ("admin",), "change the automatic replies")
+        if expected is not None and any(expected.get(k) != settings.get_tx(tx, k) for k in TEXT_KEYS):
+            raise Conflict(_STALE.format(what="the automatic texts"))
         changed = [k for k, v in clean.items() if settings.get_tx(tx, k) != v]
         for key in changed:
             settings.put(tx, key, clean[key])

@@ -158,3 +158,15 @@ def test_the_automatic_texts(db, ws):
     with pytest.raises(PermissionDenied):
         do_save_texts(db, ws["maria"], {"optin_confirmation": "Hi"})
     assert db.scalar("SELECT count(*) FROM audit_log WHERE action = 'settings.changed'") == 2  # hours + these
+
+
+def test_texts_from_a_stale_form_are_refused_and_change_nothing(db, ws):
+    from core.actions.workspace import current
+    from core.errors import Conflict
+
+    loaded = current(db, ws["admin"])  # both admins' forms are filled from this
+    do_save_texts(db, ws["admin"], {"optout_confirmation": "Unsubscribed: no more texts from us."}, expected=loaded)
+    with pytest.raises(Conflict, match="Someone else saved the automatic texts while you were editing"):
+        do_save_texts(db, ws["admin"], {"optin_confirmation": "Welcome back. Reply STOP to opt out."}, expected=loaded)
+    assert settings.get(db, "optin_confirmation") == loaded["optin_confirmation"]
+    assert settings.get(db, "optout_confirmation") == "Unsubscribed: no more texts from us."

@@ -40,3 +40,38 @@ def test_the_texts(app_as, demo_db):
     at.text_area(key="hours.text.help_reply").input("Call us.").run()
     at.button(key="hours.save_texts").click().run()
     assert errors(at) == ["The HELP reply must tell people how to opt out (e.g. “Reply STOP to opt out.”)."]
+
+
+def test_texts_saved_from_a_stale_form_do_not_undo_someone_elses_change(app_as, demo_db):
+    from core.actions import workspace
+    from tests.conftest import demo_user
+
+    at = app_as("admin", PAGE)
+    theirs = "You are unsubscribed from Brightside Dental texts. No more messages will be sent."
+    workspace.do_save_texts(demo_db, demo_user(demo_db, "admin"), {"optout_confirmation": theirs})
+    at.text_area(key="hours.text.help_reply").input("Brightside Dental: call 555-0100. Reply STOP to opt out.").run()
+    at.button(key="hours.save_texts").click().run()
+    assert settings.get(demo_db, "optout_confirmation") == theirs
+    assert any(e.startswith("Someone else saved the automatic texts") for e in errors(at)), errors(at)
+
+
+def test_hours_saved_from_a_stale_form_do_not_undo_someone_elses_change(app_as, demo_db):
+    from core.actions import workspace
+    from tests.conftest import demo_user
+
+    at = app_as("admin", PAGE)
+    business, quiet = settings.get(demo_db, "business_hours"), settings.get(demo_db, "quiet_hours")
+    workspace.do_save_hours(
+        demo_db,
+        demo_user(demo_db, "admin"),
+        timezone=business["timezone"],
+        weekly={int(d): intervals for d, intervals in business["weekly"].items()},
+        holidays=["2027-12-24"],
+        quiet_start=quiet["start"],
+        quiet_end=quiet["end"],
+    )
+    at.selectbox(key="hours.tz").set_value("America/Chicago").run()
+    at.button(key="hours.save_hours").click().run()
+    assert settings.get(demo_db, "business_hours")["holidays"] == ["2027-12-24"]
+    assert settings.get(demo_db, "business_hours")["timezone"] == business["timezone"]
+    assert any(e.startswith("Someone else saved the hours") for e in errors(at)), errors(at)
