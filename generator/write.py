@@ -228,6 +228,9 @@ def _write_small(
                 "label": [s[2] for s in senders],
                 "registration_kind": [s[3] for s in senders],
                 "registration_status": [s[4] for s in senders],
+                # A registered 10DLC number's brand and campaign (what the Senders form edits)
+                "brand_status": ["approved" if s[3] == "10dlc" else None for s in senders],
+                "campaign_status": ["approved" if s[3] == "10dlc" else None for s in senders],
                 "rate_per_second": [s[5] for s in senders],
                 "enabled": True,
                 "created_at": founded,

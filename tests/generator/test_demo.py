@@ -431,3 +431,16 @@ def test_bench_workspace_shape(bench):
     # Rows are stored in id order (as a running Parley appends them), ids in time order.
     assert db.scalar("SELECT bool_and(id > prev) FROM (SELECT id, lag(id, 1, 0) OVER () AS prev FROM messages)")
     assert auth.sign_in(db, "agent07", "parley-demo").role == "standard"
+
+
+def test_the_demo_sms_sender_is_registered_as_its_form_reads_it(demo):
+    """Its 10DLC brand and campaign are approved, so a save of the Senders form (a rename) keeps it
+    registered: without them the form read "Not started" and any save made it unregistered, which
+    the "do not send" rule blocks."""
+    db, _, _ = demo
+    row = db.fetchone(
+        "SELECT registration_kind, registration_status, brand_status, campaign_status, send_blocked FROM senders "
+        "WHERE label = 'Front desk SMS'"
+    )
+    assert row == ("10dlc", "registered", "approved", "approved", None)
+
