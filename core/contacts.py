@@ -50,7 +50,8 @@ OPTOUT_KINDS = {
     "opt_out_superseded": "Sent a stop word that arrived after a later start word (not applied)",
     "opt_in_superseded": "Sent a start word that arrived after a later stop word (not applied)",
     "flagged": "Possible opt-out request",
-    "confirmed": "Opt-out confirmed by an agent",
+    "flag_dismissed": "Possible opt-out request dismissed by an agent",
+    "opt_out_confirmed_by_agent": "Opt-out confirmed by an agent",
 }
 
 
@@ -223,7 +224,7 @@ def contact_detail(db: Database, viewer: User, contact_id: Any) -> dict[str, Any
     history = db.dicts(
         """
         SELECT h.occurred_at, h.kind, h.keyword, h.channel, s.label AS sender_label, u.display_name AS user_name,
-               h.message_id
+               h.message_id, h.reason
         FROM optout_history h LEFT JOIN senders s ON s.id = h.sender_id LEFT JOIN users u ON u.id = h.user_id
         WHERE h.contact_id = ? ORDER BY h.occurred_at DESC, h.id DESC
         """,

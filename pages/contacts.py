@@ -288,6 +288,7 @@ def render_optout(d: dict) -> None:
                     "Keyword": [h["keyword"] or "" for h in history],
                     "Channel": [channel_badge(h["channel"]) if h["channel"] else "" for h in history],
                     "By": [h["user_name"] or "" for h in history],
+                    "Reason": [h["reason"] or "" for h in history],
                 }
             ),
             hide_index=True,

@@ -314,6 +314,39 @@ def test_detail_shows_opt_out_state_and_history(db, ana):
     ]
 
 
+def test_every_kind_of_opt_out_history_reads_as_a_sentence_with_the_reason_given(db, ana):
+    cid = add_contact(db, name="Stopper", opted_out=True)
+    now = clock.utcnow()
+    kinds = [
+        ("flagged", None),
+        ("flag_dismissed", None),
+        ("opt_out_confirmed_by_agent", None),
+        ("opt_in_repeat", None),
+        ("opt_out_superseded", None),
+        ("opt_in_superseded", None),
+        ("opt_out", "Asked by phone not to be texted"),
+    ]
+    db.write(
+        lambda tx: [
+            tx.execute(
+                "INSERT INTO optout_history (contact_id, kind, reason, occurred_at) VALUES (?, ?, ?, ?)",
+                [cid, kind, reason, now - dt.timedelta(hours=len(kinds) - i)],
+            )
+            for i, (kind, reason) in enumerate(kinds)
+        ]
+    )
+    d = contacts.contact_detail(db, ana, cid)
+    assert [(h["what"], h["reason"]) for h in d["optout_history"]] == [
+        ("Opted out", "Asked by phone not to be texted"),
+        ("Sent a start word that arrived after a later stop word (not applied)", None),
+        ("Sent a stop word that arrived after a later start word (not applied)", None),
+        ("Sent a start word while subscribed", None),
+        ("Opt-out confirmed by an agent", None),
+        ("Possible opt-out request dismissed by an agent", None),
+        ("Possible opt-out request", None),
+    ]
+
+
 def test_find_by_phone_accepts_any_spelling(db, ana):
     cid = contact_actions.do_create_contact(db, ana, phone="+14158670700")
     assert contacts.find_by_phone(db, ana, "(415) 867-0700")["id"] == cid

@@ -443,4 +443,3 @@ def test_the_demo_sms_sender_is_registered_as_its_form_reads_it(demo):
         "WHERE label = 'Front desk SMS'"
     )
     assert row == ("10dlc", "registered", "approved", "approved", None)
-
