@@ -280,19 +280,17 @@ def render_optout(d: dict) -> None:
         st.caption("Receives messages (not opted out).")
     history = d["optout_history"]
     if history:
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "When": [fmt_time(h["occurred_at"], user.timezone) for h in history],
-                    "What": [h["what"] for h in history],
-                    "Keyword": [h["keyword"] or "" for h in history],
-                    "Channel": [channel_badge(h["channel"]) if h["channel"] else "" for h in history],
-                    "By": [h["user_name"] or "" for h in history],
-                    "Reason": [h["reason"] or "" for h in history],
-                }
-            ),
-            hide_index=True,
-        )
+        columns = {
+            "When": [fmt_time(h["occurred_at"], user.timezone) for h in history],
+            "What": [h["what"] for h in history],
+            "Keyword": [h["keyword"] or "" for h in history],
+            "Channel": [channel_badge(h["channel"]) if h["channel"] else "" for h in history],
+            "By": [h["user_name"] or "" for h in history],
+            "Reason": [h["reason"] or "" for h in history],
+        }
+        # A column nobody filled (no agent acted, no reason given) only narrows the others.
+        shown = {k: v for k, v in columns.items() if k in ("When", "What") or any(v)}
+        st.dataframe(pd.DataFrame(shown), hide_index=True)
 
 
 def render_conversations(d: dict) -> None:

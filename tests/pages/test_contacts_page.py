@@ -110,6 +110,23 @@ def test_query_param_opens_a_contact_with_its_conversations(app_as, demo_db):
     assert links, "each conversation the agent may open is a link to the conversation page"
 
 
+def test_opt_out_history_shows_the_columns_someone_filled(app_as, demo_db):
+    from core.actions import suppression
+
+    admin = demo_user(demo_db, "admin")
+    by_stop = demo_db.scalar(
+        "SELECT contact_id FROM optout_history WHERE kind = 'opt_out' AND keyword = 'STOP' ORDER BY id LIMIT 1"
+    )
+    at = app_as("admin", PAGE, {"id": by_stop})
+    [history] = [d.value for d in at.dataframe if "What" in d.value.columns]
+    assert list(history.columns) == ["When", "What", "Keyword", "Channel"]  # nobody acted, no reason given
+    by_hand = suppression.do_add_opt_out(demo_db, admin, "+14155550177", "Asked at the front desk")
+    at = app_as("admin", PAGE, {"id": by_hand})
+    [history] = [d.value for d in at.dataframe if "What" in d.value.columns]
+    assert list(history.columns) == ["When", "What", "By", "Reason"]
+    assert history[["What", "Reason"]].values.tolist() == [["Opted out", "Asked at the front desk"]]
+
+
 def test_bad_id_is_one_sentence(app_as):
     at = app_as("maria", PAGE, {"id": "nope"})
     assert [e.value for e in at.error] == ["“nope” is not a contact number."]
