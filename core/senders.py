@@ -168,6 +168,15 @@ def list_senders(db: Database, viewer: User) -> list[dict[str, Any]]:
     return rows
 
 
+def waiting_messages(db: Database, viewer: User, sender_id: Any) -> int:
+    """How many messages wait to go from a sender (queued, held by the hours, in a paused campaign):
+    the dispatcher records each one that falls due while the sender is disabled as not sent."""
+    permissions.require_admin(viewer, "manage sender numbers")
+    return db.scalar(
+        "SELECT count(*) FROM outbox WHERE sender_id = ? AND state IN ('pending', 'paused')", [int(sender_id)]
+    )
+
+
 def sendable(db: Database) -> list[dict[str, Any]]:
     """Senders a campaign may choose: enabled ones."""
     return db.dicts(f"SELECT {COLUMNS} FROM senders WHERE enabled ORDER BY channel, label, id")

@@ -164,6 +164,17 @@ def save() -> None:
     s.pop(f"{KEY}.loaded", None)
 
 
+if current and current["enabled"] and not s.get(f"{KEY}.enabled"):
+    waiting = senders.waiting_messages(rt.db, user, chosen)
+    if waiting:
+        st.warning(
+            esc(
+                f"{waiting:,} message{'s' if waiting != 1 else ''} wait{'' if waiting != 1 else 's'} to go from "
+                f"{current['label']}. Each one that falls due while it is disabled is recorded as not sent, "
+                "and is not sent later if you enable it again."
+            ),
+            icon="⏸️",
+        )
 problem = provider_setup.provider_problem(s.get(f"{KEY}.provider") or "simulator")
 if problem:
     st.warning(esc(f"Messages from this sender will not go until its provider is set up: {problem}"), icon="🔑")

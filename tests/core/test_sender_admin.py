@@ -221,3 +221,22 @@ def test_canadian_and_caribbean_numbers_are_not_us_numbers(db, ws):
     # Puerto Rico is a US territory: its numbers are US numbers for the carriers.
     with pytest.raises(ValidationError, match="US numbers need 10DLC registration or toll-free verification"):
         do_create_sender(db, ws["admin"], form(phone="+1 787 555 0123", label="San Juan", registration_kind="none"))
+
+
+def test_the_messages_waiting_to_go_from_a_sender_are_counted_for_admins_only(db, ws):
+    from core import senders
+    from core.actions import messaging
+    from core.errors import PermissionDenied
+
+    sid = f.add_sender(db, phone="+14155550188", label="Night line")
+    other = f.add_sender(db, phone="+14155550189", label="Day line")
+    contact = f.add_contact(db, phone="+14158679999")
+    mine = f.add_conversation(db, contact_id=contact, sender_id=sid, owner_id=ws["maria"].id)
+    theirs = f.add_conversation(db, contact_id=contact, sender_id=other, owner_id=ws["maria"].id)
+    for conversation, text in ((mine, "One"), (mine, "Two"), (theirs, "Elsewhere")):
+        messaging.do_send(db, ws["maria"], conversation, text)
+    first = db.scalar("SELECT min(id) FROM outbox WHERE sender_id = ?", [sid])
+    db.write(lambda tx: tx.execute("UPDATE outbox SET state = 'paused' WHERE id = ?", [first]))  # a paused campaign's
+    assert senders.waiting_messages(db, ws["admin"], sid) == 2
+    with pytest.raises(PermissionDenied, match="Only an admin can manage sender numbers."):
+        senders.waiting_messages(db, ws["maria"], sid)

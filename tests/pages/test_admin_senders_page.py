@@ -103,3 +103,26 @@ def test_a_save_from_a_stale_form_does_not_undo_someone_elses_change(app_as, dem
         "SELECT campaign_status, registration_status, rate_per_second FROM senders WHERE id = ?", [sid]
     ) == ("suspended", "rejected", rate)
     assert any("Someone else saved" in e for e in errors(at)), errors(at)
+
+
+def test_turning_a_sender_off_says_how_many_messages_wait_to_go_from_it(app_as, demo_db):
+    from core.actions import messaging
+    from tests import factories as f
+    from tests.conftest import demo_user
+
+    admin = demo_user(demo_db, "admin")
+    sid = f.add_sender(demo_db, phone="+14155550188", label="Night line")
+    contact = f.add_contact(demo_db, phone="+14158679999", name="Late Larry")
+    conversation = f.add_conversation(demo_db, contact_id=contact, sender_id=sid, owner_id=admin.id)
+    for text in ("One", "Two", "Three"):
+        messaging.do_send(demo_db, admin, conversation, text)
+    assert demo_db.scalar("SELECT count(*) FROM outbox WHERE sender_id = ? AND state = 'pending'", [sid]) == 3
+    at = app_as("admin", PAGE)
+    at.selectbox(key="senders.chosen").set_value(sid).run()
+    assert not [w for w in at.warning if "to go from" in plain(w.value)]  # still enabled: nothing to say
+    at.toggle(key="senders.enabled").set_value(False).run()
+    [said] = [plain(w.value) for w in at.warning if "to go from" in plain(w.value)]
+    assert said == (
+        "3 messages wait to go from Night line. Each one that falls due while it is disabled is recorded as not "
+        "sent, and is not sent later if you enable it again."
+    )
