@@ -111,7 +111,9 @@ def test_supervisor_reads_every_chart_filters_and_downloads(parley, browser, tmp
     with page.expect_download(timeout=PAGE_MS) as download:
         fresh.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename == f"volume-{today}-{today}.csv"
-    rows = list(csv.DictReader(io.StringIO(downloaded(download.value).read_text(encoding="utf-8"))))
+    data = downloaded(download.value).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM, as every export: Excel reads names right
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows == [{"day": str(today), "conversations": "0", "messages_in": "3", "messages_out": "0"}], rows
 
 

@@ -71,7 +71,9 @@ def test_thread_lengths_have_a_heavy_tail(shaped):
 
 def test_two_years_of_history(shaped):
     first, last = shaped.fetchone("SELECT min(created_at), max(created_at) FROM messages")
-    assert dt.timedelta(days=700) < last - first < dt.timedelta(days=731)
+    # 730 days of history; the first campaign may move back from a weekend or a holiday (at most
+    # 4 days, at 16:30 UTC), so at some hours of some days it starts a little before: not 2 x 365.
+    assert dt.timedelta(days=700) < last - first < dt.timedelta(days=734)
     per_quarter = [
         r[0]
         for r in shaped.fetchall(
