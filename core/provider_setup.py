@@ -9,7 +9,10 @@ provider's console, built from ``PARLEY_PUBLIC_URL``.
 ``do_send_test_message`` sends one message through a sender *now*, past the
 outbox (an admin checking a set-up wants the provider's own answer, not a
 queue), and reports what the provider answered. The rules still hold: not to
-an opted-out number, not from a disabled or blocked sender. A message the
+an opted-out number, not from a disabled or blocked sender, and not outside
+business hours or the recipient's quiet hours (rule 3): a test is refused
+then, with the time it could go, rather than queued, since what the admin
+wants is the provider's answer now. A message the
 provider accepted is recorded like any other outgoing one (so its status
 callbacks, and a reply, land where they should); a refusal is recorded in
 the audit log with the provider's code and words.
@@ -21,9 +24,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit, clock, events, permissions, phones
+from core import audit, clock, events, permissions, phones, settings
+from core.actions import composing
 from core.actions.outbound import touch_conversation
 from core.auth import User
+from core.compliance import hours as hours_rules
 from core.db import Database, Transaction
 from core.errors import NotFound, ParleyError, SendingBlocked, ValidationError
 from core.providers import registry
@@ -173,8 +178,25 @@ def _check_sender(sender: dict[str, Any]) -> None:
 
 
 def _check_recipient(db_or_tx: Any, number: str) -> None:
-    if db_or_tx.scalar("SELECT opted_out FROM contacts WHERE phone = ?", [number]):
+    """Rule 2 and rule 3 for one number, on the database or inside the write (``scalar``/``fetchone`` on both)."""
+    row = db_or_tx.fetchone("SELECT opted_out, timezone FROM contacts WHERE phone = ?", [number])
+    opted_out, timezone = row if row is not None else (False, None)
+    if opted_out:
         raise SendingBlocked(f"{phones.format_phone_display(number)} has opted out; Parley sends it nothing.")
+    business = settings.business_hours_from_json(settings.get_tx(db_or_tx, "business_hours"))
+    quiet = settings.quiet_hours_from_json(settings.get_tx(db_or_tx, "quiet_hours"))
+    now = clock.utcnow()
+    try:
+        when, why = composing.release_time_within(
+            {"contact_phone": number, "contact_timezone": timezone}, now, business, quiet
+        )
+    except ValidationError as exc:  # hours never open: the same sentence the composer gives
+        raise SendingBlocked(str(exc)) from None
+    if why is not None:
+        raise SendingBlocked(
+            f"Parley sends nothing now ({why}), test messages included: "
+            f"try again after {hours_rules.format_local(when, business.timezone, now)}."
+        )
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from core import provider_setup
+from core import clock, provider_setup
 from core.errors import PermissionDenied, SendingBlocked
 from core.providers.base import SendResult
 from core.providers.twilio import TwilioProvider
@@ -157,3 +159,40 @@ def test_a_sender_disabled_between_the_check_and_the_send_sends_nothing(db, ws, 
     with pytest.raises(SendingBlocked, match="Twilio SMS is disabled"):
         provider_setup.do_send_test_message(db, ws["admin"], ws["twilio"], "+14158670011", "x", lambda s: provider)
     assert provider.sends == []
+
+
+MONDAY_3AM = dt.datetime(2026, 12, 7, 3, 0)  # UTC
+
+
+def test_a_test_message_is_refused_outside_business_hours_with_when_it_could_go(db, ws, twilio_env):
+    clock.freeze(MONDAY_3AM)
+    f.set_hours(db, weekly={"0": [["09:00", "17:00"]]})
+    provider = Recording()
+    with pytest.raises(SendingBlocked) as refused:
+        provider_setup.do_send_test_message(db, ws["admin"], ws["twilio"], "+14158670012", "x", lambda s: provider)
+    assert str(refused.value) == (
+        "Parley sends nothing now (outside business hours), test messages included: try again after 9:00 AM."
+    )
+    assert provider.sends == [] and db.scalar("SELECT count(*) FROM messages") == 0
+
+
+def test_a_test_message_is_refused_in_the_recipients_quiet_hours(db, ws, twilio_env):
+    clock.freeze(dt.datetime(2026, 12, 7, 10, 0))  # 5:00 AM in New York
+    f.set_hours(db, weekly={str(d): [["00:00", "24:00"]] for d in range(7)}, quiet=("08:00", "21:00"))
+    f.add_contact(db, phone="+14158670013", timezone="America/New_York")
+    provider = Recording()
+    with pytest.raises(SendingBlocked) as refused:
+        provider_setup.do_send_test_message(db, ws["admin"], ws["twilio"], "+14158670013", "x", lambda s: provider)
+    assert str(refused.value) == (
+        "Parley sends nothing now (the recipient's quiet hours), test messages included: try again after 1:00 PM."
+    )
+    assert provider.sends == []
+
+
+def test_hours_that_close_between_the_check_and_the_send_send_nothing(db, ws, twilio_env, monkeypatch):
+    clock.freeze(MONDAY_3AM)
+    _after_the_check(monkeypatch, lambda: f.set_hours(db, weekly={"0": [["09:00", "17:00"]]}))
+    provider = Recording()
+    with pytest.raises(SendingBlocked, match="outside business hours"):
+        provider_setup.do_send_test_message(db, ws["admin"], ws["twilio"], "+14158670014", "x", lambda s: provider)
+    assert provider.sends == [] and db.scalar("SELECT count(*) FROM messages") == 0

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from core import clock
+from tests import factories as f
 from tests.pages.admin_page import errors, plain
 
 PAGE = "pages/admin_providers.py"
@@ -30,6 +34,7 @@ def test_credentials_are_shown_as_set_or_missing_never_their_value(app_as, monke
 
 
 def test_a_test_message_through_the_simulator_reports_its_answer(app_as, demo_db):
+    f.always_open(demo_db)  # the demo keeps a dental practice's hours; this test may run at night
     at = app_as("admin", PAGE)
     at.text_input(key="providers.to").input("+1 415 867 0042").run()
     at.button(key="providers.send").click().run()
@@ -42,6 +47,19 @@ def test_a_test_message_through_the_simulator_reports_its_answer(app_as, demo_db
         )
         == 1
     )
+
+
+def test_a_test_message_outside_business_hours_says_when_it_could_go(app_as, demo_db):
+    clock.freeze(dt.datetime(2026, 12, 7, 3, 0))  # a Monday, 3:00 AM UTC
+    f.set_hours(demo_db, weekly={"0": [["09:00", "17:00"]]})
+    at = app_as("admin", PAGE)
+    at.text_input(key="providers.to").input("+1 415 867 0043").run()
+    at.button(key="providers.send").click().run()
+    assert [plain(e.value) for e in at.error] == [
+        "Parley sends nothing now (outside business hours), test messages included: try again after 9:00 AM."
+    ]
+    assert not at.success
+    assert demo_db.scalar("SELECT count(*) FROM messages WHERE body = 'Parley test message'") == 0
 
 
 def test_a_sender_without_credentials_says_what_is_missing(app_as, demo_db, monkeypatch):
