@@ -399,9 +399,19 @@ def _template_ref(template: templates.Template | None, d: dict[str, Any]) -> tup
         return None, None  # saved text (or an SMS template): the body goes as ordinary text
     try:
         values = json.loads(d["template_values"]) if d["template_values"] else {}
-        return templates.template_ref(template, values), None
+        ref = templates.template_ref(template, values)
     except (ValueError, ParleyError) as exc:
         return None, ProviderError(f"The template's values could not be sent: {exc}", retryable=False)
+    if not templates.reads_as(template, values, d["body"]):
+        # The provider fills the template as it is now; the thread shows it as it was written. An admin
+        # changed its words (and it was approved again) while this message waited: sending would give
+        # the customer something nobody in the conversation can read.
+        return None, ProviderError(
+            f"The template “{template.name}” was changed after this message was written, so the customer "
+            "would not get the words the conversation shows; send it again",
+            retryable=False,
+        )
+    return ref, None
 
 
 def _dicts(tx: Transaction, sql: str, params: list) -> list[dict[str, Any]]:

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import emoji
+
 from core import encoding, phones
 from core.errors import ValidationError
 from core.providers.base import TemplateParameter, TemplateRef
@@ -201,6 +203,18 @@ def render(t: Template, values: Mapping[str, str]) -> Rendered:
         if b.type == "url":
             fill(b.url, values, missing)
     return Rendered(text="\n\n".join(parts), missing=_distinct(missing))
+
+
+def reads_as(t: Template, values: Mapping[str, str], body: str | None) -> bool:
+    """Whether ``t`` filled with ``values`` is still ``body``, the text recorded when it was written
+    (as the composer and a campaign record it: filled, ``:shortcodes:`` expanded, trimmed)."""
+    text = render(t, values).text
+    return body is not None and (text == body or expand_shortcodes(text) == body)
+
+
+def expand_shortcodes(text: str) -> str:
+    """``:smile:`` as 😄, trimmed: what a written message keeps of its text."""
+    return emoji.emojize(text, language="alias").strip()
 
 
 def registered_text(t: Template, text: str | None) -> str:

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import emoji
-
 from core import clock, events, labels, media_rules, permissions, settings, template_finders, templates
 from core.actions.composing import (
     QUEUED_REASONS,
@@ -67,7 +65,7 @@ class SendPlan:
 
 def prepare_body(text: str | None) -> str:
     """Expand :shortcodes: and check what carriers cannot take."""
-    body = emoji.emojize(require_valid(text or ""), language="alias").strip()
+    body = templates.expand_shortcodes(require_valid(text or ""))
     if "\x00" in body:
         raise ValidationError("The message contains a NUL character, which cannot be sent; remove it and try again.")
     return body

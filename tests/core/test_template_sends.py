@@ -216,3 +216,50 @@ def test_a_twilio_sender_refuses_a_template_without_its_content_sid(db, ws):
     db.write(lambda tx: tx.execute("UPDATE templates SET content_sid = NULL WHERE id = ?", [ws["reminder"]]))
     with pytest.raises(ValidationError, match="has no Twilio Content SID"):
         messaging.do_send(db, ws["maria"], ws["conv"], None, template_id=ws["reminder"], template_values=VALUES)
+
+
+# ---- the template changed while the message waited --------------------------------------------------
+
+
+def test_a_template_reworded_while_its_message_waits_is_not_sent_with_the_new_words(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], None, template_id=ws["reminder"], template_values=VALUES)
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE templates SET body = ? WHERE id = ?",
+            ["Hi {{first_name}}, your visit moved to {{date}} at {{time}}. Reply C to confirm.", ws["reminder"]],
+        )
+    )
+    with FakeGraph() as fake:
+        fake.register_template("appointment_reminder", header="text", body=3, buttons={0: "url", 1: "quick_reply"})
+        dispatcher(db, WhatsAppCloudProvider(fake.access_token, "s", "v", base_url=fake.url)).step()
+        assert fake.sends == []
+    m = message(db, mid)
+    assert (m["status"], m["body"]) == ("failed", FILLED)
+    assert m["error_reason"] == (
+        "The template “Appointment reminder” was changed after this message was written, so the customer "
+        "would not get the words the conversation shows; send it again"
+    )
+    assert outbox(db, mid) == [("failed",)]
+
+
+def test_a_template_changed_elsewhere_than_its_words_still_goes(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], None, template_id=ws["reminder"], template_values=VALUES)
+    db.write(lambda tx: tx.execute("UPDATE templates SET name = 'Reminder (May)' WHERE id = ?", [ws["reminder"]]))
+    with FakeGraph() as fake:
+        fake.register_template("appointment_reminder", header="text", body=3, buttons={0: "url", 1: "quick_reply"})
+        dispatcher(db, WhatsAppCloudProvider(fake.access_token, "s", "v", base_url=fake.url)).step()
+        assert len(fake.sends) == 1
+    assert message(db, mid)["status"] == "sending"
+
+
+def test_a_template_with_an_emoji_shortcode_goes_as_written(db, ws):
+    waving = f.add_template(
+        db, name="Wave", body="Hello {{first_name}} :wave: see you soon", registered=True, provider_name="wave_hello"
+    )
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], None, template_id=waving)
+    assert message(db, mid)["body"] == "Hello Zoë 👋 see you soon"
+    with FakeGraph() as fake:
+        fake.register_template("wave_hello", body=1)
+        dispatcher(db, WhatsAppCloudProvider(fake.access_token, "s", "v", base_url=fake.url)).step()
+        assert len(fake.sends) == 1
+    assert message(db, mid)["status"] == "sending"
