@@ -21,6 +21,7 @@ from core.auth import User
 from core.conversation_view import ConversationView, check_files, missing_variables
 from core.errors import ParleyError
 from pages import compose_text
+from pages.format import file_size
 from pages.session import guarded
 from pages.text import esc, md
 
@@ -139,10 +140,6 @@ def _send(rt, user: User, cid: int, keys: dict[str, str]) -> None:
     # (the browser hands a file over only once it is uploaded) joins the next message, not nothing.
     st.session_state.pop(keys["attached"], None)
     st.session_state.pop(keys["result"], None)
-
-
-def _size(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{max(1, n // 1000)} KB"
 
 
 def segment_line(text: str) -> str:
@@ -295,7 +292,7 @@ def _render(rt, user: User, view: ConversationView) -> None:
                 for item in attached:
                     row = st.container(horizontal=True, vertical_alignment="center", gap="small")
                     row.caption(
-                        md("📎 {name} · {size}", name=item["file"].filename, size=_size(len(item["file"].data)))
+                        md("📎 {name} · {size}", name=item["file"].filename, size=file_size(len(item["file"].data)))
                     )
                     row.button(
                         "Remove",

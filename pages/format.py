@@ -24,6 +24,16 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 # ---- time -----------------------------------------------------------------------------
 
 
+def file_size(n: int | None) -> str:
+    """'empty', '740 bytes', '12 KB', '3.4 MB' (a 0-byte file read as '1 KB' before)."""
+    n = n or 0
+    if n <= 0:
+        return "empty"
+    if n < 1000:
+        return plural(n, "byte")
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n // 1000} KB"
+
+
 def zone(tz_name: str | None) -> dt.tzinfo:
     try:
         return ZoneInfo(tz_name or "UTC")

@@ -33,7 +33,7 @@ from core.auth import User
 from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view, finish_open, version_to_watch
 from core.errors import ParleyError
 from pages import live_watch, navigate, run_log
-from pages.format import STATUS_ICONS, fmt_time, queued_text
+from pages.format import STATUS_ICONS, file_size, fmt_time, queued_text
 from pages.older_messages import older_messages
 from pages.session import SESSION_KEY, fragment_user, guarded
 from pages.text import Markdown, esc, md
@@ -99,11 +99,6 @@ def status_line(msg: dict, user: User) -> Markdown:
     return md("{icon} {words}", icon=icon, words=text.words)
 
 
-def _size(n: int | None) -> str:
-    n = n or 0
-    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{max(1, n // 1000)} KB"
-
-
 def _media_bytes(rt, user: User, media_id: int) -> bytes:
     return media_access.read_media(rt, user, media_id)[0]
 
@@ -164,7 +159,7 @@ def render_media(rt, user: User, items: list[dict]) -> None:
                 icon=icon,
                 name=name,
                 kind=item["content_type"],
-                size=_size(item.get("size")),
+                size=file_size(item.get("size")),
             ),
             data=functools.partial(_download_bytes, rt, st.session_state.get(SESSION_KEY), item["id"]),
             file_name=saved_as,

@@ -56,3 +56,19 @@ def test_a_send_waiting_out_a_provider_failure_says_which_and_when():
     assert fmt.queued_text(message, "America/New_York", now) == (
         "🕓 Queued — provider unavailable (HTTP 503), retrying at 10:03 AM"
     )
+
+
+def test_a_file_size_reads_as_people_say_it():
+    sizes = (None, 0, 1, 740, 999, 1000, 12_345, 999_999, 1_000_000, 3_450_000)
+    assert [fmt.file_size(n) for n in sizes] == [
+        "empty",
+        "empty",
+        "1 byte",
+        "740 bytes",
+        "999 bytes",
+        "1 KB",
+        "12 KB",
+        "999 KB",
+        "1.0 MB",
+        "3.5 MB",
+    ]
