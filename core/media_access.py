@@ -4,7 +4,10 @@ Agents read a file through its conversation's permission check. Providers
 fetch outbound media by the unguessable token in ``/files/<token>``; only
 files attached to outgoing messages are served that way, and only while a
 provider may still fetch them: while the message waits to go (queued,
-sending, interrupted) and for ``FETCH_GRACE`` after its last status change.
+sending, interrupted) and for ``FETCH_GRACE`` after it was last handed to the
+provider (its newest claim; a message sent past the outbox, when it was
+written). A late status callback (a WhatsApp *read* days later) does not open
+it again; a Retry does, since the provider fetches the file anew.
 The token is a bearer credential that providers keep in their logs and
 consoles; a message that has gone, or was never to go (*not sent*), opens
 nothing. A retried message is queued again, and its file with it.
@@ -47,7 +50,8 @@ def file_for_token(rt: Any, token: str) -> tuple[Path, str, str] | None:
         "SELECT md.sha256, md.content_type, md.filename, md.created_at FROM media md "
         "JOIN messages m ON m.id = md.message_id "
         "WHERE md.token = ? AND m.direction = 'out' AND m.status <> 'not_sent' "
-        "AND (m.status IN (?, ?, ?) OR coalesce(m.status_at, m.created_at) >= ?)",
+        "AND (m.status IN (?, ?, ?) OR coalesce((SELECT max(o.claimed_at) FROM outbox o WHERE o.message_id = m.id), "
+        "m.created_at) >= ?)",
         [token, *WAITING, clock.utcnow() - FETCH_GRACE],
     )
     if not rows:

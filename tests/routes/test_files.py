@@ -79,3 +79,35 @@ def test_a_served_file_is_neither_cached_nor_sniffed(server):
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def _handed_over(rt, token, at, status, status_at):
+    """The message of ``token`` claimed by the dispatcher at ``at``, and its status moved at ``status_at``."""
+    mid = rt.db.scalar("SELECT message_id FROM media WHERE token = ?", [token])
+    rt.db.write(
+        lambda tx: (
+            tx.execute(
+                "INSERT INTO outbox (message_id, sender_id, due_at, state, attempts, claimed_at, created_at) "
+                "SELECT id, sender_id, ?, 'done', 1, ?, ? FROM messages WHERE id = ?",
+                [at, at, at, mid],
+            ),
+            tx.execute("UPDATE messages SET status = ?, status_at = ? WHERE id = ?", [status, status_at, mid]),
+        )
+    )
+
+
+def test_a_late_status_does_not_open_a_link_again(server):
+    """A WhatsApp customer reads the message three days after it went: the provider fetched the file long ago."""
+    rt, client = server
+    token = attach(rt, filename="x-ray.jpg", content_type="image/jpeg", status="sent")
+    _handed_over(rt, token, SENT, "read", SENT + dt.timedelta(days=3))
+    clock.freeze(SENT + dt.timedelta(days=3, minutes=5))
+    assert client.get(f"/files/{token}").status_code == 404
+
+
+def test_a_retried_message_opens_its_link_for_the_new_send(server):
+    rt, client = server
+    token = attach(rt, filename="x-ray.jpg", content_type="image/jpeg", status="failed")
+    _handed_over(rt, token, SENT + dt.timedelta(days=5), "sent", SENT + dt.timedelta(days=5))
+    clock.freeze(SENT + dt.timedelta(days=5, hours=2))
+    assert client.get(f"/files/{token}").status_code == 200
