@@ -151,6 +151,19 @@ def _parse_phones(db: Database, cells: pd.Series, region: str, say: Progress) ->
     return values, cells.map(errors).astype(object)
 
 
+def _extension_notes(cells: pd.Series, region: str) -> pd.Series:
+    """Per cell, what became of an extension written after the number (None: there was none)."""
+    text = cells.fillna("").astype(str)
+    hinted = pd.unique(text[text.str.contains(phones.EXTENSION_HINT)])
+    found = {raw: phones.extension_of(raw, region) for raw in hinted}
+    notes = {
+        raw: f"Imported without its extension x{ext}: a text goes to the number itself."
+        for raw, ext in found.items()
+        if ext
+    }
+    return text.map(notes).astype(object)
+
+
 def parse_phone_cells(
     db: Database, cells: pd.Series, region: str = phones.DEFAULT_REGION
 ) -> tuple[pd.Series, pd.Series]:
@@ -230,7 +243,7 @@ def import_contacts(
             "Phone": raw_phone,
             "Name": fields["name"],
             "Result": result,
-            "Reason": error.fillna(""),
+            "Reason": error.fillna(_extension_notes(raw_phone, region)).fillna(""),
             "Contact id": contact_id,
         }
     )

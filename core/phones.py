@@ -8,6 +8,7 @@ into that form, and back into something readable.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,16 +110,37 @@ def international_to_e164(raw: str | None) -> str | None:
     return pn.format_number(number, pn.PhoneNumberFormat.E164) if pn.is_valid_number(number) else None
 
 
+EXTENSION_HINT = re.compile(r"(?i)(?:x|ext|extension|#|;)\W*\d+\s*$")  # how an extension ends a number
+
+
+def extension_of(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """The extension written after a valid number (``x12``, ``ext. 12``, ``#12``), or None.
+
+    ``to_e164`` drops it: a text goes to the number itself, and no extension can receive one."""
+    if raw is None or not EXTENSION_HINT.search(str(raw)):
+        return None
+    number = _parse(raw, region)
+    return (number.extension or None) if number is not None else None
+
+
 def parse_phone(raw: str | None, region: str = DEFAULT_REGION) -> str:
-    """Like ``to_e164`` but raises ``ValidationError`` with a sentence for the user."""
+    """Like ``to_e164`` but raises ``ValidationError`` with a sentence for the user.
+
+    A number typed with an extension is refused rather than saved without it: the person typing
+    it should know that a text cannot reach an extension (an import keeps the number and says so)."""
     if raw is None or not str(raw).strip():
         raise ValidationError("Enter a phone number.")
     e164 = to_e164(raw, region)
+    shown = str(raw).strip()
+    if len(shown) > 40:
+        shown = shown[:40] + "…"
     if e164 is None:
-        shown = str(raw).strip()
-        if len(shown) > 40:
-            shown = shown[:40] + "…"
         raise ValidationError(f"“{shown}” is not a valid phone number.")
+    extension = extension_of(raw, region)
+    if extension:
+        raise ValidationError(
+            f"“{shown}” has an extension (x{extension}); a text goes to the number itself, so leave the extension out."
+        )
     return e164
 
 

@@ -350,3 +350,14 @@ def test_a_supervisor_cannot_export_the_address_book(db, make_user):
     assert contacts_csv.can_export(sam) is False
     assert contacts_csv.can_export(make_user("ana")) is True
     assert contacts_csv.can_export(make_user("root", role="admin")) is True
+
+
+def test_an_extension_is_left_out_and_the_report_says_so(db, ana):
+    data = b"name,phone\nOffice,(415) 867-0130 x12\nDesk,415-867-0131 ext. 7\nPlain,415 867 0132\n"
+    rows = by_row(load(db, ana, data))
+    assert rows == {
+        2: ("created", "Imported without its extension x12: a text goes to the number itself."),
+        3: ("created", "Imported without its extension x7: a text goes to the number itself."),
+        4: ("created", ""),
+    }
+    assert contact(db, "+14158670130")["name"] == "Office"

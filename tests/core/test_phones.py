@@ -7,6 +7,7 @@ import pytest
 
 from core.errors import ValidationError
 from core.phones import (
+    extension_of,
     format_phone_display,
     international_to_e164,
     normalize_name,
@@ -276,3 +277,16 @@ def test_normalize_name(text, expected):
 def test_normalized_query_finds_the_normalized_name():
     assert normalize_name("jose") in normalize_name("María José Núñez")
     assert normalize_name("NUÑEZ") in normalize_name("María José Núñez")
+
+
+@pytest.mark.parametrize("raw", ["(415) 555-0123 x12", "415-555-0123 ext. 12", "+1 415 555 0123 #12"])
+def test_parse_phone_refuses_an_extension_it_would_drop(raw):
+    with pytest.raises(ValidationError) as caught:
+        parse_phone(raw)
+    assert str(caught.value) == (
+        f"“{raw}” has an extension (x12); a text goes to the number itself, so leave the extension out."
+    )
+
+
+def test_a_number_without_an_extension_has_none():
+    assert [extension_of(raw) for raw in ("(415) 555-0123", "+44 20 7946 0018", "x12", None)] == [None] * 4
