@@ -54,7 +54,9 @@ def sniff(data: bytes) -> str | None:
         if brand in (b"M4A ", b"M4B "):
             return "audio/mp4"
         return "video/mp4"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:  # ADTS: 12 sync bits, then layer 00
+        return "audio/aac"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame (layer 1-3)
         return "audio/mpeg"
     if head[:4] == b"PK\x03\x04":
         return "application/zip"

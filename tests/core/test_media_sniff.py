@@ -39,6 +39,9 @@ def picture(fmt: str) -> bytes:
         (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 20, "video/mp4", "video/mp4"),
         (b"\x00\x00\x00\x18ftyp3gp4" + b"\x00" * 20, "audio/amr", "video/3gpp"),
         (b"OggS\x00\x02" + b"\x00" * 30, "audio/ogg; codecs=opus", "audio/ogg"),
+        (b"\xff\xf1\x50\x80\x02\x1f\xfc" + b"\x00" * 30, "audio/aac", "audio/aac"),  # ADTS (WhatsApp's AAC)
+        (b"\xff\xf9\x50\x80\x02\x1f\xfc" + b"\x00" * 30, "audio/mpeg", "audio/aac"),  # the bytes win
+        (b"\xff\xfb\x90\x64" + b"\x00" * 30, "audio/aac", "audio/mpeg"),  # an MP3 frame (MPEG-1 layer 3)
         (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp", "image/webp"),
         (b"BEGIN:VCARD\r\nVERSION:3.0\r\n", "text/x-vcard", "text/vcard"),
         (b"", "image/png", "application/octet-stream"),
