@@ -38,10 +38,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import CHROMIUM, CHROMIUM_ARGS, ROOT, load_average, percentile, private_copy, workspace_path
+from bench.common import ROOT, load_average, percentile, private_copy, workspace_path
 from core import schema
 from core.db import Database
 from core.errors import ParleyError
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 
 OPEN_TARGET_MS = 400
 BULK_TARGET_MS = 300

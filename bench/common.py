@@ -62,18 +62,6 @@ def workspaces(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return found
 
 
-# Debian's chromium, never a downloaded one (as tests/e2e/conftest.py launches it).
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 def load_average() -> float:
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from bench.common import CHROMIUM, CHROMIUM_ARGS
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 
 
 def open_live_pages(port: int, count: int, conversations: dict[str, list[int]]):

@@ -16,16 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT_DEFAULT = {"width": 1400, "height": 900}
 TWILIO_ACCOUNT_SID = "AC00000000000000000000000000e2e000"
 TWILIO_AUTH_TOKEN = "e2e-test-twilio-auth-token"
