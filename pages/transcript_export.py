@@ -15,18 +15,24 @@ from core.errors import ParleyError
 from pages.format import plural
 from pages.text import esc, md
 
+PREPARED = "transcript."  # session-state key of the transcript prepared last, followed by its conversation
+
 
 def render(rt, user, detail: dict) -> None:
     if not transcripts.may_export(user, detail["owner_id"]):
         return
     cid = detail["conversation_id"]
-    key = f"transcript.{cid}"
+    key = f"{PREPARED}{cid}"
     with st.popover("Export transcript", icon=":material/description:", type="tertiary"):
         st.caption(
             "A PDF and a text file of every message, with times in your time zone. Files stay downloadable "
             "one by one from the thread."
         )
         if st.button("Prepare PDF and TXT", key=f"prepare_{cid}", icon=":material/build:"):
+            # One prepared transcript a session: an admin going through twenty conversations kept
+            # twenty PDFs (megabytes each for a long thread) in the server's memory until signing out.
+            for other in [k for k in st.session_state if str(k).startswith(PREPARED)]:
+                del st.session_state[other]
             bar = st.progress(0.0, text="Reading the conversation")
             try:
                 st.session_state[key] = transcripts.export_transcript(

@@ -77,3 +77,19 @@ def test_the_zip_is_made_when_it_is_downloaded_not_on_every_run(app_as, demo_db,
     assert not at.exception and not at.error
     assert "Both (.zip)" in [str(b.proto.label) for b in at.get("download_button")]
     assert zipped == []
+
+
+def test_a_session_keeps_only_the_transcript_it_prepared_last(app_as, demo_db):
+    first, second = [
+        r[0]
+        for r in demo_db.fetchall(
+            "SELECT id FROM conversations WHERE owner_id = ? ORDER BY id LIMIT 2", [demo_user(demo_db, "maria").id]
+        )
+    ]
+    at = app_as("maria", PAGE, {"id": first})
+    at.button(key=f"prepare_{first}").click().run()
+    at.query_params["id"] = str(second)
+    at.run()
+    at.button(key=f"prepare_{second}").click().run()
+    assert not at.exception and not at.error
+    assert (f"transcript.{first}" in at.session_state, f"transcript.{second}" in at.session_state) == (False, True)
