@@ -2,7 +2,9 @@
 
 The applier worker reads pending rows in batches, downloads inbound
 media outside any transaction (only from the provider's media hosts, within
-size and time limits, its real type sniffed from the bytes), and applies
+size and time limits, its real type sniffed from the bytes; a webhook whose
+download takes longer than a step waits for a later one, so a slow media
+host holds up nothing else), and applies
 them in short transactions of at most ``APPLY_CHUNK_INBOUND`` messages and
 ``APPLY_CHUNK_STATUSES`` status callbacks (a 3,000-message payload is split
 across several), so an acknowledgement never waits long for the write path.
@@ -22,7 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,13 @@ MEDIA_THREADS = 4  # attachments of one step downloaded side by side
 # slowly bytes come, core.providers.http) and its connection's timeouts. Past it the message is
 # stored without the attachment, with the reason, and the other webhooks go on.
 MEDIA_WAIT_SECONDS = http.MEDIA_SECONDS + 2 * http.READ_TIMEOUT + http.CONNECT_TIMEOUT
+# How long one step waits for the attachments it started. A download still going then keeps its
+# webhook for a later step (its download carries on, up to MEDIA_WAIT_SECONDS), and the step
+# applies everything else: one slow media host used to hold every webhook behind it for up to
+# MEDIA_WAIT_SECONDS (82 s). The message keeps the time Parley received it, so the thread still
+# shows it in its place.
+STEP_MEDIA_WAIT_SECONDS = 2.0
+MEDIA_RETRY = dt.timedelta(seconds=1)
 
 
 @dataclass
@@ -131,9 +140,13 @@ class WebhookApplier:
         self.failed = 0  # webhooks kept as 'error' for review
         self.messages = 0  # inbound messages stored
         self._media_pool = ThreadPoolExecutor(max_workers=MEDIA_THREADS, thread_name_prefix="parley-media")
+        # Downloads a step left running, by (provider, message id): (future, when it started). A
+        # restart loses them, and the webhook, still pending, downloads again.
+        self._downloads: dict[tuple[str, str], tuple[Future, float]] = {}
 
     def close(self) -> None:
         self._media_pool.shutdown(wait=False, cancel_futures=True)
+        self._downloads.clear()
 
     def step(self) -> bool:
         rows = self._pending()
@@ -215,23 +228,50 @@ class WebhookApplier:
     # ---- media ------------------------------------------------------------------------------
 
     def _fetch_all_media(self, parsed: list[_Parsed]) -> None:
+        """Each inbound attachment downloaded (side by side), waiting at most
+        ``STEP_MEDIA_WAIT_SECONDS`` in all; a webhook with a download still going is put back
+        for a later step, and one past ``MEDIA_WAIT_SECONDS`` is stored without the attachment,
+        with the reason."""
         jobs = []
         for p in parsed:
             provider = self.providers.for_webhook(p.provider)
             for kind, item in p.units:
                 if kind == "in" and item.event.media:
-                    jobs.append((item, self._media_pool.submit(self._fetch_media, provider, item.event)))
-        for item, future in jobs:
-            wait = MEDIA_WAIT_SECONDS * len(item.event.media)
+                    key = (p.provider, str(item.event.provider_message_id))
+                    if key not in self._downloads:
+                        future = self._media_pool.submit(self._fetch_media, provider, item.event)
+                        self._downloads[key] = (future, self._monotonic())
+                    jobs.append((p, item, key))
+        if not jobs:
+            return
+        deadline = self._monotonic() + STEP_MEDIA_WAIT_SECONDS
+        waiting: set[int] = set()
+        for p, item, key in jobs:
+            future, started = self._downloads[key]
+            limit = started + MEDIA_WAIT_SECONDS * len(item.event.media)
             try:
-                item.media, item.media_errors = future.result(timeout=wait)
+                item.media, item.media_errors = future.result(
+                    timeout=max(0.0, min(deadline, limit) - self._monotonic())
+                )
             except TimeoutError:
+                if self._monotonic() < limit:
+                    waiting.add(p.row_id)  # still downloading: this webhook waits for a later step
+                    continue
                 future.cancel()  # if it never started; a download under way ends by its own limit
+                wait = MEDIA_WAIT_SECONDS * len(item.event.media)
                 log.warning("attachments of %s not downloaded in %g s", item.event.provider_message_id, wait)
                 item.media, item.media_errors = [], [f"The attachments took longer than {wait:g} s to download."]
             except Exception as exc:  # _fetch_media keeps its own; this is the last guard
                 log.exception("attachments of %s could not be fetched", item.event.provider_message_id)
                 item.media, item.media_errors = [], [f"The attachments could not be downloaded ({type(exc).__name__})."]
+        retry_at = clock.utcnow() + MEDIA_RETRY
+        for p, _item, key in jobs:
+            if p.row_id not in waiting:
+                self._downloads.pop(key, None)  # used now (a waiting row keeps its finished ones too)
+        for p in parsed:
+            if p.row_id in waiting:
+                p.units = []
+                p.result = p.result.merged(_RowResult("pending", "Downloading its attachments", retry_at))
 
     def _fetch_media(self, provider: Any, event: Any) -> tuple[list[inbound.StoredMedia], list[str]]:
         """Each attachment downloaded and stored, or its reason: one that fails (whatever the

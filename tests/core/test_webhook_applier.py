@@ -372,3 +372,54 @@ def test_the_applier_waits_for_an_attachment_no_longer_than_its_time_limit(db, a
         ("SIMstuck", False, "The attachments took longer than 0.5 s to download."),
     ]
     assert took < 10
+
+
+def test_a_slow_attachment_waits_for_a_later_step_while_the_webhooks_behind_it_are_applied(db, applier, monkeypatch):
+    """One slow media host held every webhook behind it for as long as the download's own limit
+    (82 s): now a step waits for attachments a short while, applies the rest, and takes the slow
+    one up again once its download is done, downloaded once and applied once."""
+    app, _ = applier
+    from core.providers.simulator import SimulatorProvider
+
+    real, release, fetched = SimulatorProvider.fetch_media, threading.Event(), []
+
+    def fetch(self, media):
+        fetched.append(media.url)
+        if media.url == "data:,slow":
+            release.wait(30)
+        return real(self, media)
+
+    monkeypatch.setattr(SimulatorProvider, "fetch_media", fetch)
+    monkeypatch.setattr(ingest_apply, "STEP_MEDIA_WAIT_SECONDS", 0.3)
+    clock.freeze(dt.datetime(2026, 12, 7, 15, 0))
+    store(db, inbound_with_media("SIMslow", "+14158675341", [{"url": "data:,slow"}]))
+    store(
+        db,
+        {
+            "type": "inbound",
+            "id": "SIMtext",
+            "channel": "sms",
+            "from": "+14158675342",
+            "to": OURS,
+            "body": "Are you open today?",
+            "at": clock.utcnow().isoformat(),
+        },
+    )
+    started = time.monotonic()
+    assert app.step() is True
+    assert time.monotonic() - started < 5
+    assert db.fetchall("SELECT provider_message_id FROM messages") == [("SIMtext",)]
+    assert db.fetchall("SELECT state, error FROM webhook_inbox ORDER BY id") == [
+        ("pending", "Downloading its attachments"),
+        ("applied", None),
+    ]
+    assert app.step() is False  # not yet due again
+    release.set()
+    clock.freeze(dt.datetime(2026, 12, 7, 15, 0, 2))
+    assert app.step() is True
+    assert db.fetchall(
+        "SELECT provider_message_id, has_media, error_reason FROM messages ORDER BY provider_message_id"
+    ) == [("SIMslow", True, None), ("SIMtext", False, None)]
+    assert db.scalar("SELECT count(*) FROM media") == 1
+    assert fetched == ["data:,slow"]  # downloaded once, across both steps
+    assert db.fetchall("SELECT state FROM webhook_inbox ORDER BY id") == [("applied",), ("applied",)]
