@@ -26,7 +26,6 @@ simulator's callbacks) is not repeated here.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -120,17 +119,14 @@ def sent(twilio) -> list[tuple[str, str, str]]:
 
 
 def wait_sent(base: str, twilio, count: int, timeout_s: float = PAGE_MS / 1000) -> list[tuple[str, str, str]]:
-    deadline = time.monotonic() + timeout_s
     # ``created`` grows once a request has made its message (``sends`` as soon as it arrives): a status
     # callback can only name a message Twilio has made.
-    while len(twilio.created) < count:
-        if time.monotonic() > deadline:
-            status, _, details = http_get(base, "/healthz", headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
-            raise AssertionError(
-                f"Twilio received {len(twilio.sends)} messages, not {count}; requests "
-                f"{[(r.method, r.path) for r in twilio.requests]}; /healthz ({status}): {details[:1500]!r}"
-            )
-        time.sleep(0.2)
+    if not twilio.wait_created(count, timeout_s):
+        status, _, details = http_get(base, "/healthz", headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
+        raise AssertionError(
+            f"Twilio received {len(twilio.sends)} messages, not {count}; requests "
+            f"{[(r.method, r.path) for r in twilio.requests]}; /healthz ({status}): {details[:1500]!r}"
+        )
     return sent(twilio)
 
 

@@ -30,6 +30,7 @@ import email.utils
 import json
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -72,6 +73,7 @@ class FakeTwilio(LoopbackFake):
         self.forms: dict[str, list[tuple[str, str]]] = {}  # sid -> the Create Message form that made it
         self._contents: dict[str, int] = {}
         self._after_create: list[int] = []  # gateway errors answered after the message was created
+        self._created_more = threading.Condition(self._lock)  # told each time ``created`` grows
 
     # ---- programming (and ``script``, from LoopbackFake) ------------------------------------
 
@@ -108,6 +110,11 @@ class FakeTwilio(LoopbackFake):
     @property
     def lookups(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "GET" and r.path.endswith("/Messages.json")]
+
+    def wait_created(self, count: int, timeout: float) -> bool:
+        """Whether ``count`` messages have been created within ``timeout`` seconds (woken by each one)."""
+        with self._created_more:
+            return self._created_more.wait_for(lambda: len(self.created) >= count, timeout)
 
     def created_bodies(self) -> list[str]:
         with self._lock:
@@ -228,6 +235,7 @@ class FakeTwilio(LoopbackFake):
         with self._lock:
             self.created.append({**resource, "_sent_on": sent_on})
             self.forms[sid] = list(form)
+            self._created_more.notify_all()
         if self.hold(self.answer_delay()):  # created, but answered late (or never: the fake stopped)
             return
         with self._lock:
