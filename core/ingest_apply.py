@@ -322,9 +322,11 @@ class WebhookApplier:
         for parsed, finished, merged, stored in results:
             parsed.result = merged
             self.messages += stored
-            if finished and merged.state != "error":
+            if not finished or merged.state == "pending":
+                continue  # put back to wait (an unknown message id, a download still going): not done yet
+            if merged.state != "error":
                 self.applied += 1
-            elif finished:
+            else:
                 self.failed += 1
 
     def _apply(self, tx: Transaction, chunk: list) -> list:

@@ -413,7 +413,7 @@ def test_a_slow_attachment_waits_for_a_later_step_while_the_webhooks_behind_it_a
         ("pending", "Downloading its attachments"),
         ("applied", None),
     ]
-    assert app.step() is False  # not yet due again
+    assert (app.applied, app.step()) == (1, False)  # the text only; the other is not due again yet
     release.set()
     clock.freeze(dt.datetime(2026, 12, 7, 15, 0, 2))
     assert app.step() is True
@@ -423,3 +423,4 @@ def test_a_slow_attachment_waits_for_a_later_step_while_the_webhooks_behind_it_a
     assert db.scalar("SELECT count(*) FROM media") == 1
     assert fetched == ["data:,slow"]  # downloaded once, across both steps
     assert db.fetchall("SELECT state FROM webhook_inbox ORDER BY id") == [("applied",), ("applied",)]
+    assert app.applied == 2
