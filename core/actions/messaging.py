@@ -14,6 +14,7 @@ is in ``core.actions.composing``; the rows a message writes are in ``core.action
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -243,6 +244,23 @@ def _registered(tx: Transaction, template_id: int) -> bool:
     return bool(tx.scalar("SELECT registered FROM templates WHERE id = ?", [template_id]))
 
 
+def _check_template_unchanged(db: Database, template_id: Any, values_json: str | None, body: str | None) -> None:
+    """A registered template goes as the provider fills it now: one reworded since this message was
+    written would send other words than the thread shows (the dispatcher refuses it too)."""
+    if template_id is None:
+        return
+    try:
+        template = template_finders.get_template(db, template_id, active_only=False)
+    except NotFound:
+        return  # gone: the dispatcher says what becomes of the message
+    values = json.loads(values_json) if values_json else {}
+    if template.sendable_as_template and not templates.reads_as(template, values, body):
+        raise ValidationError(
+            f"The template “{template.name}” was changed after this message was written; "
+            "choose it again in the composer to send its new words."
+        )
+
+
 def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     """Queue an interrupted or failed message again, on the user's explicit say-so.
 
@@ -254,11 +272,13 @@ def do_retry(db: Database, viewer: User, message_id: Any) -> int:
     except (TypeError, ValueError):
         raise NotFound("That message does not exist.") from None
     row = db.fetchone(
-        "SELECT conversation_id, status, direction, author_id IS NULL AND campaign_id IS NULL FROM messages WHERE id = ?",
+        "SELECT conversation_id, status, direction, author_id IS NULL AND campaign_id IS NULL, template_id, "
+        "template_values, body FROM messages WHERE id = ?",
         [message_id],
     )
     if row is None or row[0] is None:
         raise NotFound("That message does not exist.")
+    _check_template_unchanged(db, row[4], row[5], row[6])
     detail = composer_detail(db, viewer, row[0])
     refusal = write_refusal(viewer, detail)
     if refusal:

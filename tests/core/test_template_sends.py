@@ -263,3 +263,27 @@ def test_a_template_with_an_emoji_shortcode_goes_as_written(db, ws):
         dispatcher(db, WhatsAppCloudProvider(fake.access_token, "s", "v", base_url=fake.url)).step()
         assert len(fake.sends) == 1
     assert message(db, mid)["status"] == "sending"
+
+
+def test_retrying_a_message_whose_template_was_reworded_says_to_choose_it_again(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], None, template_id=ws["reminder"], template_values=VALUES)
+    db.write(
+        lambda tx: tx.execute(
+            "UPDATE messages SET status = 'failed', error_reason = 'Provider timeout' WHERE id = ?", [mid]
+        )
+    )
+    db.write(lambda tx: tx.execute("UPDATE templates SET footer = 'Dental Practice' WHERE id = ?", [ws["reminder"]]))
+    with pytest.raises(ValidationError) as refused:
+        messaging.do_retry(db, ws["maria"], mid)
+    assert str(refused.value) == (
+        "The template “Appointment reminder” was changed after this message was written; "
+        "choose it again in the composer to send its new words."
+    )
+    assert message(db, mid)["status"] == "failed"
+
+
+def test_retrying_a_template_message_whose_template_is_unchanged_queues_it(db, ws):
+    mid = messaging.do_send(db, ws["maria"], ws["conv"], None, template_id=ws["reminder"], template_values=VALUES)
+    db.write(lambda tx: tx.execute("UPDATE messages SET status = 'failed' WHERE id = ?", [mid]))
+    messaging.do_retry(db, ws["maria"], mid)
+    assert message(db, mid)["status"] == "queued"
