@@ -17,6 +17,7 @@ import unicodedata
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from core import media_sniff
 from core.errors import ValidationError
 
 Channel = Literal["sms", "whatsapp"]
@@ -196,6 +197,32 @@ def check_attachment(channel: Channel, filename: str | None, content_type: str |
             raise ValidationError(f"{_KIND_NAMES[kind]} over {_size_text(limit)} cannot be sent on WhatsApp.")
         return _with_extension(name, extensions)
     raise ValidationError(f"Attachments cannot be sent on the “{channel}” channel.")
+
+
+# Pictures whose bytes Parley can check (a known header, and they decode): what a thread shows inline.
+CHECKED_PICTURES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def content_type_of(channel: Channel, filename: str | None, checked_type: str, data: bytes) -> str:
+    """The type to store for an attachment ``check_attachment`` accepted as ``checked_type``, from what
+    its bytes are: a web page passed off as anything else, or a picture that does not open, is
+    refused with a sentence; a picture of another kind than its name says (a PNG called .jpg) is
+    stored as what it is. Other files keep the type they were checked as (their bytes cannot tell
+    a voice note's container or a spreadsheet apart well enough to overrule it)."""
+    name = safe_filename(filename)
+    found = media_sniff.sniff(data)
+    if found == "text/html" and checked_type != "text/html":
+        raise ValidationError(f"“{name}” is a web page, not the file its name says; attach the file itself.")
+    if checked_type not in CHECKED_PICTURES:
+        return checked_type
+    if not media_sniff.is_picture(data):
+        raise ValidationError(f"“{name}” cannot be opened as a picture; attach the picture itself.")
+    if found == checked_type:
+        return checked_type
+    allowed = MMS_TYPES if channel == "sms" else WHATSAPP_TYPES
+    if found not in allowed:
+        raise ValidationError(_refusal(found or "", "by SMS/MMS" if channel == "sms" else "on WhatsApp"))
+    return found
 
 
 def _type_from_extension(name: str, channel: Channel) -> str | None:

@@ -14,6 +14,17 @@ from core import clock, events
 _phone_seq = itertools.count(100)
 
 
+def picture_bytes(fmt: str = "PNG", size: tuple[int, int] = (8, 8)) -> bytes:
+    """A real picture (it opens): what an attachment of an image type must be to be sent."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(out, format=fmt)
+    return out.getvalue()
+
+
 def next_phone() -> str:
     # 415-867-xxxx: valid San Francisco numbers for phonenumbers.
     return f"+1415867{next(_phone_seq):04d}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -130,8 +131,13 @@ def check_send(
     checked = []
     for item in attachments:
         safe = media_rules.check_attachment(channel, item.filename, item.content_type, len(item.data))
-        # Stored (and told to providers) as the type it was checked as, not the browser's raw words.
+        # Stored (and told to providers) as the type it was checked as, not the browser's raw words,
+        # and as what its bytes are where they can say (a PNG called .jpg; a page is refused).
         ctype = media_rules.attachment_type(channel, item.filename, item.content_type)
+        actual = media_rules.content_type_of(channel, item.filename, ctype, item.data)
+        if actual != ctype:  # the limits and the name's extension of what it really is
+            safe = media_rules.check_attachment(channel, os.path.splitext(safe)[0], actual, len(item.data))
+            ctype = actual
         checked.append((replace(item, content_type=ctype), safe))
     if checked:
         media_rules.check_attachments_total(channel, [len(a.data) for a, _ in checked])

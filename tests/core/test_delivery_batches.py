@@ -23,6 +23,7 @@ import pytest
 from core import clock, events
 from core import db as core_db
 from core.actions import messaging
+from tests import factories as f
 from tests.core import test_delivery_faults as faults
 from tests.core.test_delivery_faults import conversations, make_dispatcher, outbox_states, run_until_settled
 from tests.fakes.twilio_server import FakeTwilio
@@ -198,7 +199,7 @@ def test_media_go_with_their_message_in_a_batch_of_plain_ones(db, ws, twilio, tm
     from core.media_store import MediaStore
 
     convs, plain = queue(db, ws, 3)
-    picture = messaging.Attachment("xray.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    picture = messaging.Attachment("xray.png", "image/png", f.picture_bytes())
     with_picture = messaging.do_send(
         db, ws["maria"], convs[1], "Your x-ray", attachments=[picture], media_store=MediaStore(tmp_path / "media")
     )

@@ -348,9 +348,7 @@ FILE_NAMES = {
 @pytest.mark.parametrize("name", NAMES)
 def test_attachment_file_name(ws, name):
     db = ws["db"]
-    picture = Attachment(
-        filename=VALUES[name] + ".png", content_type="image/png", data=b"\x89PNG\r\n\x1a\n" + b"0" * 64
-    )
+    picture = Attachment(filename=VALUES[name] + ".png", content_type="image/png", data=f.picture_bytes())
     before = snapshot(db)
     mid = messaging.do_send(
         db, ws["maria"], ws["c_sms"], "See attached", attachments=[picture], media_store=ws["media"]

@@ -12,6 +12,8 @@ from core.actions.messaging import Attachment
 from core.errors import PermissionDenied, ValidationError
 from tests import factories as f
 
+PNG, JPEG = f.picture_bytes("PNG"), f.picture_bytes("JPEG")
+
 
 @pytest.fixture
 def ws(db, make_user):
@@ -188,23 +190,25 @@ def test_attachments_checked_against_channel_rules(db, ws, tmp_path):
         ws["c_sms"],
         "",
         media_store=store,
-        attachments=[Attachment("../../etc/x-ray.png", "image/png", b"\x89PNG fake")],
+        attachments=[Attachment("../../etc/x-ray.png", "image/png", PNG)],
     )
     media = db.dicts("SELECT * FROM media WHERE message_id = ?", [mid])
     assert media[0]["filename"] == "x-ray.png" and len(media[0]["token"]) >= 24
-    assert store.read(media[0]["sha256"]) == b"\x89PNG fake"
+    assert store.read(media[0]["sha256"]) == PNG
 
 
 @pytest.mark.parametrize(
-    "channel, filename, claimed, stored",
+    "channel, filename, claimed, data, stored",
     [
-        ("sms", "voice note.amr", "", "audio/amr"),  # the browser knew no type: the extension's is checked
-        ("sms", "scan.jpg", "application/octet-stream", "image/jpeg"),
-        ("sms", "Photo.JPG", "Image/JPG; name=Photo.JPG", "image/jpeg"),  # an alias, with parameters
-        ("whatsapp", "menu.pdf", "", "application/pdf"),
+        ("sms", "voice note.amr", "", b"#!AMR\n" + b"0" * 32, "audio/amr"),  # the browser knew no type: the extension's
+        ("sms", "scan.jpg", "application/octet-stream", JPEG, "image/jpeg"),
+        ("sms", "Photo.JPG", "Image/JPG; name=Photo.JPG", JPEG, "image/jpeg"),  # an alias, with parameters
+        ("whatsapp", "menu.pdf", "", b"%PDF-1.4\n", "application/pdf"),
     ],
 )
-def test_an_attachment_is_stored_with_the_type_it_was_checked_as(db, ws, tmp_path, channel, filename, claimed, stored):
+def test_an_attachment_is_stored_with_the_type_it_was_checked_as(
+    db, ws, tmp_path, channel, filename, claimed, data, stored
+):
     """The stored type is what providers are told (``/files``' Content-Type, WhatsApp's media kind) and what
     the thread and transcript show: the type the rules accepted, not the browser's raw words for it (an empty
     type was served as an empty Content-Type, and a WhatsApp photo went as a document)."""
@@ -217,9 +221,43 @@ def test_an_attachment_is_stored_with_the_type_it_was_checked_as(db, ws, tmp_pat
         conversation,
         "",
         media_store=MediaStore(tmp_path / "media"),
-        attachments=[Attachment(filename, claimed, b"#!AMR\n" + b"0" * 32)],
+        attachments=[Attachment(filename, claimed, data)],
     )
     assert db.fetchall("SELECT content_type FROM media WHERE message_id = ?", [mid]) == [(stored,)]
+
+
+@pytest.mark.parametrize(
+    "filename, claimed, data, refusal",
+    [
+        ("x-ray.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "“x-ray.png” cannot be opened as a picture; attach the picture itself."),
+        ("photo.jpg", "image/jpeg", b"%PDF-1.4\n", "“photo.jpg” cannot be opened as a picture; attach the picture itself."),
+        ("invoice.pdf", "application/pdf", b"<!DOCTYPE html><html><body>pay here</body></html>", "“invoice.pdf” is a web page, not the file its name says; attach the file itself."),
+    ],
+)  # fmt: skip
+def test_an_attachment_whose_bytes_are_not_what_it_claims_is_refused(
+    db, ws, tmp_path, filename, claimed, data, refusal
+):
+    from core.media_store import MediaStore
+
+    with pytest.raises(ValidationError) as refused:
+        messaging.do_send(
+            db, ws["maria"], ws["c_sms"], "", media_store=MediaStore(tmp_path / "media"),
+            attachments=[Attachment(filename, claimed, data)],
+        )  # fmt: skip
+    assert str(refused.value) == refusal
+    assert db.scalar("SELECT count(*) FROM messages WHERE direction = 'out'") == 0
+
+
+def test_a_picture_of_another_kind_than_its_name_is_stored_as_what_it_is(db, ws, tmp_path):
+    from core.media_store import MediaStore
+
+    mid = messaging.do_send(
+        db, ws["maria"], ws["c_sms"], "", media_store=MediaStore(tmp_path / "media"),
+        attachments=[Attachment("scan.jpg", "image/jpeg", PNG)],
+    )  # fmt: skip
+    assert db.fetchall("SELECT filename, content_type FROM media WHERE message_id = ?", [mid]) == [
+        ("scan.png", "image/png")
+    ]
 
 
 def test_retry_requeues_an_interrupted_message(db, ws):

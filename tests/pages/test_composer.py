@@ -13,7 +13,7 @@ import pytest
 
 from core import clock
 from pages import composer
-from tests.factories import add_contact, add_conversation, add_sender, add_template, set_hours
+from tests.factories import add_contact, add_conversation, add_sender, add_template, picture_bytes, set_hours
 
 PAGE = "pages/conversation.py"
 NOW = dt.datetime(2027, 1, 13, 17, 0)  # Wednesday 12:00 PM in New York, the demo users' zone
@@ -354,7 +354,7 @@ def test_segment_line_wording():
     assert composer.segment_line("x" * 161).startswith("161 characters · GSM-7 · 2 segments")
 
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 2000
+PNG = picture_bytes()  # a real picture: one that does not open is refused
 
 
 def attach_label(at) -> str:
@@ -380,7 +380,7 @@ def test_an_attached_file_stays_attached_when_the_agent_leaves_and_comes_back(ap
     )
     assert body == "Your x-ray, as promised"
     assert demo_db.fetchall("SELECT filename, content_type, size FROM media WHERE message_id = ?", [mid]) == [
-        ("x-ray.png", "image/png", 2008)
+        ("x-ray.png", "image/png", len(PNG))
     ]
     assert attach_label(at) == "Attach"  # it went with the message
 

@@ -78,7 +78,7 @@ def server(tmp_path_factory):
         admin = do_create_user(rt.db, None, "ada", "Ada", "admin", "long-enough-pw")
         maria = get_user(rt.db, do_create_user(rt.db, admin, "maria", "Maria", "standard", "long-enough-pw").id)
         conv = f.add_conversation(rt.db, contact_id=f.add_contact(rt.db, name="Zoë"), sender_id=sms, owner_id=maria.id)
-        picture = Attachment(filename="tooth.png", content_type="image/png", data=b"\x89PNG\r\n\x1a\n" + b"1" * 64)
+        picture = Attachment(filename="tooth.png", content_type="image/png", data=f.picture_bytes())
         sent = messaging.do_send(rt.db, maria, conv, "Your x-ray", attachments=[picture], media_store=rt.media)
         token = rt.db.scalar("SELECT token FROM media WHERE message_id = ?", [sent])
         with TestClient(Starlette(routes=__import__("routes").ROUTES)) as client:
@@ -613,7 +613,7 @@ def test_files_route_refuses_what_is_not_a_token(server, case):
 def test_files_route_serves_a_real_token_as_a_download(server):
     response = server["client"].get(f"/files/{server['token']}")
     assert response.status_code == 200
-    assert response.content == b"\x89PNG\r\n\x1a\n" + b"1" * 64
+    assert response.content == f.picture_bytes()
     assert response.headers["content-type"] == "image/png"
     assert response.headers["content-disposition"] == 'attachment; filename="tooth.png"'
 
