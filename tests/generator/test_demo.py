@@ -310,7 +310,7 @@ def test_every_sample_file_is_attached_on_a_day_whose_draw_left_one_out(tmp_path
     assert types == {"image/png", "application/pdf", "text/vcard", "audio/wav"}
 
 
-def test_many_languages_and_scripts(ws):
+def test_many_languages_and_scripts(ws, request):
     db, _, _ = ws
     bodies = "\n".join(r[0] for r in db.fetchall("SELECT DISTINCT body FROM messages"))
     names = "\n".join(r[0] for r in db.fetchall("SELECT DISTINCT name FROM contacts WHERE name IS NOT NULL"))
@@ -326,7 +326,12 @@ def test_many_languages_and_scripts(ws):
         assert re.search(script, bodies), script
     for script in (r"[\u0600-\u06FF]", r"[\u4E00-\u9FFF]", r"[\u0900-\u097F]", r"[\u0400-\u04FF]", r"[éëñçã]"):
         assert re.search(script, names), script
-    assert "¿Tienen cita el sábado?" in bodies and "شكرا لكم" in bodies
+    assert "¿" in bodies  # Spanish questions, written as people write them
+    if request.node.callspec.params["generated"] != "bench":
+        # The demo's conversations are written from the curated lines. The bench composes nearly every
+        # text word by word: whether a given curated line is drawn depends on the hour it is generated
+        # at (its history ends now), so asking for one failed at some hours.
+        assert "¿Tienen cita el sábado?" in bodies and "شكرا لكم" in bodies
 
 
 def test_contacts_have_valid_numbers_and_search_columns(ws):
