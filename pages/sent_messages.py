@@ -43,20 +43,31 @@ if user is None:
 
 
 def _load(viewer):
-    """(page, its inbox version) from ``queries.sent_view`` (one statement), read again only
-    when the viewer's inbox version moved (a status of a message they wrote, a reply, a read
-    mark) or the search or page changed."""
+    """(page, its inbox version) from ``queries.sent_view`` (one statement), read again when the
+    viewer's inbox version moved (a status of a message they wrote, a reply, a read mark), when
+    the search or page changed, or when what is held is ``REDRAW_EVERY`` old.
+
+    The last: a row's unread mark is its conversation's owner's, and when the owner is someone
+    else (an admin's reply in a conversation since assigned to an agent, a message written before
+    a reassignment) their reading it moves their version, not the viewer's. Read again with the
+    minute's redraw, such a mark is at most a minute late, for one statement a minute."""
     s = st.session_state
     params = (s.get(f"{KEY}.q") or "", s.get(f"{KEY}.page", 0))
     cache = s.get(f"{KEY}.cache")
-    if cache and cache[0] == params and versions.inbox_version(rt.db, viewer.id) == cache[1]:
+    now = clock.utcnow()
+    if (
+        cache
+        and cache[0] == params
+        and now - cache[3] < REDRAW_EVERY
+        and versions.inbox_version(rt.db, viewer.id) == cache[1]
+    ):
         return cache[2], cache[1]
     view = queries.sent_view(rt.db, viewer, search=params[0], page=params[1])
     page = view.page
     if page.page and page.page >= page.pages:
         s[f"{KEY}.page"] = page.pages - 1
         return _load(viewer)
-    s[f"{KEY}.cache"] = (params, view.version, page)
+    s[f"{KEY}.cache"] = (params, view.version, page, now)
     return page, view.version
 
 

@@ -412,6 +412,30 @@ def test_admin_marking_a_reassigned_conversation_asks_first(workspace, sent):  #
     assert state[f"{KEY}.flash"] == "Marked 1 conversation read for Ana Ruiz."
 
 
+def test_owner_reading_shows_on_the_authors_page_within_a_minute(workspace, sent):  # noqa: F811
+    """The admin wrote in a conversation now Ana's: the row's mark is Ana's, and her reading it
+    moves her inbox version, not the admin's. The page reads again with its minute's redraw."""
+    from core import clock
+    from core.actions.conversations import do_set_read_state
+
+    db = workspace.db
+    gus = f.add_contact(db, name="Gus Grant", phone="+14155552010")
+    mine = f.add_conversation(db, contact_id=gus, sender_id=sent.sms, owner_id=sent.admin.id)
+    f.add_message(
+        db, conversation_id=mine, contact_id=gus, sender_id=sent.sms, author_id=sent.admin.id, body="Welcome!"
+    )
+    assert do_assign(db, sent.admin, [mine], sent.ana.id) == 1
+    at = workspace.app("admin", PAGE)
+    at.run()
+    ok(at)
+    assert [(r["title"], r["unread"]) for r in rows(at)] == [("Gus Grant", True)]
+    assert do_set_read_state(db, sent.ana, [mine], read=True) == 1
+    clock.advance(dt.timedelta(seconds=61))  # the page's redraw (pages.inbox_list.REDRAW_EVERY)
+    at.run()
+    ok(at)
+    assert [(r["title"], r["unread"]) for r in rows(at)] == [("Gus Grant", False)]
+
+
 def test_agent_cannot_mark_another_agents_conversation(workspace, sent):  # noqa: F811
     theirs = f.add_conversation(
         workspace.db, contact_id=f.add_contact(workspace.db, name="Hal"), sender_id=sent.sms, owner_id=sent.ben.id
