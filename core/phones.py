@@ -62,8 +62,13 @@ _UNDECOMPOSABLE_LETTERS = str.maketrans(
 )
 
 
+# A first message from a new number parses it three times: its E.164 form (``to_e164``), how it
+# reads (``format_phone_display``, given that E.164 form, which is what Twilio sends as ``From``)
+# and its time zones (``phone_timezones``); phonenumbers' validity check costs tens of µs each.
+# Callers only read the number it returns, never change it, so one object may serve them all.
+@functools.lru_cache(maxsize=4096)
 def _parse(raw: str | None, region: str) -> pn.PhoneNumber | None:
-    """A valid parsed number, or None. Accepts Twilio and Meta spellings."""
+    """A valid parsed number, or None. Accepts Twilio and Meta spellings. Shared: do not change it."""
     if raw is None:
         return None
     text = str(raw).strip()
