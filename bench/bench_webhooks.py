@@ -2,8 +2,11 @@
 
 Starts Parley (`streamlit run app.py`) on a fresh demo workspace, posts
 Twilio-signed inbound SMS webhooks from 16 client threads on persistent
-connections, then the same load against a no-op route of the same app for
-the ratio (``/noop``, served only because this bench sets
+connections (each client's n-th webhook comes from ``+1415867`` and n: the
+clients write from the same numbers, so a 10 s burst is a first message from
+each of ~700 numbers and ~11,000 replies in their conversations, several at
+once in each). Before them it runs the same load against a no-op route of the
+same app, for the ratio (``/noop``, served only because this bench sets
 ``PARLEY_BENCH_ROUTES=1``). After each burst it prints the backlog the
 applier was left with (how many, the oldest's age) and waits until it is
 applied, printing how long that took; then it stops the server and checks
