@@ -245,6 +245,20 @@ def finish_open(db: Database, viewer: User, view: ConversationView) -> int:
     return view.version
 
 
+def finish_open_later(db: Database, viewer: User, view: ConversationView, submit) -> int:
+    """``finish_open``, handed to ``submit`` (``core.page_writes.PageWrites.submit``) instead of made
+    now, so that the page's run ends without waiting for the write path. Returns the version the
+    live page watches: the one that write will make. If the conversation changes before the write
+    is made, nothing is marked (``mark_opened``'s ``expected_version``), the version moves to
+    another number, and the live page reloads and marks what it then shows."""
+    if view.mark_pending:
+        view.mark_pending = False
+        shown = view.version
+        view.version = shown + 1
+        submit(conv_actions.mark_opened, db, viewer, view.conversation_id, expected_version=shown)
+    return view.version
+
+
 def version_to_watch(view: ConversationView) -> int:
     """The version a live page watches while ``finish_open`` is still to come: the one the pending
     mark-read will make (one more than shown), so that write reruns nothing. Anything else that

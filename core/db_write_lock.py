@@ -13,6 +13,10 @@ from contextlib import contextmanager
 # Streamlit runs every page script and its callbacks in threads of this name: a write from one is
 # someone waiting at a screen (marking a conversation read, sending a reply).
 PAGE_THREAD_NAME = "ScriptRunner.scriptThread"
+# The thread that makes the writes a page run asked for and did not wait for (``core.page_writes``):
+# someone at a screen is waiting for those too.
+PAGE_WRITER_THREAD_NAME = "parley-page-writes"
+PAGE_THREADS = (PAGE_THREAD_NAME, PAGE_WRITER_THREAD_NAME)
 
 
 class WriteLock:
@@ -48,7 +52,7 @@ class WriteLock:
     def _level(self, urgent: bool) -> int:
         if urgent:
             return self.URGENT
-        return self.PAGE if threading.current_thread().name == PAGE_THREAD_NAME else self.BACKGROUND
+        return self.PAGE if threading.current_thread().name in PAGE_THREADS else self.BACKGROUND
 
     def _next_level(self) -> int | None:  # under _cond
         """Whose turn it is when the path is free: a level out of patience, the higher first; else the highest."""

@@ -22,6 +22,7 @@ from core.db import Database
 from core.errors import ParleyError
 from core.live import ChangeFeed
 from core.media_store import MediaStore
+from core.page_writes import PageWrites
 
 log = logging.getLogger("parley")
 
@@ -114,6 +115,8 @@ class Runtime:
     feed: ChangeFeed
     workers: list[Worker] = field(default_factory=list)
     services: dict[str, Any] = field(default_factory=dict)
+    # Writes a page run asked for and did not wait for (marking read what it drew): core.page_writes.
+    page_writes: PageWrites = field(default_factory=PageWrites)
 
     def health(self) -> dict[str, Any]:
         try:
@@ -195,6 +198,7 @@ def stop() -> None:
         rt, _current = _current, None
     if rt is None:
         return
+    rt.page_writes.close()  # what pages asked for is written before the workers and the store stop
     for worker in reversed(rt.workers):
         try:
             worker.stop()

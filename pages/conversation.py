@@ -4,7 +4,8 @@
 such conversation, someone else's) ends in core's one sentence and a link
 back, never a traceback. Everything shown comes from one core call,
 ``conversation_view``: it also marks the conversation read when its owner
-opens it (the write comes once the thread and the composer are drawn: ``finish_open``), and
+opens it (the write is handed to the page writer once the thread and the composer are drawn,
+and made after the run: ``finish_open_later``, ``core.page_writes``), and
 leaves the owner's read state alone when an admin or supervisor reads
 someone else's (rule 6). Who may work the conversation is
 decided there too (``view.permissions``).

@@ -30,7 +30,13 @@ import streamlit as st
 from core import clock, media_access, media_rules, media_sniff, versions
 from core.actions import messaging
 from core.auth import User
-from core.conversation_view import THREAD_PAGE, ConversationView, conversation_view, finish_open, version_to_watch
+from core.conversation_view import (
+    THREAD_PAGE,
+    ConversationView,
+    conversation_view,
+    finish_open_later,
+    version_to_watch,
+)
 from core.errors import ParleyError
 from pages import live_watch, navigate, run_log
 from pages.format import STATUS_ICONS, file_size, fmt_time, queued_text
@@ -227,15 +233,16 @@ def remember(view: ConversationView, limit: int) -> None:
 # conversation opened unread waits for both (``mark_read_after``). Inside the thread it came before
 # the composer, and while webhooks poured in that write waited up to a second for the write path
 # with the thread on screen and no composer under it (bench_many_users). A run of the thread alone
-# (the live watcher's) marks it read itself, once drawn.
+# (the live watcher's) marks it read itself, once drawn. Either way the write is made after the
+# run, on the page writer's thread (``core.page_writes``): the run ends without waiting for it.
 PAGE_MARKS_KEY = "thread_view.page_marks_read"
 
 
 @contextlib.contextmanager
 def mark_read_after(rt, user: User, cid: int):
     """Around the page's thread and composer: then, the deferred mark-read of the view the thread
-    was drawn from. A run cut short (a rerun, a stop) marks nothing: the next run reads it unread
-    again and marks it."""
+    was drawn from, handed to the page writer. A run cut short (a rerun, a stop) marks nothing:
+    the next run reads it unread again and marks it."""
     st.session_state[PAGE_MARKS_KEY] = cid
     try:
         yield
@@ -243,7 +250,7 @@ def mark_read_after(rt, user: User, cid: int):
         st.session_state.pop(PAGE_MARKS_KEY, None)
     shown = st.session_state.get(VIEW_KEY)
     if shown and shown[0] == cid:
-        finish_open(rt.db, user, shown[2])
+        finish_open_later(rt.db, user, shown[2], rt.page_writes.submit)
 
 
 def render(rt, user: User, view: ConversationView, *, page_path: str, on_header_change=None) -> None:
@@ -295,8 +302,9 @@ def _live(rt, user: User, cid: int, limit_key: str, on_header_change) -> None:
         version = version_to_watch(current)
     else:
         # The owner opened it unread: marked read now that the thread is on screen (a write
-        # the agent need not wait for), and watched from the version that write made.
-        version = finish_open(rt.db, user, current)
+        # the agent need not wait for, made after this run), and watched from the version that
+        # write will make.
+        version = finish_open_later(rt.db, user, current, rt.page_writes.submit)
     # Reruns this fragment when the conversation's version moves (pages/live_watch.py): no
     # redraw of the whole thread every two seconds while nothing changed.
     live_watch.watch(

@@ -92,10 +92,20 @@ def do_mark_opened(db: Database, viewer: User, conversation_id: int) -> bool:
     return mark_opened(db, viewer, conversation_id)[0]
 
 
-def mark_opened(db: Database, viewer: User, conversation_id: int) -> tuple[bool, int | None]:
+def mark_opened(
+    db: Database, viewer: User, conversation_id: int, *, expected_version: int | None = None
+) -> tuple[bool, int | None]:
     """``do_mark_opened``, also giving the conversation's version just before this write: the
     write raises it by one (``core.versions``), so a page that drew the conversation at that
     version knows the number to watch without reading it again.
+
+    ``expected_version``: the version the page showed; if the conversation changed since (a
+    message came, the owner marked it unread again, it was reassigned), nothing is marked: the
+    page reloads what changed and marks it read once that is drawn. A write made after the page's
+    run (``core.page_writes``) must not undo a *Mark unread* clicked meanwhile, nor mark read a
+    message the agent has not seen. The page watches the version this write would have made (one
+    more than shown); when the change that stopped it made exactly that number, the version is
+    raised once more here, so that the page sees it moved and reloads.
 
     Every agent does this many times an hour, so it is the shortest write that keeps the rule:
     one read by primary keys (the conversation, still the viewer's, and the viewer's marker) and
@@ -106,12 +116,23 @@ def mark_opened(db: Database, viewer: User, conversation_id: int) -> tuple[bool,
         row = tx.fetchone(
             """SELECT c.last_inbound_id, c.version,
                       (SELECT struct_pack(unread := rm.unread, read_upto := rm.read_upto) FROM read_markers rm
-                       WHERE rm.user_id = ? AND rm.conversation_id = ?)
-               FROM conversations c WHERE c.id = ? AND c.owner_id = ?""",
-            [viewer.id, conversation_id, conversation_id, viewer.id],
+                       WHERE rm.user_id = ? AND rm.conversation_id = ?),
+                      c.owner_id
+               FROM conversations c WHERE c.id = ?""",
+            [viewer.id, conversation_id, conversation_id],
         )
-        if row is None or not queries.is_unread(row[0], row[2]):
-            return False, None if row is None else row[1]
+        if row is None:
+            return False, None
+        if expected_version is not None and (row[1] or 0) != expected_version:
+            if (row[1] or 0) == expected_version + 1:
+                tx.execute(
+                    "UPDATE conversations SET version = coalesce(version, 0) + 1 WHERE id = ?", [conversation_id]
+                )
+            return False, row[1]
+        if row[3] != viewer.id:
+            return False, None
+        if not queries.is_unread(row[0], row[2]):
+            return False, row[1]
         # Read up to the newest incoming message applied so far (read in this write: one applied
         # after it is unread again, whatever time it carries).
         tx.execute(

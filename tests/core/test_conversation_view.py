@@ -438,3 +438,68 @@ def test_a_deferred_mark_is_not_made_for_someone_elses_conversation_or_a_read_on
     shown = view.version
     assert finish_open(db, ws["admin"], view) == shown
     assert _unread_for_maria(db, ws) is True
+
+
+def _now(fn, *args, **kwargs):
+    """A page writer that makes the write at once (``core.page_writes`` makes it on its thread)."""
+    fn(*args, **kwargs)
+
+
+def test_a_mark_handed_to_the_page_writer_is_watched_from_the_version_it_will_make(db, ws):
+    from core.conversation_view import finish_open_later
+
+    shown = versions.conversation_version(db, ws["c_sms"])
+    view = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    handed = []
+    assert finish_open_later(db, ws["maria"], view, lambda *a, **k: handed.append((a, k))) == shown + 1
+    assert (view.mark_pending, view.version) == (False, shown + 1)
+    assert _unread_for_maria(db, ws) is True  # handed over, not written
+    assert len(handed) == 1
+    _now(*handed[0][0], **handed[0][1])
+    assert versions.conversation_version(db, ws["c_sms"]) == shown + 1
+    assert _unread_for_maria(db, ws) is False
+    assert finish_open_later(db, ws["maria"], view, lambda *a, **k: handed.append((a, k))) == shown + 1
+    assert len(handed) == 1  # once only
+
+
+def test_a_mark_unread_clicked_before_the_page_writer_marks_read_is_kept(db, ws):
+    # The page's run has ended and its mark-read waits on the page writer's queue; the agent clicks
+    # Mark unread meanwhile. The write made after it must not undo it.
+    from core.actions import conversations as conv_actions
+    from core.conversation_view import finish_open_later
+
+    shown = versions.conversation_version(db, ws["c_sms"])
+    view = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    handed = []
+    finish_open_later(db, ws["maria"], view, lambda *a, **k: handed.append((a, k)))
+    conv_actions.do_set_read_state(db, ws["maria"], [ws["c_sms"]], read=False)
+    assert versions.conversation_version(db, ws["c_sms"]) == shown + 1
+    _now(*handed[0][0], **handed[0][1])
+    assert _unread_for_maria(db, ws) is True
+    # Mark unread made the very number the page watches (shown + 1): raised once more, so that a
+    # page still showing it reloads.
+    assert versions.conversation_version(db, ws["c_sms"]) == shown + 2
+
+
+def test_a_message_that_came_before_the_page_writer_marks_read_stays_unread(db, ws):
+    # The agent has not seen it: the live page reloads (the version moved past the one it
+    # watches) and marks read what it then shows.
+    from core.actions import inbound
+    from core.conversation_view import finish_open_later
+    from core.providers.base import InboundEvent
+
+    view = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    handed = []
+    watched = finish_open_later(db, ws["maria"], view, lambda *a, **k: handed.append((a, k)))
+    sender = db.dicts("SELECT * FROM senders WHERE id = ?", [ws["sms"]])[0]
+    phone = db.scalar("SELECT phone FROM contacts WHERE id = ?", [ws["zoe"]])
+    event = InboundEvent("SMlate1", "sms", phone, sender["phone"], None, "One more question", clock.utcnow())
+    db.write(lambda tx: inbound.apply_inbound(tx, event, sender, []))
+    _now(*handed[0][0], **handed[0][1])
+    assert _unread_for_maria(db, ws) is True
+    assert watched == view.version
+    assert versions.conversation_version(db, ws["c_sms"]) == watched + 1  # the message, then once more
+    reloaded = conversation_view(db, ws["maria"], ws["c_sms"], defer_mark=True)
+    assert reloaded.messages[-1]["body"] == "One more question"
+    assert finish_open_later(db, ws["maria"], reloaded, _now) == versions.conversation_version(db, ws["c_sms"])
+    assert _unread_for_maria(db, ws) is False

@@ -264,3 +264,19 @@ def test_page_writes_and_webhooks_take_turns_when_both_keep_coming(tmp_path):
         ("urgent", {"urgent": True}),
     ]
     assert order_of_queued_writes(tmp_path, writers) == ["urgent", "page", "urgent", "page"]
+
+
+def test_the_page_writers_writes_keep_a_pages_place_on_the_write_path(tmp_path):
+    """A mark-read a page handed to the page writer (``core.page_writes``) is still someone at a
+    screen: it goes through a stream of webhook commits as a page run's own write does, before the
+    background workers."""
+    from core.db_write_lock import PAGE_WRITER_THREAD_NAME
+
+    writers = [
+        ("urgent", {"urgent": True}),
+        ("background", {}),
+        ("page writer", {"name": PAGE_WRITER_THREAD_NAME}),
+        ("urgent", {"urgent": True}),
+        ("urgent", {"urgent": True}),
+    ]
+    assert order_of_queued_writes(tmp_path, writers) == ["urgent", "page writer", "urgent", "urgent", "background"]

@@ -100,6 +100,34 @@ def test_the_owner_opening_it_unread_gets_the_composer_before_the_mark_read_writ
     assert not unread_for_owner(demo_db, cid)
 
 
+def test_the_owners_run_ends_without_waiting_for_the_mark_read_write(app_as, demo_runtime, monkeypatch):
+    # While the write path is busy (webhooks pouring in, the applier's sets), the page's run ends
+    # with the thread and the composer drawn; the page writer marks it read once the path frees.
+    import threading
+
+    from streamlit.testing.v1 import AppTest
+
+    db = demo_runtime.db
+    cid = an_unread_conversation(db, "maria")
+    at = app_as("maria", None, {"id": cid})  # signed in, on My Inbox
+    monkeypatch.setattr(AppTest, "_run", AppTest._run.unsettled)  # no waiting for the page writer
+    holding, release = threading.Event(), threading.Event()
+    busy = threading.Thread(target=db.write, args=(lambda tx: (holding.set(), release.wait(60)),))
+    busy.start()
+    try:
+        assert holding.wait(30)
+        at.switch_page(PAGE)
+        at.run(timeout=30)  # would time out if the run waited for the write path
+        assert not page_exceptions(at)
+        assert at.chat_message and [w.key for w in at.text_area] == [f"compose_text_{cid}"]  # the composer
+        assert unread_for_owner(db, cid)  # not written yet
+    finally:
+        release.set()
+        busy.join(30)
+    assert demo_runtime.page_writes.flush(30)
+    assert not unread_for_owner(db, cid)
+
+
 @pytest.mark.parametrize("viewer", ["admin", "sam"])
 def test_admin_or_supervisor_reading_leaves_owner_state(app_as, demo_db, viewer):
     maria = uid(demo_db, "maria")
