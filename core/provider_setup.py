@@ -145,6 +145,10 @@ def provider_problem(
 
 def check_test_message(db: Database, actor: User, sender_id: Any, to: str, text: str) -> tuple[dict, str, str]:
     permissions.require_admin(actor, "send test messages")
+    # The role as stored, before any other check: an admin demoted or disabled since the page drew
+    # is told that, not why the test could not go now (outside business hours, say). The write
+    # that claims the message id checks it again (``_claim_message_id``).
+    permissions.recheck_actor(db, actor, ("admin",), "send test messages")
     try:
         sender_id = int(sender_id)
     except (TypeError, ValueError):
