@@ -18,7 +18,10 @@ every ``IDLE_THINK`` s on average, so that its p95 rests on enough samples). Loa
 of sessions (with the webhooks) until the inbox p95 passes twice the idle one.
 
 Page runs are timed from the request to the run's end, which is what a person waits for
-after a click (the browser's drawing is not included). A tab's first run of each page (a fresh
+after a click (the browser's drawing is not included). Beside them, "the server's run" is each
+run's own time as the server logged it (``PARLEY_LOG_RUN_TIMES``, ``bench/server_runs.py``): the
+difference is the wait around the run (the request and the page's messages queued behind the
+event loop and the interpreter, which serve the webhooks and the other sessions too). A tab's first run of each page (a fresh
 session) is timed apart from its later runs, idle (``IDLE_FIRST_VISITS`` new tabs one after
 another) and loaded (each session's first round): the loaded phase opens 25 tabs and the idle
 one a single tab, so together they compared first visits with later runs. The ramp compares
@@ -39,6 +42,7 @@ from bench.bench_webhooks import Profile
 from bench.common import load_average
 from bench.many_users_webhooks import resend_failed
 from bench.many_users_workspace import generate
+from bench.server_runs import server_runs
 
 IDLE_THINK = 0.3  # seconds between an idle session's clicks (see the idle phase)
 IDLE_FIRST_VISITS = 20  # new tabs opened one after another, for the idle first-visit figure
@@ -53,9 +57,18 @@ def line(label: str, samples: list[float]) -> str:
 
 def phase(server, ws, twilio, sessions: int, seconds: float, webhooks: float, think: float = 0.0):
     results = mu.Results()
+    started = time.time()
     hooks = mu.run_sessions(server.base, ws, sessions, seconds, results, reply_every=3,
                             twilio_token=twilio.auth_token, webhook_rate=webhooks, think=think)  # fmt: skip
+    results.server_runs = server_runs(server.log_path, started, time.time())
     return results, hooks
+
+
+def server_lines(when: str, results) -> None:
+    """The server's own run time for the phase's page runs (first visits and replies among them):
+    against the client's figures, how much of the wait was the run itself."""
+    for page, label in (("inbox", "My Inbox"), ("conversation", "Conversation")):
+        print(line(f"{when}: the server's run, {label}", results.server_runs.get(page, [])))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line("idle: My Inbox (1 session)", idle.inbox))
             print(line("idle: Conversation (1 session)", idle.conversation))
             print(line("idle: Conversation, composer on screen", idle.conversation_composer))
+            server_lines("idle", idle)
             fresh = mu.Results()
             mu.first_visits(server.base, ws, IDLE_FIRST_VISITS, fresh)
             print(line(f"idle: first visit, My Inbox ({IDLE_FIRST_VISITS} new tabs)", fresh.first_inbox))
@@ -118,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line("loaded: first visit, My Inbox", loaded.first_inbox))
             print(line("loaded: first visit, Conversation", loaded.first_conversation))
             print(line("loaded: reply (Send to page done)", loaded.reply))
+            server_lines("loaded", loaded)
             idle_inbox, idle_conv = mu.percentile(idle.inbox, 95), mu.percentile(idle.conversation, 95)
             print(f"My Inbox p95 loaded ÷ idle {mu.percentile(loaded.inbox, 95) / idle_inbox:.2f}")
             print(f"Conversation p95 loaded ÷ idle {mu.percentile(loaded.conversation, 95) / idle_conv:.2f}")

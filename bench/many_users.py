@@ -79,10 +79,11 @@ class Server:
             PARLEY_TWILIO_AUTH_TOKEN=twilio.auth_token,
             PARLEY_TWILIO_BASE_URL=twilio.url,
             PARLEY_HEALTH_TOKEN=HEALTH_TOKEN,
+            PARLEY_LOG_RUN_TIMES="1",  # each page run's own time in server.log (bench.server_runs)
         )
 
     def start(self) -> None:
-        log = open(self.work / "server.log", "a")
+        log = open(self.log_path, "a")
         runner = ["-m", "bench.sampler", str(self.profile), "--"] if self.profile else ["-m", "streamlit"]
         command = [sys.executable, *runner, "run", str(ROOT / "app.py"), "--server.port", str(self.port),
                    "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
@@ -98,7 +99,11 @@ class Server:
                 pass
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError("Parley did not start: " + (self.work / "server.log").read_text()[-3000:])
+        raise RuntimeError("Parley did not start: " + self.log_path.read_text()[-3000:])
+
+    @property
+    def log_path(self) -> Path:
+        return self.work / "server.log"
 
     def health(self) -> dict:
         """/healthz with its details (database, workers, webhook counters)."""
@@ -238,6 +243,7 @@ class Results:
     reply: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     replies: list[tuple[int, str]] = field(default_factory=list)  # (conversation id, text) sent
+    server_runs: dict[str, list[float]] = field(default_factory=dict)  # the server's own run times, by page
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, kind: str, run: PageRun) -> None:
